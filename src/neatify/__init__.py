@@ -1,0 +1,34 @@
+"""NEATify: NeuroEvolution of Augmenting Topologies, with networks as PyTorch modules.
+
+The NEAT algorithm (``Population``, ``Genome``, ``EvolutionConfig``) needs no torch; the torch
+pieces (``NeatModule``) load on first use, so ``import neatify`` stays light for workers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neatify.checkpoint import Checkpoint
+from neatify.config import ConfigError, EvolutionConfig
+from neatify.genes import ConnectionGene, NodeGene
+from neatify.genome import Genome
+from neatify.network import Network
+from neatify.population import FitnessError, GenerationStats, Population
+from neatify.species import Species
+
+__version__ = "0.2.0"
+
+__all__ = [
+    "Checkpoint", "ConfigError", "ConnectionGene", "EvolutionConfig", "FitnessError", "GenerationStats",
+    "Genome", "NeatModule", "Network", "NodeGene", "Population", "Species", "__version__",
+]
+
+_LAZY = {"NeatModule": "neatify.nn"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'neatify' has no attribute {name!r}")

@@ -1,0 +1,200 @@
+"""Evolution parameters as one validated dataclass, loadable from and savable to TOML.
+
+Names follow the reference implementation where it had one; defaults follow the NEAT paper
+(Stanley & Miikkulainen 2002) unless a comment says why they differ.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from neatify.activations import ACTIVATIONS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or out of range; the message names the key."""
+
+
+@dataclass
+class EvolutionConfig:
+    """Every knob of the NEAT algorithm, with the paper's values as defaults."""
+
+    # --- population and selection ---
+    population_size: int = 150
+    """Genomes per generation (``Population(pop_size=...)`` overrides it)."""
+    elitism_count: int = 1
+    """Best members of a species copied unchanged into the next generation."""
+    elitism_min_species_size: int = 5
+    """A species needs more than this many members for its elites to be copied (paper: 5)."""
+    survival_threshold: float = 0.2
+    """Fraction of each species (best first) allowed to become parents."""
+    min_species_size: int = 2
+    """Offspring every surviving species gets at least."""
+    prob_crossover: float = 0.75
+    """Chance an offspring comes from crossover; otherwise it is a mutated copy (paper: 0.75)."""
+    interspecies_mating_rate: float = 0.001
+    """Chance a crossover's second parent comes from another species."""
+    prob_inherit_disabled: float = 0.75
+    """Chance a gene disabled in either parent stays disabled in the child."""
+
+    # --- speciation ---
+    compatibility_threshold: float = 3.0
+    """Starting distance under which two genomes share a species (adapted toward target_species)."""
+    target_species: int = 0
+    """Number of species the threshold is steered toward each generation; 0 keeps it fixed."""
+    compatibility_threshold_step: float = 0.3
+    """How much the threshold moves per generation when steering toward target_species."""
+    compatibility_threshold_min: float = 0.3
+    """Floor for the adapted threshold."""
+    c1: float = 1.0
+    """Weight of excess genes in the compatibility distance."""
+    c2: float = 1.0
+    """Weight of disjoint genes in the compatibility distance."""
+    c3: float = 0.4
+    """Weight of the mean weight difference of matching genes."""
+    normalize_min_genes: int = 20
+    """Genomes with fewer connection genes than this use N=1 in the distance (paper: 20)."""
+
+    # --- stagnation ---
+    max_stagnation: int = 15
+    """Generations without improvement after which a species may not reproduce."""
+    species_elitism: int = 1
+    """The best this many species are protected from stagnation."""
+
+    # --- weights and biases ---
+    prob_mutate_weight: float = 0.8
+    """Chance an offspring's connection weights are mutated."""
+    prob_replace_weight: float = 0.1
+    """When mutating, chance a weight is replaced by a fresh value instead of perturbed."""
+    weight_mutation_power: float = 0.5
+    """Standard deviation of a weight perturbation."""
+    weight_init_stdev: float = 1.0
+    """Standard deviation of a new weight."""
+    weight_min_value: float = -30.0
+    weight_max_value: float = 30.0
+    prob_mutate_bias: float = 0.7
+    """Chance an offspring's node biases are mutated (each bias then like a weight)."""
+    prob_replace_bias: float = 0.1
+    bias_mutation_power: float = 0.5
+    bias_init_stdev: float = 1.0
+    bias_min_value: float = -30.0
+    bias_max_value: float = 30.0
+
+    # --- structure ---
+    prob_add_connection: float = 0.05
+    prob_add_node: float = 0.03
+    prob_delete_connection: float = 0.0
+    prob_delete_node: float = 0.0
+    prob_toggle_enable: float = 0.0
+    """Chance per connection gene that its enabled flag flips."""
+    prob_mutate_activation: float = 0.0
+    """Chance per hidden node that its activation is redrawn from activation_options."""
+    activation_default: str = "neat_sigmoid"
+    """Activation of new hidden and output nodes (steepened sigmoid, as in the paper)."""
+    activation_options: list[str] = field(default_factory=lambda: ["neat_sigmoid"])
+    """Activations a mutation may choose from."""
+    initial_connection: str = "full"
+    """'full': every input to every output at start; 'none': no connections."""
+    allow_recurrent: bool = False
+    """Allow connections that form cycles; otherwise every genome stays feed-forward."""
+    add_connection_attempts: int = 20
+    """Random node pairs tried before an add-connection mutation gives up."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first key whose value is of the wrong type or out of range."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            expected = _FIELD_TYPES[f.name]
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+                setattr(self, f.name, value)
+            if expected is list:
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ConfigError(f"{f.name} must be a list of activation names, got {value!r}")
+            elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                raise ConfigError(f"{f.name} must be {expected.__name__}, got {value!r}")
+            if expected is float and not math.isfinite(value):
+                raise ConfigError(f"{f.name} must be finite, got {value!r}")
+            if f.name.startswith("prob_") or f.name in ("survival_threshold", "interspecies_mating_rate"):
+                if not 0.0 <= value <= 1.0:
+                    raise ConfigError(f"{f.name} is a probability and must be in [0, 1], got {value!r}")
+        for name in ("population_size", "add_connection_attempts"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        for name in ("elitism_count", "elitism_min_species_size", "min_species_size", "target_species",
+                     "max_stagnation", "species_elitism", "normalize_min_genes"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)!r}")
+        for name in ("compatibility_threshold", "compatibility_threshold_step", "compatibility_threshold_min",
+                     "c1", "c2", "c3", "weight_mutation_power", "weight_init_stdev",
+                     "bias_mutation_power", "bias_init_stdev"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)!r}")
+        for low, high in (("weight_min_value", "weight_max_value"), ("bias_min_value", "bias_max_value")):
+            if getattr(self, low) > getattr(self, high):
+                raise ConfigError(f"{low} ({getattr(self, low)}) must not exceed {high} ({getattr(self, high)})")
+        for name in ("activation_default",):
+            if self.activation_default not in ACTIVATIONS:
+                raise ConfigError(f"{name}: unknown activation {self.activation_default!r}; "
+                                  f"known: {', '.join(sorted(ACTIVATIONS))}")
+        if not self.activation_options:
+            raise ConfigError("activation_options must name at least one activation")
+        for name in self.activation_options:
+            if name not in ACTIVATIONS:
+                raise ConfigError(f"activation_options: unknown activation {name!r}; "
+                                  f"known: {', '.join(sorted(ACTIVATIONS))}")
+        if self.initial_connection not in ("full", "none"):
+            raise ConfigError(f"initial_connection must be 'full' or 'none', got {self.initial_connection!r}")
+
+    # --- plain data and TOML ---
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvolutionConfig:
+        """Build a config from plain data; an unknown key is refused by name."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> EvolutionConfig:
+        """Load from a TOML file: top-level keys, or the keys of an ``[evolution]`` table."""
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        if "evolution" in data and isinstance(data["evolution"], dict):
+            data = data["evolution"]
+        return cls.from_dict(data)
+
+    def to_toml(self, path: str | Path) -> None:
+        import tomli_w
+
+        Path(path).write_text(tomli_w.dumps({"evolution": self.to_dict()}))
+
+    def replace(self, **changes: Any) -> EvolutionConfig:
+        """A validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+_FIELD_TYPES: dict[str, type] = {
+    f.name: {"int": int, "float": float, "bool": bool, "str": str, "list[str]": list}[f.type]
+    for f in fields(EvolutionConfig)
+}

@@ -1,0 +1,42 @@
+"""Node and connection genes: the plain data a genome is made of."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class NodeGene:
+    """A non-input node. Its id doubles as its innovation number for alignment."""
+
+    id: int
+    kind: str  # "output" or "hidden"
+    bias: float = 0.0
+    activation: str = "neat_sigmoid"
+
+    def to_list(self) -> list:
+        return [self.id, self.kind, self.bias, self.activation]
+
+    @classmethod
+    def from_list(cls, data: list) -> NodeGene:
+        node_id, kind, bias, activation = data
+        return cls(int(node_id), str(kind), float(bias), str(activation))
+
+
+@dataclass
+class ConnectionGene:
+    """A weighted edge from ``in_node`` to ``out_node``, aligned across genomes by ``innovation``."""
+
+    innovation: int
+    in_node: int
+    out_node: int
+    weight: float
+    enabled: bool = True
+
+    def to_list(self) -> list:
+        return [self.innovation, self.in_node, self.out_node, self.weight, self.enabled]
+
+    @classmethod
+    def from_list(cls, data: list) -> ConnectionGene:
+        innovation, in_node, out_node, weight, enabled = data
+        return cls(int(innovation), int(in_node), int(out_node), float(weight), bool(enabled))

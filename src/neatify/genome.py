@@ -1,0 +1,274 @@
+"""A NEAT genome: node and connection genes, with mutation, crossover and compatibility distance.
+
+Node ids: inputs are ``0 .. num_inputs-1``, outputs follow, hidden nodes get ids from the
+InnovationTracker. Connection genes are keyed by innovation number.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from neatify.config import EvolutionConfig
+from neatify.genes import ConnectionGene, NodeGene
+from neatify.graph import creates_cycle, evaluation_plan
+from neatify.innovation import InnovationTracker
+
+
+class Genome:
+    """One individual: its genes, its unique ``id`` within a run, and its ``fitness`` once evaluated."""
+
+    __slots__ = ("id", "num_inputs", "num_outputs", "nodes", "connections", "fitness")
+
+    def __init__(self, genome_id: int, num_inputs: int, num_outputs: int) -> None:
+        self.id = genome_id
+        self.num_inputs = num_inputs
+        self.num_outputs = num_outputs
+        self.nodes: dict[int, NodeGene] = {}
+        self.connections: dict[int, ConnectionGene] = {}
+        self.fitness: float | None = None
+
+    def __repr__(self) -> str:
+        hidden, enabled = self.size()
+        return f"Genome(id={self.id}, hidden={hidden}, connections={enabled}, fitness={self.fitness})"
+
+    # --- structure queries ---
+    @property
+    def input_ids(self) -> list[int]:
+        return list(range(self.num_inputs))
+
+    @property
+    def output_ids(self) -> list[int]:
+        return list(range(self.num_inputs, self.num_inputs + self.num_outputs))
+
+    def size(self) -> tuple[int, int]:
+        """(hidden nodes, enabled connections): the complexity figure reporters print."""
+        hidden = sum(1 for n in self.nodes.values() if n.kind == "hidden")
+        return hidden, sum(1 for c in self.connections.values() if c.enabled)
+
+    def enabled_edges(self) -> list[tuple[int, int]]:
+        return [(c.in_node, c.out_node) for c in self.connections.values() if c.enabled]
+
+    def is_recurrent(self) -> bool:
+        """Whether the enabled connections that matter for the outputs contain a cycle."""
+        return evaluation_plan(self.enabled_edges(), self.input_ids, self.output_ids).is_recurrent
+
+    # --- construction ---
+    @classmethod
+    def initial(cls, genome_id: int, num_inputs: int, num_outputs: int, config: EvolutionConfig,
+                rng: random.Random, tracker: InnovationTracker) -> Genome:
+        """A minimal genome: outputs only, fully connected to the inputs unless configured otherwise."""
+        genome = cls(genome_id, num_inputs, num_outputs)
+        for out in genome.output_ids:
+            genome.nodes[out] = NodeGene(out, "output", _new_value(rng, config.bias_init_stdev,
+                                                                   config.bias_min_value, config.bias_max_value),
+                                         config.activation_default)
+        if config.initial_connection == "full":
+            for out in genome.output_ids:
+                for inp in genome.input_ids:
+                    genome._add_connection(tracker.connection(inp, out), inp, out, _new_weight(rng, config))
+        return genome
+
+    def copy(self, genome_id: int) -> Genome:
+        clone = Genome(genome_id, self.num_inputs, self.num_outputs)
+        clone.nodes = {k: NodeGene(n.id, n.kind, n.bias, n.activation) for k, n in self.nodes.items()}
+        clone.connections = {k: ConnectionGene(c.innovation, c.in_node, c.out_node, c.weight, c.enabled)
+                             for k, c in self.connections.items()}
+        return clone
+
+    def _add_connection(self, innovation: int, in_node: int, out_node: int, weight: float) -> None:
+        self.connections[innovation] = ConnectionGene(innovation, in_node, out_node, weight, True)
+
+    # --- mutation ---
+    def mutate(self, config: EvolutionConfig, rng: random.Random, tracker: InnovationTracker) -> None:
+        """Apply each kind of mutation with its configured probability, in a fixed order."""
+        if rng.random() < config.prob_add_node:
+            self.mutate_add_node(config, rng, tracker)
+        if rng.random() < config.prob_add_connection:
+            self.mutate_add_connection(config, rng, tracker)
+        if config.prob_delete_node and rng.random() < config.prob_delete_node:
+            self.mutate_delete_node(rng)
+        if config.prob_delete_connection and rng.random() < config.prob_delete_connection:
+            self.mutate_delete_connection(rng)
+        if rng.random() < config.prob_mutate_weight:
+            self.mutate_weights(config, rng)
+        if rng.random() < config.prob_mutate_bias:
+            self.mutate_biases(config, rng)
+        if config.prob_mutate_activation:
+            self.mutate_activations(config, rng)
+        if config.prob_toggle_enable:
+            self.mutate_toggle_enable(config, rng)
+
+    def mutate_weights(self, config: EvolutionConfig, rng: random.Random) -> None:
+        """Perturb each weight by a Gaussian step, or replace it with a fresh value."""
+        lo, hi = config.weight_min_value, config.weight_max_value
+        for conn in self.connections.values():
+            if rng.random() < config.prob_replace_weight:
+                conn.weight = _new_weight(rng, config)
+            else:
+                conn.weight = min(hi, max(lo, conn.weight + rng.gauss(0.0, config.weight_mutation_power)))
+
+    def mutate_biases(self, config: EvolutionConfig, rng: random.Random) -> None:
+        lo, hi = config.bias_min_value, config.bias_max_value
+        for node in self.nodes.values():
+            if rng.random() < config.prob_replace_bias:
+                node.bias = _new_value(rng, config.bias_init_stdev, lo, hi)
+            else:
+                node.bias = min(hi, max(lo, node.bias + rng.gauss(0.0, config.bias_mutation_power)))
+
+    def mutate_activations(self, config: EvolutionConfig, rng: random.Random) -> None:
+        for node in self.nodes.values():
+            if node.kind == "hidden" and rng.random() < config.prob_mutate_activation:
+                node.activation = rng.choice(config.activation_options)
+
+    def mutate_toggle_enable(self, config: EvolutionConfig, rng: random.Random) -> None:
+        """Flip enabled flags. All genes (disabled too) stay acyclic, so enabling is always safe."""
+        for conn in self.connections.values():
+            if rng.random() < config.prob_toggle_enable:
+                conn.enabled = not conn.enabled
+
+    def mutate_add_connection(self, config: EvolutionConfig, rng: random.Random,
+                              tracker: InnovationTracker) -> bool:
+        """Connect two unconnected nodes (re-enabling a disabled gene counts). False if none found.
+
+        A feed-forward genome refuses any edge that would close a cycle over all its genes,
+        disabled ones included, so that a later re-enable or crossover cannot make a cycle.
+        """
+        sources = self.input_ids + sorted(self.nodes)
+        targets = sorted(self.nodes)
+        existing = {(c.in_node, c.out_node): c for c in self.connections.values()}
+        for _ in range(config.add_connection_attempts):
+            src, dst = rng.choice(sources), rng.choice(targets)
+            conn = existing.get((src, dst))
+            if conn is not None:
+                if not conn.enabled:
+                    conn.enabled = True
+                    return True
+                continue
+            if not config.allow_recurrent and creates_cycle(existing, (src, dst)):
+                continue
+            self._add_connection(tracker.connection(src, dst), src, dst, _new_weight(rng, config))
+            return True
+        return False
+
+    def mutate_add_node(self, config: EvolutionConfig, rng: random.Random, tracker: InnovationTracker) -> bool:
+        """Split an enabled connection a->b into a->new (weight 1) and new->b (old weight)."""
+        enabled = [c for c in self.connections.values() if c.enabled]
+        if not enabled:
+            return False
+        conn = rng.choice(enabled)
+        conn.enabled = False
+        node_id = tracker.split(conn.innovation, self.nodes)
+        self.nodes[node_id] = NodeGene(node_id, "hidden", 0.0, config.activation_default)
+        self._add_connection(tracker.connection(conn.in_node, node_id), conn.in_node, node_id, 1.0)
+        self._add_connection(tracker.connection(node_id, conn.out_node), node_id, conn.out_node, conn.weight)
+        return True
+
+    def mutate_delete_node(self, rng: random.Random) -> bool:
+        """Remove a hidden node and every connection touching it."""
+        hidden = sorted(k for k, n in self.nodes.items() if n.kind == "hidden")
+        if not hidden:
+            return False
+        node_id = rng.choice(hidden)
+        del self.nodes[node_id]
+        self.connections = {k: c for k, c in self.connections.items()
+                            if c.in_node != node_id and c.out_node != node_id}
+        return True
+
+    def mutate_delete_connection(self, rng: random.Random) -> bool:
+        if not self.connections:
+            return False
+        del self.connections[rng.choice(list(self.connections))]
+        return True
+
+    # --- crossover and distance ---
+    @staticmethod
+    def crossover(parent1: Genome, parent2: Genome, child_id: int, config: EvolutionConfig,
+                  rng: random.Random) -> Genome:
+        """Child of two parents, ``parent1`` being the fitter.
+
+        Matching genes (same innovation) come from either parent at random; disjoint and excess
+        genes come from parent1, so the child has parent1's structure. A gene disabled in either
+        parent stays disabled with probability ``prob_inherit_disabled``.
+        """
+        child = Genome(child_id, parent1.num_inputs, parent1.num_outputs)
+        other_conns = parent2.connections
+        for key, c1 in parent1.connections.items():
+            c2 = other_conns.get(key)
+            gene = c1 if c2 is None or rng.random() < 0.5 else c2
+            enabled = gene.enabled
+            if c2 is not None and not (c1.enabled and c2.enabled):
+                enabled = rng.random() >= config.prob_inherit_disabled
+            child.connections[key] = ConnectionGene(key, c1.in_node, c1.out_node, gene.weight, enabled)
+        other_nodes = parent2.nodes
+        for key, n1 in parent1.nodes.items():
+            n2 = other_nodes.get(key)
+            gene = n1 if n2 is None or rng.random() < 0.5 else n2
+            child.nodes[key] = NodeGene(key, n1.kind, gene.bias, gene.activation)
+        return child
+
+    def distance(self, other: Genome, config: EvolutionConfig) -> float:
+        """Compatibility distance c1*E/N + c2*D/N + c3*W of the paper, over connection genes."""
+        a, b = self.connections, other.connections
+        if not a and not b:
+            return 0.0
+        max_a = max(a, default=-1)
+        max_b = max(b, default=-1)
+        cutoff = min(max_a, max_b)
+        matching = 0
+        weight_diff = 0.0
+        excess = disjoint = 0
+        for key, ca in a.items():
+            cb = b.get(key)
+            if cb is None:
+                if key > cutoff:
+                    excess += 1
+                else:
+                    disjoint += 1
+            else:
+                matching += 1
+                weight_diff += abs(ca.weight - cb.weight)
+        for key in b:
+            if key not in a:
+                if key > cutoff:
+                    excess += 1
+                else:
+                    disjoint += 1
+        n = max(len(a), len(b))
+        if n < config.normalize_min_genes:
+            n = 1
+        mean_w = weight_diff / matching if matching else 0.0
+        return (config.c1 * excess + config.c2 * disjoint) / n + config.c3 * mean_w
+
+    # --- plain data ---
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists and numbers (JSON- and msgpack-safe); ``from_dict`` restores it exactly."""
+        return {
+            "id": self.id,
+            "num_inputs": self.num_inputs,
+            "num_outputs": self.num_outputs,
+            "nodes": [n.to_list() for n in self.nodes.values()],
+            "connections": [c.to_list() for c in self.connections.values()],
+            "fitness": self.fitness,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Genome:
+        genome = cls(int(data["id"]), int(data["num_inputs"]), int(data["num_outputs"]))
+        for item in data["nodes"]:
+            node = NodeGene.from_list(item)
+            genome.nodes[node.id] = node
+        for item in data["connections"]:
+            conn = ConnectionGene.from_list(item)
+            genome.connections[conn.innovation] = conn
+        fitness = data.get("fitness")
+        genome.fitness = None if fitness is None else float(fitness)
+        return genome
+
+
+def _new_value(rng: random.Random, stdev: float, lo: float, hi: float) -> float:
+    return min(hi, max(lo, rng.gauss(0.0, stdev)))
+
+
+def _new_weight(rng: random.Random, config: EvolutionConfig) -> float:
+    return _new_value(rng, config.weight_init_stdev, config.weight_min_value, config.weight_max_value)

@@ -1,0 +1,119 @@
+"""Graph questions about a genome's connections: cycles, required nodes, evaluation order.
+
+Pure Python on (in_node, out_node) pairs, shared by the genome (to keep feed-forward genomes
+acyclic) and by every network builder (to order the computation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+def creates_cycle(edges: Iterable[tuple[int, int]], new_edge: tuple[int, int]) -> bool:
+    """Whether adding ``new_edge`` to the acyclic ``edges`` would close a cycle (self-loops included)."""
+    src, dst = new_edge
+    if src == dst:
+        return True
+    successors: dict[int, list[int]] = {}
+    for a, b in edges:
+        successors.setdefault(a, []).append(b)
+    stack, seen = [dst], {dst}
+    while stack:
+        node = stack.pop()
+        for nxt in successors.get(node, ()):
+            if nxt == src:
+                return True
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return False
+
+
+def required_nodes(edges: Iterable[tuple[int, int]], inputs: Iterable[int], outputs: Iterable[int]) -> set[int]:
+    """Non-input nodes whose value can reach an output: the only ones worth computing."""
+    predecessors: dict[int, list[int]] = {}
+    for a, b in edges:
+        predecessors.setdefault(b, []).append(a)
+    input_set = set(inputs)
+    required = set(outputs)
+    stack = list(required)
+    while stack:
+        node = stack.pop()
+        for prev in predecessors.get(node, ()):
+            if prev not in required and prev not in input_set:
+                required.add(prev)
+                stack.append(prev)
+    return required
+
+
+@dataclass
+class EvaluationPlan:
+    """How to compute a network: nodes grouped into layers, and which edges read the last step.
+
+    ``layers[k]`` holds nodes whose forward inputs all lie in earlier layers (inputs are layer 0,
+    not listed). ``recurrent_edges`` are the edges that point backwards in that order (cycles,
+    self-loops): they carry the source's value from the previous time step.
+    """
+
+    layers: list[list[int]]
+    forward_edges: list[tuple[int, int]]
+    recurrent_edges: list[tuple[int, int]]
+
+    @property
+    def is_recurrent(self) -> bool:
+        return bool(self.recurrent_edges)
+
+
+def evaluation_plan(edges: list[tuple[int, int]], inputs: list[int], outputs: list[int]) -> EvaluationPlan:
+    """Order the required nodes for evaluation, finding back edges by a depth-first search.
+
+    The search starts from the inputs, then from any required node not yet reached, always in
+    ascending node id, so the plan depends only on the structure, never on gene order.
+    """
+    needed = required_nodes(edges, inputs, outputs)
+    input_set = set(inputs)
+    live = sorted({(a, b) for a, b in edges if b in needed and (a in needed or a in input_set)})
+    successors: dict[int, list[int]] = {}
+    for a, b in live:
+        successors.setdefault(a, []).append(b)
+    state: dict[int, int] = {}  # 1 = on stack, 2 = done
+    back: set[tuple[int, int]] = set()
+    for root in list(inputs) + sorted(needed):
+        if root in state:
+            continue
+        state[root] = 1
+        stack = [(root, iter(successors.get(root, ())))]
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                state[node] = 2
+                stack.pop()
+            elif state.get(nxt) == 1:
+                back.add((node, nxt))
+            elif nxt not in state:
+                state[nxt] = 1
+                stack.append((nxt, iter(successors.get(nxt, ()))))
+    forward = [e for e in live if e not in back]
+    recurrent = [e for e in live if e in back]
+    # Longest-path layering of the forward DAG.
+    preds: dict[int, list[int]] = {}
+    for a, b in forward:
+        preds.setdefault(b, []).append(a)
+    depth: dict[int, int] = {i: 0 for i in inputs}
+    remaining = sorted(needed)
+    while remaining:
+        progressed = []
+        for node in remaining:
+            srcs = preds.get(node, ())
+            if all(s in depth for s in srcs):
+                depth[node] = 1 + max((depth[s] for s in srcs), default=0)
+                progressed.append(node)
+        if not progressed:  # cannot happen: forward edges form a DAG
+            raise RuntimeError("internal error: forward edges contain a cycle")
+        done = set(progressed)
+        remaining = [n for n in remaining if n not in done]
+    n_layers = max((depth[n] for n in needed), default=0)
+    layers = [sorted(n for n in needed if depth[n] == k) for k in range(1, n_layers + 1)]
+    return EvaluationPlan([layer for layer in layers if layer], forward, recurrent)

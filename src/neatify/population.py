@@ -1,0 +1,231 @@
+"""The evolution loop: a population of genomes evaluated, speciated and bred generation by generation."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import numbers
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from neatify.config import EvolutionConfig
+from neatify.genome import Genome
+from neatify.innovation import InnovationTracker
+from neatify.reporters import Reporter
+from neatify.reproduction import reproduce
+from neatify.species import Species, adapt_threshold, speciate
+
+logger = logging.getLogger("neatify")
+
+FitnessFunction = Callable[[list[Genome]], Any]
+"""Called with every genome of a generation; sets ``genome.fitness`` on each (higher is better)."""
+
+
+class FitnessError(ValueError):
+    """A fitness function left a genome without a finite numeric fitness."""
+
+
+@dataclass
+class GenerationStats:
+    """What one evaluated generation looked like."""
+
+    generation: int
+    best_fitness: float
+    mean_fitness: float
+    num_species: int
+    mean_hidden: float
+    mean_connections: float
+    evaluations: int
+    """Genomes evaluated so far in the run, this generation included."""
+
+
+class Population:
+    """A NEAT population. Call ``run_generation(fitness_fn)`` repeatedly, or ``run(...)``.
+
+    Everything random comes from one ``random.Random(seed)``, and nothing depends on the order in
+    which genomes are evaluated, so the same seed and a deterministic fitness give the same run.
+    """
+
+    def __init__(self, pop_size: int | None = None, num_inputs: int = 2, num_outputs: int = 1,
+                 config: EvolutionConfig | None = None, seed: int | None = None) -> None:
+        config = config if config is not None else EvolutionConfig()
+        if pop_size is not None and pop_size != config.population_size:
+            config = config.replace(population_size=pop_size)
+        if num_inputs < 1 or num_outputs < 1:
+            raise ValueError(f"need at least one input and one output, got {num_inputs} and {num_outputs}")
+        self.config = config
+        self.num_inputs = num_inputs
+        self.num_outputs = num_outputs
+        self.seed = seed if seed is not None else random.SystemRandom().randrange(2**63)
+        self.rng = random.Random(self.seed)
+        self.tracker = InnovationTracker(0, num_inputs + num_outputs)
+        self.generation = 0
+        self.next_genome_id = 0
+        self.next_species_id = 0
+        self.compatibility_threshold = config.compatibility_threshold
+        self.best_genome: Genome | None = None
+        self.history: list[GenerationStats] = []
+        self.evaluations = 0
+        self.reporters: list[Reporter] = []
+        self.evaluated = False
+        """Whether ``genomes`` carry this generation's fitness (the next call then breeds first)."""
+        self.genomes = [Genome.initial(self._new_id(), num_inputs, num_outputs, config, self.rng, self.tracker)
+                        for _ in range(config.population_size)]
+        self.species: list[Species] = []
+        self._speciate()
+
+    @property
+    def pop_size(self) -> int:
+        return self.config.population_size
+
+    def _new_id(self) -> int:
+        genome_id = self.next_genome_id
+        self.next_genome_id += 1
+        return genome_id
+
+    def _speciate(self) -> None:
+        self.species, self.next_species_id = speciate(
+            self.genomes, self.species, self.compatibility_threshold, self.config, self.generation,
+            self.next_species_id)
+        self.compatibility_threshold = adapt_threshold(self.compatibility_threshold, len(self.species), self.config)
+
+    # --- state as plain data (see neatify.checkpoint) ---
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this run exactly, as JSON-safe plain data."""
+        version, internal, gauss_next = self.rng.getstate()
+        return {
+            "config": self.config.to_dict(),
+            "num_inputs": self.num_inputs,
+            "num_outputs": self.num_outputs,
+            "seed": self.seed,
+            "rng": [version, list(internal), gauss_next],
+            "tracker": self.tracker.to_dict(),
+            "generation": self.generation,
+            "next_genome_id": self.next_genome_id,
+            "next_species_id": self.next_species_id,
+            "compatibility_threshold": self.compatibility_threshold,
+            "evaluations": self.evaluations,
+            "evaluated": self.evaluated,
+            "genomes": [g.to_dict() for g in self.genomes],
+            "species": [s.to_dict() for s in self.species],
+            "best_genome": None if self.best_genome is None else self.best_genome.to_dict(),
+            "history": [dataclasses.asdict(h) for h in self.history],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Replace this population's state with one from ``state_dict()``."""
+        self.config = EvolutionConfig.from_dict(state["config"])
+        self.num_inputs = int(state["num_inputs"])
+        self.num_outputs = int(state["num_outputs"])
+        self.seed = state["seed"]
+        self.rng = random.Random()
+        version, internal, gauss_next = state["rng"]
+        self.rng.setstate((version, tuple(internal), gauss_next))
+        self.tracker = InnovationTracker.from_dict(state["tracker"])
+        self.generation = int(state["generation"])
+        self.next_genome_id = int(state["next_genome_id"])
+        self.next_species_id = int(state["next_species_id"])
+        self.compatibility_threshold = float(state["compatibility_threshold"])
+        self.evaluations = int(state["evaluations"])
+        self.evaluated = bool(state["evaluated"])
+        self.genomes = [Genome.from_dict(g) for g in state["genomes"]]
+        by_id = {g.id: g for g in self.genomes}
+        self.species = [Species.from_dict(s, by_id) for s in state["species"]]
+        self.best_genome = None if state["best_genome"] is None else Genome.from_dict(state["best_genome"])
+        self.history = [GenerationStats(**h) for h in state["history"]]
+        if not hasattr(self, "reporters"):
+            self.reporters = []
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> Population:
+        population = cls.__new__(cls)
+        population.load_state_dict(state)
+        return population
+
+    # --- the loop ---
+    def run_generation(self, fitness_fn: FitnessFunction) -> None:
+        """Breed from the last evaluated generation (if any), then evaluate the new one.
+
+        On return ``genomes`` is the generation just evaluated, each with a finite fitness. If the
+        fitness function raises or leaves a bad fitness, nothing is lost: the same generation is
+        evaluated again on the next call.
+        """
+        if self.evaluated:
+            self._breed()
+        for genome in self.genomes:
+            genome.fitness = None
+        for reporter in self.reporters:
+            reporter.start_generation(self)
+        self.evaluate(fitness_fn)
+        self._check_fitness()
+        self.evaluated = True
+        stats = self._record()
+        for reporter in self.reporters:
+            reporter.end_generation(self, stats)
+
+    def add_reporter(self, reporter: Reporter) -> None:
+        self.reporters.append(reporter)
+
+    def evaluate(self, fitness_fn: FitnessFunction) -> None:
+        """Set ``fitness`` on every genome. Subclasses evaluate elsewhere (workers, processes)."""
+        fitness_fn(self.genomes)
+
+    def run(self, fitness_fn: FitnessFunction, generations: int, fitness_threshold: float | None = None) -> Genome:
+        """Run up to ``generations`` generations, stopping early once the best fitness reaches
+        ``fitness_threshold``; returns the best genome ever seen."""
+        for _ in range(generations):
+            self.run_generation(fitness_fn)
+            if fitness_threshold is not None and self.history[-1].best_fitness >= fitness_threshold:
+                break
+        assert self.best_genome is not None
+        return self.best_genome
+
+    def _check_fitness(self) -> None:
+        for genome in self.genomes:
+            value = genome.fitness
+            if value is None:
+                raise FitnessError(f"genome {genome.id} has no fitness: the fitness function must set "
+                                   f"genome.fitness on every genome it is given")
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                hint = " (use .item() on a tensor)" if hasattr(value, "item") else ""
+                raise FitnessError(f"genome {genome.id} has fitness {value!r} of type "
+                                   f"{type(value).__name__}; expected a float{hint}")
+            value = float(value)
+            if not math.isfinite(value):
+                raise FitnessError(f"genome {genome.id} has non-finite fitness {value}")
+            genome.fitness = value
+
+    def _record(self) -> GenerationStats:
+        best = max(self.genomes, key=lambda g: (g.fitness, -g.id))
+        if self.best_genome is None or best.fitness > self.best_genome.fitness:
+            self.best_genome = best.copy(best.id)
+            self.best_genome.fitness = best.fitness
+        for s in self.species:
+            s.update_fitness(self.generation)
+        self.evaluations += len(self.genomes)
+        sizes = [g.size() for g in self.genomes]
+        stats = GenerationStats(
+            generation=self.generation,
+            best_fitness=best.fitness,
+            mean_fitness=sum(g.fitness for g in self.genomes) / len(self.genomes),
+            num_species=len(self.species),
+            mean_hidden=sum(h for h, _ in sizes) / len(sizes),
+            mean_connections=sum(c for _, c in sizes) / len(sizes),
+            evaluations=self.evaluations,
+        )
+        self.history.append(stats)
+        logger.info("generation %d: best %.4f mean %.4f species %d hidden %.2f connections %.2f",
+                    stats.generation, stats.best_fitness, stats.mean_fitness, stats.num_species,
+                    stats.mean_hidden, stats.mean_connections)
+        return stats
+
+    def _breed(self) -> None:
+        self.tracker.new_generation()
+        self.genomes, self.species = reproduce(self.species, self.config, self.pop_size, self.rng, self.tracker,
+                                               self._new_id)
+        self.generation += 1
+        self.evaluated = False
+        self._speciate()

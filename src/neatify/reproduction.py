@@ -1,0 +1,103 @@
+"""Breeding the next generation: stagnation, fitness sharing, offspring allocation, elitism, mating."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+
+from neatify.config import EvolutionConfig
+from neatify.genome import Genome
+from neatify.innovation import InnovationTracker
+from neatify.species import Species
+
+
+def surviving_species(species: list[Species], config: EvolutionConfig) -> list[Species]:
+    """Species allowed to reproduce: not stagnant, or among the ``species_elitism`` best."""
+    ranked = sorted(species, key=lambda s: (-s.best_fitness, s.id))
+    protected = {s.id for s in ranked[:config.species_elitism]}
+    alive = [s for s in species if s.id in protected or s.staleness < config.max_stagnation]
+    return alive or ranked[:1]
+
+
+def shared_fitness(species: list[Species]) -> list[float]:
+    """Explicit fitness sharing: each species' mean member fitness, rescaled to [0, 1] over all
+    members so that negative fitness values work too."""
+    values = [g.fitness for s in species for g in s.members]
+    lo, hi = min(values), max(values)
+    span = hi - lo
+    if span <= 0.0:
+        return [1.0] * len(species)
+    return [sum((g.fitness - lo) / span for g in s.members) / len(s.members) for s in species]
+
+
+def allocate_offspring(shares: list[float], pop_size: int, min_size: int) -> list[int]:
+    """Split ``pop_size`` offspring in proportion to ``shares``, each at least ``min_size``.
+
+    Rounds by largest remainder (ties to the earlier species), so the counts always add up to
+    ``pop_size`` exactly. When the minimums alone exceed it, the earliest species keep them.
+    """
+    n = len(shares)
+    if n * min_size >= pop_size:
+        counts = [0] * n
+        for i in range(n):
+            counts[i] = min(min_size, pop_size - sum(counts))
+        counts[0] += pop_size - sum(counts)
+        return counts
+    total = sum(shares)
+    raw = [s / total * pop_size for s in shares] if total > 0 else [pop_size / n] * n
+    counts = [max(min_size, math.floor(r)) for r in raw]
+    while sum(counts) < pop_size:
+        i = max(range(n), key=lambda k: (raw[k] - counts[k], -k))
+        counts[i] += 1
+    while sum(counts) > pop_size:
+        i = max((k for k in range(n) if counts[k] > min_size), key=lambda k: (counts[k] - raw[k], -k))
+        counts[i] -= 1
+    return counts
+
+
+def reproduce(species: list[Species], config: EvolutionConfig, pop_size: int, rng: random.Random,
+              tracker: InnovationTracker, new_id: Callable[[], int]) -> tuple[list[Genome], list[Species]]:
+    """The next generation's genomes, bred from evaluated species, and the species that bred them
+    (stagnant ones dropped), whose representatives seed the next speciation."""
+    alive = surviving_species(species, config)
+    counts = allocate_offspring(shared_fitness(alive), pop_size, config.min_species_size)
+    ranked = {s.id: s.ranked_members() for s in alive}
+    parents_of = {s.id: ranked[s.id][:max(2, math.ceil(config.survival_threshold * len(s.members)))]
+                  for s in alive}
+    offspring: list[Genome] = []
+    for s, count in zip(alive, counts):
+        members = ranked[s.id]
+        n_elites = config.elitism_count if len(members) > config.elitism_min_species_size else 0
+        n_elites = min(n_elites, count)
+        for elite in members[:n_elites]:
+            offspring.append(elite.copy(new_id()))
+        parents = parents_of[s.id]
+        for _ in range(count - n_elites):
+            offspring.append(_child(s.id, parents, parents_of, alive, config, rng, tracker, new_id()))
+    return offspring, alive
+
+
+def _child(species_id: int, parents: list[Genome], parents_of: dict[int, list[Genome]], alive: list[Species],
+           config: EvolutionConfig, rng: random.Random, tracker: InnovationTracker, child_id: int) -> Genome:
+    mother = rng.choice(parents)
+    if rng.random() < config.prob_crossover:
+        if len(alive) > 1 and rng.random() < config.interspecies_mating_rate:
+            other = rng.choice([s for s in alive if s.id != species_id])
+            father = rng.choice(parents_of[other.id])
+        else:
+            father = rng.choice(parents)
+        if father is not mother:
+            fitter, weaker = sorted((mother, father), key=_parent_rank)
+            child = Genome.crossover(fitter, weaker, child_id, config, rng)
+        else:
+            child = mother.copy(child_id)
+    else:
+        child = mother.copy(child_id)
+    child.mutate(config, rng, tracker)
+    return child
+
+
+def _parent_rank(g: Genome) -> tuple[float, int, int]:
+    """Fitter first; on equal fitness the smaller genome, then the lower id."""
+    return (-g.fitness, len(g.connections), g.id)
