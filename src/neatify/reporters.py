@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import csv
+import dataclasses
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from neatify.population import GenerationStats, Population
+
+logger = logging.getLogger("neatify.reporters")
 
 
 class Reporter:
@@ -16,3 +25,124 @@ class Reporter:
 
     def end_generation(self, population: Population, stats: GenerationStats) -> None:
         """Called once every genome of the generation has its fitness."""
+
+
+class _Timed(Reporter):
+    """Measures how long each generation's evaluation took (``self.elapsed``, seconds)."""
+
+    def __init__(self) -> None:
+        self._started = time.perf_counter()
+        self.elapsed = 0.0
+
+    def start_generation(self, population: Population) -> None:
+        self._started = time.perf_counter()
+
+    def end_generation(self, population: Population, stats: GenerationStats) -> None:
+        self.elapsed = time.perf_counter() - self._started
+
+
+class ProgressReporter(_Timed):
+    """Writes one line per generation: best/mean fitness, species, complexity, evaluations per second."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def end_generation(self, population: Population, stats: GenerationStats) -> None:
+        super().end_generation(population, stats)
+        rate = len(population.genomes) / self.elapsed if self.elapsed > 0 else float("inf")
+        line = (f"gen {stats.generation:4d}  best {stats.best_fitness:10.4f}  mean {stats.mean_fitness:10.4f}  "
+                f"species {stats.num_species:3d}  hidden {stats.mean_hidden:6.2f}  "
+                f"connections {stats.mean_connections:7.2f}  {rate:9.1f} eval/s")
+        stream = self.stream if self.stream is not None else sys.stdout
+        print(line, file=stream, flush=True)
+
+
+class StatisticsReporter(_Timed):
+    """Keeps every generation's statistics and species sizes in memory; saves them as CSV or JSON."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[dict[str, Any]] = []
+        """Per generation: the GenerationStats fields, ``seconds`` and ``species_sizes`` {id: size}."""
+
+    def end_generation(self, population: Population, stats: GenerationStats) -> None:
+        super().end_generation(population, stats)
+        row = dataclasses.asdict(stats)
+        row["seconds"] = self.elapsed
+        row["species_sizes"] = {s.id: len(s.members) for s in population.species}
+        self.rows.append(row)
+
+    def column(self, name: str) -> list[Any]:
+        """One statistic over all generations, e.g. ``column("best_fitness")``."""
+        return [row[name] for row in self.rows]
+
+    def species_sizes(self) -> tuple[list[int], list[int], list[list[int]]]:
+        """(generations, species ids, sizes[species][generation]) with 0 where a species was absent."""
+        ids = sorted({sid for row in self.rows for sid in row["species_sizes"]})
+        sizes = [[row["species_sizes"].get(sid, 0) for row in self.rows] for sid in ids]
+        return self.column("generation"), ids, sizes
+
+    def save_json(self, path: str | Path) -> None:
+        """All rows as a JSON list (species ids become string keys)."""
+        Path(path).write_text(json.dumps(self.rows, indent=1))
+        logger.debug("wrote statistics of %d generations to %s", len(self.rows), path)
+
+    @classmethod
+    def load_json(cls, path: str | Path) -> StatisticsReporter:
+        """A reporter holding the rows a ``save_json`` wrote."""
+        reporter = cls()
+        for row in json.loads(Path(path).read_text()):
+            row["species_sizes"] = {int(k): v for k, v in row["species_sizes"].items()}
+            reporter.rows.append(row)
+        return reporter
+
+    def save_csv(self, path: str | Path) -> None:
+        """One line per generation; species sizes as ``id:size`` pairs separated by spaces."""
+        with open(path, "w", newline="") as fh:
+            writer = None
+            for row in self.rows:
+                flat = dict(row, species_sizes=" ".join(f"{k}:{v}" for k, v in row["species_sizes"].items()))
+                if writer is None:
+                    writer = csv.DictWriter(fh, fieldnames=list(flat))
+                    writer.writeheader()
+                writer.writerow(flat)
+        logger.debug("wrote statistics of %d generations to %s", len(self.rows), path)
+
+
+class CheckpointReporter(Reporter):
+    """Saves a checkpoint every ``every_generations`` generations and/or ``every_seconds`` seconds.
+
+    Files are ``{directory}/{prefix}{generation}.json.gz``; ``Checkpoint.load`` continues the run.
+    """
+
+    def __init__(self, directory: str | Path, every_generations: int | None = 1, every_seconds: float | None = None,
+                 prefix: str = "checkpoint-") -> None:
+        if every_generations is None and every_seconds is None:
+            raise ValueError("give every_generations, every_seconds or both")
+        if every_generations is not None and every_generations < 1:
+            raise ValueError(f"every_generations must be at least 1, got {every_generations}")
+        self.directory = Path(directory)
+        self.every_generations = every_generations
+        self.every_seconds = every_seconds
+        self.prefix = prefix
+        self.last_path: Path | None = None
+        self._last_time = time.monotonic()
+
+    def end_generation(self, population: Population, stats: GenerationStats) -> None:
+        due_generation = self.every_generations is not None and (stats.generation + 1) % self.every_generations == 0
+        due_time = self.every_seconds is not None and time.monotonic() - self._last_time >= self.every_seconds
+        if due_generation or due_time:
+            self.save(population)
+
+    def save(self, population: Population) -> Path:
+        """Write a checkpoint of ``population`` now; returns its path."""
+        from neatify.checkpoint import Checkpoint
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{self.prefix}{population.generation}.json.gz"
+        Checkpoint.save(population, path)
+        self.last_path = path
+        self._last_time = time.monotonic()
+        logger.info("saved checkpoint %s", path)
+        return path

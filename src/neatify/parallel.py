@@ -1,0 +1,118 @@
+"""Evaluate a generation in local worker processes: ``pop.run_generation(ParallelEvaluator(fn, workers=4))``.
+
+Genomes travel to the workers as plain data (``Genome.to_dict()``) and fitness values come back
+as floats, so the result is exactly what serial evaluation gives as long as a genome's fitness
+does not depend on which other genomes share its batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import numbers
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from neatify.genome import Genome
+from neatify.population import FitnessFunction
+
+logger = logging.getLogger("neatify.parallel")
+
+SetupFunction = Callable[[], Any]
+"""Run once per worker; its result is passed to the fitness function as a second argument."""
+
+
+def split_batches(items: Sequence[Any], num_batches: int) -> list[list[Any]]:
+    """Split ``items`` into at most ``num_batches`` contiguous, near-equal, non-empty batches."""
+    num_batches = max(1, min(num_batches, len(items)))
+    size, extra = divmod(len(items), num_batches)
+    batches, start = [], 0
+    for k in range(num_batches):
+        end = start + size + (1 if k < extra else 0)
+        batches.append(list(items[start:end]))
+        start = end
+    return batches
+
+
+def evaluate_batch(fitness_fn: Callable[..., Any], genome_dicts: list[dict[str, Any]], state: Any = None,
+                   with_state: bool = False) -> list[Any]:
+    """Rebuild genomes from plain data, run the fitness function on them, return their fitness values."""
+    genomes = [Genome.from_dict(d) for d in genome_dicts]
+    if with_state:
+        fitness_fn(genomes, state)
+    else:
+        fitness_fn(genomes)
+    return [_plain(g.fitness) for g in genomes]
+
+
+def assign_fitness(genomes: Sequence[Genome], values: Sequence[Any]) -> None:
+    """Write fitness values computed elsewhere back onto the genomes, in order."""
+    if len(values) != len(genomes):
+        raise RuntimeError(f"got {len(values)} fitness values for {len(genomes)} genomes")
+    for genome, value in zip(genomes, values):
+        genome.fitness = value
+
+
+def _plain(value: Any) -> Any:
+    """A real number as a float; anything else unchanged, for Population to report by type."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+# Per-process globals of a pool worker, set once by _init_worker.
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(fitness_fn: FitnessFunction, setup: SetupFunction | None) -> None:
+    _worker["fitness_fn"] = fitness_fn
+    _worker["with_state"] = setup is not None
+    _worker["state"] = setup() if setup is not None else None
+
+
+def _run_batch(genome_dicts: list[dict[str, Any]]) -> list[Any]:
+    return evaluate_batch(_worker["fitness_fn"], genome_dicts, _worker["state"], _worker["with_state"])
+
+
+class ParallelEvaluator:
+    """A fitness function that spreads each generation over a persistent pool of local processes.
+
+    ``fitness_fn(genomes)`` (or ``fitness_fn(genomes, state)`` when ``setup`` is given) has the
+    usual contract: set ``genome.fitness`` on every genome. It, and ``setup``, must be picklable
+    (defined at module top level). Use as a context manager, or call ``close()``.
+    """
+
+    def __init__(self, fitness_fn: FitnessFunction, workers: int | None = None,
+                 setup: SetupFunction | None = None, batches_per_worker: int = 4,
+                 start_method: str = "spawn") -> None:
+        self.workers = workers if workers is not None else os.cpu_count() or 1
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
+        if batches_per_worker < 1:
+            raise ValueError(f"batches_per_worker must be at least 1, got {batches_per_worker}")
+        self.batches_per_worker = batches_per_worker
+        context = multiprocessing.get_context(start_method)
+        self._pool = context.Pool(self.workers, initializer=_init_worker, initargs=(fitness_fn, setup))
+        logger.info("started %d %s worker processes", self.workers, start_method)
+
+    def __call__(self, genomes: list[Genome]) -> None:
+        """Evaluate ``genomes`` in the pool and set each one's fitness."""
+        if self._pool is None:
+            raise RuntimeError("ParallelEvaluator is closed")
+        batches = split_batches([g.to_dict() for g in genomes], self.workers * self.batches_per_worker)
+        values = [v for batch in self._pool.map(_run_batch, batches, chunksize=1) for v in batch]
+        assign_fitness(genomes, values)
+
+    def close(self) -> None:
+        """Stop the worker processes (idempotent)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+            self._pool = None
+
+    def __enter__(self) -> ParallelEvaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

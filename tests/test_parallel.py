@@ -1,0 +1,75 @@
+"""ParallelEvaluator: local processes give exactly the serial result."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from neatify import EvolutionConfig, Population
+from neatify.network import Network
+from neatify.parallel import ParallelEvaluator, split_batches
+
+XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
+CONFIG = EvolutionConfig(population_size=40, prob_add_node=0.2, prob_add_connection=0.3)
+
+
+def xor_fitness(genomes):
+    for genome in genomes:
+        net = Network(genome)
+        genome.fitness = 4.0 - sum((net.activate(list(x))[0] - y) ** 2 for x, y in XOR)
+
+
+def pid_fitness(genomes, state):
+    for genome in genomes:
+        genome.fitness = float(state["pid"] != os.getpid()) + genome.id
+
+
+def make_state():
+    return {"pid": os.getpid()}
+
+
+def failing_fitness(genomes):
+    raise RuntimeError("fitness exploded")
+
+
+def run(fitness_fn, generations=4):
+    pop = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=7)
+    pop.run(fitness_fn, generations)
+    return pop
+
+
+def test_split_batches_covers_everything_in_order():
+    items = list(range(10))
+    batches = split_batches(items, 4)
+    assert [len(b) for b in batches] == [3, 3, 2, 2]
+    assert sum(batches, []) == items
+    assert split_batches([1, 2], 8) == [[1], [2]]
+
+
+def test_parallel_run_is_identical_to_serial():
+    serial = run(xor_fitness)
+    with ParallelEvaluator(xor_fitness, workers=2) as evaluator:
+        parallel = run(evaluator)
+    assert parallel.history == serial.history
+    assert [g.fitness for g in parallel.genomes] == [g.fitness for g in serial.genomes]
+    assert parallel.best_genome.to_dict() == serial.best_genome.to_dict()
+
+
+def test_setup_runs_once_per_worker_and_its_result_reaches_the_fitness():
+    pop = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=1)
+    with ParallelEvaluator(pid_fitness, workers=2, setup=make_state) as evaluator:
+        pop.run_generation(evaluator)
+    # state was made in the worker itself (same pid), so the flag is 0 and fitness == id
+    assert [g.fitness for g in pop.genomes] == [float(g.id) for g in pop.genomes]
+
+
+def test_fitness_errors_reach_the_caller_and_close_is_final():
+    pop = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=1)
+    evaluator = ParallelEvaluator(failing_fitness, workers=1)
+    with pytest.raises(RuntimeError, match="fitness exploded"):
+        pop.run_generation(evaluator)
+    evaluator.close()
+    evaluator.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        evaluator(pop.genomes)

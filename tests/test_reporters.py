@@ -1,0 +1,85 @@
+"""Reporters: progress lines, statistics in memory and on disk, periodic checkpoints, logging."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+
+import pytest
+
+from neatify import Checkpoint, EvolutionConfig, Population
+from neatify.reporters import CheckpointReporter, ProgressReporter, StatisticsReporter
+
+CONFIG = EvolutionConfig(population_size=30, prob_add_node=0.2)
+
+
+def size_fitness(genomes):
+    for genome in genomes:
+        genome.fitness = sum(abs(c.weight) for c in genome.connections.values())
+
+
+def population(*reporters):
+    pop = Population(num_inputs=3, num_outputs=2, config=CONFIG, seed=3)
+    for reporter in reporters:
+        pop.add_reporter(reporter)
+    return pop
+
+
+def test_progress_reporter_writes_one_line_per_generation():
+    stream = io.StringIO()
+    pop = population(ProgressReporter(stream))
+    pop.run(size_fitness, 3)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("gen    0")
+    assert f"best {pop.history[2].best_fitness:10.4f}" in lines[2]
+    assert "species" in lines[1] and "eval/s" in lines[1]
+
+
+def test_statistics_reporter_records_stats_and_species_sizes(tmp_path):
+    stats = StatisticsReporter()
+    pop = population(stats)
+    pop.run(size_fitness, 4)
+    assert stats.column("best_fitness") == [h.best_fitness for h in pop.history]
+    generations, ids, sizes = stats.species_sizes()
+    assert generations == [0, 1, 2, 3]
+    assert all(sum(column) == CONFIG.population_size for column in zip(*sizes))
+    assert len(ids) == len(sizes)
+    assert stats.rows[-1]["species_sizes"] == {s.id: len(s.members) for s in pop.species}
+
+    stats.save_json(tmp_path / "stats.json")
+    assert StatisticsReporter.load_json(tmp_path / "stats.json").rows == stats.rows
+    stats.save_csv(tmp_path / "stats.csv")
+    with open(tmp_path / "stats.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [float(r["mean_fitness"]) for r in rows] == stats.column("mean_fitness")
+    assert rows[0]["species_sizes"].split(" ")[0].split(":")[1].isdigit()
+    assert json.loads((tmp_path / "stats.json").read_text())[0]["generation"] == 0
+
+
+def test_checkpoint_reporter_saves_every_n_generations_and_resumes_exactly(tmp_path, caplog):
+    reporter = CheckpointReporter(tmp_path / "ckpt", every_generations=2)
+    pop = population(reporter)
+    with caplog.at_level(logging.INFO, logger="neatify.reporters"):
+        pop.run(size_fitness, 5)
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "checkpoint-1.json.gz", "checkpoint-3.json.gz"]
+    assert reporter.last_path == tmp_path / "ckpt" / "checkpoint-3.json.gz"
+    assert any("saved checkpoint" in r.getMessage() for r in caplog.records)
+
+    resumed = Checkpoint.load(reporter.last_path)
+    resumed.run_generation(size_fitness)
+    assert resumed.history == pop.history
+
+
+def test_checkpoint_reporter_by_time(tmp_path):
+    reporter = CheckpointReporter(tmp_path, every_generations=None, every_seconds=0.0)
+    population(reporter).run(size_fitness, 2)
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_checkpoint_reporter_needs_a_schedule(tmp_path):
+    with pytest.raises(ValueError, match="every_generations"):
+        CheckpointReporter(tmp_path, every_generations=None)
