@@ -1,0 +1,20 @@
+"""Distributed evaluation: a master ``DistributedPopulation`` farms genomes out to ``WorkerNode``s over TCP.
+
+Messages are length-prefixed msgpack frames of plain data, schema-checked on receipt (never pickle).
+See docs/distributed.md.
+"""
+
+from neatify.distributed.config import DistributedConfig
+from neatify.distributed.errors import (
+    AuthenticationError, DistributedError, ProtocolError, RegistrationError, RemoteFitnessError, WorkerLostError,
+    WorkerWaitTimeout,
+)
+from neatify.distributed.master import DistributedPopulation, SystemCoordinator
+from neatify.distributed.protocol import PROTOCOL_VERSION, MessageType
+from neatify.distributed.worker import GenomeEvaluator, WorkerNode
+
+__all__ = [
+    "PROTOCOL_VERSION", "AuthenticationError", "DistributedConfig", "DistributedError", "DistributedPopulation",
+    "GenomeEvaluator", "MessageType", "ProtocolError", "RegistrationError", "RemoteFitnessError",
+    "SystemCoordinator", "WorkerLostError", "WorkerNode", "WorkerWaitTimeout",
+]

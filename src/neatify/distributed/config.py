@@ -1,0 +1,61 @@
+"""Settings of a distributed run: network, timeouts, batching, fault tolerance and security."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+AUTH_TOKEN_ENV = "NEATIFY_AUTH_TOKEN"
+"""Environment variable read for the shared secret when no ``auth_token`` is given."""
+
+
+@dataclass
+class DistributedConfig:
+    """Configuration shared by the master (all fields) and the workers (network and security ones)."""
+
+    host: str = "0.0.0.0"
+    """Address the master listens on."""
+    port: int = 5000
+    """Port the master listens on (0 picks a free one; see ``SystemCoordinator.port``)."""
+    min_workers: int = 1
+    """Workers that must be registered before a generation starts."""
+    heartbeat_interval: float = 5.0
+    """Seconds between heartbeats; a peer silent for 3 intervals is considered lost."""
+    task_timeout: float = 300.0
+    """Seconds a batch may take before it is given to another worker as well."""
+    batch_size_per_worker: int = 0
+    """Genomes per batch; 0 sizes batches from each worker's capacity and measured speed."""
+    enable_fault_tolerance: bool = True
+    """Give a lost or late worker's batch to another worker (otherwise raise ``WorkerLostError``)."""
+    worker_wait_timeout: float | None = None
+    """Seconds to wait for ``min_workers`` (or for any worker when all are gone); None waits forever."""
+    error_fitness: float | None = None
+    """Fitness given to a genome whose fitness function raised; None raises ``RemoteFitnessError``."""
+    auth_token: str | None = None
+    """Shared secret for HMAC challenge-response at registration (default: $NEATIFY_AUTH_TOKEN)."""
+    max_frame_bytes: int = 64 * 1024 * 1024
+    """Longest frame accepted; a longer one is refused before its payload is read."""
+    handshake_timeout: float = 10.0
+    """Seconds a new connection has to complete registration."""
+
+    def __post_init__(self) -> None:
+        if self.auth_token is None:
+            self.auth_token = os.environ.get(AUTH_TOKEN_ENV) or None
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be in 0..65535, got {self.port}")
+        if self.min_workers < 1:
+            raise ValueError(f"min_workers must be at least 1, got {self.min_workers}")
+        if self.batch_size_per_worker < 0:
+            raise ValueError(f"batch_size_per_worker must be >= 0 (0 = auto), got {self.batch_size_per_worker}")
+        for name in ("heartbeat_interval", "task_timeout", "handshake_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.worker_wait_timeout is not None and self.worker_wait_timeout < 0:
+            raise ValueError(f"worker_wait_timeout must be >= 0 or None, got {self.worker_wait_timeout}")
+        if self.max_frame_bytes < 1024:
+            raise ValueError(f"max_frame_bytes must be at least 1024, got {self.max_frame_bytes}")
+
+    @property
+    def peer_timeout(self) -> float:
+        """Seconds of silence after which a peer is considered lost."""
+        return 3.0 * self.heartbeat_interval

@@ -1,0 +1,42 @@
+"""The exceptions raised by neatify.distributed, each with a message that says what to do."""
+
+from __future__ import annotations
+
+
+class DistributedError(RuntimeError):
+    """Base class of the errors raised by neatify.distributed."""
+
+
+class ProtocolError(DistributedError):
+    """A peer sent a frame that is too long, truncated, undecodable, off-schema or out of order."""
+
+
+class ConnectionClosed(DistributedError):
+    """The peer closed the connection (at a frame boundary)."""
+
+
+class RegistrationError(DistributedError):
+    """The master refused a worker for good (protocol version mismatch); retrying cannot help."""
+
+
+class AuthenticationError(RegistrationError):
+    """The shared-secret challenge failed: the worker's and master's auth tokens differ or one is missing."""
+
+
+class WorkerLostError(DistributedError):
+    """A worker was lost mid-batch while ``enable_fault_tolerance`` is off."""
+
+
+class WorkerWaitTimeout(DistributedError):
+    """Not enough workers registered within ``worker_wait_timeout``."""
+
+
+class RemoteFitnessError(DistributedError):
+    """The fitness function raised on a worker; carries the worker id, genome id and remote traceback."""
+
+    def __init__(self, worker_id: int | str, genome_id: int, remote_traceback: str) -> None:
+        super().__init__(f"fitness function raised on worker {worker_id} for genome {genome_id}:\n"
+                         f"{remote_traceback.rstrip()}")
+        self.worker_id = worker_id
+        self.genome_id = genome_id
+        self.remote_traceback = remote_traceback

@@ -1,0 +1,250 @@
+"""The worker: ``WorkerNode`` connects to a master and evaluates batches with ``GenomeEvaluator``."""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import os
+import queue
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from neatify.distributed import auth
+from neatify.distributed.config import AUTH_TOKEN_ENV
+from neatify.distributed.errors import (
+    AuthenticationError, ConnectionClosed, ProtocolError, RegistrationError,
+)
+from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection, MessageType
+from neatify.distributed.schema import genome_dict_problem
+from neatify.genome import Genome
+
+logger = logging.getLogger("neatify.distributed.worker")
+
+FitnessFunction = Callable[[list[Genome]], Any]
+
+_REGISTRATION_TIMEOUT = 30.0
+_DEFAULT_MASTER_SILENCE = 30.0
+
+
+class GenomeEvaluator:
+    """Runs a fitness function on a batch and reports, per genome, a float fitness or a traceback."""
+
+    def __init__(self, fitness_function: FitnessFunction) -> None:
+        self.fitness_function = fitness_function
+
+    def evaluate(self, genomes: list[Genome]) -> tuple[list[list], list[list]]:
+        """``([[id, fitness], ...], [[id, traceback], ...])`` covering every genome exactly once.
+
+        The batch is evaluated in one call; if that raises, the genomes it left without a fitness
+        are evaluated one at a time, so a failure is pinned to its genome and the others still
+        get their fitness whatever the batch composition.
+        """
+        for genome in genomes:
+            genome.fitness = None
+        errors: dict[int, str] = {}
+        try:
+            self.fitness_function(genomes)
+        except Exception:
+            first_trace = traceback.format_exc()
+            for genome in genomes:
+                if genome.fitness is None:
+                    try:
+                        self.fitness_function([genome])
+                    except Exception:
+                        errors[genome.id] = traceback.format_exc()
+            if not errors:
+                unset = next((g for g in genomes if g.fitness is None), genomes[0])
+                errors[unset.id] = first_trace
+        fitness: list[list] = []
+        for genome in genomes:
+            if genome.id in errors:
+                continue
+            value = _as_float(genome)
+            if isinstance(value, str):
+                errors[genome.id] = value
+            else:
+                fitness.append([genome.id, value])
+        return fitness, [[genome_id, trace] for genome_id, trace in errors.items()]
+
+
+def _as_float(genome: Genome) -> float | str:
+    """The genome's fitness as a float, or a message saying why it is not one."""
+    value = genome.fitness
+    if value is None:
+        return f"FitnessError: the fitness function left genome {genome.id} without a fitness"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        hint = " (use .item() on a tensor)" if hasattr(value, "item") else ""
+        return f"FitnessError: genome {genome.id} has fitness of type {type(value).__name__}{hint}"
+    value = float(value)
+    if not math.isfinite(value):
+        return f"FitnessError: genome {genome.id} has non-finite fitness {value}"
+    return value
+
+
+class WorkerNode:
+    """A worker process's node: connects (retrying with backoff), registers, evaluates batches.
+
+    ``start()`` blocks until the master sends SHUTDOWN_SIGNAL (then returns) or ``stop()`` is called.
+    It raises ``RegistrationError``/``AuthenticationError`` when the master refuses it for good, and
+    ``ConnectionError`` after ``max_connect_attempts`` failed tries in a row (None retries forever).
+    """
+
+    def __init__(self, master_host: str, master_port: int, worker_id: int | str | None = None,
+                 fitness_function: FitnessFunction | None = None, capacity: int = 50,
+                 auth_token: str | None = None, max_connect_attempts: int | None = None,
+                 retry_initial: float = 0.5, retry_max: float = 10.0,
+                 max_frame_bytes: int = 64 * 1024 * 1024) -> None:
+        if fitness_function is None:
+            raise ValueError("a WorkerNode needs a fitness_function")
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self.master_host = master_host
+        self.master_port = master_port
+        self.worker_id = worker_id if worker_id is not None else f"{socket.gethostname()}-{os.getpid()}"
+        self.evaluator = GenomeEvaluator(fitness_function)
+        self.capacity = capacity
+        self.auth_token = auth_token if auth_token is not None else (os.environ.get(AUTH_TOKEN_ENV) or None)
+        self.max_connect_attempts = max_connect_attempts
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.max_frame_bytes = max_frame_bytes
+        self.batches_done = 0
+        self._stop = threading.Event()
+        self._conn: FramedConnection | None = None
+
+    def stop(self) -> None:
+        """Leave: tell the master (its batch goes to another worker) and make ``start()`` return."""
+        self._stop.set()
+        conn = self._conn
+        if conn is not None:
+            try:
+                conn.send(MessageType.STATUS_UPDATE, {"state": "leaving"})
+            except OSError:
+                pass
+            conn.close()
+
+    def start(self) -> None:
+        """Serve the master until it shuts us down or ``stop()`` is called (see the class docstring)."""
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                sock = socket.create_connection((self.master_host, self.master_port), timeout=5.0)
+            except OSError as exc:
+                failures += 1
+                if self.max_connect_attempts is not None and failures >= self.max_connect_attempts:
+                    raise ConnectionError(f"worker {self.worker_id}: could not reach master at "
+                                          f"{self.master_host}:{self.master_port} after {failures} attempt(s): "
+                                          f"{exc}") from exc
+                delay = min(self.retry_max, self.retry_initial * 2 ** (failures - 1))
+                logger.info("worker %s: cannot reach master at %s:%d (%s); attempt %d, retrying in %.1fs",
+                            self.worker_id, self.master_host, self.master_port, exc, failures, delay)
+                self._stop.wait(delay)
+                continue
+            conn = self._conn = FramedConnection(sock, self.max_frame_bytes)
+            try:
+                interval = self._register(conn)
+                if interval is None:
+                    failures += 1
+                    self._stop.wait(min(self.retry_max, self.retry_initial * 2 ** (failures - 1)))
+                    continue
+                failures = 0
+                if self._serve(conn, interval):
+                    return
+            except (ConnectionClosed, ProtocolError, OSError) as exc:
+                if self._stop.is_set():
+                    return
+                logger.warning("worker %s: lost the master (%s); reconnecting", self.worker_id, exc)
+            finally:
+                conn.close()
+                self._conn = None
+
+    def _register(self, conn: FramedConnection) -> float | None:
+        """Register; the master's heartbeat interval, or None when refused for now (retry later)."""
+        hello: dict[str, Any] = {"protocol_version": PROTOCOL_VERSION, "worker_id": self.worker_id,
+                                 "capacity": self.capacity}
+        conn.send(MessageType.WORKER_REGISTRATION, hello)
+        deadline = time.monotonic() + _REGISTRATION_TIMEOUT
+        while True:
+            message = conn.recv(deadline)
+            if message is None:
+                raise ProtocolError(f"no registration answer within {_REGISTRATION_TIMEOUT:.0f}s")
+            mtype, payload = message
+            if mtype is MessageType.ERROR_REPORT:
+                reason = payload["message"]
+                if not payload["fatal"]:
+                    logger.warning("worker %s: master refused registration for now: %s", self.worker_id, reason)
+                    return None
+                logger.error("worker %s: master refused registration: %s", self.worker_id, reason)
+                error = AuthenticationError if payload["code"] == "auth" else RegistrationError
+                raise error(f"worker {self.worker_id}: master at {self.master_host}:{self.master_port} refused "
+                            f"registration: {reason}")
+            if mtype is not MessageType.REGISTRATION_ACK:
+                raise ProtocolError(f"expected REGISTRATION_ACK, got {mtype.name}")
+            if payload["status"] == "accepted":
+                logger.info("worker %s: registered with master %s:%d", self.worker_id, self.master_host,
+                            self.master_port)
+                return payload.get("heartbeat_interval", _DEFAULT_MASTER_SILENCE / 3)
+            if "nonce" not in payload:
+                raise ProtocolError("challenge without a nonce")
+            if not self.auth_token:
+                raise AuthenticationError(f"worker {self.worker_id}: master at {self.master_host}:"
+                                          f"{self.master_port} requires an auth token (set auth_token or "
+                                          f"${AUTH_TOKEN_ENV})")
+            conn.send(MessageType.WORKER_REGISTRATION,
+                      {**hello, "proof": auth.proof(self.auth_token, payload["nonce"], self.worker_id)})
+
+    def _serve(self, conn: FramedConnection, heartbeat_interval: float) -> bool:
+        """Evaluate batches until shut down (True) or the connection is lost (raises)."""
+        tasks: queue.Queue[dict[str, Any] | BaseException | None] = queue.Queue()
+        reader = threading.Thread(target=self._read, args=(conn, 3 * heartbeat_interval, tasks),
+                                  name=f"neatify-worker-{self.worker_id}-reader", daemon=True)
+        reader.start()
+        while True:
+            try:
+                task = tasks.get(timeout=0.5)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return True
+                continue
+            if task is None:
+                logger.info("worker %s: shutdown received after %d batch(es); exiting", self.worker_id,
+                            self.batches_done)
+                return True
+            if isinstance(task, BaseException):
+                raise task
+            genomes = [Genome.from_dict(d) for d in task["genomes"]]
+            start = time.monotonic()
+            fitness, errors = self.evaluator.evaluate(genomes)
+            conn.send(MessageType.FITNESS_REPORT, {"batch_id": task["batch_id"], "fitness": fitness,
+                                                   "errors": errors, "elapsed": time.monotonic() - start})
+            self.batches_done += 1
+
+    def _read(self, conn: FramedConnection, silence_limit: float,
+              tasks: queue.Queue[dict[str, Any] | BaseException | None]) -> None:
+        """Reader thread: answer heartbeats at once, queue tasks, report the end of the connection."""
+        try:
+            while True:
+                message = conn.recv(time.monotonic() + silence_limit)
+                if message is None:
+                    raise ConnectionClosed(f"master silent for {silence_limit:.1f}s")
+                mtype, payload = message
+                if mtype is MessageType.HEARTBEAT_REQUEST:
+                    conn.send(MessageType.HEARTBEAT_RESPONSE, {"sent": payload["sent"]})
+                elif mtype is MessageType.TASK_ASSIGNMENT:
+                    problems = [p for p in map(genome_dict_problem, payload["genomes"]) if p]
+                    if problems:
+                        raise ProtocolError(f"TASK_ASSIGNMENT with an invalid genome: {problems[0]}")
+                    tasks.put(payload)
+                elif mtype is MessageType.SHUTDOWN_SIGNAL:
+                    self._stop.set()
+                    tasks.put(None)
+                    return
+                else:
+                    raise ProtocolError(f"unexpected {mtype.name} from the master")
+        except (ConnectionClosed, ProtocolError, OSError) as exc:
+            tasks.put(exc)
