@@ -1,0 +1,235 @@
+"""The ``neatify`` command: ``neatify run config.toml`` evolves locally, ``neatify show FILE`` summarises.
+
+See docs/cli.md for the run file's schema. Expected failures (bad arguments, config or files)
+end with a one-line ``neatify: error: ...`` on stderr and exit status 2 (usage) or 1 (the rest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, NoReturn
+
+from neatify.checkpoint import Checkpoint, CheckpointError
+from neatify.config import ConfigError, EvolutionConfig
+from neatify.genome import Genome
+from neatify.population import FitnessError, Population
+
+logger = logging.getLogger("neatify.cli")
+
+
+class CLIError(Exception):
+    """An expected failure, reported as one line without a traceback."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def load_callable(spec: str, search: Sequence[str | Path] = ()) -> Callable[..., Any]:
+    """Import ``module:function`` (also searching the current directory and ``search``)."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise CLIError(f"expected module:function, got {spec!r}")
+    for folder in (*search, os.getcwd()):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise CLIError(f"cannot import {module_name!r} (from {spec!r}): {exc}") from exc
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise CLIError(f"module {module_name!r} has no attribute {attr!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise CLIError(f"{spec!r} is not callable")
+    return target
+
+
+@dataclass
+class RunConfig:
+    """The ``[run]`` table of a run file."""
+
+    fitness: str
+    num_inputs: int
+    num_outputs: int
+    generations: int = 100
+    fitness_threshold: float | None = None
+    seed: int | None = None
+    workers: int = 1
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 10
+    statistics: str | None = None
+    champion: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """Validate the ``[run]`` table: required keys present, no unknown keys, right types."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise CLIError(f"[run]: unknown key(s): {', '.join(unknown)}")
+        missing = [n for n in ("fitness", "num_inputs", "num_outputs") if n not in data]
+        if missing:
+            raise CLIError(f"[run]: missing required key(s): {', '.join(missing)}")
+        for name, value in data.items():
+            expected = {"int": int, "str": str, "float": float}[known[name].type.split(" |")[0]]
+            ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
+            if isinstance(value, bool) or not ok:
+                raise CLIError(f"[run]: {name} must be {expected.__name__}, got {value!r}")
+        run = cls(**data)
+        for name in ("num_inputs", "num_outputs", "generations", "workers", "checkpoint_every"):
+            if getattr(run, name) < 1:
+                raise CLIError(f"[run]: {name} must be at least 1, got {getattr(run, name)}")
+        return run
+
+
+def read_run_file(path: str | Path) -> tuple[RunConfig, EvolutionConfig]:
+    """Parse a run file: its ``[run]`` table and its ``[evolution]`` table (EvolutionConfig fields)."""
+    from neatify.config import tomllib
+
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise CLIError(f"{path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CLIError(f"{path}: not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - {"run", "evolution"})
+    if unknown:
+        raise CLIError(f"{path}: unknown table(s): {', '.join(unknown)}; expected [run] and [evolution]")
+    if "run" not in data:
+        raise CLIError(f"{path}: missing the [run] table")
+    return RunConfig.from_dict(data["run"]), EvolutionConfig.from_dict(data.get("evolution", {}))
+
+
+def _command_run(args: argparse.Namespace) -> int:
+    from neatify.reporters import CheckpointReporter, ProgressReporter, StatisticsReporter
+
+    run, config = read_run_file(args.config)
+    if args.generations is not None:
+        run.generations = args.generations
+    fitness_fn = load_callable(run.fitness, search=[Path(args.config).resolve().parent])
+    if args.resume:
+        population = Checkpoint.load(args.resume)
+    else:
+        population = Population(num_inputs=run.num_inputs, num_outputs=run.num_outputs, config=config,
+                                seed=run.seed)
+    if not args.quiet:
+        population.add_reporter(ProgressReporter())
+    statistics = StatisticsReporter()
+    population.add_reporter(statistics)
+    if run.checkpoint_dir is not None:
+        population.add_reporter(CheckpointReporter(run.checkpoint_dir, every_generations=run.checkpoint_every))
+    remaining = run.generations - len(population.history)
+    if remaining > 0:
+        from neatify.parallel import ParallelEvaluator
+
+        evaluator = ParallelEvaluator(fitness_fn, run.workers) if run.workers > 1 else nullcontext(fitness_fn)
+        with evaluator as evaluate:
+            population.run(evaluate, remaining, run.fitness_threshold)
+    if run.statistics is not None:
+        save = statistics.save_json if run.statistics.endswith(".json") else statistics.save_csv
+        save(run.statistics)
+    champion = population.best_genome
+    if champion is None:
+        raise CLIError("no generation was evaluated (generations already reached?)")
+    if run.champion is not None:
+        Checkpoint.export_genome_json(champion, run.champion)
+    hidden, connections = champion.size()
+    print(f"champion: genome {champion.id} fitness {champion.fitness:.6g} "
+          f"({hidden} hidden, {connections} connections) after {len(population.history)} generations")
+    return 0
+
+
+def _describe_genome(genome: Genome) -> list[str]:
+    hidden, enabled = genome.size()
+    fitness = "not evaluated" if genome.fitness is None else f"{genome.fitness:.6g}"
+    return [f"genome {genome.id}: fitness {fitness}",
+            f"  inputs {genome.num_inputs}, outputs {genome.num_outputs}, hidden {hidden}",
+            f"  connections {enabled} enabled of {len(genome.connections)}, "
+            f"{'recurrent' if genome.is_recurrent() else 'feed-forward'}"]
+
+
+def _describe_population(population: Population, last: int) -> list[str]:
+    lines = [f"generation {population.generation} ({'evaluated' if population.evaluated else 'not evaluated'}), "
+             f"{len(population.genomes)} genomes, {len(population.species)} species, "
+             f"{population.evaluations} evaluations, seed {population.seed}",
+             f"inputs {population.num_inputs}, outputs {population.num_outputs}"]
+    if population.best_genome is not None:
+        lines += ["best ever:", *("  " + line for line in _describe_genome(population.best_genome))]
+    lines.append("species:   id  size  best fitness  staleness")
+    for s in population.species:
+        best = f"{s.best_fitness:12.6g}" if s.best_fitness != float("-inf") else f"{'-':>12}"
+        lines.append(f"         {s.id:4d}  {len(s.members):4d}  {best}  {s.staleness:9d}")
+    if population.history:
+        lines.append(f"history (last {min(last, len(population.history))}):  generation  best  mean  species")
+        lines += [f"  {h.generation:4d}  {h.best_fitness:.6g}  {h.mean_fitness:.6g}  {h.num_species}"
+                  for h in population.history[-last:]]
+    return lines
+
+
+def _command_show(args: argparse.Namespace) -> int:
+    try:
+        lines = _describe_population(Checkpoint.load(args.file), args.history)
+    except CheckpointError as exc:
+        try:
+            lines = _describe_genome(Checkpoint.load_genome_json(args.file))
+        except CheckpointError:
+            raise exc from None
+    print(f"{args.file}:")
+    print("\n".join(lines))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``neatify`` command."""
+    parser = _Parser(prog="neatify", description="NEATify: evolve neural networks with NEAT.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="evolve locally as a run file says",
+                              description="Evolve locally as a TOML run file says (schema: docs/cli.md).")
+    run.add_argument("config", help="TOML run file with a [run] table and an optional [evolution] table")
+    run.add_argument("--generations", type=int, help="override [run] generations (the run's total)")
+    run.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint")
+    run.add_argument("-q", "--quiet", action="store_true", help="no per-generation progress lines")
+    run.set_defaults(handler=_command_run)
+
+    show = commands.add_parser("show", help="summarise a checkpoint or a genome JSON file",
+                               description="Print a summary of a checkpoint or an exported genome.")
+    show.add_argument("file", help="checkpoint (.json or .json.gz) or genome JSON file")
+    show.add_argument("--history", type=int, default=10, metavar="N", help="generations of history to list")
+    show.set_defaults(handler=_command_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``neatify`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    try:
+        return args.handler(args)
+    except (CLIError, ConfigError, CheckpointError, FitnessError) as exc:
+        print(f"neatify: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("neatify: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

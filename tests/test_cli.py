@@ -1,0 +1,136 @@
+"""The ``neatify`` command, run as a real subprocess (``python -m neatify.cli``) and in-process via main()."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from neatify import Checkpoint, EvolutionConfig, Population
+from neatify.cli import main
+
+FITNESS_MODULE = """
+from neatify.network import Network
+
+XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
+
+
+def fitness(genomes):
+    for genome in genomes:
+        net = Network(genome)
+        genome.fitness = 4.0 - sum((net.activate(list(x))[0] - y) ** 2 for x, y in XOR)
+"""
+
+RUN_FILE = """
+[run]
+fitness = "xorfit:fitness"
+num_inputs = 2
+num_outputs = 1
+generations = 6
+seed = 11
+checkpoint_dir = "ck"
+checkpoint_every = 3
+statistics = "stats.json"
+champion = "champion.json"
+
+[evolution]
+population_size = 40
+prob_add_node = 0.2
+"""
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    (tmp_path / "xorfit.py").write_text(FITNESS_MODULE)
+    (tmp_path / "run.toml").write_text(RUN_FILE)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def neatify(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "neatify.cli", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_run_as_subprocess_matches_the_library_and_show_summarises(project):
+    result = neatify("run", "run.toml", cwd=project)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[:2] for line in lines[:6]] == [["gen", str(g)] for g in range(6)]
+    assert lines[-1].startswith("champion: genome")
+
+    sys.path.insert(0, str(project))
+    try:
+        from xorfit import fitness
+    finally:
+        sys.path.remove(str(project))
+    expected = Population(num_inputs=2, num_outputs=1, seed=11,
+                          config=EvolutionConfig(population_size=40, prob_add_node=0.2)).run(fitness, 6)
+    champion = Checkpoint.load_genome_json(project / "champion.json")
+    assert champion.to_dict() == expected.to_dict()
+    assert sorted(p.name for p in (project / "ck").iterdir()) == ["checkpoint-2.json.gz", "checkpoint-5.json.gz"]
+    assert (project / "stats.json").read_text().startswith("[")
+
+    shown = neatify("show", "ck/checkpoint-5.json.gz", "--history", "2", cwd=project)
+    assert shown.returncode == 0, shown.stderr
+    assert "generation 5 (evaluated), 40 genomes" in shown.stdout
+    assert f"genome {champion.id}: fitness" in shown.stdout
+    assert len(shown.stdout.split("history (last 2)")[1].strip().splitlines()) == 1 + 2
+
+
+def test_resume_continues_the_run_exactly(project, capsys):
+    assert main(["run", "run.toml", "--quiet"]) == 0
+    full = Checkpoint.load_genome_json("champion.json").to_dict()
+    (project / "champion.json").unlink()
+    assert main(["run", "run.toml", "--quiet", "--resume", "ck/checkpoint-2.json.gz"]) == 0
+    assert Checkpoint.load_genome_json("champion.json").to_dict() == full
+    assert capsys.readouterr().out.count("champion:") == 2
+
+
+def test_show_a_genome_file(project, capsys):
+    genome = Population(num_inputs=3, num_outputs=2, seed=1).genomes[0]
+    Checkpoint.export_genome_json(genome, "g.json")
+    assert main(["show", "g.json"]) == 0
+    out = capsys.readouterr().out
+    assert "genome 0: fitness not evaluated" in out and "inputs 3, outputs 2, hidden 0" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["bogus"], "invalid choice"),
+    (["run"], "required: config"),
+    (["run", "missing.toml"], "No such file"),
+    (["show", "run.toml"], "cannot read checkpoint"),
+    (["run", "run.toml", "--generations", "x"], "invalid int value"),
+])
+def test_bad_arguments_give_one_line_errors(project, args, message):
+    result = neatify(*args, cwd=project)
+    assert result.returncode in (1, 2)
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("generations = 6", "generations = 6\nspeed = 2"), "unknown key(s): speed"),
+    (("num_inputs = 2\n", ""), "missing required key(s): num_inputs"),
+    (("seed = 11", "seed = 'x'"), "seed must be int"),
+    (('"xorfit:fitness"', '"xorfit:nothing"'), "has no attribute 'nothing'"),
+    (('"xorfit:fitness"', '"xorfit"'), "expected module:function"),
+    (("population_size = 40", "population_sise = 40"), "unknown config key(s): population_sise"),
+    (("[evolution]", "[evolutoin]"), "unknown table(s): evolutoin"),
+])
+def test_bad_run_files_are_reported_by_name(project, capsys, edit, message):
+    (project / "run.toml").write_text(RUN_FILE.replace(*edit))
+    assert main(["run", "run.toml"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("neatify: error:") and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_help_is_complete(capsys):
+    for args in (["--help"], ["run", "--help"], ["show", "--help"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(args)
+        assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for word in ("run", "show", "--resume", "--generations", "--quiet", "--history", "docs/cli.md"):
+        assert word in out
