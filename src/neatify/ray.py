@@ -1,0 +1,121 @@
+"""Evaluate generations on Ray actors: ``pop.run_generation(RayEvaluator(fn, num_actors=8))``.
+
+Needs Ray (``pip install neatify[ray]``). Each actor runs the optional ``setup()`` once and keeps
+its result (an environment, a dataset, a model) for every batch it evaluates; the fitness function
+is then called as ``fitness_fn(genomes, state)`` instead of ``fitness_fn(genomes)``. Genomes
+travel as plain data and fitness values come back as floats, so results equal serial evaluation.
+A batch whose actor dies is evaluated again on a fresh actor, up to ``max_retries`` times.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Any
+
+from neatify.genome import Genome
+from neatify.parallel import SetupFunction, assign_fitness, evaluate_batch, split_batches
+from neatify.population import FitnessFunction
+
+logger = logging.getLogger("neatify.ray")
+
+
+def _import_ray() -> Any:
+    try:
+        import ray  # the Ray package: absolute import, not this module
+    except ImportError:
+        raise ImportError("neatify.ray needs Ray: pip install 'neatify[ray]'") from None
+    return ray
+
+
+class _BatchActor:
+    """Holds the fitness function and the per-actor state; evaluates batches of genome dicts."""
+
+    def __init__(self, fitness_fn: FitnessFunction, setup: SetupFunction | None) -> None:
+        self.fitness_fn = fitness_fn
+        self.with_state = setup is not None
+        self.state = setup() if setup is not None else None
+
+    def evaluate(self, genome_dicts: list[dict[str, Any]]) -> list[Any]:
+        return evaluate_batch(self.fitness_fn, genome_dicts, self.state, self.with_state)
+
+
+class RayEvaluator:
+    """A fitness function that spreads each generation over Ray actors.
+
+    Connects to the cluster at ``address`` (``"auto"``, ``"ray://host:10001"``, ...) unless Ray is
+    already initialised; with neither, starts a local Ray. ``num_actors`` defaults to the
+    cluster's CPU count. ``timeout`` bounds the wait for any one batch (seconds; None: no bound).
+    """
+
+    def __init__(self, fitness_fn: FitnessFunction, num_actors: int | None = None,
+                 setup: SetupFunction | None = None, address: str | None = None, batches_per_actor: int = 2,
+                 max_retries: int = 3, timeout: float | None = None,
+                 actor_options: dict[str, Any] | None = None) -> None:
+        ray = self._ray = _import_ray()
+        self._owns_ray = not ray.is_initialized()
+        if self._owns_ray:
+            ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+        self.num_actors = num_actors if num_actors is not None else max(1, int(ray.cluster_resources().get("CPU", 1)))
+        if self.num_actors < 1 or batches_per_actor < 1 or max_retries < 0:
+            raise ValueError("num_actors and batches_per_actor must be at least 1, max_retries at least 0")
+        self.batches_per_actor = batches_per_actor
+        self.max_retries = max_retries
+        self.timeout = timeout
+        self.actor_failures = 0
+        """Actors lost so far (each replaced by a fresh one)."""
+        self._actor_cls = ray.remote(_BatchActor).options(**{"num_cpus": 1, **(actor_options or {})})
+        self._args = (fitness_fn, setup)
+        self._actors: list[Any] | None = [self._new_actor() for _ in range(self.num_actors)]
+        logger.info("started %d Ray actors", self.num_actors)
+
+    def _new_actor(self) -> Any:
+        return self._actor_cls.remote(*self._args)
+
+    def __call__(self, genomes: list[Genome]) -> None:
+        """Evaluate ``genomes`` on the actors and set each one's fitness."""
+        if self._actors is None:
+            raise RuntimeError("RayEvaluator is closed")
+        ray, actors = self._ray, self._actors
+        batches = split_batches([g.to_dict() for g in genomes], self.num_actors * self.batches_per_actor)
+        results: list[list[Any]] = [[] for _ in batches]
+        attempts = [0] * len(batches)
+        pending, idle = deque(range(len(batches))), list(range(len(actors)))
+        in_flight: dict[Any, tuple[int, int]] = {}
+        while pending or in_flight:
+            while pending and idle:
+                actor, batch = idle.pop(), pending.popleft()
+                in_flight[actors[actor].evaluate.remote(batches[batch])] = (actor, batch)
+            done, _ = ray.wait(list(in_flight), num_returns=1, timeout=self.timeout)
+            if not done:
+                raise TimeoutError(f"no batch finished within {self.timeout} s")
+            actor, batch = in_flight.pop(done[0])
+            try:
+                results[batch] = ray.get(done[0])
+            except ray.exceptions.RayActorError as exc:
+                attempts[batch] += 1
+                self.actor_failures += 1
+                if attempts[batch] > self.max_retries:
+                    raise RuntimeError(f"batch {batch} lost its actor {attempts[batch]} times; giving up") from exc
+                logger.warning("actor %d died (%s); retrying its batch on a fresh actor", actor, type(exc).__name__)
+                ray.kill(actors[actor], no_restart=True)
+                actors[actor] = self._new_actor()
+                pending.appendleft(batch)
+            idle.append(actor)
+        assign_fitness(genomes, [v for batch_values in results for v in batch_values])
+
+    def close(self) -> None:
+        """Stop the actors, and Ray itself if this evaluator started it (idempotent)."""
+        if self._actors is None:
+            return
+        for actor in self._actors:
+            self._ray.kill(actor)
+        self._actors = None
+        if self._owns_ray:
+            self._ray.shutdown()
+
+    def __enter__(self) -> RayEvaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,101 @@
+"""RayEvaluator on a real local 2-CPU Ray (loopback only), started once for this test session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from neatify import EvolutionConfig, Population
+from neatify.network import Network
+
+ray = pytest.importorskip("ray")
+from neatify.ray import RayEvaluator  # noqa: E402
+
+XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
+CONFIG = EvolutionConfig(population_size=40, prob_add_node=0.2, prob_add_connection=0.3)
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level="WARNING",
+             runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).parent)}})  # workers import this module
+    yield ray
+    ray.shutdown()
+
+
+def xor_fitness(genomes, state=None):
+    offset = 0.0 if state is None else state["offset"]
+    for genome in genomes:
+        net = Network(genome)
+        genome.fitness = offset + 4.0 - sum((net.activate(list(x))[0] - y) ** 2 for x, y in XOR)
+
+
+def make_state():
+    return {"offset": 10.0}
+
+
+def crash_once_fitness(genomes, state):
+    """Kills its own actor process the first time it runs (a marker file says whether it has)."""
+    marker = state["marker"]
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    xor_fitness(genomes)
+
+
+def run(fitness_fn, generations=3):
+    pop = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=21)
+    pop.run(fitness_fn, generations)
+    return pop
+
+
+def test_ray_run_is_identical_to_serial(local_ray):
+    serial = run(xor_fitness)
+    with RayEvaluator(xor_fitness, num_actors=2, timeout=60) as evaluator:
+        distributed = run(evaluator)
+    assert distributed.history == serial.history
+    assert distributed.best_genome.to_dict() == serial.best_genome.to_dict()
+    assert ray.is_initialized()  # the evaluator did not shut down a Ray it did not start
+
+
+def test_setup_state_reaches_the_fitness_function(local_ray):
+    serial = run(lambda genomes: xor_fitness(genomes, make_state()), generations=1)
+    with RayEvaluator(xor_fitness, num_actors=2, setup=make_state, timeout=60) as evaluator:
+        distributed = run(evaluator, generations=1)
+    assert [g.fitness for g in distributed.genomes] == [g.fitness for g in serial.genomes]
+    assert min(g.fitness for g in distributed.genomes) >= 10.0
+
+
+def test_a_dead_actor_s_batch_is_retried_on_a_fresh_actor(local_ray, tmp_path):
+    marker = str(tmp_path / "crashed")
+    serial = run(xor_fitness, generations=2)
+    with RayEvaluator(crash_once_fitness, num_actors=2, setup=lambda: {"marker": marker}, timeout=60) as evaluator:
+        distributed = run(evaluator, generations=2)
+        assert evaluator.actor_failures == 1
+    assert os.path.exists(marker)
+    assert distributed.history == serial.history
+
+
+def test_fitness_errors_are_not_retried(local_ray):
+    def broken(genomes):
+        raise ZeroDivisionError("bad fitness")
+
+    evaluator = RayEvaluator(broken, num_actors=1, timeout=60)
+    with pytest.raises(ZeroDivisionError, match="bad fitness"):
+        run(evaluator, generations=1)
+    assert evaluator.actor_failures == 0
+    evaluator.close()
+    evaluator.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        evaluator([])
+
+
+def test_missing_ray_gives_a_clear_error(monkeypatch):
+    from neatify.ray import _import_ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ImportError, match=r"pip install 'neatify\[ray\]'"):
+        _import_ray()
