@@ -48,6 +48,17 @@ def project(tmp_path, monkeypatch):
     return tmp_path
 
 
+def library_champion(project):
+    """The champion of RUN_FILE's run done directly with the library."""
+    sys.path.insert(0, str(project))
+    try:
+        from xorfit import fitness
+    finally:
+        sys.path.remove(str(project))
+    config = EvolutionConfig(population_size=40, prob_add_node=0.2)
+    return Population(num_inputs=2, num_outputs=1, seed=11, config=config).run(fitness, 6)
+
+
 def neatify(*args, cwd):
     return subprocess.run([sys.executable, "-m", "neatify.cli", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=60)
@@ -60,15 +71,8 @@ def test_run_as_subprocess_matches_the_library_and_show_summarises(project):
     assert [line.split()[:2] for line in lines[:6]] == [["gen", str(g)] for g in range(6)]
     assert lines[-1].startswith("champion: genome")
 
-    sys.path.insert(0, str(project))
-    try:
-        from xorfit import fitness
-    finally:
-        sys.path.remove(str(project))
-    expected = Population(num_inputs=2, num_outputs=1, seed=11,
-                          config=EvolutionConfig(population_size=40, prob_add_node=0.2)).run(fitness, 6)
     champion = Checkpoint.load_genome_json(project / "champion.json")
-    assert champion.to_dict() == expected.to_dict()
+    assert champion.to_dict() == library_champion(project).to_dict()
     assert sorted(p.name for p in (project / "ck").iterdir()) == ["checkpoint-2.json.gz", "checkpoint-5.json.gz"]
     assert (project / "stats.json").read_text().startswith("[")
 
@@ -126,11 +130,50 @@ def test_bad_run_files_are_reported_by_name(project, capsys, edit, message):
     assert err.startswith("neatify: error:") and message in err and len(err.strip().splitlines()) == 1
 
 
+def test_master_and_two_workers_as_subprocesses_match_the_library(project):
+    master = subprocess.Popen([sys.executable, "-m", "neatify.cli", "master", "run.toml", "--port", "0",
+                               "--min-workers", "2", "--worker-wait-timeout", "60"],
+                              cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers = []
+    try:
+        first = master.stdout.readline()
+        assert first.startswith("master listening on 127.0.0.1:"), first + master.stderr.read()
+        port = first.strip().rsplit(":", 1)[1]
+        workers = [subprocess.Popen([sys.executable, "-m", "neatify.cli", "worker", "xorfit:fitness",
+                                     "--master-port", port, "--worker-id", f"w{i}", "--capacity", "7",
+                                     "--max-connect-attempts", "5"],
+                                    cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                   for i in (1, 2)]
+        out, err = master.communicate(timeout=90)
+        assert master.returncode == 0, err
+        assert out.splitlines()[-1].startswith("champion: genome")
+        for worker in workers:
+            worker_out, worker_err = worker.communicate(timeout=30)
+            assert worker.returncode == 0, worker_err
+            assert "master shut down" in worker_out
+    finally:
+        for proc in (master, *workers):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    champion = Checkpoint.load_genome_json(project / "champion.json")
+    assert champion.to_dict() == library_champion(project).to_dict()
+    assert Checkpoint.load(project / "ck" / "checkpoint-5.json.gz").generation == 5
+
+
+def test_worker_without_a_master_gives_up_with_one_line(project):
+    result = neatify("worker", "xorfit:fitness", "--master-port", "1", "--max-connect-attempts", "1", cwd=project)
+    assert result.returncode == 1
+    assert result.stderr.startswith("neatify: error:") and "could not reach master" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_help_is_complete(capsys):
-    for args in (["--help"], ["run", "--help"], ["show", "--help"]):
+    for args in (["--help"], ["run", "--help"], ["show", "--help"], ["master", "--help"], ["worker", "--help"]):
         with pytest.raises(SystemExit) as exit_info:
             main(args)
         assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for word in ("run", "show", "--resume", "--generations", "--quiet", "--history", "docs/cli.md"):
+    for word in ("run", "show", "master", "worker", "--resume", "--generations", "--quiet", "--history",
+                 "docs/cli.md", "--min-workers", "--checkpoint", "--auth-token", "--master-host", "MODULE:FUNCTION"):
         assert word in out

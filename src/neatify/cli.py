@@ -1,4 +1,4 @@
-"""The ``neatify`` command: ``neatify run config.toml`` evolves locally, ``neatify show FILE`` summarises.
+"""The ``neatify`` command: ``run`` evolves locally, ``master``/``worker`` evolve over TCP, ``show`` summarises.
 
 See docs/cli.md for the run file's schema. Expected failures (bad arguments, config or files)
 end with a one-line ``neatify: error: ...`` on stderr and exit status 2 (usage) or 1 (the rest).
@@ -61,9 +61,9 @@ def load_callable(spec: str, search: Sequence[str | Path] = ()) -> Callable[...,
 class RunConfig:
     """The ``[run]`` table of a run file."""
 
-    fitness: str
     num_inputs: int
     num_outputs: int
+    fitness: str | None = None
     generations: int = 100
     fitness_threshold: float | None = None
     seed: int | None = None
@@ -80,7 +80,7 @@ class RunConfig:
         unknown = sorted(set(data) - set(known))
         if unknown:
             raise CLIError(f"[run]: unknown key(s): {', '.join(unknown)}")
-        missing = [n for n in ("fitness", "num_inputs", "num_outputs") if n not in data]
+        missing = [n for n in ("num_inputs", "num_outputs") if n not in data]
         if missing:
             raise CLIError(f"[run]: missing required key(s): {', '.join(missing)}")
         for name, value in data.items():
@@ -114,19 +114,35 @@ def read_run_file(path: str | Path) -> tuple[RunConfig, EvolutionConfig]:
     return RunConfig.from_dict(data["run"]), EvolutionConfig.from_dict(data.get("evolution", {}))
 
 
-def _command_run(args: argparse.Namespace) -> int:
-    from neatify.reporters import CheckpointReporter, ProgressReporter, StatisticsReporter
-
+def _read_run(args: argparse.Namespace) -> tuple[RunConfig, EvolutionConfig]:
     run, config = read_run_file(args.config)
     if args.generations is not None:
         run.generations = args.generations
+    return run, config
+
+
+def _command_run(args: argparse.Namespace) -> int:
+    run, config = _read_run(args)
+    if run.fitness is None:
+        raise CLIError(f"{args.config}: [run] needs fitness = \"module:function\" for a local run")
     fitness_fn = load_callable(run.fitness, search=[Path(args.config).resolve().parent])
     if args.resume:
         population = Checkpoint.load(args.resume)
     else:
         population = Population(num_inputs=run.num_inputs, num_outputs=run.num_outputs, config=config,
                                 seed=run.seed)
-    if not args.quiet:
+    from neatify.parallel import ParallelEvaluator
+
+    evaluator = ParallelEvaluator(fitness_fn, run.workers) if run.workers > 1 else nullcontext(fitness_fn)
+    with evaluator as evaluate:
+        return _evolve(population, run, evaluate, args.quiet)
+
+
+def _evolve(population: Population, run: RunConfig, fitness_fn: Callable[..., Any], quiet: bool) -> int:
+    """Run the remaining generations with the run file's reporters; save and print the champion."""
+    from neatify.reporters import CheckpointReporter, ProgressReporter, StatisticsReporter
+
+    if not quiet:
         population.add_reporter(ProgressReporter())
     statistics = StatisticsReporter()
     population.add_reporter(statistics)
@@ -134,11 +150,7 @@ def _command_run(args: argparse.Namespace) -> int:
         population.add_reporter(CheckpointReporter(run.checkpoint_dir, every_generations=run.checkpoint_every))
     remaining = run.generations - len(population.history)
     if remaining > 0:
-        from neatify.parallel import ParallelEvaluator
-
-        evaluator = ParallelEvaluator(fitness_fn, run.workers) if run.workers > 1 else nullcontext(fitness_fn)
-        with evaluator as evaluate:
-            population.run(evaluate, remaining, run.fitness_threshold)
+        population.run(fitness_fn, remaining, run.fitness_threshold)
     if run.statistics is not None:
         save = statistics.save_json if run.statistics.endswith(".json") else statistics.save_csv
         save(run.statistics)
@@ -150,6 +162,40 @@ def _command_run(args: argparse.Namespace) -> int:
     hidden, connections = champion.size()
     print(f"champion: genome {champion.id} fitness {champion.fitness:.6g} "
           f"({hidden} hidden, {connections} connections) after {len(population.history)} generations")
+    return 0
+
+
+def _command_master(args: argparse.Namespace) -> int:
+    from neatify.distributed import DistributedConfig, DistributedError, DistributedPopulation
+
+    run, config = _read_run(args)
+    try:
+        network = DistributedConfig(host=args.host, port=args.port, min_workers=args.min_workers,
+                                    auth_token=args.auth_token, worker_wait_timeout=args.worker_wait_timeout)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    try:
+        with DistributedPopulation(num_inputs=run.num_inputs, num_outputs=run.num_outputs, config=config,
+                                   seed=run.seed, distributed_config=network,
+                                   checkpoint_path=args.checkpoint) as population:
+            print(f"master listening on {args.host}:{population.port}", flush=True)
+            return _evolve(population, run, lambda genomes: None, args.quiet)  # workers compute fitness
+    except (DistributedError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _command_worker(args: argparse.Namespace) -> int:
+    from neatify.distributed import DistributedError, WorkerNode
+
+    fitness_fn = load_callable(args.fitness)
+    try:
+        worker = WorkerNode(args.master_host, args.master_port, worker_id=args.worker_id, fitness_function=fitness_fn,
+                            capacity=args.capacity, auth_token=args.auth_token,
+                            max_connect_attempts=args.max_connect_attempts)
+        worker.start()
+    except (DistributedError, ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    print(f"worker {worker.worker_id}: evaluated {worker.batches_done} batch(es); master shut down", flush=True)
     return 0
 
 
@@ -193,6 +239,12 @@ def _command_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_file_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="TOML run file with a [run] table and an optional [evolution] table")
+    parser.add_argument("--generations", type=int, help="override [run] generations (the run's total)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no per-generation progress lines")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``neatify`` command."""
     parser = _Parser(prog="neatify", description="NEATify: evolve neural networks with NEAT.")
@@ -201,11 +253,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="evolve locally as a run file says",
                               description="Evolve locally as a TOML run file says (schema: docs/cli.md).")
-    run.add_argument("config", help="TOML run file with a [run] table and an optional [evolution] table")
-    run.add_argument("--generations", type=int, help="override [run] generations (the run's total)")
+    _run_file_arguments(run)
     run.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint")
-    run.add_argument("-q", "--quiet", action="store_true", help="no per-generation progress lines")
     run.set_defaults(handler=_command_run)
+
+    master = commands.add_parser(
+        "master", help="evolve as a run file says, with fitness computed by workers",
+        description="Evolve as a TOML run file says ([run] fitness is not used: the workers compute fitness). "
+                    "Prints 'master listening on HOST:PORT' once it accepts workers.")
+    _run_file_arguments(master)
+    master.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; "
+                        "0.0.0.0 for every interface)")
+    master.add_argument("--port", type=int, default=5000, help="port to listen on; 0 picks a free one (default 5000)")
+    master.add_argument("--min-workers", type=int, default=1, help="workers to wait for before a generation")
+    master.add_argument("--worker-wait-timeout", type=float, metavar="SECONDS",
+                        help="give up when no worker comes within this time (default: wait forever)")
+    master.add_argument("--checkpoint", metavar="FILE", help="resume from FILE if it exists; save to it each generation")
+    master.add_argument("--auth-token", help="shared secret workers must know (default: $NEATIFY_AUTH_TOKEN)")
+    master.set_defaults(handler=_command_master)
+
+    worker = commands.add_parser("worker", help="evaluate genomes for a master",
+                                 description="Connect to a master and evaluate the genomes it sends until it "
+                                             "shuts down.")
+    worker.add_argument("fitness", metavar="MODULE:FUNCTION",
+                        help="fitness function, called with a list of genomes; sets genome.fitness on each")
+    worker.add_argument("--master-host", default="127.0.0.1", help="master's address (default 127.0.0.1)")
+    worker.add_argument("--master-port", type=int, default=5000, help="master's port (default 5000)")
+    worker.add_argument("--worker-id", help="name shown in the master's log (default: host-pid)")
+    worker.add_argument("--capacity", type=int, default=50, help="genomes per batch this worker asks for")
+    worker.add_argument("--max-connect-attempts", type=int, metavar="N",
+                        help="give up after N failed connections in a row (default: retry forever)")
+    worker.add_argument("--auth-token", help="shared secret (default: $NEATIFY_AUTH_TOKEN)")
+    worker.set_defaults(handler=_command_worker)
 
     show = commands.add_parser("show", help="summarise a checkpoint or a genome JSON file",
                                description="Print a summary of a checkpoint or an exported genome.")
