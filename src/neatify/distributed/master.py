@@ -61,6 +61,8 @@ class SystemCoordinator:
         self._connections: set[FramedConnection] = set()
         self._job: GenerationJob | None = None
         self._next_batch_id = 0
+        self._started = False
+        """Whether min_workers were reached once; later generations only need one worker."""
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._listener: socket.socket | None = None
@@ -320,8 +322,12 @@ class SystemCoordinator:
             self._cond.wait(0.5 if remaining is None else min(0.5, remaining))
 
     def evaluate(self, genomes: list[Genome], generation: int) -> dict[int, float]:
-        """Evaluate ``genomes`` on the workers; returns genome id -> fitness, exactly one per genome."""
-        self.wait_for_workers(self.config.min_workers)
+        """Evaluate ``genomes`` on the workers; returns genome id -> fitness, exactly one per genome.
+
+        The first call waits for ``min_workers``; later ones go on with whatever workers are left.
+        """
+        self.wait_for_workers(1 if self._started else self.config.min_workers)
+        self._started = True
         start = time.monotonic()
         with self._cond:
             job = self._job = GenerationJob(generation, genomes)

@@ -1,0 +1,195 @@
+"""Real master and worker processes on 127.0.0.1: identity with a local run, joins, failures, shutdown, restart."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+
+import pytest
+
+from distributed_helpers import HOST, Processes, comparable, free_port, local_state, wait_until
+from neatify.distributed import (
+    DistributedConfig, DistributedPopulation, RemoteFitnessError, WorkerWaitTimeout,
+)
+
+pytestmark = pytest.mark.timeout(90)
+
+POP, SEED = 40, 7
+
+
+@pytest.fixture
+def procs(tmp_path):
+    with Processes(tmp_path) as processes:
+        yield processes
+
+
+@pytest.fixture
+def master():
+    """Factory of in-process masters on a free loopback port, all shut down at teardown."""
+    made = []
+
+    def make(pop_size: int = POP, seed: int = SEED, **overrides) -> DistributedPopulation:
+        settings = dict(host=HOST, port=0, heartbeat_interval=0.2, task_timeout=10.0, worker_wait_timeout=30.0)
+        settings.update(overrides)
+        pop = DistributedPopulation(pop_size, 2, 1, seed=seed, distributed_config=DistributedConfig(**settings))
+        made.append(pop)
+        return pop
+
+    yield make
+    for pop in made:
+        pop.shutdown()
+
+
+def run(pop: DistributedPopulation, generations: int) -> dict:
+    for _ in range(generations):
+        pop.run_generation(lambda genomes: None)
+    return comparable(pop.state_dict())
+
+
+def kill_when_marked(mark, pid: int, sig: int) -> threading.Thread:
+    """Send ``sig`` to ``pid`` as soon as that worker has started a batch (bounded wait)."""
+    def watch() -> None:
+        wait_until(mark.exists, 30, f"{mark.name} to start a batch")
+        os.kill(pid, sig)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_two_workers_match_local_run_then_shut_down_cleanly(master, procs):
+    pop = master(min_workers=2)
+    workers = [procs.worker(pop.port, i, "--capacity", "7") for i in (1, 2)]
+    assert run(pop, 4) == local_state(POP, SEED, 4)
+    port = pop.port
+    pop.shutdown()
+    assert [w.wait(10) for w in workers] == [0, 0]
+    assert "shutdown received" in procs.log(workers[0])
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((HOST, port), timeout=2).close()
+    with socket.socket() as sock:  # what a restarted master does: bind the same port again
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, port))
+
+
+def test_worker_joining_mid_generation_gets_work(master, procs, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="neatify.distributed")
+    pop = master(pop_size=60)
+    first = procs.worker(pop.port, 1, "--sleep", "0.03", "--capacity", "6", "--mark-dir", str(tmp_path))
+    joiner = threading.Thread(target=lambda: (wait_until((tmp_path / "1").exists, 30, "worker 1's first batch"),
+                                              procs.worker(pop.port, 2, "--mark-dir", str(tmp_path))), daemon=True)
+    joiner.start()
+    state = run(pop, 1)
+    assert (tmp_path / "2").exists(), "the worker that joined mid-generation got no batch in it"
+    assert state == local_state(60, SEED, 1)
+    assert "worker 2 registered" in caplog.text
+    assert first.poll() is None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSTOP], ids=["SIGKILL", "SIGSTOP"])
+def test_worker_failing_mid_batch_loses_nothing(master, procs, tmp_path, caplog, sig):
+    caplog.set_level(logging.INFO, logger="neatify.distributed")
+    pop = master(min_workers=2)
+    victim = procs.worker(pop.port, "victim", "--sleep", "0.05", "--capacity", "5", "--mark-dir", str(tmp_path))
+    procs.worker(pop.port, "steady", "--sleep", "0.005", "--capacity", "5")
+    killer = kill_when_marked(tmp_path / "victim", victim.pid, sig)
+    assert run(pop, 3) == local_state(POP, SEED, 3)
+    killer.join(5)
+    assert "worker victim lost" in caplog.text
+    assert "re-sending the unfinished genomes" in caplog.text
+    assert "re-sent after a failure" in caplog.text
+
+
+def test_master_waits_when_all_workers_are_gone(master, procs, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="neatify.distributed")
+    pop = master()
+    only = procs.worker(pop.port, "only", "--sleep", "0.05", "--capacity", "5", "--mark-dir", str(tmp_path))
+
+    def replace() -> None:
+        wait_until((tmp_path / "only").exists, 30, "the only worker's first batch")
+        only.kill()
+        wait_until(lambda: "all workers gone" in caplog.text, 30, "the master to notice")
+        procs.worker(pop.port, "replacement")
+
+    thread = threading.Thread(target=replace, daemon=True)
+    thread.start()
+    assert run(pop, 2) == local_state(POP, SEED, 2)
+    thread.join(5)
+
+
+def test_min_workers_wait_is_bounded(master, caplog):
+    caplog.set_level(logging.INFO, logger="neatify.distributed")
+    pop = master(min_workers=2, worker_wait_timeout=0.5)
+    with pytest.raises(WorkerWaitTimeout, match="waiting for 2 worker"):
+        pop.run_generation(lambda genomes: None)
+    assert "waiting for 2 worker(s) to register" in caplog.text
+
+
+def test_raising_fitness_function_reports_worker_genome_and_traceback(master, procs):
+    pop = master()
+    target = pop.genomes[5].id
+    procs.worker(pop.port, "w9", "--raise-on", str(target))
+    with pytest.raises(RemoteFitnessError) as info:
+        pop.run_generation(lambda genomes: None)
+    error = info.value
+    assert (error.worker_id, error.genome_id) == ("w9", target)
+    assert "ZeroDivisionError: deliberate failure" in error.remote_traceback
+    assert "worker w9" in str(error) and f"genome {target}" in str(error)
+
+
+def test_raising_fitness_function_with_penalty(master, procs):
+    pop = master(error_fitness=-1.0)
+    target = pop.genomes[3].id
+    procs.worker(pop.port, "w", "--raise-on", str(target), "--capacity", "4")
+    pop.run_generation(lambda genomes: None)
+    fitness = {g.id: g.fitness for g in pop.genomes}
+    assert fitness[target] == -1.0
+    assert sum(1 for v in fitness.values() if v == -1.0) == 1
+
+
+def test_wrong_or_missing_token_refused_right_one_accepted(master, procs, caplog):
+    caplog.set_level(logging.INFO, logger="neatify.distributed")
+    pop = master(auth_token="s3cret")
+    wrong = procs.worker(pop.port, "wrong", "--token", "guess")
+    missing = procs.worker(pop.port, "missing", env={"NEATIFY_AUTH_TOKEN": ""})
+    good = procs.worker(pop.port, "good", env={"NEATIFY_AUTH_TOKEN": "s3cret"})
+    assert wrong.wait(20) == 1 and missing.wait(20) == 1
+    assert "authentication failed for worker wrong" in procs.log(wrong)
+    assert "requires an auth token" in procs.log(missing)
+    assert "authentication failed for worker wrong" in caplog.text
+    pop.run_generation(lambda genomes: None)
+    pop.shutdown()
+    assert good.wait(10) == 0
+
+
+def test_worker_gives_up_after_bounded_connect_attempts(procs):
+    worker = procs.worker(free_port(), "lonely", "--max-connect-attempts", "3")
+    assert worker.wait(20) == 1
+    log = procs.log(worker)
+    assert log.count("cannot reach master") == 2 and "after 3 attempt(s)" in log
+
+
+def test_master_restart_from_checkpoint_continues_exactly(procs, tmp_path):
+    from neatify.checkpoint import Checkpoint
+
+    port, generations = free_port(), 12
+    checkpoint, out = tmp_path / "run.json", tmp_path / "final.json"
+    master_args = [
+        "tests/distributed_helpers.py", "master", "--port", str(port), "--min-workers", "2", "--pop-size", str(POP),
+        "--seed", str(SEED), "--generations", str(generations), "--checkpoint", str(checkpoint), "--out", str(out)]
+    workers = [procs.worker(port, i, "--sleep", "0.003") for i in (1, 2)]  # before the master: they retry
+    first = procs.start("master-1", *master_args)
+    wait_until(lambda: checkpoint.exists() and Checkpoint.read_state(checkpoint)["generation"] >= 3, 60,
+               "the master to checkpoint generation 3")
+    first.kill()
+    assert first.wait(10) != 0 and not out.exists()
+    second = procs.start("master-2", *master_args)
+    assert second.wait(60) == 0, procs.log(second)
+    assert "resumed from checkpoint" in procs.log(second)
+    assert json.loads(out.read_text()) == local_state(POP, SEED, generations)
+    assert [w.wait(10) for w in workers] == [0, 0]
+    assert "reconnecting" in procs.log(workers[0])
