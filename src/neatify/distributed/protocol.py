@@ -23,6 +23,7 @@ PROTOCOL_VERSION = 1
 """Sent in the registration; master and worker must agree."""
 
 _HEADER = struct.Struct(">IB")
+_LENGTH = struct.Struct(">I")
 _RECV_CHUNK = 1 << 16
 
 
@@ -113,17 +114,18 @@ class FramedConnection:
             self._buffer += chunk
 
     def _take_frame(self) -> tuple[int, bytes] | None:
-        if len(self._buffer) < _HEADER.size:
+        if len(self._buffer) < _LENGTH.size:
             return None
-        length, mtype_code = _HEADER.unpack_from(self._buffer)
+        (length,) = _LENGTH.unpack_from(self._buffer)
         if length < 1:
             raise ProtocolError("frame length 0 (it must count the type byte)")
         if length > self.max_frame_bytes:
             raise ProtocolError(f"frame of {length} bytes refused (limit {self.max_frame_bytes})")
-        end = 4 + length
+        end = _LENGTH.size + length
         if len(self._buffer) < end:
             return None
-        body = bytes(self._buffer[_HEADER.size:end])
+        mtype_code = self._buffer[_LENGTH.size]
+        body = bytes(self._buffer[_LENGTH.size + 1:end])
         del self._buffer[:end]
         return mtype_code, body
 

@@ -1,0 +1,219 @@
+"""The wire protocol: framing, schemas, and a real master surviving hostile or broken connections."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import random
+import socket
+import struct
+import subprocess
+import sys
+import textwrap
+
+import msgpack
+import pytest
+
+from distributed_helpers import HOST, ROOT, Processes, comparable, local_state
+from neatify import Genome, Population
+from neatify.distributed import DistributedConfig, DistributedPopulation, MessageType, ProtocolError
+from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection, decode_payload, encode_frame
+from neatify.distributed.scheduler import batch_size
+from neatify.distributed.schema import genome_dict_problem
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_frame_layout_and_round_trip():
+    frame = encode_frame(MessageType.HEARTBEAT_REQUEST, {"sent": 1.5})
+    body = msgpack.packb({"sent": 1.5})
+    assert frame == struct.pack(">IB", len(body) + 1, 5) + body
+    assert decode_payload(frame[4], frame[5:]) == (MessageType.HEARTBEAT_REQUEST, {"sent": 1.5})
+    assert [m.value for m in MessageType] == list(range(1, 10))
+
+
+@pytest.mark.parametrize("code, body, reason", [
+    (42, msgpack.packb({}), "unknown message type 42"),
+    (1, b"\xc1", "not valid msgpack"),
+    (1, pickle.dumps({"protocol_version": 1}), "not valid msgpack"),
+    (1, msgpack.packb([1, 2]), "must be a map"),
+    (1, msgpack.packb({"protocol_version": 1, "worker_id": 1}), "lacks field 'capacity'"),
+    (1, msgpack.packb({"protocol_version": 1, "worker_id": 1, "capacity": 0}), "'capacity' has an invalid"),
+    (5, msgpack.packb({"sent": 1.0, "extra": 1}), "unknown field"),
+    (4, msgpack.packb({"batch_id": 1, "fitness": [[1, "high"]], "errors": [], "elapsed": 0.1}), "'fitness'"),
+])
+def test_bad_payloads_are_refused(code, body, reason):
+    with pytest.raises(ProtocolError, match=reason):
+        decode_payload(code, body)
+
+
+def test_genome_dicts_are_checked_before_use():
+    pop = Population(5, 2, 1, seed=1)
+    genome = pop.genomes[0]
+    genome.mutate_add_node(pop.config, random.Random(0), pop.tracker)
+    good = genome.to_dict()
+    assert genome_dict_problem(good) is None
+    assert Genome.from_dict(good).to_dict() == good
+    hidden = next(n for n in good["nodes"] if n[1] == "hidden")
+    broken = [
+        {**good, "extra": 1},
+        {**good, "id": True},
+        {**good, "nodes": [n for n in good["nodes"] if n[1] != "output"]},
+        {**good, "nodes": [[*hidden[:3], "os.system"]] + [n for n in good["nodes"] if n is not hidden]},
+        {**good, "connections": good["connections"] + [[999, 0, 12345, 0.5, True]]},
+        {**good, "connections": good["connections"] + [good["connections"][0]]},
+        {**good, "connections": [[*c[:4], 1] for c in good["connections"]]},
+    ]
+    for data in broken:
+        assert genome_dict_problem(data) is not None, data
+
+
+def test_batch_sizes_follow_capacity_and_speed():
+    assert batch_size(100, 50, None, [None, None], fixed=8) == 8
+    assert batch_size(100, 5, None, [None], fixed=8) == 5
+    assert batch_size(3, 50, None, [None], fixed=8) == 3
+    assert batch_size(400, 50, None, [None] * 8, fixed=0) == 25
+    fast = batch_size(120, 100, 30.0, [30.0, 10.0], fixed=0)
+    slow = batch_size(120, 100, 10.0, [30.0, 10.0], fixed=0)
+    assert (fast, slow) == (45, 15)
+    assert batch_size(1, 50, 1.0, [1.0, 1.0], fixed=0) == 1
+
+
+@pytest.fixture
+def served(tmp_path):
+    """An in-process master on a free port with one real worker process registered."""
+    config = DistributedConfig(host=HOST, port=0, heartbeat_interval=0.2, task_timeout=10.0, worker_wait_timeout=30.0,
+                               max_frame_bytes=4096, handshake_timeout=2.0)
+    pop = DistributedPopulation(30, 2, 1, seed=3, distributed_config=config)
+    with Processes(tmp_path) as procs:
+        procs.worker(pop.port, "real")
+        try:
+            yield pop
+        finally:
+            pop.shutdown()
+
+
+def _closed_by_master(sock: socket.socket) -> bool:
+    """Whether the master closes this connection within 5 s (any bytes it sends first are read)."""
+    sock.settimeout(5)
+    try:
+        while sock.recv(4096):
+            pass
+    except socket.timeout:
+        return False
+    except ConnectionResetError:
+        pass
+    return True
+
+
+def _registered(port: int, worker_id: str) -> socket.socket:
+    sock = socket.create_connection((HOST, port), timeout=5)
+    conn = FramedConnection(sock, 4096)
+    conn.send(MessageType.WORKER_REGISTRATION, {"protocol_version": PROTOCOL_VERSION, "worker_id": worker_id,
+                                                "capacity": 1})
+    mtype, payload = conn.recv()
+    assert (mtype, payload["status"]) == (MessageType.REGISTRATION_ACK, "accepted")
+    return sock
+
+
+def test_hostile_frames_are_refused_and_the_master_keeps_serving(served, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="neatify.distributed")
+    pop = served
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    frames = {
+        "oversized": struct.pack(">I", 2**31) + b"\x01",
+        "zero length": struct.pack(">I", 0),
+        "unknown type": struct.pack(">IB", 2, 42) + msgpack.packb({}),
+        "pickle": (lambda body: struct.pack(">IB", len(body) + 1, 1) + body)(pickle.dumps(Exploit())),
+        "garbage": struct.pack(">IB", 2, 1) + b"\xc1",
+        "off schema": encode_frame(MessageType.WORKER_REGISTRATION, {"protocol_version": 1, "worker_id": [1],
+                                                                     "capacity": 1}),
+        "out of order": encode_frame(MessageType.FITNESS_REPORT, {"batch_id": 1, "fitness": [], "errors": [],
+                                                                  "elapsed": 0.0}),
+    }
+    for name, frame in frames.items():
+        with socket.create_connection((HOST, pop.port), timeout=5) as sock:
+            sock.sendall(frame)
+            assert _closed_by_master(sock), name
+    with socket.create_connection((HOST, pop.port), timeout=5) as sock:  # truncated: EOF mid-frame
+        sock.sendall(encode_frame(MessageType.WORKER_REGISTRATION, {"protocol_version": 1, "worker_id": "t",
+                                                                    "capacity": 1})[:9])
+        sock.shutdown(socket.SHUT_WR)
+        assert _closed_by_master(sock)
+    with socket.create_connection((HOST, pop.port), timeout=5) as sock:  # stalled: never finishes registering
+        sock.sendall(struct.pack(">IB", 100, 1))
+        assert _closed_by_master(sock)
+    for message, payload in [(MessageType.TASK_ASSIGNMENT, {"batch_id": 1, "generation": 0, "genomes": []}),
+                             (MessageType.FITNESS_REPORT, {"batch_id": 77, "fitness": [], "errors": [],
+                                                           "elapsed": 0.0})]:
+        with _registered(pop.port, f"rogue-{message.value}") as sock:
+            sock.sendall(encode_frame(message, payload))
+            assert _closed_by_master(sock), message.name
+    for reason in ("refused (limit 4096)", "frame length 0", "unknown message type 42", "not valid msgpack",
+                   "'worker_id' has an invalid value", "expected WORKER_REGISTRATION, got FITNESS_REPORT",
+                   "in the middle of a frame", "no registration within", "unexpected TASK_ASSIGNMENT",
+                   "batch 77, which this worker does not hold"):
+        assert reason in caplog.text, reason
+    assert not marker.exists()
+    for _ in range(2):
+        pop.run_generation(lambda genomes: None)
+    assert comparable(pop.state_dict()) == local_state(30, 3, 2)
+
+
+def test_protocol_version_mismatch_gets_a_clear_error(served, caplog):
+    caplog.set_level(logging.INFO, logger="neatify.distributed")
+    with socket.create_connection((HOST, served.port), timeout=5) as sock:
+        conn = FramedConnection(sock, 4096)
+        conn.send(MessageType.WORKER_REGISTRATION, {"protocol_version": 999, "worker_id": 5, "capacity": 1})
+        mtype, payload = conn.recv()
+    assert mtype is MessageType.ERROR_REPORT
+    assert payload["code"] == "version" and payload["fatal"]
+    assert "protocol version mismatch: worker 5 speaks version 999" in payload["message"]
+    assert "protocol version mismatch" in caplog.text
+
+
+@pytest.mark.timeout(150)
+def test_seed_usage_code_and_example_scripts(tmp_path):
+    """The spec's master and worker snippets (localhost, a free port, 3 generations), then the demo."""
+    with Processes(tmp_path) as procs:
+        from neatify.distributed import DistributedConfig as Config, DistributedPopulation as DPop
+
+        config = Config(host="127.0.0.1", port=0, min_workers=2)
+        pop = DPop(pop_size=150, num_inputs=2, num_outputs=1, distributed_config=config)
+        worker_code = textwrap.dedent(f"""
+            from neatify.distributed import WorkerNode
+            from neatify import NeatModule
+            import torch
+
+            def xor_fitness(genomes):
+                inputs = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+                targets = torch.tensor([[0.0], [1.0], [1.0], [0.0]])
+                for genome in genomes:
+                    model = NeatModule(genome)
+                    outputs = model(inputs)
+                    loss = torch.sum((outputs - targets) ** 2).item()
+                    genome.fitness = 4.0 - loss
+
+            worker = WorkerNode(master_host='localhost', master_port={pop.port}, worker_id=WID,
+                                fitness_function=xor_fitness, capacity=50)
+            worker.start()
+        """)
+        workers = [procs.start(f"spec-worker-{i}", "-c", worker_code.replace("WID", str(i))) for i in (1, 2)]
+        try:
+            for gen in range(3):
+                pop.run_generation(lambda genomes: None)
+                best = max(pop.genomes, key=lambda g: g.fitness)
+                assert 0.0 < best.fitness <= 4.0
+        finally:
+            pop.shutdown()
+        assert [w.wait(20) for w in workers] == [0, 0]
+    demo = subprocess.run([sys.executable, "examples/distributed_demo.py"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
+    assert "Solved XOR" in demo.stdout and "exited with [0, 0, 0]" in demo.stdout
