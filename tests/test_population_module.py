@@ -1,0 +1,145 @@
+"""NeatPopulationModule equals NeatModule genome by genome, for every input form and over time."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from neatify import EvolutionConfig, Genome, Population
+from neatify.nn import NeatModule, NeatPopulationModule
+
+ACTIVATIONS = ["neat_sigmoid", "sigmoid", "tanh", "relu", "identity", "sin", "gauss", "abs", "clamped"]
+
+
+def evolved_genomes(recurrent: bool, seed: int = 3, generations: int = 8) -> list[Genome]:
+    """A population grown with random fitness and fast structural mutation: varied shapes and activations."""
+    config = EvolutionConfig(prob_add_node=0.4, prob_add_connection=0.6, allow_recurrent=recurrent,
+                             prob_toggle_enable=0.02, activation_options=ACTIVATIONS, prob_mutate_activation=0.3)
+    population = Population(30, 3, 2, config=config, seed=seed)
+    rng = random.Random(seed)
+
+    def random_fitness(genomes: list[Genome]) -> None:
+        for genome in genomes:
+            genome.fitness = rng.random()
+
+    for _ in range(generations):
+        population.run_generation(random_fitness)
+    return population.genomes
+
+
+@pytest.fixture(scope="module")
+def feed_forward() -> list[Genome]:
+    return evolved_genomes(recurrent=False)
+
+
+@pytest.fixture(scope="module")
+def recurrent() -> list[Genome]:
+    genomes = evolved_genomes(recurrent=True)
+    assert sum(g.is_recurrent() for g in genomes) >= 5
+    return genomes
+
+
+def reference(genomes: list[Genome], x: torch.Tensor, modules: list[NeatModule] | None = None) -> torch.Tensor:
+    modules = modules or [NeatModule(g, dtype=torch.float64) for g in genomes]
+    return torch.stack([m(x if x.dim() == 2 else x[i]) for i, m in enumerate(modules)])
+
+
+def test_population_is_varied(feed_forward: list[Genome]) -> None:
+    hidden = [g.size()[0] for g in feed_forward]
+    activations = {n.activation for g in feed_forward for n in g.nodes.values()}
+    assert max(hidden) >= 3 and min(hidden) < max(hidden)
+    assert len(activations) >= 5
+
+
+@pytest.mark.parametrize("per_genome", [False, True])
+def test_feed_forward_matches_neat_module(feed_forward: list[Genome], per_genome: bool) -> None:
+    module = NeatPopulationModule(feed_forward, dtype=torch.float64)
+    shape = (len(feed_forward), 17, 3) if per_genome else (17, 3)
+    x = torch.randn(*shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    out = module(x)
+    assert out.shape == (len(feed_forward), 17, 2)
+    torch.testing.assert_close(out, reference(feed_forward, x), rtol=1e-12, atol=1e-12)
+
+
+def test_float32_and_chunked_batches_match(feed_forward: list[Genome]) -> None:
+    module = NeatPopulationModule(feed_forward)
+    x = torch.randn(50, 3, generator=torch.Generator().manual_seed(1))
+    whole = module(x)
+    module.chunk_elements = 1  # one batch column at a time
+    torch.testing.assert_close(module(x), whole)
+    torch.testing.assert_close(whole.double(), reference(feed_forward, x.double()), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("per_genome", [False, True])
+def test_recurrent_steps_and_reset_match_neat_module(recurrent: list[Genome], per_genome: bool) -> None:
+    module = NeatPopulationModule(recurrent, dtype=torch.float64)
+    modules = [NeatModule(g, dtype=torch.float64) for g in recurrent]
+    assert module.is_recurrent
+    gen = torch.Generator().manual_seed(2)
+    shape = (len(recurrent), 5, 3) if per_genome else (5, 3)
+    steps = [torch.randn(*shape, dtype=torch.float64, generator=gen) for _ in range(6)]
+    outputs = []
+    for x in steps:
+        outputs.append(module(x))
+        torch.testing.assert_close(outputs[-1], reference(recurrent, x, modules), rtol=1e-12, atol=1e-12)
+    assert not torch.equal(module(steps[0]), outputs[0])  # the state carried over
+    module.reset()
+    torch.testing.assert_close(module(steps[0]), outputs[0], rtol=0, atol=0)
+
+
+def test_recurrent_batch_change_needs_reset(recurrent: list[Genome]) -> None:
+    module = NeatPopulationModule(recurrent)
+    module(torch.zeros(4, 3))
+    with pytest.raises(ValueError, match="reset"):
+        module(torch.zeros(5, 3))
+    module.reset()
+    assert module(torch.zeros(5, 3)).shape == (len(recurrent), 5, 2)
+
+
+def test_feed_forward_has_no_state(feed_forward: list[Genome]) -> None:
+    module = NeatPopulationModule(feed_forward)
+    assert not module.is_recurrent
+    x = torch.randn(3, 3)
+    torch.testing.assert_close(module(x), module(x), rtol=0, atol=0)
+    assert module(torch.randn(7, 3)).shape == (len(feed_forward), 7, 2)
+
+
+def test_bias_only_output_and_single_genome() -> None:
+    config = EvolutionConfig(initial_connection="none")
+    population = Population(2, 2, 1, config=config, seed=0)
+    genome = population.genomes[0]
+    out = NeatPopulationModule([genome])(torch.randn(4, 2))
+    expected = torch.sigmoid(torch.tensor(4.9 * genome.nodes[2].bias))
+    torch.testing.assert_close(out, expected.expand(1, 4, 1))
+
+
+@pytest.mark.parametrize("shape", [(3,), (4, 2), (30, 4, 4), (2, 4, 3), (1, 30, 4, 3)])
+def test_wrong_input_shape_is_refused(feed_forward: list[Genome], shape: tuple[int, ...]) -> None:
+    assert len(feed_forward) == 30
+    with pytest.raises(ValueError, match="expects input of shape"):
+        NeatPopulationModule(feed_forward)(torch.zeros(*shape))
+
+
+def test_empty_or_mixed_populations_are_refused(feed_forward: list[Genome]) -> None:
+    with pytest.raises(ValueError, match="at least one genome"):
+        NeatPopulationModule([])
+    other = Population(2, 4, 2, seed=0).genomes[0]
+    with pytest.raises(ValueError, match="inputs"):
+        NeatPopulationModule([feed_forward[0], other])
+
+
+def test_device_and_dtype(recurrent: list[Genome]) -> None:
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    module = NeatPopulationModule(recurrent, device=device)
+    x = torch.randn(3, 3)
+    expected = reference(recurrent, x.double()).float()
+    out = module(x.to(device))
+    assert out.device.type == device and out.dtype == torch.float32
+    torch.testing.assert_close(out.cpu(), expected, rtol=1e-4, atol=1e-5)
+    module.reset()
+    module.to(torch.float64)  # cached matrices follow the buffers
+    out64 = module(x.double().to(device))
+    assert out64.dtype == torch.float64
+    torch.testing.assert_close(out64.cpu(), expected.double(), rtol=1e-4, atol=1e-5)
