@@ -13,7 +13,7 @@ import pytest
 
 from distributed_helpers import HOST, Processes, comparable, free_port, local_state, wait_until
 from neatify.distributed import (
-    DistributedConfig, DistributedPopulation, RemoteFitnessError, WorkerWaitTimeout,
+    DistributedConfig, DistributedPopulation, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout,
 )
 
 pytestmark = pytest.mark.timeout(90)
@@ -102,6 +102,25 @@ def test_worker_failing_mid_batch_loses_nothing(master, procs, tmp_path, caplog,
     assert "worker victim lost" in caplog.text
     assert "re-sending the unfinished genomes" in caplog.text
     assert "re-sent after a failure" in caplog.text
+
+
+def test_late_batch_is_resent_and_its_late_result_ignored(master, procs, caplog):
+    caplog.set_level(logging.DEBUG, logger="neatify.distributed")
+    pop = master(min_workers=2, task_timeout=0.4)
+    procs.worker(pop.port, "slow", "--sleep", "0.25", "--capacity", "3")
+    procs.worker(pop.port, "fast", "--capacity", "3")
+    assert run(pop, 2) == local_state(POP, SEED, 2)
+    assert "worker slow exceeded task_timeout (0.4s): re-sending" in caplog.text
+    wait_until(lambda: "result of batch" in caplog.text, 10, "the slow worker's result to arrive")
+    assert "ignoring duplicate result" in caplog.text or "ignoring late result" in caplog.text
+
+
+def test_without_fault_tolerance_a_lost_worker_fails_the_generation(master, procs, tmp_path):
+    pop = master(enable_fault_tolerance=False)
+    victim = procs.worker(pop.port, "victim", "--sleep", "0.05", "--capacity", "5", "--mark-dir", str(tmp_path))
+    kill_when_marked(tmp_path / "victim", victim.pid, signal.SIGKILL)
+    with pytest.raises(WorkerLostError, match="worker victim lost .* enable_fault_tolerance off"):
+        pop.run_generation(lambda genomes: None)
 
 
 def test_master_waits_when_all_workers_are_gone(master, procs, tmp_path, caplog):
