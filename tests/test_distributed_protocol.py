@@ -18,6 +18,7 @@ import pytest
 from distributed_helpers import HOST, ROOT, Processes, comparable, local_state
 from neatify import Genome, Population
 from neatify.distributed import DistributedConfig, DistributedPopulation, MessageType, ProtocolError
+from neatify.distributed.errors import ConnectionClosed
 from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection, decode_payload, encode_frame
 from neatify.distributed.scheduler import batch_size
 from neatify.distributed.schema import genome_dict_problem
@@ -217,3 +218,25 @@ def test_seed_usage_code_and_example_scripts(tmp_path):
                           text=True, timeout=120)
     assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
     assert "Solved XOR" in demo.stdout and "exited with [0, 0, 0]" in demo.stdout
+
+
+def test_worker_refuses_an_invalid_genome_and_says_why(tmp_path):
+    """A (fake) master sends a task with a malformed genome: the real worker reports why and hangs up."""
+    with socket.socket() as server, Processes(tmp_path) as procs:
+        server.bind((HOST, 0))
+        server.listen(1)
+        server.settimeout(20)
+        worker = procs.worker(server.getsockname()[1], "x", "--max-connect-attempts", "1")
+        sock, _ = server.accept()
+        conn = FramedConnection(sock, 1 << 20)
+        assert conn.recv()[0] is MessageType.WORKER_REGISTRATION
+        conn.send(MessageType.REGISTRATION_ACK, {"status": "accepted", "heartbeat_interval": 1.0})
+        conn.send(MessageType.TASK_ASSIGNMENT, {"batch_id": 1, "generation": 0, "genomes": [{"id": 1}]})
+        mtype, payload = conn.recv()
+        assert mtype is MessageType.ERROR_REPORT and payload["code"] == "error"
+        assert "TASK_ASSIGNMENT with an invalid genome" in payload["message"]
+        with pytest.raises(ConnectionClosed):  # then the worker closes the connection
+            conn.recv()
+        conn.close()
+        server.close()  # nothing to reconnect to: the worker gives up after its one attempt
+        assert worker.wait(20) == 1

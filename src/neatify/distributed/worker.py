@@ -246,5 +246,11 @@ class WorkerNode:
                     return
                 else:
                     raise ProtocolError(f"unexpected {mtype.name} from the master")
-        except (ConnectionClosed, ProtocolError, OSError) as exc:
+        except ProtocolError as exc:
+            try:  # tell the master why before hanging up
+                conn.send(MessageType.ERROR_REPORT, {"message": str(exc), "fatal": False, "code": "error"})
+            except OSError:
+                pass
+            tasks.put(exc)
+        except (ConnectionClosed, OSError) as exc:
             tasks.put(exc)
