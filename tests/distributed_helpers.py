@@ -111,6 +111,7 @@ def _worker_main(args: argparse.Namespace) -> int:
                         lambda genomes: xor_fitness(genomes, args.sleep, mark, args.raise_on),
                         capacity=args.capacity, auth_token=args.token, max_connect_attempts=args.max_connect_attempts,
                         retry_initial=0.05, retry_max=0.3)
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     try:
         worker.start()
     except (DistributedError, ConnectionError) as exc:

@@ -123,6 +123,17 @@ def test_without_fault_tolerance_a_lost_worker_fails_the_generation(master, proc
         pop.run_generation(lambda genomes: None)
 
 
+def test_worker_leaving_on_sigterm_exits_0_and_nothing_is_lost(master, procs, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="neatify.distributed")
+    pop = master(min_workers=2)
+    leaver = procs.worker(pop.port, "leaver", "--sleep", "0.02", "--capacity", "5", "--mark-dir", str(tmp_path))
+    procs.worker(pop.port, "stayer", "--sleep", "0.005", "--capacity", "5")
+    kill_when_marked(tmp_path / "leaver", leaver.pid, signal.SIGTERM)
+    assert run(pop, 3) == local_state(POP, SEED, 3)
+    assert leaver.wait(10) == 0
+    assert "worker leaver lost (worker leaver is leaving)" in caplog.text
+
+
 def test_master_waits_when_all_workers_are_gone(master, procs, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="neatify.distributed")
     pop = master()
@@ -189,7 +200,8 @@ def test_worker_gives_up_after_bounded_connect_attempts(procs):
     worker = procs.worker(free_port(), "lonely", "--max-connect-attempts", "3")
     assert worker.wait(20) == 1
     log = procs.log(worker)
-    assert log.count("cannot reach master") == 2 and "after 3 attempt(s)" in log
+    assert log.count("cannot reach master") == 3 and log.count("retrying in") == 2
+    assert "could not register with master at 127.0.0.1" in log and "after 3 attempt(s)" in log
 
 
 def test_master_restart_from_checkpoint_continues_exactly(procs, tmp_path):

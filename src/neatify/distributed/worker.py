@@ -115,18 +115,10 @@ class WorkerNode:
         self.max_frame_bytes = max_frame_bytes
         self.batches_done = 0
         self._stop = threading.Event()
-        self._conn: FramedConnection | None = None
 
     def stop(self) -> None:
-        """Leave: tell the master (its batch goes to another worker) and make ``start()`` return."""
+        """Leave: ``start()`` tells the master (after the batch in hand) and returns. Signal-handler safe."""
         self._stop.set()
-        conn = self._conn
-        if conn is not None:
-            try:
-                conn.send(MessageType.STATUS_UPDATE, {"state": "leaving"})
-            except OSError:
-                pass
-            conn.close()
 
     def start(self) -> None:
         """Serve the master until it shuts us down or ``stop()`` is called (see the class docstring)."""
@@ -136,35 +128,38 @@ class WorkerNode:
                 sock = socket.create_connection((self.master_host, self.master_port), timeout=5.0)
             except OSError as exc:
                 failures += 1
-                if self.max_connect_attempts is not None and failures >= self.max_connect_attempts:
-                    raise ConnectionError(f"worker {self.worker_id}: could not reach master at "
-                                          f"{self.master_host}:{self.master_port} after {failures} attempt(s): "
-                                          f"{exc}") from exc
-                delay = min(self.retry_max, self.retry_initial * 2 ** (failures - 1))
-                logger.info("worker %s: cannot reach master at %s:%d (%s); attempt %d, retrying in %.1fs",
-                            self.worker_id, self.master_host, self.master_port, exc, failures, delay)
-                self._stop.wait(delay)
+                self._back_off(failures, f"cannot reach master ({exc})")
                 continue
-            conn = self._conn = FramedConnection(sock, self.max_frame_bytes)
+            conn = FramedConnection(sock, self.max_frame_bytes)
+            registered = False
             try:
                 interval = self._register(conn)
-                if interval is None:
-                    failures += 1
-                    self._stop.wait(min(self.retry_max, self.retry_initial * 2 ** (failures - 1)))
-                    continue
-                failures = 0
-                if self._serve(conn, interval):
-                    return
+                registered, failures = True, 0
+                self._serve(conn, interval)
+                return
             except (ConnectionClosed, ProtocolError, OSError) as exc:
                 if self._stop.is_set():
                     return
-                logger.warning("worker %s: lost the master (%s); reconnecting", self.worker_id, exc)
+                if registered:
+                    logger.warning("worker %s: lost the master (%s); reconnecting", self.worker_id, exc)
+                failures += 1
+                self._back_off(failures, f"{'connection lost' if registered else 'registration failed'} ({exc})")
             finally:
                 conn.close()
-                self._conn = None
 
-    def _register(self, conn: FramedConnection) -> float | None:
-        """Register; the master's heartbeat interval, or None when refused for now (retry later)."""
+    def _back_off(self, failures: int, reason: str) -> None:
+        """Wait before the next attempt (doubling up to retry_max); raise once max_connect_attempts is spent."""
+        where = f"{self.master_host}:{self.master_port}"
+        if self.max_connect_attempts is not None and failures >= self.max_connect_attempts:
+            raise ConnectionError(f"worker {self.worker_id}: could not register with master at {where} after "
+                                  f"{failures} attempt(s): {reason}")
+        delay = min(self.retry_max, self.retry_initial * 2 ** (failures - 1))
+        logger.info("worker %s: %s at %s; attempt %d, retrying in %.1fs", self.worker_id, reason, where,
+                    failures, delay)
+        self._stop.wait(delay)
+
+    def _register(self, conn: FramedConnection) -> float:
+        """Register; returns the master's heartbeat interval. ConnectionRefusedError: refused for now."""
         hello: dict[str, Any] = {"protocol_version": PROTOCOL_VERSION, "worker_id": self.worker_id,
                                  "capacity": self.capacity}
         conn.send(MessageType.WORKER_REGISTRATION, hello)
@@ -177,8 +172,7 @@ class WorkerNode:
             if mtype is MessageType.ERROR_REPORT:
                 reason = payload["message"]
                 if not payload["fatal"]:
-                    logger.warning("worker %s: master refused registration for now: %s", self.worker_id, reason)
-                    return None
+                    raise ConnectionRefusedError(f"refused for now: {reason}")
                 logger.error("worker %s: master refused registration: %s", self.worker_id, reason)
                 error = AuthenticationError if payload["code"] == "auth" else RegistrationError
                 raise error(f"worker {self.worker_id}: master at {self.master_host}:{self.master_port} refused "
@@ -198,23 +192,21 @@ class WorkerNode:
             conn.send(MessageType.WORKER_REGISTRATION,
                       {**hello, "proof": auth.proof(self.auth_token, payload["nonce"], self.worker_id)})
 
-    def _serve(self, conn: FramedConnection, heartbeat_interval: float) -> bool:
-        """Evaluate batches until shut down (True) or the connection is lost (raises)."""
+    def _serve(self, conn: FramedConnection, heartbeat_interval: float) -> None:
+        """Evaluate batches until shut down or stopped (returns) or the connection is lost (raises)."""
         tasks: queue.Queue[dict[str, Any] | BaseException | None] = queue.Queue()
         reader = threading.Thread(target=self._read, args=(conn, 3 * heartbeat_interval, tasks),
                                   name=f"neatify-worker-{self.worker_id}-reader", daemon=True)
         reader.start()
-        while True:
+        while not self._stop.is_set():
             try:
                 task = tasks.get(timeout=0.5)
             except queue.Empty:
-                if self._stop.is_set():
-                    return True
                 continue
             if task is None:
                 logger.info("worker %s: shutdown received after %d batch(es); exiting", self.worker_id,
                             self.batches_done)
-                return True
+                return
             if isinstance(task, BaseException):
                 raise task
             genomes = [Genome.from_dict(d) for d in task["genomes"]]
@@ -223,6 +215,8 @@ class WorkerNode:
             conn.send(MessageType.FITNESS_REPORT, {"batch_id": task["batch_id"], "fitness": fitness,
                                                    "errors": errors, "elapsed": time.monotonic() - start})
             self.batches_done += 1
+        logger.info("worker %s: leaving after %d batch(es)", self.worker_id, self.batches_done)
+        conn.send(MessageType.STATUS_UPDATE, {"state": "leaving"})
 
     def _read(self, conn: FramedConnection, silence_limit: float,
               tasks: queue.Queue[dict[str, Any] | BaseException | None]) -> None:
