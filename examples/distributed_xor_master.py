@@ -24,7 +24,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
     parser.add_argument("--fitness-threshold", type=float, default=3.9,
                         help="stop once the best fitness reaches this (default 3.9, the maximum is 4)")
-    parser.add_argument("--checkpoint", default=None, help="checkpoint file: resume from it, save after each generation")
+    parser.add_argument("--checkpoint", default=None,
+                        help="checkpoint file: resume from it, save after each generation")
     parser.add_argument("--auth-token", default=None, help="shared secret (default: $NEATIFY_AUTH_TOKEN)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

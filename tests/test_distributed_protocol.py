@@ -17,7 +17,7 @@ import pytest
 
 from distributed_helpers import HOST, ROOT, Processes, comparable, local_state
 from neatify import Genome, Population
-from neatify.distributed import DistributedConfig, DistributedPopulation, MessageType, ProtocolError
+from neatify.distributed import DistributedConfig, DistributedPopulation, GenomeEvaluator, MessageType, ProtocolError
 from neatify.distributed.errors import ConnectionClosed
 from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection, decode_payload, encode_frame
 from neatify.distributed.scheduler import batch_size
@@ -240,3 +240,21 @@ def test_worker_refuses_an_invalid_genome_and_says_why(tmp_path):
         conn.close()
         server.close()  # nothing to reconnect to: the worker gives up after its one attempt
         assert worker.wait(20) == 1
+
+
+def test_genome_evaluator_pins_failures_to_their_genomes():
+    genomes = Population(6, 2, 1, seed=2).genomes
+    bad, unset, nan = genomes[1].id, genomes[3].id, genomes[4].id
+
+    def fitness(batch):
+        for genome in batch:
+            if genome.id == bad:
+                raise KeyError("boom")
+            genome.fitness = None if genome.id == unset else float("nan") if genome.id == nan else 1.0 * genome.id
+
+    values, errors = GenomeEvaluator(fitness).evaluate(genomes)
+    assert values == [[g.id, float(g.id)] for g in genomes if g.id not in (bad, unset, nan)]
+    reasons = dict(errors)
+    assert set(reasons) == {bad, unset, nan}
+    assert "KeyError: 'boom'" in reasons[bad] and "Traceback" in reasons[bad]
+    assert "without a fitness" in reasons[unset] and "non-finite" in reasons[nan]

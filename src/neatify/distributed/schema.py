@@ -55,15 +55,17 @@ def _is_dict(value: Any) -> bool:
     return isinstance(value, dict)
 
 
-# message type name -> field -> (check, required); payloads must be maps with exactly these keys (optional ones may be absent)
+# message type name -> field -> (check, required); a payload must be a map with exactly these keys
+# (optional ones may be absent)
 SCHEMAS: dict[str, dict[str, tuple[Check, bool]]] = {
-    "WORKER_REGISTRATION": {"protocol_version": (_is_int, True), "worker_id": (_worker_id, True), "capacity": (_positive_int, True),
-        "proof": (_is_bytes, False)},
+    "WORKER_REGISTRATION": {"protocol_version": (_is_int, True), "worker_id": (_worker_id, True),
+                            "capacity": (_positive_int, True), "proof": (_is_bytes, False)},
     "REGISTRATION_ACK": {"status": (lambda v: v in ("challenge", "accepted"), True), "nonce": (_is_bytes, False),
-        "heartbeat_interval": (_finite_nonneg, False)},
-    "TASK_ASSIGNMENT": {"batch_id": (_is_int, True), "generation": (_is_int, True), "genomes": (_list_of(_is_dict), True)},
+                         "heartbeat_interval": (_finite_nonneg, False)},
+    "TASK_ASSIGNMENT": {"batch_id": (_is_int, True), "generation": (_is_int, True),
+                        "genomes": (_list_of(_is_dict), True)},
     "FITNESS_REPORT": {"batch_id": (_is_int, True), "fitness": (_list_of(_pair(_is_int, _is_float)), True),
-        "errors": (_list_of(_pair(_is_int, _is_str)), True), "elapsed": (_finite_nonneg, True)},
+                       "errors": (_list_of(_pair(_is_int, _is_str)), True), "elapsed": (_finite_nonneg, True)},
     "HEARTBEAT_REQUEST": {"sent": (_is_float, True)},
     "HEARTBEAT_RESPONSE": {"sent": (_is_float, True)},
     "SHUTDOWN_SIGNAL": {"reason": (_is_str, True)},
