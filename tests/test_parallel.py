@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +33,14 @@ def make_state():
 
 def failing_fitness(genomes):
     raise RuntimeError("fitness exploded")
+
+
+def dying_fitness(genomes):
+    os._exit(3)
+
+
+def failing_setup():
+    raise OSError("no environment here")
 
 
 def run(fitness_fn, generations=4):
@@ -73,3 +83,26 @@ def test_fitness_errors_reach_the_caller_and_close_is_final():
     evaluator.close()
     with pytest.raises(RuntimeError, match="closed"):
         evaluator(pop.genomes)
+
+
+@pytest.mark.parametrize("fitness_fn, setup", [(dying_fitness, None), (pid_fitness, failing_setup)])
+def test_a_dead_worker_or_failed_setup_raises_instead_of_hanging(fitness_fn, setup):
+    pop = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=1)
+    with ParallelEvaluator(fitness_fn, workers=2, setup=setup) as evaluator:
+        with pytest.raises(BrokenProcessPool):
+            pop.run_generation(evaluator)
+
+
+def test_gym_example_task_gives_the_same_fitness_in_worker_processes(monkeypatch):
+    pytest.importorskip("gymnasium")
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "examples"))  # workers import it too
+    from cartpole_gym import GymTask
+
+    task = GymTask("CartPole-v1", episodes=2, max_steps=200)
+    serial = Population(num_inputs=4, num_outputs=2, config=CONFIG, seed=2)
+    serial.run_generation(task)
+    parallel = Population(num_inputs=4, num_outputs=2, config=CONFIG, seed=2)
+    with ParallelEvaluator(task, workers=2) as evaluator:
+        parallel.run_generation(evaluator)
+    assert [g.fitness for g in parallel.genomes] == [g.fitness for g in serial.genomes]
+    assert max(g.fitness for g in serial.genomes) > min(g.fitness for g in serial.genomes) >= 1.0

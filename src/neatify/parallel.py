@@ -12,6 +12,7 @@ import multiprocessing
 import numbers
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from neatify.genome import Genome
@@ -80,7 +81,8 @@ class ParallelEvaluator:
 
     ``fitness_fn(genomes)`` (or ``fitness_fn(genomes, state)`` when ``setup`` is given) has the
     usual contract: set ``genome.fitness`` on every genome. It, and ``setup``, must be picklable
-    (defined at module top level). Use as a context manager, or call ``close()``.
+    (defined at module top level). Use as a context manager, or call ``close()``. A worker that
+    dies, or a ``setup`` that fails, raises ``concurrent.futures.process.BrokenProcessPool``.
     """
 
     def __init__(self, fitness_fn: FitnessFunction, workers: int | None = None,
@@ -93,7 +95,8 @@ class ParallelEvaluator:
             raise ValueError(f"batches_per_worker must be at least 1, got {batches_per_worker}")
         self.batches_per_worker = batches_per_worker
         context = multiprocessing.get_context(start_method)
-        self._pool = context.Pool(self.workers, initializer=_init_worker, initargs=(fitness_fn, setup))
+        self._pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=_init_worker, initargs=(fitness_fn, setup))
         logger.info("started %d %s worker processes", self.workers, start_method)
 
     def __call__(self, genomes: list[Genome]) -> None:
@@ -101,14 +104,13 @@ class ParallelEvaluator:
         if self._pool is None:
             raise RuntimeError("ParallelEvaluator is closed")
         batches = split_batches([g.to_dict() for g in genomes], self.workers * self.batches_per_worker)
-        values = [v for batch in self._pool.map(_run_batch, batches, chunksize=1) for v in batch]
+        values = [v for batch in self._pool.map(_run_batch, batches) for v in batch]
         assign_fitness(genomes, values)
 
     def close(self) -> None:
         """Stop the worker processes (idempotent)."""
         if self._pool is not None:
-            self._pool.close()
-            self._pool.join()
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
     def __enter__(self) -> ParallelEvaluator:
