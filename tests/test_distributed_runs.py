@@ -224,3 +224,17 @@ def test_master_restart_from_checkpoint_continues_exactly(procs, tmp_path):
     assert json.loads(out.read_text()) == local_state(POP, SEED, generations)
     assert [w.wait(10) for w in workers] == [0, 0]
     assert "reconnecting" in procs.log(workers[0])
+
+
+def test_worker_of_another_protocol_version_is_refused_on_both_sides(master, monkeypatch, caplog):
+    import neatify.distributed.worker as worker_module
+    from distributed_helpers import xor_fitness
+    from neatify.distributed import RegistrationError, WorkerNode
+
+    caplog.set_level(logging.INFO, logger="neatify.distributed")
+    pop = master()
+    monkeypatch.setattr(worker_module, "PROTOCOL_VERSION", 2)  # a worker from a newer neatify
+    worker = WorkerNode(HOST, pop.port, "future", xor_fitness, max_connect_attempts=1)
+    with pytest.raises(RegistrationError, match="protocol version mismatch: worker future speaks version 2"):
+        worker.start()
+    assert "refusing worker from 127.0.0.1" in caplog.text
