@@ -308,6 +308,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("neatify: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout closed early, as by `neatify show ... | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":
