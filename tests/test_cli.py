@@ -122,6 +122,7 @@ def test_bad_arguments_give_one_line_errors(project, args, message):
     (('"xorfit:fitness"', '"xorfit"'), "expected module:function"),
     (("population_size = 40", "population_sise = 40"), "unknown config key(s): population_sise"),
     (("[evolution]", "[evolutoin]"), "unknown table(s): evolutoin"),
+    (('"stats.json"', '"no/such/dir/stats.json"'), "No such file or directory"),
 ])
 def test_bad_run_files_are_reported_by_name(project, capsys, edit, message):
     (project / "run.toml").write_text(RUN_FILE.replace(*edit))

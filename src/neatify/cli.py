@@ -302,15 +302,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     try:
         return args.handler(args)
-    except (CLIError, ConfigError, CheckpointError, FitnessError) as exc:
+    except BrokenPipeError:  # stdout closed early, as by `neatify show ... | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except (CLIError, ConfigError, CheckpointError, FitnessError, OSError) as exc:
         print(f"neatify: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("neatify: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # stdout closed early, as by `neatify show ... | head`
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
 
 
 if __name__ == "__main__":
