@@ -238,3 +238,16 @@ def test_worker_of_another_protocol_version_is_refused_on_both_sides(master, mon
     with pytest.raises(RegistrationError, match="protocol version mismatch: worker future speaks version 2"):
         worker.start()
     assert "refusing worker from 127.0.0.1" in caplog.text
+
+
+def test_a_taken_worker_id_is_refused_until_it_is_free(master, procs, caplog):
+    caplog.set_level(logging.INFO, logger="neatify.distributed")
+    pop = master()
+    first = procs.worker(pop.port, "same")
+    wait_until(lambda: pop.coordinator.num_workers == 1, 30, "the first worker to register")
+    second = procs.worker(pop.port, "same")
+    wait_until(lambda: "worker id same is already connected" in procs.log(second), 30, "the second to be refused")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(10) == 0
+    wait_until(lambda: caplog.text.count("worker same registered") == 2, 30, "the second worker to get in")
+    assert run(pop, 1) == local_state(POP, SEED, 1)

@@ -191,15 +191,15 @@ class SystemCoordinator:
             if self._stopping.is_set():
                 return None
             duplicate = any(p.worker_id == worker_id for p in self._peers)
-            if not duplicate:
+            if not duplicate:  # ack before the peer is listed, so no task or heartbeat can overtake the ack
+                conn.send(MessageType.REGISTRATION_ACK, {"status": "accepted",
+                                                         "heartbeat_interval": self.config.heartbeat_interval})
                 peer = _Peer(conn, worker_id, hello["capacity"], address, time.monotonic())
                 self._peers.append(peer)
                 self._cond.notify_all()
                 count = len(self._peers)
         if duplicate:
             return self._refuse(conn, address, f"worker id {worker_id} is already connected", code="busy")
-        conn.send(MessageType.REGISTRATION_ACK, {"status": "accepted",
-                                                 "heartbeat_interval": self.config.heartbeat_interval})
         logger.info("worker %s registered from %s (capacity %d); %d worker(s) connected",
                     worker_id, address, peer.capacity, count)
         return peer
