@@ -76,13 +76,13 @@ class EvolutionConfig:
     """Chance an offspring's connection weights are mutated."""
     prob_replace_weight: float = 0.1
     """When mutating, chance a weight is replaced by a fresh value instead of perturbed."""
-    weight_mutation_power: float = 0.5
-    """Standard deviation of a weight perturbation."""
+    weight_mutation_power: float = 1.0
+    """Standard deviation of a weight perturbation (1.0 measured best on XOR; see docs/benchmarks.md)."""
     weight_init_stdev: float = 1.0
     """Standard deviation of a new weight."""
     weight_min_value: float = -30.0
     weight_max_value: float = 30.0
-    prob_mutate_bias: float = 0.7
+    prob_mutate_bias: float = 0.3
     """Chance an offspring's node biases are mutated (each bias then like a weight)."""
     prob_replace_bias: float = 0.1
     bias_mutation_power: float = 0.5

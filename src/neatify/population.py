@@ -54,6 +54,7 @@ class Population:
         config = config if config is not None else EvolutionConfig()
         if pop_size is not None and pop_size != config.population_size:
             config = config.replace(population_size=pop_size)
+        num_inputs, num_outputs = int(num_inputs), int(num_outputs)  # numpy ints (gym spaces) welcome
         if num_inputs < 1 or num_outputs < 1:
             raise ValueError(f"need at least one input and one output, got {num_inputs} and {num_outputs}")
         self.config = config

@@ -86,13 +86,19 @@ def speciate(genomes: list[Genome], previous: list[Species], threshold: float, c
     """Assign every genome to a species; returns the new species list and the next free species id.
 
     Each surviving species first takes as its new representative the genome closest to its old
-    one (within the threshold). Every other genome joins the species whose representative is
-    closest, or founds a new species. Species left without members disappear.
+    one (within the threshold); a species whose old representative now lies within the threshold
+    of an older species' is merged into it, so a rising threshold really reduces the count. Every
+    other genome joins the species whose representative is closest, or founds a new species.
+    Species left without members disappear.
     """
     distance = DistanceCache(config)
     unassigned = {g.id: g for g in genomes}
     species: list[Species] = []
+    kept: list[Genome] = []
     for old in sorted(previous, key=lambda s: s.id):
+        if any(distance(rep, old.representative) < threshold for rep in kept):
+            continue
+        kept.append(old.representative)
         best, best_d = None, threshold
         for g in unassigned.values():
             d = distance(old.representative, g)

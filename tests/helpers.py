@@ -1,0 +1,21 @@
+"""Small builders shared by the core tests."""
+
+from __future__ import annotations
+
+from neatify import Genome
+from neatify.genes import ConnectionGene, NodeGene
+
+
+def make_genome(num_inputs: int, num_outputs: int, nodes: list[tuple[int, float, str]],
+                connections: list[tuple[int, int, int, float, bool]], genome_id: int = 0) -> Genome:
+    """A genome from (id, bias, activation) nodes and (innovation, src, dst, weight, enabled) connections.
+
+    Output node ids are num_inputs .. num_inputs+num_outputs-1; any other id is hidden.
+    """
+    genome = Genome(genome_id, num_inputs, num_outputs)
+    outputs = set(genome.output_ids)
+    for node_id, bias, activation in nodes:
+        genome.nodes[node_id] = NodeGene(node_id, "output" if node_id in outputs else "hidden", bias, activation)
+    for innovation, src, dst, weight, enabled in connections:
+        genome.connections[innovation] = ConnectionGene(innovation, src, dst, weight, enabled)
+    return genome

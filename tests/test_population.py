@@ -1,0 +1,164 @@
+import math
+import random
+
+import pytest
+
+from neatify import EvolutionConfig, FitnessError, Network, Population
+from neatify.reproduction import allocate_offspring, shared_fitness
+from neatify.species import Species
+
+XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
+
+
+def xor_fitness(genomes):
+    for genome in genomes:
+        net = Network(genome)
+        genome.fitness = 4.0 - sum((net.activate(list(x))[0] - y) ** 2 for x, y in XOR)
+
+
+def fingerprint(pop):
+    return [(g.id, sorted(g.connections), sorted(g.nodes), [c.weight for c in g.connections.values()], g.fitness)
+            for g in pop.genomes]
+
+
+def test_same_seed_same_run_and_evaluation_order_does_not_matter():
+    def shuffled_fitness(genomes):
+        order = list(genomes)
+        random.Random(len(order)).shuffle(order)
+        xor_fitness(order)
+
+    a = Population(pop_size=60, num_inputs=2, num_outputs=1, seed=11)
+    b = Population(pop_size=60, num_inputs=2, num_outputs=1, seed=11)
+    for _ in range(8):
+        a.run_generation(xor_fitness)
+        b.run_generation(shuffled_fitness)
+        assert fingerprint(a) == fingerprint(b)
+    assert [h.best_fitness for h in a.history] == [h.best_fitness for h in b.history]
+    c = Population(pop_size=60, num_inputs=2, num_outputs=1, seed=12)
+    c.run_generation(xor_fitness)
+    assert fingerprint(c) != fingerprint(Population(pop_size=60, num_inputs=2, num_outputs=1, seed=11))
+
+
+def test_generation_bookkeeping_and_unique_ids():
+    pop = Population(pop_size=50, num_inputs=2, num_outputs=1, seed=3)
+    seen = set()
+    for gen in range(6):
+        pop.run_generation(xor_fitness)
+        assert pop.generation == gen
+        assert len(pop.genomes) == 50
+        ids = {g.id for g in pop.genomes}
+        assert len(ids) == 50 and not ids & seen
+        seen |= ids
+        assert all(isinstance(g.fitness, float) and math.isfinite(g.fitness) for g in pop.genomes)
+        assert sum(len(s.members) for s in pop.species) == 50
+        assert {g.id for s in pop.species for g in s.members} == ids
+        for s in pop.species:
+            assert s.staleness == pop.generation - s.last_improved
+            assert s.best_fitness >= max(g.fitness for g in s.members)
+    assert pop.best_genome.fitness == max(h.best_fitness for h in pop.history)
+    assert pop.evaluations == 6 * 50
+
+
+def test_negative_fitness_is_handled():
+    pop = Population(pop_size=40, num_inputs=2, num_outputs=1, seed=5)
+
+    def negative(genomes):
+        xor_fitness(genomes)
+        for g in genomes:
+            g.fitness -= 1000.0
+
+    for _ in range(5):
+        pop.run_generation(negative)
+    assert len(pop.genomes) == 40
+    assert pop.best_genome.fitness < -996
+
+
+@pytest.mark.parametrize("bad, words", [(None, "has no fitness"), (float("nan"), "non-finite"),
+                                        (float("inf"), "non-finite"), ("3", "expected a float")])
+def test_bad_fitness_names_the_genome_and_can_be_retried(bad, words):
+    pop = Population(pop_size=20, num_inputs=2, num_outputs=1, seed=1)
+    pop.run_generation(xor_fitness)
+    ids = [g.id for g in pop.genomes]
+
+    def broken(genomes):
+        xor_fitness(genomes)
+        genomes[3].fitness = bad
+
+    with pytest.raises(FitnessError, match=rf"genome {pop.next_genome_id + 3}\b.*{words}|{words}"):
+        pop.run_generation(broken)
+    bred = [g.id for g in pop.genomes]
+    assert bred != ids and len(bred) == 20
+    pop.run_generation(xor_fitness)  # the same generation is evaluated again, nothing lost
+    assert [g.id for g in pop.genomes] == bred
+    assert pop.generation == 1
+
+
+def test_fitness_function_exception_leaves_population_retryable():
+    pop = Population(pop_size=20, num_inputs=2, num_outputs=1, seed=1)
+
+    def explode(genomes):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        pop.run_generation(explode)
+    pop.run_generation(xor_fitness)
+    assert pop.generation == 0 and len(pop.history) == 1
+
+
+def test_run_returns_champion_and_stops_at_threshold():
+    pop = Population(pop_size=150, num_inputs=2, num_outputs=1, seed=7)
+    champion = pop.run(xor_fitness, generations=300, fitness_threshold=3.9)
+    assert champion.fitness >= 3.9
+    assert pop.history[-1].best_fitness >= 3.9
+    net = Network(champion)
+    assert [round(net.activate(list(x))[0]) for x, _ in XOR] == [0, 1, 1, 0]
+
+
+def test_offspring_counts_add_up_to_population_size():
+    for shares, size, min_size in [([0.1, 0.5, 0.4], 150, 2), ([0.0, 0.0], 7, 2), ([1.0] * 10, 15, 2),
+                                   ([0.3, 0.3, 0.3], 10, 0), ([5.0, 1e-9, 1e-9, 1e-9], 100, 2)]:
+        counts = allocate_offspring(shares, size, min_size)
+        assert sum(counts) == size
+        if len(shares) * min_size < size:
+            assert min(counts) >= min_size
+    assert allocate_offspring([3.0, 1.0], 100, 2) == [75, 25]
+
+
+def test_fitness_sharing_divides_by_species_size():
+    from helpers import make_genome
+
+    def species_with(fitnesses, sid):
+        members = []
+        for i, f in enumerate(fitnesses):
+            g = make_genome(1, 1, [(1, 0.0, "tanh")], [], genome_id=sid * 100 + i)
+            g.fitness = f
+            members.append(g)
+        return Species(sid, members[0], 0, members)
+
+    crowded = species_with([1.0] * 10, 1)
+    lonely = species_with([1.0, 0.0], 2)
+    shares = shared_fitness([crowded, lonely])
+    assert shares == pytest.approx([1.0, 0.5])
+
+
+def test_species_count_steered_toward_target():
+    config = EvolutionConfig(target_species=4, compatibility_threshold=0.5)
+    pop = Population(pop_size=80, num_inputs=2, num_outputs=1, config=config, seed=2)
+    for _ in range(25):
+        pop.run_generation(xor_fitness)
+    assert pop.compatibility_threshold != 0.5
+    assert 2 <= len(pop.species) <= 8
+
+
+def test_stagnant_species_stop_reproducing():
+    config = EvolutionConfig(max_stagnation=2, species_elitism=0, compatibility_threshold=0.1)
+    pop = Population(pop_size=40, num_inputs=2, num_outputs=1, config=config, seed=4)
+
+    def flat(genomes):
+        for g in genomes:
+            g.fitness = 1.0
+
+    first = {s.id for s in pop.species}
+    for _ in range(5):
+        pop.run_generation(flat)
+    assert not first & {s.id for s in pop.species} or len(pop.species) == 1
