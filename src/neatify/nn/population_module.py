@@ -161,6 +161,7 @@ class NeatPopulationModule(nn.Module):
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Every genome's outputs ``(genomes, batch, num_outputs)``; one call is one step for recurrent ones."""
         n_gen, n_in = self.num_genomes, self.num_inputs
         if x.dim() == 2 and x.shape[1] == n_in:
             columns, inputs = "shared", x.T
@@ -169,7 +170,7 @@ class NeatPopulationModule(nn.Module):
         else:
             raise ValueError(f"NeatPopulationModule expects input of shape (batch, {n_in}) or "
                              f"({n_gen}, batch, {n_in}), got {tuple(x.shape)}")
-        inputs = inputs.to(self._bias.dtype)
+        inputs = inputs.to(device=self._bias.device, dtype=self._bias.dtype)
         batch = inputs.shape[1]
         n_rows = self._num_nodes + inputs.shape[0]
         layers, recurrent = self._csr_matrices(columns, n_rows)
