@@ -5,26 +5,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The CPU build of PyTorch; override (e.g. TORCH_SPEC=torch) to take another build.
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= test
+# Extras each target installs; the tests exercise every optional backend for real.
+EXTRAS_demo := gym
+EXTRAS_test := test,ray,plot,gym,onnx,bench
 
-.PHONY: demo test install clean
+.PHONY: demo test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed-$(EXTRAS): pyproject.toml | $(BIN)/python
+$(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS_$*)]"
 	touch $@
 
-install: $(VENV)/.installed-$(EXTRAS)
+demo: $(VENV)/.installed-demo
+	$(BIN)/python examples/distributed_demo.py
 
-demo: install
-	$(BIN)/python examples/xor_solve.py
-
-test: EXTRAS = test
-test: install
+test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build src/*.egg-info

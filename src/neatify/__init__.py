@@ -14,16 +14,19 @@ from neatify.genes import ConnectionGene, NodeGene
 from neatify.genome import Genome
 from neatify.network import Network
 from neatify.population import FitnessError, GenerationStats, Population
+from neatify.reporters import CheckpointReporter, ProgressReporter, Reporter, StatisticsReporter
 from neatify.species import Species
 
 __version__ = "0.2.0"
 
 __all__ = [
-    "Checkpoint", "ConfigError", "ConnectionGene", "EvolutionConfig", "FitnessError", "GenerationStats",
-    "Genome", "NeatModule", "Network", "NodeGene", "Population", "Species", "__version__",
+    "Checkpoint", "CheckpointReporter", "ConfigError", "ConnectionGene", "EvolutionConfig", "FitnessError",
+    "GenerationStats", "Genome", "NeatModule", "NeatPopulationModule", "Network", "NodeGene",
+    "ParallelEvaluator", "Population", "ProgressReporter", "Reporter", "Species", "StatisticsReporter",
+    "__version__",
 ]
 
-_LAZY = {"NeatModule": "neatify.nn"}
+_LAZY = {"NeatModule": "neatify.nn", "NeatPopulationModule": "neatify.nn", "ParallelEvaluator": "neatify.parallel"}
 
 
 def __getattr__(name: str) -> Any:
