@@ -169,3 +169,25 @@ def test_to_dict_round_trip_is_exact_plain_data():
     assert all(isinstance(v, (int, float, list, type(None))) for v in data.values())
     clone = Genome.from_dict(data)
     assert clone.to_dict() == data
+
+
+def test_vectorised_distances_equal_the_pairwise_reference():
+    import numpy as np
+
+    from neatify.species import GeneTable
+
+    config = EvolutionConfig(prob_add_node=0.3, prob_add_connection=0.5, prob_delete_connection=0.2)
+    rng = random.Random(5)
+    tracker = InnovationTracker(0, 5)
+    genomes = []
+    for i in range(40):
+        g = Genome.initial(i, 3, 2, config, rng, tracker)
+        for _ in range(rng.randrange(0, 30)):
+            g.mutate(config, rng, tracker)
+        genomes.append(g)
+    genomes.append(Genome(99, 3, 2))  # no connections at all
+    for variant in (config, EvolutionConfig(normalize_min_genes=1, c1=0.5, c2=2.0, c3=1.5)):
+        table = GeneTable(genomes, variant)
+        for ref in genomes[::7] + [genomes[-1]]:
+            expected = [ref.distance(g, variant) for g in genomes]
+            assert np.allclose(table.distances(ref), expected, rtol=1e-12, atol=1e-12)

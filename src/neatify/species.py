@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from neatify.config import EvolutionConfig
 from neatify.genome import Genome
 
@@ -66,19 +68,48 @@ class Species:
         )
 
 
-class DistanceCache:
-    """Memoises compatibility distances by genome id pair for one speciation pass."""
+class GeneTable:
+    """The connection genes of many genomes as flat arrays, to measure the compatibility
+    distance from one genome to all of them in a few vector operations (``Genome.distance``
+    is the one-pair reference)."""
 
-    def __init__(self, config: EvolutionConfig) -> None:
+    def __init__(self, genomes: list[Genome], config: EvolutionConfig) -> None:
         self.config = config
-        self._cache: dict[tuple[int, int], float] = {}
+        counts = np.fromiter((len(g.connections) for g in genomes), dtype=np.int64, count=len(genomes))
+        total = int(counts.sum())
+        self.size = len(genomes)
+        self.owner = np.repeat(np.arange(len(genomes)), counts)
+        self.innovation = np.fromiter((k for g in genomes for k in g.connections), dtype=np.int64, count=total)
+        self.weight = np.fromiter((c.weight for g in genomes for c in g.connections.values()), dtype=np.float64,
+                                  count=total)
+        self.count = counts.astype(np.float64)
+        self.max_innovation = np.fromiter((max(g.connections, default=-1) for g in genomes), dtype=np.int64,
+                                          count=len(genomes))
 
-    def __call__(self, a: Genome, b: Genome) -> float:
-        key = (a.id, b.id) if a.id < b.id else (b.id, a.id)
-        d = self._cache.get(key)
-        if d is None:
-            d = self._cache[key] = a.distance(b, self.config)
-        return d
+    def distances(self, genome: Genome) -> np.ndarray:
+        """Compatibility distance from ``genome`` to every genome of the table."""
+        config, n = self.config, self.size
+        ref = sorted(genome.connections)
+        ref_innov = np.array(ref, dtype=np.int64)
+        ref_weight = np.array([genome.connections[k].weight for k in ref], dtype=np.float64)
+        ref_max = ref[-1] if ref else -1
+        if ref:
+            pos = np.minimum(np.searchsorted(ref_innov, self.innovation), len(ref) - 1)
+            match = ref_innov[pos] == self.innovation
+            diff = np.where(match, np.abs(self.weight - ref_weight[pos]), 0.0)
+        else:
+            match = np.zeros(len(self.innovation), dtype=bool)
+            diff = np.zeros(len(self.innovation))
+        matching = np.bincount(self.owner, weights=match, minlength=n)
+        weight_sum = np.bincount(self.owner, weights=diff, minlength=n)
+        own_excess = np.bincount(self.owner, weights=~match & (self.innovation > ref_max), minlength=n)
+        ref_excess = len(ref) - np.searchsorted(ref_innov, self.max_innovation, side="right")
+        excess = own_excess + ref_excess
+        disjoint = (self.count - matching - own_excess) + (len(ref) - matching - ref_excess)
+        genes = np.maximum(self.count, len(ref))
+        genes = np.where(genes < config.normalize_min_genes, 1.0, np.maximum(genes, 1.0))
+        mean_weight = np.divide(weight_sum, matching, out=np.zeros(n), where=matching > 0)
+        return (config.c1 * excess + config.c2 * disjoint) / genes + config.c3 * mean_weight
 
 
 def speciate(genomes: list[Genome], previous: list[Species], threshold: float, config: EvolutionConfig,
@@ -88,38 +119,45 @@ def speciate(genomes: list[Genome], previous: list[Species], threshold: float, c
     Each surviving species first takes as its new representative the genome closest to its old
     one (within the threshold); a species whose old representative now lies within the threshold
     of an older species' is merged into it, so a rising threshold really reduces the count. Every
-    other genome joins the species whose representative is closest, or founds a new species.
-    Species left without members disappear.
+    other genome, by ascending id, joins the species whose representative is closest (the older
+    species on a tie), or founds a new species. Species left without members disappear.
     """
-    distance = DistanceCache(config)
-    unassigned = {g.id: g for g in genomes}
+    genomes = sorted(genomes, key=lambda g: g.id)
+    table = GeneTable(genomes, config)
+    free = np.ones(len(genomes), dtype=bool)
     species: list[Species] = []
-    kept: list[Genome] = []
-    for old in sorted(previous, key=lambda s: s.id):
-        if any(distance(rep, old.representative) < threshold for rep in kept):
+    rep_rows: list[np.ndarray] = []
+    old_species = sorted(previous, key=lambda s: s.id)
+    old_reps = GeneTable([s.representative for s in old_species], config)
+    kept: list[int] = []
+    for i, old in enumerate(old_species):
+        if kept and (old_reps.distances(old.representative)[kept] < threshold).any():
             continue
-        kept.append(old.representative)
-        best, best_d = None, threshold
-        for g in unassigned.values():
-            d = distance(old.representative, g)
-            if d < best_d:
-                best, best_d = g, d
-        if best is None:
+        kept.append(i)
+        d = np.where(free, table.distances(old.representative), np.inf)
+        best = int(np.argmin(d)) if len(d) else 0
+        if not len(d) or d[best] >= threshold:
             continue
-        del unassigned[best.id]
-        species.append(Species(old.id, best, old.created, [best], old.best_fitness, old.last_improved,
-                               old.staleness))
-    for g in sorted(unassigned.values(), key=lambda g: g.id):
-        best_s, best_d = None, threshold
-        for s in species:
-            d = distance(s.representative, g)
-            if d < best_d:
-                best_s, best_d = s, d
-        if best_s is None:
-            species.append(Species(next_species_id, g, generation, [g], last_improved=generation))
-            next_species_id += 1
-        else:
-            best_s.members.append(g)
+        free[best] = False
+        species.append(Species(old.id, genomes[best], old.created, [genomes[best]], old.best_fitness,
+                               old.last_improved, old.staleness))
+        rep_rows.append(table.distances(genomes[best]))
+    if rep_rows:
+        matrix = np.vstack(rep_rows)
+        best_d, best_s = matrix.min(axis=0), matrix.argmin(axis=0)
+    else:
+        best_d, best_s = np.full(len(genomes), np.inf), np.zeros(len(genomes), dtype=np.int64)
+    for i in np.flatnonzero(free):
+        g = genomes[i]
+        if best_d[i] < threshold:
+            species[best_s[i]].members.append(g)
+            continue
+        species.append(Species(next_species_id, g, generation, [g], last_improved=generation))
+        next_species_id += 1
+        d = table.distances(g)
+        closer = d < best_d
+        best_d[closer] = d[closer]
+        best_s[closer] = len(species) - 1
     return species, next_species_id
 
 
