@@ -7,7 +7,7 @@ def test_defaults_follow_the_paper():
     config = EvolutionConfig()
     assert (config.population_size, config.c1, config.c2, config.c3) == (150, 1.0, 1.0, 0.4)
     assert config.compatibility_threshold == 3.0
-    assert config.prob_add_node == 0.03 and config.prob_add_connection == 0.05
+    assert config.prob_add_node == 0.05 and config.prob_add_connection == 0.5
     assert config.activation_default == "neat_sigmoid"
 
 

@@ -142,7 +142,7 @@ def test_fitness_sharing_divides_by_species_size():
 
 
 def test_species_count_steered_toward_target():
-    config = EvolutionConfig(target_species=4, compatibility_threshold=0.5)
+    config = EvolutionConfig(target_species=4, compatibility_threshold=0.5, compatibility_threshold_step=1.0)
     pop = Population(pop_size=80, num_inputs=2, num_outputs=1, config=config, seed=2)
     for _ in range(25):
         pop.run_generation(xor_fitness)
