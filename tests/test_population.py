@@ -151,14 +151,17 @@ def test_species_count_steered_toward_target():
 
 
 def test_stagnant_species_stop_reproducing():
-    config = EvolutionConfig(max_stagnation=2, species_elitism=0, compatibility_threshold=0.1)
-    pop = Population(pop_size=40, num_inputs=2, num_outputs=1, config=config, seed=4)
+    from helpers import make_genome
+    from neatify.reproduction import surviving_species
 
-    def flat(genomes):
-        for g in genomes:
-            g.fitness = 1.0
+    def species(sid, best, staleness):
+        g = make_genome(1, 1, [(1, 0.0, "tanh")], [], genome_id=sid)
+        g.fitness = best
+        return Species(sid, g, 0, [g], best_fitness=best, staleness=staleness)
 
-    first = {s.id for s in pop.species}
-    for _ in range(5):
-        pop.run_generation(flat)
-    assert not first & {s.id for s in pop.species} or len(pop.species) == 1
+    fresh, stale_best, stale_worst = species(1, 1.0, 0), species(2, 5.0, 15), species(3, 0.5, 20)
+    config = EvolutionConfig(max_stagnation=15, species_elitism=1)
+    assert [s.id for s in surviving_species([fresh, stale_best, stale_worst], config)] == [1, 2]
+    config = EvolutionConfig(max_stagnation=15, species_elitism=0)
+    assert [s.id for s in surviving_species([fresh, stale_best, stale_worst], config)] == [1]
+    assert [s.id for s in surviving_species([stale_best, stale_worst], config)] == [2], "never all extinct"
