@@ -38,6 +38,31 @@ def test_progress_reporter_writes_one_line_per_generation():
     assert "species" in lines[1] and "eval/s" in lines[1]
 
 
+def test_long_generation_gets_a_progress_bar_that_counts_evaluated_genomes():
+    pytest.importorskip("tqdm")
+    import time
+
+    def slow_fitness(genomes):
+        for genome in genomes:
+            time.sleep(0.03)
+            genome.fitness = 1.0
+
+    stream = io.StringIO()
+    pop = population(ProgressReporter(stream, bar_after=0.2))
+    pop.run_generation(slow_fitness)
+    text = stream.getvalue()
+    assert "gen 0:" in text and "/30" in text and "genome/s" in text
+    assert text.rstrip().splitlines()[-1].lstrip("\r").startswith("gen    0")
+    quiet = io.StringIO()
+    pop = population(ProgressReporter(quiet, bar_after=None))
+    pop.run_generation(slow_fitness)
+    assert "/30" not in quiet.getvalue(), "no bar when disabled"
+    fast = io.StringIO()
+    pop = population(ProgressReporter(fast, bar_after=5.0))
+    pop.run_generation(size_fitness)
+    assert "/30" not in fast.getvalue(), "no bar for a short generation"
+
+
 def test_statistics_reporter_records_stats_and_species_sizes(tmp_path):
     stats = StatisticsReporter()
     pop = population(stats)

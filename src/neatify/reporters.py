@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -42,20 +43,81 @@ class _Timed(Reporter):
 
 
 class ProgressReporter(_Timed):
-    """Writes one line per generation: best/mean fitness, species, complexity, evaluations per second."""
+    """Writes one line per generation: best/mean fitness, species, complexity, evaluations per second.
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    A generation still being evaluated after ``bar_after`` seconds also gets a tqdm progress bar
+    (``pip install 'neatify[progress]'``; none without tqdm, or with ``bar_after=None``). The bar
+    counts genomes that have a fitness, so it moves with any evaluator that sets fitness as
+    results arrive (a serial loop, the distributed master, ...).
+    """
+
+    def __init__(self, stream: TextIO | None = None, bar_after: float | None = 2.0) -> None:
         super().__init__()
         self.stream = stream
+        self.bar_after = bar_after
+        self._bar: _ProgressBar | None = None
+
+    def start_generation(self, population: Population) -> None:
+        super().start_generation(population)
+        self._stop_bar()  # a previous evaluation that raised leaves one behind
+        if self.bar_after is not None:
+            self._bar = _ProgressBar.start(population, self.bar_after, self.stream)
 
     def end_generation(self, population: Population, stats: GenerationStats) -> None:
         super().end_generation(population, stats)
+        self._stop_bar()
         rate = len(population.genomes) / self.elapsed if self.elapsed > 0 else float("inf")
         line = (f"gen {stats.generation:4d}  best {stats.best_fitness:10.4f}  mean {stats.mean_fitness:10.4f}  "
                 f"species {stats.num_species:3d}  hidden {stats.mean_hidden:6.2f}  "
                 f"connections {stats.mean_connections:7.2f}  {rate:9.1f} eval/s")
         stream = self.stream if self.stream is not None else sys.stdout
         print(line, file=stream, flush=True)
+
+    def _stop_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+class _ProgressBar:
+    """A thread that shows a tqdm bar of evaluated genomes once a generation runs long."""
+
+    _POLL = 0.2
+
+    def __init__(self, population: Population, delay: float, stream: TextIO | None) -> None:
+        self._genomes = population.genomes
+        self._generation = population.generation
+        self._delay = delay
+        self._stream = stream
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="neatify-progress", daemon=True)
+
+    @classmethod
+    def start(cls, population: Population, delay: float, stream: TextIO | None) -> _ProgressBar | None:
+        try:
+            import tqdm  # noqa: F401
+        except ImportError:
+            logger.debug("tqdm is not installed: no progress bar (pip install 'neatify[progress]')")
+            return None
+        bar = cls(population, delay, stream)
+        bar._thread.start()
+        return bar
+
+    def _run(self) -> None:
+        from tqdm import tqdm
+
+        if self._done.wait(self._delay):
+            return
+        with tqdm(total=len(self._genomes), desc=f"gen {self._generation}", unit="genome", leave=False,
+                  file=self._stream if self._stream is not None else sys.stderr) as bar:
+            while True:
+                bar.update(sum(g.fitness is not None for g in self._genomes) - bar.n)
+                if self._done.wait(self._POLL):
+                    break
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=5.0)
 
 
 class StatisticsReporter(_Timed):
