@@ -13,9 +13,9 @@ cache (``chunk_elements``).
 
 Why not padded dense per depth level (each genome's layer ``k`` padded to the widest layer ``k``
 and one batched matrix product ``(genomes, batch, columns) @ (genomes, columns, width)`` per
-level): measured on a 2-core CPU for 1,000 genomes with 5-10 hidden nodes (11 depth levels,
-36 padded columns against 9.5 real nodes per genome) on 1,000 input rows, the padded dense form
-took 1.2 s per forward pass (no chunk size helped), the sparse form about 0.1 s. Depth varies a
+level): measured on a 2-core CPU, one thread, for 1,000 genomes with 5-10 hidden nodes (11 depth
+levels, 36 padded columns against 9.5 real nodes per genome) on 1,000 input rows, the padded dense
+form took 533-614 ms per forward pass (by chunk size), the sparse form 18.4 ms. Depth varies a
 lot across a NEAT population, so padding every genome to the deepest and widest one multiplies the
 work, and tiny per-genome matrices run far below BLAS speed. See ``docs/batched.md``.
 """
