@@ -165,3 +165,35 @@ def test_stagnant_species_stop_reproducing():
     config = EvolutionConfig(max_stagnation=15, species_elitism=0)
     assert [s.id for s in surviving_species([fresh, stale_best, stale_worst], config)] == [1]
     assert [s.id for s in surviving_species([stale_best, stale_worst], config)] == [2], "never all extinct"
+
+
+def test_speciation_groups_by_distance_and_keeps_species_ids():
+    from helpers import make_genome
+    from neatify.species import speciate
+
+    def genome(gid, weights):
+        return make_genome(2, 1, [(2, 0.0, "tanh")],
+                           [(i, i % 2, 2, w, True) for i, w in enumerate(weights)], genome_id=gid)
+
+    config = EvolutionConfig(c1=1.0, c2=1.0, c3=1.0)
+    near = [genome(0, [0.0, 0.0]), genome(1, [0.1, 0.0]), genome(2, [0.0, 0.2])]
+    far = [genome(3, [5.0, 5.0]), genome(4, [5.0, 5.2])]
+    other = [genome(5, [0.0, 0.0, 0.0, 0.0, 0.0])]  # three excess genes
+    species, next_id = speciate(near + far + other, [], 1.0, config, generation=0, next_species_id=7)
+    assert [[g.id for g in s.members] for s in species] == [[0, 1, 2], [3, 4], [5]]
+    assert [s.id for s in species] == [7, 8, 9] and next_id == 10
+    # Next generation: each old species takes the closest new genome as representative.
+    children = [genome(10, [5.1, 5.1]), genome(11, [0.05, 0.0]), genome(12, [9.0, 9.0])]
+    again, next_id = speciate(children, species, 1.0, config, generation=1, next_species_id=next_id)
+    assert [(s.id, [g.id for g in s.members]) for s in again] == [(7, [11]), (8, [10]), (10, [12])]
+
+
+def test_importing_neatify_is_silent_and_light():
+    import subprocess
+    import sys
+
+    code = ("import logging, sys, neatify; "
+            "print(len(logging.getLogger().handlers), 'torch' in sys.modules, 'ray' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout == "0 False False\n"
