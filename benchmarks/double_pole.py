@@ -30,7 +30,7 @@ from neatify.nn import NeatPopulationModule
 LONG_RUN, SHORT_RUN, GENERALISATION_STEPS, GENERALISATION_NEEDED = 100_000, 1_000, 1_000, 200
 
 CONFIGS = {
-    # The NEAT paper's parameters (EvolutionConfig's defaults), population 150.
+    # EvolutionConfig's defaults (the paper's, but for the rates tuned on XOR), population 150.
     "velocity": EvolutionConfig(population_size=150),
     # The paper's population 1,000 and add-link 0.3. Its c3 = 3.0 and threshold 4.0 split this
     # population into ~750 species of one or two (no elites kept, no selection), so speciation
