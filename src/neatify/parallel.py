@@ -104,8 +104,10 @@ class ParallelEvaluator:
         if self._pool is None:
             raise RuntimeError("ParallelEvaluator is closed")
         batches = split_batches([g.to_dict() for g in genomes], self.workers * self.batches_per_worker)
-        values = [v for batch in self._pool.map(_run_batch, batches) for v in batch]
-        assign_fitness(genomes, values)
+        done = 0  # batches are contiguous: fitness lands batch by batch, as results arrive
+        for batch, values in zip(batches, self._pool.map(_run_batch, batches)):
+            assign_fitness(genomes[done:done + len(batch)], values)
+            done += len(batch)
 
     def close(self) -> None:
         """Stop the worker processes (idempotent)."""

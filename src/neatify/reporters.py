@@ -47,8 +47,9 @@ class ProgressReporter(_Timed):
 
     A generation still being evaluated after ``bar_after`` seconds also gets a tqdm progress bar
     (``pip install 'neatify[progress]'``; none without tqdm, or with ``bar_after=None``). The bar
-    counts genomes that have a fitness, so it moves with any evaluator that sets fitness as
-    results arrive (a serial loop, the distributed master, ...).
+    counts genomes that have a fitness, so it moves with evaluators that set fitness as results
+    arrive (a serial loop, ``ParallelEvaluator``); ``RayEvaluator`` and the distributed master set
+    every fitness at the end of the generation, so for them it shows only the elapsed time.
     """
 
     def __init__(self, stream: TextIO | None = None, bar_after: float | None = 2.0) -> None:
