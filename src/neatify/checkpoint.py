@@ -29,10 +29,7 @@ class Checkpoint:
 
     @staticmethod
     def load(path: str | Path, cls: type[Population] = Population) -> Population:
-        data = _read_json(path)
-        if data.get("format") != FORMAT or data.get("version") != VERSION:
-            raise CheckpointError(f"{path}: not a {FORMAT} version {VERSION} file")
-        return cls.from_state_dict(data["population"])
+        return cls.from_state_dict(Checkpoint.read_state(path))
 
     @staticmethod
     def read_state(path: str | Path) -> dict[str, Any]:

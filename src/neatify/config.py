@@ -138,10 +138,8 @@ class EvolutionConfig:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)!r}")
         for name in ("elitism_count", "elitism_min_species_size", "min_species_size", "target_species",
-                     "max_stagnation", "species_elitism", "normalize_min_genes"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)!r}")
-        for name in ("compatibility_threshold", "compatibility_threshold_step", "compatibility_threshold_min",
+                     "max_stagnation", "species_elitism", "normalize_min_genes",
+                     "compatibility_threshold", "compatibility_threshold_step", "compatibility_threshold_min",
                      "c1", "c2", "c3", "weight_mutation_power", "weight_init_stdev",
                      "bias_mutation_power", "bias_init_stdev"):
             if getattr(self, name) < 0:
@@ -149,10 +147,9 @@ class EvolutionConfig:
         for low, high in (("weight_min_value", "weight_max_value"), ("bias_min_value", "bias_max_value")):
             if getattr(self, low) > getattr(self, high):
                 raise ConfigError(f"{low} ({getattr(self, low)}) must not exceed {high} ({getattr(self, high)})")
-        for name in ("activation_default",):
-            if self.activation_default not in ACTIVATIONS:
-                raise ConfigError(f"{name}: unknown activation {self.activation_default!r}; "
-                                  f"known: {', '.join(sorted(ACTIVATIONS))}")
+        if self.activation_default not in ACTIVATIONS:
+            raise ConfigError(f"activation_default: unknown activation {self.activation_default!r}; "
+                              f"known: {', '.join(sorted(ACTIVATIONS))}")
         if not self.activation_options:
             raise ConfigError("activation_options must name at least one activation")
         for name in self.activation_options:
