@@ -5,13 +5,16 @@ does not rescale) are built in neatify, converted to neat-python genomes with id
 and biases, and run on the same input rows. Outputs are checked equal (float64), then both are
 timed side by side in this one run and genome-activations per second are printed.
 
-    python benchmarks/eval_throughput.py [--genomes 1000] [--rows 1000] [--threads N]
+    python benchmarks/eval_throughput.py [--genomes 1000] [--rows 1000] [--threads N] [--device cuda]
+
+On a GPU (``--device cuda``), neat-python's rate can be taken on the first ``--neat-python-genomes``
+genomes only (its time grows linearly with the genome count, so the rate is the same); neatify
+runs, and is checked against neat-python on, those genomes and times the whole population.
 """
 
 from __future__ import annotations
 
 import argparse
-import random
 import tempfile
 import time
 from pathlib import Path
@@ -19,12 +22,9 @@ from pathlib import Path
 import neat
 import torch
 
-from neatify import EvolutionConfig, Genome
-from neatify.innovation import InnovationTracker
+from grown_genomes import ACTIVATIONS, NUM_INPUTS, NUM_OUTPUTS, make_genomes
+from neatify import Genome
 from neatify.nn.population_module import NeatPopulationModule
-
-NUM_INPUTS, NUM_OUTPUTS = 4, 2
-ACTIVATIONS = ["relu", "identity", "clamped"]
 
 NEAT_PYTHON_CONFIG = f"""
 [NEAT]
@@ -90,25 +90,6 @@ survival_threshold = 0.2
 """
 
 
-def make_genomes(count: int, seed: int) -> list[Genome]:
-    """Feed-forward genomes grown by add-node/add-connection mutations to 5-10 hidden nodes."""
-    config = EvolutionConfig(activation_default="identity", activation_options=ACTIVATIONS,
-                             prob_mutate_activation=1.0, prob_replace_bias=1.0)
-    rng = random.Random(seed)
-    tracker = InnovationTracker(0, NUM_INPUTS + NUM_OUTPUTS)
-    genomes = []
-    for i in range(count):
-        genome = Genome.initial(i, NUM_INPUTS, NUM_OUTPUTS, config, rng, tracker)
-        target = rng.randint(5, 10)
-        while genome.size()[0] < target:
-            genome.mutate_add_node(config, rng, tracker)
-            genome.mutate_add_connection(config, rng, tracker)
-        genome.mutate_activations(config, rng)
-        genome.mutate_biases(config, rng)
-        genomes.append(genome)
-    return genomes
-
-
 def neat_python_config() -> neat.Config:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "config"
@@ -144,6 +125,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=5, help="neatify forward passes timed (best taken)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--device", default="cpu", help="torch device for NeatPopulationModule")
+    parser.add_argument("--neat-python-genomes", type=int, default=0,
+                        help="time neat-python on this many of the genomes only (0: all)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -156,40 +140,51 @@ def main() -> None:
     print(f"{len(genomes)} genomes (mean {hidden:.2f} hidden nodes), {args.rows} input rows, "
           f"torch threads {torch.get_num_threads()}")
 
+    checked = genomes[:args.neat_python_genomes or len(genomes)]
     config = neat_python_config()
-    networks = [neat.nn.FeedForwardNetwork.create(to_neat_python(g), config) for g in genomes]
+    networks = [neat.nn.FeedForwardNetwork.create(to_neat_python(g), config) for g in checked]
     start, cpu_start = time.perf_counter(), time.process_time()
     reference = [[net.activate(row) for row in row_lists] for net in networks]
     neat_python = (time.perf_counter() - start, time.process_time() - cpu_start)
 
+    device = torch.device(args.device)
+    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     start = time.perf_counter()
-    module = NeatPopulationModule(genomes)
+    module = NeatPopulationModule(genomes, device=device)
+    synchronize()
     build_time = time.perf_counter() - start
-    rows32 = rows.float()
+    rows32 = rows.float().to(device)
     module(rows32)  # warm-up
+    synchronize()
     ours = (float("inf"), float("inf"))
     for _ in range(args.repeats):
         start, cpu_start = time.perf_counter(), time.process_time()
         module(rows32)
+        synchronize()
         ours = (min(ours[0], time.perf_counter() - start), min(ours[1], time.process_time() - cpu_start))
 
     expected = torch.tensor(reference, dtype=torch.float64)
-    error64 = (NeatPopulationModule(genomes, dtype=torch.float64)(rows) - expected).abs().max().item()
-    error32 = (module(rows32).double() - expected).abs().max().item()
+    module64 = NeatPopulationModule(checked, device=device, dtype=torch.float64)
+    error64 = (module64(rows.to(device)).cpu() - expected).abs().max().item()
+    error32 = (module(rows32)[:len(checked)].double().cpu() - expected).abs().max().item()
     scale = expected.abs().max().item()
     if error64 > 1e-9 * max(1.0, scale):
         raise SystemExit(f"outputs differ from neat-python: max abs error {error64:.3g}")
     print(f"outputs equal to neat-python: max abs error float64 {error64:.2e}, float32 {error32:.2e} "
           f"(max |output| {scale:.3g})")
 
-    activations = len(genomes) * args.rows
-    for label, (wall, cpu) in (("neat-python FeedForwardNetwork.activate", neat_python),
-                               ("neatify NeatPopulationModule forward   ", ours)):
-        print(f"{label}: {activations / wall:>13,.0f} genome-activations/s wall ({wall * 1e3:8.1f} ms), "
-              f"{activations / cpu:>13,.0f} per CPU-second")
-    print(f"ratio: {neat_python[0] / ours[0]:,.0f}x wall clock, {neat_python[1] / ours[1]:,.0f}x CPU time")
+    rates = {}
+    for label, count, (wall, cpu) in (("neat-python FeedForwardNetwork.activate", len(checked), neat_python),
+                                      (f"neatify NeatPopulationModule on {device.type}", len(genomes), ours)):
+        activations = count * args.rows
+        rates[label] = (activations / wall, activations / cpu)
+        print(f"{label:<40}: {count:>6,} genomes, {activations / wall:>14,.0f} genome-activations/s wall "
+              f"({wall * 1e3:8.1f} ms), {activations / cpu:>14,.0f} per CPU-second")
+    (theirs_wall, theirs_cpu), (ours_wall, ours_cpu) = rates.values()
+    print(f"ratio: {ours_wall / theirs_wall:,.0f}x wall clock, {ours_cpu / theirs_cpu:,.0f}x CPU time")
+    with_build = len(genomes) * args.rows / (ours[0] + build_time)
     print(f"module build (once per generation): {build_time * 1e3:.0f} ms; ratio with the build included: "
-          f"{neat_python[0] / (ours[0] + build_time):,.1f}x wall clock")
+          f"{with_build / theirs_wall:,.1f}x wall clock")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Evolve a cart-pole controller with the whole population stepping a vectorised torch environment.
 
-    python examples/cartpole_batched.py [--seed 0] [--episodes 5] [--generations 50]
+    python examples/cartpole_batched.py [--seed 0] [--episodes 5] [--generations 50] [--population 150]
+                                        [--device cuda]
 
 Every generation, one ``CartPole`` holds ``genomes x episodes`` carts and one
 ``NeatPopulationModule`` maps their observations, shaped ``(genomes, episodes, 4)``, to actions
@@ -22,12 +23,13 @@ from neatify.nn import NeatPopulationModule
 class CartPoleFitness:
     """Fitness function: mean steps balanced over ``episodes`` seeded episodes, all genomes at once."""
 
-    def __init__(self, episodes: int, max_steps: int = 500, seed: int = 0) -> None:
-        self.episodes, self.max_steps, self.seed = episodes, max_steps, seed
+    def __init__(self, episodes: int, max_steps: int = 500, seed: int = 0,
+                 device: torch.device | str | None = None) -> None:
+        self.episodes, self.max_steps, self.seed, self.device = episodes, max_steps, seed, device
 
     def __call__(self, genomes: list[Genome]) -> None:
-        module = NeatPopulationModule(genomes)
-        env = CartPole(len(genomes) * self.episodes, self.max_steps, seed=self.seed)
+        module = NeatPopulationModule(genomes, device=self.device)
+        env = CartPole(len(genomes) * self.episodes, self.max_steps, device=self.device, seed=self.seed)
         obs = env.reset()
         done = env.done
         while not done.all():
@@ -43,9 +45,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--episodes", type=int, default=5)
     parser.add_argument("--generations", type=int, default=50)
+    parser.add_argument("--population", type=int, default=150)
+    parser.add_argument("--device", default=None, help="torch device for the networks and carts (default: CPU)")
     args = parser.parse_args()
-    fitness = CartPoleFitness(args.episodes, seed=args.seed)
-    population = Population(150, 4, 1, config=EvolutionConfig(), seed=args.seed)
+    fitness = CartPoleFitness(args.episodes, seed=args.seed, device=args.device)
+    population = Population(args.population, 4, 1, config=EvolutionConfig(), seed=args.seed)
     for _ in range(args.generations):
         population.run_generation(fitness)
         stats = population.history[-1]
@@ -56,7 +60,7 @@ def main() -> None:
     best = population.best_genome
     print(f"best genome: {best}; evaluations {population.evaluations}")
     check = best.copy(best.id)
-    CartPoleFitness(episodes=20, seed=args.seed + 1)([check])  # unseen starting states
+    CartPoleFitness(episodes=20, seed=args.seed + 1, device=args.device)([check])  # unseen starting states
     print(f"on 20 unseen episodes it balances {check.fitness:.1f} steps on average")
 
 

@@ -132,9 +132,10 @@ def test_frozen_module_has_no_parameters_and_moves_device():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-def test_cuda_matches_cpu():
-    genome = random_genomes(1, False, 4)[0]
-    x = torch.randn(8, 3)
-    cpu = NeatModule(genome)(x)
-    gpu = NeatModule(genome, device="cuda")(x.cuda())
-    assert torch.allclose(cpu, gpu.cpu(), atol=1e-5)
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_cuda_matches_cpu(recurrent: bool):
+    genome = next(g for g in random_genomes(20, recurrent, 4) if g.is_recurrent() == recurrent)
+    steps = torch.randn(3, 8, 3)
+    cpu, gpu = NeatModule(genome), NeatModule(genome, device="cuda")
+    for x in steps:  # one step for feed-forward networks is like any other; recurrent ones carry state
+        assert torch.allclose(cpu(x), gpu(x.cuda()).cpu(), atol=1e-5)

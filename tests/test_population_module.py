@@ -10,6 +10,8 @@ import torch
 from neatify import EvolutionConfig, Genome, Population
 from neatify.nn import NeatModule, NeatPopulationModule
 
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                              reason="no CUDA device"))]
 ACTIVATIONS = ["neat_sigmoid", "sigmoid", "tanh", "relu", "identity", "sin", "gauss", "abs", "clamped"]
 
 
@@ -53,13 +55,15 @@ def test_population_is_varied(feed_forward: list[Genome]) -> None:
     assert len(activations) >= 5
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("per_genome", [False, True])
-def test_feed_forward_matches_neat_module(feed_forward: list[Genome], per_genome: bool) -> None:
-    module = NeatPopulationModule(feed_forward, dtype=torch.float64)
+def test_feed_forward_matches_neat_module(feed_forward: list[Genome], per_genome: bool, device: str) -> None:
+    module = NeatPopulationModule(feed_forward, device=device, dtype=torch.float64)
     shape = (len(feed_forward), 17, 3) if per_genome else (17, 3)
     x = torch.randn(*shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    out = module(x)
-    assert out.shape == (len(feed_forward), 17, 2)
+    out = module(x.to(device))
+    assert out.shape == (len(feed_forward), 17, 2) and out.device.type == device
+    out = out.cpu()
     torch.testing.assert_close(out, reference(feed_forward, x), rtol=1e-12, atol=1e-12)
 
 
@@ -72,9 +76,10 @@ def test_float32_and_chunked_batches_match(feed_forward: list[Genome]) -> None:
     torch.testing.assert_close(whole.double(), reference(feed_forward, x.double()), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("per_genome", [False, True])
-def test_recurrent_steps_and_reset_match_neat_module(recurrent: list[Genome], per_genome: bool) -> None:
-    module = NeatPopulationModule(recurrent, dtype=torch.float64)
+def test_recurrent_steps_and_reset_match_neat_module(recurrent: list[Genome], per_genome: bool, device: str) -> None:
+    module = NeatPopulationModule(recurrent, device=device, dtype=torch.float64)
     modules = [NeatModule(g, dtype=torch.float64) for g in recurrent]
     assert module.is_recurrent
     gen = torch.Generator().manual_seed(2)
@@ -82,11 +87,11 @@ def test_recurrent_steps_and_reset_match_neat_module(recurrent: list[Genome], pe
     steps = [torch.randn(*shape, dtype=torch.float64, generator=gen) for _ in range(6)]
     outputs = []
     for x in steps:
-        outputs.append(module(x))
+        outputs.append(module(x.to(device)).cpu())
         torch.testing.assert_close(outputs[-1], reference(recurrent, x, modules), rtol=1e-12, atol=1e-12)
-    assert not torch.equal(module(steps[0]), outputs[0])  # the state carried over
+    assert not torch.equal(module(steps[0].to(device)).cpu(), outputs[0])  # the state carried over
     module.reset()
-    torch.testing.assert_close(module(steps[0]), outputs[0], rtol=0, atol=0)
+    torch.testing.assert_close(module(steps[0].to(device)).cpu(), outputs[0], rtol=0, atol=0)
 
 
 def test_recurrent_batch_change_needs_reset(recurrent: list[Genome]) -> None:

@@ -21,7 +21,7 @@ class CartPole:
     def __init__(self, num_envs: int, max_steps: int = 500, device: torch.device | str | None = None,
                  dtype: torch.dtype = torch.float32, seed: int | None = None) -> None:
         self.num_envs, self.max_steps = num_envs, max_steps
-        self.generator = torch.Generator(device=device or "cpu")
+        self.generator = torch.Generator()  # on the CPU, so a seed gives the same starts on every device
         if seed is not None:
             self.generator.manual_seed(seed)
         self.state = torch.zeros(num_envs, 4, device=device, dtype=dtype)
@@ -30,7 +30,8 @@ class CartPole:
 
     def reset(self) -> torch.Tensor:
         """Start every environment from a uniform random state in [-0.05, 0.05]^4; returns it."""
-        self.state.uniform_(-0.05, 0.05, generator=self.generator)
+        start = torch.empty(self.state.shape, dtype=self.state.dtype).uniform_(-0.05, 0.05, generator=self.generator)
+        self.state.copy_(start)
         self.steps.zero_()
         self.done.zero_()
         return self.state.clone()
