@@ -79,6 +79,7 @@ def evaluation_plan(edges: list[tuple[int, int]], inputs: list[int], outputs: li
         successors.setdefault(a, []).append(b)
     state: dict[int, int] = {}  # 1 = on stack, 2 = done
     back: set[tuple[int, int]] = set()
+    finished: list[int] = []  # post-order; reversed, a topological order of the forward edges
     for root in list(inputs) + sorted(needed):
         if root in state:
             continue
@@ -89,6 +90,7 @@ def evaluation_plan(edges: list[tuple[int, int]], inputs: list[int], outputs: li
             nxt = next(it, None)
             if nxt is None:
                 state[node] = 2
+                finished.append(node)
                 stack.pop()
             elif state.get(nxt) == 1:
                 back.add((node, nxt))
@@ -97,23 +99,16 @@ def evaluation_plan(edges: list[tuple[int, int]], inputs: list[int], outputs: li
                 stack.append((nxt, iter(successors.get(nxt, ()))))
     forward = [e for e in live if e not in back]
     recurrent = [e for e in live if e in back]
-    # Longest-path layering of the forward DAG.
+    # Longest-path layering of the forward DAG, in topological order.
     preds: dict[int, list[int]] = {}
     for a, b in forward:
         preds.setdefault(b, []).append(a)
     depth: dict[int, int] = {i: 0 for i in inputs}
-    remaining = sorted(needed)
-    while remaining:
-        progressed = []
-        for node in remaining:
-            srcs = preds.get(node, ())
-            if all(s in depth for s in srcs):
-                depth[node] = 1 + max((depth[s] for s in srcs), default=0)
-                progressed.append(node)
-        if not progressed:  # cannot happen: forward edges form a DAG
-            raise RuntimeError("internal error: forward edges contain a cycle")
-        done = set(progressed)
-        remaining = [n for n in remaining if n not in done]
+    for node in reversed(finished):
+        if node in needed:
+            depth[node] = 1 + max((depth[s] for s in preds.get(node, ())), default=0)
     n_layers = max((depth[n] for n in needed), default=0)
-    layers = [sorted(n for n in needed if depth[n] == k) for k in range(1, n_layers + 1)]
+    layers: list[list[int]] = [[] for _ in range(n_layers)]
+    for node in sorted(needed):
+        layers[depth[node] - 1].append(node)
     return EvaluationPlan([layer for layer in layers if layer], forward, recurrent)

@@ -9,14 +9,16 @@ order is recurrent: it reads the source's value from the previous time step.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from neatify.activations import ACTIVATIONS
 from neatify.genome import Genome
 from neatify.graph import evaluation_plan
 
 
-@dataclass
-class Edge:
+class Edge(NamedTuple):
+    """One enabled connection between positions (a tuple: layouts hold many and build often)."""
+
     src: int
     """Position of the source node."""
     dst: int
