@@ -79,7 +79,7 @@ def main() -> None:
                   f"{size * args.rows / forward:>15,.0f} genome-activations/s | cart-pole evaluation "
                   f"{cart:7.2f} s ({steps} steps, {size * EPISODES * steps / cart:>13,.0f} cart-steps/s)")
         if len(devices) > 1:
-            (base, base_out), *others = [(d, r) for d, r in results.items()]
+            (base, base_out), *others = results.items()
             for device, (out, balanced) in others:
                 error = (out - base_out[0]).abs().max().item()
                 differ = (balanced != base_out[1]).any(dim=1).sum().item()
