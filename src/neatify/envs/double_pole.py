@@ -37,7 +37,7 @@ def derivatives(state: np.ndarray, force: np.ndarray) -> np.ndarray:
     friction = FRICTION * theta_dot / (POLE_HALF_LENGTH * POLE_MASS)
     fi = POLE_MASS * POLE_HALF_LENGTH * theta_dot**2 * sin + 0.75 * POLE_MASS * cos * (friction + g_sin)
     mi = POLE_MASS * (1 - 0.75 * cos**2)
-    x_acc = (force + fi.sum(axis=1)) / (mi.sum(axis=1) + CART_MASS)
+    x_acc = (force + (fi[:, 0] + fi[:, 1])) / (mi[:, 0] + mi[:, 1] + CART_MASS)
     out = np.empty_like(state)
     out[:, 0], out[:, 1], out[:, 2::2] = state[:, 1], x_acc, theta_dot
     out[:, 3::2] = -0.75 * (x_acc[:, None] * cos + g_sin + friction) / POLE_HALF_LENGTH
@@ -86,12 +86,17 @@ class DoublePole:
         return torch.from_numpy(np.concatenate([scaled, np.full((len(s), 1), 0.5)], axis=1))
 
     def step(self, output: torch.Tensor | np.ndarray) -> np.ndarray:
-        """Apply ``output`` in [0, 1] (one per cart) for two RK4 steps; returns which carts are still up."""
+        """Apply ``output`` in [0, 1] (one per cart) for two RK4 steps; returns which carts are still up.
+
+        Only the carts still up are simulated (fallen ones keep their last state), so a batch where
+        most fail early costs little more than its survivors.
+        """
         output = output.detach().cpu().numpy() if isinstance(output, torch.Tensor) else np.asarray(output)
-        force = (output.reshape(-1).astype(np.float64) - 0.5) * 2 * FORCE
-        state = rk4(rk4(self.state, force), force)
-        self.state = np.where(self.alive[:, None], state, self.state)
-        up = (np.abs(self.state[:, 0]) <= X_LIMIT) & (np.abs(self.state[:, 2::2]) <= ANGLE_LIMIT).all(axis=1)
-        self.alive &= up
-        self.steps += self.alive
+        up = np.flatnonzero(self.alive)
+        force = (output.reshape(-1)[up].astype(np.float64) - 0.5) * 2 * FORCE
+        state = rk4(rk4(self.state[up], force), force)
+        self.state[up] = state
+        still = (np.abs(state[:, 0]) <= X_LIMIT) & (np.abs(state[:, 2]) <= ANGLE_LIMIT) & (np.abs(state[:, 4]) <= ANGLE_LIMIT)
+        self.alive[up] = still
+        self.steps[up] += still
         return self.alive
