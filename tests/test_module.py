@@ -56,6 +56,28 @@ def test_recurrent_cycle_through_output():
     assert outs[0] == 1.0 and outs[-1] != 1.0
 
 
+def test_synchronous_steps_cross_one_connection_each():
+    # in0 -> h2 -> out1 and in0 -> out1, identity nodes: the direct edge reads the current input,
+    # the path through h2 reads h2's value from the previous step (neat-python's RecurrentNetwork).
+    genome = make_genome(1, 1, [(1, 0.1, "identity"), (2, 0.5, "identity")],
+                         [(0, 0, 2, 2.0, True), (1, 2, 1, 3.0, True), (2, 0, 1, -1.0, True)])
+    xs = [1.0, -2.0, 0.5, 4.0]
+    h_prev, expected = 0.0, []
+    for x in xs:
+        expected.append(0.1 - x + 3.0 * h_prev)
+        h_prev = 0.5 + 2.0 * x
+    module, net = NeatModule(genome, synchronous=True, dtype=torch.float64), Network(genome, synchronous=True)
+    assert module.is_recurrent and not NeatModule(genome).is_recurrent
+    assert [module(torch.tensor([[x]], dtype=torch.float64)).item() for x in xs] == pytest.approx(expected)
+    assert [net.activate([x])[0] for x in xs] == pytest.approx(expected)
+    module.reset()
+    net.reset()
+    assert module(torch.tensor([[xs[0]]], dtype=torch.float64)).item() == net.activate([xs[0]])[0] == \
+        pytest.approx(expected[0])
+    layered = NeatModule(genome)  # the same genome layered: the whole chain within one call
+    assert layered(torch.tensor([[1.0]])).item() == pytest.approx(0.1 - 1.0 + 3.0 * 2.5)
+
+
 def test_unconnected_output_is_its_activated_bias():
     genome = make_genome(2, 2, [(2, 0.3, "identity"), (3, -0.4, "relu")], [(0, 0, 2, 1.0, True)])
     out = NeatModule(genome)(torch.tensor([[2.0, 7.0]]))
@@ -78,19 +100,20 @@ def random_genomes(n, allow_recurrent, seed):
     return genomes
 
 
+@pytest.mark.parametrize("synchronous", [False, True])
 @pytest.mark.parametrize("allow_recurrent", [False, True])
-def test_module_matches_plain_python_network(allow_recurrent):
+def test_module_matches_plain_python_network(allow_recurrent, synchronous):
     rows = [[random.Random(i).uniform(-2, 2) for _ in range(3)] for i in range(5)]
     recurrent_seen = 0
     for genome in random_genomes(30, allow_recurrent, seed=int(allow_recurrent)):
-        module = NeatModule(genome, dtype=torch.float64)
+        module = NeatModule(genome, dtype=torch.float64, synchronous=synchronous)
         recurrent_seen += module.is_recurrent
-        nets = [Network(genome) for _ in rows]  # one stateful runner per batch row
+        nets = [Network(genome, synchronous) for _ in rows]  # one stateful runner per batch row
         for _ in range(3):  # several steps: recurrent state must agree too
             got = module(torch.tensor(rows, dtype=torch.float64))
             want = torch.tensor([net.activate(row) for net, row in zip(nets, rows)], dtype=torch.float64)
             assert torch.allclose(got, want, atol=1e-9)
-    assert (recurrent_seen > 0) == allow_recurrent
+    assert (recurrent_seen > 0) == (allow_recurrent or synchronous)
 
 
 def test_wrong_input_shape_is_a_clear_error():

@@ -78,17 +78,20 @@ def test_float32_and_chunked_batches_match(feed_forward: list[Genome]) -> None:
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("per_genome", [False, True])
-def test_recurrent_steps_and_reset_match_neat_module(recurrent: list[Genome], per_genome: bool, device: str) -> None:
-    module = NeatPopulationModule(recurrent, device=device, dtype=torch.float64)
-    modules = [NeatModule(g, dtype=torch.float64) for g in recurrent]
+@pytest.mark.parametrize("genomes, synchronous", [("recurrent", False), ("recurrent", True), ("feed_forward", True)])
+def test_recurrent_steps_and_reset_match_neat_module(genomes: str, synchronous: bool, per_genome: bool, device: str,
+                                                     request: pytest.FixtureRequest) -> None:
+    population: list[Genome] = request.getfixturevalue(genomes)
+    module = NeatPopulationModule(population, device=device, dtype=torch.float64, synchronous=synchronous)
+    modules = [NeatModule(g, dtype=torch.float64, synchronous=synchronous) for g in population]
     assert module.is_recurrent
     gen = torch.Generator().manual_seed(2)
-    shape = (len(recurrent), 5, 3) if per_genome else (5, 3)
+    shape = (len(population), 5, 3) if per_genome else (5, 3)
     steps = [torch.randn(*shape, dtype=torch.float64, generator=gen) for _ in range(6)]
     outputs = []
     for x in steps:
         outputs.append(module(x.to(device)).cpu())
-        torch.testing.assert_close(outputs[-1], reference(recurrent, x, modules), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(outputs[-1], reference(population, x, modules), rtol=1e-12, atol=1e-12)
     assert not torch.equal(module(steps[0].to(device)).cpu(), outputs[0])  # the state carried over
     module.reset()
     torch.testing.assert_close(module(steps[0].to(device)).cpu(), outputs[0], rtol=0, atol=0)

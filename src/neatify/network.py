@@ -4,6 +4,11 @@ The layout is what every executor shares (``NeatModule``, the batched population
 file's ``Network``). Positions: the inputs first, then the required nodes layer by layer, each
 layer's nodes grouped by activation. An edge whose source does not come before its target in that
 order is recurrent: it reads the source's value from the previous time step.
+
+Synchronous layouts (``synchronous=True``) update every node from the previous step's values, as
+neat-python's ``RecurrentNetwork`` and the NEAT paper's C++ source do: all non-input nodes form one
+layer and every edge from a non-input node is recurrent, so a signal crosses one connection per
+step and each hidden node adds a step of delay (what lets a network read velocities from positions).
 """
 
 from __future__ import annotations
@@ -51,20 +56,23 @@ class NetworkLayout:
         return len(self.node_ids)
 
     @classmethod
-    def from_genome(cls, genome: Genome) -> NetworkLayout:
+    def from_genome(cls, genome: Genome, synchronous: bool = False) -> NetworkLayout:
+        """Lay ``genome`` out layer by layer, or as one synchronous layer (see the module docstring)."""
         inputs, outputs = genome.input_ids, genome.output_ids
         plan = evaluation_plan(genome.enabled_edges(), inputs, outputs)
         node_ids = list(inputs)
         bounds = []
-        for layer in plan.layers:
+        layers = [[n for layer in plan.layers for n in layer]] if synchronous else plan.layers
+        for layer in layers:
             start = len(node_ids)
             node_ids.extend(sorted(layer, key=lambda n: (genome.nodes[n].activation, n)))
             bounds.append((start, len(node_ids)))
         position = {n: i for i, n in enumerate(node_ids)}
         hidden_and_out = node_ids[len(inputs):]
         recurrent = set(plan.recurrent_edges)
+        n_in = len(inputs)
         edges = [Edge(position[c.in_node], position[c.out_node], c.weight, c.innovation,
-                      (c.in_node, c.out_node) in recurrent)
+                      (c.in_node, c.out_node) in recurrent or (synchronous and position[c.in_node] >= n_in))
                  for c in sorted(genome.connections.values(), key=lambda c: c.innovation)
                  if c.enabled and c.in_node in position and c.out_node in position]
         return cls(
@@ -81,11 +89,12 @@ class NetworkLayout:
 class Network:
     """Runs a genome in plain Python, one input row at a time (no torch needed).
 
-    For a recurrent genome each ``activate`` is one time step; ``reset`` clears the state.
+    For a recurrent genome, or any genome with ``synchronous=True``, each ``activate`` is one time
+    step; ``reset`` clears the state.
     """
 
-    def __init__(self, genome: Genome) -> None:
-        self.layout = layout = NetworkLayout.from_genome(genome)
+    def __init__(self, genome: Genome, synchronous: bool = False) -> None:
+        self.layout = layout = NetworkLayout.from_genome(genome, synchronous)
         self._incoming: list[list[Edge]] = [[] for _ in range(layout.num_nodes)]
         for e in layout.edges:
             self._incoming[e.dst].append(e)

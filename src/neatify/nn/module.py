@@ -16,16 +16,18 @@ class NeatModule(nn.Module):
     Each layer of the network is one dense matrix product over the values computed so far, so a
     forward pass costs a handful of tensor operations however wide the genome is. A recurrent
     genome keeps its node values between calls (one call = one time step); ``reset()`` clears them.
+    With ``synchronous=True`` every call advances every node one step from the previous step's
+    values, as neat-python's ``RecurrentNetwork`` does (see ``neatify.network``).
     With ``trainable=True`` weights and biases are ``nn.Parameter``s and
     ``update_genome_weights()`` writes them back into the genome.
     """
 
     def __init__(self, genome: Genome, trainable: bool = False, device: torch.device | str | None = None,
-                 dtype: torch.dtype = torch.float32) -> None:
+                 dtype: torch.dtype = torch.float32, synchronous: bool = False) -> None:
         super().__init__()
         self.genome = genome
         self.trainable = trainable
-        layout = self.layout = NetworkLayout.from_genome(genome)
+        layout = self.layout = NetworkLayout.from_genome(genome, synchronous)
         self.num_inputs = genome.num_inputs
         self.num_outputs = genome.num_outputs
         n_in, n_total = layout.num_inputs, layout.num_nodes

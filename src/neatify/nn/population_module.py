@@ -110,14 +110,16 @@ class NeatPopulationModule(nn.Module):
 
     Genome ``i``'s slice of the output equals ``NeatModule(genomes[i])`` on its inputs (to float
     tolerance). Recurrent genomes keep their node values between calls (one call = one time step),
-    as ``NeatModule`` does; ``reset()`` clears them. For evaluation only: no gradients flow.
+    as ``NeatModule`` does; ``reset()`` clears them. ``synchronous=True`` updates every node from
+    the previous step's values, as neat-python's ``RecurrentNetwork`` does (see ``neatify.network``).
+    For evaluation only: no gradients flow.
     """
 
     chunk_elements = 1 << 20
     """On CPU, batch columns are processed in chunks of about this many values (cache-sized)."""
 
     def __init__(self, genomes: Sequence[Genome], device: torch.device | str | None = None,
-                 dtype: torch.dtype = torch.float32) -> None:
+                 dtype: torch.dtype = torch.float32, synchronous: bool = False) -> None:
         super().__init__()
         if not genomes:
             raise ValueError("NeatPopulationModule needs at least one genome")
@@ -128,7 +130,7 @@ class NeatPopulationModule(nn.Module):
                                  f"expected {self.num_inputs} and {self.num_outputs} like the first genome")
         self.num_genomes = len(genomes)
         with _gc_paused():
-            rows = _RowLayout([NetworkLayout.from_genome(g) for g in genomes], self.num_inputs)
+            rows = _RowLayout([NetworkLayout.from_genome(g, synchronous) for g in genomes], self.num_inputs)
         self._num_nodes = rows.num_nodes
         self._layer_rows = rows.layer_rows
         self._segments = rows.segments
@@ -148,7 +150,8 @@ class NeatPopulationModule(nn.Module):
 
     @property
     def is_recurrent(self) -> bool:
-        """Whether any genome has a recurrent edge (then calls are time steps)."""
+        """Whether any genome reads the previous step (a recurrent edge, or in synchronous mode any edge
+        from a non-input node): then calls are time steps."""
         return self._has_recurrent
 
     def reset(self) -> None:
