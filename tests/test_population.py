@@ -167,6 +167,51 @@ def test_stagnant_species_stop_reproducing():
     assert [s.id for s in surviving_species([stale_best, stale_worst], config)] == [2], "never all extinct"
 
 
+def test_population_stagnation_focuses_breeding_on_the_two_best_species():
+    from helpers import make_genome
+    from neatify.innovation import InnovationTracker
+    from neatify.reproduction import focused, reproduce
+
+    config = EvolutionConfig(population_stagnation=20, max_stagnation=15, species_elitism=0, prob_mutate_bias=0.0,
+                             interspecies_mating_rate=0.0)
+    assert [focused(config, n) for n in (0, 19, 20, 21, 40)] == [False, False, True, False, True]
+    assert not focused(EvolutionConfig(), 20), "off by default"
+
+    def species(sid, fitnesses, staleness):
+        members = [make_genome(1, 1, [(1, float(sid), "tanh")], [(0, 0, 1, 1.0, True)], genome_id=10 * sid + i)
+                   for i in range(len(fitnesses))]  # the output bias marks the species
+        for g, f in zip(members, fitnesses):
+            g.fitness = f
+        return Species(sid, members[0], 0, members, best_fitness=max(fitnesses), last_improved=30 - staleness,
+                       staleness=staleness)
+
+    def breed(staleness):
+        pool = [species(1, [1.0, 0.2], 0), species(2, [9.0, 8.0, 7.0], 25), species(3, [3.0, 3.0], 2),
+                species(4, [2.0], 1)]
+        ids = iter(range(1000, 2000))
+        children, parents = reproduce(pool, config, 40, random.Random(0), InnovationTracker(0, 2),
+                                      lambda: next(ids), population_staleness=staleness)
+        return children, parents
+
+    children, parents = breed(staleness=19)  # normal breeding: the stale best species is dropped
+    assert [s.id for s in parents] == [1, 3, 4] and len(children) == 40
+    children, parents = breed(staleness=20)  # delta coding: the two best, stale or not, half each
+    assert [s.id for s in parents] == [2, 3] and len(children) == 40
+    assert all(s.staleness == 0 and s.last_improved == 30 for s in parents)
+    assert sorted(g.nodes[1].bias for g in children) == [2.0] * 20 + [3.0] * 20
+
+
+def test_population_staleness_counts_generations_without_a_new_best():
+    pop = Population(pop_size=20, num_inputs=2, num_outputs=1, seed=1)
+    scores = iter([1.0, 2.0, 2.0, 1.5, 3.0, 3.0, 3.0])
+    seen = []
+    for _ in range(7):
+        level = next(scores)
+        pop.run_generation(lambda genomes: [setattr(g, "fitness", level) for g in genomes])
+        seen.append(pop.staleness())
+    assert seen == [0, 0, 1, 2, 0, 1, 2]
+
+
 def test_speciation_groups_by_distance_and_keeps_species_ids():
     from helpers import make_genome
     from neatify.species import speciate

@@ -70,6 +70,9 @@ class EvolutionConfig:
     """Generations without improvement after which a species may not reproduce."""
     species_elitism: int = 1
     """The best this many species are protected from stagnation."""
+    population_stagnation: int = 0
+    """Generations without a new best fitness in the whole population after which only the two
+    best species breed, half the population each (the paper's source: 20); 0 turns it off."""
 
     # --- weights and biases ---
     prob_mutate_weight: float = 0.8
@@ -138,7 +141,7 @@ class EvolutionConfig:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)!r}")
         for name in ("elitism_count", "elitism_min_species_size", "min_species_size", "target_species",
-                     "max_stagnation", "species_elitism", "normalize_min_genes",
+                     "max_stagnation", "species_elitism", "population_stagnation", "normalize_min_genes",
                      "compatibility_threshold", "compatibility_threshold_step", "compatibility_threshold_min",
                      "c1", "c2", "c3", "weight_mutation_power", "weight_init_stdev",
                      "bias_mutation_power", "bias_init_stdev"):

@@ -223,10 +223,18 @@ class Population:
                     stats.mean_hidden, stats.mean_connections)
         return stats
 
+    def staleness(self) -> int:
+        """Generations since the population's best fitness last rose (0 in the generation it rose)."""
+        best, improved = -math.inf, 0
+        for stats in self.history:
+            if stats.best_fitness > best:
+                best, improved = stats.best_fitness, stats.generation
+        return self.history[-1].generation - improved if self.history else 0
+
     def _breed(self) -> None:
         self.tracker.new_generation()
         self.genomes, self.species = reproduce(self.species, self.config, self.pop_size, self.rng, self.tracker,
-                                               self._new_id)
+                                               self._new_id, self.staleness())
         self.generation += 1
         self.evaluated = False
         self._speciate()

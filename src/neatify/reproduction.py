@@ -12,8 +12,19 @@ from neatify.innovation import InnovationTracker
 from neatify.species import Species
 
 
-def surviving_species(species: list[Species], config: EvolutionConfig) -> list[Species]:
-    """Species allowed to reproduce: not stagnant, or among the ``species_elitism`` best."""
+def focused(config: EvolutionConfig, population_staleness: int) -> bool:
+    """Whether this generation only the two best species breed (the NEAT paper's "delta coding"):
+    the whole population's best fitness has not risen for a multiple of ``population_stagnation``
+    generations."""
+    period = config.population_stagnation
+    return period > 0 and population_staleness > 0 and population_staleness % period == 0
+
+
+def surviving_species(species: list[Species], config: EvolutionConfig, focus: bool = False) -> list[Species]:
+    """Species allowed to reproduce: not stagnant, or among the ``species_elitism`` best. With
+    ``focus``, only the two whose best current member is fittest, stagnant or not."""
+    if focus:
+        return sorted(species, key=lambda s: (-max(g.fitness for g in s.members), s.id))[:2]
     ranked = sorted(species, key=lambda s: (-s.best_fitness, s.id))
     protected = {s.id for s in ranked[:config.species_elitism]}
     alive = [s for s in species if s.id in protected or s.staleness < config.max_stagnation]
@@ -57,11 +68,23 @@ def allocate_offspring(shares: list[float], pop_size: int, min_size: int) -> lis
 
 
 def reproduce(species: list[Species], config: EvolutionConfig, pop_size: int, rng: random.Random,
-              tracker: InnovationTracker, new_id: Callable[[], int]) -> tuple[list[Genome], list[Species]]:
+              tracker: InnovationTracker, new_id: Callable[[], int],
+              population_staleness: int = 0) -> tuple[list[Genome], list[Species]]:
     """The next generation's genomes, bred from evaluated species, and the species that bred them
-    (stagnant ones dropped), whose representatives seed the next speciation."""
-    alive = surviving_species(species, config)
-    counts = allocate_offspring(shared_fitness(alive), pop_size, config.min_species_size)
+    (stagnant ones dropped), whose representatives seed the next speciation.
+
+    ``population_staleness``: generations since the population's best fitness last rose. When it
+    reaches a multiple of ``config.population_stagnation``, the two best species get half the
+    offspring each and their stagnation clocks restart (see ``focused``).
+    """
+    focus = focused(config, population_staleness)
+    alive = surviving_species(species, config, focus)
+    if focus:
+        for s in alive:
+            s.last_improved += s.staleness
+            s.staleness = 0
+    shares = [1.0] * len(alive) if focus else shared_fitness(alive)
+    counts = allocate_offspring(shares, pop_size, config.min_species_size)
     ranked = {s.id: s.ranked_members() for s in alive}
     parents_of = {s.id: ranked[s.id][:max(2, math.ceil(config.survival_threshold * len(s.members)))]
                   for s in alive}
