@@ -96,7 +96,7 @@ class DoublePole:
         force = (output.reshape(-1)[up].astype(np.float64) - 0.5) * 2 * FORCE
         state = rk4(rk4(self.state[up], force), force)
         self.state[up] = state
-        still = (np.abs(state[:, 0]) <= X_LIMIT) & (np.abs(state[:, 2]) <= ANGLE_LIMIT) & (np.abs(state[:, 4]) <= ANGLE_LIMIT)
+        still = (np.abs(state[:, 0]) <= X_LIMIT) & (np.abs(state[:, 2::2]) <= ANGLE_LIMIT).all(axis=1)
         self.alive[up] = still
         self.steps[up] += still
         return self.alive
