@@ -189,9 +189,8 @@ def test_population_stagnation_focuses_breeding_on_the_two_best_species():
         pool = [species(1, [1.0, 0.2], 0), species(2, [9.0, 8.0, 7.0], 25), species(3, [3.0, 3.0], 2),
                 species(4, [2.0], 1)]
         ids = iter(range(1000, 2000))
-        children, parents = reproduce(pool, config, 40, random.Random(0), InnovationTracker(0, 2),
-                                      lambda: next(ids), population_staleness=staleness)
-        return children, parents
+        return reproduce(pool, config, 40, random.Random(0), InnovationTracker(0, 2), lambda: next(ids),
+                         population_staleness=staleness)
 
     children, parents = breed(staleness=19)  # normal breeding: the stale best species is dropped
     assert [s.id for s in parents] == [1, 3, 4] and len(children) == 40
