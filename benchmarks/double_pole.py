@@ -98,8 +98,21 @@ class GruauFitness:
         self.survivors = [g for g, s in zip(genomes, steps.tolist()) if s >= SHORT_RUN]
 
 
-def no_velocity_solved(champion: Genome) -> bool:
-    """The champion generalises (>= 200 of 625 starts for 1,000 steps) and balances 100,000 steps."""
+def no_velocity_solved(champion: Genome, verdicts: dict[str, bool]) -> bool:
+    """The champion generalises (>= 200 of 625 starts for 1,000 steps) and balances 100,000 steps.
+
+    ``verdicts`` remembers each network tested (a champion often stays champion, copied as an elite
+    under a new id, for many generations) so the same network is not run 100,000 steps again.
+    """
+    data = champion.to_dict()
+    key = repr((data["nodes"], data["connections"]))
+    if key not in verdicts:
+        verdicts[key] = _passes_tests(champion)
+    return verdicts[key]
+
+
+def _passes_tests(champion: Genome) -> bool:
+    """The generalisation test first (625 carts at once, cheap), then the 100,000-step run."""
     module = NeatPopulationModule([champion], dtype=torch.float64, synchronous=True)
     starts = balance(module, DoublePole.generalisation(), False, GENERALISATION_STEPS, per_genome=False)
     if int((starts >= GENERALISATION_STEPS).sum()) < GENERALISATION_NEEDED:
@@ -112,6 +125,7 @@ def run(task: str, seed: int, max_generations: int, verbose: bool = False) -> tu
     velocities = task == "velocity"
     population = Population(num_inputs=7 if velocities else 4, num_outputs=1, config=CONFIGS[task], seed=seed)
     gruau = GruauFitness()
+    verdicts: dict[str, bool] = {}
     for _ in range(max_generations):
         population.run_generation(velocity_fitness if velocities else gruau)
         if velocities:
@@ -119,7 +133,7 @@ def run(task: str, seed: int, max_generations: int, verbose: bool = False) -> tu
             solved = champion.fitness >= LONG_RUN
         else:  # the champion among the genomes that kept the poles up for the whole short run
             champion = max(gruau.survivors, key=lambda g: g.fitness, default=None)
-            solved = champion is not None and no_velocity_solved(champion)
+            solved = champion is not None and no_velocity_solved(champion, verdicts)
         if verbose:
             stats = population.history[-1]
             print(f"  generation {stats.generation}: best fitness {stats.best_fitness:.4g}, "
