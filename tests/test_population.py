@@ -178,8 +178,8 @@ def test_population_stagnation_focuses_breeding_on_the_two_best_species():
     assert not focused(EvolutionConfig(), 20), "off by default"
 
     def species(sid, fitnesses, staleness):
-        members = [make_genome(1, 1, [(1, float(sid), "tanh")], [(0, 0, 1, 1.0, True)], genome_id=10 * sid + i)
-                   for i in range(len(fitnesses))]  # the output bias marks the species
+        members = [make_genome(2, 1, [(2, float(sid), "tanh")], [(0, 0, 2, float(f), True)], genome_id=10 * sid + i)
+                   for i, f in enumerate(fitnesses)]  # the output bias marks the species, the weight the member
         for g, f in zip(members, fitnesses):
             g.fitness = f
         return Species(sid, members[0], 0, members, best_fitness=max(fitnesses), last_improved=30 - staleness,
@@ -189,7 +189,7 @@ def test_population_stagnation_focuses_breeding_on_the_two_best_species():
         pool = [species(1, [1.0, 0.2], 0), species(2, [9.0, 8.0, 7.0], 25), species(3, [3.0, 3.0], 2),
                 species(4, [2.0], 1)]
         ids = iter(range(1000, 2000))
-        return reproduce(pool, config, 40, random.Random(0), InnovationTracker(0, 2), lambda: next(ids),
+        return reproduce(pool, config, 40, random.Random(0), InnovationTracker(1, 3), lambda: next(ids),
                          population_staleness=staleness)
 
     children, parents = breed(staleness=19)  # normal breeding: the stale best species is dropped
@@ -197,7 +197,14 @@ def test_population_stagnation_focuses_breeding_on_the_two_best_species():
     children, parents = breed(staleness=20)  # delta coding: the two best, stale or not, half each
     assert [s.id for s in parents] == [2, 3] and len(children) == 40
     assert all(s.staleness == 0 and s.last_improved == 30 for s in parents)
-    assert sorted(g.nodes[1].bias for g in children) == [2.0] * 20 + [3.0] * 20
+    assert sorted(g.nodes[2].bias for g in children) == [2.0] * 20 + [3.0] * 20
+    for sid, champion_weight in ((2, 9.0), (3, 3.0)):  # every child a copy of its species' champion
+        kids = [g for g in children if g.nodes[2].bias == sid]
+        exact = [g for g in kids if len(g.connections) == 1 and g.connections[0].weight == champion_weight]
+        added = [g for g in kids if len(g.connections) == 2]
+        assert len(exact) == 1, "one unchanged copy of the champion"
+        assert all(g.connections[0].weight == champion_weight for g in added), "a new connection and nothing else"
+        assert 0 < len(added) < 10 and len(exact) + len(added) < 20, "mostly weight-mutated copies"
 
 
 def test_population_staleness_counts_generations_without_a_new_best():

@@ -72,7 +72,8 @@ class EvolutionConfig:
     """The best this many species are protected from stagnation."""
     population_stagnation: int = 0
     """Generations without a new best fitness in the whole population after which only the two
-    best species breed, half the population each (the paper's source: 20); 0 turns it off."""
+    best species breed, half the population each, all offspring copies of their champions, mutated
+    but for one (the paper's "delta coding"; its source: 20); 0 turns it off."""
 
     # --- weights and biases ---
     prob_mutate_weight: float = 0.8

@@ -75,7 +75,8 @@ def reproduce(species: list[Species], config: EvolutionConfig, pop_size: int, rn
 
     ``population_staleness``: generations since the population's best fitness last rose. When it
     reaches a multiple of ``config.population_stagnation``, the two best species get half the
-    offspring each and their stagnation clocks restart (see ``focused``).
+    offspring each, all of them an exact copy or a mutated copy of that species' champion, and
+    their stagnation clocks restart (see ``focused``).
     """
     focus = focused(config, population_staleness)
     alive = surviving_species(species, config, focus)
@@ -91,6 +92,13 @@ def reproduce(species: list[Species], config: EvolutionConfig, pop_size: int, rn
     offspring: list[Genome] = []
     for s, count in zip(alive, counts):
         members = ranked[s.id]
+        if focus:  # delta coding: a search around each of the two champions
+            champion = members[0]
+            for i in range(count):
+                child_id = new_id()
+                offspring.append(_champion_variant(champion, config, rng, tracker, child_id) if i else
+                                 champion.copy(child_id))
+            continue
         n_elites = config.elitism_count if len(members) > config.elitism_min_species_size else 0
         n_elites = min(n_elites, count)
         for elite in members[:n_elites]:
@@ -118,6 +126,21 @@ def _child(species_id: int, parents: list[Genome], parents_of: dict[int, list[Ge
     else:
         child = mother.copy(child_id)
     child.mutate(config, rng, tracker)
+    return child
+
+
+def _champion_variant(champion: Genome, config: EvolutionConfig, rng: random.Random, tracker: InnovationTracker,
+                      child_id: int) -> Genome:
+    """A delta-coding offspring, as the NEAT paper's source breeds its "super champion": the champion
+    with its weights (and, at their usual rate, biases) perturbed, or one time in five with one new
+    connection and nothing else changed."""
+    child = champion.copy(child_id)
+    if rng.random() < 0.8 or not config.prob_add_connection:
+        child.mutate_weights(config, rng)
+        if rng.random() < config.prob_mutate_bias:
+            child.mutate_biases(config, rng)
+    else:
+        child.mutate_add_connection(config, rng, tracker)
     return child
 
 
