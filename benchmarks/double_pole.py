@@ -19,6 +19,7 @@ The NEAT paper's figures: 3,600 evaluations with velocities, 33,184 without.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +31,7 @@ import torch
 from neatify import EvolutionConfig, Genome, Population
 from neatify.envs import DoublePole
 from neatify.nn import NeatPopulationModule
+from neatify.species import Species
 
 LONG_RUN, SHORT_RUN, GENERALISATION_STEPS, GENERALISATION_NEEDED = 100_000, 1_000, 1_000, 200
 
@@ -80,22 +82,37 @@ def velocity_fitness(genomes: list[Genome]) -> None:
         genome.fitness = float(value)
 
 
-class GruauFitness:
-    """Gruau's anti-wiggle fitness over 1,000 steps without velocities; remembers who lasted them all."""
+def gruau_fitness(genomes: list[Genome]) -> None:
+    """Gruau's anti-wiggle fitness over 1,000 steps without velocities."""
+    module = NeatPopulationModule(genomes, dtype=torch.float64, synchronous=True)
+    wiggle = np.zeros((100, len(genomes)))
+    steps = balance(module, DoublePole.standard(len(genomes)), False, SHORT_RUN, per_genome=True, wiggle=wiggle)
+    f2 = np.where(steps >= 100, 0.75 / np.maximum(wiggle.sum(axis=0), 1e-12), 0.0)
+    fitness = 0.1 * steps / SHORT_RUN + 0.9 * f2
+    for genome, value in zip(genomes, fitness.tolist()):
+        genome.fitness = value
+
+
+class SpeciesChampions:
+    """Which genome a no-velocity generation puts to the test, chosen as the paper's source does
+    (``pole2_epoch``): the champion of the fittest species not yet checked, a species counting as
+    unchecked again once its best fitness beats its record; if every species is checked, the
+    fittest species' champion. So a champion that failed is not retested while it stays champion."""
 
     def __init__(self) -> None:
-        self.survivors: list[Genome] = []
+        self.checked: set[int] = set()
+        self.record: dict[int, float] = {}
 
-    def __call__(self, genomes: list[Genome]) -> None:
-        module = NeatPopulationModule(genomes, dtype=torch.float64, synchronous=True)
-        wiggle = np.zeros((100, len(genomes)))
-        steps = balance(module, DoublePole.standard(len(genomes)), False, SHORT_RUN, per_genome=True,
-                        wiggle=wiggle)
-        f2 = np.where(steps >= 100, 0.75 / np.maximum(wiggle.sum(axis=0), 1e-12), 0.0)
-        fitness = 0.1 * steps / SHORT_RUN + 0.9 * f2
-        for genome, value in zip(genomes, fitness.tolist()):
-            genome.fitness = value
-        self.survivors = [g for g, s in zip(genomes, steps.tolist()) if s >= SHORT_RUN]
+    def pick(self, species: list[Species]) -> Genome:
+        best = {s.id: max(g.fitness for g in s.members) for s in species}
+        ranked = sorted(species, key=lambda s: (-best[s.id], s.id))
+        for s in ranked:
+            if best[s.id] > self.record.get(s.id, -math.inf):
+                self.record[s.id] = best[s.id]
+                self.checked.discard(s.id)
+        chosen = next((s for s in ranked if s.id not in self.checked), ranked[0])
+        self.checked.add(chosen.id)
+        return chosen.ranked_members()[0]
 
 
 def no_velocity_solved(champion: Genome, verdicts: dict[str, bool]) -> bool:
@@ -124,16 +141,16 @@ def run(task: str, seed: int, max_generations: int, verbose: bool = False) -> tu
     """One seeded run: (evaluations to solve or None, champion)."""
     velocities = task == "velocity"
     population = Population(num_inputs=7 if velocities else 4, num_outputs=1, config=CONFIGS[task], seed=seed)
-    gruau = GruauFitness()
+    champions = SpeciesChampions()
     verdicts: dict[str, bool] = {}
     for _ in range(max_generations):
-        population.run_generation(velocity_fitness if velocities else gruau)
+        population.run_generation(velocity_fitness if velocities else gruau_fitness)
         if velocities:
             champion = max(population.genomes, key=lambda g: g.fitness)
             solved = champion.fitness >= LONG_RUN
-        else:  # the champion among the genomes that kept the poles up for the whole short run
-            champion = max(gruau.survivors, key=lambda g: g.fitness, default=None)
-            solved = champion is not None and no_velocity_solved(champion, verdicts)
+        else:
+            champion = champions.pick(population.species)
+            solved = no_velocity_solved(champion, verdicts)
         if verbose:
             stats = population.history[-1]
             print(f"  generation {stats.generation}: best fitness {stats.best_fitness:.4g}, "
