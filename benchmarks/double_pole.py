@@ -7,8 +7,9 @@ With velocities (7 inputs: scaled x, x', theta1, theta1', theta2, theta2' and a 
 genome's fitness is the number of steps it keeps both poles up, at most 100,000; the run is solved
 when a genome reaches 100,000. Without velocities (4 inputs: x, theta1, theta2, bias; recurrent
 genomes allowed) fitness is Gruau's anti-wiggle F = 0.1 t/1000 + 0.9 f2 over 1,000 steps, and the
-run is solved when a generation's champion balances 100,000 steps and then 1,000 steps from at
-least 200 of the 625 generalisation starts. Networks without velocities run synchronously, as in
+run is solved when the champion tested that generation (one species champion per generation, in
+the order the paper's source uses: ``SpeciesChampions``) balances 100,000 steps and 1,000 steps
+from at least 200 of the 625 generalisation starts. Networks without velocities run synchronously, as in
 the paper's source (every node updated from the previous step, so each hidden node is a one-step
 delay from which a network can estimate velocities). Each generation steps all genomes' carts
 together (``DoublePole``) through one ``NeatPopulationModule``. Prints each run's evaluations to solve
@@ -42,7 +43,7 @@ CONFIGS = {
     "velocity": EvolutionConfig(population_size=150, prob_add_connection=0.05, prob_add_node=0.03),
     # Add-link 0.3 as in the paper, synchronous networks as in its source (module docstring), the
     # library's weight sigma 1.0, and the paper's delta coding (after 20 generations without a new
-    # best only the two best species breed). Population 500 rather than the paper's 1,000, with the
+    # best the next generation is mutated copies of the two best species' champions). Population 500 rather than the paper's 1,000, with the
     # threshold steered toward 25 species (its c3 = 3.0 and threshold 4.0 split the population into
     # hundreds of species of one or two here), and no species protected from stagnation, so a
     # champion stuck on a fitness plateau makes way. docs/benchmarks.md has the measurements.
