@@ -9,9 +9,9 @@ when a genome reaches 100,000. Without velocities (4 inputs: x, theta1, theta2, 
 genomes allowed) fitness is Gruau's anti-wiggle F = 0.1 t/1000 + 0.9 f2 over 1,000 steps, and the
 run is solved when the champion tested that generation (one species champion per generation, in
 the order the paper's source uses: ``SpeciesChampions``) balances 100,000 steps and 1,000 steps
-from at least 200 of the 625 generalisation starts. Networks without velocities run synchronously, as in
-the paper's source (every node updated from the previous step, so each hidden node is a one-step
-delay from which a network can estimate velocities). Each generation steps all genomes' carts
+from at least 200 of the 625 generalisation starts. Networks without velocities run
+synchronously, as in the paper's source (every node updated from the previous step, so each
+hidden node is a one-step delay from which a network can estimate velocities). Each generation steps all genomes' carts
 together (``DoublePole``) through one ``NeatPopulationModule``. Prints each run's evaluations to solve
 (genomes evaluated up to and including the solving generation) and their mean, median and worst.
 The NEAT paper's figures: 3,600 evaluations with velocities, 33,184 without.
@@ -43,10 +43,11 @@ CONFIGS = {
     "velocity": EvolutionConfig(population_size=150, prob_add_connection=0.05, prob_add_node=0.03),
     # Add-link 0.3 as in the paper, synchronous networks as in its source (module docstring), the
     # library's weight sigma 1.0, and the paper's delta coding (after 20 generations without a new
-    # best the next generation is mutated copies of the two best species' champions). Population 500 rather than the paper's 1,000, with the
-    # threshold steered toward 25 species (its c3 = 3.0 and threshold 4.0 split the population into
-    # hundreds of species of one or two here), and no species protected from stagnation, so a
-    # champion stuck on a fitness plateau makes way. docs/benchmarks.md has the measurements.
+    # best the next generation is mutated copies of the two best species' champions). Population
+    # 500 rather than the paper's 1,000, with the threshold steered toward 25 species (its c3 = 3.0
+    # and threshold 4.0 split the population into hundreds of species of one or two here), and no
+    # species protected from stagnation, so a champion stuck on a fitness plateau makes way.
+    # docs/benchmarks.md has the measurements.
     "no-velocity": EvolutionConfig(population_size=500, prob_add_connection=0.3, prob_add_node=0.03,
                                    allow_recurrent=True, target_species=25, species_elitism=0,
                                    population_stagnation=20),
