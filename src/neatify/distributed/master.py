@@ -162,11 +162,11 @@ class SystemCoordinator:
         except (ConnectionClosed, OSError) as exc:
             reason = str(exc) or type(exc).__name__
         finally:
+            if peer is not None:  # first, so that a send failing on the closed socket cannot claim the reason
+                self._drop(peer, reason)
             conn.close()
             with self._cond:
                 self._connections.discard(conn)
-            if peer is not None:
-                self._drop(peer, reason)
 
     def _register(self, conn: FramedConnection, address: str) -> _Peer | None:
         deadline = time.monotonic() + self.config.handshake_timeout
