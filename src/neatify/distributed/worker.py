@@ -29,6 +29,8 @@ FitnessFunction = Callable[[list[Genome]], Any]
 
 _REGISTRATION_TIMEOUT = 30.0
 _DEFAULT_MASTER_SILENCE = 30.0
+_LEAVE_GRACE = 5.0
+"""Seconds a leaving worker waits for the master to close the connection."""
 
 
 class GenomeEvaluator:
@@ -217,6 +219,9 @@ class WorkerNode:
             self.batches_done += 1
         logger.info("worker %s: leaving after %d batch(es)", self.worker_id, self.batches_done)
         conn.send(MessageType.STATUS_UPDATE, {"state": "leaving"})
+        # Hang up only after the master has (or _LEAVE_GRACE): a batch it sends meanwhile then arrives,
+        # ignored, instead of failing its send, and the master learns why this worker went.
+        reader.join(_LEAVE_GRACE)
 
     def _read(self, conn: FramedConnection, silence_limit: float,
               tasks: queue.Queue[dict[str, Any] | BaseException | None]) -> None:
