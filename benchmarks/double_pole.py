@@ -11,9 +11,10 @@ run is solved when the champion tested that generation (one species champion per
 the order the paper's source uses: ``SpeciesChampions``) balances 100,000 steps and 1,000 steps
 from at least 200 of the 625 generalisation starts. Networks without velocities run
 synchronously, as in the paper's source (every node updated from the previous step, so each
-hidden node is a one-step delay from which a network can estimate velocities). Each generation steps all genomes' carts
-together (``DoublePole``) through one ``NeatPopulationModule``. Prints each run's evaluations to solve
-(genomes evaluated up to and including the solving generation) and their mean, median and worst.
+hidden node is a one-step delay from which a network can estimate velocities). Each generation
+steps all genomes' carts together (``DoublePole``) through one ``NeatPopulationModule``. Prints
+each run's evaluations to solve (genomes evaluated up to and including the solving generation)
+and their mean, median and worst.
 The NEAT paper's figures: 3,600 evaluations with velocities, 33,184 without.
 """
 
