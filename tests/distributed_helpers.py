@@ -14,9 +14,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -67,6 +69,72 @@ def comparable(state: dict) -> dict:
     """The parts of a population state that define the run."""
     keep = ("generation", "genomes", "species", "history", "rng", "next_genome_id", "best_genome", "evaluations")
     return json.loads(json.dumps({k: state[k] for k in keep}))
+
+
+class RawPeer:
+    """A hand-driven worker on a raw socket: registers, answers heartbeats in a thread, and hands each task
+    to ``on_task(peer, payload)``; ``closed`` is set (with ``why``) when the master hangs up."""
+
+    def __init__(self, port: int, worker_id: str, on_task: Callable[[RawPeer, dict], None],
+                 capacity: int = 50, rcvbuf: int | None = None, lifetime: float = 30.0) -> None:
+        from neatify.distributed.protocol import FramedConnection
+
+        sock = socket.socket()
+        if rcvbuf is not None:  # a small receive window makes the master's sends wait on this peer
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.connect((HOST, port))
+        self.conn = FramedConnection(sock, 64 << 20)
+        self.worker_id = worker_id
+        self.on_task = on_task
+        self.closed = threading.Event()
+        self.why = ""
+        self._register(capacity)
+        self._deadline = time.monotonic() + lifetime
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _register(self, capacity: int) -> None:
+        from neatify.distributed.protocol import PROTOCOL_VERSION, MessageType
+
+        self.conn.send(MessageType.WORKER_REGISTRATION, {"protocol_version": PROTOCOL_VERSION,
+                                                         "worker_id": self.worker_id, "capacity": capacity})
+        mtype, payload = self.conn.recv(time.monotonic() + 10)
+        assert (mtype, payload["status"]) == (MessageType.REGISTRATION_ACK, "accepted"), payload
+
+    def send(self, mtype: Any, payload: dict) -> None:
+        self.conn.send(mtype, payload)
+
+    def _serve(self) -> None:
+        from neatify.distributed.errors import DistributedError
+        from neatify.distributed.protocol import MessageType
+
+        try:
+            while time.monotonic() < self._deadline:
+                message = self.conn.recv(self._deadline)
+                if message is None:
+                    break
+                mtype, payload = message
+                if mtype is MessageType.HEARTBEAT_REQUEST:
+                    self.conn.send(MessageType.HEARTBEAT_RESPONSE, payload)
+                elif mtype is MessageType.TASK_ASSIGNMENT:
+                    self.on_task(self, payload)
+            self.why = "lifetime over"
+        except (DistributedError, OSError) as exc:
+            self.why = str(exc)
+        finally:
+            self.closed.set()
+            self.conn.close()
+
+
+def report_xor(peer: RawPeer, task: dict, value: Callable[[float], float] = float) -> None:
+    """Answer a task as a conforming worker would (``xor_fitness``), each fitness passed through ``value``."""
+    from neatify.distributed.protocol import MessageType
+    from neatify.genome import Genome
+
+    genomes = [Genome.from_dict(g) for g in task["genomes"]]
+    xor_fitness(genomes)
+    peer.send(MessageType.FITNESS_REPORT, {"batch_id": task["batch_id"], "elapsed": 0.0, "errors": [],
+                                           "fitness": [[g.id, value(g.fitness)] for g in genomes]})
 
 
 class Processes:
@@ -123,8 +191,12 @@ def _worker_main(args: argparse.Namespace) -> int:
 def _master_main(args: argparse.Namespace) -> int:
     from neatify.distributed import DistributedConfig, DistributedPopulation
 
+    if args.max_open_files is not None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (args.max_open_files, args.max_open_files))
     config = DistributedConfig(host=HOST, port=args.port, min_workers=args.min_workers, heartbeat_interval=0.2,
-                               task_timeout=10.0, worker_wait_timeout=30.0)
+                               task_timeout=10.0, worker_wait_timeout=30.0, listen_backlog=args.listen_backlog)
     pop = DistributedPopulation(args.pop_size, 2, 1, seed=args.seed, distributed_config=config,
                                 checkpoint_path=args.checkpoint)
     with pop:
@@ -151,6 +223,8 @@ def main() -> int:
     parser.add_argument("--generations", type=int, default=5)
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--max-open-files", type=int, default=None)
+    parser.add_argument("--listen-backlog", type=int, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     return _worker_main(args) if args.role == "worker" else _master_main(args)

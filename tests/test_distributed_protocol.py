@@ -20,7 +20,7 @@ from neatify import Genome, Population
 from neatify.distributed import DistributedConfig, DistributedPopulation, GenomeEvaluator, MessageType, ProtocolError
 from neatify.distributed.errors import ConnectionClosed
 from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection, decode_payload, encode_frame
-from neatify.distributed.scheduler import batch_size
+from neatify.distributed.scheduler import batch_size, speed_pool
 from neatify.distributed.schema import genome_dict_problem
 
 pytestmark = pytest.mark.timeout(60)
@@ -71,14 +71,16 @@ def test_genome_dicts_are_checked_before_use():
 
 
 def test_batch_sizes_follow_capacity_and_speed():
-    assert batch_size(100, 50, None, [None, None], fixed=8) == 8
-    assert batch_size(100, 5, None, [None], fixed=8) == 5
-    assert batch_size(3, 50, None, [None], fixed=8) == 3
-    assert batch_size(400, 50, None, [None] * 8, fixed=0) == 25
-    fast = batch_size(120, 100, 30.0, [30.0, 10.0], fixed=0)
-    slow = batch_size(120, 100, 10.0, [30.0, 10.0], fixed=0)
-    assert (fast, slow) == (45, 15)
-    assert batch_size(1, 50, 1.0, [1.0, 1.0], fixed=0) == 1
+    assert batch_size(100, 50, 0.5, fixed=8) == 8
+    assert batch_size(100, 5, 0.5, fixed=8) == 5
+    assert batch_size(3, 50, 0.5, fixed=8) == 3
+    default, total = speed_pool([None] * 8)
+    assert (default, total) == (1.0, 8.0)
+    assert batch_size(400, 50, default / total, fixed=0) == 25
+    default, total = speed_pool([30.0, 10.0, None])  # the unmeasured worker counts as the mean, 20
+    assert (default, total) == (20.0, 60.0)
+    assert (batch_size(120, 100, 30.0 / total, 0), batch_size(120, 100, 10.0 / total, 0)) == (30, 10)
+    assert batch_size(1, 50, 0.5, fixed=0) == 1
 
 
 @pytest.fixture

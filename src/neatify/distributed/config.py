@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
+from pathlib import Path
 
 AUTH_TOKEN_ENV = "NEATIFY_AUTH_TOKEN"
 """Environment variable read for the shared secret when no ``auth_token`` is given."""
+
+_SOMAXCONN_PATH = Path("/proc/sys/net/core/somaxconn")
+
+
+def system_listen_backlog() -> int:
+    """The kernel's cap on a listening socket's queue (Linux: net.core.somaxconn), else ``socket.SOMAXCONN``."""
+    try:
+        return max(1, int(_SOMAXCONN_PATH.read_text()))
+    except (OSError, ValueError):
+        return socket.SOMAXCONN
 
 
 @dataclass
@@ -37,6 +49,9 @@ class DistributedConfig:
     """Longest frame accepted; a longer one is refused before its payload is read."""
     handshake_timeout: float = 10.0
     """Seconds a new connection has to complete registration."""
+    listen_backlog: int | None = None
+    """Connections the kernel queues before the master accepts them; None: the system maximum
+    (``system_listen_backlog()``), so a burst of thousands of workers is not dropped into SYN retries."""
 
     def __post_init__(self) -> None:
         if self.auth_token is None:
@@ -52,6 +67,11 @@ class DistributedConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.worker_wait_timeout is not None and self.worker_wait_timeout < 0:
             raise ValueError(f"worker_wait_timeout must be >= 0 or None, got {self.worker_wait_timeout}")
+        if self.listen_backlog is None:
+            self.listen_backlog = system_listen_backlog()
+        elif self.listen_backlog < 1:
+            raise ValueError(f"listen_backlog must be at least 1 (or None for the system maximum), "
+                             f"got {self.listen_backlog}")
         if self.max_frame_bytes < 1024:
             raise ValueError(f"max_frame_bytes must be at least 1024, got {self.max_frame_bytes}")
 
@@ -59,3 +79,8 @@ class DistributedConfig:
     def peer_timeout(self) -> float:
         """Seconds of silence after which a peer is considered lost."""
         return 3.0 * self.heartbeat_interval
+
+    @property
+    def result_deadline(self) -> float:
+        """Seconds a worker may hold a batch without reporting it before it is dropped (2 x task_timeout)."""
+        return 2.0 * self.task_timeout

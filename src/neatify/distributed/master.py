@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
+import math
 import socket
 import threading
 import time
@@ -19,7 +21,7 @@ from neatify.distributed.errors import (
     ConnectionClosed, DistributedError, ProtocolError, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout,
 )
 from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection, MessageType
-from neatify.distributed.scheduler import Batch, GenerationJob, batch_size
+from neatify.distributed.scheduler import Batch, GenerationJob, batch_size, speed_pool
 from neatify.genome import Genome
 from neatify.population import FitnessFunction, Population
 
@@ -27,6 +29,8 @@ logger = logging.getLogger("neatify.distributed.master")
 
 _SPEED_SMOOTHING = 0.5
 _SHUTDOWN_GRACE = 2.0
+_ACCEPT_RETRY = (0.05, 1.0)
+"""First and longest wait (seconds) before accepting again after accept() failed (e.g. out of descriptors)."""
 
 
 @dataclass(eq=False)
@@ -40,6 +44,13 @@ class _Peer:
     last_seen: float
     batch: Batch | None = None
     speed: float | None = None
+    probe_sent: float | None = None
+    """When the oldest heartbeat not yet answered (by any message) was sent; None: none outstanding."""
+
+    @property
+    def counts_in_share(self) -> bool:
+        """Whether this worker takes part in the speed share: not while it sits on a timed-out batch."""
+        return self.batch is None or not self.batch.timed_out
 
 
 def _is_loopback(host: str) -> bool:
@@ -76,7 +87,7 @@ class SystemCoordinator:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((self.config.host, self.config.port))
-        listener.listen(64)
+        listener.listen(self.config.listen_backlog)
         self._listener = listener
         logger.info("master listening on %s:%d", self.config.host, self.port)
         for target, name in ((self._accept_loop, "accept"), (self._monitor_loop, "monitor")):
@@ -128,21 +139,45 @@ class SystemCoordinator:
 
     # --- connections ---
     def _accept_loop(self) -> None:
+        """Accept until shutdown; a failed accept (out of descriptors, say) is logged and retried with backoff."""
         assert self._listener is not None
+        failures = 0
         while not self._stopping.is_set():
             try:
                 sock, address = self._listener.accept()
-            except OSError:
-                return
-            conn = FramedConnection(sock, self.config.max_frame_bytes, min(1.0, self.config.heartbeat_interval))
-            with self._cond:
+                self._open(sock, f"{address[0]}:{address[1]}")
+            except (OSError, RuntimeError) as exc:  # RuntimeError: no thread could be started
                 if self._stopping.is_set():
-                    conn.close()
                     return
-                self._connections.add(conn)
-            name = f"{address[0]}:{address[1]}"
+                failures += 1
+                delay = min(_ACCEPT_RETRY[1], _ACCEPT_RETRY[0] * 2 ** (failures - 1))
+                log = logger.warning if failures == 1 else logger.debug
+                log("cannot accept a connection (%s); retrying in %.2fs%s", exc, delay,
+                    " (raise the open-files limit, ulimit -n)" if getattr(exc, "errno", None) == errno.EMFILE else "")
+                self._stopping.wait(delay)
+                continue
+            if failures:
+                logger.info("accepting connections again after %d failed attempt(s)", failures)
+                failures = 0
+
+    def _open(self, sock: socket.socket, name: str) -> None:
+        """Start serving one accepted connection in a thread of its own."""
+        try:
+            conn = FramedConnection(sock, self.config.max_frame_bytes, min(1.0, self.config.heartbeat_interval),
+                                    stall_timeout=self.config.peer_timeout)
+        except OSError:
+            sock.close()
+            raise
+        with self._cond:
+            self._connections.add(conn)
+        try:
             threading.Thread(target=self._serve, args=(conn, name), name=f"neatify-master-{name}",
                              daemon=True).start()
+        except RuntimeError:
+            with self._cond:
+                self._connections.discard(conn)
+            conn.close()
+            raise
 
     def _serve(self, conn: FramedConnection, address: str) -> None:
         peer: _Peer | None = None
@@ -242,12 +277,16 @@ class SystemCoordinator:
         reported = [pair[0] for pair in payload["fitness"]] + [pair[0] for pair in payload["errors"]]
         if sorted(reported) != sorted(batch.genome_ids):
             raise ProtocolError(f"FITNESS_REPORT for batch {batch.id} does not cover exactly its genomes")
+        non_finite = next(((i, v) for i, v in payload["fitness"] if not math.isfinite(v)), None)
+        if non_finite is not None:  # a conforming worker reports such a value as an error, never as fitness
+            raise ProtocolError(f"FITNESS_REPORT for batch {batch.id} gives genome {non_finite[0]} the non-finite "
+                                f"fitness {non_finite[1]!r}")
         peer.batch = None
         elapsed = max(time.monotonic() - batch.sent_at, 1e-6)
         speed = len(batch.genome_ids) / elapsed
         peer.speed = speed if peer.speed is None else _SPEED_SMOOTHING * peer.speed + (1 - _SPEED_SMOOTHING) * speed
         job = batch.job
-        if job.finished:
+        if job is None or job.finished:
             logger.debug("ignoring late result of batch %d from worker %s", batch.id, peer.worker_id)
         elif job.record(batch, payload["fitness"], payload["errors"], peer.worker_id) == 0:
             logger.info("ignoring duplicate result of batch %d from worker %s", batch.id, peer.worker_id)
@@ -266,7 +305,7 @@ class SystemCoordinator:
             if not self._stopping.is_set():
                 logger.warning("worker %s lost (%s); %d worker(s) connected", peer.worker_id, reason,
                                len(self._peers))
-            if batch is not None and not batch.job.finished and not batch.timed_out:
+            if batch is not None and not batch.timed_out:
                 self._recover(batch, f"worker {peer.worker_id} lost ({reason})")
             self._cond.notify_all()
         peer.conn.close()
@@ -274,6 +313,7 @@ class SystemCoordinator:
     def _recover(self, batch: Batch, why: str) -> None:
         """Called with the lock held: re-queue a batch, or fail the generation without fault tolerance."""
         job = batch.job
+        assert job is not None and not job.finished, "only batches of the running generation are recovered"
         if not self.config.enable_fault_tolerance:
             if job.error is None:
                 job.error = WorkerLostError(f"{why} with batch {batch.id} unfinished and enable_fault_tolerance "
@@ -285,18 +325,38 @@ class SystemCoordinator:
     def _monitor_loop(self) -> None:
         interval = self.config.heartbeat_interval
         while not self._stopping.wait(interval):
-            now = time.monotonic()
             with self._cond:
                 peers = list(self._peers)
             for peer in peers:
-                silent = now - peer.last_seen
-                if silent > self.config.peer_timeout:
-                    self._drop(peer, f"no answer for {silent:.1f}s")
+                problem = self._health_problem(peer, time.monotonic())
+                if problem is not None:
+                    self._drop(peer, problem)
                     continue
-                try:
-                    peer.conn.send(MessageType.HEARTBEAT_REQUEST, {"sent": time.time()})
+                try:  # a send in flight (a big batch) makes progress of its own: no heartbeat queued behind it
+                    sent_at = time.monotonic()
+                    if peer.conn.send_if_idle(MessageType.HEARTBEAT_REQUEST, {"sent": time.time()}) \
+                            and peer.probe_sent is None:
+                        peer.probe_sent = sent_at
                 except OSError as exc:
                     self._drop(peer, f"heartbeat failed: {exc}")
+
+    def _health_problem(self, peer: _Peer, now: float) -> str | None:
+        """Why ``peer`` must be dropped now: a heartbeat unanswered too long while no bytes we sent moved
+        toward it (a busy master delays probes, never blames the peer), or a batch it never reports."""
+        if peer.probe_sent is not None and peer.last_seen >= peer.probe_sent:
+            peer.probe_sent = None
+        if peer.probe_sent is not None:
+            silent = now - peer.probe_sent
+            delivered = peer.conn.delivered_at()
+            if delivered is not None:
+                silent = min(silent, now - delivered)
+            if silent > self.config.peer_timeout:
+                return f"no answer for {silent:.1f}s"
+        batch = peer.batch
+        if batch is not None and now - batch.sent_at > self.config.result_deadline:
+            return (f"no result for batch {batch.id} after {now - batch.sent_at:.1f}s "
+                    f"(2 x task_timeout; its genomes were re-sent)")
+        return None
 
     # --- evaluation ---
     def wait_for_workers(self, count: int) -> None:
@@ -356,6 +416,9 @@ class SystemCoordinator:
                 job.finished = True
                 self._job = None
                 workers = len(self._peers)
+                for peer in self._peers:  # batches still out (timed out, or the run failed) pin no genomes
+                    if peer.batch is not None and peer.batch.job is job:
+                        peer.batch.release()
         elapsed = max(time.monotonic() - start, 1e-9)
         logger.info("generation %d: %d worker(s) connected, %d batch(es) sent, %d re-sent after a failure, "
                     "%d duplicate(s) ignored, %.1f genomes/s", generation, workers, job.batches_sent,
@@ -374,11 +437,11 @@ class SystemCoordinator:
         """Give a batch to every idle worker while genomes are pending (lock taken here)."""
         sends = []
         with self._cond:
-            speeds = [p.speed for p in self._peers]
+            default, total = speed_pool([p.speed for p in self._peers if p.counts_in_share])
             for peer in self._peers:
                 if peer.batch is not None or not job.pending:
                     continue
-                size = batch_size(len(job.pending), peer.capacity, peer.speed, speeds,
+                size = batch_size(len(job.pending), peer.capacity, (peer.speed or default) / total,
                                   self.config.batch_size_per_worker)
                 ids = job.take(size)
                 if not ids:

@@ -8,8 +8,10 @@ msgpack maps of plain data, checked against their message type's schema (``schem
 from __future__ import annotations
 
 import enum
+import fcntl
 import socket
 import struct
+import termios
 import threading
 import time
 from typing import Any
@@ -25,6 +27,8 @@ PROTOCOL_VERSION = 1
 _HEADER = struct.Struct(">IB")
 _LENGTH = struct.Struct(">I")
 _RECV_CHUNK = 1 << 16
+_BACKLOG_BYTES = 1 << 16
+"""A send queue longer than this that shrinks shows the peer reading (heartbeats alone never queue so much)."""
 
 
 class MessageType(enum.IntEnum):
@@ -63,45 +67,120 @@ def decode_payload(mtype_code: int, body: bytes) -> tuple[MessageType, dict[str,
     return mtype, payload
 
 
-class FramedConnection:
-    """A TCP socket speaking frames: thread-safe ``send``, buffered ``recv`` with a deadline."""
+def _unsent_bytes(sock: socket.socket) -> int | None:
+    """Bytes in the kernel's send queue not yet acknowledged by the peer (Linux TIOCOUTQ; None elsewhere)."""
+    request = getattr(termios, "TIOCOUTQ", None)
+    if request is None:
+        return None
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), request, b"\0\0\0\0"))[0]
+    except (OSError, ValueError):
+        return None
 
-    def __init__(self, sock: socket.socket, max_frame_bytes: int, io_timeout: float = 1.0) -> None:
+
+class FramedConnection:
+    """A TCP socket speaking frames: thread-safe ``send``, buffered ``recv`` with a deadline.
+
+    ``io_timeout`` is the tick of one blocking socket call. A send fails only when it makes no
+    progress for ``stall_timeout`` seconds, so a big frame on a slow but moving link gets through.
+    """
+
+    def __init__(self, sock: socket.socket, max_frame_bytes: int, io_timeout: float = 1.0,
+                 stall_timeout: float = 30.0) -> None:
         self.sock = sock
         self.max_frame_bytes = max_frame_bytes
+        self.stall_timeout = stall_timeout
         sock.settimeout(io_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._buffer = bytearray()
         self._send_lock = threading.Lock()
         self._closed = threading.Event()
+        self._send_progress: float | None = None
+        """time.monotonic() of the last bytes the send in flight moved; None when no send is in flight."""
+        self._queued = 0
+        self._queue_moved: float | None = None
+
+    def delivered_at(self) -> float | None:
+        """When bytes last moved toward the peer (None: not seen): a peer still taking a big frame is alive
+        even though its answers to heartbeats wait behind that frame.
+
+        Counts a send in flight that had to wait for the peer, and after it (on Linux) a backlog of more
+        than a few small messages in the kernel's send queue shrinking between calls. Small messages do
+        not count: a stopped peer's kernel still acknowledges them.
+        """
+        if self._send_progress is not None:
+            return self._send_progress
+        queued = _unsent_bytes(self.sock)
+        if queued is not None:
+            if self._queued > _BACKLOG_BYTES and queued < self._queued:
+                self._queue_moved = time.monotonic()
+            self._queued = queued
+        return self._queue_moved
 
     @property
     def closed(self) -> bool:
         return self._closed.is_set()
 
     def send(self, mtype: MessageType, payload: dict[str, Any]) -> None:
-        """Send one message; a timeout or socket error closes the connection and raises OSError."""
+        """Send one message; a stalled send or socket error closes the connection and raises OSError."""
         frame = encode_frame(mtype, payload)
         with self._send_lock:
-            try:
-                self.sock.sendall(frame)
-            except OSError:
-                self.close()
-                raise
+            self._send_frame(frame)
 
-    def recv(self, deadline: float | None = None) -> tuple[MessageType, dict[str, Any]] | None:
-        """The next message, or None once ``deadline`` (time.monotonic) passes without a whole frame.
+    def send_if_idle(self, mtype: MessageType, payload: dict[str, Any]) -> bool:
+        """Send one message unless another send is in flight (then return False at once)."""
+        if not self._send_lock.acquire(blocking=False):
+            return False
+        try:
+            self._send_frame(encode_frame(mtype, payload))
+        finally:
+            self._send_lock.release()
+        return True
+
+    def _send_frame(self, frame: bytes) -> None:
+        """Called with the send lock held: write ``frame``, failing after ``stall_timeout`` without progress."""
+        view = memoryview(frame)
+        self._send_progress = time.monotonic()
+        waited = False
+        try:
+            while view:
+                try:
+                    sent = self.sock.send(view)
+                except (socket.timeout, TimeoutError):
+                    waited = True
+                    stalled = time.monotonic() - self._send_progress
+                    if stalled >= self.stall_timeout:
+                        raise TimeoutError(f"send stalled for {stalled:.1f}s with {len(view)} of {len(frame)} "
+                                           "bytes unsent") from None
+                    continue
+                view = view[sent:]
+                waited = waited or bool(view)
+                self._send_progress = time.monotonic()
+        except OSError:
+            self.close()
+            raise
+        finally:
+            if waited:  # the peer took bytes as they came: it was alive until now
+                self._queue_moved = self._send_progress
+            self._send_progress = None
+
+    def recv(self, deadline: float | None = None,
+             idle: float | None = None) -> tuple[MessageType, dict[str, Any]] | None:
+        """The next message, or None once ``deadline`` (time.monotonic) passes without a whole frame,
+        or once ``idle`` seconds pass without a byte arriving (a big frame that keeps coming is waited for).
 
         Raises ConnectionClosed at EOF between frames, ProtocolError for a bad frame (too long,
         truncated by EOF, unknown type, undecodable or off-schema payload) and OSError on socket errors.
         """
+        last_byte = time.monotonic()
         while True:
             frame = self._take_frame()
             if frame is not None:
                 return decode_payload(*frame)
             if self.closed:
                 raise ConnectionClosed("connection closed locally")
-            if deadline is not None and time.monotonic() >= deadline:
+            now = time.monotonic()
+            if (deadline is not None and now >= deadline) or (idle is not None and now - last_byte >= idle):
                 return None
             try:
                 chunk = self.sock.recv(_RECV_CHUNK)
@@ -112,6 +191,7 @@ class FramedConnection:
                     raise ProtocolError(f"connection closed in the middle of a frame ({len(self._buffer)} bytes)")
                 raise ConnectionClosed("connection closed by peer")
             self._buffer += chunk
+            last_byte = time.monotonic()
 
     def _take_frame(self) -> tuple[int, bytes] | None:
         if len(self._buffer) < _LENGTH.size:

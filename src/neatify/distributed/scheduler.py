@@ -12,13 +12,22 @@ from neatify.genome import Genome
 
 @dataclass
 class Batch:
-    """Genomes sent to one worker in one TASK_ASSIGNMENT."""
+    """Genomes sent to one worker in one TASK_ASSIGNMENT.
+
+    ``timed_out``: its genomes were given to others too, so its worker is not counted as one that can
+    take work. ``job`` is None once its generation is over (released, so it pins no genomes).
+    """
 
     id: int
-    job: GenerationJob
+    job: GenerationJob | None
     genome_ids: list[int]
     sent_at: float
     timed_out: bool = False
+
+    def release(self) -> None:
+        """Forget the generation (its worker may still report; that result is ignored)."""
+        self.job = None
+        self.timed_out = True
 
 
 @dataclass
@@ -82,19 +91,22 @@ class GenerationJob:
         return new
 
 
-def batch_size(pending: int, capacity: int, speed: float | None, speeds: list[float | None],
-               fixed: int) -> int:
+def speed_pool(speeds: list[float | None]) -> tuple[float, float]:
+    """``(default, total)``: the speed assumed for a worker not yet measured (the mean of the known
+    speeds, else 1) and the sum of all speeds with that default filled in. One pass over the workers."""
+    known = [s for s in speeds if s]
+    default = sum(known) / len(known) if known else 1.0
+    return default, sum(known) + default * (len(speeds) - len(known))
+
+
+def batch_size(pending: int, capacity: int, share: float, fixed: int) -> int:
     """Genomes for the next batch of one worker.
 
     ``fixed`` > 0 is used as is (capped by the worker's capacity). Otherwise (guided self-scheduling)
-    the worker gets half of its share of the pending genomes, its share being proportional to its
-    measured speed (genomes per second; unknown speeds count as the mean of the known ones), so
-    batches shrink toward the end of a generation and fast workers take more.
+    the worker gets half of its ``share`` of the pending genomes, its share being its speed over the
+    summed speed of the workers that can take work (see ``speed_pool``), so batches shrink toward
+    the end of a generation and fast workers take more.
     """
     if fixed > 0:
         return max(1, min(fixed, capacity, pending))
-    known = [s for s in speeds if s]
-    default = sum(known) / len(known) if known else 1.0
-    mine = speed or default
-    total = sum(s or default for s in speeds) or mine
-    return max(1, min(capacity, pending, math.ceil(pending * mine / total / 2)))
+    return max(1, min(capacity, pending, math.ceil(pending * min(share, 1.0) / 2)))

@@ -228,7 +228,7 @@ class WorkerNode:
         """Reader thread: answer heartbeats at once, queue tasks, report the end of the connection."""
         try:
             while True:
-                message = conn.recv(time.monotonic() + silence_limit)
+                message = conn.recv(idle=silence_limit)  # a big task still arriving is not silence
                 if message is None:
                     raise ConnectionClosed(f"master silent for {silence_limit:.1f}s")
                 mtype, payload = message
