@@ -110,7 +110,7 @@ def _worker_main(args: argparse.Namespace) -> int:
     worker = WorkerNode(HOST, args.port, args.worker_id,
                         lambda genomes: xor_fitness(genomes, args.sleep, mark, args.raise_on),
                         capacity=args.capacity, auth_token=args.token, max_connect_attempts=args.max_connect_attempts,
-                        retry_initial=0.05, retry_max=0.3)
+                        retry_initial=0.05, retry_max=0.3, tls_ca=args.tls_ca, tls_server_name=args.tls_server_name)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     try:
         worker.start()
@@ -124,7 +124,7 @@ def _master_main(args: argparse.Namespace) -> int:
     from neatify.distributed import DistributedConfig, DistributedPopulation
 
     config = DistributedConfig(host=HOST, port=args.port, min_workers=args.min_workers, heartbeat_interval=0.2,
-                               task_timeout=10.0, worker_wait_timeout=30.0)
+                               task_timeout=10.0, worker_wait_timeout=30.0, auth_token=args.token)
     pop = DistributedPopulation(args.pop_size, 2, 1, seed=args.seed, distributed_config=config,
                                 checkpoint_path=args.checkpoint)
     with pop:
@@ -145,6 +145,8 @@ def main() -> int:
     parser.add_argument("--capacity", type=int, default=50)
     parser.add_argument("--token", default=None)
     parser.add_argument("--max-connect-attempts", type=int, default=200)
+    parser.add_argument("--tls-ca", default=None)
+    parser.add_argument("--tls-server-name", default=None)
     parser.add_argument("--min-workers", type=int, default=1)
     parser.add_argument("--pop-size", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)

@@ -38,7 +38,11 @@ def test_frame_layout_and_round_trip():
     (42, msgpack.packb({}), "unknown message type 42"),
     (1, b"\xc1", "not valid msgpack"),
     (1, pickle.dumps({"protocol_version": 1}), "not valid msgpack"),
-    (1, msgpack.packb([1, 2]), "must be a map"),
+    (4, msgpack.packb([1, 2]), "must be a map"),
+    (1, msgpack.packb([1, 2]), "exceeds max_array_len"),
+    (5, msgpack.packb({"sent": 1.0, "a": {str(i): i for i in range(9)}}), "exceeds max_map_len"),
+    (4, msgpack.packb({"batch_id": 1, "fitness": [[i, 1.0] for i in range(9)], "errors": [], "elapsed": 0.0}),
+     "exceeds max_array_len"),
     (1, msgpack.packb({"protocol_version": 1, "worker_id": 1}), "lacks field 'capacity'"),
     (1, msgpack.packb({"protocol_version": 1, "worker_id": 1, "capacity": 0}), "'capacity' has an invalid"),
     (5, msgpack.packb({"sent": 1.0, "extra": 1}), "unknown field"),
@@ -46,7 +50,7 @@ def test_frame_layout_and_round_trip():
 ])
 def test_bad_payloads_are_refused(code, body, reason):
     with pytest.raises(ProtocolError, match=reason):
-        decode_payload(code, body)
+        decode_payload(code, body, max_items=8)
 
 
 def test_genome_dicts_are_checked_before_use():
@@ -133,7 +137,7 @@ def test_hostile_frames_are_refused_and_the_master_keeps_serving(served, tmp_pat
         "unknown type": struct.pack(">IB", 2, 42) + msgpack.packb({}),
         "pickle": (lambda body: struct.pack(">IB", len(body) + 1, 1) + body)(pickle.dumps(Exploit())),
         "garbage": struct.pack(">IB", 2, 1) + b"\xc1",
-        "off schema": encode_frame(MessageType.WORKER_REGISTRATION, {"protocol_version": 1, "worker_id": [1],
+        "off schema": encode_frame(MessageType.WORKER_REGISTRATION, {"protocol_version": 1, "worker_id": 1.5,
                                                                      "capacity": 1}),
         "out of order": encode_frame(MessageType.FITNESS_REPORT, {"batch_id": 1, "fitness": [], "errors": [],
                                                                   "elapsed": 0.0}),

@@ -36,7 +36,11 @@ class DistributedConfig:
     max_frame_bytes: int = 64 * 1024 * 1024
     """Longest frame accepted; a longer one is refused before its payload is read."""
     handshake_timeout: float = 10.0
-    """Seconds a new connection has to complete registration."""
+    """Seconds a new connection has to complete registration (the TLS handshake included)."""
+    tls_cert: str | None = None
+    """PEM certificate (chain) the master presents; set, the master speaks TLS only."""
+    tls_key: str | None = None
+    """PEM private key of ``tls_cert`` (None: the key is in the ``tls_cert`` file)."""
 
     def __post_init__(self) -> None:
         if self.auth_token is None:
@@ -52,6 +56,8 @@ class DistributedConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.worker_wait_timeout is not None and self.worker_wait_timeout < 0:
             raise ValueError(f"worker_wait_timeout must be >= 0 or None, got {self.worker_wait_timeout}")
+        if self.tls_key is not None and self.tls_cert is None:
+            raise ValueError("tls_key is set but tls_cert is not: give the certificate too")
         if self.max_frame_bytes < 1024:
             raise ValueError(f"max_frame_bytes must be at least 1024, got {self.max_frame_bytes}")
 
