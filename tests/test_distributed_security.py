@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import struct
 import time
@@ -191,3 +192,45 @@ def test_worker_with_a_token_refuses_a_master_without_one(master, tmp_path):
         assert (f"master at 127.0.0.1:{pop.port} accepted this worker without proving it knows the auth token"
                 in procs.log(worker))
     wait_until(lambda: pop.coordinator.num_workers == 0, 10, "the master to drop the worker")
+
+
+@pytest.fixture
+def certificates(tmp_path):
+    """A throwaway CA, a master certificate for 127.0.0.1 signed by it, and an unrelated CA (PEM paths)."""
+    trustme = pytest.importorskip("trustme")
+    ca, stranger = trustme.CA(), trustme.CA()
+    paths = {name: tmp_path / f"{name}.pem" for name in ("ca", "master", "stranger")}
+    ca.cert_pem.write_to_path(str(paths["ca"]))
+    ca.issue_cert(HOST).private_key_and_cert_chain_pem.write_to_path(str(paths["master"]))
+    stranger.cert_pem.write_to_path(str(paths["stranger"]))
+    return {name: str(path) for name, path in paths.items()}
+
+
+def test_tls_run_matches_a_local_run(master, certificates, tmp_path):
+    pop = master(tls_cert=certificates["master"], auth_token=TOKEN)
+    with Processes(tmp_path) as procs:
+        worker = procs.worker(pop.port, "tls", "--tls-ca", certificates["ca"], "--token", TOKEN)
+        for _ in range(2):
+            pop.run_generation(lambda genomes: None)
+        assert comparable(pop.state_dict()) == local_state(30, 5, 2)
+        pop.shutdown()
+        assert worker.wait(10) == 0
+
+
+def test_tls_master_refuses_untrusting_and_plain_peers_and_serves_on(master, certificates, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="neatify.distributed")
+    pop = master(tls_cert=certificates["master"])
+    with Processes(tmp_path) as procs, socket.create_connection((HOST, pop.port), timeout=5) as stalled:
+        wrong_ca = procs.worker(pop.port, "wrong-ca", "--tls-ca", certificates["stranger"])
+        wrong_name = procs.worker(pop.port, "wrong-name", "--tls-ca", certificates["ca"], "--tls-server-name",
+                                  "elsewhere.example")
+        plain = procs.worker(pop.port, "plain", "--max-connect-attempts", "2")
+        assert [w.wait(20) for w in (wrong_ca, wrong_name, plain)] == [1, 1, 1]
+        for worker, reason in ((wrong_ca, "unable to get local issuer certificate"), (wrong_name, "elsewhere.example")):
+            assert f"TLS certificate of the master at 127.0.0.1:{pop.port} is not trusted" in procs.log(worker)
+            assert reason in procs.log(worker)
+        assert "a master using TLS does this to plain peers: give tls_ca" in procs.log(plain)
+        procs.worker(pop.port, "good", "--tls-ca", certificates["ca"])  # while `stalled` never starts its handshake
+        pop.run_generation(lambda genomes: None)
+        assert _closed_by_peer(stalled)
+    assert "TLS handshake failed" in caplog.text

@@ -29,6 +29,8 @@ HANDSHAKE_FRAME_BYTES = 4096
 _HEADER = struct.Struct(">IB")
 _LENGTH = struct.Struct(">I")
 _RECV_CHUNK = 1 << 16
+_TLS_HANDSHAKE = b"\x16\x03"
+"""How a TLS ClientHello record starts (record type 22, version 3.x)."""
 
 
 class MessageType(enum.IntEnum):
@@ -170,7 +172,9 @@ class FramedConnection:
         if length < 1:
             raise ProtocolError("frame length 0 (it must count the type byte)")
         if length > self.frame_limit:
-            raise ProtocolError(f"frame of {length} bytes refused (limit {self.frame_limit})")
+            hint = " (it looks like a TLS handshake: the peer uses TLS, this side does not)" \
+                if self._buffer.startswith(_TLS_HANDSHAKE) else ""
+            raise ProtocolError(f"frame of {length} bytes refused (limit {self.frame_limit}){hint}")
         end = _LENGTH.size + length
         if len(self._buffer) < end:
             return None

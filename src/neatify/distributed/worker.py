@@ -212,7 +212,11 @@ class WorkerNode:
 
     def _registration_answer(self, conn: FramedConnection, deadline: float) -> dict[str, Any]:
         """The master's next REGISTRATION_ACK payload; an ERROR_REPORT raises (see ``_register``)."""
-        message = conn.recv(deadline)
+        try:
+            message = conn.recv(deadline)
+        except ConnectionClosed as exc:
+            hint = "" if self._tls is not None else " (a master using TLS does this to plain peers: give tls_ca)"
+            raise ConnectionClosed(f"{exc} before answering the registration{hint}") from None
         if message is None:
             raise ProtocolError(f"no registration answer within {_REGISTRATION_TIMEOUT:.0f}s")
         mtype, payload = message
