@@ -53,6 +53,19 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
         time.sleep(0.02)
 
 
+def closed_by_peer(sock: socket.socket, timeout: float = 5.0) -> bool:
+    """Whether the peer closes this connection within ``timeout`` (anything it sends first is read)."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(4096):
+            pass
+    except socket.timeout:
+        return False
+    except ConnectionResetError:
+        pass
+    return True
+
+
 def local_state(pop_size: int, seed: int, generations: int) -> dict:
     """State of a plain local ``Population`` run with ``xor_fitness`` (the reference for identity)."""
     from neatify import Population

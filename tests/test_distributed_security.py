@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from distributed_helpers import HOST, Processes, comparable, free_port, local_state, wait_until
+from distributed_helpers import HOST, Processes, closed_by_peer, comparable, free_port, local_state, wait_until
 from neatify.distributed import DistributedConfig, DistributedPopulation, MessageType, auth
 from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection
 
@@ -27,19 +27,6 @@ def _peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise AssertionError(f"no VmHWM in /proc/{pid}/status")
-
-
-def _closed_by_peer(sock: socket.socket, timeout: float = 5.0) -> bool:
-    """Whether the peer closes this connection within ``timeout`` (anything it sends first is read)."""
-    sock.settimeout(timeout)
-    try:
-        while sock.recv(4096):
-            pass
-    except socket.timeout:
-        return False
-    except ConnectionResetError:
-        pass
-    return True
 
 
 def _empty_maps_registration(count: int) -> bytes:
@@ -70,7 +57,7 @@ def test_unauthenticated_flood_frame_is_refused_unread_and_the_master_serves_on(
                 sock.sendall(_empty_maps_registration(32 * 1024 * 1024))
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the master hung up mid-send: what we want
-            assert _closed_by_peer(sock, 30)
+            assert closed_by_peer(sock, 30)
         growth = _peak_rss_mib(master.pid) - before
         print(f"master peak RSS {before:.0f} MiB before the flood frame, +{growth:.0f} MiB after")
         assert growth < 100, f"the master's peak memory grew by {growth:.0f} MiB"
@@ -232,5 +219,14 @@ def test_tls_master_refuses_untrusting_and_plain_peers_and_serves_on(master, cer
         assert "a master using TLS does this to plain peers: give tls_ca" in procs.log(plain)
         procs.worker(pop.port, "good", "--tls-ca", certificates["ca"])  # while `stalled` never starts its handshake
         pop.run_generation(lambda genomes: None)
-        assert _closed_by_peer(stalled)
+        assert closed_by_peer(stalled)
     assert "TLS handshake failed" in caplog.text
+
+
+def test_tls_worker_against_a_plain_master_is_named_in_the_log(master, certificates, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="neatify.distributed")
+    pop = master()
+    with Processes(tmp_path) as procs:
+        worker = procs.worker(pop.port, "tls", "--tls-ca", certificates["ca"], "--max-connect-attempts", "1")
+        assert worker.wait(20) == 1
+    assert "looks like a TLS handshake: the peer uses TLS, this side does not" in caplog.text
