@@ -27,10 +27,13 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None,
                         help="checkpoint file: resume from it, save after each generation")
     parser.add_argument("--auth-token", default=None, help="shared secret (default: $NEATIFY_AUTH_TOKEN)")
+    parser.add_argument("--tls-cert", default=None, help="serve TLS with this PEM certificate (chain)")
+    parser.add_argument("--tls-key", default=None, help="private key of --tls-cert (default: inside that file)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-    config = DistributedConfig(host=args.host, port=args.port, min_workers=args.workers, auth_token=args.auth_token)
+    config = DistributedConfig(host=args.host, port=args.port, min_workers=args.workers, auth_token=args.auth_token,
+                               tls_cert=args.tls_cert, tls_key=args.tls_key)
     pop = DistributedPopulation(pop_size=args.pop_size, num_inputs=2, num_outputs=1, seed=args.seed,
                                 distributed_config=config, checkpoint_path=args.checkpoint)
     try:

@@ -38,13 +38,13 @@ def main() -> int:
     parser.add_argument("--max-connect-attempts", type=int, default=None,
                         help="give up after this many failed connection attempts in a row (default: never)")
     parser.add_argument("--auth-token", default=None, help="shared secret (default: $NEATIFY_AUTH_TOKEN)")
+    parser.add_argument("--tls-ca", default=None, help="speak TLS, trusting master certificates this PEM CA signed")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-    worker_id = int(args.worker_id) if args.worker_id is not None and args.worker_id.isdigit() else args.worker_id
-    worker = WorkerNode(master_host=args.master_host, master_port=args.master_port, worker_id=worker_id,
+    worker = WorkerNode(master_host=args.master_host, master_port=args.master_port, worker_id=args.worker_id,
                         fitness_function=xor_fitness, capacity=args.capacity, auth_token=args.auth_token,
-                        max_connect_attempts=args.max_connect_attempts)
+                        max_connect_attempts=args.max_connect_attempts, tls_ca=args.tls_ca)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     try:
         worker.start()  # blocks until the master shuts us down

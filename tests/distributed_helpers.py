@@ -55,6 +55,19 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
         time.sleep(0.02)
 
 
+def closed_by_peer(sock: socket.socket, timeout: float = 5.0) -> bool:
+    """Whether the peer closes this connection within ``timeout`` (anything it sends first is read)."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(4096):
+            pass
+    except socket.timeout:
+        return False
+    except ConnectionResetError:
+        pass
+    return True
+
+
 def local_state(pop_size: int, seed: int, generations: int) -> dict:
     """State of a plain local ``Population`` run with ``xor_fitness`` (the reference for identity)."""
     from neatify import Population
@@ -100,6 +113,7 @@ class RawPeer:
                                                          "worker_id": self.worker_id, "capacity": capacity})
         mtype, payload = self.conn.recv(time.monotonic() + 10)
         assert (mtype, payload["status"]) == (MessageType.REGISTRATION_ACK, "accepted"), payload
+        self.conn.mark_registered()
 
     def send(self, mtype: Any, payload: dict) -> None:
         self.conn.send(mtype, payload)
@@ -178,7 +192,7 @@ def _worker_main(args: argparse.Namespace) -> int:
     worker = WorkerNode(HOST, args.port, args.worker_id,
                         lambda genomes: xor_fitness(genomes, args.sleep, mark, args.raise_on),
                         capacity=args.capacity, auth_token=args.token, max_connect_attempts=args.max_connect_attempts,
-                        retry_initial=0.05, retry_max=0.3)
+                        retry_initial=0.05, retry_max=0.3, tls_ca=args.tls_ca, tls_server_name=args.tls_server_name)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     try:
         worker.start()
@@ -196,7 +210,8 @@ def _master_main(args: argparse.Namespace) -> int:
 
         resource.setrlimit(resource.RLIMIT_NOFILE, (args.max_open_files, args.max_open_files))
     config = DistributedConfig(host=HOST, port=args.port, min_workers=args.min_workers, heartbeat_interval=0.2,
-                               task_timeout=10.0, worker_wait_timeout=30.0, listen_backlog=args.listen_backlog)
+                               task_timeout=10.0, worker_wait_timeout=30.0, listen_backlog=args.listen_backlog,
+                               auth_token=args.token)
     pop = DistributedPopulation(args.pop_size, 2, 1, seed=args.seed, distributed_config=config,
                                 checkpoint_path=args.checkpoint)
     with pop:
@@ -217,6 +232,8 @@ def main() -> int:
     parser.add_argument("--capacity", type=int, default=50)
     parser.add_argument("--token", default=None)
     parser.add_argument("--max-connect-attempts", type=int, default=200)
+    parser.add_argument("--tls-ca", default=None)
+    parser.add_argument("--tls-server-name", default=None)
     parser.add_argument("--min-workers", type=int, default=1)
     parser.add_argument("--pop-size", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)

@@ -106,6 +106,8 @@ def test_show_a_genome_file(project, capsys):
     (["run", "missing.toml"], "No such file"),
     (["show", "run.toml"], "cannot read checkpoint"),
     (["run", "run.toml", "--generations", "x"], "invalid int value"),
+    (["master", "run.toml", "--port", "0", "--tls-cert", "no.pem"], "master's TLS certificate 'no.pem'"),
+    (["worker", "xorfit:fitness", "--tls-ca", "no.pem"], "cannot load the TLS CA certificate 'no.pem'"),
 ])
 def test_bad_arguments_give_one_line_errors(project, args, message):
     result = neatify(*args, cwd=project)
@@ -176,5 +178,6 @@ def test_help_is_complete(capsys):
         assert exit_info.value.code == 0
     out = capsys.readouterr().out
     for word in ("run", "show", "master", "worker", "--resume", "--generations", "--quiet", "--history",
-                 "docs/cli.md", "--min-workers", "--checkpoint", "--auth-token", "--master-host", "MODULE:FUNCTION"):
+                 "docs/cli.md", "--min-workers", "--checkpoint", "--auth-token", "--master-host", "MODULE:FUNCTION",
+                 "--tls-cert", "--tls-key", "--tls-ca", "--tls-server-name"):
         assert word in out

@@ -15,7 +15,7 @@ import textwrap
 import msgpack
 import pytest
 
-from distributed_helpers import HOST, ROOT, Processes, comparable, local_state
+from distributed_helpers import HOST, ROOT, Processes, closed_by_peer, comparable, local_state
 from neatify import Genome, Population
 from neatify.distributed import DistributedConfig, DistributedPopulation, GenomeEvaluator, MessageType, ProtocolError
 from neatify.distributed.errors import ConnectionClosed
@@ -38,7 +38,11 @@ def test_frame_layout_and_round_trip():
     (42, msgpack.packb({}), "unknown message type 42"),
     (1, b"\xc1", "not valid msgpack"),
     (1, pickle.dumps({"protocol_version": 1}), "not valid msgpack"),
-    (1, msgpack.packb([1, 2]), "must be a map"),
+    (4, msgpack.packb([1, 2]), "must be a map"),
+    (1, msgpack.packb([1, 2]), "exceeds max_array_len"),
+    (5, msgpack.packb({"sent": 1.0, "a": {str(i): i for i in range(9)}}), "exceeds max_map_len"),
+    (4, msgpack.packb({"batch_id": 1, "fitness": [[i, 1.0] for i in range(9)], "errors": [], "elapsed": 0.0}),
+     "exceeds max_array_len"),
     (1, msgpack.packb({"protocol_version": 1, "worker_id": 1}), "lacks field 'capacity'"),
     (1, msgpack.packb({"protocol_version": 1, "worker_id": 1, "capacity": 0}), "'capacity' has an invalid"),
     (5, msgpack.packb({"sent": 1.0, "extra": 1}), "unknown field"),
@@ -46,7 +50,7 @@ def test_frame_layout_and_round_trip():
 ])
 def test_bad_payloads_are_refused(code, body, reason):
     with pytest.raises(ProtocolError, match=reason):
-        decode_payload(code, body)
+        decode_payload(code, body, max_items=8)
 
 
 def test_genome_dicts_are_checked_before_use():
@@ -97,19 +101,6 @@ def served(tmp_path):
             pop.shutdown()
 
 
-def _closed_by_master(sock: socket.socket) -> bool:
-    """Whether the master closes this connection within 5 s (any bytes it sends first are read)."""
-    sock.settimeout(5)
-    try:
-        while sock.recv(4096):
-            pass
-    except socket.timeout:
-        return False
-    except ConnectionResetError:
-        pass
-    return True
-
-
 def _registered(port: int, worker_id: str) -> socket.socket:
     sock = socket.create_connection((HOST, port), timeout=5)
     conn = FramedConnection(sock, 4096)
@@ -135,7 +126,7 @@ def test_hostile_frames_are_refused_and_the_master_keeps_serving(served, tmp_pat
         "unknown type": struct.pack(">IB", 2, 42) + msgpack.packb({}),
         "pickle": (lambda body: struct.pack(">IB", len(body) + 1, 1) + body)(pickle.dumps(Exploit())),
         "garbage": struct.pack(">IB", 2, 1) + b"\xc1",
-        "off schema": encode_frame(MessageType.WORKER_REGISTRATION, {"protocol_version": 1, "worker_id": [1],
+        "off schema": encode_frame(MessageType.WORKER_REGISTRATION, {"protocol_version": 1, "worker_id": 1.5,
                                                                      "capacity": 1}),
         "out of order": encode_frame(MessageType.FITNESS_REPORT, {"batch_id": 1, "fitness": [], "errors": [],
                                                                   "elapsed": 0.0}),
@@ -143,21 +134,21 @@ def test_hostile_frames_are_refused_and_the_master_keeps_serving(served, tmp_pat
     for name, frame in frames.items():
         with socket.create_connection((HOST, pop.port), timeout=5) as sock:
             sock.sendall(frame)
-            assert _closed_by_master(sock), name
+            assert closed_by_peer(sock), name
     with socket.create_connection((HOST, pop.port), timeout=5) as sock:  # truncated: EOF mid-frame
         sock.sendall(encode_frame(MessageType.WORKER_REGISTRATION, {"protocol_version": 1, "worker_id": "t",
                                                                     "capacity": 1})[:9])
         sock.shutdown(socket.SHUT_WR)
-        assert _closed_by_master(sock)
+        assert closed_by_peer(sock)
     with socket.create_connection((HOST, pop.port), timeout=5) as sock:  # stalled: never finishes registering
         sock.sendall(struct.pack(">IB", 100, 1))
-        assert _closed_by_master(sock)
+        assert closed_by_peer(sock)
     for message, payload in [(MessageType.TASK_ASSIGNMENT, {"batch_id": 1, "generation": 0, "genomes": []}),
                              (MessageType.FITNESS_REPORT, {"batch_id": 77, "fitness": [], "errors": [],
                                                            "elapsed": 0.0})]:
         with _registered(pop.port, f"rogue-{message.value}") as sock:
             sock.sendall(encode_frame(message, payload))
-            assert _closed_by_master(sock), message.name
+            assert closed_by_peer(sock), message.name
     for reason in ("refused (limit 4096)", "frame length 0", "unknown message type 42", "not valid msgpack",
                    "'worker_id' has an invalid value", "expected WORKER_REGISTRATION, got FITNESS_REPORT",
                    "in the middle of a frame", "no registration within", "unexpected TASK_ASSIGNMENT",

@@ -188,9 +188,9 @@ def test_wrong_or_missing_token_refused_right_one_accepted(master, procs, caplog
     missing = procs.worker(pop.port, "missing", env={"NEATIFY_AUTH_TOKEN": ""})
     good = procs.worker(pop.port, "good", env={"NEATIFY_AUTH_TOKEN": "s3cret"})
     assert wrong.wait(20) == 1 and missing.wait(20) == 1
-    assert "authentication failed for worker wrong" in procs.log(wrong)
+    assert f"master at 127.0.0.1:{pop.port} could not prove it knows the auth token" in procs.log(wrong)
     assert "requires an auth token" in procs.log(missing)
-    assert "authentication failed for worker wrong" in caplog.text
+    assert "refused this master: worker wrong: master at" in caplog.text
     pop.run_generation(lambda genomes: None)
     pop.shutdown()
     assert good.wait(10) == 0
@@ -233,9 +233,9 @@ def test_worker_of_another_protocol_version_is_refused_on_both_sides(master, mon
 
     caplog.set_level(logging.INFO, logger="neatify.distributed")
     pop = master()
-    monkeypatch.setattr(worker_module, "PROTOCOL_VERSION", 2)  # a worker from a newer neatify
+    monkeypatch.setattr(worker_module, "PROTOCOL_VERSION", 3)  # a worker from a newer neatify
     worker = WorkerNode(HOST, pop.port, "future", xor_fitness, max_connect_attempts=1)
-    with pytest.raises(RegistrationError, match="protocol version mismatch: worker future speaks version 2"):
+    with pytest.raises(RegistrationError, match="protocol version mismatch: worker future speaks version 3"):
         worker.start()
     assert "refusing worker from 127.0.0.1" in caplog.text
 

@@ -171,7 +171,8 @@ def _command_master(args: argparse.Namespace) -> int:
     run, config = _read_run(args)
     try:
         network = DistributedConfig(host=args.host, port=args.port, min_workers=args.min_workers,
-                                    auth_token=args.auth_token, worker_wait_timeout=args.worker_wait_timeout)
+                                    auth_token=args.auth_token, worker_wait_timeout=args.worker_wait_timeout,
+                                    tls_cert=args.tls_cert, tls_key=args.tls_key)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     try:
@@ -180,7 +181,7 @@ def _command_master(args: argparse.Namespace) -> int:
                                    checkpoint_path=args.checkpoint) as population:
             print(f"master listening on {args.host}:{population.port}", flush=True)
             return _evolve(population, run, lambda genomes: None, args.quiet)  # workers compute fitness
-    except (DistributedError, OSError) as exc:
+    except (DistributedError, ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
 
 
@@ -191,7 +192,8 @@ def _command_worker(args: argparse.Namespace) -> int:
     try:
         worker = WorkerNode(args.master_host, args.master_port, worker_id=args.worker_id, fitness_function=fitness_fn,
                             capacity=args.capacity, auth_token=args.auth_token,
-                            max_connect_attempts=args.max_connect_attempts)
+                            max_connect_attempts=args.max_connect_attempts, tls_ca=args.tls_ca,
+                            tls_server_name=args.tls_server_name)
         worker.start()
     except (DistributedError, ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
@@ -270,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="give up when no worker comes within this time (default: wait forever)")
     master.add_argument("--checkpoint", metavar="FILE", help="resume from FILE if it exists; save to it each generation")
     master.add_argument("--auth-token", help="shared secret workers must know (default: $NEATIFY_AUTH_TOKEN)")
+    master.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate (chain)")
+    master.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert (default: inside that file)")
     master.set_defaults(handler=_command_master)
 
     worker = commands.add_parser("worker", help="evaluate genomes for a master",
@@ -284,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--max-connect-attempts", type=int, metavar="N",
                         help="give up after N failed connections in a row (default: retry forever)")
     worker.add_argument("--auth-token", help="shared secret (default: $NEATIFY_AUTH_TOKEN)")
+    worker.add_argument("--tls-ca", metavar="PEM", help="speak TLS; trust a master certificate this CA signed")
+    worker.add_argument("--tls-server-name", metavar="NAME",
+                        help="name the master's certificate must carry (default: --master-host)")
     worker.set_defaults(handler=_command_worker)
 
     show = commands.add_parser("show", help="summarise a checkpoint or a genome JSON file",

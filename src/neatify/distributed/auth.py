@@ -1,12 +1,23 @@
-"""Shared-secret authentication: the master sends a random nonce, the worker answers with an HMAC."""
+"""Mutual shared-secret authentication: each side proves the token with an HMAC over both sides' nonces.
+
+A proof covers the prover's role, the protocol version, the worker's and the master's nonces and the
+worker's canonical id, so it is worthless on another connection (fresh nonces) or in the other role.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import os
+from typing import Literal
+
+import msgpack
 
 NONCE_BYTES = 32
+PROOF_BYTES = hashlib.sha256().digest_size
+_DOMAIN = "neatify-distributed-registration"
+
+Role = Literal["master", "worker"]
 
 
 def new_nonce() -> bytes:
@@ -14,11 +25,20 @@ def new_nonce() -> bytes:
     return os.urandom(NONCE_BYTES)
 
 
-def proof(token: str, nonce: bytes, worker_id: int | str) -> bytes:
-    """HMAC-SHA256 of the nonce and worker id under the shared token."""
-    return hmac.new(token.encode(), nonce + str(worker_id).encode(), hashlib.sha256).digest()
+def canonical_worker_id(worker_id: int | str) -> str:
+    """The one form of a worker id the master identifies workers by (so ``7`` and ``"7"`` are one worker)."""
+    return str(worker_id)
 
 
-def verify(token: str, nonce: bytes, worker_id: int | str, candidate: bytes) -> bool:
-    """Whether ``candidate`` is the right proof (compared in constant time)."""
-    return hmac.compare_digest(proof(token, nonce, worker_id), candidate)
+def proof(token: str, role: Role, version: int, worker_nonce: bytes, master_nonce: bytes,
+          worker_id: int | str) -> bytes:
+    """HMAC-SHA256 under the token of an unambiguous (msgpack) encoding of everything the proof is bound to."""
+    message = msgpack.packb([_DOMAIN, role, version, worker_nonce, master_nonce, canonical_worker_id(worker_id)],
+                            use_bin_type=True)
+    return hmac.new(token.encode(), message, hashlib.sha256).digest()
+
+
+def verify(candidate: bytes, token: str, role: Role, version: int, worker_nonce: bytes, master_nonce: bytes,
+           worker_id: int | str) -> bool:
+    """Whether ``candidate`` is the proof ``role`` must give (compared in constant time)."""
+    return hmac.compare_digest(proof(token, role, version, worker_nonce, master_nonce, worker_id), candidate)

@@ -48,7 +48,11 @@ class DistributedConfig:
     max_frame_bytes: int = 64 * 1024 * 1024
     """Longest frame accepted; a longer one is refused before its payload is read."""
     handshake_timeout: float = 10.0
-    """Seconds a new connection has to complete registration."""
+    """Seconds a new connection has to complete registration (the TLS handshake included)."""
+    tls_cert: str | None = None
+    """PEM certificate (chain) the master presents; set, the master speaks TLS only."""
+    tls_key: str | None = None
+    """PEM private key of ``tls_cert`` (None: the key is in the ``tls_cert`` file)."""
     listen_backlog: int | None = None
     """Connections the kernel queues before the master accepts them; None: the system maximum
     (``system_listen_backlog()``), so a burst of thousands of workers is not dropped into SYN retries."""
@@ -72,6 +76,8 @@ class DistributedConfig:
         elif self.listen_backlog < 1:
             raise ValueError(f"listen_backlog must be at least 1 (or None for the system maximum), "
                              f"got {self.listen_backlog}")
+        if self.tls_key is not None and self.tls_cert is None:
+            raise ValueError("tls_key is set but tls_cert is not: give the certificate too")
         if self.max_frame_bytes < 1024:
             raise ValueError(f"max_frame_bytes must be at least 1024, got {self.max_frame_bytes}")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from neatify.checkpoint import Checkpoint
 from neatify.config import EvolutionConfig
-from neatify.distributed import auth
+from neatify.distributed import auth, tls
 from neatify.distributed.config import DistributedConfig
 from neatify.distributed.errors import (
     ConnectionClosed, DistributedError, ProtocolError, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout,
@@ -38,7 +38,8 @@ class _Peer:
     """A registered worker connection."""
 
     conn: FramedConnection
-    worker_id: int | str
+    worker_id: str
+    """Canonical (``auth.canonical_worker_id``), so ids sent as 7 and "7" are one worker."""
     capacity: int
     address: str
     last_seen: float
@@ -77,6 +78,7 @@ class SystemCoordinator:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._listener: socket.socket | None = None
+        self._tls = None if config.tls_cert is None else tls.server_context(config.tls_cert, config.tls_key)
 
     # --- lifecycle ---
     def start(self) -> None:
@@ -204,29 +206,25 @@ class SystemCoordinator:
                 self._connections.discard(conn)
 
     def _register(self, conn: FramedConnection, address: str) -> _Peer | None:
+        """TLS handshake (if configured), registration and authentication, all within handshake_timeout."""
         deadline = time.monotonic() + self.config.handshake_timeout
+        if self._tls is not None and not self._start_tls(conn, deadline, address):
+            return None
         hello = self._expect_registration(conn, deadline, address)
         if hello is None:
             return None
-        worker_id = hello["worker_id"]
+        worker_id = auth.canonical_worker_id(hello["worker_id"])
         if hello["protocol_version"] != PROTOCOL_VERSION:
             return self._refuse(conn, address, f"protocol version mismatch: worker {worker_id} speaks version "
                                 f"{hello['protocol_version']}, master speaks {PROTOCOL_VERSION}", code="version")
-        token = self.config.auth_token
-        if token:
-            nonce = auth.new_nonce()
-            conn.send(MessageType.REGISTRATION_ACK, {"status": "challenge", "nonce": nonce})
-            answer = self._expect_registration(conn, deadline, address)
-            if answer is None:
-                return None
-            if answer["worker_id"] != worker_id or not auth.verify(token, nonce, worker_id, answer.get("proof", b"")):
-                return self._refuse(conn, address, f"authentication failed for worker {worker_id}: wrong or "
-                                    "missing auth token", code="auth")
+        if self.config.auth_token and not self._authenticate(conn, hello, worker_id, deadline, address):
+            return None
         with self._cond:
             if self._stopping.is_set():
                 return None
             duplicate = any(p.worker_id == worker_id for p in self._peers)
             if not duplicate:  # ack before the peer is listed, so no task or heartbeat can overtake the ack
+                conn.mark_registered(max_items=hello["capacity"])  # a report lists at most one batch's genomes
                 conn.send(MessageType.REGISTRATION_ACK, {"status": "accepted",
                                                          "heartbeat_interval": self.config.heartbeat_interval})
                 peer = _Peer(conn, worker_id, hello["capacity"], address, time.monotonic())
@@ -239,13 +237,51 @@ class SystemCoordinator:
                     worker_id, address, peer.capacity, count)
         return peer
 
+    def _start_tls(self, conn: FramedConnection, deadline: float, address: str) -> bool:
+        """Run the TLS handshake in this connection's thread (never the accept loop); False if it failed."""
+        assert self._tls is not None
+        try:
+            conn.start_tls(self._tls, deadline)
+        except OSError as exc:
+            logger.warning("closing connection from %s: TLS handshake failed (%s)", address, exc or type(exc).__name__)
+            return False
+        return True
+
+    def _authenticate(self, conn: FramedConnection, hello: dict[str, Any], worker_id: str, deadline: float,
+                      address: str) -> bool:
+        """Mutual challenge-response: prove the token over both nonces, then check the worker's proof."""
+        token = self.config.auth_token
+        assert token
+        if "nonce" not in hello:
+            self._refuse(conn, address, f"authentication failed for worker {worker_id}: its registration has no "
+                         "nonce", code="auth")
+            return False
+        nonce = auth.new_nonce()
+        conn.send(MessageType.REGISTRATION_ACK, {
+            "status": "challenge", "nonce": nonce,
+            "proof": auth.proof(token, "master", PROTOCOL_VERSION, hello["nonce"], nonce, worker_id)})
+        answer = self._expect_registration(conn, deadline, address)
+        if answer is None:
+            return False
+        candidate = answer.pop("proof", b"")
+        if answer != hello or not auth.verify(candidate, token, "worker", PROTOCOL_VERSION, hello["nonce"], nonce,
+                                              worker_id):
+            self._refuse(conn, address, f"authentication failed for worker {worker_id}: wrong or missing auth token "
+                         "(or a proof not made for this connection)", code="auth")
+            return False
+        return True
+
     def _expect_registration(self, conn: FramedConnection, deadline: float, address: str) -> dict[str, Any] | None:
+        """The next WORKER_REGISTRATION; None (logged) on timeout or when the worker refuses this master."""
         message = conn.recv(deadline)
         if message is None:
             logger.warning("closing connection from %s: no registration within %.1fs", address,
                            self.config.handshake_timeout)
             return None
         mtype, payload = message
+        if mtype is MessageType.ERROR_REPORT:
+            logger.warning("worker from %s refused this master: %s", address, payload["message"])
+            return None
         if mtype is not MessageType.WORKER_REGISTRATION:
             raise ProtocolError(f"expected WORKER_REGISTRATION, got {mtype.name}")
         return payload

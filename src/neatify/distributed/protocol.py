@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import fcntl
 import socket
+import ssl
 import struct
 import termios
 import threading
@@ -21,14 +22,19 @@ import msgpack
 from neatify.distributed.errors import ConnectionClosed, ProtocolError
 from neatify.distributed.schema import payload_problem
 
-PROTOCOL_VERSION = 1
-"""Sent in the registration; master and worker must agree."""
+PROTOCOL_VERSION = 2
+"""Sent in the registration; master and worker must agree (2: mutual authentication)."""
+
+HANDSHAKE_FRAME_BYTES = 4096
+"""Longest frame either side accepts before registration completes (``max_frame_bytes`` applies after)."""
 
 _HEADER = struct.Struct(">IB")
 _LENGTH = struct.Struct(">I")
 _RECV_CHUNK = 1 << 16
 _BACKLOG_BYTES = 1 << 16
 """A send queue longer than this that shrinks shows the peer reading (heartbeats alone never queue so much)."""
+_TLS_HANDSHAKE = b"\x16\x03"
+"""How a TLS ClientHello record starts (record type 22, version 3.x)."""
 
 
 class MessageType(enum.IntEnum):
@@ -51,16 +57,40 @@ def encode_frame(mtype: MessageType, payload: dict[str, Any]) -> bytes:
     return _HEADER.pack(len(body) + 1, int(mtype)) + body
 
 
-def decode_payload(mtype_code: int, body: bytes) -> tuple[MessageType, dict[str, Any]]:
-    """The message type and schema-checked payload of one frame's content."""
+_BULK = {MessageType.TASK_ASSIGNMENT, MessageType.FITNESS_REPORT}
+"""The only messages holding lists; every other payload is a small flat map."""
+_MAX_MAP_LEN = 8
+"""No map of the protocol (a payload or a genome) has more keys."""
+_MAX_BIN_LEN = 64
+"""Bytes fields are nonces and proofs (32 bytes)."""
+
+
+def _unpack_limits(mtype: MessageType, size: int, max_items: int | None) -> dict[str, int]:
+    """msgpack limits for a ``size``-byte payload of ``mtype``: no container or string larger than it may hold.
+
+    msgpack's defaults (all ``size``) would let a frame of one-byte empty maps decode into ~60 times
+    its size in Python objects; lists only appear in bulk messages, and there at most ``max_items``.
+    """
+    items = 0 if mtype not in _BULK else size if max_items is None else min(size, max(2, max_items))
+    return {"max_str_len": size, "max_bin_len": _MAX_BIN_LEN, "max_array_len": items, "max_map_len": _MAX_MAP_LEN,
+            "max_ext_len": 0}
+
+
+def decode_payload(mtype_code: int, body: bytes, max_items: int | None = None) -> tuple[MessageType, dict[str, Any]]:
+    """The message type and schema-checked payload of one frame's content.
+
+    ``max_items`` bounds the length of every list in it (None: bounded by the frame size only).
+    """
     try:
         mtype = MessageType(mtype_code)
     except ValueError:
         raise ProtocolError(f"unknown message type {mtype_code}") from None
     try:
-        payload = msgpack.unpackb(body, raw=False, strict_map_key=True)
+        payload = msgpack.unpackb(body, raw=False, strict_map_key=True,
+                                  **_unpack_limits(mtype, len(body), max_items))
     except Exception as exc:  # msgpack raises several unrelated exception types on bad input
-        raise ProtocolError(f"{mtype.name} payload is not valid msgpack ({type(exc).__name__}: {exc})") from None
+        raise ProtocolError(f"{mtype.name} payload is not valid msgpack or beyond the limits of its type "
+                            f"({type(exc).__name__}: {exc})") from None
     problem = payload_problem(mtype.name, payload)
     if problem is not None:
         raise ProtocolError(problem)
@@ -90,6 +120,11 @@ class FramedConnection:
         self.sock = sock
         self.max_frame_bytes = max_frame_bytes
         self.stall_timeout = stall_timeout
+        self.frame_limit = min(HANDSHAKE_FRAME_BYTES, max_frame_bytes)
+        """Longest frame accepted now: small until ``mark_registered``, so an unregistered peer costs little."""
+        self.max_items: int | None = None
+        """Most items of any list in a received message (None: bounded by the frame size)."""
+        self.io_timeout = io_timeout
         sock.settimeout(io_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._buffer = bytearray()
@@ -120,6 +155,23 @@ class FramedConnection:
     @property
     def closed(self) -> bool:
         return self._closed.is_set()
+
+    def mark_registered(self, max_items: int | None = None) -> None:
+        """Registration is complete: accept frames up to ``max_frame_bytes``, lists up to ``max_items``."""
+        self.frame_limit = self.max_frame_bytes
+        self.max_items = max_items
+
+    def start_tls(self, context: ssl.SSLContext, deadline: float, server_hostname: str | None = None) -> None:
+        """Run the TLS handshake (server side without ``server_hostname``) before ``deadline``; raises OSError."""
+        tls = context.wrap_socket(self.sock, server_side=server_hostname is None, server_hostname=server_hostname,
+                                  do_handshake_on_connect=False)
+        self.sock = tls
+        if self.closed:  # close() raced with the wrapping and shut the old socket object
+            tls.close()
+            raise ConnectionClosed("connection closed locally")
+        tls.settimeout(max(deadline - time.monotonic(), 1e-3))
+        tls.do_handshake()  # the timeout bounds the whole handshake
+        tls.settimeout(self.io_timeout)
 
     def send(self, mtype: MessageType, payload: dict[str, Any]) -> None:
         """Send one message; a stalled send or socket error closes the connection and raises OSError."""
@@ -176,7 +228,7 @@ class FramedConnection:
         while True:
             frame = self._take_frame()
             if frame is not None:
-                return decode_payload(*frame)
+                return decode_payload(*frame, self.max_items)
             if self.closed:
                 raise ConnectionClosed("connection closed locally")
             now = time.monotonic()
@@ -199,8 +251,10 @@ class FramedConnection:
         (length,) = _LENGTH.unpack_from(self._buffer)
         if length < 1:
             raise ProtocolError("frame length 0 (it must count the type byte)")
-        if length > self.max_frame_bytes:
-            raise ProtocolError(f"frame of {length} bytes refused (limit {self.max_frame_bytes})")
+        if length > self.frame_limit:
+            hint = " (it looks like a TLS handshake: the peer uses TLS, this side does not)" \
+                if self._buffer.startswith(_TLS_HANDSHAKE) else ""
+            raise ProtocolError(f"frame of {length} bytes refused (limit {self.frame_limit}){hint}")
         end = _LENGTH.size + length
         if len(self._buffer) < end:
             return None

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from neatify.activations import ACTIVATIONS
+from neatify.distributed.auth import NONCE_BYTES, PROOF_BYTES
 
 Check = Callable[[Any], bool]
 
@@ -23,8 +24,8 @@ def _is_str(value: Any) -> bool:
     return isinstance(value, str)
 
 
-def _is_bytes(value: Any) -> bool:
-    return isinstance(value, bytes)
+def _bytes_of(size: int) -> Check:
+    return lambda value: isinstance(value, bytes) and len(value) == size
 
 
 def _is_bool(value: Any) -> bool:
@@ -59,8 +60,10 @@ def _is_dict(value: Any) -> bool:
 # (optional ones may be absent)
 SCHEMAS: dict[str, dict[str, tuple[Check, bool]]] = {
     "WORKER_REGISTRATION": {"protocol_version": (_is_int, True), "worker_id": (_worker_id, True),
-                            "capacity": (_positive_int, True), "proof": (_is_bytes, False)},
-    "REGISTRATION_ACK": {"status": (lambda v: v in ("challenge", "accepted"), True), "nonce": (_is_bytes, False),
+                            "capacity": (_positive_int, True), "nonce": (_bytes_of(NONCE_BYTES), False),
+                            "proof": (_bytes_of(PROOF_BYTES), False)},
+    "REGISTRATION_ACK": {"status": (lambda v: v in ("challenge", "accepted"), True),
+                         "nonce": (_bytes_of(NONCE_BYTES), False), "proof": (_bytes_of(PROOF_BYTES), False),
                          "heartbeat_interval": (_finite_nonneg, False)},
     "TASK_ASSIGNMENT": {"batch_id": (_is_int, True), "generation": (_is_int, True),
                         "genomes": (_list_of(_is_dict), True)},

@@ -8,13 +8,14 @@ import numbers
 import os
 import queue
 import socket
+import ssl
 import threading
 import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
-from neatify.distributed import auth
+from neatify.distributed import auth, tls
 from neatify.distributed.config import AUTH_TOKEN_ENV
 from neatify.distributed.errors import (
     AuthenticationError, ConnectionClosed, ProtocolError, RegistrationError,
@@ -92,15 +93,19 @@ class WorkerNode:
     """A worker process's node: connects (retrying with backoff), registers, evaluates batches.
 
     ``start()`` blocks until the master sends SHUTDOWN_SIGNAL (then returns) or ``stop()`` is called.
-    It raises ``RegistrationError``/``AuthenticationError`` when the master refuses it for good, and
-    ``ConnectionError`` after ``max_connect_attempts`` failed tries in a row (None retries forever).
+    It raises ``RegistrationError``/``AuthenticationError`` when the master refuses it for good or
+    cannot prove it is the master (auth token, TLS certificate), and ``ConnectionError`` after
+    ``max_connect_attempts`` failed tries in a row (None retries forever). With ``tls_ca`` it speaks
+    TLS and checks that the master's certificate chains to that CA and names ``tls_server_name``
+    (default: ``master_host``).
     """
 
     def __init__(self, master_host: str, master_port: int, worker_id: int | str | None = None,
                  fitness_function: FitnessFunction | None = None, capacity: int = 50,
                  auth_token: str | None = None, max_connect_attempts: int | None = None,
                  retry_initial: float = 0.5, retry_max: float = 10.0,
-                 max_frame_bytes: int = 64 * 1024 * 1024) -> None:
+                 max_frame_bytes: int = 64 * 1024 * 1024, tls_ca: str | None = None,
+                 tls_server_name: str | None = None) -> None:
         if fitness_function is None:
             raise ValueError("a WorkerNode needs a fitness_function")
         if capacity < 1:
@@ -115,6 +120,8 @@ class WorkerNode:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.max_frame_bytes = max_frame_bytes
+        self.tls_server_name = tls_server_name or master_host
+        self._tls = None if tls_ca is None else tls.client_context(tls_ca)
         self.batches_done = 0
         self._stop = threading.Event()
 
@@ -135,10 +142,16 @@ class WorkerNode:
             conn = FramedConnection(sock, self.max_frame_bytes)
             registered = False
             try:
+                if self._tls is not None:
+                    conn.start_tls(self._tls, time.monotonic() + _REGISTRATION_TIMEOUT, self.tls_server_name)
                 interval = self._register(conn)
                 registered, failures = True, 0
                 self._serve(conn, interval)
                 return
+            except ssl.SSLCertVerificationError as exc:
+                raise AuthenticationError(f"worker {self.worker_id}: the TLS certificate of the master at "
+                                          f"{self._where} is not trusted ({exc.verify_message}); check tls_ca and "
+                                          "tls_server_name") from None
             except (ConnectionClosed, ProtocolError, OSError) as exc:
                 if self._stop.is_set():
                     return
@@ -149,9 +162,13 @@ class WorkerNode:
             finally:
                 conn.close()
 
+    @property
+    def _where(self) -> str:
+        return f"{self.master_host}:{self.master_port}"
+
     def _back_off(self, failures: int, reason: str) -> None:
         """Wait before the next attempt (doubling up to retry_max); raise once max_connect_attempts is spent."""
-        where = f"{self.master_host}:{self.master_port}"
+        where = self._where
         if self.max_connect_attempts is not None and failures >= self.max_connect_attempts:
             raise ConnectionError(f"worker {self.worker_id}: could not register with master at {where} after "
                                   f"{failures} attempt(s): {reason}")
@@ -161,38 +178,68 @@ class WorkerNode:
         self._stop.wait(delay)
 
     def _register(self, conn: FramedConnection) -> float:
-        """Register; returns the master's heartbeat interval. ConnectionRefusedError: refused for now."""
+        """Register (mutually authenticated with a token); returns the master's heartbeat interval.
+
+        Raises ConnectionRefusedError when refused for now, AuthenticationError/RegistrationError for good.
+        """
+        nonce = auth.new_nonce()
         hello: dict[str, Any] = {"protocol_version": PROTOCOL_VERSION, "worker_id": self.worker_id,
-                                 "capacity": self.capacity}
+                                 "capacity": self.capacity, "nonce": nonce}
         conn.send(MessageType.WORKER_REGISTRATION, hello)
         deadline = time.monotonic() + _REGISTRATION_TIMEOUT
+        master_proven = False
         while True:
-            message = conn.recv(deadline)
-            if message is None:
-                raise ProtocolError(f"no registration answer within {_REGISTRATION_TIMEOUT:.0f}s")
-            mtype, payload = message
-            if mtype is MessageType.ERROR_REPORT:
-                reason = payload["message"]
-                if not payload["fatal"]:
-                    raise ConnectionRefusedError(f"refused for now: {reason}")
-                logger.error("worker %s: master refused registration: %s", self.worker_id, reason)
-                error = AuthenticationError if payload["code"] == "auth" else RegistrationError
-                raise error(f"worker {self.worker_id}: master at {self.master_host}:{self.master_port} refused "
-                            f"registration: {reason}")
-            if mtype is not MessageType.REGISTRATION_ACK:
-                raise ProtocolError(f"expected REGISTRATION_ACK, got {mtype.name}")
+            payload = self._registration_answer(conn, deadline)
             if payload["status"] == "accepted":
-                logger.info("worker %s: registered with master %s:%d", self.worker_id, self.master_host,
-                            self.master_port)
+                if self.auth_token and not master_proven:
+                    raise self._distrust(conn, "accepted this worker without proving it knows the auth token (it "
+                                               "has none set, or it is not the real master)")
+                conn.mark_registered()
+                logger.info("worker %s: registered with master %s", self.worker_id, self._where)
                 return payload.get("heartbeat_interval", _DEFAULT_MASTER_SILENCE / 3)
-            if "nonce" not in payload:
-                raise ProtocolError("challenge without a nonce")
+            if master_proven or "nonce" not in payload or "proof" not in payload:
+                raise ProtocolError("a challenge must come once, with a nonce and a proof")
             if not self.auth_token:
-                raise AuthenticationError(f"worker {self.worker_id}: master at {self.master_host}:"
-                                          f"{self.master_port} requires an auth token (set auth_token or "
-                                          f"${AUTH_TOKEN_ENV})")
-            conn.send(MessageType.WORKER_REGISTRATION,
-                      {**hello, "proof": auth.proof(self.auth_token, payload["nonce"], self.worker_id)})
+                raise AuthenticationError(f"worker {self.worker_id}: master at {self._where} requires an auth "
+                                          f"token (set auth_token or ${AUTH_TOKEN_ENV})")
+            if not auth.verify(payload["proof"], self.auth_token, "master", PROTOCOL_VERSION, nonce,
+                               payload["nonce"], self.worker_id):
+                raise self._distrust(conn, "could not prove it knows the auth token (the tokens differ, or it is "
+                                           "not the real master)")
+            master_proven = True
+            conn.send(MessageType.WORKER_REGISTRATION, {**hello, "proof": auth.proof(
+                self.auth_token, "worker", PROTOCOL_VERSION, nonce, payload["nonce"], self.worker_id)})
+
+    def _registration_answer(self, conn: FramedConnection, deadline: float) -> dict[str, Any]:
+        """The master's next REGISTRATION_ACK payload; an ERROR_REPORT raises (see ``_register``)."""
+        try:
+            message = conn.recv(deadline)
+        except ConnectionClosed as exc:
+            hint = "" if self._tls is not None else " (a master using TLS does this to plain peers: give tls_ca)"
+            raise ConnectionClosed(f"{exc} before answering the registration{hint}") from None
+        if message is None:
+            raise ProtocolError(f"no registration answer within {_REGISTRATION_TIMEOUT:.0f}s")
+        mtype, payload = message
+        if mtype is MessageType.ERROR_REPORT:
+            reason = payload["message"]
+            if not payload["fatal"]:
+                raise ConnectionRefusedError(f"refused for now: {reason}")
+            logger.error("worker %s: master refused registration: %s", self.worker_id, reason)
+            error = AuthenticationError if payload["code"] == "auth" else RegistrationError
+            raise error(f"worker {self.worker_id}: master at {self._where} refused registration: {reason}")
+        if mtype is not MessageType.REGISTRATION_ACK:
+            raise ProtocolError(f"expected REGISTRATION_ACK, got {mtype.name}")
+        return payload
+
+    def _distrust(self, conn: FramedConnection, why: str) -> AuthenticationError:
+        """Tell the master why this worker will not work for it (best effort); the error to raise."""
+        message = f"worker {self.worker_id}: master at {self._where} {why}; refusing to work for it"
+        logger.error("%s", message)
+        try:
+            conn.send(MessageType.ERROR_REPORT, {"message": message, "fatal": True, "code": "auth"})
+        except OSError:
+            pass
+        return AuthenticationError(message)
 
     def _serve(self, conn: FramedConnection, heartbeat_interval: float) -> None:
         """Evaluate batches until shut down or stopped (returns) or the connection is lost (raises)."""

@@ -1,0 +1,232 @@
+"""Security of the master at the network edge: bounded decoding before registration, mutual auth, TLS."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import struct
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from distributed_helpers import HOST, Processes, closed_by_peer, comparable, free_port, local_state, wait_until
+from neatify.distributed import DistributedConfig, DistributedPopulation, MessageType, auth
+from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection
+
+pytestmark = pytest.mark.timeout(60)
+
+TOKEN = "s3cret"
+
+
+def _peak_rss_mib(pid: int) -> float:
+    """The process's peak resident memory (VmHWM) in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM in /proc/{pid}/status")
+
+
+def _empty_maps_registration(count: int) -> bytes:
+    """A WORKER_REGISTRATION frame whose payload is a msgpack array of ``count`` empty maps (1 byte each)."""
+    body = b"\xdd" + struct.pack(">I", count) + b"\x80" * count
+    return struct.pack(">IB", len(body) + 1, 1) + body
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc to read peak memory")
+def test_unauthenticated_flood_frame_is_refused_unread_and_the_master_serves_on(tmp_path):
+    """32 MiB of empty maps before authenticating: closed at once, peak memory flat, a real worker gets work."""
+    port, out = free_port(), tmp_path / "final.json"
+    with Processes(tmp_path) as procs:
+        master = procs.start("master", "tests/distributed_helpers.py", "master", "--port", str(port), "--token", TOKEN,
+                             "--pop-size", "30", "--seed", "4", "--generations", "1", "--out", str(out))
+
+        def listening() -> bool:
+            try:
+                socket.create_connection((HOST, port), timeout=1).close()
+            except OSError:
+                return False
+            return True
+
+        wait_until(listening, 30, "the master to listen")
+        before = _peak_rss_mib(master.pid)
+        with socket.create_connection((HOST, port), timeout=5) as sock:
+            try:
+                sock.sendall(_empty_maps_registration(32 * 1024 * 1024))
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the master hung up mid-send: what we want
+            assert closed_by_peer(sock, 30)
+        growth = _peak_rss_mib(master.pid) - before
+        print(f"master peak RSS {before:.0f} MiB before the flood frame, +{growth:.0f} MiB after")
+        assert growth < 100, f"the master's peak memory grew by {growth:.0f} MiB"
+        worker = procs.worker(port, "real", "--token", TOKEN)
+        assert master.wait(30) == 0, procs.log(master)
+        assert worker.wait(10) == 0
+    assert json.loads(out.read_text()) == local_state(30, 4, 1)
+    assert "refused (limit 4096)" in procs.log(master)
+
+
+@pytest.fixture
+def master():
+    """Factory of in-process masters on a free loopback port, all shut down at teardown."""
+    made = []
+
+    def make(**overrides) -> DistributedPopulation:
+        settings = dict(host=HOST, port=0, heartbeat_interval=0.2, task_timeout=10.0, worker_wait_timeout=30.0,
+                        handshake_timeout=2.0)
+        pop = DistributedPopulation(30, 2, 1, seed=5, distributed_config=DistributedConfig(**{**settings, **overrides}))
+        made.append(pop)
+        return pop
+
+    yield make
+    for pop in made:
+        pop.shutdown()
+
+
+def _connect(port: int) -> closing[FramedConnection]:
+    return closing(FramedConnection(socket.create_connection((HOST, port), timeout=5), 4096))
+
+
+def _hello(worker_id: int | str, nonce: bytes | None = None) -> dict:
+    return {"protocol_version": PROTOCOL_VERSION, "worker_id": worker_id, "capacity": 1,
+            "nonce": nonce or auth.new_nonce()}
+
+
+def _challenge(conn: FramedConnection, hello: dict) -> dict:
+    """Send a registration; the master's challenge (nonce and proof)."""
+    conn.send(MessageType.WORKER_REGISTRATION, hello)
+    mtype, payload = conn.recv(time.monotonic() + 5)
+    assert (mtype, payload["status"]) == (MessageType.REGISTRATION_ACK, "challenge"), payload
+    return payload
+
+
+def _answer(conn: FramedConnection, hello: dict, proof: bytes) -> tuple[MessageType, dict]:
+    conn.send(MessageType.WORKER_REGISTRATION, {**hello, "proof": proof})
+    return conn.recv(time.monotonic() + 5)
+
+
+def _refused_auth(message: tuple[MessageType, dict]) -> bool:
+    mtype, payload = message
+    return mtype is MessageType.ERROR_REPORT and payload["code"] == "auth" and payload["fatal"]
+
+
+def test_mutual_proofs_cannot_be_replayed_on_another_connection_or_reflected(master):
+    pop = master(auth_token=TOKEN)
+    hello = _hello("w")
+    with _connect(pop.port) as first:
+        challenge = _challenge(first, hello)
+        assert auth.verify(challenge["proof"], TOKEN, "master", PROTOCOL_VERSION, hello["nonce"], challenge["nonce"],
+                           "w")
+        recorded = auth.proof(TOKEN, "worker", PROTOCOL_VERSION, hello["nonce"], challenge["nonce"], "w")
+        mtype, payload = _answer(first, hello, recorded)  # the legitimate session an eavesdropper records
+        assert (mtype, payload["status"]) == (MessageType.REGISTRATION_ACK, "accepted")
+    wait_until(lambda: pop.coordinator.num_workers == 0, 10, "the recorded worker to be gone")
+    with _connect(pop.port) as replay:  # the same registration and proof on a new connection
+        _challenge(replay, hello)
+        assert _refused_auth(_answer(replay, hello, recorded))
+    with _connect(pop.port) as reflect:  # the master's own proof handed back as the worker's
+        challenge = _challenge(reflect, hello)
+        assert _refused_auth(_answer(reflect, hello, challenge["proof"]))
+    assert pop.coordinator.num_workers == 0
+
+
+def test_rogue_endpoint_gets_nothing_a_real_master_accepts(master, tmp_path):
+    """The v1 relay: a rogue the victim dials gets a challenge from the real master and forwards it."""
+    pop = master(auth_token=TOKEN)
+    with socket.socket() as rogue, Processes(tmp_path) as procs:
+        rogue.bind((HOST, 0))
+        rogue.listen(1)
+        rogue.settimeout(20)
+        rogue_port = rogue.getsockname()[1]
+        victim = procs.worker(rogue_port, "victim", "--token", TOKEN, "--max-connect-attempts", "2")
+        with closing(FramedConnection(rogue.accept()[0], 4096)) as to_victim:
+            mtype, first_hello = to_victim.recv(time.monotonic() + 10)
+            assert mtype is MessageType.WORKER_REGISTRATION
+        with _connect(pop.port) as to_master:  # what the real master proves for the victim's first nonce
+            stale = _challenge(to_master, first_hello)
+        with closing(FramedConnection(rogue.accept()[0], 4096)) as to_victim:  # the victim retries
+            mtype, hello = to_victim.recv(time.monotonic() + 10)
+            assert hello["nonce"] != first_hello["nonce"]
+            to_victim.send(MessageType.REGISTRATION_ACK, {"status": "challenge", **stale})
+            assert _refused_auth(to_victim.recv(time.monotonic() + 10))  # never a proof
+        assert victim.wait(20) == 1
+        assert f"master at 127.0.0.1:{rogue_port} could not prove it knows the auth token" in procs.log(victim)
+        with _connect(pop.port) as to_master:  # replaying what it holds to the real master gets nowhere
+            _challenge(to_master, hello)
+            assert _refused_auth(_answer(to_master, hello, stale["proof"]))
+    assert pop.coordinator.num_workers == 0
+
+
+def test_worker_ids_7_and_str_7_are_one_worker(master, caplog):
+    pop = master()
+    with _connect(pop.port) as first, _connect(pop.port) as second:
+        first.send(MessageType.WORKER_REGISTRATION, _hello(7))
+        assert first.recv(time.monotonic() + 5)[1]["status"] == "accepted"
+        second.send(MessageType.WORKER_REGISTRATION, _hello("7"))
+        mtype, payload = second.recv(time.monotonic() + 5)
+        assert mtype is MessageType.ERROR_REPORT and payload["code"] == "busy"
+        assert payload["message"] == "worker id 7 is already connected"
+        assert pop.coordinator.num_workers == 1
+
+
+def test_worker_with_a_token_refuses_a_master_without_one(master, tmp_path):
+    pop = master()
+    with Processes(tmp_path) as procs:
+        worker = procs.worker(pop.port, "careful", "--token", TOKEN, "--max-connect-attempts", "1")
+        assert worker.wait(20) == 1
+        assert (f"master at 127.0.0.1:{pop.port} accepted this worker without proving it knows the auth token"
+                in procs.log(worker))
+    wait_until(lambda: pop.coordinator.num_workers == 0, 10, "the master to drop the worker")
+
+
+@pytest.fixture
+def certificates(tmp_path):
+    """A throwaway CA, a master certificate for 127.0.0.1 signed by it, and an unrelated CA (PEM paths)."""
+    trustme = pytest.importorskip("trustme")
+    ca, stranger = trustme.CA(), trustme.CA()
+    paths = {name: tmp_path / f"{name}.pem" for name in ("ca", "master", "stranger")}
+    ca.cert_pem.write_to_path(str(paths["ca"]))
+    ca.issue_cert(HOST).private_key_and_cert_chain_pem.write_to_path(str(paths["master"]))
+    stranger.cert_pem.write_to_path(str(paths["stranger"]))
+    return {name: str(path) for name, path in paths.items()}
+
+
+def test_tls_run_matches_a_local_run(master, certificates, tmp_path):
+    pop = master(tls_cert=certificates["master"], auth_token=TOKEN)
+    with Processes(tmp_path) as procs:
+        worker = procs.worker(pop.port, "tls", "--tls-ca", certificates["ca"], "--token", TOKEN)
+        for _ in range(2):
+            pop.run_generation(lambda genomes: None)
+        assert comparable(pop.state_dict()) == local_state(30, 5, 2)
+        pop.shutdown()
+        assert worker.wait(10) == 0
+
+
+def test_tls_master_refuses_untrusting_and_plain_peers_and_serves_on(master, certificates, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="neatify.distributed")
+    pop = master(tls_cert=certificates["master"])
+    with Processes(tmp_path) as procs, socket.create_connection((HOST, pop.port), timeout=5) as stalled:
+        wrong_ca = procs.worker(pop.port, "wrong-ca", "--tls-ca", certificates["stranger"])
+        wrong_name = procs.worker(pop.port, "wrong-name", "--tls-ca", certificates["ca"], "--tls-server-name",
+                                  "elsewhere.example")
+        plain = procs.worker(pop.port, "plain", "--max-connect-attempts", "2")
+        assert [w.wait(20) for w in (wrong_ca, wrong_name, plain)] == [1, 1, 1]
+        for worker, reason in ((wrong_ca, "unable to get local issuer certificate"), (wrong_name, "elsewhere.example")):
+            assert f"TLS certificate of the master at 127.0.0.1:{pop.port} is not trusted" in procs.log(worker)
+            assert reason in procs.log(worker)
+        assert "a master using TLS does this to plain peers: give tls_ca" in procs.log(plain)
+        procs.worker(pop.port, "good", "--tls-ca", certificates["ca"])  # while `stalled` never starts its handshake
+        pop.run_generation(lambda genomes: None)
+        assert closed_by_peer(stalled)
+    assert "TLS handshake failed" in caplog.text
+
+
+def test_tls_worker_against_a_plain_master_is_named_in_the_log(master, certificates, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="neatify.distributed")
+    pop = master()
+    with Processes(tmp_path) as procs:
+        worker = procs.worker(pop.port, "tls", "--tls-ca", certificates["ca"], "--max-connect-attempts", "1")
+        assert worker.wait(20) == 1
+    assert "looks like a TLS handshake: the peer uses TLS, this side does not" in caplog.text
