@@ -214,6 +214,8 @@ def _master_main(args: argparse.Namespace) -> int:
                                auth_token=args.token)
     pop = DistributedPopulation(args.pop_size, 2, 1, seed=args.seed, distributed_config=config,
                                 checkpoint_path=args.checkpoint)
+    if args.port_file is not None:
+        Path(args.port_file).write_text(str(pop.port))
     with pop:
         while len(pop.history) < args.generations:
             pop.run_generation(lambda genomes: None)
@@ -242,6 +244,7 @@ def main() -> int:
     parser.add_argument("--out", default=None)
     parser.add_argument("--max-open-files", type=int, default=None)
     parser.add_argument("--listen-backlog", type=int, default=None)
+    parser.add_argument("--port-file", default=None, help="write the port bound (with --port 0) to this file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     return _worker_main(args) if args.role == "worker" else _master_main(args)

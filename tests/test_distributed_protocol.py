@@ -20,7 +20,7 @@ from neatify import Genome, Population
 from neatify.distributed import DistributedConfig, DistributedPopulation, GenomeEvaluator, MessageType, ProtocolError
 from neatify.distributed.errors import ConnectionClosed
 from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection, decode_payload, encode_frame
-from neatify.distributed.scheduler import batch_size, speed_pool
+from neatify.distributed.scheduler import SpeedShare, batch_size
 from neatify.distributed.schema import genome_dict_problem
 
 pytestmark = pytest.mark.timeout(60)
@@ -78,12 +78,18 @@ def test_batch_sizes_follow_capacity_and_speed():
     assert batch_size(100, 50, 0.5, fixed=8) == 8
     assert batch_size(100, 5, 0.5, fixed=8) == 5
     assert batch_size(3, 50, 0.5, fixed=8) == 3
-    default, total = speed_pool([None] * 8)
-    assert (default, total) == (1.0, 8.0)
-    assert batch_size(400, 50, default / total, fixed=0) == 25
-    default, total = speed_pool([30.0, 10.0, None])  # the unmeasured worker counts as the mean, 20
-    assert (default, total) == (20.0, 60.0)
-    assert (batch_size(120, 100, 30.0 / total, 0), batch_size(120, 100, 10.0 / total, 0)) == (30, 10)
+    share = SpeedShare()
+    for _ in range(8):
+        share.add(None)
+    assert share.share(None) == 1 / 8 and batch_size(400, 50, share.share(None), fixed=0) == 25
+    share = SpeedShare()
+    for speed in (30.0, 10.0, None):  # the unmeasured worker counts as the mean, 20
+        share.add(speed)
+    assert (share.share(30.0), share.share(10.0), share.share(None)) == (0.5, 10 / 60, 20 / 60)
+    assert (batch_size(120, 100, share.share(30.0), 0), batch_size(120, 100, share.share(10.0), 0)) == (30, 10)
+    share.replace(None, 20.0)
+    share.remove(30.0)
+    assert share.share(10.0) == 1 / 3
     assert batch_size(1, 50, 0.5, fixed=0) == 1
 
 

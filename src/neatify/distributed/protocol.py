@@ -57,6 +57,15 @@ def encode_frame(mtype: MessageType, payload: dict[str, Any]) -> bytes:
     return _HEADER.pack(len(body) + 1, int(mtype)) + body
 
 
+def task_frame(batch_id: int, generation: int, genomes: list[bytes]) -> bytes:
+    """A TASK_ASSIGNMENT frame from genomes already msgpack-encoded (so each is encoded once, not per send)."""
+    packer = msgpack.Packer(use_bin_type=True)
+    body = b"".join([packer.pack_map_header(3), packer.pack("batch_id"), packer.pack(batch_id),
+                     packer.pack("generation"), packer.pack(generation), packer.pack("genomes"),
+                     packer.pack_array_header(len(genomes)), *genomes])
+    return _HEADER.pack(len(body) + 1, int(MessageType.TASK_ASSIGNMENT)) + body
+
+
 _BULK = {MessageType.TASK_ASSIGNMENT, MessageType.FITNESS_REPORT}
 """The only messages holding lists; every other payload is a small flat map."""
 _MAX_MAP_LEN = 8
@@ -97,7 +106,67 @@ def decode_payload(mtype_code: int, body: bytes, max_items: int | None = None) -
     return mtype, payload
 
 
-def _unsent_bytes(sock: socket.socket) -> int | None:
+class FrameDecoder:
+    """Sans-IO framing: fed the bytes of one connection, returns its whole messages, schema-checked.
+
+    Frames are refused from their length field beyond ``frame_limit``: small until ``mark_registered``,
+    so an unregistered peer costs little. Raises ProtocolError for a bad frame.
+    """
+
+    def __init__(self, max_frame_bytes: int) -> None:
+        self.max_frame_bytes = max_frame_bytes
+        self.frame_limit = min(HANDSHAKE_FRAME_BYTES, max_frame_bytes)
+        self.max_items: int | None = None
+        """Most items of any list in a received message (None: bounded by the frame size)."""
+        self._buffer = bytearray()
+
+    def mark_registered(self, max_items: int | None = None) -> None:
+        """Registration is complete: accept frames up to ``max_frame_bytes``, lists up to ``max_items``."""
+        self.frame_limit = self.max_frame_bytes
+        self.max_items = max_items
+
+    def buffer(self, data: bytes) -> None:
+        """Add received bytes (``next_message`` takes them out a message at a time)."""
+        self._buffer += data
+
+    def feed(self, data: bytes) -> list[tuple[MessageType, dict[str, Any]]]:
+        """The messages completed by ``data`` (possibly none), in order."""
+        self.buffer(data)
+        messages = []
+        while (message := self.next_message()) is not None:
+            messages.append(message)
+        return messages
+
+    def next_message(self) -> tuple[MessageType, dict[str, Any]] | None:
+        """The next whole message buffered, if any."""
+        frame = self._take_frame()
+        return None if frame is None else decode_payload(*frame, self.max_items)
+
+    def check_eof(self) -> None:
+        """The peer closed: a ProtocolError if it did so in the middle of a frame."""
+        if self._buffer:
+            raise ProtocolError(f"connection closed in the middle of a frame ({len(self._buffer)} bytes)")
+
+    def _take_frame(self) -> tuple[int, bytes] | None:
+        if len(self._buffer) < _LENGTH.size:
+            return None
+        (length,) = _LENGTH.unpack_from(self._buffer)
+        if length < 1:
+            raise ProtocolError("frame length 0 (it must count the type byte)")
+        if length > self.frame_limit:
+            hint = " (it looks like a TLS handshake: the peer uses TLS, this side does not)" \
+                if self._buffer.startswith(_TLS_HANDSHAKE) else ""
+            raise ProtocolError(f"frame of {length} bytes refused (limit {self.frame_limit}){hint}")
+        end = _LENGTH.size + length
+        if len(self._buffer) < end:
+            return None
+        mtype_code = self._buffer[_LENGTH.size]
+        body = bytes(self._buffer[_LENGTH.size + 1:end])
+        del self._buffer[:end]
+        return mtype_code, body
+
+
+def unsent_bytes(sock: Any) -> int | None:
     """Bytes in the kernel's send queue not yet acknowledged by the peer (Linux TIOCOUTQ; None elsewhere)."""
     request = getattr(termios, "TIOCOUTQ", None)
     if request is None:
@@ -118,16 +187,11 @@ class FramedConnection:
     def __init__(self, sock: socket.socket, max_frame_bytes: int, io_timeout: float = 1.0,
                  stall_timeout: float = 30.0) -> None:
         self.sock = sock
-        self.max_frame_bytes = max_frame_bytes
         self.stall_timeout = stall_timeout
-        self.frame_limit = min(HANDSHAKE_FRAME_BYTES, max_frame_bytes)
-        """Longest frame accepted now: small until ``mark_registered``, so an unregistered peer costs little."""
-        self.max_items: int | None = None
-        """Most items of any list in a received message (None: bounded by the frame size)."""
+        self.decoder = FrameDecoder(max_frame_bytes)
         self.io_timeout = io_timeout
         sock.settimeout(io_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._buffer = bytearray()
         self._send_lock = threading.Lock()
         self._closed = threading.Event()
         self._send_progress: float | None = None
@@ -145,7 +209,7 @@ class FramedConnection:
         """
         if self._send_progress is not None:
             return self._send_progress
-        queued = _unsent_bytes(self.sock)
+        queued = unsent_bytes(self.sock)
         if queued is not None:
             if self._queued > _BACKLOG_BYTES and queued < self._queued:
                 self._queue_moved = time.monotonic()
@@ -158,8 +222,7 @@ class FramedConnection:
 
     def mark_registered(self, max_items: int | None = None) -> None:
         """Registration is complete: accept frames up to ``max_frame_bytes``, lists up to ``max_items``."""
-        self.frame_limit = self.max_frame_bytes
-        self.max_items = max_items
+        self.decoder.mark_registered(max_items)
 
     def start_tls(self, context: ssl.SSLContext, deadline: float, server_hostname: str | None = None) -> None:
         """Run the TLS handshake (server side without ``server_hostname``) before ``deadline``; raises OSError."""
@@ -226,9 +289,9 @@ class FramedConnection:
         """
         last_byte = time.monotonic()
         while True:
-            frame = self._take_frame()
-            if frame is not None:
-                return decode_payload(*frame, self.max_items)
+            message = self.decoder.next_message()
+            if message is not None:
+                return message
             if self.closed:
                 raise ConnectionClosed("connection closed locally")
             now = time.monotonic()
@@ -239,29 +302,10 @@ class FramedConnection:
             except (socket.timeout, TimeoutError):
                 continue
             if not chunk:
-                if self._buffer:
-                    raise ProtocolError(f"connection closed in the middle of a frame ({len(self._buffer)} bytes)")
+                self.decoder.check_eof()
                 raise ConnectionClosed("connection closed by peer")
-            self._buffer += chunk
+            self.decoder.buffer(chunk)
             last_byte = time.monotonic()
-
-    def _take_frame(self) -> tuple[int, bytes] | None:
-        if len(self._buffer) < _LENGTH.size:
-            return None
-        (length,) = _LENGTH.unpack_from(self._buffer)
-        if length < 1:
-            raise ProtocolError("frame length 0 (it must count the type byte)")
-        if length > self.frame_limit:
-            hint = " (it looks like a TLS handshake: the peer uses TLS, this side does not)" \
-                if self._buffer.startswith(_TLS_HANDSHAKE) else ""
-            raise ProtocolError(f"frame of {length} bytes refused (limit {self.frame_limit}){hint}")
-        end = _LENGTH.size + length
-        if len(self._buffer) < end:
-            return None
-        mtype_code = self._buffer[_LENGTH.size]
-        body = bytes(self._buffer[_LENGTH.size + 1:end])
-        del self._buffer[:end]
-        return mtype_code, body
 
     def close(self) -> None:
         """Shut the socket down (waking any blocked reader) and close it; idempotent."""

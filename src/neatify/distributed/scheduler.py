@@ -6,7 +6,10 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+import msgpack
+
 from neatify.distributed.errors import DistributedError
+from neatify.distributed.protocol import task_frame
 from neatify.genome import Genome
 
 
@@ -47,8 +50,14 @@ class GenerationJob:
     duplicates_ignored: int = 0
 
     def __post_init__(self) -> None:
-        self.payloads = {g.id: {**g.to_dict(), "fitness": None} for g in self.genomes}
+        self.encoded = {g.id: msgpack.packb({**g.to_dict(), "fitness": None}, use_bin_type=True)
+                        for g in self.genomes}
+        """Each genome's msgpack encoding, made once per generation however often it is sent."""
         self.pending.extend(g.id for g in self.genomes)
+
+    def task_frame(self, batch_id: int, genome_ids: list[int]) -> bytes:
+        """The TASK_ASSIGNMENT frame of a batch, spliced from the genomes' ready encodings."""
+        return task_frame(batch_id, self.generation, [self.encoded[i] for i in genome_ids])
 
     @property
     def done(self) -> bool:
@@ -91,12 +100,40 @@ class GenerationJob:
         return new
 
 
-def speed_pool(speeds: list[float | None]) -> tuple[float, float]:
-    """``(default, total)``: the speed assumed for a worker not yet measured (the mean of the known
-    speeds, else 1) and the sum of all speeds with that default filled in. One pass over the workers."""
-    known = [s for s in speeds if s]
-    default = sum(known) / len(known) if known else 1.0
-    return default, sum(known) + default * (len(speeds) - len(known))
+class SpeedShare:
+    """Running sums over the workers that can take work: O(1) per change, no rescans.
+
+    A worker not yet measured counts as the mean of the measured ones (1.0 when none is).
+    """
+
+    def __init__(self) -> None:
+        self._known_sum = 0.0
+        self._known = 0
+        self._unknown = 0
+
+    def add(self, speed: float | None) -> None:
+        if speed:
+            self._known_sum += speed
+            self._known += 1
+        else:
+            self._unknown += 1
+
+    def remove(self, speed: float | None) -> None:
+        if speed:
+            self._known -= 1
+            self._known_sum = self._known_sum - speed if self._known else 0.0
+        else:
+            self._unknown -= 1
+
+    def replace(self, old: float | None, new: float | None) -> None:
+        self.remove(old)
+        self.add(new)
+
+    def share(self, speed: float | None) -> float:
+        """The fraction of the pending genomes a worker of ``speed`` deserves."""
+        default = self._known_sum / self._known if self._known else 1.0
+        total = self._known_sum + default * self._unknown
+        return (speed or default) / total if total > 0 else 1.0
 
 
 def batch_size(pending: int, capacity: int, share: float, fixed: int) -> int:
@@ -104,7 +141,7 @@ def batch_size(pending: int, capacity: int, share: float, fixed: int) -> int:
 
     ``fixed`` > 0 is used as is (capped by the worker's capacity). Otherwise (guided self-scheduling)
     the worker gets half of its ``share`` of the pending genomes, its share being its speed over the
-    summed speed of the workers that can take work (see ``speed_pool``), so batches shrink toward
+    summed speed of the workers that can take work (see ``SpeedShare``), so batches shrink toward
     the end of a generation and fast workers take more.
     """
     if fixed > 0:

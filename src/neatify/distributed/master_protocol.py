@@ -1,0 +1,485 @@
+"""The master's side of the protocol, sans I/O: fed connection events and the time, it returns actions.
+
+In the manner of h11, no socket, thread or clock lives here: ``SystemCoordinator`` drives it from one
+event loop, and the tests drive it with a fake clock and in-memory peers. It owns registration
+(mutual authentication), heartbeats and timeouts, batch planning, results and recovery.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from neatify.distributed import auth
+from neatify.distributed.config import DistributedConfig
+from neatify.distributed.errors import (
+    DistributedError, ProtocolError, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout,
+)
+from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, MessageType, encode_frame
+from neatify.distributed.scheduler import Batch, GenerationJob, SpeedShare, batch_size
+
+logger = logging.getLogger("neatify.distributed.master")
+
+_SPEED_SMOOTHING = 0.5
+
+
+@dataclass(frozen=True)
+class Send:
+    """Write ``data`` (whole frames) to connection ``conn``."""
+
+    conn: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Close:
+    """Close connection ``conn``: after what was sent to it (``flush``), or at once (a silent peer reads nothing)."""
+
+    conn: int
+    reason: str
+    flush: bool = True
+
+
+Action = Send | Close
+
+
+@dataclass(eq=False)
+class _Peer:
+    """A registered worker."""
+
+    conn: int
+    worker_id: str
+    capacity: int
+    address: str
+    last_seen: float
+    batch: Batch | None = None
+    speed: float | None = None
+    probe_sent: float | None = None
+    """When the oldest heartbeat not yet answered (by any message) was sent; None: none outstanding."""
+    counted: bool = True
+    """Whether it is in the speed share: not while it sits on a timed-out batch."""
+
+
+@dataclass(eq=False)
+class _Connection:
+    """A connection, registered or not yet."""
+
+    id: int
+    address: str
+    opened: float
+    decoder: FrameDecoder
+    hello: dict[str, Any] | None = None
+    """The registration being authenticated (its ``nonce`` answered by ``master_nonce``)."""
+    master_nonce: bytes | None = None
+    peer: _Peer | None = None
+
+
+@dataclass
+class _Running:
+    """The generation being evaluated and when it (or the wait for any worker) began."""
+
+    job: GenerationJob
+    started: float
+    alone_since: float | None = None
+
+
+@dataclass
+class Outcome:
+    """A finished generation: fitness by genome id, or the error that ended it."""
+
+    job: GenerationJob
+    fitness: dict[int, float] = field(default_factory=dict)
+    error: DistributedError | None = None
+
+
+class MasterProtocol:
+    """The master's state machine. Every method takes ``now`` (seconds, any monotonic clock) and returns
+    the actions to carry out in order; ``take_outcome()`` hands over a generation once it is finished."""
+
+    def __init__(self, config: DistributedConfig, where: str = "?") -> None:
+        self.config = config
+        self.where = where
+        """The listening address, for log lines."""
+        self._connections: dict[int, _Connection] = {}
+        self._peers: dict[str, _Peer] = {}
+        self._idle: dict[_Peer, None] = {}
+        """Registered peers without a batch, in the order they became idle (an ordered set)."""
+        self._share = SpeedShare()
+        self._running: _Running | None = None
+        self._outcome: Outcome | None = None
+        self._next_batch_id = 0
+        self._last_heartbeat = -math.inf
+        self.stopping = False
+
+    # --- what the driver reads ---
+    @property
+    def num_workers(self) -> int:
+        """Workers registered right now."""
+        return len(self._peers)
+
+    @property
+    def idle_workers(self) -> int:
+        """Registered workers without a batch."""
+        return len(self._idle)
+
+    def take_outcome(self) -> Outcome | None:
+        """The generation finished since the last call, if any."""
+        outcome, self._outcome = self._outcome, None
+        return outcome
+
+    # --- events ---
+    def connected(self, conn: int, address: str, now: float) -> list[Action]:
+        """A peer connected (after the TLS handshake, when there is one)."""
+        self._connections[conn] = _Connection(conn, address, now, FrameDecoder(self.config.max_frame_bytes))
+        return []
+
+    def received(self, conn: int, data: bytes, now: float) -> list[Action]:
+        """Bytes arrived on ``conn``."""
+        connection = self._connections.get(conn)
+        if connection is None:
+            return []
+        actions: list[Action] = []
+        try:
+            for mtype, payload in connection.decoder.feed(data):
+                if conn not in self._connections:
+                    break
+                self._on_message(connection, mtype, payload, now, actions)
+        except ProtocolError as exc:
+            self._fail(connection, exc, now, actions)
+        return actions
+
+    def closed(self, conn: int, reason: str, now: float, eof: bool = False) -> list[Action]:
+        """The connection ended (the peer closed it, or it broke); ``eof``: a clean end of stream."""
+        connection = self._connections.pop(conn, None)
+        if connection is None:
+            return []
+        actions: list[Action] = []
+        if eof:
+            try:
+                connection.decoder.check_eof()
+            except ProtocolError as exc:
+                logger.warning("closing connection from %s (worker %s): %s", connection.address,
+                               "?" if connection.peer is None else connection.peer.worker_id, exc)
+                reason = f"protocol error: {exc}"
+        if connection.peer is not None:
+            self._drop(connection.peer, reason, now, actions)
+        return actions
+
+    def delivered(self, conn: int, now: float) -> None:
+        """Bytes sent to ``conn`` moved toward the peer: it reads, so it is alive (its answers may wait
+        behind a big batch)."""
+        connection = self._connections.get(conn)
+        if connection is not None and connection.peer is not None:
+            connection.peer.last_seen = now
+
+    def tick(self, now: float) -> list[Action]:
+        """Time passed: timeouts, heartbeats, late batches, planning."""
+        actions: list[Action] = []
+        for connection in list(self._connections.values()):
+            if connection.peer is None and now - connection.opened > self.config.handshake_timeout:
+                logger.warning("closing connection from %s: no registration within %.1fs", connection.address,
+                               self.config.handshake_timeout)
+                self._close(connection, "no registration in time", actions, flush=False)
+        for peer in list(self._peers.values()):
+            problem = self._health_problem(peer, now)
+            if problem is not None:
+                self._drop(peer, problem, now, actions)
+                self._close(self._connections[peer.conn], problem, actions, flush=False)
+        if now - self._last_heartbeat >= self.config.heartbeat_interval:
+            self._last_heartbeat = now
+            frame = encode_frame(MessageType.HEARTBEAT_REQUEST, {"sent": now})
+            for peer in self._peers.values():
+                actions.append(Send(peer.conn, frame))
+                if peer.probe_sent is None:
+                    peer.probe_sent = now
+        if self._running is not None:
+            self._expire(now)
+            self._check_alone(now)
+        self._plan(now, actions)
+        return actions
+
+    def submit(self, job: GenerationJob, now: float) -> list[Action]:
+        """Start evaluating ``job``'s genomes (one generation at a time)."""
+        assert self._running is None, "a generation is already being evaluated"
+        self._running = _Running(job, now)
+        actions: list[Action] = []
+        self._check_alone(now)
+        self._plan(now, actions)
+        self._settle(now)
+        return actions
+
+    def shutdown(self, now: float) -> list[Action]:
+        """Tell every worker to exit; a generation still running fails."""
+        self.stopping = True
+        if self._running is not None:
+            self._running.job.error = DistributedError("master shut down during the generation")
+            self._settle(now)
+        frame = encode_frame(MessageType.SHUTDOWN_SIGNAL, {"reason": "master shutting down"})
+        return [Send(peer.conn, frame) for peer in self._peers.values()]
+
+    # --- registration ---
+    def _on_message(self, connection: _Connection, mtype: MessageType, payload: dict[str, Any], now: float,
+                    actions: list[Action]) -> None:
+        peer = connection.peer
+        if peer is None:
+            self._on_registration(connection, mtype, payload, now, actions)
+            return
+        peer.last_seen = now
+        if mtype is MessageType.HEARTBEAT_RESPONSE:
+            return
+        if mtype is MessageType.FITNESS_REPORT:
+            self._on_report(peer, payload, now)
+            self._settle(now)
+            self._plan(now, actions)
+        elif mtype is MessageType.STATUS_UPDATE:
+            self._leave(connection, f"worker {peer.worker_id} is leaving", now, actions)
+        elif mtype is MessageType.ERROR_REPORT:
+            self._leave(connection, f"worker {peer.worker_id} reported an error: {payload['message']}", now, actions)
+        else:
+            raise ProtocolError(f"unexpected {mtype.name} from a registered worker")
+
+    def _on_registration(self, connection: _Connection, mtype: MessageType, payload: dict[str, Any], now: float,
+                         actions: list[Action]) -> None:
+        if mtype is MessageType.ERROR_REPORT:
+            logger.warning("worker from %s refused this master: %s", connection.address, payload["message"])
+            self._close(connection, "the worker refused this master", actions)
+            return
+        if mtype is not MessageType.WORKER_REGISTRATION:
+            raise ProtocolError(f"expected WORKER_REGISTRATION, got {mtype.name}")
+        if connection.hello is not None:
+            self._check_proof(connection, payload, now, actions)
+            return
+        worker_id = auth.canonical_worker_id(payload["worker_id"])
+        if payload["protocol_version"] != PROTOCOL_VERSION:
+            self._refuse(connection, f"protocol version mismatch: worker {worker_id} speaks version "
+                         f"{payload['protocol_version']}, master speaks {PROTOCOL_VERSION}", "version", actions)
+        elif not self.config.auth_token:
+            self._admit(connection, payload, now, actions)
+        elif "nonce" not in payload:
+            self._refuse(connection, f"authentication failed for worker {worker_id}: its registration has no "
+                         "nonce", "auth", actions)
+        else:
+            connection.hello, connection.master_nonce = payload, auth.new_nonce()
+            actions.append(Send(connection.id, encode_frame(MessageType.REGISTRATION_ACK, {
+                "status": "challenge", "nonce": connection.master_nonce,
+                "proof": auth.proof(self.config.auth_token, "master", PROTOCOL_VERSION, payload["nonce"],
+                                    connection.master_nonce, worker_id)})))
+
+    def _check_proof(self, connection: _Connection, answer: dict[str, Any], now: float,
+                     actions: list[Action]) -> None:
+        """The worker's answer to the challenge: the same registration plus its proof over both nonces."""
+        hello, token = connection.hello, self.config.auth_token
+        assert hello is not None and token and connection.master_nonce is not None
+        answer = dict(answer)
+        candidate = answer.pop("proof", b"")
+        worker_id = auth.canonical_worker_id(hello["worker_id"])
+        if answer != hello or not auth.verify(candidate, token, "worker", PROTOCOL_VERSION, hello["nonce"],
+                                              connection.master_nonce, worker_id):
+            self._refuse(connection, f"authentication failed for worker {worker_id}: wrong or missing auth token "
+                         "(or a proof not made for this connection)", "auth", actions)
+            return
+        self._admit(connection, hello, now, actions)
+
+    def _admit(self, connection: _Connection, hello: dict[str, Any], now: float, actions: list[Action]) -> None:
+        worker_id = auth.canonical_worker_id(hello["worker_id"])
+        if self.stopping:
+            self._close(connection, "master shutting down", actions)
+            return
+        if worker_id in self._peers:
+            self._refuse(connection, f"worker id {worker_id} is already connected", "busy", actions)
+            return
+        connection.decoder.mark_registered(max_items=hello["capacity"])  # a report lists at most one batch
+        actions.append(Send(connection.id, encode_frame(MessageType.REGISTRATION_ACK, {
+            "status": "accepted", "heartbeat_interval": self.config.heartbeat_interval})))
+        peer = connection.peer = _Peer(connection.id, worker_id, hello["capacity"], connection.address, now)
+        self._peers[worker_id] = peer
+        self._idle[peer] = None
+        self._share.add(None)
+        logger.info("worker %s registered from %s (capacity %d); %d worker(s) connected", worker_id,
+                    connection.address, peer.capacity, len(self._peers))
+        self._plan(now, actions)
+
+    def _refuse(self, connection: _Connection, reason: str, code: str, actions: list[Action]) -> None:
+        logger.warning("refusing worker from %s: %s", connection.address, reason)
+        actions.append(Send(connection.id, encode_frame(MessageType.ERROR_REPORT, {
+            "message": reason, "fatal": code != "busy", "code": code})))
+        self._close(connection, reason, actions)
+
+    # --- registered workers ---
+    def _on_report(self, peer: _Peer, payload: dict[str, Any], now: float) -> None:
+        batch = peer.batch
+        if batch is None or batch.id != payload["batch_id"]:
+            raise ProtocolError(f"FITNESS_REPORT for batch {payload['batch_id']}, which this worker does not hold")
+        reported = [pair[0] for pair in payload["fitness"]] + [pair[0] for pair in payload["errors"]]
+        if sorted(reported) != sorted(batch.genome_ids):
+            raise ProtocolError(f"FITNESS_REPORT for batch {batch.id} does not cover exactly its genomes")
+        non_finite = next(((i, v) for i, v in payload["fitness"] if not math.isfinite(v)), None)
+        if non_finite is not None:  # a conforming worker reports such a value as an error, never as fitness
+            raise ProtocolError(f"FITNESS_REPORT for batch {batch.id} gives genome {non_finite[0]} the non-finite "
+                                f"fitness {non_finite[1]!r}")
+        self._set_speed(peer, len(batch.genome_ids) / max(now - batch.sent_at, 1e-6))
+        peer.batch = None
+        self._idle[peer] = None
+        if not peer.counted:
+            peer.counted = True
+            self._share.add(peer.speed)
+        job = batch.job
+        if job is None or job.finished:
+            logger.debug("ignoring late result of batch %d from worker %s", batch.id, peer.worker_id)
+        elif job.record(batch, payload["fitness"], payload["errors"], peer.worker_id) == 0:
+            logger.info("ignoring duplicate result of batch %d from worker %s", batch.id, peer.worker_id)
+        elif payload["errors"] and self.config.error_fitness is None and job.error is None:
+            genome_id, trace = payload["errors"][0]
+            job.error = RemoteFitnessError(peer.worker_id, genome_id, trace)
+
+    def _set_speed(self, peer: _Peer, measured: float) -> None:
+        old = peer.speed
+        peer.speed = measured if old is None else _SPEED_SMOOTHING * old + (1 - _SPEED_SMOOTHING) * measured
+        if peer.counted:
+            self._share.replace(old, peer.speed)
+
+    def _health_problem(self, peer: _Peer, now: float) -> str | None:
+        """Why ``peer`` must go now: a heartbeat unanswered too long, or a batch it never reports."""
+        if peer.probe_sent is not None and peer.last_seen >= peer.probe_sent:
+            peer.probe_sent = None
+        if peer.probe_sent is not None and now - peer.probe_sent > self.config.peer_timeout:
+            return f"no answer for {now - peer.probe_sent:.1f}s"
+        batch = peer.batch
+        if batch is not None and now - batch.sent_at > self.config.result_deadline:
+            return (f"no result for batch {batch.id} after {now - batch.sent_at:.1f}s "
+                    f"(2 x task_timeout; its genomes were re-sent)")
+        return None
+
+    def _leave(self, connection: _Connection, reason: str, now: float, actions: list[Action]) -> None:
+        assert connection.peer is not None
+        self._drop(connection.peer, reason, now, actions)
+        self._close(connection, reason, actions)
+
+    def _fail(self, connection: _Connection, exc: ProtocolError, now: float, actions: list[Action]) -> None:
+        """A bad frame: close this one connection (its batch goes to others), with the reason logged."""
+        peer = connection.peer
+        logger.warning("closing connection from %s (worker %s): %s", connection.address,
+                       "?" if peer is None else peer.worker_id, exc)
+        if peer is not None:
+            self._drop(peer, f"protocol error: {exc}", now, actions)
+        self._close(connection, str(exc), actions)
+
+    def _close(self, connection: _Connection, reason: str, actions: list[Action], flush: bool = True) -> None:
+        self._connections.pop(connection.id, None)
+        actions.append(Close(connection.id, reason, flush))
+
+    def _drop(self, peer: _Peer, reason: str, now: float, actions: list[Action]) -> None:
+        """Forget a worker; its unfinished batch goes back to the pending genomes."""
+        if self._peers.get(peer.worker_id) is not peer:
+            return
+        del self._peers[peer.worker_id]
+        self._idle.pop(peer, None)
+        if peer.counted:
+            self._share.remove(peer.speed)
+        batch, peer.batch = peer.batch, None
+        if not self.stopping:
+            logger.warning("worker %s lost (%s); %d worker(s) connected", peer.worker_id, reason, len(self._peers))
+        if batch is not None and not batch.timed_out:
+            self._recover(batch, f"worker {peer.worker_id} lost ({reason})")
+        self._settle(now)
+        self._plan(now, actions)
+
+    # --- the generation ---
+    def _recover(self, batch: Batch, why: str) -> None:
+        """Re-queue a batch of the running generation, or fail it without fault tolerance."""
+        job = batch.job
+        assert job is not None and not job.finished, "only batches of the running generation are recovered"
+        if not self.config.enable_fault_tolerance:
+            if job.error is None:
+                job.error = WorkerLostError(f"{why} with batch {batch.id} unfinished and enable_fault_tolerance "
+                                            "off")
+            return
+        if job.requeue(batch):
+            logger.warning("%s: re-sending the unfinished genomes of batch %d", why, batch.id)
+
+    def _expire(self, now: float) -> None:
+        """Re-queue batches older than task_timeout; their workers keep them and stop counting in the share."""
+        assert self._running is not None
+        job = self._running.job
+        for peer in self._peers.values():
+            batch = peer.batch
+            if batch is not None and batch.job is job and not batch.timed_out \
+                    and now - batch.sent_at > self.config.task_timeout:
+                self._recover(batch, f"worker {peer.worker_id} exceeded task_timeout "
+                                     f"({self.config.task_timeout:.1f}s)")
+                self._uncount(peer)
+        self._settle(now)
+
+    def _uncount(self, peer: _Peer) -> None:
+        if peer.counted:
+            peer.counted = False
+            self._share.remove(peer.speed)
+
+    def _check_alone(self, now: float) -> None:
+        """With no worker at all, log it once and fail after worker_wait_timeout."""
+        running = self._running
+        if running is None or self._peers:
+            if running is not None:
+                running.alone_since = None
+            return
+        job = running.job
+        if running.alone_since is None:
+            running.alone_since = now
+            logger.info("all workers gone with %d genome(s) of generation %d unevaluated; waiting for workers on %s",
+                        len(job.genomes) - len(job.results) - len(job.failures), job.generation, self.where)
+        limit = self.config.worker_wait_timeout
+        if limit is not None and now - running.alone_since >= limit and job.error is None:
+            job.error = WorkerWaitTimeout(f"gave up after {limit:.1f}s waiting for workers on {self.where} with "
+                                          f"generation {job.generation} unfinished; start workers or raise "
+                                          "worker_wait_timeout")
+            self._settle(now)
+
+    def _plan(self, now: float, actions: list[Action]) -> None:
+        """Give a batch to idle workers while genomes are pending: O(batches sent), not O(workers)."""
+        running = self._running
+        if running is None:
+            return
+        job = running.job
+        while job.pending and self._idle and not job.finished:
+            peer = next(iter(self._idle))
+            size = batch_size(len(job.pending), peer.capacity, self._share.share(peer.speed),
+                              self.config.batch_size_per_worker)
+            ids = job.take(size)
+            if not ids:
+                break
+            del self._idle[peer]
+            self._next_batch_id += 1
+            peer.batch = Batch(self._next_batch_id, job, ids, now)
+            job.batches_sent += 1
+            actions.append(Send(peer.conn, job.task_frame(peer.batch.id, ids)))
+
+    def _settle(self, now: float) -> None:
+        """If the running generation is over (done or failed), hand it over as the outcome."""
+        running = self._running
+        if running is None:
+            return
+        job = running.job
+        if job.error is None and not job.done:
+            return
+        self._running = None
+        job.finished = True
+        for peer in self._peers.values():  # batches still out (timed out, or the run failed) pin no genomes
+            if peer.batch is not None and peer.batch.job is job:
+                peer.batch.release()
+                self._uncount(peer)
+        if job.error is not None:
+            self._outcome = Outcome(job, error=job.error)
+            return
+        elapsed = max(now - running.started, 1e-9)
+        logger.info("generation %d: %d worker(s) connected, %d batch(es) sent, %d re-sent after a failure, "
+                    "%d duplicate(s) ignored, %.1f genomes/s", job.generation, len(self._peers), job.batches_sent,
+                    job.batches_resent, job.duplicates_ignored, len(job.genomes) / elapsed)
+        fitness = dict(job.results)
+        for genome_id, (worker_id, trace) in job.failures.items():
+            logger.warning("fitness function raised on worker %s for genome %d; giving it error_fitness %r:\n%s",
+                           worker_id, genome_id, self.config.error_fitness, trace.rstrip())
+            fitness[genome_id] = float(self.config.error_fitness)  # type: ignore[arg-type]
+        self._outcome = Outcome(job, fitness)
