@@ -385,6 +385,7 @@ class MasterProtocol:
         if batch is not None and not batch.timed_out:
             self._recover(batch, f"worker {peer.worker_id} lost ({reason})")
         self._settle(now)
+        self._check_alone(now)
         self._plan(now, actions)
 
     # --- the generation ---

@@ -1,0 +1,302 @@
+"""The master's sans-IO protocol with a fake clock and in-memory workers: no sockets, no sleeps."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from neatify import Population
+from neatify.distributed import DistributedConfig, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout, auth
+from neatify.distributed.errors import DistributedError
+from neatify.distributed.master_protocol import Close, MasterProtocol, Send
+from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, MessageType, encode_frame
+from neatify.distributed.scheduler import GenerationJob
+
+TOKEN = "s3cret"
+
+
+class FakeWorker:
+    """One in-memory peer: decodes what the master sends it, answers what the test tells it to."""
+
+    def __init__(self, net: Net, conn: int, worker_id: str | int, capacity: int) -> None:
+        self.net, self.conn, self.worker_id, self.capacity = net, conn, worker_id, capacity
+        self.decoder = FrameDecoder(1 << 26)
+        self.decoder.mark_registered()
+        self.inbox: list[tuple[MessageType, dict]] = []
+        self.closed: Close | None = None
+
+    def take(self, mtype: MessageType) -> list[dict]:
+        """The messages of ``mtype`` received so far (removed from the inbox)."""
+        found = [payload for kind, payload in self.inbox if kind is mtype]
+        self.inbox = [(kind, payload) for kind, payload in self.inbox if kind is not mtype]
+        return found
+
+    def say(self, mtype: MessageType, payload: dict, now: float) -> None:
+        self.net.deliver(self.net.master.received(self.conn, encode_frame(mtype, payload), now))
+
+    def register(self, now: float, nonce: bytes | None = None) -> None:
+        hello = {"protocol_version": PROTOCOL_VERSION, "worker_id": self.worker_id, "capacity": self.capacity}
+        if nonce is not None:
+            hello["nonce"] = nonce
+        self.say(MessageType.WORKER_REGISTRATION, hello, now)
+
+    def answer_tasks(self, now: float, fitness=lambda genome: float(len(genome["connections"]))) -> int:
+        """Report every task received, with ``fitness(genome dict)``; returns how many."""
+        tasks = self.take(MessageType.TASK_ASSIGNMENT)
+        for task in tasks:
+            self.say(MessageType.FITNESS_REPORT, {"batch_id": task["batch_id"], "elapsed": 0.0, "errors": [],
+                                                  "fitness": [[g["id"], fitness(g)] for g in task["genomes"]]}, now)
+        return len(tasks)
+
+
+class Net:
+    """Routes the master's actions to the fake workers."""
+
+    def __init__(self, **settings) -> None:
+        settings = {"heartbeat_interval": 1.0, "task_timeout": 10.0, "worker_wait_timeout": 30.0, **settings}
+        self.config = DistributedConfig(host="127.0.0.1", port=0, **settings)
+        self.master = MasterProtocol(self.config, "test")
+        self.workers: dict[int, FakeWorker] = {}
+
+    def connect(self, worker_id: str | int, now: float = 0.0, capacity: int = 50,
+                register: bool = True) -> FakeWorker:
+        conn = len(self.workers) + 1
+        worker = self.workers[conn] = FakeWorker(self, conn, worker_id, capacity)
+        self.deliver(self.master.connected(conn, f"peer-{conn}", now))
+        if register:
+            worker.register(now)
+            assert worker.take(MessageType.REGISTRATION_ACK)[0]["status"] == "accepted"
+        return worker
+
+    def deliver(self, actions) -> None:
+        for action in actions:
+            worker = self.workers[action.conn]
+            if isinstance(action, Send):
+                assert worker.closed is None, "sent to a closed connection"
+                worker.inbox.extend(worker.decoder.feed(action.data))
+            else:
+                worker.closed = action
+
+    def hang_up(self, worker: FakeWorker, now: float) -> None:
+        self.deliver(self.master.closed(worker.conn, "connection closed by peer", now))
+
+    def run_until_done(self, now: float, rounds: int = 100, silent: tuple[FakeWorker, ...] = ()):
+        """Let every live worker but ``silent`` answer its tasks until the generation has an outcome."""
+        for _ in range(rounds):
+            outcome = self.master.take_outcome()
+            if outcome is not None:
+                return outcome
+            answered = sum(w.answer_tasks(now) for w in self.workers.values()
+                           if w.closed is None and w not in silent)
+            if not answered:
+                now += 0.1
+                self.deliver(self.master.tick(now))
+        raise AssertionError("the generation never finished")
+
+
+def genomes(n: int = 30):
+    return Population(n, 2, 1, seed=5).genomes
+
+
+def expected(batch):
+    return {g.id: float(len(g.connections)) for g in batch}
+
+
+def test_registration_then_a_generation_spread_over_workers():
+    net = Net()
+    workers = [net.connect(f"w{i}") for i in range(3)]
+    assert net.master.num_workers == 3
+    population = genomes()
+    net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
+    first = [len(w.inbox) for w in workers]
+    assert first == [1, 1, 1]  # every idle worker got a batch at once
+    outcome = net.run_until_done(0.0)
+    assert outcome.error is None and outcome.fitness == expected(population)
+    assert outcome.job.batches_resent == 0
+
+
+def test_guided_batches_follow_measured_speed():
+    net = Net()
+    fast, slow = net.connect("fast", capacity=1000), net.connect("slow", capacity=1000)
+    net.deliver(net.master.submit(GenerationJob(0, genomes(400)), 0.0))
+    fast.answer_tasks(0.1)  # 100 genomes in 0.1 s
+    slow.answer_tasks(1.0)  # 75 genomes in 1 s
+    sizes = {w.worker_id: len(w.take(MessageType.TASK_ASSIGNMENT)[0]["genomes"]) for w in (fast, slow)}
+    assert sizes == {"fast": 57, "slow": 6}  # half of each one's share of what is pending by speed
+
+
+def test_silent_connection_closed_after_handshake_timeout():
+    net = Net(handshake_timeout=2.0)
+    quiet = net.connect("quiet", register=False)
+    net.deliver(net.master.tick(1.9))
+    assert quiet.closed is None
+    net.deliver(net.master.tick(2.1))
+    assert quiet.closed is not None and not quiet.closed.flush
+
+
+def test_heartbeats_unanswered_for_peer_timeout_drop_the_worker_and_resend_its_batch():
+    net = Net()
+    mute, steady = net.connect("mute"), net.connect("steady")
+    population = genomes()
+    net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
+    for now in (1.0, 2.0, 3.0, 3.9):
+        net.deliver(net.master.tick(now))
+        steady.say(MessageType.HEARTBEAT_RESPONSE, {"sent": now}, now)
+    assert mute.closed is None and len(mute.take(MessageType.HEARTBEAT_REQUEST)) == 3  # one per interval
+    net.deliver(net.master.tick(4.1))  # the first probe (t=1) unanswered for more than 3 s
+    assert mute.closed is not None and net.master.num_workers == 1
+    outcome = net.run_until_done(4.1)
+    assert outcome.fitness == expected(population) and outcome.job.batches_resent == 1
+
+
+def test_bytes_taken_by_a_peer_count_as_signs_of_life():
+    net = Net()
+    busy = net.connect("busy")
+    for now in (1.0, 2.0, 3.0, 4.0, 5.0):
+        net.deliver(net.master.tick(now))
+        net.master.delivered(busy.conn, now)  # still reading a big batch: its answers wait behind it
+    assert busy.closed is None
+
+
+def test_late_batch_resent_then_worker_uncounted_and_dropped_after_twice_task_timeout():
+    net = Net(task_timeout=2.0)
+    stale, honest = net.connect("stale"), net.connect("honest")
+    population = genomes(40)
+    net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
+    for now in (1.0, 2.0, 2.5):
+        honest.answer_tasks(now)
+        net.deliver(net.master.tick(now))
+        for worker in (stale, honest):
+            worker.say(MessageType.HEARTBEAT_RESPONSE, {"sent": now}, now)
+    outcome = net.run_until_done(2.5, silent=(stale,))
+    assert outcome.fitness == expected(population) and outcome.job.batches_resent == 1
+    assert stale.closed is None  # it may still answer: released, not yet dropped
+    net.deliver(net.master.submit(GenerationJob(1, genomes(40)), 3.0))
+    sizes = [len(t["genomes"]) for t in honest.take(MessageType.TASK_ASSIGNMENT)]
+    assert sizes == [20]  # honest's share is the whole: the stale worker neither counts nor gets work
+    assert [t["generation"] for t in stale.take(MessageType.TASK_ASSIGNMENT)] == [0]
+    for now in (3.5, 4.1):
+        net.deliver(net.master.tick(now))
+        stale.say(MessageType.HEARTBEAT_RESPONSE, {"sent": now}, now)
+    assert stale.closed is not None  # no result 4 s (2 x task_timeout) after its batch was sent
+
+
+def test_late_result_of_a_resent_batch_is_ignored():
+    net = Net(task_timeout=2.0)
+    late, other = net.connect("late"), net.connect("other")
+    population = genomes(10)
+    net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
+    net.deliver(net.master.tick(2.5))
+    outcome = net.run_until_done(2.5) if other.answer_tasks(2.5) else None
+    outcome = outcome or net.run_until_done(2.5)
+    late.answer_tasks(3.0, fitness=lambda genome: -99.0)  # too late: already evaluated elsewhere
+    assert outcome.fitness == expected(population) and late.closed is None
+
+
+def test_without_fault_tolerance_a_lost_worker_fails_the_generation():
+    net = Net(enable_fault_tolerance=False)
+    victim, _ = net.connect("victim"), net.connect("other")
+    net.deliver(net.master.submit(GenerationJob(0, genomes()), 0.0))
+    net.hang_up(victim, 0.5)
+    outcome = net.master.take_outcome()
+    assert isinstance(outcome.error, WorkerLostError) and "victim" in str(outcome.error)
+
+
+def test_all_workers_gone_waits_then_times_out():
+    net = Net(worker_wait_timeout=5.0)
+    only = net.connect("only")
+    net.deliver(net.master.submit(GenerationJob(0, genomes()), 0.0))
+    net.hang_up(only, 1.0)
+    net.deliver(net.master.tick(5.9))
+    assert net.master.take_outcome() is None
+    net.deliver(net.master.tick(6.1))
+    outcome = net.master.take_outcome()
+    assert isinstance(outcome.error, WorkerWaitTimeout)
+
+
+def test_a_worker_joining_while_all_are_gone_finishes_the_generation():
+    net = Net()
+    first = net.connect("first")
+    population = genomes()
+    net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
+    net.hang_up(first, 1.0)
+    net.connect("second", now=20.0)
+    assert net.run_until_done(20.0).fitness == expected(population)
+
+
+@pytest.mark.parametrize("bad, reason", [
+    (math.nan, "non-finite fitness nan"),
+    (None, "does not cover exactly its genomes"),
+])
+def test_a_lying_report_closes_that_worker_and_its_batch_is_resent(bad, reason, caplog):
+    net = Net()
+    liar, honest = net.connect("liar"), net.connect("honest")
+    population = genomes()
+    net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
+    task = liar.take(MessageType.TASK_ASSIGNMENT)[0]
+    values = [[g["id"], bad] for g in task["genomes"]] if bad is not None else []
+    liar.say(MessageType.FITNESS_REPORT, {"batch_id": task["batch_id"], "elapsed": 0.0, "errors": [],
+                                          "fitness": values}, 0.1)
+    assert liar.closed is not None and reason in caplog.text and "worker liar" in caplog.text
+    assert net.run_until_done(0.1).fitness == expected(population)
+
+
+def test_remote_error_fails_the_generation_or_takes_error_fitness():
+    for error_fitness in (None, -1.0):
+        net = Net(error_fitness=error_fitness)
+        worker = net.connect("w")
+        population = genomes(4)
+        net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
+        for task in worker.take(MessageType.TASK_ASSIGNMENT):
+            ids = [g["id"] for g in task["genomes"]]
+            worker.say(MessageType.FITNESS_REPORT, {"batch_id": task["batch_id"], "elapsed": 0.0,
+                                                    "fitness": [[i, 1.0] for i in ids[1:]],
+                                                    "errors": [[ids[0], "Traceback: boom"]]}, 0.1)
+        outcome = net.run_until_done(0.1)
+        if error_fitness is None:
+            assert isinstance(outcome.error, RemoteFitnessError) and outcome.error.worker_id == "w"
+        else:
+            assert -1.0 in outcome.fitness.values() and len(outcome.fitness) == 4
+
+
+def test_worker_ids_7_and_str_7_are_one_worker():
+    net = Net()
+    net.connect(7)
+    twin = net.connect("7", register=False)
+    twin.register(0.0)
+    refusal = twin.take(MessageType.ERROR_REPORT)[0]
+    assert refusal["code"] == "busy" and twin.closed is not None and net.master.num_workers == 1
+
+
+def test_mutual_authentication_both_ways():
+    net = Net(auth_token=TOKEN)
+    worker = net.connect("w", register=False)
+    nonce = auth.new_nonce()
+    worker.register(0.0, nonce)
+    challenge = worker.take(MessageType.REGISTRATION_ACK)[0]
+    assert challenge["status"] == "challenge"
+    assert auth.verify(challenge["proof"], TOKEN, "master", PROTOCOL_VERSION, nonce, challenge["nonce"], "w")
+    hello = {"protocol_version": PROTOCOL_VERSION, "worker_id": "w", "capacity": 50, "nonce": nonce}
+    reflected = net.connect("x", register=False)  # the master's own proof sent back as a worker's is refused
+    reflected.register(0.0, nonce)
+    other = reflected.take(MessageType.REGISTRATION_ACK)[0]
+    reflected.say(MessageType.WORKER_REGISTRATION, {**hello, "worker_id": "x", "proof": other["proof"]}, 0.0)
+    assert reflected.take(MessageType.ERROR_REPORT)[0]["code"] == "auth"
+    proof = auth.proof(TOKEN, "worker", PROTOCOL_VERSION, nonce, challenge["nonce"], "w")
+    worker.say(MessageType.WORKER_REGISTRATION, {**hello, "proof": proof}, 0.0)
+    assert worker.take(MessageType.REGISTRATION_ACK)[0]["status"] == "accepted"
+    assert net.master.num_workers == 1
+
+
+def test_shutdown_tells_every_worker_and_fails_the_running_generation():
+    net = Net()
+    workers = [net.connect(f"w{i}") for i in range(2)]
+    net.deliver(net.master.submit(GenerationJob(0, genomes()), 0.0))
+    net.deliver(net.master.shutdown(0.5))
+    assert all(w.take(MessageType.SHUTDOWN_SIGNAL) for w in workers)
+    outcome = net.master.take_outcome()
+    assert isinstance(outcome.error, DistributedError) and "shut down" in str(outcome.error)
+    late = net.connect("late", now=0.6, register=False)
+    late.register(0.6)
+    assert late.closed is not None and net.master.num_workers == 2
