@@ -45,6 +45,8 @@ MAX_FRAME_BYTES = DistributedConfig().max_frame_bytes
 _LENGTH = struct.Struct(">I")
 _RECV_CHUNK = 1 << 16
 _MASTER_EXIT_GRACE = 60.0
+MAX_CONNECTS = 10
+"""Connection attempts per worker before registration counts as failed (a real worker retries too)."""
 
 
 class SwarmError(RuntimeError):
@@ -72,7 +74,8 @@ class SimulatedWorker:
     """One simulated worker's socket, buffers and progress."""
 
     worker_id: str
-    sock: socket.socket
+    sock: socket.socket | None = None
+    connects: int = 0
     inbox: bytearray = dataclasses.field(default_factory=bytearray)
     outbox: bytearray = dataclasses.field(default_factory=bytearray)
     connected: bool = False
@@ -119,8 +122,7 @@ class Swarm:
 
     def __init__(self, port: int, count: int) -> None:
         self.port = port
-        self.workers = [SimulatedWorker(f"swarm-{i}", socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-                        for i in range(count)]
+        self.workers = [SimulatedWorker(f"swarm-{i}") for i in range(count)]
         self.selector = selectors.DefaultSelector()
         self.registered = 0
         self.last_ack = 0.0
@@ -130,11 +132,7 @@ class Swarm:
         """Connect every worker at once and register them; seconds from the first connect to the last ack."""
         start = time.perf_counter()
         for worker in self.workers:
-            worker.sock.setblocking(False)
-            err = worker.sock.connect_ex((HOST, self.port))
-            if err not in (0, errno.EINPROGRESS):
-                raise SwarmError(f"worker {worker.worker_id}: connect failed: {os.strerror(err)}")
-            self.selector.register(worker.sock, selectors.EVENT_WRITE, worker)
+            self._connect(worker, "")
         self._run_until(lambda: self.registered == len(self.workers), deadline,
                         lambda: f"{len(self.workers) - self.registered} of {len(self.workers)} workers to register "
                                 f"({sum(not w.connected for w in self.workers)} still connecting)")
@@ -146,10 +144,35 @@ class Swarm:
                         lambda: f"SHUTDOWN_SIGNAL to {sum(not w.shut_down for w in self.workers)} worker(s) "
                                 f"(the master is still running generations)")
 
+    @property
+    def reconnects(self) -> int:
+        """Connections that failed before registration and were made again."""
+        return sum(w.connects - 1 for w in self.workers)
+
     def close(self) -> None:
         for worker in self.workers:
-            worker.sock.close()
+            if worker.sock is not None:
+                worker.sock.close()
         self.selector.close()
+
+    def _connect(self, worker: SimulatedWorker, why_again: str) -> None:
+        """(Re)open the worker's connection, as a real worker does after a failure before registration."""
+        if worker.connects >= MAX_CONNECTS:
+            raise SwarmError(f"worker {worker.worker_id} failed to register in {MAX_CONNECTS} connections; "
+                             f"last: {why_again}")
+        if worker.sock is not None:
+            self.selector.unregister(worker.sock)
+            worker.sock.close()
+        worker.connects += 1
+        worker.connected = False
+        worker.inbox.clear()
+        worker.outbox.clear()
+        worker.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        worker.sock.setblocking(False)
+        err = worker.sock.connect_ex((HOST, self.port))
+        if err not in (0, errno.EINPROGRESS):
+            raise SwarmError(f"worker {worker.worker_id}: connect failed: {os.strerror(err)}")
+        self.selector.register(worker.sock, selectors.EVENT_WRITE, worker)
 
     def _run_until(self, done: Callable[[], bool], deadline: float, waiting_for: Callable[[], str]) -> None:
         while not done():
@@ -171,7 +194,8 @@ class Swarm:
     def _on_connected(self, worker: SimulatedWorker) -> None:
         err = worker.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
-            raise SwarmError(f"worker {worker.worker_id}: connect failed: {os.strerror(err)}")
+            self._connect(worker, f"connect failed: {os.strerror(err)}")
+            return
         worker.connected = True
         worker.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.selector.modify(worker.sock, selectors.EVENT_READ, worker)
@@ -183,13 +207,21 @@ class Swarm:
         except BlockingIOError:
             return
         except OSError as exc:
-            raise SwarmError(f"worker {worker.worker_id}: connection failed: {exc}") from None
+            self._lost(worker, f"connection failed: {exc}")
+            return
         if not chunk:
-            raise SwarmError(f"the master closed worker {worker.worker_id}'s connection before shutting it down")
+            self._lost(worker, "connection closed by the master")
+            return
         worker.inbox += chunk
         started = time.perf_counter()
         for mtype, payload in take_frames(worker.inbox):
             self._handle(worker, mtype, payload, started)
+
+    def _lost(self, worker: SimulatedWorker, why: str) -> None:
+        """A connection failed: made again before registration, fatal after it."""
+        if worker.registered:
+            raise SwarmError(f"worker {worker.worker_id} lost its registered connection: {why}")
+        self._connect(worker, why)
 
     def _handle(self, worker: SimulatedWorker, mtype: MessageType, payload: dict[str, Any], started: float) -> None:
         if not worker.registered:
@@ -221,7 +253,8 @@ class Swarm:
         except BlockingIOError:
             sent = 0
         except OSError as exc:
-            raise SwarmError(f"worker {worker.worker_id}: send failed: {exc}") from None
+            self._lost(worker, f"send failed: {exc}")
+            return
         del worker.outbox[:sent]
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if worker.outbox else 0)
         if self.selector.get_key(worker.sock).events != events:
@@ -236,6 +269,7 @@ class PointResult:
     workers: int
     registered: int
     registration_s: float
+    reconnects: int
     genomes_evaluated: int
     distributed_s: float
     """Median seconds of a whole generation through the master."""
@@ -273,7 +307,7 @@ def run_point(pop_size: int, workers: int, generations: int, timeout: float,
             if proc.poll() is None:
                 proc.kill()
             proc.wait(timeout=30)
-    return PointResult(pop_size, workers, swarm.registered, registration, swarm.genomes_evaluated,
+    return PointResult(pop_size, workers, swarm.registered, registration, swarm.reconnects, swarm.genomes_evaluated,
                        statistics.median(result["distributed"]), statistics.median(result["local"]),
                        result["identical"])
 
@@ -354,7 +388,7 @@ def main() -> int:
     backlog = _check_backlog_flag(args.listen_backlog)
     print(f"swarm: seed {SEED}, {args.generations} timed generation(s) per point (median), listen backlog {backlog}")
     print(f"{'population':>10} {'workers':>8} {'registration s':>15} {'distributed ms/gen':>19} "
-          f"{'local ms/gen':>13} {'ratio':>7} {'identical':>10}", flush=True)
+          f"{'local ms/gen':>13} {'ratio':>7} {'identical':>10} {'reconnects':>11}", flush=True)
     failed = False
     for pop_size in args.pops:
         for workers in args.workers:
@@ -366,7 +400,7 @@ def main() -> int:
             failed |= not r.identical
             print(f"{pop_size:>10} {workers:>8} {r.registration_s:>15.2f} {r.distributed_s * 1e3:>19.1f} "
                   f"{r.local_s * 1e3:>13.1f} {r.distributed_s / r.local_s:>7.2f} "
-                  f"{'yes' if r.identical else 'NO':>10}", flush=True)
+                  f"{'yes' if r.identical else 'NO':>10} {r.reconnects:>11}", flush=True)
     return 1 if failed else 0
 
 
