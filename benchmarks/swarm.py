@@ -65,6 +65,7 @@ def connection_count_fitness(connections: Sized) -> float:
 
 
 def local_fitness(genomes) -> None:
+    """The local run's fitness function: the same function applied through ``Genome``."""
     for genome in genomes:
         genome.fitness = connection_count_fitness(genome.connections)
 
