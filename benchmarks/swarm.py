@@ -1,0 +1,420 @@
+"""Many workers against one real master: N workers simulated by one process over real sockets on 127.0.0.1.
+
+    python benchmarks/swarm.py [--workers 10,100,500,1000,2000] [--pops 1000,10000] [--generations 3]
+                               [--listen-backlog B] [--timeout S]
+
+For each population size and number of workers a master (``DistributedPopulation``) runs in a child
+process. This process opens N non-blocking sockets at once (one thread, ``selectors``), registers
+them all concurrently and answers every heartbeat and task at once, with a trivial fitness (the
+number of connection genes). Printed per point: the registration time (first connect to the last
+REGISTRATION_ACK), the median time of a whole generation through the master (breeding and
+distributed evaluation) and of a local ``Population`` with the same seed and fitness, measured in
+the same child after the distributed run, their ratio, and whether the two runs ended identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import errno
+import json
+import os
+import resource
+import selectors
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sized
+from pathlib import Path
+from typing import Any
+
+from neatify import Population
+from neatify.distributed import DistributedConfig, DistributedPopulation
+from neatify.distributed.config import AUTH_TOKEN_ENV
+from neatify.distributed.protocol import PROTOCOL_VERSION, MessageType, decode_payload, encode_frame
+
+HOST = "127.0.0.1"
+SEED = 0
+CAPACITY = 50
+"""Genomes a simulated worker accepts per batch (``WorkerNode``'s default)."""
+MAX_FRAME_BYTES = DistributedConfig().max_frame_bytes
+_LENGTH = struct.Struct(">I")
+_RECV_CHUNK = 1 << 16
+_MASTER_EXIT_GRACE = 60.0
+MAX_CONNECTS = 10
+"""Connection attempts per worker before registration counts as failed (a real worker retries too)."""
+
+
+class SwarmError(RuntimeError):
+    """The run cannot go on: says what failed or what was being waited for."""
+
+
+def raise_fd_limit() -> None:
+    """Raise this process's open-file soft limit to its hard limit (2,000 workers need 2,000+ sockets)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def connection_count_fitness(connections: Sized) -> float:
+    """The trivial deterministic fitness of both runs: the number of connection genes."""
+    return float(len(connections))
+
+
+def local_fitness(genomes) -> None:
+    """The local run's fitness function: the same function applied through ``Genome``."""
+    for genome in genomes:
+        genome.fitness = connection_count_fitness(genome.connections)
+
+
+@dataclasses.dataclass(eq=False)
+class SimulatedWorker:
+    """One simulated worker's socket, buffers and progress."""
+
+    worker_id: str
+    sock: socket.socket | None = None
+    connects: int = 0
+    inbox: bytearray = dataclasses.field(default_factory=bytearray)
+    outbox: bytearray = dataclasses.field(default_factory=bytearray)
+    connected: bool = False
+    registered: bool = False
+    shut_down: bool = False
+
+
+def registration_reply(worker: SimulatedWorker, message: tuple[MessageType, dict[str, Any]] | None) -> bytes | None:
+    """The registration handshake (protocol version 1, no auth token): the frame to send next, given the
+    master's last message (None just after connecting); marks the worker registered once accepted."""
+    if message is None:
+        return encode_frame(MessageType.WORKER_REGISTRATION, {"protocol_version": PROTOCOL_VERSION,
+                                                              "worker_id": worker.worker_id, "capacity": CAPACITY})
+    mtype, payload = message
+    if mtype is MessageType.REGISTRATION_ACK and payload["status"] == "accepted":
+        worker.registered = True
+        return None
+    raise SwarmError(f"worker {worker.worker_id} not registered: the master answered {mtype.name} {payload}")
+
+
+def take_frames(buffer: bytearray) -> Iterator[tuple[MessageType, dict[str, Any]]]:
+    """Decode (and remove) every whole frame at the start of ``buffer``."""
+    while len(buffer) >= _LENGTH.size:
+        (length,) = _LENGTH.unpack_from(buffer)
+        if not 1 <= length <= MAX_FRAME_BYTES:
+            raise SwarmError(f"frame length {length} out of range 1..{MAX_FRAME_BYTES}")
+        end = _LENGTH.size + length
+        if len(buffer) < end:
+            return
+        code, body = buffer[_LENGTH.size], bytes(buffer[_LENGTH.size + 1:end])
+        del buffer[:end]
+        yield decode_payload(code, body)
+
+
+def fitness_report(payload: dict[str, Any], started: float) -> bytes:
+    """The FITNESS_REPORT answering one TASK_ASSIGNMENT."""
+    fitness = [[g["id"], connection_count_fitness(g["connections"])] for g in payload["genomes"]]
+    return encode_frame(MessageType.FITNESS_REPORT, {"batch_id": payload["batch_id"], "fitness": fitness,
+                                                     "errors": [], "elapsed": time.perf_counter() - started})
+
+
+class Swarm:
+    """N simulated workers on one selector: registers them all at once, then answers until shutdown."""
+
+    def __init__(self, port: int, count: int) -> None:
+        self.port = port
+        self.workers = [SimulatedWorker(f"swarm-{i}") for i in range(count)]
+        self.selector = selectors.DefaultSelector()
+        self.registered = 0
+        self.last_ack = 0.0
+        self.genomes_evaluated = 0
+
+    def register_all(self, deadline: float) -> float:
+        """Connect every worker at once and register them; seconds from the first connect to the last ack."""
+        start = time.perf_counter()
+        for worker in self.workers:
+            self._connect(worker, "")
+        self._run_until(lambda: self.registered == len(self.workers), deadline,
+                        lambda: f"{len(self.workers) - self.registered} of {len(self.workers)} workers to register "
+                                f"({sum(not w.connected for w in self.workers)} still connecting)")
+        return self.last_ack - start
+
+    def serve(self, deadline: float) -> None:
+        """Answer heartbeats and tasks until the master has sent every worker SHUTDOWN_SIGNAL."""
+        self._run_until(lambda: all(w.shut_down for w in self.workers), deadline,
+                        lambda: f"SHUTDOWN_SIGNAL to {sum(not w.shut_down for w in self.workers)} worker(s) "
+                                f"(the master is still running generations)")
+
+    @property
+    def reconnects(self) -> int:
+        """Connections that failed before registration and were made again."""
+        return sum(w.connects - 1 for w in self.workers)
+
+    def close(self) -> None:
+        for worker in self.workers:
+            if worker.sock is not None:
+                worker.sock.close()
+        self.selector.close()
+
+    def _connect(self, worker: SimulatedWorker, why_again: str) -> None:
+        """(Re)open the worker's connection, as a real worker does after a failure before registration."""
+        if worker.connects >= MAX_CONNECTS:
+            raise SwarmError(f"worker {worker.worker_id} failed to register in {MAX_CONNECTS} connections; "
+                             f"last: {why_again}")
+        if worker.sock is not None:
+            self.selector.unregister(worker.sock)
+            worker.sock.close()
+        worker.connects += 1
+        worker.connected = False
+        worker.inbox.clear()
+        worker.outbox.clear()
+        worker.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        worker.sock.setblocking(False)
+        err = worker.sock.connect_ex((HOST, self.port))
+        if err not in (0, errno.EINPROGRESS):
+            raise SwarmError(f"worker {worker.worker_id}: connect failed: {os.strerror(err)}")
+        self.selector.register(worker.sock, selectors.EVENT_WRITE, worker)
+
+    def _run_until(self, done: Callable[[], bool], deadline: float, waiting_for: Callable[[], str]) -> None:
+        while not done():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SwarmError(f"timed out waiting for {waiting_for()}")
+            for key, mask in self.selector.select(min(remaining, 0.5)):
+                self._on_event(key.data, mask)
+
+    def _on_event(self, worker: SimulatedWorker, mask: int) -> None:
+        if mask & selectors.EVENT_WRITE:
+            if not worker.connected:
+                self._on_connected(worker)
+            else:
+                self._flush(worker)
+        if mask & selectors.EVENT_READ and not worker.shut_down:
+            self._read(worker)
+
+    def _on_connected(self, worker: SimulatedWorker) -> None:
+        err = worker.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self._connect(worker, f"connect failed: {os.strerror(err)}")
+            return
+        worker.connected = True
+        worker.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.selector.modify(worker.sock, selectors.EVENT_READ, worker)
+        self._send(worker, registration_reply(worker, None))
+
+    def _read(self, worker: SimulatedWorker) -> None:
+        try:
+            chunk = worker.sock.recv(_RECV_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._lost(worker, f"connection failed: {exc}")
+            return
+        if not chunk:
+            self._lost(worker, "connection closed by the master")
+            return
+        worker.inbox += chunk
+        started = time.perf_counter()
+        for mtype, payload in take_frames(worker.inbox):
+            self._handle(worker, mtype, payload, started)
+
+    def _lost(self, worker: SimulatedWorker, why: str) -> None:
+        """A connection failed: made again before registration, fatal after it."""
+        if worker.registered:
+            raise SwarmError(f"worker {worker.worker_id} lost its registered connection: {why}")
+        self._connect(worker, why)
+
+    def _handle(self, worker: SimulatedWorker, mtype: MessageType, payload: dict[str, Any], started: float) -> None:
+        if not worker.registered:
+            frame = registration_reply(worker, (mtype, payload))
+            if frame is not None:
+                self._send(worker, frame)
+            elif worker.registered:
+                self.registered += 1
+                self.last_ack = time.perf_counter()
+        elif mtype is MessageType.HEARTBEAT_REQUEST:
+            self._send(worker, encode_frame(MessageType.HEARTBEAT_RESPONSE, {"sent": payload["sent"]}))
+        elif mtype is MessageType.TASK_ASSIGNMENT:
+            self._send(worker, fitness_report(payload, started))
+            self.genomes_evaluated += len(payload["genomes"])
+        elif mtype is MessageType.SHUTDOWN_SIGNAL:
+            worker.shut_down = True
+            self.selector.unregister(worker.sock)
+            worker.sock.close()
+        else:
+            raise SwarmError(f"worker {worker.worker_id} got an unexpected {mtype.name}: {payload}")
+
+    def _send(self, worker: SimulatedWorker, frame: bytes) -> None:
+        worker.outbox += frame
+        self._flush(worker)
+
+    def _flush(self, worker: SimulatedWorker) -> None:
+        try:
+            sent = worker.sock.send(worker.outbox)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self._lost(worker, f"send failed: {exc}")
+            return
+        del worker.outbox[:sent]
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if worker.outbox else 0)
+        if self.selector.get_key(worker.sock).events != events:
+            self.selector.modify(worker.sock, events, worker)
+
+
+@dataclasses.dataclass
+class PointResult:
+    """One (population, workers) measurement."""
+
+    pop_size: int
+    workers: int
+    registered: int
+    registration_s: float
+    reconnects: int
+    genomes_evaluated: int
+    distributed_s: float
+    """Median seconds of a whole generation through the master."""
+    local_s: float
+    """Median seconds of a whole local generation."""
+    identical: bool
+
+
+def run_point(pop_size: int, workers: int, generations: int, timeout: float,
+              listen_backlog: int | None = None) -> PointResult:
+    """Start a master child, swarm it with ``workers`` simulated workers and collect its timings."""
+    deadline = time.monotonic() + timeout
+    with tempfile.TemporaryDirectory(prefix="neatify-swarm-") as tmp:
+        out, log_path = Path(tmp) / "result.json", Path(tmp) / "master.log"
+        command = [sys.executable, __file__, "master", "--pop-size", str(pop_size), "--workers", str(workers),
+                   "--generations", str(generations), "--timeout", str(timeout), "--out", str(out)]
+        if listen_backlog is not None:
+            command += ["--listen-backlog", str(listen_backlog)]
+        env = {k: v for k, v in os.environ.items() if k != AUTH_TOKEN_ENV}
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            port = _read_json(out, proc, deadline, "the master to bind its port")["port"]
+            swarm = Swarm(port, workers)
+            try:
+                registration = swarm.register_all(deadline)
+                swarm.serve(deadline)
+            finally:
+                swarm.close()
+            result = _read_json(out, proc, deadline + _MASTER_EXIT_GRACE, "the master's results", "distributed")
+        except SwarmError as exc:
+            raise SwarmError(f"pop {pop_size}, {workers} workers: {exc}\nmaster log (tail):\n"
+                             f"{log_path.read_text(errors='replace')[-3000:]}") from None
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=30)
+    return PointResult(pop_size, workers, swarm.registered, registration, swarm.reconnects, swarm.genomes_evaluated,
+                       statistics.median(result["distributed"]), statistics.median(result["local"]),
+                       result["identical"])
+
+
+def _read_json(path: Path, proc: subprocess.Popen, deadline: float, what: str, key: str = "port") -> dict[str, Any]:
+    """Wait (bounded) for the master child to write ``path`` holding ``key``."""
+    while True:
+        exited = proc.poll() is not None  # before reading, so a file written just before exiting is seen
+        data = json.loads(path.read_text()) if path.exists() else {}
+        if key in data:
+            return data
+        if exited:
+            raise SwarmError(f"the master exited with status {proc.returncode} while waiting for {what}")
+        if time.monotonic() > deadline:
+            raise SwarmError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+
+
+def _timed_generations(pop: Population, fitness_fn: Callable[[list], None], generations: int) -> list[float]:
+    """Seconds of each of ``generations`` whole generations, after one untimed (initial, unbred) one."""
+    pop.run_generation(fitness_fn)
+    times = []
+    for _ in range(generations):
+        start = time.perf_counter()
+        pop.run_generation(fitness_fn)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def master_main(args: argparse.Namespace) -> int:
+    """The child: a master on a free port, then the same run locally; writes the timings and the verdict."""
+    raise_fd_limit()
+    out = Path(args.out)
+    backlog = {} if args.listen_backlog is None else {"listen_backlog": args.listen_backlog}
+    config = DistributedConfig(host=HOST, port=0, min_workers=args.workers, worker_wait_timeout=args.timeout,
+                               **backlog)
+    with DistributedPopulation(args.pop_size, 2, 1, seed=SEED, distributed_config=config) as pop:
+        _write_json(out, {"port": pop.port})
+        pop.coordinator.wait_for_workers(args.workers)
+        distributed = _timed_generations(pop, lambda genomes: None, args.generations)
+    local_pop = Population(args.pop_size, 2, 1, seed=SEED)
+    local = _timed_generations(local_pop, local_fitness, args.generations)
+    _write_json(out, {"distributed": distributed, "local": local,
+                      "identical": pop.state_dict() == local_pop.state_dict()})
+    return 0
+
+
+def _int_list(text: str) -> list[int]:
+    return [int(v) for v in text.split(",")]
+
+
+def _check_backlog_flag(listen_backlog: int | None) -> str:
+    """What backlog the master will use; a clear error if ``--listen-backlog`` cannot be honoured."""
+    has_field = "listen_backlog" in {f.name for f in dataclasses.fields(DistributedConfig)}
+    if listen_backlog is not None and not has_field:
+        raise SystemExit("--listen-backlog: this neatify's DistributedConfig has no listen_backlog field")
+    if listen_backlog is not None:
+        return str(listen_backlog)
+    return str(DistributedConfig().listen_backlog) if has_field else "the master's fixed default"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=_int_list, default=[10, 100, 500, 1000, 2000])
+    parser.add_argument("--pops", type=_int_list, default=[1000, 10000])
+    parser.add_argument("--generations", type=int, default=3, help="timed generations per point")
+    parser.add_argument("--listen-backlog", type=int, default=None,
+                        help="DistributedConfig.listen_backlog (if this neatify has it); default: its default")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds a point may take in all")
+    args = parser.parse_args()
+    raise_fd_limit()
+    backlog = _check_backlog_flag(args.listen_backlog)
+    print(f"swarm: seed {SEED}, {args.generations} timed generation(s) per point (median), listen backlog {backlog}")
+    print(f"{'population':>10} {'workers':>8} {'registration s':>15} {'distributed ms/gen':>19} "
+          f"{'local ms/gen':>13} {'ratio':>7} {'identical':>10} {'reconnects':>11}", flush=True)
+    failed = False
+    for pop_size in args.pops:
+        for workers in args.workers:
+            try:
+                r = run_point(pop_size, workers, args.generations, args.timeout, args.listen_backlog)
+            except SwarmError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            failed |= not r.identical
+            print(f"{pop_size:>10} {workers:>8} {r.registration_s:>15.2f} {r.distributed_s * 1e3:>19.1f} "
+                  f"{r.local_s * 1e3:>13.1f} {r.distributed_s / r.local_s:>7.2f} "
+                  f"{'yes' if r.identical else 'NO':>10} {r.reconnects:>11}", flush=True)
+    return 1 if failed else 0
+
+
+def _master_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("role", choices=("master",))
+    for name in ("--pop-size", "--workers", "--generations"):
+        parser.add_argument(name, type=int, required=True)
+    parser.add_argument("--listen-backlog", type=int, default=None)
+    parser.add_argument("--timeout", type=float, required=True)
+    parser.add_argument("--out", required=True)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    sys.exit(master_main(_master_args()) if sys.argv[1:2] == ["master"] else main())
