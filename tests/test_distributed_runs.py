@@ -12,9 +12,12 @@ import threading
 import pytest
 
 from distributed_helpers import HOST, Processes, comparable, free_port, local_state, wait_until
+from neatify import Checkpoint, Population
 from neatify.distributed import (
-    DistributedConfig, DistributedPopulation, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout,
+    DistributedConfig, DistributedEvaluator, DistributedPopulation, RemoteFitnessError, WorkerLostError,
+    WorkerWaitTimeout,
 )
+from neatify.reporters import CheckpointReporter
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -74,6 +77,20 @@ def test_two_workers_match_local_run_then_shut_down_cleanly(master, procs):
     with socket.socket() as sock:  # what a restarted master does: bind the same port again
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((HOST, port))
+
+
+def test_distributed_evaluator_serves_a_plain_population_with_its_reporters(procs, tmp_path):
+    config = DistributedConfig(host=HOST, port=0, min_workers=2, heartbeat_interval=0.2, worker_wait_timeout=30.0)
+    with DistributedEvaluator(config) as evaluator:
+        for i in (1, 2):
+            procs.worker(evaluator.port, i)
+        pop = Population(POP, 2, 1, seed=SEED)
+        pop.add_reporter(CheckpointReporter(tmp_path, every_generations=1))
+        for _ in range(3):
+            pop.run_generation(evaluator)
+    assert comparable(pop.state_dict()) == local_state(POP, SEED, 3)
+    saved = sorted(tmp_path.glob("checkpoint-*"))
+    assert saved and comparable(Checkpoint.load(saved[-1]).state_dict())["generation"] >= 2
 
 
 def test_worker_joining_mid_generation_gets_work(master, procs, tmp_path, caplog):

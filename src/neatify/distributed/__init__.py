@@ -9,12 +9,13 @@ from neatify.distributed.errors import (
     AuthenticationError, DistributedError, ProtocolError, RegistrationError, RemoteFitnessError, WorkerLostError,
     WorkerWaitTimeout,
 )
-from neatify.distributed.master import DistributedPopulation, SystemCoordinator
+from neatify.distributed.master import DistributedEvaluator, DistributedPopulation, SystemCoordinator
 from neatify.distributed.protocol import PROTOCOL_VERSION, MessageType
 from neatify.distributed.worker import GenomeEvaluator, WorkerNode
 
 __all__ = [
-    "PROTOCOL_VERSION", "AuthenticationError", "DistributedConfig", "DistributedError", "DistributedPopulation",
+    "PROTOCOL_VERSION", "AuthenticationError", "DistributedConfig", "DistributedError", "DistributedEvaluator",
+    "DistributedPopulation",
     "GenomeEvaluator", "MessageType", "ProtocolError", "RegistrationError", "RemoteFitnessError",
     "SystemCoordinator", "WorkerLostError", "WorkerNode", "WorkerWaitTimeout",
 ]

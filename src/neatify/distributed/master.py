@@ -292,11 +292,53 @@ class SystemCoordinator:
         logger.debug("event loop: %s", context.get("message"), exc_info=exc)
 
 
+class DistributedEvaluator:
+    """TCP workers as a fitness function: ``pop.run_generation(DistributedEvaluator(config))``.
+
+    Like ``ParallelEvaluator`` and ``RayEvaluator``, so one ``Population`` with its reporters and
+    checkpoints serves every backend. The master starts listening at construction (``port``);
+    ``close()``, or leaving a ``with`` block, tells the workers to exit and frees the port.
+    """
+
+    def __init__(self, config: DistributedConfig | None = None) -> None:
+        self.config = config if config is not None else DistributedConfig()
+        self.coordinator = SystemCoordinator(self.config)
+        self.coordinator.start()
+        self.calls = 0
+
+    @property
+    def port(self) -> int:
+        """The port the master listens on."""
+        return self.coordinator.port
+
+    def __call__(self, genomes: list[Genome]) -> None:
+        """Set each genome's fitness from the workers (the calls are numbered as generations in logs)."""
+        self.evaluate(genomes, self.calls)
+
+    def evaluate(self, genomes: list[Genome], generation: int) -> None:
+        """Set each genome's fitness from the workers, labelled ``generation`` on the wire and in logs."""
+        fitness = self.coordinator.evaluate(genomes, generation)
+        for genome in genomes:
+            genome.fitness = fitness[genome.id]
+        self.calls = generation + 1
+
+    def close(self) -> None:
+        """Tell every worker to exit and free the port (idempotent)."""
+        self.coordinator.shutdown()
+
+    def __enter__(self) -> DistributedEvaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class DistributedPopulation(Population):
     """A ``Population`` whose genomes are evaluated by ``WorkerNode``s over TCP.
 
     The fitness function given to ``run_generation`` on the master is ignored: the workers' own
-    fitness functions compute fitness (pass a dummy such as ``lambda genomes: None``). With
+    fitness functions compute fitness (pass a dummy such as ``lambda genomes: None``). A thin layer
+    over ``Population`` and ``DistributedEvaluator`` that also keeps a checkpoint: with
     ``checkpoint_path`` the population is restored from that file when it exists, and saved to
     it after every evaluated generation, so a restarted master continues the run exactly.
     """
@@ -311,8 +353,8 @@ class DistributedPopulation(Population):
             self.load_state_dict(Checkpoint.read_state(self.checkpoint_path))
             logger.info("resumed from checkpoint %s at generation %d", self.checkpoint_path, self.generation)
         self.distributed_config = distributed_config if distributed_config is not None else DistributedConfig()
-        self.coordinator = SystemCoordinator(self.distributed_config)
-        self.coordinator.start()
+        self.evaluator = DistributedEvaluator(self.distributed_config)
+        self.coordinator = self.evaluator.coordinator
 
     @property
     def port(self) -> int:
@@ -321,9 +363,7 @@ class DistributedPopulation(Population):
 
     def evaluate(self, fitness_fn: FitnessFunction) -> None:
         """Set each genome's fitness from the workers; ``fitness_fn`` is ignored."""
-        fitness = self.coordinator.evaluate(self.genomes, self.generation)
-        for genome in self.genomes:
-            genome.fitness = fitness[genome.id]
+        self.evaluator.evaluate(self.genomes, self.generation)
 
     def run_generation(self, fitness_fn: FitnessFunction) -> None:
         """Breed and evaluate one generation on the workers, then save the checkpoint if configured."""
@@ -333,7 +373,7 @@ class DistributedPopulation(Population):
 
     def shutdown(self) -> None:
         """Tell every worker to exit and free the master's port."""
-        self.coordinator.shutdown()
+        self.evaluator.close()
 
     def __enter__(self) -> DistributedPopulation:
         return self
