@@ -31,8 +31,6 @@ HANDSHAKE_FRAME_BYTES = 4096
 _HEADER = struct.Struct(">IB")
 _LENGTH = struct.Struct(">I")
 _RECV_CHUNK = 1 << 16
-_BACKLOG_BYTES = 1 << 16
-"""A send queue longer than this that shrinks shows the peer reading (heartbeats alone never queue so much)."""
 _TLS_HANDSHAKE = b"\x16\x03"
 """How a TLS ClientHello record starts (record type 22, version 3.x)."""
 
@@ -194,27 +192,6 @@ class FramedConnection:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._send_lock = threading.Lock()
         self._closed = threading.Event()
-        self._send_progress: float | None = None
-        """time.monotonic() of the last bytes the send in flight moved; None when no send is in flight."""
-        self._queued = 0
-        self._queue_moved: float | None = None
-
-    def delivered_at(self) -> float | None:
-        """When bytes last moved toward the peer (None: not seen): a peer still taking a big frame is alive
-        even though its answers to heartbeats wait behind that frame.
-
-        Counts a send in flight that had to wait for the peer, and after it (on Linux) a backlog of more
-        than a few small messages in the kernel's send queue shrinking between calls. Small messages do
-        not count: a stopped peer's kernel still acknowledges them.
-        """
-        if self._send_progress is not None:
-            return self._send_progress
-        queued = unsent_bytes(self.sock)
-        if queued is not None:
-            if self._queued > _BACKLOG_BYTES and queued < self._queued:
-                self._queue_moved = time.monotonic()
-            self._queued = queued
-        return self._queue_moved
 
     @property
     def closed(self) -> bool:
@@ -242,42 +219,24 @@ class FramedConnection:
         with self._send_lock:
             self._send_frame(frame)
 
-    def send_if_idle(self, mtype: MessageType, payload: dict[str, Any]) -> bool:
-        """Send one message unless another send is in flight (then return False at once)."""
-        if not self._send_lock.acquire(blocking=False):
-            return False
-        try:
-            self._send_frame(encode_frame(mtype, payload))
-        finally:
-            self._send_lock.release()
-        return True
-
     def _send_frame(self, frame: bytes) -> None:
         """Called with the send lock held: write ``frame``, failing after ``stall_timeout`` without progress."""
         view = memoryview(frame)
-        self._send_progress = time.monotonic()
-        waited = False
+        progress = time.monotonic()
         try:
             while view:
                 try:
                     sent = self.sock.send(view)
                 except (socket.timeout, TimeoutError):
-                    waited = True
-                    stalled = time.monotonic() - self._send_progress
-                    if stalled >= self.stall_timeout:
-                        raise TimeoutError(f"send stalled for {stalled:.1f}s with {len(view)} of {len(frame)} "
-                                           "bytes unsent") from None
+                    if time.monotonic() - progress >= self.stall_timeout:
+                        raise TimeoutError(f"send stalled for {time.monotonic() - progress:.1f}s with {len(view)} "
+                                           f"of {len(frame)} bytes unsent") from None
                     continue
                 view = view[sent:]
-                waited = waited or bool(view)
-                self._send_progress = time.monotonic()
+                progress = time.monotonic()
         except OSError:
             self.close()
             raise
-        finally:
-            if waited:  # the peer took bytes as they came: it was alive until now
-                self._queue_moved = self._send_progress
-            self._send_progress = None
 
     def recv(self, deadline: float | None = None,
              idle: float | None = None) -> tuple[MessageType, dict[str, Any]] | None:
