@@ -149,18 +149,6 @@ Check = Callable[[Any], bool]
 Fields = dict[str, tuple[Check, str]]
 
 
-def _is_map(value: Any) -> bool:
-    return isinstance(value, dict)
-
-
-def _is_list(value: Any) -> bool:
-    return isinstance(value, list)
-
-
-def _is_bool(value: Any) -> bool:
-    return isinstance(value, bool)
-
-
 def _int_rows(width: int) -> Check:
     return lambda value: isinstance(value, list) and all(
         isinstance(row, list) and len(row) == width and all(is_int(v) for v in row) for row in value)
@@ -174,28 +162,30 @@ def _is_rng_state(value: Any) -> bool:
             and (value[2] is None or is_finite(value[2])))
 
 
+_MAP = (lambda v: isinstance(v, dict), "a map")
+_LIST = (lambda v: isinstance(v, list), "a list")
 _COUNT = (is_id, "a non-negative integer")
 _POSITIVE = (lambda v: is_id(v) and v >= 1, "a positive integer")
 _FINITE = (is_finite, "a finite number")
 _FITNESS = (lambda v: v is None or is_finite(v), "a finite number or null")
 
 _STATE_FIELDS: Fields = {
-    "config": (_is_map, "a map"),
+    "config": _MAP,
     "num_inputs": _POSITIVE,
     "num_outputs": _POSITIVE,
     "seed": (lambda v: is_number(v) or isinstance(v, str), "a number or a string"),
     "rng": (_is_rng_state, "a random generator state [3, [625 integers below 2**32], number or null]"),
-    "tracker": (_is_map, "a map"),
+    "tracker": _MAP,
     "generation": _COUNT,
     "next_genome_id": _COUNT,
     "next_species_id": _COUNT,
     "compatibility_threshold": _FINITE,
     "evaluations": _COUNT,
-    "evaluated": (_is_bool, "true or false"),
+    "evaluated": (lambda v: isinstance(v, bool), "true or false"),
     "genomes": (lambda v: isinstance(v, list) and len(v) > 0, "a non-empty list"),
-    "species": (_is_list, "a list"),
-    "best_genome": (lambda v: v is None or _is_map(v), "a genome or null"),
-    "history": (_is_list, "a list"),
+    "species": _LIST,
+    "best_genome": (lambda v: v is None or isinstance(v, dict), "a genome or null"),
+    "history": _LIST,
 }
 _TRACKER_FIELDS: Fields = {
     "next_innovation": _COUNT,
@@ -205,7 +195,7 @@ _TRACKER_FIELDS: Fields = {
 }
 _SPECIES_FIELDS: Fields = {
     "id": _COUNT,
-    "representative": (_is_map, "a genome"),
+    "representative": (_MAP[0], "a genome"),
     "created": _COUNT,
     "members": (lambda v: isinstance(v, list) and len(v) > 0 and all(is_int(i) for i in v),
                 "a non-empty list of genome ids"),
