@@ -506,7 +506,8 @@ class DistributedPopulation(Population):
     The fitness function given to ``run_generation`` on the master is ignored: the workers' own
     fitness functions compute fitness (pass a dummy such as ``lambda genomes: None``). With
     ``checkpoint_path`` the population is restored from that file when it exists, and saved to
-    it after every evaluated generation, so a restarted master continues the run exactly.
+    it after every evaluated generation, so a restarted master continues the run exactly. A damaged
+    checkpoint, or a path where none can be written, raises ``CheckpointError`` before any worker is served.
     """
 
     def __init__(self, pop_size: int | None = None, num_inputs: int = 2, num_outputs: int = 1,
@@ -515,9 +516,11 @@ class DistributedPopulation(Population):
                  checkpoint_path: str | Path | None = None) -> None:
         super().__init__(pop_size, num_inputs, num_outputs, config, seed)
         self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
-        if self.checkpoint_path is not None and self.checkpoint_path.exists():
-            self.load_state_dict(Checkpoint.read_state(self.checkpoint_path))
-            logger.info("resumed from checkpoint %s at generation %d", self.checkpoint_path, self.generation)
+        if self.checkpoint_path is not None:
+            Checkpoint.check_writable(self.checkpoint_path)
+            if self.checkpoint_path.exists():
+                self.load_state_dict(Checkpoint.read_state(self.checkpoint_path))
+                logger.info("resumed from checkpoint %s at generation %d", self.checkpoint_path, self.generation)
         self.distributed_config = distributed_config if distributed_config is not None else DistributedConfig()
         self.coordinator = SystemCoordinator(self.distributed_config)
         self.coordinator.start()
