@@ -1,4 +1,6 @@
+import gzip
 import json
+import random
 
 import pytest
 
@@ -55,3 +57,235 @@ def test_bad_checkpoint_files_are_clear_errors(tmp_path):
     (tmp_path / "other.json").write_text('{"format": "something-else"}')
     with pytest.raises(CheckpointError, match="not a neatify-checkpoint"):
         Checkpoint.load(tmp_path / "other.json")
+
+
+RICH = EvolutionConfig(prob_add_node=0.3, prob_add_connection=0.5, allow_recurrent=True, prob_delete_node=0.05,
+                       prob_toggle_enable=0.02, prob_mutate_activation=0.1,
+                       activation_options=["neat_sigmoid", "tanh", "relu"], target_species=3, population_stagnation=2)
+
+
+@pytest.fixture(scope="module")
+def saved_run():
+    """The file contents of a checkpoint of a real run with hidden nodes and recurrent connections."""
+    pop = Population(pop_size=24, num_inputs=2, num_outputs=1, config=RICH, seed=5)
+    for _ in range(6):
+        pop.run_generation(xor_fitness)
+    assert any(g.is_recurrent() for g in pop.genomes) and any(g.size()[0] for g in pop.genomes)
+    return {"format": "neatify-checkpoint", "version": 1, "population": pop.state_dict()}
+
+
+@pytest.mark.parametrize("suffix", [".json", ".json.gz"])
+def test_recurrent_run_and_a_checkpoint_from_before_population_stagnation_load_exactly(tmp_path, saved_run, suffix):
+    old = json.loads(json.dumps(saved_run))
+    old["population"]["config"]["population_stagnation"] = 0
+    reference = Checkpoint.load(_write(tmp_path / f"new{suffix}", old))
+    del old["population"]["config"]["population_stagnation"]  # a checkpoint written before the key existed
+    resumed = Checkpoint.load(_write(tmp_path / f"old{suffix}", old))
+    assert resumed.state_dict() == reference.state_dict()
+    for _ in range(2):
+        reference.run_generation(xor_fitness)
+        resumed.run_generation(xor_fitness)
+    assert resumed.state_dict() == reference.state_dict()
+
+
+def _write(path, data, raw=None):
+    """Write ``data`` as a checkpoint at ``path``, or the file contents ``raw`` when given."""
+    if raw is None:
+        raw = json.dumps(data).encode()
+        raw = gzip.compress(raw) if path.suffix == ".gz" else raw
+    path.write_bytes(raw)
+    return path
+
+
+def _state(data):
+    return data["population"]
+
+
+def _genome(data, index=0):
+    return data["population"]["genomes"][index]
+
+
+def _hidden_genome(data):
+    return next(g for g in data["population"]["genomes"] if any(n[1] == "hidden" for n in g["nodes"]))
+
+
+def _set_rng(data):
+    _state(data)["rng"][1] = _state(data)["rng"][1][:600]
+
+
+def _swap_activation(data):
+    genome = _genome(data)
+    genome["nodes"][0][3] = "os.system"
+    return f"genome {genome['id']}: node {genome['nodes'][0][0]}: unknown activation 'os.system'"
+
+
+def _dangling_connection(data):
+    genome = _genome(data)
+    genome["connections"][0][2] = 99
+    conn = genome["connections"][0]
+    return f"genome {genome['id']}: connection {conn[0]} joins a node that does not exist ({conn[1]} -> 99)"
+
+
+def _drop_key(data):
+    del _genome(data)["nodes"]
+    return f"genome {_genome(data)['id']}: genome keys must be"
+
+
+def _wider_genome(data):
+    wider = Population(pop_size=5, num_inputs=3, num_outputs=1, seed=1).genomes[0].to_dict()
+    _state(data)["genomes"][0] = {**wider, "id": _genome(data)["id"], "fitness": 1.0}
+    return f"genome {_genome(data)['id']}: has 3 inputs and 1 outputs, the population 2 and 1"
+
+
+def _foreign_member(data):
+    species = _state(data)["species"][0]
+    species["members"].append(123456)
+    return f"species {species['id']}: member 123456 is not a genome of the population"
+
+
+def _twice(data):
+    genome = _genome(data, 1)
+    genome["id"] = _genome(data)["id"]
+    return f"genome {genome['id']}: id appears twice"
+
+
+def _homeless(data):
+    species = _state(data)["species"][0]
+    homeless = species["members"].pop()
+    if not species["members"]:
+        _state(data)["species"].pop(0)
+    return f"genome {homeless} is in no species"
+
+
+def _edit(path, value, message):
+    """A case that sets the value at ``path`` (keys and indexes under the file's top level)."""
+    def edit(data):
+        target = data
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        return message
+    return edit
+
+
+def _bytes(transform, message):
+    return lambda data: (transform(json.dumps(data).encode()), message)
+
+
+P = "population"
+DAMAGE = {
+    "truncated gz": (".json.gz", lambda data: (gzip.compress(json.dumps(data).encode())[:-40], "truncated or corrupt "
+                                               "gzip data")),
+    "plain text named .gz": (".json.gz", _bytes(lambda raw: raw, "truncated or corrupt gzip data")),
+    "truncated json": (".json", _bytes(lambda raw: raw[: len(raw) // 2], "not valid JSON")),
+    "not json": (".json", _bytes(lambda raw: b"generation = 3\n", "not valid JSON")),
+    "not utf-8": (".json", _bytes(lambda raw: b'{"format": "\xff"}', "not UTF-8 text")),
+    "NaN weight": (".json", _bytes(lambda raw: raw.replace(b'"evaluations": ', b'"evaluations": NaN, "x": ', 1),
+                                   "NaN is not a number a checkpoint may hold")),
+    "top level list": (".json", _bytes(lambda raw: b"[1, 2]", "top level is not an object")),
+    "wrong format tag": (".json", _edit(["format"], "neat-python", "not a neatify-checkpoint version 1 file")),
+    "wrong version": (".json.gz", _edit(["version"], 2, "not a neatify-checkpoint version 1 file")),
+    "no population": (".json", _edit([P], None, "population must be a map, got None")),
+    "missing state key": (".json", lambda data: (_state(data).pop("tracker"), "population lacks key(s) tracker")[1]),
+    "generation not int": (".json", _edit([P, "generation"], "x",
+                                          "population.generation must be a non-negative integer, got 'x'")),
+    "threshold a string": (".json", _edit([P, "compatibility_threshold"], "3.0",
+                                          "population.compatibility_threshold must be a finite number, got '3.0'")),
+    "evaluated a number": (".json", _edit([P, "evaluated"], 1, "population.evaluated must be true or false")),
+    "no genomes": (".json", _edit([P, "genomes"], [], "population.genomes must be a non-empty list, got []")),
+    "short rng state": (".json", lambda data: (_set_rng(data), "population.rng must be a random generator state")[1]),
+    "rng version": (".json", _edit([P, "rng", 0], 2, "population.rng must be a random generator state")),
+    "unknown config key": (".json.gz", _edit([P, "config", "population_sise"], 40,
+                                             "population.config: unknown config key(s): population_sise")),
+    "bad config value": (".json", _edit([P, "config", "prob_add_node"], 2.0,
+                                        "population.config: prob_add_node is a probability")),
+    "tracker splits": (".json", _edit([P, "tracker", "splits"], [[1]], "population.tracker.splits must be a list")),
+    "tracker behind genomes": (".json", _edit([P, "tracker", "next_innovation"], 1,
+                                              "is not below population.tracker.next_innovation 1")),
+    "genome missing a key": (".json", _drop_key),
+    "unknown activation": (".json.gz", _swap_activation),
+    "connection to a missing node": (".json.gz", _dangling_connection),
+    "genome of another size": (".json", _wider_genome),
+    "evaluated genome without fitness": (".json", lambda data: (_genome(data).update(fitness=None),
+                                                                "no fitness, yet population.evaluated is true")[1]),
+    "weight a string": (".json", lambda data: (_hidden_genome(data)["connections"][0].__setitem__(3, "1.0"),
+                                               "weight must be a finite number, got '1.0'")[1]),
+    "species member not a genome": (".json", _foreign_member),
+    "duplicate genome id": (".json", _twice),
+    "genome in no species": (".json", _homeless),
+    "species field": (".json", _edit([P, "species", 0, "staleness"], -1,
+                                     "population.species[0].staleness must be a non-negative integer, got -1")),
+    "best genome without fitness": (".json", _edit([P, "best_genome", "fitness"], None,
+                                                   "population.best_genome: has no fitness")),
+    "history row": (".json", lambda data: (_state(data)["history"][0].pop("evaluations"),
+                                           "population.history[0] lacks key(s) evaluations")[1]),
+    "history value": (".json", _edit([P, "history", 1, "mean_fitness"], [1],
+                                     "population.history[1].mean_fitness must be a finite number, got [1]")),
+}
+
+
+@pytest.mark.parametrize("case", DAMAGE)
+def test_every_damaged_checkpoint_is_a_checkpoint_error_naming_file_and_problem(tmp_path, saved_run, case):
+    suffix, damage = DAMAGE[case]
+    data = json.loads(json.dumps(saved_run))
+    outcome = damage(data)
+    raw, message = outcome if isinstance(outcome, tuple) else (None, outcome)
+    path = _write(tmp_path / f"run{suffix}", data, raw)
+    for load in (Checkpoint.load, Checkpoint.read_state, Checkpoint.load_file):
+        with pytest.raises(CheckpointError) as caught:
+            load(path)
+        assert str(caught.value).startswith(f"{path}: ") and message in str(caught.value), case
+
+
+def test_randomly_damaged_checkpoints_load_and_run_or_raise_checkpoint_error(tmp_path, saved_run):
+    """300 random edits of a real checkpoint: each loads and runs on, or is refused as a CheckpointError."""
+    rng = random.Random(0)
+    junk = [None, "x", -1, 0, 2.5, 10**30, True, [], {}, [0, 1], float("inf")]
+    outcomes = {"refused": 0, "loaded": 0}
+    for _ in range(300):
+        data = json.loads(json.dumps(saved_run))
+        parent, key = _random_spot(data["population"], rng)
+        if isinstance(parent, dict) and rng.random() < 0.3:
+            del parent[key]
+        else:
+            parent[key] = rng.choice(junk)
+        path = tmp_path / "fuzz.json"
+        path.write_text(json.dumps(data))
+        try:
+            population = Checkpoint.load(path)
+        except CheckpointError as exc:
+            assert str(exc).startswith(f"{path}: ")
+            outcomes["refused"] += 1
+            continue
+        population.run_generation(xor_fitness)
+        outcomes["loaded"] += 1
+    assert outcomes["refused"] > 200 and outcomes["loaded"] > 5, outcomes
+
+
+def _random_spot(tree, rng):
+    """A random (container, key) inside a JSON tree, descending a random depth."""
+    parent, key = tree, rng.choice(list(tree))
+    while isinstance(parent[key], (dict, list)) and parent[key] and rng.random() < 0.8:
+        parent = parent[key]
+        key = rng.choice(list(parent)) if isinstance(parent, dict) else rng.randrange(len(parent))
+    return parent, key
+
+
+def test_damaged_genome_file_names_file_and_problem(tmp_path):
+    genome = Population(pop_size=5, num_inputs=2, num_outputs=1, seed=1).genomes[0]
+    path = tmp_path / "champ.json"
+    Checkpoint.export_genome_json(genome, path)
+    data = json.loads(path.read_text())
+    data["genome"]["nodes"][0][3] = "no_such_activation"
+    path.write_text(json.dumps(data))
+    for load in (Checkpoint.load_genome_json, Checkpoint.load_file):
+        with pytest.raises(CheckpointError, match="champ.json: node 2: unknown activation 'no_such_activation'"):
+            load(path)
+
+
+@pytest.mark.parametrize("where", ["missing/run.json", "."])
+def test_check_writable_refuses_missing_directory_and_directory(tmp_path, where):
+    with pytest.raises(CheckpointError, match="cannot write a checkpoint there"):
+        Checkpoint.check_writable(tmp_path / where)
+    Checkpoint.check_writable(tmp_path / "run.json")
+    assert list(tmp_path.iterdir()) == []

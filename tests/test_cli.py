@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import subprocess
 import sys
 
@@ -98,6 +100,37 @@ def test_show_a_genome_file(project, capsys):
     assert main(["show", "g.json"]) == 0
     out = capsys.readouterr().out
     assert "genome 0: fitness not evaluated" in out and "inputs 3, outputs 2, hidden 0" in out
+
+
+def _damaged_files(project):
+    """A gzipped checkpoint and a genome file, each with a node of an unknown activation."""
+    pop = Population(pop_size=10, num_inputs=2, num_outputs=1, seed=3)
+    Checkpoint.save(pop, project / "damaged.json.gz")
+    data = json.loads(gzip.decompress((project / "damaged.json.gz").read_bytes()))
+    data["population"]["genomes"][4]["nodes"][0][3] = "bogus"
+    (project / "damaged.json.gz").write_bytes(gzip.compress(json.dumps(data).encode()))
+    (project / "damaged-genome.json").write_text(json.dumps({"format": "neatify-genome", "version": 1,
+                                                             "genome": data["population"]["genomes"][4]}))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["show", "damaged.json.gz"], "damaged.json.gz: genome 4: node 2: unknown activation 'bogus'"),
+    (["show", "damaged-genome.json"], "damaged-genome.json: node 2: unknown activation 'bogus'"),
+    (["run", "run.toml", "--resume", "damaged.json.gz"], "damaged.json.gz: genome 4: node 2: unknown activation"),
+])
+def test_damaged_checkpoints_are_one_line_errors(project, args, message):
+    _damaged_files(project)
+    result = neatify(*args, cwd=project)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("neatify: error:") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unwritable_checkpoint_dir_fails_before_the_first_generation(project, capsys):
+    (project / "ck").write_text("a file where the checkpoint directory should be")
+    assert main(["run", "run.toml"]) == 1
+    captured = capsys.readouterr()
+    assert "ck: cannot make the checkpoint directory" in captured.err and "gen " not in captured.out
 
 
 @pytest.mark.parametrize("args, message", [

@@ -268,3 +268,35 @@ def test_a_taken_worker_id_is_refused_until_it_is_free(master, procs, caplog):
     assert first.wait(10) == 0
     wait_until(lambda: caplog.text.count("worker same registered") == 2, 30, "the second worker to get in")
     assert run(pop, 1) == local_state(POP, SEED, 1)
+
+
+def test_master_given_a_checkpoint_workers_would_reject_exits_before_serving_anyone(procs, tmp_path):
+    from neatify import Checkpoint, Population
+
+    checkpoint = tmp_path / "run.json"
+    Checkpoint.save(Population(POP, 2, 1, seed=SEED), checkpoint)
+    data = json.loads(checkpoint.read_text())
+    genome = data["population"]["genomes"][0]
+    genome["nodes"][0][3] = "no_such_activation"  # output node 2 of genome 0
+    checkpoint.write_text(json.dumps(data))
+    port = free_port()
+    worker = procs.worker(port, "w", "--max-connect-attempts", "5")
+    master = procs.start("master", "tests/distributed_helpers.py", "master", "--port", str(port),
+                         "--checkpoint", str(checkpoint), "--out", str(tmp_path / "out.json"))
+    assert master.wait(20) != 0
+    log = procs.log(master)
+    assert "CheckpointError" in log and f"{checkpoint}: genome 0: node 2: unknown activation 'no_such_activation'" in log
+    assert "master listening" not in log
+    assert worker.wait(20) == 1
+    assert "could not register" in procs.log(worker) and "invalid genome" not in procs.log(worker)
+
+
+@pytest.mark.parametrize("where", ["missing/run.json", "."])
+def test_master_with_an_unwritable_checkpoint_path_refuses_to_start(tmp_path, where):
+    from neatify.checkpoint import CheckpointError
+
+    path = tmp_path / where
+    with pytest.raises(CheckpointError, match="cannot write"):
+        DistributedPopulation(POP, 2, 1, seed=SEED, checkpoint_path=path,
+                              distributed_config=DistributedConfig(host=HOST, port=0))
+    assert not path.with_name(path.name + ".tmp").exists()

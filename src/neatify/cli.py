@@ -229,13 +229,8 @@ def _describe_population(population: Population, last: int) -> list[str]:
 
 
 def _command_show(args: argparse.Namespace) -> int:
-    try:
-        lines = _describe_population(Checkpoint.load(args.file), args.history)
-    except CheckpointError as exc:
-        try:
-            lines = _describe_genome(Checkpoint.load_genome_json(args.file))
-        except CheckpointError:
-            raise exc from None
+    loaded = Checkpoint.load_file(args.file)
+    lines = _describe_genome(loaded) if isinstance(loaded, Genome) else _describe_population(loaded, args.history)
     print(f"{args.file}:")
     print("\n".join(lines))
     return 0

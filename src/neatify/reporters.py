@@ -189,6 +189,7 @@ class CheckpointReporter(Reporter):
         self.every_generations = every_generations
         self.every_seconds = every_seconds
         self.prefix = prefix
+        self._check_writable()
         self.last_path: Path | None = None
         self._last_time = time.monotonic()
 
@@ -198,12 +199,25 @@ class CheckpointReporter(Reporter):
         if due_generation or due_time:
             self.save(population)
 
+    def _check_writable(self) -> None:
+        """Fail now, not after the first generations, when no checkpoint can be written in the directory."""
+        from neatify.checkpoint import Checkpoint, CheckpointError
+
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CheckpointError(f"{self.directory}: cannot make the checkpoint directory: {exc.strerror}") from None
+        Checkpoint.check_writable(self._path(0))
+
+    def _path(self, generation: int) -> Path:
+        return self.directory / f"{self.prefix}{generation}.json.gz"
+
     def save(self, population: Population) -> Path:
         """Write a checkpoint of ``population`` now; returns its path."""
         from neatify.checkpoint import Checkpoint
 
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{self.prefix}{population.generation}.json.gz"
+        path = self._path(population.generation)
         Checkpoint.save(population, path)
         self.last_path = path
         self._last_time = time.monotonic()

@@ -193,6 +193,8 @@ class SystemCoordinator:
 
         The first call waits for ``min_workers``; later ones go on with whatever workers are left.
         """
+        if self._stopping:
+            raise DistributedError("the master was shut down; it evaluates nothing more")
         self.wait_for_workers(1 if self._started else self.config.min_workers)
         self._started = True
         job = GenerationJob(generation, genomes)  # encoded here, off the event loop
@@ -340,7 +342,8 @@ class DistributedPopulation(Population):
     fitness functions compute fitness (pass a dummy such as ``lambda genomes: None``). A thin layer
     over ``Population`` and ``DistributedEvaluator`` that also keeps a checkpoint: with
     ``checkpoint_path`` the population is restored from that file when it exists, and saved to
-    it after every evaluated generation, so a restarted master continues the run exactly.
+    it after every evaluated generation, so a restarted master continues the run exactly. A damaged
+    checkpoint, or a path where none can be written, raises ``CheckpointError`` before any worker is served.
     """
 
     def __init__(self, pop_size: int | None = None, num_inputs: int = 2, num_outputs: int = 1,
@@ -349,9 +352,11 @@ class DistributedPopulation(Population):
                  checkpoint_path: str | Path | None = None) -> None:
         super().__init__(pop_size, num_inputs, num_outputs, config, seed)
         self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
-        if self.checkpoint_path is not None and self.checkpoint_path.exists():
-            self.load_state_dict(Checkpoint.read_state(self.checkpoint_path))
-            logger.info("resumed from checkpoint %s at generation %d", self.checkpoint_path, self.generation)
+        if self.checkpoint_path is not None:
+            Checkpoint.check_writable(self.checkpoint_path)
+            if self.checkpoint_path.exists():
+                self.load_state_dict(Checkpoint.read_state(self.checkpoint_path))
+                logger.info("resumed from checkpoint %s at generation %d", self.checkpoint_path, self.generation)
         self.distributed_config = distributed_config if distributed_config is not None else DistributedConfig()
         self.evaluator = DistributedEvaluator(self.distributed_config)
         self.coordinator = self.evaluator.coordinator

@@ -6,18 +6,12 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from neatify.activations import ACTIVATIONS
+from neatify.checks import genome_dict_problem as genome_dict_problem  # the genome check, shared with checkpoints
+from neatify.checks import is_int as _is_int
+from neatify.checks import is_number as _is_float
 from neatify.distributed.auth import NONCE_BYTES, PROOF_BYTES
 
 Check = Callable[[Any], bool]
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_float(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _is_str(value: Any) -> bool:
@@ -92,43 +86,4 @@ def payload_problem(message: str, payload: Any) -> str | None:
                 return f"{message} payload lacks field {name!r}"
         elif not check(payload[name]):
             return f"{message} field {name!r} has an invalid value"
-    return None
-
-
-_GENOME_KEYS = {"id", "num_inputs", "num_outputs", "nodes", "connections", "fitness"}
-
-
-def genome_dict_problem(data: dict[str, Any]) -> str | None:
-    """Why ``data`` is not a valid ``Genome.to_dict()`` (None when it is)."""
-    if set(data) != _GENOME_KEYS:
-        return f"genome keys must be {sorted(_GENOME_KEYS)}, got {sorted(map(str, data))}"
-    if not (_is_int(data["id"]) and _positive_int(data["num_inputs"]) and _positive_int(data["num_outputs"])):
-        return "genome id, num_inputs and num_outputs must be integers (inputs and outputs >= 1)"
-    if data["fitness"] is not None and not _is_float(data["fitness"]):
-        return "genome fitness must be a number or nil"
-    num_inputs, num_outputs = data["num_inputs"], data["num_outputs"]
-    nodes, connections = data["nodes"], data["connections"]
-    if not isinstance(nodes, list) or not isinstance(connections, list):
-        return "genome nodes and connections must be lists"
-    node_ids: set[int] = set()
-    for node in nodes:
-        if not (isinstance(node, list) and len(node) == 4 and _is_int(node[0]) and node[1] in ("output", "hidden")
-                and _is_float(node[2]) and node[3] in ACTIVATIONS):
-            return f"bad node gene {node!r}: expected [id, 'output'|'hidden', bias, activation name]"
-        is_output = num_inputs <= node[0] < num_inputs + num_outputs
-        if node[0] < num_inputs or node[0] in node_ids or is_output != (node[1] == "output"):
-            return f"node id {node[0]} is an input, a duplicate, or of the wrong kind"
-        node_ids.add(node[0])
-    if len(node_ids & set(range(num_inputs, num_inputs + num_outputs))) != num_outputs:
-        return "genome lacks some of its output nodes"
-    innovations: set[int] = set()
-    for conn in connections:
-        if not (isinstance(conn, list) and len(conn) == 5 and all(_is_int(v) for v in conn[:3])
-                and _is_float(conn[3]) and _is_bool(conn[4])):
-            return f"bad connection gene {conn!r}: expected [innovation, in, out, weight, enabled]"
-        if conn[0] in innovations:
-            return f"duplicate innovation {conn[0]}"
-        innovations.add(conn[0])
-        if not (0 <= conn[1] < num_inputs or conn[1] in node_ids) or conn[2] not in node_ids:
-            return f"connection {conn[0]} joins a node that does not exist ({conn[1]} -> {conn[2]})"
     return None
