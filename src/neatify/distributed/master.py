@@ -55,6 +55,8 @@ class _Link(asyncio.Protocol):
         self.eof = False
         self.queued = 0
         """Write-buffer plus kernel send-queue bytes at the last tick (to see the peer taking them)."""
+        self.written = 0
+        """Bytes written since the last tick."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -74,8 +76,12 @@ class _Link(asyncio.Protocol):
         self.coordinator._lost(self, reason)
 
     def backlog(self) -> int:
-        """Bytes written but not yet taken by the peer: the transport's buffer and the kernel's queue."""
+        """Bytes written but not yet taken by the peer: the transport's buffer and the kernel's queue
+        (asked of the kernel only when enough was written lately to matter)."""
         assert self.transport is not None
+        written, self.written = self.written, 0
+        if written + self.queued <= _BACKLOG_BYTES:
+            return self.transport.get_write_buffer_size()
         kernel = unsent_bytes(self.transport.get_extra_info("socket"))
         return self.transport.get_write_buffer_size() + (kernel or 0)
 
@@ -92,7 +98,8 @@ class SystemCoordinator:
         """Whether min_workers were reached once; later generations only need one worker."""
         self._stopping = False
         self._changed = threading.Condition()
-        """Notified (from the loop) whenever the number of workers may have changed."""
+        """Notified (from the loop) whenever the number of workers changed."""
+        self._workers_seen = 0
         self._waiting: concurrent.futures.Future[dict[int, float]] | None = None
         self._accept_failed = False
         self._tls = None if config.tls_cert is None else tls.server_context(config.tls_cert, config.tls_key)
@@ -216,6 +223,7 @@ class SystemCoordinator:
                 continue
             if isinstance(action, Send):
                 link.transport.write(action.data)
+                link.written += len(action.data)
             elif isinstance(action, Close):
                 if action.flush:
                     link.transport.close()
@@ -228,8 +236,10 @@ class SystemCoordinator:
                 future.set_exception(outcome.error)
             else:
                 future.set_result(outcome.fitness)
-        with self._changed:
-            self._changed.notify_all()
+        if self._core.num_workers != self._workers_seen:  # wake wait_for_workers
+            self._workers_seen = self._core.num_workers
+            with self._changed:
+                self._changed.notify_all()
 
     def _accepted(self, link: _Link) -> None:
         if self._accept_failed:
