@@ -215,9 +215,24 @@ class FramedConnection:
 
     def send(self, mtype: MessageType, payload: dict[str, Any]) -> None:
         """Send one message; a stalled send or socket error closes the connection and raises OSError."""
-        frame = encode_frame(mtype, payload)
+        self.send_bytes(encode_frame(mtype, payload))
+
+    def send_bytes(self, frames: bytes) -> None:
+        """Send whole frames already encoded (thread-safe; see ``send``)."""
         with self._send_lock:
-            self._send_frame(frame)
+            self._send_frame(frames)
+
+    def read_some(self) -> bytes | None:
+        """The bytes one socket read brings (None if none came within ``io_timeout``); ConnectionClosed at EOF."""
+        if self.closed:
+            raise ConnectionClosed("connection closed locally")
+        try:
+            chunk = self.sock.recv(_RECV_CHUNK)
+        except (socket.timeout, TimeoutError):
+            return None
+        if not chunk:
+            raise ConnectionClosed("connection closed by peer")
+        return chunk
 
     def _send_frame(self, frame: bytes) -> None:
         """Called with the send lock held: write ``frame``, failing after ``stall_timeout`` without progress."""

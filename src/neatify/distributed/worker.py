@@ -15,21 +15,19 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from neatify.distributed import auth, tls
+from neatify.distributed import tls
 from neatify.distributed.config import AUTH_TOKEN_ENV
-from neatify.distributed.errors import (
-    AuthenticationError, ConnectionClosed, ProtocolError, RegistrationError,
+from neatify.distributed.errors import AuthenticationError, ConnectionClosed, ProtocolError, RegistrationError
+from neatify.distributed.protocol import FramedConnection
+from neatify.distributed.worker_protocol import (
+    REGISTRATION_TIMEOUT, Event, Failed, Registered, Send, Shutdown, Task, WorkerProtocol,
 )
-from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection, MessageType
-from neatify.distributed.schema import genome_dict_problem
 from neatify.genome import Genome
 
 logger = logging.getLogger("neatify.distributed.worker")
 
 FitnessFunction = Callable[[list[Genome]], Any]
 
-_REGISTRATION_TIMEOUT = 30.0
-_DEFAULT_MASTER_SILENCE = 30.0
 _LEAVE_GRACE = 5.0
 """Seconds a leaving worker waits for the master to close the connection."""
 
@@ -140,13 +138,14 @@ class WorkerNode:
                 self._back_off(failures, f"cannot reach master ({exc})")
                 continue
             conn = FramedConnection(sock, self.max_frame_bytes)
-            registered = False
+            core = WorkerProtocol(self.worker_id, self.capacity, self.auth_token, self._where, self.max_frame_bytes,
+                                  time.monotonic(), tls=self._tls is not None)
             try:
                 if self._tls is not None:
-                    conn.start_tls(self._tls, time.monotonic() + _REGISTRATION_TIMEOUT, self.tls_server_name)
-                interval = self._register(conn)
-                registered, failures = True, 0
-                self._serve(conn, interval)
+                    conn.start_tls(self._tls, time.monotonic() + REGISTRATION_TIMEOUT, self.tls_server_name)
+                early = self._register(conn, core)
+                failures = 0
+                self._serve(conn, core, early)
                 return
             except ssl.SSLCertVerificationError as exc:
                 raise AuthenticationError(f"worker {self.worker_id}: the TLS certificate of the master at "
@@ -155,10 +154,10 @@ class WorkerNode:
             except (ConnectionClosed, ProtocolError, OSError) as exc:
                 if self._stop.is_set():
                     return
-                if registered:
+                if core.registered:
                     logger.warning("worker %s: lost the master (%s); reconnecting", self.worker_id, exc)
                 failures += 1
-                self._back_off(failures, f"{'connection lost' if registered else 'registration failed'} ({exc})")
+                self._back_off(failures, f"{'connection lost' if core.registered else 'registration failed'} ({exc})")
             finally:
                 conn.close()
 
@@ -177,74 +176,40 @@ class WorkerNode:
                     failures, delay)
         self._stop.wait(delay)
 
-    def _register(self, conn: FramedConnection) -> float:
-        """Register (mutually authenticated with a token); returns the master's heartbeat interval.
-
-        Raises ConnectionRefusedError when refused for now, AuthenticationError/RegistrationError for good.
-        """
-        nonce = auth.new_nonce()
-        hello: dict[str, Any] = {"protocol_version": PROTOCOL_VERSION, "worker_id": self.worker_id,
-                                 "capacity": self.capacity, "nonce": nonce}
-        conn.send(MessageType.WORKER_REGISTRATION, hello)
-        deadline = time.monotonic() + _REGISTRATION_TIMEOUT
-        master_proven = False
+    def _register(self, conn: FramedConnection, core: WorkerProtocol) -> list[Event]:
+        """Register (mutually authenticated with a token), in this thread, until accepted or refused;
+        returns the events that came after the acceptance in the same read (a first task, say)."""
+        conn.send_bytes(core.hello().data)
         while True:
-            payload = self._registration_answer(conn, deadline)
-            if payload["status"] == "accepted":
-                if self.auth_token and not master_proven:
-                    raise self._distrust(conn, "accepted this worker without proving it knows the auth token (it "
-                                               "has none set, or it is not the real master)")
-                conn.mark_registered()
-                logger.info("worker %s: registered with master %s", self.worker_id, self._where)
-                return payload.get("heartbeat_interval", _DEFAULT_MASTER_SILENCE / 3)
-            if master_proven or "nonce" not in payload or "proof" not in payload:
-                raise ProtocolError("a challenge must come once, with a nonce and a proof")
-            if not self.auth_token:
-                raise AuthenticationError(f"worker {self.worker_id}: master at {self._where} requires an auth "
-                                          f"token (set auth_token or ${AUTH_TOKEN_ENV})")
-            if not auth.verify(payload["proof"], self.auth_token, "master", PROTOCOL_VERSION, nonce,
-                               payload["nonce"], self.worker_id):
-                raise self._distrust(conn, "could not prove it knows the auth token (the tokens differ, or it is "
-                                           "not the real master)")
-            master_proven = True
-            conn.send(MessageType.WORKER_REGISTRATION, {**hello, "proof": auth.proof(
-                self.auth_token, "worker", PROTOCOL_VERSION, nonce, payload["nonce"], self.worker_id)})
+            events = self._pump(conn, core)
+            for i, event in enumerate(events):
+                if isinstance(event, Send):
+                    conn.send_bytes(event.data)
+                elif isinstance(event, Failed):
+                    self._fail(event.error)
+                elif isinstance(event, Registered):
+                    logger.info("worker %s: registered with master %s", self.worker_id, self._where)
+                    return events[i + 1:]
 
-    def _registration_answer(self, conn: FramedConnection, deadline: float) -> dict[str, Any]:
-        """The master's next REGISTRATION_ACK payload; an ERROR_REPORT raises (see ``_register``)."""
+    @staticmethod
+    def _pump(conn: FramedConnection, core: WorkerProtocol) -> list[Event]:
+        """One read from the socket through the protocol (or, after a quiet read, the time passing)."""
         try:
-            message = conn.recv(deadline)
-        except ConnectionClosed as exc:
-            hint = "" if self._tls is not None else " (a master using TLS does this to plain peers: give tls_ca)"
-            raise ConnectionClosed(f"{exc} before answering the registration{hint}") from None
-        if message is None:
-            raise ProtocolError(f"no registration answer within {_REGISTRATION_TIMEOUT:.0f}s")
-        mtype, payload = message
-        if mtype is MessageType.ERROR_REPORT:
-            reason = payload["message"]
-            if not payload["fatal"]:
-                raise ConnectionRefusedError(f"refused for now: {reason}")
-            logger.error("worker %s: master refused registration: %s", self.worker_id, reason)
-            error = AuthenticationError if payload["code"] == "auth" else RegistrationError
-            raise error(f"worker {self.worker_id}: master at {self._where} refused registration: {reason}")
-        if mtype is not MessageType.REGISTRATION_ACK:
-            raise ProtocolError(f"expected REGISTRATION_ACK, got {mtype.name}")
-        return payload
+            data = conn.read_some()
+        except ConnectionClosed:
+            return core.closed()
+        return core.tick(time.monotonic()) if data is None else core.received(data, time.monotonic())
 
-    def _distrust(self, conn: FramedConnection, why: str) -> AuthenticationError:
-        """Tell the master why this worker will not work for it (best effort); the error to raise."""
-        message = f"worker {self.worker_id}: master at {self._where} {why}; refusing to work for it"
-        logger.error("%s", message)
-        try:
-            conn.send(MessageType.ERROR_REPORT, {"message": message, "fatal": True, "code": "auth"})
-        except OSError:
-            pass
-        return AuthenticationError(message)
+    def _fail(self, error: BaseException) -> None:
+        """Raise what ended the connection (logged first when the master refused this worker for good)."""
+        if isinstance(error, (AuthenticationError, RegistrationError)):
+            logger.error("%s", error)
+        raise error
 
-    def _serve(self, conn: FramedConnection, heartbeat_interval: float) -> None:
+    def _serve(self, conn: FramedConnection, core: WorkerProtocol, early: list[Event]) -> None:
         """Evaluate batches until shut down or stopped (returns) or the connection is lost (raises)."""
-        tasks: queue.Queue[dict[str, Any] | BaseException | None] = queue.Queue()
-        reader = threading.Thread(target=self._read, args=(conn, 3 * heartbeat_interval, tasks),
+        tasks: queue.Queue[Task | BaseException | None] = queue.Queue()
+        reader = threading.Thread(target=self._read, args=(conn, core, tasks, early),
                                   name=f"neatify-worker-{self.worker_id}-reader", daemon=True)
         reader.start()
         while not self._stop.is_set():
@@ -258,45 +223,39 @@ class WorkerNode:
                 return
             if isinstance(task, BaseException):
                 raise task
-            genomes = [Genome.from_dict(d) for d in task["genomes"]]
+            genomes = [Genome.from_dict(d) for d in task.genomes]
             start = time.monotonic()
             fitness, errors = self.evaluator.evaluate(genomes)
-            conn.send(MessageType.FITNESS_REPORT, {"batch_id": task["batch_id"], "fitness": fitness,
-                                                   "errors": errors, "elapsed": time.monotonic() - start})
+            conn.send_bytes(core.report(task.batch_id, fitness, errors, time.monotonic() - start))
             self.batches_done += 1
         logger.info("worker %s: leaving after %d batch(es)", self.worker_id, self.batches_done)
-        conn.send(MessageType.STATUS_UPDATE, {"state": "leaving"})
+        conn.send_bytes(core.leaving())
         # Hang up only after the master has (or _LEAVE_GRACE): a batch it sends meanwhile then arrives,
         # ignored, instead of failing its send, and the master learns why this worker went.
         reader.join(_LEAVE_GRACE)
 
-    def _read(self, conn: FramedConnection, silence_limit: float,
-              tasks: queue.Queue[dict[str, Any] | BaseException | None]) -> None:
+    def _read(self, conn: FramedConnection, core: WorkerProtocol, tasks: queue.Queue[Task | BaseException | None],
+              events: list[Event]) -> None:
         """Reader thread: answer heartbeats at once, queue tasks, report the end of the connection."""
         try:
-            while True:
-                message = conn.recv(idle=silence_limit)  # a big task still arriving is not silence
-                if message is None:
-                    raise ConnectionClosed(f"master silent for {silence_limit:.1f}s")
-                mtype, payload = message
-                if mtype is MessageType.HEARTBEAT_REQUEST:
-                    conn.send(MessageType.HEARTBEAT_RESPONSE, {"sent": payload["sent"]})
-                elif mtype is MessageType.TASK_ASSIGNMENT:
-                    problems = [p for p in map(genome_dict_problem, payload["genomes"]) if p]
-                    if problems:
-                        raise ProtocolError(f"TASK_ASSIGNMENT with an invalid genome: {problems[0]}")
-                    tasks.put(payload)
-                elif mtype is MessageType.SHUTDOWN_SIGNAL:
-                    self._stop.set()
-                    tasks.put(None)
-                    return
-                else:
-                    raise ProtocolError(f"unexpected {mtype.name} from the master")
-        except ProtocolError as exc:
-            try:  # tell the master why before hanging up
-                conn.send(MessageType.ERROR_REPORT, {"message": str(exc), "fatal": False, "code": "error"})
-            except OSError:
-                pass
+            while self._handle(conn, events, tasks):
+                events = self._pump(conn, core)
+        except OSError as exc:
             tasks.put(exc)
-        except (ConnectionClosed, OSError) as exc:
-            tasks.put(exc)
+
+    def _handle(self, conn: FramedConnection, events: list[Event],
+                tasks: queue.Queue[Task | BaseException | None]) -> bool:
+        """Act on the events of a registered connection; False once it is over."""
+        for event in events:
+            if isinstance(event, Send):
+                conn.send_bytes(event.data)
+            elif isinstance(event, Task):
+                tasks.put(event)
+            elif isinstance(event, Shutdown):
+                self._stop.set()
+                tasks.put(None)
+                return False
+            elif isinstance(event, Failed):
+                tasks.put(event.error)
+                return False
+        return True

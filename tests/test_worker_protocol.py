@@ -1,0 +1,111 @@
+"""The worker's sans-IO protocol with a fake clock: registration, mutual proof, tasks, silence."""
+
+from __future__ import annotations
+
+import pytest
+
+from neatify import Population
+from neatify.distributed import AuthenticationError, RegistrationError, auth
+from neatify.distributed.errors import ConnectionClosed, ProtocolError
+from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, MessageType, encode_frame
+from neatify.distributed.worker_protocol import Failed, Registered, Send, Shutdown, Task, WorkerProtocol
+
+TOKEN = "s3cret"
+
+
+def frames(*messages: tuple[MessageType, dict]) -> bytes:
+    return b"".join(encode_frame(mtype, payload) for mtype, payload in messages)
+
+
+def sent(events) -> list[tuple[MessageType, dict]]:
+    """What the worker wrote, decoded as the master would."""
+    decoder = FrameDecoder(1 << 20)
+    return [m for e in events if isinstance(e, Send) for m in decoder.feed(e.data)]
+
+
+def worker(token: str | None = None, tls: bool = False) -> tuple[WorkerProtocol, dict]:
+    core = WorkerProtocol("w", 50, token, "master:5000", 1 << 20, now=0.0, tls=tls)
+    (mtype, hello), = sent([core.hello()])
+    assert mtype is MessageType.WORKER_REGISTRATION and hello["protocol_version"] == PROTOCOL_VERSION
+    return core, hello
+
+
+ACCEPTED = (MessageType.REGISTRATION_ACK, {"status": "accepted", "heartbeat_interval": 1.0})
+
+
+def test_accepted_then_a_task_in_the_same_read_and_heartbeats_answered():
+    core, _ = worker()
+    genome = Population(3, 2, 1, seed=1).genomes[0].to_dict()
+    events = core.received(frames(ACCEPTED, (MessageType.TASK_ASSIGNMENT, {"batch_id": 4, "generation": 0,
+                                                                          "genomes": [genome]}),
+                                  (MessageType.HEARTBEAT_REQUEST, {"sent": 2.5})), 0.1)
+    assert events[0] == Registered(1.0) and events[1] == Task(4, 0, [genome])
+    assert sent(events[2:]) == [(MessageType.HEARTBEAT_RESPONSE, {"sent": 2.5})]
+
+
+def test_mutual_proof_the_worker_checks_the_master_first():
+    core, hello = worker(TOKEN)
+    master_nonce = auth.new_nonce()
+    good = auth.proof(TOKEN, "master", PROTOCOL_VERSION, hello["nonce"], master_nonce, "w")
+    events = core.received(frames((MessageType.REGISTRATION_ACK, {"status": "challenge", "nonce": master_nonce,
+                                                                  "proof": good})), 0.1)
+    (mtype, answer), = sent(events)
+    assert auth.verify(answer["proof"], TOKEN, "worker", PROTOCOL_VERSION, hello["nonce"], master_nonce, "w")
+    assert core.received(frames(ACCEPTED), 0.2) == [Registered(1.0)]
+
+
+@pytest.mark.parametrize("answer, why", [
+    ((MessageType.REGISTRATION_ACK, {"status": "challenge", "nonce": b"n" * 32, "proof": b"p" * 32}),
+     "could not prove it knows the auth token"),
+    (ACCEPTED, "accepted this worker without proving"),
+])
+def test_a_master_that_cannot_prove_the_token_is_refused(answer, why):
+    core, _ = worker(TOKEN)
+    events = core.received(frames(answer), 0.1)
+    (mtype, report), = sent(events)
+    assert mtype is MessageType.ERROR_REPORT and report["code"] == "auth" and why in report["message"]
+    assert isinstance(events[-1], Failed) and isinstance(events[-1].error, AuthenticationError)
+    assert "master at master:5000" in str(events[-1].error)
+
+
+@pytest.mark.parametrize("fatal, code, error", [(False, "busy", ConnectionRefusedError),
+                                                (True, "version", RegistrationError),
+                                                (True, "auth", AuthenticationError)])
+def test_refusals_for_now_and_for_good(fatal, code, error):
+    core, _ = worker()
+    events = core.received(frames((MessageType.ERROR_REPORT, {"message": "no", "fatal": fatal, "code": code})), 0.1)
+    assert isinstance(events[-1], Failed) and type(events[-1].error) is error
+
+
+def test_an_invalid_genome_is_reported_and_ends_the_connection():
+    core, _ = worker()
+    events = core.received(frames(ACCEPTED, (MessageType.TASK_ASSIGNMENT, {"batch_id": 1, "generation": 0,
+                                                                          "genomes": [{"id": 1}]})), 0.1)
+    (mtype, report), = sent(events[1:])
+    assert mtype is MessageType.ERROR_REPORT and "TASK_ASSIGNMENT with an invalid genome" in report["message"]
+    assert isinstance(events[-1].error, ProtocolError) and core.over
+
+
+def test_silence_ends_the_connection_but_a_big_task_still_arriving_does_not():
+    core, _ = worker()
+    assert core.tick(29.0) == []
+    assert isinstance(core.tick(30.5)[0].error, ConnectionClosed)  # no registration answer in 30 s
+    core, _ = worker()
+    core.received(frames(ACCEPTED), 0.0)
+    trickle = frames((MessageType.HEARTBEAT_REQUEST, {"sent": 1.0}))
+    for i, now in enumerate((1.0, 2.0, 3.0, 4.0)):  # a frame arriving a byte at a time
+        assert core.received(trickle[i:i + 1], now) == []
+        assert core.tick(now + 0.5) == []
+    (failed,) = core.tick(7.5)  # 3 x the heartbeat interval with nothing at all
+    assert "master silent" in str(failed.error)
+
+
+def test_closed_before_the_answer_hints_at_tls_and_shutdown_ends_cleanly():
+    core, _ = worker()
+    (failed,) = core.closed()
+    assert "give tls_ca" in str(failed.error)
+    core, _ = worker(tls=True)
+    assert "tls_ca" not in str(core.closed()[0].error)
+    core, _ = worker()
+    events = core.received(frames(ACCEPTED, (MessageType.SHUTDOWN_SIGNAL, {"reason": "done"})), 0.1)
+    assert events[-1] == Shutdown("done") and core.closed() == []
