@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import neatify as neatify_package
 from neatify import Checkpoint, EvolutionConfig, Population
 from neatify.cli import main
+from neatify.config import tomllib
 
 FITNESS_MODULE = """
 from neatify.network import Network
@@ -178,3 +182,54 @@ def test_help_is_complete(capsys):
     for word in ("run", "show", "master", "worker", "--resume", "--generations", "--quiet", "--history",
                  "docs/cli.md", "--min-workers", "--checkpoint", "--auth-token", "--master-host", "MODULE:FUNCTION"):
         assert word in out
+
+
+def test_version_and_python_dash_m(project):
+    """``neatify --version`` and ``python -m neatify`` work; the version is written in one place."""
+    result = subprocess.run([sys.executable, "-m", "neatify", "--version"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == f"neatify {neatify_package.__version__}"
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert pyproject["project"]["name"] != "neatify"  # an unrelated package owns that name on PyPI
+    assert "version" not in pyproject["project"] and "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "neatify.__version__"}
+
+
+def test_install_hints_name_the_distribution():
+    """Every ``pip install`` hint names the project's distribution, never PyPI's unrelated ``neatify``."""
+    root = Path(__file__).parents[1]
+    name = tomllib.loads((root / "pyproject.toml").read_text())["project"]["name"]
+    files = [root / "README.md", *root.glob("docs/*.md"), *root.glob("src/**/*.py"), *root.glob("examples/*.py")]
+    hints = [(f.name, m) for f in files for m in re.findall(r"pip install \S*neatify\S*", f.read_text())]
+    assert hints and all(name in hint for _, hint in hints), hints
+
+
+@pytest.mark.parametrize("argv", [["-v", "run", "run.toml", "-q"], ["run", "run.toml", "-q", "-v"]])
+def test_verbosity_flags_go_before_or_after_the_subcommand(project, capsys, argv):
+    assert main([*argv, "--generations", "1"]) == 0
+    assert "gen 0" not in capsys.readouterr().out  # -q: no progress line, wherever it was given
+
+
+def test_negative_generations_is_a_usage_error(project):
+    result = neatify("run", "run.toml", "--generations", "-3", cwd=project)
+    assert result.returncode == 2
+    assert "--generations: must be at least 1, got -3" in result.stderr
+
+
+def test_help_shows_defaults(capsys):
+    for args in (["show", "--help"], ["worker", "--help"]):
+        with pytest.raises(SystemExit):
+            main(args)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "generations of history to list (default: 10)" in out
+    assert "this worker asks for (default: 50)" in out
+
+
+def test_master_host_defaults_to_loopback_everywhere():
+    from neatify.cli import build_parser
+    from neatify.distributed import DistributedConfig
+
+    assert DistributedConfig().host == "127.0.0.1"
+    assert build_parser().parse_args(["master", "x.toml"]).host == "127.0.0.1"
+    example = (Path(__file__).parents[1] / "examples" / "distributed_xor_master.py").read_text()
+    assert 'default="127.0.0.1"' in example and 'default="0.0.0.0"' not in example

@@ -97,5 +97,5 @@ def test_missing_ray_gives_a_clear_error(monkeypatch):
     from neatify.ray import _import_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)
-    with pytest.raises(ImportError, match=r"pip install 'neatify\[ray\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'neatify-neat\[ray\]'"):
         _import_ray()

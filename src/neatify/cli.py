@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NoReturn
 
+from neatify import __version__
 from neatify.checkpoint import Checkpoint, CheckpointError
 from neatify.config import ConfigError, EvolutionConfig
 from neatify.genome import Genome
@@ -29,8 +30,21 @@ class CLIError(Exception):
     """An expected failure, reported as one line without a traceback."""
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default in ``--help`` unless it has none or its help already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line."""
+    """An ArgumentParser whose usage errors are one line and whose help shows defaults."""
+
+    def __init__(self, *args: Any, formatter_class: type[argparse.HelpFormatter] = _HelpFormatter,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -239,16 +253,39 @@ def _command_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: an int no smaller than ``minimum`` (anything else is a usage error)."""
+
+    def parse(text: str) -> int:
+        value = int(text)  # a ValueError reads "invalid int value"
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def _verbosity_arguments(parser: argparse.ArgumentParser, subcommand: bool) -> None:
+    """``-v``/``-q``, accepted before and after the subcommand (no default on a subcommand, so a flag
+    absent there keeps what the main parser read)."""
+    parser.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS if subcommand else 0,
+                        help="log more (-v info, -vv debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS if subcommand else False,
+                        help="no per-generation progress lines; log errors only")
+
+
 def _run_file_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="TOML run file with a [run] table and an optional [evolution] table")
-    parser.add_argument("--generations", type=int, help="override [run] generations (the run's total)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no per-generation progress lines")
+    parser.add_argument("--generations", type=_at_least(1), metavar="N",
+                        help="override [run] generations (the run's total)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``neatify`` command."""
     parser = _Parser(prog="neatify", description="NEATify: evolve neural networks with NEAT.")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _verbosity_arguments(parser, subcommand=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="evolve locally as a run file says",
@@ -289,8 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", help="summarise a checkpoint or a genome JSON file",
                                description="Print a summary of a checkpoint or an exported genome.")
     show.add_argument("file", help="checkpoint (.json or .json.gz) or genome JSON file")
-    show.add_argument("--history", type=int, default=10, metavar="N", help="generations of history to list")
+    show.add_argument("--history", type=_at_least(0), default=10, metavar="N", help="generations of history to list")
     show.set_defaults(handler=_command_show)
+    for subcommand in commands.choices.values():
+        _verbosity_arguments(subcommand, subcommand=True)
     return parser
 
 
@@ -298,8 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``neatify`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
-                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    level = logging.ERROR if args.quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     try:
         return args.handler(args)
     except BrokenPipeError:  # stdout closed early, as by `neatify show ... | head`

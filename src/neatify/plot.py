@@ -1,6 +1,6 @@
 """Plots of a run and drawings of genomes, saved as PNG or SVG (by the file suffix).
 
-Needs matplotlib (``pip install neatify[plot]``). Figures are built without pyplot, so no GUI
+Needs matplotlib (``pip install 'neatify-neat[plot]'``). Figures are built without pyplot, so no GUI
 backend is ever touched and nothing global changes; rasters are rendered by Agg.
 """
 
@@ -28,7 +28,7 @@ def _figure(width: float, height: float) -> Any:
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise ImportError("neatify.plot needs matplotlib: pip install 'neatify[plot]'") from None
+        raise ImportError("neatify.plot needs matplotlib: pip install 'neatify-neat[plot]'") from None
     return Figure(figsize=(width, height), layout="constrained")
 
 

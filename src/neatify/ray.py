@@ -1,6 +1,6 @@
 """Evaluate generations on Ray actors: ``pop.run_generation(RayEvaluator(fn, num_actors=8))``.
 
-Needs Ray (``pip install neatify[ray]``). Each actor runs the optional ``setup()`` once and keeps
+Needs Ray (``pip install 'neatify-neat[ray]'``). Each actor runs the optional ``setup()`` once and keeps
 its result (an environment, a dataset, a model) for every batch it evaluates; the fitness function
 is then called as ``fitness_fn(genomes, state)`` instead of ``fitness_fn(genomes)``. Genomes
 travel as plain data and fitness values come back as floats, so results equal serial evaluation.
@@ -24,7 +24,7 @@ def _import_ray() -> Any:
     try:
         import ray  # the Ray package: absolute import, not this module
     except ImportError:
-        raise ImportError("neatify.ray needs Ray: pip install 'neatify[ray]'") from None
+        raise ImportError("neatify.ray needs Ray: pip install 'neatify-neat[ray]'") from None
     return ray
 
 

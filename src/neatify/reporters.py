@@ -46,7 +46,7 @@ class ProgressReporter(_Timed):
     """Writes one line per generation: best/mean fitness, species, complexity, evaluations per second.
 
     A generation still being evaluated after ``bar_after`` seconds also gets a tqdm progress bar
-    (``pip install 'neatify[progress]'``; none without tqdm, or with ``bar_after=None``). The bar
+    (``pip install 'neatify-neat[progress]'``; none without tqdm, or with ``bar_after=None``). The bar
     counts genomes that have a fitness, so it moves with evaluators that set fitness as results
     arrive (a serial loop, ``ParallelEvaluator``); ``RayEvaluator`` and the distributed master set
     every fitness at the end of the generation, so for them it shows only the elapsed time.
@@ -98,7 +98,7 @@ class _ProgressBar:
         try:
             import tqdm  # noqa: F401
         except ImportError:
-            logger.debug("tqdm is not installed: no progress bar (pip install 'neatify[progress]')")
+            logger.debug("tqdm is not installed: no progress bar (pip install 'neatify-neat[progress]')")
             return None
         bar = cls(population, delay, stream)
         bar._thread.start()
