@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ import neatify as neatify_package
 from neatify import Checkpoint, EvolutionConfig, Population
 from neatify.cli import main
 from neatify.config import tomllib
+
+from distributed_helpers import wait_until
 
 FITNESS_MODULE = """
 from neatify.network import Network
@@ -233,3 +236,60 @@ def test_master_host_defaults_to_loopback_everywhere():
     assert build_parser().parse_args(["master", "x.toml"]).host == "127.0.0.1"
     example = (Path(__file__).parents[1] / "examples" / "distributed_xor_master.py").read_text()
     assert 'default="127.0.0.1"' in example and 'default="0.0.0.0"' not in example
+
+
+SLOW_FITNESS_MODULE = FITNESS_MODULE + """
+import time
+
+
+def slow_fitness(genomes):
+    open("evaluating", "w").close()  # the test waits for this before it sends its signal
+    time.sleep(0.05)
+    fitness(genomes)
+"""
+
+
+def children_of(pid):
+    """The pids of ``pid``'s child processes, from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def alive(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_the_pool_and_checkpoints(project, signum, status):
+    """``neatify run`` with a 2-process pool, stopped by a signal: no process survives, a checkpoint resumes."""
+    (project / "xorfit.py").write_text(SLOW_FITNESS_MODULE)
+    (project / "run.toml").write_text(RUN_FILE.replace('"xorfit:fitness"', '"xorfit:slow_fitness"')
+                                      .replace("generations = 6", "generations = 1000\nworkers = 2")
+                                      .replace("checkpoint_every = 3", "checkpoint_every = 1000"))
+    proc = subprocess.Popen([sys.executable, "-m", "neatify", "run", "run.toml", "-q"], cwd=project,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: (project / "evaluating").exists(), 60, "the pool to evaluate genomes")
+        pool = children_of(proc.pid)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == status, err
+    assert f"stopped by {signal.Signals(signum).name}" in err and "Traceback" not in err
+    assert len(pool) >= 2
+    wait_until(lambda: not any(alive(pid) for pid in pool), 5, "the pool processes to end")
+    saved = list((project / "ck").iterdir())
+    assert len(saved) == 1 and Checkpoint.load(saved[0]).generation >= 0

@@ -10,9 +10,10 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NoReturn
@@ -22,12 +23,75 @@ from neatify.checkpoint import Checkpoint, CheckpointError
 from neatify.config import ConfigError, EvolutionConfig
 from neatify.genome import Genome
 from neatify.population import FitnessError, Population
+from neatify.reporters import Reporter
 
 logger = logging.getLogger("neatify.cli")
 
 
 class CLIError(Exception):
     """An expected failure, reported as one line without a traceback."""
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived; the command exits with status 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class SignalStop(Reporter):
+    """Turns SIGINT and SIGTERM into ``Interrupted`` where the population is whole: at once outside
+    the evolution loop or while genomes are evaluated (only their fitness is lost), otherwise (while
+    breeding or recording) at the end of the generation. Later signals are ignored while it unwinds."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.in_loop = False
+        self.evaluating = False
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        """Handle SIGINT and SIGTERM for the duration of the block."""
+        previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signum is not None:
+            return
+        self.signum = signum
+        if self.evaluating or not self.in_loop:
+            raise Interrupted(signum)
+
+    def evaluating_with(self, fitness_fn: Callable[..., Any]) -> Callable[[list[Genome]], Any]:
+        """``fitness_fn``, marked as a place where a signal may stop the run at once."""
+
+        def evaluate(genomes: list[Genome]) -> Any:
+            self.evaluating = True
+            try:
+                return fitness_fn(genomes)
+            finally:
+                self.evaluating = False
+
+        return evaluate
+
+    @contextmanager
+    def loop(self) -> Iterator[None]:
+        """The evolution loop: outside ``evaluating_with``, signals wait for the generation's end."""
+        self.in_loop = True
+        try:
+            yield
+        finally:
+            self.in_loop = False
+        self.end_generation()
+
+    def end_generation(self, population: Population | None = None, stats: Any = None) -> None:
+        if self.signum is not None:
+            raise Interrupted(self.signum)
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -147,24 +211,38 @@ def _command_run(args: argparse.Namespace) -> int:
                                 seed=run.seed)
     from neatify.parallel import ParallelEvaluator
 
-    evaluator = ParallelEvaluator(fitness_fn, run.workers) if run.workers > 1 else nullcontext(fitness_fn)
-    with evaluator as evaluate:
-        return _evolve(population, run, evaluate, args.quiet)
+    stop = SignalStop()
+    with stop.installed():
+        evaluator = ParallelEvaluator(fitness_fn, run.workers) if run.workers > 1 else nullcontext(fitness_fn)
+        with evaluator as evaluate:
+            return _evolve(population, run, stop.evaluating_with(evaluate), args.quiet, stop)
 
 
-def _evolve(population: Population, run: RunConfig, fitness_fn: Callable[..., Any], quiet: bool) -> int:
-    """Run the remaining generations with the run file's reporters; save and print the champion."""
+def _evolve(population: Population, run: RunConfig, fitness_fn: Callable[..., Any], quiet: bool,
+            stop: SignalStop | None = None) -> int:
+    """Run the remaining generations with the run file's reporters; save and print the champion.
+    Stopped by ``stop``'s signal, it first saves a checkpoint when the run file asks for them."""
     from neatify.reporters import CheckpointReporter, ProgressReporter, StatisticsReporter
 
     if not quiet:
         population.add_reporter(ProgressReporter())
     statistics = StatisticsReporter()
     population.add_reporter(statistics)
+    checkpoints = None
     if run.checkpoint_dir is not None:
-        population.add_reporter(CheckpointReporter(run.checkpoint_dir, every_generations=run.checkpoint_every))
+        checkpoints = CheckpointReporter(run.checkpoint_dir, every_generations=run.checkpoint_every)
+        population.add_reporter(checkpoints)
     remaining = run.generations - len(population.history)
     if remaining > 0:
-        population.run(fitness_fn, remaining, run.fitness_threshold)
+        if stop is not None:
+            population.add_reporter(stop)
+        try:
+            with stop.loop() if stop is not None else nullcontext():
+                population.run(fitness_fn, remaining, run.fitness_threshold)
+        except Interrupted:
+            if checkpoints is not None:
+                print(f"neatify: saved {checkpoints.save(population)}", file=sys.stderr)
+            raise
     if run.statistics is not None:
         save = statistics.save_json if run.statistics.endswith(".json") else statistics.save_csv
         save(run.statistics)
@@ -347,6 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CLIError, ConfigError, CheckpointError, FitnessError, OSError) as exc:
         print(f"neatify: error: {exc}", file=sys.stderr)
         return 1
+    except Interrupted as exc:
+        print(f"neatify: stopped by {exc}", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("neatify: interrupted", file=sys.stderr)
         return 130
