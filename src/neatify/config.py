@@ -7,6 +7,7 @@ Names follow the reference implementation where it had one; defaults follow the 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import sys
 from dataclasses import dataclass, field, fields
@@ -170,11 +171,19 @@ class EvolutionConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvolutionConfig:
         """Build a config from plain data; an unknown key is refused by name."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(known))
         if unknown:
-            raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
+            raise ConfigError(f"unknown config key(s): {', '.join(_with_suggestion(k, known) for k in unknown)}")
         return cls(**data)
+
+    @classmethod
+    def from_neat_python(cls, path: str | Path) -> EvolutionConfig:
+        """Translate a neat-python INI config file; the keys it cannot map are named in a warning
+        (see ``neatify.neat_python`` and the key table in docs/usage.md)."""
+        from neatify.neat_python import read_neat_python
+
+        return read_neat_python(path)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> EvolutionConfig:
@@ -196,6 +205,12 @@ class EvolutionConfig:
     def replace(self, **changes: Any) -> EvolutionConfig:
         """A validated copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+def _with_suggestion(key: str, known: list[str]) -> str:
+    """``key``, followed by the closest known key when one is close: ``popsize (did you mean population_size?)``."""
+    close = difflib.get_close_matches(key, known, n=1)
+    return f"{key} (did you mean {close[0]}?)" if close else key
 
 
 _FIELD_TYPES: dict[str, type] = {
