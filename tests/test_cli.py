@@ -293,3 +293,15 @@ def test_a_signal_stops_the_pool_and_checkpoints(project, signum, status):
     wait_until(lambda: not any(alive(pid) for pid in pool), 5, "the pool processes to end")
     saved = list((project / "ck").iterdir())
     assert len(saved) == 1 and Checkpoint.load(saved[0]).generation >= 0
+
+
+def test_run_file_may_name_an_activation_its_fitness_module_registers(project):
+    (project / "xorfit.py").write_text(FITNESS_MODULE + """
+from neatify.activations import register_activation
+
+register_activation("cli_softsign", lambda x: x / (1.0 + abs(x)))
+""")
+    (project / "run.toml").write_text(RUN_FILE.replace("[evolution]", '[evolution]\nactivation_default = "cli_softsign"'))
+    assert main(["run", "run.toml", "-q", "--generations", "1"]) == 0
+    champion = Checkpoint.load_genome_json(project / "champion.json")
+    assert {node.activation for node in champion.nodes.values()} == {"cli_softsign"}

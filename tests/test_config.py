@@ -106,3 +106,17 @@ def test_usage_doc_neat_python_snippet_runs_as_written(monkeypatch):
     with pytest.warns(UserWarning, match="not carried over"):
         exec(doc_snippet("docs/usage.md", "EvolutionConfig.from_neat_python("), namespace)
     assert namespace["champion"].fitness >= 3.9
+
+
+def test_setting_a_field_after_construction_is_validated():
+    config = EvolutionConfig()
+    config.prob_add_node = 0.2
+    config.c1 = 2
+    assert (config.prob_add_node, config.c1) == (0.2, 2.0) and isinstance(config.c1, float)
+    with pytest.raises(ConfigError, match=r"prob_add_node is a probability and must be in \[0, 1\], got 2.0"):
+        config.prob_add_node = 2.0
+    assert config.prob_add_node == 0.2  # the old value stays
+    with pytest.raises(ConfigError, match=r"unknown config key: pop_size \(did you mean population_size\?\)"):
+        config.pop_size = 10
+    with pytest.raises(ConfigError, match="unknown activation 'nope'"):
+        config.activation_default = "nope"

@@ -175,6 +175,13 @@ class RunConfig:
 
 def read_run_file(path: str | Path) -> tuple[RunConfig, EvolutionConfig]:
     """Parse a run file: its ``[run]`` table and its ``[evolution]`` table (EvolutionConfig fields)."""
+    run, evolution = read_run_tables(path)
+    return run, EvolutionConfig.from_dict(evolution)
+
+
+def read_run_tables(path: str | Path) -> tuple[RunConfig, dict[str, Any]]:
+    """A run file's checked ``[run]`` table and its ``[evolution]`` table as plain data, not yet
+    validated (the fitness module may register activations it names)."""
     from neatify.config import tomllib
 
     try:
@@ -189,21 +196,27 @@ def read_run_file(path: str | Path) -> tuple[RunConfig, EvolutionConfig]:
         raise CLIError(f"{path}: unknown table(s): {', '.join(unknown)}; expected [run] and [evolution]")
     if "run" not in data:
         raise CLIError(f"{path}: missing the [run] table")
-    return RunConfig.from_dict(data["run"]), EvolutionConfig.from_dict(data.get("evolution", {}))
+    return RunConfig.from_dict(data["run"]), data.get("evolution", {})
+
+
+def _run_tables(args: argparse.Namespace) -> tuple[RunConfig, dict[str, Any]]:
+    run, evolution = read_run_tables(args.config)
+    if args.generations is not None:
+        run.generations = args.generations
+    return run, evolution
 
 
 def _read_run(args: argparse.Namespace) -> tuple[RunConfig, EvolutionConfig]:
-    run, config = read_run_file(args.config)
-    if args.generations is not None:
-        run.generations = args.generations
-    return run, config
+    run, evolution = _run_tables(args)
+    return run, EvolutionConfig.from_dict(evolution)
 
 
 def _command_run(args: argparse.Namespace) -> int:
-    run, config = _read_run(args)
+    run, evolution = _run_tables(args)
     if run.fitness is None:
         raise CLIError(f"{args.config}: [run] needs fitness = \"module:function\" for a local run")
     fitness_fn = load_callable(run.fitness, search=[Path(args.config).resolve().parent])
+    config = EvolutionConfig.from_dict(evolution)  # after the import: it may register activations
     if args.resume:
         population = Checkpoint.load(args.resume)
     else:

@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import json
 import logging
+import statistics
 import sys
 import threading
 import time
@@ -127,11 +128,15 @@ class StatisticsReporter(_Timed):
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[dict[str, Any]] = []
-        """Per generation: the GenerationStats fields, ``seconds`` and ``species_sizes`` {id: size}."""
+        """Per generation: the GenerationStats fields, ``median_fitness``, ``stdev_fitness`` (population
+        standard deviation), ``seconds`` and ``species_sizes`` {id: size}."""
 
     def end_generation(self, population: Population, stats: GenerationStats) -> None:
         super().end_generation(population, stats)
         row = dataclasses.asdict(stats)
+        fitness = [g.fitness for g in population.genomes]
+        row["median_fitness"] = statistics.median(fitness)
+        row["stdev_fitness"] = statistics.pstdev(fitness)
         row["seconds"] = self.elapsed
         row["species_sizes"] = {s.id: len(s.members) for s in population.species}
         self.rows.append(row)
