@@ -87,7 +87,11 @@ def test_run_as_subprocess_matches_the_library_and_show_summarises(project):
     assert shown.returncode == 0, shown.stderr
     assert "generation 5 (evaluated), 40 genomes" in shown.stdout
     assert f"genome {champion.id}: fitness" in shown.stdout
-    assert len(shown.stdout.split("history (last 2)")[1].strip().splitlines()) == 1 + 2
+    species, history = shown.stdout.split("species:\n")[1].split("history (last 2):\n")
+    assert len(history.splitlines()) == 1 + 2
+    assert species.split()[:5] == ["id", "size", "best", "fitness", "staleness"]
+    for table in (species.splitlines(), history.splitlines()):  # right-aligned columns: equal line lengths
+        assert len({len(line) for line in table}) == 1, table
 
 
 def test_resume_continues_the_run_exactly(project, capsys):

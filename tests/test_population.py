@@ -278,3 +278,13 @@ def test_other_type_errors_pass_through():
 
     with pytest.raises(TypeError, match="has no len"):
         Population(pop_size=10, seed=1).run_generation(broken)
+
+
+def test_a_generation_s_best_can_drop_but_best_genome_never_does():
+    """What docs/usage.md says: with a noisy fitness the per-generation best falls, pop.best_genome does not."""
+    noise = random.Random(0)
+    pop = Population(pop_size=20, seed=2)
+    pop.run(lambda genomes: [setattr(g, "fitness", noise.random()) for g in genomes], 8)
+    bests = [h.best_fitness for h in pop.history]
+    assert any(later < earlier for earlier, later in zip(bests, bests[1:]))
+    assert pop.best_genome.fitness == max(bests)

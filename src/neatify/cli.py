@@ -320,15 +320,24 @@ def _describe_population(population: Population, last: int) -> list[str]:
              f"inputs {population.num_inputs}, outputs {population.num_outputs}"]
     if population.best_genome is not None:
         lines += ["best ever:", *("  " + line for line in _describe_genome(population.best_genome))]
-    lines.append("species:   id  size  best fitness  staleness")
-    for s in population.species:
-        best = f"{s.best_fitness:12.6g}" if s.best_fitness != float("-inf") else f"{'-':>12}"
-        lines.append(f"         {s.id:4d}  {len(s.members):4d}  {best}  {s.staleness:9d}")
-    if population.history:
-        lines.append(f"history (last {min(last, len(population.history))}):  generation  best  mean  species")
-        lines += [f"  {h.generation:4d}  {h.best_fitness:.6g}  {h.mean_fitness:.6g}  {h.num_species}"
-                  for h in population.history[-last:]]
+    lines.append("species:")
+    lines += _table(["id", "size", "best fitness", "staleness"],
+                    [[s.id, len(s.members), "-" if s.best_fitness == float("-inf") else f"{s.best_fitness:.6g}",
+                      s.staleness] for s in population.species])
+    shown = population.history[len(population.history) - min(last, len(population.history)):]
+    if shown:
+        lines.append(f"history (last {len(shown)}):")
+        lines += _table(["generation", "best", "mean", "species"],
+                        [[h.generation, f"{h.best_fitness:.6g}", f"{h.mean_fitness:.6g}", h.num_species]
+                         for h in shown])
     return lines
+
+
+def _table(headers: list[str], rows: list[list[Any]], indent: str = "  ") -> list[str]:
+    """Lines of a table whose columns are right-aligned under their headers."""
+    cells = [headers, *[[str(cell) for cell in row] for row in rows]]
+    widths = [max(len(row[k]) for row in cells) for k in range(len(headers))]
+    return [indent + "  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells]
 
 
 def _command_show(args: argparse.Namespace) -> int:
