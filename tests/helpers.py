@@ -31,3 +31,16 @@ def doc_snippet(doc: str, marker: str) -> str:
     matches = [block for block in blocks if marker in block]
     assert len(matches) == 1, f"{doc}: {len(matches)} python blocks contain {marker!r}"
     return matches[0]
+
+
+def serial_and_parallel_fitness(fitness_fn, num_inputs: int, num_outputs: int, config, seed: int):
+    """The first generation's fitness values evaluated in this process and by 2 worker processes."""
+    from neatify import Population
+    from neatify.parallel import ParallelEvaluator
+
+    serial = Population(num_inputs=num_inputs, num_outputs=num_outputs, config=config, seed=seed)
+    serial.run_generation(fitness_fn)
+    parallel = Population(num_inputs=num_inputs, num_outputs=num_outputs, config=config, seed=seed)
+    with ParallelEvaluator(fitness_fn, workers=2) as evaluator:
+        parallel.run_generation(evaluator)
+    return [g.fitness for g in serial.genomes], [g.fitness for g in parallel.genomes]

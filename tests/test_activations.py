@@ -7,13 +7,12 @@ import math
 import pytest
 import torch
 
-from helpers import doc_snippet
+from helpers import doc_snippet, serial_and_parallel_fitness
 from neatify import EvolutionConfig, Network, Population
 from neatify.activations import register_activation
 from neatify.distributed.schema import genome_dict_problem
 from neatify.nn import NeatModule, NeatPopulationModule
 from neatify.nn.export import export_torchscript
-from neatify.parallel import ParallelEvaluator
 
 register_activation("softsign", lambda x: x / (1.0 + abs(x)), torch.nn.functional.softsign)  # workers import it too
 register_activation("scalar_only", math.atan)
@@ -52,12 +51,8 @@ def test_a_registered_activation_works_in_configs_networks_modules_export_and_th
 
 
 def test_worker_processes_know_a_name_registered_where_the_fitness_function_lives():
-    serial = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=4)
-    serial.run_generation(output_fitness)
-    parallel = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=4)
-    with ParallelEvaluator(output_fitness, workers=2) as evaluator:
-        parallel.run_generation(evaluator)
-    assert [g.fitness for g in parallel.genomes] == [g.fitness for g in serial.genomes]
+    serial, parallel = serial_and_parallel_fitness(output_fitness, 2, 1, CONFIG, seed=4)
+    assert parallel == serial
 
 
 def test_registration_errors_are_clear():

@@ -90,6 +90,8 @@ def test_neat_python_keys_without_equivalent_are_named(tmp_path):
         config = EvolutionConfig.from_neat_python(ini)
     assert config.allow_recurrent and config.initial_connection == "none"
     assert config.activation_options == ["neat_sigmoid", "relu"]
+    ini.write_text("[DefaultGenome]\ninitial_connection = partial_nodirect 0.5\n")
+    assert EvolutionConfig.from_neat_python(ini).initial_connection == "partial 0.5"
     ini.write_text("[DefaultGenome]\nactivation_default = cube\n")
     with pytest.raises(ConfigError, match=r"activation_default = cube: no NEATify equivalent of activation 'cube'"):
         EvolutionConfig.from_neat_python(ini)

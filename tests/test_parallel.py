@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import serial_and_parallel_fitness
 from neatify import EvolutionConfig, Population
 from neatify.network import Network
 from neatify.parallel import ParallelEvaluator, split_batches
@@ -142,11 +143,7 @@ def test_gym_example_task_gives_the_same_fitness_in_worker_processes(monkeypatch
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "examples"))  # workers import it too
     from cartpole_gym import GymTask
 
-    task = GymTask("CartPole-v1", episodes=2, max_steps=200)
-    serial = Population(num_inputs=4, num_outputs=2, config=CONFIG, seed=2)
-    serial.run_generation(task)
-    parallel = Population(num_inputs=4, num_outputs=2, config=CONFIG, seed=2)
-    with ParallelEvaluator(task, workers=2) as evaluator:
-        parallel.run_generation(evaluator)
-    assert [g.fitness for g in parallel.genomes] == [g.fitness for g in serial.genomes]
-    assert max(g.fitness for g in serial.genomes) > min(g.fitness for g in serial.genomes) >= 1.0
+    serial, parallel = serial_and_parallel_fitness(GymTask("CartPole-v1", episodes=2, max_steps=200), 4, 2,
+                                                   CONFIG, seed=2)
+    assert parallel == serial
+    assert max(serial) > min(serial) >= 1.0
