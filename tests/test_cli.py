@@ -305,7 +305,8 @@ from neatify.activations import register_activation
 
 register_activation("cli_softsign", lambda x: x / (1.0 + abs(x)))
 """)
-    (project / "run.toml").write_text(RUN_FILE.replace("[evolution]", '[evolution]\nactivation_default = "cli_softsign"'))
+    (project / "run.toml").write_text(RUN_FILE.replace("[evolution]",
+                                                       '[evolution]\nactivation_default = "cli_softsign"'))
     assert main(["run", "run.toml", "-q", "--generations", "1"]) == 0
     champion = Checkpoint.load_genome_json(project / "champion.json")
     assert {node.activation for node in champion.nodes.values()} == {"cli_softsign"}

@@ -64,7 +64,8 @@ NEAT_PYTHON_INI = Path(__file__).resolve().parents[1] / "benchmarks" / "neat_pyt
 def xor_fitness(genomes):
     for genome in genomes:
         net = Network(genome)
-        genome.fitness = 4.0 - sum((net.activate([a, b])[0] - float(a != b)) ** 2 for a in (0.0, 1.0) for b in (0.0, 1.0))
+        genome.fitness = 4.0 - sum((net.activate([a, b])[0] - float(a != b)) ** 2
+                                   for a in (0.0, 1.0) for b in (0.0, 1.0))
 
 
 def test_neat_python_xor_config_loads_names_what_it_cannot_map_and_solves_xor():
