@@ -300,13 +300,13 @@ def test_a_signal_stops_the_pool_and_checkpoints(project, signum, status):
 
 
 def test_run_file_may_name_an_activation_its_fitness_module_registers(project):
-    (project / "xorfit.py").write_text(FITNESS_MODULE + """
+    (project / "softsignfit.py").write_text(FITNESS_MODULE + """
 from neatify.activations import register_activation
 
 register_activation("cli_softsign", lambda x: x / (1.0 + abs(x)))
-""")
-    (project / "run.toml").write_text(RUN_FILE.replace("[evolution]",
-                                                       '[evolution]\nactivation_default = "cli_softsign"'))
+""")  # a module name of its own: other tests leave xorfit in sys.modules
+    (project / "run.toml").write_text(RUN_FILE.replace('"xorfit:fitness"', '"softsignfit:fitness"').replace(
+        "[evolution]", '[evolution]\nactivation_default = "cli_softsign"'))
     assert main(["run", "run.toml", "-q", "--generations", "1"]) == 0
     champion = Checkpoint.load_genome_json(project / "champion.json")
     assert {node.activation for node in champion.nodes.values()} == {"cli_softsign"}
