@@ -1,4 +1,4 @@
-"""Evolve a CartPole-v1 controller with gymnasium (``pip install neatify[gym]``).
+"""Evolve a CartPole-v1 controller with gymnasium (``pip install 'neatify-neat[gym]'``).
 
     python examples/cartpole_gym.py --generations 30 --workers 2 --out cartpole-run
 
@@ -23,7 +23,7 @@ def _gym() -> Any:
     try:
         import gymnasium
     except ImportError:
-        raise SystemExit("this example needs gymnasium: pip install 'neatify[gym]'") from None
+        raise SystemExit("this example needs gymnasium: pip install 'neatify-neat[gym]'") from None
     return gymnasium
 
 

@@ -16,7 +16,8 @@ from neatify.distributed import DistributedConfig, DistributedPopulation
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
     parser.add_argument("--port", type=int, default=5000, help="port to listen on (default 5000)")
     parser.add_argument("--workers", type=int, default=1, help="workers to wait for before starting (default 1)")
     parser.add_argument("--generations", type=int, default=100, help="most generations to run (default 100)")

@@ -1,4 +1,4 @@
-"""Evolve a LunarLander-v3 controller with gymnasium and Box2D (``pip install neatify[gym] "gymnasium[box2d]"``).
+"""Evolve a LunarLander-v3 controller with gymnasium and Box2D (``pip install 'neatify-neat[gym]' "gymnasium[box2d]"``).
 
     python examples/lunar_lander_gym.py --generations 200 --workers 2 --out lander-run
 

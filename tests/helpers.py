@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from neatify import Genome
 from neatify.genes import ConnectionGene, NodeGene
 
@@ -19,3 +21,26 @@ def make_genome(num_inputs: int, num_outputs: int, nodes: list[tuple[int, float,
     for innovation, src, dst, weight, enabled in connections:
         genome.connections[innovation] = ConnectionGene(innovation, src, dst, weight, enabled)
     return genome
+
+
+def doc_snippet(doc: str, marker: str) -> str:
+    """The ```python block of ``docs/<doc>`` (or README.md) that contains ``marker``, to run as written."""
+    root = Path(__file__).resolve().parents[1]
+    text = (root / doc).read_text()
+    blocks = [block.split("```", 1)[0] for block in text.split("```python\n")[1:]]
+    matches = [block for block in blocks if marker in block]
+    assert len(matches) == 1, f"{doc}: {len(matches)} python blocks contain {marker!r}"
+    return matches[0]
+
+
+def serial_and_parallel_fitness(fitness_fn, num_inputs: int, num_outputs: int, config, seed: int):
+    """The first generation's fitness values evaluated in this process and by 2 worker processes."""
+    from neatify import Population
+    from neatify.parallel import ParallelEvaluator
+
+    serial = Population(num_inputs=num_inputs, num_outputs=num_outputs, config=config, seed=seed)
+    serial.run_generation(fitness_fn)
+    parallel = Population(num_inputs=num_inputs, num_outputs=num_outputs, config=config, seed=seed)
+    with ParallelEvaluator(fitness_fn, workers=2) as evaluator:
+        parallel.run_generation(evaluator)
+    return [g.fitness for g in serial.genomes], [g.fitness for g in parallel.genomes]

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import neatify as neatify_package
 from neatify import Checkpoint, EvolutionConfig, Population
 from neatify.cli import main
+from neatify.config import tomllib
+
+from distributed_helpers import wait_until
 
 FITNESS_MODULE = """
 from neatify.network import Network
@@ -82,7 +89,11 @@ def test_run_as_subprocess_matches_the_library_and_show_summarises(project):
     assert shown.returncode == 0, shown.stderr
     assert "generation 5 (evaluated), 40 genomes" in shown.stdout
     assert f"genome {champion.id}: fitness" in shown.stdout
-    assert len(shown.stdout.split("history (last 2)")[1].strip().splitlines()) == 1 + 2
+    species, history = shown.stdout.split("species:\n")[1].split("history (last 2):\n")
+    assert len(history.splitlines()) == 1 + 2
+    assert species.split()[:5] == ["id", "size", "best", "fitness", "staleness"]
+    for table in (species.splitlines(), history.splitlines()):  # right-aligned columns: equal line lengths
+        assert len({len(line) for line in table}) == 1, table
 
 
 def test_resume_continues_the_run_exactly(project, capsys):
@@ -214,3 +225,124 @@ def test_help_is_complete(capsys):
                  "docs/cli.md", "--min-workers", "--checkpoint", "--auth-token", "--master-host", "MODULE:FUNCTION",
                  "--tls-cert", "--tls-key", "--tls-ca", "--tls-server-name"):
         assert word in out
+
+
+def test_version_and_python_dash_m(project):
+    """``neatify --version`` and ``python -m neatify`` work; the version is written in one place."""
+    result = subprocess.run([sys.executable, "-m", "neatify", "--version"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == f"neatify {neatify_package.__version__}"
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert pyproject["project"]["name"] != "neatify"  # an unrelated package owns that name on PyPI
+    assert "version" not in pyproject["project"] and "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "neatify.__version__"}
+
+
+def test_install_hints_name_the_distribution():
+    """Every ``pip install`` hint names the project's distribution, never PyPI's unrelated ``neatify``."""
+    root = Path(__file__).parents[1]
+    name = tomllib.loads((root / "pyproject.toml").read_text())["project"]["name"]
+    files = [root / "README.md", *root.glob("docs/*.md"), *root.glob("src/**/*.py"), *root.glob("examples/*.py")]
+    hints = [(f.name, m) for f in files for m in re.findall(r"pip install \S*neatify\S*", f.read_text())]
+    assert hints and all(name in hint for _, hint in hints), hints
+
+
+@pytest.mark.parametrize("argv", [["-v", "run", "run.toml", "-q"], ["run", "run.toml", "-q", "-v"]])
+def test_verbosity_flags_go_before_or_after_the_subcommand(project, capsys, argv):
+    assert main([*argv, "--generations", "1"]) == 0
+    assert "gen 0" not in capsys.readouterr().out  # -q: no progress line, wherever it was given
+
+
+def test_negative_generations_is_a_usage_error(project):
+    result = neatify("run", "run.toml", "--generations", "-3", cwd=project)
+    assert result.returncode == 2
+    assert "--generations: must be at least 1, got -3" in result.stderr
+
+
+def test_help_shows_defaults(capsys):
+    for args in (["show", "--help"], ["worker", "--help"]):
+        with pytest.raises(SystemExit):
+            main(args)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "generations of history to list (default: 10)" in out
+    assert "this worker asks for (default: 50)" in out
+
+
+def test_master_host_defaults_to_loopback_everywhere():
+    from neatify.cli import build_parser
+    from neatify.distributed import DistributedConfig
+
+    assert DistributedConfig().host == "127.0.0.1"
+    assert build_parser().parse_args(["master", "x.toml"]).host == "127.0.0.1"
+    example = (Path(__file__).parents[1] / "examples" / "distributed_xor_master.py").read_text()
+    assert 'default="127.0.0.1"' in example and 'default="0.0.0.0"' not in example
+
+
+SLOW_FITNESS_MODULE = FITNESS_MODULE + """
+import time
+
+
+def slow_fitness(genomes):
+    open("evaluating", "w").close()  # the test waits for this before it sends its signal
+    time.sleep(0.05)
+    fitness(genomes)
+"""
+
+
+def children_of(pid):
+    """The pids of ``pid``'s child processes, from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def alive(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_the_pool_and_checkpoints(project, signum, status):
+    """``neatify run`` with a 2-process pool, stopped by a signal: no process survives, a checkpoint resumes."""
+    (project / "xorfit.py").write_text(SLOW_FITNESS_MODULE)
+    (project / "run.toml").write_text(RUN_FILE.replace('"xorfit:fitness"', '"xorfit:slow_fitness"')
+                                      .replace("generations = 6", "generations = 1000\nworkers = 2")
+                                      .replace("checkpoint_every = 3", "checkpoint_every = 1000"))
+    proc = subprocess.Popen([sys.executable, "-m", "neatify", "run", "run.toml", "-q"], cwd=project,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: (project / "evaluating").exists(), 60, "the pool to evaluate genomes")
+        pool = children_of(proc.pid)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == status, err
+    assert f"stopped by {signal.Signals(signum).name}" in err and "Traceback" not in err
+    assert len(pool) >= 2
+    wait_until(lambda: not any(alive(pid) for pid in pool), 5, "the pool processes to end")
+    saved = list((project / "ck").iterdir())
+    assert len(saved) == 1 and Checkpoint.load(saved[0]).generation >= 0
+
+
+def test_run_file_may_name_an_activation_its_fitness_module_registers(project):
+    (project / "softsignfit.py").write_text(FITNESS_MODULE + """
+from neatify.activations import register_activation
+
+register_activation("cli_softsign", lambda x: x / (1.0 + abs(x)))
+""")  # a module name of its own: other tests leave xorfit in sys.modules
+    (project / "run.toml").write_text(RUN_FILE.replace('"xorfit:fitness"', '"softsignfit:fitness"').replace(
+        "[evolution]", '[evolution]\nactivation_default = "cli_softsign"'))
+    assert main(["run", "run.toml", "-q", "--generations", "1"]) == 0
+    champion = Checkpoint.load_genome_json(project / "champion.json")
+    assert {node.activation for node in champion.nodes.values()} == {"cli_softsign"}

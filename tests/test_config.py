@@ -1,6 +1,9 @@
+from pathlib import Path
+
 import pytest
 
-from neatify import ConfigError, EvolutionConfig
+from helpers import doc_snippet
+from neatify import ConfigError, EvolutionConfig, Network, Population
 
 
 def test_defaults_follow_the_paper():
@@ -53,3 +56,70 @@ def test_toml_errors_name_the_problem(tmp_path):
     broken.write_text("population_size = = 3\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         EvolutionConfig.from_toml(broken)
+
+
+NEAT_PYTHON_INI = Path(__file__).resolve().parents[1] / "benchmarks" / "neat_python_config.ini"
+
+
+def xor_fitness(genomes):
+    for genome in genomes:
+        net = Network(genome)
+        genome.fitness = 4.0 - sum((net.activate([a, b])[0] - float(a != b)) ** 2
+                                   for a in (0.0, 1.0) for b in (0.0, 1.0))
+
+
+def test_neat_python_xor_config_loads_names_what_it_cannot_map_and_solves_xor():
+    with pytest.warns(UserWarning, match="not carried over") as warned:
+        config = EvolutionConfig.from_neat_python(NEAT_PYTHON_INI)
+    message = str(warned[0].message)
+    for key in ("fitness_threshold = 1e9 (pass fitness_threshold= to Population.run())", "num_inputs = 2",
+                "reset_on_extinction = False (no NEATify equivalent)"):
+        assert key in message
+    assert "aggregation" not in message and "response" not in message  # their values match NEATify's
+    assert (config.population_size, config.prob_add_connection, config.prob_add_node) == (150, 0.05, 0.03)
+    assert (config.c1, config.c2, config.c3, config.prob_mutate_bias) == (1.0, 1.0, 0.4, 0.7)
+    assert (config.activation_default, config.allow_recurrent, config.elitism_count) == ("neat_sigmoid", False, 1)
+    champion = Population(num_inputs=2, num_outputs=1, config=config, seed=3).run(xor_fitness, 300, 3.9)
+    assert champion.fitness >= 3.9
+
+
+def test_neat_python_keys_without_equivalent_are_named(tmp_path):
+    ini = tmp_path / "config"
+    ini.write_text("[DefaultGenome]\naggregation_default = product\nfeed_forward = False\n"
+                   "initial_connection = unconnected\nactivation_options = sigmoid relu\n")
+    with pytest.warns(UserWarning, match=r"aggregation_default = product \(no NEATify equivalent\)"):
+        config = EvolutionConfig.from_neat_python(ini)
+    assert config.allow_recurrent and config.initial_connection == "none"
+    assert config.activation_options == ["neat_sigmoid", "relu"]
+    ini.write_text("[DefaultGenome]\ninitial_connection = partial_nodirect 0.5\n")
+    assert EvolutionConfig.from_neat_python(ini).initial_connection == "partial 0.5"
+    ini.write_text("[DefaultGenome]\nactivation_default = cube\n")
+    with pytest.raises(ConfigError, match=r"activation_default = cube: no NEATify equivalent of activation 'cube'"):
+        EvolutionConfig.from_neat_python(ini)
+
+
+def test_unknown_keys_get_a_did_you_mean():
+    with pytest.raises(ConfigError, match=r"pop_size \(did you mean population_size\?\), zzz$"):
+        EvolutionConfig.from_dict({"pop_size": 50, "zzz": 1})
+
+
+def test_usage_doc_neat_python_snippet_runs_as_written(monkeypatch):
+    monkeypatch.chdir(NEAT_PYTHON_INI.parents[1])
+    namespace: dict = {}
+    with pytest.warns(UserWarning, match="not carried over"):
+        exec(doc_snippet("docs/usage.md", "EvolutionConfig.from_neat_python("), namespace)
+    assert namespace["champion"].fitness >= 3.9
+
+
+def test_setting_a_field_after_construction_is_validated():
+    config = EvolutionConfig()
+    config.prob_add_node = 0.2
+    config.c1 = 2
+    assert (config.prob_add_node, config.c1) == (0.2, 2.0) and isinstance(config.c1, float)
+    with pytest.raises(ConfigError, match=r"prob_add_node is a probability and must be in \[0, 1\], got 2.0"):
+        config.prob_add_node = 2.0
+    assert config.prob_add_node == 0.2  # the old value stays
+    with pytest.raises(ConfigError, match=r"unknown config key: pop_size \(did you mean population_size\?\)"):
+        config.pop_size = 10
+    with pytest.raises(ConfigError, match="unknown activation 'nope'"):
+        config.activation_default = "nope"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -55,3 +58,13 @@ def test_recurrent_networks_are_refused(genome, tmp_path):
 def test_other_objects_are_refused(tmp_path):
     with pytest.raises(TypeError, match="NeatModule or a Genome"):
         export_onnx(torch.nn.Linear(2, 2), tmp_path / "x.onnx")
+
+
+def test_onnx_export_writes_one_file_and_says_nothing(tmp_path):
+    pytest.importorskip("onnxruntime")
+    script = ("from neatify import Population\nfrom neatify.nn.export import export_onnx\n"
+              "export_onnx(Population(pop_size=2, seed=1).genomes[0], 'net.onnx')\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == result.stderr == ""  # no "torchvision is not installed" lines
+    assert [p.name for p in tmp_path.iterdir()] == ["net.onnx"]  # no empty net.onnx.data beside it

@@ -191,3 +191,20 @@ def test_vectorised_distances_equal_the_pairwise_reference():
         for ref in genomes[::7] + [genomes[-1]]:
             expected = [ref.distance(g, variant) for g in genomes]
             assert np.allclose(table.distances(ref), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode, count", [("full", 12), ("partial 0.5", 6), ("partial 0", 0), ("none", 0),
+                                         ("fs_neat", 3)])
+def test_initial_connection_modes(mode, count):
+    genome, _, _ = fresh(CONFIG.replace(initial_connection=mode), num_inputs=4, num_outputs=3)
+    pairs = [(c.in_node, c.out_node) for c in genome.connections.values()]
+    assert len(pairs) == len(set(pairs)) == count
+    assert all(i in genome.input_ids and o in genome.output_ids for i, o in pairs)
+    if mode == "fs_neat":
+        assert len({i for i, _ in pairs}) == 1 and {o for _, o in pairs} == set(genome.output_ids)
+
+
+@pytest.mark.parametrize("mode", ["partial", "partial 1.5", "partial x", "fs-neat", "full 0.5"])
+def test_bad_initial_connection_modes_are_refused(mode):
+    with pytest.raises(ValueError, match="initial_connection must be 'full', 'partial P'"):
+        EvolutionConfig(initial_connection=mode)

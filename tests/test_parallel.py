@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
 
+from helpers import serial_and_parallel_fitness
 from neatify import EvolutionConfig, Population
 from neatify.network import Network
 from neatify.parallel import ParallelEvaluator, split_batches
@@ -37,6 +41,10 @@ def failing_fitness(genomes):
 
 def dying_fitness(genomes):
     os._exit(3)
+
+
+def sleeping_fitness(genomes):
+    time.sleep(60)
 
 
 def failing_setup():
@@ -85,12 +93,49 @@ def test_fitness_errors_reach_the_caller_and_close_is_final():
         evaluator(pop.genomes)
 
 
-@pytest.mark.parametrize("fitness_fn, setup", [(dying_fitness, None), (pid_fitness, failing_setup)])
-def test_a_dead_worker_or_failed_setup_raises_instead_of_hanging(fitness_fn, setup):
+@pytest.mark.parametrize("fitness_fn, setup, at_start_up", [(dying_fitness, None, False),
+                                                            (pid_fitness, failing_setup, True)])
+def test_a_dead_worker_or_failed_setup_raises_instead_of_hanging(fitness_fn, setup, at_start_up):
     pop = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=1)
     with ParallelEvaluator(fitness_fn, workers=2, setup=setup) as evaluator:
-        with pytest.raises(BrokenProcessPool):
+        with pytest.raises(BrokenProcessPool) as error:
             pop.run_generation(evaluator)
+    assert ("died at start-up" in str(error.value)) == at_start_up
+
+
+NO_MAIN_GUARD = """
+from neatify import Population
+from neatify.parallel import ParallelEvaluator
+
+
+def fitness(genomes):
+    for genome in genomes:
+        genome.fitness = 1.0
+
+
+with ParallelEvaluator(fitness, workers=2) as evaluator:
+    Population(pop_size=10, num_inputs=2, num_outputs=1, seed=1).run_generation(evaluator)
+"""
+
+
+def test_a_script_without_a_main_guard_is_told_so(tmp_path):
+    (tmp_path / "script.py").write_text(NO_MAIN_GUARD)
+    result = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    error = [line for line in result.stderr.splitlines() if line.startswith("concurrent.futures")][-1]
+    assert "BrokenProcessPool: the worker processes died at start-up" in error
+    assert "if __name__ == \"__main__\":" in error
+
+
+def test_a_batch_slower_than_the_timeout_stops_the_pool():
+    pop = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=1)
+    evaluator = ParallelEvaluator(sleeping_fitness, workers=1, timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match=r"batch 1 of 4 took over 0.5 s \(1 worker processes\)"):
+        pop.run_generation(evaluator)
+    assert time.monotonic() - started < 20
+    with pytest.raises(RuntimeError, match="closed"):
+        evaluator(pop.genomes)
 
 
 def test_gym_example_task_gives_the_same_fitness_in_worker_processes(monkeypatch):
@@ -98,11 +143,7 @@ def test_gym_example_task_gives_the_same_fitness_in_worker_processes(monkeypatch
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "examples"))  # workers import it too
     from cartpole_gym import GymTask
 
-    task = GymTask("CartPole-v1", episodes=2, max_steps=200)
-    serial = Population(num_inputs=4, num_outputs=2, config=CONFIG, seed=2)
-    serial.run_generation(task)
-    parallel = Population(num_inputs=4, num_outputs=2, config=CONFIG, seed=2)
-    with ParallelEvaluator(task, workers=2) as evaluator:
-        parallel.run_generation(evaluator)
-    assert [g.fitness for g in parallel.genomes] == [g.fitness for g in serial.genomes]
-    assert max(g.fitness for g in serial.genomes) > min(g.fitness for g in serial.genomes) >= 1.0
+    serial, parallel = serial_and_parallel_fitness(GymTask("CartPole-v1", episodes=2, max_steps=200), 4, 2,
+                                                   CONFIG, seed=2)
+    assert parallel == serial
+    assert max(serial) > min(serial) >= 1.0

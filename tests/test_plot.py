@@ -13,7 +13,7 @@ from neatify.reporters import StatisticsReporter
 pytest.importorskip("matplotlib")
 from matplotlib.image import imread  # noqa: E402
 
-from neatify.plot import draw_genome, genome_positions, plot_fitness, plot_species  # noqa: E402
+from neatify.plot import draw_genome, genome_figure, genome_positions, plot_fitness, plot_species  # noqa: E402
 
 CONFIG = EvolutionConfig(population_size=30, prob_add_node=0.4, prob_add_connection=0.4, prob_toggle_enable=0.05)
 
@@ -63,5 +63,26 @@ def test_draw_genome_with_hidden_disabled_and_recurrent_edges(run, tmp_path):
 
 def test_missing_matplotlib_gives_a_clear_error(run, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    with pytest.raises(ImportError, match=r"pip install 'neatify\[plot\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'neatify-neat\[plot\]'"):
         plot_fitness(run[0].history, tmp_path / "x.png")
+
+
+def test_long_node_names_fit_in_the_figure(run):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    genome = run[0].best_genome
+    hidden = next((n for n in genome.nodes if n not in genome.output_ids), None)
+    names = {i: f"a rather long input name {i}" for i in genome.input_ids}
+    names.update({o: f"an equally long output name {o}" for o in genome.output_ids})
+    if hidden is not None:
+        names[hidden] = "hidden feature with a long name"
+    fig = genome_figure(genome, node_names=names)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    box = fig.bbox
+    labels = [t for t in fig.axes[0].texts if t.get_text() in names.values()]
+    assert len(labels) == len(names)
+    for label in labels:
+        extent = label.get_window_extent(renderer)
+        assert box.x0 <= extent.x0 and extent.x1 <= box.x1 and box.y0 <= extent.y0 and extent.y1 <= box.y1, \
+            label.get_text()

@@ -248,3 +248,43 @@ def test_importing_neatify_is_silent_and_light():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stderr == ""
     assert result.stdout == "0 False False\n"
+
+
+def neat_python_eval_genomes(genomes, config):
+    for genome_id, genome in genomes:
+        genome.fitness = 1.0
+
+
+def id_pairs_fitness(genomes):
+    for genome_id, genome in genomes:
+        genome.fitness = 1.0
+
+
+@pytest.mark.parametrize("fitness_fn, words", [
+    (neat_python_eval_genomes, r"neat_python_eval_genomes\(genomes, config\) cannot be called with the genomes alone"),
+    (id_pairs_fitness, r"unpacks \(genome_id, genome\) pairs"),
+])
+def test_neat_python_fitness_functions_are_told_what_to_write(fitness_fn, words):
+    pop = Population(pop_size=10, seed=1)
+    with pytest.raises(TypeError, match=words) as error:
+        pop.run_generation(fitness_fn)
+    assert "for genome in genomes:" in str(error.value)
+    pop.run_generation(lambda genomes: [setattr(g, "fitness", 1.0) for g in genomes])  # nothing was lost
+
+
+def test_other_type_errors_pass_through():
+    def broken(genomes):
+        return len(5)
+
+    with pytest.raises(TypeError, match="has no len"):
+        Population(pop_size=10, seed=1).run_generation(broken)
+
+
+def test_a_generation_s_best_can_drop_but_best_genome_never_does():
+    """What docs/usage.md says: with a noisy fitness the per-generation best falls, pop.best_genome does not."""
+    noise = random.Random(0)
+    pop = Population(pop_size=20, seed=2)
+    pop.run(lambda genomes: [setattr(g, "fitness", noise.random()) for g in genomes], 8)
+    bests = [h.best_fitness for h in pop.history]
+    assert any(later < earlier for earlier, later in zip(bests, bests[1:]))
+    assert pop.best_genome.fitness == max(bests)

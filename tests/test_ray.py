@@ -11,8 +11,10 @@ import pytest
 from neatify import EvolutionConfig, Population
 from neatify.network import Network
 
+from helpers import doc_snippet
+
 ray = pytest.importorskip("ray")
-from neatify.ray import RayEvaluator  # noqa: E402
+from neatify.ray import RayEvaluator, actors_that_fit  # noqa: E402
 
 XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
 CONFIG = EvolutionConfig(population_size=40, prob_add_node=0.2, prob_add_connection=0.3)
@@ -21,7 +23,8 @@ CONFIG = EvolutionConfig(population_size=40, prob_add_node=0.2, prob_add_connect
 @pytest.fixture(scope="session")
 def local_ray():
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level="WARNING",
-             runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).parent)}})  # workers import this module
+             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(  # workers import this module and
+                 filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))}})  # the neatify under test
     yield ray
     ray.shutdown()
 
@@ -97,5 +100,26 @@ def test_missing_ray_gives_a_clear_error(monkeypatch):
     from neatify.ray import _import_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)
-    with pytest.raises(ImportError, match=r"pip install 'neatify\[ray\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'neatify-neat\[ray\]'"):
         _import_ray()
+
+
+def test_more_actors_than_cpus_are_capped_with_a_warning(local_ray, caplog):
+    """The usage doc's snippet, as written: 16 actors asked on 2 CPUs start 2 (with a warning), not a hang."""
+    namespace = {"__name__": "usage_doc_snippet"}  # not importable: cloudpickle ships its functions by value
+    with caplog.at_level("WARNING", logger="neatify.ray"):
+        exec(doc_snippet("docs/usage.md", "RayEvaluator(fitness, num_actors=16"), namespace)
+    assert "num_actors=16 but Ray has 2 CPU (1 per actor): starting 2 actors" in caplog.text
+    assert namespace["evaluator"].num_actors == 2 and namespace["pop"].history
+
+
+def test_actors_that_fit_names_the_limiting_resource():
+    assert actors_that_fit({"num_cpus": 1}, {"CPU": 2.0}) == (2, "2 CPU (1 per actor)")
+    assert actors_that_fit({"num_cpus": 0.5, "num_gpus": 1}, {"CPU": 8.0, "GPU": 3.0}) == (3, "3 GPU (1 per actor)")
+    assert actors_that_fit({"num_cpus": 4}, {"CPU": 2.0})[0] == 0
+    assert actors_that_fit({"num_cpus": 0}, {"CPU": 2.0}) == (None, "")
+
+
+def test_no_actor_fits_is_refused_at_once(local_ray):
+    with pytest.raises(ValueError, match=r"no Ray actor can start: Ray has 2 CPU \(4 per actor\)"):
+        RayEvaluator(xor_fitness, actor_options={"num_cpus": 4})

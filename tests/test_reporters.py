@@ -108,3 +108,16 @@ def test_checkpoint_reporter_by_time(tmp_path):
 def test_checkpoint_reporter_needs_a_schedule(tmp_path):
     with pytest.raises(ValueError, match="every_generations"):
         CheckpointReporter(tmp_path, every_generations=None)
+
+
+def test_statistics_reporter_keeps_fitness_medians_and_stdevs(tmp_path):
+    stats = StatisticsReporter()
+    pop = population(stats)
+    pop.run_generation(lambda genomes: [setattr(g, "fitness", float(g.id % 4)) for g in genomes])
+    fitness = sorted(g.fitness for g in pop.genomes)  # 30 genomes: 0,1,2,3 repeating
+    assert stats.column("median_fitness") == [(fitness[14] + fitness[15]) / 2]
+    mean = sum(fitness) / len(fitness)
+    assert stats.column("stdev_fitness") == [pytest.approx((sum((f - mean) ** 2 for f in fitness) / 30) ** 0.5)]
+    stats.save_csv(tmp_path / "stats.csv")
+    with open(tmp_path / "stats.csv", newline="") as fh:
+        assert float(next(csv.DictReader(fh))["median_fitness"]) == stats.column("median_fitness")[0]

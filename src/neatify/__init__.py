@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from neatify.activations import register_activation
 from neatify.checkpoint import Checkpoint
 from neatify.config import ConfigError, EvolutionConfig
 from neatify.genes import ConnectionGene, NodeGene
@@ -23,7 +24,7 @@ __all__ = [
     "Checkpoint", "CheckpointReporter", "ConfigError", "ConnectionGene", "EvolutionConfig", "FitnessError",
     "GenerationStats", "Genome", "NeatModule", "NeatPopulationModule", "Network", "NodeGene",
     "ParallelEvaluator", "Population", "ProgressReporter", "Reporter", "Species", "StatisticsReporter",
-    "__version__",
+    "__version__", "register_activation",
 ]
 
 _LAZY = {"NeatModule": "neatify.nn", "NeatPopulationModule": "neatify.nn", "ParallelEvaluator": "neatify.parallel"}

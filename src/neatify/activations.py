@@ -1,9 +1,14 @@
-"""Activation functions by name, in plain Python (torch versions live in ``neatify.torch_ops``)."""
+"""Activation functions by name, in plain Python (torch versions live in ``neatify.nn.activations``).
+
+``register_activation`` adds your own: every place that accepts an activation name (configs,
+``Network``, ``NeatModule``, ``NeatPopulationModule``, export, distributed workers) consults these
+tables, so a registered name works everywhere in the process that registered it.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable
 
 
 def _sigmoid(x: float) -> float:
@@ -28,3 +33,27 @@ ACTIVATIONS: dict[str, Callable[[float], float]] = {
     "clamped": lambda x: max(-1.0, min(1.0, x)),
 }
 """Name -> scalar function. ``neat_sigmoid`` is the paper's steepened 1/(1+e^(-4.9x))."""
+
+BUILT_IN = frozenset(ACTIVATIONS)
+
+TORCH_REGISTERED: dict[str, Callable[[Any], Any]] = {}
+"""Name -> elementwise torch function of the activations added by ``register_activation``."""
+
+
+def register_activation(name: str, function: Callable[[float], float],
+                        torch_function: Callable[[Any], Any] | None = None) -> None:
+    """Make ``name`` an activation everywhere: ``function`` maps a float to a float; ``torch_function``
+    (a tensor to a tensor, elementwise) is what ``NeatModule``, ``NeatPopulationModule`` and export
+    use. Register at the top level of the module that defines your fitness function, so worker
+    processes that import it (``ParallelEvaluator``, Ray, ``neatify worker``) know the name too."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"an activation name must be a non-empty string, got {name!r}")
+    if name in BUILT_IN:
+        raise ValueError(f"{name!r} is a built-in activation; choose another name")
+    if not callable(function) or (torch_function is not None and not callable(torch_function)):
+        raise TypeError(f"activation {name!r}: function and torch_function must be callables")
+    ACTIVATIONS[name] = function
+    if torch_function is None:
+        TORCH_REGISTERED.pop(name, None)
+    else:
+        TORCH_REGISTERED[name] = torch_function

@@ -10,17 +10,20 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NoReturn
 
+from neatify import __version__
 from neatify.checkpoint import Checkpoint, CheckpointError
 from neatify.config import ConfigError, EvolutionConfig
 from neatify.genome import Genome
 from neatify.population import FitnessError, Population
+from neatify.reporters import Reporter
 
 logger = logging.getLogger("neatify.cli")
 
@@ -29,8 +32,83 @@ class CLIError(Exception):
     """An expected failure, reported as one line without a traceback."""
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived; the command exits with status 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class SignalStop(Reporter):
+    """Turns SIGINT and SIGTERM into ``Interrupted`` where the population is whole: at once outside
+    the evolution loop or while genomes are evaluated (only their fitness is lost), otherwise (while
+    breeding or recording) at the end of the generation. Later signals are ignored while it unwinds."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.in_loop = False
+        self.evaluating = False
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        """Handle SIGINT and SIGTERM for the duration of the block."""
+        previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signum is not None:
+            return
+        self.signum = signum
+        if self.evaluating or not self.in_loop:
+            raise Interrupted(signum)
+
+    def evaluating_with(self, fitness_fn: Callable[..., Any]) -> Callable[[list[Genome]], Any]:
+        """``fitness_fn``, marked as a place where a signal may stop the run at once."""
+
+        def evaluate(genomes: list[Genome]) -> Any:
+            self.evaluating = True
+            try:
+                return fitness_fn(genomes)
+            finally:
+                self.evaluating = False
+
+        return evaluate
+
+    @contextmanager
+    def loop(self) -> Iterator[None]:
+        """The evolution loop: outside ``evaluating_with``, signals wait for the generation's end."""
+        self.in_loop = True
+        try:
+            yield
+        finally:
+            self.in_loop = False
+        self.end_generation()
+
+    def end_generation(self, population: Population | None = None, stats: Any = None) -> None:
+        if self.signum is not None:
+            raise Interrupted(self.signum)
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default in ``--help`` unless it has none or its help already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line."""
+    """An ArgumentParser whose usage errors are one line and whose help shows defaults."""
+
+    def __init__(self, *args: Any, formatter_class: type[argparse.HelpFormatter] = _HelpFormatter,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -97,6 +175,13 @@ class RunConfig:
 
 def read_run_file(path: str | Path) -> tuple[RunConfig, EvolutionConfig]:
     """Parse a run file: its ``[run]`` table and its ``[evolution]`` table (EvolutionConfig fields)."""
+    run, evolution = read_run_tables(path)
+    return run, EvolutionConfig.from_dict(evolution)
+
+
+def read_run_tables(path: str | Path) -> tuple[RunConfig, dict[str, Any]]:
+    """A run file's checked ``[run]`` table and its ``[evolution]`` table as plain data, not yet
+    validated (the fitness module may register activations it names)."""
     from neatify.config import tomllib
 
     try:
@@ -111,21 +196,27 @@ def read_run_file(path: str | Path) -> tuple[RunConfig, EvolutionConfig]:
         raise CLIError(f"{path}: unknown table(s): {', '.join(unknown)}; expected [run] and [evolution]")
     if "run" not in data:
         raise CLIError(f"{path}: missing the [run] table")
-    return RunConfig.from_dict(data["run"]), EvolutionConfig.from_dict(data.get("evolution", {}))
+    return RunConfig.from_dict(data["run"]), data.get("evolution", {})
+
+
+def _run_tables(args: argparse.Namespace) -> tuple[RunConfig, dict[str, Any]]:
+    run, evolution = read_run_tables(args.config)
+    if args.generations is not None:
+        run.generations = args.generations
+    return run, evolution
 
 
 def _read_run(args: argparse.Namespace) -> tuple[RunConfig, EvolutionConfig]:
-    run, config = read_run_file(args.config)
-    if args.generations is not None:
-        run.generations = args.generations
-    return run, config
+    run, evolution = _run_tables(args)
+    return run, EvolutionConfig.from_dict(evolution)
 
 
 def _command_run(args: argparse.Namespace) -> int:
-    run, config = _read_run(args)
+    run, evolution = _run_tables(args)
     if run.fitness is None:
         raise CLIError(f"{args.config}: [run] needs fitness = \"module:function\" for a local run")
     fitness_fn = load_callable(run.fitness, search=[Path(args.config).resolve().parent])
+    config = EvolutionConfig.from_dict(evolution)  # after the import: it may register activations
     if args.resume:
         population = Checkpoint.load(args.resume)
     else:
@@ -133,24 +224,38 @@ def _command_run(args: argparse.Namespace) -> int:
                                 seed=run.seed)
     from neatify.parallel import ParallelEvaluator
 
-    evaluator = ParallelEvaluator(fitness_fn, run.workers) if run.workers > 1 else nullcontext(fitness_fn)
-    with evaluator as evaluate:
-        return _evolve(population, run, evaluate, args.quiet)
+    stop = SignalStop()
+    with stop.installed():
+        evaluator = ParallelEvaluator(fitness_fn, run.workers) if run.workers > 1 else nullcontext(fitness_fn)
+        with evaluator as evaluate:
+            return _evolve(population, run, stop.evaluating_with(evaluate), args.quiet, stop)
 
 
-def _evolve(population: Population, run: RunConfig, fitness_fn: Callable[..., Any], quiet: bool) -> int:
-    """Run the remaining generations with the run file's reporters; save and print the champion."""
+def _evolve(population: Population, run: RunConfig, fitness_fn: Callable[..., Any], quiet: bool,
+            stop: SignalStop | None = None) -> int:
+    """Run the remaining generations with the run file's reporters; save and print the champion.
+    Stopped by ``stop``'s signal, it first saves a checkpoint when the run file asks for them."""
     from neatify.reporters import CheckpointReporter, ProgressReporter, StatisticsReporter
 
     if not quiet:
         population.add_reporter(ProgressReporter())
     statistics = StatisticsReporter()
     population.add_reporter(statistics)
+    checkpoints = None
     if run.checkpoint_dir is not None:
-        population.add_reporter(CheckpointReporter(run.checkpoint_dir, every_generations=run.checkpoint_every))
+        checkpoints = CheckpointReporter(run.checkpoint_dir, every_generations=run.checkpoint_every)
+        population.add_reporter(checkpoints)
     remaining = run.generations - len(population.history)
     if remaining > 0:
-        population.run(fitness_fn, remaining, run.fitness_threshold)
+        if stop is not None:
+            population.add_reporter(stop)
+        try:
+            with stop.loop() if stop is not None else nullcontext():
+                population.run(fitness_fn, remaining, run.fitness_threshold)
+        except Interrupted:
+            if checkpoints is not None:
+                print(f"neatify: saved {checkpoints.save(population)}", file=sys.stderr)
+            raise
     if run.statistics is not None:
         save = statistics.save_json if run.statistics.endswith(".json") else statistics.save_csv
         save(run.statistics)
@@ -217,15 +322,24 @@ def _describe_population(population: Population, last: int) -> list[str]:
              f"inputs {population.num_inputs}, outputs {population.num_outputs}"]
     if population.best_genome is not None:
         lines += ["best ever:", *("  " + line for line in _describe_genome(population.best_genome))]
-    lines.append("species:   id  size  best fitness  staleness")
-    for s in population.species:
-        best = f"{s.best_fitness:12.6g}" if s.best_fitness != float("-inf") else f"{'-':>12}"
-        lines.append(f"         {s.id:4d}  {len(s.members):4d}  {best}  {s.staleness:9d}")
-    if population.history:
-        lines.append(f"history (last {min(last, len(population.history))}):  generation  best  mean  species")
-        lines += [f"  {h.generation:4d}  {h.best_fitness:.6g}  {h.mean_fitness:.6g}  {h.num_species}"
-                  for h in population.history[-last:]]
+    lines.append("species:")
+    lines += _table(["id", "size", "best fitness", "staleness"],
+                    [[s.id, len(s.members), "-" if s.best_fitness == float("-inf") else f"{s.best_fitness:.6g}",
+                      s.staleness] for s in population.species])
+    shown = population.history[len(population.history) - min(last, len(population.history)):]
+    if shown:
+        lines.append(f"history (last {len(shown)}):")
+        lines += _table(["generation", "best", "mean", "species"],
+                        [[h.generation, f"{h.best_fitness:.6g}", f"{h.mean_fitness:.6g}", h.num_species]
+                         for h in shown])
     return lines
+
+
+def _table(headers: list[str], rows: list[list[Any]], indent: str = "  ") -> list[str]:
+    """Lines of a table whose columns are right-aligned under their headers."""
+    cells = [headers, *[[str(cell) for cell in row] for row in rows]]
+    widths = [max(len(row[k]) for row in cells) for k in range(len(headers))]
+    return [indent + "  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells]
 
 
 def _command_show(args: argparse.Namespace) -> int:
@@ -236,16 +350,39 @@ def _command_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: an int no smaller than ``minimum`` (anything else is a usage error)."""
+
+    def parse(text: str) -> int:
+        value = int(text)  # a ValueError reads "invalid int value"
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def _verbosity_arguments(parser: argparse.ArgumentParser, subcommand: bool) -> None:
+    """``-v``/``-q``, accepted before and after the subcommand (no default on a subcommand, so a flag
+    absent there keeps what the main parser read)."""
+    parser.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS if subcommand else 0,
+                        help="log more (-v info, -vv debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS if subcommand else False,
+                        help="no per-generation progress lines; log errors only")
+
+
 def _run_file_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="TOML run file with a [run] table and an optional [evolution] table")
-    parser.add_argument("--generations", type=int, help="override [run] generations (the run's total)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no per-generation progress lines")
+    parser.add_argument("--generations", type=_at_least(1), metavar="N",
+                        help="override [run] generations (the run's total)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``neatify`` command."""
     parser = _Parser(prog="neatify", description="NEATify: evolve neural networks with NEAT.")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _verbosity_arguments(parser, subcommand=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="evolve locally as a run file says",
@@ -291,8 +428,10 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", help="summarise a checkpoint or a genome JSON file",
                                description="Print a summary of a checkpoint or an exported genome.")
     show.add_argument("file", help="checkpoint (.json or .json.gz) or genome JSON file")
-    show.add_argument("--history", type=int, default=10, metavar="N", help="generations of history to list")
+    show.add_argument("--history", type=_at_least(0), default=10, metavar="N", help="generations of history to list")
     show.set_defaults(handler=_command_show)
+    for subcommand in commands.choices.values():
+        _verbosity_arguments(subcommand, subcommand=True)
     return parser
 
 
@@ -300,8 +439,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``neatify`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
-                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    level = logging.ERROR if args.quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     try:
         return args.handler(args)
     except BrokenPipeError:  # stdout closed early, as by `neatify show ... | head`
@@ -310,6 +449,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CLIError, ConfigError, CheckpointError, FitnessError, OSError) as exc:
         print(f"neatify: error: {exc}", file=sys.stderr)
         return 1
+    except Interrupted as exc:
+        print(f"neatify: stopped by {exc}", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("neatify: interrupted", file=sys.stderr)
         return 130

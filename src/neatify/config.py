@@ -7,6 +7,7 @@ Names follow the reference implementation where it had one; defaults follow the 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import sys
 from dataclasses import dataclass, field, fields
@@ -111,7 +112,8 @@ class EvolutionConfig:
     activation_options: list[str] = field(default_factory=lambda: ["neat_sigmoid"])
     """Activations a mutation may choose from."""
     initial_connection: str = "full"
-    """'full': every input to every output at start; 'none': no connections."""
+    """Connections of the first genomes: 'full' every input to every output; 'partial 0.5' a random
+    half of those; 'fs_neat' one random input to every output (FS-NEAT); 'none' no connections."""
     allow_recurrent: bool = False
     """Allow connections that form cycles; otherwise every genome stays feed-forward."""
     add_connection_attempts: int = 20
@@ -119,6 +121,23 @@ class EvolutionConfig:
 
     def __post_init__(self) -> None:
         self.validate()
+        object.__setattr__(self, "_constructed", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Setting a field after construction is validated like a constructor argument (on error the
+        old value stays); an unknown name is refused, with the closest field name."""
+        if name not in _FIELD_TYPES:
+            raise ConfigError(f"unknown config key: {_with_suggestion(name, list(_FIELD_TYPES))}")
+        if not self.__dict__.get("_constructed"):
+            object.__setattr__(self, name, value)
+            return
+        old = getattr(self, name)
+        object.__setattr__(self, name, value)
+        try:
+            self.validate()
+        except ConfigError:
+            object.__setattr__(self, name, old)
+            raise
 
     def validate(self) -> None:
         """Raise ConfigError naming the first key whose value is of the wrong type or out of range."""
@@ -127,7 +146,7 @@ class EvolutionConfig:
             expected = _FIELD_TYPES[f.name]
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
-                setattr(self, f.name, value)
+                object.__setattr__(self, f.name, value)
             if expected is list:
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                     raise ConfigError(f"{f.name} must be a list of activation names, got {value!r}")
@@ -160,8 +179,9 @@ class EvolutionConfig:
             if name not in ACTIVATIONS:
                 raise ConfigError(f"activation_options: unknown activation {name!r}; "
                                   f"known: {', '.join(sorted(ACTIVATIONS))}")
-        if self.initial_connection not in ("full", "none"):
-            raise ConfigError(f"initial_connection must be 'full' or 'none', got {self.initial_connection!r}")
+        if not _valid_initial_connection(self.initial_connection):
+            raise ConfigError(f"initial_connection must be 'full', 'partial P' (P in [0, 1]), 'fs_neat' or 'none', "
+                              f"got {self.initial_connection!r}")
 
     # --- plain data and TOML ---
     def to_dict(self) -> dict[str, Any]:
@@ -170,11 +190,19 @@ class EvolutionConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvolutionConfig:
         """Build a config from plain data; an unknown key is refused by name."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(known))
         if unknown:
-            raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
+            raise ConfigError(f"unknown config key(s): {', '.join(_with_suggestion(k, known) for k in unknown)}")
         return cls(**data)
+
+    @classmethod
+    def from_neat_python(cls, path: str | Path) -> EvolutionConfig:
+        """Translate a neat-python INI config file; the keys it cannot map are named in a warning
+        (see ``neatify.neat_python`` and the key table in docs/usage.md)."""
+        from neatify.neat_python import read_neat_python
+
+        return read_neat_python(path)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> EvolutionConfig:
@@ -196,6 +224,23 @@ class EvolutionConfig:
     def replace(self, **changes: Any) -> EvolutionConfig:
         """A validated copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+def _valid_initial_connection(mode: str) -> bool:
+    """``full``, ``none``, ``fs_neat``, or ``partial P`` with P a fraction in [0, 1]."""
+    name, _, fraction = mode.partition(" ")
+    if name != "partial":
+        return mode in ("full", "none", "fs_neat")
+    try:
+        return 0.0 <= float(fraction) <= 1.0
+    except ValueError:
+        return False
+
+
+def _with_suggestion(key: str, known: list[str]) -> str:
+    """``key``, followed by the closest known key when one is close: ``popsize (did you mean population_size?)``."""
+    close = difflib.get_close_matches(key, known, n=1)
+    return f"{key} (did you mean {close[0]}?)" if close else key
 
 
 _FIELD_TYPES: dict[str, type] = {

@@ -15,6 +15,19 @@ from neatify.graph import creates_cycle, evaluation_plan
 from neatify.innovation import InnovationTracker
 
 
+def _initial_pairs(mode: str, inputs: list[int], outputs: list[int], rng: random.Random) -> list[tuple[int, int]]:
+    """The (input, output) connections of a new genome: ``full`` all of them, ``partial P`` a random
+    fraction P of them, ``fs_neat`` one random input to every output (FS-NEAT), ``none`` none."""
+    name, _, fraction = mode.partition(" ")
+    pairs = [(inp, out) for out in outputs for inp in inputs]
+    if name == "partial":
+        return [pairs[i] for i in sorted(rng.sample(range(len(pairs)), round(float(fraction) * len(pairs))))]
+    if name == "fs_neat":
+        chosen = rng.choice(inputs)
+        return [(chosen, out) for out in outputs]
+    return pairs if name == "full" else []
+
+
 class Genome:
     """One individual: its genes, its unique ``id`` within a run, and its ``fitness`` once evaluated."""
 
@@ -57,16 +70,14 @@ class Genome:
     @classmethod
     def initial(cls, genome_id: int, num_inputs: int, num_outputs: int, config: EvolutionConfig,
                 rng: random.Random, tracker: InnovationTracker) -> Genome:
-        """A minimal genome: outputs only, fully connected to the inputs unless configured otherwise."""
+        """A minimal genome: outputs only, connected to the inputs as ``config.initial_connection`` says."""
         genome = cls(genome_id, num_inputs, num_outputs)
         for out in genome.output_ids:
             genome.nodes[out] = NodeGene(out, "output", _new_value(rng, config.bias_init_stdev,
                                                                    config.bias_min_value, config.bias_max_value),
                                          config.activation_default)
-        if config.initial_connection == "full":
-            for out in genome.output_ids:
-                for inp in genome.input_ids:
-                    genome._add_connection(tracker.connection(inp, out), inp, out, _new_weight(rng, config))
+        for inp, out in _initial_pairs(config.initial_connection, genome.input_ids, genome.output_ids, rng):
+            genome._add_connection(tracker.connection(inp, out), inp, out, _new_weight(rng, config))
         return genome
 
     def copy(self, genome_id: int) -> Genome:

@@ -11,8 +11,11 @@ import logging
 import multiprocessing
 import numbers
 import os
+import signal
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from neatify.genome import Genome
@@ -66,10 +69,13 @@ def _plain(value: Any) -> Any:
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(fitness_fn: FitnessFunction, setup: SetupFunction | None) -> None:
+def _init_worker(fitness_fn: FitnessFunction, setup: SetupFunction | None, ready: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent decides
     _worker["fitness_fn"] = fitness_fn
     _worker["with_state"] = setup is not None
     _worker["state"] = setup() if setup is not None else None
+    with ready.get_lock():
+        ready.value += 1
 
 
 def _run_batch(genome_dicts: list[dict[str, Any]]) -> list[Any]:
@@ -82,21 +88,26 @@ class ParallelEvaluator:
     ``fitness_fn(genomes)`` (or ``fitness_fn(genomes, state)`` when ``setup`` is given) has the
     usual contract: set ``genome.fitness`` on every genome. It, and ``setup``, must be picklable
     (defined at module top level). Use as a context manager, or call ``close()``. A worker that
-    dies, or a ``setup`` that fails, raises ``concurrent.futures.process.BrokenProcessPool``.
+    dies, or a ``setup`` that fails, raises ``concurrent.futures.process.BrokenProcessPool`` (saying
+    so when the workers die at start-up); a batch slower than ``timeout`` seconds, ``TimeoutError``.
     """
 
     def __init__(self, fitness_fn: FitnessFunction, workers: int | None = None,
                  setup: SetupFunction | None = None, batches_per_worker: int = 4,
-                 start_method: str = "spawn") -> None:
+                 start_method: str = "spawn", timeout: float | None = None) -> None:
         self.workers = workers if workers is not None else os.cpu_count() or 1
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
         if batches_per_worker < 1:
             raise ValueError(f"batches_per_worker must be at least 1, got {batches_per_worker}")
         self.batches_per_worker = batches_per_worker
+        self.start_method = start_method
+        self.timeout = timeout
+        """Seconds to wait for each batch's result (None: no bound)."""
         context = multiprocessing.get_context(start_method)
+        self._ready = context.Value("i", 0)  # workers through their start-up (imports and setup)
         self._pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
-            self.workers, mp_context=context, initializer=_init_worker, initargs=(fitness_fn, setup))
+            self.workers, mp_context=context, initializer=_init_worker, initargs=(fitness_fn, setup, self._ready))
         logger.info("started %d %s worker processes", self.workers, start_method)
 
     def __call__(self, genomes: list[Genome]) -> None:
@@ -104,19 +115,52 @@ class ParallelEvaluator:
         if self._pool is None:
             raise RuntimeError("ParallelEvaluator is closed")
         batches = split_batches([g.to_dict() for g in genomes], self.workers * self.batches_per_worker)
+        # submit, not map: map cancels the queued batches when interrupted, which Python < 3.12's
+        # pool then trips over (InvalidStateError in its thread) when the workers are killed
+        futures = [self._pool.submit(_run_batch, batch) for batch in batches]
         done = 0  # batches are contiguous: fitness lands batch by batch, as results arrive
-        for batch, values in zip(batches, self._pool.map(_run_batch, batches)):
-            assign_fitness(genomes[done:done + len(batch)], values)
+        for number, (batch, future) in enumerate(zip(batches, futures)):
+            assign_fitness(genomes[done:done + len(batch)], self._result(future, number, len(batches)))
             done += len(batch)
 
-    def close(self) -> None:
-        """Stop the worker processes (idempotent)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+    def _result(self, future: Future[list[Any]], number: int, total: int) -> list[Any]:
+        """A batch's fitness values; on a timeout or a pool that died the pool is stopped and the error
+        says what happened (workers that died before any finished its start-up: a missing main guard)."""
+        try:
+            return future.result(timeout=self.timeout)
+        except FutureTimeout:
+            self.close(terminate=True)
+            raise TimeoutError(f"batch {number + 1} of {total} took over {self.timeout} s "
+                               f"({self.workers} worker processes); the pool is stopped") from None
+        except BrokenProcessPool as exc:
+            self.close()  # the broken pool has stopped its processes itself
+            if self._ready.value == 0:
+                raise BrokenProcessPool(
+                    f"the worker processes died at start-up ({exc}). With the {self.start_method!r} start method "
+                    f"each worker imports your main module: put the code that starts the run under "
+                    f"'if __name__ == \"__main__\":'; or setup() failed (its traceback is above)") from exc
+            raise
+
+    def close(self, terminate: bool = False) -> None:
+        """Stop the worker processes (idempotent): let running batches finish, or with ``terminate``
+        kill them at once (what an interrupted run needs)."""
+        if self._pool is None:
+            return
+        pool, self._pool = self._pool, None
+        if terminate:  # the stdlib's ProcessPoolExecutor.terminate_workers() comes with Python 3.14
+            processes = list((pool._processes or {}).values())
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.join(5.0)
+                if process.is_alive():  # a fitness function that ignores SIGTERM
+                    process.kill()
+                    process.join()
+        pool.shutdown(wait=True, cancel_futures=not terminate)  # killed workers fail what is queued
 
     def __enter__(self) -> ParallelEvaluator:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        """Leaving on an exception (an interruption, a failed generation) kills the pool at once."""
+        self.close(terminate=exc_type is not None)

@@ -1,6 +1,6 @@
 """Plots of a run and drawings of genomes, saved as PNG or SVG (by the file suffix).
 
-Needs matplotlib (``pip install neatify[plot]``). Figures are built without pyplot, so no GUI
+Needs matplotlib (``pip install 'neatify-neat[plot]'``). Figures are built without pyplot, so no GUI
 backend is ever touched and nothing global changes; rasters are rendered by Agg.
 """
 
@@ -28,7 +28,7 @@ def _figure(width: float, height: float) -> Any:
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise ImportError("neatify.plot needs matplotlib: pip install 'neatify[plot]'") from None
+        raise ImportError("neatify.plot needs matplotlib: pip install 'neatify-neat[plot]'") from None
     return Figure(figsize=(width, height), layout="constrained")
 
 
@@ -98,6 +98,13 @@ def genome_positions(genome: Genome) -> dict[int, tuple[float, float]]:
 def draw_genome(genome: Genome, path: str | Path, node_names: Mapping[int, str] | None = None,
                 show_disabled: bool = True, title: str | None = None) -> Path:
     """Draw a genome's network: green positive / red negative weights (width ~ |weight|), disabled dashed."""
+    return _save(genome_figure(genome, node_names, show_disabled, title), path)
+
+
+def genome_figure(genome: Genome, node_names: Mapping[int, str] | None = None, show_disabled: bool = True,
+                  title: str | None = None) -> Any:
+    """The matplotlib Figure ``draw_genome`` saves. Node names sit left of the inputs, right of the
+    outputs and under hidden nodes, and the layout makes room for them however long they are."""
     positions = genome_positions(genome)
     width = max(x for x, _ in positions.values()) + 1
     height = max(len([p for p in positions.values() if p[0] == x]) for x, _ in positions.values())
@@ -116,9 +123,15 @@ def draw_genome(genome: Genome, path: str | Path, node_names: Mapping[int, str] 
     for node_id, (x, y) in positions.items():
         kind = genome.nodes[node_id].kind if node_id in genome.nodes else "input"
         ax.scatter([x], [y], s=500, c=NODE_COLOURS[kind], edgecolors="black", zorder=3)
-        ax.annotate(names.get(node_id, str(node_id)), (x, y), ha="center", va="center", fontsize=8, zorder=4)
+        if node_id not in names:  # the id fits inside the node
+            ax.annotate(str(node_id), (x, y), ha="center", va="center", fontsize=8, zorder=4)
+            continue
+        offset, ha, va = {"input": ((-14, 0), "right", "center"), "output": ((14, 0), "left", "center")}.get(
+            kind, ((0, -14), "center", "top"))
+        ax.annotate(names[node_id], (x, y), xytext=offset, textcoords="offset points", ha=ha, va=va, fontsize=8,
+                    zorder=4, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
     ax.margins(0.15)
-    return _save(fig, path)
+    return fig
 
 
 def _draw_edge(ax: Any, src: tuple[float, float], dst: tuple[float, float], strength: float, enabled: bool) -> None:

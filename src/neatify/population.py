@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import math
 import numbers
@@ -26,6 +27,28 @@ FitnessFunction = Callable[[list[Genome]], Any]
 
 class FitnessError(ValueError):
     """A fitness function left a genome without a finite numeric fitness."""
+
+
+_WRITE_INSTEAD = ("NEATify calls fitness_fn(genomes) with a list of Genome objects; write\n"
+                  "    def fitness(genomes):\n"
+                  "        for genome in genomes:\n"
+                  "            genome.fitness = ...  # higher is better; the id is genome.id")
+
+
+def neat_python_hint(fitness_fn: Callable[..., Any], genomes: list[Genome], exc: TypeError) -> str | None:
+    """What to write instead when ``exc`` comes from a fitness function written for neat-python
+    (``eval_genomes(genomes, config)``, ``for genome_id, genome in genomes``); None otherwise."""
+    if "cannot unpack non-iterable Genome" in str(exc):
+        return f"the fitness function unpacks (genome_id, genome) pairs, as neat-python's do. {_WRITE_INSTEAD}"
+    try:
+        inspect.signature(fitness_fn).bind(genomes)
+    except TypeError:
+        name = getattr(fitness_fn, "__name__", type(fitness_fn).__name__)
+        return (f"fitness function {name}{inspect.signature(fitness_fn)} cannot be called with the genomes "
+                f"alone (neat-python passes (genomes, config)). {_WRITE_INSTEAD}")
+    except ValueError:  # no signature to inspect (a builtin)
+        pass
+    return None
 
 
 @dataclass
@@ -172,7 +195,13 @@ class Population:
 
     def evaluate(self, fitness_fn: FitnessFunction) -> None:
         """Set ``fitness`` on every genome. Subclasses evaluate elsewhere (workers, processes)."""
-        fitness_fn(self.genomes)
+        try:
+            fitness_fn(self.genomes)
+        except TypeError as exc:
+            hint = neat_python_hint(fitness_fn, self.genomes, exc)
+            if hint is None:
+                raise
+            raise TypeError(hint) from exc
 
     def run(self, fitness_fn: FitnessFunction, generations: int, fitness_threshold: float | None = None) -> Genome:
         """Run up to ``generations`` generations, stopping early once the best fitness reaches

@@ -1,6 +1,6 @@
 """Evaluate generations on Ray actors: ``pop.run_generation(RayEvaluator(fn, num_actors=8))``.
 
-Needs Ray (``pip install neatify[ray]``). Each actor runs the optional ``setup()`` once and keeps
+Needs Ray (``pip install 'neatify-neat[ray]'``). Each actor runs the optional ``setup()`` once and keeps
 its result (an environment, a dataset, a model) for every batch it evaluates; the fitness function
 is then called as ``fitness_fn(genomes, state)`` instead of ``fitness_fn(genomes)``. Genomes
 travel as plain data and fitness values come back as floats, so results equal serial evaluation.
@@ -24,7 +24,7 @@ def _import_ray() -> Any:
     try:
         import ray  # the Ray package: absolute import, not this module
     except ImportError:
-        raise ImportError("neatify.ray needs Ray: pip install 'neatify[ray]'") from None
+        raise ImportError("neatify.ray needs Ray: pip install 'neatify-neat[ray]'") from None
     return ray
 
 
@@ -40,34 +40,62 @@ class _BatchActor:
         return evaluate_batch(self.fitness_fn, genome_dicts, self.state, self.with_state)
 
 
+def actors_that_fit(actor_options: dict[str, Any], cluster: dict[str, float]) -> tuple[int | None, str]:
+    """How many actors with these options the cluster's resources can hold at once (None: no limit),
+    and the limiting resource in words, e.g. ``"2 CPU (1 per actor)"``."""
+    needs = {"CPU": actor_options.get("num_cpus", 1), "GPU": actor_options.get("num_gpus", 0),
+             **actor_options.get("resources", {})}
+    limits = [(int(cluster.get(name, 0) // amount), f"{cluster.get(name, 0):g} {name} ({amount:g} per actor)")
+              for name, amount in needs.items() if amount]
+    return min(limits) if limits else (None, "")
+
+
 class RayEvaluator:
     """A fitness function that spreads each generation over Ray actors.
 
     Connects to the cluster at ``address`` (``"auto"``, ``"ray://host:10001"``, ...) unless Ray is
-    already initialised; with neither, starts a local Ray. ``num_actors`` defaults to the
-    cluster's CPU count. ``timeout`` bounds the wait for any one batch (seconds; None: no bound).
+    already initialised; with neither, starts a local Ray. ``num_actors`` defaults to, and is
+    capped at (with a warning), the actors the cluster's resources hold at once (one CPU each
+    unless ``actor_options`` says otherwise). ``timeout`` bounds the wait for any one batch
+    (seconds; None: no bound).
     """
 
     def __init__(self, fitness_fn: FitnessFunction, num_actors: int | None = None,
                  setup: SetupFunction | None = None, address: str | None = None, batches_per_actor: int = 2,
-                 max_retries: int = 3, timeout: float | None = None,
+                 max_retries: int = 3, timeout: float | None = 300.0,
                  actor_options: dict[str, Any] | None = None) -> None:
+        if (num_actors is not None and num_actors < 1) or batches_per_actor < 1 or max_retries < 0:
+            raise ValueError("num_actors and batches_per_actor must be at least 1, max_retries at least 0")
         ray = self._ray = _import_ray()
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
             ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
-        self.num_actors = num_actors if num_actors is not None else max(1, int(ray.cluster_resources().get("CPU", 1)))
-        if self.num_actors < 1 or batches_per_actor < 1 or max_retries < 0:
-            raise ValueError("num_actors and batches_per_actor must be at least 1, max_retries at least 0")
+        self._actors: list[Any] | None = None
+        actor_options = {"num_cpus": 1, **(actor_options or {})}
+        self.num_actors = self._schedulable(num_actors, actor_options)
         self.batches_per_actor = batches_per_actor
         self.max_retries = max_retries
         self.timeout = timeout
         self.actor_failures = 0
         """Actors lost so far (each replaced by a fresh one)."""
-        self._actor_cls = ray.remote(_BatchActor).options(**{"num_cpus": 1, **(actor_options or {})})
+        self._actor_cls = ray.remote(_BatchActor).options(**actor_options)
         self._args = (fitness_fn, setup)
-        self._actors: list[Any] | None = [self._new_actor() for _ in range(self.num_actors)]
+        self._actors = [self._new_actor() for _ in range(self.num_actors)]
         logger.info("started %d Ray actors", self.num_actors)
+
+    def _schedulable(self, num_actors: int | None, actor_options: dict[str, Any]) -> int:
+        """``num_actors`` capped at what the cluster can run at once: more would wait forever for resources."""
+        cluster = self._ray.cluster_resources()
+        fit, limit = actors_that_fit(actor_options, cluster)
+        if fit == 0:
+            self.close()
+            raise ValueError(f"no Ray actor can start: Ray has {limit}")
+        if num_actors is None:
+            return fit if fit is not None else max(1, int(cluster.get("CPU", 1)))
+        if fit is not None and num_actors > fit:
+            logger.warning("num_actors=%d but Ray has %s: starting %d actors", num_actors, limit, fit)
+            return fit
+        return num_actors
 
     def _new_actor(self) -> Any:
         return self._actor_cls.remote(*self._args)
@@ -88,7 +116,8 @@ class RayEvaluator:
                 in_flight[actors[actor].evaluate.remote(batches[batch])] = (actor, batch)
             done, _ = ray.wait(list(in_flight), num_returns=1, timeout=self.timeout)
             if not done:
-                raise TimeoutError(f"no batch finished within {self.timeout} s")
+                raise TimeoutError(f"no batch finished within {self.timeout} s ({self.num_actors} actors; Ray "
+                                   f"has {self._ray.available_resources()} free of {self._ray.cluster_resources()})")
             actor, batch = in_flight.pop(done[0])
             try:
                 results[batch] = ray.get(done[0])
@@ -106,12 +135,11 @@ class RayEvaluator:
 
     def close(self) -> None:
         """Stop the actors, and Ray itself if this evaluator started it (idempotent)."""
-        if self._actors is None:
-            return
-        for actor in self._actors:
+        for actor in self._actors or ():
             self._ray.kill(actor)
         self._actors = None
         if self._owns_ray:
+            self._owns_ray = False
             self._ray.shutdown()
 
     def __enter__(self) -> RayEvaluator:

@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import json
 import logging
+import statistics
 import sys
 import threading
 import time
@@ -46,7 +47,7 @@ class ProgressReporter(_Timed):
     """Writes one line per generation: best/mean fitness, species, complexity, evaluations per second.
 
     A generation still being evaluated after ``bar_after`` seconds also gets a tqdm progress bar
-    (``pip install 'neatify[progress]'``; none without tqdm, or with ``bar_after=None``). The bar
+    (``pip install 'neatify-neat[progress]'``; none without tqdm, or with ``bar_after=None``). The bar
     counts genomes that have a fitness, so it moves with evaluators that set fitness as results
     arrive (a serial loop, ``ParallelEvaluator``); ``RayEvaluator`` and the distributed master set
     every fitness at the end of the generation, so for them it shows only the elapsed time.
@@ -98,7 +99,7 @@ class _ProgressBar:
         try:
             import tqdm  # noqa: F401
         except ImportError:
-            logger.debug("tqdm is not installed: no progress bar (pip install 'neatify[progress]')")
+            logger.debug("tqdm is not installed: no progress bar (pip install 'neatify-neat[progress]')")
             return None
         bar = cls(population, delay, stream)
         bar._thread.start()
@@ -127,11 +128,15 @@ class StatisticsReporter(_Timed):
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[dict[str, Any]] = []
-        """Per generation: the GenerationStats fields, ``seconds`` and ``species_sizes`` {id: size}."""
+        """Per generation: the GenerationStats fields, ``median_fitness``, ``stdev_fitness`` (population
+        standard deviation), ``seconds`` and ``species_sizes`` {id: size}."""
 
     def end_generation(self, population: Population, stats: GenerationStats) -> None:
         super().end_generation(population, stats)
         row = dataclasses.asdict(stats)
+        fitness = [g.fitness for g in population.genomes]
+        row["median_fitness"] = statistics.median(fitness)
+        row["stdev_fitness"] = statistics.pstdev(fitness)
         row["seconds"] = self.elapsed
         row["species_sizes"] = {s.id: len(s.members) for s in population.species}
         self.rows.append(row)

@@ -25,8 +25,8 @@ def system_listen_backlog() -> int:
 class DistributedConfig:
     """Configuration shared by the master (all fields) and the workers (network and security ones)."""
 
-    host: str = "0.0.0.0"
-    """Address the master listens on."""
+    host: str = "127.0.0.1"
+    """Address the master listens on; 127.0.0.1 is this machine only, 0.0.0.0 every interface (set a token)."""
     port: int = 5000
     """Port the master listens on (0 picks a free one; see ``SystemCoordinator.port``)."""
     min_workers: int = 1

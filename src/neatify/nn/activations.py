@@ -6,6 +6,8 @@ from typing import Callable
 
 import torch
 
+from neatify.activations import ACTIVATIONS, TORCH_REGISTERED
+
 TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "sigmoid": torch.sigmoid,
     "neat_sigmoid": lambda x: torch.sigmoid(4.9 * x),
@@ -17,3 +19,14 @@ TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "abs": torch.abs,
     "clamped": lambda x: x.clamp(-1.0, 1.0),
 }
+
+
+def torch_activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The torch function of a built-in or registered activation; a clear error when there is none."""
+    function = TORCH_ACTIVATIONS.get(name) or TORCH_REGISTERED.get(name)
+    if function is not None:
+        return function
+    if name in ACTIVATIONS:
+        raise ValueError(f"activation {name!r} was registered without a torch_function, which torch modules "
+                         f"need: register_activation({name!r}, function, torch_function=...)")
+    raise ValueError(f"unknown activation {name!r}; known: {', '.join(sorted(ACTIVATIONS))}")

@@ -51,9 +51,15 @@ def export_torchscript(module_or_genome: NeatModule | Genome, path: str | Path) 
 def export_onnx(module_or_genome: NeatModule | Genome, path: str | Path, opset_version: int | None = None) -> None:
     """Save the network as an ONNX model with input ``"input"`` and output ``"output"``, batch dynamic."""
     module, example = _frozen_module(module_or_genome)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, (example,), str(path), input_names=["input"], output_names=["output"],
-                          dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=opset_version,
-                          dynamo=True, verbose=False)
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
+    registration.setLevel(logging.ERROR)  # "torchvision is not installed. Skipping torchvision::nms", ...
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, (example,), str(path), input_names=["input"], output_names=["output"],
+                              dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=opset_version,
+                              dynamo=True, external_data=False, verbose=False)  # one file, no empty .data
+    finally:
+        registration.setLevel(level)
     logger.info("saved ONNX network to %s", path)

@@ -7,7 +7,7 @@ from torch import nn
 
 from neatify.genome import Genome
 from neatify.network import NetworkLayout
-from neatify.nn.activations import TORCH_ACTIVATIONS
+from neatify.nn.activations import torch_activation
 
 
 class NeatModule(nn.Module):
@@ -114,7 +114,7 @@ class NeatModule(nn.Module):
             pre = values @ matrix + self.bias[start - n_in:end - n_in]
             if rec_in is not None:
                 pre = pre + rec_in[:, start - n_in:end - n_in]
-            outs = [TORCH_ACTIVATIONS[name](pre[:, a:b]) for name, a, b in segments]
+            outs = [torch_activation(name)(pre[:, a:b]) for name, a, b in segments]
             values = torch.cat([values, *outs], dim=1)
         if recurrent is not None:
             self._state = values

@@ -33,7 +33,7 @@ from torch import nn
 
 from neatify.genome import Genome
 from neatify.network import NetworkLayout
-from neatify.nn.activations import TORCH_ACTIVATIONS
+from neatify.nn.activations import torch_activation
 
 
 @contextmanager
@@ -221,5 +221,5 @@ class NeatPopulationModule(nn.Module):
             if rec_in is not None:
                 pre += rec_in[start:end]
             for name, a, b in segments:
-                values[a:b] = TORCH_ACTIVATIONS[name](pre[a - start:b - start])
+                values[a:b] = torch_activation(name)(pre[a - start:b - start])
         return values[:n_nodes]

@@ -1,0 +1,7 @@
+"""``python -m neatify``: the ``neatify`` command (see docs/cli.md)."""
+
+import sys
+
+from neatify.cli import main
+
+sys.exit(main())
