@@ -17,11 +17,11 @@ import pytest
 
 from distributed_helpers import HOST, ROOT, Processes, closed_by_peer, comparable, local_state
 from neatify import Genome, Population
+from neatify.checks import genome_dict_problem
 from neatify.distributed import DistributedConfig, DistributedPopulation, GenomeEvaluator, MessageType, ProtocolError
 from neatify.distributed.errors import ConnectionClosed
 from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection, decode_payload, encode_frame
 from neatify.distributed.scheduler import SpeedShare, batch_size
-from neatify.distributed.schema import genome_dict_problem
 
 pytestmark = pytest.mark.timeout(60)
 

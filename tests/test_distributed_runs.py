@@ -250,9 +250,9 @@ def test_worker_of_another_protocol_version_is_refused_on_both_sides(master, mon
 
     caplog.set_level(logging.INFO, logger="neatify.distributed")
     pop = master()
-    monkeypatch.setattr(worker_module, "PROTOCOL_VERSION", 3)  # a worker from a newer neatify
+    monkeypatch.setattr(worker_module, "PROTOCOL_VERSION", 4)  # a worker from a newer neatify
     worker = WorkerNode(HOST, pop.port, "future", xor_fitness, max_connect_attempts=1)
-    with pytest.raises(RegistrationError, match="protocol version mismatch: worker future speaks version 3"):
+    with pytest.raises(RegistrationError, match="protocol version mismatch: worker future speaks version 4"):
         worker.start()
     assert "refusing worker from 127.0.0.1" in caplog.text
 

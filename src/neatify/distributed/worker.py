@@ -20,8 +20,8 @@ from neatify.distributed.config import AUTH_TOKEN_ENV
 from neatify.distributed.errors import (
     AuthenticationError, ConnectionClosed, ProtocolError, RegistrationError,
 )
+from neatify.distributed.genome_wire import decode_genomes
 from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection, MessageType
-from neatify.distributed.schema import genome_dict_problem
 from neatify.genome import Genome
 
 logger = logging.getLogger("neatify.distributed.worker")
@@ -258,7 +258,7 @@ class WorkerNode:
                 return
             if isinstance(task, BaseException):
                 raise task
-            genomes = [Genome.from_dict(d) for d in task["genomes"]]
+            genomes = task["genomes"]
             start = time.monotonic()
             fitness, errors = self.evaluator.evaluate(genomes)
             conn.send(MessageType.FITNESS_REPORT, {"batch_id": task["batch_id"], "fitness": fitness,
@@ -282,10 +282,7 @@ class WorkerNode:
                 if mtype is MessageType.HEARTBEAT_REQUEST:
                     conn.send(MessageType.HEARTBEAT_RESPONSE, {"sent": payload["sent"]})
                 elif mtype is MessageType.TASK_ASSIGNMENT:
-                    problems = [p for p in map(genome_dict_problem, payload["genomes"]) if p]
-                    if problems:
-                        raise ProtocolError(f"TASK_ASSIGNMENT with an invalid genome: {problems[0]}")
-                    tasks.put(payload)
+                    tasks.put({**payload, "genomes": decode_genomes(payload)})
                 elif mtype is MessageType.SHUTDOWN_SIGNAL:
                     self._stop.set()
                     tasks.put(None)
