@@ -35,7 +35,7 @@ from typing import Any
 from neatify import Population
 from neatify.distributed import DistributedConfig, DistributedPopulation
 from neatify.distributed.config import AUTH_TOKEN_ENV
-from neatify.distributed.genome_wire import CONNECTION_COLUMNS
+from neatify.distributed.genome_wire import CONNECTION_RECORD
 from neatify.distributed.protocol import PROTOCOL_VERSION, MessageType, decode_payload, encode_frame
 
 HOST = "127.0.0.1"
@@ -67,8 +67,8 @@ def local_fitness(genomes) -> None:
 
 
 def wire_fitness(genome: dict[str, Any]) -> float:
-    """The same fitness read from a genome map as sent: the length of its innovation column in items."""
-    return float(len(genome["innovations"]) // CONNECTION_COLUMNS["innovations"].itemsize)
+    """The same fitness read from a genome map as sent: the number of its connection records."""
+    return float(len(genome["connections"]) // CONNECTION_RECORD.itemsize)
 
 
 @dataclasses.dataclass(eq=False)

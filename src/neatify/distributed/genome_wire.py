@@ -1,16 +1,18 @@
-"""The columnar genome encoding of TASK_ASSIGNMENT: gene fields as little-endian arrays, checked in bulk.
+"""The genome encoding of TASK_ASSIGNMENT: genes as packed little-endian records, encoded and checked in bulk.
 
-The master encodes each genome once per generation (``encode_genome``) as a small msgpack map whose
-gene columns are bytes fields; a worker decodes a whole task at once (``decode_genomes``): it joins
-each column over the batch and checks everything with a few numpy operations per batch, so what a
-genome costs is its map and its ``Genome`` objects, not a Python check per gene. A node's kind is not
-sent: it follows from its id (outputs are ``num_inputs .. num_inputs + num_outputs - 1``).
+The master encodes a generation's genomes once (``encode_genomes``), filling one numpy record array
+per gene kind for the whole generation and slicing each genome's bytes out of it; each genome is a
+small msgpack map holding its node and connection records as two bytes fields. A worker decodes a
+whole task at once (``decode_genomes``): it joins the bytes fields of the batch into one record array
+per gene kind, whose fields are columns over the batch, and checks everything with a few numpy
+operations per batch, so what a genome costs is its map and its ``Genome`` objects, not a Python
+check per gene. A node's kind is not sent: it follows from its id (outputs are ``num_inputs`` to
+``num_inputs + num_outputs - 1``). The fitness is not sent either: a task's genomes have none yet.
 """
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Sequence
+from itertools import accumulate
 from typing import Any
 
 import msgpack
@@ -22,96 +24,82 @@ from neatify.distributed.errors import ProtocolError
 from neatify.genes import ConnectionGene, NodeGene
 from neatify.genome import Genome
 
-NODE_COLUMNS: dict[str, np.dtype] = {"node_ids": np.dtype("<i8"), "biases": np.dtype("<f8"),
-                                     "activations": np.dtype("u1")}
-"""One value per node gene, in the genome's node order: id, bias, index into ``activation_names``."""
-CONNECTION_COLUMNS: dict[str, np.dtype] = {"innovations": np.dtype("<i8"), "in_nodes": np.dtype("<i8"),
-                                           "out_nodes": np.dtype("<i8"), "weights": np.dtype("<f8"),
-                                           "enabled": np.dtype("u1")}
-"""One value per connection gene, in the genome's connection order (``enabled`` is 0 or 1)."""
-GENOME_FIELDS = ("id", "num_inputs", "num_outputs", "activation_names", *NODE_COLUMNS, *CONNECTION_COLUMNS)
+NODE_RECORD = np.dtype([("id", "<i8"), ("bias", "<f8"), ("activation", "u1")])
+"""A node gene on the wire (17 bytes): its id, bias, and activation as an index into ``activation_names``."""
+CONNECTION_RECORD = np.dtype([("innovation", "<i8"), ("in_node", "<i8"), ("out_node", "<i8"),
+                              ("weight", "<f8"), ("enabled", "u1")])
+"""A connection gene on the wire (33 bytes); ``enabled`` is 0 or 1."""
+GENOME_FIELDS = frozenset({"id", "num_inputs", "num_outputs", "activation_names", "nodes", "connections"})
 """The keys of a genome's map on the wire, all required."""
-_CODES = {"<i8": "q", "<f8": "d", "|u1": "B"}
-"""struct codes of the column dtypes (``dtype.str``)."""
 
 
-def _column(dtype: np.dtype, values: Sequence[Any]) -> bytes:
-    return struct.pack(f"<{len(values)}{_CODES[dtype.str]}", *values)
-
-
-def encode_genome(genome: Genome) -> bytes:
-    """The msgpack map of ``genome`` on the wire (its fitness is not sent)."""
-    nodes, conns = list(genome.nodes.values()), list(genome.connections.values())
-    names = list(dict.fromkeys(n.activation for n in nodes))
+def encode_genomes(genomes: list[Genome]) -> list[bytes]:
+    """The msgpack map of each genome on the wire, in order, made in bulk (once per generation)."""
+    nodes = [n for g in genomes for n in g.nodes.values()]
+    conns = [c for g in genomes for c in g.connections.values()]
+    names = sorted({n.activation for n in nodes})
     index = {name: i for i, name in enumerate(names)}
-    values = {
-        "node_ids": [n.id for n in nodes], "biases": [n.bias for n in nodes],
-        "activations": [index[n.activation] for n in nodes],
-        "innovations": [c.innovation for c in conns], "in_nodes": [c.in_node for c in conns],
-        "out_nodes": [c.out_node for c in conns], "weights": [c.weight for c in conns],
-        "enabled": [c.enabled for c in conns],
-    }
-    columns = {name: _column(dtype, values[name]) for name, dtype in {**NODE_COLUMNS, **CONNECTION_COLUMNS}.items()}
-    return msgpack.packb({"id": genome.id, "num_inputs": genome.num_inputs, "num_outputs": genome.num_outputs,
-                          "activation_names": names, **columns}, use_bin_type=True)
+    node_records = np.empty(len(nodes), NODE_RECORD)
+    node_records["id"] = [n.id for n in nodes]
+    node_records["bias"] = [n.bias for n in nodes]
+    node_records["activation"] = [index[n.activation] for n in nodes]
+    conn_records = np.empty(len(conns), CONNECTION_RECORD)
+    conn_records["innovation"] = [c.innovation for c in conns]
+    conn_records["in_node"] = [c.in_node for c in conns]
+    conn_records["out_node"] = [c.out_node for c in conns]
+    conn_records["weight"] = [c.weight for c in conns]
+    conn_records["enabled"] = [c.enabled for c in conns]
+    node_bytes, conn_bytes = memoryview(node_records.tobytes()), memoryview(conn_records.tobytes())
+    node_ends = accumulate((len(g.nodes) * NODE_RECORD.itemsize for g in genomes), initial=0)
+    conn_ends = accumulate((len(g.connections) * CONNECTION_RECORD.itemsize for g in genomes), initial=0)
+    packer = msgpack.Packer(use_bin_type=True)
+    encoded = []
+    node_start, conn_start = next(node_ends), next(conn_ends)
+    for genome, node_end, conn_end in zip(genomes, node_ends, conn_ends):
+        encoded.append(packer.pack({"id": genome.id, "num_inputs": genome.num_inputs,
+                                    "num_outputs": genome.num_outputs, "activation_names": names,
+                                    "nodes": node_bytes[node_start:node_end],
+                                    "connections": conn_bytes[conn_start:conn_end]}))
+        node_start, conn_start = node_end, conn_end
+    return encoded
 
 
 def decode_genomes(payload: dict[str, Any]) -> list[Genome]:
-    """The genomes of a (schema-checked) TASK_ASSIGNMENT payload, each checked in full before it is built.
+    """The genomes of a (schema-checked) TASK_ASSIGNMENT payload, each checked in full before any is built.
 
     Raises ProtocolError naming the first bad genome and its problem.
     """
     maps = payload["genomes"]
-    counts = [_header_counts(i, g) for i, g in enumerate(maps)]
-    batch = _Batch(maps, counts)
+    for position, data in enumerate(maps):
+        problem = _map_problem(data)
+        if problem:
+            gid = data.get("id")
+            raise _refuse(f"genome {gid}" if is_id(gid) else f"genome #{position} of the batch", problem)
+    batch = _Batch(maps)
     batch.check()
     return batch.build()
-
-
-def _name(position: int, data: Any) -> str:
-    """How an error names a genome: its id when it has one, else its place in the batch."""
-    gid = data.get("id") if isinstance(data, dict) else None
-    return f"genome {gid}" if is_id(gid) else f"genome #{position} of the batch"
 
 
 def _refuse(genome: str, problem: str) -> ProtocolError:
     return ProtocolError(f"TASK_ASSIGNMENT with an invalid genome: {genome}: {problem}")
 
 
-def _header_counts(position: int, data: Any) -> tuple[int, int]:
-    """(nodes, connections) of a genome map after checking its keys, integers and column lengths."""
-    name = _name(position, data)
-    if not isinstance(data, dict) or set(data) != set(GENOME_FIELDS):
-        got = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
-        raise _refuse(name, f"a genome map has the keys {sorted(GENOME_FIELDS)}, got {got}")
-    if not all(is_id(data[k]) for k in ("id", "num_inputs", "num_outputs")) \
-            or data["num_inputs"] < 1 or data["num_outputs"] < 1:
-        raise _refuse(name, "id, num_inputs and num_outputs must be integers (inputs and outputs >= 1)")
+def _map_problem(data: dict[str, Any]) -> str | None:
+    """Why a genome map's keys, integers, activation names or record fields are wrong (None when right)."""
+    if data.keys() != GENOME_FIELDS:
+        return f"a genome map has the keys {sorted(GENOME_FIELDS)}, got {sorted(map(str, data))}"
+    if not (is_id(data["num_inputs"]) and is_id(data["num_outputs"]) and is_id(data["id"])
+            and data["num_inputs"] >= 1 and data["num_outputs"] >= 1):
+        return "id, num_inputs and num_outputs must be integers (inputs and outputs >= 1)"
     names = data["activation_names"]
     if not (isinstance(names, list) and all(isinstance(n, str) and n in ACTIVATIONS for n in names)):
-        raise _refuse(name, f"unknown activation in activation_names {shown(names)}")
-    return _column_length(name, data, NODE_COLUMNS), _column_length(name, data, CONNECTION_COLUMNS)
-
-
-def _column_length(name: str, data: dict[str, Any], columns: dict[str, np.dtype]) -> int:
-    """The common length of ``columns`` in ``data``: each a bytes field holding whole items, all as long."""
-    lengths = set()
-    for column, dtype in columns.items():
-        value = data[column]
-        if not isinstance(value, bytes) or len(value) % dtype.itemsize:
-            raise _refuse(name, f"{column} must be bytes holding {dtype.itemsize}-byte items, got {shown(value)}")
-        lengths.add(len(value) // dtype.itemsize)
-    if len(lengths) > 1:
-        raise _refuse(name, f"columns {', '.join(columns)} differ in length ({sorted(lengths)} items)")
-    return lengths.pop()
-
-
-def _first_duplicate(values: np.ndarray, groups: np.ndarray) -> int | None:
-    """The index of a value that occurs twice within its group, or None."""
-    order = np.lexsort((values, groups))
-    same = (values[order][1:] == values[order][:-1]) & (groups[order][1:] == groups[order][:-1])
-    hits = np.flatnonzero(same)
-    return int(order[hits[0] + 1]) if hits.size else None
+        return f"activation_names must list known activation functions, got {shown(names)}"
+    for field, record in (("nodes", NODE_RECORD), ("connections", CONNECTION_RECORD)):
+        value = data[field]
+        if not isinstance(value, bytes) or len(value) % record.itemsize:
+            return (f"{field} must be bytes holding whole {record.itemsize}-byte records, "
+                    f"got {type(value).__name__} of length {len(value) if isinstance(value, bytes) else '-'}")
+    return None
 
 
 def _first(bad: np.ndarray) -> int | None:
@@ -120,96 +108,106 @@ def _first(bad: np.ndarray) -> int | None:
     return int(hits[0]) if hits.size else None
 
 
-def _members(values: np.ndarray, groups: np.ndarray, sets: np.ndarray, set_groups: np.ndarray) -> np.ndarray:
-    """Whether each ``values[i]`` is among the ``sets`` entries of group ``groups[i]``."""
-    universe = np.unique(sets)
-    ranks = np.minimum(np.searchsorted(universe, values), max(universe.size - 1, 0))
-    known = universe[ranks] == values if universe.size else np.zeros(values.shape, bool)
-    width = universe.size + 1
-    return known & np.isin(groups * width + ranks, set_groups * width + np.searchsorted(universe, sets))
+def _pair_keys(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """One int64 per (group, value) pair, equal exactly when both are (groups and values non-negative).
+
+    ``group * (max value + 1) + value`` while that fits in 63 bits, else the values' ranks stand in for them.
+    """
+    top = int(values.max(initial=0)) + 1
+    if (int(groups.max(initial=0)) + 1) * top >= 2**63:
+        values = np.unique(values, return_inverse=True)[1].reshape(-1)
+        top = int(values.max(initial=0)) + 1
+    return groups * top + values
+
+
+def _first_duplicate(keys: np.ndarray) -> int | None:
+    """The index of a key that occurs earlier too, or None."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    hits = np.flatnonzero(ordered[1:] == ordered[:-1])
+    return int(order[hits[0] + 1]) if hits.size else None
 
 
 class _Batch:
-    """A task's genome maps with each column joined over the batch (numpy views of the received bytes)."""
+    """A task's genome maps whose records are joined over the batch: one record array per gene kind."""
 
-    def __init__(self, maps: list[dict[str, Any]], counts: list[tuple[int, int]]) -> None:
+    def __init__(self, maps: list[dict[str, Any]]) -> None:
         self.maps = maps
-        self.ids = [g["id"] for g in maps]
+        self.nodes = np.frombuffer(b"".join([g["nodes"] for g in maps]), NODE_RECORD)
+        self.conns = np.frombuffer(b"".join([g["connections"] for g in maps]), CONNECTION_RECORD)
+        self.node_counts = np.array([len(g["nodes"]) for g in maps], dtype=np.int64) // NODE_RECORD.itemsize
+        self.conn_counts = np.array([len(g["connections"]) for g in maps], dtype=np.int64) \
+            // CONNECTION_RECORD.itemsize
+        positions = np.arange(len(maps))
+        self.node_genome = np.repeat(positions, self.node_counts)
+        """Each node's genome (its position in the batch); ``conn_genome`` likewise."""
+        self.conn_genome = np.repeat(positions, self.conn_counts)
         self.num_inputs = np.array([g["num_inputs"] for g in maps], dtype=np.int64)
         self.num_outputs = np.array([g["num_outputs"] for g in maps], dtype=np.int64)
-        self.node_counts = np.array([c[0] for c in counts], dtype=np.int64)
-        self.conn_counts = np.array([c[1] for c in counts], dtype=np.int64)
-        self.col = {name: np.frombuffer(b"".join(g[name] for g in maps), dtype)
-                    for name, dtype in {**NODE_COLUMNS, **CONNECTION_COLUMNS}.items()}
-        genomes = np.arange(len(maps))
-        self.node_genome = np.repeat(genomes, self.node_counts)
-        self.conn_genome = np.repeat(genomes, self.conn_counts)
+        ids, inputs = self.nodes["id"], self.num_inputs[self.node_genome]
+        self.is_output = (ids >= inputs) & (ids - inputs < self.num_outputs[self.node_genome])
         self.names = [name for g in maps for name in g["activation_names"]]
         name_counts = np.array([len(g["activation_names"]) for g in maps], dtype=np.int64)
         self.name_offsets = (np.cumsum(name_counts) - name_counts)[self.node_genome]
         self.name_counts = name_counts[self.node_genome]
-        past_inputs = self.col["node_ids"] - self.num_inputs[self.node_genome]  # (no overflow where it is used)
-        self.is_output = (self.col["node_ids"] >= self.num_inputs[self.node_genome]) \
-            & (past_inputs < self.num_outputs[self.node_genome])
 
-    def refuse(self, genome: int, problem: str) -> ProtocolError:
-        return _refuse(f"genome {self.ids[genome]}", problem)
+    def refuse(self, position: int, problem: str) -> ProtocolError:
+        return _refuse(f"genome {self.maps[position]['id']}", problem)
 
     def check(self) -> None:
-        """Raise ProtocolError for the first problem of any genome (node checks before connection checks)."""
+        """Raise ProtocolError for the first problem found (node checks before connection checks)."""
         self._check_nodes()
         self._check_connections()
 
     def _check_nodes(self) -> None:
-        ids, g = self.col["node_ids"], self.node_genome
+        ids, biases, activations, g = self.nodes["id"], self.nodes["bias"], self.nodes["activation"], self.node_genome
         if (i := _first(ids < self.num_inputs[g])) is not None:
             raise self.refuse(g[i], f"node id {ids[i]} is an input's or negative")
-        if (i := _first_duplicate(ids, g)) is not None:
+        if (i := _first_duplicate(_pair_keys(g, ids))) is not None:
             raise self.refuse(g[i], f"node id {ids[i]} occurs twice")
-        outputs = np.bincount(g[self.is_output], minlength=len(self.ids))
+        outputs = np.bincount(g[self.is_output], minlength=len(self.maps))
         if (k := _first(outputs != self.num_outputs)) is not None:
-            raise self.refuse(k, f"has {outputs[k]} of its {self.num_outputs[k]} output nodes")
-        if (i := _first(~np.isfinite(self.col["biases"]))) is not None:
-            raise self.refuse(g[i], f"node {ids[i]}: bias must be a finite number, got {self.col['biases'][i]}")
-        if (i := _first(self.col["activations"] >= self.name_counts)) is not None:
-            raise self.refuse(g[i], f"node {ids[i]}: activation index {self.col['activations'][i]} is beyond "
-                                    f"the genome's {self.name_counts[i]} activation name(s)")
+            raise self.refuse(k, f"it has {outputs[k]} of its {self.num_outputs[k]} output nodes")
+        if (i := _first(~np.isfinite(biases))) is not None:
+            raise self.refuse(g[i], f"node {ids[i]}: bias must be a finite number, got {biases[i]}")
+        if (i := _first(activations >= self.name_counts)) is not None:
+            raise self.refuse(g[i], f"node {ids[i]}: activation index {activations[i]} is beyond the genome's "
+                                    f"{self.name_counts[i]} activation name(s)")
 
     def _check_connections(self) -> None:
-        c = self.col
-        g, innovations = self.conn_genome, c["innovations"]
-        if (i := _first((innovations < 0) | (c["in_nodes"] < 0) | (c["out_nodes"] < 0))) is not None:
+        innovations, ins, outs = self.conns["innovation"], self.conns["in_node"], self.conns["out_node"]
+        weights, enabled, g = self.conns["weight"], self.conns["enabled"], self.conn_genome
+        if (i := _first((innovations < 0) | (ins < 0) | (outs < 0))) is not None:
             raise self.refuse(g[i], f"connection {innovations[i]}: innovation and node ids must not be negative")
-        if (i := _first_duplicate(innovations, g)) is not None:
+        if (i := _first_duplicate(_pair_keys(g, innovations))) is not None:
             raise self.refuse(g[i], f"duplicate innovation {innovations[i]}")
-        nodes, node_genome = c["node_ids"], self.node_genome
-        joined = ((c["in_nodes"] < self.num_inputs[g]) | _members(c["in_nodes"], g, nodes, node_genome)) \
-            & _members(c["out_nodes"], g, nodes, node_genome)
+        keys = _pair_keys(np.concatenate((self.node_genome, g, g)), np.concatenate((self.nodes["id"], ins, outs)))
+        known = np.isin(keys[self.nodes.size:], keys[:self.nodes.size])
+        joined = ((ins < self.num_inputs[g]) | known[:ins.size]) & known[ins.size:]
         if (i := _first(~joined)) is not None:
             raise self.refuse(g[i], f"connection {innovations[i]} joins a node that does not exist "
-                                    f"({c['in_nodes'][i]} -> {c['out_nodes'][i]})")
-        if (i := _first(~np.isfinite(c["weights"]))) is not None:
-            raise self.refuse(g[i], f"connection {innovations[i]}: weight must be a finite number, "
-                                    f"got {c['weights'][i]}")
-        if (i := _first(c["enabled"] > 1)) is not None:
-            raise self.refuse(g[i], f"connection {innovations[i]}: enabled must be 0 or 1, got {c['enabled'][i]}")
+                                    f"({ins[i]} -> {outs[i]})")
+        if (i := _first(~np.isfinite(weights))) is not None:
+            raise self.refuse(g[i], f"connection {innovations[i]}: weight must be a finite number, got {weights[i]}")
+        if (i := _first(enabled > 1)) is not None:
+            raise self.refuse(g[i], f"connection {innovations[i]}: enabled must be 0 or 1, got {enabled[i]}")
 
     def build(self) -> list[Genome]:
         """The checked genomes as ``Genome`` objects (fitness None)."""
-        c = self.col
+        node_ids, innovations = self.nodes["id"].tolist(), self.conns["innovation"].tolist()
         kinds = np.where(self.is_output, "output", "hidden").tolist()
-        names = [self.names[i] for i in (c["activations"] + self.name_offsets).tolist()]
-        node_genes = list(map(NodeGene, c["node_ids"].tolist(), kinds, c["biases"].tolist(), names))
-        conn_genes = list(map(ConnectionGene, c["innovations"].tolist(), c["in_nodes"].tolist(),
-                              c["out_nodes"].tolist(), c["weights"].tolist(), (c["enabled"] == 1).tolist()))
-        node_ends = np.cumsum(self.node_counts).tolist()
-        conn_ends = np.cumsum(self.conn_counts).tolist()
+        names = [self.names[i] for i in (self.nodes["activation"] + self.name_offsets).tolist()]
+        node_genes = list(map(NodeGene, node_ids, kinds, self.nodes["bias"].tolist(), names))
+        conn_genes = list(map(ConnectionGene, innovations, self.conns["in_node"].tolist(),
+                              self.conns["out_node"].tolist(), self.conns["weight"].tolist(),
+                              (self.conns["enabled"] == 1).tolist()))
         genomes = []
         node_start = conn_start = 0
-        for k, data in enumerate(self.maps):
+        for data, node_end, conn_end in zip(self.maps, accumulate(self.node_counts.tolist()),
+                                            accumulate(self.conn_counts.tolist())):
             genome = Genome(data["id"], data["num_inputs"], data["num_outputs"])
-            genome.nodes = {n.id: n for n in node_genes[node_start:node_ends[k]]}
-            genome.connections = {cg.innovation: cg for cg in conn_genes[conn_start:conn_ends[k]]}
-            node_start, conn_start = node_ends[k], conn_ends[k]
+            genome.nodes = dict(zip(node_ids[node_start:node_end], node_genes[node_start:node_end]))
+            genome.connections = dict(zip(innovations[conn_start:conn_end], conn_genes[conn_start:conn_end]))
+            node_start, conn_start = node_end, conn_end
             genomes.append(genome)
         return genomes

@@ -20,7 +20,6 @@ from typing import Any
 import msgpack
 
 from neatify.distributed.errors import ConnectionClosed, ProtocolError
-from neatify.distributed.genome_wire import GENOME_FIELDS
 from neatify.distributed.schema import payload_problem
 
 PROTOCOL_VERSION = 3
@@ -68,7 +67,7 @@ def task_frame(batch_id: int, generation: int, genomes: list[bytes]) -> bytes:
 _BULK = {MessageType.TASK_ASSIGNMENT, MessageType.FITNESS_REPORT}
 """The only messages holding lists; every other payload is a small flat map."""
 _MAX_MAP_LEN = 8
-"""No map of the protocol but a genome has more keys."""
+"""No map of the protocol (a payload or a genome) has more keys."""
 _MAX_BIN_LEN = 64
 """Bytes fields are nonces and proofs (32 bytes), except the gene columns of a genome."""
 
@@ -78,12 +77,12 @@ def _unpack_limits(mtype: MessageType, size: int, max_items: int | None) -> dict
 
     msgpack's defaults (all ``size``) would let a frame of one-byte empty maps decode into ~60 times
     its size in Python objects; lists only appear in bulk messages, and there at most ``max_items``.
-    A TASK_ASSIGNMENT's genome maps have ``len(GENOME_FIELDS)`` keys and bytes fields as long as the frame.
+    Bytes fields are short but in a TASK_ASSIGNMENT, whose genomes hold their genes as bytes (``genome_wire``).
     """
     items = 0 if mtype not in _BULK else size if max_items is None else min(size, max(2, max_items))
     task = mtype is MessageType.TASK_ASSIGNMENT
     return {"max_str_len": size, "max_bin_len": size if task else _MAX_BIN_LEN, "max_array_len": items,
-            "max_map_len": len(GENOME_FIELDS) if task else _MAX_MAP_LEN, "max_ext_len": 0}
+            "max_map_len": _MAX_MAP_LEN, "max_ext_len": 0}
 
 
 def decode_payload(mtype_code: int, body: bytes, max_items: int | None = None) -> tuple[MessageType, dict[str, Any]]:

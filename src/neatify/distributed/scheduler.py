@@ -7,7 +7,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from neatify.distributed.errors import DistributedError
-from neatify.distributed.genome_wire import encode_genome
+from neatify.distributed.genome_wire import encode_genomes
 from neatify.distributed.protocol import task_frame
 from neatify.genome import Genome
 
@@ -49,7 +49,7 @@ class GenerationJob:
     duplicates_ignored: int = 0
 
     def __post_init__(self) -> None:
-        self.encoded = {g.id: encode_genome(g) for g in self.genomes}
+        self.encoded = dict(zip((g.id for g in self.genomes), encode_genomes(self.genomes)))
         """Each genome's wire encoding, made once per generation however often it is sent."""
         self.pending.extend(g.id for g in self.genomes)
 
