@@ -28,13 +28,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sized
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from neatify import Population
 from neatify.distributed import DistributedConfig, DistributedPopulation
 from neatify.distributed.config import AUTH_TOKEN_ENV
+from neatify.distributed.genome_wire import CONNECTION_RECORD
 from neatify.distributed.protocol import PROTOCOL_VERSION, MessageType, decode_payload, encode_frame
 
 HOST = "127.0.0.1"
@@ -59,15 +60,15 @@ def raise_fd_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def connection_count_fitness(connections: Sized) -> float:
-    """The trivial deterministic fitness of both runs: the number of connection genes."""
-    return float(len(connections))
-
-
 def local_fitness(genomes) -> None:
-    """The local run's fitness function: the same function applied through ``Genome``."""
+    """The trivial deterministic fitness of both runs: the number of connection genes."""
     for genome in genomes:
-        genome.fitness = connection_count_fitness(genome.connections)
+        genome.fitness = float(len(genome.connections))
+
+
+def wire_fitness(genome: dict[str, Any]) -> float:
+    """The same fitness read from a genome map as sent: the number of its connection records."""
+    return float(len(genome["connections"]) // CONNECTION_RECORD.itemsize)
 
 
 @dataclasses.dataclass(eq=False)
@@ -113,7 +114,7 @@ def take_frames(buffer: bytearray) -> Iterator[tuple[MessageType, dict[str, Any]
 
 def fitness_report(payload: dict[str, Any], started: float) -> bytes:
     """The FITNESS_REPORT answering one TASK_ASSIGNMENT."""
-    fitness = [[g["id"], connection_count_fitness(g["connections"])] for g in payload["genomes"]]
+    fitness = [[g["id"], wire_fitness(g)] for g in payload["genomes"]]
     return encode_frame(MessageType.FITNESS_REPORT, {"batch_id": payload["batch_id"], "fitness": fitness,
                                                      "errors": [], "elapsed": time.perf_counter() - started})
 

@@ -142,10 +142,10 @@ class RawPeer:
 
 def report_xor(peer: RawPeer, task: dict, value: Callable[[float], float] = float) -> None:
     """Answer a task as a conforming worker would (``xor_fitness``), each fitness passed through ``value``."""
+    from neatify.distributed.genome_wire import decode_genomes
     from neatify.distributed.protocol import MessageType
-    from neatify.genome import Genome
 
-    genomes = [Genome.from_dict(g) for g in task["genomes"]]
+    genomes = decode_genomes(task)
     xor_fitness(genomes)
     peer.send(MessageType.FITNESS_REPORT, {"batch_id": task["batch_id"], "elapsed": 0.0, "errors": [],
                                            "fitness": [[g.id, value(g.fitness)] for g in genomes]})

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 
+import msgpack
 import pytest
 import torch
 
 from helpers import doc_snippet, serial_and_parallel_fitness
 from neatify import EvolutionConfig, Network, Population
 from neatify.activations import register_activation
-from neatify.distributed.schema import genome_dict_problem
+from neatify.checks import genome_dict_problem
+from neatify.distributed.genome_wire import decode_genomes, encode_genomes
 from neatify.nn import NeatModule, NeatPopulationModule
 from neatify.nn.export import export_torchscript
 
@@ -47,7 +49,9 @@ def test_a_registered_activation_works_in_configs_networks_modules_export_and_th
     assert torch.allclose(NeatPopulationModule(genomes)(x)[:, :, 0], expected, atol=1e-6)
     export_torchscript(genomes[0], tmp_path / "net.pt")
     assert torch.allclose(torch.jit.load(str(tmp_path / "net.pt"))(x)[:, 0], expected[0], atol=1e-6)
-    assert all(genome_dict_problem(g.to_dict()) is None for g in genomes)
+    assert all(genome_dict_problem(g.to_dict()) is None for g in genomes)  # checkpoints take them
+    task = {"batch_id": 1, "generation": 0, "genomes": [msgpack.unpackb(b) for b in encode_genomes(genomes)]}
+    assert [g.to_dict() for g in decode_genomes(task)] == [{**g.to_dict(), "fitness": None} for g in genomes]
 
 
 def test_worker_processes_know_a_name_registered_where_the_fitness_function_lives():

@@ -13,15 +13,18 @@ import sys
 import textwrap
 
 import msgpack
+import numpy as np
 import pytest
 
 from distributed_helpers import HOST, ROOT, Processes, closed_by_peer, comparable, local_state
-from neatify import Genome, Population
+from neatify import EvolutionConfig, Genome, Population
+from neatify.innovation import InnovationTracker
+from neatify.checks import genome_dict_problem
 from neatify.distributed import DistributedConfig, DistributedPopulation, GenomeEvaluator, MessageType, ProtocolError
 from neatify.distributed.errors import ConnectionClosed
-from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection, decode_payload, encode_frame
+from neatify.distributed.genome_wire import CONNECTION_RECORD, NODE_RECORD, decode_genomes, encode_genomes
+from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection, decode_payload, encode_frame, task_frame
 from neatify.distributed.scheduler import SpeedShare, batch_size
-from neatify.distributed.schema import genome_dict_problem
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -47,6 +50,8 @@ def test_frame_layout_and_round_trip():
     (1, msgpack.packb({"protocol_version": 1, "worker_id": 1, "capacity": 0}), "'capacity' has an invalid"),
     (5, msgpack.packb({"sent": 1.0, "extra": 1}), "unknown field"),
     (4, msgpack.packb({"batch_id": 1, "fitness": [[1, "high"]], "errors": [], "elapsed": 0.1}), "'fitness'"),
+    (1, msgpack.packb({"protocol_version": 3, "worker_id": 1, "capacity": 1, "nonce": bytes(65)}),
+     "exceeds max_bin_len"),
 ])
 def test_bad_payloads_are_refused(code, body, reason):
     with pytest.raises(ProtocolError, match=reason):
@@ -72,6 +77,81 @@ def test_genome_dicts_are_checked_before_use():
     ]
     for data in broken:
         assert genome_dict_problem(data) is not None, data
+
+
+def _grown(seed: int, count: int = 12) -> list[Genome]:
+    """Genomes of mixed sizes and activations, some connections disabled."""
+    config = EvolutionConfig(activation_options=["neat_sigmoid", "tanh", "relu", "sin"], prob_mutate_activation=0.5)
+    pop = Population(count, 3, 2, config=config, seed=seed)
+    rng = random.Random(seed)
+    for genome in pop.genomes:
+        for _ in range(rng.randrange(12)):
+            genome.mutate_add_node(pop.config, rng, pop.tracker)
+            genome.mutate_add_connection(pop.config, rng, pop.tracker)
+        genome.mutate_activations(pop.config, rng)
+        genome.mutate_toggle_enable(pop.config, rng)
+    return pop.genomes
+
+
+def _task(maps: list[dict]) -> dict:
+    """A TASK_ASSIGNMENT payload of genome maps, through a real frame and the bounded decoder."""
+    frame = task_frame(1, 0, [msgpack.packb(m, use_bin_type=True) for m in maps])
+    return decode_payload(frame[4], frame[5:], max_items=None)[1]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_wire_genomes_round_trip_bit_for_bit(seed):
+    genomes = _grown(seed)
+    genomes[0].nodes[next(iter(genomes[0].nodes))].bias = -0.0
+    frame = task_frame(7, 3, encode_genomes(genomes))
+    decoded = decode_genomes(decode_payload(frame[4], frame[5:])[1])
+    as_sent = [msgpack.packb({**g.to_dict(), "fitness": None}) for g in genomes]
+    assert [msgpack.packb(g.to_dict()) for g in decoded] == as_sent  # msgpack floats are float64: exact bits
+    assert all(genome_dict_problem(g.to_dict()) is None for g in decoded)
+    assert decode_genomes({"genomes": []}) == []
+
+
+def _records(data: dict, field: str, edit) -> dict:
+    """``data`` with its ``field`` records changed by ``edit(records) -> records``."""
+    record = NODE_RECORD if field == "nodes" else CONNECTION_RECORD
+    return {**data, field: edit(np.frombuffer(data[field], record).copy()).tobytes()}
+
+
+def _set(records: np.ndarray, field: str, value, index: int = 0) -> np.ndarray:
+    records[field][index] = value
+    return records
+
+
+def test_wire_genomes_refuse_what_the_dict_check_refuses_and_more():
+    genome = _grown(5, count=2)[1]
+    genome.mutate_add_node(Population(2, 3, 2).config, random.Random(0), InnovationTracker(0, 5))
+    good = msgpack.unpackb(encode_genomes([genome])[0])
+    hidden = int(np.flatnonzero(np.frombuffer(good["nodes"], NODE_RECORD)["id"] >= 5)[0])
+    first_conn = good["connections"][:CONNECTION_RECORD.itemsize]
+    cases = {  # the cases of test_genome_dicts_are_checked_before_use first, then the wire's own
+        "keys": {**good, "extra": 1},
+        "integers": {**good, "id": True},
+        "output nodes": _records(good, "nodes", lambda r: r[r["id"] >= 5]),
+        "activation_names must list known": {**good, "activation_names": ["os.system"]},
+        "does not exist": _records(good, "connections", lambda r: _set(r, "out_node", 12345)),
+        "duplicate innovation": {**good, "connections": good["connections"] + first_conn},
+        "enabled must be 0 or 1": _records(good, "connections", lambda r: _set(r, "enabled", 2)),
+        "whole 17-byte records": {**good, "nodes": good["nodes"][:-1]},
+        "whole 33-byte records": {**good, "connections": good["connections"] + b"\0"},
+        "connections must be bytes": {**good, "connections": [[1, 0, 3, 0.5, True]]},
+        "bias must be a finite": _records(good, "nodes", lambda r: _set(r, "bias", np.nan, hidden)),
+        "weight must be a finite": _records(good, "connections", lambda r: _set(r, "weight", np.inf)),
+        "activation index 9": _records(good, "nodes", lambda r: _set(r, "activation", 9, hidden)),
+        "is an input's": _records(good, "nodes", lambda r: _set(r, "id", 1, hidden)),
+        "occurs twice": _records(good, "nodes", lambda r: np.concatenate((r, r[hidden:hidden + 1]))),
+        "must not be negative": _records(good, "connections", lambda r: _set(r, "innovation", -1)),
+        "inputs and outputs >= 1": {**good, "num_outputs": 0},
+    }
+    for reason, bad in cases.items():
+        payload = _task([good, bad])  # the good genome first: the bad one is named, not the first
+        with pytest.raises(ProtocolError, match=f"invalid genome: genome ({genome.id}|#1 of the batch): .*{reason}"):
+            decode_genomes(payload)
+    assert len(decode_genomes(_task([good, good]))) == 2
 
 
 def test_batch_sizes_follow_capacity_and_speed():

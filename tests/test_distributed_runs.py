@@ -250,9 +250,9 @@ def test_worker_of_another_protocol_version_is_refused_on_both_sides(master, mon
 
     caplog.set_level(logging.INFO, logger="neatify.distributed")
     pop = master()
-    monkeypatch.setattr(worker_module, "PROTOCOL_VERSION", 3)  # a worker from a newer neatify
+    monkeypatch.setattr(worker_module, "PROTOCOL_VERSION", 4)  # a worker from a newer neatify
     worker = WorkerNode(HOST, pop.port, "future", xor_fitness, max_connect_attempts=1)
-    with pytest.raises(RegistrationError, match="protocol version mismatch: worker future speaks version 3"):
+    with pytest.raises(RegistrationError, match="protocol version mismatch: worker future speaks version 4"):
         worker.start()
     assert "refusing worker from 127.0.0.1" in caplog.text
 
@@ -285,7 +285,8 @@ def test_master_given_a_checkpoint_workers_would_reject_exits_before_serving_any
                          "--checkpoint", str(checkpoint), "--out", str(tmp_path / "out.json"))
     assert master.wait(20) != 0
     log = procs.log(master)
-    assert "CheckpointError" in log and f"{checkpoint}: genome 0: node 2: unknown activation 'no_such_activation'" in log
+    problem = f"{checkpoint}: genome 0: node 2: unknown activation 'no_such_activation'"
+    assert "CheckpointError" in log and problem in log
     assert "master listening" not in log
     assert worker.wait(20) == 1
     assert "could not register" in procs.log(worker) and "invalid genome" not in procs.log(worker)

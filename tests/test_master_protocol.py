@@ -9,6 +9,7 @@ import pytest
 from neatify import Population
 from neatify.distributed import DistributedConfig, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout, auth
 from neatify.distributed.errors import DistributedError
+from neatify.distributed.genome_wire import decode_genomes
 from neatify.distributed.master_protocol import Close, MasterProtocol, Send
 from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, MessageType, encode_frame
 from neatify.distributed.scheduler import GenerationJob
@@ -41,12 +42,13 @@ class FakeWorker:
             hello["nonce"] = nonce
         self.say(MessageType.WORKER_REGISTRATION, hello, now)
 
-    def answer_tasks(self, now: float, fitness=lambda genome: float(len(genome["connections"]))) -> int:
-        """Report every task received, with ``fitness(genome dict)``; returns how many."""
+    def answer_tasks(self, now: float, fitness=lambda genome: float(len(genome.connections))) -> int:
+        """Report every task received, with ``fitness(genome)`` of its decoded genomes; returns how many."""
         tasks = self.take(MessageType.TASK_ASSIGNMENT)
         for task in tasks:
             self.say(MessageType.FITNESS_REPORT, {"batch_id": task["batch_id"], "elapsed": 0.0, "errors": [],
-                                                  "fitness": [[g["id"], fitness(g)] for g in task["genomes"]]}, now)
+                                                  "fitness": [[g.id, fitness(g)] for g in decode_genomes(task)]},
+                     now)
         return len(tasks)
 
 

@@ -7,8 +7,9 @@ import pytest
 from neatify import Population
 from neatify.distributed import AuthenticationError, RegistrationError, auth
 from neatify.distributed.errors import ConnectionClosed, ProtocolError
-from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, MessageType, encode_frame
-from neatify.distributed.worker_protocol import Failed, Registered, Send, Shutdown, Task, WorkerProtocol
+from neatify.distributed.genome_wire import encode_genomes
+from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, MessageType, encode_frame, task_frame
+from neatify.distributed.worker_protocol import Failed, Registered, Send, Shutdown, WorkerProtocol
 
 TOKEN = "s3cret"
 
@@ -35,11 +36,14 @@ ACCEPTED = (MessageType.REGISTRATION_ACK, {"status": "accepted", "heartbeat_inte
 
 def test_accepted_then_a_task_in_the_same_read_and_heartbeats_answered():
     core, _ = worker()
-    genome = Population(3, 2, 1, seed=1).genomes[0].to_dict()
-    events = core.received(frames(ACCEPTED, (MessageType.TASK_ASSIGNMENT, {"batch_id": 4, "generation": 0,
-                                                                          "genomes": [genome]}),
-                                  (MessageType.HEARTBEAT_REQUEST, {"sent": 2.5})), 0.1)
-    assert events[0] == Registered(1.0) and events[1] == Task(4, 0, [genome])
+    genomes = Population(3, 2, 1, seed=1).genomes
+    data = frames(ACCEPTED) + task_frame(4, 0, encode_genomes(genomes)) + \
+        frames((MessageType.HEARTBEAT_REQUEST, {"sent": 2.5}))
+    events = core.received(data, 0.1)
+    assert events[0] == Registered(1.0)
+    task = events[1]
+    assert (task.batch_id, task.generation) == (4, 0)
+    assert [g.to_dict() for g in task.genomes] == [{**g.to_dict(), "fitness": None} for g in genomes]
     assert sent(events[2:]) == [(MessageType.HEARTBEAT_RESPONSE, {"sent": 2.5})]
 
 
@@ -81,6 +85,7 @@ def test_an_invalid_genome_is_reported_and_ends_the_connection():
     core, _ = worker()
     events = core.received(frames(ACCEPTED, (MessageType.TASK_ASSIGNMENT, {"batch_id": 1, "generation": 0,
                                                                           "genomes": [{"id": 1}]})), 0.1)
+    assert "genome" in str(events[-1].error)
     (mtype, report), = sent(events[1:])
     assert mtype is MessageType.ERROR_REPORT and "TASK_ASSIGNMENT with an invalid genome" in report["message"]
     assert isinstance(events[-1].error, ProtocolError) and core.over

@@ -6,9 +6,8 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-import msgpack
-
 from neatify.distributed.errors import DistributedError
+from neatify.distributed.genome_wire import encode_genomes
 from neatify.distributed.protocol import task_frame
 from neatify.genome import Genome
 
@@ -50,9 +49,8 @@ class GenerationJob:
     duplicates_ignored: int = 0
 
     def __post_init__(self) -> None:
-        self.encoded = {g.id: msgpack.packb({**g.to_dict(), "fitness": None}, use_bin_type=True)
-                        for g in self.genomes}
-        """Each genome's msgpack encoding, made once per generation however often it is sent."""
+        self.encoded = dict(zip((g.id for g in self.genomes), encode_genomes(self.genomes)))
+        """Each genome's wire encoding, made once per generation however often it is sent."""
         self.pending.extend(g.id for g in self.genomes)
 
     def task_frame(self, batch_id: int, genome_ids: list[int]) -> bytes:

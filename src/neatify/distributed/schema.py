@@ -6,7 +6,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from neatify.checks import genome_dict_problem as genome_dict_problem  # the genome check, shared with checkpoints
 from neatify.checks import is_int as _is_int
 from neatify.checks import is_number as _is_float
 from neatify.distributed.auth import NONCE_BYTES, PROOF_BYTES
@@ -60,7 +59,7 @@ SCHEMAS: dict[str, dict[str, tuple[Check, bool]]] = {
                          "nonce": (_bytes_of(NONCE_BYTES), False), "proof": (_bytes_of(PROOF_BYTES), False),
                          "heartbeat_interval": (_finite_nonneg, False)},
     "TASK_ASSIGNMENT": {"batch_id": (_is_int, True), "generation": (_is_int, True),
-                        "genomes": (_list_of(_is_dict), True)},
+                        "genomes": (_list_of(_is_dict), True)},  # each map checked by genome_wire.decode_genomes
     "FITNESS_REPORT": {"batch_id": (_is_int, True), "fitness": (_list_of(_pair(_is_int, _is_float)), True),
                        "errors": (_list_of(_pair(_is_int, _is_str)), True), "elapsed": (_finite_nonneg, True)},
     "HEARTBEAT_REQUEST": {"sent": (_is_float, True)},

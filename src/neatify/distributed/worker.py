@@ -223,7 +223,7 @@ class WorkerNode:
                 return
             if isinstance(task, BaseException):
                 raise task
-            genomes = [Genome.from_dict(d) for d in task.genomes]
+            genomes = task.genomes
             start = time.monotonic()
             fitness, errors = self.evaluator.evaluate(genomes)
             conn.send_bytes(core.report(task.batch_id, fitness, errors, time.monotonic() - start))

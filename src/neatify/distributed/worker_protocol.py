@@ -16,7 +16,8 @@ from neatify.distributed.errors import (
     AuthenticationError, ConnectionClosed, DistributedError, ProtocolError, RegistrationError,
 )
 from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, MessageType, encode_frame
-from neatify.distributed.schema import genome_dict_problem
+from neatify.distributed.genome_wire import decode_genomes
+from neatify.genome import Genome
 
 REGISTRATION_TIMEOUT = 30.0
 """Seconds the master has to answer a registration."""
@@ -39,11 +40,11 @@ class Registered:
 
 @dataclass(frozen=True)
 class Task:
-    """A batch to evaluate (its genomes checked already)."""
+    """A batch to evaluate (its genomes checked, then built)."""
 
     batch_id: int
     generation: int
-    genomes: list[dict[str, Any]]
+    genomes: list[Genome]
 
 
 @dataclass(frozen=True)
@@ -192,11 +193,8 @@ class WorkerProtocol:
     def _on_message(self, mtype: MessageType, payload: dict[str, Any], events: list[Event]) -> None:
         if mtype is MessageType.HEARTBEAT_REQUEST:
             events.append(Send(encode_frame(MessageType.HEARTBEAT_RESPONSE, {"sent": payload["sent"]})))
-        elif mtype is MessageType.TASK_ASSIGNMENT:
-            problem = next((p for p in map(genome_dict_problem, payload["genomes"]) if p), None)
-            if problem is not None:
-                raise ProtocolError(f"TASK_ASSIGNMENT with an invalid genome: {problem}")
-            events.append(Task(payload["batch_id"], payload["generation"], payload["genomes"]))
+        elif mtype is MessageType.TASK_ASSIGNMENT:  # every genome checked before any is built
+            events.append(Task(payload["batch_id"], payload["generation"], decode_genomes(payload)))
         elif mtype is MessageType.SHUTDOWN_SIGNAL:
             self.over = True
             events.append(Shutdown(payload["reason"]))
