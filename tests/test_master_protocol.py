@@ -76,7 +76,8 @@ class Net:
             worker = self.workers[action.conn]
             if isinstance(action, Send):
                 assert worker.closed is None, "sent to a closed connection"
-                worker.inbox.extend(worker.decoder.feed(action.data))
+                worker.decoder.buffer(action.data)
+                worker.inbox.extend(iter(worker.decoder.next_message, None))
             else:
                 worker.closed = action
 

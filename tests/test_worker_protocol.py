@@ -21,7 +21,10 @@ def frames(*messages: tuple[MessageType, dict]) -> bytes:
 def sent(events) -> list[tuple[MessageType, dict]]:
     """What the worker wrote, decoded as the master would."""
     decoder = FrameDecoder(1 << 20)
-    return [m for e in events if isinstance(e, Send) for m in decoder.feed(e.data)]
+    for event in events:
+        if isinstance(event, Send):
+            decoder.buffer(event.data)
+    return list(iter(decoder.next_message, None))
 
 
 def worker(token: str | None = None, tls: bool = False) -> tuple[WorkerProtocol, dict]:
@@ -114,3 +117,13 @@ def test_closed_before_the_answer_hints_at_tls_and_shutdown_ends_cleanly():
     core, _ = worker()
     events = core.received(frames(ACCEPTED, (MessageType.SHUTDOWN_SIGNAL, {"reason": "done"})), 0.1)
     assert events[-1] == Shutdown("done") and core.closed() == []
+
+
+def test_a_big_task_right_behind_the_acceptance_is_taken_at_the_full_frame_limit():
+    """The acceptance lifts the 4 KiB limit of registration for the frames behind it in the same read."""
+    core, _ = worker()
+    genomes = Population(40, 2, 1, seed=3).genomes
+    task = task_frame(1, 0, encode_genomes(genomes))
+    assert len(task) > 4096
+    events = core.received(frames(ACCEPTED) + task, 0.1)
+    assert [type(e).__name__ for e in events] == ["Registered", "Task"] and len(events[1].genomes) == 40

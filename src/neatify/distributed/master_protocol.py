@@ -142,11 +142,10 @@ class MasterProtocol:
         if connection is None:
             return []
         actions: list[Action] = []
+        connection.decoder.buffer(data)
         try:
-            for mtype, payload in connection.decoder.feed(data):
-                if conn not in self._connections:
-                    break
-                self._on_message(connection, mtype, payload, now, actions)
+            while conn in self._connections and (message := connection.decoder.next_message()) is not None:
+                self._on_message(connection, *message, now, actions)
         except ProtocolError as exc:
             self._fail(connection, exc, now, actions)
         return actions

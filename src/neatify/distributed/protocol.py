@@ -129,16 +129,9 @@ class FrameDecoder:
         """Add received bytes (``next_message`` takes them out a message at a time)."""
         self._buffer += data
 
-    def feed(self, data: bytes) -> list[tuple[MessageType, dict[str, Any]]]:
-        """The messages completed by ``data`` (possibly none), in order."""
-        self.buffer(data)
-        messages = []
-        while (message := self.next_message()) is not None:
-            messages.append(message)
-        return messages
-
     def next_message(self) -> tuple[MessageType, dict[str, Any]] | None:
-        """The next whole message buffered, if any."""
+        """The next whole message buffered, if any. Take them one at a time, acting on each before the
+        next: a registration changes the frame limit for the frames behind it."""
         frame = self._take_frame()
         return None if frame is None else decode_payload(*frame, self.max_items)
 

@@ -97,10 +97,10 @@ class WorkerProtocol:
         """Bytes arrived from the master (any bytes count as a sign of life, even part of a big task)."""
         self._last_heard = now
         events: list[Event] = []
+        self.decoder.buffer(data)
         try:
-            for mtype, payload in self.decoder.feed(data):
-                if self.over:
-                    break
+            while not self.over and (message := self.decoder.next_message()) is not None:
+                mtype, payload = message
                 if self.registered:
                     self._on_message(mtype, payload, events)
                 else:
