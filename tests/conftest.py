@@ -1,4 +1,36 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent))
+
+from distributed_helpers import HOST, Processes  # noqa: E402 (needs the path above)
+
+
+@pytest.fixture
+def procs(tmp_path):
+    """Child processes of a test (workers, masters), killed and reaped at its end; logs in tmp_path."""
+    with Processes(tmp_path) as processes:
+        yield processes
+
+
+@pytest.fixture
+def master():
+    """Factory of in-process masters (``DistributedPopulation``) on a free loopback port, shut down at teardown:
+    ``make(pop_size=40, seed=7, num_inputs=2, num_outputs=1, **DistributedConfig fields)``."""
+    from neatify.distributed import DistributedConfig, DistributedPopulation
+
+    made = []
+
+    def make(pop_size: int = 40, seed: int = 7, num_inputs: int = 2, num_outputs: int = 1,
+             **overrides) -> DistributedPopulation:
+        settings = dict(host=HOST, port=0, heartbeat_interval=0.2, task_timeout=10.0, worker_wait_timeout=30.0)
+        config = DistributedConfig(**{**settings, **overrides})
+        pop = DistributedPopulation(pop_size, num_inputs, num_outputs, seed=seed, distributed_config=config)
+        made.append(pop)
+        return pop
+
+    yield make
+    for pop in made:
+        pop.shutdown()

@@ -78,6 +78,13 @@ def local_state(pop_size: int, seed: int, generations: int) -> dict:
     return comparable(pop.state_dict())
 
 
+def run(pop, generations: int) -> dict:
+    """Run ``generations`` generations of a ``DistributedPopulation``; the comparable state after them."""
+    for _ in range(generations):
+        pop.run_generation(lambda genomes: None)
+    return comparable(pop.state_dict())
+
+
 def comparable(state: dict) -> dict:
     """The parts of a population state that define the run."""
     keep = ("generation", "genomes", "species", "history", "rng", "next_genome_id", "best_genome", "evaluations")

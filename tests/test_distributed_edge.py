@@ -14,45 +14,13 @@ import time
 
 import pytest
 
-from distributed_helpers import (
-    HERE, HOST, Processes, RawPeer, comparable, local_state, report_xor, wait_until,
-)
-from neatify.distributed import DistributedConfig, DistributedPopulation, MessageType
+from distributed_helpers import HERE, HOST, Processes, RawPeer, local_state, report_xor, run, wait_until
+from neatify.distributed import MessageType
 from neatify.distributed.config import system_listen_backlog
 
 pytestmark = pytest.mark.timeout(90)
 
-POP, SEED = 40, 11
-
-
-@pytest.fixture
-def procs(tmp_path):
-    with Processes(tmp_path) as processes:
-        yield processes
-
-
-@pytest.fixture
-def master():
-    """Factory of in-process masters on a free loopback port, all shut down at teardown."""
-    made = []
-
-    def make(pop_size: int = POP, num_inputs: int = 2, num_outputs: int = 1, **overrides) -> DistributedPopulation:
-        settings = dict(host=HOST, port=0, heartbeat_interval=0.2, task_timeout=10.0, worker_wait_timeout=30.0)
-        settings.update(overrides)
-        config = DistributedConfig(**settings)
-        pop = DistributedPopulation(pop_size, num_inputs, num_outputs, seed=SEED, distributed_config=config)
-        made.append(pop)
-        return pop
-
-    yield make
-    for pop in made:
-        pop.shutdown()
-
-
-def run(pop: DistributedPopulation, generations: int) -> dict:
-    for _ in range(generations):
-        pop.run_generation(lambda genomes: None)
-    return comparable(pop.state_dict())
+POP, SEED = 40, 7
 
 
 def master_process(procs: Processes, tmp_path, *flags: str) -> tuple[int, object]:

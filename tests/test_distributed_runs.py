@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from distributed_helpers import HOST, Processes, comparable, free_port, local_state, wait_until
+from distributed_helpers import HOST, comparable, free_port, local_state, run, wait_until
 from neatify import Checkpoint, Population
 from neatify.distributed import (
     DistributedConfig, DistributedEvaluator, DistributedPopulation, RemoteFitnessError, WorkerLostError,
@@ -22,35 +22,6 @@ from neatify.reporters import CheckpointReporter
 pytestmark = pytest.mark.timeout(90)
 
 POP, SEED = 40, 7
-
-
-@pytest.fixture
-def procs(tmp_path):
-    with Processes(tmp_path) as processes:
-        yield processes
-
-
-@pytest.fixture
-def master():
-    """Factory of in-process masters on a free loopback port, all shut down at teardown."""
-    made = []
-
-    def make(pop_size: int = POP, seed: int = SEED, **overrides) -> DistributedPopulation:
-        settings = dict(host=HOST, port=0, heartbeat_interval=0.2, task_timeout=10.0, worker_wait_timeout=30.0)
-        settings.update(overrides)
-        pop = DistributedPopulation(pop_size, 2, 1, seed=seed, distributed_config=DistributedConfig(**settings))
-        made.append(pop)
-        return pop
-
-    yield make
-    for pop in made:
-        pop.shutdown()
-
-
-def run(pop: DistributedPopulation, generations: int) -> dict:
-    for _ in range(generations):
-        pop.run_generation(lambda genomes: None)
-    return comparable(pop.state_dict())
 
 
 def kill_when_marked(mark, pid: int, sig: int) -> threading.Thread:

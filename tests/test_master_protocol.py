@@ -234,7 +234,8 @@ def test_a_worker_joining_while_all_are_gone_finishes_the_generation():
 ])
 def test_a_lying_report_closes_that_worker_and_its_batch_is_resent(bad, reason, caplog):
     net = Net()
-    liar, honest = net.connect("liar"), net.connect("honest")
+    liar = net.connect("liar")
+    net.connect("honest")
     population = genomes()
     net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
     task = liar.take(MessageType.TASK_ASSIGNMENT)[0]
