@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from neatify import EvolutionConfig, Population
+from neatify import EvaluationError, EvolutionConfig, Population
 from neatify.network import Network
 
 from helpers import doc_snippet
@@ -87,7 +87,7 @@ def test_fitness_errors_are_not_retried(local_ray):
         raise ZeroDivisionError("bad fitness")
 
     evaluator = RayEvaluator(broken, num_actors=1, timeout=60)
-    with pytest.raises(ZeroDivisionError, match="bad fitness"):
+    with pytest.raises(EvaluationError, match="ZeroDivisionError: bad fitness"):
         run(evaluator, generations=1)
     assert evaluator.actor_failures == 0
     evaluator.close()
