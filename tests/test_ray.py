@@ -1,10 +1,9 @@
-"""RayEvaluator on a real local 2-CPU Ray (loopback only), started once for this test session."""
+"""RayEvaluator on a real local 2-CPU Ray (loopback only), started once for this test session (conftest.py)."""
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -18,15 +17,6 @@ from neatify.ray import RayEvaluator, actors_that_fit  # noqa: E402
 
 XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
 CONFIG = EvolutionConfig(population_size=40, prob_add_node=0.2, prob_add_connection=0.3)
-
-
-@pytest.fixture(scope="session")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level="WARNING",
-             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(  # workers import this module and
-                 filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))}})  # the neatify under test
-    yield ray
-    ray.shutdown()
 
 
 def xor_fitness(genomes, state=None):
