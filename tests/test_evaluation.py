@@ -1,6 +1,6 @@
 """One evaluation contract: the same table of fitness functions (tests/fitness_table.py) through a serial
-Population, ParallelEvaluator, RayEvaluator and TCP workers gives the same fitness values, or the same
-error naming the same genome; with error_fitness the other genomes keep their values."""
+Population, ParallelEvaluator and TCP workers (RayEvaluator: tests/test_ray.py) gives the same fitness
+values, or the same error naming the same genome; with error_fitness the other genomes keep their values."""
 
 from __future__ import annotations
 
@@ -10,60 +10,13 @@ import pytest
 
 import fitness_table
 from distributed_helpers import HERE, HOST, Processes
-from fitness_table import OFFSET, TARGET
+from fitness_table import (
+    CASES, ERROR_FITNESS, FAULTY, OFFSET, POP, SEED, TARGET, expected, outcome, serial, setup_of,
+)
 from neatify import EvaluationError, FitnessError, Population
 from neatify.distributed import DistributedConfig, DistributedEvaluator, RemoteFitnessError
 from neatify.evaluation import apply_results, check_error_fitness, evaluate_batch
 from neatify.parallel import ParallelEvaluator
-
-POP, SEED = 12, 4
-ERROR_FITNESS = -1.0
-FAULTY = {  # case: what the error's last line says
-    "raising": f"ZeroDivisionError: deliberate failure on genome {TARGET}",
-    "unset": f"FitnessError: genome {TARGET} has no fitness: the fitness function must set genome.fitness on "
-             "every genome it is given",
-    "nan": f"FitnessError: genome {TARGET} has non-finite fitness nan",
-    "tensor": f"FitnessError: genome {TARGET} has fitness tensor(1.5000) of type Tensor; expected a float "
-              "(use .item() on a tensor)",
-    "boolean": f"FitnessError: genome {TARGET} has fitness True of type bool; expected a float",
-}
-CASES = ("good", "with_state", *FAULTY)
-RAY_CASES = ("with_state", "raising", "unset")  # Ray starts actors slowly: a few cases stand for the table
-
-
-def outcome(fitness_fn) -> tuple:
-    """One generation of a fresh population: ``("fitness", {id: value})`` or ``("error", genome id, last line)``."""
-    pop = Population(POP, 2, 1, seed=SEED)
-    try:
-        pop.run_generation(fitness_fn)
-    except Exception as exc:
-        text = exc.remote_traceback if isinstance(exc, EvaluationError) else f"{type(exc).__name__}: {exc}"
-        return "error", getattr(exc, "genome_id", None), text.strip().splitlines()[-1]
-    return "fitness", {g.id: g.fitness for g in pop.genomes}
-
-
-def serial(name: str) -> tuple:
-    function = getattr(fitness_table, name)
-    if name == "with_state":
-        return outcome(lambda genomes: function(genomes, fitness_table.make_state()))
-    return outcome(function)
-
-
-def expected(name: str, error_fitness: float | None = None) -> tuple:
-    """The serial outcome, a raised exception pinned to the genome it names as the backends pin it; with
-    ``error_fitness``, the good values with the faulty genome's replaced."""
-    if error_fitness is not None:
-        values = serial("good")[1]
-        return "fitness", {**values, TARGET: error_fitness}
-    result = serial(name)
-    if result[0] == "error" and result[1] is None:
-        assert f"genome {TARGET}" in result[2]
-        return "error", TARGET, result[2]
-    return result
-
-
-def setup_of(name: str):
-    return fitness_table.make_state if name == "with_state" else None
 
 
 def through_pool(name: str, error_fitness: float | None = None) -> tuple:
@@ -93,18 +46,6 @@ def through_tcp(tmp_path):
         yield run
 
 
-@pytest.fixture
-def through_ray(local_ray):
-    from neatify.ray import RayEvaluator
-
-    def run(name: str, error_fitness: float | None = None) -> tuple:
-        with RayEvaluator(getattr(fitness_table, name), num_actors=2, setup=setup_of(name), timeout=60,
-                          error_fitness=error_fitness) as evaluator:
-            return outcome(evaluator)
-
-    return run
-
-
 def test_the_serial_table():
     good = serial("good")[1]
     assert good == {g.id: fitness_table.score(g) for g in Population(POP, 2, 1, seed=SEED).genomes}
@@ -123,20 +64,11 @@ def test_tcp_workers_give_the_serial_outcome(name, through_tcp):
     assert through_tcp(name) == expected(name)
 
 
-@pytest.mark.parametrize("name", RAY_CASES)
-def test_ray_gives_the_serial_outcome(name, through_ray):
-    assert through_ray(name) == expected(name)
-
-
 @pytest.mark.parametrize("name", ["raising", "unset", "nan"])
 def test_error_fitness_keeps_every_other_genome_s_value(name, through_tcp):
     want = expected(name, ERROR_FITNESS)
     assert through_pool(name, ERROR_FITNESS) == want
     assert through_tcp(name, ERROR_FITNESS) == want
-
-
-def test_error_fitness_on_ray_keeps_every_other_genome_s_value(through_ray):
-    assert through_ray("raising", ERROR_FITNESS) == expected("raising", ERROR_FITNESS)
 
 
 def test_the_error_names_genome_and_where_and_tcp_s_is_a_remote_fitness_error():

@@ -1,15 +1,18 @@
-"""RayEvaluator on a real local 2-CPU Ray (loopback only), started once for this test session (conftest.py)."""
+"""RayEvaluator on a real local 2-CPU Ray (loopback only), started once for this test session."""
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
 from neatify import EvaluationError, EvolutionConfig, Population
 from neatify.network import Network
 
+import fitness_table
+from fitness_table import ERROR_FITNESS, expected, outcome, setup_of
 from helpers import doc_snippet
 
 ray = pytest.importorskip("ray")
@@ -17,6 +20,15 @@ from neatify.ray import RayEvaluator, actors_that_fit  # noqa: E402
 
 XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
 CONFIG = EvolutionConfig(population_size=40, prob_add_node=0.2, prob_add_connection=0.3)
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level="WARNING",
+             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(  # workers import this module and
+                 filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))}})  # the neatify under test
+    yield ray
+    ray.shutdown()
 
 
 def xor_fitness(genomes, state=None):
@@ -84,6 +96,17 @@ def test_fitness_errors_are_not_retried(local_ray):
     evaluator.close()
     with pytest.raises(RuntimeError, match="closed"):
         evaluator([])
+
+
+@pytest.mark.parametrize("name", ["with_state", "raising", "unset"])  # a few cases of tests/test_evaluation.py's table
+def test_ray_gives_the_serial_outcome(local_ray, name):
+    with RayEvaluator(getattr(fitness_table, name), num_actors=2, setup=setup_of(name), timeout=60) as evaluator:
+        assert outcome(evaluator) == expected(name)
+
+
+def test_error_fitness_keeps_every_other_genome_s_value(local_ray):
+    with RayEvaluator(fitness_table.raising, num_actors=2, timeout=60, error_fitness=ERROR_FITNESS) as evaluator:
+        assert outcome(evaluator) == expected("raising", ERROR_FITNESS)
 
 
 def test_missing_ray_gives_a_clear_error(monkeypatch):

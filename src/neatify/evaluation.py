@@ -91,7 +91,7 @@ def evaluate_batch(fitness_fn: Callable[..., Any], genomes: list[Genome], state:
                     fitness_fn([genome], *args)
                 except Exception:
                     errors[genome.id] = traceback.format_exc()
-        if not errors and genomes:  # the batch raised, yet every genome alone passed: pin it to the first one left unset
+        if not errors and genomes:  # the batch raised, yet each genome alone passed: pin it to the first left unset
             unset = next((g for g in genomes if g.fitness is None), genomes[0])
             errors[unset.id] = first_trace
     fitness: list[list[Any]] = []
