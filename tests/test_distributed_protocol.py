@@ -336,4 +336,4 @@ def test_genome_evaluator_pins_failures_to_their_genomes():
     reasons = dict(errors)
     assert set(reasons) == {bad, unset, nan}
     assert "KeyError: 'boom'" in reasons[bad] and "Traceback" in reasons[bad]
-    assert "without a fitness" in reasons[unset] and "non-finite" in reasons[nan]
+    assert "has no fitness" in reasons[unset] and "non-finite" in reasons[nan]

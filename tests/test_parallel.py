@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers import serial_and_parallel_fitness
-from neatify import EvolutionConfig, Population
+from neatify import EvaluationError, EvolutionConfig, Population
 from neatify.network import Network
 from neatify.parallel import ParallelEvaluator, split_batches
 
@@ -85,8 +85,9 @@ def test_setup_runs_once_per_worker_and_its_result_reaches_the_fitness():
 def test_fitness_errors_reach_the_caller_and_close_is_final():
     pop = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=1)
     evaluator = ParallelEvaluator(failing_fitness, workers=1)
-    with pytest.raises(RuntimeError, match="fitness exploded"):
+    with pytest.raises(EvaluationError, match="RuntimeError: fitness exploded") as info:
         pop.run_generation(evaluator)
+    assert info.value.genome_id == pop.genomes[0].id  # every genome fails alike: the first one is named
     evaluator.close()
     evaluator.close()
     with pytest.raises(RuntimeError, match="closed"):

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from neatify import EvolutionConfig, Population
+from neatify import EvaluationError, EvolutionConfig, Population
 from neatify.network import Network
 
+import fitness_table
+from fitness_table import ERROR_FITNESS, expected, outcome, setup_of
 from helpers import doc_snippet
 
 ray = pytest.importorskip("ray")
@@ -87,13 +89,24 @@ def test_fitness_errors_are_not_retried(local_ray):
         raise ZeroDivisionError("bad fitness")
 
     evaluator = RayEvaluator(broken, num_actors=1, timeout=60)
-    with pytest.raises(ZeroDivisionError, match="bad fitness"):
+    with pytest.raises(EvaluationError, match="ZeroDivisionError: bad fitness"):
         run(evaluator, generations=1)
     assert evaluator.actor_failures == 0
     evaluator.close()
     evaluator.close()
     with pytest.raises(RuntimeError, match="closed"):
         evaluator([])
+
+
+@pytest.mark.parametrize("name", ["with_state", "raising", "unset"])  # a few cases of tests/test_evaluation.py's table
+def test_ray_gives_the_serial_outcome(local_ray, name):
+    with RayEvaluator(getattr(fitness_table, name), num_actors=2, setup=setup_of(name), timeout=60) as evaluator:
+        assert outcome(evaluator) == expected(name)
+
+
+def test_error_fitness_keeps_every_other_genome_s_value(local_ray):
+    with RayEvaluator(fitness_table.raising, num_actors=2, timeout=60, error_fitness=ERROR_FITNESS) as evaluator:
+        assert outcome(evaluator) == expected("raising", ERROR_FITNESS)
 
 
 def test_missing_ray_gives_a_clear_error(monkeypatch):

@@ -14,15 +14,16 @@ from neatify.config import ConfigError, EvolutionConfig
 from neatify.genes import ConnectionGene, NodeGene
 from neatify.genome import Genome
 from neatify.network import Network
-from neatify.population import FitnessError, GenerationStats, Population
+from neatify.evaluation import EvaluationError, FitnessError
+from neatify.population import GenerationStats, Population
 from neatify.reporters import CheckpointReporter, ProgressReporter, Reporter, StatisticsReporter
 from neatify.species import Species
 
 __version__ = "0.2.0"
 
 __all__ = [
-    "Checkpoint", "CheckpointReporter", "ConfigError", "ConnectionGene", "EvolutionConfig", "FitnessError",
-    "GenerationStats", "Genome", "NeatModule", "NeatPopulationModule", "Network", "NodeGene",
+    "Checkpoint", "CheckpointReporter", "ConfigError", "ConnectionGene", "EvaluationError", "EvolutionConfig",
+    "FitnessError", "GenerationStats", "Genome", "NeatModule", "NeatPopulationModule", "Network", "NodeGene",
     "ParallelEvaluator", "Population", "ProgressReporter", "Reporter", "Species", "StatisticsReporter",
     "__version__", "register_activation",
 ]

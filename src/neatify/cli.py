@@ -294,11 +294,12 @@ def _command_worker(args: argparse.Namespace) -> int:
     from neatify.distributed import DistributedError, WorkerNode
 
     fitness_fn = load_callable(args.fitness)
+    setup = None if args.setup is None else load_callable(args.setup)
     try:
         worker = WorkerNode(args.master_host, args.master_port, worker_id=args.worker_id, fitness_function=fitness_fn,
                             capacity=args.capacity, auth_token=args.auth_token,
                             max_connect_attempts=args.max_connect_attempts, tls_ca=args.tls_ca,
-                            tls_server_name=args.tls_server_name)
+                            tls_server_name=args.tls_server_name, setup=setup)
         worker.start()
     except (DistributedError, ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
@@ -413,6 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
                                              "shuts down.")
     worker.add_argument("fitness", metavar="MODULE:FUNCTION",
                         help="fitness function, called with a list of genomes; sets genome.fitness on each")
+    worker.add_argument("--setup", metavar="MODULE:FUNCTION",
+                        help="run once before registering; its result is the fitness function's second argument")
     worker.add_argument("--master-host", default="127.0.0.1", help="master's address (default 127.0.0.1)")
     worker.add_argument("--master-port", type=int, default=5000, help="master's port (default 5000)")
     worker.add_argument("--worker-id", help="name shown in the master's log (default: host-pid)")

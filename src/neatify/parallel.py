@@ -1,15 +1,15 @@
 """Evaluate a generation in local worker processes: ``pop.run_generation(ParallelEvaluator(fn, workers=4))``.
 
-Genomes travel to the workers as plain data (``Genome.to_dict()``) and fitness values come back
-as floats, so the result is exactly what serial evaluation gives as long as a genome's fitness
-does not depend on which other genomes share its batch.
+Genomes travel to the workers as plain data (``Genome.to_dict()``) and each batch comes back as
+checked float fitness values or per-genome errors (``neatify.evaluation``), so the result is exactly
+what serial evaluation gives as long as a genome's fitness does not depend on which other genomes
+share its batch.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
-import numbers
 import os
 import signal
 from collections.abc import Callable, Sequence
@@ -18,6 +18,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from neatify.evaluation import (
+    NO_STATE, BatchResult, EvaluationError, apply_results, check_error_fitness, evaluate_batch,
+)
 from neatify.genome import Genome
 from neatify.population import FitnessFunction
 
@@ -39,30 +42,10 @@ def split_batches(items: Sequence[Any], num_batches: int) -> list[list[Any]]:
     return batches
 
 
-def evaluate_batch(fitness_fn: Callable[..., Any], genome_dicts: list[dict[str, Any]], state: Any = None,
-                   with_state: bool = False) -> list[Any]:
-    """Rebuild genomes from plain data, run the fitness function on them, return their fitness values."""
-    genomes = [Genome.from_dict(d) for d in genome_dicts]
-    if with_state:
-        fitness_fn(genomes, state)
-    else:
-        fitness_fn(genomes)
-    return [_plain(g.fitness) for g in genomes]
-
-
-def assign_fitness(genomes: Sequence[Genome], values: Sequence[Any]) -> None:
-    """Write fitness values computed elsewhere back onto the genomes, in order."""
-    if len(values) != len(genomes):
-        raise RuntimeError(f"got {len(values)} fitness values for {len(genomes)} genomes")
-    for genome, value in zip(genomes, values):
-        genome.fitness = value
-
-
-def _plain(value: Any) -> Any:
-    """A real number as a float; anything else unchanged, for Population to report by type."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
-    return value
+def evaluate_dicts(fitness_fn: Callable[..., Any], genome_dicts: list[dict[str, Any]],
+                   state: Any = NO_STATE) -> BatchResult:
+    """Rebuild genomes from plain data and evaluate them under the one contract (``evaluate_batch``)."""
+    return evaluate_batch(fitness_fn, [Genome.from_dict(d) for d in genome_dicts], state)
 
 
 # Per-process globals of a pool worker, set once by _init_worker.
@@ -72,14 +55,13 @@ _worker: dict[str, Any] = {}
 def _init_worker(fitness_fn: FitnessFunction, setup: SetupFunction | None, ready: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent decides
     _worker["fitness_fn"] = fitness_fn
-    _worker["with_state"] = setup is not None
-    _worker["state"] = setup() if setup is not None else None
+    _worker["state"] = setup() if setup is not None else NO_STATE
     with ready.get_lock():
         ready.value += 1
 
 
-def _run_batch(genome_dicts: list[dict[str, Any]]) -> list[Any]:
-    return evaluate_batch(_worker["fitness_fn"], genome_dicts, _worker["state"], _worker["with_state"])
+def _run_batch(genome_dicts: list[dict[str, Any]]) -> BatchResult:
+    return evaluate_dicts(_worker["fitness_fn"], genome_dicts, _worker["state"])
 
 
 class ParallelEvaluator:
@@ -87,14 +69,18 @@ class ParallelEvaluator:
 
     ``fitness_fn(genomes)`` (or ``fitness_fn(genomes, state)`` when ``setup`` is given) has the
     usual contract: set ``genome.fitness`` on every genome. It, and ``setup``, must be picklable
-    (defined at module top level). Use as a context manager, or call ``close()``. A worker that
+    (defined at module top level). A genome the fitness function fails on (it raises, or leaves a bad
+    fitness) raises ``EvaluationError`` naming it, with the worker's traceback; with ``error_fitness``
+    the genome gets that value instead (logged) and the generation goes on. Use as a context manager,
+    or call ``close()``. A worker that
     dies, or a ``setup`` that fails, raises ``concurrent.futures.process.BrokenProcessPool`` (saying
     so when the workers die at start-up); a batch slower than ``timeout`` seconds, ``TimeoutError``.
     """
 
     def __init__(self, fitness_fn: FitnessFunction, workers: int | None = None,
                  setup: SetupFunction | None = None, batches_per_worker: int = 4,
-                 start_method: str = "spawn", timeout: float | None = None) -> None:
+                 start_method: str = "spawn", timeout: float | None = None,
+                 error_fitness: float | None = None) -> None:
         self.workers = workers if workers is not None else os.cpu_count() or 1
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
@@ -104,6 +90,8 @@ class ParallelEvaluator:
         self.start_method = start_method
         self.timeout = timeout
         """Seconds to wait for each batch's result (None: no bound)."""
+        self.error_fitness = check_error_fitness(error_fitness)
+        """Fitness given to a genome the fitness function failed on; None raises ``EvaluationError``."""
         context = multiprocessing.get_context(start_method)
         self._ready = context.Value("i", 0)  # workers through their start-up (imports and setup)
         self._pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
@@ -118,13 +106,18 @@ class ParallelEvaluator:
         # submit, not map: map cancels the queued batches when interrupted, which Python < 3.12's
         # pool then trips over (InvalidStateError in its thread) when the workers are killed
         futures = [self._pool.submit(_run_batch, batch) for batch in batches]
-        done = 0  # batches are contiguous: fitness lands batch by batch, as results arrive
-        for number, (batch, future) in enumerate(zip(batches, futures)):
-            assign_fitness(genomes[done:done + len(batch)], self._result(future, number, len(batches)))
-            done += len(batch)
+        by_id = {genome.id: genome for genome in genomes}
+        for number, future in enumerate(futures):  # fitness lands batch by batch, as results arrive
+            try:
+                apply_results(by_id, self._result(future, number, len(batches)), "a pool worker process",
+                              self.error_fitness)
+            except EvaluationError:
+                for queued in futures:  # the generation has failed: its batches not yet started never run
+                    queued.cancel()
+                raise
 
-    def _result(self, future: Future[list[Any]], number: int, total: int) -> list[Any]:
-        """A batch's fitness values; on a timeout or a pool that died the pool is stopped and the error
+    def _result(self, future: Future[BatchResult], number: int, total: int) -> BatchResult:
+        """A batch's results; on a timeout or a pool that died the pool is stopped and the error
         says what happened (workers that died before any finished its start-up: a missing main guard)."""
         try:
             return future.result(timeout=self.timeout)

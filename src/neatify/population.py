@@ -6,13 +6,14 @@ import dataclasses
 import inspect
 import logging
 import math
-import numbers
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from neatify.config import EvolutionConfig
+from neatify.evaluation import FitnessError as FitnessError  # re-exported: neatify.population.FitnessError
+from neatify.evaluation import check_fitness
 from neatify.genome import Genome
 from neatify.innovation import InnovationTracker
 from neatify.reporters import Reporter
@@ -23,10 +24,6 @@ logger = logging.getLogger("neatify")
 
 FitnessFunction = Callable[[list[Genome]], Any]
 """Called with every genome of a generation; sets ``genome.fitness`` on each (higher is better)."""
-
-
-class FitnessError(ValueError):
-    """A fitness function left a genome without a finite numeric fitness."""
 
 
 _WRITE_INSTEAD = ("NEATify calls fitness_fn(genomes) with a list of Genome objects; write\n"
@@ -215,18 +212,7 @@ class Population:
 
     def _check_fitness(self) -> None:
         for genome in self.genomes:
-            value = genome.fitness
-            if value is None:
-                raise FitnessError(f"genome {genome.id} has no fitness: the fitness function must set "
-                                   f"genome.fitness on every genome it is given")
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                hint = " (use .item() on a tensor)" if hasattr(value, "item") else ""
-                raise FitnessError(f"genome {genome.id} has fitness {value!r} of type "
-                                   f"{type(value).__name__}; expected a float{hint}")
-            value = float(value)
-            if not math.isfinite(value):
-                raise FitnessError(f"genome {genome.id} has non-finite fitness {value}")
-            genome.fitness = value
+            genome.fitness = check_fitness(genome.id, genome.fitness)
 
     def _record(self) -> GenerationStats:
         best = max(self.genomes, key=lambda g: (g.fitness, -g.id))

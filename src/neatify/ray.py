@@ -3,8 +3,9 @@
 Needs Ray (``pip install 'neatify-neat[ray]'``). Each actor runs the optional ``setup()`` once and keeps
 its result (an environment, a dataset, a model) for every batch it evaluates; the fitness function
 is then called as ``fitness_fn(genomes, state)`` instead of ``fitness_fn(genomes)``. Genomes
-travel as plain data and fitness values come back as floats, so results equal serial evaluation.
-A batch whose actor dies is evaluated again on a fresh actor, up to ``max_retries`` times.
+travel as plain data and each batch comes back as checked float fitness values or per-genome errors
+(``neatify.evaluation``), so results equal serial evaluation. A batch whose actor dies is evaluated
+again on a fresh actor, up to ``max_retries`` times; a fitness function failing on a genome is not retried.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import logging
 from collections import deque
 from typing import Any
 
+from neatify.evaluation import NO_STATE, BatchResult, apply_results, check_error_fitness
 from neatify.genome import Genome
-from neatify.parallel import SetupFunction, assign_fitness, evaluate_batch, split_batches
+from neatify.parallel import SetupFunction, evaluate_dicts, split_batches
 from neatify.population import FitnessFunction
 
 logger = logging.getLogger("neatify.ray")
@@ -33,11 +35,10 @@ class _BatchActor:
 
     def __init__(self, fitness_fn: FitnessFunction, setup: SetupFunction | None) -> None:
         self.fitness_fn = fitness_fn
-        self.with_state = setup is not None
-        self.state = setup() if setup is not None else None
+        self.state = setup() if setup is not None else NO_STATE
 
-    def evaluate(self, genome_dicts: list[dict[str, Any]]) -> list[Any]:
-        return evaluate_batch(self.fitness_fn, genome_dicts, self.state, self.with_state)
+    def evaluate(self, genome_dicts: list[dict[str, Any]]) -> BatchResult:
+        return evaluate_dicts(self.fitness_fn, genome_dicts, self.state)
 
 
 def actors_that_fit(actor_options: dict[str, Any], cluster: dict[str, float]) -> tuple[int | None, str]:
@@ -57,15 +58,18 @@ class RayEvaluator:
     already initialised; with neither, starts a local Ray. ``num_actors`` defaults to, and is
     capped at (with a warning), the actors the cluster's resources hold at once (one CPU each
     unless ``actor_options`` says otherwise). ``timeout`` bounds the wait for any one batch
-    (seconds; None: no bound).
+    (seconds; None: no bound). A genome the fitness function fails on raises ``EvaluationError``
+    naming it, with the actor's traceback, or with ``error_fitness`` gets that value (logged).
     """
 
     def __init__(self, fitness_fn: FitnessFunction, num_actors: int | None = None,
                  setup: SetupFunction | None = None, address: str | None = None, batches_per_actor: int = 2,
                  max_retries: int = 3, timeout: float | None = 300.0,
-                 actor_options: dict[str, Any] | None = None) -> None:
+                 actor_options: dict[str, Any] | None = None, error_fitness: float | None = None) -> None:
         if (num_actors is not None and num_actors < 1) or batches_per_actor < 1 or max_retries < 0:
             raise ValueError("num_actors and batches_per_actor must be at least 1, max_retries at least 0")
+        self.error_fitness = check_error_fitness(error_fitness)
+        """Fitness given to a genome the fitness function failed on; None raises ``EvaluationError``."""
         ray = self._ray = _import_ray()
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
@@ -106,7 +110,7 @@ class RayEvaluator:
             raise RuntimeError("RayEvaluator is closed")
         ray, actors = self._ray, self._actors
         batches = split_batches([g.to_dict() for g in genomes], self.num_actors * self.batches_per_actor)
-        results: list[list[Any]] = [[] for _ in batches]
+        by_id = {genome.id: genome for genome in genomes}
         attempts = [0] * len(batches)
         pending, idle = deque(range(len(batches))), list(range(len(actors)))
         in_flight: dict[Any, tuple[int, int]] = {}
@@ -120,7 +124,7 @@ class RayEvaluator:
                                    f"has {self._ray.available_resources()} free of {self._ray.cluster_resources()})")
             actor, batch = in_flight.pop(done[0])
             try:
-                results[batch] = ray.get(done[0])
+                result = ray.get(done[0])
             except ray.exceptions.RayActorError as exc:
                 attempts[batch] += 1
                 self.actor_failures += 1
@@ -130,8 +134,9 @@ class RayEvaluator:
                 ray.kill(actors[actor], no_restart=True)
                 actors[actor] = self._new_actor()
                 pending.appendleft(batch)
+            else:
+                apply_results(by_id, result, f"Ray actor {actor}", self.error_fitness)
             idle.append(actor)
-        assign_fitness(genomes, [v for batch_values in results for v in batch_values])
 
     def close(self) -> None:
         """Stop the actors, and Ray itself if this evaluator started it (idempotent)."""

@@ -7,6 +7,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from neatify.evaluation import check_error_fitness
+
 AUTH_TOKEN_ENV = "NEATIFY_AUTH_TOKEN"
 """Environment variable read for the shared secret when no ``auth_token`` is given."""
 
@@ -42,7 +44,8 @@ class DistributedConfig:
     worker_wait_timeout: float | None = None
     """Seconds to wait for ``min_workers`` (or for any worker when all are gone); None waits forever."""
     error_fitness: float | None = None
-    """Fitness given to a genome whose fitness function raised; None raises ``RemoteFitnessError``."""
+    """Fitness given to a genome the fitness function failed on (raised, or left a bad fitness);
+    None raises ``RemoteFitnessError``."""
     auth_token: str | None = None
     """Shared secret for HMAC challenge-response at registration (default: $NEATIFY_AUTH_TOKEN)."""
     max_frame_bytes: int = 64 * 1024 * 1024
@@ -62,6 +65,7 @@ class DistributedConfig:
             self.auth_token = os.environ.get(AUTH_TOKEN_ENV) or None
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be in 0..65535, got {self.port}")
+        self.error_fitness = check_error_fitness(self.error_fitness)
         if self.min_workers < 1:
             raise ValueError(f"min_workers must be at least 1, got {self.min_workers}")
         if self.batch_size_per_worker < 0:

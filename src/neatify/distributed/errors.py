@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from neatify.evaluation import EvaluationError
+
 
 class DistributedError(RuntimeError):
     """Base class of the errors raised by neatify.distributed."""
@@ -31,12 +33,10 @@ class WorkerWaitTimeout(DistributedError):
     """Not enough workers registered within ``worker_wait_timeout``."""
 
 
-class RemoteFitnessError(DistributedError):
-    """The fitness function raised on a worker; carries the worker id, genome id and remote traceback."""
+class RemoteFitnessError(DistributedError, EvaluationError):
+    """The fitness function failed on a worker (raised, or left a bad fitness): the ``EvaluationError`` of
+    the TCP workers, carrying the worker id, genome id and remote traceback."""
 
     def __init__(self, worker_id: int | str, genome_id: int, remote_traceback: str) -> None:
-        super().__init__(f"fitness function raised on worker {worker_id} for genome {genome_id}:\n"
-                         f"{remote_traceback.rstrip()}")
+        EvaluationError.__init__(self, genome_id, f"worker {worker_id}", remote_traceback)
         self.worker_id = worker_id
-        self.genome_id = genome_id
-        self.remote_traceback = remote_traceback

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-import math
-import numbers
 import os
 import queue
 import socket
 import ssl
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +19,7 @@ from neatify.distributed.protocol import FramedConnection
 from neatify.distributed.worker_protocol import (
     REGISTRATION_TIMEOUT, Event, Failed, Registered, Send, Shutdown, Task, WorkerProtocol,
 )
+from neatify.evaluation import NO_STATE, BatchResult, evaluate_batch
 from neatify.genome import Genome
 
 logger = logging.getLogger("neatify.distributed.worker")
@@ -35,56 +33,15 @@ _LEAVE_GRACE = 5.0
 class GenomeEvaluator:
     """Runs a fitness function on a batch and reports, per genome, a float fitness or a traceback."""
 
-    def __init__(self, fitness_function: FitnessFunction) -> None:
+    def __init__(self, fitness_function: FitnessFunction, state: Any = NO_STATE) -> None:
         self.fitness_function = fitness_function
+        self.state = state
+        """Passed to the fitness function as its second argument (a ``setup`` result), unless ``NO_STATE``."""
 
-    def evaluate(self, genomes: list[Genome]) -> tuple[list[list], list[list]]:
-        """``([[id, fitness], ...], [[id, traceback], ...])`` covering every genome exactly once.
-
-        The batch is evaluated in one call; if that raises, the genomes it left without a fitness
-        are evaluated one at a time, so a failure is pinned to its genome and the others still
-        get their fitness whatever the batch composition.
-        """
-        for genome in genomes:
-            genome.fitness = None
-        errors: dict[int, str] = {}
-        try:
-            self.fitness_function(genomes)
-        except Exception:
-            first_trace = traceback.format_exc()
-            for genome in genomes:
-                if genome.fitness is None:
-                    try:
-                        self.fitness_function([genome])
-                    except Exception:
-                        errors[genome.id] = traceback.format_exc()
-            if not errors:
-                unset = next((g for g in genomes if g.fitness is None), genomes[0])
-                errors[unset.id] = first_trace
-        fitness: list[list] = []
-        for genome in genomes:
-            if genome.id in errors:
-                continue
-            value = _as_float(genome)
-            if isinstance(value, str):
-                errors[genome.id] = value
-            else:
-                fitness.append([genome.id, value])
-        return fitness, [[genome_id, trace] for genome_id, trace in errors.items()]
-
-
-def _as_float(genome: Genome) -> float | str:
-    """The genome's fitness as a float, or a message saying why it is not one."""
-    value = genome.fitness
-    if value is None:
-        return f"FitnessError: the fitness function left genome {genome.id} without a fitness"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        hint = " (use .item() on a tensor)" if hasattr(value, "item") else ""
-        return f"FitnessError: genome {genome.id} has fitness of type {type(value).__name__}{hint}"
-    value = float(value)
-    if not math.isfinite(value):
-        return f"FitnessError: genome {genome.id} has non-finite fitness {value}"
-    return value
+    def evaluate(self, genomes: list[Genome]) -> BatchResult:
+        """``([[id, fitness], ...], [[id, traceback], ...])`` covering every genome exactly once, failures
+        pinned to their genome (see ``neatify.evaluation.evaluate_batch``)."""
+        return evaluate_batch(self.fitness_function, genomes, self.state)
 
 
 class WorkerNode:
@@ -95,7 +52,9 @@ class WorkerNode:
     cannot prove it is the master (auth token, TLS certificate), and ``ConnectionError`` after
     ``max_connect_attempts`` failed tries in a row (None retries forever). With ``tls_ca`` it speaks
     TLS and checks that the master's certificate chains to that CA and names ``tls_server_name``
-    (default: ``master_host``).
+    (default: ``master_host``). ``setup``, if given, runs once per ``WorkerNode`` before it first
+    registers; its result reaches the fitness function as a second argument, ``fitness_function(genomes,
+    state)``, as with ``ParallelEvaluator`` and ``RayEvaluator``.
     """
 
     def __init__(self, master_host: str, master_port: int, worker_id: int | str | None = None,
@@ -103,7 +62,7 @@ class WorkerNode:
                  auth_token: str | None = None, max_connect_attempts: int | None = None,
                  retry_initial: float = 0.5, retry_max: float = 10.0,
                  max_frame_bytes: int = 64 * 1024 * 1024, tls_ca: str | None = None,
-                 tls_server_name: str | None = None) -> None:
+                 tls_server_name: str | None = None, setup: Callable[[], Any] | None = None) -> None:
         if fitness_function is None:
             raise ValueError("a WorkerNode needs a fitness_function")
         if capacity < 1:
@@ -121,6 +80,7 @@ class WorkerNode:
         self.tls_server_name = tls_server_name or master_host
         self._tls = None if tls_ca is None else tls.client_context(tls_ca)
         self.batches_done = 0
+        self._setup = setup
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -129,6 +89,7 @@ class WorkerNode:
 
     def start(self) -> None:
         """Serve the master until it shuts us down or ``stop()`` is called (see the class docstring)."""
+        self._run_setup()
         failures = 0
         while not self._stop.is_set():
             try:
@@ -160,6 +121,14 @@ class WorkerNode:
                 self._back_off(failures, f"{'connection lost' if core.registered else 'registration failed'} ({exc})")
             finally:
                 conn.close()
+
+    def _run_setup(self) -> None:
+        """Run ``setup`` (once: reconnections keep its state) and hand its result to the evaluator."""
+        if self._setup is None:
+            return
+        logger.info("worker %s: running setup %s", self.worker_id, getattr(self._setup, "__name__", self._setup))
+        self.evaluator.state = self._setup()
+        self._setup = None
 
     @property
     def _where(self) -> str:

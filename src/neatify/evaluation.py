@@ -1,0 +1,121 @@
+"""One evaluation contract for every backend: a batch of genomes in, per genome a fitness or an error out.
+
+The evaluating side (a pool process, a Ray actor, a TCP worker) calls ``evaluate_batch``; its result
+is plain data, ``([[id, fitness], ...], [[id, error], ...])``, fit to cross any process boundary (it is
+the FITNESS_REPORT's format). The driving side calls ``apply_results``: it sets each fitness and, for a
+failure, raises ``EvaluationError`` naming the genome, or gives the genome ``error_fitness``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from neatify.genome import Genome
+
+logger = logging.getLogger("neatify.evaluation")
+
+BatchResult = tuple[list[list[Any]], list[list[Any]]]
+"""``([[genome_id, fitness], ...], [[genome_id, error], ...])``: every genome of a batch exactly once."""
+
+NO_STATE: Any = object()
+"""Marks a fitness function called without state (no ``setup``): ``fitness_fn(genomes)``."""
+
+
+class FitnessError(ValueError):
+    """A fitness function left a genome without a finite numeric fitness (``genome_id`` names it)."""
+
+    def __init__(self, message: str, genome_id: int | None = None) -> None:
+        super().__init__(message)
+        self.genome_id = genome_id
+
+
+class EvaluationError(FitnessError):
+    """The fitness function failed on a genome evaluated in another process: it raised, or left a bad
+    fitness. Carries ``genome_id``, ``where`` it ran and ``remote_traceback`` (or the validation message)."""
+
+    def __init__(self, genome_id: int, where: str, remote_traceback: str) -> None:
+        super().__init__(f"fitness function failed on {where} for genome {genome_id}:\n{remote_traceback.rstrip()}",
+                         genome_id)
+        self.where = where
+        self.remote_traceback = remote_traceback
+
+
+def check_fitness(genome_id: int, value: Any) -> float:
+    """``value`` as a float fitness for genome ``genome_id``; ``FitnessError`` saying what is wrong otherwise
+    (None, a non-number such as a bool or a tensor, NaN or infinity)."""
+    if value is None:
+        raise FitnessError(f"genome {genome_id} has no fitness: the fitness function must set "
+                           f"genome.fitness on every genome it is given", genome_id)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        hint = " (use .item() on a tensor)" if hasattr(value, "item") else ""
+        raise FitnessError(f"genome {genome_id} has fitness {value!r} of type {type(value).__name__}; "
+                           f"expected a float{hint}", genome_id)
+    value = float(value)
+    if not math.isfinite(value):
+        raise FitnessError(f"genome {genome_id} has non-finite fitness {value}", genome_id)
+    return value
+
+
+def check_error_fitness(value: float | None) -> float | None:
+    """An evaluator's ``error_fitness`` as a float (None stays None: failures raise); refuses anything else."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"error_fitness must be a finite number or None, got {value!r}")
+    return float(value)
+
+
+def evaluate_batch(fitness_fn: Callable[..., Any], genomes: list[Genome], state: Any = NO_STATE) -> BatchResult:
+    """Run ``fitness_fn(genomes)`` (or ``fitness_fn(genomes, state)``) and report each genome's checked
+    fitness or error.
+
+    If the call raises, the genomes it left without a fitness are evaluated one at a time, so a
+    failure is pinned to its genome and the others still get their fitness whatever the batch.
+    """
+    args = () if state is NO_STATE else (state,)
+    for genome in genomes:
+        genome.fitness = None
+    errors: dict[int, str] = {}
+    try:
+        fitness_fn(genomes, *args)
+    except Exception:
+        first_trace = traceback.format_exc()
+        for genome in genomes:
+            if genome.fitness is None:
+                try:
+                    fitness_fn([genome], *args)
+                except Exception:
+                    errors[genome.id] = traceback.format_exc()
+        if not errors and genomes:  # the batch raised, yet each genome alone passed: pin it to the first left unset
+            unset = next((g for g in genomes if g.fitness is None), genomes[0])
+            errors[unset.id] = first_trace
+    fitness: list[list[Any]] = []
+    for genome in genomes:
+        if genome.id in errors:
+            continue
+        try:
+            fitness.append([genome.id, check_fitness(genome.id, genome.fitness)])
+        except FitnessError as exc:
+            errors[genome.id] = f"FitnessError: {exc}"
+    return fitness, [[genome_id, error] for genome_id, error in errors.items()]
+
+
+def apply_results(genomes: Mapping[int, Genome], result: BatchResult, where: str,
+                  error_fitness: float | None = None) -> None:
+    """Set the fitness a batch reported on the genomes (by id); a failed genome raises ``EvaluationError``
+    or, with ``error_fitness``, gets that value (logged with the error)."""
+    fitness, errors = result
+    for genome_id, value in fitness:
+        genomes[genome_id].fitness = value
+    if errors and error_fitness is None:
+        genome_id, error = errors[0]
+        raise EvaluationError(genome_id, where, error)
+    for genome_id, error in errors:
+        logger.warning("fitness function failed on %s for genome %d; giving it error_fitness %r:\n%s",
+                       where, genome_id, error_fitness, error.rstrip())
+        genomes[genome_id].fitness = error_fitness
