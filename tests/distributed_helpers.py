@@ -165,11 +165,16 @@ class Processes:
         self.log_dir = log_dir
         self.procs: list[subprocess.Popen] = []
 
-    def start(self, name: str, *args: str, env: dict | None = None) -> subprocess.Popen:
+    def start(self, name: str, *args: str, env: dict | None = None, cwd: Path = ROOT,
+              split: bool = False) -> subprocess.Popen:
+        """``python *args`` in ``cwd``; with ``split`` its stderr goes apart (``errors(proc)``), not into its log."""
         log = open(self.log_dir / f"{name}.log", "wb")
-        proc = subprocess.Popen([sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        err = open(self.log_dir / f"{name}.err", "wb") if split else None
+        proc = subprocess.Popen([sys.executable, *args], stdout=log, stderr=err or subprocess.STDOUT, cwd=cwd,
                                 env={**os.environ, **(env or {})})
         log.close()
+        if err is not None:
+            err.close()
         proc.name = name  # type: ignore[attr-defined]
         self.procs.append(proc)
         return proc
@@ -180,6 +185,10 @@ class Processes:
 
     def log(self, proc: subprocess.Popen) -> str:
         return (self.log_dir / f"{proc.name}.log").read_text()  # type: ignore[attr-defined]
+
+    def errors(self, proc: subprocess.Popen) -> str:
+        """What a process started with ``split=True`` wrote on stderr so far."""
+        return (self.log_dir / f"{proc.name}.err").read_text()  # type: ignore[attr-defined]
 
     def __enter__(self) -> Processes:
         return self

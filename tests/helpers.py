@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import textwrap
 from pathlib import Path
 
 from neatify import Genome
@@ -23,13 +25,20 @@ def make_genome(num_inputs: int, num_outputs: int, nodes: list[tuple[int, float,
     return genome
 
 
-def doc_snippet(doc: str, marker: str) -> str:
-    """The ```python block of ``docs/<doc>`` (or README.md) that contains ``marker``, to run as written."""
-    root = Path(__file__).resolve().parents[1]
-    text = (root / doc).read_text()
-    blocks = [block.split("```", 1)[0] for block in text.split("```python\n")[1:]]
-    matches = [block for block in blocks if marker in block]
-    assert len(matches) == 1, f"{doc}: {len(matches)} python blocks contain {marker!r}"
+_FENCE = re.compile(r"^( *)```(\w*)\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
+
+
+def doc_blocks(doc: str) -> list[tuple[str, str]]:
+    """Every fenced block of ``doc`` (``docs/usage.md``, ``README.md``...) as (language, text), in order;
+    a block indented in a list item comes dedented."""
+    text = (Path(__file__).resolve().parents[1] / doc).read_text()
+    return [(m.group(2), textwrap.dedent(m.group(3))) for m in _FENCE.finditer(text)]
+
+
+def doc_snippet(doc: str, marker: str, language: str = "python") -> str:
+    """The block of ``doc`` in ``language`` that contains ``marker``, to run as written."""
+    matches = [text for lang, text in doc_blocks(doc) if lang == language and marker in text]
+    assert len(matches) == 1, f"{doc}: {len(matches)} {language} blocks contain {marker!r}"
     return matches[0]
 
 

@@ -17,7 +17,7 @@ from neatify import Checkpoint, EvolutionConfig, Population
 from neatify.cli import main
 from neatify.config import tomllib
 
-from distributed_helpers import wait_until
+from distributed_helpers import Processes, free_port, wait_until
 
 FITNESS_MODULE = """
 from neatify.network import Network
@@ -213,6 +213,53 @@ def test_worker_without_a_master_gives_up_with_one_line(project):
     assert result.returncode == 1
     assert result.stderr.startswith("neatify: error:") and "master at 127.0.0.1:1" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def procs(project):
+    with Processes(project) as started:
+        yield started
+
+
+def cli(procs, project, name, *args):
+    """``neatify *args`` started in the project folder, its stdout and stderr in files of their own."""
+    return procs.start(name, "-m", "neatify.cli", *args, cwd=project, split=True)
+
+
+def test_worker_aimed_at_a_closed_port_says_so_within_seconds(procs, project):
+    port = free_port()
+    worker = cli(procs, project, "worker", "worker", "xorfit:fitness", "--master-port", str(port))
+    wait_until(lambda: f"127.0.0.1:{port}" in procs.errors(worker), 5, "the worker to name the address")
+    first = procs.errors(worker).splitlines()[0]
+    assert "cannot reach master" in first and "retrying" in first and "until it gets in" in first
+    assert worker.poll() is None, "it keeps retrying"
+
+
+def test_quiet_worker_prints_only_its_final_error(procs, project):
+    worker = cli(procs, project, "worker", "worker", "xorfit:fitness", "--master-port", str(free_port()),
+                 "--max-connect-attempts", "3", "-q")
+    assert worker.wait(timeout=30) == 1
+    err = procs.errors(worker)
+    assert err.startswith("neatify: error:") and len(err.splitlines()) == 1, err
+
+
+def test_master_without_workers_says_where_it_waits_and_logs_one_line_per_generation(procs, project):
+    """Output redirected to files, as under nohup or a batch system: the wait is named on stderr, then
+    each generation is one line on stdout, and no file gets a progress bar's carriage returns."""
+    master = cli(procs, project, "master", "master", "run.toml", "--port", "0", "--generations", "3")
+    wait_until(lambda: "listening" in procs.log(master), 30, "the master to listen")
+    address = procs.log(master).split()[-1]
+    wait_until(lambda: f"waiting for 1 worker(s) to register on {address}" in procs.errors(master), 6,
+               "the master to say it waits")
+    worker = cli(procs, project, "worker", "worker", "xorfit:fitness", "--master-port", address.rsplit(":", 1)[1])
+    assert master.wait(timeout=60) == 0, procs.errors(master)
+    assert worker.wait(timeout=30) == 0, procs.errors(worker)
+    lines = procs.log(master).splitlines()
+    assert [line.split()[:2] for line in lines[1:-1]] == [["gen", str(g)] for g in range(3)]
+    assert lines[-1].startswith("champion:") and len(lines) == 5
+    assert len(procs.errors(master).splitlines()) == 1, "only the wait: nothing per generation"
+    for proc in (master, worker):
+        assert "\r" not in procs.log(proc) + procs.errors(proc)
 
 
 def test_help_is_complete(capsys):

@@ -111,7 +111,7 @@ class _Throttled:
 
 def test_a_big_batch_on_a_slow_link_is_delivered_not_dropped(master, caplog):
     """About 10 MB to a peer reading ~3 MB/s: the batch takes longer than the peer may stay silent."""
-    caplog.set_level(logging.INFO, logger="neatify.distributed")
+    caplog.set_level(logging.DEBUG, logger="neatify.distributed")  # DEBUG: the generation summary
     pop = master(pop_size=60, num_inputs=300, num_outputs=30, batch_size_per_worker=60)
     received = []
 
@@ -132,7 +132,7 @@ def test_a_big_batch_on_a_slow_link_is_delivered_not_dropped(master, caplog):
 def test_stale_peers_are_released_not_counted_then_dropped(master, procs, caplog):
     """Three peers that take a batch and never answer it: the batch is re-sent, they stop shrinking the
     honest worker's batches, and they are dropped after 2 x task_timeout."""
-    caplog.set_level(logging.INFO, logger="neatify.distributed")
+    caplog.set_level(logging.DEBUG, logger="neatify.distributed")  # DEBUG: the generation summary
     pop = master(min_workers=4, task_timeout=0.3)
     stale = [RawPeer(pop.port, f"stale-{i}", lambda peer, task: None) for i in range(3)]
     procs.worker(pop.port, "honest", "--capacity", "50")

@@ -80,7 +80,7 @@ def test_worker_joining_mid_generation_gets_work(master, procs, tmp_path, caplog
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSTOP], ids=["SIGKILL", "SIGSTOP"])
 def test_worker_failing_mid_batch_loses_nothing(master, procs, tmp_path, caplog, sig):
-    caplog.set_level(logging.INFO, logger="neatify.distributed")
+    caplog.set_level(logging.DEBUG, logger="neatify.distributed")  # DEBUG: the generation summary
     pop = master(min_workers=2)
     victim = procs.worker(pop.port, "victim", "--sleep", "0.05", "--capacity", "5", "--mark-dir", str(tmp_path))
     procs.worker(pop.port, "steady", "--sleep", "0.005", "--capacity", "5")

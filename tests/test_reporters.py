@@ -38,16 +38,24 @@ def test_progress_reporter_writes_one_line_per_generation():
     assert "species" in lines[1] and "eval/s" in lines[1]
 
 
-def test_long_generation_gets_a_progress_bar_that_counts_evaluated_genomes():
-    pytest.importorskip("tqdm")
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal, as a console's stderr does."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def slow_fitness(genomes):
     import time
 
-    def slow_fitness(genomes):
-        for genome in genomes:
-            time.sleep(0.03)
-            genome.fitness = 1.0
+    for genome in genomes:
+        time.sleep(0.03)
+        genome.fitness = 1.0
 
-    stream = io.StringIO()
+
+def test_long_generation_gets_a_progress_bar_that_counts_evaluated_genomes():
+    pytest.importorskip("tqdm")
+    stream = Terminal()
     pop = population(ProgressReporter(stream, bar_after=0.2))
     pop.run_generation(slow_fitness)
     text = stream.getvalue()
@@ -61,6 +69,15 @@ def test_long_generation_gets_a_progress_bar_that_counts_evaluated_genomes():
     pop = population(ProgressReporter(fast, bar_after=5.0))
     pop.run_generation(size_fitness)
     assert "/30" not in fast.getvalue(), "no bar for a short generation"
+
+
+def test_no_progress_bar_into_a_file():
+    """A stream that is not a terminal (a log file, a pipe) gets only the generation's line: no bar, no \\r."""
+    pytest.importorskip("tqdm")
+    log = io.StringIO()
+    pop = population(ProgressReporter(log, bar_after=0.2))
+    pop.run_generation(slow_fitness)
+    assert "\r" not in log.getvalue() and len(log.getvalue().splitlines()) == 1
 
 
 def test_statistics_reporter_records_stats_and_species_sizes(tmp_path):

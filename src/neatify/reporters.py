@@ -46,8 +46,9 @@ class _Timed(Reporter):
 class ProgressReporter(_Timed):
     """Writes one line per generation: best/mean fitness, species, complexity, evaluations per second.
 
-    A generation still being evaluated after ``bar_after`` seconds also gets a tqdm progress bar
-    (``pip install 'neatify-neat[progress]'``; none without tqdm, or with ``bar_after=None``). The bar
+    A generation still being evaluated after ``bar_after`` seconds also gets a tqdm progress bar on a
+    terminal (``pip install 'neatify-neat[progress]'``; none without tqdm, with ``bar_after=None``, or
+    when its stream is not a terminal, so log files get no carriage-return lines). The bar
     counts genomes that have a fitness, so it moves with evaluators that set fitness as results
     arrive (a serial loop, ``ParallelEvaluator``); ``RayEvaluator`` and the distributed master set
     every fitness at the end of the generation, so for them it shows only the elapsed time.
@@ -111,7 +112,7 @@ class _ProgressBar:
         if self._done.wait(self._delay):
             return
         with tqdm(total=len(self._genomes), desc=f"gen {self._generation}", unit="genome", leave=False,
-                  file=self._stream if self._stream is not None else sys.stderr) as bar:
+                  file=self._stream if self._stream is not None else sys.stderr, disable=None) as bar:
             while True:
                 bar.update(sum(g.fitness is not None for g in self._genomes) - bar.n)
                 if self._done.wait(self._POLL):

@@ -32,6 +32,8 @@ from neatify.population import FitnessFunction, Population
 logger = logging.getLogger("neatify.distributed.master")
 
 _SHUTDOWN_GRACE = 2.0
+_WAIT_NOTICE = 2.0
+"""Seconds of waiting for workers after which the wait is logged at WARNING (INFO at once)."""
 _BACKLOG_BYTES = 1 << 16
 """A kernel send queue longer than this that shrinks shows the peer reading (heartbeats never queue so much)."""
 
@@ -183,12 +185,16 @@ class SystemCoordinator:
             return
         limit = self.config.worker_wait_timeout
         deadline = None if limit is None else time.monotonic() + limit
-        why = f"waiting for {count} worker(s) to register on port {self.port}"
+        why = f"waiting for {count} worker(s) to register on {self._core.where}"
         logger.info("%s (%d connected)", why, self._core.num_workers)
+        notice: float | None = time.monotonic() + _WAIT_NOTICE
         with self._changed:
             while self._core.num_workers < count:
                 if self._stopping:
                     raise DistributedError("master shut down while waiting for workers")
+                if notice is not None and time.monotonic() >= notice:
+                    logger.warning("still %s (%d connected)", why, self._core.num_workers)
+                    notice = None
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise WorkerWaitTimeout(f"gave up after {limit:.1f}s {why} ({self._core.num_workers} "

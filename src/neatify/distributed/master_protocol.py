@@ -427,8 +427,8 @@ class MasterProtocol:
         job = running.job
         if running.alone_since is None:
             running.alone_since = now
-            logger.info("all workers gone with %d genome(s) of generation %d unevaluated; waiting for workers on %s",
-                        len(job.genomes) - len(job.results) - len(job.failures), job.generation, self.where)
+            logger.warning("all workers gone with %d genome(s) of generation %d unevaluated; waiting for workers "
+                           "on %s", len(job.genomes) - len(job.results) - len(job.failures), job.generation, self.where)
         limit = self.config.worker_wait_timeout
         if limit is not None and now - running.alone_since >= limit and job.error is None:
             job.error = WorkerWaitTimeout(f"gave up after {limit:.1f}s waiting for workers on {self.where} with "
@@ -473,9 +473,9 @@ class MasterProtocol:
             self._outcome = Outcome(job, error=job.error)
             return
         elapsed = max(now - running.started, 1e-9)
-        logger.info("generation %d: %d worker(s) connected, %d batch(es) sent, %d re-sent after a failure, "
-                    "%d duplicate(s) ignored, %.1f genomes/s", job.generation, len(self._peers), job.batches_sent,
-                    job.batches_resent, job.duplicates_ignored, len(job.genomes) / elapsed)
+        logger.debug("generation %d: %d worker(s) connected, %d batch(es) sent, %d re-sent after a failure, "
+                     "%d duplicate(s) ignored, %.1f genomes/s", job.generation, len(self._peers), job.batches_sent,
+                     job.batches_resent, job.duplicates_ignored, len(job.genomes) / elapsed)
         fitness = dict(job.results)
         for genome_id, (worker_id, trace) in job.failures.items():
             logger.warning("fitness function raised on worker %s for genome %d; giving it error_fitness %r:\n%s",

@@ -141,9 +141,16 @@ class WorkerNode:
             raise ConnectionError(f"worker {self.worker_id}: could not register with master at {where} after "
                                   f"{failures} attempt(s): {reason}")
         delay = min(self.retry_max, self.retry_initial * 2 ** (failures - 1))
-        logger.info("worker %s: %s at %s; attempt %d, retrying in %.1fs", self.worker_id, reason, where,
-                    failures, delay)
+        until = "it gets in" if self.max_connect_attempts is None else f"attempt {self.max_connect_attempts}"
+        logger.log(self._retry_level(failures), "worker %s: %s at %s; attempt %d, retrying in %.1fs and on until %s",
+                   self.worker_id, reason, where, failures, delay, until)
         self._stop.wait(delay)
+
+    @staticmethod
+    def _retry_level(failures: int) -> int:
+        """WARNING for the 1st, 2nd, 4th, 8th... failed attempt in a row, INFO for the others: a worker
+        that cannot get in says so at once, then ever more rarely however long it keeps trying."""
+        return logging.WARNING if failures & (failures - 1) == 0 else logging.INFO
 
     def _register(self, conn: FramedConnection, core: WorkerProtocol) -> list[Event]:
         """Register (mutually authenticated with a token), in this thread, until accepted or refused;
