@@ -40,6 +40,11 @@ def xor_fitness(genomes, sleep: float = 0.0, mark: Path | None = None, raise_on:
         genome.fitness = 4.0 - sum((net.activate(x)[0] - y) ** 2 for x, y in XOR_CASES)
 
 
+def slow_xor_fitness(genomes) -> None:
+    """``xor_fitness`` taking 20 ms a genome, for runs long enough to disturb (``neatify worker`` can import it)."""
+    xor_fitness(genomes, sleep=0.02)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -82,6 +87,26 @@ def comparable(state: dict) -> dict:
     """The parts of a population state that define the run."""
     keep = ("generation", "genomes", "species", "history", "rng", "next_genome_id", "best_genome", "evaluations")
     return json.loads(json.dumps({k: state[k] for k in keep}))
+
+
+def children_of(pid):
+    """The pids of ``pid``'s child processes, from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def alive(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 class RawPeer:

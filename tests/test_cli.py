@@ -17,7 +17,7 @@ from neatify import Checkpoint, EvolutionConfig, Population
 from neatify.cli import main
 from neatify.config import tomllib
 
-from distributed_helpers import wait_until
+from distributed_helpers import alive, children_of, wait_until
 
 FITNESS_MODULE = """
 from neatify.network import Network
@@ -216,14 +216,15 @@ def test_worker_without_a_master_gives_up_with_one_line(project):
 
 
 def test_help_is_complete(capsys):
-    for args in (["--help"], ["run", "--help"], ["show", "--help"], ["master", "--help"], ["worker", "--help"]):
+    for args in (["--help"], ["run", "--help"], ["show", "--help"], ["master", "--help"], ["worker", "--help"],
+                 ["status", "--help"]):
         with pytest.raises(SystemExit) as exit_info:
             main(args)
         assert exit_info.value.code == 0
     out = capsys.readouterr().out
     for word in ("run", "show", "master", "worker", "--resume", "--generations", "--quiet", "--history",
                  "docs/cli.md", "--min-workers", "--checkpoint", "--auth-token", "--master-host", "MODULE:FUNCTION",
-                 "--tls-cert", "--tls-key", "--tls-ca", "--tls-server-name"):
+                 "--tls-cert", "--tls-key", "--tls-ca", "--tls-server-name", "--processes", "HOST:PORT", "--json"):
         assert word in out
 
 
@@ -287,26 +288,6 @@ def slow_fitness(genomes):
     time.sleep(0.05)
     fitness(genomes)
 """
-
-
-def children_of(pid):
-    """The pids of ``pid``'s child processes, from /proc."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # the process ended while we looked
-            continue
-        if int(fields[1]) == pid:
-            children.append(int(stat.parent.name))
-    return children
-
-
-def alive(pid):
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])

@@ -1,4 +1,5 @@
-"""The ``neatify`` command: ``run`` evolves locally, ``master``/``worker`` evolve over TCP, ``show`` summarises.
+"""The ``neatify`` command: ``run`` evolves locally, ``master``/``worker`` evolve over TCP, ``status`` asks a
+master how it is doing, ``show`` summarises.
 
 See docs/cli.md for the run file's schema. Expected failures (bad arguments, config or files)
 end with a one-line ``neatify: error: ...`` on stderr and exit status 2 (usage) or 1 (the rest).
@@ -294,6 +295,8 @@ def _command_worker(args: argparse.Namespace) -> int:
     from neatify.distributed import DistributedError, WorkerNode
 
     fitness_fn = load_callable(args.fitness)
+    if args.processes is not None and not args.supervised_child:
+        return _supervise_workers(args)
     try:
         worker = WorkerNode(args.master_host, args.master_port, worker_id=args.worker_id, fitness_function=fitness_fn,
                             capacity=args.capacity, auth_token=args.auth_token,
@@ -303,6 +306,50 @@ def _command_worker(args: argparse.Namespace) -> int:
     except (DistributedError, ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
     print(f"worker {worker.worker_id}: evaluated {worker.batches_done} batch(es); master shut down", flush=True)
+    return 0
+
+
+def _supervise_workers(args: argparse.Namespace) -> int:
+    """``--processes N``: run N copies of this very command as child processes (ids ``ID-1`` .. ``ID-N``)
+    and keep them running (``neatify.distributed.supervisor``)."""
+    import socket
+
+    from neatify.distributed.supervisor import Supervisor
+
+    base = args.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    command = [sys.executable, "-m", "neatify.cli", *args.argv]  # options given twice: the last one counts
+    names = [f"{base}-{k}" for k in range(1, args.processes + 1)]
+    return Supervisor({name: [*command, "--worker-id", name, "--supervised-child"] for name in names}).run()
+
+
+def _address(text: str) -> tuple[str, int]:
+    """An argparse ``type``: ``HOST:PORT`` (an IPv6 host in brackets)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def _command_status(args: argparse.Namespace) -> int:
+    import json
+
+    from neatify.distributed import DistributedError
+    from neatify.distributed.status import master_status
+
+    host, port = args.address
+    try:
+        report = master_status(host, port, auth_token=args.auth_token, tls_ca=args.tls_ca,
+                               tls_server_name=args.tls_server_name, timeout=args.timeout)
+    except (DistributedError, OSError) as exc:
+        raise CLIError(f"status of master at {host}:{port}: {exc}") from None
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+        return 0
+    state = f"generation {report['generation']}" + (", evaluating" if report["evaluating"] else ", idle")
+    print(f"master {host}:{port}: up {report['uptime']:.0f}s; {state}\n"
+          f"workers: {report['workers']} ({report['busy']} busy, {report['idle']} idle)\n"
+          f"genomes pending: {report['pending']}\n"
+          f"last generation: {report['genomes_per_s']:.1f} genomes/s")
     return 0
 
 
@@ -361,6 +408,13 @@ def _at_least(minimum: int) -> Callable[[str], int]:
 
     parse.__name__ = "int"
     return parse
+
+
+def _processes(text: str) -> int:
+    """An argparse ``type``: a process count, or ``auto`` for the CPUs this process may use."""
+    from neatify.distributed.supervisor import usable_cpus
+
+    return usable_cpus() if text == "auto" else _at_least(1)(text)
 
 
 def _verbosity_arguments(parser: argparse.ArgumentParser, subcommand: bool) -> None:
@@ -423,7 +477,26 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--tls-ca", metavar="PEM", help="speak TLS; trust a master certificate this CA signed")
     worker.add_argument("--tls-server-name", metavar="NAME",
                         help="name the master's certificate must carry (default: --master-host)")
+    worker.add_argument("--processes", type=_processes, metavar="N|auto",
+                        help="run N worker processes (auto: one per usable CPU) and restart any that dies; "
+                             "ids ID-1 .. ID-N (default: this process is the one worker)")
+    worker.add_argument("--supervised-child", action="store_true", help=argparse.SUPPRESS)
     worker.set_defaults(handler=_command_worker)
+
+    status = commands.add_parser(
+        "status", help="ask a running master for its workers, queue and speed",
+        description="Print a master's status: workers connected, busy and idle, genomes pending in the current "
+                    "generation, genomes/s of the last generation, uptime. The status client never counts as "
+                    "a worker.")
+    status.add_argument("address", type=_address, metavar="HOST:PORT", help="the master's address")
+    status.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    status.add_argument("--auth-token", help="the master's shared secret (default: $NEATIFY_AUTH_TOKEN)")
+    status.add_argument("--tls-ca", metavar="PEM", help="speak TLS; trust a master certificate this CA signed")
+    status.add_argument("--tls-server-name", metavar="NAME",
+                        help="name the master's certificate must carry (default: HOST)")
+    status.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="give up when the master does not answer within this time")
+    status.set_defaults(handler=_command_status)
 
     show = commands.add_parser("show", help="summarise a checkpoint or a genome JSON file",
                                description="Print a summary of a checkpoint or an exported genome.")
@@ -439,6 +512,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``neatify`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what a supervisor's children repeat
     level = logging.ERROR if args.quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     try:

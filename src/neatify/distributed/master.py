@@ -91,7 +91,7 @@ class SystemCoordinator:
 
     def __init__(self, config: DistributedConfig) -> None:
         self.config = config
-        self._core = MasterProtocol(config)
+        self._core = MasterProtocol(config, started=time.monotonic())
         self._links: dict[int, _Link] = {}
         self._ids = itertools.count(1)
         self._started = False
