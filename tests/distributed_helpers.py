@@ -214,10 +214,12 @@ def _worker_main(args: argparse.Namespace) -> int:
     from neatify.distributed import DistributedError, WorkerNode
 
     mark = None if args.mark_dir is None else Path(args.mark_dir) / str(args.worker_id)
-    worker = WorkerNode(HOST, args.port, args.worker_id,
+    address = (HOST, args.port) if args.scheduler_file is None else (None, None)
+    worker = WorkerNode(*address, args.worker_id,
                         lambda genomes: xor_fitness(genomes, args.sleep, mark, args.raise_on),
                         capacity=args.capacity, auth_token=args.token, max_connect_attempts=args.max_connect_attempts,
-                        retry_initial=0.05, retry_max=0.3, tls_ca=args.tls_ca, tls_server_name=args.tls_server_name)
+                        retry_initial=0.05, retry_max=0.3, tls_ca=args.tls_ca, tls_server_name=args.tls_server_name,
+                        scheduler_file=args.scheduler_file)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     try:
         worker.start()
@@ -236,7 +238,7 @@ def _master_main(args: argparse.Namespace) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (args.max_open_files, args.max_open_files))
     config = DistributedConfig(host=HOST, port=args.port, min_workers=args.min_workers, heartbeat_interval=0.2,
                                task_timeout=10.0, worker_wait_timeout=30.0, listen_backlog=args.listen_backlog,
-                               auth_token=args.token)
+                               auth_token=args.token, scheduler_file=args.scheduler_file)
     pop = DistributedPopulation(args.pop_size, 2, 1, seed=args.seed, distributed_config=config,
                                 checkpoint_path=args.checkpoint)
     if args.port_file is not None:
@@ -251,7 +253,8 @@ def _master_main(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("role", choices=("worker", "master"))
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, default=None, help="the master's (a worker needs it or --scheduler-file)")
+    parser.add_argument("--scheduler-file", default=None)
     parser.add_argument("--worker-id", default="w")
     parser.add_argument("--sleep", type=float, default=0.0)
     parser.add_argument("--mark-dir", default=None)

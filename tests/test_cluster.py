@@ -1,19 +1,24 @@
-"""Running on a cluster: ``neatify status``, supervised local workers (``--processes``), real processes on 127.0.0.1."""
+"""Running on a cluster: ``neatify status``, supervised local workers (``--processes``), the scheduler file;
+real processes (or an in-process master) on 127.0.0.1."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
-import sys
+import threading
 
 import pytest
 
 from neatify.cli import build_parser, main
-from neatify.distributed import DistributedConfig, DistributedEvaluator
+from neatify.distributed import PROTOCOL_VERSION, DistributedConfig, DistributedEvaluator, WorkerNode
+from neatify.distributed.scheduler_file import (
+    SchedulerInfo, read_scheduler_file, remove_scheduler_file, write_scheduler_file,
+)
 
 from distributed_helpers import (
-    HERE, HOST, Processes, RawPeer, alive, children_of, free_port, local_state, wait_until,
+    HERE, HOST, Processes, RawPeer, alive, children_of, free_port, local_state, wait_until, xor_fitness,
 )
 
 TOKEN = "cluster-secret"
@@ -112,3 +117,85 @@ def test_a_signal_to_the_supervisor_leaves_no_process(tmp_path, signum, status):
         finally:
             _stop(supervisor)
     wait_until(lambda: not any(alive(pid) for pid in workers), 5, "the worker processes to end")
+
+
+def _info(port: int, epoch: int = 0) -> SchedulerInfo:
+    return SchedulerInfo(HOST, port, epoch, PROTOCOL_VERSION, os.getpid())
+
+
+def test_scheduler_file_is_written_atomically_and_removed_only_by_its_writer(tmp_path):
+    path = tmp_path / "scheduler.json"
+    assert read_scheduler_file(path) is None
+    write_scheduler_file(path, _info(5001))
+    assert json.loads(path.read_text()) == {"address": f"tcp://{HOST}:5001", "host": HOST, "port": 5001, "epoch": 0,
+                                            "protocol_version": PROTOCOL_VERSION, "pid": os.getpid()}
+    assert read_scheduler_file(path) == _info(5001) and os.listdir(tmp_path) == ["scheduler.json"]
+    write_scheduler_file(path, _info(5002, epoch=1))  # a newer master took over
+    assert not remove_scheduler_file(path, _info(5001)) and read_scheduler_file(path) == _info(5002, epoch=1)
+    assert remove_scheduler_file(path, _info(5002, epoch=1)) and not path.exists()
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("{", "not JSON"),
+    ("[]", "expected a JSON object, got list"),
+    ('{"host": "h", "port": "80", "epoch": 0, "protocol_version": 3, "pid": 1}', "'port' must be int, got '80'"),
+    ('{"host": "h", "port": 80, "epoch": 0, "protocol_version": 3}', "'pid' must be int, got None"),
+    ('{"host": "h", "port": 80, "epoch": -1, "protocol_version": 3, "pid": 1}', "out of range"),
+])
+def test_a_damaged_scheduler_file_is_an_error_naming_it(tmp_path, text, problem):
+    path = tmp_path / "scheduler.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="scheduler file .*scheduler.json: ") as error:
+        read_scheduler_file(path)
+    assert problem in str(error.value)
+
+
+def test_a_worker_never_goes_back_to_an_older_epoch(tmp_path, caplog):
+    """Read epoch 1 (a master now gone), a file of epoch 0 is ignored; epoch 2 is served."""
+    caplog.set_level(logging.INFO, logger="neatify.distributed.worker")
+    path = tmp_path / "scheduler.json"
+    write_scheduler_file(path, _info(free_port(), epoch=1))
+    with DistributedEvaluator(DistributedConfig(host=HOST, port=0)) as evaluator:
+        worker = WorkerNode(scheduler_file=path, worker_id="w", fitness_function=xor_fitness, retry_initial=0.02,
+                            retry_max=0.05, max_connect_attempts=400)
+        thread = threading.Thread(target=worker.start, daemon=True)
+        thread.start()
+        try:
+            wait_until(lambda: worker.epoch == 1, 5, "the worker to read epoch 1")
+            write_scheduler_file(path, _info(evaluator.port, epoch=0))
+            wait_until(lambda: "names epoch 0, older than epoch 1" in caplog.text, 5, "epoch 0 to be refused")
+            assert evaluator.coordinator.num_workers == 0
+            write_scheduler_file(path, _info(evaluator.port, epoch=2))
+            wait_until(lambda: evaluator.coordinator.num_workers == 1, 5, "the worker to register at epoch 2")
+        finally:
+            worker.stop()
+            thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_workers_find_the_master_through_the_scheduler_file_and_follow_it_to_a_new_port(tmp_path):
+    """The worker starts first; the master, killed mid-run, comes back on another port from its checkpoint."""
+    scheduler, checkpoint, out = tmp_path / "scheduler.json", tmp_path / "run.json", tmp_path / "state.json"
+    first = free_port()
+    second = next(port for port in iter(free_port, None) if port != first)
+
+    def master(port: int):
+        return procs.start(f"master-{port}", str(HERE / "distributed_helpers.py"), "master", "--port", str(port),
+                           "--scheduler-file", str(scheduler), "--checkpoint", str(checkpoint), "--pop-size", "40",
+                           "--generations", "8", "--out", str(out))
+
+    with Processes(tmp_path) as procs:
+        worker = procs.start("worker", str(HERE / "distributed_helpers.py"), "worker", "--worker-id", "w",
+                             "--scheduler-file", str(scheduler), "--sleep", "0.01")
+        wait_until(lambda: "waiting for the master to write it" in procs.log(worker), 30, "the worker to wait")
+        killed = master(first)
+        wait_until(checkpoint.exists, 60, "a first generation")
+        killed.kill()
+        killed.wait(10)
+        restarted = master(second)
+        assert restarted.wait(timeout=120) == 0, procs.log(restarted)
+        assert worker.wait(timeout=30) == 0, procs.log(worker)
+        log = procs.log(worker)
+    assert f"names master tcp://{HOST}:{first}" in log and f"names master tcp://{HOST}:{second}" in log
+    assert json.loads(out.read_text()) == local_state(40, 0, 8)
+    assert not scheduler.exists()  # removed by the master that wrote it, at its clean shutdown

@@ -278,7 +278,7 @@ def _command_master(args: argparse.Namespace) -> int:
     try:
         network = DistributedConfig(host=args.host, port=args.port, min_workers=args.min_workers,
                                     auth_token=args.auth_token, worker_wait_timeout=args.worker_wait_timeout,
-                                    tls_cert=args.tls_cert, tls_key=args.tls_key)
+                                    tls_cert=args.tls_cert, tls_key=args.tls_key, scheduler_file=args.scheduler_file)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     try:
@@ -297,16 +297,26 @@ def _command_worker(args: argparse.Namespace) -> int:
     fitness_fn = load_callable(args.fitness)
     if args.processes is not None and not args.supervised_child:
         return _supervise_workers(args)
+    host, port = _master_address(args)
     try:
-        worker = WorkerNode(args.master_host, args.master_port, worker_id=args.worker_id, fitness_function=fitness_fn,
+        worker = WorkerNode(host, port, worker_id=args.worker_id, fitness_function=fitness_fn,
                             capacity=args.capacity, auth_token=args.auth_token,
                             max_connect_attempts=args.max_connect_attempts, tls_ca=args.tls_ca,
-                            tls_server_name=args.tls_server_name)
+                            tls_server_name=args.tls_server_name, scheduler_file=args.scheduler_file)
         worker.start()
     except (DistributedError, ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
     print(f"worker {worker.worker_id}: evaluated {worker.batches_done} batch(es); master shut down", flush=True)
     return 0
+
+
+def _master_address(args: argparse.Namespace) -> tuple[str | None, int | None]:
+    """The worker's ``--master-host``/``--master-port`` (127.0.0.1:5000 by default), or none with ``--scheduler-file``."""
+    if args.scheduler_file is None:
+        return args.master_host or "127.0.0.1", 5000 if args.master_port is None else args.master_port
+    if args.master_host is not None or args.master_port is not None:
+        raise CLIError("--scheduler-file replaces --master-host and --master-port: give one or the other")
+    return None, None
 
 
 def _supervise_workers(args: argparse.Namespace) -> int:
@@ -460,6 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--auth-token", help="shared secret workers must know (default: $NEATIFY_AUTH_TOKEN)")
     master.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate (chain)")
     master.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert (default: inside that file)")
+    master.add_argument("--scheduler-file", metavar="PATH",
+                        help="write this master's address to PATH (on a shared filesystem) for workers given the "
+                             "same --scheduler-file; removed at the end")
     master.set_defaults(handler=_command_master)
 
     worker = commands.add_parser("worker", help="evaluate genomes for a master",
@@ -467,8 +480,11 @@ def build_parser() -> argparse.ArgumentParser:
                                              "shuts down.")
     worker.add_argument("fitness", metavar="MODULE:FUNCTION",
                         help="fitness function, called with a list of genomes; sets genome.fitness on each")
-    worker.add_argument("--master-host", default="127.0.0.1", help="master's address (default 127.0.0.1)")
-    worker.add_argument("--master-port", type=int, default=5000, help="master's port (default 5000)")
+    worker.add_argument("--master-host", help="master's address (default 127.0.0.1)")
+    worker.add_argument("--master-port", type=int, help="master's port (default 5000)")
+    worker.add_argument("--scheduler-file", metavar="PATH",
+                        help="read the master's address from PATH (written by neatify master --scheduler-file), "
+                             "waiting for it, and again whenever the master is lost")
     worker.add_argument("--worker-id", help="name shown in the master's log (default: host-pid)")
     worker.add_argument("--capacity", type=int, default=50, help="genomes per batch this worker asks for")
     worker.add_argument("--max-connect-attempts", type=int, metavar="N",
