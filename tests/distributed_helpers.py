@@ -40,6 +40,11 @@ def xor_fitness(genomes, sleep: float = 0.0, mark: Path | None = None, raise_on:
         genome.fitness = 4.0 - sum((net.activate(x)[0] - y) ** 2 for x, y in XOR_CASES)
 
 
+def slow_xor_fitness(genomes) -> None:
+    """``xor_fitness`` taking 20 ms a genome, for runs long enough to disturb (``neatify worker`` can import it)."""
+    xor_fitness(genomes, sleep=0.02)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -89,6 +94,26 @@ def comparable(state: dict) -> dict:
     """The parts of a population state that define the run."""
     keep = ("generation", "genomes", "species", "history", "rng", "next_genome_id", "best_genome", "evaluations")
     return json.loads(json.dumps({k: state[k] for k in keep}))
+
+
+def children_of(pid):
+    """The pids of ``pid``'s child processes, from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def alive(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 class RawPeer:
@@ -205,10 +230,12 @@ def _worker_main(args: argparse.Namespace) -> int:
     from neatify.distributed import DistributedError, WorkerNode
 
     mark = None if args.mark_dir is None else Path(args.mark_dir) / str(args.worker_id)
-    worker = WorkerNode(HOST, args.port, args.worker_id,
+    address = (HOST, args.port) if args.scheduler_file is None else (None, None)
+    worker = WorkerNode(*address, args.worker_id,
                         lambda genomes: xor_fitness(genomes, args.sleep, mark, args.raise_on),
                         capacity=args.capacity, auth_token=args.token, max_connect_attempts=args.max_connect_attempts,
-                        retry_initial=0.05, retry_max=0.3, tls_ca=args.tls_ca, tls_server_name=args.tls_server_name)
+                        retry_initial=0.05, retry_max=0.3, tls_ca=args.tls_ca, tls_server_name=args.tls_server_name,
+                        scheduler_file=args.scheduler_file)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     try:
         worker.start()
@@ -227,7 +254,7 @@ def _master_main(args: argparse.Namespace) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (args.max_open_files, args.max_open_files))
     config = DistributedConfig(host=HOST, port=args.port, min_workers=args.min_workers, heartbeat_interval=0.2,
                                task_timeout=10.0, worker_wait_timeout=30.0, listen_backlog=args.listen_backlog,
-                               auth_token=args.token)
+                               auth_token=args.token, scheduler_file=args.scheduler_file)
     pop = DistributedPopulation(args.pop_size, 2, 1, seed=args.seed, distributed_config=config,
                                 checkpoint_path=args.checkpoint)
     if args.port_file is not None:
@@ -242,7 +269,8 @@ def _master_main(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("role", choices=("worker", "master"))
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, default=None, help="the master's (a worker needs it or --scheduler-file)")
+    parser.add_argument("--scheduler-file", default=None)
     parser.add_argument("--worker-id", default="w")
     parser.add_argument("--sleep", type=float, default=0.0)
     parser.add_argument("--mark-dir", default=None)

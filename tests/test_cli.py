@@ -17,7 +17,7 @@ from neatify import Checkpoint, EvolutionConfig, Population
 from neatify.cli import main
 from neatify.config import tomllib
 
-from distributed_helpers import Processes, free_port, wait_until
+from distributed_helpers import Processes, alive, children_of, free_port, wait_until
 
 FITNESS_MODULE = """
 from neatify.network import Network
@@ -208,6 +208,30 @@ def test_master_and_two_workers_as_subprocesses_match_the_library(project):
     assert Checkpoint.load(project / "ck" / "checkpoint-5.json.gz").generation == 5
 
 
+def test_worker_started_first_finds_the_master_through_the_scheduler_file(project):
+    worker = subprocess.Popen([sys.executable, "-m", "neatify.cli", "worker", "xorfit:fitness", "--scheduler-file",
+                               "scheduler.json", "--max-connect-attempts", "60"],
+                              cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        master = neatify("master", "run.toml", "--port", "0", "--scheduler-file", "scheduler.json",
+                         "--worker-wait-timeout", "60", cwd=project)
+        assert master.returncode == 0, master.stderr
+        worker_out, worker_err = worker.communicate(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert worker.returncode == 0 and "master shut down" in worker_out, worker_err
+    champion = Checkpoint.load_genome_json(project / "champion.json")
+    assert champion.to_dict() == library_champion(project).to_dict()
+    assert not (project / "scheduler.json").exists()
+
+
+def test_scheduler_file_replaces_the_master_address(project):
+    result = neatify("worker", "xorfit:fitness", "--scheduler-file", "s.json", "--master-port", "5001", cwd=project)
+    assert result.returncode == 1 and "--scheduler-file replaces --master-host and --master-port" in result.stderr
+
+
 def test_worker_without_a_master_gives_up_with_one_line(project):
     result = neatify("worker", "xorfit:fitness", "--master-port", "1", "--max-connect-attempts", "1", cwd=project)
     assert result.returncode == 1
@@ -263,14 +287,16 @@ def test_master_without_workers_says_where_it_waits_and_logs_one_line_per_genera
 
 
 def test_help_is_complete(capsys):
-    for args in (["--help"], ["run", "--help"], ["show", "--help"], ["master", "--help"], ["worker", "--help"]):
+    for args in (["--help"], ["run", "--help"], ["show", "--help"], ["master", "--help"], ["worker", "--help"],
+                 ["status", "--help"]):
         with pytest.raises(SystemExit) as exit_info:
             main(args)
         assert exit_info.value.code == 0
     out = capsys.readouterr().out
     for word in ("run", "show", "master", "worker", "--resume", "--generations", "--quiet", "--history",
                  "docs/cli.md", "--min-workers", "--checkpoint", "--auth-token", "--master-host", "MODULE:FUNCTION",
-                 "--tls-cert", "--tls-key", "--tls-ca", "--tls-server-name"):
+                 "--tls-cert", "--tls-key", "--tls-ca", "--tls-server-name", "--processes", "HOST:PORT", "--json",
+                 "--scheduler-file"):
         assert word in out
 
 
@@ -334,26 +360,6 @@ def slow_fitness(genomes):
     time.sleep(0.05)
     fitness(genomes)
 """
-
-
-def children_of(pid):
-    """The pids of ``pid``'s child processes, from /proc."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # the process ended while we looked
-            continue
-        if int(fields[1]) == pid:
-            children.append(int(stat.parent.name))
-    return children
-
-
-def alive(pid):
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])

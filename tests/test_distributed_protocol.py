@@ -34,7 +34,7 @@ def test_frame_layout_and_round_trip():
     body = msgpack.packb({"sent": 1.5})
     assert frame == struct.pack(">IB", len(body) + 1, 5) + body
     assert decode_payload(frame[4], frame[5:]) == (MessageType.HEARTBEAT_REQUEST, {"sent": 1.5})
-    assert [m.value for m in MessageType] == list(range(1, 10))
+    assert [m.value for m in MessageType] == list(range(1, 12))
 
 
 @pytest.mark.parametrize("code, body, reason", [

@@ -50,6 +50,10 @@ EXCLUDED = {
     ("README.md", "make demo"): "`make test` is this suite; `make demo` builds .venv from the package index and then "
                                 "runs examples/distributed_demo.py, which test_distributed_protocol.py runs "
                                 "(test_make_targets_exist checks both targets)",
+    ("docs/distributed.md", "--scheduler-file $HOME/run/scheduler.json"): "a master on 0.0.0.0 and workers on the "
+                                                                          "nodes of a cluster; the same flow on "
+                                                                          "127.0.0.1 runs in test_cluster.py and "
+                                                                          "test_cli.py",
     ("docs/cli.md", "# on the master machine"): "a master on 0.0.0.0 and workers on other machines "
                                                 "(MASTER-ADDRESS); the same commands on 127.0.0.1 run in "
                                                 "test_cli.py",

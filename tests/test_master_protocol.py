@@ -304,3 +304,52 @@ def test_shutdown_tells_every_worker_and_fails_the_running_generation():
     late = net.connect("late", now=0.6, register=False)
     late.register(0.6)
     assert late.closed is not None and net.master.num_workers == 2
+
+
+def test_status_report_counts_workers_queue_and_rate_and_the_client_is_no_worker():
+    net = Net()
+    first, second = net.connect("w1"), net.connect("w2")
+    asker = net.connect("status-client", now=0.0, register=False)
+    asker.say(MessageType.STATUS_REQUEST, {}, 5.0)
+    assert asker.take(MessageType.STATUS_REPORT) == [{
+        "workers": 2, "busy": 0, "idle": 2, "pending": 0, "generation": -1, "evaluating": False,
+        "genomes_per_s": 0.0, "uptime": 5.0}]
+    assert asker.closed is not None and asker.closed.flush and net.master.num_workers == 2
+    net.deliver(net.master.submit(GenerationJob(3, genomes(30)), 10.0))
+    during = net.connect("status-client-2", now=10.5, register=False)
+    during.say(MessageType.STATUS_REQUEST, {"nonce": auth.new_nonce()}, 10.5)  # a nonce is fine without a token
+    report = during.take(MessageType.STATUS_REPORT)[0]
+    assert (report["busy"], report["idle"], report["pending"], report["generation"], report["evaluating"]) == \
+        (2, 0, 30, 3, True)
+    net.run_until_done(12.0)  # 30 genomes in 2 s
+    after = net.connect("status-client-3", now=12.0, register=False)
+    after.say(MessageType.STATUS_REQUEST, {}, 12.0)
+    report = after.take(MessageType.STATUS_REPORT)[0]
+    assert (report["genomes_per_s"], report["pending"], report["evaluating"], report["idle"]) == (15.0, 0, False, 2)
+    assert net.master.num_workers == 2 and first.closed is None and second.closed is None
+
+
+def test_status_with_a_token_needs_the_mutual_proof():
+    net = Net(auth_token=TOKEN)
+    bare = net.connect("bare", register=False)
+    bare.say(MessageType.STATUS_REQUEST, {}, 0.0)
+    assert bare.take(MessageType.ERROR_REPORT)[0]["code"] == "auth" and not bare.take(MessageType.STATUS_REPORT)
+    for role, accepted in (("worker", False), ("status", True)):  # a proof of another role is worthless
+        client = net.connect(f"client-{role}", register=False)
+        nonce = auth.new_nonce()
+        client.say(MessageType.STATUS_REQUEST, {"nonce": nonce}, 0.0)
+        challenge = client.take(MessageType.REGISTRATION_ACK)[0]
+        assert auth.verify(challenge["proof"], TOKEN, "master", PROTOCOL_VERSION, nonce, challenge["nonce"],
+                           auth.STATUS_CLIENT_ID)
+        proof = auth.proof(TOKEN, role, PROTOCOL_VERSION, nonce, challenge["nonce"], auth.STATUS_CLIENT_ID)
+        client.say(MessageType.STATUS_REQUEST, {"nonce": nonce, "proof": proof}, 0.0)
+        assert bool(client.take(MessageType.STATUS_REPORT)) is accepted and client.closed is not None
+    assert net.master.num_workers == 0
+
+
+def test_a_status_client_cannot_turn_into_a_worker():
+    net = Net(auth_token=TOKEN)
+    client = net.connect("sneaky", register=False)
+    client.say(MessageType.STATUS_REQUEST, {"nonce": auth.new_nonce()}, 0.0)
+    client.register(0.0, auth.new_nonce())
+    assert client.closed is not None and net.master.num_workers == 0

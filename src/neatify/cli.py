@@ -1,4 +1,5 @@
-"""The ``neatify`` command: ``run`` evolves locally, ``master``/``worker`` evolve over TCP, ``show`` summarises.
+"""The ``neatify`` command: ``run`` evolves locally, ``master``/``worker`` evolve over TCP, ``status`` asks a
+master how it is doing, ``show`` summarises.
 
 See docs/cli.md for the run file's schema. Expected failures (bad arguments, config or files)
 end with a one-line ``neatify: error: ...`` on stderr and exit status 2 (usage) or 1 (the rest).
@@ -277,7 +278,7 @@ def _command_master(args: argparse.Namespace) -> int:
     try:
         network = DistributedConfig(host=args.host, port=args.port, min_workers=args.min_workers,
                                     auth_token=args.auth_token, worker_wait_timeout=args.worker_wait_timeout,
-                                    tls_cert=args.tls_cert, tls_key=args.tls_key)
+                                    tls_cert=args.tls_cert, tls_key=args.tls_key, scheduler_file=args.scheduler_file)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     try:
@@ -294,16 +295,73 @@ def _command_worker(args: argparse.Namespace) -> int:
     from neatify.distributed import DistributedError, WorkerNode
 
     fitness_fn = load_callable(args.fitness)
+    if args.processes is not None and not args.supervised_child:
+        return _supervise_workers(args)
+    host, port = _master_address(args)
     setup = None if args.setup is None else load_callable(args.setup)
     try:
-        worker = WorkerNode(args.master_host, args.master_port, worker_id=args.worker_id, fitness_function=fitness_fn,
+        worker = WorkerNode(host, port, worker_id=args.worker_id, fitness_function=fitness_fn,
                             capacity=args.capacity, auth_token=args.auth_token,
                             max_connect_attempts=args.max_connect_attempts, tls_ca=args.tls_ca,
-                            tls_server_name=args.tls_server_name, setup=setup)
+                            tls_server_name=args.tls_server_name, setup=setup,
+                            scheduler_file=args.scheduler_file)
         worker.start()
     except (DistributedError, ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
     print(f"worker {worker.worker_id}: evaluated {worker.batches_done} batch(es); master shut down", flush=True)
+    return 0
+
+
+def _master_address(args: argparse.Namespace) -> tuple[str | None, int | None]:
+    """The worker's --master-host/--master-port (127.0.0.1:5000 by default); none with --scheduler-file."""
+    if args.scheduler_file is None:
+        return args.master_host or "127.0.0.1", 5000 if args.master_port is None else args.master_port
+    if args.master_host is not None or args.master_port is not None:
+        raise CLIError("--scheduler-file replaces --master-host and --master-port: give one or the other")
+    return None, None
+
+
+def _supervise_workers(args: argparse.Namespace) -> int:
+    """``--processes N``: run N copies of this very command as child processes (ids ``ID-1`` .. ``ID-N``)
+    and keep them running (``neatify.distributed.supervisor``)."""
+    import socket
+
+    from neatify.distributed.supervisor import Supervisor
+
+    base = args.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    command = [sys.executable, "-m", "neatify.cli", *args.argv]  # options given twice: the last one counts
+    names = [f"{base}-{k}" for k in range(1, args.processes + 1)]
+    return Supervisor({name: [*command, "--worker-id", name, "--supervised-child"] for name in names}).run()
+
+
+def _address(text: str) -> tuple[str, int]:
+    """An argparse ``type``: ``HOST:PORT`` (an IPv6 host in brackets)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def _command_status(args: argparse.Namespace) -> int:
+    import json
+
+    from neatify.distributed import DistributedError
+    from neatify.distributed.status import master_status
+
+    host, port = args.address
+    try:
+        report = master_status(host, port, auth_token=args.auth_token, tls_ca=args.tls_ca,
+                               tls_server_name=args.tls_server_name, timeout=args.timeout)
+    except (DistributedError, OSError) as exc:
+        raise CLIError(f"status of master at {host}:{port}: {exc}") from None
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+        return 0
+    state = f"generation {report['generation']}" + (", evaluating" if report["evaluating"] else ", idle")
+    print(f"master {host}:{port}: up {report['uptime']:.0f}s; {state}\n"
+          f"workers: {report['workers']} ({report['busy']} busy, {report['idle']} idle)\n"
+          f"genomes pending: {report['pending']}\n"
+          f"last generation: {report['genomes_per_s']:.1f} genomes/s")
     return 0
 
 
@@ -364,6 +422,13 @@ def _at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _processes(text: str) -> int:
+    """An argparse ``type``: a process count, or ``auto`` for the CPUs this process may use."""
+    from neatify.distributed.supervisor import usable_cpus
+
+    return usable_cpus() if text == "auto" else _at_least(1)(text)
+
+
 def _verbosity_arguments(parser: argparse.ArgumentParser, subcommand: bool) -> None:
     """``-v``/``-q``, accepted before and after the subcommand (no default on a subcommand, so a flag
     absent there keeps what the main parser read)."""
@@ -407,6 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--auth-token", help="shared secret workers must know (default: $NEATIFY_AUTH_TOKEN)")
     master.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate (chain)")
     master.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert (default: inside that file)")
+    master.add_argument("--scheduler-file", metavar="PATH",
+                        help="write this master's address to PATH (on a shared filesystem) for workers given the "
+                             "same --scheduler-file; removed at the end")
     master.set_defaults(handler=_command_master)
 
     worker = commands.add_parser("worker", help="evaluate genomes for a master",
@@ -416,8 +484,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="fitness function, called with a list of genomes; sets genome.fitness on each")
     worker.add_argument("--setup", metavar="MODULE:FUNCTION",
                         help="run once before registering; its result is the fitness function's second argument")
-    worker.add_argument("--master-host", default="127.0.0.1", help="master's address (default 127.0.0.1)")
-    worker.add_argument("--master-port", type=int, default=5000, help="master's port (default 5000)")
+    worker.add_argument("--master-host", help="master's address (default 127.0.0.1)")
+    worker.add_argument("--master-port", type=int, help="master's port (default 5000)")
+    worker.add_argument("--scheduler-file", metavar="PATH",
+                        help="read the master's address from PATH (written by neatify master --scheduler-file), "
+                             "waiting for it, and again whenever the master is lost")
     worker.add_argument("--worker-id", help="name shown in the master's log (default: host-pid)")
     worker.add_argument("--capacity", type=int, default=50, help="genomes per batch this worker asks for")
     worker.add_argument("--max-connect-attempts", type=int, metavar="N",
@@ -426,7 +497,26 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--tls-ca", metavar="PEM", help="speak TLS; trust a master certificate this CA signed")
     worker.add_argument("--tls-server-name", metavar="NAME",
                         help="name the master's certificate must carry (default: --master-host)")
+    worker.add_argument("--processes", type=_processes, metavar="N|auto",
+                        help="run N worker processes (auto: one per usable CPU) and restart any that dies; "
+                             "ids ID-1 .. ID-N (default: this process is the one worker)")
+    worker.add_argument("--supervised-child", action="store_true", help=argparse.SUPPRESS)
     worker.set_defaults(handler=_command_worker)
+
+    status = commands.add_parser(
+        "status", help="ask a running master for its workers, queue and speed",
+        description="Print a master's status: workers connected, busy and idle, genomes pending in the current "
+                    "generation, genomes/s of the last generation, uptime. The status client never counts as "
+                    "a worker.")
+    status.add_argument("address", type=_address, metavar="HOST:PORT", help="the master's address")
+    status.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    status.add_argument("--auth-token", help="the master's shared secret (default: $NEATIFY_AUTH_TOKEN)")
+    status.add_argument("--tls-ca", metavar="PEM", help="speak TLS; trust a master certificate this CA signed")
+    status.add_argument("--tls-server-name", metavar="NAME",
+                        help="name the master's certificate must carry (default: HOST)")
+    status.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="give up when the master does not answer within this time")
+    status.set_defaults(handler=_command_status)
 
     show = commands.add_parser("show", help="summarise a checkpoint or a genome JSON file",
                                description="Print a summary of a checkpoint or an exported genome.")
@@ -442,6 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``neatify`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what a supervisor's children repeat
     level = logging.ERROR if args.quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     try:

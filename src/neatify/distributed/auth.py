@@ -17,7 +17,11 @@ NONCE_BYTES = 32
 PROOF_BYTES = hashlib.sha256().digest_size
 _DOMAIN = "neatify-distributed-registration"
 
-Role = Literal["master", "worker"]
+Role = Literal["master", "worker", "status"]
+"""Who proves: the master, a worker registering, or a status client (``neatify status``), never one for another."""
+
+STATUS_CLIENT_ID = "status"
+"""The id proofs of a status request are bound to (a status client is no worker and has none)."""
 
 
 def new_nonce() -> bytes:

@@ -59,6 +59,9 @@ class DistributedConfig:
     listen_backlog: int | None = None
     """Connections the kernel queues before the master accepts them; None: the system maximum
     (``system_listen_backlog()``), so a burst of thousands of workers is not dropped into SYN retries."""
+    scheduler_file: str | None = None
+    """Path (on a filesystem the workers share) where the master writes its address once it listens, for
+    workers given the same ``scheduler_file``; removed at a clean shutdown (``scheduler_file.py``)."""
 
     def __post_init__(self) -> None:
         if self.auth_token is None:

@@ -13,6 +13,7 @@ import errno
 import ipaddress
 import itertools
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -24,8 +25,11 @@ from neatify.distributed import tls
 from neatify.distributed.config import DistributedConfig
 from neatify.distributed.errors import DistributedError, WorkerWaitTimeout
 from neatify.distributed.master_protocol import Action, Close, MasterProtocol, Send
-from neatify.distributed.protocol import unsent_bytes
+from neatify.distributed.protocol import PROTOCOL_VERSION, unsent_bytes
 from neatify.distributed.scheduler import GenerationJob
+from neatify.distributed.scheduler_file import (
+    SchedulerInfo, advertised_host, remove_scheduler_file, write_scheduler_file,
+)
 from neatify.genome import Genome
 from neatify.population import FitnessFunction, Population
 
@@ -93,7 +97,7 @@ class SystemCoordinator:
 
     def __init__(self, config: DistributedConfig) -> None:
         self.config = config
-        self._core = MasterProtocol(config)
+        self._core = MasterProtocol(config, started=time.monotonic())
         self._links: dict[int, _Link] = {}
         self._ids = itertools.count(1)
         self._started = False
@@ -108,6 +112,8 @@ class SystemCoordinator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
+        self._advertised: SchedulerInfo | None = None
+        """What this master wrote to ``config.scheduler_file``."""
 
     # --- lifecycle (caller's thread) ---
     def start(self) -> None:
@@ -121,11 +127,22 @@ class SystemCoordinator:
         self._thread.start()
         try:
             self._server = asyncio.run_coroutine_threadsafe(self._listen(), loop).result()
+            self._advertise()
         except BaseException:
             self._stop_loop()
             raise
         self._core.where = f"{self.config.host}:{self.port}"
         logger.info("master listening on %s:%d", self.config.host, self.port)
+
+    def _advertise(self, epoch: int = 0) -> None:
+        """Write the scheduler file, if configured, now that the port is bound (``epoch``: see scheduler_file)."""
+        path = self.config.scheduler_file
+        if path is None:
+            return
+        info = SchedulerInfo(advertised_host(self.config.host), self.port, epoch, PROTOCOL_VERSION, os.getpid())
+        write_scheduler_file(path, info)
+        self._advertised = info
+        logger.info("wrote %s to scheduler file %s", info.address, path)
 
     async def _listen(self) -> asyncio.base_events.Server:
         server = await asyncio.get_running_loop().create_server(
@@ -152,6 +169,8 @@ class SystemCoordinator:
         self._stopping = True
         with self._changed:
             self._changed.notify_all()
+        if self._advertised is not None and self.config.scheduler_file is not None:
+            remove_scheduler_file(self.config.scheduler_file, self._advertised)
         told = asyncio.run_coroutine_threadsafe(self._close_all(), self._loop).result()
         self._stop_loop()
         logger.info("master shut down; sent shutdown to %d worker(s)", told)

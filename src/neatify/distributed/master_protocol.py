@@ -74,6 +74,8 @@ class _Connection:
     """The registration being authenticated (its ``nonce`` answered by ``master_nonce``)."""
     master_nonce: bytes | None = None
     peer: _Peer | None = None
+    status_client: bool = False
+    """It asked for the status (STATUS_REQUEST) instead of registering: it never becomes a worker."""
 
 
 @dataclass
@@ -98,10 +100,12 @@ class MasterProtocol:
     """The master's state machine. Every method takes ``now`` (seconds, any monotonic clock) and returns
     the actions to carry out in order; ``take_outcome()`` hands over a generation once it is finished."""
 
-    def __init__(self, config: DistributedConfig, where: str = "?") -> None:
+    def __init__(self, config: DistributedConfig, where: str = "?", started: float = 0.0) -> None:
         self.config = config
         self.where = where
         """The listening address, for log lines."""
+        self.started = started
+        """When the master started (on the clock of ``now``), for the status report's uptime."""
         self._connections: dict[int, _Connection] = {}
         self._peers: dict[str, _Peer] = {}
         self._idle: dict[_Peer, None] = {}
@@ -111,6 +115,10 @@ class MasterProtocol:
         self._outcome: Outcome | None = None
         self._next_batch_id = 0
         self._last_heartbeat = -math.inf
+        self._generation = -1
+        """The generation running, or the last one submitted (-1: none yet)."""
+        self._last_rate = 0.0
+        """Genomes per second of the last generation evaluated."""
         self.stopping = False
 
     # --- what the driver reads ---
@@ -123,6 +131,14 @@ class MasterProtocol:
     def idle_workers(self) -> int:
         """Registered workers without a batch."""
         return len(self._idle)
+
+    def status(self, now: float) -> dict[str, Any]:
+        """What a STATUS_REPORT says: workers and their load, genomes left in the generation, the last rate."""
+        running = self._running
+        return {"workers": len(self._peers), "busy": len(self._peers) - len(self._idle), "idle": len(self._idle),
+                "pending": 0 if running is None else running.job.unresolved, "generation": self._generation,
+                "evaluating": running is not None, "genomes_per_s": self._last_rate,
+                "uptime": max(now - self.started, 0.0)}
 
     def take_outcome(self) -> Outcome | None:
         """The generation finished since the last call, if any."""
@@ -203,6 +219,7 @@ class MasterProtocol:
         """Start evaluating ``job``'s genomes (one generation at a time)."""
         assert self._running is None, "a generation is already being evaluated"
         self._running = _Running(job, now)
+        self._generation = job.generation
         actions: list[Action] = []
         self._check_alone(now)
         self._plan(now, actions)
@@ -245,6 +262,9 @@ class MasterProtocol:
             logger.warning("worker from %s refused this master: %s", connection.address, payload["message"])
             self._close(connection, "the worker refused this master", actions)
             return
+        if connection.status_client or (mtype is MessageType.STATUS_REQUEST and connection.hello is None):
+            self._on_status_request(connection, mtype, payload, now, actions)
+            return
         if mtype is not MessageType.WORKER_REGISTRATION:
             raise ProtocolError(f"expected WORKER_REGISTRATION, got {mtype.name}")
         if connection.hello is not None:
@@ -260,26 +280,57 @@ class MasterProtocol:
             self._refuse(connection, f"authentication failed for worker {worker_id}: its registration has no "
                          "nonce", "auth", actions)
         else:
-            connection.hello, connection.master_nonce = payload, auth.new_nonce()
-            actions.append(Send(connection.id, encode_frame(MessageType.REGISTRATION_ACK, {
-                "status": "challenge", "nonce": connection.master_nonce,
-                "proof": auth.proof(self.config.auth_token, "master", PROTOCOL_VERSION, payload["nonce"],
-                                    connection.master_nonce, worker_id)})))
+            self._challenge(connection, payload, worker_id, actions)
 
-    def _check_proof(self, connection: _Connection, answer: dict[str, Any], now: float,
-                     actions: list[Action]) -> None:
-        """The worker's answer to the challenge: the same registration plus its proof over both nonces."""
+    def _challenge(self, connection: _Connection, hello: dict[str, Any], worker_id: str,
+                   actions: list[Action]) -> None:
+        """Answer a first request that carries a nonce with this master's nonce and proof of the token."""
+        assert self.config.auth_token
+        connection.hello, connection.master_nonce = hello, auth.new_nonce()
+        actions.append(Send(connection.id, encode_frame(MessageType.REGISTRATION_ACK, {
+            "status": "challenge", "nonce": connection.master_nonce,
+            "proof": auth.proof(self.config.auth_token, "master", PROTOCOL_VERSION, hello["nonce"],
+                                connection.master_nonce, worker_id)})))
+
+    def _proven(self, connection: _Connection, answer: dict[str, Any], role: auth.Role, worker_id: str) -> bool:
+        """Whether ``answer`` repeats the first request unchanged plus ``role``'s proof over both nonces."""
         hello, token = connection.hello, self.config.auth_token
         assert hello is not None and token and connection.master_nonce is not None
         answer = dict(answer)
         candidate = answer.pop("proof", b"")
-        worker_id = auth.canonical_worker_id(hello["worker_id"])
-        if answer != hello or not auth.verify(candidate, token, "worker", PROTOCOL_VERSION, hello["nonce"],
-                                              connection.master_nonce, worker_id):
+        return answer == hello and auth.verify(candidate, token, role, PROTOCOL_VERSION, hello["nonce"],
+                                               connection.master_nonce, worker_id)
+
+    def _check_proof(self, connection: _Connection, answer: dict[str, Any], now: float,
+                     actions: list[Action]) -> None:
+        """The worker's answer to the challenge: the same registration plus its proof over both nonces."""
+        assert connection.hello is not None
+        worker_id = auth.canonical_worker_id(connection.hello["worker_id"])
+        if not self._proven(connection, answer, "worker", worker_id):
             self._refuse(connection, f"authentication failed for worker {worker_id}: wrong or missing auth token "
                          "(or a proof not made for this connection)", "auth", actions)
             return
-        self._admit(connection, hello, now, actions)
+        self._admit(connection, connection.hello, now, actions)
+
+    def _on_status_request(self, connection: _Connection, mtype: MessageType, payload: dict[str, Any], now: float,
+                           actions: list[Action]) -> None:
+        """A status client, not a worker: answer STATUS_REPORT and hang up; with a token, only once it has
+        given the mutual proof a worker gives (role ``"status"``)."""
+        if mtype is not MessageType.STATUS_REQUEST:
+            raise ProtocolError(f"expected STATUS_REQUEST, got {mtype.name}")
+        connection.status_client = True
+        if self.config.auth_token and connection.hello is None:
+            if "nonce" not in payload:
+                self._refuse(connection, "status refused: the request has no nonce and this master requires the "
+                             "auth token", "auth", actions)
+            else:
+                self._challenge(connection, payload, auth.STATUS_CLIENT_ID, actions)
+            return
+        if self.config.auth_token and not self._proven(connection, payload, "status", auth.STATUS_CLIENT_ID):
+            self._refuse(connection, "status refused: wrong or missing auth token", "auth", actions)
+            return
+        actions.append(Send(connection.id, encode_frame(MessageType.STATUS_REPORT, self.status(now))))
+        self._close(connection, "status sent", actions)
 
     def _admit(self, connection: _Connection, hello: dict[str, Any], now: float, actions: list[Action]) -> None:
         worker_id = auth.canonical_worker_id(hello["worker_id"])
@@ -428,7 +479,7 @@ class MasterProtocol:
         if running.alone_since is None:
             running.alone_since = now
             logger.warning("all workers gone with %d genome(s) of generation %d unevaluated; waiting for workers "
-                           "on %s", len(job.genomes) - len(job.results) - len(job.failures), job.generation, self.where)
+                           "on %s", job.unresolved, job.generation, self.where)
         limit = self.config.worker_wait_timeout
         if limit is not None and now - running.alone_since >= limit and job.error is None:
             job.error = WorkerWaitTimeout(f"gave up after {limit:.1f}s waiting for workers on {self.where} with "
@@ -473,9 +524,10 @@ class MasterProtocol:
             self._outcome = Outcome(job, error=job.error)
             return
         elapsed = max(now - running.started, 1e-9)
+        self._last_rate = len(job.genomes) / elapsed
         logger.debug("generation %d: %d worker(s) connected, %d batch(es) sent, %d re-sent after a failure, "
                      "%d duplicate(s) ignored, %.1f genomes/s", job.generation, len(self._peers), job.batches_sent,
-                     job.batches_resent, job.duplicates_ignored, len(job.genomes) / elapsed)
+                     job.batches_resent, job.duplicates_ignored, self._last_rate)
         fitness = dict(job.results)
         for genome_id, (worker_id, trace) in job.failures.items():
             logger.warning("fitness function raised on worker %s for genome %d; giving it error_fitness %r:\n%s",

@@ -47,6 +47,8 @@ class MessageType(enum.IntEnum):
     SHUTDOWN_SIGNAL = 7
     ERROR_REPORT = 8
     STATUS_UPDATE = 9
+    STATUS_REQUEST = 10
+    STATUS_REPORT = 11
 
 
 def encode_frame(mtype: MessageType, payload: dict[str, Any]) -> bytes:

@@ -59,7 +59,12 @@ class GenerationJob:
 
     @property
     def done(self) -> bool:
-        return len(self.results) + len(self.failures) == len(self.genomes)
+        return self.unresolved == 0
+
+    @property
+    def unresolved(self) -> int:
+        """Genomes still without a fitness (or a failure): pending or in a batch out."""
+        return len(self.genomes) - len(self.results) - len(self.failures)
 
     def is_resolved(self, genome_id: int) -> bool:
         return genome_id in self.results or genome_id in self.failures

@@ -37,6 +37,10 @@ def _positive_int(value: Any) -> bool:
     return _is_int(value) and value >= 1
 
 
+def _count(value: Any) -> bool:
+    return _is_int(value) and value >= 0
+
+
 def _finite_nonneg(value: Any) -> bool:
     return _is_float(value) and math.isfinite(value) and value >= 0
 
@@ -68,6 +72,10 @@ SCHEMAS: dict[str, dict[str, tuple[Check, bool]]] = {
     "ERROR_REPORT": {"message": (_is_str, True), "fatal": (_is_bool, True),
                      "code": (lambda v: v in ("auth", "version", "busy", "error"), True)},
     "STATUS_UPDATE": {"state": (lambda v: v in ("leaving",), True)},
+    "STATUS_REQUEST": {"nonce": (_bytes_of(NONCE_BYTES), False), "proof": (_bytes_of(PROOF_BYTES), False)},
+    "STATUS_REPORT": {"workers": (_count, True), "busy": (_count, True), "idle": (_count, True),
+                      "pending": (_count, True), "generation": (_is_int, True), "evaluating": (_is_bool, True),
+                      "genomes_per_s": (_finite_nonneg, True), "uptime": (_finite_nonneg, True)},
 }
 
 

@@ -10,12 +10,14 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from neatify.distributed import tls
 from neatify.distributed.config import AUTH_TOKEN_ENV
 from neatify.distributed.errors import AuthenticationError, ConnectionClosed, ProtocolError, RegistrationError
-from neatify.distributed.protocol import FramedConnection
+from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection
+from neatify.distributed.scheduler_file import read_scheduler_file
 from neatify.distributed.worker_protocol import (
     REGISTRATION_TIMEOUT, Event, Failed, Registered, Send, Shutdown, Task, WorkerProtocol,
 )
@@ -52,19 +54,27 @@ class WorkerNode:
     cannot prove it is the master (auth token, TLS certificate), and ``ConnectionError`` after
     ``max_connect_attempts`` failed tries in a row (None retries forever). With ``tls_ca`` it speaks
     TLS and checks that the master's certificate chains to that CA and names ``tls_server_name``
-    (default: ``master_host``). ``setup``, if given, runs once per ``WorkerNode`` before it first
-    registers; its result reaches the fitness function as a second argument, ``fitness_function(genomes,
-    state)``, as with ``ParallelEvaluator`` and ``RayEvaluator``.
+    (default: ``master_host``). With ``scheduler_file`` instead of ``master_host``/``master_port`` it
+    waits for that file and reads the master's address from it before every connection attempt.
+    ``setup``, if given, runs once per ``WorkerNode`` before it first registers; its result reaches the
+    fitness function as a second argument, ``fitness_function(genomes, state)``, as with
+    ``ParallelEvaluator`` and ``RayEvaluator``.
     """
 
-    def __init__(self, master_host: str, master_port: int, worker_id: int | str | None = None,
+    def __init__(self, master_host: str | None = None, master_port: int | None = None,
+                 worker_id: int | str | None = None,
                  fitness_function: FitnessFunction | None = None, capacity: int = 50,
                  auth_token: str | None = None, max_connect_attempts: int | None = None,
                  retry_initial: float = 0.5, retry_max: float = 10.0,
                  max_frame_bytes: int = 64 * 1024 * 1024, tls_ca: str | None = None,
-                 tls_server_name: str | None = None, setup: Callable[[], Any] | None = None) -> None:
+                 tls_server_name: str | None = None, setup: Callable[[], Any] | None = None,
+                 scheduler_file: str | Path | None = None) -> None:
         if fitness_function is None:
             raise ValueError("a WorkerNode needs a fitness_function")
+        if scheduler_file is not None and (master_host is not None or master_port is not None):
+            raise ValueError("give a WorkerNode master_host and master_port, or a scheduler_file, not both")
+        if scheduler_file is None and (master_host is None or master_port is None):
+            raise ValueError("a WorkerNode needs master_host and master_port (or a scheduler_file)")
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self.master_host = master_host
@@ -79,6 +89,10 @@ class WorkerNode:
         self.max_frame_bytes = max_frame_bytes
         self.tls_server_name = tls_server_name or master_host
         self._tls = None if tls_ca is None else tls.client_context(tls_ca)
+        self.scheduler_file = scheduler_file
+        self._tls_name_given = tls_server_name is not None
+        self.epoch = -1
+        """The highest epoch read from the scheduler file (-1: none yet); a lower one is never used."""
         self.batches_done = 0
         self._setup = setup
         self._stop = threading.Event()
@@ -92,6 +106,11 @@ class WorkerNode:
         self._run_setup()
         failures = 0
         while not self._stop.is_set():
+            waiting = self._discover()
+            if waiting is not None:
+                failures += 1
+                self._back_off(failures, waiting, where=f"scheduler file {self.scheduler_file}")
+                continue
             try:
                 sock = socket.create_connection((self.master_host, self.master_port), timeout=5.0)
             except OSError as exc:
@@ -134,9 +153,30 @@ class WorkerNode:
     def _where(self) -> str:
         return f"{self.master_host}:{self.master_port}"
 
-    def _back_off(self, failures: int, reason: str) -> None:
+    def _discover(self) -> str | None:
+        """With a scheduler file, (re)read the master's address from it; why to wait instead, if so."""
+        if self.scheduler_file is None:
+            return None
+        info = read_scheduler_file(self.scheduler_file)
+        if info is None:
+            return "waiting for the master to write it"
+        if info.epoch < self.epoch:
+            return f"it names epoch {info.epoch}, older than epoch {self.epoch} already read; waiting for a newer one"
+        if info.protocol_version != PROTOCOL_VERSION:
+            raise RegistrationError(f"worker {self.worker_id}: the master in scheduler file {self.scheduler_file} "
+                                    f"speaks protocol version {info.protocol_version}, this worker "
+                                    f"{PROTOCOL_VERSION}: run the same neatify version on both")
+        if (info.host, info.port, info.epoch) != (self.master_host, self.master_port, self.epoch):
+            logger.info("worker %s: scheduler file %s names master %s (epoch %d)", self.worker_id,
+                        self.scheduler_file, info.address, info.epoch)
+        self.master_host, self.master_port, self.epoch = info.host, info.port, info.epoch
+        if not self._tls_name_given:
+            self.tls_server_name = info.host
+        return None
+
+    def _back_off(self, failures: int, reason: str, where: str | None = None) -> None:
         """Wait before the next attempt (doubling up to retry_max); raise once max_connect_attempts is spent."""
-        where = self._where
+        where = where or self._where
         if self.max_connect_attempts is not None and failures >= self.max_connect_attempts:
             raise ConnectionError(f"worker {self.worker_id}: could not register with master at {where} after "
                                   f"{failures} attempt(s): {reason}")
