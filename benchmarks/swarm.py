@@ -217,6 +217,8 @@ class Swarm:
         worker.inbox += chunk
         started = time.perf_counter()
         for mtype, payload in take_frames(worker.inbox):
+            if worker.shut_down:  # frames behind the shutdown are not answered: the socket is closed
+                break
             self._handle(worker, mtype, payload, started)
 
     def _lost(self, worker: SimulatedWorker, why: str) -> None:

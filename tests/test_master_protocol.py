@@ -304,6 +304,8 @@ def test_shutdown_tells_every_worker_and_fails_the_running_generation():
     late = net.connect("late", now=0.6, register=False)
     late.register(0.6)
     assert late.closed is not None and net.master.num_workers == 2
+    net.deliver(net.master.tick(5.0))  # while the workers hang up: no more heartbeats after the shutdown
+    assert not any(w.take(MessageType.HEARTBEAT_REQUEST) for w in workers)
 
 
 def test_status_report_counts_workers_queue_and_rate_and_the_client_is_no_worker():

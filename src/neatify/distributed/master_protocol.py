@@ -202,7 +202,7 @@ class MasterProtocol:
             if problem is not None:
                 self._drop(peer, problem, now, actions)
                 self._close(self._connections[peer.conn], problem, actions, flush=False)
-        if now - self._last_heartbeat >= self.config.heartbeat_interval:
+        if now - self._last_heartbeat >= self.config.heartbeat_interval and not self.stopping:
             self._last_heartbeat = now
             frame = encode_frame(MessageType.HEARTBEAT_REQUEST, {"sent": now})
             for peer in self._peers.values():
