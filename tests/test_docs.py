@@ -54,6 +54,12 @@ EXCLUDED = {
                                                                           "nodes of a cluster; the same flow on "
                                                                           "127.0.0.1 runs in test_cluster.py and "
                                                                           "test_cli.py",
+    ("docs/distributed.md", "#SBATCH --job-name=neat"): "a Slurm batch script: needs a Slurm cluster; its "
+                                                          "commands run on 127.0.0.1 in test_cluster.py",
+    ("docs/distributed.md", "ssh node0"): "starts processes on other machines over SSH; the same commands on "
+                                          "127.0.0.1 run in test_cli.py",
+    ("docs/distributed.md", 'RayEvaluator(fitness, address="auto")'): "needs a running Ray cluster to connect "
+                                                                       "to; RayEvaluator runs in test_ray.py",
     ("docs/cli.md", "# on the master machine"): "a master on 0.0.0.0 and workers on other machines "
                                                 "(MASTER-ADDRESS); the same commands on 127.0.0.1 run in "
                                                 "test_cli.py",
