@@ -50,6 +50,13 @@ def test_two_workers_match_local_run_then_shut_down_cleanly(master, procs):
         sock.bind((HOST, port))
 
 
+def test_species_batching_matches_the_local_run(master, procs):
+    pop = master(min_workers=2, batching="species")
+    for i in (1, 2):
+        procs.worker(pop.port, i, "--capacity", "7")
+    assert run(pop, 4) == local_state(POP, SEED, 4)
+
+
 def test_distributed_evaluator_serves_a_plain_population_with_its_reporters(procs, tmp_path):
     config = DistributedConfig(host=HOST, port=0, min_workers=2, heartbeat_interval=0.2, worker_wait_timeout=30.0)
     with DistributedEvaluator(config) as evaluator:

@@ -26,6 +26,8 @@ class FakeWorker:
         self.decoder.mark_registered()
         self.inbox: list[tuple[MessageType, dict]] = []
         self.closed: Close | None = None
+        self.answered: list[list[int]] = []
+        """The genome ids of each batch this worker reported, in order."""
 
     def take(self, mtype: MessageType) -> list[dict]:
         """The messages of ``mtype`` received so far (removed from the inbox)."""
@@ -46,6 +48,7 @@ class FakeWorker:
         """Report every task received, with ``fitness(genome)`` of its decoded genomes; returns how many."""
         tasks = self.take(MessageType.TASK_ASSIGNMENT)
         for task in tasks:
+            self.answered.append([g["id"] for g in task["genomes"]])
             self.say(MessageType.FITNESS_REPORT, {"batch_id": task["batch_id"], "elapsed": 0.0, "errors": [],
                                                   "fitness": [[g.id, fitness(g)] for g in decode_genomes(task)]},
                      now)
@@ -355,3 +358,53 @@ def test_a_status_client_cannot_turn_into_a_worker():
     client.say(MessageType.STATUS_REQUEST, {"nonce": auth.new_nonce()}, 0.0)
     client.register(0.0, auth.new_nonce())
     assert client.closed is not None and net.master.num_workers == 0
+
+
+def speciated(n: int = 60, generations: int = 3) -> tuple[list, dict[int, int]]:
+    """A population bred for a few generations (so it has several species) and its genome id -> species id."""
+    pop = Population(n, 2, 1, seed=5)
+    for _ in range(generations):
+        pop.run_generation(lambda batch: [setattr(g, "fitness", len(g.connections) + g.id % 7 / 7) for g in batch])
+    species = {g.id: s.id for s in pop.species for g in s.members}
+    assert len(set(species.values())) > 2
+    return pop.genomes, species
+
+
+def species_run(species: dict[int, int] | None, population: list, lose_one: bool = False):
+    """Evaluate ``population`` on three fake workers (capacity 50) batched by ``species``; with ``lose_one``
+    the first worker hangs up on its first batch. Returns the outcome and every batch answered."""
+    net = Net(batching="species" if species else "genomes")
+    workers = [net.connect(f"w{i}") for i in range(3)]
+    net.deliver(net.master.submit(GenerationJob(0, population, species), 0.0))
+    if lose_one:
+        assert workers[0].take(MessageType.TASK_ASSIGNMENT)
+        net.hang_up(workers[0], 0.5)
+    outcome = net.run_until_done(1.0)
+    return outcome, [batch for w in workers for batch in w.answered]
+
+
+def test_species_batches_hold_one_species_and_give_the_same_fitness():
+    population, species = speciated()
+    outcome, batches = species_run(species, population)
+    assert all(len({species[i] for i in batch}) == 1 for batch in batches)
+    assert sorted(i for batch in batches for i in batch) == sorted(g.id for g in population)
+    by_genomes, mixed = species_run(None, population)
+    assert any(len({species[i] for i in batch}) > 1 for batch in mixed)  # the default does mix them
+    assert outcome.error is None and outcome.fitness == by_genomes.fitness == expected(population)
+
+
+def test_a_lost_workers_species_batch_is_resent_still_single_species():
+    population, species = speciated()
+    outcome, batches = species_run(species, population, lose_one=True)
+    assert outcome.error is None and outcome.fitness == expected(population)
+    assert outcome.job.batches_resent == 1
+    assert all(len({species[i] for i in batch}) == 1 for batch in batches)
+
+
+def test_species_batching_is_validated_and_needs_every_genome_in_the_map():
+    with pytest.raises(ValueError, match="batching must be one of 'genomes', 'species', got 'topology'"):
+        DistributedConfig(batching="topology")
+    population, species = speciated()
+    del species[population[3].id]
+    with pytest.raises(ValueError, match=f"genome {population[3].id} has no species"):
+        GenerationJob(0, population, species)

@@ -12,6 +12,9 @@ from neatify.evaluation import check_error_fitness
 AUTH_TOKEN_ENV = "NEATIFY_AUTH_TOKEN"
 """Environment variable read for the shared secret when no ``auth_token`` is given."""
 
+BATCHING_MODES = ("genomes", "species")
+"""Values of ``DistributedConfig.batching``."""
+
 _SOMAXCONN_PATH = Path("/proc/sys/net/core/somaxconn")
 
 
@@ -39,6 +42,9 @@ class DistributedConfig:
     """Seconds a batch may take before it is given to another worker as well."""
     batch_size_per_worker: int = 0
     """Genomes per batch; 0 sizes batches from each worker's capacity and measured speed."""
+    batching: str = "genomes"
+    """How genomes are grouped into batches: "genomes" (in population order) or "species" (a batch holds
+    genomes of one species, for fitness functions that cache per topology; see docs/distributed.md)."""
     enable_fault_tolerance: bool = True
     """Give a lost or late worker's batch to another worker (otherwise raise ``WorkerLostError``)."""
     worker_wait_timeout: float | None = None
@@ -73,6 +79,8 @@ class DistributedConfig:
             raise ValueError(f"min_workers must be at least 1, got {self.min_workers}")
         if self.batch_size_per_worker < 0:
             raise ValueError(f"batch_size_per_worker must be >= 0 (0 = auto), got {self.batch_size_per_worker}")
+        if self.batching not in BATCHING_MODES:
+            raise ValueError(f"batching must be one of {', '.join(map(repr, BATCHING_MODES))}, got {self.batching!r}")
         for name in ("heartbeat_interval", "task_timeout", "handshake_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

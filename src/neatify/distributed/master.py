@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -220,20 +221,31 @@ class SystemCoordinator:
                                             "connected); start workers or raise worker_wait_timeout")
                 self._changed.wait(0.5 if remaining is None else min(0.5, remaining))
 
-    def evaluate(self, genomes: list[Genome], generation: int) -> dict[int, float]:
+    def evaluate(self, genomes: list[Genome], generation: int,
+                 species: Mapping[int, int] | None = None) -> dict[int, float]:
         """Evaluate ``genomes`` on the workers; returns genome id -> fitness, exactly one per genome.
 
         The first call waits for ``min_workers``; later ones go on with whatever workers are left.
+        ``species`` (genome id -> species id) keeps each batch to one species with ``batching="species"``.
         """
         if self._stopping:
             raise DistributedError("the master was shut down; it evaluates nothing more")
         self.wait_for_workers(1 if self._started else self.config.min_workers)
         self._started = True
-        job = GenerationJob(generation, genomes)  # encoded here, off the event loop
+        job = GenerationJob(generation, genomes, self._groups(species))  # encoded here, off the event loop
         future: concurrent.futures.Future[dict[int, float]] = concurrent.futures.Future()
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._submit, job, future)
         return future.result()
+
+    def _groups(self, species: Mapping[int, int] | None) -> Mapping[int, int] | None:
+        """The grouping of a generation's batches: its species with ``batching="species"``, else none."""
+        if self.config.batching != "species":
+            return None
+        if species is None:
+            logger.debug("batching='species' but no species known (DistributedEvaluator used as a plain fitness "
+                         "function): batching by genomes")
+        return species
 
     # --- the event loop's side ---
     def _submit(self, job: GenerationJob, future: concurrent.futures.Future[dict[int, float]]) -> None:
@@ -352,9 +364,10 @@ class DistributedEvaluator:
         """Set each genome's fitness from the workers (the calls are numbered as generations in logs)."""
         self.evaluate(genomes, self.calls)
 
-    def evaluate(self, genomes: list[Genome], generation: int) -> None:
-        """Set each genome's fitness from the workers, labelled ``generation`` on the wire and in logs."""
-        fitness = self.coordinator.evaluate(genomes, generation)
+    def evaluate(self, genomes: list[Genome], generation: int, species: Mapping[int, int] | None = None) -> None:
+        """Set each genome's fitness from the workers, labelled ``generation`` on the wire and in logs
+        (``species``: genome id -> species id, for ``batching="species"``)."""
+        fitness = self.coordinator.evaluate(genomes, generation, species)
         for genome in genomes:
             genome.fitness = fitness[genome.id]
         self.calls = generation + 1
@@ -402,8 +415,10 @@ class DistributedPopulation(Population):
         return self.coordinator.port
 
     def evaluate(self, fitness_fn: FitnessFunction) -> None:
-        """Set each genome's fitness from the workers; ``fitness_fn`` is ignored."""
-        self.evaluator.evaluate(self.genomes, self.generation)
+        """Set each genome's fitness from the workers (batched by species if so configured); ``fitness_fn``
+        is ignored."""
+        species = {genome.id: s.id for s in self.species for genome in s.members}
+        self.evaluator.evaluate(self.genomes, self.generation, species)
 
     def run_generation(self, fitness_fn: FitnessFunction) -> None:
         """Breed and evaluate one generation on the workers, then save the checkpoint if configured."""

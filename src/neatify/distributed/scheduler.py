@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from neatify.distributed.errors import DistributedError
@@ -32,12 +33,31 @@ class Batch:
         self.timed_out = True
 
 
+def group_order(genomes: list[Genome], groups: Mapping[int, int]) -> list[int]:
+    """Genome ids with each group's together, groups in order of first appearance (stable within one).
+
+    ``groups`` maps genome id -> group (species) id; a genome it lacks is a ``ValueError`` naming it.
+    """
+    missing = next((g.id for g in genomes if g.id not in groups), None)
+    if missing is not None:
+        raise ValueError(f"species batching: genome {missing} has no species in the map given")
+    first: dict[int, int] = {}
+    for genome in genomes:
+        first.setdefault(groups[genome.id], len(first))
+    return sorted((g.id for g in genomes), key=lambda i: first[groups[i]])
+
+
 @dataclass
 class GenerationJob:
-    """One generation's genomes, which have a fitness (or a failure) yet, and the counters logged."""
+    """One generation's genomes, which have a fitness (or a failure) yet, and the counters logged.
+
+    ``groups`` (genome id -> species id), when given, makes every batch hold genomes of one species:
+    the pending genomes are ordered species by species and ``take`` stops where the species changes.
+    """
 
     generation: int
     genomes: list[Genome]
+    groups: Mapping[int, int] | None = None
     pending: deque[int] = field(default_factory=deque)
     results: dict[int, float] = field(default_factory=dict)
     failures: dict[int, tuple[int | str, str]] = field(default_factory=dict)
@@ -51,7 +71,10 @@ class GenerationJob:
     def __post_init__(self) -> None:
         self.encoded = dict(zip((g.id for g in self.genomes), encode_genomes(self.genomes)))
         """Each genome's wire encoding, made once per generation however often it is sent."""
-        self.pending.extend(g.id for g in self.genomes)
+        if self.groups is None:
+            self.pending.extend(g.id for g in self.genomes)
+        else:
+            self.pending.extend(group_order(self.genomes, self.groups))
 
     def task_frame(self, batch_id: int, genome_ids: list[int]) -> bytes:
         """The TASK_ASSIGNMENT frame of a batch, spliced from the genomes' ready encodings."""
@@ -70,12 +93,16 @@ class GenerationJob:
         return genome_id in self.results or genome_id in self.failures
 
     def take(self, size: int) -> list[int]:
-        """Up to ``size`` pending genome ids that have no result yet."""
+        """Up to ``size`` pending genome ids that have no result yet (of one group when there are groups)."""
         taken: list[int] = []
         while self.pending and len(taken) < size:
-            genome_id = self.pending.popleft()
-            if not self.is_resolved(genome_id):
-                taken.append(genome_id)
+            genome_id = self.pending[0]
+            if self.is_resolved(genome_id):
+                self.pending.popleft()
+            elif taken and self.groups is not None and self.groups[genome_id] != self.groups[taken[0]]:
+                break
+            else:
+                taken.append(self.pending.popleft())
         return taken
 
     def requeue(self, batch: Batch) -> bool:
