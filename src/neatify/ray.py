@@ -5,9 +5,9 @@ its result (an environment, a dataset, a model) for every batch it evaluates; th
 is then called as ``fitness_fn(genomes, state)`` instead of ``fitness_fn(genomes)``. Genomes
 travel as plain data and each batch comes back as checked float fitness values or per-genome errors
 (``neatify.evaluation``), so results equal serial evaluation. A batch whose actor dies is evaluated
-again on a fresh actor, up to ``max_retries`` times; a fitness function failing on a genome is not retried.
+again on another actor, up to ``max_retries`` times; a fitness function failing on a genome is not retried.
 With ``num_actors=None`` the actors follow the cluster: before each generation actors start on nodes that
-joined and those on nodes that left are dropped.
+joined and those on nodes that left are dropped; with a fixed ``num_actors`` a dead actor is replaced.
 """
 
 from __future__ import annotations
@@ -64,9 +64,10 @@ class RayEvaluator:
     already initialised; with neither, starts a local Ray. ``num_actors`` defaults to, and is
     capped at (with a warning), the actors the cluster's resources hold at once (one CPU each
     unless ``actor_options`` says otherwise); left at None, the count is checked again before each
-    generation, so nodes that join get actors and actors on nodes that leave are dropped. ``timeout`` bounds the wait for any one batch
-    (seconds; None: no bound). A genome the fitness function fails on raises ``EvaluationError``
-    naming it, with the actor's traceback, or with ``error_fitness`` gets that value (logged).
+    generation, so nodes that join get actors and actors on nodes that leave are dropped.
+    ``timeout`` bounds the wait for any one batch (seconds; None: no bound). A genome the fitness
+    function fails on raises ``EvaluationError`` naming it, with the actor's traceback, or with
+    ``error_fitness`` gets that value (logged).
     """
 
     def __init__(self, fitness_fn: FitnessFunction, num_actors: int | None = None,
@@ -90,7 +91,7 @@ class RayEvaluator:
         self.max_retries = max_retries
         self.timeout = timeout
         self.actor_failures = 0
-        """Actors lost so far (each replaced by a fresh one)."""
+        """Actors lost so far (their batches retried on other actors)."""
         self._actor_cls = ray.remote(_BatchActor).options(**actor_options)
         self._args = (fitness_fn, setup)
         self._actors, self._nodes, self._started = {}, {}, 0
@@ -125,12 +126,13 @@ class RayEvaluator:
         return number
 
     def _drop(self, number: int) -> None:
+        """Stop actor ``number`` and forget it."""
         self._ray.kill(self._actors.pop(number), no_restart=True)
         del self._nodes[number]
 
     def _follow_cluster(self) -> None:
         """Drop the actors whose node left the cluster, then start or stop actors to fill what it holds now."""
-        ray, before = self._ray, len(self._actors)
+        ray, before = self._ray, self.num_actors
         alive = {node["NodeID"] for node in ray.nodes() if node["Alive"]}
         answered = set(ray.wait(list(self._nodes.values()), num_returns=len(self._nodes), timeout=0)[0])
         for number in [n for n, ref in self._nodes.items() if ref in answered and self._node_of(ref) not in alive]:
