@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from neatify import EvaluationError, EvolutionConfig, Population
 from neatify.network import Network
 
 import fitness_table
-from distributed_helpers import comparable
+from distributed_helpers import comparable, wait_until
 from fitness_table import ERROR_FITNESS, expected, outcome, setup_of
 from helpers import doc_snippet
 
@@ -157,24 +159,47 @@ def test_no_actor_fits_is_refused_at_once(local_ray):
         RayEvaluator(xor_fitness, actor_options={"num_cpus": 4})
 
 
-def test_actors_follow_nodes_that_join_and_leave(cluster, caplog):
-    """num_actors=None: a 2-CPU node joining between generations gets 2 more actors; once it leaves,
-    its actors are dropped and the run goes on, ending exactly as a serial run does."""
+def stall_on_leaving_node(genomes, state):
+    """xor_fitness, except on the node whose id the file ``state["leaving"]`` holds: there it says so
+    (a file ``stalled`` beside it) and waits, at most 60 s, to be killed with its node."""
+    leaving = Path(state["leaving"])
+    if leaving.exists() and leaving.read_text() == ray.get_runtime_context().get_node_id():
+        (leaving.parent / "stalled").touch()
+        time.sleep(60)
+    xor_fitness(genomes)
+
+
+def test_actors_follow_nodes_that_join_and_leave(cluster, caplog, tmp_path):
+    """num_actors=None: a 2-CPU node joining between generations gets 2 more actors; when it leaves during
+    a generation, its actors' batches are retried on the others and the run ends exactly as a serial one."""
     serial, distributed = (Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=21) for _ in range(2))
     for _ in range(4):
         serial.run_generation(xor_fitness)
-    with caplog.at_level(logging.INFO, logger="neatify.ray"), RayEvaluator(xor_fitness, timeout=60) as evaluator:
+    leaving = tmp_path / "leaving"
+    evaluator = RayEvaluator(stall_on_leaving_node, setup=lambda: {"leaving": str(leaving)}, timeout=60)
+    with caplog.at_level(logging.INFO, logger="neatify.ray"), evaluator:
         distributed.run_generation(evaluator)
         assert evaluator.num_actors == 2
         node = cluster.add_node(num_cpus=2, **LOOPBACK)
         try:
             distributed.run_generation(evaluator)
             assert evaluator.num_actors == 4
+            leaving.write_text(node.node_id)
+            remover = threading.Thread(target=remove_when_stalled, args=(cluster, node, tmp_path / "stalled"))
+            remover.start()
+            distributed.run_generation(evaluator)  # both actors on the node stall until it is removed
+            remover.join(30)
         finally:
-            cluster.remove_node(node)
+            if node in cluster.worker_nodes:
+                cluster.remove_node(node)
+        assert evaluator.actor_failures == 2
         distributed.run_generation(evaluator)
         assert evaluator.num_actors == 2
-        distributed.run_generation(evaluator)
-        assert evaluator.actor_failures == 0  # the actors dropped were those on the node that left
     assert "Ray cluster grew: 2 -> 4 actors" in caplog.text and "Ray cluster shrank: 4 -> 2 actors" in caplog.text
     assert comparable(distributed.state_dict()) == comparable(serial.state_dict())
+
+
+def remove_when_stalled(cluster, node, stalled):
+    """Remove ``node`` from ``cluster`` once an actor on it stalls (at most 30 s from now)."""
+    wait_until(stalled.exists, 30, "an actor on the leaving node to stall")
+    cluster.remove_node(node)
