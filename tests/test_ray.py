@@ -1,9 +1,12 @@
-"""RayEvaluator on a real local 2-CPU Ray (loopback only), started once for this test session."""
+"""RayEvaluator on a real local Ray cluster (a 2-CPU head node on 127.0.0.1), started once for this module."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -12,23 +15,41 @@ from neatify import EvaluationError, EvolutionConfig, Population
 from neatify.network import Network
 
 import fitness_table
+from distributed_helpers import comparable, wait_until
 from fitness_table import ERROR_FITNESS, expected, outcome, setup_of
 from helpers import doc_snippet
 
 ray = pytest.importorskip("ray")
+from ray.cluster_utils import Cluster  # noqa: E402
+
 from neatify.ray import RayEvaluator, actors_that_fit  # noqa: E402
 
 XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
 CONFIG = EvolutionConfig(population_size=40, prob_add_node=0.2, prob_add_connection=0.3)
 
 
-@pytest.fixture(scope="session")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level="WARNING",
-             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(  # workers import this module and
-                 filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))}})  # the neatify under test
-    yield ray
-    ray.shutdown()
+LOOPBACK = {"node_ip_address": "127.0.0.1", "include_dashboard": False}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A head node with 2 CPUs; tests may add nodes and must remove them again."""
+    with pytest.MonkeyPatch.context() as patch:  # else Ray swaps 127.0.0.1 for this machine's outward address
+        patch.setattr(ray._private.ray_constants, "ENABLE_RAY_CLUSTER", False)
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, **LOOPBACK})
+        try:
+            ray.init(address=cluster.address, logging_level="WARNING", runtime_env={"env_vars": {
+                "PYTHONPATH": os.pathsep.join(filter(None, [  # workers import this module and the neatify under test
+                    str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))}})
+            yield cluster
+        finally:
+            ray.shutdown()
+            cluster.shutdown()
+
+
+@pytest.fixture
+def local_ray(cluster):
+    return ray
 
 
 def xor_fitness(genomes, state=None):
@@ -61,8 +82,7 @@ def test_ray_run_is_identical_to_serial(local_ray):
     serial = run(xor_fitness)
     with RayEvaluator(xor_fitness, num_actors=2, timeout=60) as evaluator:
         distributed = run(evaluator)
-    assert distributed.history == serial.history
-    assert distributed.best_genome.to_dict() == serial.best_genome.to_dict()
+    assert comparable(distributed.state_dict()) == comparable(serial.state_dict())
     assert ray.is_initialized()  # the evaluator did not shut down a Ray it did not start
 
 
@@ -74,12 +94,13 @@ def test_setup_state_reaches_the_fitness_function(local_ray):
     assert min(g.fitness for g in distributed.genomes) >= 10.0
 
 
-def test_a_dead_actor_s_batch_is_retried_on_a_fresh_actor(local_ray, tmp_path):
+@pytest.mark.parametrize("num_actors", [2, None])  # None: retried on the surviving actor, replaced next generation
+def test_a_dead_actor_s_batch_is_retried(local_ray, tmp_path, num_actors):
     marker = str(tmp_path / "crashed")
     serial = run(xor_fitness, generations=2)
-    with RayEvaluator(crash_once_fitness, num_actors=2, setup=lambda: {"marker": marker}, timeout=60) as evaluator:
+    with RayEvaluator(crash_once_fitness, num_actors, setup=lambda: {"marker": marker}, timeout=60) as evaluator:
         distributed = run(evaluator, generations=2)
-        assert evaluator.actor_failures == 1
+        assert evaluator.actor_failures == 1 and evaluator.num_actors == 2
     assert os.path.exists(marker)
     assert distributed.history == serial.history
 
@@ -136,3 +157,49 @@ def test_actors_that_fit_names_the_limiting_resource():
 def test_no_actor_fits_is_refused_at_once(local_ray):
     with pytest.raises(ValueError, match=r"no Ray actor can start: Ray has 2 CPU \(4 per actor\)"):
         RayEvaluator(xor_fitness, actor_options={"num_cpus": 4})
+
+
+def stall_on_leaving_node(genomes, state):
+    """xor_fitness, except on the node whose id the file ``state["leaving"]`` holds: there it says so
+    (a file ``stalled`` beside it) and waits, at most 60 s, to be killed with its node."""
+    leaving = Path(state["leaving"])
+    if leaving.exists() and leaving.read_text() == ray.get_runtime_context().get_node_id():
+        (leaving.parent / "stalled").touch()
+        time.sleep(60)
+    xor_fitness(genomes)
+
+
+def test_actors_follow_nodes_that_join_and_leave(cluster, caplog, tmp_path):
+    """num_actors=None: a 2-CPU node joining between generations gets 2 more actors; when it leaves during
+    a generation, its actors' batches are retried on the others and the run ends exactly as a serial one."""
+    serial, distributed = (Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=21) for _ in range(2))
+    for _ in range(4):
+        serial.run_generation(xor_fitness)
+    leaving = tmp_path / "leaving"
+    evaluator = RayEvaluator(stall_on_leaving_node, setup=lambda: {"leaving": str(leaving)}, timeout=60)
+    with caplog.at_level(logging.INFO, logger="neatify.ray"), evaluator:
+        distributed.run_generation(evaluator)
+        assert evaluator.num_actors == 2
+        node = cluster.add_node(num_cpus=2, **LOOPBACK)
+        try:
+            distributed.run_generation(evaluator)
+            assert evaluator.num_actors == 4
+            leaving.write_text(node.node_id)
+            remover = threading.Thread(target=remove_when_stalled, args=(cluster, node, tmp_path / "stalled"))
+            remover.start()
+            distributed.run_generation(evaluator)  # both actors on the node stall until it is removed
+            remover.join(30)
+        finally:
+            if node in cluster.worker_nodes:
+                cluster.remove_node(node)
+        assert evaluator.actor_failures == 2
+        distributed.run_generation(evaluator)
+        assert evaluator.num_actors == 2
+    assert "Ray cluster grew: 2 -> 4 actors" in caplog.text and "Ray cluster shrank: 4 -> 2 actors" in caplog.text
+    assert comparable(distributed.state_dict()) == comparable(serial.state_dict())
+
+
+def remove_when_stalled(cluster, node, stalled):
+    """Remove ``node`` from ``cluster`` once an actor on it stalls (at most 30 s from now)."""
+    wait_until(stalled.exists, 30, "an actor on the leaving node to stall")
+    cluster.remove_node(node)
