@@ -468,7 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--min-workers", type=int, default=1, help="workers to wait for before a generation")
     master.add_argument("--worker-wait-timeout", type=float, metavar="SECONDS",
                         help="give up when no worker comes within this time (default: wait forever)")
-    master.add_argument("--checkpoint", metavar="FILE", help="resume from FILE if it exists; save to it each generation")
+    master.add_argument("--checkpoint", metavar="FILE",
+                        help="resume from FILE if it exists; save to it each generation")
     master.add_argument("--auth-token", help="shared secret workers must know (default: $NEATIFY_AUTH_TOKEN)")
     master.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate (chain)")
     master.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert (default: inside that file)")
