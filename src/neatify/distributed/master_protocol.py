@@ -175,8 +175,7 @@ class MasterProtocol:
             try:
                 connection.decoder.check_eof()
             except ProtocolError as exc:
-                logger.warning("closing connection from %s (worker %s): %s", connection.address,
-                               "?" if connection.peer is None else connection.peer.worker_id, exc)
+                self._log_closing(connection, exc)
                 reason = f"protocol error: {exc}"
         if connection.peer is not None:
             self._drop(connection.peer, reason, now, actions)
@@ -194,8 +193,8 @@ class MasterProtocol:
         actions: list[Action] = []
         for connection in list(self._connections.values()):
             if connection.peer is None and now - connection.opened > self.config.handshake_timeout:
-                logger.warning("closing connection from %s: no registration within %.1fs", connection.address,
-                               self.config.handshake_timeout)
+                logger.info("closing connection from %s: no registration within %.1fs", connection.address,
+                            self.config.handshake_timeout)  # a stranger or a port scan: nothing to act on
                 self._close(connection, "no registration in time", actions, flush=False)
         for peer in list(self._peers.values()):
             problem = self._health_problem(peer, now)
@@ -410,11 +409,19 @@ class MasterProtocol:
     def _fail(self, connection: _Connection, exc: ProtocolError, now: float, actions: list[Action]) -> None:
         """A bad frame: close this one connection (its batch goes to others), with the reason logged."""
         peer = connection.peer
-        logger.warning("closing connection from %s (worker %s): %s", connection.address,
-                       "?" if peer is None else peer.worker_id, exc)
+        self._log_closing(connection, exc)
         if peer is not None:
             self._drop(peer, f"protocol error: {exc}", now, actions)
         self._close(connection, str(exc), actions)
+
+    @staticmethod
+    def _log_closing(connection: _Connection, exc: ProtocolError) -> None:
+        """A bad frame: a WARNING from a registered worker; from an unregistered peer (a stranger, a port
+        scan) only INFO, so that no one without the token can flood the log with warnings."""
+        peer = connection.peer
+        log = logger.info if peer is None else logger.warning
+        log("closing connection from %s (worker %s): %s", connection.address, "?" if peer is None else peer.worker_id,
+            exc)
 
     def _close(self, connection: _Connection, reason: str, actions: list[Action], flush: bool = True) -> None:
         self._connections.pop(connection.id, None)
