@@ -417,7 +417,8 @@ class DistributedPopulation(Population):
     def evaluate(self, fitness_fn: FitnessFunction) -> None:
         """Set each genome's fitness from the workers (batched by species if so configured); ``fitness_fn``
         is ignored."""
-        species = {genome.id: s.id for s in self.species for genome in s.members}
+        species = {genome.id: s.id for s in self.species for genome in s.members} \
+            if self.distributed_config.batching == "species" else None
         self.evaluator.evaluate(self.genomes, self.generation, species)
 
     def run_generation(self, fitness_fn: FitnessFunction) -> None:

@@ -127,11 +127,6 @@ class MasterProtocol:
         """Workers registered right now."""
         return len(self._peers)
 
-    @property
-    def idle_workers(self) -> int:
-        """Registered workers without a batch."""
-        return len(self._idle)
-
     def status(self, now: float) -> dict[str, Any]:
         """What a STATUS_REPORT says: workers and their load, genomes left in the generation, the last rate."""
         running = self._running
@@ -433,8 +428,7 @@ class MasterProtocol:
             return
         del self._peers[peer.worker_id]
         self._idle.pop(peer, None)
-        if peer.counted:
-            self._share.remove(peer.speed)
+        self._uncount(peer)
         batch, peer.batch = peer.batch, None
         if not self.stopping:
             logger.warning("worker %s lost (%s); %d worker(s) connected", peer.worker_id, reason, len(self._peers))

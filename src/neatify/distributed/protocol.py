@@ -250,33 +250,25 @@ class FramedConnection:
             self.close()
             raise
 
-    def recv(self, deadline: float | None = None,
-             idle: float | None = None) -> tuple[MessageType, dict[str, Any]] | None:
-        """The next message, or None once ``deadline`` (time.monotonic) passes without a whole frame,
-        or once ``idle`` seconds pass without a byte arriving (a big frame that keeps coming is waited for).
+    def recv(self, deadline: float | None = None) -> tuple[MessageType, dict[str, Any]] | None:
+        """The next message, or None once ``deadline`` (time.monotonic) passes without a whole frame.
 
         Raises ConnectionClosed at EOF between frames, ProtocolError for a bad frame (too long,
         truncated by EOF, unknown type, undecodable or off-schema payload) and OSError on socket errors.
         """
-        last_byte = time.monotonic()
-        while True:
-            message = self.decoder.next_message()
-            if message is not None:
-                return message
+        while (message := self.decoder.next_message()) is None:
             if self.closed:
                 raise ConnectionClosed("connection closed locally")
-            now = time.monotonic()
-            if (deadline is not None and now >= deadline) or (idle is not None and now - last_byte >= idle):
+            if deadline is not None and time.monotonic() >= deadline:
                 return None
             try:
-                chunk = self.sock.recv(_RECV_CHUNK)
-            except (socket.timeout, TimeoutError):
-                continue
-            if not chunk:
+                chunk = self.read_some()
+            except ConnectionClosed:
                 self.decoder.check_eof()
-                raise ConnectionClosed("connection closed by peer")
-            self.decoder.buffer(chunk)
-            last_byte = time.monotonic()
+                raise
+            if chunk is not None:
+                self.decoder.buffer(chunk)
+        return message
 
     def close(self) -> None:
         """Shut the socket down (waking any blocked reader) and close it; idempotent."""
