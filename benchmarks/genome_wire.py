@@ -22,7 +22,8 @@ import msgpack
 from neatify import EvolutionConfig, Genome, Population
 from neatify.checks import genome_dict_problem
 from neatify.distributed.genome_wire import decode_genomes, encode_genomes
-from neatify.distributed.protocol import MessageType, decode_payload, task_frame
+from neatify.distributed.messages import MessageType
+from neatify.distributed.protocol import decode_message, task_frame
 from neatify.innovation import InnovationTracker
 
 
@@ -31,12 +32,12 @@ def encode_v2(genomes: list[Genome]) -> list[bytes]:
     return [msgpack.packb({**g.to_dict(), "fitness": None}, use_bin_type=True) for g in genomes]
 
 
-def decode_v2(payload: dict) -> list[Genome]:
+def decode_v2(maps: list[dict]) -> list[Genome]:
     """Protocol 2's worker: check each genome map, then build it."""
-    problems = [p for p in map(genome_dict_problem, payload["genomes"]) if p]
+    problems = [p for p in map(genome_dict_problem, maps) if p]
     if problems:
         raise ValueError(problems[0])
-    return [Genome.from_dict(d) for d in payload["genomes"]]
+    return [Genome.from_dict(d) for d in maps]
 
 
 def grown_genomes(count: int, seed: int) -> list[Genome]:
@@ -76,14 +77,14 @@ def measure(genomes: list[Genome], repeat: int) -> dict[str, tuple[float, float]
     for encode, decode in ((encode_v2, decode_v2), (encode_genomes, decode_genomes)):
         encoded = encode(genomes)
         body = task_frame(1, 0, encoded)[5:]
-        payload = decode_payload(MessageType.TASK_ASSIGNMENT, body)[1]
-        built = decode(payload)
+        maps = decode_message(MessageType.TASK_ASSIGNMENT, body).genomes
+        built = decode(maps)
         assert [g.to_dict() for g in built] == [{**g.to_dict(), "fitness": None} for g in genomes]
         results.append({
             "master: encode": per_genome_us(lambda: encode(genomes), n, repeat),
-            "worker: msgpack decode": per_genome_us(lambda: decode_payload(MessageType.TASK_ASSIGNMENT, body),
+            "worker: msgpack decode": per_genome_us(lambda: decode_message(MessageType.TASK_ASSIGNMENT, body),
                                                     n, repeat),
-            "worker: check + build": per_genome_us(lambda: decode(payload), n, repeat),
+            "worker: check + build": per_genome_us(lambda: decode(maps), n, repeat),
             "  of which building Genomes": per_genome_us(lambda: [g.copy(g.id) for g in built], n, repeat),
             "bytes per genome": len(body) / n,
         })

@@ -36,7 +36,11 @@ from neatify import Population
 from neatify.distributed import DistributedConfig, DistributedPopulation
 from neatify.distributed.config import AUTH_TOKEN_ENV
 from neatify.distributed.genome_wire import CONNECTION_RECORD
-from neatify.distributed.protocol import PROTOCOL_VERSION, MessageType, decode_payload, encode_frame
+from neatify.distributed.messages import (
+    FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal, TaskAssignment,
+    WorkerRegistration,
+)
+from neatify.distributed.protocol import PROTOCOL_VERSION, decode_message, encode_frame
 
 HOST = "127.0.0.1"
 SEED = 0
@@ -85,20 +89,18 @@ class SimulatedWorker:
     shut_down: bool = False
 
 
-def registration_reply(worker: SimulatedWorker, message: tuple[MessageType, dict[str, Any]] | None) -> bytes | None:
+def registration_reply(worker: SimulatedWorker, message: Message | None) -> bytes | None:
     """The registration handshake (protocol version 1, no auth token): the frame to send next, given the
     master's last message (None just after connecting); marks the worker registered once accepted."""
     if message is None:
-        return encode_frame(MessageType.WORKER_REGISTRATION, {"protocol_version": PROTOCOL_VERSION,
-                                                              "worker_id": worker.worker_id, "capacity": CAPACITY})
-    mtype, payload = message
-    if mtype is MessageType.REGISTRATION_ACK and payload["status"] == "accepted":
+        return encode_frame(WorkerRegistration(PROTOCOL_VERSION, worker.worker_id, CAPACITY))
+    if isinstance(message, RegistrationAck) and message.status == "accepted":
         worker.registered = True
         return None
-    raise SwarmError(f"worker {worker.worker_id} not registered: the master answered {mtype.name} {payload}")
+    raise SwarmError(f"worker {worker.worker_id} not registered: the master answered {message}")
 
 
-def take_frames(buffer: bytearray) -> Iterator[tuple[MessageType, dict[str, Any]]]:
+def take_frames(buffer: bytearray) -> Iterator[Message]:
     """Decode (and remove) every whole frame at the start of ``buffer``."""
     while len(buffer) >= _LENGTH.size:
         (length,) = _LENGTH.unpack_from(buffer)
@@ -109,14 +111,13 @@ def take_frames(buffer: bytearray) -> Iterator[tuple[MessageType, dict[str, Any]
             return
         code, body = buffer[_LENGTH.size], bytes(buffer[_LENGTH.size + 1:end])
         del buffer[:end]
-        yield decode_payload(code, body)
+        yield decode_message(code, body)
 
 
-def fitness_report(payload: dict[str, Any], started: float) -> bytes:
+def fitness_report(task: TaskAssignment, started: float) -> bytes:
     """The FITNESS_REPORT answering one TASK_ASSIGNMENT."""
-    fitness = [[g["id"], wire_fitness(g)] for g in payload["genomes"]]
-    return encode_frame(MessageType.FITNESS_REPORT, {"batch_id": payload["batch_id"], "fitness": fitness,
-                                                     "errors": [], "elapsed": time.perf_counter() - started})
+    fitness = [[g["id"], wire_fitness(g)] for g in task.genomes]
+    return encode_frame(FitnessReport(task.batch_id, fitness, [], time.perf_counter() - started))
 
 
 class Swarm:
@@ -216,10 +217,10 @@ class Swarm:
             return
         worker.inbox += chunk
         started = time.perf_counter()
-        for mtype, payload in take_frames(worker.inbox):
+        for message in take_frames(worker.inbox):
             if worker.shut_down:  # frames behind the shutdown are not answered: the socket is closed
                 break
-            self._handle(worker, mtype, payload, started)
+            self._handle(worker, message, started)
 
     def _lost(self, worker: SimulatedWorker, why: str) -> None:
         """A connection failed: made again before registration, fatal after it."""
@@ -227,25 +228,25 @@ class Swarm:
             raise SwarmError(f"worker {worker.worker_id} lost its registered connection: {why}")
         self._connect(worker, why)
 
-    def _handle(self, worker: SimulatedWorker, mtype: MessageType, payload: dict[str, Any], started: float) -> None:
+    def _handle(self, worker: SimulatedWorker, message: Message, started: float) -> None:
         if not worker.registered:
-            frame = registration_reply(worker, (mtype, payload))
+            frame = registration_reply(worker, message)
             if frame is not None:
                 self._send(worker, frame)
             elif worker.registered:
                 self.registered += 1
                 self.last_ack = time.perf_counter()
-        elif mtype is MessageType.HEARTBEAT_REQUEST:
-            self._send(worker, encode_frame(MessageType.HEARTBEAT_RESPONSE, {"sent": payload["sent"]}))
-        elif mtype is MessageType.TASK_ASSIGNMENT:
-            self._send(worker, fitness_report(payload, started))
-            self.genomes_evaluated += len(payload["genomes"])
-        elif mtype is MessageType.SHUTDOWN_SIGNAL:
+        elif isinstance(message, HeartbeatRequest):
+            self._send(worker, encode_frame(HeartbeatResponse(message.sent)))
+        elif isinstance(message, TaskAssignment):
+            self._send(worker, fitness_report(message, started))
+            self.genomes_evaluated += len(message.genomes)
+        elif isinstance(message, ShutdownSignal):
             worker.shut_down = True
             self.selector.unregister(worker.sock)
             worker.sock.close()
         else:
-            raise SwarmError(f"worker {worker.worker_id} got an unexpected {mtype.name}: {payload}")
+            raise SwarmError(f"worker {worker.worker_id} got an unexpected {message}")
 
     def _send(self, worker: SimulatedWorker, frame: bytes) -> None:
         worker.outbox += frame

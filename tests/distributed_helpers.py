@@ -18,7 +18,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from neatify.distributed.messages import Message, TaskAssignment
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -118,9 +121,9 @@ def alive(pid):
 
 class RawPeer:
     """A hand-driven worker on a raw socket: registers, answers heartbeats in a thread, and hands each task
-    to ``on_task(peer, payload)``; ``closed`` is set (with ``why``) when the master hangs up."""
+    to ``on_task(peer, task)``; ``closed`` is set (with ``why``) when the master hangs up."""
 
-    def __init__(self, port: int, worker_id: str, on_task: Callable[[RawPeer, dict], None],
+    def __init__(self, port: int, worker_id: str, on_task: Callable[[RawPeer, TaskAssignment], None],
                  capacity: int = 50, rcvbuf: int | None = None, lifetime: float = 30.0) -> None:
         from neatify.distributed.protocol import FramedConnection
 
@@ -139,31 +142,30 @@ class RawPeer:
         self.thread.start()
 
     def _register(self, capacity: int) -> None:
-        from neatify.distributed.protocol import PROTOCOL_VERSION, MessageType
+        from neatify.distributed.messages import RegistrationAck, WorkerRegistration
+        from neatify.distributed.protocol import PROTOCOL_VERSION
 
-        self.conn.send(MessageType.WORKER_REGISTRATION, {"protocol_version": PROTOCOL_VERSION,
-                                                         "worker_id": self.worker_id, "capacity": capacity})
-        mtype, payload = self.conn.recv(time.monotonic() + 10)
-        assert (mtype, payload["status"]) == (MessageType.REGISTRATION_ACK, "accepted"), payload
+        self.conn.send(WorkerRegistration(PROTOCOL_VERSION, self.worker_id, capacity))
+        reply = self.conn.recv(time.monotonic() + 10)
+        assert isinstance(reply, RegistrationAck) and reply.status == "accepted", reply
         self.conn.mark_registered()
 
-    def send(self, mtype: Any, payload: dict) -> None:
-        self.conn.send(mtype, payload)
+    def send(self, message: Message) -> None:
+        self.conn.send(message)
 
     def _serve(self) -> None:
         from neatify.distributed.errors import DistributedError
-        from neatify.distributed.protocol import MessageType
+        from neatify.distributed.messages import HeartbeatRequest, HeartbeatResponse, TaskAssignment
 
         try:
             while time.monotonic() < self._deadline:
                 message = self.conn.recv(self._deadline)
                 if message is None:
                     break
-                mtype, payload = message
-                if mtype is MessageType.HEARTBEAT_REQUEST:
-                    self.conn.send(MessageType.HEARTBEAT_RESPONSE, payload)
-                elif mtype is MessageType.TASK_ASSIGNMENT:
-                    self.on_task(self, payload)
+                if isinstance(message, HeartbeatRequest):
+                    self.conn.send(HeartbeatResponse(message.sent))
+                elif isinstance(message, TaskAssignment):
+                    self.on_task(self, message)
             self.why = "lifetime over"
         except (DistributedError, OSError) as exc:
             self.why = str(exc)
@@ -172,15 +174,14 @@ class RawPeer:
             self.conn.close()
 
 
-def report_xor(peer: RawPeer, task: dict, value: Callable[[float], float] = float) -> None:
+def report_xor(peer: RawPeer, task: TaskAssignment, value: Callable[[float], float] = float) -> None:
     """Answer a task as a conforming worker would (``xor_fitness``), each fitness passed through ``value``."""
     from neatify.distributed.genome_wire import decode_genomes
-    from neatify.distributed.protocol import MessageType
+    from neatify.distributed.messages import FitnessReport
 
-    genomes = decode_genomes(task)
+    genomes = decode_genomes(task.genomes)
     xor_fitness(genomes)
-    peer.send(MessageType.FITNESS_REPORT, {"batch_id": task["batch_id"], "elapsed": 0.0, "errors": [],
-                                           "fitness": [[g.id, value(g.fitness)] for g in genomes]})
+    peer.send(FitnessReport(task.batch_id, [[g.id, value(g.fitness)] for g in genomes], [], 0.0))
 
 
 class Processes:

@@ -50,8 +50,8 @@ def test_a_registered_activation_works_in_configs_networks_modules_export_and_th
     export_torchscript(genomes[0], tmp_path / "net.pt")
     assert torch.allclose(torch.jit.load(str(tmp_path / "net.pt"))(x)[:, 0], expected[0], atol=1e-6)
     assert all(genome_dict_problem(g.to_dict()) is None for g in genomes)  # checkpoints take them
-    task = {"batch_id": 1, "generation": 0, "genomes": [msgpack.unpackb(b) for b in encode_genomes(genomes)]}
-    assert [g.to_dict() for g in decode_genomes(task)] == [{**g.to_dict(), "fitness": None} for g in genomes]
+    maps = [msgpack.unpackb(b) for b in encode_genomes(genomes)]
+    assert [g.to_dict() for g in decode_genomes(maps)] == [{**g.to_dict(), "fitness": None} for g in genomes]
 
 
 def test_worker_processes_know_a_name_registered_where_the_fitness_function_lives():

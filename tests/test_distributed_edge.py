@@ -15,8 +15,8 @@ import time
 import pytest
 
 from distributed_helpers import HERE, HOST, Processes, RawPeer, local_state, report_xor, run, wait_until
-from neatify.distributed import MessageType
 from neatify.distributed.config import system_listen_backlog
+from neatify.distributed.messages import FitnessReport, TaskAssignment
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -115,10 +115,9 @@ def test_a_big_batch_on_a_slow_link_is_delivered_not_dropped(master, caplog):
     pop = master(pop_size=60, num_inputs=300, num_outputs=30, batch_size_per_worker=60)
     received = []
 
-    def on_task(peer: RawPeer, task: dict) -> None:
-        received.append(len(task["genomes"]))
-        peer.send(MessageType.FITNESS_REPORT, {"batch_id": task["batch_id"], "elapsed": 0.0, "errors": [],
-                                               "fitness": [[g["id"], 1.0] for g in task["genomes"]]})
+    def on_task(peer: RawPeer, task: TaskAssignment) -> None:
+        received.append(len(task.genomes))
+        peer.send(FitnessReport(task.batch_id, [[g["id"], 1.0] for g in task.genomes], [], 0.0))
 
     peer = RawPeer(pop.port, "slow-link", on_task, capacity=1000, rcvbuf=32 << 10)
     peer.conn.sock = _Throttled(peer.conn.sock, 32 << 10, 0.01)

@@ -1,4 +1,4 @@
-"""The wire protocol: framing, schemas, and a real master surviving hostile or broken connections."""
+"""The wire protocol: framing, message checks, and a real master surviving hostile or broken connections."""
 
 from __future__ import annotations
 
@@ -23,17 +23,22 @@ from neatify.checks import genome_dict_problem
 from neatify.distributed import DistributedConfig, DistributedPopulation, GenomeEvaluator, MessageType, ProtocolError
 from neatify.distributed.errors import ConnectionClosed
 from neatify.distributed.genome_wire import CONNECTION_RECORD, NODE_RECORD, decode_genomes, encode_genomes
-from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection, decode_payload, encode_frame, task_frame
+from neatify.distributed.messages import (
+    ErrorReport, FitnessReport, HeartbeatRequest, RegistrationAck, TaskAssignment, WorkerRegistration,
+)
+from neatify.distributed.protocol import (
+    PROTOCOL_VERSION, FramedConnection, decode_message, encode_frame, encode_raw, task_frame,
+)
 from neatify.distributed.scheduler import SpeedShare, batch_size
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def test_frame_layout_and_round_trip():
-    frame = encode_frame(MessageType.HEARTBEAT_REQUEST, {"sent": 1.5})
+    frame = encode_frame(HeartbeatRequest(1.5))
     body = msgpack.packb({"sent": 1.5})
     assert frame == struct.pack(">IB", len(body) + 1, 5) + body
-    assert decode_payload(frame[4], frame[5:]) == (MessageType.HEARTBEAT_REQUEST, {"sent": 1.5})
+    assert decode_message(frame[4], frame[5:]) == HeartbeatRequest(1.5)
     assert [m.value for m in MessageType] == list(range(1, 12))
 
 
@@ -55,7 +60,7 @@ def test_frame_layout_and_round_trip():
 ])
 def test_bad_payloads_are_refused(code, body, reason):
     with pytest.raises(ProtocolError, match=reason):
-        decode_payload(code, body, max_items=8)
+        decode_message(code, body, max_items=8)
 
 
 def test_genome_dicts_are_checked_before_use():
@@ -93,10 +98,10 @@ def _grown(seed: int, count: int = 12) -> list[Genome]:
     return pop.genomes
 
 
-def _task(maps: list[dict]) -> dict:
-    """A TASK_ASSIGNMENT payload of genome maps, through a real frame and the bounded decoder."""
+def _task(maps: list[dict]) -> list[dict]:
+    """Genome maps as a worker gets them: through a real TASK_ASSIGNMENT frame and the bounded decoder."""
     frame = task_frame(1, 0, [msgpack.packb(m, use_bin_type=True) for m in maps])
-    return decode_payload(frame[4], frame[5:], max_items=None)[1]
+    return decode_message(frame[4], frame[5:], max_items=None).genomes
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -104,11 +109,13 @@ def test_wire_genomes_round_trip_bit_for_bit(seed):
     genomes = _grown(seed)
     genomes[0].nodes[next(iter(genomes[0].nodes))].bias = -0.0
     frame = task_frame(7, 3, encode_genomes(genomes))
-    decoded = decode_genomes(decode_payload(frame[4], frame[5:])[1])
+    task = decode_message(frame[4], frame[5:])
+    assert (type(task), task.batch_id, task.generation) == (TaskAssignment, 7, 3)
+    decoded = decode_genomes(task.genomes)
     as_sent = [msgpack.packb({**g.to_dict(), "fitness": None}) for g in genomes]
     assert [msgpack.packb(g.to_dict()) for g in decoded] == as_sent  # msgpack floats are float64: exact bits
     assert all(genome_dict_problem(g.to_dict()) is None for g in decoded)
-    assert decode_genomes({"genomes": []}) == []
+    assert decode_genomes([]) == []
 
 
 def _records(data: dict, field: str, edit) -> dict:
@@ -148,9 +155,9 @@ def test_wire_genomes_refuse_what_the_dict_check_refuses_and_more():
         "inputs and outputs >= 1": {**good, "num_outputs": 0},
     }
     for reason, bad in cases.items():
-        payload = _task([good, bad])  # the good genome first: the bad one is named, not the first
+        maps = _task([good, bad])  # the good genome first: the bad one is named, not the first
         with pytest.raises(ProtocolError, match=f"invalid genome: genome ({genome.id}|#1 of the batch): .*{reason}"):
-            decode_genomes(payload)
+            decode_genomes(maps)
     assert len(decode_genomes(_task([good, good]))) == 2
 
 
@@ -190,10 +197,9 @@ def served(tmp_path):
 def _registered(port: int, worker_id: str) -> socket.socket:
     sock = socket.create_connection((HOST, port), timeout=5)
     conn = FramedConnection(sock, 4096)
-    conn.send(MessageType.WORKER_REGISTRATION, {"protocol_version": PROTOCOL_VERSION, "worker_id": worker_id,
-                                                "capacity": 1})
-    mtype, payload = conn.recv()
-    assert (mtype, payload["status"]) == (MessageType.REGISTRATION_ACK, "accepted")
+    conn.send(WorkerRegistration(PROTOCOL_VERSION, worker_id, capacity=1))
+    reply = conn.recv()
+    assert isinstance(reply, RegistrationAck) and reply.status == "accepted"
     return sock
 
 
@@ -212,29 +218,25 @@ def test_hostile_frames_are_refused_and_the_master_keeps_serving(served, tmp_pat
         "unknown type": struct.pack(">IB", 2, 42) + msgpack.packb({}),
         "pickle": (lambda body: struct.pack(">IB", len(body) + 1, 1) + body)(pickle.dumps(Exploit())),
         "garbage": struct.pack(">IB", 2, 1) + b"\xc1",
-        "off schema": encode_frame(MessageType.WORKER_REGISTRATION, {"protocol_version": 1, "worker_id": 1.5,
-                                                                     "capacity": 1}),
-        "out of order": encode_frame(MessageType.FITNESS_REPORT, {"batch_id": 1, "fitness": [], "errors": [],
-                                                                  "elapsed": 0.0}),
+        "off schema": encode_raw(MessageType.WORKER_REGISTRATION, {"protocol_version": 1, "worker_id": 1.5,
+                                                                   "capacity": 1}),
+        "out of order": encode_frame(FitnessReport(1, [], [], 0.0)),
     }
     for name, frame in frames.items():
         with socket.create_connection((HOST, pop.port), timeout=5) as sock:
             sock.sendall(frame)
             assert closed_by_peer(sock), name
     with socket.create_connection((HOST, pop.port), timeout=5) as sock:  # truncated: EOF mid-frame
-        sock.sendall(encode_frame(MessageType.WORKER_REGISTRATION, {"protocol_version": 1, "worker_id": "t",
-                                                                    "capacity": 1})[:9])
+        sock.sendall(encode_frame(WorkerRegistration(1, "t", 1))[:9])
         sock.shutdown(socket.SHUT_WR)
         assert closed_by_peer(sock)
     with socket.create_connection((HOST, pop.port), timeout=5) as sock:  # stalled: never finishes registering
         sock.sendall(struct.pack(">IB", 100, 1))
         assert closed_by_peer(sock)
-    for message, payload in [(MessageType.TASK_ASSIGNMENT, {"batch_id": 1, "generation": 0, "genomes": []}),
-                             (MessageType.FITNESS_REPORT, {"batch_id": 77, "fitness": [], "errors": [],
-                                                           "elapsed": 0.0})]:
-        with _registered(pop.port, f"rogue-{message.value}") as sock:
-            sock.sendall(encode_frame(message, payload))
-            assert closed_by_peer(sock), message.name
+    for message in (TaskAssignment(1, 0, []), FitnessReport(77, [], [], 0.0)):
+        with _registered(pop.port, f"rogue-{message.TYPE.value}") as sock:
+            sock.sendall(encode_frame(message))
+            assert closed_by_peer(sock), message.TYPE.name
     for reason in ("refused (limit 4096)", "frame length 0", "unknown message type 42", "not valid msgpack",
                    "'worker_id' has an invalid value", "expected WORKER_REGISTRATION, got FITNESS_REPORT",
                    "in the middle of a frame", "no registration within", "unexpected TASK_ASSIGNMENT",
@@ -250,11 +252,11 @@ def test_protocol_version_mismatch_gets_a_clear_error(served, caplog):
     caplog.set_level(logging.INFO, logger="neatify.distributed")
     with socket.create_connection((HOST, served.port), timeout=5) as sock:
         conn = FramedConnection(sock, 4096)
-        conn.send(MessageType.WORKER_REGISTRATION, {"protocol_version": 999, "worker_id": 5, "capacity": 1})
-        mtype, payload = conn.recv()
-    assert mtype is MessageType.ERROR_REPORT
-    assert payload["code"] == "version" and payload["fatal"]
-    assert "protocol version mismatch: worker 5 speaks version 999" in payload["message"]
+        conn.send(WorkerRegistration(999, 5, 1))
+        reply = conn.recv()
+    assert isinstance(reply, ErrorReport)
+    assert reply.code == "version" and reply.fatal
+    assert "protocol version mismatch: worker 5 speaks version 999" in reply.message
     assert "protocol version mismatch" in caplog.text
 
 
@@ -308,12 +310,12 @@ def test_worker_refuses_an_invalid_genome_and_says_why(tmp_path):
         worker = procs.worker(server.getsockname()[1], "x", "--max-connect-attempts", "1")
         sock, _ = server.accept()
         conn = FramedConnection(sock, 1 << 20)
-        assert conn.recv()[0] is MessageType.WORKER_REGISTRATION
-        conn.send(MessageType.REGISTRATION_ACK, {"status": "accepted", "heartbeat_interval": 1.0})
-        conn.send(MessageType.TASK_ASSIGNMENT, {"batch_id": 1, "generation": 0, "genomes": [{"id": 1}]})
-        mtype, payload = conn.recv()
-        assert mtype is MessageType.ERROR_REPORT and payload["code"] == "error"
-        assert "TASK_ASSIGNMENT with an invalid genome" in payload["message"]
+        assert isinstance(conn.recv(), WorkerRegistration)
+        conn.send(RegistrationAck("accepted", heartbeat_interval=1.0))
+        conn.send(TaskAssignment(1, 0, [{"id": 1}]))
+        reply = conn.recv()
+        assert isinstance(reply, ErrorReport) and reply.code == "error"
+        assert "TASK_ASSIGNMENT with an invalid genome" in reply.message
         with pytest.raises(ConnectionClosed):  # then the worker closes the connection
             conn.recv()
         conn.close()

@@ -8,12 +8,14 @@ import socket
 import struct
 import time
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from distributed_helpers import HOST, Processes, closed_by_peer, comparable, free_port, local_state, wait_until
-from neatify.distributed import DistributedConfig, DistributedPopulation, MessageType, auth
+from neatify.distributed import DistributedConfig, DistributedPopulation, auth
+from neatify.distributed.messages import ErrorReport, Message, RegistrationAck, WorkerRegistration
 from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection
 
 pytestmark = pytest.mark.timeout(60)
@@ -89,27 +91,25 @@ def _connect(port: int) -> closing[FramedConnection]:
     return closing(FramedConnection(socket.create_connection((HOST, port), timeout=5), 4096))
 
 
-def _hello(worker_id: int | str, nonce: bytes | None = None) -> dict:
-    return {"protocol_version": PROTOCOL_VERSION, "worker_id": worker_id, "capacity": 1,
-            "nonce": nonce or auth.new_nonce()}
+def _hello(worker_id: int | str, nonce: bytes | None = None) -> WorkerRegistration:
+    return WorkerRegistration(PROTOCOL_VERSION, worker_id, 1, nonce=nonce or auth.new_nonce())
 
 
-def _challenge(conn: FramedConnection, hello: dict) -> dict:
+def _challenge(conn: FramedConnection, hello: WorkerRegistration) -> RegistrationAck:
     """Send a registration; the master's challenge (nonce and proof)."""
-    conn.send(MessageType.WORKER_REGISTRATION, hello)
-    mtype, payload = conn.recv(time.monotonic() + 5)
-    assert (mtype, payload["status"]) == (MessageType.REGISTRATION_ACK, "challenge"), payload
-    return payload
+    conn.send(hello)
+    reply = conn.recv(time.monotonic() + 5)
+    assert isinstance(reply, RegistrationAck) and reply.status == "challenge", reply
+    return reply
 
 
-def _answer(conn: FramedConnection, hello: dict, proof: bytes) -> tuple[MessageType, dict]:
-    conn.send(MessageType.WORKER_REGISTRATION, {**hello, "proof": proof})
+def _answer(conn: FramedConnection, hello: WorkerRegistration, proof: bytes) -> Message | None:
+    conn.send(replace(hello, proof=proof))
     return conn.recv(time.monotonic() + 5)
 
 
-def _refused_auth(message: tuple[MessageType, dict]) -> bool:
-    mtype, payload = message
-    return mtype is MessageType.ERROR_REPORT and payload["code"] == "auth" and payload["fatal"]
+def _refused_auth(message: Message | None) -> bool:
+    return isinstance(message, ErrorReport) and message.code == "auth" and message.fatal
 
 
 def test_mutual_proofs_cannot_be_replayed_on_another_connection_or_reflected(master):
@@ -117,18 +117,17 @@ def test_mutual_proofs_cannot_be_replayed_on_another_connection_or_reflected(mas
     hello = _hello("w")
     with _connect(pop.port) as first:
         challenge = _challenge(first, hello)
-        assert auth.verify(challenge["proof"], TOKEN, "master", PROTOCOL_VERSION, hello["nonce"], challenge["nonce"],
-                           "w")
-        recorded = auth.proof(TOKEN, "worker", PROTOCOL_VERSION, hello["nonce"], challenge["nonce"], "w")
-        mtype, payload = _answer(first, hello, recorded)  # the legitimate session an eavesdropper records
-        assert (mtype, payload["status"]) == (MessageType.REGISTRATION_ACK, "accepted")
+        assert auth.verify(challenge.proof, TOKEN, "master", PROTOCOL_VERSION, hello.nonce, challenge.nonce, "w")
+        recorded = auth.proof(TOKEN, "worker", PROTOCOL_VERSION, hello.nonce, challenge.nonce, "w")
+        reply = _answer(first, hello, recorded)  # the legitimate session an eavesdropper records
+        assert isinstance(reply, RegistrationAck) and reply.status == "accepted"
     wait_until(lambda: pop.coordinator.num_workers == 0, 10, "the recorded worker to be gone")
     with _connect(pop.port) as replay:  # the same registration and proof on a new connection
         _challenge(replay, hello)
         assert _refused_auth(_answer(replay, hello, recorded))
     with _connect(pop.port) as reflect:  # the master's own proof handed back as the worker's
         challenge = _challenge(reflect, hello)
-        assert _refused_auth(_answer(reflect, hello, challenge["proof"]))
+        assert _refused_auth(_answer(reflect, hello, challenge.proof))
     assert pop.coordinator.num_workers == 0
 
 
@@ -142,32 +141,32 @@ def test_rogue_endpoint_gets_nothing_a_real_master_accepts(master, tmp_path):
         rogue_port = rogue.getsockname()[1]
         victim = procs.worker(rogue_port, "victim", "--token", TOKEN, "--max-connect-attempts", "2")
         with closing(FramedConnection(rogue.accept()[0], 4096)) as to_victim:
-            mtype, first_hello = to_victim.recv(time.monotonic() + 10)
-            assert mtype is MessageType.WORKER_REGISTRATION
+            first_hello = to_victim.recv(time.monotonic() + 10)
+            assert isinstance(first_hello, WorkerRegistration)
         with _connect(pop.port) as to_master:  # what the real master proves for the victim's first nonce
             stale = _challenge(to_master, first_hello)
         with closing(FramedConnection(rogue.accept()[0], 4096)) as to_victim:  # the victim retries
-            mtype, hello = to_victim.recv(time.monotonic() + 10)
-            assert hello["nonce"] != first_hello["nonce"]
-            to_victim.send(MessageType.REGISTRATION_ACK, {"status": "challenge", **stale})
+            hello = to_victim.recv(time.monotonic() + 10)
+            assert isinstance(hello, WorkerRegistration) and hello.nonce != first_hello.nonce
+            to_victim.send(stale)
             assert _refused_auth(to_victim.recv(time.monotonic() + 10))  # never a proof
         assert victim.wait(20) == 1
         assert f"master at 127.0.0.1:{rogue_port} could not prove it knows the auth token" in procs.log(victim)
         with _connect(pop.port) as to_master:  # replaying what it holds to the real master gets nowhere
             _challenge(to_master, hello)
-            assert _refused_auth(_answer(to_master, hello, stale["proof"]))
+            assert _refused_auth(_answer(to_master, hello, stale.proof))
     assert pop.coordinator.num_workers == 0
 
 
 def test_worker_ids_7_and_str_7_are_one_worker(master, caplog):
     pop = master()
     with _connect(pop.port) as first, _connect(pop.port) as second:
-        first.send(MessageType.WORKER_REGISTRATION, _hello(7))
-        assert first.recv(time.monotonic() + 5)[1]["status"] == "accepted"
-        second.send(MessageType.WORKER_REGISTRATION, _hello("7"))
-        mtype, payload = second.recv(time.monotonic() + 5)
-        assert mtype is MessageType.ERROR_REPORT and payload["code"] == "busy"
-        assert payload["message"] == "worker id 7 is already connected"
+        first.send(_hello(7))
+        assert first.recv(time.monotonic() + 5).status == "accepted"
+        second.send(_hello("7"))
+        reply = second.recv(time.monotonic() + 5)
+        assert isinstance(reply, ErrorReport) and reply.code == "busy"
+        assert reply.message == "worker id 7 is already connected"
         assert pop.coordinator.num_workers == 1
 
 

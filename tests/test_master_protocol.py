@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from typing import TypeVar
 
 import pytest
 
@@ -11,10 +13,15 @@ from neatify.distributed import DistributedConfig, RemoteFitnessError, WorkerLos
 from neatify.distributed.errors import DistributedError
 from neatify.distributed.genome_wire import decode_genomes
 from neatify.distributed.master_protocol import Close, MasterProtocol, Send
-from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, MessageType, encode_frame
+from neatify.distributed.messages import (
+    ErrorReport, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal,
+    StatusReport, StatusRequest, TaskAssignment, WorkerRegistration,
+)
+from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, encode_frame
 from neatify.distributed.scheduler import GenerationJob
 
 TOKEN = "s3cret"
+M = TypeVar("M", bound=Message)
 
 
 class FakeWorker:
@@ -24,34 +31,30 @@ class FakeWorker:
         self.net, self.conn, self.worker_id, self.capacity = net, conn, worker_id, capacity
         self.decoder = FrameDecoder(1 << 26)
         self.decoder.mark_registered()
-        self.inbox: list[tuple[MessageType, dict]] = []
+        self.inbox: list[Message] = []
         self.closed: Close | None = None
         self.answered: list[list[int]] = []
         """The genome ids of each batch this worker reported, in order."""
 
-    def take(self, mtype: MessageType) -> list[dict]:
-        """The messages of ``mtype`` received so far (removed from the inbox)."""
-        found = [payload for kind, payload in self.inbox if kind is mtype]
-        self.inbox = [(kind, payload) for kind, payload in self.inbox if kind is not mtype]
+    def take(self, kind: type[M]) -> list[M]:
+        """The messages of class ``kind`` received so far (removed from the inbox)."""
+        found = [message for message in self.inbox if isinstance(message, kind)]
+        self.inbox = [message for message in self.inbox if not isinstance(message, kind)]
         return found
 
-    def say(self, mtype: MessageType, payload: dict, now: float) -> None:
-        self.net.deliver(self.net.master.received(self.conn, encode_frame(mtype, payload), now))
+    def say(self, message: Message, now: float) -> None:
+        self.net.deliver(self.net.master.received(self.conn, encode_frame(message), now))
 
     def register(self, now: float, nonce: bytes | None = None) -> None:
-        hello = {"protocol_version": PROTOCOL_VERSION, "worker_id": self.worker_id, "capacity": self.capacity}
-        if nonce is not None:
-            hello["nonce"] = nonce
-        self.say(MessageType.WORKER_REGISTRATION, hello, now)
+        self.say(WorkerRegistration(PROTOCOL_VERSION, self.worker_id, self.capacity, nonce=nonce), now)
 
     def answer_tasks(self, now: float, fitness=lambda genome: float(len(genome.connections))) -> int:
         """Report every task received, with ``fitness(genome)`` of its decoded genomes; returns how many."""
-        tasks = self.take(MessageType.TASK_ASSIGNMENT)
+        tasks = self.take(TaskAssignment)
         for task in tasks:
-            self.answered.append([g["id"] for g in task["genomes"]])
-            self.say(MessageType.FITNESS_REPORT, {"batch_id": task["batch_id"], "elapsed": 0.0, "errors": [],
-                                                  "fitness": [[g.id, fitness(g)] for g in decode_genomes(task)]},
-                     now)
+            self.answered.append([g["id"] for g in task.genomes])
+            self.say(FitnessReport(task.batch_id, [[g.id, fitness(g)] for g in decode_genomes(task.genomes)], [],
+                                   0.0), now)
         return len(tasks)
 
 
@@ -71,7 +74,7 @@ class Net:
         self.deliver(self.master.connected(conn, f"peer-{conn}", now))
         if register:
             worker.register(now)
-            assert worker.take(MessageType.REGISTRATION_ACK)[0]["status"] == "accepted"
+            assert worker.take(RegistrationAck)[0].status == "accepted"
         return worker
 
     def deliver(self, actions) -> None:
@@ -128,7 +131,7 @@ def test_guided_batches_follow_measured_speed():
     net.deliver(net.master.submit(GenerationJob(0, genomes(400)), 0.0))
     fast.answer_tasks(0.1)  # 100 genomes in 0.1 s
     slow.answer_tasks(1.0)  # 75 genomes in 1 s
-    sizes = {w.worker_id: len(w.take(MessageType.TASK_ASSIGNMENT)[0]["genomes"]) for w in (fast, slow)}
+    sizes = {w.worker_id: len(w.take(TaskAssignment)[0].genomes) for w in (fast, slow)}
     assert sizes == {"fast": 57, "slow": 6}  # half of each one's share of what is pending by speed
 
 
@@ -148,8 +151,8 @@ def test_heartbeats_unanswered_for_peer_timeout_drop_the_worker_and_resend_its_b
     net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
     for now in (1.0, 2.0, 3.0, 3.9):
         net.deliver(net.master.tick(now))
-        steady.say(MessageType.HEARTBEAT_RESPONSE, {"sent": now}, now)
-    assert mute.closed is None and len(mute.take(MessageType.HEARTBEAT_REQUEST)) == 3  # one per interval
+        steady.say(HeartbeatResponse(now), now)
+    assert mute.closed is None and len(mute.take(HeartbeatRequest)) == 3  # one per interval
     net.deliver(net.master.tick(4.1))  # the first probe (t=1) unanswered for more than 3 s
     assert mute.closed is not None and net.master.num_workers == 1
     outcome = net.run_until_done(4.1)
@@ -174,17 +177,17 @@ def test_late_batch_resent_then_worker_uncounted_and_dropped_after_twice_task_ti
         honest.answer_tasks(now)
         net.deliver(net.master.tick(now))
         for worker in (stale, honest):
-            worker.say(MessageType.HEARTBEAT_RESPONSE, {"sent": now}, now)
+            worker.say(HeartbeatResponse(now), now)
     outcome = net.run_until_done(2.5, silent=(stale,))
     assert outcome.fitness == expected(population) and outcome.job.batches_resent == 1
     assert stale.closed is None  # it may still answer: released, not yet dropped
     net.deliver(net.master.submit(GenerationJob(1, genomes(40)), 3.0))
-    sizes = [len(t["genomes"]) for t in honest.take(MessageType.TASK_ASSIGNMENT)]
+    sizes = [len(t.genomes) for t in honest.take(TaskAssignment)]
     assert sizes == [20]  # honest's share is the whole: the stale worker neither counts nor gets work
-    assert [t["generation"] for t in stale.take(MessageType.TASK_ASSIGNMENT)] == [0]
+    assert [t.generation for t in stale.take(TaskAssignment)] == [0]
     for now in (3.5, 4.1):
         net.deliver(net.master.tick(now))
-        stale.say(MessageType.HEARTBEAT_RESPONSE, {"sent": now}, now)
+        stale.say(HeartbeatResponse(now), now)
     assert stale.closed is not None  # no result 4 s (2 x task_timeout) after its batch was sent
 
 
@@ -241,10 +244,9 @@ def test_a_lying_report_closes_that_worker_and_its_batch_is_resent(bad, reason, 
     net.connect("honest")
     population = genomes()
     net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
-    task = liar.take(MessageType.TASK_ASSIGNMENT)[0]
-    values = [[g["id"], bad] for g in task["genomes"]] if bad is not None else []
-    liar.say(MessageType.FITNESS_REPORT, {"batch_id": task["batch_id"], "elapsed": 0.0, "errors": [],
-                                          "fitness": values}, 0.1)
+    task = liar.take(TaskAssignment)[0]
+    values = [[g["id"], bad] for g in task.genomes] if bad is not None else []
+    liar.say(FitnessReport(task.batch_id, values, [], 0.0), 0.1)
     assert liar.closed is not None and reason in caplog.text and "worker liar" in caplog.text
     assert net.run_until_done(0.1).fitness == expected(population)
 
@@ -255,11 +257,10 @@ def test_remote_error_fails_the_generation_or_takes_error_fitness():
         worker = net.connect("w")
         population = genomes(4)
         net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
-        for task in worker.take(MessageType.TASK_ASSIGNMENT):
-            ids = [g["id"] for g in task["genomes"]]
-            worker.say(MessageType.FITNESS_REPORT, {"batch_id": task["batch_id"], "elapsed": 0.0,
-                                                    "fitness": [[i, 1.0] for i in ids[1:]],
-                                                    "errors": [[ids[0], "Traceback: boom"]]}, 0.1)
+        for task in worker.take(TaskAssignment):
+            ids = [g["id"] for g in task.genomes]
+            worker.say(FitnessReport(task.batch_id, [[i, 1.0] for i in ids[1:]], [[ids[0], "Traceback: boom"]], 0.0),
+                       0.1)
         outcome = net.run_until_done(0.1)
         if error_fitness is None:
             assert isinstance(outcome.error, RemoteFitnessError) and outcome.error.worker_id == "w"
@@ -272,8 +273,8 @@ def test_worker_ids_7_and_str_7_are_one_worker():
     net.connect(7)
     twin = net.connect("7", register=False)
     twin.register(0.0)
-    refusal = twin.take(MessageType.ERROR_REPORT)[0]
-    assert refusal["code"] == "busy" and twin.closed is not None and net.master.num_workers == 1
+    refusal = twin.take(ErrorReport)[0]
+    assert refusal.code == "busy" and twin.closed is not None and net.master.num_workers == 1
 
 
 def test_mutual_authentication_both_ways():
@@ -281,18 +282,18 @@ def test_mutual_authentication_both_ways():
     worker = net.connect("w", register=False)
     nonce = auth.new_nonce()
     worker.register(0.0, nonce)
-    challenge = worker.take(MessageType.REGISTRATION_ACK)[0]
-    assert challenge["status"] == "challenge"
-    assert auth.verify(challenge["proof"], TOKEN, "master", PROTOCOL_VERSION, nonce, challenge["nonce"], "w")
-    hello = {"protocol_version": PROTOCOL_VERSION, "worker_id": "w", "capacity": 50, "nonce": nonce}
+    challenge = worker.take(RegistrationAck)[0]
+    assert challenge.status == "challenge"
+    assert auth.verify(challenge.proof, TOKEN, "master", PROTOCOL_VERSION, nonce, challenge.nonce, "w")
+    hello = WorkerRegistration(PROTOCOL_VERSION, "w", 50, nonce=nonce)
     reflected = net.connect("x", register=False)  # the master's own proof sent back as a worker's is refused
     reflected.register(0.0, nonce)
-    other = reflected.take(MessageType.REGISTRATION_ACK)[0]
-    reflected.say(MessageType.WORKER_REGISTRATION, {**hello, "worker_id": "x", "proof": other["proof"]}, 0.0)
-    assert reflected.take(MessageType.ERROR_REPORT)[0]["code"] == "auth"
-    proof = auth.proof(TOKEN, "worker", PROTOCOL_VERSION, nonce, challenge["nonce"], "w")
-    worker.say(MessageType.WORKER_REGISTRATION, {**hello, "proof": proof}, 0.0)
-    assert worker.take(MessageType.REGISTRATION_ACK)[0]["status"] == "accepted"
+    other = reflected.take(RegistrationAck)[0]
+    reflected.say(replace(hello, worker_id="x", proof=other.proof), 0.0)
+    assert reflected.take(ErrorReport)[0].code == "auth"
+    proof = auth.proof(TOKEN, "worker", PROTOCOL_VERSION, nonce, challenge.nonce, "w")
+    worker.say(replace(hello, proof=proof), 0.0)
+    assert worker.take(RegistrationAck)[0].status == "accepted"
     assert net.master.num_workers == 1
 
 
@@ -301,61 +302,59 @@ def test_shutdown_tells_every_worker_and_fails_the_running_generation():
     workers = [net.connect(f"w{i}") for i in range(2)]
     net.deliver(net.master.submit(GenerationJob(0, genomes()), 0.0))
     net.deliver(net.master.shutdown(0.5))
-    assert all(w.take(MessageType.SHUTDOWN_SIGNAL) for w in workers)
+    assert all(w.take(ShutdownSignal) for w in workers)
     outcome = net.master.take_outcome()
     assert isinstance(outcome.error, DistributedError) and "shut down" in str(outcome.error)
     late = net.connect("late", now=0.6, register=False)
     late.register(0.6)
     assert late.closed is not None and net.master.num_workers == 2
     net.deliver(net.master.tick(5.0))  # while the workers hang up: no more heartbeats after the shutdown
-    assert not any(w.take(MessageType.HEARTBEAT_REQUEST) for w in workers)
+    assert not any(w.take(HeartbeatRequest) for w in workers)
 
 
 def test_status_report_counts_workers_queue_and_rate_and_the_client_is_no_worker():
     net = Net()
     first, second = net.connect("w1"), net.connect("w2")
     asker = net.connect("status-client", now=0.0, register=False)
-    asker.say(MessageType.STATUS_REQUEST, {}, 5.0)
-    assert asker.take(MessageType.STATUS_REPORT) == [{
-        "workers": 2, "busy": 0, "idle": 2, "pending": 0, "generation": -1, "evaluating": False,
-        "genomes_per_s": 0.0, "uptime": 5.0}]
+    asker.say(StatusRequest(), 5.0)
+    assert asker.take(StatusReport) == [StatusReport(workers=2, busy=0, idle=2, pending=0, generation=-1,
+                                                     evaluating=False, genomes_per_s=0.0, uptime=5.0)]
     assert asker.closed is not None and asker.closed.flush and net.master.num_workers == 2
     net.deliver(net.master.submit(GenerationJob(3, genomes(30)), 10.0))
     during = net.connect("status-client-2", now=10.5, register=False)
-    during.say(MessageType.STATUS_REQUEST, {"nonce": auth.new_nonce()}, 10.5)  # a nonce is fine without a token
-    report = during.take(MessageType.STATUS_REPORT)[0]
-    assert (report["busy"], report["idle"], report["pending"], report["generation"], report["evaluating"]) == \
-        (2, 0, 30, 3, True)
+    during.say(StatusRequest(nonce=auth.new_nonce()), 10.5)  # a nonce is fine without a token
+    report = during.take(StatusReport)[0]
+    assert (report.busy, report.idle, report.pending, report.generation, report.evaluating) == (2, 0, 30, 3, True)
     net.run_until_done(12.0)  # 30 genomes in 2 s
     after = net.connect("status-client-3", now=12.0, register=False)
-    after.say(MessageType.STATUS_REQUEST, {}, 12.0)
-    report = after.take(MessageType.STATUS_REPORT)[0]
-    assert (report["genomes_per_s"], report["pending"], report["evaluating"], report["idle"]) == (15.0, 0, False, 2)
+    after.say(StatusRequest(), 12.0)
+    report = after.take(StatusReport)[0]
+    assert (report.genomes_per_s, report.pending, report.evaluating, report.idle) == (15.0, 0, False, 2)
     assert net.master.num_workers == 2 and first.closed is None and second.closed is None
 
 
 def test_status_with_a_token_needs_the_mutual_proof():
     net = Net(auth_token=TOKEN)
     bare = net.connect("bare", register=False)
-    bare.say(MessageType.STATUS_REQUEST, {}, 0.0)
-    assert bare.take(MessageType.ERROR_REPORT)[0]["code"] == "auth" and not bare.take(MessageType.STATUS_REPORT)
+    bare.say(StatusRequest(), 0.0)
+    assert bare.take(ErrorReport)[0].code == "auth" and not bare.take(StatusReport)
     for role, accepted in (("worker", False), ("status", True)):  # a proof of another role is worthless
         client = net.connect(f"client-{role}", register=False)
         nonce = auth.new_nonce()
-        client.say(MessageType.STATUS_REQUEST, {"nonce": nonce}, 0.0)
-        challenge = client.take(MessageType.REGISTRATION_ACK)[0]
-        assert auth.verify(challenge["proof"], TOKEN, "master", PROTOCOL_VERSION, nonce, challenge["nonce"],
+        client.say(StatusRequest(nonce=nonce), 0.0)
+        challenge = client.take(RegistrationAck)[0]
+        assert auth.verify(challenge.proof, TOKEN, "master", PROTOCOL_VERSION, nonce, challenge.nonce,
                            auth.STATUS_CLIENT_ID)
-        proof = auth.proof(TOKEN, role, PROTOCOL_VERSION, nonce, challenge["nonce"], auth.STATUS_CLIENT_ID)
-        client.say(MessageType.STATUS_REQUEST, {"nonce": nonce, "proof": proof}, 0.0)
-        assert bool(client.take(MessageType.STATUS_REPORT)) is accepted and client.closed is not None
+        proof = auth.proof(TOKEN, role, PROTOCOL_VERSION, nonce, challenge.nonce, auth.STATUS_CLIENT_ID)
+        client.say(StatusRequest(nonce=nonce, proof=proof), 0.0)
+        assert bool(client.take(StatusReport)) is accepted and client.closed is not None
     assert net.master.num_workers == 0
 
 
 def test_a_status_client_cannot_turn_into_a_worker():
     net = Net(auth_token=TOKEN)
     client = net.connect("sneaky", register=False)
-    client.say(MessageType.STATUS_REQUEST, {"nonce": auth.new_nonce()}, 0.0)
+    client.say(StatusRequest(nonce=auth.new_nonce()), 0.0)
     client.register(0.0, auth.new_nonce())
     assert client.closed is not None and net.master.num_workers == 0
 
@@ -377,7 +376,7 @@ def species_run(species: dict[int, int] | None, population: list, lose_one: bool
     workers = [net.connect(f"w{i}") for i in range(3)]
     net.deliver(net.master.submit(GenerationJob(0, population, species), 0.0))
     if lose_one:
-        assert workers[0].take(MessageType.TASK_ASSIGNMENT)
+        assert workers[0].take(TaskAssignment)
         net.hang_up(workers[0], 0.5)
     outcome = net.run_until_done(1.0)
     return outcome, [batch for w in workers for batch in w.answered]

@@ -8,17 +8,21 @@ from neatify import Population
 from neatify.distributed import AuthenticationError, RegistrationError, auth
 from neatify.distributed.errors import ConnectionClosed, ProtocolError
 from neatify.distributed.genome_wire import encode_genomes
-from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, MessageType, encode_frame, task_frame
+from neatify.distributed.messages import (
+    ErrorReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal, TaskAssignment,
+    WorkerRegistration,
+)
+from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, encode_frame, task_frame
 from neatify.distributed.worker_protocol import Failed, Registered, Send, Shutdown, WorkerProtocol
 
 TOKEN = "s3cret"
 
 
-def frames(*messages: tuple[MessageType, dict]) -> bytes:
-    return b"".join(encode_frame(mtype, payload) for mtype, payload in messages)
+def frames(*messages: Message) -> bytes:
+    return b"".join(encode_frame(message) for message in messages)
 
 
-def sent(events) -> list[tuple[MessageType, dict]]:
+def sent(events) -> list[Message]:
     """What the worker wrote, decoded as the master would."""
     decoder = FrameDecoder(1 << 20)
     for event in events:
@@ -27,50 +31,49 @@ def sent(events) -> list[tuple[MessageType, dict]]:
     return list(iter(decoder.next_message, None))
 
 
-def worker(token: str | None = None, tls: bool = False) -> tuple[WorkerProtocol, dict]:
+def worker(token: str | None = None, tls: bool = False) -> tuple[WorkerProtocol, WorkerRegistration]:
     core = WorkerProtocol("w", 50, token, "master:5000", 1 << 20, now=0.0, tls=tls)
-    (mtype, hello), = sent([core.hello()])
-    assert mtype is MessageType.WORKER_REGISTRATION and hello["protocol_version"] == PROTOCOL_VERSION
+    hello, = sent([core.hello()])
+    assert isinstance(hello, WorkerRegistration) and hello.protocol_version == PROTOCOL_VERSION
     return core, hello
 
 
-ACCEPTED = (MessageType.REGISTRATION_ACK, {"status": "accepted", "heartbeat_interval": 1.0})
+ACCEPTED = RegistrationAck("accepted", heartbeat_interval=1.0)
 
 
 def test_accepted_then_a_task_in_the_same_read_and_heartbeats_answered():
     core, _ = worker()
     genomes = Population(3, 2, 1, seed=1).genomes
     data = frames(ACCEPTED) + task_frame(4, 0, encode_genomes(genomes)) + \
-        frames((MessageType.HEARTBEAT_REQUEST, {"sent": 2.5}))
+        frames(HeartbeatRequest(2.5))
     events = core.received(data, 0.1)
     assert events[0] == Registered(1.0)
     task = events[1]
     assert (task.batch_id, task.generation) == (4, 0)
     assert [g.to_dict() for g in task.genomes] == [{**g.to_dict(), "fitness": None} for g in genomes]
-    assert sent(events[2:]) == [(MessageType.HEARTBEAT_RESPONSE, {"sent": 2.5})]
+    assert sent(events[2:]) == [HeartbeatResponse(2.5)]
 
 
 def test_mutual_proof_the_worker_checks_the_master_first():
     core, hello = worker(TOKEN)
     master_nonce = auth.new_nonce()
-    good = auth.proof(TOKEN, "master", PROTOCOL_VERSION, hello["nonce"], master_nonce, "w")
-    events = core.received(frames((MessageType.REGISTRATION_ACK, {"status": "challenge", "nonce": master_nonce,
-                                                                  "proof": good})), 0.1)
-    (mtype, answer), = sent(events)
-    assert auth.verify(answer["proof"], TOKEN, "worker", PROTOCOL_VERSION, hello["nonce"], master_nonce, "w")
+    good = auth.proof(TOKEN, "master", PROTOCOL_VERSION, hello.nonce, master_nonce, "w")
+    events = core.received(frames(RegistrationAck("challenge", nonce=master_nonce, proof=good)), 0.1)
+    answer, = sent(events)
+    assert answer == WorkerRegistration(PROTOCOL_VERSION, "w", 50, hello.nonce, answer.proof)  # the same, plus proof
+    assert auth.verify(answer.proof, TOKEN, "worker", PROTOCOL_VERSION, hello.nonce, master_nonce, "w")
     assert core.received(frames(ACCEPTED), 0.2) == [Registered(1.0)]
 
 
 @pytest.mark.parametrize("answer, why", [
-    ((MessageType.REGISTRATION_ACK, {"status": "challenge", "nonce": b"n" * 32, "proof": b"p" * 32}),
-     "could not prove it knows the auth token"),
+    (RegistrationAck("challenge", nonce=b"n" * 32, proof=b"p" * 32), "could not prove it knows the auth token"),
     (ACCEPTED, "accepted this worker without proving"),
 ])
 def test_a_master_that_cannot_prove_the_token_is_refused(answer, why):
     core, _ = worker(TOKEN)
     events = core.received(frames(answer), 0.1)
-    (mtype, report), = sent(events)
-    assert mtype is MessageType.ERROR_REPORT and report["code"] == "auth" and why in report["message"]
+    report, = sent(events)
+    assert isinstance(report, ErrorReport) and report.code == "auth" and why in report.message
     assert isinstance(events[-1], Failed) and isinstance(events[-1].error, AuthenticationError)
     assert "master at master:5000" in str(events[-1].error)
 
@@ -80,17 +83,16 @@ def test_a_master_that_cannot_prove_the_token_is_refused(answer, why):
                                                 (True, "auth", AuthenticationError)])
 def test_refusals_for_now_and_for_good(fatal, code, error):
     core, _ = worker()
-    events = core.received(frames((MessageType.ERROR_REPORT, {"message": "no", "fatal": fatal, "code": code})), 0.1)
+    events = core.received(frames(ErrorReport("no", fatal, code)), 0.1)
     assert isinstance(events[-1], Failed) and type(events[-1].error) is error
 
 
 def test_an_invalid_genome_is_reported_and_ends_the_connection():
     core, _ = worker()
-    events = core.received(frames(ACCEPTED, (MessageType.TASK_ASSIGNMENT, {"batch_id": 1, "generation": 0,
-                                                                          "genomes": [{"id": 1}]})), 0.1)
+    events = core.received(frames(ACCEPTED, TaskAssignment(1, 0, [{"id": 1}])), 0.1)
     assert "genome" in str(events[-1].error)
-    (mtype, report), = sent(events[1:])
-    assert mtype is MessageType.ERROR_REPORT and "TASK_ASSIGNMENT with an invalid genome" in report["message"]
+    report, = sent(events[1:])
+    assert isinstance(report, ErrorReport) and "TASK_ASSIGNMENT with an invalid genome" in report.message
     assert isinstance(events[-1].error, ProtocolError) and core.over
 
 
@@ -100,7 +102,7 @@ def test_silence_ends_the_connection_but_a_big_task_still_arriving_does_not():
     assert isinstance(core.tick(30.5)[0].error, ConnectionClosed)  # no registration answer in 30 s
     core, _ = worker()
     core.received(frames(ACCEPTED), 0.0)
-    trickle = frames((MessageType.HEARTBEAT_REQUEST, {"sent": 1.0}))
+    trickle = frames(HeartbeatRequest(1.0))
     for i, now in enumerate((1.0, 2.0, 3.0, 4.0)):  # a frame arriving a byte at a time
         assert core.received(trickle[i:i + 1], now) == []
         assert core.tick(now + 0.5) == []
@@ -115,7 +117,7 @@ def test_closed_before_the_answer_hints_at_tls_and_shutdown_ends_cleanly():
     core, _ = worker(tls=True)
     assert "tls_ca" not in str(core.closed()[0].error)
     core, _ = worker()
-    events = core.received(frames(ACCEPTED, (MessageType.SHUTDOWN_SIGNAL, {"reason": "done"})), 0.1)
+    events = core.received(frames(ACCEPTED, ShutdownSignal("done")), 0.1)
     assert events[-1] == Shutdown("done") and core.closed() == []
 
 

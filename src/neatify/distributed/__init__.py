@@ -1,6 +1,6 @@
 """Distributed evaluation: a master ``DistributedPopulation`` farms genomes out to ``WorkerNode``s over TCP.
 
-Messages are length-prefixed msgpack frames of plain data, schema-checked on receipt (never pickle).
+Messages are length-prefixed msgpack frames of plain data, each checked by its message class on receipt (never pickle).
 See docs/distributed.md.
 """
 
@@ -10,7 +10,8 @@ from neatify.distributed.errors import (
     WorkerWaitTimeout,
 )
 from neatify.distributed.master import DistributedEvaluator, DistributedPopulation, SystemCoordinator
-from neatify.distributed.protocol import PROTOCOL_VERSION, MessageType
+from neatify.distributed.messages import MessageType
+from neatify.distributed.protocol import PROTOCOL_VERSION
 from neatify.distributed.worker import GenomeEvaluator, WorkerNode
 
 __all__ = [

@@ -64,12 +64,11 @@ def encode_genomes(genomes: list[Genome]) -> list[bytes]:
     return encoded
 
 
-def decode_genomes(payload: dict[str, Any]) -> list[Genome]:
-    """The genomes of a (schema-checked) TASK_ASSIGNMENT payload, each checked in full before any is built.
+def decode_genomes(maps: list[dict[str, Any]]) -> list[Genome]:
+    """The genomes of a TASK_ASSIGNMENT's genome maps, each checked in full before any is built.
 
     Raises ProtocolError naming the first bad genome and its problem.
     """
-    maps = payload["genomes"]
     for position, data in enumerate(maps):
         problem = _map_problem(data)
         if problem:

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 from neatify.distributed import auth
 from neatify.distributed.config import DistributedConfig
 from neatify.distributed.errors import (
     DistributedError, ProtocolError, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout,
 )
-from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, MessageType, encode_frame
+from neatify.distributed.messages import (
+    ErrorReport, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal,
+    StatusReport, StatusRequest, StatusUpdate, WorkerRegistration,
+)
+from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, encode_frame
 from neatify.distributed.scheduler import Batch, GenerationJob, SpeedShare, batch_size
 
 logger = logging.getLogger("neatify.distributed.master")
@@ -70,7 +73,7 @@ class _Connection:
     address: str
     opened: float
     decoder: FrameDecoder
-    hello: dict[str, Any] | None = None
+    hello: WorkerRegistration | StatusRequest | None = None
     """The registration being authenticated (its ``nonce`` answered by ``master_nonce``)."""
     master_nonce: bytes | None = None
     peer: _Peer | None = None
@@ -127,13 +130,13 @@ class MasterProtocol:
         """Workers registered right now."""
         return len(self._peers)
 
-    def status(self, now: float) -> dict[str, Any]:
-        """What a STATUS_REPORT says: workers and their load, genomes left in the generation, the last rate."""
+    def status(self, now: float) -> StatusReport:
+        """The STATUS_REPORT: workers and their load, genomes left in the generation, the last rate."""
         running = self._running
-        return {"workers": len(self._peers), "busy": len(self._peers) - len(self._idle), "idle": len(self._idle),
-                "pending": 0 if running is None else running.job.unresolved, "generation": self._generation,
-                "evaluating": running is not None, "genomes_per_s": self._last_rate,
-                "uptime": max(now - self.started, 0.0)}
+        return StatusReport(workers=len(self._peers), busy=len(self._peers) - len(self._idle), idle=len(self._idle),
+                            pending=0 if running is None else running.job.unresolved, generation=self._generation,
+                            evaluating=running is not None, genomes_per_s=self._last_rate,
+                            uptime=max(now - self.started, 0.0))
 
     def take_outcome(self) -> Outcome | None:
         """The generation finished since the last call, if any."""
@@ -155,7 +158,7 @@ class MasterProtocol:
         connection.decoder.buffer(data)
         try:
             while conn in self._connections and (message := connection.decoder.next_message()) is not None:
-                self._on_message(connection, *message, now, actions)
+                self._on_message(connection, message, now, actions)
         except ProtocolError as exc:
             self._fail(connection, exc, now, actions)
         return actions
@@ -198,7 +201,7 @@ class MasterProtocol:
                 self._close(self._connections[peer.conn], problem, actions, flush=False)
         if now - self._last_heartbeat >= self.config.heartbeat_interval and not self.stopping:
             self._last_heartbeat = now
-            frame = encode_frame(MessageType.HEARTBEAT_REQUEST, {"sent": now})
+            frame = encode_frame(HeartbeatRequest(now))
             for peer in self._peers.values():
                 actions.append(Send(peer.conn, frame))
                 if peer.probe_sent is None:
@@ -226,118 +229,117 @@ class MasterProtocol:
         if self._running is not None:
             self._running.job.error = DistributedError("master shut down during the generation")
             self._settle(now)
-        frame = encode_frame(MessageType.SHUTDOWN_SIGNAL, {"reason": "master shutting down"})
+        frame = encode_frame(ShutdownSignal("master shutting down"))
         return [Send(peer.conn, frame) for peer in self._peers.values()]
 
     # --- registration ---
-    def _on_message(self, connection: _Connection, mtype: MessageType, payload: dict[str, Any], now: float,
-                    actions: list[Action]) -> None:
+    def _on_message(self, connection: _Connection, message: Message, now: float, actions: list[Action]) -> None:
         peer = connection.peer
         if peer is None:
-            self._on_registration(connection, mtype, payload, now, actions)
+            self._on_registration(connection, message, now, actions)
             return
         peer.last_seen = now
-        if mtype is MessageType.HEARTBEAT_RESPONSE:
-            return
-        if mtype is MessageType.FITNESS_REPORT:
-            self._on_report(peer, payload, now)
-            self._settle(now)
-            self._plan(now, actions)
-        elif mtype is MessageType.STATUS_UPDATE:
-            self._leave(connection, f"worker {peer.worker_id} is leaving", now, actions)
-        elif mtype is MessageType.ERROR_REPORT:
-            self._leave(connection, f"worker {peer.worker_id} reported an error: {payload['message']}", now, actions)
-        else:
-            raise ProtocolError(f"unexpected {mtype.name} from a registered worker")
+        match message:
+            case HeartbeatResponse():
+                pass
+            case FitnessReport():
+                self._on_report(peer, message, now)
+                self._settle(now)
+                self._plan(now, actions)
+            case StatusUpdate():
+                self._leave(connection, f"worker {peer.worker_id} is leaving", now, actions)
+            case ErrorReport():
+                self._leave(connection, f"worker {peer.worker_id} reported an error: {message.message}", now, actions)
+            case _:
+                raise ProtocolError(f"unexpected {message.TYPE.name} from a registered worker")
 
-    def _on_registration(self, connection: _Connection, mtype: MessageType, payload: dict[str, Any], now: float,
-                         actions: list[Action]) -> None:
-        if mtype is MessageType.ERROR_REPORT:
-            logger.warning("worker from %s refused this master: %s", connection.address, payload["message"])
+    def _on_registration(self, connection: _Connection, message: Message, now: float, actions: list[Action]) -> None:
+        if isinstance(message, ErrorReport):
+            logger.warning("worker from %s refused this master: %s", connection.address, message.message)
             self._close(connection, "the worker refused this master", actions)
             return
-        if connection.status_client or (mtype is MessageType.STATUS_REQUEST and connection.hello is None):
-            self._on_status_request(connection, mtype, payload, now, actions)
+        if connection.status_client or (isinstance(message, StatusRequest) and connection.hello is None):
+            self._on_status_request(connection, message, now, actions)
             return
-        if mtype is not MessageType.WORKER_REGISTRATION:
-            raise ProtocolError(f"expected WORKER_REGISTRATION, got {mtype.name}")
+        if not isinstance(message, WorkerRegistration):
+            raise ProtocolError(f"expected WORKER_REGISTRATION, got {message.TYPE.name}")
         if connection.hello is not None:
-            self._check_proof(connection, payload, now, actions)
+            self._check_proof(connection, message, now, actions)
             return
-        worker_id = auth.canonical_worker_id(payload["worker_id"])
-        if payload["protocol_version"] != PROTOCOL_VERSION:
+        worker_id = auth.canonical_worker_id(message.worker_id)
+        if message.protocol_version != PROTOCOL_VERSION:
             self._refuse(connection, f"protocol version mismatch: worker {worker_id} speaks version "
-                         f"{payload['protocol_version']}, master speaks {PROTOCOL_VERSION}", "version", actions)
+                         f"{message.protocol_version}, master speaks {PROTOCOL_VERSION}", "version", actions)
         elif not self.config.auth_token:
-            self._admit(connection, payload, now, actions)
-        elif "nonce" not in payload:
+            self._admit(connection, message, now, actions)
+        elif message.nonce is None:
             self._refuse(connection, f"authentication failed for worker {worker_id}: its registration has no "
                          "nonce", "auth", actions)
         else:
-            self._challenge(connection, payload, worker_id, actions)
+            self._challenge(connection, message, worker_id, actions)
 
-    def _challenge(self, connection: _Connection, hello: dict[str, Any], worker_id: str,
+    def _challenge(self, connection: _Connection, hello: WorkerRegistration | StatusRequest, worker_id: str,
                    actions: list[Action]) -> None:
         """Answer a first request that carries a nonce with this master's nonce and proof of the token."""
-        assert self.config.auth_token
+        assert self.config.auth_token and hello.nonce is not None
         connection.hello, connection.master_nonce = hello, auth.new_nonce()
-        actions.append(Send(connection.id, encode_frame(MessageType.REGISTRATION_ACK, {
-            "status": "challenge", "nonce": connection.master_nonce,
-            "proof": auth.proof(self.config.auth_token, "master", PROTOCOL_VERSION, hello["nonce"],
-                                connection.master_nonce, worker_id)})))
+        actions.append(Send(connection.id, encode_frame(RegistrationAck(
+            "challenge", nonce=connection.master_nonce,
+            proof=auth.proof(self.config.auth_token, "master", PROTOCOL_VERSION, hello.nonce,
+                             connection.master_nonce, worker_id)))))
 
-    def _proven(self, connection: _Connection, answer: dict[str, Any], role: auth.Role, worker_id: str) -> bool:
+    def _proven(self, connection: _Connection, answer: WorkerRegistration | StatusRequest, role: auth.Role,
+                worker_id: str) -> bool:
         """Whether ``answer`` repeats the first request unchanged plus ``role``'s proof over both nonces."""
         hello, token = connection.hello, self.config.auth_token
-        assert hello is not None and token and connection.master_nonce is not None
-        answer = dict(answer)
-        candidate = answer.pop("proof", b"")
-        return answer == hello and auth.verify(candidate, token, role, PROTOCOL_VERSION, hello["nonce"],
-                                               connection.master_nonce, worker_id)
+        assert hello is not None and hello.nonce is not None and token and connection.master_nonce is not None
+        return replace(answer, proof=None) == hello and auth.verify(
+            answer.proof or b"", token, role, PROTOCOL_VERSION, hello.nonce, connection.master_nonce, worker_id)
 
-    def _check_proof(self, connection: _Connection, answer: dict[str, Any], now: float,
+    def _check_proof(self, connection: _Connection, answer: WorkerRegistration, now: float,
                      actions: list[Action]) -> None:
         """The worker's answer to the challenge: the same registration plus its proof over both nonces."""
-        assert connection.hello is not None
-        worker_id = auth.canonical_worker_id(connection.hello["worker_id"])
+        hello = connection.hello
+        assert isinstance(hello, WorkerRegistration)
+        worker_id = auth.canonical_worker_id(hello.worker_id)
         if not self._proven(connection, answer, "worker", worker_id):
             self._refuse(connection, f"authentication failed for worker {worker_id}: wrong or missing auth token "
                          "(or a proof not made for this connection)", "auth", actions)
             return
-        self._admit(connection, connection.hello, now, actions)
+        self._admit(connection, hello, now, actions)
 
-    def _on_status_request(self, connection: _Connection, mtype: MessageType, payload: dict[str, Any], now: float,
+    def _on_status_request(self, connection: _Connection, message: Message, now: float,
                            actions: list[Action]) -> None:
         """A status client, not a worker: answer STATUS_REPORT and hang up; with a token, only once it has
         given the mutual proof a worker gives (role ``"status"``)."""
-        if mtype is not MessageType.STATUS_REQUEST:
-            raise ProtocolError(f"expected STATUS_REQUEST, got {mtype.name}")
+        if not isinstance(message, StatusRequest):
+            raise ProtocolError(f"expected STATUS_REQUEST, got {message.TYPE.name}")
         connection.status_client = True
         if self.config.auth_token and connection.hello is None:
-            if "nonce" not in payload:
+            if message.nonce is None:
                 self._refuse(connection, "status refused: the request has no nonce and this master requires the "
                              "auth token", "auth", actions)
             else:
-                self._challenge(connection, payload, auth.STATUS_CLIENT_ID, actions)
+                self._challenge(connection, message, auth.STATUS_CLIENT_ID, actions)
             return
-        if self.config.auth_token and not self._proven(connection, payload, "status", auth.STATUS_CLIENT_ID):
+        if self.config.auth_token and not self._proven(connection, message, "status", auth.STATUS_CLIENT_ID):
             self._refuse(connection, "status refused: wrong or missing auth token", "auth", actions)
             return
-        actions.append(Send(connection.id, encode_frame(MessageType.STATUS_REPORT, self.status(now))))
+        actions.append(Send(connection.id, encode_frame(self.status(now))))
         self._close(connection, "status sent", actions)
 
-    def _admit(self, connection: _Connection, hello: dict[str, Any], now: float, actions: list[Action]) -> None:
-        worker_id = auth.canonical_worker_id(hello["worker_id"])
+    def _admit(self, connection: _Connection, hello: WorkerRegistration, now: float, actions: list[Action]) -> None:
+        worker_id = auth.canonical_worker_id(hello.worker_id)
         if self.stopping:
             self._close(connection, "master shutting down", actions)
             return
         if worker_id in self._peers:
             self._refuse(connection, f"worker id {worker_id} is already connected", "busy", actions)
             return
-        connection.decoder.mark_registered(max_items=hello["capacity"])  # a report lists at most one batch
-        actions.append(Send(connection.id, encode_frame(MessageType.REGISTRATION_ACK, {
-            "status": "accepted", "heartbeat_interval": self.config.heartbeat_interval})))
-        peer = connection.peer = _Peer(connection.id, worker_id, hello["capacity"], connection.address, now)
+        connection.decoder.mark_registered(max_items=hello.capacity)  # a report lists at most one batch
+        actions.append(Send(connection.id, encode_frame(RegistrationAck(
+            "accepted", heartbeat_interval=self.config.heartbeat_interval))))
+        peer = connection.peer = _Peer(connection.id, worker_id, hello.capacity, connection.address, now)
         self._peers[worker_id] = peer
         self._idle[peer] = None
         self._share.add(None)
@@ -347,19 +349,18 @@ class MasterProtocol:
 
     def _refuse(self, connection: _Connection, reason: str, code: str, actions: list[Action]) -> None:
         logger.warning("refusing worker from %s: %s", connection.address, reason)
-        actions.append(Send(connection.id, encode_frame(MessageType.ERROR_REPORT, {
-            "message": reason, "fatal": code != "busy", "code": code})))
+        actions.append(Send(connection.id, encode_frame(ErrorReport(reason, fatal=code != "busy", code=code))))
         self._close(connection, reason, actions)
 
     # --- registered workers ---
-    def _on_report(self, peer: _Peer, payload: dict[str, Any], now: float) -> None:
+    def _on_report(self, peer: _Peer, report: FitnessReport, now: float) -> None:
         batch = peer.batch
-        if batch is None or batch.id != payload["batch_id"]:
-            raise ProtocolError(f"FITNESS_REPORT for batch {payload['batch_id']}, which this worker does not hold")
-        reported = [pair[0] for pair in payload["fitness"]] + [pair[0] for pair in payload["errors"]]
+        if batch is None or batch.id != report.batch_id:
+            raise ProtocolError(f"FITNESS_REPORT for batch {report.batch_id}, which this worker does not hold")
+        reported = [pair[0] for pair in report.fitness] + [pair[0] for pair in report.errors]
         if sorted(reported) != sorted(batch.genome_ids):
             raise ProtocolError(f"FITNESS_REPORT for batch {batch.id} does not cover exactly its genomes")
-        non_finite = next(((i, v) for i, v in payload["fitness"] if not math.isfinite(v)), None)
+        non_finite = next(((i, v) for i, v in report.fitness if not math.isfinite(v)), None)
         if non_finite is not None:  # a conforming worker reports such a value as an error, never as fitness
             raise ProtocolError(f"FITNESS_REPORT for batch {batch.id} gives genome {non_finite[0]} the non-finite "
                                 f"fitness {non_finite[1]!r}")
@@ -372,10 +373,10 @@ class MasterProtocol:
         job = batch.job
         if job is None or job.finished:
             logger.debug("ignoring late result of batch %d from worker %s", batch.id, peer.worker_id)
-        elif job.record(batch, payload["fitness"], payload["errors"], peer.worker_id) == 0:
+        elif job.record(batch, report.fitness, report.errors, peer.worker_id) == 0:
             logger.info("ignoring duplicate result of batch %d from worker %s", batch.id, peer.worker_id)
-        elif payload["errors"] and self.config.error_fitness is None and job.error is None:
-            genome_id, trace = payload["errors"][0]
+        elif report.errors and self.config.error_fitness is None and job.error is None:
+            genome_id, trace = report.errors[0]
             job.error = RemoteFitnessError(peer.worker_id, genome_id, trace)
 
     def _set_speed(self, peer: _Peer, measured: float) -> None:

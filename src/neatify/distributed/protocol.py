@@ -2,12 +2,11 @@
 
 A frame is ``[4-byte unsigned big-endian length][1-byte message type][msgpack payload]`` where the
 length counts the type byte plus the payload. Nothing received is ever unpickled: payloads are
-msgpack maps of plain data, checked against their message type's schema (``schema.payload_problem``).
+msgpack maps of plain data, each decoded into its message class (``messages``), which checks it first.
 """
 
 from __future__ import annotations
 
-import enum
 import fcntl
 import socket
 import ssl
@@ -20,7 +19,7 @@ from typing import Any
 import msgpack
 
 from neatify.distributed.errors import ConnectionClosed, ProtocolError
-from neatify.distributed.schema import payload_problem
+from neatify.distributed.messages import MESSAGES, Message, MessageType
 
 PROTOCOL_VERSION = 3
 """Sent in the registration; master and worker must agree (2: mutual authentication; 3: columnar genomes)."""
@@ -35,24 +34,13 @@ _TLS_HANDSHAKE = b"\x16\x03"
 """How a TLS ClientHello record starts (record type 22, version 3.x)."""
 
 
-class MessageType(enum.IntEnum):
-    """Message type codes (the byte after the length)."""
-
-    WORKER_REGISTRATION = 1
-    REGISTRATION_ACK = 2
-    TASK_ASSIGNMENT = 3
-    FITNESS_REPORT = 4
-    HEARTBEAT_REQUEST = 5
-    HEARTBEAT_RESPONSE = 6
-    SHUTDOWN_SIGNAL = 7
-    ERROR_REPORT = 8
-    STATUS_UPDATE = 9
-    STATUS_REQUEST = 10
-    STATUS_REPORT = 11
+def encode_frame(message: Message) -> bytes:
+    """The frame of ``message``."""
+    return encode_raw(message.TYPE, message.payload())
 
 
-def encode_frame(mtype: MessageType, payload: dict[str, Any]) -> bytes:
-    """One frame: header plus the msgpack encoding of ``payload`` (plain data only)."""
+def encode_raw(mtype: MessageType, payload: Any) -> bytes:
+    """A frame of type ``mtype`` holding any plain data, valid or not (the tests' hostile frames use it)."""
     body = msgpack.packb(payload, use_bin_type=True)
     return _HEADER.pack(len(body) + 1, int(mtype)) + body
 
@@ -87,8 +75,8 @@ def _unpack_limits(mtype: MessageType, size: int, max_items: int | None) -> dict
             "max_map_len": _MAX_MAP_LEN, "max_ext_len": 0}
 
 
-def decode_payload(mtype_code: int, body: bytes, max_items: int | None = None) -> tuple[MessageType, dict[str, Any]]:
-    """The message type and schema-checked payload of one frame's content.
+def decode_message(mtype_code: int, body: bytes, max_items: int | None = None) -> Message:
+    """The checked message of one frame's content.
 
     ``max_items`` bounds the length of every list in it (None: bounded by the frame size only).
     """
@@ -102,14 +90,11 @@ def decode_payload(mtype_code: int, body: bytes, max_items: int | None = None) -
     except Exception as exc:  # msgpack raises several unrelated exception types on bad input
         raise ProtocolError(f"{mtype.name} payload is not valid msgpack or beyond the limits of its type "
                             f"({type(exc).__name__}: {exc})") from None
-    problem = payload_problem(mtype.name, payload)
-    if problem is not None:
-        raise ProtocolError(problem)
-    return mtype, payload
+    return MESSAGES[mtype].from_payload(payload)
 
 
 class FrameDecoder:
-    """Sans-IO framing: fed the bytes of one connection, returns its whole messages, schema-checked.
+    """Sans-IO framing: fed the bytes of one connection, returns its whole messages, checked.
 
     Frames are refused from their length field beyond ``frame_limit``: small until ``mark_registered``,
     so an unregistered peer costs little. Raises ProtocolError for a bad frame.
@@ -131,11 +116,11 @@ class FrameDecoder:
         """Add received bytes (``next_message`` takes them out a message at a time)."""
         self._buffer += data
 
-    def next_message(self) -> tuple[MessageType, dict[str, Any]] | None:
+    def next_message(self) -> Message | None:
         """The next whole message buffered, if any. Take them one at a time, acting on each before the
         next: a registration changes the frame limit for the frames behind it."""
         frame = self._take_frame()
-        return None if frame is None else decode_payload(*frame, self.max_items)
+        return None if frame is None else decode_message(*frame, self.max_items)
 
     def check_eof(self) -> None:
         """The peer closed: a ProtocolError if it did so in the middle of a frame."""
@@ -210,9 +195,9 @@ class FramedConnection:
         tls.do_handshake()  # the timeout bounds the whole handshake
         tls.settimeout(self.io_timeout)
 
-    def send(self, mtype: MessageType, payload: dict[str, Any]) -> None:
+    def send(self, message: Message) -> None:
         """Send one message; a stalled send or socket error closes the connection and raises OSError."""
-        self.send_bytes(encode_frame(mtype, payload))
+        self.send_bytes(encode_frame(message))
 
     def send_bytes(self, frames: bytes) -> None:
         """Send whole frames already encoded (thread-safe; see ``send``)."""
@@ -250,11 +235,11 @@ class FramedConnection:
             self.close()
             raise
 
-    def recv(self, deadline: float | None = None) -> tuple[MessageType, dict[str, Any]] | None:
+    def recv(self, deadline: float | None = None) -> Message | None:
         """The next message, or None once ``deadline`` (time.monotonic) passes without a whole frame.
 
-        Raises ConnectionClosed at EOF between frames, ProtocolError for a bad frame (too long,
-        truncated by EOF, unknown type, undecodable or off-schema payload) and OSError on socket errors.
+        Raises ConnectionClosed at EOF between frames, ProtocolError for a bad frame (too long, truncated
+        by EOF, unknown type, undecodable payload or one off its message's fields) and OSError on socket errors.
         """
         while (message := self.decoder.next_message()) is None:
             if self.closed:

@@ -15,7 +15,8 @@ from typing import Any
 from neatify.distributed import auth, tls
 from neatify.distributed.config import AUTH_TOKEN_ENV
 from neatify.distributed.errors import AuthenticationError, DistributedError, ProtocolError
-from neatify.distributed.protocol import HANDSHAKE_FRAME_BYTES, PROTOCOL_VERSION, FramedConnection, MessageType
+from neatify.distributed.messages import ErrorReport, RegistrationAck, StatusReport, StatusRequest
+from neatify.distributed.protocol import HANDSHAKE_FRAME_BYTES, PROTOCOL_VERSION, FramedConnection
 
 STATUS_FIELDS = {
     "workers": "workers registered",
@@ -51,32 +52,32 @@ def master_status(host: str, port: int, auth_token: str | None = None, tls_ca: s
 
 def _exchange(conn: FramedConnection, token: str | None, where: str, deadline: float) -> dict[str, Any]:
     """Request the status, answering the master's challenge when it sends one."""
-    request: dict[str, Any] = {"nonce": auth.new_nonce()}
-    conn.send(MessageType.STATUS_REQUEST, request)
+    nonce = auth.new_nonce()
+    conn.send(StatusRequest(nonce=nonce))
     master_proven = False
     while True:
         message = conn.recv(deadline)
         if message is None:
             raise DistributedError(f"master at {where} did not answer the status request in time")
-        mtype, payload = message
-        if mtype is MessageType.STATUS_REPORT:
+        if isinstance(message, StatusReport):
             if token and not master_proven:
                 raise AuthenticationError(f"master at {where} answered without proving it knows the auth token "
                                           "(it has none set, or it is not the real master)")
-            return payload
-        if mtype is MessageType.ERROR_REPORT:
-            error = AuthenticationError if payload["code"] == "auth" else DistributedError
-            raise error(f"master at {where} refused the status request: {payload['message']}")
-        if mtype is not MessageType.REGISTRATION_ACK or payload["status"] != "challenge" or master_proven \
-                or "nonce" not in payload or "proof" not in payload:
-            raise ProtocolError(f"unexpected {mtype.name} from the master at {where} in answer to a status request")
+            return message.payload()
+        if isinstance(message, ErrorReport):
+            error = AuthenticationError if message.code == "auth" else DistributedError
+            raise error(f"master at {where} refused the status request: {message.message}")
+        if not isinstance(message, RegistrationAck) or message.status != "challenge" or master_proven \
+                or message.nonce is None or message.proof is None:
+            raise ProtocolError(f"unexpected {message.TYPE.name} from the master at {where} in answer to a status "
+                                "request")
         if not token:
             raise AuthenticationError(f"master at {where} requires an auth token (give one or set "
                                       f"${AUTH_TOKEN_ENV})")
-        if not auth.verify(payload["proof"], token, "master", PROTOCOL_VERSION, request["nonce"], payload["nonce"],
+        if not auth.verify(message.proof, token, "master", PROTOCOL_VERSION, nonce, message.nonce,
                            auth.STATUS_CLIENT_ID):
             raise AuthenticationError(f"master at {where} could not prove it knows the auth token (the tokens "
                                       "differ, or it is not the real master)")
         master_proven = True
-        conn.send(MessageType.STATUS_REQUEST, {**request, "proof": auth.proof(
-            token, "status", PROTOCOL_VERSION, request["nonce"], payload["nonce"], auth.STATUS_CLIENT_ID)})
+        conn.send(StatusRequest(nonce=nonce, proof=auth.proof(
+            token, "status", PROTOCOL_VERSION, nonce, message.nonce, auth.STATUS_CLIENT_ID)))

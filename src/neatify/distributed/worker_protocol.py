@@ -7,16 +7,19 @@ runs the fitness function, and the tests drive this with a fake clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 from neatify.distributed import auth
 from neatify.distributed.config import AUTH_TOKEN_ENV
 from neatify.distributed.errors import (
     AuthenticationError, ConnectionClosed, DistributedError, ProtocolError, RegistrationError,
 )
-from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, MessageType, encode_frame
 from neatify.distributed.genome_wire import decode_genomes
+from neatify.distributed.messages import (
+    ErrorReport, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal,
+    StatusUpdate, TaskAssignment, WorkerRegistration,
+)
+from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, encode_frame
 from neatify.genome import Genome
 
 REGISTRATION_TIMEOUT = 30.0
@@ -76,8 +79,7 @@ class WorkerProtocol:
         """The master's address, for messages."""
         self.tls = tls
         self.decoder = FrameDecoder(max_frame_bytes)
-        self._hello: dict[str, Any] = {"protocol_version": PROTOCOL_VERSION, "worker_id": worker_id,
-                                       "capacity": capacity, "nonce": auth.new_nonce()}
+        self._hello = WorkerRegistration(PROTOCOL_VERSION, worker_id, capacity, nonce=auth.new_nonce())
         self._master_proven = False
         self.heartbeat_interval: float | None = None
         """Set once registered."""
@@ -91,7 +93,7 @@ class WorkerProtocol:
 
     def hello(self) -> Send:
         """The registration to send first."""
-        return Send(encode_frame(MessageType.WORKER_REGISTRATION, self._hello))
+        return Send(encode_frame(self._hello))
 
     def received(self, data: bytes, now: float) -> list[Event]:
         """Bytes arrived from the master (any bytes count as a sign of life, even part of a big task)."""
@@ -100,14 +102,12 @@ class WorkerProtocol:
         self.decoder.buffer(data)
         try:
             while not self.over and (message := self.decoder.next_message()) is not None:
-                mtype, payload = message
                 if self.registered:
-                    self._on_message(mtype, payload, events)
+                    self._on_message(message, events)
                 else:
-                    self._on_registration(mtype, payload, events)
+                    self._on_registration(message, events)
         except ProtocolError as exc:  # tell the master why before hanging up
-            events.append(Send(encode_frame(MessageType.ERROR_REPORT, {"message": str(exc), "fatal": False,
-                                                                       "code": "error"})))
+            events.append(Send(encode_frame(ErrorReport(str(exc), fatal=False, code="error"))))
             self._fail(exc, events)
         except (DistributedError, ConnectionRefusedError) as exc:  # refused: for good, or for now (id busy)
             self._fail(exc, events)
@@ -139,67 +139,66 @@ class WorkerProtocol:
 
     def report(self, batch_id: int, fitness: list[list], errors: list[list], elapsed: float) -> bytes:
         """The FITNESS_REPORT of a batch."""
-        return encode_frame(MessageType.FITNESS_REPORT, {"batch_id": batch_id, "fitness": fitness,
-                                                         "errors": errors, "elapsed": elapsed})
+        return encode_frame(FitnessReport(batch_id, fitness, errors, elapsed))
 
     @staticmethod
     def leaving() -> bytes:
         """The STATUS_UPDATE saying this worker leaves (its batch goes to others at once)."""
-        return encode_frame(MessageType.STATUS_UPDATE, {"state": "leaving"})
+        return encode_frame(StatusUpdate("leaving"))
 
     # --- registration ---
-    def _on_registration(self, mtype: MessageType, payload: dict[str, Any], events: list[Event]) -> None:
-        if mtype is MessageType.ERROR_REPORT:
-            reason = payload["message"]
-            if not payload["fatal"]:
-                raise ConnectionRefusedError(f"refused for now: {reason}")
-            error = AuthenticationError if payload["code"] == "auth" else RegistrationError
-            raise error(f"worker {self.worker_id}: master at {self.where} refused registration: {reason}")
-        if mtype is not MessageType.REGISTRATION_ACK:
-            raise ProtocolError(f"expected REGISTRATION_ACK, got {mtype.name}")
-        if payload["status"] == "accepted":
+    def _on_registration(self, message: Message, events: list[Event]) -> None:
+        if isinstance(message, ErrorReport):
+            if not message.fatal:
+                raise ConnectionRefusedError(f"refused for now: {message.message}")
+            error = AuthenticationError if message.code == "auth" else RegistrationError
+            raise error(f"worker {self.worker_id}: master at {self.where} refused registration: {message.message}")
+        if not isinstance(message, RegistrationAck):
+            raise ProtocolError(f"expected REGISTRATION_ACK, got {message.TYPE.name}")
+        if message.status == "accepted":
             if self.auth_token and not self._master_proven:
                 self._distrust("accepted this worker without proving it knows the auth token (it has none "
                                "set, or it is not the real master)", events)
                 return
             self.decoder.mark_registered()
-            self.heartbeat_interval = payload.get("heartbeat_interval", _DEFAULT_HEARTBEAT)
+            interval = message.heartbeat_interval
+            self.heartbeat_interval = _DEFAULT_HEARTBEAT if interval is None else interval
             self._silence_limit = 3 * self.heartbeat_interval
             events.append(Registered(self.heartbeat_interval))
             return
-        if self._master_proven or "nonce" not in payload or "proof" not in payload:
+        if self._master_proven or message.nonce is None or message.proof is None:
             raise ProtocolError("a challenge must come once, with a nonce and a proof")
         if not self.auth_token:
             raise AuthenticationError(f"worker {self.worker_id}: master at {self.where} requires an auth token "
                                       f"(set auth_token or ${AUTH_TOKEN_ENV})")
-        nonce = self._hello["nonce"]
-        if not auth.verify(payload["proof"], self.auth_token, "master", PROTOCOL_VERSION, nonce, payload["nonce"],
+        nonce = self._hello.nonce
+        if not auth.verify(message.proof, self.auth_token, "master", PROTOCOL_VERSION, nonce, message.nonce,
                            self.worker_id):
             self._distrust("could not prove it knows the auth token (the tokens differ, or it is not the real "
                            "master)", events)
             return
         self._master_proven = True
-        events.append(Send(encode_frame(MessageType.WORKER_REGISTRATION, {**self._hello, "proof": auth.proof(
-            self.auth_token, "worker", PROTOCOL_VERSION, nonce, payload["nonce"], self.worker_id)})))
+        events.append(Send(encode_frame(replace(self._hello, proof=auth.proof(
+            self.auth_token, "worker", PROTOCOL_VERSION, nonce, message.nonce, self.worker_id)))))
 
     def _distrust(self, why: str, events: list[Event]) -> None:
         """Tell the master why this worker will not work for it, and end the connection."""
         message = f"worker {self.worker_id}: master at {self.where} {why}; refusing to work for it"
-        events.append(Send(encode_frame(MessageType.ERROR_REPORT, {"message": message, "fatal": True,
-                                                                   "code": "auth"})))
+        events.append(Send(encode_frame(ErrorReport(message, fatal=True, code="auth"))))
         self._fail(AuthenticationError(message), events)
 
     # --- registered ---
-    def _on_message(self, mtype: MessageType, payload: dict[str, Any], events: list[Event]) -> None:
-        if mtype is MessageType.HEARTBEAT_REQUEST:
-            events.append(Send(encode_frame(MessageType.HEARTBEAT_RESPONSE, {"sent": payload["sent"]})))
-        elif mtype is MessageType.TASK_ASSIGNMENT:  # every genome checked before any is built
-            events.append(Task(payload["batch_id"], payload["generation"], decode_genomes(payload)))
-        elif mtype is MessageType.SHUTDOWN_SIGNAL:
-            self.over = True
-            events.append(Shutdown(payload["reason"]))
-        else:
-            raise ProtocolError(f"unexpected {mtype.name} from the master")
+    def _on_message(self, message: Message, events: list[Event]) -> None:
+        match message:
+            case HeartbeatRequest(sent=sent):
+                events.append(Send(encode_frame(HeartbeatResponse(sent))))
+            case TaskAssignment(batch_id=batch_id, generation=generation, genomes=maps):
+                events.append(Task(batch_id, generation, decode_genomes(maps)))  # all checked before any is built
+            case ShutdownSignal(reason=reason):
+                self.over = True
+                events.append(Shutdown(reason))
+            case _:
+                raise ProtocolError(f"unexpected {message.TYPE.name} from the master")
 
     def _fail(self, error: BaseException, events: list[Event]) -> None:
         self.over = True
