@@ -1,0 +1,88 @@
+"""The message classes: one per message type, each the same msgpack map on the wire, each refusal named."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import msgpack
+import pytest
+
+from neatify.distributed import MessageType, ProtocolError
+from neatify.distributed.messages import (
+    MESSAGES, ErrorReport, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck,
+    ShutdownSignal, StatusReport, StatusRequest, StatusUpdate, TaskAssignment, WorkerRegistration,
+)
+from neatify.distributed.protocol import decode_message, encode_frame
+
+NONCE, PROOF = b"n" * 32, b"p" * 32
+
+WIRE = [  # each message and the map it is on the wire (docs/distributed.md's tables)
+    (WorkerRegistration(3, "w1", 50), {"protocol_version": 3, "worker_id": "w1", "capacity": 50}),
+    (WorkerRegistration(3, 7, 1, nonce=NONCE, proof=PROOF),
+     {"protocol_version": 3, "worker_id": 7, "capacity": 1, "nonce": NONCE, "proof": PROOF}),
+    (RegistrationAck("accepted", heartbeat_interval=2.0), {"status": "accepted", "heartbeat_interval": 2.0}),
+    (RegistrationAck("challenge", nonce=NONCE, proof=PROOF), {"status": "challenge", "nonce": NONCE, "proof": PROOF}),
+    (TaskAssignment(4, 2, [{"id": 1}]), {"batch_id": 4, "generation": 2, "genomes": [{"id": 1}]}),
+    (FitnessReport(4, [[1, 0.5]], [[2, "Traceback"]], 0.25),
+     {"batch_id": 4, "fitness": [[1, 0.5]], "errors": [[2, "Traceback"]], "elapsed": 0.25}),
+    (HeartbeatRequest(1.5), {"sent": 1.5}),
+    (HeartbeatResponse(1.5), {"sent": 1.5}),
+    (ShutdownSignal("done"), {"reason": "done"}),
+    (ErrorReport("no", fatal=True, code="auth"), {"message": "no", "fatal": True, "code": "auth"}),
+    (StatusUpdate("leaving"), {"state": "leaving"}),
+    (StatusRequest(), {}),
+    (StatusRequest(nonce=NONCE, proof=PROOF), {"nonce": NONCE, "proof": PROOF}),
+    (StatusReport(workers=2, busy=1, idle=1, pending=30, generation=-1, evaluating=True, genomes_per_s=12.5,
+                  uptime=3.0),
+     {"workers": 2, "busy": 1, "idle": 1, "pending": 30, "generation": -1, "evaluating": True,
+      "genomes_per_s": 12.5, "uptime": 3.0}),
+]
+
+
+def _id(value) -> str:
+    return type(value).__name__ if isinstance(value, Message) else "" if isinstance(value, dict) else str(value)
+
+
+def test_one_class_per_message_type():
+    assert set(MESSAGES) == set(MessageType)
+    assert all(cls.TYPE is mtype for mtype, cls in MESSAGES.items())
+    assert {type(message) for message, _ in WIRE} == set(MESSAGES.values())  # every class sampled below
+
+
+@pytest.mark.parametrize("message, wire", WIRE, ids=_id)
+def test_round_trip_through_a_frame_as_the_same_map(message, wire):
+    frame = encode_frame(message)
+    assert frame[4] == message.TYPE and msgpack.unpackb(frame[5:]) == wire  # optional fields at None left out
+    assert message.payload() == wire
+    assert decode_message(frame[4], frame[5:], max_items=8) == message
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(message, next(iter(wire), "nonce"), None)
+
+
+REFUSALS = [(message, key) for message, wire in WIRE for key in wire]
+"""Each field of each sampled message."""
+
+
+@pytest.mark.parametrize("message, key", REFUSALS, ids=_id)
+def test_each_refusal_names_the_message_and_the_field(message, key):
+    cls, wire, name = type(message), message.payload(), message.TYPE.name
+    lacking = {k: v for k, v in wire.items() if k != key}
+    if cls.FIELDS[key][1]:  # required
+        with pytest.raises(ProtocolError, match=f"^{name} payload lacks field '{key}'$"):
+            cls.from_payload(lacking)
+    else:
+        assert cls.from_payload(lacking) == dataclasses.replace(message, **{key: None})
+    for bad in (None, [1]):  # None: an optional field sent as nil is not an absent one
+        with pytest.raises(ProtocolError, match=f"^{name} field '{key}' has an invalid value$"):
+            cls.from_payload({**wire, key: bad})
+
+
+@pytest.mark.parametrize("message, wire", WIRE[:1] + WIRE[-2:], ids=_id)
+def test_unknown_fields_and_non_maps_are_refused(message: Message, wire):
+    name = message.TYPE.name
+    with pytest.raises(ProtocolError, match=f"^{name} payload has unknown field\\(s\\) extra, zz$"):
+        type(message).from_payload({**wire, "zz": 1, "extra": 2})
+    with pytest.raises(ProtocolError, match=f"^{name} payload has unknown field\\(s\\) b'sent'$"):
+        type(message).from_payload({**wire, b"sent": 1.0})  # bytes keys are no field names
+    with pytest.raises(ProtocolError, match=f"^{name} payload must be a map, got list$"):
+        type(message).from_payload([wire])
