@@ -1,0 +1,300 @@
+"""Every genome of a population laid out as rows of one matrix, computed in numpy array operations.
+
+This is what ``NeatPopulationModule`` runs (torch stays in ``neatify.nn``). Each genome's genes are
+read once into flat arrays (one entry per node gene or enabled connection gene of every genome);
+required nodes, depth levels and the row order are then found for all genomes at once:
+
+- required nodes (those whose value reaches an output): reverse reachability from the outputs, one
+  array pass per step back;
+- depth levels (longest path from the inputs): relaxation ``depth[dst] = max(depth[dst], depth[src]
+  + 1)`` over every live edge, repeated until nothing changes. In a feed-forward genome no depth can
+  exceed its count of required nodes, so a genome whose depths pass that count has a cycle: those
+  genomes, and only those, are laid out by ``NetworkLayout.from_genome``, whose ordered depth-first
+  search decides which edges are recurrent, and their nodes and edges join the others';
+- rows: layer by layer, inside a layer by activation name, then genome, then node id: the order of
+  laying every genome out with ``NetworkLayout.from_genome`` and stacking their layers.
+
+Synchronous layouts need no depths: every required node is in the one layer and every edge from a
+non-input node reads the previous step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import NamedTuple
+
+import numpy as np
+
+from neatify.genome import Genome
+from neatify.network import NetworkLayout
+
+CSR = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""Row pointers, shared-input columns, per-genome-input columns, values."""
+
+_CONNECTION = np.dtype([("in_node", np.int64), ("out_node", np.int64), ("weight", np.float64),
+                        ("innovation", np.int64), ("enabled", bool)])
+_NODE = np.dtype([("id", np.int64), ("bias", np.float64)])
+
+
+@dataclass
+class PopulationLayout:
+    """Every genome's required nodes as rows of one matrix, its edges as CSR parts (see the module docstring).
+
+    Rows ``layer_rows[k]`` hold layer ``k`` of every genome; ``segments[k]`` lists its runs of one
+    activation as ``(name, start, end)``. Columns ``num_nodes + i`` are the shared inputs, or
+    ``num_nodes + genome * num_inputs + i`` the per-genome ones.
+    """
+
+    num_nodes: int
+    layer_rows: list[tuple[int, int]]
+    segments: list[list[tuple[str, int, int]]]
+    bias: np.ndarray
+    outputs: np.ndarray
+    """Row of each genome's each output, genome-major."""
+    layers: list[CSR]
+    """Each layer's incoming forward edges, rows relative to the layer's first row."""
+    recurrent: CSR | None
+    """Edges reading the previous step's node rows, over all rows; None when there are none."""
+
+    @classmethod
+    def from_genomes(cls, genomes: Sequence[Genome], synchronous: bool = False,
+                     per_genome: bool = False) -> PopulationLayout:
+        """Lay the population out in array operations; ``per_genome=True`` lays every genome out with
+        ``NetworkLayout.from_genome`` instead (the reference the array path must equal)."""
+        if per_genome:
+            names = sorted({n.activation for genome in genomes for n in genome.nodes.values()})
+            nodes, edges, outputs = _from_layouts(genomes, range(len(genomes)), synchronous, names, 0)
+        else:
+            genes, names = _gather(genomes)
+            nodes, edges, outputs = _from_arrays(genomes, genes, names, synchronous)
+        return _assemble(nodes, edges, outputs, names, genomes[0].num_inputs)
+
+
+class _Genes(NamedTuple):
+    """Every node gene and enabled connection gene of a population, in flat arrays."""
+
+    node_genome: np.ndarray
+    nodes: np.ndarray
+    """``_NODE`` records."""
+    activation: np.ndarray
+    """Code into the sorted activation names: sorting by code sorts by name."""
+    conn_genome: np.ndarray
+    connections: np.ndarray
+    """``_CONNECTION`` records, enabled ones only."""
+
+
+class _Nodes(NamedTuple):
+    """One entry per laid-out (required) node of every genome."""
+
+    genome: np.ndarray
+    id: np.ndarray
+    bias: np.ndarray
+    activation: np.ndarray
+    layer: np.ndarray
+    """0-based."""
+
+
+class _Edges(NamedTuple):
+    """One entry per live edge of every genome: enabled, into a laid-out node."""
+
+    genome: np.ndarray
+    src: np.ndarray
+    """Entry of the source in the ``_Nodes``, or ``-1 - i`` for input ``i``."""
+    dst: np.ndarray
+    """Entry of the target in the ``_Nodes``."""
+    weight: np.ndarray
+    innovation: np.ndarray
+    recurrent: np.ndarray
+
+
+def _gather(genomes: Sequence[Genome]) -> tuple[_Genes, list[str]]:
+    """Read every genome's genes into flat arrays; also the sorted activation names."""
+    node_genes, conn_genes, node_counts, conn_counts = [], [], [], []
+    for genome in genomes:
+        node_genes.extend(genome.nodes.values())
+        conn_genes.extend(genome.connections.values())
+        node_counts.append(len(genome.nodes))
+        conn_counts.append(len(genome.connections))
+    activations = [n.activation for n in node_genes]
+    names = sorted(set(activations))
+    code = {name: i for i, name in enumerate(names)}
+    connections = np.fromiter(map(attrgetter(*_CONNECTION.names), conn_genes), _CONNECTION, len(conn_genes))
+    enabled = connections["enabled"]
+    index = np.arange(len(genomes))
+    genes = _Genes(np.repeat(index, node_counts),
+                   np.fromiter(map(attrgetter(*_NODE.names), node_genes), _NODE, len(node_genes)),
+                   np.fromiter(map(code.__getitem__, activations), np.int64, len(activations)),
+                   np.repeat(index, conn_counts)[enabled], connections[enabled])
+    return genes, names
+
+
+def _from_arrays(genomes: Sequence[Genome], genes: _Genes, names: list[str],
+                 synchronous: bool) -> tuple[_Nodes, _Edges, np.ndarray]:
+    """Nodes, edges and output entries of every genome in array operations; cyclic genomes
+    (asynchronous mode only) through ``NetworkLayout.from_genome``."""
+    num_inputs, num_outputs = genomes[0].num_inputs, genomes[0].num_outputs
+    conns, node_genome = genes.connections, genes.node_genome
+    entry = _entries(genes)
+    src, dst = entry(genes.conn_genome, conns["in_node"]), entry(genes.conn_genome, conns["out_node"])
+    from_input, into_input = conns["in_node"] < num_inputs, conns["out_node"] < num_inputs
+    out_genome = np.repeat(np.arange(len(genomes)), num_outputs)
+    out_id = np.tile(np.arange(num_inputs, num_inputs + num_outputs), len(genomes))
+    outputs = entry(out_genome, out_id)
+    if (outputs < 0).any():
+        i = int(np.flatnonzero(outputs < 0)[0])
+        raise ValueError(f"genome {genomes[out_genome[i]].id} lacks the gene of output node {out_id[i]}")
+    between = ~from_input & ~into_input & (src >= 0) & (dst >= 0)
+    required = _required(len(node_genome), outputs, src[between], dst[between])
+    live = ~into_input & (dst >= 0)
+    live[live] = required[dst[live]]
+    unknown = live & ~from_input & (src < 0)
+    if unknown.any():
+        e = int(np.flatnonzero(unknown)[0])
+        raise ValueError(f"genome {genomes[genes.conn_genome[e]].id}: connection {conns['innovation'][e]} comes "
+                         f"from node {conns['in_node'][e]}, which the genome does not have")
+    if synchronous:
+        depth, cyclic = required.astype(np.int64), np.zeros(len(genomes), dtype=bool)
+    else:
+        inner = live & ~from_input
+        depth, cyclic = _depths(node_genome, required, src[inner], dst[inner], len(genomes))
+    kept = required & ~cyclic[node_genome]
+    entry_of = np.cumsum(kept) - 1  # gene entry -> entry among the kept nodes
+    nodes = _Nodes(node_genome[kept], genes.nodes["id"][kept], genes.nodes["bias"][kept],
+                   genes.activation[kept], depth[kept] - 1)
+    live &= ~cyclic[genes.conn_genome]
+    edges = _Edges(genes.conn_genome[live],
+                   np.where(from_input, -1 - conns["in_node"], entry_of[src])[live], entry_of[dst[live]],
+                   conns["weight"][live], conns["innovation"][live], (synchronous & ~from_input)[live])
+    output_entries = entry_of[outputs].reshape(len(genomes), num_outputs)
+    if cyclic.any():
+        which = np.flatnonzero(cyclic)
+        more_nodes, more_edges, more_outputs = _from_layouts(genomes, which.tolist(), False, names, len(nodes.id))
+        output_entries[which] = more_outputs
+        nodes = _Nodes(*map(np.concatenate, zip(nodes, more_nodes)))
+        edges = _Edges(*map(np.concatenate, zip(edges, more_edges)))
+    return nodes, edges, output_entries
+
+
+def _entries(genes: _Genes):
+    """A function mapping (genome, node id) pairs to their entries in ``genes``' nodes, -1 where none."""
+    ids, conns = genes.nodes["id"], genes.connections
+    stride = 1 + int(max(ids.max(initial=0), conns["in_node"].max(initial=0), conns["out_node"].max(initial=0)))
+    keys = genes.node_genome * stride + ids
+    order = np.argsort(keys)
+    keys = keys[order]
+
+    def entry(genome: np.ndarray, node_id: np.ndarray) -> np.ndarray:
+        wanted = genome * stride + node_id
+        if not len(keys):
+            return np.full(len(wanted), -1)
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        return np.where(keys[at] == wanted, order[at], -1)
+
+    return entry
+
+
+def _required(num_nodes: int, outputs: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Whether each node reaches an output over the node-to-node edges (reverse reachability)."""
+    required = np.zeros(num_nodes, dtype=bool)
+    required[outputs] = True
+    while True:
+        reached = required[dst] & ~required[src]
+        if not reached.any():
+            return required
+        required[src[reached]] = True
+
+
+def _depths(node_genome: np.ndarray, required: np.ndarray, src: np.ndarray, dst: np.ndarray,
+            num_genomes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Longest-path depth of each node (1 = nothing but inputs before it) by relaxation over the live
+    node-to-node edges, and which genomes have a cycle: their depths grow past their required count."""
+    size = np.bincount(node_genome[required], minlength=num_genomes)
+    depth = required.astype(np.int64)
+    cyclic = np.zeros(num_genomes, dtype=bool)
+    while len(src):
+        before = depth.copy()
+        np.maximum.at(depth, dst, before[src] + 1)
+        changed = depth != before
+        if not changed.any():
+            break
+        grown = node_genome[changed & (depth > size[node_genome])]
+        if len(grown):
+            cyclic[grown] = True
+            acyclic = ~cyclic[node_genome[dst]]
+            src, dst = src[acyclic], dst[acyclic]
+    return depth, cyclic
+
+
+def _from_layouts(genomes: Sequence[Genome], which: Sequence[int], synchronous: bool, names: list[str],
+                  first_entry: int) -> tuple[_Nodes, _Edges, np.ndarray]:
+    """Nodes, edges and output entries of genomes ``which``, each laid out by ``NetworkLayout.from_genome``;
+    their node entries start at ``first_entry``."""
+    code = {name: i for i, name in enumerate(names)}
+    node_rows: list[tuple[int, int, float, int, int]] = []
+    edge_rows: list[tuple[int, int, int, float, int, bool]] = []
+    outputs: list[list[int]] = []
+    for g in which:
+        layout = NetworkLayout.from_genome(genomes[g], synchronous)
+        ids, n_in = layout.node_ids, layout.num_inputs
+        base = first_entry + len(node_rows) - n_in  # entry of position p >= n_in: base + p
+        node_rows.extend((g, ids[p], layout.biases[p - n_in], code[layout.activations[p - n_in]], k)
+                         for k, (start, end) in enumerate(layout.layer_bounds) for p in range(start, end))
+        edge_rows.extend((g, e.src + base if e.src >= n_in else -1 - e.src, e.dst + base, e.weight, e.innovation,
+                          e.recurrent) for e in layout.edges)
+        outputs.append([base + p for p in layout.output_positions])
+    nodes = _Nodes(*_columns(node_rows, (np.int64, np.int64, np.float64, np.int64, np.int64)))
+    edges = _Edges(*_columns(edge_rows, (np.int64, np.int64, np.int64, np.float64, np.int64, bool)))
+    return nodes, edges, np.array(outputs, dtype=np.int64)
+
+
+def _columns(rows: list[tuple], dtypes: Sequence[type]) -> list[np.ndarray]:
+    """The columns of ``rows`` as arrays of ``dtypes`` (empty arrays when there are no rows)."""
+    columns = zip(*rows) if rows else [()] * len(dtypes)
+    return [np.array(column, dtype=t) for column, t in zip(columns, dtypes)]
+
+
+def _assemble(nodes: _Nodes, edges: _Edges, outputs: np.ndarray, names: list[str],
+              num_inputs: int) -> PopulationLayout:
+    """Rows ordered by (layer, activation, genome, node id), and the CSR parts of the edges."""
+    order = np.lexsort((nodes.id, nodes.genome, nodes.activation, nodes.layer))
+    n = len(order)
+    row = np.empty(n, dtype=np.int64)
+    row[order] = np.arange(n)
+    layer, activation = nodes.layer[order], nodes.activation[order]
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(layer))))
+    layer_rows = [(int(s), int(e)) for s, e in zip(bounds[:-1], bounds[1:])]
+    starts = np.flatnonzero(np.diff(layer, prepend=-1) | np.diff(activation, prepend=-1))
+    segments: list[list[tuple[str, int, int]]] = [[] for _ in layer_rows]
+    for s, e in zip(starts.tolist(), np.append(starts[1:], n).tolist()):
+        segments[layer[s]].append((names[activation[s]], s, e))
+    from_input = edges.src < 0
+    src_row = row[np.where(from_input, 0, edges.src)]
+    shared = np.where(from_input, n - 1 - edges.src, src_row)
+    own = np.where(from_input, n - 1 - edges.src + edges.genome * num_inputs, src_row)
+    dst = row[edges.dst]
+    columns = (dst, shared, own, edges.weight, edges.innovation)
+    forward = _by_row([c[~edges.recurrent] for c in columns], n)
+    layers = [_rows(forward, s, e) for s, e in layer_rows]
+    recurrent = _rows(_by_row([c[edges.recurrent] for c in columns], n), 0, n) if edges.recurrent.any() else None
+    return PopulationLayout(n, layer_rows, segments, nodes.bias[order], row[outputs.ravel()], layers, recurrent)
+
+
+def _by_row(columns: list[np.ndarray], num_rows: int) -> CSR:
+    """Edges (dst, shared, own, weight, innovation) in CSR order: by row, then column (then innovation, for
+    two genes joining the same nodes), with the row pointers over all rows."""
+    dst, shared, own, weight, innovation = columns
+    key = dst * (int(own.max(initial=0)) + 1) + own
+    order = np.argsort(key)
+    if (np.diff(key[order]) == 0).any():
+        order = np.lexsort((innovation, key))
+    pointers = np.concatenate(([0], np.cumsum(np.bincount(dst, minlength=num_rows))))
+    return pointers, shared[order], own[order], weight[order]
+
+
+def _rows(edges: CSR, start: int, end: int) -> CSR:
+    """The CSR parts of rows [start, end) of edges ordered by ``_by_row``."""
+    pointers, shared, own, weight = edges
+    lo, hi = pointers[start], pointers[end]
+    return pointers[start:end + 1] - lo, shared[lo:hi], own[lo:hi], weight[lo:hi]
