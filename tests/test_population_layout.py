@@ -6,29 +6,18 @@ import numpy as np
 import pytest
 from helpers import make_genome, random_genomes
 
-from neatify import EvolutionConfig, Genome, Population
-from neatify.network import NetworkLayout
+from neatify import EvolutionConfig, Genome, Population, population_layout
+from neatify.graph import EvaluationPlan, evaluation_plan
 from neatify.population_layout import PopulationLayout
 
 # Names sort by code point, so upper case comes first: rows are grouped by that order.
 ACTIVATIONS = ["relu", "tanh", "identity", "Upper_custom", "a_custom", "neat_sigmoid"]
 
 
-def assert_same_layout(a: PopulationLayout, b: PopulationLayout) -> None:
-    assert (a.num_nodes, a.layer_rows, a.segments) == (b.num_nodes, b.layer_rows, b.segments)
-    assert len(a.layers) == len(b.layers) and (a.recurrent is None) == (b.recurrent is None)
-    pairs = [(a.bias, b.bias), (a.outputs, b.outputs)]
-    pairs += [pair for ma, mb in zip(a.layers + [a.recurrent or ()], b.layers + [b.recurrent or ()])
-              for pair in zip(ma, mb)]
-    for x, y in pairs:
-        assert x.dtype == y.dtype
-        np.testing.assert_array_equal(x, y)
-
-
 def both_layouts(genomes: list[Genome], synchronous: bool) -> PopulationLayout:
     """The array layout, after checking it equals the per-genome one."""
     layout = PopulationLayout.from_genomes(genomes, synchronous)
-    assert_same_layout(layout, PopulationLayout.from_genomes(genomes, synchronous, per_genome=True))
+    assert layout.equals(PopulationLayout.from_genomes(genomes, synchronous, per_genome=True))
     return layout
 
 
@@ -54,22 +43,21 @@ def test_evolved_populations_equal_per_genome_layouts(allow_recurrent: bool) -> 
             both_layouts(population.genomes, synchronous)
 
 
-def test_only_cyclic_genomes_are_laid_out_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_only_cyclic_genomes_are_planned_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
     genomes = random_genomes(200, 0.3, ACTIVATIONS, seed=2)
-    laid_out: list[int] = []
-    from_genome = NetworkLayout.from_genome
+    planned: list[list[tuple[int, int]]] = []
 
-    def recording(genome: Genome, synchronous: bool = False) -> NetworkLayout:
-        laid_out.append(genome.id)
-        return from_genome(genome, synchronous)
+    def recording(edges: list[tuple[int, int]], inputs: list[int], outputs: list[int]) -> EvaluationPlan:
+        planned.append(edges)
+        return evaluation_plan(edges, inputs, outputs)
 
-    monkeypatch.setattr(NetworkLayout, "from_genome", staticmethod(recording))
+    monkeypatch.setattr(population_layout, "evaluation_plan", recording)
     PopulationLayout.from_genomes(genomes)
-    recurrent = [g.id for g in genomes if g.is_recurrent()]
-    assert laid_out == recurrent and len(recurrent) >= 20
-    laid_out.clear()
+    recurrent = [g.enabled_edges() for g in genomes if g.is_recurrent()]
+    assert planned == recurrent and len(recurrent) >= 20
+    planned.clear()
     PopulationLayout.from_genomes(genomes, synchronous=True)
-    assert laid_out == []
+    assert planned == []
 
 
 def test_depth_levels_are_longest_paths() -> None:
@@ -83,6 +71,15 @@ def test_depth_levels_are_longest_paths() -> None:
     assert layout.segments == [[("relu", 0, 2), ("tanh", 2, 4)], [("relu", 4, 6), ("tanh", 6, 8)], [("relu", 8, 10)]]
     np.testing.assert_array_equal(layout.bias, [0.3, 0.3, 0.5, 0.5, 0.4, 0.4, 0.2, 0.2, 0.1, 0.1])
     np.testing.assert_array_equal(layout.outputs, [8, 6, 9, 7])
+
+
+def test_equals_sees_any_difference() -> None:
+    genomes = random_genomes(20, 0.3, ACTIVATIONS)
+    layout = PopulationLayout.from_genomes(genomes)
+    assert layout.equals(PopulationLayout.from_genomes(genomes))
+    genomes[5].nodes[3].bias += 1e-12  # an output: always laid out
+    assert not layout.equals(PopulationLayout.from_genomes(genomes))
+    assert not layout.equals(PopulationLayout.from_genomes(genomes[:19]))
 
 
 def test_a_genome_without_an_output_gene_is_refused() -> None:

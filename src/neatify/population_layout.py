@@ -8,9 +8,10 @@ required nodes, depth levels and the row order are then found for all genomes at
   array pass per step back;
 - depth levels (longest path from the inputs): relaxation ``depth[dst] = max(depth[dst], depth[src]
   + 1)`` over every live edge, repeated until nothing changes. In a feed-forward genome no depth can
-  exceed its count of required nodes, so a genome whose depths pass that count has a cycle: those
-  genomes, and only those, are laid out by ``NetworkLayout.from_genome``, whose ordered depth-first
-  search decides which edges are recurrent, and their nodes and edges join the others';
+  exceed its count of required nodes, so a genome whose depths pass that count has a cycle. Those
+  genomes, and only those, are planned one by one by ``evaluation_plan`` (as ``NetworkLayout.from_genome``
+  does), whose ordered depth-first search decides which edges are recurrent; its layers and recurrent
+  edges are written back into the arrays;
 - rows: layer by layer, inside a layer by activation name, then genome, then node id: the order of
   laying every genome out with ``NetworkLayout.from_genome`` and stacking their layers.
 
@@ -20,7 +21,7 @@ non-input node reads the previous step.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import NamedTuple
@@ -28,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from neatify.genome import Genome
+from neatify.graph import evaluation_plan
 from neatify.network import NetworkLayout
 
 CSR = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -65,11 +67,21 @@ class PopulationLayout:
         ``NetworkLayout.from_genome`` instead (the reference the array path must equal)."""
         if per_genome:
             names = sorted({n.activation for genome in genomes for n in genome.nodes.values()})
-            nodes, edges, outputs = _from_layouts(genomes, range(len(genomes)), synchronous, names, 0)
+            nodes, edges, outputs = _from_layouts(genomes, synchronous, names)
         else:
             genes, names = _gather(genomes)
-            nodes, edges, outputs = _from_arrays(genomes, genes, names, synchronous)
+            nodes, edges, outputs = _from_arrays(genomes, genes, synchronous)
         return _assemble(nodes, edges, outputs, names, genomes[0].num_inputs)
+
+    def equals(self, other: PopulationLayout) -> bool:
+        """Whether both have the same rows, segments and edges, array for array (dtypes included)."""
+        if (self.num_nodes, self.layer_rows, self.segments) != (other.num_nodes, other.layer_rows, other.segments):
+            return False
+        if len(self.layers) != len(other.layers) or (self.recurrent is None) != (other.recurrent is None):
+            return False
+        ours = [self.bias, self.outputs, *(a for csr in self.layers + [self.recurrent or ()] for a in csr)]
+        theirs = [other.bias, other.outputs, *(a for csr in other.layers + [other.recurrent or ()] for a in csr)]
+        return all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(ours, theirs))
 
 
 class _Genes(NamedTuple):
@@ -130,10 +142,9 @@ def _gather(genomes: Sequence[Genome]) -> tuple[_Genes, list[str]]:
     return genes, names
 
 
-def _from_arrays(genomes: Sequence[Genome], genes: _Genes, names: list[str],
-                 synchronous: bool) -> tuple[_Nodes, _Edges, np.ndarray]:
-    """Nodes, edges and output entries of every genome in array operations; cyclic genomes
-    (asynchronous mode only) through ``NetworkLayout.from_genome``."""
+def _from_arrays(genomes: Sequence[Genome], genes: _Genes, synchronous: bool) -> tuple[_Nodes, _Edges, np.ndarray]:
+    """Nodes, edges and output entries of every genome in array operations; the layers and recurrent
+    edges of cyclic genomes (asynchronous mode only) come from ``evaluation_plan``."""
     num_inputs, num_outputs = genomes[0].num_inputs, genomes[0].num_outputs
     conns, node_genome = genes.connections, genes.node_genome
     entry = _entries(genes)
@@ -154,27 +165,42 @@ def _from_arrays(genomes: Sequence[Genome], genes: _Genes, names: list[str],
         e = int(np.flatnonzero(unknown)[0])
         raise ValueError(f"genome {genomes[genes.conn_genome[e]].id}: connection {conns['innovation'][e]} comes "
                          f"from node {conns['in_node'][e]}, which the genome does not have")
+    inner = live & ~from_input
     if synchronous:
-        depth, cyclic = required.astype(np.int64), np.zeros(len(genomes), dtype=bool)
+        depth, recurrent = required.astype(np.int64), inner
     else:
-        inner = live & ~from_input
         depth, cyclic = _depths(node_genome, required, src[inner], dst[inner], len(genomes))
-    kept = required & ~cyclic[node_genome]
-    entry_of = np.cumsum(kept) - 1  # gene entry -> entry among the kept nodes
-    nodes = _Nodes(node_genome[kept], genes.nodes["id"][kept], genes.nodes["bias"][kept],
-                   genes.activation[kept], depth[kept] - 1)
-    live &= ~cyclic[genes.conn_genome]
-    edges = _Edges(genes.conn_genome[live],
-                   np.where(from_input, -1 - conns["in_node"], entry_of[src])[live], entry_of[dst[live]],
-                   conns["weight"][live], conns["innovation"][live], (synchronous & ~from_input)[live])
-    output_entries = entry_of[outputs].reshape(len(genomes), num_outputs)
-    if cyclic.any():
-        which = np.flatnonzero(cyclic)
-        more_nodes, more_edges, more_outputs = _from_layouts(genomes, which.tolist(), False, names, len(nodes.id))
-        output_entries[which] = more_outputs
-        nodes = _Nodes(*map(np.concatenate, zip(nodes, more_nodes)))
-        edges = _Edges(*map(np.concatenate, zip(edges, more_edges)))
-    return nodes, edges, output_entries
+        recurrent = np.zeros(len(conns), dtype=bool)
+        if cyclic.any():
+            pairs = _plan_cyclic(genomes, np.flatnonzero(cyclic).tolist(), entry, depth)
+            recurrent[inner] = np.isin(src[inner] * len(depth) + dst[inner], pairs)
+    entry_of = np.cumsum(required) - 1  # gene entry -> entry among the required nodes
+    nodes = _Nodes(node_genome[required], genes.nodes["id"][required], genes.nodes["bias"][required],
+                   genes.activation[required], depth[required] - 1)
+    edges = _Edges(genes.conn_genome[live], np.where(from_input, -1 - conns["in_node"], entry_of[src])[live],
+                   entry_of[dst[live]], conns["weight"][live], conns["innovation"][live], recurrent[live])
+    return nodes, edges, entry_of[outputs].reshape(len(genomes), num_outputs)
+
+
+def _plan_cyclic(genomes: Sequence[Genome], which: list[int], entry: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                 depth: np.ndarray) -> np.ndarray:
+    """Lay out genomes ``which`` by ``evaluation_plan``, genome by genome: their nodes' ``depth`` is set to
+    the plan's layer; returns their recurrent edges as ``src entry * len(depth) + dst entry``."""
+    node_genome, node_id, layer, edge_genome, edge_src, edge_dst = [], [], [], [], [], []
+    for g in which:
+        genome = genomes[g]
+        plan = evaluation_plan(genome.enabled_edges(), genome.input_ids, genome.output_ids)
+        for k, nodes in enumerate(plan.layers, 1):
+            node_id.extend(nodes)
+            node_genome.extend([g] * len(nodes))
+            layer.extend([k] * len(nodes))
+        edge_genome.extend([g] * len(plan.recurrent_edges))
+        edge_src.extend(a for a, _ in plan.recurrent_edges)
+        edge_dst.extend(b for _, b in plan.recurrent_edges)
+    depth[entry(np.array(node_genome, dtype=np.int64), np.array(node_id, dtype=np.int64))] = layer
+    edge_genome_a = np.array(edge_genome, dtype=np.int64)
+    src, dst = (entry(edge_genome_a, np.array(ids, dtype=np.int64)) for ids in (edge_src, edge_dst))
+    return src * len(depth) + dst
 
 
 def _entries(genes: _Genes):
@@ -227,18 +253,16 @@ def _depths(node_genome: np.ndarray, required: np.ndarray, src: np.ndarray, dst:
     return depth, cyclic
 
 
-def _from_layouts(genomes: Sequence[Genome], which: Sequence[int], synchronous: bool, names: list[str],
-                  first_entry: int) -> tuple[_Nodes, _Edges, np.ndarray]:
-    """Nodes, edges and output entries of genomes ``which``, each laid out by ``NetworkLayout.from_genome``;
-    their node entries start at ``first_entry``."""
+def _from_layouts(genomes: Sequence[Genome], synchronous: bool, names: list[str]) -> tuple[_Nodes, _Edges, np.ndarray]:
+    """Nodes, edges and output entries of every genome, each laid out by ``NetworkLayout.from_genome``."""
     code = {name: i for i, name in enumerate(names)}
     node_rows: list[tuple[int, int, float, int, int]] = []
     edge_rows: list[tuple[int, int, int, float, int, bool]] = []
     outputs: list[list[int]] = []
-    for g in which:
-        layout = NetworkLayout.from_genome(genomes[g], synchronous)
+    for g, genome in enumerate(genomes):
+        layout = NetworkLayout.from_genome(genome, synchronous)
         ids, n_in = layout.node_ids, layout.num_inputs
-        base = first_entry + len(node_rows) - n_in  # entry of position p >= n_in: base + p
+        base = len(node_rows) - n_in  # entry of position p >= n_in: base + p
         node_rows.extend((g, ids[p], layout.biases[p - n_in], code[layout.activations[p - n_in]], k)
                          for k, (start, end) in enumerate(layout.layer_bounds) for p in range(start, end))
         edge_rows.extend((g, e.src + base if e.src >= n_in else -1 - e.src, e.dst + base, e.weight, e.innovation,
