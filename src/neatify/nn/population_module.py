@@ -9,7 +9,8 @@ rows. Inputs sit below the node rows: ``num_inputs`` rows shared by all genomes,
 genome. Recurrent edges form one more CSR matrix applied to the previous step's node values,
 exactly as ``NeatModule`` does for one genome. Nothing is padded: the work is proportional to the
 population's real nodes and edges. On CPU the batch is processed in column chunks that stay in
-cache (``chunk_elements``).
+cache (``chunk_elements``). The rows and CSR parts are laid out for all genomes at once in numpy
+(``neatify.population_layout``).
 
 Why not padded dense per depth level (each genome's layer ``k`` padded to the widest layer ``k``
 and one batched matrix product ``(genomes, batch, columns) @ (genomes, columns, width)`` per
