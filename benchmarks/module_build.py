@@ -60,12 +60,11 @@ def xor_evolved(size: int, generations: int, seed: int, recurrent: bool = False)
         start = time.perf_counter()
         population.run_generation(fitness)
         seconds.append(time.perf_counter() - start)
-    last = slice(-3, None)
-    whole, fit = statistics.mean(seconds[last]), statistics.mean(fitness.total[last])
-    print(f"XOR{' recurrent' if recurrent else ''} pop {size:,}, generations {generations - 3}-{generations - 1} (mean): {whole * 1e3:.0f} ms per "
-          f"generation = breeding {(whole - fit) * 1e3:.0f} ms + module build "
-          f"{statistics.mean(fitness.build[last]) * 1e3:.0f} ms + forward {statistics.mean(fitness.forward[last]) * 1e3:.1f}"
-          f" ms (+ fitness bookkeeping); {len(population.species)} species")
+    whole, fit, build, forward = (statistics.mean(times[-3:]) * 1e3 for times in
+                                  (seconds, fitness.total, fitness.build, fitness.forward))
+    print(f"XOR{' recurrent' if recurrent else ''} pop {size:,}, generations {generations - 3}-{generations - 1} "
+          f"(mean): {whole:.0f} ms per generation = breeding {whole - fit:.0f} ms + module build {build:.0f} ms "
+          f"+ forward {forward:.1f} ms (+ fitness bookkeeping); {len(population.species)} species")
     return population.genomes
 
 

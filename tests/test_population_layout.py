@@ -95,3 +95,21 @@ def test_a_connection_from_a_missing_node_is_refused_when_it_counts() -> None:
     used = make_genome(1, 1, [(1, 0.5, "relu")], [(0, 0, 1, 1.0, True), (5, 9, 1, 1.0, True)], genome_id=7)
     with pytest.raises(ValueError, match="genome 7: connection 5 comes from node 9, which the genome does not have"):
         PopulationLayout.from_genomes([unused, used])
+
+
+def chain(length: int, genome_id: int, cycle: bool) -> Genome:
+    """Input 0 -> hidden 3 -> 4 -> ... -> output 1 through ``length`` hidden nodes, a shortcut 0 -> 1,
+    and with ``cycle`` an edge from the last hidden node back to the first."""
+    hidden = list(range(3, 3 + length))
+    path = [0] + hidden + [1]
+    connections = [(i, a, b, 0.5, True) for i, (a, b) in enumerate(zip(path, path[1:]))]
+    connections.append((length + 1, 0, 1, -1.0, True))
+    if cycle:
+        connections.append((length + 2, hidden[-1], hidden[0], 0.3, True))
+    return make_genome(1, 1, [(n, 0.1 * n, "tanh") for n in [1] + hidden], connections, genome_id)
+
+
+def test_long_chains_among_small_genomes() -> None:
+    genomes = [chain(2, 0, False), chain(120, 1, False), chain(3, 2, True), chain(90, 3, True), chain(1, 4, False)]
+    layout = both_layouts(genomes, synchronous=False)
+    assert len(layout.layers) == 121 and layout.recurrent is not None

@@ -235,21 +235,23 @@ def _required(num_nodes: int, outputs: np.ndarray, src: np.ndarray, dst: np.ndar
 def _depths(node_genome: np.ndarray, required: np.ndarray, src: np.ndarray, dst: np.ndarray,
             num_genomes: int) -> tuple[np.ndarray, np.ndarray]:
     """Longest-path depth of each node (1 = nothing but inputs before it) by relaxation over the live
-    node-to-node edges, and which genomes have a cycle: their depths grow past their required count."""
+    node-to-node edges, and which genomes have a cycle: their depths grow past their required count.
+    A genome leaves the relaxation once a pass changes none of its depths, or once found cyclic."""
     size = np.bincount(node_genome[required], minlength=num_genomes)
     depth = required.astype(np.int64)
     cyclic = np.zeros(num_genomes, dtype=bool)
+    genome = node_genome[dst]
     while len(src):
-        before = depth.copy()
-        np.maximum.at(depth, dst, before[src] + 1)
-        changed = depth != before
-        if not changed.any():
-            break
-        grown = node_genome[changed & (depth > size[node_genome])]
-        if len(grown):
-            cyclic[grown] = True
-            acyclic = ~cyclic[node_genome[dst]]
-            src, dst = src[acyclic], dst[acyclic]
+        before = depth[dst]
+        np.maximum.at(depth, dst, depth[src] + 1)
+        after = depth[dst]
+        moving = np.zeros(num_genomes, dtype=bool)
+        moving[genome[after != before]] = True
+        grown = genome[after > size[genome]]
+        cyclic[grown] = True
+        moving[grown] = False
+        active = moving[genome]
+        src, dst, genome = src[active], dst[active], genome[active]
     return depth, cyclic
 
 
