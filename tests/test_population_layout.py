@@ -113,3 +113,17 @@ def test_long_chains_among_small_genomes() -> None:
     genomes = [chain(2, 0, False), chain(120, 1, False), chain(3, 2, True), chain(90, 3, True), chain(1, 4, False)]
     layout = both_layouts(genomes, synchronous=False)
     assert len(layout.layers) == 121 and layout.recurrent is not None
+
+
+def test_negative_or_huge_node_ids_are_refused_or_ignored() -> None:
+    negative = make_genome(1, 1, [(1, 0.0, "relu"), (-3, 0.0, "relu")], [(0, 0, 1, 1.0, True)], genome_id=4)
+    with pytest.raises(ValueError, match="genome 4 has node id -3"):
+        PopulationLayout.from_genomes([negative])
+    from_negative = make_genome(1, 1, [(1, 0.0, "relu")], [(0, 0, 1, 1.0, True), (1, -1, 1, 1.0, True)], genome_id=5)
+    with pytest.raises(ValueError, match="genome 5: connection 1 comes from node -1"):
+        PopulationLayout.from_genomes([from_negative])
+    into_negative = make_genome(1, 1, [(1, 0.0, "relu")], [(0, 0, 1, 1.0, True), (1, 1, -1, 1.0, True)])
+    both_layouts([into_negative], synchronous=False)
+    huge = make_genome(1, 1, [(1, 0.0, "relu"), (2**62, 0.0, "relu")], [(0, 0, 1, 1.0, True)])
+    with pytest.raises(ValueError, match="too large to lay out 2 genomes"):
+        PopulationLayout.from_genomes([huge, huge.copy(1)])

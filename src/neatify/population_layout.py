@@ -35,6 +35,9 @@ from neatify.network import NetworkLayout
 CSR = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 """Row pointers, shared-input columns, per-genome-input columns, values."""
 
+_Lookup = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""(genome indices, node ids) -> entries in the gathered node genes, -1 where the genome has no such node."""
+
 _CONNECTION = np.dtype([("in_node", np.int64), ("out_node", np.int64), ("weight", np.float64),
                         ("innovation", np.int64), ("enabled", bool)])
 _NODE = np.dtype([("id", np.int64), ("bias", np.float64)])
@@ -147,9 +150,10 @@ def _from_arrays(genomes: Sequence[Genome], genes: _Genes, synchronous: bool) ->
     edges of cyclic genomes (asynchronous mode only) come from ``evaluation_plan``."""
     num_inputs, num_outputs = genomes[0].num_inputs, genomes[0].num_outputs
     conns, node_genome = genes.connections, genes.node_genome
-    entry = _entries(genes)
+    entry = _entries(genes, genomes)
     src, dst = entry(genes.conn_genome, conns["in_node"]), entry(genes.conn_genome, conns["out_node"])
-    from_input, into_input = conns["in_node"] < num_inputs, conns["out_node"] < num_inputs
+    from_input = (conns["in_node"] >= 0) & (conns["in_node"] < num_inputs)
+    into_input = (conns["out_node"] >= 0) & (conns["out_node"] < num_inputs)
     out_genome = np.repeat(np.arange(len(genomes)), num_outputs)
     out_id = np.tile(np.arange(num_inputs, num_inputs + num_outputs), len(genomes))
     outputs = entry(out_genome, out_id)
@@ -182,8 +186,7 @@ def _from_arrays(genomes: Sequence[Genome], genes: _Genes, synchronous: bool) ->
     return nodes, edges, entry_of[outputs].reshape(len(genomes), num_outputs)
 
 
-def _plan_cyclic(genomes: Sequence[Genome], which: list[int], entry: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                 depth: np.ndarray) -> np.ndarray:
+def _plan_cyclic(genomes: Sequence[Genome], which: list[int], entry: _Lookup, depth: np.ndarray) -> np.ndarray:
     """Lay out genomes ``which`` by ``evaluation_plan``, genome by genome: their nodes' ``depth`` is set to
     the plan's layer; returns their recurrent edges as ``src entry * len(depth) + dst entry``."""
     node_genome, node_id, layer, edge_genome, edge_src, edge_dst = [], [], [], [], [], []
@@ -203,10 +206,17 @@ def _plan_cyclic(genomes: Sequence[Genome], which: list[int], entry: Callable[[n
     return src * len(depth) + dst
 
 
-def _entries(genes: _Genes):
-    """A function mapping (genome, node id) pairs to their entries in ``genes``' nodes, -1 where none."""
+def _entries(genes: _Genes, genomes: Sequence[Genome]) -> _Lookup:
+    """A function mapping (genome, node id) pairs to their entries in ``genes``' nodes, -1 where none,
+    through one sorted key ``genome * stride + id``."""
     ids, conns = genes.nodes["id"], genes.connections
+    if ids.min(initial=0) < 0:
+        i = int(np.argmin(ids))
+        raise ValueError(f"genome {genomes[genes.node_genome[i]].id} has node id {ids[i]}; node ids are never negative")
     stride = 1 + int(max(ids.max(initial=0), conns["in_node"].max(initial=0), conns["out_node"].max(initial=0)))
+    if stride > np.iinfo(np.int64).max // len(genomes):
+        raise ValueError(f"node id {stride - 1} is too large to lay out {len(genomes)} genomes at once "
+                         f"(genomes * (largest id + 1) must fit in 64 bits)")
     keys = genes.node_genome * stride + ids
     order = np.argsort(keys)
     keys = keys[order]
@@ -216,7 +226,7 @@ def _entries(genes: _Genes):
         if not len(keys):
             return np.full(len(wanted), -1)
         at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-        return np.where(keys[at] == wanted, order[at], -1)
+        return np.where((keys[at] == wanted) & (node_id >= 0), order[at], -1)
 
     return entry
 
