@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import textwrap
 from pathlib import Path
@@ -23,6 +24,27 @@ def make_genome(num_inputs: int, num_outputs: int, nodes: list[tuple[int, float,
     for innovation, src, dst, weight, enabled in connections:
         genome.connections[innovation] = ConnectionGene(innovation, src, dst, weight, enabled)
     return genome
+
+
+def random_genomes(count: int, cyclic_share: float, activations: list[str], seed: int = 0) -> list[Genome]:
+    """Genomes of 3 inputs and 2 outputs with random structure: hidden node ids far apart, disabled genes,
+    nodes that reach no output or have no inputs, innovations out of gene order, repeated node pairs.
+    A share ``cyclic_share`` may have any edge (self-loops, cycles); the others only edges that go
+    forward in a random node order."""
+    rng = random.Random(seed)
+    genomes = []
+    for genome_id in range(count):
+        hidden = rng.sample(range(5, 40), rng.randint(0, 6)) + rng.sample(range(10**6, 10**6 + 5), rng.randint(0, 2))
+        order = [0, 1, 2] + rng.sample([3, 4] + hidden, 2 + len(hidden))  # feed-forward: edges go right
+        nodes = [(node, rng.gauss(0.0, 1.0), rng.choice(activations)) for node in [3, 4] + hidden]
+        cyclic = rng.random() < cyclic_share
+        connections = []
+        for innovation in rng.sample(range(500), rng.randint(0, 18)):
+            src, dst = rng.choice(order), rng.choice(order[3:])
+            if cyclic or order.index(src) < order.index(dst):
+                connections.append((innovation, src, dst, rng.gauss(0.0, 1.5), rng.random() < 0.8))
+        genomes.append(make_genome(3, 2, nodes, connections, genome_id))
+    return genomes
 
 
 _FENCE = re.compile(r"^( *)```(\w*)\n(.*?)^\1```", re.MULTILINE | re.DOTALL)

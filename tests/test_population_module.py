@@ -6,13 +6,18 @@ import random
 
 import pytest
 import torch
+from helpers import random_genomes
 
 from neatify import EvolutionConfig, Genome, Population
+from neatify.activations import register_activation
 from neatify.nn import NeatModule, NeatPopulationModule
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
                                                               reason="no CUDA device"))]
 ACTIVATIONS = ["neat_sigmoid", "sigmoid", "tanh", "relu", "identity", "sin", "gauss", "abs", "clamped"]
+# Registered names sort before the built-ins (upper case first): rows group by activation name.
+register_activation("Upper_softsign", lambda x: x / (1.0 + abs(x)), torch.nn.functional.softsign)
+register_activation("a_half", lambda x: 0.5 * x, lambda x: 0.5 * x)
 
 
 def evolved_genomes(recurrent: bool, seed: int = 3, generations: int = 8) -> list[Genome]:
@@ -95,6 +100,20 @@ def test_recurrent_steps_and_reset_match_neat_module(genomes: str, synchronous: 
     assert not torch.equal(module(steps[0].to(device)).cpu(), outputs[0])  # the state carried over
     module.reset()
     torch.testing.assert_close(module(steps[0].to(device)).cpu(), outputs[0], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("per_genome", [False, True])
+@pytest.mark.parametrize("synchronous", [False, True])
+@pytest.mark.parametrize("cyclic_share", [0.0, 0.3])
+def test_random_structures_match_neat_module(cyclic_share: float, synchronous: bool, per_genome: bool) -> None:
+    """Disabled genes, nodes that reach no output or have no inputs, repeated node pairs, cycles, custom activations."""
+    genomes = random_genomes(80, cyclic_share, ACTIVATIONS + ["Upper_softsign", "a_half"], seed=5)
+    module = NeatPopulationModule(genomes, dtype=torch.float64, synchronous=synchronous)
+    modules = [NeatModule(g, dtype=torch.float64, synchronous=synchronous) for g in genomes]
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(4):
+        x = torch.randn(*((len(genomes), 6, 3) if per_genome else (6, 3)), dtype=torch.float64, generator=gen)
+        torch.testing.assert_close(module(x), reference(genomes, x, modules), rtol=1e-12, atol=1e-12)
 
 
 def test_recurrent_batch_change_needs_reset(recurrent: list[Genome]) -> None:

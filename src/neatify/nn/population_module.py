@@ -9,7 +9,8 @@ rows. Inputs sit below the node rows: ``num_inputs`` rows shared by all genomes,
 genome. Recurrent edges form one more CSR matrix applied to the previous step's node values,
 exactly as ``NeatModule`` does for one genome. Nothing is padded: the work is proportional to the
 population's real nodes and edges. On CPU the batch is processed in column chunks that stay in
-cache (``chunk_elements``).
+cache (``chunk_elements``). The rows and CSR parts are laid out for all genomes at once in numpy
+(``neatify.population_layout``).
 
 Why not padded dense per depth level (each genome's layer ``k`` padded to the widest layer ``k``
 and one batched matrix product ``(genomes, batch, columns) @ (genomes, columns, width)`` per
@@ -22,87 +23,15 @@ work, and tiny per-genome matrices run far below BLAS speed. See ``docs/batched.
 
 from __future__ import annotations
 
-import gc
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
 from neatify.genome import Genome
-from neatify.network import NetworkLayout
 from neatify.nn.activations import torch_activation
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector, which otherwise rescans the whole population again
-    and again while the build allocates its many small (acyclic) objects: about 40% of the build."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-class _RowLayout:
-    """Every genome's nodes as rows of one matrix, and its edges as CSR parts, in numpy."""
-
-    def __init__(self, layouts: Sequence[NetworkLayout], num_inputs: int) -> None:
-        n_layers = max(len(lay.layer_bounds) for lay in layouts)
-        row_of = [dict() for _ in layouts]  # genome -> position -> node row
-        self.layer_rows: list[tuple[int, int]] = []
-        self.segments: list[list[tuple[str, int, int]]] = []
-        biases: list[float] = []
-        for k in range(n_layers):
-            nodes = sorted((lay.activations[p - num_inputs], g, p) for g, lay in enumerate(layouts)
-                           if k < len(lay.layer_bounds) for p in range(*lay.layer_bounds[k]))
-            start = len(biases)
-            segments: list[tuple[str, int, int]] = []
-            for name, g, p in nodes:
-                row = row_of[g][p] = len(biases)
-                biases.append(layouts[g].biases[p - num_inputs])
-                if segments and segments[-1][0] == name:
-                    segments[-1] = (name, segments[-1][1], row + 1)
-                else:
-                    segments.append((name, row, row + 1))
-            self.layer_rows.append((start, len(biases)))
-            self.segments.append(segments)
-        self.num_nodes = n = len(biases)
-        self.bias = np.array(biases)
-        self.outputs = np.array([row_of[g][p] for g, lay in enumerate(layouts) for p in lay.output_positions])
-        # Every enabled edge: target row, source column (shared inputs / per-genome inputs), weight.
-        dst, shared, own, weight, recurrent = [], [], [], [], []
-        for g, lay in enumerate(layouts):
-            for e in lay.edges:
-                dst.append(row_of[g][e.dst])
-                is_input = e.src < num_inputs
-                shared.append(n + e.src if is_input else row_of[g][e.src])
-                own.append(n + g * num_inputs + e.src if is_input else row_of[g][e.src])
-                weight.append(e.weight)
-                recurrent.append(e.recurrent)
-        dst_a, shared_a, own_a, weight_a = np.array(dst, dtype=np.int64), np.array(shared, dtype=np.int64), \
-            np.array(own, dtype=np.int64), np.array(weight, dtype=np.float64)
-        rec_a = np.array(recurrent, dtype=bool)
-        self.layers = [_csr(dst_a, shared_a, own_a, weight_a, (~rec_a) & (dst_a >= s) & (dst_a < e), s, e)
-                       for s, e in self.layer_rows]
-        # Recurrent sources are never inputs, so the recurrent matrix reads node rows only.
-        self.recurrent = _csr(dst_a, shared_a, own_a, weight_a, rec_a, 0, n) if rec_a.any() else None
-
-
-def _csr(dst: np.ndarray, shared: np.ndarray, own: np.ndarray, weight: np.ndarray, keep: np.ndarray,
-         start: int, end: int) -> tuple[np.ndarray, ...]:
-    """CSR parts (row pointers, shared-input columns, per-genome-input columns, values) of rows [start, end)."""
-    dst, shared, own, weight = dst[keep] - start, shared[keep], own[keep], weight[keep]
-    order = np.lexsort((own, dst))  # per-genome order equals shared order: inputs of one genome
-    dst, shared, own, weight = dst[order], shared[order], own[order], weight[order]
-    crow = np.zeros(end - start + 1, dtype=np.int64)
-    np.add.at(crow, dst + 1, 1)
-    return np.cumsum(crow), shared, own, weight
+from neatify.population_layout import PopulationLayout
 
 
 class NeatPopulationModule(nn.Module):
@@ -129,8 +58,7 @@ class NeatPopulationModule(nn.Module):
                 raise ValueError(f"genome {g.id} has {g.num_inputs} inputs and {g.num_outputs} outputs; "
                                  f"expected {self.num_inputs} and {self.num_outputs} like the first genome")
         self.num_genomes = len(genomes)
-        with _gc_paused():
-            rows = _RowLayout([NetworkLayout.from_genome(g, synchronous) for g in genomes], self.num_inputs)
+        rows = PopulationLayout.from_genomes(genomes, synchronous)
         self._num_nodes = rows.num_nodes
         self._layer_rows = rows.layer_rows
         self._segments = rows.segments

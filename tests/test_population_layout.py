@@ -1,0 +1,129 @@
+"""The array layout of a population equals laying out every genome with NetworkLayout.from_genome."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import make_genome, random_genomes
+
+from neatify import EvolutionConfig, Genome, Population, population_layout
+from neatify.graph import EvaluationPlan, evaluation_plan
+from neatify.population_layout import PopulationLayout
+
+# Names sort by code point, so upper case comes first: rows are grouped by that order.
+ACTIVATIONS = ["relu", "tanh", "identity", "Upper_custom", "a_custom", "neat_sigmoid"]
+
+
+def both_layouts(genomes: list[Genome], synchronous: bool) -> PopulationLayout:
+    """The array layout, after checking it equals the per-genome one."""
+    layout = PopulationLayout.from_genomes(genomes, synchronous)
+    assert layout.equals(PopulationLayout.from_genomes(genomes, synchronous, per_genome=True))
+    return layout
+
+
+@pytest.mark.parametrize("synchronous", [False, True])
+@pytest.mark.parametrize("cyclic_share", [0.0, 0.3, 1.0])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_random_populations_equal_per_genome_layouts(cyclic_share: float, synchronous: bool, seed: int) -> None:
+    genomes = random_genomes(300, cyclic_share, ACTIVATIONS, seed)
+    layout = both_layouts(genomes, synchronous)
+    assert layout.recurrent is not None or not (synchronous or cyclic_share)
+    if not synchronous:
+        assert len(layout.layers) >= 4
+
+
+@pytest.mark.parametrize("allow_recurrent", [False, True])
+def test_evolved_populations_equal_per_genome_layouts(allow_recurrent: bool) -> None:
+    config = EvolutionConfig(prob_add_node=0.4, prob_add_connection=0.6, allow_recurrent=allow_recurrent,
+                             prob_toggle_enable=0.05, prob_delete_connection=0.1, prob_delete_node=0.05)
+    population = Population(60, 3, 2, config=config, seed=4)
+    for generation in range(10):
+        population.run_generation(lambda genomes: [setattr(g, "fitness", float(g.id % 7)) for g in genomes])
+        for synchronous in (False, True):
+            both_layouts(population.genomes, synchronous)
+
+
+def test_only_cyclic_genomes_are_planned_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    genomes = random_genomes(200, 0.3, ACTIVATIONS, seed=2)
+    planned: list[list[tuple[int, int]]] = []
+
+    def recording(edges: list[tuple[int, int]], inputs: list[int], outputs: list[int]) -> EvaluationPlan:
+        planned.append(edges)
+        return evaluation_plan(edges, inputs, outputs)
+
+    monkeypatch.setattr(population_layout, "evaluation_plan", recording)
+    PopulationLayout.from_genomes(genomes)
+    recurrent = [g.enabled_edges() for g in genomes if g.is_recurrent()]
+    assert planned == recurrent and len(recurrent) >= 20
+    planned.clear()
+    PopulationLayout.from_genomes(genomes, synchronous=True)
+    assert planned == []
+
+
+def test_depth_levels_are_longest_paths() -> None:
+    # 0 -> 5 -> 6 -> 3 and 0 -> 3: output 3 at depth 3; 7 -> 4 with 7 fed by nothing (depth 1); 8 reaches no output.
+    genome = make_genome(3, 2, [(3, 0.1, "relu"), (4, 0.2, "tanh"), (5, 0.3, "relu"), (6, 0.4, "relu"),
+                                (7, 0.5, "tanh"), (8, 0.6, "relu")],
+                         [(9, 0, 5, 1.0, True), (2, 5, 6, 1.0, True), (4, 6, 3, 1.0, True), (1, 0, 3, 1.0, True),
+                          (7, 7, 4, 1.0, True), (3, 1, 4, 1.0, False), (8, 5, 8, 1.0, True)])
+    layout = both_layouts([genome, genome.copy(1)], synchronous=False)
+    assert layout.layer_rows == [(0, 4), (4, 8), (8, 10)]  # {5, 7}, {6, 4}, {3} of both genomes
+    assert layout.segments == [[("relu", 0, 2), ("tanh", 2, 4)], [("relu", 4, 6), ("tanh", 6, 8)], [("relu", 8, 10)]]
+    np.testing.assert_array_equal(layout.bias, [0.3, 0.3, 0.5, 0.5, 0.4, 0.4, 0.2, 0.2, 0.1, 0.1])
+    np.testing.assert_array_equal(layout.outputs, [8, 6, 9, 7])
+
+
+def test_equals_sees_any_difference() -> None:
+    genomes = random_genomes(20, 0.3, ACTIVATIONS)
+    layout = PopulationLayout.from_genomes(genomes)
+    assert layout.equals(PopulationLayout.from_genomes(genomes))
+    genomes[5].nodes[3].bias += 1e-12  # an output: always laid out
+    assert not layout.equals(PopulationLayout.from_genomes(genomes))
+    assert not layout.equals(PopulationLayout.from_genomes(genomes[:19]))
+
+
+def test_a_genome_without_an_output_gene_is_refused() -> None:
+    genomes = random_genomes(3, 0.0, ACTIVATIONS)
+    del genomes[2].nodes[4]
+    with pytest.raises(ValueError, match="genome 2 lacks the gene of output node 4"):
+        PopulationLayout.from_genomes(genomes)
+
+
+def test_a_connection_from_a_missing_node_is_refused_when_it_counts() -> None:
+    unused = make_genome(1, 1, [(1, 0.5, "relu"), (2, 0.0, "relu")], [(0, 0, 1, 1.0, True), (5, 9, 2, 1.0, True)])
+    both_layouts([unused], synchronous=False)  # node 2 reaches no output: the missing node 9 does not matter
+    used = make_genome(1, 1, [(1, 0.5, "relu")], [(0, 0, 1, 1.0, True), (5, 9, 1, 1.0, True)], genome_id=7)
+    with pytest.raises(ValueError, match="genome 7: connection 5 comes from node 9, which the genome does not have"):
+        PopulationLayout.from_genomes([unused, used])
+
+
+def chain(length: int, genome_id: int, cycle: bool) -> Genome:
+    """Input 0 -> hidden 3 -> 4 -> ... -> output 1 through ``length`` hidden nodes, a shortcut 0 -> 1,
+    and with ``cycle`` an edge from the last hidden node back to the first."""
+    hidden = list(range(3, 3 + length))
+    path = [0] + hidden + [1]
+    connections = [(i, a, b, 0.5, True) for i, (a, b) in enumerate(zip(path, path[1:]))]
+    connections.append((length + 1, 0, 1, -1.0, True))
+    if cycle:
+        connections.append((length + 2, hidden[-1], hidden[0], 0.3, True))
+    return make_genome(1, 1, [(n, 0.1 * n, "tanh") for n in [1] + hidden], connections, genome_id)
+
+
+def test_long_chains_among_small_genomes() -> None:
+    genomes = [chain(2, 0, False), chain(120, 1, False), chain(3, 2, True), chain(90, 3, True), chain(1, 4, False)]
+    layout = both_layouts(genomes, synchronous=False)
+    assert len(layout.layers) == 121 and layout.recurrent is not None
+
+
+def test_negative_or_huge_node_ids_are_refused_or_ignored() -> None:
+    negative = make_genome(1, 1, [(1, 0.0, "relu"), (-3, 0.0, "relu")], [(0, 0, 1, 1.0, True)], genome_id=4)
+    with pytest.raises(ValueError, match="genome 4 has node id -3"):
+        PopulationLayout.from_genomes([negative])
+    from_negative = make_genome(1, 1, [(1, 0.0, "relu")], [(0, 0, 1, 1.0, True), (1, -1, 1, 1.0, True)], genome_id=5)
+    with pytest.raises(ValueError, match="genome 5: connection 1 comes from node -1"):
+        PopulationLayout.from_genomes([from_negative])
+    into_negative = make_genome(1, 1, [(1, 0.0, "relu")], [(0, 0, 1, 1.0, True), (1, 1, -1, 1.0, True)])
+    both_layouts([into_negative], synchronous=False)
+    huge = make_genome(1, 1, [(1, 0.0, "relu"), (2**62, 0.0, "relu")], [(0, 0, 1, 1.0, True)])
+    with pytest.raises(ValueError, match="too large to lay out 2 genomes"):
+        PopulationLayout.from_genomes([huge, huge.copy(1)])
