@@ -39,7 +39,7 @@ def test_frame_layout_and_round_trip():
     body = msgpack.packb({"sent": 1.5})
     assert frame == struct.pack(">IB", len(body) + 1, 5) + body
     assert decode_message(frame[4], frame[5:]) == HeartbeatRequest(1.5)
-    assert [m.value for m in MessageType] == list(range(1, 12))
+    assert [m.value for m in MessageType] == list(range(1, 14))
 
 
 @pytest.mark.parametrize("code, body, reason", [

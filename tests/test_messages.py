@@ -10,7 +10,8 @@ import pytest
 from neatify.distributed import MessageType, ProtocolError
 from neatify.distributed.messages import (
     MESSAGES, ErrorReport, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck,
-    ShutdownSignal, StatusReport, StatusRequest, StatusUpdate, TaskAssignment, WorkerRegistration,
+    ShutdownSignal, StandbyRegistration, StateSnapshot, StatusReport, StatusRequest, StatusUpdate, TaskAssignment,
+    WorkerRegistration,
 )
 from neatify.distributed.protocol import decode_message, encode_frame
 
@@ -20,7 +21,11 @@ WIRE = [  # each message and the map it is on the wire (docs/distributed.md's ta
     (WorkerRegistration(3, "w1", 50), {"protocol_version": 3, "worker_id": "w1", "capacity": 50}),
     (WorkerRegistration(3, 7, 1, nonce=NONCE, proof=PROOF),
      {"protocol_version": 3, "worker_id": 7, "capacity": 1, "nonce": NONCE, "proof": PROOF}),
+    (WorkerRegistration(4, "w1", 50, nonce=NONCE, epoch=2),
+     {"protocol_version": 4, "worker_id": "w1", "capacity": 50, "nonce": NONCE, "epoch": 2}),
     (RegistrationAck("accepted", heartbeat_interval=2.0), {"status": "accepted", "heartbeat_interval": 2.0}),
+    (RegistrationAck("accepted", heartbeat_interval=2.0, epoch=3),
+     {"status": "accepted", "heartbeat_interval": 2.0, "epoch": 3}),
     (RegistrationAck("challenge", nonce=NONCE, proof=PROOF), {"status": "challenge", "nonce": NONCE, "proof": PROOF}),
     (TaskAssignment(4, 2, [{"id": 1}]), {"batch_id": 4, "generation": 2, "genomes": [{"id": 1}]}),
     (FitnessReport(4, [[1, 0.5]], [[2, "Traceback"]], 0.25),
@@ -29,6 +34,7 @@ WIRE = [  # each message and the map it is on the wire (docs/distributed.md's ta
     (HeartbeatResponse(1.5), {"sent": 1.5}),
     (ShutdownSignal("done"), {"reason": "done"}),
     (ErrorReport("no", fatal=True, code="auth"), {"message": "no", "fatal": True, "code": "auth"}),
+    (ErrorReport("older", fatal=False, code="epoch"), {"message": "older", "fatal": False, "code": "epoch"}),
     (StatusUpdate("leaving"), {"state": "leaving"}),
     (StatusRequest(), {}),
     (StatusRequest(nonce=NONCE, proof=PROOF), {"nonce": NONCE, "proof": PROOF}),
@@ -36,6 +42,10 @@ WIRE = [  # each message and the map it is on the wire (docs/distributed.md's ta
                   uptime=3.0),
      {"workers": 2, "busy": 1, "idle": 1, "pending": 30, "generation": -1, "evaluating": True,
       "genomes_per_s": 12.5, "uptime": 3.0}),
+    (StandbyRegistration(4, 0), {"protocol_version": 4, "epoch": 0}),
+    (StandbyRegistration(4, 2, nonce=NONCE, proof=PROOF), {"protocol_version": 4, "epoch": 2, "nonce": NONCE,
+                                                           "proof": PROOF}),
+    (StateSnapshot(2, 7, b"s" * 100), {"epoch": 2, "generation": 7, "state": b"s" * 100}),
 ]
 
 

@@ -17,11 +17,14 @@ NONCE_BYTES = 32
 PROOF_BYTES = hashlib.sha256().digest_size
 _DOMAIN = "neatify-distributed-registration"
 
-Role = Literal["master", "worker", "status"]
-"""Who proves: the master, a worker registering, or a status client (``neatify status``), never one for another."""
+Role = Literal["master", "worker", "status", "standby"]
+"""Who proves: the master, a worker registering, a status client (``neatify status``) or a standby master
+following the primary, never one for another."""
 
 STATUS_CLIENT_ID = "status"
 """The id proofs of a status request are bound to (a status client is no worker and has none)."""
+STANDBY_CLIENT_ID = "standby"
+"""The id proofs of a standby's registration are bound to (a standby is no worker and has none)."""
 
 
 def new_nonce() -> bytes:

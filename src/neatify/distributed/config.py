@@ -18,6 +18,14 @@ BATCHING_MODES = ("genomes", "species")
 _SOMAXCONN_PATH = Path("/proc/sys/net/core/somaxconn")
 
 
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (an IPv6 host in brackets) as ``(host, port)``; ValueError naming the text otherwise."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
 def system_listen_backlog() -> int:
     """The kernel's cap on a listening socket's queue (Linux: net.core.somaxconn), else ``socket.SOMAXCONN``."""
     try:
@@ -68,6 +76,11 @@ class DistributedConfig:
     scheduler_file: str | None = None
     """Path (on a filesystem the workers share) where the master writes its address once it listens, for
     workers given the same ``scheduler_file``; removed at a clean shutdown (``scheduler_file.py``)."""
+    standby_of: str | None = None
+    """``HOST:PORT`` of a primary master: this master is its hot standby, receives its state after every
+    generation and takes over when it is gone for ``peer_timeout`` (docs/distributed.md, "Hot standby")."""
+    tls_ca: str | None = None
+    """PEM CA a standby checks the primary's certificate against; set, the standby speaks TLS to the primary."""
 
     def __post_init__(self) -> None:
         if self.auth_token is None:
@@ -93,6 +106,10 @@ class DistributedConfig:
                              f"got {self.listen_backlog}")
         if self.tls_key is not None and self.tls_cert is None:
             raise ValueError("tls_key is set but tls_cert is not: give the certificate too")
+        if self.standby_of is not None:
+            parse_address(self.standby_of)
+        if self.tls_ca is not None and self.standby_of is None:
+            raise ValueError("tls_ca is set but standby_of is not: only a standby dials a master")
         if self.max_frame_bytes < 1024:
             raise ValueError(f"max_frame_bytes must be at least 1024, got {self.max_frame_bytes}")
 
@@ -100,6 +117,12 @@ class DistributedConfig:
     def peer_timeout(self) -> float:
         """Seconds of silence after which a peer is considered lost."""
         return 3.0 * self.heartbeat_interval
+
+    @property
+    def primary(self) -> tuple[str, int]:
+        """``standby_of`` as ``(host, port)``."""
+        assert self.standby_of is not None, "not a standby"
+        return parse_address(self.standby_of)
 
     @property
     def result_deadline(self) -> float:

@@ -29,6 +29,11 @@ class WorkerLostError(DistributedError):
     """A worker was lost mid-batch while ``enable_fault_tolerance`` is off."""
 
 
+class SupersededError(DistributedError):
+    """A master met a peer that has served a newer master (a higher epoch): it stood down, so that no second
+    copy of the evolution runs."""
+
+
 class WorkerWaitTimeout(DistributedError):
     """Not enough workers registered within ``worker_wait_timeout``."""
 

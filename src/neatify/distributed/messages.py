@@ -36,6 +36,8 @@ class MessageType(enum.IntEnum):
     STATUS_UPDATE = 9
     STATUS_REQUEST = 10
     STATUS_REPORT = 11
+    STANDBY_REGISTRATION = 12
+    STATE_SNAPSHOT = 13
 
 
 def _is_str(value: Any) -> bool:
@@ -80,6 +82,10 @@ def _worker_id(value: Any) -> bool:
 
 def _is_dict(value: Any) -> bool:
     return isinstance(value, dict)
+
+
+def _is_bytes(value: Any) -> bool:
+    return isinstance(value, bytes)
 
 
 def wire(check: Check, optional: bool = False) -> Any:
@@ -152,6 +158,8 @@ class WorkerRegistration(Message):
     capacity: int = wire(_positive_int)
     nonce: bytes | None = wire(_bytes_of(NONCE_BYTES), optional=True)
     proof: bytes | None = wire(_bytes_of(PROOF_BYTES), optional=True)
+    epoch: int | None = wire(_count, optional=True)
+    """The highest epoch of a master this worker has served (absent: 0)."""
 
 
 @message(MessageType.REGISTRATION_ACK)
@@ -162,6 +170,8 @@ class RegistrationAck(Message):
     nonce: bytes | None = wire(_bytes_of(NONCE_BYTES), optional=True)
     proof: bytes | None = wire(_bytes_of(PROOF_BYTES), optional=True)
     heartbeat_interval: float | None = wire(_finite_nonneg, optional=True)
+    epoch: int | None = wire(_positive_int, optional=True)
+    """The accepting master's epoch (absent: 0)."""
 
 
 @message(MessageType.TASK_ASSIGNMENT)
@@ -210,7 +220,7 @@ class ErrorReport(Message):
 
     message: str = wire(_is_str)
     fatal: bool = wire(_is_bool)
-    code: str = wire(_one_of("auth", "version", "busy", "error"))
+    code: str = wire(_one_of("auth", "version", "busy", "error", "epoch", "standby"))
 
 
 @message(MessageType.STATUS_UPDATE)
@@ -240,3 +250,24 @@ class StatusReport(Message):
     evaluating: bool = wire(_is_bool)
     genomes_per_s: float = wire(_finite_nonneg)
     uptime: float = wire(_finite_nonneg)
+
+
+@message(MessageType.STANDBY_REGISTRATION)
+class StandbyRegistration(Message):
+    """A standby master asks to follow this one (sent twice with an auth token: the second time with its proof)."""
+
+    protocol_version: int = wire(_is_int)
+    epoch: int = wire(_count)
+    """The highest epoch the standby has replicated."""
+    nonce: bytes | None = wire(_bytes_of(NONCE_BYTES), optional=True)
+    proof: bytes | None = wire(_bytes_of(PROOF_BYTES), optional=True)
+
+
+@message(MessageType.STATE_SNAPSHOT)
+class StateSnapshot(Message):
+    """The primary's state after evaluated ``generation``: one msgpack document, checked in full by the standby
+    (``standby_protocol.decode_state``)."""
+
+    epoch: int = wire(_positive_int)
+    generation: int = wire(_count)
+    state: bytes = wire(_is_bytes)

@@ -21,8 +21,9 @@ import msgpack
 from neatify.distributed.errors import ConnectionClosed, ProtocolError
 from neatify.distributed.messages import MESSAGES, Message, MessageType
 
-PROTOCOL_VERSION = 3
-"""Sent in the registration; master and worker must agree (2: mutual authentication; 3: columnar genomes)."""
+PROTOCOL_VERSION = 4
+"""Sent in the registration; master and worker must agree (2: mutual authentication; 3: columnar genomes;
+4: epochs and the hot standby)."""
 
 HANDSHAKE_FRAME_BYTES = 4096
 """Longest frame either side accepts before registration completes (``max_frame_bytes`` applies after)."""
@@ -59,7 +60,8 @@ _BULK = {MessageType.TASK_ASSIGNMENT, MessageType.FITNESS_REPORT}
 _MAX_MAP_LEN = 8
 """No map of the protocol (a payload or a genome) has more keys."""
 _MAX_BIN_LEN = 64
-"""Bytes fields are nonces and proofs (32 bytes), except the gene columns of a genome."""
+"""Bytes fields are nonces and proofs (32 bytes), except the gene columns of a genome and a state snapshot."""
+_LONG_BYTES = {MessageType.TASK_ASSIGNMENT, MessageType.STATE_SNAPSHOT}
 
 
 def _unpack_limits(mtype: MessageType, size: int, max_items: int | None) -> dict[str, int]:
@@ -67,11 +69,12 @@ def _unpack_limits(mtype: MessageType, size: int, max_items: int | None) -> dict
 
     msgpack's defaults (all ``size``) would let a frame of one-byte empty maps decode into ~60 times
     its size in Python objects; lists only appear in bulk messages, and there at most ``max_items``.
-    Bytes fields are short but in a TASK_ASSIGNMENT, whose genomes hold their genes as bytes (``genome_wire``).
+    Bytes fields are short but in a TASK_ASSIGNMENT, whose genomes hold their genes as bytes (``genome_wire``),
+    and in a STATE_SNAPSHOT, whose state is one msgpack document (decoded by the standby alone, ``standby_protocol``).
     """
     items = 0 if mtype not in _BULK else size if max_items is None else min(size, max(2, max_items))
-    task = mtype is MessageType.TASK_ASSIGNMENT
-    return {"max_str_len": size, "max_bin_len": size if task else _MAX_BIN_LEN, "max_array_len": items,
+    long_bytes = mtype in _LONG_BYTES
+    return {"max_str_len": size, "max_bin_len": size if long_bytes else _MAX_BIN_LEN, "max_array_len": items,
             "max_map_len": _MAX_MAP_LEN, "max_ext_len": 0}
 
 
