@@ -33,9 +33,16 @@ class Checkpoint:
     """Write a population to disk and read it back; the restored run continues exactly."""
 
     @staticmethod
-    def save(population: Population, path: str | Path) -> None:
-        """Write atomically: a crash mid-save leaves the previous checkpoint intact."""
-        _write_json({"format": FORMAT, "version": VERSION, "population": population.state_dict()}, path)
+    def save(population: Population, path: str | Path, epoch: int | None = None) -> None:
+        """Write atomically: a crash mid-save leaves the previous checkpoint intact (``epoch``: that of the
+        distributed master writing it, see ``read_run``)."""
+        Checkpoint.save_state(population.state_dict(), path, epoch)
+
+    @staticmethod
+    def save_state(state: dict[str, Any], path: str | Path, epoch: int | None = None) -> None:
+        """``save`` of a ``Population.state_dict()`` already taken (a standby's replicated state, say)."""
+        _write_json({"format": FORMAT, "version": VERSION, "population": state,
+                     **({} if epoch is None else {"epoch": epoch})}, path)
 
     @staticmethod
     def load(path: str | Path, cls: type[Population] = Population) -> Population:
@@ -45,7 +52,17 @@ class Checkpoint:
     @staticmethod
     def read_state(path: str | Path) -> dict[str, Any]:
         """The population state stored in a checkpoint, as plain data, checked in full."""
-        return _population_state(_read_json(path), path)
+        return Checkpoint.read_run(path)[0]
+
+    @staticmethod
+    def read_run(path: str | Path) -> tuple[dict[str, Any], int | None]:
+        """``read_state`` and the epoch of the distributed master that saved it (None: not saved by one that
+        gave its epoch), so a master restarted from its checkpoint keeps the epoch its workers have served."""
+        data = _read_json(path)
+        epoch = data.get("epoch")
+        if epoch is not None and not (is_int(epoch) and epoch >= 1):
+            raise CheckpointError(f"{path}: epoch must be a positive integer, got {shown(epoch)}")
+        return _population_state(data, path), epoch
 
     @staticmethod
     def export_genome_json(genome: Genome, path: str | Path) -> None:
@@ -204,6 +221,11 @@ _SPECIES_FIELDS: Fields = {
     "staleness": _COUNT,
 }
 _HISTORY_FIELDS: Fields = {f.name: _COUNT if f.type == "int" else _FINITE for f in dataclasses.fields(GenerationStats)}
+_STATISTICS_FIELDS: Fields = {
+    **_HISTORY_FIELDS, "median_fitness": _FINITE, "stdev_fitness": _FINITE, "seconds": _FINITE,
+    "species_sizes": (lambda v: isinstance(v, dict) and all(is_id(k) and is_id(n) for k, n in v.items()),
+                      "a map of species id to size"),
+}
 
 
 def _fields_problem(data: Any, fields: Fields, where: str) -> str | None:
@@ -244,6 +266,17 @@ def state_problem(state: Any) -> str | None:
             return problem
     for i, row in enumerate(state["history"]):
         problem = _fields_problem(row, _HISTORY_FIELDS, f"population.history[{i}]")
+        if problem:
+            return problem
+    return None
+
+
+def statistics_problem(rows: Any) -> str | None:
+    """Why ``rows`` are not the rows of a ``StatisticsReporter`` (None when they are)."""
+    if not isinstance(rows, list):
+        return f"statistics must be a list, got {shown(rows)}"
+    for i, row in enumerate(rows):
+        problem = _fields_problem(row, _STATISTICS_FIELDS, f"statistics[{i}]")
         if problem:
             return problem
     return None

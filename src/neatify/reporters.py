@@ -126,10 +126,10 @@ class _ProgressBar:
 class StatisticsReporter(_Timed):
     """Keeps every generation's statistics and species sizes in memory; saves them as CSV or JSON."""
 
-    def __init__(self) -> None:
+    def __init__(self, rows: list[dict[str, Any]] | None = None) -> None:
         super().__init__()
-        self.rows: list[dict[str, Any]] = []
-        """Per generation: the GenerationStats fields, ``median_fitness``, ``stdev_fitness`` (population
+        self.rows: list[dict[str, Any]] = list(rows or [])
+        """Per generation (starting with ``rows``: those of earlier generations, a promoted standby's, say): the GenerationStats fields, ``median_fitness``, ``stdev_fitness`` (population
         standard deviation), ``seconds`` and ``species_sizes`` {id: size}."""
 
     def end_generation(self, population: Population, stats: GenerationStats) -> None:
