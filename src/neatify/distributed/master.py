@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +26,17 @@ from neatify.distributed import tls
 from neatify.distributed.config import DistributedConfig
 from neatify.distributed.errors import DistributedError, WorkerWaitTimeout
 from neatify.distributed.master_protocol import Action, Close, MasterProtocol, Send
-from neatify.distributed.protocol import PROTOCOL_VERSION, unsent_bytes
+from neatify.distributed.messages import StateSnapshot
+from neatify.distributed.protocol import PROTOCOL_VERSION, encode_frame, unsent_bytes
 from neatify.distributed.scheduler import GenerationJob
 from neatify.distributed.scheduler_file import (
     SchedulerInfo, advertised_host, remove_scheduler_file, write_scheduler_file,
 )
+from neatify.distributed.standby import StandbyLink
+from neatify.distributed.standby_protocol import Finished, Snapshot, encode_state
 from neatify.genome import Genome
 from neatify.population import FitnessFunction, Population
+from neatify.reporters import StatisticsReporter
 
 logger = logging.getLogger("neatify.distributed.master")
 
@@ -96,9 +100,10 @@ class _Link(asyncio.Protocol):
 class SystemCoordinator:
     """Accepts and registers workers, watches them with heartbeats, and farms out a generation's genomes."""
 
-    def __init__(self, config: DistributedConfig) -> None:
+    def __init__(self, config: DistributedConfig, epoch: int = 1) -> None:
         self.config = config
-        self._core = MasterProtocol(config, started=time.monotonic())
+        self._core = MasterProtocol(config, started=time.monotonic(), epoch=epoch,
+                                    standby=config.standby_of is not None)
         self._links: dict[int, _Link] = {}
         self._ids = itertools.count(1)
         self._started = False
@@ -128,19 +133,21 @@ class SystemCoordinator:
         self._thread.start()
         try:
             self._server = asyncio.run_coroutine_threadsafe(self._listen(), loop).result()
-            self._advertise()
+            if not self._core.standby:  # a standby advertises itself once promoted
+                self._advertise()
         except BaseException:
             self._stop_loop()
             raise
         self._core.where = f"{self.config.host}:{self.port}"
         logger.info("master listening on %s:%d", self.config.host, self.port)
 
-    def _advertise(self, epoch: int = 0) -> None:
-        """Write the scheduler file, if configured, now that the port is bound (``epoch``: see scheduler_file)."""
+    def _advertise(self) -> None:
+        """Write the scheduler file, if configured, now that the port is bound, with this master's epoch."""
         path = self.config.scheduler_file
         if path is None:
             return
-        info = SchedulerInfo(advertised_host(self.config.host), self.port, epoch, PROTOCOL_VERSION, os.getpid())
+        info = SchedulerInfo(advertised_host(self.config.host), self.port, self._core.epoch, PROTOCOL_VERSION,
+                             os.getpid())
         write_scheduler_file(path, info)
         self._advertised = info
         logger.info("wrote %s to scheduler file %s", info.address, path)
@@ -162,6 +169,42 @@ class SystemCoordinator:
     def num_workers(self) -> int:
         """Workers registered right now."""
         return self._core.num_workers
+
+    @property
+    def standby(self) -> bool:
+        """Whether this master is a standby not yet promoted (it refuses workers)."""
+        return self._core.standby
+
+    @property
+    def epoch(self) -> int:
+        """This master's epoch (told to every worker it accepts; see docs/distributed.md, "Hot standby")."""
+        return self._core.epoch
+
+    def promote(self, epoch: int) -> None:
+        """A standby whose primary is gone: accept workers as the master of ``epoch``, rewrite the scheduler file."""
+        self._in_loop(lambda: self._core.promote(epoch))
+        self._advertise()
+
+    def replicate(self, generation: int, state: bytes) -> None:
+        """Send the state after evaluated ``generation`` (``standby_protocol.encode_state``) to the standby."""
+        frame = encode_frame(StateSnapshot(self._core.epoch, generation, state))
+        self._in_loop(lambda: self._core.replicate(frame))
+
+    def _in_loop(self, change: Callable[[], list[Action] | None]) -> None:
+        """Run ``change`` of the protocol in the event loop's thread, carry out its actions, and wait for it."""
+        assert self._loop is not None
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                self._apply(change() or [])
+            except BaseException as exc:  # handed to the waiting caller
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
+
+        self._loop.call_soon_threadsafe(run)
+        done.result()
 
     def shutdown(self) -> None:
         """Send SHUTDOWN_SIGNAL to every worker, close every connection and free the port."""
@@ -210,6 +253,8 @@ class SystemCoordinator:
         notice: float | None = time.monotonic() + _WAIT_NOTICE
         with self._changed:
             while self._core.num_workers < count:
+                if self._core.stood_down is not None:
+                    raise self._core.stood_down
                 if self._stopping:
                     raise DistributedError("master shut down while waiting for workers")
                 if notice is not None and time.monotonic() >= notice:
@@ -228,6 +273,8 @@ class SystemCoordinator:
         The first call waits for ``min_workers``; later ones go on with whatever workers are left.
         ``species`` (genome id -> species id) keeps each batch to one species with ``batching="species"``.
         """
+        if self._core.stood_down is not None:
+            raise self._core.stood_down
         if self._stopping:
             raise DistributedError("the master was shut down; it evaluates nothing more")
         self.wait_for_workers(1 if self._started else self.config.min_workers)
@@ -273,7 +320,7 @@ class SystemCoordinator:
                 future.set_exception(outcome.error)
             else:
                 future.set_result(outcome.fitness)
-        if self._core.num_workers != self._workers_seen:  # wake wait_for_workers
+        if self._core.num_workers != self._workers_seen or self._core.stood_down is not None:  # wake waiters
             self._workers_seen = self._core.num_workers
             with self._changed:
                 self._changed.notify_all()
@@ -349,9 +396,9 @@ class DistributedEvaluator:
     ``close()``, or leaving a ``with`` block, tells the workers to exit and frees the port.
     """
 
-    def __init__(self, config: DistributedConfig | None = None) -> None:
+    def __init__(self, config: DistributedConfig | None = None, epoch: int = 1) -> None:
         self.config = config if config is not None else DistributedConfig()
-        self.coordinator = SystemCoordinator(self.config)
+        self.coordinator = SystemCoordinator(self.config, epoch)
         self.coordinator.start()
         self.calls = 0
 
@@ -392,6 +439,9 @@ class DistributedPopulation(Population):
     ``checkpoint_path`` the population is restored from that file when it exists, and saved to
     it after every evaluated generation, so a restarted master continues the run exactly. A damaged
     checkpoint, or a path where none can be written, raises ``CheckpointError`` before any worker is served.
+    After every evaluated generation it also sends its state (and the rows of its first ``StatisticsReporter``)
+    to its hot standby, if one follows it. With ``distributed_config.standby_of`` it is that standby: call
+    ``follow()`` before evolving.
     """
 
     def __init__(self, pop_size: int | None = None, num_inputs: int = 2, num_outputs: int = 1,
@@ -400,14 +450,23 @@ class DistributedPopulation(Population):
                  checkpoint_path: str | Path | None = None) -> None:
         super().__init__(pop_size, num_inputs, num_outputs, config, seed)
         self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
+        self.epoch = 1
+        """This master's epoch (a promoted standby's is its primary's plus one), saved in the checkpoint."""
         if self.checkpoint_path is not None:
             Checkpoint.check_writable(self.checkpoint_path)
             if self.checkpoint_path.exists():
-                self.load_state_dict(Checkpoint.read_state(self.checkpoint_path))
-                logger.info("resumed from checkpoint %s at generation %d", self.checkpoint_path, self.generation)
+                state, epoch = Checkpoint.read_run(self.checkpoint_path)
+                self.load_state_dict(state)
+                self.epoch = epoch or 1
+                logger.info("resumed from checkpoint %s at generation %d (epoch %d)", self.checkpoint_path,
+                            self.generation, self.epoch)
         self.distributed_config = distributed_config if distributed_config is not None else DistributedConfig()
-        self.evaluator = DistributedEvaluator(self.distributed_config)
+        self.evaluator = DistributedEvaluator(self.distributed_config, self.epoch)
         self.coordinator = self.evaluator.coordinator
+        self.replicated_statistics: list[dict[str, Any]] = []
+        """A promoted standby's: the primary's statistics rows up to the last replicated generation."""
+        if not self.coordinator.standby:  # a standby linking before the first generation ends gets the start
+            self._replicate()
 
     @property
     def port(self) -> int:
@@ -422,10 +481,44 @@ class DistributedPopulation(Population):
         self.evaluator.evaluate(self.genomes, self.generation, species)
 
     def run_generation(self, fitness_fn: FitnessFunction) -> None:
-        """Breed and evaluate one generation on the workers, then save the checkpoint if configured."""
+        """Breed and evaluate one generation on the workers, then save the checkpoint if configured and send
+        the state to the standby."""
+        if self.coordinator.standby:
+            raise DistributedError("a standby evolves only once promoted: call follow() first")
         super().run_generation(fitness_fn)
         if self.checkpoint_path is not None:
-            Checkpoint.save(self, self.checkpoint_path)
+            Checkpoint.save(self, self.checkpoint_path, self.epoch)
+        self._replicate()
+
+    def _replicate(self) -> None:
+        """Send this population's state and its statistics rows to the standby."""
+        statistics = next((r.rows for r in self.reporters if isinstance(r, StatisticsReporter)), [])
+        self.coordinator.replicate(self.generation, encode_state(self.state_dict(), statistics))
+
+    def follow(self) -> bool:
+        """A standby: follow the primary until it ends the run (False) or is gone for ``peer_timeout``
+        (True: promoted, this population holds the last replicated state and leads the run as the next epoch,
+        ``replicated_statistics`` the primary's statistics rows)."""
+        link = StandbyLink(self.distributed_config, self._replicated, self.epoch)
+        ended = link.follow()
+        if isinstance(ended, Finished):
+            logger.info("standby: the primary ended the run (%s); not taking over", ended.reason)
+            return False
+        logger.warning("standby: promoting to epoch %d: %s", ended.epoch, ended.reason)
+        snapshot = link.core.snapshot
+        if snapshot is not None:
+            self.load_state_dict(snapshot.population)
+            self.replicated_statistics = snapshot.statistics
+        self.epoch = ended.epoch
+        self.coordinator.promote(ended.epoch)
+        return True
+
+    def _replicated(self, snapshot: Snapshot) -> None:
+        """Save the primary's latest state to this standby's checkpoint, if it has one."""
+        if self.checkpoint_path is not None:
+            Checkpoint.save_state(snapshot.population, self.checkpoint_path, snapshot.epoch)
+        logger.info("standby: replicated generation %d of the primary (epoch %d)", snapshot.generation,
+                    snapshot.epoch)
 
     def shutdown(self) -> None:
         """Tell every worker to exit and free the master's port."""

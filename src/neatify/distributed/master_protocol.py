@@ -14,11 +14,11 @@ from dataclasses import dataclass, field, replace
 from neatify.distributed import auth
 from neatify.distributed.config import DistributedConfig
 from neatify.distributed.errors import (
-    DistributedError, ProtocolError, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout,
+    DistributedError, ProtocolError, RemoteFitnessError, SupersededError, WorkerLostError, WorkerWaitTimeout,
 )
 from neatify.distributed.messages import (
     ErrorReport, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal,
-    StatusReport, StatusRequest, StatusUpdate, WorkerRegistration,
+    StandbyRegistration, StatusReport, StatusRequest, StatusUpdate, WorkerRegistration,
 )
 from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, encode_frame
 from neatify.distributed.scheduler import Batch, GenerationJob, SpeedShare, batch_size
@@ -26,6 +26,10 @@ from neatify.distributed.scheduler import Batch, GenerationJob, SpeedShare, batc
 logger = logging.getLogger("neatify.distributed.master")
 
 _SPEED_SMOOTHING = 0.5
+_RETRYABLE = ("busy", "standby", "epoch")
+"""ERROR_REPORT codes of a refusal that another try, or another master, may get past (``fatal`` false)."""
+_Request = WorkerRegistration | StatusRequest | StandbyRegistration
+"""A first request the master authenticates: a worker's, a status client's or a standby's."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,16 @@ class _Peer:
 
 
 @dataclass(eq=False)
+class _Follower:
+    """The standby master following this one (at most one): it gets the state after every generation."""
+
+    conn: int
+    address: str
+    last_seen: float
+    probe_sent: float | None = None
+
+
+@dataclass(eq=False)
 class _Connection:
     """A connection, registered or not yet."""
 
@@ -73,12 +87,15 @@ class _Connection:
     address: str
     opened: float
     decoder: FrameDecoder
-    hello: WorkerRegistration | StatusRequest | None = None
+    hello: _Request | None = None
     """The registration being authenticated (its ``nonce`` answered by ``master_nonce``)."""
     master_nonce: bytes | None = None
     peer: _Peer | None = None
     status_client: bool = False
     """It asked for the status (STATUS_REQUEST) instead of registering: it never becomes a worker."""
+    standby_client: bool = False
+    """It registers as a standby (STANDBY_REGISTRATION): it follows this master, never becomes a worker."""
+    follower: _Follower | None = None
 
 
 @dataclass
@@ -103,8 +120,18 @@ class MasterProtocol:
     """The master's state machine. Every method takes ``now`` (seconds, any monotonic clock) and returns
     the actions to carry out in order; ``take_outcome()`` hands over a generation once it is finished."""
 
-    def __init__(self, config: DistributedConfig, where: str = "?", started: float = 0.0) -> None:
+    def __init__(self, config: DistributedConfig, where: str = "?", started: float = 0.0, epoch: int = 1,
+                 standby: bool = False) -> None:
         self.config = config
+        self.epoch = epoch
+        """This master's epoch: a promoted standby leads with its primary's plus one (told to every worker)."""
+        self.standby = standby
+        """Following a primary: workers are refused (non-fatally, so they try their next master) until ``promote``."""
+        self.stood_down: SupersededError | None = None
+        """Set once a peer showed a higher epoch: this master serves no one any more."""
+        self._follower: _Follower | None = None
+        self._snapshot: bytes | None = None
+        """The last STATE_SNAPSHOT frame, sent to a standby as soon as it registers."""
         self.where = where
         """The listening address, for log lines."""
         self.started = started
@@ -177,14 +204,17 @@ class MasterProtocol:
                 reason = f"protocol error: {exc}"
         if connection.peer is not None:
             self._drop(connection.peer, reason, now, actions)
+        if connection.follower is not None:
+            self._unfollow(connection.follower, reason)
         return actions
 
     def delivered(self, conn: int, now: float) -> None:
         """Bytes sent to ``conn`` moved toward the peer: it reads, so it is alive (its answers may wait
         behind a big batch)."""
         connection = self._connections.get(conn)
-        if connection is not None and connection.peer is not None:
-            connection.peer.last_seen = now
+        link = None if connection is None else connection.peer or connection.follower
+        if link is not None:
+            link.last_seen = now
 
     def tick(self, now: float) -> list[Action]:
         """Time passed: timeouts, heartbeats, late batches, planning."""
@@ -199,13 +229,17 @@ class MasterProtocol:
             if problem is not None:
                 self._drop(peer, problem, now, actions)
                 self._close(self._connections[peer.conn], problem, actions, flush=False)
+        follower = self._follower
+        if follower is not None and (problem := self._probe_problem(follower, now)) is not None:
+            self._unfollow(follower, problem)
+            self._close(self._connections[follower.conn], problem, actions, flush=False)
         if now - self._last_heartbeat >= self.config.heartbeat_interval and not self.stopping:
             self._last_heartbeat = now
             frame = encode_frame(HeartbeatRequest(now))
-            for peer in self._peers.values():
-                actions.append(Send(peer.conn, frame))
-                if peer.probe_sent is None:
-                    peer.probe_sent = now
+            for link in [*self._peers.values(), *filter(None, [self._follower])]:
+                actions.append(Send(link.conn, frame))
+                if link.probe_sent is None:
+                    link.probe_sent = now
         if self._running is not None:
             self._expire(now)
             self._check_alone(now)
@@ -224,17 +258,32 @@ class MasterProtocol:
         return actions
 
     def shutdown(self, now: float) -> list[Action]:
-        """Tell every worker to exit; a generation still running fails."""
+        """Tell every worker, and the standby, to exit; a generation still running fails."""
         self.stopping = True
         if self._running is not None:
             self._running.job.error = DistributedError("master shut down during the generation")
             self._settle(now)
         frame = encode_frame(ShutdownSignal("master shutting down"))
-        return [Send(peer.conn, frame) for peer in self._peers.values()]
+        return [Send(link.conn, frame) for link in [*self._peers.values(), *filter(None, [self._follower])]]
+
+    def promote(self, epoch: int) -> None:
+        """This standby's primary is gone: lead the run as epoch ``epoch``, accepting workers from now on."""
+        assert self.standby and epoch > self.epoch, "only a standby is promoted, to a higher epoch"
+        self.standby, self.epoch = False, epoch
+        logger.warning("standby promoted on %s: leading the run as epoch %d", self.where, epoch)
+
+    def replicate(self, frame: bytes) -> list[Action]:
+        """A generation was evaluated: send its STATE_SNAPSHOT ``frame`` to the standby (and to one that
+        registers later)."""
+        self._snapshot = frame
+        return [] if self._follower is None else [Send(self._follower.conn, frame)]
 
     # --- registration ---
     def _on_message(self, connection: _Connection, message: Message, now: float, actions: list[Action]) -> None:
         peer = connection.peer
+        if connection.follower is not None:
+            self._on_follower_message(connection, connection.follower, message, now, actions)
+            return
         if peer is None:
             self._on_registration(connection, message, now, actions)
             return
@@ -261,13 +310,19 @@ class MasterProtocol:
         if connection.status_client or (isinstance(message, StatusRequest) and connection.hello is None):
             self._on_status_request(connection, message, now, actions)
             return
+        if connection.standby_client or (isinstance(message, StandbyRegistration) and connection.hello is None):
+            self._on_standby_registration(connection, message, now, actions)
+            return
         if not isinstance(message, WorkerRegistration):
             raise ProtocolError(f"expected WORKER_REGISTRATION, got {message.TYPE.name}")
         if connection.hello is not None:
             self._check_proof(connection, message, now, actions)
             return
         worker_id = auth.canonical_worker_id(message.worker_id)
-        if message.protocol_version != PROTOCOL_VERSION:
+        if self.standby:
+            self._refuse(connection, f"this master on {self.where} is a standby; it takes workers once its "
+                         "primary is gone", "standby", actions)
+        elif message.protocol_version != PROTOCOL_VERSION:
             self._refuse(connection, f"protocol version mismatch: worker {worker_id} speaks version "
                          f"{message.protocol_version}, master speaks {PROTOCOL_VERSION}", "version", actions)
         elif not self.config.auth_token:
@@ -278,8 +333,7 @@ class MasterProtocol:
         else:
             self._challenge(connection, message, worker_id, actions)
 
-    def _challenge(self, connection: _Connection, hello: WorkerRegistration | StatusRequest, worker_id: str,
-                   actions: list[Action]) -> None:
+    def _challenge(self, connection: _Connection, hello: _Request, worker_id: str, actions: list[Action]) -> None:
         """Answer a first request that carries a nonce with this master's nonce and proof of the token."""
         assert self.config.auth_token and hello.nonce is not None
         connection.hello, connection.master_nonce = hello, auth.new_nonce()
@@ -288,8 +342,7 @@ class MasterProtocol:
             proof=auth.proof(self.config.auth_token, "master", PROTOCOL_VERSION, hello.nonce,
                              connection.master_nonce, worker_id)))))
 
-    def _proven(self, connection: _Connection, answer: WorkerRegistration | StatusRequest, role: auth.Role,
-                worker_id: str) -> bool:
+    def _proven(self, connection: _Connection, answer: _Request, role: auth.Role, worker_id: str) -> bool:
         """Whether ``answer`` repeats the first request unchanged plus ``role``'s proof over both nonces."""
         hello, token = connection.hello, self.config.auth_token
         assert hello is not None and hello.nonce is not None and token and connection.master_nonce is not None
@@ -333,12 +386,13 @@ class MasterProtocol:
         if self.stopping:
             self._close(connection, "master shutting down", actions)
             return
+        if self._fenced(connection, f"worker {worker_id}", hello.epoch or 0, now, actions):
+            return
         if worker_id in self._peers:
             self._refuse(connection, f"worker id {worker_id} is already connected", "busy", actions)
             return
         connection.decoder.mark_registered(max_items=hello.capacity)  # a report lists at most one batch
-        actions.append(Send(connection.id, encode_frame(RegistrationAck(
-            "accepted", heartbeat_interval=self.config.heartbeat_interval))))
+        actions.append(Send(connection.id, self._accepted()))
         peer = connection.peer = _Peer(connection.id, worker_id, hello.capacity, connection.address, now)
         self._peers[worker_id] = peer
         self._idle[peer] = None
@@ -347,10 +401,101 @@ class MasterProtocol:
                     connection.address, peer.capacity, len(self._peers))
         self._plan(now, actions)
 
+    def _accepted(self) -> bytes:
+        """The REGISTRATION_ACK that admits a worker or a standby."""
+        return encode_frame(RegistrationAck("accepted", heartbeat_interval=self.config.heartbeat_interval,
+                                            epoch=self.epoch))
+
     def _refuse(self, connection: _Connection, reason: str, code: str, actions: list[Action]) -> None:
-        logger.warning("refusing worker from %s: %s", connection.address, reason)
-        actions.append(Send(connection.id, encode_frame(ErrorReport(reason, fatal=code != "busy", code=code))))
+        log = logger.info if code == "standby" else logger.warning  # a standby refuses every worker, as it should
+        log("refusing %s from %s: %s", "standby" if connection.standby_client else "worker", connection.address,
+            reason)
+        actions.append(Send(connection.id, encode_frame(ErrorReport(reason, fatal=code not in _RETRYABLE, code=code))))
         self._close(connection, reason, actions)
+
+    # --- epochs ---
+    def _fenced(self, connection: _Connection, who: str, epoch: int, now: float, actions: list[Action]) -> bool:
+        """An authenticated peer that has served epoch ``epoch``: above this master's, a newer master leads the
+        run and this one stands down (whether it did)."""
+        if epoch <= self.epoch:
+            return False
+        reason = f"{who} from {connection.address} has served epoch {epoch}, newer than this master's {self.epoch}"
+        self._refuse(connection, f"this master (epoch {self.epoch}) is superseded and stands down: {reason}", "epoch",
+                     actions)
+        self._stand_down(reason, now, actions)
+        return True
+
+    def _stand_down(self, reason: str, now: float, actions: list[Action]) -> None:
+        """Serve no one any more: the running generation fails, every connection closes (workers move on)."""
+        error = SupersededError(f"master on {self.where} (epoch {self.epoch}) stood down: {reason}; a newer master "
+                                "leads this run, so this one does not continue a second copy of it")
+        logger.error("%s", error)
+        self.stood_down, self.stopping = error, True
+        if self._running is not None and self._running.job.error is None:
+            self._running.job.error = error
+            self._settle(now)
+        for connection in list(self._connections.values()):
+            if connection.peer is not None:
+                self._drop(connection.peer, "master stood down", now, actions)
+            self._close(connection, "master stood down", actions)
+        self._follower = None
+
+    # --- the standby following this master ---
+    def _on_standby_registration(self, connection: _Connection, message: Message, now: float,
+                                 actions: list[Action]) -> None:
+        """A standby registers, mutually authenticated as a worker is (role ``"standby"``)."""
+        if not isinstance(message, StandbyRegistration):
+            raise ProtocolError(f"expected STANDBY_REGISTRATION, got {message.TYPE.name}")
+        connection.standby_client = True
+        if connection.hello is None and message.protocol_version != PROTOCOL_VERSION:
+            self._refuse(connection, f"protocol version mismatch: the standby speaks version "
+                         f"{message.protocol_version}, this master {PROTOCOL_VERSION}", "version", actions)
+        elif self.config.auth_token and connection.hello is None:
+            if message.nonce is None:
+                self._refuse(connection, "standby refused: its registration has no nonce and this master requires "
+                             "the auth token", "auth", actions)
+            else:
+                self._challenge(connection, message, auth.STANDBY_CLIENT_ID, actions)
+        elif self.config.auth_token and not self._proven(connection, message, "standby", auth.STANDBY_CLIENT_ID):
+            self._refuse(connection, "standby refused: wrong or missing auth token (or a proof not made for this "
+                         "connection)", "auth", actions)
+        else:
+            self._follow(connection, message, now, actions)
+
+    def _follow(self, connection: _Connection, hello: StandbyRegistration, now: float, actions: list[Action]) -> None:
+        """Admit an authenticated standby (one at a time) and send it the last state at once."""
+        if self.stopping:
+            self._close(connection, "master shutting down", actions)
+            return
+        if self._fenced(connection, "standby", hello.epoch, now, actions):
+            return
+        if self.standby or self._follower is not None:
+            why = "this master is a standby itself" if self.standby else "another standby already follows it"
+            self._refuse(connection, f"standby refused: {why}", "busy", actions)
+            return
+        self._follower = connection.follower = _Follower(connection.id, connection.address, now)
+        actions.append(Send(connection.id, self._accepted()))
+        if self._snapshot is not None:
+            actions.append(Send(connection.id, self._snapshot))
+        logger.info("standby from %s follows this master (epoch %d)", connection.address, self.epoch)
+
+    def _on_follower_message(self, connection: _Connection, follower: _Follower, message: Message, now: float,
+                             actions: list[Action]) -> None:
+        follower.last_seen = now
+        match message:
+            case HeartbeatResponse():
+                pass
+            case ErrorReport():
+                self._unfollow(follower, f"it reported an error: {message.message}")
+                self._close(connection, "the standby reported an error", actions)
+            case _:
+                raise ProtocolError(f"unexpected {message.TYPE.name} from the standby")
+
+    def _unfollow(self, follower: _Follower, reason: str) -> None:
+        if self._follower is follower:
+            self._follower = None
+            if not self.stopping:
+                logger.warning("standby from %s lost (%s)", follower.address, reason)
 
     # --- registered workers ---
     def _on_report(self, peer: _Peer, report: FitnessReport, now: float) -> None:
@@ -385,12 +530,19 @@ class MasterProtocol:
         if peer.counted:
             self._share.replace(old, peer.speed)
 
+    def _probe_problem(self, link: _Peer | _Follower, now: float) -> str | None:
+        """A heartbeat to ``link`` unanswered (by anything) for longer than ``peer_timeout``, if so."""
+        if link.probe_sent is not None and link.last_seen >= link.probe_sent:
+            link.probe_sent = None
+        if link.probe_sent is not None and now - link.probe_sent > self.config.peer_timeout:
+            return f"no answer for {now - link.probe_sent:.1f}s"
+        return None
+
     def _health_problem(self, peer: _Peer, now: float) -> str | None:
         """Why ``peer`` must go now: a heartbeat unanswered too long, or a batch it never reports."""
-        if peer.probe_sent is not None and peer.last_seen >= peer.probe_sent:
-            peer.probe_sent = None
-        if peer.probe_sent is not None and now - peer.probe_sent > self.config.peer_timeout:
-            return f"no answer for {now - peer.probe_sent:.1f}s"
+        problem = self._probe_problem(peer, now)
+        if problem is not None:
+            return problem
         batch = peer.batch
         if batch is not None and now - batch.sent_at > self.config.result_deadline:
             return (f"no result for batch {batch.id} after {now - batch.sent_at:.1f}s "

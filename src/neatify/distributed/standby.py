@@ -1,0 +1,125 @@
+"""The standby's I/O: ``StandbyLink`` connects to the primary and feeds a ``StandbyProtocol`` until the
+primary ends the run or is gone (see docs/distributed.md, "Hot standby")."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable
+
+from neatify.distributed import tls
+from neatify.distributed.config import DistributedConfig
+from neatify.distributed.errors import AuthenticationError, ConnectionClosed, ProtocolError
+from neatify.distributed.protocol import FramedConnection
+from neatify.distributed.standby_protocol import (
+    Event, Finished, Linked, Lost, Promote, Replicated, Send, Snapshot, StandbyProtocol,
+)
+
+logger = logging.getLogger("neatify.distributed.standby")
+
+_MAX_TICK = 0.1
+"""Longest wait of one socket read, so the promotion timer is checked at least this often."""
+_MAX_RETRY = 0.5
+"""Longest wait between two attempts to reach the primary."""
+
+
+class StandbyLink:
+    """Follows the primary at ``config.standby_of``: registers (reconnecting whenever the link breaks), hands
+    every checked snapshot to ``on_snapshot``, and returns ``Promote`` once the primary is gone for the
+    silence limit (``peer_timeout``, or 3 of the primary's heartbeat intervals if longer) or ``Finished``
+    when the primary ends the run. Raises ``AuthenticationError``/``DistributedError`` when the primary
+    refuses it for good."""
+
+    def __init__(self, config: DistributedConfig, on_snapshot: Callable[[Snapshot], None], epoch: int = 0) -> None:
+        self.config = config
+        self.host, self.port = config.primary
+        self.on_snapshot = on_snapshot
+        self.core = StandbyProtocol(config.auth_token, config.standby_of or "?", config.max_frame_bytes,
+                                    config.peer_timeout, time.monotonic(), epoch)
+        self._tls = None if config.tls_ca is None else tls.client_context(config.tls_ca)
+        self._tick = min(_MAX_TICK, config.heartbeat_interval / 4)
+        self._retry = min(_MAX_RETRY, config.heartbeat_interval / 4)
+        self._failures = 0
+
+    def follow(self) -> Promote | Finished:
+        """Follow the primary until it is gone (``Promote``) or ends the run (``Finished``)."""
+        while True:
+            conn = self._connect()
+            ended = None if conn is None else self._serve(conn)
+            if not isinstance(ended, (Promote, Finished)):
+                ended = self._act(self.core.tick(time.monotonic()), None)
+            if isinstance(ended, (Promote, Finished)):
+                return ended
+            time.sleep(self._retry)
+
+    def _connect(self) -> FramedConnection | None:
+        """A connection to the primary (TLS if configured), or None while it cannot be reached (logged)."""
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.config.heartbeat_interval)
+            conn = FramedConnection(sock, self.config.max_frame_bytes, io_timeout=self._tick)
+        except OSError as exc:
+            self._failed(f"cannot reach the primary ({exc})")
+            return None
+        try:
+            if self._tls is not None:
+                conn.start_tls(self._tls, time.monotonic() + self.config.handshake_timeout, self.host)
+        except ssl.SSLCertVerificationError as exc:
+            conn.close()
+            raise AuthenticationError(f"standby: the TLS certificate of the primary at {self.config.standby_of} is "
+                                      f"not trusted ({exc.verify_message}); check tls_ca") from None
+        except OSError as exc:
+            conn.close()
+            self._failed(f"TLS handshake with the primary failed ({exc})")
+            return None
+        return conn
+
+    def _failed(self, why: str) -> None:
+        """Log a failed attempt: the first in a row and every 2**k-th at WARNING, the others at DEBUG."""
+        self._failures += 1
+        level = logging.WARNING if self._failures & (self._failures - 1) == 0 else logging.DEBUG
+        state = "linked before" if self.core.linked else "never linked yet, so no promotion"
+        logger.log(level, "standby: %s at %s (attempt %d; %s)", why, self.config.standby_of, self._failures, state)
+
+    def _serve(self, conn: FramedConnection) -> Promote | Finished | Lost | None:
+        """Pump one connection until it ends; what ended it."""
+        try:
+            conn.send_bytes(self.core.connect(time.monotonic()).data)
+            while True:
+                try:
+                    data = conn.read_some()
+                except ConnectionClosed:
+                    events = self.core.closed(time.monotonic())
+                else:
+                    now = time.monotonic()
+                    events = self.core.tick(now) if data is None else self.core.received(data, now)
+                ended = self._act(events, conn)
+                if ended is not None:
+                    return ended
+        except (OSError, ProtocolError) as exc:
+            return self._act(self.core.closed(time.monotonic()), None) or Lost(ProtocolError(str(exc)))
+        finally:
+            conn.close()
+
+    def _act(self, events: list[Event], conn: FramedConnection | None) -> Promote | Finished | Lost | None:
+        """Carry out ``events``; what ends the connection, if anything: ``Promote`` or ``Finished`` before
+        ``Lost`` (a fatal ``Lost`` is raised)."""
+        lost = None
+        for event in events:
+            if isinstance(event, Send) and conn is not None:
+                conn.send_bytes(event.data)
+            elif isinstance(event, Linked):
+                self._failures = 0
+                logger.info("standby: following the primary at %s (epoch %d)", self.config.standby_of, event.epoch)
+            elif isinstance(event, Replicated):
+                self.on_snapshot(event.snapshot)
+            elif isinstance(event, Lost):
+                if event.fatal:
+                    logger.error("%s", event.error)
+                    raise event.error
+                self._failed(f"lost the link ({event.error})")
+                lost = event
+            elif isinstance(event, (Promote, Finished)):
+                return event
+        return lost
