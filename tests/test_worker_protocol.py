@@ -60,7 +60,7 @@ def test_mutual_proof_the_worker_checks_the_master_first():
     good = auth.proof(TOKEN, "master", PROTOCOL_VERSION, hello.nonce, master_nonce, "w")
     events = core.received(frames(RegistrationAck("challenge", nonce=master_nonce, proof=good)), 0.1)
     answer, = sent(events)
-    assert answer == WorkerRegistration(PROTOCOL_VERSION, "w", 50, hello.nonce, answer.proof)  # the same, plus proof
+    assert answer == WorkerRegistration(PROTOCOL_VERSION, "w", 50, hello.nonce, answer.proof, epoch=0)  # + proof
     assert auth.verify(answer.proof, TOKEN, "worker", PROTOCOL_VERSION, hello.nonce, master_nonce, "w")
     assert core.received(frames(ACCEPTED), 0.2) == [Registered(1.0)]
 

@@ -9,7 +9,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +54,10 @@ class WorkerNode:
     cannot prove it is the master (auth token, TLS certificate), and ``ConnectionError`` after
     ``max_connect_attempts`` failed tries in a row (None retries forever). With ``tls_ca`` it speaks
     TLS and checks that the master's certificate chains to that CA and names ``tls_server_name``
-    (default: ``master_host``). With ``scheduler_file`` instead of ``master_host``/``master_port`` it
-    waits for that file and reads the master's address from it before every connection attempt.
+    (default: the host dialled). With ``scheduler_file`` instead of ``master_host``/``master_port`` it
+    waits for that file and reads the master's address from it before every connection attempt. With
+    ``masters`` (a primary and its hot standbys) it tries them in turn, a round of them between two waits,
+    and never serves a master of a lower epoch than one it has served.
     ``setup``, if given, runs once per ``WorkerNode`` before it first registers; its result reaches the
     fitness function as a second argument, ``fitness_function(genomes, state)``, as with
     ``ParallelEvaluator`` and ``RayEvaluator``.
@@ -68,17 +70,14 @@ class WorkerNode:
                  retry_initial: float = 0.5, retry_max: float = 10.0,
                  max_frame_bytes: int = 64 * 1024 * 1024, tls_ca: str | None = None,
                  tls_server_name: str | None = None, setup: Callable[[], Any] | None = None,
-                 scheduler_file: str | Path | None = None) -> None:
+                 scheduler_file: str | Path | None = None, masters: Sequence[tuple[str, int]] | None = None) -> None:
         if fitness_function is None:
             raise ValueError("a WorkerNode needs a fitness_function")
-        if scheduler_file is not None and (master_host is not None or master_port is not None):
-            raise ValueError("give a WorkerNode master_host and master_port, or a scheduler_file, not both")
-        if scheduler_file is None and (master_host is None or master_port is None):
-            raise ValueError("a WorkerNode needs master_host and master_port (or a scheduler_file)")
+        self.masters = _masters(master_host, master_port, scheduler_file, masters)
+        """The addresses tried in turn (one with master_host/master_port; none with a scheduler file)."""
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
-        self.master_host = master_host
-        self.master_port = master_port
+        self.master_host, self.master_port = self.masters[0] if self.masters else (None, None)
         self.worker_id = worker_id if worker_id is not None else f"{socket.gethostname()}-{os.getpid()}"
         self.evaluator = GenomeEvaluator(fitness_function)
         self.capacity = capacity
@@ -87,12 +86,18 @@ class WorkerNode:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.max_frame_bytes = max_frame_bytes
-        self.tls_server_name = tls_server_name or master_host
+        self.tls_server_name = tls_server_name or self.master_host
         self._tls = None if tls_ca is None else tls.client_context(tls_ca)
         self.scheduler_file = scheduler_file
         self._tls_name_given = tls_server_name is not None
-        self.epoch = -1
-        """The highest epoch read from the scheduler file (-1: none yet); a lower one is never used."""
+        self.epoch = 0
+        """The highest epoch served or read from the scheduler file (0: none yet); a master of a lower one is
+        never served."""
+        self._heartbeat: float | None = None
+        """The heartbeat interval of the last master served: with several masters, the longest wait between
+        two rounds of them (its standby takes over within 3 of them)."""
+        self._next = 0
+        """Index in ``masters`` of the address to try next."""
         self.batches_done = 0
         self._setup = setup
         self._stop = threading.Event()
@@ -119,7 +124,7 @@ class WorkerNode:
                 continue
             conn = FramedConnection(sock, self.max_frame_bytes)
             core = WorkerProtocol(self.worker_id, self.capacity, self.auth_token, self._where, self.max_frame_bytes,
-                                  time.monotonic(), tls=self._tls is not None)
+                                  time.monotonic(), tls=self._tls is not None, epoch=self.epoch)
             try:
                 if self._tls is not None:
                     conn.start_tls(self._tls, time.monotonic() + REGISTRATION_TIMEOUT, self.tls_server_name)
@@ -175,16 +180,31 @@ class WorkerNode:
         return None
 
     def _back_off(self, failures: int, reason: str, where: str | None = None) -> None:
-        """Wait before the next attempt (doubling up to retry_max); raise once max_connect_attempts is spent."""
+        """Go on to the next master, waiting after each round of them (doubling up to retry_max, and with
+        several masters up to the last one's heartbeat interval); raise once max_connect_attempts is spent."""
         where = where or self._where
         if self.max_connect_attempts is not None and failures >= self.max_connect_attempts:
             raise ConnectionError(f"worker {self.worker_id}: could not register with master at {where} after "
                                   f"{failures} attempt(s): {reason}")
-        delay = min(self.retry_max, self.retry_initial * 2 ** (failures - 1))
+        rounds, rest = divmod(failures, max(len(self.masters), 1))
+        cap = self.retry_max if len(self.masters) < 2 or self._heartbeat is None else min(self.retry_max,
+                                                                                           self._heartbeat)
+        delay = 0.0 if rest else min(cap, self.retry_initial * 2 ** (rounds - 1))
+        self._rotate()
         until = "it gets in" if self.max_connect_attempts is None else f"attempt {self.max_connect_attempts}"
-        logger.log(self._retry_level(failures), "worker %s: %s at %s; attempt %d, retrying in %.1fs and on until %s",
-                   self.worker_id, reason, where, failures, delay, until)
+        logger.log(self._retry_level(failures), "worker %s: %s at %s; attempt %d, %s in %.1fs and on until %s",
+                   self.worker_id, reason, where, failures, "retrying" if len(self.masters) < 2 else
+                   f"trying {self._where}", delay, until)
         self._stop.wait(delay)
+
+    def _rotate(self) -> None:
+        """Make the next of ``masters`` the one to dial."""
+        if len(self.masters) < 2:
+            return
+        self._next = (self._next + 1) % len(self.masters)
+        self.master_host, self.master_port = self.masters[self._next]
+        if not self._tls_name_given:
+            self.tls_server_name = self.master_host
 
     @staticmethod
     def _retry_level(failures: int) -> int:
@@ -204,7 +224,9 @@ class WorkerNode:
                 elif isinstance(event, Failed):
                     self._fail(event.error)
                 elif isinstance(event, Registered):
-                    logger.info("worker %s: registered with master %s", self.worker_id, self._where)
+                    logger.info("worker %s: registered with master %s (epoch %d)", self.worker_id, self._where,
+                                event.epoch)
+                    self.epoch, self._heartbeat = max(self.epoch, event.epoch), event.heartbeat_interval
                     return events[i + 1:]
 
     @staticmethod
@@ -275,3 +297,21 @@ class WorkerNode:
                 tasks.put(event.error)
                 return False
         return True
+
+
+def _masters(host: str | None, port: int | None, scheduler_file: str | Path | None,
+             masters: Sequence[tuple[str, int]] | None) -> list[tuple[str, int]]:
+    """The addresses a ``WorkerNode`` is given: exactly one of host and port, ``masters``, or a scheduler file."""
+    given = [name for name, value in (("master_host and master_port", host is not None or port is not None),
+                                      ("masters", masters is not None), ("a scheduler_file", scheduler_file is not None))
+             if value]
+    if len(given) != 1:
+        raise ValueError("a WorkerNode needs master_host and master_port, masters, or a scheduler_file: exactly one "
+                         f"of them (got {' and '.join(given) or 'none'})")
+    if masters is not None:
+        if not masters:
+            raise ValueError("masters must name at least one (host, port)")
+        return [(str(h), int(p)) for h, p in masters]
+    if host is None or port is None:
+        raise ValueError("a WorkerNode needs both master_host and master_port")
+    return [] if scheduler_file is not None else [(host, port)]

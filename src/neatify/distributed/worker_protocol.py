@@ -36,9 +36,10 @@ class Send:
 
 @dataclass(frozen=True)
 class Registered:
-    """The master accepted this worker; it sends heartbeats every ``heartbeat_interval`` seconds."""
+    """The master of ``epoch`` accepted this worker; it sends heartbeats every ``heartbeat_interval`` seconds."""
 
     heartbeat_interval: float
+    epoch: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,14 +73,16 @@ class WorkerProtocol:
     return events in order; ``report``/``leaving`` make the worker's own frames."""
 
     def __init__(self, worker_id: int | str, capacity: int, auth_token: str | None, where: str,
-                 max_frame_bytes: int, now: float, tls: bool = False) -> None:
+                 max_frame_bytes: int, now: float, tls: bool = False, epoch: int = 0) -> None:
         self.worker_id = worker_id
+        self.epoch = epoch
+        """The highest epoch this worker has served: a master of a lower one is refused."""
         self.auth_token = auth_token
         self.where = where
         """The master's address, for messages."""
         self.tls = tls
         self.decoder = FrameDecoder(max_frame_bytes)
-        self._hello = WorkerRegistration(PROTOCOL_VERSION, worker_id, capacity, nonce=auth.new_nonce())
+        self._hello = WorkerRegistration(PROTOCOL_VERSION, worker_id, capacity, nonce=auth.new_nonce(), epoch=epoch)
         self._master_proven = False
         self.heartbeat_interval: float | None = None
         """Set once registered."""
@@ -160,11 +163,15 @@ class WorkerProtocol:
                 self._distrust("accepted this worker without proving it knows the auth token (it has none "
                                "set, or it is not the real master)", events)
                 return
+            epoch = message.epoch or 0
+            if epoch < self.epoch:
+                self._refuse_stale(epoch, events)
+                return
             self.decoder.mark_registered()
             interval = message.heartbeat_interval
             self.heartbeat_interval = _DEFAULT_HEARTBEAT if interval is None else interval
             self._silence_limit = 3 * self.heartbeat_interval
-            events.append(Registered(self.heartbeat_interval))
+            events.append(Registered(self.heartbeat_interval, epoch))
             return
         if self._master_proven or message.nonce is None or message.proof is None:
             raise ProtocolError("a challenge must come once, with a nonce and a proof")
@@ -180,6 +187,13 @@ class WorkerProtocol:
         self._master_proven = True
         events.append(Send(encode_frame(replace(self._hello, proof=auth.proof(
             self.auth_token, "worker", PROTOCOL_VERSION, nonce, message.nonce, self.worker_id)))))
+
+    def _refuse_stale(self, epoch: int, events: list[Event]) -> None:
+        """A master of an older epoch than one served (an old primary revived): tell it, try the next master."""
+        message = (f"worker {self.worker_id}: master at {self.where} leads epoch {epoch}, older than epoch "
+                   f"{self.epoch} this worker has served; refusing it")
+        events.append(Send(encode_frame(ErrorReport(message, fatal=False, code="epoch"))))
+        self._fail(ConnectionRefusedError(message), events)
 
     def _distrust(self, why: str, events: list[Event]) -> None:
         """Tell the master why this worker will not work for it, and end the connection."""
