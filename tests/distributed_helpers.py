@@ -231,12 +231,20 @@ def _worker_main(args: argparse.Namespace) -> int:
     from neatify.distributed import DistributedError, WorkerNode
 
     mark = None if args.mark_dir is None else Path(args.mark_dir) / str(args.worker_id)
-    address = (HOST, args.port) if args.scheduler_file is None else (None, None)
-    worker = WorkerNode(*address, args.worker_id,
-                        lambda genomes: xor_fitness(genomes, args.sleep, mark, args.raise_on),
+    address = (HOST, args.port) if args.scheduler_file is None and args.masters is None else (None, None)
+    masters = None if args.masters is None else [(HOST, int(port)) for port in args.masters.split(",")]
+
+    def fitness(genomes) -> None:
+        if args.batch_log is not None:  # when each batch began, and the epoch of the master that sent it
+            with open(args.batch_log, "a") as log:
+                log.write(f"{time.time():.6f} {worker.epoch}\n")
+        xor_fitness(genomes, args.sleep, mark, args.raise_on)
+
+    worker = WorkerNode(*address, args.worker_id, fitness,
                         capacity=args.capacity, auth_token=args.token, max_connect_attempts=args.max_connect_attempts,
                         retry_initial=0.05, retry_max=0.3, tls_ca=args.tls_ca, tls_server_name=args.tls_server_name,
-                        scheduler_file=args.scheduler_file)
+                        scheduler_file=args.scheduler_file, masters=masters)
+    worker.epoch = args.epoch
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     try:
         worker.start()
@@ -272,6 +280,9 @@ def main() -> int:
     parser.add_argument("role", choices=("worker", "master"))
     parser.add_argument("--port", type=int, default=None, help="the master's (a worker needs it or --scheduler-file)")
     parser.add_argument("--scheduler-file", default=None)
+    parser.add_argument("--masters", default=None, help="PORT,PORT...: masters on 127.0.0.1 tried in turn")
+    parser.add_argument("--epoch", type=int, default=0, help="the epoch the worker has already served")
+    parser.add_argument("--batch-log", default=None, help="append 'time epoch' to this file at every batch")
     parser.add_argument("--worker-id", default="w")
     parser.add_argument("--sleep", type=float, default=0.0)
     parser.add_argument("--mark-dir", default=None)

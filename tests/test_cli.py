@@ -229,7 +229,8 @@ def test_worker_started_first_finds_the_master_through_the_scheduler_file(projec
 
 def test_scheduler_file_replaces_the_master_address(project):
     result = neatify("worker", "xorfit:fitness", "--scheduler-file", "s.json", "--master-port", "5001", cwd=project)
-    assert result.returncode == 1 and "--scheduler-file replaces --master-host and --master-port" in result.stderr
+    assert result.returncode == 1 and "give --master-host/--master-port, --master or --scheduler-file: one of them" \
+        in result.stderr
 
 
 def test_worker_without_a_master_gives_up_with_one_line(project):

@@ -24,7 +24,7 @@ from neatify.checkpoint import Checkpoint, CheckpointError
 from neatify.config import ConfigError, EvolutionConfig
 from neatify.genome import Genome
 from neatify.population import FitnessError, Population
-from neatify.reporters import Reporter
+from neatify.reporters import Reporter, StatisticsReporter
 
 logger = logging.getLogger("neatify.cli")
 
@@ -233,14 +233,15 @@ def _command_run(args: argparse.Namespace) -> int:
 
 
 def _evolve(population: Population, run: RunConfig, fitness_fn: Callable[..., Any], quiet: bool,
-            stop: SignalStop | None = None) -> int:
+            stop: SignalStop | None = None, statistics: StatisticsReporter | None = None) -> int:
     """Run the remaining generations with the run file's reporters; save and print the champion.
-    Stopped by ``stop``'s signal, it first saves a checkpoint when the run file asks for them."""
-    from neatify.reporters import CheckpointReporter, ProgressReporter, StatisticsReporter
+    Stopped by ``stop``'s signal, it first saves a checkpoint when the run file asks for them.
+    ``statistics`` may hold the rows of earlier generations (a promoted standby's)."""
+    from neatify.reporters import CheckpointReporter, ProgressReporter
 
     if not quiet:
         population.add_reporter(ProgressReporter())
-    statistics = StatisticsReporter()
+    statistics = statistics if statistics is not None else StatisticsReporter()
     population.add_reporter(statistics)
     checkpoints = None
     if run.checkpoint_dir is not None:
@@ -278,15 +279,22 @@ def _command_master(args: argparse.Namespace) -> int:
     try:
         network = DistributedConfig(host=args.host, port=args.port, min_workers=args.min_workers,
                                     auth_token=args.auth_token, worker_wait_timeout=args.worker_wait_timeout,
-                                    tls_cert=args.tls_cert, tls_key=args.tls_key, scheduler_file=args.scheduler_file)
+                                    tls_cert=args.tls_cert, tls_key=args.tls_key, scheduler_file=args.scheduler_file,
+                                    standby_of=args.standby_of, tls_ca=args.tls_ca,
+                                    heartbeat_interval=args.heartbeat_interval)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     try:
         with DistributedPopulation(num_inputs=run.num_inputs, num_outputs=run.num_outputs, config=config,
                                    seed=run.seed, distributed_config=network,
                                    checkpoint_path=args.checkpoint) as population:
-            print(f"master listening on {args.host}:{population.port}", flush=True)
-            return _evolve(population, run, lambda genomes: None, args.quiet)  # workers compute fitness
+            role = "master" if args.standby_of is None else f"standby of {args.standby_of}"
+            print(f"{role} listening on {args.host}:{population.port}", flush=True)
+            if args.standby_of is not None and not population.follow():
+                print("standby: the primary ended the run; not taking over", flush=True)
+                return 0
+            return _evolve(population, run, lambda genomes: None, args.quiet,  # workers compute fitness
+                           statistics=StatisticsReporter(population.replicated_statistics))
     except (DistributedError, ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
 
@@ -297,14 +305,14 @@ def _command_worker(args: argparse.Namespace) -> int:
     fitness_fn = load_callable(args.fitness)
     if args.processes is not None and not args.supervised_child:
         return _supervise_workers(args)
-    host, port = _master_address(args)
+    host, port, masters = _master_addresses(args)
     setup = None if args.setup is None else load_callable(args.setup)
     try:
         worker = WorkerNode(host, port, worker_id=args.worker_id, fitness_function=fitness_fn,
                             capacity=args.capacity, auth_token=args.auth_token,
                             max_connect_attempts=args.max_connect_attempts, tls_ca=args.tls_ca,
                             tls_server_name=args.tls_server_name, setup=setup,
-                            scheduler_file=args.scheduler_file)
+                            scheduler_file=args.scheduler_file, masters=masters)
         worker.start()
     except (DistributedError, ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
@@ -312,13 +320,15 @@ def _command_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _master_address(args: argparse.Namespace) -> tuple[str | None, int | None]:
-    """The worker's --master-host/--master-port (127.0.0.1:5000 by default); none with --scheduler-file."""
-    if args.scheduler_file is None:
-        return args.master_host or "127.0.0.1", 5000 if args.master_port is None else args.master_port
-    if args.master_host is not None or args.master_port is not None:
-        raise CLIError("--scheduler-file replaces --master-host and --master-port: give one or the other")
-    return None, None
+def _master_addresses(args: argparse.Namespace) -> tuple[str | None, int | None, list[tuple[str, int]] | None]:
+    """The worker's --master-host/--master-port (127.0.0.1:5000 by default), or its --master list, or neither
+    with --scheduler-file."""
+    host_port = args.master_host is not None or args.master_port is not None
+    if sum([host_port, args.master is not None, args.scheduler_file is not None]) > 1:
+        raise CLIError("give --master-host/--master-port, --master or --scheduler-file: one of them")
+    if args.master is not None or args.scheduler_file is not None:
+        return None, None, args.master
+    return args.master_host or "127.0.0.1", 5000 if args.master_port is None else args.master_port, None
 
 
 def _supervise_workers(args: argparse.Namespace) -> int:
@@ -336,10 +346,23 @@ def _supervise_workers(args: argparse.Namespace) -> int:
 
 def _address(text: str) -> tuple[str, int]:
     """An argparse ``type``: ``HOST:PORT`` (an IPv6 host in brackets)."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]"), int(port)
+    from neatify.distributed.config import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _addresses(text: str) -> list[tuple[str, int]]:
+    """An argparse ``type``: ``HOST:PORT[,HOST:PORT...]``."""
+    return [_address(part) for part in text.split(",")]
+
+
+def _standby_of(text: str) -> str:
+    """An argparse ``type``: ``HOST:PORT``, checked and kept as text (``DistributedConfig.standby_of``)."""
+    _address(text)
+    return text
 
 
 def _command_status(args: argparse.Namespace) -> int:
@@ -476,6 +499,13 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--scheduler-file", metavar="PATH",
                         help="write this master's address to PATH (on a shared filesystem) for workers given the "
                              "same --scheduler-file; removed at the end")
+    master.add_argument("--heartbeat-interval", type=float, default=5.0, metavar="SECONDS",
+                        help="seconds between heartbeats; a peer silent for 3 of them is lost")
+    master.add_argument("--standby-of", type=_standby_of, metavar="HOST:PORT",
+                        help="be the hot standby of the master at HOST:PORT: receive its state after every "
+                             "generation and take over when it is gone for 3 heartbeat intervals")
+    master.add_argument("--tls-ca", metavar="PEM", help="with --standby-of: speak TLS to the primary and trust a "
+                                                        "certificate this CA signed")
     master.set_defaults(handler=_command_master)
 
     worker = commands.add_parser("worker", help="evaluate genomes for a master",
@@ -487,6 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run once before registering; its result is the fitness function's second argument")
     worker.add_argument("--master-host", help="master's address (default 127.0.0.1)")
     worker.add_argument("--master-port", type=int, help="master's port (default 5000)")
+    worker.add_argument("--master", type=_addresses, metavar="HOST:PORT[,HOST:PORT...]",
+                        help="the masters to try in turn (a primary and its standby) instead of --master-host and "
+                             "--master-port")
     worker.add_argument("--scheduler-file", metavar="PATH",
                         help="read the master's address from PATH (written by neatify master --scheduler-file), "
                              "waiting for it, and again whenever the master is lost")
