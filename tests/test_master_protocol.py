@@ -10,12 +10,12 @@ import pytest
 
 from neatify import Population
 from neatify.distributed import DistributedConfig, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout, auth
-from neatify.distributed.errors import DistributedError
+from neatify.distributed.errors import DistributedError, SupersededError
 from neatify.distributed.genome_wire import decode_genomes
 from neatify.distributed.master_protocol import Close, MasterProtocol, Send
 from neatify.distributed.messages import (
     ErrorReport, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal,
-    StatusReport, StatusRequest, TaskAssignment, WorkerRegistration,
+    StandbyRegistration, StateSnapshot, StatusReport, StatusRequest, TaskAssignment, WorkerRegistration,
 )
 from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, encode_frame
 from neatify.distributed.scheduler import GenerationJob
@@ -61,10 +61,10 @@ class FakeWorker:
 class Net:
     """Routes the master's actions to the fake workers."""
 
-    def __init__(self, **settings) -> None:
+    def __init__(self, epoch: int = 1, standby: bool = False, **settings) -> None:
         settings = {"heartbeat_interval": 1.0, "task_timeout": 10.0, "worker_wait_timeout": 30.0, **settings}
         self.config = DistributedConfig(host="127.0.0.1", port=0, **settings)
-        self.master = MasterProtocol(self.config, "test")
+        self.master = MasterProtocol(self.config, "test", epoch=epoch, standby=standby)
         self.workers: dict[int, FakeWorker] = {}
 
     def connect(self, worker_id: str | int, now: float = 0.0, capacity: int = 50,
@@ -407,3 +407,93 @@ def test_species_batching_is_validated_and_needs_every_genome_in_the_map():
     del species[population[3].id]
     with pytest.raises(ValueError, match=f"genome {population[3].id} has no species"):
         GenerationJob(0, population, species)
+
+
+# --- the hot standby and epochs ---
+def snapshot_frame(generation: int) -> bytes:
+    return encode_frame(StateSnapshot(1, generation, b"opaque"))
+
+
+def link_standby(net: Net, name: str, role: str = "standby", epoch: int = 0) -> FakeWorker:
+    """A fake standby registering (with the proof of ``role`` when the master has a token)."""
+    standby = net.connect(name, register=False)
+    hello = StandbyRegistration(PROTOCOL_VERSION, epoch, nonce=auth.new_nonce())
+    standby.say(hello, 0.0)
+    if net.config.auth_token:
+        challenge = standby.take(RegistrationAck)[0]
+        assert auth.verify(challenge.proof, TOKEN, "master", PROTOCOL_VERSION, hello.nonce, challenge.nonce,
+                           auth.STANDBY_CLIENT_ID)
+        proof = auth.proof(TOKEN, role, PROTOCOL_VERSION, hello.nonce, challenge.nonce, auth.STANDBY_CLIENT_ID)
+        standby.say(replace(hello, proof=proof), 0.0)
+    return standby
+
+
+def test_a_standby_proves_the_token_in_its_own_role_and_gets_the_last_state_then_every_new_one():
+    net = Net(auth_token=TOKEN)
+    net.deliver(net.master.replicate(snapshot_frame(0)))
+    replayed = link_standby(net, "replayed", role="worker")  # a worker's proof is worthless for a standby
+    assert replayed.take(ErrorReport)[0].code == "auth" and replayed.closed is not None
+    standby = link_standby(net, "standby")
+    assert standby.take(RegistrationAck) == [RegistrationAck("accepted", heartbeat_interval=1.0, epoch=1)]
+    assert [s.generation for s in standby.take(StateSnapshot)] == [0]
+    net.deliver(net.master.replicate(snapshot_frame(1)))
+    assert [s.generation for s in standby.take(StateSnapshot)] == [1]
+    assert net.master.num_workers == 0  # a standby is no worker
+    net.deliver(net.master.shutdown(2.0))
+    assert standby.take(ShutdownSignal)  # the run ended: nothing to take over
+
+
+def test_one_standby_at_a_time_and_a_silent_one_is_dropped():
+    net = Net()
+    first = link_standby(net, "first")
+    second = link_standby(net, "second")
+    refusal = second.take(ErrorReport)[0]
+    assert (refusal.code, refusal.fatal) == ("busy", False)
+    net.deliver(net.master.tick(1.0))
+    assert first.take(HeartbeatRequest) and first.closed is None
+    net.deliver(net.master.tick(4.1))  # no answer for more than peer_timeout (3 s)
+    assert first.closed is not None and "no answer" in first.closed.reason
+    third = link_standby(net, "third", epoch=1)
+    assert third.take(RegistrationAck)[0].status == "accepted"
+
+
+def test_a_standby_master_refuses_workers_until_promoted():
+    net = Net(standby=True)
+    early = net.connect("early", register=False)
+    early.register(0.0)
+    refusal = early.take(ErrorReport)[0]
+    assert (refusal.code, refusal.fatal) == ("standby", False) and early.closed is not None
+    assert link_standby(net, "chained").take(ErrorReport)[0].code == "busy"  # no standby of one
+    net.master.promote(2)
+    late = net.connect("late", register=False)
+    late.register(0.0)
+    assert late.take(RegistrationAck)[0].epoch == 2 and net.master.num_workers == 1
+
+
+def test_a_worker_of_a_newer_epoch_makes_the_master_stand_down():
+    net = Net()
+    old = net.connect("old")
+    net.deliver(net.master.submit(GenerationJob(0, genomes()), 0.0))
+    newer = net.connect("newer", register=False)
+    newer.say(WorkerRegistration(PROTOCOL_VERSION, "newer", 50, epoch=2), 0.1)
+    refusal = newer.take(ErrorReport)[0]
+    assert (refusal.code, refusal.fatal) == ("epoch", False)
+    assert "has served epoch 2, newer than this master's 1" in refusal.message
+    outcome = net.master.take_outcome()
+    assert isinstance(outcome.error, SupersededError) and net.master.stood_down is outcome.error
+    assert old.closed is not None and newer.closed is not None and net.master.num_workers == 0
+    assert not old.take(ShutdownSignal)  # its workers go on to the newer master, not home
+    late = net.connect("late", register=False)
+    late.register(0.2)
+    assert late.closed is not None and not late.take(RegistrationAck)
+
+
+def test_an_epoch_claimed_before_the_proof_makes_no_master_stand_down():
+    net = Net(auth_token=TOKEN)
+    stranger = net.connect("stranger", register=False)
+    stranger.say(WorkerRegistration(PROTOCOL_VERSION, "stranger", 50, nonce=auth.new_nonce(), epoch=99), 0.0)
+    assert stranger.take(RegistrationAck)[0].status == "challenge"
+    stranger.say(WorkerRegistration(PROTOCOL_VERSION, "stranger", 50, nonce=auth.new_nonce(), proof=bytes(32),
+                                    epoch=99), 0.0)
+    assert stranger.take(ErrorReport)[0].code == "auth"
+    assert net.master.stood_down is None and not net.master.stopping

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from neatify import Population
@@ -129,3 +131,17 @@ def test_a_big_task_right_behind_the_acceptance_is_taken_at_the_full_frame_limit
     assert len(task) > 4096
     events = core.received(frames(ACCEPTED) + task, 0.1)
     assert [type(e).__name__ for e in events] == ["Registered", "Task"] and len(events[1].genomes) == 40
+
+
+def test_a_master_of_an_older_epoch_is_refused_so_the_worker_tries_the_next():
+    core = WorkerProtocol("w", 50, None, "old:5000", 1 << 20, now=0.0, epoch=2)
+    hello, = sent([core.hello()])
+    assert hello.epoch == 2
+    events = core.received(frames(replace(ACCEPTED, epoch=1)), 0.1)
+    refusal, = sent(events)
+    assert isinstance(refusal, ErrorReport) and (refusal.code, refusal.fatal) == ("epoch", False)
+    assert isinstance(events[-1], Failed) and isinstance(events[-1].error, ConnectionRefusedError)
+    assert "master at old:5000 leads epoch 1, older than epoch 2 this worker has served" in str(events[-1].error)
+    same = WorkerProtocol("w", 50, None, "new:5000", 1 << 20, now=0.0, epoch=2)
+    events = same.received(frames(replace(ACCEPTED, epoch=3)), 0.1)
+    assert events == [Registered(1.0, 3)]

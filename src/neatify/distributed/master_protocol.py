@@ -304,8 +304,9 @@ class MasterProtocol:
 
     def _on_registration(self, connection: _Connection, message: Message, now: float, actions: list[Action]) -> None:
         if isinstance(message, ErrorReport):
-            logger.warning("worker from %s refused this master: %s", connection.address, message.message)
-            self._close(connection, "the worker refused this master", actions)
+            who = "standby" if connection.standby_client else "worker"
+            logger.warning("%s from %s refused this master: %s", who, connection.address, message.message)
+            self._close(connection, f"the {who} refused this master", actions)
             return
         if connection.status_client or (isinstance(message, StatusRequest) and connection.hello is None):
             self._on_status_request(connection, message, now, actions)

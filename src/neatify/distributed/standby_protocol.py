@@ -124,6 +124,8 @@ class StandbyProtocol:
         self.snapshot: Snapshot | None = None
         """The last good snapshot."""
         self._last_heard = now
+        self._opened = now
+        """When the current connection was opened (its own silence counts from then)."""
         self._decoder: FrameDecoder | None = None
         """The current connection's (None between connections)."""
         self._nonce = b""
@@ -132,7 +134,7 @@ class StandbyProtocol:
 
     def connect(self, now: float) -> Send:
         """A new connection to the primary is open: the registration to send first."""
-        self._decoder = FrameDecoder(self.max_frame_bytes)
+        self._decoder, self._opened = FrameDecoder(self.max_frame_bytes), now
         self._nonce, self._proven, self._registered = auth.new_nonce(), False, False
         return Send(encode_frame(self._hello()))
 
@@ -167,14 +169,13 @@ class StandbyProtocol:
         return events
 
     def tick(self, now: float) -> list[Event]:
-        """Time passed: a silent connection ends; a linked primary silent for the limit is gone."""
-        silence = now - self._last_heard
-        if silence <= self.silence_limit:
-            return []
+        """Time passed: a connection silent for the limit ends; a linked primary unheard of for it is gone."""
         events: list[Event] = []
-        if self._decoder is not None:
-            self._end(Lost(ConnectionClosed(f"primary at {self.where} silent for {silence:.1f}s")), events)
-        if self.linked:
+        quiet = now - max(self._last_heard, self._opened)
+        if self._decoder is not None and quiet > self.silence_limit:
+            self._end(Lost(ConnectionClosed(f"primary at {self.where} silent for {quiet:.1f}s")), events)
+        silence = now - self._last_heard
+        if self.linked and silence > self.silence_limit:
             replicated = "no generation" if self.snapshot is None else f"generation {self.snapshot.generation}"
             events.append(Promote(self.epoch + 1, f"primary at {self.where} unheard of for {silence:.1f}s "
                                                   f"(limit {self.silence_limit:.1f}s); last replicated: {replicated}"))

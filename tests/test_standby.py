@@ -1,0 +1,292 @@
+"""The hot standby and epochs with real processes (and hand-driven peers) on 127.0.0.1: failover after the
+primary is SIGKILLed, fencing of an old master, a standby refused for its token or fed a bad snapshot."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from neatify import Checkpoint, EvolutionConfig, Population
+from neatify.distributed import AuthenticationError, DistributedConfig, DistributedEvaluator, WorkerNode
+from neatify.distributed.messages import ErrorReport, Message, RegistrationAck, StateSnapshot
+from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection
+from neatify.distributed.scheduler_file import read_scheduler_file
+from neatify.distributed.standby import StandbyLink
+from neatify.distributed.standby_protocol import Promote, encode_state
+from neatify.reporters import StatisticsReporter
+
+from distributed_helpers import HERE, HOST, Processes, comparable, free_port, wait_until, xor_fitness
+
+HEARTBEAT = 0.3
+PEER_TIMEOUT = 3 * HEARTBEAT
+TARGET = 2 * HEARTBEAT + PEER_TIMEOUT
+"""The failover target: the primary SIGKILLed, the standby's first task within this many seconds."""
+MARGIN = 0.5
+"""Scheduling noise on a loaded machine: every process is already running when the primary dies, so no start-up
+cost counts; what varies is when the standby's reader (ticking every heartbeat_interval / 4), the workers'
+retries and the promotion get a CPU. Measured failovers here took about 1.0 s against the target's 1.5 s."""
+TOKEN = "standby-secret"
+RUN_FILE = """
+[run]
+num_inputs = 2
+num_outputs = 1
+generations = 12
+seed = 3
+statistics = "stats.json"
+champion = "champion.json"
+
+[evolution]
+population_size = 40
+"""
+
+
+def local_run(generations: int = 12) -> tuple[Population, list[dict]]:
+    """RUN_FILE's run done locally: the population and its statistics rows without the timings."""
+    population = Population(num_inputs=2, num_outputs=1, config=EvolutionConfig(population_size=40), seed=3)
+    statistics = StatisticsReporter()
+    population.add_reporter(statistics)
+    for _ in range(generations):
+        population.run_generation(xor_fitness)
+    return population, untimed(statistics.rows)
+
+
+def untimed(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
+def folder(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    path.mkdir()
+    (path / "run.toml").write_text(RUN_FILE)
+    return path
+
+
+def master(procs: Processes, where: Path, port: int, *flags: str):
+    """``neatify master`` in ``where`` (stdout to its log, stderr apart), heartbeats every HEARTBEAT seconds."""
+    return procs.start(where.name, "-m", "neatify.cli", "master", "run.toml", "--port", str(port), "--min-workers",
+                       "2", "--heartbeat-interval", str(HEARTBEAT), "--checkpoint", "run.json",
+                       "--worker-wait-timeout", "60", "-v", *flags, cwd=where, split=True)
+
+
+def worker(procs: Processes, worker_id: str, ports: list[int], *flags: str):
+    return procs.start(f"worker-{worker_id}", str(HERE / "distributed_helpers.py"), "worker", "--worker-id", worker_id,
+                       "--masters", ",".join(map(str, ports)), *flags)
+
+
+def first_batch_of_epoch(log: Path, epoch: int) -> float | None:
+    """When a worker began its first batch from a master of ``epoch`` (``--batch-log``), if it did."""
+    lines = log.read_text().split("\n") if log.exists() else []
+    return next((float(when) for when, seen in (line.split() for line in lines if line) if int(seen) == epoch), None)
+
+
+def test_the_standby_takes_over_a_killed_primary_and_the_run_equals_the_local_one(tmp_path):
+    primary_dir, standby_dir = folder(tmp_path, "primary"), folder(tmp_path, "standby")
+    batches, scheduler = tmp_path / "batches.log", tmp_path / "scheduler.json"
+    primary_port = free_port()
+    standby_port = next(port for port in iter(free_port, None) if port != primary_port)
+    with Processes(tmp_path) as procs:
+        primary = master(procs, primary_dir, primary_port, "--scheduler-file", str(scheduler))
+        standby = master(procs, standby_dir, standby_port, "--standby-of", f"{HOST}:{primary_port}",
+                         "--scheduler-file", str(scheduler))
+        workers = [worker(procs, f"w{i}", [primary_port, standby_port], "--sleep", "0.01", "--batch-log",
+                          str(batches)) for i in (1, 2)]
+        wait_until(lambda: "replicated generation 3 " in procs.errors(standby), 60, "a replicated generation 3")
+        killed_at = time.time()
+        os.kill(primary.pid, signal.SIGKILL)
+        wait_until(lambda: first_batch_of_epoch(batches, 2) is not None, 10, "a batch from the standby")
+        failover = first_batch_of_epoch(batches, 2) - killed_at
+        wait_until(lambda: getattr(read_scheduler_file(scheduler), "epoch", None) == 2, 5,
+                   "the standby to rewrite the scheduler file")
+        assert read_scheduler_file(scheduler).port == standby_port
+        assert standby.wait(timeout=60) == 0, procs.errors(standby)
+        assert all(w.wait(timeout=30) == 0 for w in workers), [procs.log(w) for w in workers]
+        log = procs.errors(standby)
+    print(f"\nfailover: primary SIGKILLed -> first task from the standby in {failover:.3f}s "
+          f"(target {TARGET:.1f}s = 2 x heartbeat_interval {HEARTBEAT}s + peer_timeout {PEER_TIMEOUT:.1f}s)")
+    assert 0 < failover <= TARGET + MARGIN
+    assert "standby: promoting to epoch 2" in log and "leading the run as epoch 2" in log
+    population, rows = local_run()
+    assert Checkpoint.load_genome_json(standby_dir / "champion.json").to_dict() == population.best_genome.to_dict()
+    assert untimed(StatisticsReporter.load_json(standby_dir / "stats.json").rows) == rows
+    state, epoch = Checkpoint.read_run(standby_dir / "run.json")
+    assert comparable(state) == comparable(population.state_dict()) and epoch == 2
+    assert not scheduler.exists()  # removed by the promoted standby at its clean shutdown
+
+
+def test_a_standby_exits_without_taking_over_when_the_primary_ends_the_run(tmp_path):
+    primary_dir, standby_dir = folder(tmp_path, "primary"), folder(tmp_path, "standby")
+    primary_port = free_port()
+    with Processes(tmp_path) as procs:
+        primary = master(procs, primary_dir, primary_port, "--generations", "3")
+        standby = master(procs, standby_dir, 0, "--standby-of", f"{HOST}:{primary_port}")
+        wait_until(lambda: "following the primary" in procs.errors(standby), 30, "the standby to link")
+        for i in (1, 2):
+            worker(procs, f"w{i}", [primary_port])
+        assert primary.wait(timeout=60) == 0, procs.errors(primary)
+        assert standby.wait(timeout=30) == 0, procs.errors(standby)
+        assert "the primary ended the run; not taking over" in procs.log(standby)
+    population, rows = local_run(3)
+    state, epoch = Checkpoint.read_run(standby_dir / "run.json")  # it kept the primary's state all along
+    assert comparable(state) == comparable(population.state_dict()) and epoch == 1
+    assert not (standby_dir / "champion.json").exists()
+
+
+def test_an_old_primary_meeting_a_worker_of_a_newer_epoch_stands_down_and_exits_non_zero(tmp_path):
+    old = folder(tmp_path, "old")
+    port = free_port()
+    with Processes(tmp_path) as procs:
+        revived = master(procs, old, port, "--min-workers", "1")
+        fenced = worker(procs, "w", [port], "--epoch", "2", "--max-connect-attempts", "4")
+        assert revived.wait(timeout=30) == 1
+        assert fenced.wait(timeout=30) == 1  # it served no one: the only master it knows stood down
+        errors, worker_log = procs.errors(revived), procs.log(fenced)
+    last = errors.strip().splitlines()[-1]
+    assert last.startswith(f"neatify: error: master on 127.0.0.1:{port} (epoch 1) stood down: worker w from 127.0.0.1:")
+    assert "has served epoch 2, newer than this master's 1" in last and "second copy" in last
+    assert "refused for now: this master (epoch 1) is superseded and stands down" in worker_log
+    assert not (old / "run.json").exists() and not (old / "champion.json").exists()
+
+
+def test_a_master_resumed_from_a_promoted_standby_s_checkpoint_keeps_its_epoch(tmp_path):
+    path = tmp_path / "run.json"
+    population, _ = local_run(2)
+    Checkpoint.save(population, path, epoch=2)
+    config = DistributedConfig(host=HOST, port=0)
+    from neatify.distributed import DistributedPopulation
+
+    with DistributedPopulation(40, 2, 1, seed=3, distributed_config=config, checkpoint_path=path) as resumed:
+        assert resumed.epoch == resumed.coordinator.epoch == 2 and resumed.generation == population.generation
+
+
+class FakePeer:
+    """A listening socket on 127.0.0.1 whose first connection is handed to ``serve`` in a thread."""
+
+    def __init__(self, serve: Callable[[FramedConnection], None]) -> None:
+        self.server = socket.create_server((HOST, 0))
+        self.server.settimeout(10)
+        self.port = self.server.getsockname()[1]
+        self.heard: list[Message] = []
+        self.thread = threading.Thread(target=self._run, args=(serve,), daemon=True)
+        self.thread.start()
+
+    def _run(self, serve: Callable[[FramedConnection], None]) -> None:
+        try:
+            sock, _ = self.server.accept()
+        except OSError:
+            return
+        conn = FramedConnection(sock, 1 << 24)
+        try:
+            serve(conn)
+        finally:
+            conn.close()
+            self.server.close()
+
+    def hear(self, conn: FramedConnection) -> Message:
+        message = conn.recv(time.monotonic() + 10)
+        assert message is not None, "the peer said nothing"
+        self.heard.append(message)
+        return message
+
+    def join(self) -> None:
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+
+def test_a_worker_that_served_epoch_2_refuses_an_epoch_1_master_and_moves_on(caplog):
+    """The old master here checks no epoch (it accepts anyone); the worker's own check catches it."""
+    caplog.set_level(logging.INFO, logger="neatify.distributed.worker")
+
+    def old_master(conn: FramedConnection) -> None:
+        fake.hear(conn)
+        conn.send(RegistrationAck("accepted", heartbeat_interval=HEARTBEAT, epoch=1))
+        fake.hear(conn)
+
+    fake = FakePeer(old_master)
+    with DistributedEvaluator(DistributedConfig(host=HOST, port=0), epoch=2) as newer:
+        node = WorkerNode(masters=[(HOST, fake.port), (HOST, newer.port)], worker_id="w", fitness_function=xor_fitness,
+                          retry_initial=0.02, retry_max=0.1, max_connect_attempts=20)
+        node.epoch = 2
+        thread = threading.Thread(target=node.start, daemon=True)
+        thread.start()
+        try:
+            wait_until(lambda: newer.coordinator.num_workers == 1, 10, "the worker to register at epoch 2")
+        finally:
+            node.stop()
+            thread.join(10)
+    fake.join()
+    hello, refusal = fake.heard
+    assert hello.epoch == 2 and isinstance(refusal, ErrorReport)
+    assert (refusal.code, refusal.fatal) == ("epoch", False)
+    assert f"master at {HOST}:{fake.port} leads epoch 1, older than epoch 2 this worker has served" in caplog.text
+    assert not thread.is_alive()
+
+
+def test_a_standby_with_a_wrong_token_is_refused(tmp_path):
+    standby_dir = folder(tmp_path, "standby")
+    with DistributedEvaluator(DistributedConfig(host=HOST, port=0, auth_token=TOKEN)) as primary, \
+            Processes(tmp_path) as procs:
+        address = f"{HOST}:{primary.port}"
+        wrong = master(procs, standby_dir, 0, "--standby-of", address, "--auth-token", "wrong")
+        assert wrong.wait(timeout=30) == 1
+        last = procs.errors(wrong).strip().splitlines()[-1]
+    assert last == (f"neatify: error: standby: primary at {address} could not prove it knows the auth "
+                    "token (the tokens differ, or it is not the primary); refusing to follow it")
+    assert not (standby_dir / "run.json").exists()
+
+
+def test_a_malformed_snapshot_closes_the_link_and_the_standby_keeps_its_last_good_state(caplog):
+    caplog.set_level(logging.INFO, logger="neatify.distributed.standby")
+    good = Population(10, 2, 1, seed=5)
+    good.run_generation(xor_fitness)
+    damaged = good.state_dict()
+    damaged["species"] = []  # every genome in no species
+
+    def snapshot(state: dict) -> StateSnapshot:
+        return StateSnapshot(1, state["generation"], encode_state(state, []))
+
+    def primary(conn: FramedConnection) -> None:
+        hello = fake.hear(conn)
+        assert hello.protocol_version == PROTOCOL_VERSION
+        conn.send(RegistrationAck("accepted", heartbeat_interval=HEARTBEAT, epoch=1))
+        conn.mark_registered()
+        conn.send(snapshot(good.state_dict()))
+        conn.send(snapshot(damaged))
+        fake.hear(conn)
+
+    fake = FakePeer(primary)
+    adopted = []
+    link = StandbyLink(DistributedConfig(host=HOST, port=0, heartbeat_interval=HEARTBEAT,
+                                         standby_of=f"{HOST}:{fake.port}"), adopted.append)
+    started = time.monotonic()
+    ended = link.follow()  # linked, then the primary is gone: a promotion from the good state
+    fake.join()
+    assert ended == Promote(2, ended.reason) and time.monotonic() - started < 10
+    assert [s.population for s in adopted] == [good.state_dict()] and link.core.snapshot == adopted[0]
+    report = fake.heard[-1]
+    assert isinstance(report, ErrorReport) and report.message == "state snapshot refused: genome 0 is in no species"
+    assert "lost the link (state snapshot refused: genome 0 is in no species)" in caplog.text
+
+
+def test_a_standby_refuses_workers_until_promoted():
+    config = DistributedConfig(host=HOST, port=0, standby_of=f"{HOST}:{free_port()}")
+    with DistributedEvaluator(config) as standby:
+        node = WorkerNode(HOST, standby.port, worker_id="w", fitness_function=xor_fitness, max_connect_attempts=1)
+        with pytest.raises(ConnectionError, match="refused for now: this master on .* is a standby"):
+            node.start()
+        standby.coordinator.promote(2)
+        assert standby.coordinator.epoch == 2 and not standby.coordinator.standby
+
+
+def test_a_standby_without_the_primary_s_token_is_refused_for_good():
+    with DistributedEvaluator(DistributedConfig(host=HOST, port=0, auth_token=TOKEN)) as primary:
+        config = DistributedConfig(host=HOST, port=0, standby_of=f"{HOST}:{primary.port}")  # no token at all
+        with pytest.raises(AuthenticationError, match="requires an auth token"):
+            StandbyLink(config, lambda snapshot: None).follow()
