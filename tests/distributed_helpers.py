@@ -119,6 +119,25 @@ def alive(pid):
         return False
 
 
+def frames(*messages: Message) -> bytes:
+    """The frames of ``messages``, concatenated."""
+    from neatify.distributed.protocol import encode_frame
+
+    return b"".join(encode_frame(message) for message in messages)
+
+
+def sent(events) -> list[Message]:
+    """The messages a sans-IO peer's ``Send`` events write, decoded as the other side would."""
+    from neatify.distributed.protocol import FrameDecoder
+    from neatify.distributed.worker_protocol import Send
+
+    decoder = FrameDecoder(1 << 20)
+    for event in events:
+        if isinstance(event, Send):
+            decoder.buffer(event.data)
+    return list(iter(decoder.next_message, None))
+
+
 class RawPeer:
     """A hand-driven worker on a raw socket: registers, answers heartbeats in a thread, and hands each task
     to ``on_task(peer, task)``; ``closed`` is set (with ``why``) when the master hangs up."""

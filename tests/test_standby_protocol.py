@@ -7,30 +7,17 @@ import pytest
 from neatify import Population
 from neatify.distributed import AuthenticationError, auth
 from neatify.distributed.messages import (
-    ErrorReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal, StandbyRegistration,
+    ErrorReport, HeartbeatRequest, HeartbeatResponse, RegistrationAck, ShutdownSignal, StandbyRegistration,
     StateSnapshot,
 )
-from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, encode_frame
+from neatify.distributed.protocol import PROTOCOL_VERSION
 from neatify.distributed.standby_protocol import (
-    Finished, Linked, Lost, Promote, Replicated, Send, StandbyProtocol, encode_state,
+    Finished, Linked, Lost, Promote, Replicated, StandbyProtocol, encode_state,
 )
 
-from distributed_helpers import xor_fitness
+from distributed_helpers import frames, sent, xor_fitness
 
 TOKEN = "s3cret"
-
-
-def frames(*messages: Message) -> bytes:
-    return b"".join(encode_frame(message) for message in messages)
-
-
-def sent(events) -> list[Message]:
-    """What the standby wrote, decoded as the primary would."""
-    decoder = FrameDecoder(1 << 20)
-    for event in events:
-        if isinstance(event, Send):
-            decoder.buffer(event.data)
-    return list(iter(decoder.next_message, None))
 
 
 def accepted(epoch: int = 1, heartbeat: float = 1.0) -> RegistrationAck:

@@ -11,26 +11,15 @@ from neatify.distributed import AuthenticationError, RegistrationError, auth
 from neatify.distributed.errors import ConnectionClosed, ProtocolError
 from neatify.distributed.genome_wire import encode_genomes
 from neatify.distributed.messages import (
-    ErrorReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal, TaskAssignment,
+    ErrorReport, HeartbeatRequest, HeartbeatResponse, RegistrationAck, ShutdownSignal, TaskAssignment,
     WorkerRegistration,
 )
-from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, encode_frame, task_frame
-from neatify.distributed.worker_protocol import Failed, Registered, Send, Shutdown, WorkerProtocol
+from neatify.distributed.protocol import PROTOCOL_VERSION, task_frame
+from neatify.distributed.worker_protocol import Failed, Registered, Shutdown, WorkerProtocol
+
+from distributed_helpers import frames, sent
 
 TOKEN = "s3cret"
-
-
-def frames(*messages: Message) -> bytes:
-    return b"".join(encode_frame(message) for message in messages)
-
-
-def sent(events) -> list[Message]:
-    """What the worker wrote, decoded as the master would."""
-    decoder = FrameDecoder(1 << 20)
-    for event in events:
-        if isinstance(event, Send):
-            decoder.buffer(event.data)
-    return list(iter(decoder.next_message, None))
 
 
 def worker(token: str | None = None, tls: bool = False) -> tuple[WorkerProtocol, WorkerRegistration]:

@@ -369,18 +369,27 @@ class MasterProtocol:
         if not isinstance(message, StatusRequest):
             raise ProtocolError(f"expected STATUS_REQUEST, got {message.TYPE.name}")
         connection.status_client = True
-        if self.config.auth_token and connection.hello is None:
-            if message.nonce is None:
-                self._refuse(connection, "status refused: the request has no nonce and this master requires the "
+        if self._authenticated(connection, message, "status", auth.STATUS_CLIENT_ID, actions):
+            actions.append(Send(connection.id, encode_frame(self.status(now))))
+            self._close(connection, "status sent", actions)
+
+    def _authenticated(self, connection: _Connection, request: StatusRequest | StandbyRegistration, role: auth.Role,
+                       client_id: str, actions: list[Action]) -> bool:
+        """Whether a status client's or a standby's request may be served: no token is set, or it gave the
+        mutual proof a worker gives under ``role`` (its first request is challenged, a failed one refused)."""
+        if not self.config.auth_token:
+            return True
+        if connection.hello is None:
+            if request.nonce is None:
+                self._refuse(connection, f"{role} refused: the request has no nonce and this master requires the "
                              "auth token", "auth", actions)
             else:
-                self._challenge(connection, message, auth.STATUS_CLIENT_ID, actions)
-            return
-        if self.config.auth_token and not self._proven(connection, message, "status", auth.STATUS_CLIENT_ID):
-            self._refuse(connection, "status refused: wrong or missing auth token", "auth", actions)
-            return
-        actions.append(Send(connection.id, encode_frame(self.status(now))))
-        self._close(connection, "status sent", actions)
+                self._challenge(connection, request, client_id, actions)
+            return False
+        if not self._proven(connection, request, role, client_id):
+            self._refuse(connection, f"{role} refused: wrong or missing auth token", "auth", actions)
+            return False
+        return True
 
     def _admit(self, connection: _Connection, hello: WorkerRegistration, now: float, actions: list[Action]) -> None:
         worker_id = auth.canonical_worker_id(hello.worker_id)
@@ -451,16 +460,7 @@ class MasterProtocol:
         if connection.hello is None and message.protocol_version != PROTOCOL_VERSION:
             self._refuse(connection, f"protocol version mismatch: the standby speaks version "
                          f"{message.protocol_version}, this master {PROTOCOL_VERSION}", "version", actions)
-        elif self.config.auth_token and connection.hello is None:
-            if message.nonce is None:
-                self._refuse(connection, "standby refused: its registration has no nonce and this master requires "
-                             "the auth token", "auth", actions)
-            else:
-                self._challenge(connection, message, auth.STANDBY_CLIENT_ID, actions)
-        elif self.config.auth_token and not self._proven(connection, message, "standby", auth.STANDBY_CLIENT_ID):
-            self._refuse(connection, "standby refused: wrong or missing auth token (or a proof not made for this "
-                         "connection)", "auth", actions)
-        else:
+        elif self._authenticated(connection, message, "standby", auth.STANDBY_CLIENT_ID, actions):
             self._follow(connection, message, now, actions)
 
     def _follow(self, connection: _Connection, hello: StandbyRegistration, now: float, actions: list[Action]) -> None:

@@ -22,6 +22,7 @@ from neatify.distributed.messages import (
     StateSnapshot,
 )
 from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, encode_frame
+from neatify.distributed.worker_protocol import Send
 
 _STATE_KEYS = {"population", "statistics"}
 
@@ -34,13 +35,6 @@ class Snapshot:
     generation: int
     population: dict[str, Any]
     statistics: list[dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class Send:
-    """Bytes (whole frames) to write to the primary."""
-
-    data: bytes
 
 
 @dataclass(frozen=True)
