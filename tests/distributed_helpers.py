@@ -256,14 +256,14 @@ def _worker_main(args: argparse.Namespace) -> int:
     def fitness(genomes) -> None:
         if args.batch_log is not None:  # when each batch began, and the epoch of the master that sent it
             with open(args.batch_log, "a") as log:
-                log.write(f"{time.time():.6f} {worker.epoch}\n")
+                log.write(f"{time.time():.6f} {worker.served_epoch}\n")
         xor_fitness(genomes, args.sleep, mark, args.raise_on)
 
     worker = WorkerNode(*address, args.worker_id, fitness,
                         capacity=args.capacity, auth_token=args.token, max_connect_attempts=args.max_connect_attempts,
                         retry_initial=0.05, retry_max=0.3, tls_ca=args.tls_ca, tls_server_name=args.tls_server_name,
                         scheduler_file=args.scheduler_file, masters=masters)
-    worker.epoch = args.epoch
+    worker.served_epoch = args.epoch
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     try:
         worker.start()

@@ -54,6 +54,8 @@ EXCLUDED = {
                                                                           "nodes of a cluster; the same flow on "
                                                                           "127.0.0.1 runs in test_cluster.py and "
                                                                           "test_cli.py",
+    ("docs/distributed.md", "--standby-of node0:5000"): "a primary, its standby and workers on the nodes of a "
+                                                       "cluster; the same flow on 127.0.0.1 runs in test_standby.py",
     ("docs/distributed.md", "#SBATCH --job-name=neat"): "a Slurm batch script: needs a Slurm cluster; its "
                                                           "commands run on 127.0.0.1 in test_cluster.py",
     ("docs/distributed.md", "ssh node0"): "starts processes on other machines over SSH; the same commands on "

@@ -213,7 +213,7 @@ def test_a_worker_that_served_epoch_2_refuses_an_epoch_1_master_and_moves_on(cap
     with DistributedEvaluator(DistributedConfig(host=HOST, port=0), epoch=2) as newer:
         node = WorkerNode(masters=[(HOST, fake.port), (HOST, newer.port)], worker_id="w", fitness_function=xor_fitness,
                           retry_initial=0.02, retry_max=0.1, max_connect_attempts=20)
-        node.epoch = 2
+        node.served_epoch = 2
         thread = threading.Thread(target=node.start, daemon=True)
         thread.start()
         try:

@@ -4,11 +4,12 @@ listens, workers started anywhere (even before it) read the file and reread it w
 The file is JSON, written atomically (a temporary file in the same folder, then ``os.replace``), so a
 reader sees the old file or the new one, never half of one::
 
-    {"address": "tcp://node17:5000", "host": "node17", "port": 5000, "epoch": 0,
-     "protocol_version": 3, "pid": 4711}
+    {"address": "tcp://node17:5000", "host": "node17", "port": 5000, "epoch": 1,
+     "protocol_version": 4, "pid": 4711}
 
-``epoch`` numbers the masters of one run: 0 for a master started by hand; a standby that takes over
-rewrites the file with a higher epoch. A worker never goes back to a lower epoch than one it has read.
+``epoch`` is the writing master's: 1 for a master started fresh (or its checkpoint's); a standby that
+takes over rewrites the file with the next one. A worker never goes back to a lower epoch than one it
+has read or served.
 """
 
 from __future__ import annotations

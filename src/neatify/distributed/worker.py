@@ -91,8 +91,11 @@ class WorkerNode:
         self.scheduler_file = scheduler_file
         self._tls_name_given = tls_server_name is not None
         self.epoch = 0
-        """The highest epoch served or read from the scheduler file (0: none yet); a master of a lower one is
-        never served."""
+        """The highest epoch read from the scheduler file or served (0: none yet); a file naming a lower one is
+        ignored."""
+        self.served_epoch = 0
+        """The highest epoch of a master this worker has served: told at registration, and a master of a lower
+        one is refused."""
         self._heartbeat: float | None = None
         """The heartbeat interval of the last master served: with several masters, the longest wait between
         two rounds of them (its standby takes over within 3 of them)."""
@@ -124,7 +127,7 @@ class WorkerNode:
                 continue
             conn = FramedConnection(sock, self.max_frame_bytes)
             core = WorkerProtocol(self.worker_id, self.capacity, self.auth_token, self._where, self.max_frame_bytes,
-                                  time.monotonic(), tls=self._tls is not None, epoch=self.epoch)
+                                  time.monotonic(), tls=self._tls is not None, epoch=self.served_epoch)
             try:
                 if self._tls is not None:
                     conn.start_tls(self._tls, time.monotonic() + REGISTRATION_TIMEOUT, self.tls_server_name)
@@ -226,6 +229,7 @@ class WorkerNode:
                 elif isinstance(event, Registered):
                     logger.info("worker %s: registered with master %s (epoch %d)", self.worker_id, self._where,
                                 event.epoch)
+                    self.served_epoch = max(self.served_epoch, event.epoch)
                     self.epoch, self._heartbeat = max(self.epoch, event.epoch), event.heartbeat_interval
                     return events[i + 1:]
 
