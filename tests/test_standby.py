@@ -290,3 +290,24 @@ def test_a_standby_without_the_primary_s_token_is_refused_for_good():
         config = DistributedConfig(host=HOST, port=0, standby_of=f"{HOST}:{primary.port}")  # no token at all
         with pytest.raises(AuthenticationError, match="requires an auth token"):
             StandbyLink(config, lambda snapshot: None).follow()
+
+
+@pytest.mark.parametrize("given, problem", [
+    ({"master_host": HOST, "master_port": 1, "masters": [(HOST, 2)]}, "got master_host and master_port and masters"),
+    ({"masters": []}, "masters must name at least one"),
+    ({"master_host": HOST}, "needs both master_host and master_port"),
+    ({}, "exactly one of them (got none)"),
+])
+def test_a_worker_is_given_its_masters_one_way(given, problem):
+    with pytest.raises(ValueError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+        WorkerNode(fitness_function=xor_fitness, **given)
+
+
+def test_neatify_worker_tries_every_master_given(capsys):
+    from neatify.cli import main
+
+    first, second = free_port(), free_port()
+    code = main(["worker", "distributed_helpers:xor_fitness", "--master", f"{HOST}:{first},{HOST}:{second}",
+                 "--max-connect-attempts", "2", "-q"])
+    err = capsys.readouterr().err
+    assert code == 1 and f"could not register with master at {HOST}:{second} after 2 attempt(s)" in err

@@ -316,6 +316,8 @@ def _masters(host: str | None, port: int | None, scheduler_file: str | Path | No
         if not masters:
             raise ValueError("masters must name at least one (host, port)")
         return [(str(h), int(p)) for h, p in masters]
+    if scheduler_file is not None:
+        return []
     if host is None or port is None:
         raise ValueError("a WorkerNode needs both master_host and master_port")
-    return [] if scheduler_file is not None else [(host, port)]
+    return [(host, port)]
