@@ -228,9 +228,10 @@ def test_worker_of_another_protocol_version_is_refused_on_both_sides(master, mon
 
     caplog.set_level(logging.INFO, logger="neatify.distributed")
     pop = master()
-    monkeypatch.setattr(worker_module, "PROTOCOL_VERSION", 4)  # a worker from a newer neatify
+    newer = worker_module.PROTOCOL_VERSION + 1
+    monkeypatch.setattr(worker_module, "PROTOCOL_VERSION", newer)  # a worker from a newer neatify
     worker = WorkerNode(HOST, pop.port, "future", xor_fitness, max_connect_attempts=1)
-    with pytest.raises(RegistrationError, match="protocol version mismatch: worker future speaks version 4"):
+    with pytest.raises(RegistrationError, match=f"protocol version mismatch: worker future speaks version {newer}"):
         worker.start()
     assert "refusing worker from 127.0.0.1" in caplog.text
 
