@@ -20,7 +20,7 @@ from neatify.distributed.messages import ErrorReport, Message, RegistrationAck, 
 from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection
 from neatify.distributed.scheduler_file import read_scheduler_file
 from neatify.distributed.standby import StandbyLink
-from neatify.distributed.standby_protocol import Promote, encode_state
+from neatify.distributed.standby_protocol import Finished, Promote, encode_state
 from neatify.reporters import StatisticsReporter
 
 from distributed_helpers import HERE, HOST, Processes, comparable, free_port, wait_until, xor_fitness
@@ -311,3 +311,21 @@ def test_neatify_worker_tries_every_master_given(capsys):
                  "--max-connect-attempts", "2", "-q"])
     err = capsys.readouterr().err
     assert code == 1 and f"could not register with master at {HOST}:{second} after 2 attempt(s)" in err
+
+
+def test_a_standby_follows_a_tls_primary_with_a_token_until_it_ends_the_run(tmp_path):
+    trustme = pytest.importorskip("trustme")
+    ca, ca_pem, master_pem = trustme.CA(), tmp_path / "ca.pem", tmp_path / "master.pem"
+    ca.cert_pem.write_to_path(str(ca_pem))
+    ca.issue_cert(HOST).private_key_and_cert_chain_pem.write_to_path(str(master_pem))
+    ended = []
+    with DistributedEvaluator(DistributedConfig(host=HOST, port=0, tls_cert=str(master_pem), auth_token=TOKEN,
+                                                heartbeat_interval=HEARTBEAT)) as primary:
+        link = StandbyLink(DistributedConfig(host=HOST, port=0, heartbeat_interval=HEARTBEAT, auth_token=TOKEN,
+                                             standby_of=f"{HOST}:{primary.port}", tls_ca=str(ca_pem)),
+                           lambda snapshot: None)
+        thread = threading.Thread(target=lambda: ended.append(link.follow()), daemon=True)
+        thread.start()
+        wait_until(lambda: link.core.linked, 10, "the standby to link over TLS")
+    thread.join(10)
+    assert ended == [Finished("master shutting down")]
