@@ -11,6 +11,7 @@ import select
 import signal
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -49,6 +50,11 @@ def test_master_out_of_descriptors_keeps_accepting(procs, tmp_path):
     assert json.loads((tmp_path / "state.json").read_text()) == local_state(POP, SEED, 2)
 
 
+def _state(pid: int) -> str:
+    """The process state letter of ``pid`` in /proc (``T``: stopped by a signal)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
 def _connected(socks: list[socket.socket], wait: float) -> int:
     """How many non-blocking connects complete within ``wait`` seconds."""
     deadline, pending, done = time.monotonic() + wait, set(socks), 0
@@ -66,6 +72,7 @@ def test_a_burst_of_connections_is_queued_while_the_master_is_busy(procs, tmp_pa
     flags = () if backlog is None else ("--listen-backlog", str(backlog))
     port, proc = master_process(procs, tmp_path, *flags)
     os.kill(proc.pid, signal.SIGSTOP)
+    wait_until(lambda: _state(proc.pid) == "T", 10, "the master to stop")  # it accepts nothing from here on
     socks = []
     try:
         for _ in range(300):
