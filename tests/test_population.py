@@ -3,6 +3,7 @@ import random
 
 import pytest
 
+from helpers import doc_snippet
 from neatify import EvolutionConfig, FitnessError, Network, Population
 from neatify.reproduction import allocate_offspring, shared_fitness
 from neatify.species import Species, adapt_threshold
@@ -165,6 +166,16 @@ def test_a_positive_step_or_a_zero_target_keep_the_rules_before_auto_steering():
     assert [adapt_threshold(3.0, n, additive) for n in (21, 20, 19, 20_000)] == pytest.approx([3.3, 3.0, 2.7, 3.3])
     fixed = EvolutionConfig(target_species=0)
     assert [adapt_threshold(3.0, n, fixed) for n in (1, 10_000)] == [3.0, 3.0]
+
+
+def test_usage_doc_species_snippet_does_what_it_says():
+    namespace: dict = {}
+    exec(doc_snippet("docs/usage.md", "EvolutionConfig(target_species=25)"), namespace)
+    steered, fixed, by_steps = namespace["steered"], namespace["fixed"], namespace["by_steps"]
+    assert (steered.species_target(), fixed.species_target(), by_steps.species_target()) == (25, 0, 25)
+    assert adapt_threshold(3.0, 100, steered) == pytest.approx(3.0 * 4 ** 0.3)
+    assert adapt_threshold(3.0, 100, fixed) == 3.0
+    assert adapt_threshold(3.0, 100, by_steps) == pytest.approx(3.3)
 
 
 def test_a_checkpoint_with_a_fixed_threshold_continues_with_it(tmp_path):
