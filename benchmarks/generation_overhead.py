@@ -33,7 +33,7 @@ def neatify_config(pop_size: int) -> EvolutionConfig:
         population_size=pop_size,
         # neat-python's distance adds a node-gene term, so at its threshold of 3.0 it keeps more
         # species than NEATify would; 2.0 gives both a similar species count (printed).
-        compatibility_threshold=2.0,
+        compatibility_threshold=2.0, target_species=0,  # fixed, as neat-python's
         c1=float(g["compatibility_disjoint_coefficient"]), c2=float(g["compatibility_disjoint_coefficient"]),
         c3=float(g["compatibility_weight_coefficient"]),
         prob_add_connection=float(g["conn_add_prob"]), prob_add_node=float(g["node_add_prob"]),

@@ -4,6 +4,7 @@ import pytest
 
 from helpers import doc_snippet
 from neatify import ConfigError, EvolutionConfig, Network, Population
+from neatify.config import auto_target_species
 
 
 def test_defaults_follow_the_paper():
@@ -24,6 +25,10 @@ def test_defaults_follow_the_paper():
     ("elitism_count", 1.5, "elitism_count must be int"),
     ("allow_recurrent", "yes", "allow_recurrent must be bool"),
     ("weight_min_value", 50.0, "weight_min_value"),
+    ("target_species", -1, "target_species must be a non-negative integer or 'auto', got -1"),
+    ("target_species", "lots", "target_species must be a non-negative integer or 'auto', got 'lots'"),
+    ("target_species", 2.5, "target_species must be a non-negative integer or 'auto'"),
+    ("target_species", True, "target_species must be a non-negative integer or 'auto'"),
 ])
 def test_bad_values_are_refused_by_name(key, value, words):
     with pytest.raises(ConfigError, match=words):
@@ -33,6 +38,28 @@ def test_bad_values_are_refused_by_name(key, value, words):
 def test_unknown_key_is_refused_by_name():
     with pytest.raises(ConfigError, match="unknown config key.*prob_add_nodes"):
         EvolutionConfig.from_dict({"prob_add_nodes": 0.1})
+
+
+def test_auto_species_target_grows_slowly_with_the_population():
+    assert EvolutionConfig().target_species == "auto"
+    targets = {n: EvolutionConfig(population_size=n).species_target() for n in (150, 1_000, 10_000, 100_000, 10**8)}
+    assert targets == {150: 10, 1_000: 14, 10_000: 18, 100_000: 23, 10**8: 30}
+    assert [auto_target_species(n) for n in (1, 190, 191)] == [10, 10, 11]
+
+
+def test_explicit_species_target_and_fixed_threshold_are_kept():
+    assert EvolutionConfig(population_size=10_000, target_species=7).species_target() == 7
+    assert EvolutionConfig(population_size=10_000, target_species=0).species_target() == 0
+
+
+def test_auto_target_round_trips_through_toml_and_an_old_file_keeps_its_fixed_threshold(tmp_path):
+    path = tmp_path / "neat.toml"
+    EvolutionConfig().to_toml(path)
+    assert 'target_species = "auto"' in path.read_text()
+    assert EvolutionConfig.from_toml(path).species_target() == 10
+    old = tmp_path / "old.toml"  # what to_toml wrote before 2026-11-29
+    old.write_text("[evolution]\ntarget_species = 0\ncompatibility_threshold_step = 0.3\n")
+    assert EvolutionConfig.from_toml(old).species_target() == 0
 
 
 def test_int_is_accepted_for_float():
@@ -79,6 +106,7 @@ def test_neat_python_xor_config_loads_names_what_it_cannot_map_and_solves_xor():
     assert (config.population_size, config.prob_add_connection, config.prob_add_node) == (150, 0.05, 0.03)
     assert (config.c1, config.c2, config.c3, config.prob_mutate_bias) == (1.0, 1.0, 0.4, 0.7)
     assert (config.activation_default, config.allow_recurrent, config.elitism_count) == ("neat_sigmoid", False, 1)
+    assert config.target_species == 0  # neat-python's threshold is fixed
     champion = Population(num_inputs=2, num_outputs=1, config=config, seed=3).run(xor_fitness, 300, 3.9)
     assert champion.fitness >= 3.9
 

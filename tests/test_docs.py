@@ -26,6 +26,7 @@ RUN_ELSEWHERE = {
     ("README.md", "pop.run_generation(xor_fitness)"): "test_quickstart.py",
     ("docs/usage.md", 'register_activation("softsign"'): "test_activations.py",
     ("docs/usage.md", "EvolutionConfig.from_neat_python("): "test_config.py",
+    ("docs/usage.md", "EvolutionConfig(target_species=25)"): "test_population.py",
     ("docs/usage.md", "RayEvaluator(fitness, num_actors=16"): "test_ray.py",
 }
 RUN_HERE = {

@@ -3,9 +3,10 @@ import random
 
 import pytest
 
+from helpers import doc_snippet
 from neatify import EvolutionConfig, FitnessError, Network, Population
 from neatify.reproduction import allocate_offspring, shared_fitness
-from neatify.species import Species
+from neatify.species import Species, adapt_threshold
 
 XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
 
@@ -148,6 +149,68 @@ def test_species_count_steered_toward_target():
         pop.run_generation(xor_fitness)
     assert pop.compatibility_threshold != 0.5
     assert 2 <= len(pop.species) <= 8
+
+
+def test_threshold_scales_with_the_species_count_outside_the_band_around_the_target():
+    config = EvolutionConfig(target_species=20)
+    assert [adapt_threshold(3.0, n, config) for n in (14, 20, 30)] == [3.0, 3.0, 3.0]
+    assert adapt_threshold(3.0, 80, config) == pytest.approx(3.0 * 4 ** 0.3)
+    assert adapt_threshold(3.0, 10, config) == pytest.approx(3.0 * 0.5 ** 0.3)
+    assert adapt_threshold(3.0, 20_000, config) == pytest.approx(6.0), "at most doubled"
+    assert adapt_threshold(3.0, 1, config) == pytest.approx(2.4), "at most a fifth less"
+    assert adapt_threshold(0.31, 1, config) == config.compatibility_threshold_min
+
+
+def test_a_positive_step_or_a_zero_target_keep_the_rules_before_auto_steering():
+    additive = EvolutionConfig(target_species=20, compatibility_threshold_step=0.3)
+    assert [adapt_threshold(3.0, n, additive) for n in (21, 20, 19, 20_000)] == pytest.approx([3.3, 3.0, 2.7, 3.3])
+    fixed = EvolutionConfig(target_species=0)
+    assert [adapt_threshold(3.0, n, fixed) for n in (1, 10_000)] == [3.0, 3.0]
+
+
+def test_usage_doc_species_snippet_does_what_it_says():
+    namespace: dict = {}
+    exec(doc_snippet("docs/usage.md", "EvolutionConfig(target_species=25)"), namespace)
+    steered, fixed, by_steps = namespace["steered"], namespace["fixed"], namespace["by_steps"]
+    assert (steered.species_target(), fixed.species_target(), by_steps.species_target()) == (25, 0, 25)
+    assert adapt_threshold(3.0, 100, steered) == pytest.approx(3.0 * 4 ** 0.3)
+    assert adapt_threshold(3.0, 100, fixed) == 3.0
+    assert adapt_threshold(3.0, 100, by_steps) == pytest.approx(3.3)
+
+
+def test_a_checkpoint_with_a_fixed_threshold_continues_with_it(tmp_path):
+    from neatify.checkpoint import Checkpoint
+
+    old_defaults = EvolutionConfig(target_species=0, compatibility_threshold_step=0.3)  # saved before 2026-11-29
+    pop = Population(pop_size=60, num_inputs=2, num_outputs=1, config=old_defaults, seed=4)
+    pop.run_generation(xor_fitness)
+    Checkpoint.save(pop, tmp_path / "old.json")
+    restored = Checkpoint.load(tmp_path / "old.json")
+    for _ in range(4):
+        restored.run_generation(xor_fitness)
+    assert restored.compatibility_threshold == 3.0 and restored.config.species_target() == 0
+
+
+def test_default_steering_brings_a_large_population_into_band_within_a_few_generations():
+    import torch
+
+    from neatify.nn import NeatPopulationModule
+
+    inputs, targets = torch.tensor([list(x) for x, _ in XOR]), torch.tensor([[y] for _, y in XOR])
+
+    def batched_xor(genomes):
+        errors = ((NeatPopulationModule(genomes)(inputs) - targets) ** 2).sum(dim=(1, 2))
+        for genome, error in zip(genomes, errors.tolist()):
+            genome.fitness = 4.0 - error
+
+    pop = Population(pop_size=2_000, num_inputs=2, num_outputs=1, seed=0)
+    target = pop.config.species_target()
+    for _ in range(9):
+        pop.run_generation(batched_xor)
+    counts = [h.num_species for h in pop.history]
+    assert max(counts) > 4 * target, f"the population diversifies beyond the target first: {counts}"
+    assert all(target / 2 <= n <= 2 * target for n in counts[6:]), f"target {target}, counts {counts}"
+    assert pop.compatibility_threshold > 3.0  # the fixed 3.0 of before leaves about 300 species here
 
 
 def test_stagnant_species_stop_reproducing():

@@ -22,6 +22,24 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 
+AUTO = "auto"
+"""``target_species`` value that picks the target from the population size."""
+
+
+AUTO_SPECIES_PER_LOG = 2.0
+"""Species of the automatic target per unit of ln(population_size), chosen by measurement
+(docs/benchmarks.md, "Species count and population size")."""
+AUTO_SPECIES_RANGE = (10, 30)
+"""Least and most species the automatic target asks for."""
+
+
+def auto_target_species(population_size: int) -> int:
+    """The species target "auto" stands for: 2 ln(population_size) rounded, within [10, 30]
+    (10 up to a population of 190, 14 at 1,000, 18 at 10,000, 23 at 100,000, 30 from 2.55 million)."""
+    low, high = AUTO_SPECIES_RANGE
+    return min(high, max(low, round(AUTO_SPECIES_PER_LOG * math.log(population_size))))
+
+
 class ConfigError(ValueError):
     """A configuration value is missing, unknown or out of range; the message names the key."""
 
@@ -51,10 +69,15 @@ class EvolutionConfig:
     # --- speciation ---
     compatibility_threshold: float = 3.0
     """Starting distance under which two genomes share a species (adapted toward target_species)."""
-    target_species: int = 0
-    """Number of species the threshold is steered toward each generation; 0 keeps it fixed."""
-    compatibility_threshold_step: float = 0.3
-    """How much the threshold moves per generation when steering toward target_species."""
+    target_species: int | str = AUTO
+    """Number of species the threshold is steered toward each generation: "auto" (the default) steers
+    toward ``auto_target_species(population_size)``, 10 to 30 species growing slowly with the
+    population; 0 keeps the threshold fixed (as in neat-python, and the default before 2026-11-29)."""
+    compatibility_threshold_step: float = 0.0
+    """How the threshold moves when steering. 0 (the default): multiplied by (species / target) ** 0.3,
+    by at most x2 up and x0.8 down a generation, and left alone while the count is within a factor
+    1.5 of the target (``neatify.species.adapt_threshold``). A positive value: added or subtracted
+    once a generation, whatever the distance (the rule before 2026-11-29, with 0.3)."""
     compatibility_threshold_min: float = 0.3
     """Floor for the adapted threshold."""
     c1: float = 1.0
@@ -160,13 +183,16 @@ class EvolutionConfig:
         for name in ("population_size", "add_connection_attempts"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)!r}")
-        for name in ("elitism_count", "elitism_min_species_size", "min_species_size", "target_species",
+        for name in ("elitism_count", "elitism_min_species_size", "min_species_size",
                      "max_stagnation", "species_elitism", "population_stagnation", "normalize_min_genes",
                      "compatibility_threshold", "compatibility_threshold_step", "compatibility_threshold_min",
                      "c1", "c2", "c3", "weight_mutation_power", "weight_init_stdev",
                      "bias_mutation_power", "bias_init_stdev"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)!r}")
+        target = self.target_species
+        if target != AUTO and (not isinstance(target, int) or isinstance(target, bool) or target < 0):
+            raise ConfigError(f"target_species must be a non-negative integer or {AUTO!r}, got {target!r}")
         for low, high in (("weight_min_value", "weight_max_value"), ("bias_min_value", "bias_max_value")):
             if getattr(self, low) > getattr(self, high):
                 raise ConfigError(f"{low} ({getattr(self, low)}) must not exceed {high} ({getattr(self, high)})")
@@ -182,6 +208,11 @@ class EvolutionConfig:
         if not _valid_initial_connection(self.initial_connection):
             raise ConfigError(f"initial_connection must be 'full', 'partial P' (P in [0, 1]), 'fs_neat' or 'none', "
                               f"got {self.initial_connection!r}")
+
+    def species_target(self) -> int:
+        """The species count the threshold is steered toward (``target_species`` with "auto"
+        resolved for ``population_size``); 0 when the threshold stays fixed."""
+        return auto_target_species(self.population_size) if self.target_species == AUTO else int(self.target_species)
 
     # --- plain data and TOML ---
     def to_dict(self) -> dict[str, Any]:
@@ -243,7 +274,7 @@ def _with_suggestion(key: str, known: list[str]) -> str:
     return f"{key} (did you mean {close[0]}?)" if close else key
 
 
-_FIELD_TYPES: dict[str, type] = {
-    f.name: {"int": int, "float": float, "bool": bool, "str": str, "list[str]": list}[f.type]
+_FIELD_TYPES: dict[str, type] = {  # "int | str" (target_species) is checked on its own in validate()
+    f.name: {"int": int, "float": float, "bool": bool, "str": str, "list[str]": list, "int | str": object}[f.type]
     for f in fields(EvolutionConfig)
 }

@@ -102,10 +102,10 @@ ELSEWHERE = {
 """Keys that belong to the run rather than to the evolution settings, and where they go."""
 
 NEAT_PYTHON_BEHAVIOUR: dict[str, Any] = {"elitism_min_species_size": 0, "prob_crossover": 1.0,
-                                         "interspecies_mating_rate": 0.0}
+                                         "interspecies_mating_rate": 0.0, "target_species": 0}
 """Settings where neat-python behaves differently from NEATify's defaults: elites kept in every
 species whatever its size, every offspring bred by crossover (of two parents, or one with itself),
-parents from one species."""
+parents from one species, a fixed compatibility threshold."""
 
 
 def _same(text: str, value: Any) -> bool:

@@ -161,12 +161,28 @@ def speciate(genomes: list[Genome], previous: list[Species], threshold: float, c
     return species, next_species_id
 
 
+STEER_BAND = 1.5
+"""Species counts within this factor of the target leave the threshold where it is."""
+STEER_GAIN = 0.3
+"""Outside it the threshold is multiplied by (count / target) ** STEER_GAIN: gently, as a small
+change of the threshold can change the count several times over ..."""
+STEER_LIMITS = (0.8, 2.0)
+"""... bounded to these factors a generation: the threshold rises fast, as thousands of species make
+the speciation of a large population slow, and falls slowly, as a threshold that fell too far splits
+the population into thousands of species."""
+
+
 def adapt_threshold(threshold: float, species_count: int, config: EvolutionConfig) -> float:
-    """Move the compatibility threshold one step toward ``config.target_species`` species."""
-    if config.target_species <= 0:
+    """The threshold for the next generation, moved toward ``config.species_target()`` species: by
+    ``compatibility_threshold_step`` if that is positive, else by a factor growing with the count's
+    distance from the target."""
+    target = config.species_target()
+    if target == 0:
         return threshold
-    if species_count < config.target_species:
-        threshold -= config.compatibility_threshold_step
-    elif species_count > config.target_species:
-        threshold += config.compatibility_threshold_step
+    step = config.compatibility_threshold_step
+    if step > 0:
+        threshold += step if species_count > target else -step if species_count < target else 0.0
+    elif not target / STEER_BAND <= species_count <= target * STEER_BAND:
+        low, high = STEER_LIMITS
+        threshold *= min(high, max(low, (species_count / target) ** STEER_GAIN))
     return max(config.compatibility_threshold_min, threshold)
