@@ -1,0 +1,62 @@
+"""Breeding stays bit-for-bit what it was: seeded runs hash to the values the code gave before
+any speed-up (the same random draws, the same genes, so old checkpoints resume the same way)."""
+
+import hashlib
+import json
+
+import pytest
+
+from neatify import EvolutionConfig, Population
+
+# Every field that shapes a run, pinned, so that a change of the defaults elsewhere leaves these
+# runs alone. No threshold steering (target_species 0): its rule is not breeding's to guard.
+PINNED = dict(
+    elitism_count=1, elitism_min_species_size=5, survival_threshold=0.2, min_species_size=2, prob_crossover=0.75,
+    interspecies_mating_rate=0.001, prob_inherit_disabled=0.75, compatibility_threshold=3.0, target_species=0,
+    c1=1.0, c2=1.0, c3=0.4, normalize_min_genes=20, max_stagnation=15, species_elitism=1, population_stagnation=0,
+    prob_mutate_weight=0.8, prob_replace_weight=0.1, weight_mutation_power=1.0, weight_init_stdev=1.0,
+    weight_min_value=-30.0, weight_max_value=30.0, prob_mutate_bias=0.3, prob_replace_bias=0.1,
+    bias_mutation_power=0.5, bias_init_stdev=1.0, bias_min_value=-30.0, bias_max_value=30.0,
+    prob_add_connection=0.5, prob_add_node=0.05, prob_delete_connection=0.0, prob_delete_node=0.0,
+    prob_toggle_enable=0.0, prob_mutate_activation=0.0, activation_default="neat_sigmoid",
+    activation_options=["neat_sigmoid"], initial_connection="full", allow_recurrent=False,
+    add_connection_attempts=20,
+)
+EVERY_OPERATOR = dict(
+    prob_add_node=0.2, prob_add_connection=0.8, prob_delete_node=0.05, prob_delete_connection=0.05,
+    prob_toggle_enable=0.05, prob_mutate_activation=0.2, activation_options=["neat_sigmoid", "tanh", "relu"],
+    interspecies_mating_rate=0.2, population_stagnation=3, compatibility_threshold=1.5,
+    initial_connection="partial 0.5", max_stagnation=4,
+)
+RUNS = {
+    "defaults": (dict(), 2, 1,
+                 "87a6c004485cc8fae212c46da3b4f36f80cf7563e21bcb40ed0e8c5c3dba1eb4"),
+    "every_operator": (EVERY_OPERATOR, 3, 2,
+                       "7b159920f1553f925f71414c55021db2a80a8f176f30dbfdc123876449ff9139"),
+    "recurrent": ({**EVERY_OPERATOR, "allow_recurrent": True}, 3, 2,
+                  "f23cda8ca71ee0d22c764617c1a71abe2d62f643d99fd10fe82280df93cbfd85"),
+}
+
+
+def saturating_fitness(genomes):
+    """Deterministic, structure- and weight-dependent, capped so that the population can stagnate."""
+    for g in genomes:
+        g.fitness = min(4.0, sum(c.weight for c in g.connections.values() if c.enabled) - 0.1 * len(g.nodes))
+
+
+def run_digest(overrides: dict, num_inputs: int, num_outputs: int) -> str:
+    """SHA-256 of every genome (genes in order), species, tracker and rng state after 10 seeded generations."""
+    config = EvolutionConfig(population_size=150, **{**PINNED, **overrides})
+    pop = Population(num_inputs=num_inputs, num_outputs=num_outputs, config=config, seed=2026)
+    for _ in range(10):
+        pop.run_generation(saturating_fitness)
+    pop._breed()
+    state = pop.state_dict()
+    del state["config"]  # fields added later must not change the digest
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_seeded_runs_breed_exactly_the_recorded_genomes(name):
+    overrides, num_inputs, num_outputs, expected = RUNS[name]
+    assert run_digest(overrides, num_inputs, num_outputs) == expected
