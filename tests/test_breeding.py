@@ -1,12 +1,18 @@
 """Breeding stays bit-for-bit what it was: seeded runs hash to the values the code gave before
 any speed-up (the same random draws, the same genes, so old checkpoints resume the same way)."""
 
+import copy
 import hashlib
 import json
+import random
 
 import pytest
 
+from helpers import random_genomes
 from neatify import EvolutionConfig, Population
+from neatify.genome import _new_weight
+from neatify.graph import creates_cycle
+from neatify.innovation import InnovationTracker
 
 # Every field that shapes a run, pinned, so that a change of the defaults elsewhere leaves these
 # runs alone. No threshold steering (target_species 0): its rule is not breeding's to guard.
@@ -60,3 +66,39 @@ def run_digest(overrides: dict, num_inputs: int, num_outputs: int) -> str:
 def test_seeded_runs_breed_exactly_the_recorded_genomes(name):
     overrides, num_inputs, num_outputs, expected = RUNS[name]
     assert run_digest(overrides, num_inputs, num_outputs) == expected
+
+
+def plain_add_connection(genome, config, rng, tracker):
+    """The add-connection operator as first written: every try looks up the pair among all genes
+    (the last gene wins) and asks ``creates_cycle`` on its own."""
+    for _ in range(config.add_connection_attempts):
+        src, dst = rng.choice(genome.input_ids + sorted(genome.nodes)), rng.choice(sorted(genome.nodes))
+        same = [c for c in genome.connections.values() if (c.in_node, c.out_node) == (src, dst)]
+        if same:
+            if not same[-1].enabled:
+                same[-1].enabled = True
+                return True
+            continue
+        edges = [(c.in_node, c.out_node) for c in genome.connections.values()]
+        if not config.allow_recurrent and creates_cycle(edges, (src, dst)):
+            continue
+        genome._add_connection(tracker.connection(src, dst), src, dst, _new_weight(rng, config))
+        return True
+    return False
+
+
+@pytest.mark.parametrize("allow_recurrent", [False, True])
+def test_add_connection_draws_and_adds_as_the_plain_definition(allow_recurrent):
+    config = EvolutionConfig(allow_recurrent=allow_recurrent, add_connection_attempts=5)
+    outcomes = set()
+    for seed, genome in enumerate(random_genomes(300, 1.0 if allow_recurrent else 0.0, ["tanh"], seed=3)):
+        fast, plain, before = genome, copy.deepcopy(genome), len(genome.connections)
+        fast_rng, plain_rng = random.Random(seed), random.Random(seed)
+        fast_tracker, plain_tracker = InnovationTracker(500, 50), InnovationTracker(500, 50)
+        result = fast.mutate_add_connection(config, fast_rng, fast_tracker)
+        assert result == plain_add_connection(plain, config, plain_rng, plain_tracker)
+        assert fast.to_dict() == plain.to_dict()
+        assert fast_rng.getstate() == plain_rng.getstate()
+        assert fast_tracker.to_dict() == plain_tracker.to_dict()
+        outcomes.add("added" if len(fast.connections) > before else "re-enabled" if result else "gave up")
+    assert outcomes == {"added", "re-enabled", "gave up"}

@@ -11,7 +11,7 @@ from typing import Any
 
 from neatify.config import EvolutionConfig
 from neatify.genes import ConnectionGene, NodeGene
-from neatify.graph import creates_cycle, evaluation_plan
+from neatify.graph import closes_cycle, evaluation_plan, successor_map
 from neatify.innovation import InnovationTracker
 
 
@@ -145,19 +145,23 @@ class Genome:
         A feed-forward genome refuses any edge that would close a cycle over all its genes,
         disabled ones included, so that a later re-enable or crossover cannot make a cycle.
         """
-        sources = self.input_ids + sorted(self.nodes)
         targets = sorted(self.nodes)
+        sources = self.input_ids + targets
         existing = {(c.in_node, c.out_node): c for c in self.connections.values()}
+        successors = None  # built on the first cycle check, once for all tries
+        choice = rng.choice
         for _ in range(config.add_connection_attempts):
-            src, dst = rng.choice(sources), rng.choice(targets)
+            src, dst = choice(sources), choice(targets)
             conn = existing.get((src, dst))
             if conn is not None:
                 if not conn.enabled:
                     conn.enabled = True
                     return True
                 continue
-            if not config.allow_recurrent and creates_cycle(existing, (src, dst)):
-                continue
+            if not config.allow_recurrent:
+                successors = successor_map(existing) if successors is None else successors
+                if closes_cycle(successors, (src, dst)):
+                    continue
             self._add_connection(tracker.connection(src, dst), src, dst, _new_weight(rng, config))
             return True
         return False
