@@ -3,13 +3,15 @@ any speed-up (the same random draws, the same genes, so old checkpoints resume t
 
 import copy
 import hashlib
+import itertools
 import json
 import random
 
 import pytest
 
 from helpers import random_genomes
-from neatify import EvolutionConfig, Population
+from neatify import EvolutionConfig, Genome, Population
+from neatify.genes import ConnectionGene, NodeGene
 from neatify.genome import _new_weight
 from neatify.graph import creates_cycle
 from neatify.innovation import InnovationTracker
@@ -102,3 +104,65 @@ def test_add_connection_draws_and_adds_as_the_plain_definition(allow_recurrent):
         assert fast_tracker.to_dict() == plain_tracker.to_dict()
         outcomes.add("added" if len(fast.connections) > before else "re-enabled" if result else "gave up")
     assert outcomes == {"added", "re-enabled", "gave up"}
+
+
+def plain_mutate_values(genome, config, rng):
+    """Weight then bias mutation as first written: ``min(hi, max(lo, ...))`` per gene."""
+    lo, hi = config.weight_min_value, config.weight_max_value
+    for conn in genome.connections.values():
+        if rng.random() < config.prob_replace_weight:
+            conn.weight = min(hi, max(lo, rng.gauss(0.0, config.weight_init_stdev)))
+        else:
+            conn.weight = min(hi, max(lo, conn.weight + rng.gauss(0.0, config.weight_mutation_power)))
+    lo, hi = config.bias_min_value, config.bias_max_value
+    for node in genome.nodes.values():
+        if rng.random() < config.prob_replace_bias:
+            node.bias = min(hi, max(lo, rng.gauss(0.0, config.bias_init_stdev)))
+        else:
+            node.bias = min(hi, max(lo, node.bias + rng.gauss(0.0, config.bias_mutation_power)))
+
+
+def test_weight_and_bias_mutation_equal_the_plain_definition_bit_for_bit():
+    config = EvolutionConfig(prob_replace_weight=0.3, weight_min_value=-0.5, weight_max_value=0.0,
+                             prob_replace_bias=0.3, bias_min_value=0.0, bias_max_value=0.3)
+    clamped = 0
+    for seed, genome in enumerate(random_genomes(100, 0.5, ["tanh"], seed=4)):
+        plain = copy.deepcopy(genome)
+        fast_rng, plain_rng = random.Random(seed), random.Random(seed)
+        genome.mutate_weights(config, fast_rng)
+        genome.mutate_biases(config, fast_rng)
+        plain_mutate_values(plain, config, plain_rng)
+        assert repr(genome.to_dict()) == repr(plain.to_dict())  # repr: tells -0.0 from 0.0
+        assert fast_rng.getstate() == plain_rng.getstate()
+        clamped += sum(c.weight in (-0.5, 0.0) for c in genome.connections.values())
+    assert clamped > 100, "the bounds were hit"
+
+
+def plain_crossover(parent1, parent2, child_id, config, rng):
+    """Crossover as first written: one gene chosen per innovation, then its enabled flag."""
+    child = Genome(child_id, parent1.num_inputs, parent1.num_outputs)
+    for key, c1 in parent1.connections.items():
+        c2 = parent2.connections.get(key)
+        gene = c1 if c2 is None or rng.random() < 0.5 else c2
+        enabled = gene.enabled
+        if c2 is not None and not (c1.enabled and c2.enabled):
+            enabled = rng.random() >= config.prob_inherit_disabled
+        child.connections[key] = ConnectionGene(key, c1.in_node, c1.out_node, gene.weight, enabled)
+    for key, n1 in parent1.nodes.items():
+        n2 = parent2.nodes.get(key)
+        gene = n1 if n2 is None or rng.random() < 0.5 else n2
+        child.nodes[key] = NodeGene(key, n1.kind, gene.bias, gene.activation)
+    return child
+
+
+def test_crossover_equals_the_plain_definition_bit_for_bit():
+    config = EvolutionConfig(prob_inherit_disabled=0.6)
+    genomes = random_genomes(40, 0.3, ["tanh", "relu"], seed=5)
+    matching = 0
+    for seed, (a, b) in enumerate(itertools.permutations(genomes, 2)):
+        fast_rng, plain_rng = random.Random(seed), random.Random(seed)
+        fast = Genome.crossover(a, b, 7, config, fast_rng)
+        assert fast.to_dict() == plain_crossover(a, b, 7, config, plain_rng).to_dict()
+        assert fast_rng.getstate() == plain_rng.getstate()
+        matching += len(set(a.connections) & set(b.connections))
+    assert matching > 150
