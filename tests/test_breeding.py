@@ -2,9 +2,11 @@
 any speed-up (the same random draws, the same genes, so old checkpoints resume the same way)."""
 
 import copy
+import gc
 import hashlib
 import itertools
 import json
+import math
 import random
 
 import pytest
@@ -15,6 +17,7 @@ from neatify.genes import ConnectionGene, NodeGene
 from neatify.genome import _new_weight
 from neatify.graph import creates_cycle
 from neatify.innovation import InnovationTracker
+from neatify.reproduction import allocate_offspring, reproduce
 
 # Every field that shapes a run, pinned, so that a change of the defaults elsewhere leaves these
 # runs alone. No threshold steering (target_species 0): its rule is not breeding's to guard.
@@ -166,3 +169,41 @@ def test_crossover_equals_the_plain_definition_bit_for_bit():
         assert fast_rng.getstate() == plain_rng.getstate()
         matching += len(set(a.connections) & set(b.connections))
     assert matching > 150
+
+
+def plain_allocation(shares, pop_size, min_size):
+    """Largest-remainder rounding as first written: a full scan for every offspring moved."""
+    n = len(shares)
+    total = sum(shares)
+    raw = [s / total * pop_size for s in shares] if total > 0 else [pop_size / n] * n
+    counts = [max(min_size, math.floor(r)) for r in raw]
+    while sum(counts) < pop_size:
+        counts[max(range(n), key=lambda k: (raw[k] - counts[k], -k))] += 1
+    while sum(counts) > pop_size:
+        counts[max((k for k in range(n) if counts[k] > min_size), key=lambda k: (counts[k] - raw[k], -k))] -= 1
+    return counts
+
+
+def test_offspring_allocation_equals_the_plain_rounding():
+    rng = random.Random(6)
+    for _ in range(400):
+        n = rng.randint(1, 60)
+        pop_size, min_size = rng.randint(n * 2 + 1, 3000), rng.randint(0, 2)
+        shares = rng.choice([[rng.random() for _ in range(n)], [rng.choice([0.0, 0.5, 1.0]) for _ in range(n)],
+                             [rng.expovariate(1.0) ** 4 for _ in range(n)]])
+        assert allocate_offspring(shares, pop_size, min_size) == plain_allocation(shares, pop_size, min_size)
+
+
+def test_breeding_pauses_the_garbage_collector_and_restores_its_state():
+    pop = Population(pop_size=1000, seed=8)
+    pop.run_generation(saturating_fitness)
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            before = sum(s["collections"] for s in gc.get_stats())
+            offspring, _ = reproduce(pop.species, pop.config, pop.pop_size, pop.rng, pop.tracker, pop._new_id)
+            collections = sum(s["collections"] for s in gc.get_stats()) - before
+            assert collections <= enabled, "none while breeding; one may start as soon as the collector is back"
+            assert len(offspring) == 1000 and gc.isenabled() == enabled
+        finally:
+            gc.enable()
