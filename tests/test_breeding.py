@@ -8,6 +8,7 @@ import itertools
 import json
 import math
 import random
+import sys
 
 import pytest
 
@@ -194,16 +195,18 @@ def test_offspring_allocation_equals_the_plain_rounding():
         assert allocate_offspring(shares, pop_size, min_size) == plain_allocation(shares, pop_size, min_size)
 
 
-def test_breeding_pauses_the_garbage_collector_and_restores_its_state():
+@pytest.mark.skipif(sys.version_info >= (3, 14), reason="the incremental collector of 3.14 has no full passes")
+def test_breeding_postpones_full_collections_and_restores_the_thresholds():
     pop = Population(pop_size=1000, seed=8)
     pop.run_generation(saturating_fitness)
-    for enabled in (True, False):
-        (gc.enable if enabled else gc.disable)()
-        try:
-            before = sum(s["collections"] for s in gc.get_stats())
-            offspring, _ = reproduce(pop.species, pop.config, pop.pop_size, pop.rng, pop.tracker, pop._new_id)
-            collections = sum(s["collections"] for s in gc.get_stats()) - before
-            assert collections <= enabled, "none while breeding; one may start as soon as the collector is back"
-            assert len(offspring) == 1000 and gc.isenabled() == enabled
-        finally:
-            gc.enable()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(700, 10, 1)  # a full pass after every young one, but for the postponement
+    try:
+        before = [s["collections"] for s in gc.get_stats()]
+        offspring, _ = reproduce(pop.species, pop.config, pop.pop_size, pop.rng, pop.tracker, pop._new_id)
+        after = [s["collections"] for s in gc.get_stats()]
+        assert gc.get_threshold() == (700, 10, 1)
+    finally:
+        gc.set_threshold(*thresholds)
+    assert len(offspring) == 1000
+    assert after[0] > before[0] and after[2] == before[2], "young passes went on, no full one"
