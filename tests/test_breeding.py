@@ -110,20 +110,14 @@ def test_add_connection_draws_and_adds_as_the_plain_definition(allow_recurrent):
     assert outcomes == {"added", "re-enabled", "gave up"}
 
 
-def plain_mutate_values(genome, config, rng):
-    """Weight then bias mutation as first written: ``min(hi, max(lo, ...))`` per gene."""
-    lo, hi = config.weight_min_value, config.weight_max_value
-    for conn in genome.connections.values():
-        if rng.random() < config.prob_replace_weight:
-            conn.weight = min(hi, max(lo, rng.gauss(0.0, config.weight_init_stdev)))
+def plain_mutate(genes, field, rng, prob_replace, stdev, power, lo, hi):
+    """Weight or bias mutation as first written: a fresh or perturbed value, ``min(hi, max(lo, ...))``."""
+    for gene in genes:
+        if rng.random() < prob_replace:
+            value = rng.gauss(0.0, stdev)
         else:
-            conn.weight = min(hi, max(lo, conn.weight + rng.gauss(0.0, config.weight_mutation_power)))
-    lo, hi = config.bias_min_value, config.bias_max_value
-    for node in genome.nodes.values():
-        if rng.random() < config.prob_replace_bias:
-            node.bias = min(hi, max(lo, rng.gauss(0.0, config.bias_init_stdev)))
-        else:
-            node.bias = min(hi, max(lo, node.bias + rng.gauss(0.0, config.bias_mutation_power)))
+            value = getattr(gene, field) + rng.gauss(0.0, power)
+        setattr(gene, field, min(hi, max(lo, value)))
 
 
 def test_weight_and_bias_mutation_equal_the_plain_definition_bit_for_bit():
@@ -135,7 +129,10 @@ def test_weight_and_bias_mutation_equal_the_plain_definition_bit_for_bit():
         fast_rng, plain_rng = random.Random(seed), random.Random(seed)
         genome.mutate_weights(config, fast_rng)
         genome.mutate_biases(config, fast_rng)
-        plain_mutate_values(plain, config, plain_rng)
+        plain_mutate(plain.connections.values(), "weight", plain_rng, 0.3, config.weight_init_stdev,
+                     config.weight_mutation_power, -0.5, 0.0)
+        plain_mutate(plain.nodes.values(), "bias", plain_rng, 0.3, config.bias_init_stdev,
+                     config.bias_mutation_power, 0.0, 0.3)
         assert repr(genome.to_dict()) == repr(plain.to_dict())  # repr: tells -0.0 from 0.0
         assert fast_rng.getstate() == plain_rng.getstate()
         clamped += sum(c.weight in (-0.5, 0.0) for c in genome.connections.values())
