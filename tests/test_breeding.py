@@ -25,6 +25,7 @@ from neatify.reproduction import allocate_offspring, reproduce
 PINNED = dict(
     elitism_count=1, elitism_min_species_size=5, survival_threshold=0.2, min_species_size=2, prob_crossover=0.75,
     interspecies_mating_rate=0.001, prob_inherit_disabled=0.75, compatibility_threshold=3.0, target_species=0,
+    compatibility_threshold_step=0.3, compatibility_threshold_min=0.3,
     c1=1.0, c2=1.0, c3=0.4, normalize_min_genes=20, max_stagnation=15, species_elitism=1, population_stagnation=0,
     prob_mutate_weight=0.8, prob_replace_weight=0.1, weight_mutation_power=1.0, weight_init_stdev=1.0,
     weight_min_value=-30.0, weight_max_value=30.0, prob_mutate_bias=0.3, prob_replace_bias=0.1,
