@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeGene:
     """A non-input node. Its id doubles as its innovation number for alignment."""
 
@@ -23,7 +23,7 @@ class NodeGene:
         return cls(int(node_id), str(kind), float(bias), str(activation))
 
 
-@dataclass
+@dataclass(slots=True)
 class ConnectionGene:
     """A weighted edge from ``in_node`` to ``out_node``, aligned across genomes by ``innovation``."""
 

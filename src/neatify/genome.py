@@ -11,7 +11,7 @@ from typing import Any
 
 from neatify.config import EvolutionConfig
 from neatify.genes import ConnectionGene, NodeGene
-from neatify.graph import creates_cycle, evaluation_plan
+from neatify.graph import closes_cycle, evaluation_plan, successor_map
 from neatify.innovation import InnovationTracker
 
 
@@ -112,20 +112,18 @@ class Genome:
 
     def mutate_weights(self, config: EvolutionConfig, rng: random.Random) -> None:
         """Perturb each weight by a Gaussian step, or replace it with a fresh value."""
-        lo, hi = config.weight_min_value, config.weight_max_value
-        for conn in self.connections.values():
-            if rng.random() < config.prob_replace_weight:
-                conn.weight = _new_weight(rng, config)
-            else:
-                conn.weight = min(hi, max(lo, conn.weight + rng.gauss(0.0, config.weight_mutation_power)))
+        conns = list(self.connections.values())
+        weights = _mutated([c.weight for c in conns], rng, config.prob_replace_weight, config.weight_mutation_power,
+                           config.weight_init_stdev, config.weight_min_value, config.weight_max_value)
+        for conn, weight in zip(conns, weights):
+            conn.weight = weight
 
     def mutate_biases(self, config: EvolutionConfig, rng: random.Random) -> None:
-        lo, hi = config.bias_min_value, config.bias_max_value
-        for node in self.nodes.values():
-            if rng.random() < config.prob_replace_bias:
-                node.bias = _new_value(rng, config.bias_init_stdev, lo, hi)
-            else:
-                node.bias = min(hi, max(lo, node.bias + rng.gauss(0.0, config.bias_mutation_power)))
+        nodes = list(self.nodes.values())
+        biases = _mutated([n.bias for n in nodes], rng, config.prob_replace_bias, config.bias_mutation_power,
+                          config.bias_init_stdev, config.bias_min_value, config.bias_max_value)
+        for node, bias in zip(nodes, biases):
+            node.bias = bias
 
     def mutate_activations(self, config: EvolutionConfig, rng: random.Random) -> None:
         for node in self.nodes.values():
@@ -145,19 +143,23 @@ class Genome:
         A feed-forward genome refuses any edge that would close a cycle over all its genes,
         disabled ones included, so that a later re-enable or crossover cannot make a cycle.
         """
-        sources = self.input_ids + sorted(self.nodes)
         targets = sorted(self.nodes)
+        sources = self.input_ids + targets
         existing = {(c.in_node, c.out_node): c for c in self.connections.values()}
+        successors = None  # built on the first cycle check, once for all tries
+        choice = rng.choice
         for _ in range(config.add_connection_attempts):
-            src, dst = rng.choice(sources), rng.choice(targets)
+            src, dst = choice(sources), choice(targets)
             conn = existing.get((src, dst))
             if conn is not None:
                 if not conn.enabled:
                     conn.enabled = True
                     return True
                 continue
-            if not config.allow_recurrent and creates_cycle(existing, (src, dst)):
-                continue
+            if not config.allow_recurrent:
+                successors = successor_map(existing) if successors is None else successors
+                if closes_cycle(successors, (src, dst)):
+                    continue
             self._add_connection(tracker.connection(src, dst), src, dst, _new_weight(rng, config))
             return True
         return False
@@ -203,19 +205,21 @@ class Genome:
         parent stays disabled with probability ``prob_inherit_disabled``.
         """
         child = Genome(child_id, parent1.num_inputs, parent1.num_outputs)
-        other_conns = parent2.connections
+        random, keep_disabled = rng.random, config.prob_inherit_disabled
+        other_conns, conns = parent2.connections, child.connections
         for key, c1 in parent1.connections.items():
             c2 = other_conns.get(key)
-            gene = c1 if c2 is None or rng.random() < 0.5 else c2
-            enabled = gene.enabled
-            if c2 is not None and not (c1.enabled and c2.enabled):
-                enabled = rng.random() >= config.prob_inherit_disabled
-            child.connections[key] = ConnectionGene(key, c1.in_node, c1.out_node, gene.weight, enabled)
-        other_nodes = parent2.nodes
+            if c2 is None:
+                conns[key] = ConnectionGene(key, c1.in_node, c1.out_node, c1.weight, c1.enabled)
+                continue
+            weight = c1.weight if random() < 0.5 else c2.weight
+            enabled = True if c1.enabled and c2.enabled else random() >= keep_disabled
+            conns[key] = ConnectionGene(key, c1.in_node, c1.out_node, weight, enabled)
+        other_nodes, nodes = parent2.nodes, child.nodes
         for key, n1 in parent1.nodes.items():
             n2 = other_nodes.get(key)
-            gene = n1 if n2 is None or rng.random() < 0.5 else n2
-            child.nodes[key] = NodeGene(key, n1.kind, gene.bias, gene.activation)
+            gene = n1 if n2 is None or random() < 0.5 else n2
+            nodes[key] = NodeGene(key, n1.kind, gene.bias, gene.activation)
         return child
 
     def distance(self, other: Genome, config: EvolutionConfig) -> float:
@@ -275,6 +279,19 @@ class Genome:
         fitness = data.get("fitness")
         genome.fitness = None if fitness is None else float(fitness)
         return genome
+
+
+def _mutated(values: list[float], rng: random.Random, prob_replace: float, power: float, stdev: float,
+             lo: float, hi: float) -> list[float]:
+    """Each value replaced by a fresh one (with ``prob_replace``) or perturbed by a Gaussian step, then
+    clamped to [lo, hi] exactly as ``min(hi, max(lo, v))``; one ``random()`` and one ``gauss()`` each."""
+    random, gauss = rng.random, rng.gauss
+    out = []
+    for v in values:
+        v = gauss(0.0, stdev) if random() < prob_replace else v + gauss(0.0, power)
+        v = v if v > lo else lo
+        out.append(v if v < hi else hi)
+    return out
 
 
 def _new_value(rng: random.Random, stdev: float, lo: float, hi: float) -> float:

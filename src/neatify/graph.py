@@ -6,18 +6,24 @@ acyclic) and by every network builder (to order the computation).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 
-def creates_cycle(edges: Iterable[tuple[int, int]], new_edge: tuple[int, int]) -> bool:
-    """Whether adding ``new_edge`` to the acyclic ``edges`` would close a cycle (self-loops included)."""
-    src, dst = new_edge
-    if src == dst:
-        return True
+def successor_map(edges: Iterable[tuple[int, int]]) -> dict[int, list[int]]:
+    """Each node's direct successors along ``edges``."""
     successors: dict[int, list[int]] = {}
     for a, b in edges:
         successors.setdefault(a, []).append(b)
+    return successors
+
+
+def closes_cycle(successors: Mapping[int, list[int]], new_edge: tuple[int, int]) -> bool:
+    """Whether adding ``new_edge`` to the acyclic graph given by its ``successor_map`` would close a
+    cycle (self-loops included). Build the map once to ask about many candidate edges."""
+    src, dst = new_edge
+    if src == dst:
+        return True
     stack, seen = [dst], {dst}
     while stack:
         node = stack.pop()
@@ -28,6 +34,11 @@ def creates_cycle(edges: Iterable[tuple[int, int]], new_edge: tuple[int, int]) -
                 seen.add(nxt)
                 stack.append(nxt)
     return False
+
+
+def creates_cycle(edges: Iterable[tuple[int, int]], new_edge: tuple[int, int]) -> bool:
+    """Whether adding ``new_edge`` to the acyclic ``edges`` would close a cycle (self-loops included)."""
+    return closes_cycle(successor_map(edges), new_edge)
 
 
 def required_nodes(edges: Iterable[tuple[int, int]], inputs: Iterable[int], outputs: Iterable[int]) -> set[int]:

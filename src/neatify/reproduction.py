@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+import heapq
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from neatify.config import EvolutionConfig
 from neatify.genome import Genome
@@ -58,12 +61,21 @@ def allocate_offspring(shares: list[float], pop_size: int, min_size: int) -> lis
     total = sum(shares)
     raw = [s / total * pop_size for s in shares] if total > 0 else [pop_size / n] * n
     counts = [max(min_size, math.floor(r)) for r in raw]
-    while sum(counts) < pop_size:
-        i = max(range(n), key=lambda k: (raw[k] - counts[k], -k))
+    # One at a time, to the species furthest below its share (above it, for a surplus; over the
+    # minimum only), the earlier on a tie: a heap keyed (distance, index) picks it in log n.
+    below = [(counts[k] - raw[k], k) for k in range(n)]
+    heapq.heapify(below)
+    for _ in range(pop_size - sum(counts)):
+        i = below[0][1]
         counts[i] += 1
-    while sum(counts) > pop_size:
-        i = max((k for k in range(n) if counts[k] > min_size), key=lambda k: (counts[k] - raw[k], -k))
+        heapq.heapreplace(below, (counts[i] - raw[i], i))
+    above = [(raw[k] - counts[k], k) for k in range(n) if counts[k] > min_size]
+    heapq.heapify(above)
+    for _ in range(sum(counts) - pop_size):
+        i = heapq.heappop(above)[1]
         counts[i] -= 1
+        if counts[i] > min_size:
+            heapq.heappush(above, (raw[i] - counts[i], i))
     return counts
 
 
@@ -78,6 +90,26 @@ def reproduce(species: list[Species], config: EvolutionConfig, pop_size: int, rn
     offspring each, all of them an exact copy or a mutated copy of that species' champion, and
     their stagnation clocks restart (see ``focused``).
     """
+    with _full_collections_postponed():
+        return _breed(species, config, pop_size, rng, tracker, new_id, population_staleness)
+
+
+@contextmanager
+def _full_collections_postponed() -> Iterator[None]:
+    """No full pass of Python's cycle collector while breeding; young passes go on. Every offspring is
+    new, so at pop 10,000 full passes over every live gene would come twice a generation (Python
+    3.14's incremental collector ignores this third threshold and needs no such help)."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], 2**30)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _breed(species: list[Species], config: EvolutionConfig, pop_size: int, rng: random.Random,
+           tracker: InnovationTracker, new_id: Callable[[], int],
+           population_staleness: int) -> tuple[list[Genome], list[Species]]:
     focus = focused(config, population_staleness)
     alive = surviving_species(species, config, focus)
     if focus:

@@ -1,0 +1,210 @@
+"""Breeding stays bit-for-bit what it was: seeded runs hash to the values the code gave before
+any speed-up (the same random draws, the same genes, so old checkpoints resume the same way)."""
+
+import copy
+import gc
+import hashlib
+import itertools
+import json
+import math
+import random
+import sys
+
+import pytest
+
+from helpers import random_genomes
+from neatify import EvolutionConfig, Genome, Population
+from neatify.genes import ConnectionGene, NodeGene
+from neatify.genome import _new_weight
+from neatify.graph import creates_cycle
+from neatify.innovation import InnovationTracker
+from neatify.reproduction import allocate_offspring, reproduce
+
+# Every field that shapes a run, pinned, so that a change of the defaults elsewhere leaves these
+# runs alone. No threshold steering (target_species 0): its rule is not breeding's to guard.
+PINNED = dict(
+    elitism_count=1, elitism_min_species_size=5, survival_threshold=0.2, min_species_size=2, prob_crossover=0.75,
+    interspecies_mating_rate=0.001, prob_inherit_disabled=0.75, compatibility_threshold=3.0, target_species=0,
+    compatibility_threshold_step=0.3, compatibility_threshold_min=0.3,
+    c1=1.0, c2=1.0, c3=0.4, normalize_min_genes=20, max_stagnation=15, species_elitism=1, population_stagnation=0,
+    prob_mutate_weight=0.8, prob_replace_weight=0.1, weight_mutation_power=1.0, weight_init_stdev=1.0,
+    weight_min_value=-30.0, weight_max_value=30.0, prob_mutate_bias=0.3, prob_replace_bias=0.1,
+    bias_mutation_power=0.5, bias_init_stdev=1.0, bias_min_value=-30.0, bias_max_value=30.0,
+    prob_add_connection=0.5, prob_add_node=0.05, prob_delete_connection=0.0, prob_delete_node=0.0,
+    prob_toggle_enable=0.0, prob_mutate_activation=0.0, activation_default="neat_sigmoid",
+    activation_options=["neat_sigmoid"], initial_connection="full", allow_recurrent=False,
+    add_connection_attempts=20,
+)
+EVERY_OPERATOR = dict(
+    prob_add_node=0.2, prob_add_connection=0.8, prob_delete_node=0.05, prob_delete_connection=0.05,
+    prob_toggle_enable=0.05, prob_mutate_activation=0.2, activation_options=["neat_sigmoid", "tanh", "relu"],
+    interspecies_mating_rate=0.2, population_stagnation=3, compatibility_threshold=1.5,
+    initial_connection="partial 0.5", max_stagnation=4,
+)
+RUNS = {
+    "defaults": (dict(), 2, 1,
+                 "87a6c004485cc8fae212c46da3b4f36f80cf7563e21bcb40ed0e8c5c3dba1eb4"),
+    "every_operator": (EVERY_OPERATOR, 3, 2,
+                       "7b159920f1553f925f71414c55021db2a80a8f176f30dbfdc123876449ff9139"),
+    "recurrent": ({**EVERY_OPERATOR, "allow_recurrent": True}, 3, 2,
+                  "f23cda8ca71ee0d22c764617c1a71abe2d62f643d99fd10fe82280df93cbfd85"),
+}
+
+
+def saturating_fitness(genomes):
+    """Deterministic, structure- and weight-dependent, capped so that the population can stagnate."""
+    for g in genomes:
+        g.fitness = min(4.0, sum(c.weight for c in g.connections.values() if c.enabled) - 0.1 * len(g.nodes))
+
+
+def run_digest(overrides: dict, num_inputs: int, num_outputs: int) -> str:
+    """SHA-256 of every genome (genes in order), species, tracker and rng state after 10 seeded generations."""
+    config = EvolutionConfig(population_size=150, **{**PINNED, **overrides})
+    pop = Population(num_inputs=num_inputs, num_outputs=num_outputs, config=config, seed=2026)
+    for _ in range(10):
+        pop.run_generation(saturating_fitness)
+    pop._breed()
+    state = pop.state_dict()
+    del state["config"]  # fields added later must not change the digest
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_seeded_runs_breed_exactly_the_recorded_genomes(name):
+    overrides, num_inputs, num_outputs, expected = RUNS[name]
+    assert run_digest(overrides, num_inputs, num_outputs) == expected
+
+
+def plain_add_connection(genome, config, rng, tracker):
+    """The add-connection operator as first written: every try looks up the pair among all genes
+    (the last gene wins) and asks ``creates_cycle`` on its own."""
+    for _ in range(config.add_connection_attempts):
+        src, dst = rng.choice(genome.input_ids + sorted(genome.nodes)), rng.choice(sorted(genome.nodes))
+        same = [c for c in genome.connections.values() if (c.in_node, c.out_node) == (src, dst)]
+        if same:
+            if not same[-1].enabled:
+                same[-1].enabled = True
+                return True
+            continue
+        edges = [(c.in_node, c.out_node) for c in genome.connections.values()]
+        if not config.allow_recurrent and creates_cycle(edges, (src, dst)):
+            continue
+        genome._add_connection(tracker.connection(src, dst), src, dst, _new_weight(rng, config))
+        return True
+    return False
+
+
+@pytest.mark.parametrize("allow_recurrent", [False, True])
+def test_add_connection_draws_and_adds_as_the_plain_definition(allow_recurrent):
+    config = EvolutionConfig(allow_recurrent=allow_recurrent, add_connection_attempts=5)
+    outcomes = set()
+    for seed, genome in enumerate(random_genomes(300, 1.0 if allow_recurrent else 0.0, ["tanh"], seed=3)):
+        fast, plain, before = genome, copy.deepcopy(genome), len(genome.connections)
+        fast_rng, plain_rng = random.Random(seed), random.Random(seed)
+        fast_tracker, plain_tracker = InnovationTracker(500, 50), InnovationTracker(500, 50)
+        result = fast.mutate_add_connection(config, fast_rng, fast_tracker)
+        assert result == plain_add_connection(plain, config, plain_rng, plain_tracker)
+        assert fast.to_dict() == plain.to_dict()
+        assert fast_rng.getstate() == plain_rng.getstate()
+        assert fast_tracker.to_dict() == plain_tracker.to_dict()
+        outcomes.add("added" if len(fast.connections) > before else "re-enabled" if result else "gave up")
+    assert outcomes == {"added", "re-enabled", "gave up"}
+
+
+def plain_mutate(genes, field, rng, prob_replace, stdev, power, lo, hi):
+    """Weight or bias mutation as first written: a fresh or perturbed value, ``min(hi, max(lo, ...))``."""
+    for gene in genes:
+        if rng.random() < prob_replace:
+            value = rng.gauss(0.0, stdev)
+        else:
+            value = getattr(gene, field) + rng.gauss(0.0, power)
+        setattr(gene, field, min(hi, max(lo, value)))
+
+
+def test_weight_and_bias_mutation_equal_the_plain_definition_bit_for_bit():
+    config = EvolutionConfig(prob_replace_weight=0.3, weight_min_value=-0.5, weight_max_value=0.0,
+                             prob_replace_bias=0.3, bias_min_value=0.0, bias_max_value=0.3)
+    clamped = 0
+    for seed, genome in enumerate(random_genomes(100, 0.5, ["tanh"], seed=4)):
+        plain = copy.deepcopy(genome)
+        fast_rng, plain_rng = random.Random(seed), random.Random(seed)
+        genome.mutate_weights(config, fast_rng)
+        genome.mutate_biases(config, fast_rng)
+        plain_mutate(plain.connections.values(), "weight", plain_rng, 0.3, config.weight_init_stdev,
+                     config.weight_mutation_power, -0.5, 0.0)
+        plain_mutate(plain.nodes.values(), "bias", plain_rng, 0.3, config.bias_init_stdev,
+                     config.bias_mutation_power, 0.0, 0.3)
+        assert repr(genome.to_dict()) == repr(plain.to_dict())  # repr: tells -0.0 from 0.0
+        assert fast_rng.getstate() == plain_rng.getstate()
+        clamped += sum(c.weight in (-0.5, 0.0) for c in genome.connections.values())
+    assert clamped > 100, "the bounds were hit"
+
+
+def plain_crossover(parent1, parent2, child_id, config, rng):
+    """Crossover as first written: one gene chosen per innovation, then its enabled flag."""
+    child = Genome(child_id, parent1.num_inputs, parent1.num_outputs)
+    for key, c1 in parent1.connections.items():
+        c2 = parent2.connections.get(key)
+        gene = c1 if c2 is None or rng.random() < 0.5 else c2
+        enabled = gene.enabled
+        if c2 is not None and not (c1.enabled and c2.enabled):
+            enabled = rng.random() >= config.prob_inherit_disabled
+        child.connections[key] = ConnectionGene(key, c1.in_node, c1.out_node, gene.weight, enabled)
+    for key, n1 in parent1.nodes.items():
+        n2 = parent2.nodes.get(key)
+        gene = n1 if n2 is None or rng.random() < 0.5 else n2
+        child.nodes[key] = NodeGene(key, n1.kind, gene.bias, gene.activation)
+    return child
+
+
+def test_crossover_equals_the_plain_definition_bit_for_bit():
+    config = EvolutionConfig(prob_inherit_disabled=0.6)
+    genomes = random_genomes(40, 0.3, ["tanh", "relu"], seed=5)
+    matching = 0
+    for seed, (a, b) in enumerate(itertools.permutations(genomes, 2)):
+        fast_rng, plain_rng = random.Random(seed), random.Random(seed)
+        fast = Genome.crossover(a, b, 7, config, fast_rng)
+        assert fast.to_dict() == plain_crossover(a, b, 7, config, plain_rng).to_dict()
+        assert fast_rng.getstate() == plain_rng.getstate()
+        matching += len(set(a.connections) & set(b.connections))
+    assert matching > 150
+
+
+def plain_allocation(shares, pop_size, min_size):
+    """Largest-remainder rounding as first written: a full scan for every offspring moved."""
+    n = len(shares)
+    total = sum(shares)
+    raw = [s / total * pop_size for s in shares] if total > 0 else [pop_size / n] * n
+    counts = [max(min_size, math.floor(r)) for r in raw]
+    while sum(counts) < pop_size:
+        counts[max(range(n), key=lambda k: (raw[k] - counts[k], -k))] += 1
+    while sum(counts) > pop_size:
+        counts[max((k for k in range(n) if counts[k] > min_size), key=lambda k: (counts[k] - raw[k], -k))] -= 1
+    return counts
+
+
+def test_offspring_allocation_equals_the_plain_rounding():
+    rng = random.Random(6)
+    for _ in range(400):
+        n = rng.randint(1, 60)
+        pop_size, min_size = rng.randint(n * 2 + 1, 3000), rng.randint(0, 2)
+        shares = rng.choice([[rng.random() for _ in range(n)], [rng.choice([0.0, 0.5, 1.0]) for _ in range(n)],
+                             [rng.expovariate(1.0) ** 4 for _ in range(n)]])
+        assert allocate_offspring(shares, pop_size, min_size) == plain_allocation(shares, pop_size, min_size)
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 14), reason="the incremental collector of 3.14 has no full passes")
+def test_breeding_postpones_full_collections_and_restores_the_thresholds():
+    pop = Population(pop_size=1000, seed=8)
+    pop.run_generation(saturating_fitness)
+    thresholds = gc.get_threshold()
+    gc.set_threshold(700, 10, 1)  # a full pass after every young one, but for the postponement
+    try:
+        before = [s["collections"] for s in gc.get_stats()]
+        offspring, _ = reproduce(pop.species, pop.config, pop.pop_size, pop.rng, pop.tracker, pop._new_id)
+        after = [s["collections"] for s in gc.get_stats()]
+        assert gc.get_threshold() == (700, 10, 1)
+    finally:
+        gc.set_threshold(*thresholds)
+    assert len(offspring) == 1000
+    assert after[0] > before[0] and after[2] == before[2], "young passes went on, no full one"
