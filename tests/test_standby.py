@@ -121,6 +121,43 @@ def test_the_standby_takes_over_a_killed_primary_and_the_run_equals_the_local_on
     assert not scheduler.exists()  # removed by the promoted standby at its clean shutdown
 
 
+def test_a_frozen_primary_is_left_for_the_standby_at_once_and_stands_down_when_it_runs_again(tmp_path):
+    """SIGSTOP: the primary's kernel still accepts connections, but nothing answers. The standby's heartbeats are
+    slower than the primary's, so the workers reach it before it promotes, are refused, and try the frozen
+    primary again: each such try may cost no more than a heartbeat interval (not the 30 s a lone worker
+    grants a master). SIGCONT after the promotion: the old primary meets the promoted standby's epoch on its own
+    and stands down, so it never evolves a second copy of the run with a worker new to it."""
+    primary_dir, standby_dir = folder(tmp_path, "primary"), folder(tmp_path, "standby")
+    batches = tmp_path / "batches.log"
+    primary_port = free_port()
+    standby_port = next(port for port in iter(free_port, None) if port != primary_port)
+    standby_heartbeat = 2 * HEARTBEAT
+    with Processes(tmp_path) as procs:
+        primary = master(procs, primary_dir, primary_port, "--generations", "20")
+        standby = master(procs, standby_dir, standby_port, "--generations", "20", "--standby-of",
+                         f"{HOST}:{primary_port}", "--heartbeat-interval", str(standby_heartbeat))
+        workers = [worker(procs, f"w{i}", [primary_port, standby_port], "--sleep", "0.02", "--batch-log",
+                          str(batches)) for i in (1, 2)]
+        wait_until(lambda: "replicated generation 2 " in procs.errors(standby), 60, "a replicated generation 2")
+        stopped_at = time.time()
+        os.kill(primary.pid, signal.SIGSTOP)
+        wait_until(lambda: first_batch_of_epoch(batches, 2) is not None, 20, "a batch from the standby")
+        failover = first_batch_of_epoch(batches, 2) - stopped_at
+        os.kill(primary.pid, signal.SIGCONT)
+        assert primary.wait(timeout=10) == 1
+        old = procs.errors(primary)
+        assert standby.wait(timeout=60) == 0, procs.errors(standby)
+        assert all(w.wait(timeout=30) == 0 for w in workers), [procs.log(w) for w in workers]
+    print(f"\nfailover from a frozen primary: {failover:.3f}s")
+    assert failover <= 3 * standby_heartbeat + 2 * HEARTBEAT + 2 * MARGIN
+    assert f"neatify: error: master on {HOST}:{primary_port} (epoch 1) stood down: standby from " in old
+    state, epoch = Checkpoint.read_run(primary_dir / "run.json")
+    assert epoch == 1 and state["generation"] <= 3  # it went no further once frozen
+    population, rows = local_run(20)
+    assert untimed(StatisticsReporter.load_json(standby_dir / "stats.json").rows) == rows
+    assert comparable(Checkpoint.read_run(standby_dir / "run.json")[0]) == comparable(population.state_dict())
+
+
 def test_a_standby_exits_without_taking_over_when_the_primary_ends_the_run(tmp_path):
     primary_dir, standby_dir = folder(tmp_path, "primary"), folder(tmp_path, "standby")
     primary_port = free_port()

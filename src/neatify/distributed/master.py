@@ -32,7 +32,7 @@ from neatify.distributed.scheduler import GenerationJob
 from neatify.distributed.scheduler_file import (
     SchedulerInfo, advertised_host, remove_scheduler_file, write_scheduler_file,
 )
-from neatify.distributed.standby import StandbyLink
+from neatify.distributed.standby import OldPrimaryFence, StandbyLink
 from neatify.distributed.standby_protocol import Finished, Snapshot, encode_state
 from neatify.genome import Genome
 from neatify.population import FitnessFunction, Population
@@ -465,6 +465,8 @@ class DistributedPopulation(Population):
         self.coordinator = self.evaluator.coordinator
         self.replicated_statistics: list[dict[str, Any]] = []
         """A promoted standby's: the primary's statistics rows up to the last replicated generation."""
+        self._fence: OldPrimaryFence | None = None
+        """A promoted standby's watch on its old primary, which stands down should it run again."""
         if not self.coordinator.standby:  # a standby linking before the first generation ends gets the start
             self._replicate()
 
@@ -511,6 +513,8 @@ class DistributedPopulation(Population):
             self.replicated_statistics = snapshot.statistics
         self.epoch = ended.epoch
         self.coordinator.promote(ended.epoch)
+        self._fence = OldPrimaryFence(self.distributed_config, ended.epoch)
+        self._fence.start()
         return True
 
     def _replicated(self, snapshot: Snapshot) -> None:
@@ -522,6 +526,8 @@ class DistributedPopulation(Population):
 
     def shutdown(self) -> None:
         """Tell every worker to exit and free the master's port."""
+        if self._fence is not None:
+            self._fence.close()
         self.evaluator.close()
 
     def __enter__(self) -> DistributedPopulation:
