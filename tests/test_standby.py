@@ -176,6 +176,28 @@ def test_a_standby_exits_without_taking_over_when_the_primary_ends_the_run(tmp_p
     assert not (standby_dir / "champion.json").exists()
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_primary_stopped_by_a_signal_ends_the_run_and_its_standby_does_not_take_over(tmp_path, signum):
+    """SIGTERM (systemd, Slurm) as SIGINT: a deliberate stop, not a death; the workers and the standby are told,
+    the scheduler file goes."""
+    primary_dir, standby_dir = folder(tmp_path, "primary"), folder(tmp_path, "standby")
+    scheduler = tmp_path / "scheduler.json"
+    primary_port = free_port()
+    with Processes(tmp_path) as procs:
+        primary = master(procs, primary_dir, primary_port, "--generations", "1000", "--scheduler-file",
+                         str(scheduler))
+        standby = master(procs, standby_dir, 0, "--standby-of", f"{HOST}:{primary_port}")
+        workers = [worker(procs, f"w{i}", [primary_port], "--sleep", "0.01") for i in (1, 2)]
+        wait_until(lambda: "replicated generation 2 " in procs.errors(standby), 60, "a replicated generation 2")
+        primary.send_signal(signum)
+        assert primary.wait(timeout=30) == 128 + signum, procs.errors(primary)
+        assert standby.wait(timeout=30) == 0, procs.errors(standby)
+        assert all(w.wait(timeout=30) == 0 for w in workers), [procs.log(w) for w in workers]
+        assert f"neatify: stopped by {signal.Signals(signum).name}" in procs.errors(primary)
+        assert "the primary ended the run; not taking over" in procs.log(standby)
+    assert not scheduler.exists()
+
+
 def test_an_old_primary_meeting_a_worker_of_a_newer_epoch_stands_down_and_exits_non_zero(tmp_path):
     old = folder(tmp_path, "old")
     port = free_port()
