@@ -198,6 +198,24 @@ def test_a_primary_stopped_by_a_signal_ends_the_run_and_its_standby_does_not_tak
     assert not scheduler.exists()
 
 
+def test_a_standby_given_another_run_file_is_refused_at_the_first_snapshot_and_the_primary_goes_on(tmp_path):
+    primary_dir, standby_dir = folder(tmp_path, "primary"), folder(tmp_path, "standby")
+    (standby_dir / "run.toml").write_text(RUN_FILE.replace("seed = 3", "seed = 4").replace("= 40", "= 50"))
+    primary_port = free_port()
+    with Processes(tmp_path) as procs:
+        primary = master(procs, primary_dir, primary_port, "--generations", "3", "--min-workers", "1")
+        standby = master(procs, standby_dir, 0, "--standby-of", f"{HOST}:{primary_port}")
+        assert standby.wait(timeout=30) == 1
+        worker(procs, "w", [primary_port])
+        assert primary.wait(timeout=60) == 0, procs.errors(primary)
+        refusal, primary_log = procs.errors(standby).strip().splitlines()[-1], procs.errors(primary)
+    why = (f"standby: the run of the primary at {HOST}:{primary_port} differs from this standby's (population_size "
+           "40 there, 50 here; seed 3 there, 4 here); give the standby the primary's run file")
+    assert refusal == f"neatify: error: {why}"
+    assert f"lost (it reported an error: {why})" in primary_log
+    assert not (standby_dir / "run.json").exists()
+
+
 def test_an_old_primary_meeting_a_worker_of_a_newer_epoch_stands_down_and_exits_non_zero(tmp_path):
     old = folder(tmp_path, "old")
     port = free_port()

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from neatify.distributed import tls
 from neatify.distributed.config import DistributedConfig
 from neatify.distributed.errors import AuthenticationError, ConnectionClosed, DistributedError, ProtocolError
-from neatify.distributed.protocol import FramedConnection
+from neatify.distributed.messages import ErrorReport
+from neatify.distributed.protocol import FramedConnection, encode_frame
 from neatify.distributed.standby_protocol import (
     Event, Finished, Linked, Lost, Promote, Replicated, Send, Snapshot, StandbyProtocol, StoodDown,
 )
@@ -111,6 +112,16 @@ class StandbyLink:
         finally:
             conn.close()
 
+    def _hand_over(self, snapshot: Snapshot, conn: FramedConnection | None) -> None:
+        """Give ``snapshot`` to ``on_snapshot``; if that refuses it for good, tell the primary why, then raise."""
+        try:
+            self.on_snapshot(snapshot)
+        except DistributedError as exc:
+            logger.error("%s", exc)
+            if conn is not None:
+                conn.send_bytes(encode_frame(ErrorReport(str(exc), fatal=True, code="error")))
+            raise
+
     def _act(self, events: list[Event], conn: FramedConnection | None) -> Promote | Finished | StoodDown | Lost | None:
         """Carry out ``events``; what ends the connection, if anything: ``Promote``, ``Finished`` or ``StoodDown``
         before ``Lost`` (a fatal ``Lost`` is raised)."""
@@ -122,7 +133,7 @@ class StandbyLink:
                 self._failures = 0
                 logger.info("standby: following the primary at %s (epoch %d)", self.config.standby_of, event.epoch)
             elif isinstance(event, Replicated):
-                self.on_snapshot(event.snapshot)
+                self._hand_over(event.snapshot, conn)
             elif isinstance(event, Lost):
                 if event.fatal:
                     logger.error("%s", event.error)
