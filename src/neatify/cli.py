@@ -357,6 +357,8 @@ def _address(text: str) -> tuple[str, int]:
 
 def _addresses(text: str) -> list[tuple[str, int]]:
     """An argparse ``type``: ``HOST:PORT[,HOST:PORT...]``."""
+    if "" in text.split(","):
+        raise argparse.ArgumentTypeError(f"an empty address in {text!r}")
     return [_address(part) for part in text.split(",")]
 
 
