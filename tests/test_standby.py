@@ -87,6 +87,20 @@ def first_batch_of_epoch(log: Path, epoch: int) -> float | None:
     return next((float(when) for when, seen in (line.split() for line in lines if line) if int(seen) == epoch), None)
 
 
+def fail_over(procs: Processes, masters: tuple, ports: list[int], batches: Path, signum: int, sleep: str, after: int,
+              within: float) -> tuple[float, list]:
+    """Two workers given both ``masters`` (primary, standby); once the standby has replicated generation ``after``,
+    ``signum`` to the primary: the seconds until a worker's first batch from the standby, and the workers."""
+    primary, standby = masters
+    workers = [worker(procs, f"w{i}", ports, "--sleep", sleep, "--batch-log", str(batches)) for i in (1, 2)]
+    wait_until(lambda: f"replicated generation {after} " in procs.errors(standby), 60,
+               f"a replicated generation {after}")
+    signalled_at = time.time()
+    os.kill(primary.pid, signum)
+    wait_until(lambda: first_batch_of_epoch(batches, 2) is not None, within, "a batch from the standby")
+    return first_batch_of_epoch(batches, 2) - signalled_at, workers
+
+
 def test_the_standby_takes_over_a_killed_primary_and_the_run_equals_the_local_one(tmp_path):
     primary_dir, standby_dir = folder(tmp_path, "primary"), folder(tmp_path, "standby")
     batches, scheduler = tmp_path / "batches.log", tmp_path / "scheduler.json"
@@ -96,13 +110,8 @@ def test_the_standby_takes_over_a_killed_primary_and_the_run_equals_the_local_on
         primary = master(procs, primary_dir, primary_port, "--scheduler-file", str(scheduler))
         standby = master(procs, standby_dir, standby_port, "--standby-of", f"{HOST}:{primary_port}",
                          "--scheduler-file", str(scheduler))
-        workers = [worker(procs, f"w{i}", [primary_port, standby_port], "--sleep", "0.01", "--batch-log",
-                          str(batches)) for i in (1, 2)]
-        wait_until(lambda: "replicated generation 3 " in procs.errors(standby), 60, "a replicated generation 3")
-        killed_at = time.time()
-        os.kill(primary.pid, signal.SIGKILL)
-        wait_until(lambda: first_batch_of_epoch(batches, 2) is not None, 10, "a batch from the standby")
-        failover = first_batch_of_epoch(batches, 2) - killed_at
+        failover, workers = fail_over(procs, (primary, standby), [primary_port, standby_port], batches,
+                                      signal.SIGKILL, "0.01", after=3, within=10)
         wait_until(lambda: getattr(read_scheduler_file(scheduler), "epoch", None) == 2, 5,
                    "the standby to rewrite the scheduler file")
         assert read_scheduler_file(scheduler).port == standby_port
@@ -136,13 +145,8 @@ def test_a_frozen_primary_is_left_for_the_standby_at_once_and_stands_down_when_i
         primary = master(procs, primary_dir, primary_port, "--generations", "20")
         standby = master(procs, standby_dir, standby_port, "--generations", "20", "--standby-of",
                          f"{HOST}:{primary_port}", "--heartbeat-interval", str(standby_heartbeat))
-        workers = [worker(procs, f"w{i}", [primary_port, standby_port], "--sleep", "0.02", "--batch-log",
-                          str(batches)) for i in (1, 2)]
-        wait_until(lambda: "replicated generation 2 " in procs.errors(standby), 60, "a replicated generation 2")
-        stopped_at = time.time()
-        os.kill(primary.pid, signal.SIGSTOP)
-        wait_until(lambda: first_batch_of_epoch(batches, 2) is not None, 20, "a batch from the standby")
-        failover = first_batch_of_epoch(batches, 2) - stopped_at
+        failover, workers = fail_over(procs, (primary, standby), [primary_port, standby_port], batches,
+                                      signal.SIGSTOP, "0.02", after=2, within=20)
         os.kill(primary.pid, signal.SIGCONT)
         assert primary.wait(timeout=10) == 1
         old = procs.errors(primary)
