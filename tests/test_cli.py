@@ -400,3 +400,15 @@ register_activation("cli_softsign", lambda x: x / (1.0 + abs(x)))
     assert main(["run", "run.toml", "-q", "--generations", "1"]) == 0
     champion = Checkpoint.load_genome_json(project / "champion.json")
     assert {node.activation for node in champion.nodes.values()} == {"cli_softsign"}
+
+
+@pytest.mark.parametrize("masters, problem", [
+    ("host", "expected HOST:PORT, got 'host'"),
+    (":5000", "expected HOST:PORT, got ':5000'"),
+    ("host:0", "port must be in 1..65535, got 'host:0'"),
+    ("a:1,,b:2", "an empty address in 'a:1,,b:2'"),
+])
+def test_a_bad_master_list_is_a_usage_error_naming_it(capsys, masters, problem):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["worker", "xorfit:fitness", "--master", masters])
+    assert exit_info.value.code == 2 and f"argument --master: {problem}" in capsys.readouterr().err

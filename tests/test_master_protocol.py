@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import replace
 from typing import TypeVar
@@ -455,6 +456,18 @@ def test_one_standby_at_a_time_and_a_silent_one_is_dropped():
     assert first.closed is not None and "no answer" in first.closed.reason
     third = link_standby(net, "third", epoch=1)
     assert third.take(RegistrationAck)[0].status == "accepted"
+
+
+def test_a_spare_standby_retrying_fills_the_log_with_no_warnings(caplog):
+    """A second standby retries several times a second while another follows; it warns in its own log (the 1st,
+    2nd, 4th... refusal), the primary logs each refusal at INFO only."""
+    caplog.set_level(logging.INFO, logger="neatify.distributed.master")
+    net = Net()
+    link_standby(net, "first")
+    for i in range(3):
+        assert link_standby(net, f"spare{i}").take(ErrorReport)[0].code == "busy"
+    refusals = [r for r in caplog.records if "another standby already follows it" in r.getMessage()]
+    assert len(refusals) == 3 and {r.levelno for r in refusals} == {logging.INFO}
 
 
 def test_a_standby_master_refuses_workers_until_promoted():

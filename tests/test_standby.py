@@ -87,6 +87,20 @@ def first_batch_of_epoch(log: Path, epoch: int) -> float | None:
     return next((float(when) for when, seen in (line.split() for line in lines if line) if int(seen) == epoch), None)
 
 
+def fail_over(procs: Processes, masters: tuple, ports: list[int], batches: Path, signum: int, sleep: str, after: int,
+              within: float) -> tuple[float, list]:
+    """Two workers given both ``masters`` (primary, standby); once the standby has replicated generation ``after``,
+    ``signum`` to the primary: the seconds until a worker's first batch from the standby, and the workers."""
+    primary, standby = masters
+    workers = [worker(procs, f"w{i}", ports, "--sleep", sleep, "--batch-log", str(batches)) for i in (1, 2)]
+    wait_until(lambda: f"replicated generation {after} " in procs.errors(standby), 60,
+               f"a replicated generation {after}")
+    signalled_at = time.time()
+    os.kill(primary.pid, signum)
+    wait_until(lambda: first_batch_of_epoch(batches, 2) is not None, within, "a batch from the standby")
+    return first_batch_of_epoch(batches, 2) - signalled_at, workers
+
+
 def test_the_standby_takes_over_a_killed_primary_and_the_run_equals_the_local_one(tmp_path):
     primary_dir, standby_dir = folder(tmp_path, "primary"), folder(tmp_path, "standby")
     batches, scheduler = tmp_path / "batches.log", tmp_path / "scheduler.json"
@@ -96,13 +110,8 @@ def test_the_standby_takes_over_a_killed_primary_and_the_run_equals_the_local_on
         primary = master(procs, primary_dir, primary_port, "--scheduler-file", str(scheduler))
         standby = master(procs, standby_dir, standby_port, "--standby-of", f"{HOST}:{primary_port}",
                          "--scheduler-file", str(scheduler))
-        workers = [worker(procs, f"w{i}", [primary_port, standby_port], "--sleep", "0.01", "--batch-log",
-                          str(batches)) for i in (1, 2)]
-        wait_until(lambda: "replicated generation 3 " in procs.errors(standby), 60, "a replicated generation 3")
-        killed_at = time.time()
-        os.kill(primary.pid, signal.SIGKILL)
-        wait_until(lambda: first_batch_of_epoch(batches, 2) is not None, 10, "a batch from the standby")
-        failover = first_batch_of_epoch(batches, 2) - killed_at
+        failover, workers = fail_over(procs, (primary, standby), [primary_port, standby_port], batches,
+                                      signal.SIGKILL, "0.01", after=3, within=10)
         wait_until(lambda: getattr(read_scheduler_file(scheduler), "epoch", None) == 2, 5,
                    "the standby to rewrite the scheduler file")
         assert read_scheduler_file(scheduler).port == standby_port
@@ -121,6 +130,38 @@ def test_the_standby_takes_over_a_killed_primary_and_the_run_equals_the_local_on
     assert not scheduler.exists()  # removed by the promoted standby at its clean shutdown
 
 
+def test_a_frozen_primary_is_left_for_the_standby_at_once_and_stands_down_when_it_runs_again(tmp_path):
+    """SIGSTOP: the primary's kernel still accepts connections, but nothing answers. The standby's heartbeats are
+    slower than the primary's, so the workers reach it before it promotes, are refused, and try the frozen
+    primary again: each such try may cost no more than a heartbeat interval (not the 30 s a lone worker
+    grants a master). SIGCONT after the promotion: the old primary meets the promoted standby's epoch on its own
+    and stands down, so it never evolves a second copy of the run with a worker new to it."""
+    primary_dir, standby_dir = folder(tmp_path, "primary"), folder(tmp_path, "standby")
+    batches = tmp_path / "batches.log"
+    primary_port = free_port()
+    standby_port = next(port for port in iter(free_port, None) if port != primary_port)
+    standby_heartbeat = 2 * HEARTBEAT
+    with Processes(tmp_path) as procs:
+        primary = master(procs, primary_dir, primary_port, "--generations", "20")
+        standby = master(procs, standby_dir, standby_port, "--generations", "20", "--standby-of",
+                         f"{HOST}:{primary_port}", "--heartbeat-interval", str(standby_heartbeat))
+        failover, workers = fail_over(procs, (primary, standby), [primary_port, standby_port], batches,
+                                      signal.SIGSTOP, "0.02", after=2, within=20)
+        os.kill(primary.pid, signal.SIGCONT)
+        assert primary.wait(timeout=10) == 1
+        old = procs.errors(primary)
+        assert standby.wait(timeout=60) == 0, procs.errors(standby)
+        assert all(w.wait(timeout=30) == 0 for w in workers), [procs.log(w) for w in workers]
+    print(f"\nfailover from a frozen primary: {failover:.3f}s")
+    assert failover <= 3 * standby_heartbeat + 2 * HEARTBEAT + 2 * MARGIN
+    assert f"neatify: error: master on {HOST}:{primary_port} (epoch 1) stood down: standby from " in old
+    state, epoch = Checkpoint.read_run(primary_dir / "run.json")
+    assert epoch == 1 and state["generation"] <= 3  # it went no further once frozen
+    population, rows = local_run(20)
+    assert untimed(StatisticsReporter.load_json(standby_dir / "stats.json").rows) == rows
+    assert comparable(Checkpoint.read_run(standby_dir / "run.json")[0]) == comparable(population.state_dict())
+
+
 def test_a_standby_exits_without_taking_over_when_the_primary_ends_the_run(tmp_path):
     primary_dir, standby_dir = folder(tmp_path, "primary"), folder(tmp_path, "standby")
     primary_port = free_port()
@@ -137,6 +178,46 @@ def test_a_standby_exits_without_taking_over_when_the_primary_ends_the_run(tmp_p
     state, epoch = Checkpoint.read_run(standby_dir / "run.json")  # it kept the primary's state all along
     assert comparable(state) == comparable(population.state_dict()) and epoch == 1
     assert not (standby_dir / "champion.json").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_primary_stopped_by_a_signal_ends_the_run_and_its_standby_does_not_take_over(tmp_path, signum):
+    """SIGTERM (systemd, Slurm) as SIGINT: a deliberate stop, not a death; the workers and the standby are told,
+    the scheduler file goes."""
+    primary_dir, standby_dir = folder(tmp_path, "primary"), folder(tmp_path, "standby")
+    scheduler = tmp_path / "scheduler.json"
+    primary_port = free_port()
+    with Processes(tmp_path) as procs:
+        primary = master(procs, primary_dir, primary_port, "--generations", "1000", "--scheduler-file",
+                         str(scheduler))
+        standby = master(procs, standby_dir, 0, "--standby-of", f"{HOST}:{primary_port}")
+        workers = [worker(procs, f"w{i}", [primary_port], "--sleep", "0.01") for i in (1, 2)]
+        wait_until(lambda: "replicated generation 2 " in procs.errors(standby), 60, "a replicated generation 2")
+        primary.send_signal(signum)
+        assert primary.wait(timeout=30) == 128 + signum, procs.errors(primary)
+        assert standby.wait(timeout=30) == 0, procs.errors(standby)
+        assert all(w.wait(timeout=30) == 0 for w in workers), [procs.log(w) for w in workers]
+        assert f"neatify: stopped by {signal.Signals(signum).name}" in procs.errors(primary)
+        assert "the primary ended the run; not taking over" in procs.log(standby)
+    assert not scheduler.exists()
+
+
+def test_a_standby_given_another_run_file_is_refused_at_the_first_snapshot_and_the_primary_goes_on(tmp_path):
+    primary_dir, standby_dir = folder(tmp_path, "primary"), folder(tmp_path, "standby")
+    (standby_dir / "run.toml").write_text(RUN_FILE.replace("seed = 3", "seed = 4").replace("= 40", "= 50"))
+    primary_port = free_port()
+    with Processes(tmp_path) as procs:
+        primary = master(procs, primary_dir, primary_port, "--generations", "3", "--min-workers", "1")
+        standby = master(procs, standby_dir, 0, "--standby-of", f"{HOST}:{primary_port}")
+        assert standby.wait(timeout=30) == 1
+        worker(procs, "w", [primary_port])
+        assert primary.wait(timeout=60) == 0, procs.errors(primary)
+        refusal, primary_log = procs.errors(standby).strip().splitlines()[-1], procs.errors(primary)
+    why = (f"standby: the run of the primary at {HOST}:{primary_port} differs from this standby's (population_size "
+           "40 there, 50 here; seed 3 there, 4 here); give the standby the primary's run file")
+    assert refusal == f"neatify: error: {why}"
+    assert f"lost (it reported an error: {why})" in primary_log
+    assert not (standby_dir / "run.json").exists()
 
 
 def test_an_old_primary_meeting_a_worker_of_a_newer_epoch_stands_down_and_exits_non_zero(tmp_path):

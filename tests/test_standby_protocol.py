@@ -12,7 +12,7 @@ from neatify.distributed.messages import (
 )
 from neatify.distributed.protocol import PROTOCOL_VERSION
 from neatify.distributed.standby_protocol import (
-    Finished, Linked, Lost, Promote, Replicated, StandbyProtocol, encode_state,
+    Finished, Linked, Lost, Promote, Replicated, StandbyProtocol, StoodDown, encode_state,
 )
 
 from distributed_helpers import frames, sent, xor_fitness
@@ -74,6 +74,15 @@ def test_refusals_for_good_and_for_now():
     core.connect(0.2)
     version = core.received(frames(ErrorReport("protocol version mismatch", fatal=True, code="version")), 0.3)
     assert version[0].fatal
+
+
+def test_an_older_master_standing_down_on_meeting_this_epoch_is_told_apart_from_a_refusal():
+    """What a promoted standby's watch on its old primary waits for (``OldPrimaryFence``)."""
+    core = StandbyProtocol(None, "primary:5000", 1 << 24, 3.0, now=0.0, epoch=2)
+    assert sent([core.connect(0.0)])[0].epoch == 2
+    events = core.received(frames(ErrorReport("this master (epoch 1) is superseded and stands down", fatal=False,
+                                              code="epoch")), 0.1)
+    assert events == [StoodDown("this master (epoch 1) is superseded and stands down")] and not core.linked
 
 
 def test_no_promotion_before_the_primary_was_ever_linked():

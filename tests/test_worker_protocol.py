@@ -101,6 +101,15 @@ def test_silence_ends_the_connection_but_a_big_task_still_arriving_does_not():
     assert "master silent" in str(failed.error)
 
 
+def test_a_registration_timeout_given_ends_an_unanswered_registration_sooner():
+    """A worker with several masters grants each the heartbeat interval of the last one it served (a frozen
+    master accepts the connection and says nothing; the standby that takes over is next in the list)."""
+    core = WorkerProtocol("w", 50, None, "master:5000", 1 << 20, now=0.0, registration_timeout=0.3)
+    assert core.tick(0.29) == []
+    (failed,) = core.tick(0.31)
+    assert isinstance(failed.error, ConnectionClosed) and "no registration answer for 0.3s" in str(failed.error)
+
+
 def test_closed_before_the_answer_hints_at_tls_and_shutdown_ends_cleanly():
     core, _ = worker()
     (failed,) = core.closed()

@@ -284,10 +284,11 @@ def _command_master(args: argparse.Namespace) -> int:
                                     heartbeat_interval=args.heartbeat_interval)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    try:
-        with DistributedPopulation(num_inputs=run.num_inputs, num_outputs=run.num_outputs, config=config,
-                                   seed=run.seed, distributed_config=network,
-                                   checkpoint_path=args.checkpoint) as population:
+    try:  # SIGTERM, as SIGINT, ends the run cleanly: workers and standby told, scheduler file removed
+        with SignalStop().installed(), \
+                DistributedPopulation(num_inputs=run.num_inputs, num_outputs=run.num_outputs, config=config,
+                                      seed=run.seed, distributed_config=network,
+                                      checkpoint_path=args.checkpoint) as population:
             role = "master" if args.standby_of is None else f"standby of {args.standby_of}"
             print(f"{role} listening on {args.host}:{population.port}", flush=True)
             if args.standby_of is not None and not population.follow():
@@ -356,6 +357,8 @@ def _address(text: str) -> tuple[str, int]:
 
 def _addresses(text: str) -> list[tuple[str, int]]:
     """An argparse ``type``: ``HOST:PORT[,HOST:PORT...]``."""
+    if "" in text.split(","):
+        raise argparse.ArgumentTypeError(f"an empty address in {text!r}")
     return [_address(part) for part in text.split(",")]
 
 

@@ -21,8 +21,10 @@ _SOMAXCONN_PATH = Path("/proc/sys/net/core/somaxconn")
 def parse_address(text: str) -> tuple[str, int]:
     """``HOST:PORT`` (an IPv6 host in brackets) as ``(host, port)``; ValueError naming the text otherwise."""
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit():
         raise ValueError(f"expected HOST:PORT, got {text!r}")
+    if not 0 < int(port) < 65536:
+        raise ValueError(f"port must be in 1..65535, got {text!r}")
     return host.strip("[]"), int(port)
 
 

@@ -32,7 +32,7 @@ from neatify.distributed.scheduler import GenerationJob
 from neatify.distributed.scheduler_file import (
     SchedulerInfo, advertised_host, remove_scheduler_file, write_scheduler_file,
 )
-from neatify.distributed.standby import StandbyLink
+from neatify.distributed.standby import OldPrimaryFence, StandbyLink
 from neatify.distributed.standby_protocol import Finished, Snapshot, encode_state
 from neatify.genome import Genome
 from neatify.population import FitnessFunction, Population
@@ -452,19 +452,25 @@ class DistributedPopulation(Population):
         self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
         self.epoch = 1
         """This master's epoch (a promoted standby's is its primary's plus one), saved in the checkpoint."""
+        seeded = seed is not None
         if self.checkpoint_path is not None:
             Checkpoint.check_writable(self.checkpoint_path)
             if self.checkpoint_path.exists():
+                seeded = True
                 state, epoch = Checkpoint.read_run(self.checkpoint_path)
                 self.load_state_dict(state)
                 self.epoch = epoch or 1
                 logger.info("resumed from checkpoint %s at generation %d (epoch %d)", self.checkpoint_path,
                             self.generation, self.epoch)
+        self._settings = self._run_settings(self.state_dict(), seeded)
+        """What this master's arguments fixed of the run, which a standby's primary must share."""
         self.distributed_config = distributed_config if distributed_config is not None else DistributedConfig()
         self.evaluator = DistributedEvaluator(self.distributed_config, self.epoch)
         self.coordinator = self.evaluator.coordinator
         self.replicated_statistics: list[dict[str, Any]] = []
         """A promoted standby's: the primary's statistics rows up to the last replicated generation."""
+        self._fence: OldPrimaryFence | None = None
+        """A promoted standby's watch on its old primary, which stands down should it run again."""
         if not self.coordinator.standby:  # a standby linking before the first generation ends gets the start
             self._replicate()
 
@@ -511,10 +517,31 @@ class DistributedPopulation(Population):
             self.replicated_statistics = snapshot.statistics
         self.epoch = ended.epoch
         self.coordinator.promote(ended.epoch)
+        self._fence = OldPrimaryFence(self.distributed_config, ended.epoch)
+        self._fence.start()
         return True
 
+    @staticmethod
+    def _run_settings(state: dict[str, Any], seeded: bool = True) -> dict[str, Any]:
+        """The settings of a run file found in a population state: inputs, outputs, evolution config and (if one
+        was given rather than drawn at random) the seed."""
+        settings = {"num_inputs": state["num_inputs"], "num_outputs": state["num_outputs"], **state["config"]}
+        return {**settings, "seed": state["seed"]} if seeded else settings
+
+    def _check_same_run(self, state: dict[str, Any]) -> None:
+        """A standby given another run file than its primary's would adopt the primary's run unawares: refuse."""
+        theirs = self._run_settings(state)
+        differ = [f"{key} {theirs[key]!r} there, {mine!r} here" for key, mine in self._settings.items()
+                  if theirs[key] != mine]
+        if differ:
+            raise DistributedError(f"standby: the run of the primary at {self.distributed_config.standby_of} differs "
+                                   f"from this standby's ({'; '.join(differ)}); give the standby the primary's run "
+                                   "file")
+
     def _replicated(self, snapshot: Snapshot) -> None:
-        """Save the primary's latest state to this standby's checkpoint, if it has one."""
+        """Check that the primary's latest state is of this run, then save it to this standby's checkpoint, if it
+        has one."""
+        self._check_same_run(snapshot.population)
         if self.checkpoint_path is not None:
             Checkpoint.save_state(snapshot.population, self.checkpoint_path, snapshot.epoch)
         logger.info("standby: replicated generation %d of the primary (epoch %d)", snapshot.generation,
@@ -522,6 +549,8 @@ class DistributedPopulation(Population):
 
     def shutdown(self) -> None:
         """Tell every worker to exit and free the master's port."""
+        if self._fence is not None:
+            self._fence.close()
         self.evaluator.close()
 
     def __enter__(self) -> DistributedPopulation:

@@ -417,7 +417,8 @@ class MasterProtocol:
                                             epoch=self.epoch))
 
     def _refuse(self, connection: _Connection, reason: str, code: str, actions: list[Action]) -> None:
-        log = logger.info if code == "standby" else logger.warning  # a standby refuses every worker, as it should
+        # a standby refuses every worker, and a spare standby retries while another follows, as they should
+        log = logger.info if code == "standby" or (code == "busy" and connection.standby_client) else logger.warning
         log("refusing %s from %s: %s", "standby" if connection.standby_client else "worker", connection.address,
             reason)
         actions.append(Send(connection.id, encode_frame(ErrorReport(reason, fatal=code not in _RETRYABLE, code=code))))

@@ -75,7 +75,15 @@ class Finished:
     reason: str
 
 
-Event = Send | Linked | Replicated | Lost | Promote | Finished
+@dataclass(frozen=True)
+class StoodDown:
+    """The master dialled, of an older epoch than this one's, stood down on meeting it (ERROR_REPORT ``"epoch"``):
+    what a promoted standby tells its old primary (``standby.OldPrimaryFence``)."""
+
+    reason: str
+
+
+Event = Send | Linked | Replicated | Lost | Promote | Finished | StoodDown
 
 
 def encode_state(population: dict[str, Any], statistics: list[dict[str, Any]]) -> bytes:
@@ -180,6 +188,9 @@ class StandbyProtocol:
         return StandbyRegistration(PROTOCOL_VERSION, self.epoch, nonce=self._nonce, proof=proof)
 
     def _on_registration(self, message: Message, events: list[Event]) -> None:
+        if isinstance(message, ErrorReport) and message.code == "epoch":
+            self._end(StoodDown(message.message), events)
+            return
         if isinstance(message, ErrorReport):
             error = AuthenticationError if message.code == "auth" else DistributedError
             refused = error(f"primary at {self.where} refused this standby: {message.message}")
@@ -249,7 +260,7 @@ class StandbyProtocol:
         self.snapshot = Snapshot(received.epoch, received.generation, population, statistics)
         return self.snapshot
 
-    def _end(self, event: Lost | Finished, events: list[Event]) -> None:
+    def _end(self, event: Lost | Finished | StoodDown, events: list[Event]) -> None:
         """The connection is over (and with ``Finished``, following altogether)."""
         self._decoder = None
         self._registered = False

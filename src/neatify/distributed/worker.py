@@ -126,11 +126,13 @@ class WorkerNode:
                 self._back_off(failures, f"cannot reach master ({exc})")
                 continue
             conn = FramedConnection(sock, self.max_frame_bytes)
+            timeout = self._registration_timeout
             core = WorkerProtocol(self.worker_id, self.capacity, self.auth_token, self._where, self.max_frame_bytes,
-                                  time.monotonic(), tls=self._tls is not None, epoch=self.served_epoch)
+                                  time.monotonic(), tls=self._tls is not None, epoch=self.served_epoch,
+                                  registration_timeout=timeout)
             try:
                 if self._tls is not None:
-                    conn.start_tls(self._tls, time.monotonic() + REGISTRATION_TIMEOUT, self.tls_server_name)
+                    conn.start_tls(self._tls, time.monotonic() + timeout, self.tls_server_name)
                 early = self._register(conn, core)
                 failures = 0
                 self._serve(conn, core, early)
@@ -156,6 +158,15 @@ class WorkerNode:
         logger.info("worker %s: running setup %s", self.worker_id, getattr(self._setup, "__name__", self._setup))
         self.evaluator.state = self._setup()
         self._setup = None
+
+    @property
+    def _registration_timeout(self) -> float:
+        """Seconds a master has to answer the registration: REGISTRATION_TIMEOUT, but with several masters no
+        more than the last one's heartbeat interval, so a frozen master (its kernel still accepts connections)
+        does not hold the worker back from the standby that takes over."""
+        if len(self.masters) < 2 or self._heartbeat is None:
+            return REGISTRATION_TIMEOUT
+        return min(REGISTRATION_TIMEOUT, self._heartbeat)
 
     @property
     def _where(self) -> str:

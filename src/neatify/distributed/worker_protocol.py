@@ -73,7 +73,8 @@ class WorkerProtocol:
     return events in order; ``report``/``leaving`` make the worker's own frames."""
 
     def __init__(self, worker_id: int | str, capacity: int, auth_token: str | None, where: str,
-                 max_frame_bytes: int, now: float, tls: bool = False, epoch: int = 0) -> None:
+                 max_frame_bytes: int, now: float, tls: bool = False, epoch: int = 0,
+                 registration_timeout: float = REGISTRATION_TIMEOUT) -> None:
         self.worker_id = worker_id
         self.epoch = epoch
         """The highest epoch this worker has served: a master of a lower one is refused."""
@@ -86,7 +87,9 @@ class WorkerProtocol:
         self._master_proven = False
         self.heartbeat_interval: float | None = None
         """Set once registered."""
-        self._silence_limit = REGISTRATION_TIMEOUT
+        self._silence_limit = registration_timeout
+        """Until registered: seconds the master has to answer (a frozen master accepts the connection but says
+        nothing)."""
         self._last_heard = now
         self.over = False
 
