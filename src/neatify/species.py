@@ -177,10 +177,6 @@ def speciate_at_most(genomes: list[Genome], previous: list[Species], threshold: 
 
 STEER_BAND = 1.5
 """Species counts within this factor of the target leave the threshold where it is."""
-STEER_RANGE = 2.0
-"""A generation whose count is more than this factor away from the target is speciated again ..."""
-STEER_TRIES = 8
-"""... at other thresholds, at most this many speciations in all (``find_threshold``)."""
 STEER_GAIN = 0.3
 """Outside it the threshold is multiplied by (count / target) ** STEER_GAIN: gently, as a small
 change of the threshold can change the count several times over ..."""
@@ -188,6 +184,10 @@ STEER_LIMITS = (0.8, 2.0)
 """... bounded to these factors a generation: the threshold rises fast, as thousands of species make
 the speciation of a large population slow, and falls slowly, as a threshold that fell too far splits
 the population into thousands of species."""
+STEER_RANGE = 2.0
+"""A generation whose count is more than this factor away from the target is speciated again ..."""
+STEER_TRIES = 8
+"""... at other thresholds, at most this many speciations in all (``find_threshold``)."""
 
 
 def adapt_threshold(threshold: float, species_count: int, config: EvolutionConfig) -> float:
