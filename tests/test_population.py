@@ -6,7 +6,7 @@ import pytest
 from helpers import doc_snippet
 from neatify import EvolutionConfig, FitnessError, Network, Population
 from neatify.reproduction import allocate_offspring, shared_fitness
-from neatify.species import Species, adapt_threshold
+from neatify.species import STEER_TRIES, Species, adapt_threshold, find_threshold, speciate_steered
 
 XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
 
@@ -191,7 +191,7 @@ def test_a_checkpoint_with_a_fixed_threshold_continues_with_it(tmp_path):
     assert restored.compatibility_threshold == 3.0 and restored.config.species_target() == 0
 
 
-def test_default_steering_brings_a_large_population_into_band_within_a_few_generations():
+def test_default_steering_keeps_a_large_population_in_band_from_the_first_generation():
     import torch
 
     from neatify.nn import NeatPopulationModule
@@ -208,77 +208,86 @@ def test_default_steering_brings_a_large_population_into_band_within_a_few_gener
     for _ in range(9):
         pop.run_generation(batched_xor)
     counts = [h.num_species for h in pop.history]
-    assert max(counts) > 4 * target, f"the population diversifies beyond the target first: {counts}"
-    assert all(target / 2 <= n <= 2 * target for n in counts[6:]), f"target {target}, counts {counts}"
+    assert all(target / 2 <= n <= 2 * target for n in counts), f"target {target}, counts {counts}"
     assert pop.compatibility_threshold > 3.0  # the fixed 3.0 of before leaves about 300 species here
 
 
-def test_stagnant_species_stop_reproducing():
-    from helpers import make_genome
-    from neatify.reproduction import surviving_species
-
-    def species(sid, best, staleness):
-        g = make_genome(1, 1, [(1, 0.0, "tanh")], [], genome_id=sid)
-        g.fitness = best
-        return Species(sid, g, 0, [g], best_fitness=best, staleness=staleness)
-
-    fresh, stale_best, stale_worst = species(1, 1.0, 0), species(2, 5.0, 15), species(3, 0.5, 20)
-    config = EvolutionConfig(max_stagnation=15, species_elitism=1)
-    assert [s.id for s in surviving_species([fresh, stale_best, stale_worst], config)] == [1, 2]
-    config = EvolutionConfig(max_stagnation=15, species_elitism=0)
-    assert [s.id for s in surviving_species([fresh, stale_best, stale_worst], config)] == [1]
-    assert [s.id for s in surviving_species([stale_best, stale_worst], config)] == [2], "never all extinct"
+def steep_count(threshold, generation):
+    """Species a large population forms at a threshold: tenfold for a fifth less threshold, and the
+    threshold giving 23 species grows a quarter a generation as the genomes diverge."""
+    return max(1, round(23 * (2.0 * 1.25 ** generation / threshold) ** 12))
 
 
-def test_population_stagnation_focuses_breeding_on_the_two_best_species():
-    from helpers import make_genome
-    from neatify.innovation import InnovationTracker
-    from neatify.reproduction import focused, reproduce
-
-    config = EvolutionConfig(population_stagnation=20, max_stagnation=15, species_elitism=0, prob_mutate_bias=0.0,
-                             interspecies_mating_rate=0.0)
-    assert [focused(config, n) for n in (0, 19, 20, 21, 40)] == [False, False, True, False, True]
-    assert not focused(EvolutionConfig(), 20), "off by default"
-
-    def species(sid, fitnesses, staleness):
-        members = [make_genome(2, 1, [(2, float(sid), "tanh")], [(0, 0, 2, float(f), True)], genome_id=10 * sid + i)
-                   for i, f in enumerate(fitnesses)]  # the output bias marks the species, the weight the member
-        for g, f in zip(members, fitnesses):
-            g.fitness = f
-        return Species(sid, members[0], 0, members, best_fitness=max(fitnesses), last_improved=30 - staleness,
-                       staleness=staleness)
-
-    def breed(staleness):
-        pool = [species(1, [1.0, 0.2], 0), species(2, [9.0, 8.0, 7.0], 25), species(3, [3.0, 3.0], 2),
-                species(4, [2.0], 1)]
-        ids = iter(range(1000, 2000))
-        return reproduce(pool, config, 40, random.Random(0), InnovationTracker(1, 3), lambda: next(ids),
-                         population_staleness=staleness)
-
-    children, parents = breed(staleness=19)  # normal breeding: the stale best species is dropped
-    assert [s.id for s in parents] == [1, 3, 4] and len(children) == 40
-    children, parents = breed(staleness=20)  # delta coding: the two best, stale or not, half each
-    assert [s.id for s in parents] == [2, 3] and len(children) == 40
-    assert all(s.staleness == 0 and s.last_improved == 30 for s in parents)
-    assert sorted(g.nodes[2].bias for g in children) == [2.0] * 20 + [3.0] * 20
-    for sid, champion_weight in ((2, 9.0), (3, 3.0)):  # every child a copy of its species' champion
-        kids = [g for g in children if g.nodes[2].bias == sid]
-        exact = [g for g in kids if len(g.connections) == 1 and g.connections[0].weight == champion_weight]
-        added = [g for g in kids if len(g.connections) == 2]
-        assert len(exact) == 1, "one unchanged copy of the champion"
-        assert all(g.connections[0].weight == champion_weight for g in added), "a new connection and nothing else"
-        assert 0 < len(added) < 10 and len(exact) + len(added) < 20, "mostly weight-mutated copies"
+def test_the_steady_rule_oscillates_on_a_steep_count_and_the_search_keeps_it_in_band():
+    config = EvolutionConfig(target_species=23)
+    threshold, steady = 3.0, []
+    for generation in range(20):
+        steady.append(steep_count(threshold, generation))
+        threshold = adapt_threshold(threshold, steady[-1], config)
+    assert sum(not 11.5 <= n <= 46 for n in steady[10:]) == 10, f"out of band all the time: {steady}"
+    threshold, searched, tries = 3.0, [], []
+    for generation in range(20):
+        tried = []
+        threshold = find_threshold(threshold, 23, config.compatibility_threshold_min,
+                                   lambda t: tried.append(t) or steep_count(t, generation))
+        searched.append(steep_count(threshold, generation))
+        tries.append(len(tried))
+        threshold = adapt_threshold(threshold, searched[-1], config)
+    assert all(11.5 <= n <= 46 for n in searched), searched
+    assert max(tries) < STEER_TRIES, tries
 
 
-def test_population_staleness_counts_generations_without_a_new_best():
-    pop = Population(pop_size=20, num_inputs=2, num_outputs=1, seed=1)
-    scores = iter([1.0, 2.0, 2.0, 1.5, 3.0, 3.0, 3.0])
-    seen = []
-    for _ in range(7):
-        level = next(scores)
-        pop.run_generation(lambda genomes: [setattr(g, "fitness", level) for g in genomes])
-        seen.append(pop.staleness())
-    assert seen == [0, 0, 1, 2, 0, 1, 2]
+def test_the_search_tries_the_threshold_first_doubles_or_halves_then_bisects():
+    def count(threshold):
+        return 100 if threshold < 5.0 else 1
+
+    tried = []
+    assert find_threshold(3.0, 10, 0.3, lambda t: 10) == 3.0
+    best = find_threshold(3.0, 10, 0.3, lambda t: tried.append(t) or count(t))
+    assert tried[:4] == pytest.approx([3.0, 6.0, 6 ** 0.5 * 3 ** 0.5, (18 ** 0.5 * 6) ** 0.5])
+    assert len(tried) == STEER_TRIES, "no threshold gives 5-20 species: every try is spent"
+    assert best == min(tried, key=lambda t: abs(math.log(count(t) / 10))), "the closest count wins"
+    floor = []
+    assert find_threshold(1.0, 10, 0.3, lambda t: floor.append(t) or 1) == 1.0  # 1 is as near as 1
+    assert floor == [1.0, 0.5, 0.3], "halved, but never below the minimum, and no further"
+
+
+def test_steered_speciation_gives_up_past_the_limit_and_keeps_the_other_rules():
+    from neatify.species import speciate, speciate_at_most
+
+    pop = Population(pop_size=200, num_inputs=2, num_outputs=1, seed=5)
+    genomes = pop.genomes
+    many, _ = speciate(genomes, [], 0.05, pop.config, 0, 0)
+    assert len(many) > 20
+    assert speciate_at_most(genomes, [], 0.05, pop.config, 0, 0, len(many) - 1) is None
+    assert speciate_at_most(genomes, [], 0.05, pop.config, 0, 0, len(many))[0] == many
+    species, _, threshold = speciate_steered(genomes, [], 0.05, pop.config, 0, 0)
+    assert 5 <= len(species) <= 20 and threshold > 0.05
+    for other in (EvolutionConfig(target_species=0), EvolutionConfig(compatibility_threshold_step=0.3)):
+        species, next_id, threshold = speciate_steered(genomes, [], 0.05, other, 0, 0)
+        assert (species, threshold) == (many, 0.05)
+
+
+def test_searching_speciation_stays_deterministic_across_a_checkpoint(monkeypatch):
+    import neatify.species
+
+    tries = []
+    real = neatify.species.speciate_at_most
+    monkeypatch.setattr(neatify.species, "speciate_at_most", lambda *args: tries.append(args[2]) or real(*args))
+    config = EvolutionConfig(target_species=6, prob_add_node=0.2)
+    straight = Population(pop_size=300, num_inputs=2, num_outputs=1, config=config, seed=8)
+    for _ in range(3):
+        straight.run_generation(xor_fitness)
+    resumed = Population.from_state_dict(straight.state_dict())
+    tries.clear()
+    for _ in range(4):
+        straight.run_generation(xor_fitness)
+    searched = len(tries) - 4
+    for _ in range(4):
+        resumed.run_generation(xor_fitness)
+        assert 3 <= len(resumed.species) <= 12
+    assert searched > 0, "the search ran after the checkpoint"
+    assert resumed.state_dict() == straight.state_dict()
 
 
 def test_speciation_groups_by_distance_and_keeps_species_ids():

@@ -74,10 +74,12 @@ class EvolutionConfig:
     toward ``auto_target_species(population_size)``, 10 to 30 species growing slowly with the
     population; 0 keeps the threshold fixed (as in neat-python, and the default before 2026-11-29)."""
     compatibility_threshold_step: float = 0.0
-    """How the threshold moves when steering. 0 (the default): multiplied by (species / target) ** 0.3,
-    by at most x2 up and x0.8 down a generation, and left alone while the count is within a factor
-    1.5 of the target (``neatify.species.adapt_threshold``). A positive value: added or subtracted
-    once a generation, whatever the distance (the rule before 2026-11-29, with 0.3)."""
+    """How the threshold moves when steering. 0 (the default): a generation more than 2x off the
+    target is speciated again at other thresholds until it is not (``neatify.species.find_threshold``),
+    then the threshold is multiplied by (species / target) ** 0.3, by at most x2 up and x0.8 down,
+    and left alone while the count is within a factor 1.5 of the target (``adapt_threshold``).
+    A positive value: added or subtracted once a generation, whatever the distance (the rule before
+    2026-11-29, with 0.3)."""
     compatibility_threshold_min: float = 0.3
     """Floor for the adapted threshold."""
     c1: float = 1.0

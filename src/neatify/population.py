@@ -18,7 +18,7 @@ from neatify.genome import Genome
 from neatify.innovation import InnovationTracker
 from neatify.reporters import Reporter
 from neatify.reproduction import reproduce
-from neatify.species import Species, adapt_threshold, speciate
+from neatify.species import Species, adapt_threshold, speciate_steered
 
 logger = logging.getLogger("neatify")
 
@@ -108,10 +108,10 @@ class Population:
         return genome_id
 
     def _speciate(self) -> None:
-        self.species, self.next_species_id = speciate(
+        self.species, self.next_species_id, threshold = speciate_steered(
             self.genomes, self.species, self.compatibility_threshold, self.config, self.generation,
             self.next_species_id)
-        self.compatibility_threshold = adapt_threshold(self.compatibility_threshold, len(self.species), self.config)
+        self.compatibility_threshold = adapt_threshold(threshold, len(self.species), self.config)
 
     # --- state as plain data (see neatify.checkpoint) ---
     def state_dict(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +123,15 @@ def speciate(genomes: list[Genome], previous: list[Species], threshold: float, c
     other genome, by ascending id, joins the species whose representative is closest (the older
     species on a tie), or founds a new species. Species left without members disappear.
     """
+    result = speciate_at_most(genomes, previous, threshold, config, generation, next_species_id, None)
+    assert result is not None  # no limit, so never given up
+    return result
+
+
+def speciate_at_most(genomes: list[Genome], previous: list[Species], threshold: float, config: EvolutionConfig,
+                     generation: int, next_species_id: int, limit: int | None) -> tuple[list[Species], int] | None:
+    """``speciate``, giving up (None) as soon as more than ``limit`` species form: each costs a pass
+    over the whole population, so a threshold found too low costs little to try."""
     genomes = sorted(genomes, key=lambda g: g.id)
     table = GeneTable(genomes, config)
     free = np.ones(len(genomes), dtype=bool)
@@ -142,6 +152,8 @@ def speciate(genomes: list[Genome], previous: list[Species], threshold: float, c
         species.append(Species(old.id, genomes[best], old.created, [genomes[best]], old.best_fitness,
                                old.last_improved, old.staleness))
         rep_rows.append(table.distances(genomes[best]))
+    if limit is not None and len(species) > limit:
+        return None
     if rep_rows:
         matrix = np.vstack(rep_rows)
         best_d, best_s = matrix.min(axis=0), matrix.argmin(axis=0)
@@ -152,6 +164,8 @@ def speciate(genomes: list[Genome], previous: list[Species], threshold: float, c
         if best_d[i] < threshold:
             species[best_s[i]].members.append(g)
             continue
+        if limit is not None and len(species) >= limit:
+            return None
         species.append(Species(next_species_id, g, generation, [g], last_improved=generation))
         next_species_id += 1
         d = table.distances(g)
@@ -170,6 +184,10 @@ STEER_LIMITS = (0.8, 2.0)
 """... bounded to these factors a generation: the threshold rises fast, as thousands of species make
 the speciation of a large population slow, and falls slowly, as a threshold that fell too far splits
 the population into thousands of species."""
+STEER_RANGE = 2.0
+"""A generation whose count is more than this factor away from the target is speciated again ..."""
+STEER_TRIES = 8
+"""... at other thresholds, at most this many speciations in all (``find_threshold``)."""
 
 
 def adapt_threshold(threshold: float, species_count: int, config: EvolutionConfig) -> float:
@@ -186,3 +204,54 @@ def adapt_threshold(threshold: float, species_count: int, config: EvolutionConfi
         low, high = STEER_LIMITS
         threshold *= min(high, max(low, (species_count / target) ** STEER_GAIN))
     return max(config.compatibility_threshold_min, threshold)
+
+
+def find_threshold(threshold: float, target: int, minimum: float, count_at: Callable[[float], int]) -> float:
+    """A threshold at which ``count_at`` (species formed at a threshold) is within a factor
+    ``STEER_RANGE`` of ``target``, searched from ``threshold``: doubled or halved until the target
+    is bracketed, then bisected (geometrically). After ``STEER_TRIES`` counts, the one closest to
+    the target (by ratio) wins. Steady steering cannot do this alone: in a large population a
+    20 % change of the threshold can change the count tenfold."""
+    low, high = target / STEER_RANGE, target * STEER_RANGE
+    too_many = too_few = best = None  # the thresholds tried: highest with too many, lowest with too few
+    best_miss = math.inf
+    for _ in range(STEER_TRIES):
+        count = count_at(threshold)
+        miss = abs(math.log(max(count, 1) / target))
+        if miss < best_miss:
+            best, best_miss = threshold, miss
+        if low <= count <= high:
+            break
+        if count > high:
+            too_many = threshold
+        elif threshold <= minimum:
+            break
+        else:
+            too_few = threshold
+        if too_many is not None and too_few is not None:
+            threshold = math.sqrt(too_many * too_few)
+        else:
+            threshold = threshold * 2 if count > high else max(minimum, threshold / 2)
+    assert best is not None
+    return best
+
+
+def speciate_steered(genomes: list[Genome], previous: list[Species], threshold: float, config: EvolutionConfig,
+                     generation: int, next_species_id: int) -> tuple[list[Species], int, float]:
+    """``speciate``, and with relative steering (``compatibility_threshold_step`` 0, a target) again
+    at thresholds from ``find_threshold`` while the count is out of range; returns the species, the
+    next free species id and the threshold used."""
+    target = config.species_target()
+    if target == 0 or config.compatibility_threshold_step > 0:
+        return (*speciate(genomes, previous, threshold, config, generation, next_species_id), threshold)
+    limit = math.floor(target * STEER_RANGE)
+    results: dict[float, tuple[list[Species], int] | None] = {}
+
+    def count_at(t: float) -> int:
+        results[t] = speciate_at_most(genomes, previous, t, config, generation, next_species_id, limit)
+        found = results[t]
+        return limit + 1 if found is None else len(found[0])
+
+    threshold = find_threshold(threshold, target, config.compatibility_threshold_min, count_at)
+    found = results[threshold] or speciate(genomes, previous, threshold, config, generation, next_species_id)
+    return (*found, threshold)
