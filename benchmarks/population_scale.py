@@ -55,12 +55,21 @@ class Timed:
         self.seconds.append(time.perf_counter() - start)
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+def peak_rss_mb() -> float:
+    """This process's peak resident memory since it started its program (Linux's VmHWM). Not ru_maxrss:
+    Linux carries that over exec from the parent it was forked from, so a child of a big parent reads big."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux, bytes on macOS
 
 
-def neatify_run(pop_size: int, generations: int, seed: int, changes: dict[str, Any]) -> Run:
-    """XOR with the default config (plus ``changes``), fitness by one NeatPopulationModule per generation."""
+def neatify_run(pop_size: int, generations: int, seed: int, changes: dict[str, Any],
+                task: Callable[[list], None] | None = None, num_inputs: int = 2) -> Run:
+    """XOR with the default config (plus ``changes``), fitness by one NeatPopulationModule per generation;
+    ``task`` replaces XOR's fitness (a batched fitness function of ``num_inputs`` inputs, one output)."""
     import torch
 
     from neatify import EvolutionConfig, Population
@@ -75,20 +84,25 @@ def neatify_run(pop_size: int, generations: int, seed: int, changes: dict[str, A
         for genome, error in zip(genomes, errors.tolist()):
             genome.fitness = 4.0 - error
 
-    fitness, run = Timed(xor), Run()
-    pop = Population(pop_size=pop_size, num_inputs=2, num_outputs=1, config=EvolutionConfig(**changes), seed=seed)
+    fitness, run = Timed(task or xor), Run()
+    pop = Population(pop_size=pop_size, num_inputs=num_inputs, num_outputs=1, config=EvolutionConfig(**changes),
+                     seed=seed)
     for _ in range(generations):
         start = time.perf_counter()
         pop.run_generation(fitness)
         run.generation_s.append(time.perf_counter() - start)
         run.species.append(pop.history[-1].num_species)
-    run.evaluation_s, run.peak_rss_mb = fitness.seconds, _peak_rss_mb()
+    run.evaluation_s, run.peak_rss_mb = fitness.seconds, peak_rss_mb()
     run.best_fitness = max(h.best_fitness for h in pop.history)
     return run
 
 
-def neat_python_run(pop_size: int, generations: int, seed: int, changes: dict[str, Any]) -> Run:
-    """XOR with neat-python's documented config at ``pop_size`` (``changes`` are NEATify's: unused)."""
+def neat_python_run(pop_size: int, generations: int, seed: int, changes: dict[str, Any],
+                    neat_changes: dict[str, dict[str, Any]] | None = None,
+                    task: Callable[[list, Any], None] | None = None) -> Run:
+    """XOR with neat-python's documented config at ``pop_size`` (``changes`` are NEATify's: unused);
+    ``neat_changes`` sets fields of its config sections, e.g. ``{"genome_config": {"conn_add_prob": 0.5}}``;
+    ``task`` replaces XOR's fitness (a neat-python fitness function)."""
     import neat
 
     def xor(genomes, config):
@@ -99,7 +113,12 @@ def neat_python_run(pop_size: int, generations: int, seed: int, changes: dict[st
     config = neat.Config(neat.DefaultGenome, neat.DefaultReproduction, neat.DefaultSpeciesSet,
                          neat.DefaultStagnation, str(CONFIG_INI))
     config.pop_size, config.seed = pop_size, seed
-    fitness, run = Timed(xor), Run()
+    for section, values in (neat_changes or {}).items():
+        for key, value in values.items():
+            if not hasattr(getattr(config, section, None), key):
+                raise ValueError(f"neat-python's config has no {section}.{key}")
+            setattr(getattr(config, section), key, value)
+    fitness, run = Timed(task or xor), Run()
 
     class Clock(neat.reporting.BaseReporter):
         def start_generation(self, generation):
@@ -114,7 +133,7 @@ def neat_python_run(pop_size: int, generations: int, seed: int, changes: dict[st
     pop = neat.Population(config)
     pop.add_reporter(Clock())
     best = pop.run(fitness, generations)
-    run.evaluation_s, run.peak_rss_mb, run.best_fitness = fitness.seconds, _peak_rss_mb(), best.fitness
+    run.evaluation_s, run.peak_rss_mb, run.best_fitness = fitness.seconds, peak_rss_mb(), best.fitness
     return run
 
 

@@ -1,0 +1,267 @@
+"""XOR and cart-pole at large populations: NEATify, neat-python and TensorNEAT side by side, one core each.
+
+    python benchmarks/tensorneat_compare.py [--sizes 1000 10000] [--cartpole-sizes 1000]
+        [--tensorneat-python /tmp/tneat-venv/bin/python] [--cpu 1] [--no-default-row]
+
+Matched settings, at every size: feed-forward, full initial connection, plain sigmoid, add-node
+0.05, add-connection 0.5, no deletions, compatibility threshold 3.0 (1.0 disjoint, 0.4 weight),
+survival 0.2, one elite. TensorNEAT keeps at most ``species_size`` species, so that cap and
+NEATify's ``target_species`` are both ``auto_target_species(size)``; neat-python has neither and
+keeps what threshold 3.0 gives. XOR fitness is 4 - SSE (TensorNEAT: -MSE, the same ranking);
+cart-pole (CartPole-v1 physics) is the mean steps balanced over 5 episodes of at most 500, the
+single output pushing right above 0.5. NEATify computes fitness through one
+``NeatPopulationModule`` a generation (torch on one thread; cart-pole: every cart of the
+population stepped at once, examples/cartpole_batched.py), neat-python through
+``FeedForwardNetwork`` (cart-pole: one call per cart and step, on NEATify's carts), TensorNEAT
+through its jitted ``Pipeline.step`` (XOR, or gymnax's CartPole-v1; its compile time printed
+apart). Then the "default config" row: NEATify's ``EvolutionConfig()`` against neat-python's
+documented XOR config (benchmarks/neat_python_config.ini) at the largest XOR size. Each run is a
+process of its own pinned to one core (``--cpu``), so its peak RSS is its own; the times are
+medians of the generations after ``--warmup``. Every generation runs (no stop when solved).
+
+TensorNEAT is not on the package index and needs JAX, so it runs in a subprocess with its own
+interpreter (``--tensorneat-python``); without one its rows are skipped. How to get it (as done
+for docs/benchmarks.md; TensorNEAT commit ee20490):
+
+    git clone https://github.com/EMI-Group/tensorneat /tmp/tensorneat
+    python3 -m venv /tmp/tneat-venv
+    /tmp/tneat-venv/bin/pip install "jax[cpu]" sympy networkx gymnax six  # jax 0.10.2 on Python 3.11
+    /tmp/tneat-venv/bin/pip install --no-deps /tmp/tensorneat             # skips brax, mujoco, ...
+
+Its other declared dependencies (brax, mujoco, ...) serve only its robot tasks. gymnax 1.0
+returns terminated and truncated apart where TensorNEAT expects one flag: the cart-pole problem
+here merges them. Needs neat-python in this interpreter (the ``bench`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from population_scale import Run, in_own_process, neat_python_run, neatify_run, peak_rss_mb
+
+THRESHOLD, ADD_NODE, ADD_CONNECTION, SURVIVAL = 3.0, 0.05, 0.5, 0.2
+EPISODES, MAX_STEPS = 5, 500  # cart-pole: fitness is the mean steps balanced over 5 episodes (CartPole-v1)
+NEATIFY_MATCHED = dict(activation_default="sigmoid", activation_options=["sigmoid"], prob_add_node=ADD_NODE,
+                       prob_add_connection=ADD_CONNECTION, compatibility_threshold=THRESHOLD,
+                       survival_threshold=SURVIVAL)
+NEAT_PYTHON_MATCHED = {"genome_config": {"node_add_prob": ADD_NODE, "conn_add_prob": ADD_CONNECTION},
+                       "species_set_config": {"compatibility_threshold": THRESHOLD},
+                       "reproduction_config": {"survival_threshold": SURVIVAL}}
+ONE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def pinned(cpu: int, fn: Callable[..., Run], *args: Any) -> Run:
+    """Run ``fn`` with this process held to one core (as ``taskset -c cpu`` would)."""
+    os.sched_setaffinity(0, {cpu})
+    return fn(*args)
+
+
+def tensorneat_run(task: str, pop_size: int, generations: int, seed: int, species: int) -> dict[str, Any]:
+    """TensorNEAT with the matched settings on ``task``; runs under TensorNEAT's interpreter, returns plain data."""
+    import jax
+    import jax.numpy as jnp
+    from tensorneat.algorithm.neat import NEAT
+    from tensorneat.common import ACT, AGG
+    from tensorneat.genome import DefaultConn, DefaultGenome, DefaultMutation, DefaultNode
+    from tensorneat.pipeline import Pipeline
+    from tensorneat.problem.func_fit import XOR
+    from tensorneat.problem.rl import GymNaxEnv
+
+    class CartPole(GymNaxEnv):
+        """gymnax 1.0 returns terminated and truncated apart (6 values); TensorNEAT expects one done flag."""
+
+        def env_step(self, randkey, env_state, action):
+            obs, env_state, reward, terminated, truncated, info = super().env_step(randkey, env_state, action)
+            return obs, env_state, reward, terminated | truncated, info
+
+    if task == "xor":
+        problem, inputs, output = XOR(), 2, ACT.sigmoid
+    else:
+        problem = CartPole(env_name="CartPole-v1", max_step=MAX_STEPS, repeat_times=EPISODES)
+        inputs, output = 4, lambda out: (ACT.sigmoid(out[0]) > 0.5).astype(jnp.int32)  # push right above 0.5
+    genome = DefaultGenome(
+        num_inputs=inputs, num_outputs=1, max_nodes=50, max_conns=100, output_transform=output,
+        node_gene=DefaultNode(activation_options=ACT.sigmoid, aggregation_options=AGG.sum, bias_mutate_rate=0.3,
+                              bias_mutate_power=0.5, bias_replace_rate=0.1, response_mutate_rate=0.0,
+                              response_replace_rate=0.0, activation_replace_rate=0.0, aggregation_replace_rate=0.0),
+        conn_gene=DefaultConn(weight_mutate_rate=0.8, weight_mutate_power=1.0, weight_replace_rate=0.1),
+        mutation=DefaultMutation(conn_add=ADD_CONNECTION, conn_delete=0.0, node_add=ADD_NODE, node_delete=0.0))
+    algorithm = NEAT(genome=genome, pop_size=pop_size, species_size=species, compatibility_threshold=THRESHOLD,
+                     survival_threshold=SURVIVAL, genome_elitism=1, species_elitism=1, min_species_size=2)
+    pipeline = Pipeline(algorithm, problem, seed=seed, generation_limit=generations)
+    state = pipeline.setup()
+    start = time.perf_counter()
+    step = jax.jit(pipeline.step).lower(state).compile()
+    compile_s = time.perf_counter() - start
+    times, counts, best = [], [], float("-inf")
+    for _ in range(generations):
+        start = time.perf_counter()
+        state, _, fitness = step(state)
+        fitness = jax.block_until_ready(fitness)
+        times.append(time.perf_counter() - start)
+        counts.append(int((jax.device_get(state.species.member_count) > 0).sum()))
+        best = max(best, float(fitness.max()))
+    if task == "xor":
+        best = 4.0 + 4.0 * best  # -MSE over 4 rows -> 4 - SSE
+    return {"compile_s": compile_s, "generation_s": times, "species": counts, "best_fitness": best,
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def tensorneat_in_subprocess(python: str, cpu: int, task: str, pop_size: int, generations: int, seed: int,
+                             species: int) -> dict[str, Any]:
+    """``tensorneat_run`` under ``python`` (TensorNEAT's interpreter), on one core with one XLA thread."""
+    spec = json.dumps({"task": task, "pop_size": pop_size, "generations": generations, "seed": seed,
+                       "species": species})
+    command = [python, os.path.abspath(__file__), "--tensorneat-child", spec]
+    if shutil.which("taskset"):
+        command = ["taskset", "-c", str(cpu)] + command
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ONE_THREAD_XLA}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(f"TensorNEAT run failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+class NeatPythonCartPole:
+    """neat-python's cart-pole fitness: NEATify's batched carts (same starts), each action from
+    ``FeedForwardNetwork.activate`` on one cart's observation, as a neat-python user would."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def __call__(self, genomes: list, config: Any) -> None:
+        import neat
+        import torch
+
+        from neatify.envs import CartPole
+
+        nets = [neat.nn.FeedForwardNetwork.create(genome, config) for _, genome in genomes]
+        env = CartPole(len(nets) * EPISODES, MAX_STEPS, seed=self.seed)
+        observations = env.reset().tolist()
+        while not env.done.all():
+            running = (~env.done).tolist()
+            pushes = [running[i] and nets[i // EPISODES].activate(row)[0] > 0.5 for i, row in enumerate(observations)]
+            observations = env.step(torch.tensor(pushes))[0].tolist()
+        steps = env.steps.view(len(nets), EPISODES).double().mean(dim=1).tolist()
+        for (_, genome), fitness in zip(genomes, steps):
+            genome.fitness = fitness
+
+
+def fitness_of(task: str, seed: int) -> tuple[Any, Any, dict[str, Any]]:
+    """NEATify's fitness, neat-python's fitness and neat-python's extra inputs for ``task`` (None: XOR)."""
+    if task == "xor":
+        return None, None, {}
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    from cartpole_batched import CartPoleFitness
+
+    inputs = {"num_inputs": 4, "input_keys": [-1, -2, -3, -4]}
+    return CartPoleFitness(EPISODES, MAX_STEPS, seed=seed), NeatPythonCartPole(seed), inputs
+
+
+def median_ms(seconds: list[float], warmup: int) -> float:
+    """Median of the generation times after the first ``warmup``, in milliseconds."""
+    return statistics.median(seconds[min(warmup, len(seconds) - 1):]) * 1e3
+
+
+def row(label: str, seconds: list[float], species: list[int], best: float, rss_mb: float, warmup: int,
+        extra: str = "") -> float:
+    """Print one library's line and return its median ms per generation."""
+    ms = median_ms(seconds, warmup)
+    later = species[min(warmup, len(species) - 1):]
+    print(f"  {label:<12} {ms:9,.1f} ms/gen   species {min(later)}-{max(later)} "
+          f"(median {statistics.median(later):g})   best fitness {best:.3f}   peak RSS {rss_mb:,.0f} MB{extra}",
+          flush=True)
+    return ms
+
+
+def run_row(label: str, run: Run, warmup: int) -> float:
+    """``row`` for a NEATify or neat-python run, with the median time of its fitness function."""
+    return row(label, run.generation_s, run.species, run.best_fitness, run.peak_rss_mb, warmup,
+               f"   (fitness {median_ms(run.evaluation_s, warmup):,.1f} ms)")
+
+
+def load() -> str:
+    """The 1-minute load average, to judge how busy the shared machine was."""
+    return f"load {os.getloadavg()[0]:.2f}"
+
+
+def compare_matched(task: str, size: int, generations: int, args: argparse.Namespace) -> None:
+    """NEATify, TensorNEAT (if an interpreter was given) and neat-python on ``task`` at one size, matched."""
+    from neatify.config import auto_target_species
+
+    species = auto_target_species(size)
+    print(f"{task} pop {size:,}, matched settings, {generations} generations "
+          f"(median of those after {args.warmup}); species target/cap {species}; {load()}", flush=True)
+    neatify_task, neat_python_task, inputs = fitness_of(task, args.seed)
+    changes = {**NEATIFY_MATCHED, "target_species": species}
+    mine = in_own_process(pinned, args.cpu, neatify_run, size, generations, args.seed, changes, neatify_task,
+                          inputs.get("num_inputs", 2))
+    ratios = []
+    ours = run_row("NEATify", mine, args.warmup)
+    if args.tensorneat_python:
+        t = tensorneat_in_subprocess(args.tensorneat_python, args.cpu, task, size, generations, args.seed, species)
+        theirs = row("TensorNEAT", t["generation_s"], t["species"], t["best_fitness"], t["peak_rss_mb"],
+                     args.warmup, f"   compile {t['compile_s']:.1f} s")
+        ratios.append(f"NEATify/TensorNEAT {ours / theirs:.3f}")
+    else:
+        print("  TensorNEAT   skipped: no --tensorneat-python")
+    if task == "xor" or size <= args.cartpole_neat_python_max:
+        neat_changes = {**NEAT_PYTHON_MATCHED,
+                        "genome_config": {**NEAT_PYTHON_MATCHED["genome_config"], **inputs}}
+        py = in_own_process(pinned, args.cpu, neat_python_run, size, generations, args.seed, {}, neat_changes,
+                            neat_python_task)
+        ratios.append(f"NEATify/neat-python {ours / run_row('neat-python', py, args.warmup):.3f}")
+    else:
+        print(f"  neat-python  skipped: above --cartpole-neat-python-max {args.cartpole_neat_python_max:,}")
+    print(f"  ratios: {', '.join(ratios) or '-'}; {load()}", flush=True)
+
+
+def compare_defaults(size: int, args: argparse.Namespace) -> None:
+    """NEATify's ``EvolutionConfig()`` against neat-python's documented XOR config at one size."""
+    print(f"xor pop {size:,}, default configs (NEATify EvolutionConfig(), neat-python's documented XOR config); "
+          f"{load()}", flush=True)
+    mine = in_own_process(pinned, args.cpu, neatify_run, size, args.generations, args.seed, {})
+    ours = run_row("NEATify", mine, args.warmup)
+    py = in_own_process(pinned, args.cpu, neat_python_run, size, args.generations, args.seed, {})
+    print(f"  ratio NEATify/neat-python {ours / run_row('neat-python', py, args.warmup):.3f}; {load()}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1_000, 10_000], help="XOR population sizes")
+    parser.add_argument("--generations", type=int, default=12, help="XOR generations per run")
+    parser.add_argument("--cartpole-sizes", type=int, nargs="*", default=[1_000])
+    parser.add_argument("--cartpole-generations", type=int, default=10)
+    parser.add_argument("--cartpole-neat-python-max", type=int, default=1_000,
+                        help="largest cart-pole population neat-python runs (one network call per cart step)")
+    parser.add_argument("--warmup", type=int, default=4, help="first generations left out of the median")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)), help="the core every run is held to")
+    parser.add_argument("--tensorneat-python", help="an interpreter that can import tensorneat (see the docstring)")
+    parser.add_argument("--no-default-row", action="store_true", help="skip the default-config comparison")
+    parser.add_argument("--tensorneat-child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.tensorneat_child:
+        print(json.dumps(tensorneat_run(**json.loads(args.tensorneat_child))))
+        return
+    print(f"one core (cpu {args.cpu}) per run, one thread each; seed {args.seed}", flush=True)
+    for size in args.sizes:
+        compare_matched("xor", size, args.generations, args)
+    for size in args.cartpole_sizes:
+        compare_matched("cartpole", size, args.cartpole_generations, args)
+    if args.sizes and not args.no_default_row:
+        compare_defaults(max(args.sizes), args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
