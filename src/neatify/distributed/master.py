@@ -171,6 +171,11 @@ class SystemCoordinator:
         return self._core.num_workers
 
     @property
+    def standby_linked(self) -> bool:
+        """Whether a hot standby follows this master now."""
+        return self._core.has_follower
+
+    @property
     def standby(self) -> bool:
         """Whether this master is a standby not yet promoted (it refuses workers)."""
         return self._core.standby
@@ -488,13 +493,15 @@ class DistributedPopulation(Population):
 
     def run_generation(self, fitness_fn: FitnessFunction) -> None:
         """Breed and evaluate one generation on the workers, then save the checkpoint if configured and send
-        the state to the standby."""
+        the state to the standby, if one follows (one that links later gets the last state sent, at worst the
+        start, and the next generation's: an older state only replays generations the same way)."""
         if self.coordinator.standby:
             raise DistributedError("a standby evolves only once promoted: call follow() first")
         super().run_generation(fitness_fn)
         if self.checkpoint_path is not None:
             Checkpoint.save(self, self.checkpoint_path, self.epoch)
-        self._replicate()
+        if self.coordinator.standby_linked:  # the state costs ~10 us a genome to build: not for no one
+            self._replicate()
 
     def _replicate(self) -> None:
         """Send this population's state and its statistics rows to the standby."""

@@ -272,6 +272,11 @@ class MasterProtocol:
         self.standby, self.epoch = False, epoch
         logger.warning("standby promoted on %s: leading the run as epoch %d", self.where, epoch)
 
+    @property
+    def has_follower(self) -> bool:
+        """Whether a standby follows this master now (only then is a generation's state worth building)."""
+        return self._follower is not None
+
     def replicate(self, frame: bytes) -> list[Action]:
         """A generation was evaluated: send its STATE_SNAPSHOT ``frame`` to the standby (and to one that
         registers later)."""
