@@ -446,14 +446,17 @@ def test_a_standby_proves_the_token_in_its_own_role_and_gets_the_last_state_then
 
 def test_one_standby_at_a_time_and_a_silent_one_is_dropped():
     net = Net()
+    assert not net.master.has_follower
     first = link_standby(net, "first")
     second = link_standby(net, "second")
     refusal = second.take(ErrorReport)[0]
     assert (refusal.code, refusal.fatal) == ("busy", False)
     net.deliver(net.master.tick(1.0))
     assert first.take(HeartbeatRequest) and first.closed is None
+    assert net.master.has_follower  # the primary builds each generation's state only while this holds
     net.deliver(net.master.tick(4.1))  # no answer for more than peer_timeout (3 s)
     assert first.closed is not None and "no answer" in first.closed.reason
+    assert not net.master.has_follower
     third = link_standby(net, "third", epoch=1)
     assert third.take(RegistrationAck)[0].status == "accepted"
 
