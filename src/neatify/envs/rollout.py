@@ -17,7 +17,7 @@ def first_output_above_half(outputs: torch.Tensor) -> torch.Tensor:
 
 def rollout(module: NeatPopulationModule, env: CartPole,
             policy: Callable[[torch.Tensor], torch.Tensor] = first_output_above_half,
-            check_every: int = 4, shrink: float = 0.75) -> torch.Tensor:
+            check_every: int = 4, shrink: float = 0.5) -> torch.Tensor:
     """Reset ``env`` and ``module`` and run every episode to its end; returns ``env.steps`` as
     ``(genomes, episodes)``.
 
