@@ -3,10 +3,11 @@
 For each population size and device: the module build (once per generation), one forward pass
 over 1,000 input rows shared by all genomes (genome-activations per second), and one cart-pole
 fitness evaluation as in ``examples/cartpole_batched.py`` (every genome drives 5 carts for up to
-500 steps, per-genome inputs, one module call per step; build included). Outputs and fitness are
-compared across devices. The genomes are ``grown_genomes.make_genomes``' (5-10 hidden nodes).
+500 steps, per-genome inputs, ``neatify.envs.rollout``: one module call per step for the genomes
+still running; build included). Outputs and fitness are compared across devices. The genomes are
+``grown_genomes.make_genomes``' (5-10 hidden nodes).
 
-    python benchmarks/batched_devices.py [--sizes 1000 10000] [--devices cpu cuda]
+    python benchmarks/batched_devices.py [--sizes 1000 10000] [--devices cpu cuda] [--threads N]
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 
 from grown_genomes import NUM_INPUTS, make_genomes
 from neatify import Genome
-from neatify.envs import CartPole
+from neatify.envs import CartPole, rollout
 from neatify.nn import NeatPopulationModule
 
 EPISODES, MAX_STEPS = 5, 500
@@ -39,16 +40,12 @@ def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> tuple
     return best, result
 
 
-def cartpole_steps(genomes: list[Genome], device: torch.device) -> tuple[torch.Tensor, int]:
-    """Steps balanced by each genome's carts (genomes, episodes), and the number of time steps run."""
+def cartpole_steps(genomes: list[Genome], device: torch.device) -> torch.Tensor:
+    """Steps balanced by each genome's carts (genomes, episodes); a genome pushes right when its
+    first output beats its second."""
     module = NeatPopulationModule(genomes, device=device)
     env = CartPole(len(genomes) * EPISODES, MAX_STEPS, device=device, seed=0)
-    obs, done, steps = env.reset(), env.done, 0
-    while not done.all():
-        out = module(obs.view(len(genomes), EPISODES, NUM_INPUTS))
-        obs, done = env.step((out[..., 0] > out[..., 1]).reshape(-1))
-        steps += 1
-    return env.steps.view(len(genomes), EPISODES).cpu(), steps
+    return rollout(module, env, lambda out: out[..., 0] > out[..., 1]).cpu()
 
 
 def main() -> None:
@@ -57,7 +54,10 @@ def main() -> None:
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     devices = [torch.device(d) for d in args.devices]
     names = {d: torch.cuda.get_device_name(d) if d.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
              for d in devices}
@@ -73,11 +73,11 @@ def main() -> None:
             build, module = timed(lambda: NeatPopulationModule(genomes, device=device), device, args.repeats)
             x = rows.to(device)
             forward, out = timed(lambda: module(x), device, args.repeats)
-            cart, (balanced, steps) = timed(lambda: cartpole_steps(genomes, device), device, 1)
+            cart, balanced = timed(lambda: cartpole_steps(genomes, device), device, 1)
             results[device] = (out.cpu(), balanced)
             print(f"  {str(device):>6}: build {build * 1e3:8.1f} ms | forward {forward * 1e3:8.2f} ms = "
                   f"{size * args.rows / forward:>15,.0f} genome-activations/s | cart-pole evaluation "
-                  f"{cart:7.2f} s ({steps} steps, {size * EPISODES * steps / cart:>13,.0f} cart-steps/s)")
+                  f"{cart:7.2f} s ({int(balanced.max())} time steps, {int(balanced.sum()):,} cart-steps balanced)")
         if len(devices) > 1:
             (base, base_out), *others = results.items()
             for device, (out, balanced) in others:

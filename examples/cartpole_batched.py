@@ -5,8 +5,9 @@
 
 Every generation, one ``CartPole`` holds ``genomes x episodes`` carts and one
 ``NeatPopulationModule`` maps their observations, shaped ``(genomes, episodes, 4)``, to actions
-for all of them in a single call per time step. Fitness is the mean number of steps balanced
-(at most 500, as in gymnasium's CartPole-v1); the run stops when a genome balances every episode.
+for all of them in a single call per time step; ``neatify.envs.rollout`` runs that loop and drops
+the genomes whose episodes have all ended. Fitness is the mean number of steps balanced (at most
+500, as in gymnasium's CartPole-v1); the run stops when a genome balances every episode.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import argparse
 import torch
 
 from neatify import EvolutionConfig, Genome, Population
-from neatify.envs import CartPole
+from neatify.envs import CartPole, rollout
 from neatify.nn import NeatPopulationModule
 
 
@@ -30,12 +31,7 @@ class CartPoleFitness:
     def __call__(self, genomes: list[Genome]) -> None:
         module = NeatPopulationModule(genomes, device=self.device)
         env = CartPole(len(genomes) * self.episodes, self.max_steps, device=self.device, seed=self.seed)
-        obs = env.reset()
-        done = env.done
-        while not done.all():
-            push_right = module(obs.view(len(genomes), self.episodes, 4)) > 0.5  # (genomes, episodes, 1)
-            obs, done = env.step(push_right.reshape(-1))
-        mean_steps = env.steps.view(len(genomes), self.episodes).double().mean(dim=1)
+        mean_steps = rollout(module, env).double().mean(dim=1)  # pushes right where the output exceeds 0.5
         for genome, fitness in zip(genomes, mean_steps.tolist()):
             genome.fitness = fitness
 

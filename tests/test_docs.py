@@ -46,6 +46,7 @@ RUN_HERE = {
     ("docs/usage.md", "export_torchscript(champion"): "test_usage_session",
     ("docs/batched.md", "module = NeatPopulationModule(genomes)"): "test_batched_snippets",
     ("docs/batched.md", "def xor_fitness(genomes):"): "test_batched_snippets",
+    ("docs/batched.md", "steps = rollout(controllers, env)"): "test_batched_snippets",
 }
 EXCLUDED = {
     ("README.md", "make demo"): "`make test` is this suite; `make demo` builds .venv from the package index and then "
@@ -222,3 +223,6 @@ def test_batched_snippets():
     genomes = namespace["genomes"]
     namespace["xor_fitness"](genomes)
     assert all(0.0 <= genome.fitness <= 4.0 for genome in genomes)
+    exec(doc_snippet("docs/batched.md", "steps = rollout(controllers, env)"), namespace)
+    steps = namespace["steps"]
+    assert steps.shape == (150, 5) and 1 <= steps.min() and steps.max() <= 500

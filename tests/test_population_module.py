@@ -170,3 +170,50 @@ def test_device_and_dtype(recurrent: list[Genome]) -> None:
     out64 = module(x.double().to(device))
     assert out64.dtype == torch.float64
     torch.testing.assert_close(out64.cpu(), expected.double(), rtol=1e-4, atol=1e-5)
+
+
+def assert_same_module(module: NeatPopulationModule, built: NeatPopulationModule) -> None:
+    """Same rows, activation runs and buffers, tensor for tensor (dtypes included)."""
+    assert (module.num_genomes, module._num_nodes) == (built.num_genomes, built._num_nodes)
+    assert (module._layer_rows, module._segments) == (built._layer_rows, built._segments)
+    ours, theirs = dict(module.named_buffers()), dict(built.named_buffers())
+    assert ours.keys() == theirs.keys()
+    for name, tensor in ours.items():
+        assert tensor.dtype == theirs[name].dtype and torch.equal(tensor, theirs[name]), name
+
+
+@pytest.mark.parametrize("synchronous", [False, True])
+@pytest.mark.parametrize("cyclic_share", [0.0, 0.3])
+def test_select_equals_a_module_of_those_genomes(cyclic_share: float, synchronous: bool) -> None:
+    genomes = random_genomes(60, cyclic_share, ACTIVATIONS + ["Upper_softsign", "a_half"], seed=7)
+    module = NeatPopulationModule(genomes, synchronous=synchronous)
+    keep = sorted(random.Random(1).sample(range(60), 25))
+    selected = module.select(keep)
+    assert_same_module(selected, NeatPopulationModule([genomes[i] for i in keep], synchronous=synchronous))
+    again = [1, 2, 3, 10, 24]  # a selection of a selection
+    assert_same_module(selected.select(torch.tensor(again)),
+                       NeatPopulationModule([genomes[keep[i]] for i in again], synchronous=synchronous))
+    x = torch.randn(60, 4, 3, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(selected(x[keep]), module(x)[keep])  # float32: the sparse kernel's sums may differ
+    module.to(torch.float64)
+    torch.testing.assert_close(module.select(keep)(x[keep]), module(x)[keep], rtol=0, atol=0)
+
+
+def test_select_keeps_the_recurrent_state(recurrent: list[Genome]) -> None:
+    module = NeatPopulationModule(recurrent, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(5)
+    steps = [torch.randn(len(recurrent), 3, 3, dtype=torch.float64, generator=gen) for _ in range(4)]
+    keep = [i for i, g in enumerate(recurrent) if g.is_recurrent()][:4] + [len(recurrent) - 1]
+    module(steps[0])
+    selected = module.select(keep)
+    for x in steps[1:]:
+        torch.testing.assert_close(selected(x[keep]), module(x)[keep], rtol=0, atol=0)
+    selected.reset()
+    fresh = NeatPopulationModule([recurrent[i] for i in keep], dtype=torch.float64)
+    torch.testing.assert_close(selected(steps[0][keep]), fresh(steps[0][keep]), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("index", [[], [3, 3], [4, 2], [-1], [30]])
+def test_select_refuses_bad_indices(feed_forward: list[Genome], index: list[int]) -> None:
+    with pytest.raises(ValueError, match="increasing genome indices in 0..29"):
+        NeatPopulationModule(feed_forward).select(index)

@@ -2,5 +2,6 @@
 
 from neatify.envs.cartpole import CartPole
 from neatify.envs.double_pole import DoublePole
+from neatify.envs.rollout import first_output_above_half, rollout
 
-__all__ = ["CartPole", "DoublePole"]
+__all__ = ["CartPole", "DoublePole", "first_output_above_half", "rollout"]

@@ -33,6 +33,9 @@ from neatify.genome import Genome
 from neatify.nn.activations import torch_activation
 from neatify.population_layout import PopulationLayout
 
+Part = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+"""One CSR matrix's row pointers, shared-input columns, per-genome-input columns and weights."""
+
 
 class NeatPopulationModule(nn.Module):
     """Many genomes' networks at once: ``(batch, in)`` or ``(genomes, batch, in)`` -> ``(genomes, batch, out)``.
@@ -57,24 +60,38 @@ class NeatPopulationModule(nn.Module):
             if (g.num_inputs, g.num_outputs) != (self.num_inputs, self.num_outputs):
                 raise ValueError(f"genome {g.id} has {g.num_inputs} inputs and {g.num_outputs} outputs; "
                                  f"expected {self.num_inputs} and {self.num_outputs} like the first genome")
-        self.num_genomes = len(genomes)
         rows = PopulationLayout.from_genomes(genomes, synchronous)
-        self._num_nodes = rows.num_nodes
-        self._layer_rows = rows.layer_rows
-        self._segments = rows.segments
-        self.register_buffer("_bias", torch.as_tensor(rows.bias, dtype=dtype, device=device).unsqueeze(1))
-        self.register_buffer("_outputs", torch.as_tensor(rows.outputs, device=device))
-        parts = {f"_layer_{k}": csr for k, csr in enumerate(rows.layers)}
-        if rows.recurrent is not None:
-            parts["_recurrent"] = rows.recurrent
+        parts = [tuple(torch.as_tensor(a, device=device) for a in csr) for csr in rows.layers]
+        recurrent = None if rows.recurrent is None else tuple(torch.as_tensor(a, device=device)
+                                                              for a in rows.recurrent)
+        self._install(len(genomes), rows.num_nodes, rows.layer_rows, rows.segments,
+                      torch.as_tensor(rows.bias, device=device), torch.as_tensor(rows.outputs, device=device),
+                      parts, recurrent, dtype)
+
+    def _install(self, num_genomes: int, num_nodes: int, layer_rows: list[tuple[int, int]],
+                 segments: list[list[tuple[str, int, int]]], bias: torch.Tensor, outputs: torch.Tensor,
+                 layers: list[Part], recurrent: Part | None, dtype: torch.dtype) -> None:
+        """Keep the rows and register the CSR parts as buffers (weights and bias in ``dtype``)."""
+        self.num_genomes, self._num_nodes = num_genomes, num_nodes
+        self._layer_rows, self._segments = layer_rows, segments
+        self.register_buffer("_bias", bias.to(dtype).unsqueeze(1))
+        self.register_buffer("_outputs", outputs)
+        parts = {f"_layer_{k}": csr for k, csr in enumerate(layers)}
+        if recurrent is not None:
+            parts["_recurrent"] = recurrent
         for name, (crow, shared, own, weight) in parts.items():
-            self.register_buffer(f"{name}_crow", torch.as_tensor(crow, device=device))
-            self.register_buffer(f"{name}_shared", torch.as_tensor(shared, device=device))
-            self.register_buffer(f"{name}_own", torch.as_tensor(own, device=device))
-            self.register_buffer(f"{name}_weight", torch.as_tensor(weight, dtype=dtype, device=device))
-        self._has_recurrent = rows.recurrent is not None
+            self.register_buffer(f"{name}_crow", crow)
+            self.register_buffer(f"{name}_shared", shared)
+            self.register_buffer(f"{name}_own", own)
+            self.register_buffer(f"{name}_weight", weight.to(dtype))
+        self._has_recurrent = recurrent is not None
         self.register_buffer("_state", None, persistent=False)
         self._matrices: dict[str, tuple[list[torch.Tensor], torch.Tensor | None]] = {}
+        self._row_genome: torch.Tensor | None = None
+
+    def _part(self, name: str) -> Part:
+        """The CSR parts (row pointers, shared columns, own columns, weights) registered as ``name``."""
+        return tuple(getattr(self, f"{name}_{field}") for field in ("crow", "shared", "own", "weight"))
 
     @property
     def is_recurrent(self) -> bool:
@@ -86,8 +103,75 @@ class NeatPopulationModule(nn.Module):
         """Forget the recurrent state (the next call starts from all-zero node values)."""
         self._state = None
 
+    def select(self, index: Sequence[int] | torch.Tensor) -> NeatPopulationModule:
+        """The genomes at ``index`` (increasing) as a module of their own, cut from this one's tensors
+        without laying anything out again, with their recurrent state: a rollout drops finished genomes
+        this way. It equals ``NeatPopulationModule([genomes[i] for i in index])`` tensor for tensor."""
+        keep = torch.as_tensor(index, dtype=torch.long, device=self._bias.device).reshape(-1)
+        if len(keep) == 0 or keep[0] < 0 or keep[-1] >= self.num_genomes or (keep.diff() <= 0).any():
+            raise ValueError(f"select() needs increasing genome indices in 0..{self.num_genomes - 1}, "
+                             f"at least one; got {keep.tolist()}")
+        member = torch.zeros(self.num_genomes, dtype=torch.bool, device=keep.device)
+        member[keep] = True
+        rank = member.cumsum(0) - 1  # a kept genome's new index
+        row_genome = self._row_genomes()
+        kept = member[row_genome]
+        before = torch.cat([kept.new_zeros(1, dtype=torch.long), kept.cumsum(0)])  # kept rows before each row
+        renumber = _Renumbering(before, rank * self.num_inputs, self._num_nodes, self.num_inputs)
+        bounds = before[[b for start, end in self._layer_rows for b in (start, end)]].tolist()
+        layer_rows, segments, layers = [], [], []
+        for k, (start, end) in enumerate(self._layer_rows):
+            new_start, new_end = bounds[2 * k], bounds[2 * k + 1]
+            if new_start == new_end:
+                continue
+            layer_rows.append((new_start, new_end))
+            segments.append(self._kept_segments(self._segments[k], before))
+            layers.append(renumber.part(self._part(f"_layer_{k}"), kept[start:end]))
+        recurrent = renumber.part(self._part("_recurrent"), kept) if self._has_recurrent else None
+        if recurrent is not None and len(recurrent[1]) == 0:
+            recurrent = None
+        selected = NeatPopulationModule.__new__(NeatPopulationModule)
+        nn.Module.__init__(selected)
+        selected.num_inputs, selected.num_outputs = self.num_inputs, self.num_outputs
+        outputs = before[self._outputs.view(self.num_genomes, self.num_outputs)[keep]].reshape(-1)
+        selected._install(len(keep), bounds[-1], layer_rows, segments, self._bias[kept, 0],
+                          outputs, layers, recurrent, self._bias.dtype)
+        selected._row_genome = rank[row_genome[kept]]
+        if recurrent is not None and self._state is not None:
+            selected._state = self._state[kept]
+        return selected
+
+    @staticmethod
+    def _kept_segments(segments: list[tuple[str, int, int]], before: torch.Tensor) -> list[tuple[str, int, int]]:
+        """One layer's activation runs renumbered to the kept rows; runs left empty are dropped."""
+        bounds = before[[b for _, a, e in segments for b in (a, e)]].tolist()
+        runs = [(name, bounds[2 * i], bounds[2 * i + 1]) for i, (name, _, _) in enumerate(segments)]
+        return [run for run in runs if run[1] < run[2]]
+
+    def _row_genomes(self) -> torch.Tensor:
+        """Which genome each node row belongs to (computed once): labels spread from the output rows
+        back along the edges, every layer top-down and then the recurrent edges, until all rows have one."""
+        if self._row_genome is None:
+            genome = torch.full((self._num_nodes,), -1, dtype=torch.long, device=self._bias.device)
+            genome[self._outputs] = torch.arange(self.num_genomes, device=genome.device).repeat_interleave(
+                self.num_outputs)
+            names = [f"_layer_{k}" for k in reversed(range(len(self._layer_rows)))]
+            starts = [start for start, _ in reversed(self._layer_rows)]
+            if self._has_recurrent:
+                names, starts = names + ["_recurrent"], starts + [0]
+            edges = [_node_edges(self._part(name), start, self._num_nodes) for name, start in zip(names, starts)]
+            labelled = int((genome >= 0).sum())
+            while labelled < self._num_nodes:
+                for rows, columns in edges:
+                    genome.scatter_reduce_(0, columns, genome[rows], reduce="amax")
+                labelled, before = int((genome >= 0).sum()), labelled
+                if labelled == before:
+                    raise RuntimeError(f"{self._num_nodes - labelled} node rows reach no output")
+            self._row_genome = genome
+        return self._row_genome
+
     def _apply(self, fn, recurse=True):  # rebuild the cached CSR matrices on the new device/dtype
-        self._matrices = {}
+        self._matrices, self._row_genome = {}, None
         return super()._apply(fn, recurse)
 
     def _csr_matrices(self, columns: str, n_rows: int) -> tuple[list[torch.Tensor], torch.Tensor | None]:
@@ -151,3 +235,37 @@ class NeatPopulationModule(nn.Module):
             for name, a, b in segments:
                 values[a:b] = torch_activation(name)(pre[a - start:b - start])
         return values[:n_nodes]
+
+
+def _node_edges(part: Part, start: int, num_nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row, column) of a CSR part's edges between node rows; ``start`` is the part's first row."""
+    crow, shared = part[0], part[1]
+    rows = torch.repeat_interleave(torch.arange(start, start + len(crow) - 1, device=crow.device), crow.diff())
+    node = shared < num_nodes
+    return rows[node], shared[node]
+
+
+class _Renumbering:
+    """Columns and rows of a module renumbered to a subset of its genomes (``NeatPopulationModule.select``)."""
+
+    def __init__(self, before: torch.Tensor, input_base: torch.Tensor, num_nodes: int, num_inputs: int) -> None:
+        self.before, self.input_base = before, input_base
+        self.num_nodes, self.num_inputs = num_nodes, num_inputs
+
+    def part(self, part: Part, kept: torch.Tensor) -> Part:
+        """The kept rows' edges of one CSR part (``kept``: a mask over its rows), with columns renumbered."""
+        crow, shared, own, weight = part
+        counts = crow.diff()
+        edges = torch.repeat_interleave(kept, counts)
+        new_crow = torch.cat([crow.new_zeros(1), counts[kept].cumsum(0)])
+        return new_crow, self.columns(shared[edges], False), self.columns(own[edges], True), weight[edges]
+
+    def columns(self, columns: torch.Tensor, own: bool) -> torch.Tensor:
+        """Node columns to their kept rows, input columns after the kept nodes (per genome: its new block)."""
+        kept_nodes = self.before[-1]
+        node = columns < self.num_nodes
+        offset = columns - self.num_nodes
+        if own:
+            genome, i = offset.div(self.num_inputs, rounding_mode="floor"), offset.remainder(self.num_inputs)
+            offset = self.input_base[genome.clamp(min=0)] + i
+        return torch.where(node, self.before[columns.clamp(max=self.num_nodes)], kept_nodes + offset)

@@ -1,0 +1,61 @@
+"""``rollout``: a whole population's cart-pole episodes, one module call per step, finished genomes dropped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from neatify.envs.cartpole import CartPole
+from neatify.nn.population_module import NeatPopulationModule
+
+
+def first_output_above_half(outputs: torch.Tensor) -> torch.Tensor:
+    """Push right where a network's first output exceeds 0.5: ``(genomes, episodes, outputs)`` -> bools."""
+    return outputs[..., 0] > 0.5
+
+
+def rollout(module: NeatPopulationModule, env: CartPole,
+            policy: Callable[[torch.Tensor], torch.Tensor] = first_output_above_half,
+            check_every: int = 4, shrink: float = 0.5) -> torch.Tensor:
+    """Reset ``env`` and ``module`` and run every episode to its end; returns ``env.steps`` as
+    ``(genomes, episodes)``.
+
+    Genome ``i`` drives environments ``i * episodes`` to ``(i + 1) * episodes - 1`` (``episodes =
+    env.num_envs // module.num_genomes``); ``policy`` maps the module's outputs ``(genomes, episodes,
+    outputs)`` to actions. Every ``check_every`` steps, once at most ``shrink`` of the genomes being
+    run have an episode left, the others are dropped from the module (``select``) and the carts
+    (``take``), so the long tail of a few good genomes costs only theirs. The carts end as stepping
+    all of them to the end would leave them (finished ones are frozen either way).
+    """
+    genomes = module.num_genomes
+    if check_every < 1:
+        raise ValueError(f"rollout's check_every must be at least 1, got {check_every}")
+    if env.num_envs % genomes:
+        raise ValueError(f"rollout needs whole episodes per genome: {env.num_envs} environments "
+                         f"for {genomes} genomes")
+    episodes = env.num_envs // genomes
+    module.reset()
+    env.reset()
+    device = env.state.device
+    running = torch.arange(genomes, device=device)  # the genomes in `part`, by their index in `module`
+    part, net, step = env, module, 0
+    while True:
+        actions = policy(net(part.state.view(len(running), episodes, -1)))
+        part.advance(actions)
+        step += 1
+        if step % check_every:
+            continue
+        left = (~part.done.view(len(running), episodes)).any(dim=1).nonzero().squeeze(1)
+        if len(left) > shrink * len(running):
+            continue
+        if part is not env:
+            env.put(_carts(running, episodes), part)
+        if len(left) == 0:
+            return env.steps.view(genomes, episodes)
+        running, net, part = running[left], net.select(left), part.take(_carts(left, episodes))
+
+
+def _carts(genomes: torch.Tensor, episodes: int) -> torch.Tensor:
+    """The environment indices of ``genomes``' episodes, genome-major."""
+    return (genomes.unsqueeze(1) * episodes + torch.arange(episodes, device=genomes.device)).reshape(-1)
