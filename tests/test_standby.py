@@ -29,10 +29,10 @@ HEARTBEAT = 0.3
 PEER_TIMEOUT = 3 * HEARTBEAT
 TARGET = 2 * HEARTBEAT + PEER_TIMEOUT
 """The failover target: the primary SIGKILLed, the standby's first task within this many seconds."""
-MARGIN = 0.5
-"""Scheduling noise on a loaded machine: every process is already running when the primary dies, so no start-up
-cost counts; what varies is when the standby's reader (ticking every heartbeat_interval / 4), the workers'
-retries and the promotion get a CPU. Measured failovers here took about 1.0 s against the target's 1.5 s."""
+SLACK = 2.0
+"""The tests bound the failover by SLACK x what it should take, to catch a failover that waits on the wrong timer
+(a frozen primary once held workers 30 s) without timing a loaded machine; the target itself is measured by
+``benchmarks/failover.py`` (about 1.0 s against the 1.5 s target on the 2-core machine)."""
 TOKEN = "standby-secret"
 RUN_FILE = """
 [run]
@@ -120,7 +120,7 @@ def test_the_standby_takes_over_a_killed_primary_and_the_run_equals_the_local_on
         log = procs.errors(standby)
     print(f"\nfailover: primary SIGKILLed -> first task from the standby in {failover:.3f}s "
           f"(target {TARGET:.1f}s = 2 x heartbeat_interval {HEARTBEAT}s + peer_timeout {PEER_TIMEOUT:.1f}s)")
-    assert 0 < failover <= TARGET + MARGIN
+    assert 0 < failover <= SLACK * TARGET
     assert "standby: promoting to epoch 2" in log and "leading the run as epoch 2" in log
     population, rows = local_run()
     assert Checkpoint.load_genome_json(standby_dir / "champion.json").to_dict() == population.best_genome.to_dict()
@@ -153,7 +153,7 @@ def test_a_frozen_primary_is_left_for_the_standby_at_once_and_stands_down_when_i
         assert standby.wait(timeout=60) == 0, procs.errors(standby)
         assert all(w.wait(timeout=30) == 0 for w in workers), [procs.log(w) for w in workers]
     print(f"\nfailover from a frozen primary: {failover:.3f}s")
-    assert failover <= 3 * standby_heartbeat + 2 * HEARTBEAT + 2 * MARGIN
+    assert failover <= SLACK * (3 * standby_heartbeat + 2 * HEARTBEAT)
     assert f"neatify: error: master on {HOST}:{primary_port} (epoch 1) stood down: standby from " in old
     state, epoch = Checkpoint.read_run(primary_dir / "run.json")
     assert epoch == 1 and state["generation"] <= 3  # it went no further once frozen
