@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import ssl
 import struct
 import time
 from contextlib import closing
@@ -201,6 +202,21 @@ def test_tls_run_matches_a_local_run(master, certificates, tmp_path):
         assert comparable(pop.state_dict()) == local_state(30, 5, 2)
         pop.shutdown()
         assert worker.wait(10) == 0
+
+
+def test_a_registration_riding_with_the_last_tls_handshake_record_is_answered(master, certificates):
+    """A TLS 1.3 client may send its first frame right behind its Finished record, so the master's TLS layer
+    hands that frame over before ``start_tls`` returns: it must wait for the connection, not be dropped (it
+    was, about one connection in five: the peer then waited for an answer that never came)."""
+    pop = master(tls_cert=certificates["master"], auth_token=TOKEN)
+    context = ssl.create_default_context(cafile=certificates["ca"])
+    for attempt in range(30):
+        with socket.create_connection((HOST, pop.port), timeout=5) as raw, \
+                context.wrap_socket(raw, server_hostname=HOST) as sock:
+            conn = FramedConnection(sock, 1 << 20)
+            conn.send(WorkerRegistration(PROTOCOL_VERSION, f"w{attempt}", 1, nonce=auth.new_nonce()))
+            answer = conn.recv(deadline=time.monotonic() + 3)
+            assert isinstance(answer, RegistrationAck) and answer.status == "challenge", (attempt, answer)
 
 
 def test_tls_master_refuses_untrusting_and_plain_peers_and_serves_on(master, certificates, tmp_path, caplog):

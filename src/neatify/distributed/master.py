@@ -68,6 +68,9 @@ class _Link(asyncio.Protocol):
         """Write-buffer plus kernel send-queue bytes at the last tick (to see the peer taking them)."""
         self.written = 0
         """Bytes written since the last tick."""
+        self.early: list[bytes] | None = []
+        """Bytes that came before the protocol knew the connection (None once it does): with TLS the peer's first
+        frame may ride with its last handshake record, delivered before ``start_tls`` returns."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -75,6 +78,9 @@ class _Link(asyncio.Protocol):
         self.coordinator._accepted(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.early is not None:
+            self.early.append(data)
+            return
         core = self.coordinator._core
         self.coordinator._apply(core.received(self.id, data, time.monotonic()))
 
@@ -360,6 +366,9 @@ class SystemCoordinator:
     def _opened(self, link: _Link, address: str) -> None:
         self._links[link.id] = link
         self._apply(self._core.connected(link.id, address, time.monotonic()))
+        early, link.early = link.early or [], None
+        for data in early:
+            link.data_received(data)
 
     def _lost(self, link: _Link, reason: str) -> None:
         self._links.pop(link.id, None)
