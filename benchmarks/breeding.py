@@ -52,8 +52,11 @@ def measure(pop_size: int, generations: int, warmup: int, seed: int) -> dict[str
     for _ in range(warmup):
         pop.run_generation(sum_of_weights)
     spent = {"reproduce": 0.0, "speciate": 0.0, "fitness": 0.0}
-    for name in ("reproduce", "speciate"):  # the names neatify.population calls them by
-        setattr(population, name, stopwatch(spent, name, getattr(population, name)))
+    # the names neatify.population calls them by: speciate_steered (threshold search included) since
+    # 2026-11-29, speciate in a baseline from before
+    speciation = "speciate_steered" if hasattr(population, "speciate_steered") else "speciate"
+    for name, timed in (("reproduce", "reproduce"), ("speciate", speciation)):
+        setattr(population, timed, stopwatch(spent, name, getattr(population, timed)))
     fitness = stopwatch(spent, "fitness", sum_of_weights)
     start = time.perf_counter()
     for _ in range(generations):
