@@ -297,7 +297,7 @@ def test_help_is_complete(capsys):
     for word in ("run", "show", "master", "worker", "--resume", "--generations", "--quiet", "--history",
                  "docs/cli.md", "--min-workers", "--checkpoint", "--auth-token", "--master-host", "MODULE:FUNCTION",
                  "--tls-cert", "--tls-key", "--tls-ca", "--tls-server-name", "--processes", "HOST:PORT", "--json",
-                 "--scheduler-file"):
+                 "--scheduler-file", "--standby-of", "--heartbeat-interval", "HOST:PORT[,HOST:PORT...]"):
         assert word in out
 
 

@@ -486,12 +486,14 @@ def build_parser() -> argparse.ArgumentParser:
     master = commands.add_parser(
         "master", help="evolve as a run file says, with fitness computed by workers",
         description="Evolve as a TOML run file says ([run] fitness is not used: the workers compute fitness). "
-                    "Prints 'master listening on HOST:PORT' once it accepts workers.")
+                    "Prints 'master listening on HOST:PORT' once it accepts workers. With --standby-of it is "
+                    "instead the hot standby of another master, taking the run over when that one is gone.")
     _run_file_arguments(master)
     master.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; "
                         "0.0.0.0 for every interface)")
     master.add_argument("--port", type=int, default=5000, help="port to listen on; 0 picks a free one (default 5000)")
-    master.add_argument("--min-workers", type=int, default=1, help="workers to wait for before a generation")
+    master.add_argument("--min-workers", type=int, default=1,
+                        help="workers to wait for before the first generation; later generations need only one")
     master.add_argument("--worker-wait-timeout", type=float, metavar="SECONDS",
                         help="give up when no worker comes within this time (default: wait forever)")
     master.add_argument("--checkpoint", metavar="FILE",
@@ -505,8 +507,10 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--heartbeat-interval", type=float, default=5.0, metavar="SECONDS",
                         help="seconds between heartbeats; a peer silent for 3 of them is lost")
     master.add_argument("--standby-of", type=_standby_of, metavar="HOST:PORT",
-                        help="be the hot standby of the master at HOST:PORT: receive its state after every "
-                             "generation and take over when it is gone for 3 heartbeat intervals")
+                        help="be the hot standby of the master at HOST:PORT: refuse workers, receive its state "
+                             "after every generation and take over when it is gone for 3 heartbeat intervals; "
+                             "give it the primary's run file and token and a --checkpoint of its own, and the "
+                             "workers both addresses (neatify worker --master PRIMARY,STANDBY)")
     master.add_argument("--tls-ca", metavar="PEM", help="with --standby-of: speak TLS to the primary and trust a "
                                                         "certificate this CA signed")
     master.set_defaults(handler=_command_master)
@@ -533,7 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--auth-token", help="shared secret (default: $NEATIFY_AUTH_TOKEN)")
     worker.add_argument("--tls-ca", metavar="PEM", help="speak TLS; trust a master certificate this CA signed")
     worker.add_argument("--tls-server-name", metavar="NAME",
-                        help="name the master's certificate must carry (default: --master-host)")
+                        help="name the master's certificate must carry (default: the host dialed)")
     worker.add_argument("--processes", type=_processes, metavar="N|auto",
                         help="run N worker processes (auto: one per usable CPU) and restart any that dies; "
                              "ids ID-1 .. ID-N (default: this process is the one worker)")
