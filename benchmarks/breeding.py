@@ -78,7 +78,7 @@ def measure_in(src: str, args: argparse.Namespace, size: int) -> dict[str, float
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--generations", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=5)

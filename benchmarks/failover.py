@@ -1,4 +1,4 @@
-"""Hot-standby failover time on loopback: a primary SIGKILLed mid-run, until the workers evaluate again.
+"""Hot-standby failover time on loopback: a primary killed or frozen mid-run, until the workers evaluate again.
 
     python benchmarks/failover.py [--runs 5] [--heartbeat 0.3] [--signal KILL|STOP]
 
@@ -112,9 +112,11 @@ def one_failover(folder: Path, heartbeat: float, signum: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--heartbeat", type=float, default=0.3, help="heartbeat_interval of both masters (s)")
-    parser.add_argument("--signal", choices=["KILL", "STOP"], default="KILL")
+    parser.add_argument("--runs", type=int, default=5, help="failovers timed, each with fresh masters (default 5)")
+    parser.add_argument("--heartbeat", type=float, default=0.3,
+                        help="heartbeat_interval of both masters, s (default 0.3)")
+    parser.add_argument("--signal", choices=["KILL", "STOP"], default="KILL",
+                        help="sent to the primary: KILL (it dies) or STOP (it freezes); default KILL")
     args = parser.parse_args()
     logging.getLogger("neatify.distributed").setLevel(logging.ERROR)  # the workers' retries are expected
     signum = getattr(signal, f"SIG{args.signal}")
