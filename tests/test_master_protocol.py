@@ -11,7 +11,8 @@ import pytest
 
 from neatify import Population
 from neatify.distributed import DistributedConfig, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout, auth
-from neatify.distributed.errors import DistributedError, SupersededError
+from neatify.distributed import SupersededError
+from neatify.distributed.errors import DistributedError
 from neatify.distributed.genome_wire import decode_genomes
 from neatify.distributed.master_protocol import Close, MasterProtocol, Send
 from neatify.distributed.messages import (

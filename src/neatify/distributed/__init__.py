@@ -6,8 +6,8 @@ See docs/distributed.md.
 
 from neatify.distributed.config import DistributedConfig
 from neatify.distributed.errors import (
-    AuthenticationError, DistributedError, ProtocolError, RegistrationError, RemoteFitnessError, WorkerLostError,
-    WorkerWaitTimeout,
+    AuthenticationError, DistributedError, ProtocolError, RegistrationError, RemoteFitnessError, SupersededError,
+    WorkerLostError, WorkerWaitTimeout,
 )
 from neatify.distributed.master import DistributedEvaluator, DistributedPopulation, SystemCoordinator
 from neatify.distributed.messages import MessageType
@@ -18,5 +18,5 @@ __all__ = [
     "PROTOCOL_VERSION", "AuthenticationError", "DistributedConfig", "DistributedError", "DistributedEvaluator",
     "DistributedPopulation",
     "GenomeEvaluator", "MessageType", "ProtocolError", "RegistrationError", "RemoteFitnessError",
-    "SystemCoordinator", "WorkerLostError", "WorkerNode", "WorkerWaitTimeout",
+    "SupersededError", "SystemCoordinator", "WorkerLostError", "WorkerNode", "WorkerWaitTimeout",
 ]
