@@ -271,9 +271,10 @@ def test_steered_speciation_gives_up_past_the_limit_and_keeps_the_other_rules():
 def test_searching_speciation_stays_deterministic_across_a_checkpoint(monkeypatch):
     import neatify.species
 
-    tries = []
-    real = neatify.species.speciate_at_most
-    monkeypatch.setattr(neatify.species, "speciate_at_most", lambda *args: tries.append(args[2]) or real(*args))
+    tries = []  # one threshold per speciation
+    real = neatify.species._Speciation.at
+    monkeypatch.setattr(neatify.species._Speciation, "at",
+                        lambda self, *args: tries.append(args[0]) or real(self, *args))
     config = EvolutionConfig(target_species=6, prob_add_node=0.2)
     straight = Population(pop_size=300, num_inputs=2, num_outputs=1, config=config, seed=8)
     for _ in range(3):

@@ -132,47 +132,67 @@ def speciate_at_most(genomes: list[Genome], previous: list[Species], threshold: 
                      generation: int, next_species_id: int, limit: int | None) -> tuple[list[Species], int] | None:
     """``speciate``, giving up (None) as soon as more than ``limit`` species form: each costs a pass
     over the whole population, so a threshold found too low costs little to try."""
-    genomes = sorted(genomes, key=lambda g: g.id)
-    table = GeneTable(genomes, config)
-    free = np.ones(len(genomes), dtype=bool)
-    species: list[Species] = []
-    rep_rows: list[np.ndarray] = []
-    old_species = sorted(previous, key=lambda s: s.id)
-    old_reps = GeneTable([s.representative for s in old_species], config)
-    kept: list[int] = []
-    for i, old in enumerate(old_species):
-        if kept and (old_reps.distances(old.representative)[kept] < threshold).any():
-            continue
-        kept.append(i)
-        d = np.where(free, table.distances(old.representative), np.inf)
-        best = int(np.argmin(d)) if len(d) else 0
-        if not len(d) or d[best] >= threshold:
-            continue
-        free[best] = False
-        species.append(Species(old.id, genomes[best], old.created, [genomes[best]], old.best_fitness,
-                               old.last_improved, old.staleness))
-        rep_rows.append(table.distances(genomes[best]))
-    if limit is not None and len(species) > limit:
-        return None
-    if rep_rows:
-        matrix = np.vstack(rep_rows)
-        best_d, best_s = matrix.min(axis=0), matrix.argmin(axis=0)
-    else:
-        best_d, best_s = np.full(len(genomes), np.inf), np.zeros(len(genomes), dtype=np.int64)
-    for i in np.flatnonzero(free):
-        g = genomes[i]
-        if best_d[i] < threshold:
-            species[best_s[i]].members.append(g)
-            continue
-        if limit is not None and len(species) >= limit:
+    return _Speciation(genomes, previous, config).at(threshold, generation, next_species_id, limit)
+
+
+class _Speciation:
+    """One generation's genomes and previous species, tabled once for speciating at one threshold or several
+    (the tables and the old representatives' distances do not depend on the threshold)."""
+
+    def __init__(self, genomes: list[Genome], previous: list[Species], config: EvolutionConfig) -> None:
+        self.genomes = sorted(genomes, key=lambda g: g.id)
+        self.table = GeneTable(self.genomes, config)
+        self.old_species = sorted(previous, key=lambda s: s.id)
+        self.old_reps = GeneTable([s.representative for s in self.old_species], config)
+        self._old_distances: dict[int, np.ndarray] = {}
+
+    def _from_old(self, i: int) -> np.ndarray:
+        """Distances from old species ``i``'s representative to every genome (computed once)."""
+        if i not in self._old_distances:
+            self._old_distances[i] = self.table.distances(self.old_species[i].representative)
+        return self._old_distances[i]
+
+    def at(self, threshold: float, generation: int, next_species_id: int,
+           limit: int | None) -> tuple[list[Species], int] | None:
+        """The species at ``threshold`` and the next free species id (see ``speciate``); None past ``limit``."""
+        genomes, table = self.genomes, self.table
+        free = np.ones(len(genomes), dtype=bool)
+        species: list[Species] = []
+        rep_rows: list[np.ndarray] = []
+        kept: list[int] = []
+        for i, old in enumerate(self.old_species):
+            if kept and (self.old_reps.distances(old.representative)[kept] < threshold).any():
+                continue
+            kept.append(i)
+            d = np.where(free, self._from_old(i), np.inf)
+            best = int(np.argmin(d)) if len(d) else 0
+            if not len(d) or d[best] >= threshold:
+                continue
+            free[best] = False
+            species.append(Species(old.id, genomes[best], old.created, [genomes[best]], old.best_fitness,
+                                   old.last_improved, old.staleness))
+            rep_rows.append(table.distances(genomes[best]))
+        if limit is not None and len(species) > limit:
             return None
-        species.append(Species(next_species_id, g, generation, [g], last_improved=generation))
-        next_species_id += 1
-        d = table.distances(g)
-        closer = d < best_d
-        best_d[closer] = d[closer]
-        best_s[closer] = len(species) - 1
-    return species, next_species_id
+        if rep_rows:
+            matrix = np.vstack(rep_rows)
+            best_d, best_s = matrix.min(axis=0), matrix.argmin(axis=0)
+        else:
+            best_d, best_s = np.full(len(genomes), np.inf), np.zeros(len(genomes), dtype=np.int64)
+        for i in np.flatnonzero(free):
+            g = genomes[i]
+            if best_d[i] < threshold:
+                species[best_s[i]].members.append(g)
+                continue
+            if limit is not None and len(species) >= limit:
+                return None
+            species.append(Species(next_species_id, g, generation, [g], last_improved=generation))
+            next_species_id += 1
+            d = table.distances(g)
+            closer = d < best_d
+            best_d[closer] = d[closer]
+            best_s[closer] = len(species) - 1
+        return species, next_species_id
 
 
 STEER_BAND = 1.5
@@ -245,13 +265,14 @@ def speciate_steered(genomes: list[Genome], previous: list[Species], threshold: 
     if target == 0 or config.compatibility_threshold_step > 0:
         return (*speciate(genomes, previous, threshold, config, generation, next_species_id), threshold)
     limit = math.floor(target * STEER_RANGE)
+    tabled = _Speciation(genomes, previous, config)
     results: dict[float, tuple[list[Species], int] | None] = {}
 
     def count_at(t: float) -> int:
-        results[t] = speciate_at_most(genomes, previous, t, config, generation, next_species_id, limit)
+        results[t] = tabled.at(t, generation, next_species_id, limit)
         found = results[t]
         return limit + 1 if found is None else len(found[0])
 
     threshold = find_threshold(threshold, target, config.compatibility_threshold_min, count_at)
-    found = results[threshold] or speciate(genomes, previous, threshold, config, generation, next_species_id)
+    found = results[threshold] or tabled.at(threshold, generation, next_species_id, None)
     return (*found, threshold)
