@@ -476,7 +476,8 @@ class DistributedPopulation(Population):
                 self.epoch = epoch or 1
                 logger.info("resumed from checkpoint %s at generation %d (epoch %d)", self.checkpoint_path,
                             self.generation, self.epoch)
-        self._settings = self._run_settings(self.state_dict(), seeded)
+        state = self.state_dict()
+        self._settings = self._run_settings(state, seeded)
         """What this master's arguments fixed of the run, which a standby's primary must share."""
         self.distributed_config = distributed_config if distributed_config is not None else DistributedConfig()
         self.evaluator = DistributedEvaluator(self.distributed_config, self.epoch)
@@ -486,7 +487,7 @@ class DistributedPopulation(Population):
         self._fence: OldPrimaryFence | None = None
         """A promoted standby's watch on its old primary, which stands down should it run again."""
         if not self.coordinator.standby:  # a standby linking before the first generation ends gets the start
-            self._replicate()
+            self._replicate(state)
 
     @property
     def port(self) -> int:
@@ -507,15 +508,19 @@ class DistributedPopulation(Population):
         if self.coordinator.standby:
             raise DistributedError("a standby evolves only once promoted: call follow() first")
         super().run_generation(fitness_fn)
+        linked = self.coordinator.standby_linked
+        if self.checkpoint_path is None and not linked:
+            return
+        state = self.state_dict()  # about 10 us a genome: built once for both, and not for no one
         if self.checkpoint_path is not None:
-            Checkpoint.save(self, self.checkpoint_path, self.epoch)
-        if self.coordinator.standby_linked:  # the state costs ~10 us a genome to build: not for no one
-            self._replicate()
+            Checkpoint.save_state(state, self.checkpoint_path, self.epoch)
+        if linked:
+            self._replicate(state)
 
-    def _replicate(self) -> None:
-        """Send this population's state and its statistics rows to the standby."""
+    def _replicate(self, state: dict[str, Any]) -> None:
+        """Send this population's ``state`` and its statistics rows to the standby."""
         statistics = next((r.rows for r in self.reporters if isinstance(r, StatisticsReporter)), [])
-        self.coordinator.replicate(self.generation, encode_state(self.state_dict(), statistics))
+        self.coordinator.replicate(self.generation, encode_state(state, statistics))
 
     def follow(self) -> bool:
         """A standby: follow the primary until it ends the run (False) or is gone for ``peer_timeout``
