@@ -49,3 +49,12 @@ def verify(candidate: bytes, token: str, role: Role, version: int, worker_nonce:
            worker_id: int | str) -> bool:
     """Whether ``candidate`` is the proof ``role`` must give (compared in constant time)."""
     return hmac.compare_digest(proof(token, role, version, worker_nonce, master_nonce, worker_id), candidate)
+
+
+def answer_challenge(token: str, role: Role, version: int, client_nonce: bytes, master_nonce: bytes,
+                     master_proof: bytes, client_id: int | str) -> bytes | None:
+    """A client's (``role``'s) proof in answer to the master's challenge, or None when the master's own proof is
+    wrong: a client proves nothing to a peer that has not proven it knows the token."""
+    if not verify(master_proof, token, "master", version, client_nonce, master_nonce, client_id):
+        return None
+    return proof(token, role, version, client_nonce, master_nonce, client_id)

@@ -211,14 +211,14 @@ class StandbyProtocol:
         if not self.auth_token:
             raise AuthenticationError(f"primary at {self.where} requires an auth token (set auth_token or "
                                       f"${AUTH_TOKEN_ENV})")
-        if not auth.verify(challenge.proof, self.auth_token, "master", PROTOCOL_VERSION, self._nonce,
-                           challenge.nonce, auth.STANDBY_CLIENT_ID):
+        answer = auth.answer_challenge(self.auth_token, "standby", PROTOCOL_VERSION, self._nonce, challenge.nonce,
+                                       challenge.proof, auth.STANDBY_CLIENT_ID)
+        if answer is None:
             self._distrust("could not prove it knows the auth token (the tokens differ, or it is not the primary)",
                            events)
             return
         self._proven = True
-        events.append(Send(encode_frame(self._hello(auth.proof(
-            self.auth_token, "standby", PROTOCOL_VERSION, self._nonce, challenge.nonce, auth.STANDBY_CLIENT_ID)))))
+        events.append(Send(encode_frame(self._hello(answer))))
 
     def _accepted(self, ack: RegistrationAck, events: list[Event]) -> None:
         epoch = ack.epoch or 0

@@ -74,10 +74,10 @@ def _exchange(conn: FramedConnection, token: str | None, where: str, deadline: f
         if not token:
             raise AuthenticationError(f"master at {where} requires an auth token (give one or set "
                                       f"${AUTH_TOKEN_ENV})")
-        if not auth.verify(message.proof, token, "master", PROTOCOL_VERSION, nonce, message.nonce,
-                           auth.STATUS_CLIENT_ID):
+        answer = auth.answer_challenge(token, "status", PROTOCOL_VERSION, nonce, message.nonce, message.proof,
+                                       auth.STATUS_CLIENT_ID)
+        if answer is None:
             raise AuthenticationError(f"master at {where} could not prove it knows the auth token (the tokens "
                                       "differ, or it is not the real master)")
         master_proven = True
-        conn.send(StatusRequest(nonce=nonce, proof=auth.proof(
-            token, "status", PROTOCOL_VERSION, nonce, message.nonce, auth.STATUS_CLIENT_ID)))
+        conn.send(StatusRequest(nonce=nonce, proof=answer))

@@ -181,15 +181,15 @@ class WorkerProtocol:
         if not self.auth_token:
             raise AuthenticationError(f"worker {self.worker_id}: master at {self.where} requires an auth token "
                                       f"(set auth_token or ${AUTH_TOKEN_ENV})")
-        nonce = self._hello.nonce
-        if not auth.verify(message.proof, self.auth_token, "master", PROTOCOL_VERSION, nonce, message.nonce,
-                           self.worker_id):
+        assert self._hello.nonce is not None
+        answer = auth.answer_challenge(self.auth_token, "worker", PROTOCOL_VERSION, self._hello.nonce, message.nonce,
+                                       message.proof, self.worker_id)
+        if answer is None:
             self._distrust("could not prove it knows the auth token (the tokens differ, or it is not the real "
                            "master)", events)
             return
         self._master_proven = True
-        events.append(Send(encode_frame(replace(self._hello, proof=auth.proof(
-            self.auth_token, "worker", PROTOCOL_VERSION, nonce, message.nonce, self.worker_id)))))
+        events.append(Send(encode_frame(replace(self._hello, proof=answer))))
 
     def _refuse_stale(self, epoch: int, events: list[Event]) -> None:
         """A master of an older epoch than one served (an old primary revived): tell it, try the next master."""
