@@ -7,12 +7,15 @@ InnovationTracker. Connection genes are keyed by innovation number.
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from neatify.config import EvolutionConfig
 from neatify.genes import ConnectionGene, NodeGene
 from neatify.graph import closes_cycle, evaluation_plan, successor_map
 from neatify.innovation import InnovationTracker
+
+if TYPE_CHECKING:
+    from neatify.genome_batch import GenomeBatch
 
 
 def _initial_pairs(mode: str, inputs: list[int], outputs: list[int], rng: random.Random) -> list[tuple[int, int]]:
@@ -31,15 +34,62 @@ def _initial_pairs(mode: str, inputs: list[int], outputs: list[int], rng: random
 class Genome:
     """One individual: its genes, its unique ``id`` within a run, and its ``fitness`` once evaluated."""
 
-    __slots__ = ("id", "num_inputs", "num_outputs", "nodes", "connections", "fitness")
+    __slots__ = ("id", "num_inputs", "num_outputs", "_nodes", "_connections", "fitness", "_batch", "_row")
 
     def __init__(self, genome_id: int, num_inputs: int, num_outputs: int) -> None:
         self.id = genome_id
         self.num_inputs = num_inputs
         self.num_outputs = num_outputs
-        self.nodes: dict[int, NodeGene] = {}
-        self.connections: dict[int, ConnectionGene] = {}
+        self._nodes: dict[int, NodeGene] | None = {}
+        self._connections: dict[int, ConnectionGene] | None = {}
         self.fitness: float | None = None
+        self._batch: GenomeBatch | None = None
+        self._row = -1
+
+    @classmethod
+    def view(cls, batch: GenomeBatch, row: int, genome_id: int) -> Genome:
+        """Genome ``genome_id`` whose genes are row ``row`` of ``batch``, read into gene objects only
+        when ``nodes`` or ``connections`` is first asked for (breeding and layouts read the batch)."""
+        genome = cls(genome_id, batch.num_inputs, batch.num_outputs)
+        genome._nodes = genome._connections = None
+        genome._batch, genome._row = batch, row
+        return genome
+
+    def batch_row(self) -> tuple[GenomeBatch | None, int]:
+        """(batch, row) holding this genome's genes while nobody has read them as objects; (None, -1)
+        once they are objects, which are then the genes (they may have been changed)."""
+        return self._batch, self._row
+
+    def _read_genes(self) -> None:
+        assert self._batch is not None
+        self._nodes, self._connections = self._batch.genes(self._row)
+        self._batch, self._row = None, -1
+
+    @property
+    def nodes(self) -> dict[int, NodeGene]:
+        """Node genes (outputs and hidden) by node id."""
+        if self._nodes is None:
+            self._read_genes()
+        return self._nodes  # type: ignore[return-value]
+
+    @nodes.setter
+    def nodes(self, value: dict[int, NodeGene]) -> None:
+        if self._nodes is None:
+            self._read_genes()
+        self._nodes = value
+
+    @property
+    def connections(self) -> dict[int, ConnectionGene]:
+        """Connection genes by innovation number."""
+        if self._connections is None:
+            self._read_genes()
+        return self._connections  # type: ignore[return-value]
+
+    @connections.setter
+    def connections(self, value: dict[int, ConnectionGene]) -> None:
+        if self._connections is None:
+            self._read_genes()
+        self._connections = value
 
     def __repr__(self) -> str:
         hidden, enabled = self.size()

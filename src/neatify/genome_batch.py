@@ -1,0 +1,194 @@
+"""Many genomes' genes in flat numpy arrays: the form a population is bred, speciated, laid out and sent in.
+
+Genome ``i``'s node genes are entries ``node_start[i]:node_start[i + 1]`` of the ``node_*`` arrays,
+sorted by node id; its connection genes are ``conn_start[i]:conn_start[i + 1]`` of the ``conn_*``
+arrays, sorted by innovation. Nothing is padded: memory follows the genes, not the largest genome.
+A node's kind is not stored: ids ``num_inputs .. num_inputs + num_outputs - 1`` are the outputs,
+every other node gene is hidden. Activations are indices into ``activations``.
+
+A batch is never changed in place once built (operators build new arrays), so ``Genome`` objects
+can be light views of one of its rows (``Genome.view``): their gene dictionaries are built only
+when something reads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from neatify.genes import ConnectionGene, NodeGene
+from neatify.genome import Genome
+
+
+def ragged_index(start: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Entries of ``rows``' slices of a ragged array (``start`` its n + 1 offsets), concatenated in
+    the order of ``rows``; and each new slice's offsets."""
+    counts = start[rows + 1] - start[rows]
+    new_start = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(counts, out=new_start[1:])
+    entries = np.arange(new_start[-1], dtype=np.int64) + np.repeat(start[rows] - new_start[:-1], counts)
+    return entries, new_start
+
+
+@dataclass(frozen=True, eq=False)
+class GenomeBatch:
+    """The genes of ``len(ids)`` genomes with the same inputs and outputs (see the module docstring)."""
+
+    num_inputs: int
+    num_outputs: int
+    ids: np.ndarray
+    node_start: np.ndarray
+    node_id: np.ndarray
+    node_bias: np.ndarray
+    node_activation: np.ndarray
+    conn_start: np.ndarray
+    conn_innovation: np.ndarray
+    conn_in: np.ndarray
+    conn_out: np.ndarray
+    conn_weight: np.ndarray
+    conn_enabled: np.ndarray
+    activations: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def node_owner(self) -> np.ndarray:
+        """The row of each node gene."""
+        return np.repeat(np.arange(len(self.ids)), np.diff(self.node_start))
+
+    def conn_owner(self) -> np.ndarray:
+        """The row of each connection gene."""
+        return np.repeat(np.arange(len(self.ids)), np.diff(self.conn_start))
+
+    # --- to and from Genome objects ---
+    @classmethod
+    def from_genomes(cls, genomes: Sequence[Genome]) -> GenomeBatch:
+        """The genes of ``genomes``, in order. Views nobody has read are taken from their batch in
+        array operations; every other genome's genes are read one by one."""
+        if not genomes:
+            raise ValueError("a GenomeBatch needs at least one genome")
+        first = genomes[0]
+        shape = (first.num_inputs, first.num_outputs)
+        for genome in genomes:
+            if (genome.num_inputs, genome.num_outputs) != shape:
+                raise ValueError(f"genome {genome.id} has {genome.num_inputs} inputs and {genome.num_outputs} "
+                                 f"outputs, genome {first.id} {shape[0]} and {shape[1]}")
+        sources: dict[int, GenomeBatch] = {}
+        for genome in genomes:
+            batch = genome.batch_row()[0]
+            if batch is not None:
+                sources.setdefault(id(batch), batch)
+        if len(sources) == 1 and all(g.batch_row()[0] is not None for g in genomes):
+            (batch,) = sources.values()
+            rows = np.fromiter((g.batch_row()[1] for g in genomes), np.int64, len(genomes))
+            return batch.take(rows, np.fromiter((g.id for g in genomes), np.int64, len(genomes)))
+        return cls._read(genomes)
+
+    @classmethod
+    def _read(cls, genomes: Sequence[Genome]) -> GenomeBatch:
+        """Read every genome's genes (the general path of ``from_genomes``)."""
+        nodes = [sorted(g.nodes.values(), key=_node_key) for g in genomes]
+        conns = [sorted(g.connections.values(), key=_innovation_key) for g in genomes]
+        flat_nodes = [n for per in nodes for n in per]
+        flat_conns = [c for per in conns for c in per]
+        names = tuple(sorted({n.activation for n in flat_nodes}))
+        code = {name: i for i, name in enumerate(names)}
+        return cls(
+            num_inputs=genomes[0].num_inputs, num_outputs=genomes[0].num_outputs,
+            ids=np.fromiter((g.id for g in genomes), np.int64, len(genomes)),
+            node_start=_offsets([len(per) for per in nodes]),
+            node_id=np.fromiter((n.id for n in flat_nodes), np.int64, len(flat_nodes)),
+            node_bias=np.fromiter((n.bias for n in flat_nodes), np.float64, len(flat_nodes)),
+            node_activation=np.fromiter((code[n.activation] for n in flat_nodes), np.int16, len(flat_nodes)),
+            conn_start=_offsets([len(per) for per in conns]),
+            conn_innovation=np.fromiter((c.innovation for c in flat_conns), np.int64, len(flat_conns)),
+            conn_in=np.fromiter((c.in_node for c in flat_conns), np.int64, len(flat_conns)),
+            conn_out=np.fromiter((c.out_node for c in flat_conns), np.int64, len(flat_conns)),
+            conn_weight=np.fromiter((c.weight for c in flat_conns), np.float64, len(flat_conns)),
+            conn_enabled=np.fromiter((c.enabled for c in flat_conns), bool, len(flat_conns)),
+            activations=names)
+
+    def views(self) -> list[Genome]:
+        """One light ``Genome`` per row (no fitness), its genes read from this batch when first asked for."""
+        return [Genome.view(self, row, genome_id) for row, genome_id in enumerate(self.ids.tolist())]
+
+    def genes(self, row: int) -> tuple[dict[int, NodeGene], dict[int, ConnectionGene]]:
+        """Row ``row``'s genes as fresh gene objects, keyed as ``Genome.nodes`` and ``Genome.connections``."""
+        lo, hi = int(self.node_start[row]), int(self.node_start[row + 1])
+        first_hidden = self.num_inputs + self.num_outputs
+        names = self.activations
+        nodes = {}
+        for node_id, bias, activation in zip(self.node_id[lo:hi].tolist(), self.node_bias[lo:hi].tolist(),
+                                             self.node_activation[lo:hi].tolist()):
+            kind = "hidden" if node_id >= first_hidden or node_id < self.num_inputs else "output"
+            nodes[node_id] = NodeGene(node_id, kind, bias, names[activation])
+        lo, hi = int(self.conn_start[row]), int(self.conn_start[row + 1])
+        conns = {k: ConnectionGene(k, a, b, w, e) for k, a, b, w, e in zip(
+            self.conn_innovation[lo:hi].tolist(), self.conn_in[lo:hi].tolist(), self.conn_out[lo:hi].tolist(),
+            self.conn_weight[lo:hi].tolist(), self.conn_enabled[lo:hi].tolist())}
+        return nodes, conns
+
+    # --- whole-batch operations ---
+    def take(self, rows: np.ndarray, ids: np.ndarray | None = None) -> GenomeBatch:
+        """Rows ``rows`` (repeats allowed) as a new batch; ``ids`` renames them (default: their ids)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        node, node_start = ragged_index(self.node_start, rows)
+        conn, conn_start = ragged_index(self.conn_start, rows)
+        return GenomeBatch(
+            self.num_inputs, self.num_outputs, self.ids[rows] if ids is None else np.asarray(ids, np.int64),
+            node_start, self.node_id[node], self.node_bias[node], self.node_activation[node],
+            conn_start, self.conn_innovation[conn], self.conn_in[conn], self.conn_out[conn],
+            self.conn_weight[conn], self.conn_enabled[conn], self.activations)
+
+    def with_activations(self, names: tuple[str, ...]) -> GenomeBatch:
+        """The same genes with activations coded as indices into ``names`` (which must hold all of ours)."""
+        if names == self.activations:
+            return self
+        code = np.array([names.index(name) for name in self.activations], dtype=np.int16)
+        return replace(self, node_activation=code[self.node_activation] if len(code) else self.node_activation,
+                       activations=names)
+
+    @staticmethod
+    def concat(batches: Sequence[GenomeBatch]) -> GenomeBatch:
+        """The rows of ``batches`` one after another."""
+        names = tuple(sorted({name for b in batches for name in b.activations}))
+        batches = [b.with_activations(names) for b in batches]
+        first = batches[0]
+
+        def joined(field: str) -> np.ndarray:
+            return np.concatenate([getattr(b, field) for b in batches])
+
+        return GenomeBatch(
+            first.num_inputs, first.num_outputs, joined("ids"),
+            _joined_offsets([b.node_start for b in batches]), joined("node_id"), joined("node_bias"),
+            joined("node_activation"), _joined_offsets([b.conn_start for b in batches]), joined("conn_innovation"),
+            joined("conn_in"), joined("conn_out"), joined("conn_weight"), joined("conn_enabled"), names)
+
+    def sizes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(hidden nodes, enabled connections) of every row, as ``Genome.size`` counts them."""
+        n = len(self.ids)
+        output = (self.node_id >= self.num_inputs) & (self.node_id < self.num_inputs + self.num_outputs)
+        hidden = np.bincount(self.node_owner(), weights=~output, minlength=n).astype(np.int64)
+        return hidden, np.bincount(self.conn_owner(), weights=self.conn_enabled, minlength=n).astype(np.int64)
+
+
+def _node_key(node: NodeGene) -> int:
+    return node.id
+
+
+def _innovation_key(conn: ConnectionGene) -> int:
+    return conn.innovation
+
+
+def _offsets(counts: list[int]) -> np.ndarray:
+    start = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=start[1:])
+    return start
+
+
+def _joined_offsets(starts: list[np.ndarray]) -> np.ndarray:
+    """Offsets of ragged arrays laid one after another."""
+    shifts = np.cumsum([0] + [int(s[-1]) for s in starts[:-1]])
+    return np.concatenate([starts[0][:1]] + [s[1:] + shift for s, shift in zip(starts, shifts)])

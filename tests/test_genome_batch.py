@@ -1,0 +1,86 @@
+"""GenomeBatch: genes of many genomes as flat arrays, and Genome views over its rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neatify import Population
+from neatify.genome_batch import GenomeBatch
+
+
+def _evolved(pop_size: int = 200, generations: int = 6, seed: int = 3) -> list:
+    pop = Population(pop_size=pop_size, num_inputs=3, num_outputs=2, seed=seed)
+
+    def fitness(genomes):
+        for g in genomes:
+            g.fitness = sum(c.weight for c in g.connections.values() if c.enabled)
+
+    for _ in range(generations):
+        pop.run_generation(fitness)
+    return pop.genomes
+
+
+def _genes(genome) -> tuple:
+    nodes = sorted(n.to_list() for n in genome.nodes.values())
+    conns = sorted(c.to_list() for c in genome.connections.values())
+    return genome.id, nodes, conns
+
+
+def test_views_hold_the_genes_they_were_read_from():
+    genomes = _evolved()
+    batch = GenomeBatch.from_genomes(genomes)
+    assert [_genes(v) for v in batch.views()] == [_genes(g) for g in genomes]
+    hidden, enabled = batch.sizes()
+    assert list(zip(hidden.tolist(), enabled.tolist())) == [g.size() for g in genomes]
+
+
+def test_rows_are_sorted_and_offsets_consistent():
+    batch = GenomeBatch.from_genomes(_evolved())
+    assert batch.node_start[-1] == len(batch.node_id) and batch.conn_start[-1] == len(batch.conn_innovation)
+    for row in range(len(batch)):
+        ids = batch.node_id[batch.node_start[row]:batch.node_start[row + 1]]
+        innovations = batch.conn_innovation[batch.conn_start[row]:batch.conn_start[row + 1]]
+        assert (np.diff(ids) > 0).all() and (np.diff(innovations) > 0).all()
+
+
+def test_a_view_reads_its_genes_only_when_asked_and_then_owns_them():
+    genomes = _evolved()
+    batch = GenomeBatch.from_genomes(genomes)
+    views = batch.views()
+    assert all(v.batch_row() == (batch, row) for row, v in enumerate(views))
+    read = views[5]
+    conn = next(iter(read.connections.values()))
+    assert read.batch_row() == (None, -1)
+    conn.weight = 123.0  # a changed gene is what the next batch holds
+    again = GenomeBatch.from_genomes(views[::-1])
+    assert 123.0 in again.conn_weight.tolist()
+    assert [_genes(v) for v in again.views()] == [_genes(v) for v in views[::-1]]
+
+
+def test_take_and_concat_keep_every_row_and_rename():
+    batch = GenomeBatch.from_genomes(_evolved())
+    rows = np.array([4, 4, 0, 7])
+    taken = batch.take(rows, ids=np.array([90, 91, 92, 93]))
+    views = batch.views()
+    for new, row in zip(taken.views(), rows.tolist()):
+        assert _genes(new)[1:] == _genes(views[row])[1:]
+    assert taken.ids.tolist() == [90, 91, 92, 93]
+    joined = GenomeBatch.concat([batch, taken])
+    assert [_genes(v) for v in joined.views()] == [_genes(v) for v in batch.views() + taken.views()]
+
+
+def test_concat_recodes_activations():
+    genomes = _evolved(pop_size=50, generations=3)
+    for node in genomes[0].nodes.values():
+        node.activation = "tanh"
+    mixed = GenomeBatch.concat([GenomeBatch.from_genomes(genomes[:1]), GenomeBatch.from_genomes(genomes[1:])])
+    assert [_genes(v) for v in mixed.views()] == [_genes(g) for g in genomes]
+
+
+def test_mixed_shapes_are_refused_naming_the_genome():
+    a = Population(pop_size=5, num_inputs=2, num_outputs=1, seed=1).genomes
+    b = Population(pop_size=5, num_inputs=3, num_outputs=1, seed=1).genomes
+    b[0].id = 77
+    with pytest.raises(ValueError, match="genome 77 has 3 inputs"):
+        GenomeBatch.from_genomes(a + b[:1])
