@@ -1,0 +1,343 @@
+"""The NEAT breeding operators over a whole ``GenomeBatch``: crossover, mutation, delta-coding variants
+and elite copies of every child of a generation in array operations, with no Python loop per child or gene.
+
+Each operator means what its per-genome counterpart in ``neatify.genome`` (and ``_champion_variant`` in
+``neatify.reproduction``) means; only the random numbers differ: they all come from one numpy
+``Generator``, drawn in a fixed order, so the same seed gives the same batch. An operator that is off
+(probability 0) draws nothing. Operators never change a batch in place (``Genome`` views read it); they
+return a new one with its rows in the same order, each row's genes still sorted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from neatify.config import EvolutionConfig
+from neatify.genome_batch import GenomeBatch, ragged_index
+from neatify.innovation import InnovationTracker
+
+ELITE, CHILD, VARIANT = 0, 1, 2
+"""Offspring kinds: an exact copy of the mother; a crossover (or copy) then every mutation; a
+delta-coding variant of the mother (``neatify.reproduction._champion_variant``)."""
+
+VARIANT_TWEAK_SHARE = 0.8
+"""Share of variants whose weights (and biases) are perturbed; the others get one new connection."""
+
+Operator = Callable[[GenomeBatch, np.ndarray, EvolutionConfig, np.random.Generator], GenomeBatch]
+
+
+@dataclass(frozen=True)
+class Offspring:
+    """The next generation's plan, one entry per child, in order."""
+
+    ids: np.ndarray
+    """int64 child genome ids."""
+    mother: np.ndarray
+    """int64 row in the parents' batch (the fitter parent when father >= 0)."""
+    father: np.ndarray
+    """int64 row of the weaker parent, or -1 (a copy of mother)."""
+    kind: np.ndarray
+    """int8 ELITE (exact copy), CHILD (crossover/copy then every mutation), VARIANT."""
+
+    def check(self, num_parents: int) -> None:
+        """Raise ValueError naming the first child whose entry cannot be bred from ``num_parents`` rows."""
+        n = len(self.ids)
+        for name in ("mother", "father", "kind"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"Offspring.{name} has {len(getattr(self, name))} entries, ids {n}")
+        bad = ((self.mother < 0) | (self.mother >= num_parents) | (self.father < -1) | (self.father >= num_parents)
+               | ~np.isin(self.kind, (ELITE, CHILD, VARIANT)) | ((self.father >= 0) & (self.kind != CHILD)))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"child {int(self.ids[i])}: mother {int(self.mother[i])}, father {int(self.father[i])}, "
+                             f"kind {int(self.kind[i])} (rows must be below {num_parents}, father -1 or a row, "
+                             "a father only for kind CHILD)")
+
+
+def breed_batch(parents: GenomeBatch, offspring: Offspring, config: EvolutionConfig,
+                rng: np.random.Generator, tracker: InnovationTracker) -> GenomeBatch:
+    """The children ``offspring`` describes, bred from ``parents`` in bulk as ``reproduction`` breeds them
+    one by one: inheritance first, then each child's mutations in the order of ``Genome.mutate``."""
+    offspring.check(len(parents))
+    names = set(parents.activations) | set(config.activation_options) | {config.activation_default}
+    parents = parents.with_activations(tuple(sorted(names)))
+    children = inherit(parents, offspring, config, rng)
+    return _Plan.draw(offspring.kind, config, rng).apply(children, config, rng, tracker)
+
+
+# --- inheritance ---
+def inherit(parents: GenomeBatch, offspring: Offspring, config: EvolutionConfig,
+            rng: np.random.Generator) -> GenomeBatch:
+    """Each child's genes: its mother's, where its father has the same gene either parent's (as in
+    ``Genome.crossover``). Draws, in order: a weight, then an enabled draw for each shared connection
+    gene, then a draw for each shared node gene."""
+    crossing = Crossing.of(parents, offspring)
+    shared_conns, shared_nodes = len(crossing.conn_at), len(crossing.node_at)
+    return crossing.child(config.prob_inherit_disabled, rng.random(shared_conns), rng.random(shared_conns),
+                          rng.random(shared_nodes))
+
+
+def _shared(start: np.ndarray, key: np.ndarray, child_start: np.ndarray, child_key: np.ndarray,
+            father: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(child genes whose father has a gene with the same key, that gene's index in the parents'
+    arrays), children in order, genes in key order. One search for all: rows being sorted by key,
+    ``row * span + key`` is sorted over the whole batch."""
+    crossed = np.flatnonzero(father >= 0)
+    genes, new_start = ragged_index(child_start, crossed)
+    if not len(key) or not len(genes):
+        return genes[:0], genes[:0]
+    span = int(max(key.max(), child_key.max())) + 1
+    parent_keys = np.repeat(np.arange(len(start) - 1, dtype=np.int64) * span, np.diff(start)) + key
+    wanted = np.repeat(father[crossed] * span, np.diff(new_start)) + child_key[genes]
+    at = np.searchsorted(parent_keys, wanted)
+    found = parent_keys[np.minimum(at, len(parent_keys) - 1)] == wanted
+    return genes[found], at[found]
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """The children as copies of their mothers, and which of their genes their fathers share."""
+
+    parents: GenomeBatch
+    mothers: GenomeBatch
+    """Row i: child i's mother's genes under child i's id."""
+    conn_at: np.ndarray
+    """Connection genes of ``mothers`` that the child's father also has (same innovation)..."""
+    conn_father: np.ndarray
+    """...and the father's gene of each, as an index into ``parents``' connection arrays."""
+    node_at: np.ndarray
+    """Likewise node genes (same id)."""
+    node_father: np.ndarray
+
+    @classmethod
+    def of(cls, parents: GenomeBatch, offspring: Offspring) -> Crossing:
+        mothers = parents.take(offspring.mother, offspring.ids)
+        conn_at, conn_father = _shared(parents.conn_start, parents.conn_innovation, mothers.conn_start,
+                                       mothers.conn_innovation, offspring.father)
+        node_at, node_father = _shared(parents.node_start, parents.node_id, mothers.node_start, mothers.node_id,
+                                       offspring.father)
+        return cls(parents, mothers, conn_at, conn_father, node_at, node_father)
+
+    def child(self, prob_inherit_disabled: float, weight_draw: np.ndarray, enabled_draw: np.ndarray,
+              node_draw: np.ndarray) -> GenomeBatch:
+        """The children, given a draw per shared gene: a shared connection takes the father's weight
+        where ``weight_draw >= 0.5``, and is enabled where both parents' genes are or ``enabled_draw >=
+        prob_inherit_disabled``; a shared node takes the father's bias and activation where ``node_draw >= 0.5``."""
+        parents, mothers = self.parents, self.mothers
+        weight, enabled = mothers.conn_weight.copy(), mothers.conn_enabled.copy()
+        fathers = weight_draw >= 0.5
+        weight[self.conn_at[fathers]] = parents.conn_weight[self.conn_father[fathers]]
+        enabled[self.conn_at] = ((enabled[self.conn_at] & parents.conn_enabled[self.conn_father])
+                                 | (enabled_draw >= prob_inherit_disabled))
+        bias, activation = mothers.node_bias.copy(), mothers.node_activation.copy()
+        fathers = node_draw >= 0.5
+        bias[self.node_at[fathers]] = parents.node_bias[self.node_father[fathers]]
+        activation[self.node_at[fathers]] = parents.node_activation[self.node_father[fathers]]
+        return replace(mothers, conn_weight=weight, conn_enabled=enabled, node_bias=bias, node_activation=activation)
+
+
+# --- the mutation plan ---
+@dataclass(frozen=True)
+class _Plan:
+    """Rows (sorted) each mutation applies to, in the order ``Genome.mutate`` applies them."""
+
+    add_node: np.ndarray
+    add_connection: np.ndarray
+    delete_node: np.ndarray
+    delete_connection: np.ndarray
+    weights: np.ndarray
+    biases: np.ndarray
+    activations: np.ndarray
+    toggle: np.ndarray
+
+    @classmethod
+    def draw(cls, kind: np.ndarray, config: EvolutionConfig, rng: np.random.Generator) -> _Plan:
+        """CHILD rows each get every mutation with its probability (one draw per row and mutation);
+        VARIANT rows get their weights and maybe biases perturbed, or one new connection."""
+        children, variants = np.flatnonzero(kind == CHILD), np.flatnonzero(kind == VARIANT)
+
+        def chosen(rows: np.ndarray, p: float) -> np.ndarray:
+            return rows[rng.random(len(rows)) < p] if p else rows[:0]
+
+        add_node = chosen(children, config.prob_add_node)
+        add_connection = chosen(children, config.prob_add_connection)
+        delete_node = chosen(children, config.prob_delete_node)
+        delete_connection = chosen(children, config.prob_delete_connection)
+        weights = chosen(children, config.prob_mutate_weight)
+        biases = chosen(children, config.prob_mutate_bias)
+        tweaked = chosen(variants, VARIANT_TWEAK_SHARE) if config.prob_add_connection else variants
+        tweaked_biases = chosen(tweaked, config.prob_mutate_bias)
+        return cls(add_node, np.union1d(add_connection, np.setdiff1d(variants, tweaked)), delete_node,
+                   delete_connection, np.union1d(weights, tweaked), np.union1d(biases, tweaked_biases),
+                   children if config.prob_mutate_activation else children[:0],
+                   children if config.prob_toggle_enable else children[:0])
+
+    def apply(self, batch: GenomeBatch, config: EvolutionConfig, rng: np.random.Generator,
+              tracker: InnovationTracker) -> GenomeBatch:
+        if len(self.add_node) or len(self.add_connection):
+            from neatify.batch_structure import add_connections, add_nodes  # structure mutations live there
+
+            if len(self.add_node):
+                batch = add_nodes(batch, self.add_node, config, rng, tracker)
+            if len(self.add_connection):
+                batch = add_connections(batch, self.add_connection, config, rng, tracker)
+        steps: tuple[tuple[np.ndarray, Operator], ...] = (
+            (self.delete_node, delete_nodes), (self.delete_connection, delete_connections),
+            (self.weights, mutate_weights), (self.biases, mutate_biases),
+            (self.activations, mutate_activations), (self.toggle, toggle_enabled))
+        for rows, operator in steps:
+            if len(rows):
+                batch = operator(batch, rows, config, rng)
+        return batch
+
+
+# --- mutations of given rows; each draws through its public function and applies given draws in a private one ---
+def _count(start: np.ndarray, rows: np.ndarray) -> int:
+    return int((start[rows + 1] - start[rows]).sum())
+
+
+def _hidden(batch: GenomeBatch) -> np.ndarray:
+    """Whether each node gene is hidden (not an output)."""
+    return (batch.node_id < batch.num_inputs) | (batch.node_id >= batch.num_inputs + batch.num_outputs)
+
+
+def _hidden_of(batch: GenomeBatch, rows: np.ndarray) -> np.ndarray:
+    """Hidden node genes of ``rows``, in row order."""
+    genes, _ = ragged_index(batch.node_start, rows)
+    return genes[_hidden(batch)[genes]]
+
+
+def mutate_weights(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig,
+                   rng: np.random.Generator) -> GenomeBatch:
+    """``Genome.mutate_weights`` on each of ``rows``: per connection gene a draw, then a standard normal."""
+    n = _count(batch.conn_start, rows)
+    return weights_mutated(batch, rows, config, rng.random(n), rng.standard_normal(n))
+
+
+def weights_mutated(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig, replace_draw: np.ndarray,
+                    normal: np.ndarray) -> GenomeBatch:
+    """``rows``' weights, gene by gene in row order, replaced by ``normal * weight_init_stdev`` where
+    ``replace_draw < prob_replace_weight``, else moved by ``normal * weight_mutation_power``; then clamped."""
+    genes, _ = ragged_index(batch.conn_start, rows)
+    weight = _perturbed(batch.conn_weight, genes, replace_draw < config.prob_replace_weight, normal,
+                        config.weight_init_stdev, config.weight_mutation_power,
+                        (config.weight_min_value, config.weight_max_value))
+    return replace(batch, conn_weight=weight)
+
+
+def mutate_biases(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig,
+                  rng: np.random.Generator) -> GenomeBatch:
+    """``Genome.mutate_biases`` on each of ``rows``: per node gene a draw, then a standard normal."""
+    n = _count(batch.node_start, rows)
+    return biases_mutated(batch, rows, config, rng.random(n), rng.standard_normal(n))
+
+
+def biases_mutated(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig, replace_draw: np.ndarray,
+                   normal: np.ndarray) -> GenomeBatch:
+    """As ``weights_mutated``, over the node genes' biases with the bias settings."""
+    genes, _ = ragged_index(batch.node_start, rows)
+    bias = _perturbed(batch.node_bias, genes, replace_draw < config.prob_replace_bias, normal,
+                      config.bias_init_stdev, config.bias_mutation_power,
+                      (config.bias_min_value, config.bias_max_value))
+    return replace(batch, node_bias=bias)
+
+
+def _perturbed(values: np.ndarray, genes: np.ndarray, fresh: np.ndarray, normal: np.ndarray, stdev: float,
+               power: float, bounds: tuple[float, float]) -> np.ndarray:
+    """A copy of ``values`` with ``genes`` redrawn (``fresh``) or moved, clamped as ``genome._mutated`` does."""
+    out = values.copy()
+    moved = np.where(fresh, normal * stdev, values[genes] + normal * power)
+    out[genes] = np.minimum(np.maximum(moved, bounds[0]), bounds[1])
+    return out
+
+
+def delete_nodes(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig,
+                 rng: np.random.Generator) -> GenomeBatch:
+    """``Genome.mutate_delete_node`` on each of ``rows``: one uniform pick among its hidden nodes (rows
+    without any draw nothing)."""
+    counts = np.bincount(batch.node_owner()[_hidden(batch)], minlength=len(batch))[rows]
+    return nodes_deleted(batch, rows[counts > 0], rng.integers(0, counts[counts > 0]))
+
+
+def nodes_deleted(batch: GenomeBatch, rows: np.ndarray, pick: np.ndarray) -> GenomeBatch:
+    """Without the ``pick[i]``-th hidden node (by id) of each of ``rows`` and every connection touching it."""
+    hidden = np.flatnonzero(_hidden(batch))
+    first = np.searchsorted(hidden, batch.node_start[rows])  # each row's first hidden gene among ``hidden``
+    doomed = hidden[first + pick]
+    victim = np.full(len(batch), -1, dtype=np.int64)
+    victim[rows] = batch.node_id[doomed]
+    keep_node = np.ones(len(batch.node_id), dtype=bool)
+    keep_node[doomed] = False
+    touching = victim[batch.conn_owner()]
+    return _kept(batch, keep_node, (batch.conn_in != touching) & (batch.conn_out != touching))
+
+
+def delete_connections(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig,
+                       rng: np.random.Generator) -> GenomeBatch:
+    """``Genome.mutate_delete_connection`` on each of ``rows``: one uniform pick among its connection
+    genes (rows without any draw nothing)."""
+    counts = np.diff(batch.conn_start)[rows]
+    return connections_deleted(batch, rows[counts > 0], rng.integers(0, counts[counts > 0]))
+
+
+def connections_deleted(batch: GenomeBatch, rows: np.ndarray, pick: np.ndarray) -> GenomeBatch:
+    """Without the ``pick[i]``-th connection gene (by innovation) of each of ``rows``."""
+    keep = np.ones(len(batch.conn_innovation), dtype=bool)
+    keep[batch.conn_start[rows] + pick] = False
+    return _kept(batch, np.ones(len(batch.node_id), dtype=bool), keep)
+
+
+def _kept(batch: GenomeBatch, keep_node: np.ndarray, keep_conn: np.ndarray) -> GenomeBatch:
+    """The batch with only the genes marked kept (rows stay, offsets follow)."""
+    return replace(batch, node_start=_kept_offsets(batch.node_start, keep_node), node_id=batch.node_id[keep_node],
+                   node_bias=batch.node_bias[keep_node], node_activation=batch.node_activation[keep_node],
+                   conn_start=_kept_offsets(batch.conn_start, keep_conn),
+                   conn_innovation=batch.conn_innovation[keep_conn], conn_in=batch.conn_in[keep_conn],
+                   conn_out=batch.conn_out[keep_conn], conn_weight=batch.conn_weight[keep_conn],
+                   conn_enabled=batch.conn_enabled[keep_conn])
+
+
+def _kept_offsets(start: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    kept_before = np.zeros(len(keep) + 1, dtype=np.int64)
+    np.cumsum(keep, out=kept_before[1:])
+    return kept_before[start]
+
+
+def mutate_activations(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig,
+                       rng: np.random.Generator) -> GenomeBatch:
+    """``Genome.mutate_activations`` on each of ``rows``: a draw per hidden node, then a uniform pick of
+    ``activation_options`` for each one that changes."""
+    draw = rng.random(len(_hidden_of(batch, rows)))
+    changed = int((draw < config.prob_mutate_activation).sum())
+    return activations_mutated(batch, rows, config, draw, rng.integers(0, len(config.activation_options), changed))
+
+
+def activations_mutated(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig, draw: np.ndarray,
+                        pick: np.ndarray) -> GenomeBatch:
+    """Hidden nodes of ``rows`` (row order) whose ``draw < prob_mutate_activation`` take
+    ``activation_options[pick[k]]``, the k-th of them."""
+    names = tuple(sorted(set(batch.activations) | set(config.activation_options)))
+    batch = batch.with_activations(names)
+    code = np.array([names.index(name) for name in config.activation_options], dtype=np.int16)
+    genes = _hidden_of(batch, rows)[draw < config.prob_mutate_activation]
+    activation = batch.node_activation.copy()
+    activation[genes] = code[pick]
+    return replace(batch, node_activation=activation)
+
+
+def toggle_enabled(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig,
+                   rng: np.random.Generator) -> GenomeBatch:
+    """``Genome.mutate_toggle_enable`` on each of ``rows``: a draw per connection gene."""
+    return toggled(batch, rows, config, rng.random(_count(batch.conn_start, rows)))
+
+
+def toggled(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig, draw: np.ndarray) -> GenomeBatch:
+    """``rows``' connection genes (row order) flipped where ``draw < prob_toggle_enable``."""
+    genes, _ = ragged_index(batch.conn_start, rows)
+    flipped = genes[draw < config.prob_toggle_enable]
+    enabled = batch.conn_enabled.copy()
+    enabled[flipped] = ~enabled[flipped]
+    return replace(batch, conn_enabled=enabled)
