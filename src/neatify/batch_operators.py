@@ -84,17 +84,18 @@ def _shared(start: np.ndarray, key: np.ndarray, child_start: np.ndarray, child_k
             father: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(child genes whose father has a gene with the same key, that gene's index in the parents'
     arrays), children in order, genes in key order. One search for all: rows being sorted by key,
-    ``row * span + key`` is sorted over the whole batch."""
+    ``child * span + key`` is sorted over the crossed children's genes and over their fathers'."""
     crossed = np.flatnonzero(father >= 0)
-    genes, new_start = ragged_index(child_start, crossed)
-    if not len(key) or not len(genes):
-        return genes[:0], genes[:0]
-    span = int(max(key.max(), child_key.max())) + 1
-    parent_keys = np.repeat(np.arange(len(start) - 1, dtype=np.int64) * span, np.diff(start)) + key
-    wanted = np.repeat(father[crossed] * span, np.diff(new_start)) + child_key[genes]
-    at = np.searchsorted(parent_keys, wanted)
-    found = parent_keys[np.minimum(at, len(parent_keys) - 1)] == wanted
-    return genes[found], at[found]
+    ours, our_start = ragged_index(child_start, crossed)
+    theirs, their_start = ragged_index(start, father[crossed])
+    if not len(ours) or not len(theirs):
+        return ours[:0], theirs[:0]
+    span = np.arange(len(crossed), dtype=np.int64) * (int(max(key.max(), child_key.max())) + 1)
+    our_keys = np.repeat(span, np.diff(our_start)) + child_key[ours]
+    their_keys = np.repeat(span, np.diff(their_start)) + key[theirs]
+    at = np.searchsorted(their_keys, our_keys)
+    found = their_keys[np.minimum(at, len(their_keys) - 1)] == our_keys
+    return ours[found], theirs[at[found]]
 
 
 @dataclass(frozen=True)
@@ -157,10 +158,15 @@ class _Plan:
     def draw(cls, kind: np.ndarray, config: EvolutionConfig, rng: np.random.Generator) -> _Plan:
         """CHILD rows each get every mutation with its probability (one draw per row and mutation);
         VARIANT rows get their weights and maybe biases perturbed, or one new connection."""
-        children, variants = np.flatnonzero(kind == CHILD), np.flatnonzero(kind == VARIANT)
+        children, variants = kind == CHILD, kind == VARIANT
 
-        def chosen(rows: np.ndarray, p: float) -> np.ndarray:
-            return rows[rng.random(len(rows)) < p] if p else rows[:0]
+        def chosen(among: np.ndarray, p: float) -> np.ndarray:
+            """A mask of the rows of ``among`` that a draw below ``p`` picks (no draws when ``p`` is 0)."""
+            mask = np.zeros(len(kind), dtype=bool)
+            if p:
+                rows = np.flatnonzero(among)
+                mask[rows[rng.random(len(rows)) < p]] = True
+            return mask
 
         add_node = chosen(children, config.prob_add_node)
         add_connection = chosen(children, config.prob_add_connection)
@@ -169,11 +175,10 @@ class _Plan:
         weights = chosen(children, config.prob_mutate_weight)
         biases = chosen(children, config.prob_mutate_bias)
         tweaked = chosen(variants, VARIANT_TWEAK_SHARE) if config.prob_add_connection else variants
-        tweaked_biases = chosen(tweaked, config.prob_mutate_bias)
-        return cls(add_node, np.union1d(add_connection, np.setdiff1d(variants, tweaked)), delete_node,
-                   delete_connection, np.union1d(weights, tweaked), np.union1d(biases, tweaked_biases),
-                   children if config.prob_mutate_activation else children[:0],
-                   children if config.prob_toggle_enable else children[:0])
+        biases |= chosen(tweaked, config.prob_mutate_bias)
+        masks = (add_node, add_connection | (variants & ~tweaked), delete_node, delete_connection, weights | tweaked,
+                 biases, children & bool(config.prob_mutate_activation), children & bool(config.prob_toggle_enable))
+        return cls(*(np.flatnonzero(mask) for mask in masks))
 
     def apply(self, batch: GenomeBatch, config: EvolutionConfig, rng: np.random.Generator,
               tracker: InnovationTracker) -> GenomeBatch:
@@ -248,9 +253,14 @@ def biases_mutated(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig
 def _perturbed(values: np.ndarray, genes: np.ndarray, fresh: np.ndarray, normal: np.ndarray, stdev: float,
                power: float, bounds: tuple[float, float]) -> np.ndarray:
     """A copy of ``values`` with ``genes`` redrawn (``fresh``) or moved, clamped as ``genome._mutated`` does."""
+    moved = values[genes]
+    moved += normal * power
+    redrawn = np.flatnonzero(fresh)
+    moved[redrawn] = normal[redrawn] * stdev
+    np.maximum(moved, bounds[0], out=moved)
+    np.minimum(moved, bounds[1], out=moved)
     out = values.copy()
-    moved = np.where(fresh, normal * stdev, values[genes] + normal * power)
-    out[genes] = np.minimum(np.maximum(moved, bounds[0]), bounds[1])
+    out[genes] = moved
     return out
 
 
