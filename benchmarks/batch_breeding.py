@@ -68,7 +68,8 @@ def main() -> None:
     children = inherit(parents, offspring, config, rng)
     print(f"{len(parents)} parents, {len(parents.node_id)} node genes, {len(parents.conn_innovation)} connection "
           f"genes; {len(offspring.ids)} children, {int((offspring.father >= 0).sum())} crossed")
-    print(f"breed_batch  {median_ms(lambda: breed_batch(parents, offspring, config, rng, tracker), args.repeats):8.2f} ms")
+    breed = median_ms(lambda: breed_batch(parents, offspring, config, rng, tracker), args.repeats)
+    print(f"breed_batch  {breed:8.2f} ms")
     print(f"  inherit    {median_ms(lambda: inherit(parents, offspring, config, rng), args.repeats):8.2f} ms")
     print(f"  weights    {median_ms(lambda: mutate_weights(children, mutated, config, rng), args.repeats):8.2f} ms"
           " (every non-elite child)")

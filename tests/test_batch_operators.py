@@ -3,15 +3,19 @@ with the same draws; then breed_batch's determinism, elites, invariants and rate
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from neatify import EvolutionConfig, Genome, Population
 from neatify.batch_operators import (
-    CHILD, ELITE, VARIANT, Crossing, Offspring, activations_mutated, biases_mutated, breed_batch,
-    connections_deleted, inherit, nodes_deleted, toggled, weights_mutated)
+    BIAS, CHILD, ELITE, VARIANT, WEIGHT, Crossing, Offspring, activations_mutated, breed_batch, connections_deleted,
+    inherit, nodes_deleted, toggled, values_mutated)
 from neatify.genome_batch import GenomeBatch
 from neatify.innovation import InnovationTracker
 
@@ -143,12 +147,12 @@ def test_weights_and_biases_match_genome_mutate(parents):
     before = _snapshot(parents)
     u, z = draws.random(n_conns), 2.0 * draws.standard_normal(n_conns)
     scripted = Scripted(u, z)
-    assert _rows(weights_mutated(parents, rows, config, u, z)) == _plain(
+    assert _rows(values_mutated(parents, rows, config, WEIGHT, u, z)) == _plain(
         parents, rows, lambda g: g.mutate_weights(config, scripted))
     assert scripted.spent()
     u, z = draws.random(n_nodes), 2.0 * draws.standard_normal(n_nodes)
     scripted = Scripted(u, z)
-    assert _rows(biases_mutated(parents, rows, config, u, z)) == _plain(
+    assert _rows(values_mutated(parents, rows, config, BIAS, u, z)) == _plain(
         parents, rows, lambda g: g.mutate_biases(config, scripted))
     assert scripted.spent()
     assert _unchanged(parents, before)
@@ -214,7 +218,7 @@ def _every_operator(**changes) -> EvolutionConfig:
 
 
 def _breed(parents: GenomeBatch, offspring: Offspring, config: EvolutionConfig, seed: int) -> GenomeBatch:
-    tracker = InnovationTracker(int(parents.conn_innovation.max()) + 1, int(parents.node_id.max()) + 1)
+    tracker = InnovationTracker(int(parents.conn_innovation.max(initial=-1)) + 1, int(parents.node_id.max()) + 1)
     return breed_batch(parents, offspring, config, np.random.default_rng(seed), tracker)
 
 
@@ -225,7 +229,7 @@ def _assert_invariants(batch: GenomeBatch) -> None:
         assert start[0] == 0 and start[-1] == len(keys) and (np.diff(start) >= 0).all()
         owner = np.repeat(np.arange(len(batch)), np.diff(start))
         assert ((np.diff(keys) > 0) | (np.diff(owner) > 0)).all()
-    span = int(max(batch.node_id.max(), batch.conn_in.max(), batch.conn_out.max())) + 1
+    span = int(max(batch.node_id.max(), batch.conn_in.max(initial=0), batch.conn_out.max(initial=0))) + 1
     nodes = batch.node_owner() * span + batch.node_id
     outputs = np.arange(batch.num_inputs, batch.num_inputs + batch.num_outputs)
     assert np.isin(np.arange(len(batch))[:, None] * span + outputs, nodes).all()
@@ -319,3 +323,25 @@ def test_inheritance_takes_each_parent_half_the_time(parents):
     at, father = crossing.node_at, crossing.node_father
     differ = crossing.mothers.node_bias[at] != parents.node_bias[father]
     _rate(children.node_bias[at][differ] == parents.node_bias[father][differ], 0.5)
+
+
+def test_breed_batch_of_genomes_without_hidden_nodes_or_connections():
+    config = EvolutionConfig(initial_connection="none", **NO_STRUCTURE, prob_delete_node=0.5,
+                             prob_delete_connection=0.5, prob_toggle_enable=0.5, prob_mutate_activation=0.5)
+    tracker = InnovationTracker(0, 5)
+    parents = GenomeBatch.from_genomes([Genome.initial(i, 3, 2, config, random.Random(i), tracker) for i in range(4)])
+    offspring = _mixed(parents, 50, seed=26)
+    children = _breed(parents, offspring, config, seed=27)
+    assert len(children.conn_innovation) == 0 and len(children.node_id) == 100
+    _assert_invariants(children)
+
+
+def test_benchmark_script_prints_each_time():
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "benchmarks/batch_breeding.py", "--pop-size", "100", "--generations", "1",
+                             "--repeats", "2"], cwd=root, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(root / "src")})
+    assert result.returncode == 0, result.stderr
+    times = [line.split()[:2] for line in result.stdout.splitlines()[1:]]
+    assert [name for name, _ in times] == ["breed_batch", "inherit", "weights", "biases"]
+    assert all(float(ms) > 0 for _, ms in times)

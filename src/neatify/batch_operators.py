@@ -215,53 +215,59 @@ def _hidden_of(batch: GenomeBatch, rows: np.ndarray) -> np.ndarray:
     return genes[_hidden(batch)[genes]]
 
 
+@dataclass(frozen=True)
+class GeneValue:
+    """A number genes carry and a mutation perturbs: where it lies in a batch, and the prefix of its
+    config fields (``prob_replace_<p>``, ``<p>_mutation_power``, ``<p>_init_stdev``, ``<p>_min_value``...)."""
+
+    start: str
+    values: str
+    prefix: str
+
+
+WEIGHT = GeneValue("conn_start", "conn_weight", "weight")
+BIAS = GeneValue("node_start", "node_bias", "bias")
+
+
 def mutate_weights(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig,
                    rng: np.random.Generator) -> GenomeBatch:
-    """``Genome.mutate_weights`` on each of ``rows``: per connection gene a draw, then a standard normal."""
-    n = _count(batch.conn_start, rows)
-    return weights_mutated(batch, rows, config, rng.random(n), rng.standard_normal(n))
-
-
-def weights_mutated(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig, replace_draw: np.ndarray,
-                    normal: np.ndarray) -> GenomeBatch:
-    """``rows``' weights, gene by gene in row order, replaced by ``normal * weight_init_stdev`` where
-    ``replace_draw < prob_replace_weight``, else moved by ``normal * weight_mutation_power``; then clamped."""
-    genes, _ = ragged_index(batch.conn_start, rows)
-    weight = _perturbed(batch.conn_weight, genes, replace_draw < config.prob_replace_weight, normal,
-                        config.weight_init_stdev, config.weight_mutation_power,
-                        (config.weight_min_value, config.weight_max_value))
-    return replace(batch, conn_weight=weight)
+    """``Genome.mutate_weights`` on each of ``rows``."""
+    return _mutate_values(batch, rows, config, rng, WEIGHT)
 
 
 def mutate_biases(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig,
                   rng: np.random.Generator) -> GenomeBatch:
-    """``Genome.mutate_biases`` on each of ``rows``: per node gene a draw, then a standard normal."""
-    n = _count(batch.node_start, rows)
-    return biases_mutated(batch, rows, config, rng.random(n), rng.standard_normal(n))
+    """``Genome.mutate_biases`` on each of ``rows``."""
+    return _mutate_values(batch, rows, config, rng, BIAS)
 
 
-def biases_mutated(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig, replace_draw: np.ndarray,
-                   normal: np.ndarray) -> GenomeBatch:
-    """As ``weights_mutated``, over the node genes' biases with the bias settings."""
-    genes, _ = ragged_index(batch.node_start, rows)
-    bias = _perturbed(batch.node_bias, genes, replace_draw < config.prob_replace_bias, normal,
-                      config.bias_init_stdev, config.bias_mutation_power,
-                      (config.bias_min_value, config.bias_max_value))
-    return replace(batch, node_bias=bias)
+def _mutate_values(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig, rng: np.random.Generator,
+                   what: GeneValue) -> GenomeBatch:
+    """Per gene of ``rows`` a draw, then a standard normal; see ``values_mutated``."""
+    n = _count(getattr(batch, what.start), rows)
+    return values_mutated(batch, rows, config, what, rng.random(n), rng.standard_normal(n))
 
 
-def _perturbed(values: np.ndarray, genes: np.ndarray, fresh: np.ndarray, normal: np.ndarray, stdev: float,
-               power: float, bounds: tuple[float, float]) -> np.ndarray:
-    """A copy of ``values`` with ``genes`` redrawn (``fresh``) or moved, clamped as ``genome._mutated`` does."""
+def values_mutated(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig, what: GeneValue,
+                   replace_draw: np.ndarray, normal: np.ndarray) -> GenomeBatch:
+    """``rows``' values, gene by gene in row order, redrawn as ``normal * <p>_init_stdev`` where
+    ``replace_draw < prob_replace_<p>``, else moved by ``normal * <p>_mutation_power``; then clamped to
+    [<p>_min_value, <p>_max_value] as ``genome._mutated`` clamps."""
+    genes, _ = ragged_index(getattr(batch, what.start), rows)
+    values = getattr(batch, what.values)
+
+    def setting(name: str) -> float:
+        return getattr(config, name.format(what.prefix))
+
     moved = values[genes]
-    moved += normal * power
-    redrawn = np.flatnonzero(fresh)
-    moved[redrawn] = normal[redrawn] * stdev
-    np.maximum(moved, bounds[0], out=moved)
-    np.minimum(moved, bounds[1], out=moved)
+    moved += normal * setting("{}_mutation_power")
+    redrawn = np.flatnonzero(replace_draw < setting("prob_replace_{}"))
+    moved[redrawn] = normal[redrawn] * setting("{}_init_stdev")
+    np.maximum(moved, setting("{}_min_value"), out=moved)
+    np.minimum(moved, setting("{}_max_value"), out=moved)
     out = values.copy()
     out[genes] = moved
-    return out
+    return replace(batch, **{what.values: out})
 
 
 def delete_nodes(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig,
