@@ -21,6 +21,8 @@ from neatify.innovation import InnovationTracker
 
 OPTIONS = ["neat_sigmoid", "tanh", "relu"]
 NO_STRUCTURE = dict(prob_add_node=0.0, prob_add_connection=0.0)
+N = 10_000
+"""Children in the tests of rates."""
 
 
 @pytest.fixture(scope="module")
@@ -257,6 +259,10 @@ def test_breed_batch_with_structure_mutations(parents):
     children = _breed(parents, offspring, EvolutionConfig(prob_add_node=0.2), seed=15)
     assert _rows(children) == _rows(_breed(parents, offspring, EvolutionConfig(prob_add_node=0.2), seed=15))
     _assert_invariants(children)
+    variants = _offspring(parents, N, seed=28, kind=VARIANT, crossed=0.0)
+    children = _breed(parents, variants, EvolutionConfig(prob_mutate_bias=1.0), seed=29)
+    mothers = parents.take(variants.mother)  # add-connection leaves node genes alone: biases change iff tweaked
+    _rate(np.bitwise_or.reduceat(children.node_bias != mothers.node_bias, children.node_start[:-1]), 0.8)
 
 
 def test_breed_batch_refuses_a_bad_plan(parents):
@@ -273,9 +279,6 @@ def test_breed_batch_refuses_a_bad_plan(parents):
 
 
 # --- rates on 10,000 children ---
-N = 10_000
-
-
 def _rate(hits: np.ndarray, expected: float) -> None:
     assert len(hits) > 1000 and abs(hits.mean() - expected) < 0.025, (hits.mean(), expected)
 

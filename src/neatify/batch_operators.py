@@ -38,7 +38,8 @@ class Offspring:
     mother: np.ndarray
     """int64 row in the parents' batch (the fitter parent when father >= 0)."""
     father: np.ndarray
-    """int64 row of the weaker parent, or -1 (a copy of mother)."""
+    """int64 row of the weaker parent, or -1 (a copy of mother). Crossing a row with itself is a real
+    crossover (disabled genes may come back); ``reproduction`` copies instead, so a plan gives -1 then."""
     kind: np.ndarray
     """int8 ELITE (exact copy), CHILD (crossover/copy then every mutation), VARIANT."""
 
@@ -115,6 +116,7 @@ class Crossing:
 
     @classmethod
     def of(cls, parents: GenomeBatch, offspring: Offspring) -> Crossing:
+        """The mothers' genes and the genes shared with the fathers of ``offspring``'s children."""
         mothers = parents.take(offspring.mother, offspring.ids)
         conn_at, conn_father = _shared(parents.conn_start, parents.conn_innovation, mothers.conn_start,
                                        mothers.conn_innovation, offspring.father)
@@ -182,6 +184,7 @@ class _Plan:
 
     def apply(self, batch: GenomeBatch, config: EvolutionConfig, rng: np.random.Generator,
               tracker: InnovationTracker) -> GenomeBatch:
+        """``batch`` (the inherited children) with every planned mutation, each drawing from ``rng``."""
         if len(self.add_node) or len(self.add_connection):
             from neatify.batch_structure import add_connections, add_nodes  # structure mutations live there
 
