@@ -73,8 +73,8 @@ def breed_batch(parents: GenomeBatch, offspring: Offspring, config: EvolutionCon
 def inherit(parents: GenomeBatch, offspring: Offspring, config: EvolutionConfig,
             rng: np.random.Generator) -> GenomeBatch:
     """Each child's genes: its mother's, where its father has the same gene either parent's (as in
-    ``Genome.crossover``). Draws, in order: a weight, then an enabled draw for each shared connection
-    gene, then a draw for each shared node gene."""
+    ``Genome.crossover``). Draws, in order: a weight draw for every shared connection gene, then an
+    enabled draw for every one, then a draw for every shared node gene (children in order)."""
     crossing = Crossing.of(parents, offspring)
     shared_conns, shared_nodes = len(crossing.conn_at), len(crossing.node_at)
     return crossing.child(config.prob_inherit_disabled, rng.random(shared_conns), rng.random(shared_conns),
