@@ -194,7 +194,7 @@ def test_every_single_try_on_long_chains_and_ladders_is_decided_as_closes_cycle_
         _plain_connect(view, [sources[k]], [targets[k]], 0.0, config, plain_tracker)
     assert [_genes(result, row) for row in range(len(batch))] == [_genome_genes(v) for v in views]
     assert tracker.to_dict() == plain_tracker.to_dict()
-    unchanged = sum(_genes(result, row) == _genes(batch, row) for row in range(len(batch)))
+    unchanged = np.count_nonzero(result.sizes()[1] == batch.sizes()[1])
     assert 0.3 * len(rows) < unchanged < 0.7 * len(rows)  # about half the pairs would close a cycle
 
 

@@ -24,11 +24,12 @@ from neatify.innovation import InnovationTracker
 def add_nodes(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig, rng: np.random.Generator,
               tracker: InnovationTracker) -> GenomeBatch:
     """A new batch in which each of ``rows`` (sorted) with an enabled connection has split a uniformly
-    chosen one, as ``Genome.mutate_add_node`` does; other rows are unchanged."""
+    chosen one, as ``Genome.mutate_add_node`` does; other rows are unchanged. Draws one uniform
+    [0, 1) number per row that has an enabled connection, in row order."""
     rows = _checked_rows(batch, rows)
     counts = _enabled_counts(batch, rows)
     rows, counts = rows[counts > 0], counts[counts > 0]
-    picks = rng.integers(0, counts) if len(rows) else np.zeros(0, np.int64)
+    picks = _uniform_below(rng.random(len(rows)), counts)
     return split_connections(batch, rows, picks, config, tracker)
 
 
@@ -37,14 +38,15 @@ def add_connections(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfi
     """A new batch in which each of ``rows`` (sorted) has gained a connection (or re-enabled one) as
     ``Genome.mutate_add_connection`` does, from up to ``config.add_connection_attempts`` random tries.
 
-    Draws, in order: every row's try sources, then their targets (rows x attempts matrices of local
-    indices), then one new weight per row (used only if the row gains a new gene)."""
+    Draws, in order: a uniform [0, 1) number for every try's source, then for every try's target
+    (rows x attempts matrices, scaled to local indices), then one new weight per row (used only if
+    the row gains a new gene)."""
     rows = _checked_rows(batch, rows)
     nodes = batch.node_start[rows + 1] - batch.node_start[rows]
     rows, nodes = rows[nodes > 0], nodes[nodes > 0]
     shape = (len(rows), config.add_connection_attempts)
-    sources = rng.integers(0, (nodes + batch.num_inputs)[:, None], shape)
-    targets = batch.num_inputs + rng.integers(0, nodes[:, None], shape)
+    sources = _uniform_below(rng.random(shape), (nodes + batch.num_inputs)[:, None])
+    targets = batch.num_inputs + _uniform_below(rng.random(shape), nodes[:, None])
     weights = np.clip(rng.normal(0.0, config.weight_init_stdev, len(rows)),
                       config.weight_min_value, config.weight_max_value)
     return connect(batch, rows, sources, targets, weights, config, tracker)
@@ -195,6 +197,11 @@ def _checked_rows(batch: GenomeBatch, rows: np.ndarray) -> np.ndarray:
     if rows.ndim != 1 or (np.diff(rows) <= 0).any() or (len(rows) and (rows[0] < 0 or rows[-1] >= len(batch))):
         raise ValueError(f"rows must be increasing row indices below {len(batch)}, got {rows!r}")
     return rows
+
+
+def _uniform_below(uniform: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """Integers uniform in ``0 .. bound - 1`` (elementwise) from numbers uniform in [0, 1)."""
+    return np.minimum((uniform * bound).astype(np.int64), bound - 1)
 
 
 def _enabled_counts(batch: GenomeBatch, rows: np.ndarray) -> np.ndarray:
