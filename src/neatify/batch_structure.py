@@ -145,15 +145,18 @@ class _RowGraphs:
 
     def tries(self, sources: np.ndarray, targets: np.ndarray, recurrent: bool) -> tuple[np.ndarray, np.ndarray]:
         """For every try: the gene index of an existing pair (-1 if new) and whether the try succeeds."""
-        size = self.size[:, None]
-        pair_base = np.concatenate(([0], np.cumsum(self.size * self.size)))[:, None]
-        gene_keys = pair_base[self.gene_owner, 0] + self.local_from * self.size[self.gene_owner] + self.local_to
+        pair_base = np.concatenate(([0], np.cumsum(self.size * self.size)))
+        gene_keys = pair_base[self.gene_owner] + self.local_from * self.size[self.gene_owner] + self.local_to
         order = np.argsort(gene_keys, kind="stable")  # equal pairs: the last in innovation order wins
-        keys = pair_base[:-1] + sources * size + targets
-        at = np.searchsorted(gene_keys[order], keys, side="right") - 1
-        exists = (at >= 0) & (gene_keys[order][np.maximum(at, 0)] == keys)
-        gene = np.where(exists, self.gene_entries[order][np.maximum(at, 0)], -1)
-        ok = exists & ~self.batch.conn_enabled[np.maximum(gene, 0)]
+        # A sentinel after the sorted genes: a try before every gene looks at key -1, gene -1.
+        sorted_keys, sorted_genes = np.append(gene_keys[order], -1), np.append(self.gene_entries[order], -1)
+        keys = pair_base[:-1, None] + sources * self.size[:, None] + targets
+        at = np.searchsorted(sorted_keys[:-1], keys, side="right")
+        at -= 1
+        gene = sorted_genes[at]
+        gene[sorted_keys[at] != keys] = -1
+        exists = gene >= 0
+        ok = exists & ~self.batch.conn_enabled[gene]
         if recurrent:
             return gene, ok | ~exists
         loop = sources == targets
@@ -161,8 +164,9 @@ class _RowGraphs:
         total = int(self.base[-1])
         # A new edge src->dst closes a cycle iff dst reaches src. It cannot when src has no incoming
         # gene or dst no outgoing one: those tries are decided here; the rest by an exact search.
-        safe = ~exists & ~loop & ((np.bincount(self.edge_to, minlength=total)[src] == 0)
-                                  | (np.bincount(self.edge_from, minlength=total)[dst] == 0))
+        no_in = np.bincount(self.edge_to, minlength=total) == 0
+        no_out = np.bincount(self.edge_from, minlength=total) == 0
+        safe = (no_in[src] | no_out[dst]) & ~exists & ~loop
         ok |= safe
         decided = exists | loop | safe
         first_sure = np.where(ok.any(1), ok.argmax(1), ok.shape[1])
