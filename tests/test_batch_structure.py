@@ -9,7 +9,7 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from helpers import make_genome
+from helpers import doc_snippet, make_genome
 from neatify import EvolutionConfig, Genome, Population
 from neatify.batch_structure import add_connections, add_nodes, connect, split_connections
 from neatify.genes import ConnectionGene
@@ -216,3 +216,12 @@ def test_bad_rows_and_dangling_genes_are_refused_by_name():
     with pytest.raises(ValueError, match="genome 42 .* node 77"):
         add_connections(GenomeBatch.from_genomes([dangling]), np.array([0]), config, np.random.default_rng(0),
                         InnovationTracker(5, 5))
+
+
+def test_docs_snippet_grows_the_population_it_was_given():
+    namespace: dict = {}
+    exec(doc_snippet("docs/batched.md", "batch = add_nodes(batch, rows"), namespace)
+    before = GenomeBatch.from_genomes(namespace["pop"].genomes)
+    hidden, enabled = namespace["batch"].sizes()
+    assert (hidden - before.sizes()[0]).tolist() == [int(r in namespace["rows"]) for r in range(len(before))]
+    assert (enabled >= before.sizes()[1]).all() and len(namespace["genomes"]) == len(before)

@@ -28,6 +28,7 @@ RUN_ELSEWHERE = {
     ("docs/usage.md", "EvolutionConfig.from_neat_python("): "test_config.py",
     ("docs/usage.md", "EvolutionConfig(target_species=25)"): "test_population.py",
     ("docs/usage.md", "RayEvaluator(fitness, num_actors=16"): "test_ray.py",
+    ("docs/batched.md", "batch = add_nodes(batch, rows"): "test_batch_structure.py",
 }
 RUN_HERE = {
     ("README.md", "python examples/distributed_xor_master.py"): "test_xor_example_commands",
