@@ -91,6 +91,10 @@ class Genome:
             self._read_genes()
         self._connections = value
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (and deep-copied) as its plain data, never with the batch a view reads from."""
+        return Genome.from_dict, (self.to_dict(),)
+
     def __repr__(self) -> str:
         hidden, enabled = self.size()
         return f"Genome(id={self.id}, hidden={hidden}, connections={enabled}, fitness={self.fitness})"
@@ -131,7 +135,11 @@ class Genome:
         return genome
 
     def copy(self, genome_id: int) -> Genome:
+        """A genome with equal genes of its own (a view's genes are read for it, the view stays one)."""
         clone = Genome(genome_id, self.num_inputs, self.num_outputs)
+        if self._batch is not None:
+            clone._nodes, clone._connections = self._batch.genes(self._row)
+            return clone
         clone.nodes = {k: NodeGene(n.id, n.kind, n.bias, n.activation) for k, n in self.nodes.items()}
         clone.connections = {k: ConnectionGene(c.innovation, c.in_node, c.out_node, c.weight, c.enabled)
                              for k, c in self.connections.items()}
@@ -307,13 +315,15 @@ class Genome:
 
     # --- plain data ---
     def to_dict(self) -> dict[str, Any]:
-        """Plain lists and numbers (JSON- and msgpack-safe); ``from_dict`` restores it exactly."""
+        """Plain lists and numbers (JSON- and msgpack-safe); ``from_dict`` restores it exactly. A view
+        stays a view (its genes are read for this, not kept)."""
+        nodes, connections = (self.nodes, self.connections) if self._batch is None else self._batch.genes(self._row)
         return {
             "id": self.id,
             "num_inputs": self.num_inputs,
             "num_outputs": self.num_outputs,
-            "nodes": [n.to_list() for n in self.nodes.values()],
-            "connections": [c.to_list() for c in self.connections.values()],
+            "nodes": [n.to_list() for n in nodes.values()],
+            "connections": [c.to_list() for c in connections.values()],
             "fitness": self.fitness,
         }
 

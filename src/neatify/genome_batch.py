@@ -4,7 +4,8 @@ Genome ``i``'s node genes are entries ``node_start[i]:node_start[i + 1]`` of the
 sorted by node id; its connection genes are ``conn_start[i]:conn_start[i + 1]`` of the ``conn_*``
 arrays, sorted by innovation. Nothing is padded: memory follows the genes, not the largest genome.
 A node's kind is not stored: ids ``num_inputs .. num_inputs + num_outputs - 1`` are the outputs,
-every other node gene is hidden. Activations are indices into ``activations``.
+every other node gene is hidden. Activations are indices into ``activations``, a sorted tuple of
+names (so sorting by index sorts by name).
 
 A batch is never changed in place once built (operators build new arrays), so ``Genome`` objects
 can be light views of one of its rows (``Genome.view``): their gene dictionaries are built only
@@ -30,6 +31,18 @@ def ragged_index(start: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.nd
     np.cumsum(counts, out=new_start[1:])
     entries = np.arange(new_start[-1], dtype=np.int64) + np.repeat(start[rows] - new_start[:-1], counts)
     return entries, new_start
+
+
+def connection_genes(genome: Genome) -> tuple[np.ndarray, np.ndarray]:
+    """(innovations sorted, their weights) of a genome: a slice of its batch for an unread view, so
+    measuring a distance to it builds no gene objects."""
+    batch, row = genome.batch_row()
+    if batch is not None:
+        lo, hi = int(batch.conn_start[row]), int(batch.conn_start[row + 1])
+        return batch.conn_innovation[lo:hi], batch.conn_weight[lo:hi]
+    conns = genome.connections
+    keys = sorted(conns)
+    return np.array(keys, dtype=np.int64), np.array([conns[k].weight for k in keys], dtype=np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,8 +78,8 @@ class GenomeBatch:
     # --- to and from Genome objects ---
     @classmethod
     def from_genomes(cls, genomes: Sequence[Genome]) -> GenomeBatch:
-        """The genes of ``genomes``, in order. Views nobody has read are taken from their batch in
-        array operations; every other genome's genes are read one by one."""
+        """The genes of ``genomes``, in order. Views nobody has read are taken from their batches in
+        array operations; only the other genomes' genes are read one by one."""
         if not genomes:
             raise ValueError("a GenomeBatch needs at least one genome")
         first = genomes[0]
@@ -75,16 +88,29 @@ class GenomeBatch:
             if (genome.num_inputs, genome.num_outputs) != shape:
                 raise ValueError(f"genome {genome.id} has {genome.num_inputs} inputs and {genome.num_outputs} "
                                  f"outputs, genome {first.id} {shape[0]} and {shape[1]}")
-        sources: dict[int, GenomeBatch] = {}
-        for genome in genomes:
-            batch = genome.batch_row()[0]
-            if batch is not None:
-                sources.setdefault(id(batch), batch)
-        if len(sources) == 1 and all(g.batch_row()[0] is not None for g in genomes):
-            (batch,) = sources.values()
-            rows = np.fromiter((g.batch_row()[1] for g in genomes), np.int64, len(genomes))
-            return batch.take(rows, np.fromiter((g.id for g in genomes), np.int64, len(genomes)))
-        return cls._read(genomes)
+        parts, order = [], np.empty(len(genomes), dtype=np.int64)
+        by_batch: dict[int, tuple[GenomeBatch, list[int], list[int]]] = {}
+        unread: list[int] = []
+        for i, genome in enumerate(genomes):
+            batch, row = genome.batch_row()
+            if batch is None:
+                unread.append(i)
+            else:
+                entry = by_batch.setdefault(id(batch), (batch, [], []))
+                entry[1].append(i)
+                entry[2].append(row)
+        placed = 0
+        for batch, where, rows in by_batch.values():
+            ids = np.fromiter((genomes[i].id for i in where), np.int64, len(where))
+            parts.append(batch.take(np.array(rows, dtype=np.int64), ids))
+            order[where] = np.arange(placed, placed + len(where))
+            placed += len(where)
+        if unread:
+            parts.append(cls._read([genomes[i] for i in unread]))
+            order[unread] = np.arange(placed, placed + len(unread))
+        if len(parts) == 1 and (order == np.arange(len(order))).all():
+            return parts[0]
+        return cls.concat(parts).take(order)
 
     @classmethod
     def _read(cls, genomes: Sequence[Genome]) -> GenomeBatch:
@@ -143,9 +169,11 @@ class GenomeBatch:
             self.conn_weight[conn], self.conn_enabled[conn], self.activations)
 
     def with_activations(self, names: tuple[str, ...]) -> GenomeBatch:
-        """The same genes with activations coded as indices into ``names`` (which must hold all of ours)."""
+        """The same genes with activations coded as indices into ``names`` (sorted, holding all of ours)."""
         if names == self.activations:
             return self
+        if list(names) != sorted(set(names)):
+            raise ValueError(f"activation names must be sorted and distinct, got {names!r}")
         code = np.array([names.index(name) for name in self.activations], dtype=np.int16)
         return replace(self, node_activation=code[self.node_activation] if len(code) else self.node_activation,
                        activations=names)

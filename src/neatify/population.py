@@ -15,6 +15,7 @@ from neatify.config import EvolutionConfig
 from neatify.evaluation import FitnessError as FitnessError  # re-exported: neatify.population.FitnessError
 from neatify.evaluation import check_fitness
 from neatify.genome import Genome
+from neatify.genome_batch import GenomeBatch
 from neatify.innovation import InnovationTracker
 from neatify.reporters import Reporter
 from neatify.reproduction import reproduce
@@ -222,14 +223,14 @@ class Population:
         for s in self.species:
             s.update_fitness(self.generation)
         self.evaluations += len(self.genomes)
-        sizes = [g.size() for g in self.genomes]
+        hidden, enabled = GenomeBatch.from_genomes(self.genomes).sizes()
         stats = GenerationStats(
             generation=self.generation,
             best_fitness=best.fitness,
             mean_fitness=sum(g.fitness for g in self.genomes) / len(self.genomes),
             num_species=len(self.species),
-            mean_hidden=sum(h for h, _ in sizes) / len(sizes),
-            mean_connections=sum(c for _, c in sizes) / len(sizes),
+            mean_hidden=int(hidden.sum()) / len(self.genomes),
+            mean_connections=int(enabled.sum()) / len(self.genomes),
             evaluations=self.evaluations,
         )
         self.history.append(stats)

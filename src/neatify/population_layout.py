@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import NamedTuple
 
 import numpy as np
 
 from neatify.genome import Genome
+from neatify.genome_batch import GenomeBatch
 from neatify.graph import evaluation_plan
 from neatify.network import NetworkLayout
 
@@ -125,24 +125,20 @@ class _Edges(NamedTuple):
 
 
 def _gather(genomes: Sequence[Genome]) -> tuple[_Genes, list[str]]:
-    """Read every genome's genes into flat arrays; also the sorted activation names."""
-    node_genes, conn_genes, node_counts, conn_counts = [], [], [], []
-    for genome in genomes:
-        node_genes.extend(genome.nodes.values())
-        conn_genes.extend(genome.connections.values())
-        node_counts.append(len(genome.nodes))
-        conn_counts.append(len(genome.connections))
-    activations = [n.activation for n in node_genes]
-    names = sorted(set(activations))
-    code = {name: i for i, name in enumerate(names)}
-    connections = np.fromiter(map(attrgetter(*_CONNECTION.names), conn_genes), _CONNECTION, len(conn_genes))
-    enabled = connections["enabled"]
-    index = np.arange(len(genomes))
-    genes = _Genes(np.repeat(index, node_counts),
-                   np.fromiter(map(attrgetter(*_NODE.names), node_genes), _NODE, len(node_genes)),
-                   np.fromiter(map(code.__getitem__, activations), np.int64, len(activations)),
-                   np.repeat(index, conn_counts)[enabled], connections[enabled])
-    return genes, names
+    """Every genome's genes as flat arrays (a gather from their batch for unread views); also the
+    sorted activation names."""
+    batch = GenomeBatch.from_genomes(genomes)
+    nodes = np.empty(len(batch.node_id), _NODE)
+    nodes["id"], nodes["bias"] = batch.node_id, batch.node_bias
+    enabled = batch.conn_enabled
+    connections = np.empty(int(enabled.sum()), _CONNECTION)
+    for name, column in (("in_node", batch.conn_in), ("out_node", batch.conn_out), ("weight", batch.conn_weight),
+                         ("innovation", batch.conn_innovation)):
+        connections[name] = column[enabled]
+    connections["enabled"] = True
+    genes = _Genes(batch.node_owner(), nodes, batch.node_activation.astype(np.int64), batch.conn_owner()[enabled],
+                   connections)
+    return genes, list(batch.activations)
 
 
 def _from_arrays(genomes: Sequence[Genome], genes: _Genes, synchronous: bool) -> tuple[_Nodes, _Edges, np.ndarray]:

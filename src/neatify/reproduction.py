@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import gc
 import heapq
 import math
 import random
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
+import numpy as np
+
+from neatify.batch_operators import CHILD, ELITE, VARIANT, Offspring, breed_batch
 from neatify.config import EvolutionConfig
 from neatify.genome import Genome
+from neatify.genome_batch import GenomeBatch
 from neatify.innovation import InnovationTracker
 from neatify.species import Species
 
@@ -85,97 +87,86 @@ def reproduce(species: list[Species], config: EvolutionConfig, pop_size: int, rn
     """The next generation's genomes, bred from evaluated species, and the species that bred them
     (stagnant ones dropped), whose representatives seed the next speciation.
 
+    Who breeds with whom is decided here, species by species; the genes are made for all offspring at
+    once over the parents' ``GenomeBatch`` (``neatify.batch_operators.breed_batch``), with a numpy
+    generator seeded from ``rng``, so ``rng`` stays the run's one source of randomness. The offspring
+    are views of the new batch.
+
     ``population_staleness``: generations since the population's best fitness last rose. When it
     reaches a multiple of ``config.population_stagnation``, the two best species get half the
     offspring each, all of them an exact copy or a mutated copy of that species' champion, and
     their stagnation clocks restart (see ``focused``).
     """
-    with _full_collections_postponed():
-        return _breed(species, config, pop_size, rng, tracker, new_id, population_staleness)
-
-
-@contextmanager
-def _full_collections_postponed() -> Iterator[None]:
-    """No full pass of Python's cycle collector while breeding; young passes go on. Every offspring is
-    new, so at pop 10,000 full passes over every live gene would come twice a generation (Python
-    3.14's incremental collector ignores this third threshold and needs no such help)."""
-    thresholds = gc.get_threshold()
-    gc.set_threshold(thresholds[0], thresholds[1], 2**30)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-
-
-def _breed(species: list[Species], config: EvolutionConfig, pop_size: int, rng: random.Random,
-           tracker: InnovationTracker, new_id: Callable[[], int],
-           population_staleness: int) -> tuple[list[Genome], list[Species]]:
+    generator = np.random.default_rng(rng.getrandbits(64))
     focus = focused(config, population_staleness)
     alive = surviving_species(species, config, focus)
     if focus:
         for s in alive:
             s.last_improved += s.staleness
             s.staleness = 0
+    pool = [g for s in alive for g in s.members]
+    parents = GenomeBatch.from_genomes(pool)
+    plan = _Plan(pool, parents)
     shares = [1.0] * len(alive) if focus else shared_fitness(alive)
     counts = allocate_offspring(shares, pop_size, config.min_species_size)
-    ranked = {s.id: s.ranked_members() for s in alive}
-    parents_of = {s.id: ranked[s.id][:max(2, math.ceil(config.survival_threshold * len(s.members)))]
-                  for s in alive}
-    offspring: list[Genome] = []
-    for s, count in zip(alive, counts):
-        members = ranked[s.id]
+    ranked = [plan.ranked(s.members) for s in alive]
+    parents_of = [r[:max(2, math.ceil(config.survival_threshold * len(r)))] for r in ranked]
+    for k, count in enumerate(counts):
         if focus:  # delta coding: a search around each of the two champions
-            champion = members[0]
-            for i in range(count):
-                child_id = new_id()
-                offspring.append(_champion_variant(champion, config, rng, tracker, child_id) if i else
-                                 champion.copy(child_id))
+            kind = np.full(count, VARIANT)
+            kind[:1] = ELITE
+            plan.add(np.full(count, ranked[k][0]), np.full(count, -1), kind)
             continue
-        n_elites = config.elitism_count if len(members) > config.elitism_min_species_size else 0
-        n_elites = min(n_elites, count)
-        for elite in members[:n_elites]:
-            offspring.append(elite.copy(new_id()))
-        parents = parents_of[s.id]
-        for _ in range(count - n_elites):
-            offspring.append(_child(s.id, parents, parents_of, alive, config, rng, tracker, new_id()))
-    return offspring, alive
+        n_elites = min(count, config.elitism_count if len(ranked[k]) > config.elitism_min_species_size else 0)
+        plan.add(ranked[k][:n_elites], np.full(n_elites, -1), np.full(n_elites, ELITE))
+        mother, father = _mates(k, parents_of, count - n_elites, config, generator)
+        plan.add(mother, father, np.full(count - n_elites, CHILD))
+    offspring = plan.offspring(new_id)
+    return breed_batch(parents, offspring, config, generator, tracker).views(), alive
 
 
-def _child(species_id: int, parents: list[Genome], parents_of: dict[int, list[Genome]], alive: list[Species],
-           config: EvolutionConfig, rng: random.Random, tracker: InnovationTracker, child_id: int) -> Genome:
-    mother = rng.choice(parents)
-    if rng.random() < config.prob_crossover:
-        if len(alive) > 1 and rng.random() < config.interspecies_mating_rate:
-            other = rng.choice([s for s in alive if s.id != species_id])
-            father = rng.choice(parents_of[other.id])
-        else:
-            father = rng.choice(parents)
-        if father is not mother:
-            fitter, weaker = sorted((mother, father), key=_parent_rank)
-            child = Genome.crossover(fitter, weaker, child_id, config, rng)
-        else:
-            child = mother.copy(child_id)
-    else:
-        child = mother.copy(child_id)
-    child.mutate(config, rng, tracker)
-    return child
+def _mates(k: int, parents_of: list[np.ndarray], n: int, config: EvolutionConfig,
+           generator: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the mother and father (-1: none, a mutated copy) of ``n`` children of species ``k``: a
+    uniform parent each; with ``prob_crossover`` a second parent, from another species with
+    ``interspecies_mating_rate``."""
+    own = parents_of[k]
+    mother = own[generator.integers(len(own), size=n)]
+    crossing = generator.random(n) < config.prob_crossover
+    father = own[generator.integers(len(own), size=n)]
+    if len(parents_of) > 1:
+        abroad = np.flatnonzero(crossing & (generator.random(n) < config.interspecies_mating_rate))
+        others = generator.integers(len(parents_of) - 1, size=len(abroad))
+        others += others >= k  # any species but k
+        picks = generator.random(len(abroad))
+        father[abroad] = [parents_of[o][int(u * len(parents_of[o]))] for o, u in zip(others.tolist(), picks.tolist())]
+    return mother, np.where(crossing & (father != mother), father, -1)
 
 
-def _champion_variant(champion: Genome, config: EvolutionConfig, rng: random.Random, tracker: InnovationTracker,
-                      child_id: int) -> Genome:
-    """A delta-coding offspring, as the NEAT paper's source breeds its "super champion": the champion
-    with its weights (and, at their usual rate, biases) perturbed, or one time in five with one new
-    connection and nothing else changed."""
-    child = champion.copy(child_id)
-    if rng.random() < 0.8 or not config.prob_add_connection:
-        child.mutate_weights(config, rng)
-        if rng.random() < config.prob_mutate_bias:
-            child.mutate_biases(config, rng)
-    else:
-        child.mutate_add_connection(config, rng, tracker)
-    return child
+class _Plan:
+    """The offspring being planned: parents' rows in order, with the fitter of two parents first."""
 
+    def __init__(self, pool: list[Genome], parents: GenomeBatch) -> None:
+        self.row = {g.id: i for i, g in enumerate(pool)}
+        self.ids = parents.ids
+        self.fitness = np.array([g.fitness for g in pool], dtype=np.float64)
+        # a parent's rank: fitter first; on equal fitness the smaller genome, then the lower id
+        order = np.lexsort((parents.ids, np.diff(parents.conn_start), -self.fitness))
+        self.rank = np.empty(len(pool), dtype=np.int64)
+        self.rank[order] = np.arange(len(pool))
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-def _parent_rank(g: Genome) -> tuple[float, int, int]:
-    """Fitter first; on equal fitness the smaller genome, then the lower id."""
-    return (-g.fitness, len(g.connections), g.id)
+    def ranked(self, members: list[Genome]) -> np.ndarray:
+        """Rows of ``members``, best first, ties by id (``Species.ranked_members``)."""
+        rows = np.array([self.row[g.id] for g in members], dtype=np.int64)
+        return rows[np.lexsort((self.ids[rows], -self.fitness[rows]))]
+
+    def add(self, mother: np.ndarray, father: np.ndarray, kind: np.ndarray) -> None:
+        self.parts.append((np.asarray(mother, np.int64), np.asarray(father, np.int64), np.asarray(kind, np.int8)))
+
+    def offspring(self, new_id: Callable[[], int]) -> Offspring:
+        mother, father, kind = (np.concatenate([p[i] for p in self.parts]) for i in range(3))
+        swap = (father >= 0) & (self.rank[np.maximum(father, 0)] < self.rank[mother])
+        mother, father = np.where(swap, father, mother), np.where(swap, mother, father)
+        ids = np.array([new_id() for _ in range(len(kind))], dtype=np.int64)
+        return Offspring(ids, mother, father, kind)

@@ -11,6 +11,7 @@ import numpy as np
 
 from neatify.config import EvolutionConfig
 from neatify.genome import Genome
+from neatify.genome_batch import GenomeBatch, connection_genes
 
 
 @dataclass
@@ -76,26 +77,26 @@ class GeneTable:
 
     def __init__(self, genomes: list[Genome], config: EvolutionConfig) -> None:
         self.config = config
-        counts = np.fromiter((len(g.connections) for g in genomes), dtype=np.int64, count=len(genomes))
-        total = int(counts.sum())
         self.size = len(genomes)
-        self.owner = np.repeat(np.arange(len(genomes)), counts)
-        self.innovation = np.fromiter((k for g in genomes for k in g.connections), dtype=np.int64, count=total)
-        self.weight = np.fromiter((c.weight for g in genomes for c in g.connections.values()), dtype=np.float64,
-                                  count=total)
+        if not genomes:
+            self.owner = self.innovation = self.max_innovation = np.zeros(0, dtype=np.int64)
+            self.weight = self.count = np.zeros(0)
+            return
+        batch = GenomeBatch.from_genomes(genomes)
+        counts = np.diff(batch.conn_start)
+        self.owner = batch.conn_owner()
+        self.innovation, self.weight = batch.conn_innovation, batch.conn_weight
         self.count = counts.astype(np.float64)
-        self.max_innovation = np.fromiter((max(g.connections, default=-1) for g in genomes), dtype=np.int64,
-                                          count=len(genomes))
+        last = batch.conn_innovation[np.maximum(batch.conn_start[1:] - 1, 0)] if len(self.innovation) else counts
+        self.max_innovation = np.where(counts > 0, last, -1)
 
     def distances(self, genome: Genome) -> np.ndarray:
         """Compatibility distance from ``genome`` to every genome of the table."""
         config, n = self.config, self.size
-        ref = sorted(genome.connections)
-        ref_innov = np.array(ref, dtype=np.int64)
-        ref_weight = np.array([genome.connections[k].weight for k in ref], dtype=np.float64)
-        ref_max = ref[-1] if ref else -1
-        if ref:
-            pos = np.minimum(np.searchsorted(ref_innov, self.innovation), len(ref) - 1)
+        ref_innov, ref_weight = connection_genes(genome)
+        ref_max = int(ref_innov[-1]) if len(ref_innov) else -1
+        if len(ref_innov):
+            pos = np.minimum(np.searchsorted(ref_innov, self.innovation), len(ref_innov) - 1)
             match = ref_innov[pos] == self.innovation
             diff = np.where(match, np.abs(self.weight - ref_weight[pos]), 0.0)
         else:
@@ -104,10 +105,10 @@ class GeneTable:
         matching = np.bincount(self.owner, weights=match, minlength=n)
         weight_sum = np.bincount(self.owner, weights=diff, minlength=n)
         own_excess = np.bincount(self.owner, weights=~match & (self.innovation > ref_max), minlength=n)
-        ref_excess = len(ref) - np.searchsorted(ref_innov, self.max_innovation, side="right")
+        ref_excess = len(ref_innov) - np.searchsorted(ref_innov, self.max_innovation, side="right")
         excess = own_excess + ref_excess
-        disjoint = (self.count - matching - own_excess) + (len(ref) - matching - ref_excess)
-        genes = np.maximum(self.count, len(ref))
+        disjoint = (self.count - matching - own_excess) + (len(ref_innov) - matching - ref_excess)
+        genes = np.maximum(self.count, len(ref_innov))
         genes = np.where(genes < config.normalize_min_genes, 1.0, np.maximum(genes, 1.0))
         mean_weight = np.divide(weight_sum, matching, out=np.zeros(n), where=matching > 0)
         return (config.c1 * excess + config.c2 * disjoint) / genes + config.c3 * mean_weight
