@@ -98,11 +98,11 @@ class GenomeBatch:
         return cls(
             num_inputs=genomes[0].num_inputs, num_outputs=genomes[0].num_outputs,
             ids=np.fromiter((g.id for g in genomes), np.int64, len(genomes)),
-            node_start=_offsets([len(per) for per in nodes]),
+            node_start=row_offsets([len(per) for per in nodes]),
             node_id=np.fromiter((n.id for n in flat_nodes), np.int64, len(flat_nodes)),
             node_bias=np.fromiter((n.bias for n in flat_nodes), np.float64, len(flat_nodes)),
             node_activation=np.fromiter((code[n.activation] for n in flat_nodes), np.int16, len(flat_nodes)),
-            conn_start=_offsets([len(per) for per in conns]),
+            conn_start=row_offsets([len(per) for per in conns]),
             conn_innovation=np.fromiter((c.innovation for c in flat_conns), np.int64, len(flat_conns)),
             conn_in=np.fromiter((c.in_node for c in flat_conns), np.int64, len(flat_conns)),
             conn_out=np.fromiter((c.out_node for c in flat_conns), np.int64, len(flat_conns)),
@@ -182,7 +182,8 @@ def _innovation_key(conn: ConnectionGene) -> int:
     return conn.innovation
 
 
-def _offsets(counts: list[int]) -> np.ndarray:
+def row_offsets(counts: Sequence[int] | np.ndarray) -> np.ndarray:
+    """The n + 1 offsets (``node_start``, ``conn_start``) of ragged rows of ``counts`` entries."""
     start = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=start[1:])
     return start
