@@ -163,12 +163,15 @@ def test_wire_genomes_refuse_what_the_dict_check_refuses_and_more():
         "occurs twice": _records(good, "nodes", lambda r: np.concatenate((r, r[hidden:hidden + 1]))),
         "must not be negative": _records(good, "connections", lambda r: _set(r, "innovation", -1)),
         "inputs and outputs >= 1": {**good, "num_outputs": 0},
+        "a task's genomes share them": {**good, "num_inputs": 2},
     }
     for reason, bad in cases.items():
         maps = _task([good, bad])  # the good genome first: the bad one is named, not the first
         with pytest.raises(ProtocolError, match=f"invalid genome: genome ({genome.id}|#1 of the batch): .*{reason}"):
             decode_genomes(maps)
     assert len(decode_genomes(_task([good, good]))) == 2
+    with pytest.raises(ProtocolError, match="TASK_ASSIGNMENT with no genomes"):
+        decode_genomes([])
 
 
 def test_batch_sizes_follow_capacity_and_speed():
