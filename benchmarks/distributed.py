@@ -9,6 +9,11 @@
 evaluation step alone (network round trips against a plain function call), and from the latter the
 per-genome distribution overhead, (distributed minus local evaluation time) / genomes
 (target: <= 10 us with two workers).
+
+With ``--batch-views`` the timed evaluation step sends unread views of a ``GenomeBatch`` of the
+population (as a population bred into batches will hand out) and the workers' fitness reads each
+view's connection count from its batch instead of building its gene objects (as
+``NeatPopulationModule`` will): the wire's batch path end to end.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import time
 
 from neatify import Population
 from neatify.distributed import DistributedConfig, DistributedPopulation, WorkerNode
+from neatify.genome_batch import GenomeBatch
 
 HOST = "127.0.0.1"
 
@@ -36,11 +42,21 @@ def trivial_fitness(genomes) -> None:
         genome.fitness = float(len(genome.connections))
 
 
-def seconds_per_generation(workers: int, pop_size: int, generations: int, sleep: float) -> tuple[float, float]:
-    """Mean wall time of a whole distributed generation, and of its evaluation step alone (after registration)."""
+def batch_fitness(genomes) -> None:
+    """``trivial_fitness`` reading an unread view's connection count from its batch (no gene objects built)."""
+    for genome in genomes:
+        batch, row = genome.batch_row()
+        genome.fitness = float(len(genome.connections) if batch is None else
+                               batch.conn_start[row + 1] - batch.conn_start[row])
+
+
+def seconds_per_generation(workers: int, pop_size: int, generations: int, sleep: float,
+                           batch_views: bool = False) -> tuple[float, float]:
+    """Mean wall time of a whole distributed generation, and of its evaluation step alone (after registration;
+    of views of a ``GenomeBatch`` with ``batch_views``)."""
     config = DistributedConfig(host=HOST, port=0, min_workers=workers, worker_wait_timeout=60.0)
     with DistributedPopulation(pop_size, 2, 1, seed=0, distributed_config=config) as pop:
-        procs = [subprocess.Popen([sys.executable, __file__, "worker", str(pop.port), str(sleep)])
+        procs = [subprocess.Popen([sys.executable, __file__, "worker", str(pop.port), str(sleep), str(batch_views)])
                  for _ in range(workers)]
         try:
             pop.coordinator.wait_for_workers(workers)
@@ -48,9 +64,10 @@ def seconds_per_generation(workers: int, pop_size: int, generations: int, sleep:
             for _ in range(generations):
                 pop.run_generation(lambda genomes: None)
             whole = (time.perf_counter() - start) / generations
+            genomes = GenomeBatch.from_genomes(pop.genomes).views() if batch_views else pop.genomes
             start = time.perf_counter()
             for _ in range(generations):
-                pop.coordinator.evaluate(pop.genomes, pop.generation)
+                pop.coordinator.evaluate(genomes, pop.generation)
             return whole, (time.perf_counter() - start) / generations
         finally:
             pop.shutdown()
@@ -79,6 +96,8 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=2, help="generations timed per scaling point")
     parser.add_argument("--overhead-workers", type=int, default=2)
     parser.add_argument("--overhead-generations", type=int, default=20)
+    parser.add_argument("--batch-views", action="store_true",
+                        help="time the evaluation step on views of a GenomeBatch, read from the batch (see above)")
     args = parser.parse_args()
 
     print(f"(1) scaling: population {args.pop_size}, fitness sleeps {args.sleep * 1000:.0f} ms per genome, "
@@ -92,7 +111,7 @@ def main() -> None:
               f"({speedup / workers:.2f} x workers)", flush=True)
 
     n, gens = args.pop_size, args.overhead_generations
-    remote = seconds_per_generation(args.overhead_workers, n, gens, 0.0)
+    remote = seconds_per_generation(args.overhead_workers, n, gens, 0.0, args.batch_views)
     local = local_seconds_per_generation(n, gens)
     print(f"(2) overhead: trivial fitness, population {n}, {gens} generations, "
           f"{args.overhead_workers} workers; genomes/s")
@@ -104,13 +123,14 @@ def main() -> None:
     print(f"  per-genome overhead of distributed evaluation: {overhead_us:.1f} us (target <= 10 us)")
 
 
-def worker_main(port: int, sleep: float) -> None:
-    fitness = trivial_fitness if sleep == 0 else (lambda genomes: sleepy_fitness(genomes, sleep))
+def worker_main(port: int, sleep: float, batch_views: bool) -> None:
+    trivial = batch_fitness if batch_views else trivial_fitness
+    fitness = trivial if sleep == 0 else (lambda genomes: sleepy_fitness(genomes, sleep))
     WorkerNode(HOST, port, fitness_function=fitness, max_connect_attempts=50).start()
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["worker"]:
-        worker_main(int(sys.argv[2]), float(sys.argv[3]))
+        worker_main(int(sys.argv[2]), float(sys.argv[3]), sys.argv[4] == "True")
     else:
         main()

@@ -1,12 +1,15 @@
-"""Per-genome cost of the TASK_ASSIGNMENT genome encoding: protocol 3's columns against protocol 2's lists.
+"""Per-genome cost of the TASK_ASSIGNMENT genome encoding: the packed records through a ``GenomeBatch``
+against protocol 2's lists.
 
     python benchmarks/genome_wire.py [--batch 50] [--repeat 30]
 
 For a batch of small genomes (the initial 2-input, 1-output population: 2 connections each) and one
 of grown genomes (50-100 connections), prints microseconds per genome (median over the repeats) of:
-the master's encoding (once per genome per generation), the worker's msgpack decoding of the task
-frame, its check and build of the ``Genome`` objects, and of that the building alone (``Genome.copy``
-of the decoded genomes, which makes the same objects); and the bytes per genome on the wire.
+the master's encoding (once per genome per generation) of plain ``Genome`` objects (what the
+population holds today) and of unread views of one ``GenomeBatch`` (what it will hand out); the
+worker's msgpack decoding of the task frame; its check of the task into one ``GenomeBatch`` and its
+views (protocol 2: the check and build of ``Genome`` objects); the same plus reading every view's
+genes, as a fitness function that reads ``nodes``/``connections`` does; and the bytes per genome.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import msgpack
 from neatify import EvolutionConfig, Genome, Population
 from neatify.checks import genome_dict_problem
 from neatify.distributed.genome_wire import decode_genomes, encode_genomes
+from neatify.genome_batch import GenomeBatch
 from neatify.distributed.messages import MessageType
 from neatify.distributed.protocol import decode_message, task_frame
 from neatify.innovation import InnovationTracker
@@ -69,28 +73,40 @@ def per_genome_us(action: Callable[[], object], genomes: int, repeat: int) -> fl
     return statistics.median(times) / genomes * 1e6
 
 
+def read_genes(genomes: list[Genome]) -> list[Genome]:
+    """Read every genome's genes (builds a view's gene objects), as a fitness function reading them does."""
+    for genome in genomes:
+        _ = genome.nodes
+    return genomes
+
+
 def measure(genomes: list[Genome], repeat: int) -> dict[str, tuple[float, float]]:
-    """Figure name -> (protocol 2, protocol 3) for one batch of genomes."""
+    """Figure name -> (protocol 2, batch path) for one batch of genomes (nan where a figure has no meaning)."""
     n = len(genomes)
-    rows: dict[str, tuple[float, float]] = {}
+    views = GenomeBatch.from_genomes(genomes).views()
     results = []
     for encode, decode in ((encode_v2, decode_v2), (encode_genomes, decode_genomes)):
-        encoded = encode(genomes)
-        body = task_frame(1, 0, encoded)[5:]
+        body = task_frame(1, 0, encode(genomes))[5:]
         maps = decode_message(MessageType.TASK_ASSIGNMENT, body).genomes
-        built = decode(maps)
-        assert [g.to_dict() for g in built] == [{**g.to_dict(), "fitness": None} for g in genomes]
+        built = read_genes(decode(maps))
+        assert sorted(map(sorted_genes, built)) == sorted(map(sorted_genes, genomes))
         results.append({
-            "master: encode": per_genome_us(lambda: encode(genomes), n, repeat),
+            "master: encode Genome objects": per_genome_us(lambda: encode(genomes), n, repeat),
+            "master: encode views of a batch": per_genome_us(lambda: encode(views), n, repeat)
+            if encode is encode_genomes else float("nan"),
             "worker: msgpack decode": per_genome_us(lambda: decode_message(MessageType.TASK_ASSIGNMENT, body),
                                                     n, repeat),
-            "worker: check + build": per_genome_us(lambda: decode(maps), n, repeat),
-            "  of which building Genomes": per_genome_us(lambda: [g.copy(g.id) for g in built], n, repeat),
+            "worker: check -> genomes (views)": per_genome_us(lambda: decode(maps), n, repeat),
+            "worker: check + read every gene": per_genome_us(lambda: read_genes(decode(maps)), n, repeat),
             "bytes per genome": len(body) / n,
         })
-    for name in results[0]:
-        rows[name] = (results[0][name], results[1][name])
-    return rows
+    return {name: (results[0][name], results[1][name]) for name in results[0]}
+
+
+def sorted_genes(genome: Genome) -> tuple:
+    """A genome's id and genes as sorted plain lists (gene order aside, equal genomes give equal tuples)."""
+    return (genome.id, sorted(n.to_list() for n in genome.nodes.values()),
+            sorted(c.to_list() for c in genome.connections.values()))
 
 
 def main() -> None:
@@ -103,9 +119,9 @@ def main() -> None:
     for label, genomes in batches.items():
         mean = statistics.mean(len(g.connections) for g in genomes)
         print(f"{label}: batch of {len(genomes)}, {mean:.1f} connections on average; us per genome")
-        print(f"  {'':30} {'protocol 2':>11} {'protocol 3':>11}")
+        print(f"  {'':34} {'protocol 2':>11} {'batch':>11}")
         for name, (old, new) in measure(genomes, args.repeat).items():
-            print(f"  {name:30} {old:11.1f} {new:11.1f}")
+            print(f"  {name:34} {old:11.1f} {new:11.1f}")
 
 
 if __name__ == "__main__":

@@ -104,18 +104,28 @@ def _task(maps: list[dict]) -> list[dict]:
     return decode_message(frame[4], frame[5:], max_items=None).genomes
 
 
+def _in_gene_order(data: dict) -> bytes:
+    """A genome's ``to_dict`` (fitness None) as msgpack, its genes sorted by node id and innovation."""
+    return msgpack.packb({**data, "nodes": sorted(data["nodes"]), "connections": sorted(data["connections"]),
+                          "fitness": None})
+
+
 @pytest.mark.parametrize("seed", range(4))
-def test_wire_genomes_round_trip_bit_for_bit(seed):
+def test_wire_genomes_round_trip_bit_for_bit_into_unread_views_of_one_batch(seed):
     genomes = _grown(seed)
     genomes[0].nodes[next(iter(genomes[0].nodes))].bias = -0.0
     frame = task_frame(7, 3, encode_genomes(genomes))
     task = decode_message(frame[4], frame[5:])
     assert (type(task), task.batch_id, task.generation) == (TaskAssignment, 7, 3)
     decoded = decode_genomes(task.genomes)
-    as_sent = [msgpack.packb({**g.to_dict(), "fitness": None}) for g in genomes]
-    assert [msgpack.packb(g.to_dict()) for g in decoded] == as_sent  # msgpack floats are float64: exact bits
+    batch = decoded[0].batch_row()[0]
+    assert batch is not None and [g.batch_row() for g in decoded] == [(batch, row) for row in range(len(genomes))]
+    assert decoded[1].fitness is None and decoded[1].size() == genomes[1].size()  # reading builds that one's genes
+    assert decoded[1].batch_row() == (None, -1) and decoded[2].batch_row() == (batch, 2)
+    as_sent = [_in_gene_order(g.to_dict()) for g in genomes]
+    assert [_in_gene_order(g.to_dict()) for g in decoded] == as_sent  # msgpack floats are float64: exact bits
     assert all(genome_dict_problem(g.to_dict()) is None for g in decoded)
-    assert decode_genomes([]) == []
+    assert encode_genomes(decoded) == encode_genomes(genomes)  # views re-encode from their batch, the same bytes
 
 
 def _records(data: dict, field: str, edit) -> dict:
@@ -153,12 +163,15 @@ def test_wire_genomes_refuse_what_the_dict_check_refuses_and_more():
         "occurs twice": _records(good, "nodes", lambda r: np.concatenate((r, r[hidden:hidden + 1]))),
         "must not be negative": _records(good, "connections", lambda r: _set(r, "innovation", -1)),
         "inputs and outputs >= 1": {**good, "num_outputs": 0},
+        "a task's genomes share them": {**good, "num_inputs": 2},
     }
     for reason, bad in cases.items():
         maps = _task([good, bad])  # the good genome first: the bad one is named, not the first
         with pytest.raises(ProtocolError, match=f"invalid genome: genome ({genome.id}|#1 of the batch): .*{reason}"):
             decode_genomes(maps)
     assert len(decode_genomes(_task([good, good]))) == 2
+    with pytest.raises(ProtocolError, match="TASK_ASSIGNMENT with no genomes"):
+        decode_genomes([])
 
 
 def test_batch_sizes_follow_capacity_and_speed():

@@ -41,6 +41,7 @@ def test_accepted_then_a_task_in_the_same_read_and_heartbeats_answered():
     assert events[0] == Registered(1.0)
     task = events[1]
     assert (task.batch_id, task.generation) == (4, 0)
+    assert [g.batch_row() for g in task.genomes] == [(task.batch, row) for row in range(3)]  # genes not built yet
     assert [g.to_dict() for g in task.genomes] == [{**g.to_dict(), "fitness": None} for g in genomes]
     assert sent(events[2:]) == [HeartbeatResponse(2.5)]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from operator import attrgetter
 
 import numpy as np
 
@@ -114,26 +115,26 @@ class GenomeBatch:
 
     @classmethod
     def _read(cls, genomes: Sequence[Genome]) -> GenomeBatch:
-        """Read every genome's genes (the general path of ``from_genomes``)."""
-        nodes = [sorted(g.nodes.values(), key=_node_key) for g in genomes]
-        conns = [sorted(g.connections.values(), key=_innovation_key) for g in genomes]
-        flat_nodes = [n for per in nodes for n in per]
-        flat_conns = [c for per in conns for c in per]
-        names = tuple(sorted({n.activation for n in flat_nodes}))
+        """Read every genome's genes (the general path of ``from_genomes``): one pass per field over all
+        genes in the genomes' own order, then each row sorted in one numpy sort."""
+        nodes = [n for g in genomes for n in g.nodes.values()]
+        conns = [c for g in genomes for c in g.connections.values()]
+        names = tuple(sorted(set(map(attrgetter("activation"), nodes))))
         code = {name: i for i, name in enumerate(names)}
+        node_start = row_offsets([len(g.nodes) for g in genomes])
+        conn_start = row_offsets([len(g.connections) for g in genomes])
+        node_id = _column(nodes, "id", np.int64)
+        node = _row_order(node_start, node_id)
+        innovation = _column(conns, "innovation", np.int64)
+        conn = _row_order(conn_start, innovation)
         return cls(
             num_inputs=genomes[0].num_inputs, num_outputs=genomes[0].num_outputs,
             ids=np.fromiter((g.id for g in genomes), np.int64, len(genomes)),
-            node_start=_offsets([len(per) for per in nodes]),
-            node_id=np.fromiter((n.id for n in flat_nodes), np.int64, len(flat_nodes)),
-            node_bias=np.fromiter((n.bias for n in flat_nodes), np.float64, len(flat_nodes)),
-            node_activation=np.fromiter((code[n.activation] for n in flat_nodes), np.int16, len(flat_nodes)),
-            conn_start=_offsets([len(per) for per in conns]),
-            conn_innovation=np.fromiter((c.innovation for c in flat_conns), np.int64, len(flat_conns)),
-            conn_in=np.fromiter((c.in_node for c in flat_conns), np.int64, len(flat_conns)),
-            conn_out=np.fromiter((c.out_node for c in flat_conns), np.int64, len(flat_conns)),
-            conn_weight=np.fromiter((c.weight for c in flat_conns), np.float64, len(flat_conns)),
-            conn_enabled=np.fromiter((c.enabled for c in flat_conns), bool, len(flat_conns)),
+            node_start=node_start, node_id=node_id[node], node_bias=_column(nodes, "bias", np.float64)[node],
+            node_activation=np.fromiter((code[n.activation] for n in nodes), np.int16, len(nodes))[node],
+            conn_start=conn_start, conn_innovation=innovation[conn], conn_in=_column(conns, "in_node", np.int64)[conn],
+            conn_out=_column(conns, "out_node", np.int64)[conn], conn_weight=_column(conns, "weight", np.float64)[conn],
+            conn_enabled=_column(conns, "enabled", bool)[conn],
             activations=names)
 
     def views(self) -> list[Genome]:
@@ -202,15 +203,18 @@ class GenomeBatch:
         return hidden, np.bincount(self.conn_owner(), weights=self.conn_enabled, minlength=n).astype(np.int64)
 
 
-def _node_key(node: NodeGene) -> int:
-    return node.id
+def _column(genes: list, field: str, dtype: type) -> np.ndarray:
+    """Attribute ``field`` of every gene as an array."""
+    return np.fromiter(map(attrgetter(field), genes), dtype, len(genes))
 
 
-def _innovation_key(conn: ConnectionGene) -> int:
-    return conn.innovation
+def _row_order(start: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The order sorting each row of a ragged array (``start`` its offsets) by ``keys``, rows kept in place."""
+    return np.lexsort((keys, np.repeat(np.arange(len(start) - 1), np.diff(start))))
 
 
-def _offsets(counts: list[int]) -> np.ndarray:
+def row_offsets(counts: Sequence[int] | np.ndarray) -> np.ndarray:
+    """The n + 1 offsets (``node_start``, ``conn_start``) of ragged rows of ``counts`` entries."""
     start = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=start[1:])
     return start

@@ -1,18 +1,18 @@
 """The genome encoding of TASK_ASSIGNMENT: genes as packed little-endian records, encoded and checked in bulk.
 
-The master encodes a generation's genomes once (``encode_genomes``), filling one numpy record array
-per gene kind for the whole generation and slicing each genome's bytes out of it; each genome is a
-small msgpack map holding its node and connection records as two bytes fields. A worker decodes a
-whole task at once (``decode_genomes``): it joins the bytes fields of the batch into one record array
-per gene kind, whose fields are columns over the batch, and checks everything with a few numpy
-operations per batch, so what a genome costs is its map and its ``Genome`` objects, not a Python
-check per gene. A node's kind is not sent: it follows from its id (outputs are ``num_inputs`` to
-``num_inputs + num_outputs - 1``). The fitness is not sent either: a task's genomes have none yet.
+The master reads a generation's genomes once into a ``GenomeBatch`` (one array gather when they are
+unread views of one batch) and fills one numpy record array per gene kind from its columns, slicing
+each genome's bytes out of it; each genome is a small msgpack map holding its node and connection
+records as two bytes fields. A worker decodes a whole task into one ``GenomeBatch``: it joins the
+bytes fields into one record array per gene kind, checks everything with a few numpy operations per
+task, sorts each genome's genes (node id, innovation) as a batch keeps them, and hands out ``Genome``
+views of its rows, whose gene objects are built only if the fitness function reads them. A node's
+kind is not sent: it follows from its id (outputs are ``num_inputs`` to ``num_inputs + num_outputs - 1``).
+The fitness is not sent either: a task's genomes have none yet.
 """
 
 from __future__ import annotations
 
-from itertools import accumulate
 from typing import Any
 
 import msgpack
@@ -21,8 +21,8 @@ import numpy as np
 from neatify.activations import ACTIVATIONS
 from neatify.checks import is_id, shown
 from neatify.distributed.errors import ProtocolError
-from neatify.genes import ConnectionGene, NodeGene
 from neatify.genome import Genome
+from neatify.genome_batch import GenomeBatch, row_offsets
 
 NODE_RECORD = np.dtype([("id", "<i8"), ("bias", "<f8"), ("activation", "u1")])
 """A node gene on the wire (17 bytes): its id, bias, and activation as an index into ``activation_names``."""
@@ -35,40 +35,42 @@ GENOME_FIELDS = frozenset({"id", "num_inputs", "num_outputs", "activation_names"
 
 def encode_genomes(genomes: list[Genome]) -> list[bytes]:
     """The msgpack map of each genome on the wire, in order, made in bulk (once per generation)."""
-    nodes = [n for g in genomes for n in g.nodes.values()]
-    conns = [c for g in genomes for c in g.connections.values()]
-    names = sorted({n.activation for n in nodes})
-    index = {name: i for i, name in enumerate(names)}
-    node_records = np.empty(len(nodes), NODE_RECORD)
-    node_records["id"] = [n.id for n in nodes]
-    node_records["bias"] = [n.bias for n in nodes]
-    node_records["activation"] = [index[n.activation] for n in nodes]
-    conn_records = np.empty(len(conns), CONNECTION_RECORD)
-    conn_records["innovation"] = [c.innovation for c in conns]
-    conn_records["in_node"] = [c.in_node for c in conns]
-    conn_records["out_node"] = [c.out_node for c in conns]
-    conn_records["weight"] = [c.weight for c in conns]
-    conn_records["enabled"] = [c.enabled for c in conns]
-    node_bytes, conn_bytes = memoryview(node_records.tobytes()), memoryview(conn_records.tobytes())
-    node_ends = accumulate((len(g.nodes) * NODE_RECORD.itemsize for g in genomes), initial=0)
-    conn_ends = accumulate((len(g.connections) * CONNECTION_RECORD.itemsize for g in genomes), initial=0)
+    return encode_batch(GenomeBatch.from_genomes(genomes)) if genomes else []
+
+
+def encode_batch(batch: GenomeBatch) -> list[bytes]:
+    """The msgpack map of each row of ``batch`` on the wire, in order: its records sliced out of the columns."""
+    nodes = np.empty(len(batch.node_id), NODE_RECORD)
+    nodes["id"], nodes["bias"], nodes["activation"] = batch.node_id, batch.node_bias, batch.node_activation
+    conns = np.empty(len(batch.conn_innovation), CONNECTION_RECORD)
+    conns["innovation"], conns["in_node"], conns["out_node"] = batch.conn_innovation, batch.conn_in, batch.conn_out
+    conns["weight"], conns["enabled"] = batch.conn_weight, batch.conn_enabled
+    node_bytes, conn_bytes = memoryview(nodes.tobytes()), memoryview(conns.tobytes())
+    node_ends = (batch.node_start * NODE_RECORD.itemsize).tolist()
+    conn_ends = (batch.conn_start * CONNECTION_RECORD.itemsize).tolist()
+    names = list(batch.activations)
+    if len(names) > 256:
+        raise ValueError(f"the wire codes activations in one byte: {len(names)} names are too many")
     packer = msgpack.Packer(use_bin_type=True)
-    encoded = []
-    node_start, conn_start = next(node_ends), next(conn_ends)
-    for genome, node_end, conn_end in zip(genomes, node_ends, conn_ends):
-        encoded.append(packer.pack({"id": genome.id, "num_inputs": genome.num_inputs,
-                                    "num_outputs": genome.num_outputs, "activation_names": names,
-                                    "nodes": node_bytes[node_start:node_end],
-                                    "connections": conn_bytes[conn_start:conn_end]}))
-        node_start, conn_start = node_end, conn_end
-    return encoded
+    return [packer.pack({"id": genome_id, "num_inputs": batch.num_inputs, "num_outputs": batch.num_outputs,
+                         "activation_names": names, "nodes": node_bytes[node_ends[row]:node_ends[row + 1]],
+                         "connections": conn_bytes[conn_ends[row]:conn_ends[row + 1]]})
+            for row, genome_id in enumerate(batch.ids.tolist())]
 
 
 def decode_genomes(maps: list[dict[str, Any]]) -> list[Genome]:
-    """The genomes of a TASK_ASSIGNMENT's genome maps, each checked in full before any is built.
+    """The genomes of a TASK_ASSIGNMENT's genome maps as views of one checked ``GenomeBatch``
+    (``decode_batch``); their gene objects are built only when read."""
+    return decode_batch(maps).views()
+
+
+def decode_batch(maps: list[dict[str, Any]]) -> GenomeBatch:
+    """The genes of a TASK_ASSIGNMENT's genome maps as one ``GenomeBatch``, all checked first.
 
     Raises ProtocolError naming the first bad genome and its problem.
     """
+    if not maps:
+        raise ProtocolError("TASK_ASSIGNMENT with no genomes")
     for position, data in enumerate(maps):
         problem = _map_problem(data)
         if problem:
@@ -76,7 +78,7 @@ def decode_genomes(maps: list[dict[str, Any]]) -> list[Genome]:
             raise _refuse(f"genome {gid}" if is_id(gid) else f"genome #{position} of the batch", problem)
     batch = _Batch(maps)
     batch.check()
-    return batch.build()
+    return batch.genome_batch()
 
 
 def _refuse(genome: str, problem: str) -> ProtocolError:
@@ -108,7 +110,7 @@ def _first(bad: np.ndarray) -> int | None:
 
 
 def _pair_keys(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """One int64 per (group, value) pair, equal exactly when both are (groups and values non-negative).
+    """One int64 per (group, value) pair, ordered as the pairs (groups and values non-negative).
 
     ``group * (max value + 1) + value`` while that fits in 63 bits, else the values' ranks stand in for them.
     """
@@ -119,16 +121,17 @@ def _pair_keys(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
     return groups * top + values
 
 
-def _first_duplicate(keys: np.ndarray) -> int | None:
-    """The index of a key that occurs earlier too, or None."""
+def _sort_pairs(groups: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, int | None]:
+    """The order sorting the (group, value) pairs, and the index of a pair that occurs earlier too (or None)."""
+    keys = _pair_keys(groups, values)
     order = np.argsort(keys, kind="stable")
     ordered = keys[order]
     hits = np.flatnonzero(ordered[1:] == ordered[:-1])
-    return int(order[hits[0] + 1]) if hits.size else None
+    return order, (int(order[hits[0] + 1]) if hits.size else None)
 
 
 class _Batch:
-    """A task's genome maps whose records are joined over the batch: one record array per gene kind."""
+    """A task's genome maps whose records are joined over the task: one record array per gene kind."""
 
     def __init__(self, maps: list[dict[str, Any]]) -> None:
         self.maps = maps
@@ -139,7 +142,7 @@ class _Batch:
             // CONNECTION_RECORD.itemsize
         positions = np.arange(len(maps))
         self.node_genome = np.repeat(positions, self.node_counts)
-        """Each node's genome (its position in the batch); ``conn_genome`` likewise."""
+        """Each node's genome (its position in the task); ``conn_genome`` likewise."""
         self.conn_genome = np.repeat(positions, self.conn_counts)
         self.num_inputs = np.array([g["num_inputs"] for g in maps], dtype=np.int64)
         self.num_outputs = np.array([g["num_outputs"] for g in maps], dtype=np.int64)
@@ -149,20 +152,31 @@ class _Batch:
         name_counts = np.array([len(g["activation_names"]) for g in maps], dtype=np.int64)
         self.name_offsets = (np.cumsum(name_counts) - name_counts)[self.node_genome]
         self.name_counts = name_counts[self.node_genome]
+        self.node_order = self.conn_order = np.zeros(0, dtype=np.int64)
+        """The order sorting the nodes by (genome, id), the connections by (genome, innovation): set by ``check``."""
 
     def refuse(self, position: int, problem: str) -> ProtocolError:
         return _refuse(f"genome {self.maps[position]['id']}", problem)
 
     def check(self) -> None:
-        """Raise ProtocolError for the first problem found (node checks before connection checks)."""
+        """Raise ProtocolError for the first problem found (shapes, then nodes, then connections)."""
+        self._check_shapes()
         self._check_nodes()
         self._check_connections()
+
+    def _check_shapes(self) -> None:
+        differs = (self.num_inputs != self.num_inputs[0]) | (self.num_outputs != self.num_outputs[0])
+        if (k := _first(differs)) is not None:
+            raise self.refuse(k, f"it has {self.num_inputs[k]} inputs and {self.num_outputs[k]} outputs, genome "
+                                 f"{self.maps[0]['id']} {self.num_inputs[0]} and {self.num_outputs[0]} (a task's "
+                                 f"genomes share them)")
 
     def _check_nodes(self) -> None:
         ids, biases, activations, g = self.nodes["id"], self.nodes["bias"], self.nodes["activation"], self.node_genome
         if (i := _first(ids < self.num_inputs[g])) is not None:
             raise self.refuse(g[i], f"node id {ids[i]} is an input's or negative")
-        if (i := _first_duplicate(_pair_keys(g, ids))) is not None:
+        self.node_order, i = _sort_pairs(g, ids)
+        if i is not None:
             raise self.refuse(g[i], f"node id {ids[i]} occurs twice")
         outputs = np.bincount(g[self.is_output], minlength=len(self.maps))
         if (k := _first(outputs != self.num_outputs)) is not None:
@@ -178,7 +192,8 @@ class _Batch:
         weights, enabled, g = self.conns["weight"], self.conns["enabled"], self.conn_genome
         if (i := _first((innovations < 0) | (ins < 0) | (outs < 0))) is not None:
             raise self.refuse(g[i], f"connection {innovations[i]}: innovation and node ids must not be negative")
-        if (i := _first_duplicate(_pair_keys(g, innovations))) is not None:
+        self.conn_order, i = _sort_pairs(g, innovations)
+        if i is not None:
             raise self.refuse(g[i], f"duplicate innovation {innovations[i]}")
         keys = _pair_keys(np.concatenate((self.node_genome, g, g)), np.concatenate((self.nodes["id"], ins, outs)))
         known = np.isin(keys[self.nodes.size:], keys[:self.nodes.size])
@@ -191,22 +206,20 @@ class _Batch:
         if (i := _first(enabled > 1)) is not None:
             raise self.refuse(g[i], f"connection {innovations[i]}: enabled must be 0 or 1, got {enabled[i]}")
 
-    def build(self) -> list[Genome]:
-        """The checked genomes as ``Genome`` objects (fitness None)."""
-        node_ids, innovations = self.nodes["id"].tolist(), self.conns["innovation"].tolist()
-        kinds = np.where(self.is_output, "output", "hidden").tolist()
-        names = [self.names[i] for i in (self.nodes["activation"] + self.name_offsets).tolist()]
-        node_genes = list(map(NodeGene, node_ids, kinds, self.nodes["bias"].tolist(), names))
-        conn_genes = list(map(ConnectionGene, innovations, self.conns["in_node"].tolist(),
-                              self.conns["out_node"].tolist(), self.conns["weight"].tolist(),
-                              (self.conns["enabled"] == 1).tolist()))
-        genomes = []
-        node_start = conn_start = 0
-        for data, node_end, conn_end in zip(self.maps, accumulate(self.node_counts.tolist()),
-                                            accumulate(self.conn_counts.tolist())):
-            genome = Genome(data["id"], data["num_inputs"], data["num_outputs"])
-            genome.nodes = dict(zip(node_ids[node_start:node_end], node_genes[node_start:node_end]))
-            genome.connections = dict(zip(innovations[conn_start:conn_end], conn_genes[conn_start:conn_end]))
-            node_start, conn_start = node_end, conn_end
-            genomes.append(genome)
-        return genomes
+    def genome_batch(self) -> GenomeBatch:
+        """The checked genomes as one ``GenomeBatch``, each row's genes sorted (by node id, by innovation)."""
+        names = tuple(sorted(set(self.names)))
+        code = {name: i for i, name in enumerate(names)}
+        activation = np.array([code[name] for name in self.names], dtype=np.int16)
+        nodes, conns = self.node_order, self.conn_order
+        return GenomeBatch(
+            num_inputs=int(self.num_inputs[0]), num_outputs=int(self.num_outputs[0]),
+            ids=np.array([g["id"] for g in self.maps], dtype=np.int64),
+            node_start=row_offsets(self.node_counts), node_id=self.nodes["id"][nodes],
+            node_bias=self.nodes["bias"][nodes],
+            node_activation=activation[(self.nodes["activation"] + self.name_offsets)[nodes]],
+            conn_start=row_offsets(self.conn_counts), conn_innovation=self.conns["innovation"][conns],
+            conn_in=self.conns["in_node"][conns], conn_out=self.conns["out_node"][conns],
+            conn_weight=self.conns["weight"][conns], conn_enabled=self.conns["enabled"][conns] == 1,
+            activations=names)
+

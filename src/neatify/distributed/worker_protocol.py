@@ -14,13 +14,14 @@ from neatify.distributed.config import AUTH_TOKEN_ENV
 from neatify.distributed.errors import (
     AuthenticationError, ConnectionClosed, DistributedError, ProtocolError, RegistrationError,
 )
-from neatify.distributed.genome_wire import decode_genomes
+from neatify.distributed.genome_wire import decode_batch
 from neatify.distributed.messages import (
     ErrorReport, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal,
     StatusUpdate, TaskAssignment, WorkerRegistration,
 )
 from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, encode_frame
 from neatify.genome import Genome
+from neatify.genome_batch import GenomeBatch
 
 REGISTRATION_TIMEOUT = 30.0
 """Seconds the master has to answer a registration."""
@@ -44,10 +45,12 @@ class Registered:
 
 @dataclass(frozen=True)
 class Task:
-    """A batch to evaluate (its genomes checked, then built)."""
+    """A batch to evaluate: its genes checked into one ``batch``, and ``genomes``, views of its rows whose
+    gene objects are built only if the fitness function reads them."""
 
     batch_id: int
     generation: int
+    batch: GenomeBatch
     genomes: list[Genome]
 
 
@@ -210,7 +213,8 @@ class WorkerProtocol:
             case HeartbeatRequest(sent=sent):
                 events.append(Send(encode_frame(HeartbeatResponse(sent))))
             case TaskAssignment(batch_id=batch_id, generation=generation, genomes=maps):
-                events.append(Task(batch_id, generation, decode_genomes(maps)))  # all checked before any is built
+                batch = decode_batch(maps)  # all checked, in bulk
+                events.append(Task(batch_id, generation, batch, batch.views()))
             case ShutdownSignal(reason=reason):
                 self.over = True
                 events.append(Shutdown(reason))
