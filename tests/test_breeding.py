@@ -45,11 +45,11 @@ EVERY_OPERATOR = dict(
 )
 RUNS = {
     "defaults": (dict(), 2, 1,
-                 "87a6c004485cc8fae212c46da3b4f36f80cf7563e21bcb40ed0e8c5c3dba1eb4"),
+                 "a733470c5d40e8082c6a74e407c5ff3db2ed8565047165c16a8df6b2ade9e637"),
     "every_operator": (EVERY_OPERATOR, 3, 2,
-                       "7b159920f1553f925f71414c55021db2a80a8f176f30dbfdc123876449ff9139"),
+                       "0a2a08e32bd7f3c258f00fb6e4875361cbadf26dfbfaba2bd9343b646872f458"),
     "recurrent": ({**EVERY_OPERATOR, "allow_recurrent": True}, 3, 2,
-                  "f23cda8ca71ee0d22c764617c1a71abe2d62f643d99fd10fe82280df93cbfd85"),
+                  "bcafd86599d3c96079d77bfeab0826367b855774b2b0f801ea0004b274f03a24"),
 }
 
 
