@@ -206,8 +206,8 @@ def test_select_keeps_the_recurrent_state(recurrent: list[Genome]) -> None:
     keep = [i for i, g in enumerate(recurrent) if g.is_recurrent()][:4] + [len(recurrent) - 1]
     module(steps[0])
     selected = module.select(keep)
-    for x in steps[1:]:
-        torch.testing.assert_close(selected(x[keep]), module(x)[keep], rtol=0, atol=0)
+    for x in steps[1:]:  # the sparse kernel may sum a row's terms in another order: last bits only
+        torch.testing.assert_close(selected(x[keep]), module(x)[keep], rtol=1e-12, atol=1e-15)
     selected.reset()
     fresh = NeatPopulationModule([recurrent[i] for i in keep], dtype=torch.float64)
     torch.testing.assert_close(selected(steps[0][keep]), fresh(steps[0][keep]), rtol=0, atol=0)

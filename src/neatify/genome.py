@@ -50,7 +50,9 @@ class Genome:
     def view(cls, batch: GenomeBatch, row: int, genome_id: int) -> Genome:
         """Genome ``genome_id`` whose genes are row ``row`` of ``batch``, read into gene objects only
         when ``nodes`` or ``connections`` is first asked for (breeding and layouts read the batch)."""
-        genome = cls(genome_id, batch.num_inputs, batch.num_outputs)
+        genome = cls.__new__(cls)
+        genome.id, genome.num_inputs, genome.num_outputs, genome.fitness = genome_id, batch.num_inputs, \
+            batch.num_outputs, None
         genome._nodes = genome._connections = None
         genome._batch, genome._row = batch, row
         return genome

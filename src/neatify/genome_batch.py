@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 
 import numpy as np
 
@@ -85,25 +85,30 @@ class GenomeBatch:
             raise ValueError("a GenomeBatch needs at least one genome")
         first = genomes[0]
         shape = (first.num_inputs, first.num_outputs)
-        for genome in genomes:
-            if (genome.num_inputs, genome.num_outputs) != shape:
-                raise ValueError(f"genome {genome.id} has {genome.num_inputs} inputs and {genome.num_outputs} "
-                                 f"outputs, genome {first.id} {shape[0]} and {shape[1]}")
+        if any((g.num_inputs, g.num_outputs) != shape for g in genomes):
+            genome = next(g for g in genomes if (g.num_inputs, g.num_outputs) != shape)
+            raise ValueError(f"genome {genome.id} has {genome.num_inputs} inputs and {genome.num_outputs} "
+                             f"outputs, genome {first.id} {shape[0]} and {shape[1]}")
+        places = list(map(_place, genomes))
+        ids = np.fromiter(map(_genome_id, genomes), np.int64, len(genomes))
+        sources = {batch for batch, _ in places}
+        if len(sources) == 1 and None not in sources:  # unread views of one batch: the usual case
+            (batch,) = sources
+            rows = np.fromiter(map(itemgetter(1), places), np.int64, len(places))
+            if len(rows) == len(batch) and (rows == np.arange(len(rows))).all() and (ids == batch.ids).all():
+                return batch
+            return batch.take(rows, ids)
         parts, order = [], np.empty(len(genomes), dtype=np.int64)
-        by_batch: dict[int, tuple[GenomeBatch, list[int], list[int]]] = {}
+        by_batch: dict[GenomeBatch, list[int]] = {}
         unread: list[int] = []
-        for i, genome in enumerate(genomes):
-            batch, row = genome.batch_row()
+        for i, (batch, _) in enumerate(places):
             if batch is None:
                 unread.append(i)
             else:
-                entry = by_batch.setdefault(id(batch), (batch, [], []))
-                entry[1].append(i)
-                entry[2].append(row)
+                by_batch.setdefault(batch, []).append(i)
         placed = 0
-        for batch, where, rows in by_batch.values():
-            ids = np.fromiter((genomes[i].id for i in where), np.int64, len(where))
-            parts.append(batch.take(np.array(rows, dtype=np.int64), ids))
+        for batch, where in by_batch.items():
+            parts.append(batch.take(np.array([places[i][1] for i in where], dtype=np.int64), ids[where]))
             order[where] = np.arange(placed, placed + len(where))
             placed += len(where)
         if unread:
@@ -201,6 +206,11 @@ class GenomeBatch:
         output = (self.node_id >= self.num_inputs) & (self.node_id < self.num_inputs + self.num_outputs)
         hidden = np.bincount(self.node_owner(), weights=~output, minlength=n).astype(np.int64)
         return hidden, np.bincount(self.conn_owner(), weights=self.conn_enabled, minlength=n).astype(np.int64)
+
+
+_genome_id = attrgetter("id")
+_place = attrgetter("_batch", "_row")
+"""``Genome.batch_row`` without a Python call per genome (this module is the batch's own)."""
 
 
 def _column(genes: list, field: str, dtype: type) -> np.ndarray:

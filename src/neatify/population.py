@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from neatify.config import EvolutionConfig
 from neatify.evaluation import FitnessError as FitnessError  # re-exported: neatify.population.FitnessError
 from neatify.evaluation import check_fitness
@@ -212,6 +214,9 @@ class Population:
         return self.best_genome
 
     def _check_fitness(self) -> None:
+        values = [g.fitness for g in self.genomes]
+        if all(type(v) is float for v in values) and np.isfinite(values).all():
+            return  # the usual case, checked in bulk
         for genome in self.genomes:
             genome.fitness = check_fitness(genome.id, genome.fitness)
 

@@ -6,6 +6,7 @@ import heapq
 import math
 import random
 from collections.abc import Callable
+from operator import attrgetter
 
 import numpy as np
 
@@ -109,7 +110,8 @@ def reproduce(species: list[Species], config: EvolutionConfig, pop_size: int, rn
     plan = _Plan(pool, parents)
     shares = [1.0] * len(alive) if focus else shared_fitness(alive)
     counts = allocate_offspring(shares, pop_size, config.min_species_size)
-    ranked = [plan.ranked(s.members) for s in alive]
+    firsts = np.cumsum([0] + [len(s.members) for s in alive])
+    ranked = [plan.ranked(int(first), len(s.members)) for first, s in zip(firsts, alive)]
     parents_of = [r[:max(2, math.ceil(config.survival_threshold * len(r)))] for r in ranked]
     for k, count in enumerate(counts):
         if focus:  # delta coding: a search around each of the two champions
@@ -123,6 +125,9 @@ def reproduce(species: list[Species], config: EvolutionConfig, pop_size: int, rn
         plan.add(mother, father, np.full(count - n_elites, CHILD))
     offspring = plan.offspring(new_id)
     return breed_batch(parents, offspring, config, generator, tracker).views(), alive
+
+
+_fitness = attrgetter("fitness")
 
 
 def _mates(k: int, parents_of: list[np.ndarray], n: int, config: EvolutionConfig,
@@ -147,18 +152,18 @@ class _Plan:
     """The offspring being planned: parents' rows in order, with the fitter of two parents first."""
 
     def __init__(self, pool: list[Genome], parents: GenomeBatch) -> None:
-        self.row = {g.id: i for i, g in enumerate(pool)}
         self.ids = parents.ids
-        self.fitness = np.array([g.fitness for g in pool], dtype=np.float64)
+        self.fitness = np.fromiter(map(_fitness, pool), np.float64, len(pool))
         # a parent's rank: fitter first; on equal fitness the smaller genome, then the lower id
         order = np.lexsort((parents.ids, np.diff(parents.conn_start), -self.fitness))
         self.rank = np.empty(len(pool), dtype=np.int64)
         self.rank[order] = np.arange(len(pool))
         self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def ranked(self, members: list[Genome]) -> np.ndarray:
-        """Rows of ``members``, best first, ties by id (``Species.ranked_members``)."""
-        rows = np.array([self.row[g.id] for g in members], dtype=np.int64)
+    def ranked(self, first: int, count: int) -> np.ndarray:
+        """Rows ``first .. first + count - 1`` (a species' members), best first, ties by id
+        (``Species.ranked_members``)."""
+        rows = np.arange(first, first + count)
         return rows[np.lexsort((self.ids[rows], -self.fitness[rows]))]
 
     def add(self, mother: np.ndarray, father: np.ndarray, kind: np.ndarray) -> None:
