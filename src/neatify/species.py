@@ -156,6 +156,22 @@ class _Speciation:
         self.old_species = sorted(previous, key=lambda s: s.id)
         self.old_reps = GeneTable([s.representative for s in self.old_species], config)
         self._old_distances: dict[int, np.ndarray] = {}
+        self._rows: dict[int, np.ndarray] = {}
+
+    def _distances(self, i: int) -> np.ndarray:
+        """Distances from genome ``i`` to every genome (computed once for all the thresholds tried)."""
+        if i not in self._rows:
+            self._rows[i] = self.table.distances(self.genomes[i])
+        return self._rows[i]
+
+    def _add_members(self, species: list[Species], joining: np.ndarray, to: np.ndarray) -> None:
+        """Append genomes ``joining`` (ascending) to species ``to`` (one each), keeping their order."""
+        order = np.argsort(to, kind="stable")
+        joining = joining[order]
+        bounds = np.searchsorted(to[order], np.arange(len(species) + 1))
+        genomes = self.genomes
+        for k, s in enumerate(species):
+            s.members.extend([genomes[j] for j in joining[bounds[k]:bounds[k + 1]].tolist()])
 
     def _from_old(self, i: int) -> np.ndarray:
         """Distances from old species ``i``'s representative to every genome (computed once)."""
@@ -166,7 +182,7 @@ class _Speciation:
     def at(self, threshold: float, generation: int, next_species_id: int,
            limit: int | None) -> tuple[list[Species], int] | None:
         """The species at ``threshold`` and the next free species id (see ``speciate``); None past ``limit``."""
-        genomes, table = self.genomes, self.table
+        genomes = self.genomes
         free = np.ones(len(genomes), dtype=bool)
         species: list[Species] = []
         rep_rows: list[np.ndarray] = []
@@ -182,7 +198,7 @@ class _Speciation:
             free[best] = False
             species.append(Species(old.id, genomes[best], old.created, [genomes[best]], old.best_fitness,
                                    old.last_improved, old.staleness))
-            rep_rows.append(table.distances(genomes[best]))
+            rep_rows.append(self._distances(best))
         if limit is not None and len(species) > limit:
             return None
         if rep_rows:
@@ -190,19 +206,27 @@ class _Speciation:
             best_d, best_s = matrix.min(axis=0), matrix.argmin(axis=0)
         else:
             best_d, best_s = np.full(len(genomes), np.inf), np.zeros(len(genomes), dtype=np.int64)
-        for i in np.flatnonzero(free):
-            g = genomes[i]
-            if best_d[i] < threshold:
-                species[best_s[i]].members.append(g)
-                continue
+        # Every free genome, by ascending id, joins its closest species within the threshold or founds
+        # one: the genomes before the next founder join without a loop, then its distances come in.
+        rest, joined = np.flatnonzero(free), []
+        while len(rest):
+            far = np.flatnonzero(best_d[rest] >= threshold)
+            stop = int(far[0]) if len(far) else len(rest)
+            joined.append((rest[:stop], best_s[rest[:stop]]))
+            if stop == len(rest):
+                break
             if limit is not None and len(species) >= limit:
                 return None
-            species.append(Species(next_species_id, g, generation, [g], last_improved=generation))
+            i = int(rest[stop])
+            species.append(Species(next_species_id, genomes[i], generation, [genomes[i]], last_improved=generation))
             next_species_id += 1
-            d = table.distances(g)
+            d = self._distances(i)
             closer = d < best_d
             best_d[closer] = d[closer]
             best_s[closer] = len(species) - 1
+            rest = rest[stop + 1:]
+        if joined:
+            self._add_members(species, np.concatenate([j for j, _ in joined]), np.concatenate([s for _, s in joined]))
         return species, next_species_id
 
 
