@@ -84,3 +84,41 @@ def test_mixed_shapes_are_refused_naming_the_genome():
     b[0].id = 77
     with pytest.raises(ValueError, match="genome 77 has 3 inputs"):
         GenomeBatch.from_genomes(a + b[:1])
+
+
+def test_a_run_through_the_population_module_builds_no_gene_objects():
+    torch = pytest.importorskip("torch")
+    from neatify.nn import NeatPopulationModule
+
+    x = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+
+    def fitness(genomes):
+        out = NeatPopulationModule(genomes)(x)
+        for genome, value in zip(genomes, out.sum(dim=(1, 2)).tolist()):
+            genome.fitness = value
+
+    pop = Population(pop_size=300, num_inputs=2, num_outputs=1, seed=5)
+    for _ in range(4):
+        pop.run_generation(fitness)
+    batches = {g.batch_row()[0] for g in pop.genomes}
+    assert len(batches) == 1 and None not in batches, "every genome an unread view of one batch"
+    assert pop.best_genome is not None and pop.best_genome.batch_row()[0] is None
+
+
+def test_genes_a_fitness_function_changed_are_what_the_next_generation_breeds_from():
+    pop = Population(pop_size=60, num_inputs=2, num_outputs=1, seed=6)
+
+    def fitness(genomes):
+        for genome in genomes:
+            genome.fitness = float(genome.id % 7)
+        for conn in genomes[0].connections.values():  # read, then changed
+            conn.weight = 17.25
+
+    pop.run_generation(fitness)
+    changed = pop.genomes[0]
+    assert GenomeBatch.from_genomes(pop.genomes).conn_weight[:len(changed.connections)].tolist() == \
+        [17.25] * len(changed.connections)
+    pop.config.elitism_count = 60  # every species' members all copied: the changed genome is among them
+    pop.config.elitism_min_species_size = 0
+    pop.run_generation(fitness)
+    assert any(all(c.weight == 17.25 for c in g.connections.values()) for g in pop.genomes)

@@ -119,7 +119,8 @@ def reproduce(species: list[Species], config: EvolutionConfig, pop_size: int, rn
             kind[:1] = ELITE
             plan.add(np.full(count, ranked[k][0]), np.full(count, -1), kind)
             continue
-        n_elites = min(count, config.elitism_count if len(ranked[k]) > config.elitism_min_species_size else 0)
+        n_elites = min(count, len(ranked[k]),
+                       config.elitism_count if len(ranked[k]) > config.elitism_min_species_size else 0)
         plan.add(ranked[k][:n_elites], np.full(n_elites, -1), np.full(n_elites, ELITE))
         mother, father = _mates(k, parents_of, count - n_elites, config, generator)
         plan.add(mother, father, np.full(count - n_elites, CHILD))
