@@ -122,3 +122,4 @@ def test_genes_a_fitness_function_changed_are_what_the_next_generation_breeds_fr
     pop.config.elitism_min_species_size = 0
     pop.run_generation(fitness)
     assert any(all(c.weight == 17.25 for c in g.connections.values()) for g in pop.genomes)
+

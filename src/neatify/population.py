@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from neatify.collector import freeze_once
 from neatify.config import EvolutionConfig
 from neatify.evaluation import FitnessError as FitnessError  # re-exported: neatify.population.FitnessError
 from neatify.evaluation import check_fitness
@@ -175,8 +176,10 @@ class Population:
 
         On return ``genomes`` is the generation just evaluated, each with a finite fitness. If the
         fitness function raises or leaves a bad fitness, nothing is lost: the same generation is
-        evaluated again on the next call.
+        evaluated again on the next call. The first call in a process freezes what already lives out of
+        the cycle collector's way (``neatify.collector.freeze_once``; ``NEATIFY_GC_FREEZE=0`` opts out).
         """
+        freeze_once()
         if self.evaluated:
             self._breed()
         for genome in self.genomes:

@@ -1,0 +1,28 @@
+"""Keeping Python's cycle collector off what lives before a run: torch alone is some 170,000 objects,
+and every full collection walks all of them (about 80 ms each on the 2-core machine); a population
+of 10,000 makes one every few generations (docs/batched.md, "The population as arrays")."""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Mapping
+
+OPT_OUT = "NEATIFY_GC_FREEZE"
+"""Environment variable: ``0`` leaves the collector as it is."""
+
+_frozen = False
+
+
+def freeze_once(environ: Mapping[str, str] = os.environ) -> bool:
+    """Once per process (unless ``NEATIFY_GC_FREEZE=0``): collect, then move every object alive to the
+    collector's permanent generation (``gc.freeze``), so later full collections walk only what the run
+    makes. Those objects are still freed when their last reference goes; only a reference cycle among
+    them that becomes garbage later is kept. True if it froze now."""
+    global _frozen
+    if _frozen or environ.get(OPT_OUT, "1") == "0":
+        return False
+    _frozen = True
+    gc.collect()
+    gc.freeze()
+    return True
