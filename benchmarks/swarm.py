@@ -10,6 +10,11 @@ number of connection genes). Printed per point: the registration time (first con
 REGISTRATION_ACK), the median time of a whole generation through the master (breeding and
 distributed evaluation) and of a local ``Population`` with the same seed and fitness, measured in
 the same child after the distributed run, their ratio, and whether the two runs ended identical.
+
+The population's genomes are unread views of a ``GenomeBatch``: the local fitness ``len(genome.connections)``
+builds each genome's gene objects, which the simulated workers never do. With ``--batch-views`` the local
+run reads each view's connection count from its batch instead (no gene objects), the same work as the
+simulated workers' reading of the records: the ratio then shows the master's own cost.
 """
 
 from __future__ import annotations
@@ -68,6 +73,14 @@ def local_fitness(genomes) -> None:
     """The trivial deterministic fitness of both runs: the number of connection genes."""
     for genome in genomes:
         genome.fitness = float(len(genome.connections))
+
+
+def batch_fitness(genomes) -> None:
+    """``local_fitness`` read from the batch of an unread view (its row's span of connections), building no genes."""
+    for genome in genomes:
+        batch, row = genome.batch_row()
+        count = len(genome.connections) if batch is None else batch.conn_start[row + 1] - batch.conn_start[row]
+        genome.fitness = float(count)
 
 
 def wire_fitness(genome: dict[str, Any]) -> float:
@@ -284,7 +297,7 @@ class PointResult:
 
 
 def run_point(pop_size: int, workers: int, generations: int, timeout: float,
-              listen_backlog: int | None = None) -> PointResult:
+              listen_backlog: int | None = None, batch_views: bool = False) -> PointResult:
     """Start a master child, swarm it with ``workers`` simulated workers and collect its timings."""
     deadline = time.monotonic() + timeout
     with tempfile.TemporaryDirectory(prefix="neatify-swarm-") as tmp:
@@ -293,6 +306,8 @@ def run_point(pop_size: int, workers: int, generations: int, timeout: float,
                    "--generations", str(generations), "--timeout", str(timeout), "--out", str(out)]
         if listen_backlog is not None:
             command += ["--listen-backlog", str(listen_backlog)]
+        if batch_views:
+            command.append("--batch-views")
         env = {k: v for k, v in os.environ.items() if k != AUTH_TOKEN_ENV}
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -360,7 +375,7 @@ def master_main(args: argparse.Namespace) -> int:
         pop.coordinator.wait_for_workers(args.workers)
         distributed = _timed_generations(pop, lambda genomes: None, args.generations)
     local_pop = Population(args.pop_size, 2, 1, seed=SEED)
-    local = _timed_generations(local_pop, local_fitness, args.generations)
+    local = _timed_generations(local_pop, batch_fitness if args.batch_views else local_fitness, args.generations)
     _write_json(out, {"distributed": distributed, "local": local,
                       "identical": pop.state_dict() == local_pop.state_dict()})
     return 0
@@ -388,17 +403,21 @@ def main() -> int:
     parser.add_argument("--listen-backlog", type=int, default=None,
                         help="DistributedConfig.listen_backlog (if this neatify has it); default: its default")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds a point may take in all")
+    parser.add_argument("--batch-views", action="store_true",
+                        help="the local run reads connection counts from its batch, building no genes (see above)")
     args = parser.parse_args()
     raise_fd_limit()
     backlog = _check_backlog_flag(args.listen_backlog)
-    print(f"swarm: seed {SEED}, {args.generations} timed generation(s) per point (median), listen backlog {backlog}")
+    local = "connection counts read from the batch" if args.batch_views else "len(genome.connections)"
+    print(f"swarm: seed {SEED}, {args.generations} timed generation(s) per point (median), listen backlog {backlog}, "
+          f"local fitness {local}")
     print(f"{'population':>10} {'workers':>8} {'registration s':>15} {'distributed ms/gen':>19} "
           f"{'local ms/gen':>13} {'ratio':>7} {'identical':>10} {'reconnects':>11}", flush=True)
     failed = False
     for pop_size in args.pops:
         for workers in args.workers:
             try:
-                r = run_point(pop_size, workers, args.generations, args.timeout, args.listen_backlog)
+                r = run_point(pop_size, workers, args.generations, args.timeout, args.listen_backlog, args.batch_views)
             except SwarmError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
@@ -417,6 +436,7 @@ def _master_args() -> argparse.Namespace:
     parser.add_argument("--listen-backlog", type=int, default=None)
     parser.add_argument("--timeout", type=float, required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--batch-views", action="store_true")
     return parser.parse_args()
 
 
