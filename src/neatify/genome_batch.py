@@ -83,21 +83,21 @@ class GenomeBatch:
         array operations; only the other genomes' genes are read one by one."""
         if not genomes:
             raise ValueError("a GenomeBatch needs at least one genome")
-        first = genomes[0]
-        shape = (first.num_inputs, first.num_outputs)
-        if any((g.num_inputs, g.num_outputs) != shape for g in genomes):
-            genome = next(g for g in genomes if (g.num_inputs, g.num_outputs) != shape)
-            raise ValueError(f"genome {genome.id} has {genome.num_inputs} inputs and {genome.num_outputs} "
-                             f"outputs, genome {first.id} {shape[0]} and {shape[1]}")
         places = list(map(_place, genomes))
         ids = np.fromiter(map(_genome_id, genomes), np.int64, len(genomes))
-        sources = {batch for batch, _ in places}
+        sources = set(map(itemgetter(0), places))
         if len(sources) == 1 and None not in sources:  # unread views of one batch: the usual case
             (batch,) = sources
             rows = np.fromiter(map(itemgetter(1), places), np.int64, len(places))
             if len(rows) == len(batch) and (rows == np.arange(len(rows))).all() and (ids == batch.ids).all():
                 return batch
             return batch.take(rows, ids)
+        first = genomes[0]
+        shape = (first.num_inputs, first.num_outputs)
+        if any((g.num_inputs, g.num_outputs) != shape for g in genomes):
+            genome = next(g for g in genomes if (g.num_inputs, g.num_outputs) != shape)
+            raise ValueError(f"genome {genome.id} has {genome.num_inputs} inputs and {genome.num_outputs} "
+                             f"outputs, genome {first.id} {shape[0]} and {shape[1]}")
         parts, order = [], np.empty(len(genomes), dtype=np.int64)
         by_batch: dict[GenomeBatch, list[int]] = {}
         unread: list[int] = []

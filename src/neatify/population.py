@@ -9,6 +9,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -224,7 +225,10 @@ class Population:
             genome.fitness = check_fitness(genome.id, genome.fitness)
 
     def _record(self) -> GenerationStats:
-        best = max(self.genomes, key=lambda g: (g.fitness, -g.id))
+        fitness = np.fromiter(map(attrgetter("fitness"), self.genomes), np.float64, len(self.genomes))
+        ids = np.fromiter(map(attrgetter("id"), self.genomes), np.int64, len(self.genomes))
+        top = np.flatnonzero(fitness == fitness.max())
+        best = self.genomes[int(top[np.argmin(ids[top])])]  # the fittest, the lowest id on a tie
         if self.best_genome is None or best.fitness > self.best_genome.fitness:
             self.best_genome = best.copy(best.id)
             self.best_genome.fitness = best.fitness
@@ -235,7 +239,7 @@ class Population:
         stats = GenerationStats(
             generation=self.generation,
             best_fitness=best.fitness,
-            mean_fitness=sum(g.fitness for g in self.genomes) / len(self.genomes),
+            mean_fitness=sum(fitness.tolist()) / len(self.genomes),
             num_species=len(self.species),
             mean_hidden=int(hidden.sum()) / len(self.genomes),
             mean_connections=int(enabled.sum()) / len(self.genomes),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -68,6 +69,9 @@ class Species:
             last_improved=int(data["last_improved"]),
             staleness=int(data["staleness"]),
         )
+
+
+_genome_id = attrgetter("id")
 
 
 class GeneTable:
@@ -151,7 +155,8 @@ class _Speciation:
     (the tables and the old representatives' distances do not depend on the threshold)."""
 
     def __init__(self, genomes: list[Genome], previous: list[Species], config: EvolutionConfig) -> None:
-        self.genomes = sorted(genomes, key=lambda g: g.id)
+        ids = np.fromiter(map(_genome_id, genomes), np.int64, len(genomes))
+        self.genomes = list(genomes) if (np.diff(ids) > 0).all() else sorted(genomes, key=_genome_id)
         self.table = GeneTable(self.genomes, config)
         self.old_species = sorted(previous, key=lambda s: s.id)
         self.old_reps = GeneTable([s.representative for s in self.old_species], config)
