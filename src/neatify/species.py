@@ -83,13 +83,13 @@ class GeneTable:
         self.config = config
         self.size = len(genomes)
         if not genomes:
-            self.start = self.innovation = self.max_innovation = np.zeros(0, dtype=np.int64)
+            self.gene_counts = self.innovation = self.max_innovation = np.zeros(0, dtype=np.int64)
             self.weight = self.count = np.zeros(0)
             self._slot = np.zeros(0, dtype=np.int64)
             return
         batch = GenomeBatch.from_genomes(genomes)
         counts = np.diff(batch.conn_start)
-        self.start = batch.conn_start[:-1]
+        self.gene_counts = counts
         self.innovation, self.weight = batch.conn_innovation, batch.conn_weight
         self.count = counts.astype(np.float64)
         last = batch.conn_innovation[np.maximum(batch.conn_start[1:] - 1, 0)] if len(self.innovation) else counts
@@ -103,15 +103,21 @@ class GeneTable:
         config, n = self.config, self.size
         ref_innov, ref_weight = connection_genes(genome)
         ref_max = int(ref_innov[-1]) if len(ref_innov) else -1
-        known = ref_innov[ref_innov < len(self._slot)]
-        self._slot[known] = np.arange(len(known))
-        pos = self._slot[self.innovation]
-        self._slot[known] = -1
-        match = pos >= 0
-        diff = np.where(match, np.abs(self.weight - ref_weight[pos]), 0.0) if len(known) else np.zeros(len(pos))
-        matching = self._per_genome(match)
-        weight_sum = self._per_genome(diff)
-        own_excess = self._per_genome(~match & (self.innovation > ref_max))
+        # one lookup codes every gene: its index among the reference's genes, or -2 above the
+        # reference's last innovation (excess), or -1 (disjoint)
+        slot = self._slot
+        known = ref_innov[ref_innov < len(slot)]
+        slot[known] = np.arange(len(known))
+        slot[ref_max + 1:] = -2
+        code = slot[self.innovation]
+        slot[known] = -1
+        slot[ref_max + 1:] = -1
+        # matching and own excess counted in one segmented sum: 1 per match, _EXCESS per excess gene
+        tally = self._sums(np.r_[_EXCESS, 0, np.ones(len(known), dtype=np.int64)][code + 2])
+        own_excess, matching = np.divmod(tally, _EXCESS)
+        matched = np.flatnonzero(code >= 0)
+        diff = np.abs(self.weight[matched] - ref_weight[code[matched]])
+        weight_sum = _segment_sums(diff, matching)
         ref_excess = len(ref_innov) - np.searchsorted(ref_innov, self.max_innovation, side="right")
         excess = own_excess + ref_excess
         disjoint = (self.count - matching - own_excess) + (len(ref_innov) - matching - ref_excess)
@@ -120,12 +126,25 @@ class GeneTable:
         mean_weight = np.divide(weight_sum, matching, out=np.zeros(n), where=matching > 0)
         return (config.c1 * excess + config.c2 * disjoint) / genes + config.c3 * mean_weight
 
-    def _per_genome(self, values: np.ndarray) -> np.ndarray:
-        """Sum of ``values`` (one per gene) per genome: a segmented sum over a copy with one zero
-        appended, so that rows without genes may start past the end (their sums are zeroed)."""
-        padded = np.zeros(len(values) + 1, dtype=np.int8 if values.dtype == bool else values.dtype)
-        padded[:-1] = values
-        return np.where(self.count > 0, np.add.reduceat(padded, self.start, dtype=np.float64), 0.0)
+    def _sums(self, values: np.ndarray) -> np.ndarray:
+        """Sum of ``values`` (one per gene) per genome."""
+        return _segment_sums(values, self.gene_counts)
+
+
+_EXCESS = 1 << 32
+"""Weight of an excess gene in ``GeneTable.distances``' tally (a genome has fewer genes than this)."""
+
+
+def _segment_sums(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Sums of consecutive runs of ``values``, ``counts[i]`` long (runs may be empty)."""
+    if not len(values):
+        return np.zeros(len(counts), dtype=values.dtype)
+    starts = np.zeros(len(counts), dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    sums = np.zeros(len(counts), dtype=values.dtype)
+    inside = int(np.searchsorted(starts, len(values)))  # runs from there on are empty and at the end
+    sums[:inside] = np.add.reduceat(values, starts[:inside])
+    return np.where(counts > 0, sums, 0)
 
 
 def speciate(genomes: list[Genome], previous: list[Species], threshold: float, config: EvolutionConfig,
