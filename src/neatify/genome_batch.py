@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 
 import numpy as np
 
@@ -83,15 +83,15 @@ class GenomeBatch:
         array operations; only the other genomes' genes are read one by one."""
         if not genomes:
             raise ValueError("a GenomeBatch needs at least one genome")
-        places = list(map(_place, genomes))
+        sources = list(map(_batch_of, genomes))
         ids = np.fromiter(map(_genome_id, genomes), np.int64, len(genomes))
-        sources = set(map(itemgetter(0), places))
-        if len(sources) == 1 and None not in sources:  # unread views of one batch: the usual case
-            (batch,) = sources
-            rows = np.fromiter(map(itemgetter(1), places), np.int64, len(places))
+        batch = sources[0]
+        if batch is not None and sources.count(batch) == len(sources):  # unread views of one batch: usual
+            rows = np.fromiter(map(_row_of, genomes), np.int64, len(genomes))
             if len(rows) == len(batch) and (rows == np.arange(len(rows))).all() and (ids == batch.ids).all():
                 return batch
             return batch.take(rows, ids)
+        places = list(zip(sources, map(_row_of, genomes)))
         first = genomes[0]
         shape = (first.num_inputs, first.num_outputs)
         if any((g.num_inputs, g.num_outputs) != shape for g in genomes):
@@ -209,8 +209,8 @@ class GenomeBatch:
 
 
 _genome_id = attrgetter("id")
-_place = attrgetter("_batch", "_row")
-"""``Genome.batch_row`` without a Python call per genome (this module is the batch's own)."""
+_batch_of, _row_of = attrgetter("_batch"), attrgetter("_row")
+"""``Genome.batch_row``'s parts without a Python call per genome (this module is the batch's own)."""
 
 
 def _column(genes: list, field: str, dtype: type) -> np.ndarray:
