@@ -123,3 +123,16 @@ def test_genes_a_fitness_function_changed_are_what_the_next_generation_breeds_fr
     pop.run_generation(fitness)
     assert any(all(c.weight == 17.25 for c in g.connections.values()) for g in pop.genomes)
 
+
+
+def test_plain_genomes_equal_each_genomes_own_plain_data():
+    from neatify.genome_batch import plain_genomes
+
+    genomes = _evolved()
+    views = GenomeBatch.from_genomes(genomes).views()
+    for view, genome in zip(views, genomes):
+        view.fitness = genome.fitness
+    assert plain_genomes(views) == [v.to_dict() for v in views]
+    assert all(v.batch_row()[0] is not None for v in views), "nothing was read"
+    views[3].connections  # one read genome: every genome's own to_dict
+    assert plain_genomes(views) == [v.to_dict() for v in views]

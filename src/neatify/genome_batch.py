@@ -34,6 +34,17 @@ def ragged_index(start: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.nd
     return entries, new_start
 
 
+def plain_genomes(genomes: Sequence[Genome]) -> list[dict]:
+    """``[g.to_dict() for g in genomes]``, from the batch's columns when they are unread views of one batch."""
+    batches = list(map(_batch_of, genomes))
+    batch = batches[0] if batches else None
+    if batch is None or batches.count(batch) != len(batches):
+        return [g.to_dict() for g in genomes]
+    rows = batch.plain_rows()
+    return [{"id": g.id, "num_inputs": g.num_inputs, "num_outputs": g.num_outputs, "nodes": rows[g._row][0],
+             "connections": rows[g._row][1], "fitness": g.fitness} for g in genomes]
+
+
 def connection_genes(genome: Genome) -> tuple[np.ndarray, np.ndarray]:
     """(innovations sorted, their weights) of a genome: a slice of its batch for an unread view, so
     measuring a distance to it builds no gene objects."""
@@ -141,6 +152,19 @@ class GenomeBatch:
             conn_out=_column(conns, "out_node", np.int64)[conn], conn_weight=_column(conns, "weight", np.float64)[conn],
             conn_enabled=_column(conns, "enabled", bool)[conn],
             activations=names)
+
+    def plain_rows(self) -> list[tuple[list[list], list[list]]]:
+        """Every row's (node lists, connection lists) as ``Genome.to_dict`` writes them, from whole
+        columns (no gene objects)."""
+        first_hidden, names = self.num_inputs + self.num_outputs, self.activations
+        kinds = np.where((self.node_id >= self.num_inputs) & (self.node_id < first_hidden), "output", "hidden")
+        nodes = list(map(list, zip(self.node_id.tolist(), kinds.tolist(), self.node_bias.tolist(),
+                                   [names[a] for a in self.node_activation.tolist()])))
+        conns = list(map(list, zip(self.conn_innovation.tolist(), self.conn_in.tolist(), self.conn_out.tolist(),
+                                   self.conn_weight.tolist(), self.conn_enabled.tolist())))
+        node_start, conn_start = self.node_start.tolist(), self.conn_start.tolist()
+        return [(nodes[node_start[i]:node_start[i + 1]], conns[conn_start[i]:conn_start[i + 1]])
+                for i in range(len(self.ids))]
 
     def views(self) -> list[Genome]:
         """One light ``Genome`` per row (no fitness), its genes read from this batch when first asked for."""

@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from neatify.collector import freeze_once
+from neatify.collector import freeze_once, paused
 from neatify.config import EvolutionConfig
 from neatify.evaluation import FitnessError as FitnessError  # re-exported: neatify.population.FitnessError
 from neatify.evaluation import check_fitness
 from neatify.genome import Genome
-from neatify.genome_batch import GenomeBatch
+from neatify.genome_batch import GenomeBatch, plain_genomes
 from neatify.innovation import InnovationTracker
 from neatify.reporters import Reporter
 from neatify.reproduction import reproduce
@@ -122,6 +122,8 @@ class Population:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue this run exactly, as JSON-safe plain data."""
         version, internal, gauss_next = self.rng.getstate()
+        with paused():
+            genomes = plain_genomes(self.genomes)
         return {
             "config": self.config.to_dict(),
             "num_inputs": self.num_inputs,
@@ -135,7 +137,7 @@ class Population:
             "compatibility_threshold": self.compatibility_threshold,
             "evaluations": self.evaluations,
             "evaluated": self.evaluated,
-            "genomes": [g.to_dict() for g in self.genomes],
+            "genomes": genomes,
             "species": [s.to_dict() for s in self.species],
             "best_genome": None if self.best_genome is None else self.best_genome.to_dict(),
             "history": [dataclasses.asdict(h) for h in self.history],
@@ -157,7 +159,8 @@ class Population:
         self.compatibility_threshold = float(state["compatibility_threshold"])
         self.evaluations = int(state["evaluations"])
         self.evaluated = bool(state["evaluated"])
-        self.genomes = [Genome.from_dict(g) for g in state["genomes"]]
+        with paused():
+            self.genomes = [Genome.from_dict(g) for g in state["genomes"]]
         by_id = {g.id: g for g in self.genomes}
         self.species = [Species.from_dict(s, by_id) for s in state["species"]]
         self.best_genome = None if state["best_genome"] is None else Genome.from_dict(state["best_genome"])
