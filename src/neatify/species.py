@@ -179,14 +179,11 @@ class _Speciation:
         self.table = GeneTable(self.genomes, config)
         self.old_species = sorted(previous, key=lambda s: s.id)
         self.old_reps = GeneTable([s.representative for s in self.old_species], config)
-        self._old_distances: dict[int, np.ndarray] = {}
-        self._rows: dict[int, np.ndarray] = {}
+        self._memo: dict[tuple[str, int], np.ndarray] = {}
 
     def _distances(self, i: int) -> np.ndarray:
-        """Distances from genome ``i`` to every genome (computed once for all the thresholds tried)."""
-        if i not in self._rows:
-            self._rows[i] = self.table.distances(self.genomes[i])
-        return self._rows[i]
+        """Distances from genome ``i`` to every genome."""
+        return self._cached(("genome", i), lambda: self.table.distances(self.genomes[i]))
 
     def _add_members(self, species: list[Species], joining: np.ndarray, to: np.ndarray) -> None:
         """Append genomes ``joining`` (ascending) to species ``to`` (one each), keeping their order."""
@@ -197,11 +194,19 @@ class _Speciation:
         for k, s in enumerate(species):
             s.members.extend([genomes[j] for j in joining[bounds[k]:bounds[k + 1]].tolist()])
 
+    def _between_old(self, i: int) -> np.ndarray:
+        """Distances from old species ``i``'s representative to every old representative."""
+        return self._cached(("old pairs", i), lambda: self.old_reps.distances(self.old_species[i].representative))
+
     def _from_old(self, i: int) -> np.ndarray:
-        """Distances from old species ``i``'s representative to every genome (computed once)."""
-        if i not in self._old_distances:
-            self._old_distances[i] = self.table.distances(self.old_species[i].representative)
-        return self._old_distances[i]
+        """Distances from old species ``i``'s representative to every genome."""
+        return self._cached(("old", i), lambda: self.table.distances(self.old_species[i].representative))
+
+    def _cached(self, key: tuple[str, int], compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """A row of distances, computed once for all the thresholds a generation tries."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def at(self, threshold: float, generation: int, next_species_id: int,
            limit: int | None) -> tuple[list[Species], int] | None:
@@ -212,7 +217,7 @@ class _Speciation:
         rep_rows: list[np.ndarray] = []
         kept: list[int] = []
         for i, old in enumerate(self.old_species):
-            if kept and (self.old_reps.distances(old.representative)[kept] < threshold).any():
+            if kept and (self._between_old(i)[kept] < threshold).any():
                 continue
             kept.append(i)
             d = np.where(free, self._from_old(i), np.inf)
