@@ -225,3 +225,18 @@ def test_docs_snippet_grows_the_population_it_was_given():
     hidden, enabled = namespace["batch"].sizes()
     assert (hidden - before.sizes()[0]).tolist() == [int(r in namespace["rows"]) for r in range(len(before))]
     assert (enabled >= before.sizes()[1]).all() and len(namespace["genomes"]) == len(before)
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_genomes_without_connection_genes_gain_one_and_a_run_from_none_breeds(recurrent):
+    """A batch holding no connection gene at all (``initial_connection="none"``): every try is new."""
+    genomes = [make_genome(2, 1, [(2, 0.0, "neat_sigmoid")], [], genome_id=k) for k in range(3)]
+    config = EvolutionConfig(allow_recurrent=recurrent)
+    grown = add_connections(GenomeBatch.from_genomes(genomes), np.arange(3), config, np.random.default_rng(0),
+                            InnovationTracker(0, 3))
+    assert (grown.sizes()[1] == 1).all()
+    pop = Population(pop_size=12, num_inputs=2, num_outputs=1, seed=0, config=EvolutionConfig(
+        initial_connection="none", allow_recurrent=recurrent, prob_add_connection=1.0))
+    for _ in range(2):
+        pop.run_generation(lambda gs: [setattr(g, "fitness", 1.0) for g in gs])
+    assert pop.history[-1].mean_connections > 0

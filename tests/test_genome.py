@@ -208,3 +208,23 @@ def test_initial_connection_modes(mode, count):
 def test_bad_initial_connection_modes_are_refused(mode):
     with pytest.raises(ValueError, match="initial_connection must be 'full', 'partial P'"):
         EvolutionConfig(initial_connection=mode)
+
+
+def test_distances_over_innovation_numbers_far_apart_equal_the_pairwise_reference():
+    """Hand-made genes may number innovations sparsely (up to 2**40 here): the table searches instead of
+    sizing a lookup by the largest number (8 TiB)."""
+    import numpy as np
+
+    from neatify.species import GeneTable, speciate
+
+    rng = random.Random(3)
+    numbers = [rng.randrange(2**40) for _ in range(30)] + list(range(10))
+    genomes = [make_genome(2, 1, [(2, 0.0, "neat_sigmoid")],
+                           [(k, 0, 2, rng.gauss(0.0, 1.0), True) for k in rng.sample(numbers, rng.randrange(8))],
+                           genome_id=i) for i in range(12)]
+    table = GeneTable(genomes, CONFIG)
+    for ref in genomes + [make_genome(2, 1, [(2, 0.0, "neat_sigmoid")], [(2**41, 0, 2, 1.0, True)], genome_id=99)]:
+        expected = [ref.distance(g, CONFIG) for g in genomes]
+        assert np.allclose(table.distances(ref), expected, rtol=1e-12, atol=1e-12)
+    species, _ = speciate(genomes, [], 1.0, CONFIG, 0, 0)
+    assert sorted(g.id for s in species for g in s.members) == list(range(12))

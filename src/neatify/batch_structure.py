@@ -156,7 +156,8 @@ class _RowGraphs:
         gene = sorted_genes[at]
         gene[sorted_keys[at] != keys] = -1
         exists = gene >= 0
-        ok = exists & ~self.batch.conn_enabled[gene]
+        ok = np.zeros_like(exists)
+        ok[exists] = ~self.batch.conn_enabled[gene[exists]]
         if recurrent:
             return gene, ok | ~exists
         loop = sources == targets

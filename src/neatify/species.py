@@ -85,7 +85,7 @@ class GeneTable:
         if not genomes:
             self.gene_counts = self.innovation = self.max_innovation = np.zeros(0, dtype=np.int64)
             self.weight = self.count = np.zeros(0)
-            self._slot = np.zeros(0, dtype=np.int64)
+            self._slot: np.ndarray | None = np.zeros(0, dtype=np.int64)
             return
         batch = GenomeBatch.from_genomes(genomes)
         counts = np.diff(batch.conn_start)
@@ -94,26 +94,20 @@ class GeneTable:
         self.count = counts.astype(np.float64)
         last = batch.conn_innovation[np.maximum(batch.conn_start[1:] - 1, 0)] if len(self.innovation) else counts
         self.max_innovation = np.where(counts > 0, last, -1)
-        self._slot = np.full(int(self.max_innovation.max()) + 1, -1, dtype=np.int64)
+        top = int(self.max_innovation.max()) + 1
+        self._slot = np.full(top, -1, dtype=np.int64) if top <= max(16 * len(self.innovation), 2**20) else None
         """Scratch: innovation -> index among one reference genome's genes, -1 elsewhere (a lookup table
-        is some 25x faster than searching the reference's genes for every gene of the table)."""
+        is some 25x faster than searching the reference's genes for every gene of the table); None when
+        the innovation numbers are too sparse for one (hand-made genes), and the genes are searched."""
 
     def distances(self, genome: Genome) -> np.ndarray:
         """Compatibility distance from ``genome`` to every genome of the table."""
         config, n = self.config, self.size
         ref_innov, ref_weight = connection_genes(genome)
         ref_max = int(ref_innov[-1]) if len(ref_innov) else -1
-        # one lookup codes every gene: its index among the reference's genes, or -2 above the
-        # reference's last innovation (excess), or -1 (disjoint)
-        slot = self._slot
-        known = ref_innov[ref_innov < len(slot)]
-        slot[known] = np.arange(len(known))
-        slot[ref_max + 1:] = -2
-        code = slot[self.innovation]
-        slot[known] = -1
-        slot[ref_max + 1:] = -1
+        code = self._codes(ref_innov, ref_max)
         # matching and own excess counted in one segmented sum: 1 per match, _EXCESS per excess gene
-        tally = self._sums(np.r_[_EXCESS, 0, np.ones(len(known), dtype=np.int64)][code + 2])
+        tally = self._sums(np.r_[_EXCESS, 0, np.ones(len(ref_innov), dtype=np.int64)][code + 2])
         own_excess, matching = np.divmod(tally, _EXCESS)
         matched = np.flatnonzero(code >= 0)
         diff = np.abs(self.weight[matched] - ref_weight[code[matched]])
@@ -125,6 +119,22 @@ class GeneTable:
         genes = np.where(genes < config.normalize_min_genes, 1.0, np.maximum(genes, 1.0))
         mean_weight = np.divide(weight_sum, matching, out=np.zeros(n), where=matching > 0)
         return (config.c1 * excess + config.c2 * disjoint) / genes + config.c3 * mean_weight
+
+    def _codes(self, ref_innov: np.ndarray, ref_max: int) -> np.ndarray:
+        """Every gene's index among the reference's genes (``ref_innov``, sorted), or -2 above the
+        reference's last innovation (excess), or -1 (disjoint): one lookup in the table."""
+        slot = self._slot
+        if slot is None:
+            at = np.minimum(np.searchsorted(ref_innov, self.innovation), max(len(ref_innov) - 1, 0))
+            found = ref_innov[at] == self.innovation if len(ref_innov) else np.zeros(len(at), dtype=bool)
+            return np.where(found, at, np.where(self.innovation > ref_max, -2, -1))
+        known = ref_innov[ref_innov < len(slot)]
+        slot[known] = np.arange(len(known))
+        slot[ref_max + 1:] = -2
+        code = slot[self.innovation]
+        slot[known] = -1
+        slot[ref_max + 1:] = -1
+        return code
 
     def _sums(self, values: np.ndarray) -> np.ndarray:
         """Sum of ``values`` (one per gene) per genome."""
