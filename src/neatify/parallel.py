@@ -22,6 +22,7 @@ from neatify.evaluation import (
     NO_STATE, BatchResult, EvaluationError, apply_results, check_error_fitness, evaluate_batch,
 )
 from neatify.genome import Genome
+from neatify.genome_batch import plain_genomes
 from neatify.population import FitnessFunction
 
 logger = logging.getLogger("neatify.parallel")
@@ -102,7 +103,7 @@ class ParallelEvaluator:
         """Evaluate ``genomes`` in the pool and set each one's fitness."""
         if self._pool is None:
             raise RuntimeError("ParallelEvaluator is closed")
-        batches = split_batches([g.to_dict() for g in genomes], self.workers * self.batches_per_worker)
+        batches = split_batches(plain_genomes(genomes), self.workers * self.batches_per_worker)
         # submit, not map: map cancels the queued batches when interrupted, which Python < 3.12's
         # pool then trips over (InvalidStateError in its thread) when the workers are killed
         futures = [self._pool.submit(_run_batch, batch) for batch in batches]

@@ -18,6 +18,7 @@ from typing import Any
 
 from neatify.evaluation import NO_STATE, BatchResult, apply_results, check_error_fitness
 from neatify.genome import Genome
+from neatify.genome_batch import plain_genomes
 from neatify.parallel import SetupFunction, evaluate_dicts, split_batches
 from neatify.population import FitnessFunction
 
@@ -165,7 +166,7 @@ class RayEvaluator:
         if self._follows_cluster:
             self._follow_cluster()
         ray, actors = self._ray, self._actors
-        batches = split_batches([g.to_dict() for g in genomes], self.num_actors * self.batches_per_actor)
+        batches = split_batches(plain_genomes(genomes), self.num_actors * self.batches_per_actor)
         by_id = {genome.id: genome for genome in genomes}
         attempts = [0] * len(batches)
         pending, idle = deque(range(len(batches))), sorted(actors, reverse=True)
