@@ -208,6 +208,9 @@ def test_pace_floor_amortises_the_measured_overhead():
     assert batch_size(100, 1000, 0.5, fixed=0, floor=300) == 100  # no more than is pending
     assert batch_size(400, 50, 0.5, fixed=0, floor=300) == 50  # nor than the capacity
     assert batch_size(400, 1000, 0.5, fixed=8, floor=300) == 8  # a fixed size is kept
+    liar = Pace()
+    liar.observe(10, elapsed=5e-324, turnaround=0.0)  # no infinite rate, no NaN floor
+    assert (liar.rate, liar.floor(50)) == (1e7, 1)
 
 
 @pytest.fixture

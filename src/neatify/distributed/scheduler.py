@@ -198,8 +198,8 @@ class Pace:
 
     def observe(self, genomes: int, elapsed: float, turnaround: float | None) -> None:
         """One batch reported: ``elapsed`` of evaluation, ``turnaround`` from its send (None: it was sent ahead)."""
-        if elapsed > 0:
-            self.rate = smoothed(self.rate, genomes / elapsed)
+        if elapsed > 0:  # at most a genome a microsecond: a lying report's 1e-300 s overflows nothing
+            self.rate = smoothed(self.rate, genomes / max(elapsed, 1e-6))
         if turnaround is not None:
             self.overhead = smoothed(self.overhead, max(turnaround - elapsed, 0.0))
 
