@@ -143,8 +143,10 @@ def test_stale_peers_are_released_not_counted_then_dropped(master, procs, caplog
     stale = [RawPeer(pop.port, f"stale-{i}", lambda peer, task: None) for i in range(3)]
     procs.worker(pop.port, "honest", "--capacity", "50")
     assert run(pop, 2) == local_state(POP, SEED, 2)
-    # generation 1: the honest worker's share is the whole (20, 10, 5, 3, 1, 1), not a quarter of it
-    assert re.search(r"generation 1: \d worker\(s\) connected, 6 batch\(es\) sent", caplog.text), caplog.text
+    # generation 1: the honest worker's share is the whole (at most 20, 10, 5, 3, 1, 1; fewer once its measured
+    # pace sets a floor), not a quarter of it (10 batches or more)
+    sent = re.search(r"generation 1: \d worker\(s\) connected, (\d+) batch\(es\) sent", caplog.text)
+    assert sent is not None and 1 <= int(sent[1]) <= 6, caplog.text
     for peer in stale:
         assert peer.closed.wait(5), peer.worker_id
     assert caplog.text.count("(2 x task_timeout; its genomes were re-sent)") == 3

@@ -29,7 +29,7 @@ from neatify.distributed.messages import (
 from neatify.distributed.protocol import (
     PROTOCOL_VERSION, FramedConnection, decode_message, encode_frame, encode_raw, task_frame,
 )
-from neatify.distributed.scheduler import SpeedShare, batch_size
+from neatify.distributed.scheduler import Pace, SpeedShare, batch_size
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -191,6 +191,26 @@ def test_batch_sizes_follow_capacity_and_speed():
     share.remove(30.0)
     assert share.share(10.0) == 1 / 3
     assert batch_size(1, 50, 0.5, fixed=0) == 1
+
+
+def test_pace_floor_amortises_the_measured_overhead():
+    pace = Pace()
+    assert pace.floor(50) == 1 and pace.amortised(1)  # unmeasured: no floor, nothing sent ahead
+    pace.observe(100, elapsed=0.05, turnaround=0.1)  # 2,000 genomes/s, 50 ms a batch beyond evaluating
+    assert (pace.rate, pace.overhead) == (2000.0, 0.05)
+    assert pace.floor(10_000) == 667 and pace.floor(50) == 50  # 50 ms is 15 % of 333 ms: 667 genomes
+    assert not pace.amortised(50) and pace.amortised(667)
+    pace.observe(100, elapsed=0.0, turnaround=None)  # no evaluation time, sent ahead: measures nothing
+    assert (pace.rate, pace.overhead) == (2000.0, 0.05)
+    pace.observe(100, elapsed=0.1, turnaround=0.1)  # smoothed: half the past, half the newest
+    assert (pace.rate, pace.overhead) == (1500.0, 0.025)
+    assert batch_size(400, 1000, 0.5, fixed=0, floor=300) == 300  # over the guided 100
+    assert batch_size(100, 1000, 0.5, fixed=0, floor=300) == 100  # no more than is pending
+    assert batch_size(400, 50, 0.5, fixed=0, floor=300) == 50  # nor than the capacity
+    assert batch_size(400, 1000, 0.5, fixed=8, floor=300) == 8  # a fixed size is kept
+    liar = Pace()
+    liar.observe(10, elapsed=5e-324, turnaround=0.0)  # no infinite rate, no NaN floor
+    assert (liar.rate, liar.floor(50)) == (1e7, 1)
 
 
 @pytest.fixture

@@ -50,14 +50,17 @@ class FakeWorker:
     def register(self, now: float, nonce: bytes | None = None) -> None:
         self.say(WorkerRegistration(PROTOCOL_VERSION, self.worker_id, self.capacity, nonce=nonce), now)
 
-    def answer_tasks(self, now: float, fitness=lambda genome: float(len(genome.connections))) -> int:
-        """Report every task received, with ``fitness(genome)`` of its decoded genomes; returns how many."""
+    def answer_tasks(self, now: float, fitness=lambda genome: float(len(genome.connections)),
+                     elapsed: float = 0.0, first: int | None = None) -> int:
+        """Report the ``first`` tasks received (all by default), with ``fitness(genome)`` of their decoded
+        genomes and ``elapsed`` seconds of evaluation each; returns how many."""
         tasks = self.take(TaskAssignment)
-        for task in tasks:
+        self.inbox[:0] = tasks[first:] if first is not None else []
+        for task in tasks[:first]:
             self.answered.append([g["id"] for g in task.genomes])
             self.say(FitnessReport(task.batch_id, [[g.id, fitness(g)] for g in decode_genomes(task.genomes)], [],
-                                   0.0), now)
-        return len(tasks)
+                                   elapsed), now)
+        return len(tasks[:first])
 
 
 class Net:
@@ -135,6 +138,85 @@ def test_guided_batches_follow_measured_speed():
     slow.answer_tasks(1.0)  # 75 genomes in 1 s
     sizes = {w.worker_id: len(w.take(TaskAssignment)[0].genomes) for w in (fast, slow)}
     assert sizes == {"fast": 57, "slow": 6}  # half of each one's share of what is pending by speed
+
+
+def test_measured_pace_sets_a_floor_over_the_guided_size():
+    net = Net()
+    fast, other = net.connect("fast", capacity=1000), net.connect("other", capacity=1000)
+    net.deliver(net.master.submit(GenerationJob(0, genomes(1000)), 0.0))
+    assert fast.answer_tasks(0.1, elapsed=0.09) == 1  # 250 genomes: 2,778 genomes/s, 10 ms a batch beyond that
+    (task,) = fast.take(TaskAssignment)  # one batch: that size amortises the overhead, nothing sent ahead
+    # guided alone: half of its half of the 562 pending = 141; the floor: 10 ms / 15 % at 2,778 genomes/s
+    assert len(task.genomes) == math.ceil(0.01 * 250 / 0.09 / 0.15) == 186
+    assert len(other.take(TaskAssignment)) == 1
+
+
+def test_scarce_genomes_and_slow_fitness_still_spread_over_every_worker():
+    net = Net(task_timeout=100.0, heartbeat_interval=100.0)
+    workers = [net.connect(f"w{i}") for i in range(100)]
+    for generation, start in enumerate((0.0, 10.0)):
+        population = genomes(150)
+        net.deliver(net.master.submit(GenerationJob(generation, population), start))
+        now = start
+        while (outcome := net.master.take_outcome()) is None:  # 1 s a genome, 1 ms of round trip
+            sizes = [len(t.genomes) for w in workers for t in w.inbox if isinstance(t, TaskAssignment)]
+            assert sizes and max(sizes) == 1, sizes  # one genome each, no second batch sent ahead
+            if now == start:
+                assert len(sizes) == 100  # every worker works from the start
+            now += 1.001
+            for worker in workers:
+                worker.answer_tasks(now, elapsed=1.0)
+        assert outcome.fitness == expected(population) and now == pytest.approx(start + 2 * 1.001)  # two rounds
+
+
+def prefetching_worker(net: Net) -> tuple[FakeWorker, list]:
+    """A worker of capacity 10 whose first batch measured 1 ms of evaluation against 9 ms of round trip:
+    its batches cannot amortise that, so it holds two (returned: its two tasks out, in order)."""
+    worker = net.connect("quick", capacity=10)
+    population = genomes(100)
+    net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
+    worker.answer_tasks(0.01, elapsed=0.001)
+    tasks = worker.take(TaskAssignment)
+    assert [len(t.genomes) for t in tasks] == [10, 10]
+    worker.inbox.extend(tasks)
+    return worker, population
+
+
+def test_a_worker_that_cannot_amortise_its_round_trip_holds_a_second_batch_and_keeps_two_out():
+    net = Net()
+    worker, population = prefetching_worker(net)
+    now = 0.01
+    while (outcome := net.master.take_outcome()) is None:
+        held = [t.batch_id for t in worker.inbox if isinstance(t, TaskAssignment)]
+        assert len(held) == 2 or net.master.status(now).pending <= 10, held  # never more than two out
+        now += 0.001
+        worker.answer_tasks(now, elapsed=0.001, first=1)  # the one it evaluates; the other waits
+    assert outcome.fitness == expected(population) and outcome.job.batches_sent == 10
+
+
+def test_a_lost_worker_loses_both_its_batches_to_others():
+    net = Net()
+    lost, population = prefetching_worker(net)
+    held = [t.genomes for t in lost.take(TaskAssignment)]
+    net.hang_up(lost, 0.02)
+    other = net.connect("other", 0.03)
+    outcome = net.run_until_done(0.03)
+    assert outcome.fitness == expected(population) and outcome.job.batches_resent == 2
+    resent = sorted(i for batch in other.answered for i in batch)
+    assert set(resent) >= {g["id"] for batch in held for g in batch}  # not a genome of either batch lost
+    assert len(resent) == 90  # 10 were reported before: nothing evaluated twice
+
+
+def test_a_late_worker_has_both_its_batches_resent_and_its_reports_ignored():
+    net = Net(task_timeout=1.0)
+    late, population = prefetching_worker(net)
+    net.deliver(net.master.tick(1.5))  # the batch it evaluates is late: the one waiting behind it goes too
+    net.connect("other", 1.5)
+    assert [len(t.genomes) for t in late.inbox if isinstance(t, TaskAssignment)] == [10, 10]
+    outcome = net.run_until_done(1.5, silent=(late,))
+    assert outcome.fitness == expected(population) and outcome.job.batches_resent == 2
+    late.answer_tasks(1.6, fitness=lambda genome: -99.0)  # both, too late: ignored, and it is counted again
+    assert late.closed is None and net.master.status(1.6).idle == 2
 
 
 def test_silent_connection_closed_after_handshake_timeout():

@@ -21,11 +21,10 @@ from neatify.distributed.messages import (
     StandbyRegistration, StatusReport, StatusRequest, StatusUpdate, WorkerRegistration,
 )
 from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, encode_frame
-from neatify.distributed.scheduler import Batch, GenerationJob, SpeedShare, batch_size
+from neatify.distributed.scheduler import Batch, GenerationJob, Pace, SpeedShare, batch_size, smoothed
 
 logger = logging.getLogger("neatify.distributed.master")
 
-_SPEED_SMOOTHING = 0.5
 _RETRYABLE = ("busy", "standby", "epoch")
 """ERROR_REPORT codes of a refusal that another try, or another master, may get past (``fatal`` false)."""
 _Request = WorkerRegistration | StatusRequest | StandbyRegistration
@@ -61,8 +60,10 @@ class _Peer:
     capacity: int
     address: str
     last_seen: float
-    batch: Batch | None = None
+    batches: list[Batch] = field(default_factory=list)
+    """Its batches out, oldest first: at most two, the second sent ahead while the first is evaluated."""
     speed: float | None = None
+    pace: Pace = field(default_factory=Pace)
     probe_sent: float | None = None
     """When the oldest heartbeat not yet answered (by any message) was sent; None: none outstanding."""
     counted: bool = True
@@ -140,6 +141,8 @@ class MasterProtocol:
         self._peers: dict[str, _Peer] = {}
         self._idle: dict[_Peer, None] = {}
         """Registered peers without a batch, in the order they became idle (an ordered set)."""
+        self._open: dict[_Peer, None] = {}
+        """Peers with one batch out, too small to amortise their round trip: a second may be sent ahead."""
         self._share = SpeedShare()
         self._running: _Running | None = None
         self._outcome: Outcome | None = None
@@ -410,8 +413,8 @@ class MasterProtocol:
         actions.append(Send(connection.id, self._accepted()))
         peer = connection.peer = _Peer(connection.id, worker_id, hello.capacity, connection.address, now)
         self._peers[worker_id] = peer
-        self._idle[peer] = None
         self._share.add(None)
+        self._place(peer)
         logger.info("worker %s registered from %s (capacity %d); %d worker(s) connected", worker_id,
                     connection.address, peer.capacity, len(self._peers))
         self._plan(now, actions)
@@ -506,8 +509,8 @@ class MasterProtocol:
 
     # --- registered workers ---
     def _on_report(self, peer: _Peer, report: FitnessReport, now: float) -> None:
-        batch = peer.batch
-        if batch is None or batch.id != report.batch_id:
+        batch = next((b for b in peer.batches if b.id == report.batch_id), None)
+        if batch is None:
             raise ProtocolError(f"FITNESS_REPORT for batch {report.batch_id}, which this worker does not hold")
         reported = [pair[0] for pair in report.fitness] + [pair[0] for pair in report.errors]
         if sorted(reported) != sorted(batch.genome_ids):
@@ -516,12 +519,13 @@ class MasterProtocol:
         if non_finite is not None:  # a conforming worker reports such a value as an error, never as fitness
             raise ProtocolError(f"FITNESS_REPORT for batch {batch.id} gives genome {non_finite[0]} the non-finite "
                                 f"fitness {non_finite[1]!r}")
-        self._set_speed(peer, len(batch.genome_ids) / max(now - batch.sent_at, 1e-6))
-        peer.batch = None
-        self._idle[peer] = None
-        if not peer.counted:
-            peer.counted = True
-            self._share.add(peer.speed)
+        turnaround = max(now - batch.started, 1e-6)
+        self._set_speed(peer, len(batch.genome_ids) / turnaround)
+        peer.pace.observe(len(batch.genome_ids), report.elapsed, None if batch.ahead else turnaround)
+        peer.batches.remove(batch)
+        for waiting in peer.batches:  # the one sent ahead is being evaluated from now on
+            waiting.started = max(waiting.started, now)
+        self._place(peer)
         job = batch.job
         if job is None or job.finished:
             logger.debug("ignoring late result of batch %d from worker %s", batch.id, peer.worker_id)
@@ -532,10 +536,22 @@ class MasterProtocol:
             job.error = RemoteFitnessError(peer.worker_id, genome_id, trace)
 
     def _set_speed(self, peer: _Peer, measured: float) -> None:
-        old = peer.speed
-        peer.speed = measured if old is None else _SPEED_SMOOTHING * old + (1 - _SPEED_SMOOTHING) * measured
+        old, peer.speed = peer.speed, smoothed(peer.speed, measured)
         if peer.counted:
             self._share.replace(old, peer.speed)
+
+    def _place(self, peer: _Peer) -> None:
+        """File a registered peer where planning looks: idle (no batch), open (one batch a second may follow)
+        or neither; one with a late batch out counts in no speed share and gets nothing until it reports."""
+        late = any(batch.timed_out for batch in peer.batches)
+        if late:
+            self._uncount(peer)
+        elif not peer.counted:
+            peer.counted = True
+            self._share.add(peer.speed)
+        _mark(self._idle, peer, not late and not peer.batches)
+        _mark(self._open, peer, not late and len(peer.batches) == 1
+              and not peer.pace.amortised(len(peer.batches[0].genome_ids)))
 
     def _probe_problem(self, link: _Peer | _Follower, now: float) -> str | None:
         """A heartbeat to ``link`` unanswered (by anything) for longer than ``peer_timeout``, if so."""
@@ -550,9 +566,9 @@ class MasterProtocol:
         problem = self._probe_problem(peer, now)
         if problem is not None:
             return problem
-        batch = peer.batch
-        if batch is not None and now - batch.sent_at > self.config.result_deadline:
-            return (f"no result for batch {batch.id} after {now - batch.sent_at:.1f}s "
+        batch = peer.batches[0] if peer.batches else None
+        if batch is not None and now - batch.started > self.config.result_deadline:
+            return (f"no result for batch {batch.id} after {now - batch.started:.1f}s "
                     f"(2 x task_timeout; its genomes were re-sent)")
         return None
 
@@ -588,12 +604,14 @@ class MasterProtocol:
             return
         del self._peers[peer.worker_id]
         self._idle.pop(peer, None)
+        self._open.pop(peer, None)
         self._uncount(peer)
-        batch, peer.batch = peer.batch, None
+        batches, peer.batches = peer.batches, []
         if not self.stopping:
             logger.warning("worker %s lost (%s); %d worker(s) connected", peer.worker_id, reason, len(self._peers))
-        if batch is not None and not batch.timed_out:
-            self._recover(batch, f"worker {peer.worker_id} lost ({reason})")
+        for batch in batches:
+            if not batch.timed_out:
+                self._recover(batch, f"worker {peer.worker_id} lost ({reason})")
         self._settle(now)
         self._check_alone(now)
         self._plan(now, actions)
@@ -612,16 +630,19 @@ class MasterProtocol:
             logger.warning("%s: re-sending the unfinished genomes of batch %d", why, batch.id)
 
     def _expire(self, now: float) -> None:
-        """Re-queue batches older than task_timeout; their workers keep them and stop counting in the share."""
+        """Re-queue a worker's batches once the one it evaluates is older than task_timeout (the one sent ahead
+        waits behind it); the worker keeps them and stops counting in the share."""
         assert self._running is not None
         job = self._running.job
         for peer in self._peers.values():
-            batch = peer.batch
-            if batch is not None and batch.job is job and not batch.timed_out \
-                    and now - batch.sent_at > self.config.task_timeout:
-                self._recover(batch, f"worker {peer.worker_id} exceeded task_timeout "
-                                     f"({self.config.task_timeout:.1f}s)")
-                self._uncount(peer)
+            head = peer.batches[0] if peer.batches else None
+            if head is None or head.timed_out or now - head.started <= self.config.task_timeout:
+                continue
+            for batch in peer.batches:
+                if batch.job is job and not batch.timed_out:
+                    self._recover(batch, f"worker {peer.worker_id} exceeded task_timeout "
+                                         f"({self.config.task_timeout:.1f}s)")
+            self._place(peer)
         self._settle(now)
 
     def _uncount(self, peer: _Peer) -> None:
@@ -649,23 +670,25 @@ class MasterProtocol:
             self._settle(now)
 
     def _plan(self, now: float, actions: list[Action]) -> None:
-        """Give a batch to idle workers while genomes are pending: O(batches sent), not O(workers)."""
+        """Give a batch to idle workers, then a second to open ones, while genomes are pending: O(batches
+        sent), not O(workers)."""
         running = self._running
         if running is None:
             return
         job = running.job
-        while job.pending and self._idle and not job.finished:
-            peer = next(iter(self._idle))
+        while job.pending and (self._idle or self._open) and not job.finished:
+            peer = next(iter(self._idle or self._open))
             size = batch_size(len(job.pending), peer.capacity, self._share.share(peer.speed),
-                              self.config.batch_size_per_worker)
+                              self.config.batch_size_per_worker, peer.pace.floor(peer.capacity))
             ids = job.take(size)
             if not ids:
                 break
-            del self._idle[peer]
             self._next_batch_id += 1
-            peer.batch = Batch(self._next_batch_id, job, ids, now)
+            batch = Batch(self._next_batch_id, job, ids, now, ahead=bool(peer.batches))
+            peer.batches.append(batch)
             job.batches_sent += 1
-            actions.append(Send(peer.conn, job.task_frame(peer.batch.id, ids)))
+            self._place(peer)
+            actions.append(Send(peer.conn, job.task_frame(batch.id, ids)))
 
     def _settle(self, now: float) -> None:
         """If the running generation is over (done or failed), hand it over as the outcome."""
@@ -678,9 +701,11 @@ class MasterProtocol:
         self._running = None
         job.finished = True
         for peer in self._peers.values():  # batches still out (timed out, or the run failed) pin no genomes
-            if peer.batch is not None and peer.batch.job is job:
-                peer.batch.release()
-                self._uncount(peer)
+            released = [batch for batch in peer.batches if batch.job is job]
+            for batch in released:
+                batch.release()
+            if released:
+                self._place(peer)
         if job.error is not None:
             self._outcome = Outcome(job, error=job.error)
             return
@@ -695,3 +720,11 @@ class MasterProtocol:
                            worker_id, genome_id, self.config.error_fitness, trace.rstrip())
             fitness[genome_id] = float(self.config.error_fitness)  # type: ignore[arg-type]
         self._outcome = Outcome(job, fitness)
+
+
+def _mark(members: dict[_Peer, None], peer: _Peer, member: bool) -> None:
+    """Put ``peer`` in or out of the ordered set ``members`` (one already in keeps its place)."""
+    if not member:
+        members.pop(peer, None)
+    elif peer not in members:
+        members[peer] = None

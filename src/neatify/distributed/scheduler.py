@@ -26,6 +26,13 @@ class Batch:
     genome_ids: list[int]
     sent_at: float
     timed_out: bool = False
+    ahead: bool = False
+    """Sent while its worker still held another batch (prefetched): it waits there behind that one."""
+    started: float = field(init=False)
+    """When its evaluation began, as far as the master knows: sent, or the report of the batch ahead of it."""
+
+    def __post_init__(self) -> None:
+        self.started = self.sent_at
 
     def release(self) -> None:
         """Forget the generation (its worker may still report; that result is ignored)."""
@@ -166,14 +173,58 @@ class SpeedShare:
         return (speed or default) / total if total > 0 else 1.0
 
 
-def batch_size(pending: int, capacity: int, share: float, fixed: int) -> int:
+OVERHEAD_SHARE = 0.15
+"""The most a batch's fixed cost (round trip, coding, the master's handling) may weigh against its evaluation time."""
+SMOOTHING = 0.5
+"""Weight of the past in a worker's running measurements (the newest batch gets the rest)."""
+
+
+def smoothed(old: float | None, new: float) -> float:
+    """The running value after one more measurement."""
+    return new if old is None else SMOOTHING * old + (1 - SMOOTHING) * new
+
+
+@dataclass
+class Pace:
+    """A worker's measured evaluation rate and fixed cost per batch, over its past batches.
+
+    ``rate``: genomes per second of its own evaluation (a report's ``elapsed``; a report of 0 s measures
+    nothing). ``overhead``: seconds a batch costs it beyond that, sent to report received (round trip,
+    decoding, the master's handling), measured on batches that did not wait behind another.
+    """
+
+    rate: float | None = None
+    overhead: float | None = None
+
+    def observe(self, genomes: int, elapsed: float, turnaround: float | None) -> None:
+        """One batch reported: ``elapsed`` of evaluation, ``turnaround`` from its send (None: it was sent ahead)."""
+        if elapsed > 0:  # at most a genome a microsecond: a lying report's 1e-300 s overflows nothing
+            self.rate = smoothed(self.rate, genomes / max(elapsed, 1e-6))
+        if turnaround is not None:
+            self.overhead = smoothed(self.overhead, max(turnaround - elapsed, 0.0))
+
+    def floor(self, limit: int) -> int:
+        """The fewest genomes (at most ``limit``) whose evaluation outweighs the overhead by 1 / OVERHEAD_SHARE;
+        1 until measured."""
+        if not self.rate or self.overhead is None:
+            return 1
+        return max(1, math.ceil(min(self.overhead * self.rate / OVERHEAD_SHARE, limit)))
+
+    def amortised(self, genomes: int) -> bool:
+        """Whether a batch of ``genomes`` keeps the overhead within OVERHEAD_SHARE of its evaluation (unknown:
+        assumed so); when not, a second batch sent ahead hides the round trip."""
+        return self.floor(genomes + 1) <= genomes
+
+
+def batch_size(pending: int, capacity: int, share: float, fixed: int, floor: int = 1) -> int:
     """Genomes for the next batch of one worker.
 
     ``fixed`` > 0 is used as is (capped by the worker's capacity). Otherwise (guided self-scheduling)
     the worker gets half of its ``share`` of the pending genomes, its share being its speed over the
     summed speed of the workers that can take work (see ``SpeedShare``), so batches shrink toward
-    the end of a generation and fast workers take more.
+    the end of a generation and fast workers take more; but never fewer than ``floor`` (``Pace.floor``:
+    enough to amortise the worker's measured per-batch overhead), capacity and pending genomes allowing.
     """
     if fixed > 0:
         return max(1, min(fixed, capacity, pending))
-    return max(1, min(capacity, pending, math.ceil(pending * min(share, 1.0) / 2)))
+    return max(1, min(capacity, pending, max(floor, math.ceil(pending * min(share, 1.0) / 2))))
