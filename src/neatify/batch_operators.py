@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from neatify.config import EvolutionConfig
-from neatify.genome_batch import GenomeBatch, ragged_index
+from neatify.genome_batch import GenomeBatch, ragged_index, row_offsets
 from neatify.innovation import InnovationTracker
 
 ELITE, CHILD, VARIANT = 0, 1, 2
@@ -207,15 +207,10 @@ def _count(start: np.ndarray, rows: np.ndarray) -> int:
     return int((start[rows + 1] - start[rows]).sum())
 
 
-def _hidden(batch: GenomeBatch) -> np.ndarray:
-    """Whether each node gene is hidden (not an output)."""
-    return (batch.node_id < batch.num_inputs) | (batch.node_id >= batch.num_inputs + batch.num_outputs)
-
-
 def _hidden_of(batch: GenomeBatch, rows: np.ndarray) -> np.ndarray:
     """Hidden node genes of ``rows``, in row order."""
     genes, _ = ragged_index(batch.node_start, rows)
-    return genes[_hidden(batch)[genes]]
+    return genes[batch.hidden()[genes]]
 
 
 @dataclass(frozen=True)
@@ -277,13 +272,13 @@ def delete_nodes(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig,
                  rng: np.random.Generator) -> GenomeBatch:
     """``Genome.mutate_delete_node`` on each of ``rows``: one uniform pick among its hidden nodes (rows
     without any draw nothing)."""
-    counts = np.bincount(batch.node_owner()[_hidden(batch)], minlength=len(batch))[rows]
+    counts = np.bincount(batch.node_owner()[batch.hidden()], minlength=len(batch))[rows]
     return nodes_deleted(batch, rows[counts > 0], rng.integers(0, counts[counts > 0]))
 
 
 def nodes_deleted(batch: GenomeBatch, rows: np.ndarray, pick: np.ndarray) -> GenomeBatch:
     """Without the ``pick[i]``-th hidden node (by id) of each of ``rows`` and every connection touching it."""
-    hidden = np.flatnonzero(_hidden(batch))
+    hidden = np.flatnonzero(batch.hidden())
     first = np.searchsorted(hidden, batch.node_start[rows])  # each row's first hidden gene among ``hidden``
     doomed = hidden[first + pick]
     victim = np.full(len(batch), -1, dtype=np.int64)
@@ -320,9 +315,7 @@ def _kept(batch: GenomeBatch, keep_node: np.ndarray, keep_conn: np.ndarray) -> G
 
 
 def _kept_offsets(start: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    kept_before = np.zeros(len(keep) + 1, dtype=np.int64)
-    np.cumsum(keep, out=kept_before[1:])
-    return kept_before[start]
+    return row_offsets(keep)[start]
 
 
 def mutate_activations(batch: GenomeBatch, rows: np.ndarray, config: EvolutionConfig,

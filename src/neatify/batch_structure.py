@@ -17,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from neatify.config import EvolutionConfig
-from neatify.genome_batch import GenomeBatch, ragged_index
+from neatify.genome_batch import GenomeBatch, ragged_index, row_offsets, row_owner
 from neatify.innovation import InnovationTracker
 
 
@@ -60,7 +60,7 @@ def split_connections(batch: GenomeBatch, rows: np.ndarray, picks: np.ndarray, c
         return batch
     if config.activation_default not in batch.activations:
         batch = batch.with_activations(tuple(sorted(batch.activations + (config.activation_default,))))
-    enabled_before = np.concatenate(([0], np.cumsum(batch.conn_enabled)))
+    enabled_before = row_offsets(batch.conn_enabled)
     genes = np.searchsorted(enabled_before, enabled_before[batch.conn_start[rows]] + picks + 1) - 1
     new_ids, first_innovations, second_innovations = _split_numbers(batch, rows, genes, tracker)
     enabled = batch.conn_enabled.copy()
@@ -111,9 +111,9 @@ class _RowGraphs:
         self.node_entries, node_start = ragged_index(batch.node_start, rows)
         self.node_start = node_start
         self.size = batch.num_inputs + np.diff(node_start)
-        self.base = np.concatenate(([0], np.cumsum(self.size)))
+        self.base = row_offsets(self.size)
         self.gene_entries, gene_start = ragged_index(batch.conn_start, rows)
-        self.gene_owner = np.repeat(np.arange(len(rows)), np.diff(gene_start))
+        self.gene_owner = row_owner(gene_start)
         ends = self._local(np.tile(self.gene_owner, 2), np.concatenate((batch.conn_in[self.gene_entries],
                                                                         batch.conn_out[self.gene_entries])))
         self.local_from, self.local_to = np.split(ends, 2)
@@ -127,7 +127,7 @@ class _RowGraphs:
         top = int(max(node_ids.max(initial=0), ids.max(initial=0))) + 1
         if len(self.rows) * top >= 2**62:
             raise ValueError(f"node ids up to {top - 1} in {len(self.rows)} genomes overflow 64-bit keys")
-        node_keys = np.repeat(np.arange(len(self.rows)), np.diff(self.node_start)) * top + node_ids
+        node_keys = row_owner(self.node_start) * top + node_ids
         at = np.searchsorted(node_keys, owner * top + ids)
         found = node_keys[np.minimum(at, len(node_keys) - 1)] == owner * top + ids if len(node_keys) else at < 0
         missing = (ids >= inputs) & ~found
@@ -145,7 +145,7 @@ class _RowGraphs:
 
     def tries(self, sources: np.ndarray, targets: np.ndarray, recurrent: bool) -> tuple[np.ndarray, np.ndarray]:
         """For every try: the gene index of an existing pair (-1 if new) and whether the try succeeds."""
-        pair_base = np.concatenate(([0], np.cumsum(self.size * self.size)))
+        pair_base = row_offsets(self.size * self.size)
         gene_keys = pair_base[self.gene_owner] + self.local_from * self.size[self.gene_owner] + self.local_to
         order = np.argsort(gene_keys, kind="stable")  # equal pairs: the last in innovation order wins
         # A sentinel after the sorted genes: a try before every gene looks at key -1, gene -1.
@@ -181,7 +181,7 @@ class _RowGraphs:
         total = int(self.base[-1])
         order = np.argsort(self.edge_from, kind="stable")
         successors = self.edge_to[order]
-        first = np.concatenate(([0], np.cumsum(np.bincount(self.edge_from, minlength=total))))
+        first = row_offsets(np.bincount(self.edge_from, minlength=total))
         hit = np.zeros(len(starts), bool)
         query, node = np.arange(len(starts)), starts
         for _ in range(int(self.size.max())):
@@ -211,7 +211,7 @@ def _uniform_below(uniform: np.ndarray, bound: np.ndarray) -> np.ndarray:
 
 def _enabled_counts(batch: GenomeBatch, rows: np.ndarray) -> np.ndarray:
     """Enabled connection genes of each of ``rows``."""
-    before = np.concatenate(([0], np.cumsum(batch.conn_enabled)))
+    before = row_offsets(batch.conn_enabled)
     return before[batch.conn_start[rows + 1]] - before[batch.conn_start[rows]]
 
 
@@ -255,10 +255,10 @@ def _positions(start: np.ndarray, values: np.ndarray, owners: np.ndarray, new: n
     entries, sub_start = ragged_index(start, owners)
     counts = np.diff(sub_start)
     smaller = values[entries] < np.repeat(new, counts)
-    below = np.bincount(np.repeat(np.arange(len(owners)), counts), weights=smaller, minlength=len(owners))
+    below = np.bincount(row_owner(sub_start), weights=smaller, minlength=len(owners))
     return start[owners] + below.astype(np.int64)
 
 
 def _grown(start: np.ndarray, owners: np.ndarray) -> np.ndarray:
     """Offsets after adding one entry per element of ``owners`` (row indices) to a ragged array."""
-    return start + np.concatenate(([0], np.cumsum(np.bincount(owners, minlength=len(start) - 1))))
+    return start + row_offsets(np.bincount(owners, minlength=len(start) - 1))

@@ -28,8 +28,7 @@ def ragged_index(start: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.nd
     """Entries of ``rows``' slices of a ragged array (``start`` its n + 1 offsets), concatenated in
     the order of ``rows``; and each new slice's offsets."""
     counts = start[rows + 1] - start[rows]
-    new_start = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(counts, out=new_start[1:])
+    new_start = row_offsets(counts)
     entries = np.arange(new_start[-1], dtype=np.int64) + np.repeat(start[rows] - new_start[:-1], counts)
     return entries, new_start
 
@@ -81,11 +80,15 @@ class GenomeBatch:
 
     def node_owner(self) -> np.ndarray:
         """The row of each node gene."""
-        return np.repeat(np.arange(len(self.ids)), np.diff(self.node_start))
+        return row_owner(self.node_start)
 
     def conn_owner(self) -> np.ndarray:
         """The row of each connection gene."""
-        return np.repeat(np.arange(len(self.ids)), np.diff(self.conn_start))
+        return row_owner(self.conn_start)
+
+    def hidden(self) -> np.ndarray:
+        """Whether each node gene is hidden: every id but the outputs' (see the module docstring)."""
+        return (self.node_id < self.num_inputs) | (self.node_id >= self.num_inputs + self.num_outputs)
 
     # --- to and from Genome objects ---
     @classmethod
@@ -156,8 +159,8 @@ class GenomeBatch:
     def plain_rows(self) -> list[tuple[list[list], list[list]]]:
         """Every row's (node lists, connection lists) as ``Genome.to_dict`` writes them, from whole
         columns (no gene objects)."""
-        first_hidden, names = self.num_inputs + self.num_outputs, self.activations
-        kinds = np.where((self.node_id >= self.num_inputs) & (self.node_id < first_hidden), "output", "hidden")
+        names = self.activations
+        kinds = np.where(self.hidden(), "hidden", "output")
         nodes = list(map(list, zip(self.node_id.tolist(), kinds.tolist(), self.node_bias.tolist(),
                                    [names[a] for a in self.node_activation.tolist()])))
         conns = list(map(list, zip(self.conn_innovation.tolist(), self.conn_in.tolist(), self.conn_out.tolist(),
@@ -227,8 +230,7 @@ class GenomeBatch:
     def sizes(self) -> tuple[np.ndarray, np.ndarray]:
         """(hidden nodes, enabled connections) of every row, as ``Genome.size`` counts them."""
         n = len(self.ids)
-        output = (self.node_id >= self.num_inputs) & (self.node_id < self.num_inputs + self.num_outputs)
-        hidden = np.bincount(self.node_owner(), weights=~output, minlength=n).astype(np.int64)
+        hidden = np.bincount(self.node_owner(), weights=self.hidden(), minlength=n).astype(np.int64)
         return hidden, np.bincount(self.conn_owner(), weights=self.conn_enabled, minlength=n).astype(np.int64)
 
 
@@ -244,14 +246,20 @@ def _column(genes: list, field: str, dtype: type) -> np.ndarray:
 
 def _row_order(start: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """The order sorting each row of a ragged array (``start`` its offsets) by ``keys``, rows kept in place."""
-    return np.lexsort((keys, np.repeat(np.arange(len(start) - 1), np.diff(start))))
+    return np.lexsort((keys, row_owner(start)))
 
 
 def row_offsets(counts: Sequence[int] | np.ndarray) -> np.ndarray:
-    """The n + 1 offsets (``node_start``, ``conn_start``) of ragged rows of ``counts`` entries."""
+    """The n + 1 offsets (``node_start``, ``conn_start``) of ragged rows of ``counts`` entries; of a
+    boolean mask, how many entries are marked before each position (and in all, last)."""
     start = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=start[1:])
     return start
+
+
+def row_owner(start: np.ndarray) -> np.ndarray:
+    """The row of each entry of a ragged array with offsets ``start``."""
+    return np.repeat(np.arange(len(start) - 1), np.diff(start))
 
 
 def _joined_offsets(starts: list[np.ndarray]) -> np.ndarray:

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from neatify.genome import Genome
-from neatify.genome_batch import GenomeBatch
+from neatify.genome_batch import GenomeBatch, row_offsets
 from neatify.graph import evaluation_plan
 from neatify.network import NetworkLayout
 
@@ -295,7 +295,7 @@ def _assemble(nodes: _Nodes, edges: _Edges, outputs: np.ndarray, names: list[str
     row = np.empty(n, dtype=np.int64)
     row[order] = np.arange(n)
     layer, activation = nodes.layer[order], nodes.activation[order]
-    bounds = np.concatenate(([0], np.cumsum(np.bincount(layer))))
+    bounds = row_offsets(np.bincount(layer))
     layer_rows = [(int(s), int(e)) for s, e in zip(bounds[:-1], bounds[1:])]
     starts = np.flatnonzero(np.diff(layer, prepend=-1) | np.diff(activation, prepend=-1))
     segments: list[list[tuple[str, int, int]]] = [[] for _ in layer_rows]
@@ -321,7 +321,7 @@ def _by_row(columns: list[np.ndarray], num_rows: int) -> CSR:
     order = np.argsort(key)
     if (np.diff(key[order]) == 0).any():
         order = np.lexsort((innovation, key))
-    pointers = np.concatenate(([0], np.cumsum(np.bincount(dst, minlength=num_rows))))
+    pointers = row_offsets(np.bincount(dst, minlength=num_rows))
     return pointers, shared[order], own[order], weight[order]
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from neatify.batch_operators import CHILD, ELITE, VARIANT, Offspring, breed_batch
 from neatify.config import EvolutionConfig
 from neatify.genome import Genome
-from neatify.genome_batch import GenomeBatch
+from neatify.genome_batch import GenomeBatch, row_offsets
 from neatify.innovation import InnovationTracker
 from neatify.species import Species
 
@@ -110,7 +110,7 @@ def reproduce(species: list[Species], config: EvolutionConfig, pop_size: int, rn
     plan = _Plan(pool, parents)
     shares = [1.0] * len(alive) if focus else shared_fitness(alive)
     counts = allocate_offspring(shares, pop_size, config.min_species_size)
-    firsts = np.cumsum([0] + [len(s.members) for s in alive])
+    firsts = row_offsets([len(s.members) for s in alive])
     ranked = [plan.ranked(int(first), len(s.members)) for first, s in zip(firsts, alive)]
     parents_of = [r[:max(2, math.ceil(config.survival_threshold * len(r)))] for r in ranked]
     for k, count in enumerate(counts):

@@ -12,7 +12,7 @@ import numpy as np
 
 from neatify.config import EvolutionConfig
 from neatify.genome import Genome
-from neatify.genome_batch import GenomeBatch, connection_genes
+from neatify.genome_batch import GenomeBatch, connection_genes, row_offsets
 
 
 @dataclass
@@ -149,8 +149,7 @@ def _segment_sums(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Sums of consecutive runs of ``values``, ``counts[i]`` long (runs may be empty)."""
     if not len(values):
         return np.zeros(len(counts), dtype=values.dtype)
-    starts = np.zeros(len(counts), dtype=np.int64)
-    np.cumsum(counts[:-1], out=starts[1:])
+    starts = row_offsets(counts)[:-1]
     sums = np.zeros(len(counts), dtype=values.dtype)
     inside = int(np.searchsorted(starts, len(values)))  # runs from there on are empty and at the end
     sums[:inside] = np.add.reduceat(values, starts[:inside])
