@@ -35,13 +35,12 @@ def ragged_index(start: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def plain_genomes(genomes: Sequence[Genome]) -> list[dict]:
     """``[g.to_dict() for g in genomes]``, from the batch's columns when they are unread views of one batch."""
-    batches = list(map(_batch_of, genomes))
-    batch = batches[0] if batches else None
-    if batch is None or batches.count(batch) != len(batches):
+    batch = _one_batch(genomes)
+    if batch is None:
         return [g.to_dict() for g in genomes]
     rows = batch.plain_rows()
-    return [{"id": g.id, "num_inputs": g.num_inputs, "num_outputs": g.num_outputs, "nodes": rows[g._row][0],
-             "connections": rows[g._row][1], "fitness": g.fitness} for g in genomes]
+    return [{"id": g.id, "num_inputs": g.num_inputs, "num_outputs": g.num_outputs, "nodes": rows[_row_of(g)][0],
+             "connections": rows[_row_of(g)][1], "fitness": g.fitness} for g in genomes]
 
 
 def connection_genes(genome: Genome) -> tuple[np.ndarray, np.ndarray]:
@@ -97,15 +96,14 @@ class GenomeBatch:
         array operations; only the other genomes' genes are read one by one."""
         if not genomes:
             raise ValueError("a GenomeBatch needs at least one genome")
-        sources = list(map(_batch_of, genomes))
         ids = np.fromiter(map(_genome_id, genomes), np.int64, len(genomes))
-        batch = sources[0]
-        if batch is not None and sources.count(batch) == len(sources):  # unread views of one batch: usual
+        batch = _one_batch(genomes)
+        if batch is not None:  # unread views of one batch: the usual case
             rows = np.fromiter(map(_row_of, genomes), np.int64, len(genomes))
             if len(rows) == len(batch) and (rows == np.arange(len(rows))).all() and (ids == batch.ids).all():
                 return batch
             return batch.take(rows, ids)
-        places = list(zip(sources, map(_row_of, genomes)))
+        places = list(zip(map(_batch_of, genomes), map(_row_of, genomes)))
         first = genomes[0]
         shape = (first.num_inputs, first.num_outputs)
         if any((g.num_inputs, g.num_outputs) != shape for g in genomes):
@@ -237,6 +235,14 @@ class GenomeBatch:
 _genome_id = attrgetter("id")
 _batch_of, _row_of = attrgetter("_batch"), attrgetter("_row")
 """``Genome.batch_row``'s parts without a Python call per genome (this module is the batch's own)."""
+
+
+def _one_batch(genomes: Sequence[Genome]) -> GenomeBatch | None:
+    """The batch when every genome is an unread view of that same batch, else None (one attribute pass;
+    ``list.count`` compares by identity first)."""
+    sources = list(map(_batch_of, genomes))
+    batch = sources[0] if sources else None
+    return batch if batch is not None and sources.count(batch) == len(sources) else None
 
 
 def _column(genes: list, field: str, dtype: type) -> np.ndarray:
