@@ -196,9 +196,8 @@ class _Speciation:
 
     def _add_members(self, species: list[Species], joining: np.ndarray, to: np.ndarray) -> None:
         """Append genomes ``joining`` (ascending) to species ``to`` (one each), keeping their order."""
-        order = np.argsort(to, kind="stable")
-        joining = joining[order]
-        bounds = np.searchsorted(to[order], np.arange(len(species) + 1))
+        joining = joining[np.argsort(to, kind="stable")]
+        bounds = row_offsets(np.bincount(to, minlength=len(species)))
         genomes = self.genomes
         for k, s in enumerate(species):
             s.members.extend([genomes[j] for j in joining[bounds[k]:bounds[k + 1]].tolist()])
