@@ -1,9 +1,11 @@
 """Structural mutations (add a node, add a connection) of many genomes of a ``GenomeBatch`` at once.
 
-They mean exactly what ``Genome.mutate_add_node`` and ``Genome.mutate_add_connection`` mean, but the
-random tries, the existence and cycle checks and the gene insertions are array operations over all
-mutated rows; only the ``InnovationTracker`` is asked genome by genome (in row order, so its numbers
-are deterministic). Random numbers come from a ``numpy.random.Generator`` in a fixed order.
+They mean exactly what ``Genome.mutate_add_node`` and ``Genome.mutate_add_connection`` mean. Node
+splits and gene insertions are array operations over all mutated rows; the add-connection tries (does
+the pair exist, would it close a cycle) are walked row by row in one compiled loop (``neatify.compiled``),
+as each row's tries stop at its first success. Only the ``InnovationTracker`` is asked genome by genome
+(in row order, so its numbers are deterministic). Random numbers come from a ``numpy.random.Generator``
+in a fixed order.
 
 Inside a row, nodes are addressed by a dense local index: inputs ``0 .. num_inputs - 1`` by their
 id, the row's node genes by ``num_inputs`` + their position (ids are sorted), so nothing is sized by
@@ -16,6 +18,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from neatify.compiled import compiled
 from neatify.config import EvolutionConfig
 from neatify.genome_batch import GenomeBatch, ragged_index, row_offsets, row_owner
 from neatify.innovation import InnovationTracker
@@ -87,113 +90,80 @@ def connect(batch: GenomeBatch, rows: np.ndarray, sources: np.ndarray, targets: 
     takes the first that succeeds; a new gene gets weight ``weights[k]``."""
     if not len(rows):
         return batch
-    graph = _RowGraphs(batch, rows)
-    gene, ok = graph.tries(sources, targets, config.allow_recurrent)
-    won = ok.any(1)
-    first = ok.argmax(1)[won]
-    picked = np.flatnonzero(won)
-    gene = gene[picked, first]
+    gene, src, dst = (np.empty(len(rows), np.int64) for _ in range(3))
+    dangling = _first_tries(batch.node_start, batch.node_id, batch.conn_start, batch.conn_in, batch.conn_out,
+                            batch.conn_enabled, batch.num_inputs, rows, sources, targets, config.allow_recurrent,
+                            gene, src, dst)
+    if dangling >= 0:
+        raise ValueError(f"genome {batch.ids[rows[dangling]]} has a connection gene from or to node "
+                         f"{src[dangling]}, which is neither an input nor one of its node genes")
     enabled = batch.conn_enabled.copy()
     enabled[gene[gene >= 0]] = True
-    new = picked[gene < 0]
-    src = graph.node_ids(new, sources[new, first[gene < 0]])
-    dst = graph.node_ids(new, targets[new, first[gene < 0]])
-    innovations = np.fromiter(map(tracker.connection, src.tolist(), dst.tolist()), np.int64, len(new))
-    return _inserted(batch, enabled, None, (rows[new], innovations, src, dst, weights[new]))
+    new = np.flatnonzero(gene == NEW)
+    innovations = np.fromiter(map(tracker.connection, src[new].tolist(), dst[new].tolist()), np.int64, len(new))
+    return _inserted(batch, enabled, None, (rows[new], innovations, src[new], dst[new], weights[new]))
 
 
-class _RowGraphs:
-    """The connection genes (all of them, disabled too) of some rows as edges between global node
-    indices: row ``k``'s local index ``i`` is global ``base[k] + i``."""
+NEW, NONE = -1, -2
+"""``_first_tries``' outcome of a row other than an existing gene re-enabled: a new gene, or no try succeeded."""
 
-    def __init__(self, batch: GenomeBatch, rows: np.ndarray) -> None:
-        self.batch, self.rows = batch, rows
-        self.node_entries, node_start = ragged_index(batch.node_start, rows)
-        self.node_start = node_start
-        self.size = batch.num_inputs + np.diff(node_start)
-        self.base = row_offsets(self.size)
-        self.gene_entries, gene_start = ragged_index(batch.conn_start, rows)
-        self.gene_owner = row_owner(gene_start)
-        ends = self._local(np.tile(self.gene_owner, 2), np.concatenate((batch.conn_in[self.gene_entries],
-                                                                        batch.conn_out[self.gene_entries])))
-        self.local_from, self.local_to = np.split(ends, 2)
-        self.edge_from = self.base[self.gene_owner] + self.local_from
-        self.edge_to = self.base[self.gene_owner] + self.local_to
 
-    def _local(self, owner: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """Local indices of node ids ``ids`` of rows ``owner``; a clear error for an id the row lacks."""
-        batch, inputs = self.batch, self.batch.num_inputs
-        node_ids = batch.node_id[self.node_entries]
-        top = int(max(node_ids.max(initial=0), ids.max(initial=0))) + 1
-        if len(self.rows) * top >= 2**62:
-            raise ValueError(f"node ids up to {top - 1} in {len(self.rows)} genomes overflow 64-bit keys")
-        node_keys = row_owner(self.node_start) * top + node_ids
-        at = np.searchsorted(node_keys, owner * top + ids)
-        found = node_keys[np.minimum(at, len(node_keys) - 1)] == owner * top + ids if len(node_keys) else at < 0
-        missing = (ids >= inputs) & ~found
-        if missing.any():
-            k = int(np.flatnonzero(missing)[0])
-            raise ValueError(f"genome {batch.ids[self.rows[owner[k]]]} has a connection gene from or to node "
-                             f"{ids[k]}, which is neither an input nor one of its node genes")
-        return np.where(ids < inputs, ids, inputs + at - self.node_start[owner])
-
-    def node_ids(self, picked: np.ndarray, local: np.ndarray) -> np.ndarray:
-        """Node ids of local indices ``local`` of the rows at positions ``picked``."""
-        inputs = self.batch.num_inputs
-        nodes = self.node_entries[self.node_start[picked] + np.maximum(local - inputs, 0)]
-        return np.where(local < inputs, local, self.batch.node_id[nodes])
-
-    def tries(self, sources: np.ndarray, targets: np.ndarray, recurrent: bool) -> tuple[np.ndarray, np.ndarray]:
-        """For every try: the gene index of an existing pair (-1 if new) and whether the try succeeds."""
-        pair_base = row_offsets(self.size * self.size)
-        gene_keys = pair_base[self.gene_owner] + self.local_from * self.size[self.gene_owner] + self.local_to
-        order = np.argsort(gene_keys, kind="stable")  # equal pairs: the last in innovation order wins
-        # A sentinel after the sorted genes: a try before every gene looks at key -1, gene -1.
-        sorted_keys, sorted_genes = np.append(gene_keys[order], -1), np.append(self.gene_entries[order], -1)
-        keys = pair_base[:-1, None] + sources * self.size[:, None] + targets
-        at = np.searchsorted(sorted_keys[:-1], keys, side="right")
-        at -= 1
-        gene = sorted_genes[at]
-        gene[sorted_keys[at] != keys] = -1
-        exists = gene >= 0
-        ok = np.zeros_like(exists)
-        ok[exists] = ~self.batch.conn_enabled[gene[exists]]
-        if recurrent:
-            return gene, ok | ~exists
-        loop = sources == targets
-        src, dst = self.base[:-1, None] + sources, self.base[:-1, None] + targets
-        total = int(self.base[-1])
-        # A new edge src->dst closes a cycle iff dst reaches src. It cannot when src has no incoming
-        # gene or dst no outgoing one: those tries are decided here; the rest by an exact search.
-        no_in = np.bincount(self.edge_to, minlength=total) == 0
-        no_out = np.bincount(self.edge_from, minlength=total) == 0
-        safe = (no_in[src] | no_out[dst]) & ~exists & ~loop
-        ok |= safe
-        decided = exists | loop | safe
-        first_sure = np.where(ok.any(1), ok.argmax(1), ok.shape[1])
-        ask = ~decided & (np.arange(ok.shape[1]) < first_sure[:, None])
-        ok[ask] = ~self.reaches(dst[ask], src[ask])
-        return gene, ok
-
-    def reaches(self, starts: np.ndarray, goals: np.ndarray) -> np.ndarray:
-        """Whether global node ``starts[k]`` reaches ``goals[k]`` along the genes: a breadth-first
-        frontier of (query, node) pairs, deduplicated each step, at most the largest row's size steps."""
-        total = int(self.base[-1])
-        order = np.argsort(self.edge_from, kind="stable")
-        successors = self.edge_to[order]
-        first = row_offsets(np.bincount(self.edge_from, minlength=total))
-        hit = np.zeros(len(starts), bool)
-        query, node = np.arange(len(starts)), starts
-        for _ in range(int(self.size.max())):
-            edges, step_start = ragged_index(first, node)
-            query = np.repeat(query, np.diff(step_start))
-            node = successors[edges]
-            hit[query[node == goals[query]]] = True
-            pairs = np.unique(query[~hit[query]] * total + node[~hit[query]])
-            if not len(pairs):
-                break
-            query, node = np.divmod(pairs, total)
-        return hit
+@compiled
+def _first_tries(node_start: np.ndarray, node_id: np.ndarray, conn_start: np.ndarray, conn_in: np.ndarray,
+                 conn_out: np.ndarray, conn_enabled: np.ndarray, num_inputs: int, rows: np.ndarray,
+                 sources: np.ndarray, targets: np.ndarray, recurrent: bool, gene: np.ndarray, src: np.ndarray,
+                 dst: np.ndarray) -> int:
+    """Each row's first successful try: ``gene[k]`` the disabled gene it re-enables, or NEW (a gene
+    ``src[k]`` -> ``dst[k]``, node ids), or NONE. A try fails on an enabled existing pair and, without
+    ``recurrent``, on an edge closing a cycle over all the row's genes. Returns -1, or the position of
+    a row with a gene joining a node it lacks (the node id in ``src`` there)."""
+    for k in range(len(rows)):
+        row = rows[k]
+        ids = node_id[node_start[row]:node_start[row + 1]]
+        lo, hi = conn_start[row], conn_start[row + 1]
+        local = np.empty(2 * (hi - lo), np.int64)  # each gene's in and out node as local indices
+        for g in range(lo, hi):
+            for side in range(2):
+                node = conn_in[g] if side == 0 else conn_out[g]
+                at = np.searchsorted(ids, node)
+                if node < num_inputs:
+                    local[2 * (g - lo) + side] = node
+                elif at < len(ids) and ids[at] == node:
+                    local[2 * (g - lo) + side] = num_inputs + at
+                else:
+                    src[k] = node
+                    return k
+        gene[k] = NONE
+        for j in range(sources.shape[1]):
+            a, b = sources[k, j], targets[k, j]
+            existing = -1
+            for g in range(hi - lo):  # the last gene of the pair in innovation order, as a dict of pairs keeps
+                if local[2 * g] == a and local[2 * g + 1] == b:
+                    existing = lo + g
+            if existing >= 0:
+                if conn_enabled[existing]:
+                    continue
+                gene[k] = existing
+            elif recurrent:
+                gene[k] = NEW
+            elif a != b:  # a new edge a -> b closes a cycle iff b reaches a
+                seen = np.zeros(num_inputs + len(ids), np.bool_)
+                stack = [b]
+                while stack and not seen[a]:
+                    node = stack.pop()
+                    for e in range(0, len(local), 2):
+                        if local[e] == node and not seen[local[e + 1]]:
+                            seen[local[e + 1]] = True
+                            stack.append(local[e + 1])
+                if seen[a]:
+                    continue
+                gene[k] = NEW
+            else:
+                continue
+            src[k] = a if a < num_inputs else ids[a - num_inputs]
+            dst[k] = ids[b - num_inputs]
+            break
+    return -1
 
 
 # --- helpers ---

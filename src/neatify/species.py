@@ -12,6 +12,7 @@ import numpy as np
 
 from neatify.config import EvolutionConfig
 from neatify.genome import Genome
+from neatify.compiled import compiled
 from neatify.genome_batch import GenomeBatch, connection_genes, row_offsets
 
 
@@ -75,85 +76,56 @@ _genome_id = attrgetter("id")
 
 
 class GeneTable:
-    """The connection genes of many genomes as flat arrays, to measure the compatibility
-    distance from one genome to all of them in a few vector operations (``Genome.distance``
-    is the one-pair reference)."""
+    """The connection genes of many genomes as flat arrays, to measure the compatibility distance
+    from one genome to all of them in one compiled pass (``Genome.distance`` is the one-pair reference)."""
 
     def __init__(self, genomes: list[Genome], config: EvolutionConfig) -> None:
         self.config = config
         self.size = len(genomes)
-        if not genomes:
-            self.gene_counts = self.innovation = self.max_innovation = np.zeros(0, dtype=np.int64)
-            self.weight = self.count = np.zeros(0)
-            self._slot: np.ndarray | None = np.zeros(0, dtype=np.int64)
-            return
-        batch = GenomeBatch.from_genomes(genomes)
-        counts = np.diff(batch.conn_start)
-        self.gene_counts = counts
-        self.innovation, self.weight = batch.conn_innovation, batch.conn_weight
-        self.count = counts.astype(np.float64)
-        last = batch.conn_innovation[np.maximum(batch.conn_start[1:] - 1, 0)] if len(self.innovation) else counts
-        self.max_innovation = np.where(counts > 0, last, -1)
-        top = int(self.max_innovation.max()) + 1
-        self._slot = np.full(top, -1, dtype=np.int64) if top <= max(16 * len(self.innovation), 2**20) else None
-        """Scratch: innovation -> index among one reference genome's genes, -1 elsewhere (a lookup table
-        is some 25x faster than searching the reference's genes for every gene of the table); None when
-        the innovation numbers are too sparse for one (hand-made genes), and the genes are searched."""
+        if genomes:
+            batch = GenomeBatch.from_genomes(genomes)
+            self.start, self.innovation, self.weight = batch.conn_start, batch.conn_innovation, batch.conn_weight
+        else:
+            self.start, self.innovation = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+            self.weight = np.zeros(0)
 
     def distances(self, genome: Genome) -> np.ndarray:
         """Compatibility distance from ``genome`` to every genome of the table."""
-        config, n = self.config, self.size
-        ref_innov, ref_weight = connection_genes(genome)
-        ref_max = int(ref_innov[-1]) if len(ref_innov) else -1
-        code = self._codes(ref_innov, ref_max)
-        # matching and own excess counted in one segmented sum: 1 per match, _EXCESS per excess gene
-        tally = self._sums(np.r_[_EXCESS, 0, np.ones(len(ref_innov), dtype=np.int64)][code + 2])
-        own_excess, matching = np.divmod(tally, _EXCESS)
-        matched = np.flatnonzero(code >= 0)
-        diff = np.abs(self.weight[matched] - ref_weight[code[matched]])
-        weight_sum = _segment_sums(diff, matching)
-        ref_excess = len(ref_innov) - np.searchsorted(ref_innov, self.max_innovation, side="right")
-        excess = own_excess + ref_excess
-        disjoint = (self.count - matching - own_excess) + (len(ref_innov) - matching - ref_excess)
-        genes = np.maximum(self.count, len(ref_innov))
-        genes = np.where(genes < config.normalize_min_genes, 1.0, np.maximum(genes, 1.0))
-        mean_weight = np.divide(weight_sum, matching, out=np.zeros(n), where=matching > 0)
-        return (config.c1 * excess + config.c2 * disjoint) / genes + config.c3 * mean_weight
-
-    def _codes(self, ref_innov: np.ndarray, ref_max: int) -> np.ndarray:
-        """Every gene's index among the reference's genes (``ref_innov``, sorted), or -2 above the
-        reference's last innovation (excess), or -1 (disjoint): one lookup in the table."""
-        slot = self._slot
-        if slot is None:
-            at = np.minimum(np.searchsorted(ref_innov, self.innovation), max(len(ref_innov) - 1, 0))
-            found = ref_innov[at] == self.innovation if len(ref_innov) else np.zeros(len(at), dtype=bool)
-            return np.where(found, at, np.where(self.innovation > ref_max, -2, -1))
-        known = ref_innov[ref_innov < len(slot)]
-        slot[known] = np.arange(len(known))
-        slot[ref_max + 1:] = -2
-        code = slot[self.innovation]
-        slot[known] = -1
-        slot[ref_max + 1:] = -1
-        return code
-
-    def _sums(self, values: np.ndarray) -> np.ndarray:
-        """Sum of ``values`` (one per gene) per genome."""
-        return _segment_sums(values, self.gene_counts)
+        config = self.config
+        ref_innovation, ref_weight = connection_genes(genome)
+        out = np.empty(self.size)
+        _distances(self.start, self.innovation, self.weight, ref_innovation, ref_weight,
+                   float(config.c1), float(config.c2), float(config.c3), float(config.normalize_min_genes), out)
+        return out
 
 
-_EXCESS = 1 << 32
-"""Weight of an excess gene in ``GeneTable.distances``' tally (a genome has fewer genes than this)."""
-
-
-def _segment_sums(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Sums of consecutive runs of ``values``, ``counts[i]`` long (runs may be empty)."""
-    if not len(values):
-        return np.zeros(len(counts), dtype=values.dtype)
-    starts = row_offsets(counts)[:-1]
-    sums = np.zeros(len(counts), dtype=values.dtype)
-    inside = int(np.searchsorted(starts, len(values)))  # runs from there on are empty and at the end
-    sums[:inside] = np.add.reduceat(values, starts[:inside])
-    return np.where(counts > 0, sums, 0)
+@compiled
+def _distances(start: np.ndarray, innovation: np.ndarray, weight: np.ndarray, ref_innovation: np.ndarray,
+               ref_weight: np.ndarray, c1: float, c2: float, c3: float, min_genes: float, out: np.ndarray) -> None:
+    """``out[i]``: the distance from the reference genes to row ``i``'s (rows' innovations ascending, as
+    the reference's): one merge of the two sorted gene lists per row, as ``Genome.distance`` counts."""
+    size = len(ref_innovation)
+    for row in range(len(start) - 1):
+        k, end, j = start[row], start[row + 1], 0
+        matching = disjoint = 0
+        weight_sum = 0.0
+        while k < end and j < size:
+            if innovation[k] == ref_innovation[j]:
+                matching += 1
+                weight_sum += abs(weight[k] - ref_weight[j])
+                k += 1
+                j += 1
+            elif innovation[k] < ref_innovation[j]:
+                disjoint += 1
+                k += 1
+            else:
+                disjoint += 1
+                j += 1
+        excess = (end - k) + (size - j)  # the genes beyond the other side's last innovation
+        genes = max(end - start[row], size)
+        norm = 1.0 if genes < min_genes else max(genes, 1.0)
+        mean_weight = weight_sum / matching if matching else 0.0
+        out[row] = (c1 * excess + c2 * disjoint) / norm + c3 * mean_weight
 
 
 def speciate(genomes: list[Genome], previous: list[Species], threshold: float, config: EvolutionConfig,
