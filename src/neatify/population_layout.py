@@ -1,19 +1,20 @@
 """Every genome of a population laid out as rows of one matrix, computed in numpy array operations.
 
-This is what ``NeatPopulationModule`` runs (torch stays in ``neatify.nn``). Each genome's genes are
-read once into flat arrays (one entry per node gene or enabled connection gene of every genome);
-required nodes, depth levels and the row order are then found for all genomes at once:
+This is what ``NeatPopulationModule`` runs (torch stays in ``neatify.nn``). The genomes' genes are
+read as one ``GenomeBatch``; one compiled loop (``neatify.compiled``) walks each genome's genes for
+what its layout needs:
 
-- required nodes (those whose value reaches an output): reverse reachability from the outputs, one
-  array pass per step back;
+- each gene's end nodes among the genome's node genes (a binary search in its sorted node ids);
+- required nodes (those whose value reaches an output): reverse reachability from the outputs;
 - depth levels (longest path from the inputs): relaxation ``depth[dst] = max(depth[dst], depth[src]
   + 1)`` over every live edge, repeated until nothing changes. In a feed-forward genome no depth can
   exceed its count of required nodes, so a genome whose depths pass that count has a cycle. Those
   genomes, and only those, are planned one by one by ``evaluation_plan`` (as ``NetworkLayout.from_genome``
   does), whose ordered depth-first search decides which edges are recurrent; its layers and recurrent
-  edges are written back into the arrays;
-- rows: layer by layer, inside a layer by activation name, then genome, then node id: the order of
-  laying every genome out with ``NetworkLayout.from_genome`` and stacking their layers.
+  edges are written back into the arrays.
+
+Rows are then ordered layer by layer, inside a layer by activation name, then genome, then node id:
+the order of laying every genome out with ``NetworkLayout.from_genome`` and stacking their layers.
 
 Synchronous layouts need no depths: every required node is in the one layer and every edge from a
 non-input node reads the previous step.
@@ -27,6 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from neatify.compiled import compiled
 from neatify.genome import Genome
 from neatify.genome_batch import GenomeBatch, row_offsets
 from neatify.graph import evaluation_plan
@@ -34,14 +36,6 @@ from neatify.network import NetworkLayout
 
 CSR = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 """Row pointers, shared-input columns, per-genome-input columns, values."""
-
-_Lookup = Callable[[np.ndarray, np.ndarray], np.ndarray]
-"""(genome indices, node ids) -> entries in the gathered node genes, -1 where the genome has no such node."""
-
-_CONNECTION = np.dtype([("in_node", np.int64), ("out_node", np.int64), ("weight", np.float64),
-                        ("innovation", np.int64), ("enabled", bool)])
-_NODE = np.dtype([("id", np.int64), ("bias", np.float64)])
-
 
 @dataclass
 class PopulationLayout:
@@ -72,8 +66,9 @@ class PopulationLayout:
             names = sorted({n.activation for genome in genomes for n in genome.nodes.values()})
             nodes, edges, outputs = _from_layouts(genomes, synchronous, names)
         else:
-            genes, names = _gather(genomes)
-            nodes, edges, outputs = _from_arrays(genomes, genes, synchronous)
+            batch = GenomeBatch.from_genomes(genomes)
+            names = list(batch.activations)
+            nodes, edges, outputs = _from_arrays(genomes, batch, synchronous)
         return _assemble(nodes, edges, outputs, names, genomes[0].num_inputs)
 
     def equals(self, other: PopulationLayout) -> bool:
@@ -85,19 +80,6 @@ class PopulationLayout:
         ours = [self.bias, self.outputs, *(a for csr in self.layers + [self.recurrent or ()] for a in csr)]
         theirs = [other.bias, other.outputs, *(a for csr in other.layers + [other.recurrent or ()] for a in csr)]
         return all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(ours, theirs))
-
-
-class _Genes(NamedTuple):
-    """Every node gene and enabled connection gene of a population, in flat arrays."""
-
-    node_genome: np.ndarray
-    nodes: np.ndarray
-    """``_NODE`` records."""
-    activation: np.ndarray
-    """Code into the sorted activation names: sorting by code sorts by name."""
-    conn_genome: np.ndarray
-    connections: np.ndarray
-    """``_CONNECTION`` records, enabled ones only."""
 
 
 class _Nodes(NamedTuple):
@@ -124,141 +106,136 @@ class _Edges(NamedTuple):
     recurrent: np.ndarray
 
 
-def _gather(genomes: Sequence[Genome]) -> tuple[_Genes, list[str]]:
-    """Every genome's genes as flat arrays (a gather from their batch for unread views); also the
-    sorted activation names."""
-    batch = GenomeBatch.from_genomes(genomes)
-    nodes = np.empty(len(batch.node_id), _NODE)
-    nodes["id"], nodes["bias"] = batch.node_id, batch.node_bias
-    enabled = batch.conn_enabled
-    connections = np.empty(int(enabled.sum()), _CONNECTION)
-    for name, column in (("in_node", batch.conn_in), ("out_node", batch.conn_out), ("weight", batch.conn_weight),
-                         ("innovation", batch.conn_innovation)):
-        connections[name] = column[enabled]
-    connections["enabled"] = True
-    genes = _Genes(batch.node_owner(), nodes, batch.node_activation.astype(np.int64), batch.conn_owner()[enabled],
-                   connections)
-    return genes, list(batch.activations)
-
-
-def _from_arrays(genomes: Sequence[Genome], genes: _Genes, synchronous: bool) -> tuple[_Nodes, _Edges, np.ndarray]:
-    """Nodes, edges and output entries of every genome in array operations; the layers and recurrent
-    edges of cyclic genomes (asynchronous mode only) come from ``evaluation_plan``."""
-    num_inputs, num_outputs = genomes[0].num_inputs, genomes[0].num_outputs
-    conns, node_genome = genes.connections, genes.node_genome
-    entry = _entries(genes, genomes)
-    src, dst = entry(genes.conn_genome, conns["in_node"]), entry(genes.conn_genome, conns["out_node"])
-    from_input = (conns["in_node"] >= 0) & (conns["in_node"] < num_inputs)
-    into_input = (conns["out_node"] >= 0) & (conns["out_node"] < num_inputs)
-    out_genome = np.repeat(np.arange(len(genomes)), num_outputs)
-    out_id = np.tile(np.arange(num_inputs, num_inputs + num_outputs), len(genomes))
-    outputs = entry(out_genome, out_id)
-    if (outputs < 0).any():
-        i = int(np.flatnonzero(outputs < 0)[0])
-        raise ValueError(f"genome {genomes[out_genome[i]].id} lacks the gene of output node {out_id[i]}")
-    between = ~from_input & ~into_input & (src >= 0) & (dst >= 0)
-    required = _required(len(node_genome), outputs, src[between], dst[between])
-    live = ~into_input & (dst >= 0)
-    live[live] = required[dst[live]]
-    unknown = live & ~from_input & (src < 0)
-    if unknown.any():
-        e = int(np.flatnonzero(unknown)[0])
-        raise ValueError(f"genome {genomes[genes.conn_genome[e]].id}: connection {conns['innovation'][e]} comes "
-                         f"from node {conns['in_node'][e]}, which the genome does not have")
+def _from_arrays(genomes: Sequence[Genome], batch: GenomeBatch,
+                 synchronous: bool) -> tuple[_Nodes, _Edges, np.ndarray]:
+    """Nodes, edges and output entries of every genome from the compiled walk (``_trace``); the layers
+    and recurrent edges of cyclic genomes (asynchronous mode only) come from ``evaluation_plan``."""
+    if batch.node_id.min(initial=0) < 0:
+        i = int(np.argmin(batch.node_id))
+        raise ValueError(f"genome {batch.ids[batch.node_owner()[i]]} has node id {batch.node_id[i]}; "
+                         f"node ids are never negative")
+    conn_in, num_inputs = batch.conn_in, batch.num_inputs
+    src, dst = np.empty(len(conn_in), np.int64), np.empty(len(conn_in), np.int64)
+    live = np.empty(len(conn_in), np.bool_)
+    outputs = np.empty((len(batch), batch.num_outputs), np.int64)
+    required, depth = np.empty(len(batch.node_id), np.bool_), np.empty(len(batch.node_id), np.int64)
+    cyclic = np.zeros(len(batch), np.bool_)
+    problem = np.full(2, -1, np.int64)
+    _trace(batch.node_start, batch.node_id, batch.conn_start, conn_in, batch.conn_out, batch.conn_enabled,
+           num_inputs, synchronous, src, dst, live, outputs, required, depth, cyclic, problem)
+    _refuse(batch, problem)
+    from_input = (conn_in >= 0) & (conn_in < num_inputs)
     inner = live & ~from_input
-    if synchronous:
-        depth, recurrent = required.astype(np.int64), inner
-    else:
-        depth, cyclic = _depths(node_genome, required, src[inner], dst[inner], len(genomes))
-        recurrent = np.zeros(len(conns), dtype=bool)
-        if cyclic.any():
-            pairs = _plan_cyclic(genomes, np.flatnonzero(cyclic).tolist(), entry, depth)
-            recurrent[inner] = np.isin(src[inner] * len(depth) + dst[inner], pairs)
-    entry_of = np.cumsum(required) - 1  # gene entry -> entry among the required nodes
-    nodes = _Nodes(node_genome[required], genes.nodes["id"][required], genes.nodes["bias"][required],
-                   genes.activation[required], depth[required] - 1)
-    edges = _Edges(genes.conn_genome[live], np.where(from_input, -1 - conns["in_node"], entry_of[src])[live],
-                   entry_of[dst[live]], conns["weight"][live], conns["innovation"][live], recurrent[live])
-    return nodes, edges, entry_of[outputs].reshape(len(genomes), num_outputs)
+    recurrent = inner if synchronous else np.zeros(len(conn_in), dtype=bool)
+    if cyclic.any():
+        pairs = _plan_cyclic(genomes, batch, np.flatnonzero(cyclic).tolist(), depth)
+        recurrent[inner] = np.isin(src[inner] * len(depth) + dst[inner], pairs)
+    entry_of = np.cumsum(required) - 1  # node gene entry -> entry among the required nodes
+    nodes = _Nodes(batch.node_owner()[required], batch.node_id[required], batch.node_bias[required],
+                   batch.node_activation[required].astype(np.int64), depth[required] - 1)
+    edges = _Edges(batch.conn_owner()[live], np.where(from_input, -1 - conn_in, entry_of[src])[live],
+                   entry_of[dst[live]], batch.conn_weight[live], batch.conn_innovation[live], recurrent[live])
+    return nodes, edges, entry_of[outputs]
 
 
-def _plan_cyclic(genomes: Sequence[Genome], which: list[int], entry: _Lookup, depth: np.ndarray) -> np.ndarray:
+NO_OUTPUT, UNKNOWN_SOURCE = 0, 1
+"""``_trace``'s problems: a genome lacks an output's node gene; a live gene comes from a node it lacks."""
+
+
+def _refuse(batch: GenomeBatch, problem: np.ndarray) -> None:
+    """Raise the error ``_trace`` found: ``problem`` is (kind, node entry or gene), or (-1, -1)."""
+    kind, at = problem.tolist()
+    if kind == NO_OUTPUT:
+        row, output = divmod(at, batch.num_outputs)
+        raise ValueError(f"genome {batch.ids[row]} lacks the gene of output node {batch.num_inputs + output}")
+    if kind == UNKNOWN_SOURCE:
+        raise ValueError(f"genome {batch.ids[batch.conn_owner()[at]]}: connection {batch.conn_innovation[at]} "
+                         f"comes from node {batch.conn_in[at]}, which the genome does not have")
+
+
+@compiled
+def _trace(node_start: np.ndarray, node_id: np.ndarray, conn_start: np.ndarray, conn_in: np.ndarray,
+           conn_out: np.ndarray, conn_enabled: np.ndarray, num_inputs: int, synchronous: bool, src: np.ndarray,
+           dst: np.ndarray, live: np.ndarray, outputs: np.ndarray, required: np.ndarray, depth: np.ndarray,
+           cyclic: np.ndarray, problem: np.ndarray) -> None:
+    """Per gene: its end nodes' entries (``src``, ``dst``; -1 for an input or a node the genome lacks)
+    and whether it is ``live`` (enabled, into a required node); per genome: its ``outputs``' entries
+    and whether it is ``cyclic``; per node: ``required`` and its ``depth`` (1 for every required node
+    when ``synchronous``). Stops at the first problem, written to ``problem`` (see ``_refuse``)."""
+    for row in range(len(node_start) - 1):
+        n0, n1, c0, c1 = node_start[row], node_start[row + 1], conn_start[row], conn_start[row + 1]
+        ids = node_id[n0:n1]
+        for c in range(c0, c1):
+            at = np.searchsorted(ids, conn_in[c])
+            src[c] = n0 + at if at < len(ids) and ids[at] == conn_in[c] else -1
+            at = np.searchsorted(ids, conn_out[c])
+            dst[c] = n0 + at if at < len(ids) and ids[at] == conn_out[c] else -1
+        required[n0:n1] = False
+        for k in range(outputs.shape[1]):
+            at = np.searchsorted(ids, num_inputs + k)
+            if at == len(ids) or ids[at] != num_inputs + k:
+                problem[0], problem[1] = NO_OUTPUT, row * outputs.shape[1] + k
+                return
+            outputs[row, k] = n0 + at
+            required[n0 + at] = True
+        changed = True
+        while changed:  # reverse reachability over the genes between two node genes
+            changed = False
+            for c in range(c0, c1):
+                if (conn_enabled[c] and src[c] >= 0 and dst[c] >= 0 and required[dst[c]] and not required[src[c]]
+                        and not 0 <= conn_in[c] < num_inputs and not 0 <= conn_out[c] < num_inputs):
+                    required[src[c]] = True
+                    changed = True
+        size = 0
+        for n in range(n0, n1):
+            depth[n] = 1 if required[n] else 0
+            size += depth[n]
+        for c in range(c0, c1):
+            live[c] = conn_enabled[c] and not 0 <= conn_out[c] < num_inputs and dst[c] >= 0 and required[dst[c]]
+            if live[c] and src[c] < 0 and not 0 <= conn_in[c] < num_inputs:
+                problem[0], problem[1] = UNKNOWN_SOURCE, c
+                return
+        changed = not synchronous
+        while changed:  # longest paths, until settled or past ``size`` (a cycle)
+            changed = False
+            for c in range(c0, c1):
+                if live[c] and src[c] >= 0 and depth[src[c]] + 1 > depth[dst[c]]:
+                    depth[dst[c]] = depth[src[c]] + 1
+                    changed = True
+                    if depth[dst[c]] > size:
+                        cyclic[row] = True
+                        changed = False
+                        break
+
+
+def _plan_cyclic(genomes: Sequence[Genome], batch: GenomeBatch, which: list[int], depth: np.ndarray) -> np.ndarray:
     """Lay out genomes ``which`` by ``evaluation_plan``, genome by genome: their nodes' ``depth`` is set to
     the plan's layer; returns their recurrent edges as ``src entry * len(depth) + dst entry``."""
-    node_genome, node_id, layer, edge_genome, edge_src, edge_dst = [], [], [], [], [], []
+    pairs = []
     for g in which:
         genome = genomes[g]
         plan = evaluation_plan(genome.enabled_edges(), genome.input_ids, genome.output_ids)
+        entries = _row_entries(batch, g)
         for k, nodes in enumerate(plan.layers, 1):
-            node_id.extend(nodes)
-            node_genome.extend([g] * len(nodes))
-            layer.extend([k] * len(nodes))
-        edge_genome.extend([g] * len(plan.recurrent_edges))
-        edge_src.extend(a for a, _ in plan.recurrent_edges)
-        edge_dst.extend(b for _, b in plan.recurrent_edges)
-    depth[entry(np.array(node_genome, dtype=np.int64), np.array(node_id, dtype=np.int64))] = layer
-    edge_genome_a = np.array(edge_genome, dtype=np.int64)
-    src, dst = (entry(edge_genome_a, np.array(ids, dtype=np.int64)) for ids in (edge_src, edge_dst))
-    return src * len(depth) + dst
+            depth[entries(nodes)] = k
+        if plan.recurrent_edges:
+            src, dst = (entries(ends) for ends in zip(*plan.recurrent_edges))
+            pairs.append(src * len(depth) + dst)
+    return np.concatenate(pairs) if pairs else np.zeros(0, dtype=np.int64)
 
 
-def _entries(genes: _Genes, genomes: Sequence[Genome]) -> _Lookup:
-    """A function mapping (genome, node id) pairs to their entries in ``genes``' nodes, -1 where none,
-    through one sorted key ``genome * stride + id``."""
-    ids, conns = genes.nodes["id"], genes.connections
-    if ids.min(initial=0) < 0:
-        i = int(np.argmin(ids))
-        raise ValueError(f"genome {genomes[genes.node_genome[i]].id} has node id {ids[i]}; node ids are never negative")
-    stride = 1 + int(max(ids.max(initial=0), conns["in_node"].max(initial=0), conns["out_node"].max(initial=0)))
-    if stride > np.iinfo(np.int64).max // len(genomes):
-        raise ValueError(f"node id {stride - 1} is too large to lay out {len(genomes)} genomes at once "
-                         f"(genomes * (largest id + 1) must fit in 64 bits)")
-    keys = genes.node_genome * stride + ids
-    order = np.argsort(keys)
-    keys = keys[order]
+def _row_entries(batch: GenomeBatch, row: int) -> Callable[[Sequence[int]], np.ndarray]:
+    """A function mapping node ids of genome ``row`` to their node entries in ``batch`` (-1 for none)."""
+    lo, hi = int(batch.node_start[row]), int(batch.node_start[row + 1])
+    ids = batch.node_id[lo:hi]
 
-    def entry(genome: np.ndarray, node_id: np.ndarray) -> np.ndarray:
-        wanted = genome * stride + node_id
-        if not len(keys):
-            return np.full(len(wanted), -1)
-        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-        return np.where((keys[at] == wanted) & (node_id >= 0), order[at], -1)
+    def entries(wanted: Sequence[int]) -> np.ndarray:
+        wanted_ids = np.asarray(wanted, dtype=np.int64)
+        at = np.minimum(np.searchsorted(ids, wanted_ids), max(len(ids) - 1, 0))
+        found = ids[at] == wanted_ids if len(ids) else np.zeros(len(wanted_ids), dtype=bool)
+        return np.where(found, lo + at, -1)
 
-    return entry
-
-
-def _required(num_nodes: int, outputs: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Whether each node reaches an output over the node-to-node edges (reverse reachability)."""
-    required = np.zeros(num_nodes, dtype=bool)
-    required[outputs] = True
-    while True:
-        reached = required[dst] & ~required[src]
-        if not reached.any():
-            return required
-        required[src[reached]] = True
-
-
-def _depths(node_genome: np.ndarray, required: np.ndarray, src: np.ndarray, dst: np.ndarray,
-            num_genomes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Longest-path depth of each node (1 = nothing but inputs before it) by relaxation over the live
-    node-to-node edges, and which genomes have a cycle: their depths grow past their required count.
-    A genome leaves the relaxation once a pass changes none of its depths, or once found cyclic."""
-    size = np.bincount(node_genome[required], minlength=num_genomes)
-    depth = required.astype(np.int64)
-    cyclic = np.zeros(num_genomes, dtype=bool)
-    genome = node_genome[dst]
-    while len(src):
-        before = depth[dst]
-        np.maximum.at(depth, dst, depth[src] + 1)
-        after = depth[dst]
-        moving = np.zeros(num_genomes, dtype=bool)
-        moving[genome[after != before]] = True
-        grown = genome[after > size[genome]]
-        cyclic[grown] = True
-        moving[grown] = False
-        active = moving[genome]
-        src, dst, genome = src[active], dst[active], genome[active]
-    return depth, cyclic
+    return entries
 
 
 def _from_layouts(genomes: Sequence[Genome], synchronous: bool, names: list[str]) -> tuple[_Nodes, _Edges, np.ndarray]:
@@ -278,7 +255,16 @@ def _from_layouts(genomes: Sequence[Genome], synchronous: bool, names: list[str]
         outputs.append([base + p for p in layout.output_positions])
     nodes = _Nodes(*_columns(node_rows, (np.int64, np.int64, np.float64, np.int64, np.int64)))
     edges = _Edges(*_columns(edge_rows, (np.int64, np.int64, np.int64, np.float64, np.int64, bool)))
-    return nodes, edges, np.array(outputs, dtype=np.int64)
+    # nodes in (genome, node id) order, edges in (genome, innovation) order, as the array path has them
+    # (``_assemble`` and ``_by_row`` rely on it)
+    edges = _Edges(*(column[np.lexsort((edges.innovation, edges.genome))] for column in edges))
+    order = np.lexsort((nodes.id, nodes.genome))
+    entry = np.empty(len(order), dtype=np.int64)
+    entry[order] = np.arange(len(order))
+    nodes = _Nodes(*(column[order] for column in nodes))
+    src = np.where(edges.src < 0, edges.src, entry[np.maximum(edges.src, 0)])
+    edges = edges._replace(src=src, dst=entry[edges.dst])
+    return nodes, edges, entry[np.array(outputs, dtype=np.int64)]
 
 
 def _columns(rows: list[tuple], dtypes: Sequence[type]) -> list[np.ndarray]:
@@ -289,8 +275,10 @@ def _columns(rows: list[tuple], dtypes: Sequence[type]) -> list[np.ndarray]:
 
 def _assemble(nodes: _Nodes, edges: _Edges, outputs: np.ndarray, names: list[str],
               num_inputs: int) -> PopulationLayout:
-    """Rows ordered by (layer, activation, genome, node id), and the CSR parts of the edges."""
-    order = np.lexsort((nodes.id, nodes.genome, nodes.activation, nodes.layer))
+    """Rows ordered by (layer, activation, genome, node id), and the CSR parts of the edges. The nodes
+    come in (genome, node id) order, so one stable sort by (layer, activation) orders them."""
+    key = nodes.layer * len(names) + nodes.activation
+    order = np.argsort(key.astype(np.int16) if key.max(initial=0) < 2**15 else key, kind="stable")  # int16: radix
     n = len(order)
     row = np.empty(n, dtype=np.int64)
     row[order] = np.arange(n)
@@ -306,7 +294,7 @@ def _assemble(nodes: _Nodes, edges: _Edges, outputs: np.ndarray, names: list[str
     shared = np.where(from_input, n - 1 - edges.src, src_row)
     own = np.where(from_input, n - 1 - edges.src + edges.genome * num_inputs, src_row)
     dst = row[edges.dst]
-    columns = (dst, shared, own, edges.weight, edges.innovation)
+    columns = (dst, shared, own, edges.weight)
     forward = _by_row([c[~edges.recurrent] for c in columns], n)
     layers = [_rows(forward, s, e) for s, e in layer_rows]
     recurrent = _rows(_by_row([c[edges.recurrent] for c in columns], n), 0, n) if edges.recurrent.any() else None
@@ -314,15 +302,34 @@ def _assemble(nodes: _Nodes, edges: _Edges, outputs: np.ndarray, names: list[str
 
 
 def _by_row(columns: list[np.ndarray], num_rows: int) -> CSR:
-    """Edges (dst, shared, own, weight, innovation) in CSR order: by row, then column (then innovation, for
-    two genes joining the same nodes), with the row pointers over all rows."""
-    dst, shared, own, weight, innovation = columns
-    key = dst * (int(own.max(initial=0)) + 1) + own
-    order = np.argsort(key)
-    if (np.diff(key[order]) == 0).any():
-        order = np.lexsort((innovation, key))
+    """Edges (dst, shared, own, weight), given in (genome, innovation) order, in CSR order: by row, then
+    column (then innovation, for two genes joining the same nodes), with the row pointers over all rows."""
+    dst, shared, own, weight = columns
     pointers = row_offsets(np.bincount(dst, minlength=num_rows))
+    order = np.empty(len(dst), dtype=np.int64)
+    _csr_order(dst, own, pointers, order)
     return pointers, shared[order], own[order], weight[order]
+
+
+@compiled
+def _csr_order(dst: np.ndarray, own: np.ndarray, pointers: np.ndarray, order: np.ndarray) -> None:
+    """``order``: the edges by row ``dst``, then by column ``own``, equal pairs in their given order
+    (placed by row, then each row sorted stably: by insertion while short, as rows nearly always are)."""
+    fill = pointers[:-1].copy()
+    for e in range(len(dst)):
+        order[fill[dst[e]]] = e
+        fill[dst[e]] += 1
+    for r in range(len(pointers) - 1):
+        lo, hi = pointers[r], pointers[r + 1]
+        if hi - lo > 32:
+            order[lo:hi] = order[lo:hi][np.argsort(own[order[lo:hi]], kind="mergesort")]
+            continue
+        for i in range(lo + 1, hi):
+            e, j = order[i], i
+            while j > lo and own[order[j - 1]] > own[e]:
+                order[j] = order[j - 1]
+                j -= 1
+            order[j] = e
 
 
 def _rows(edges: CSR, start: int, end: int) -> CSR:
