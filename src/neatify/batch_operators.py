@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from neatify.compiled import compiled
 from neatify.config import EvolutionConfig
 from neatify.genome_batch import GenomeBatch, ragged_index, row_offsets
 from neatify.innovation import InnovationTracker
@@ -84,19 +85,34 @@ def inherit(parents: GenomeBatch, offspring: Offspring, config: EvolutionConfig,
 def _shared(start: np.ndarray, key: np.ndarray, child_start: np.ndarray, child_key: np.ndarray,
             father: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(child genes whose father has a gene with the same key, that gene's index in the parents'
-    arrays), children in order, genes in key order. One search for all: rows being sorted by key,
-    ``child * span + key`` is sorted over the crossed children's genes and over their fathers'."""
-    crossed = np.flatnonzero(father >= 0)
-    ours, our_start = ragged_index(child_start, crossed)
-    theirs, their_start = ragged_index(start, father[crossed])
-    if not len(ours) or not len(theirs):
-        return ours[:0], theirs[:0]
-    span = np.arange(len(crossed), dtype=np.int64) * (int(max(key.max(), child_key.max())) + 1)
-    our_keys = np.repeat(span, np.diff(our_start)) + child_key[ours]
-    their_keys = np.repeat(span, np.diff(their_start)) + key[theirs]
-    at = np.searchsorted(their_keys, our_keys)
-    found = their_keys[np.minimum(at, len(their_keys) - 1)] == our_keys
-    return ours[found], theirs[at[found]]
+    arrays), children in order, genes in key order."""
+    ours, theirs = np.empty(len(child_key), np.int64), np.empty(len(child_key), np.int64)
+    found = _merge_shared(start, key, child_start, child_key, father, ours, theirs)
+    return ours[:found], theirs[:found]
+
+
+@compiled
+def _merge_shared(start: np.ndarray, key: np.ndarray, child_start: np.ndarray, child_key: np.ndarray,
+                  father: np.ndarray, ours: np.ndarray, theirs: np.ndarray) -> int:
+    """Fill ``ours``/``theirs`` (see ``_shared``) by merging each crossed child's sorted keys with its
+    father's; returns how many pairs were found."""
+    found = 0
+    for child in range(len(father)):
+        if father[child] < 0:
+            continue
+        i, our_end = child_start[child], child_start[child + 1]
+        j, their_end = start[father[child]], start[father[child] + 1]
+        while i < our_end and j < their_end:
+            if child_key[i] == key[j]:
+                ours[found], theirs[found] = i, j
+                found += 1
+                i += 1
+                j += 1
+            elif child_key[i] < key[j]:
+                i += 1
+            else:
+                j += 1
+    return found
 
 
 @dataclass(frozen=True)
