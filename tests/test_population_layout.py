@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from helpers import make_genome, random_genomes
 
-from neatify import EvolutionConfig, Genome, Population, population_layout
-from neatify.graph import EvaluationPlan, evaluation_plan
+from neatify import EvolutionConfig, Genome, Population
+from neatify.graph import evaluation_plan
 from neatify.population_layout import PopulationLayout
 
 # Names sort by code point, so upper case comes first: rows are grouped by that order.
@@ -43,21 +43,22 @@ def test_evolved_populations_equal_per_genome_layouts(allow_recurrent: bool) -> 
             both_layouts(population.genomes, synchronous)
 
 
-def test_only_cyclic_genomes_are_planned_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    genomes = random_genomes(200, 0.3, ACTIVATIONS, seed=2)
-    planned: list[list[tuple[int, int]]] = []
+def test_a_cycle_reads_the_previous_step_where_the_ordered_search_closes_it() -> None:
+    # Input 0 -> 3 -> 4 -> 3 and 4 -> output 1. The search from input 0 enters 3, then 4, and finds
+    # 4 -> 3 pointing back onto its stack: that edge reads the previous step; 3 is layer 1, 4 layer 2,
+    # the output layer 3. Entered at 4 instead (0 -> 4), 3 -> 4 is the one pointing back.
+    def looped(entry: int, genome_id: int) -> Genome:
+        return make_genome(1, 1, [(1, 0.0, "relu"), (3, 0.3, "relu"), (4, 0.4, "tanh")],
+                           [(0, 0, entry, 1.0, True), (1, 3, 4, 0.5, True), (2, 4, 3, 0.7, True),
+                            (3, 7 - entry, 1, 0.9, True)], genome_id)
 
-    def recording(edges: list[tuple[int, int]], inputs: list[int], outputs: list[int]) -> EvaluationPlan:
-        planned.append(edges)
-        return evaluation_plan(edges, inputs, outputs)
-
-    monkeypatch.setattr(population_layout, "evaluation_plan", recording)
-    PopulationLayout.from_genomes(genomes)
-    recurrent = [g.enabled_edges() for g in genomes if g.is_recurrent()]
-    assert planned == recurrent and len(recurrent) >= 20
-    planned.clear()
-    PopulationLayout.from_genomes(genomes, synchronous=True)
-    assert planned == []
+    for entry, back_weight, order in ((3, 0.7, [0.3, 0.4, 0.0]), (4, 0.5, [0.4, 0.3, 0.0])):
+        layout = both_layouts([looped(entry, 0)], synchronous=False)
+        assert layout.layer_rows == [(0, 1), (1, 2), (2, 3)]
+        np.testing.assert_array_equal(layout.bias, order)
+        assert layout.recurrent is not None and layout.recurrent[3].tolist() == [back_weight]
+    plan = evaluation_plan(looped(3, 0).enabled_edges(), [0], [1])
+    assert plan.recurrent_edges == [(4, 3)]
 
 
 def test_depth_levels_are_longest_paths() -> None:

@@ -144,19 +144,7 @@ def _first_tries(node_start: np.ndarray, node_id: np.ndarray, conn_start: np.nda
                 if conn_enabled[existing]:
                     continue
                 gene[k] = existing
-            elif recurrent:
-                gene[k] = NEW
-            elif a != b:  # a new edge a -> b closes a cycle iff b reaches a
-                seen = np.zeros(num_inputs + len(ids), np.bool_)
-                stack = [b]
-                while stack and not seen[a]:
-                    node = stack.pop()
-                    for e in range(0, len(local), 2):
-                        if local[e] == node and not seen[local[e + 1]]:
-                            seen[local[e + 1]] = True
-                            stack.append(local[e + 1])
-                if seen[a]:
-                    continue
+            elif recurrent or not _reaches(local, b, a, num_inputs + len(ids)):  # a -> b closes a cycle iff b reaches a
                 gene[k] = NEW
             else:
                 continue
@@ -164,6 +152,25 @@ def _first_tries(node_start: np.ndarray, node_id: np.ndarray, conn_start: np.nda
             dst[k] = ids[b - num_inputs]
             break
     return -1
+
+
+@compiled
+def _reaches(edges: np.ndarray, start: int, goal: int, size: int) -> bool:
+    """Whether local node ``start`` is ``goal`` or reaches it along ``edges`` (pairs in, out; ``size`` nodes)."""
+    if start == goal:
+        return True
+    seen = np.zeros(size, np.bool_)
+    seen[start] = True
+    stack = [start]
+    while stack:
+        node = stack.pop()
+        for e in range(0, len(edges), 2):
+            if edges[e] == node and not seen[edges[e + 1]]:
+                if edges[e + 1] == goal:
+                    return True
+                seen[edges[e + 1]] = True
+                stack.append(edges[e + 1])
+    return False
 
 
 # --- helpers ---

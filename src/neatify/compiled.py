@@ -1,15 +1,17 @@
 """Loops over ragged gene arrays, compiled to machine code by numba at their first call.
 
 Some steps of a generation walk every gene of the population with data-dependent control flow (merging
-two genomes' sorted genes, for one): numpy would need many full passes for what one compiled loop does
-in one. numba is imported and each loop compiled only when first called, so importing neatify (a
-worker, a CLI command) does not pay for it; compiled code is cached on disk (``cache=True``), so a
-later process loads it instead of compiling again. ``NUMBA_DISABLE_JIT=1`` runs them as plain Python.
+two genomes' sorted genes, searching one genome's graph): numpy would need many full passes for what
+one compiled loop does in one. numba is imported and each loop compiled only when first called, so
+importing neatify (a worker, a CLI command) does not pay for it; compiled code is cached on disk
+(``cache=True``), so a later process loads it instead of compiling again. ``NUMBA_DISABLE_JIT=1``
+runs them as plain Python.
 """
 
 from __future__ import annotations
 
 import functools
+import types
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -17,16 +19,33 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def compiled(fn: F) -> F:
-    """``fn`` compiled with ``numba.njit`` when first called (``fn.__wrapped__`` is the Python original)."""
+    """``fn`` compiled with ``numba.njit`` when first called (``fn.__wrapped__`` is the Python original).
+    It may call other ``compiled`` functions: they are compiled first and called as compiled code."""
     kernel: Callable[..., Any] | None = None
+
+    def compile_once() -> Callable[..., Any]:
+        nonlocal kernel
+        if kernel is None:
+            kernel = _jit(fn)
+        return kernel
 
     @functools.wraps(fn)
     def call(*args: Any) -> Any:
-        nonlocal kernel
-        if kernel is None:
-            import numba
+        return (kernel or compile_once())(*args)
 
-            kernel = numba.njit(cache=True, nogil=True)(fn)
-        return kernel(*args)
-
+    call.compile_once = compile_once  # type: ignore[attr-defined]
     return call  # type: ignore[return-value]
+
+
+def _jit(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """numba's compiled ``fn``, seeing the compiled form of every ``compiled`` function it names."""
+    import numba
+
+    names = dict(fn.__globals__)
+    for name in fn.__code__.co_names:
+        callee = names.get(name)
+        if hasattr(callee, "compile_once"):
+            names[name] = callee.compile_once()
+    seeing = types.FunctionType(fn.__code__, names, fn.__name__, fn.__defaults__, fn.__closure__)
+    seeing.__qualname__, seeing.__module__ = fn.__qualname__, fn.__module__
+    return numba.njit(cache=True, nogil=True)(seeing)

@@ -9,9 +9,9 @@ what its layout needs:
 - depth levels (longest path from the inputs): relaxation ``depth[dst] = max(depth[dst], depth[src]
   + 1)`` over every live edge, repeated until nothing changes. In a feed-forward genome no depth can
   exceed its count of required nodes, so a genome whose depths pass that count has a cycle. Those
-  genomes, and only those, are planned one by one by ``evaluation_plan`` (as ``NetworkLayout.from_genome``
-  does), whose ordered depth-first search decides which edges are recurrent; its layers and recurrent
-  edges are written back into the arrays.
+  genomes, and only those, are ordered as ``evaluation_plan`` orders them (as ``NetworkLayout.from_genome``
+  does): its ordered depth-first search, compiled too, decides which edges read the previous step,
+  and the others give the layers.
 
 Rows are then ordered layer by layer, inside a layer by activation name, then genome, then node id:
 the order of laying every genome out with ``NetworkLayout.from_genome`` and stacking their layers.
@@ -22,7 +22,7 @@ non-input node reads the previous step.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -31,7 +31,6 @@ import numpy as np
 from neatify.compiled import compiled
 from neatify.genome import Genome
 from neatify.genome_batch import GenomeBatch, row_offsets
-from neatify.graph import evaluation_plan
 from neatify.network import NetworkLayout
 
 CSR = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -68,7 +67,7 @@ class PopulationLayout:
         else:
             batch = GenomeBatch.from_genomes(genomes)
             names = list(batch.activations)
-            nodes, edges, outputs = _from_arrays(genomes, batch, synchronous)
+            nodes, edges, outputs = _from_arrays(batch, synchronous)
         return _assemble(nodes, edges, outputs, names, genomes[0].num_inputs)
 
     def equals(self, other: PopulationLayout) -> bool:
@@ -106,30 +105,22 @@ class _Edges(NamedTuple):
     recurrent: np.ndarray
 
 
-def _from_arrays(genomes: Sequence[Genome], batch: GenomeBatch,
-                 synchronous: bool) -> tuple[_Nodes, _Edges, np.ndarray]:
-    """Nodes, edges and output entries of every genome from the compiled walk (``_trace``); the layers
-    and recurrent edges of cyclic genomes (asynchronous mode only) come from ``evaluation_plan``."""
+def _from_arrays(batch: GenomeBatch, synchronous: bool) -> tuple[_Nodes, _Edges, np.ndarray]:
+    """Nodes, edges and output entries of every genome, from one compiled walk over each (``_trace``)."""
     if batch.node_id.min(initial=0) < 0:
         i = int(np.argmin(batch.node_id))
         raise ValueError(f"genome {batch.ids[batch.node_owner()[i]]} has node id {batch.node_id[i]}; "
                          f"node ids are never negative")
     conn_in, num_inputs = batch.conn_in, batch.num_inputs
     src, dst = np.empty(len(conn_in), np.int64), np.empty(len(conn_in), np.int64)
-    live = np.empty(len(conn_in), np.bool_)
+    live, recurrent = np.empty(len(conn_in), np.bool_), np.empty(len(conn_in), np.bool_)
     outputs = np.empty((len(batch), batch.num_outputs), np.int64)
     required, depth = np.empty(len(batch.node_id), np.bool_), np.empty(len(batch.node_id), np.int64)
-    cyclic = np.zeros(len(batch), np.bool_)
     problem = np.full(2, -1, np.int64)
     _trace(batch.node_start, batch.node_id, batch.conn_start, conn_in, batch.conn_out, batch.conn_enabled,
-           num_inputs, synchronous, src, dst, live, outputs, required, depth, cyclic, problem)
+           num_inputs, synchronous, src, dst, live, recurrent, outputs, required, depth, problem)
     _refuse(batch, problem)
     from_input = (conn_in >= 0) & (conn_in < num_inputs)
-    inner = live & ~from_input
-    recurrent = inner if synchronous else np.zeros(len(conn_in), dtype=bool)
-    if cyclic.any():
-        pairs = _plan_cyclic(genomes, batch, np.flatnonzero(cyclic).tolist(), depth)
-        recurrent[inner] = np.isin(src[inner] * len(depth) + dst[inner], pairs)
     entry_of = np.cumsum(required) - 1  # node gene entry -> entry among the required nodes
     nodes = _Nodes(batch.node_owner()[required], batch.node_id[required], batch.node_bias[required],
                    batch.node_activation[required].astype(np.int64), depth[required] - 1)
@@ -156,86 +147,140 @@ def _refuse(batch: GenomeBatch, problem: np.ndarray) -> None:
 @compiled
 def _trace(node_start: np.ndarray, node_id: np.ndarray, conn_start: np.ndarray, conn_in: np.ndarray,
            conn_out: np.ndarray, conn_enabled: np.ndarray, num_inputs: int, synchronous: bool, src: np.ndarray,
-           dst: np.ndarray, live: np.ndarray, outputs: np.ndarray, required: np.ndarray, depth: np.ndarray,
-           cyclic: np.ndarray, problem: np.ndarray) -> None:
-    """Per gene: its end nodes' entries (``src``, ``dst``; -1 for an input or a node the genome lacks)
-    and whether it is ``live`` (enabled, into a required node); per genome: its ``outputs``' entries
-    and whether it is ``cyclic``; per node: ``required`` and its ``depth`` (1 for every required node
-    when ``synchronous``). Stops at the first problem, written to ``problem`` (see ``_refuse``)."""
+           dst: np.ndarray, live: np.ndarray, recurrent: np.ndarray, outputs: np.ndarray, required: np.ndarray,
+           depth: np.ndarray, problem: np.ndarray) -> None:
+    """Per gene: its end nodes' entries (``src``, ``dst``; -1 for an input or a node the genome lacks),
+    whether it is ``live`` (enabled, into a required node) and ``recurrent`` (reads the previous step);
+    per genome its ``outputs``' entries; per node whether it is ``required`` and its ``depth`` (layer,
+    from 1). Stops at the first problem, written to ``problem`` (see ``_refuse``)."""
     for row in range(len(node_start) - 1):
         n0, n1, c0, c1 = node_start[row], node_start[row + 1], conn_start[row], conn_start[row + 1]
         ids = node_id[n0:n1]
         for c in range(c0, c1):
-            at = np.searchsorted(ids, conn_in[c])
-            src[c] = n0 + at if at < len(ids) and ids[at] == conn_in[c] else -1
-            at = np.searchsorted(ids, conn_out[c])
-            dst[c] = n0 + at if at < len(ids) and ids[at] == conn_out[c] else -1
+            src[c], dst[c] = _entry(ids, n0, conn_in[c]), _entry(ids, n0, conn_out[c])
         required[n0:n1] = False
         for k in range(outputs.shape[1]):
-            at = np.searchsorted(ids, num_inputs + k)
-            if at == len(ids) or ids[at] != num_inputs + k:
+            outputs[row, k] = _entry(ids, n0, num_inputs + k)
+            if outputs[row, k] < 0:
                 problem[0], problem[1] = NO_OUTPUT, row * outputs.shape[1] + k
                 return
-            outputs[row, k] = n0 + at
-            required[n0 + at] = True
-        changed = True
-        while changed:  # reverse reachability over the genes between two node genes
-            changed = False
-            for c in range(c0, c1):
-                if (conn_enabled[c] and src[c] >= 0 and dst[c] >= 0 and required[dst[c]] and not required[src[c]]
-                        and not 0 <= conn_in[c] < num_inputs and not 0 <= conn_out[c] < num_inputs):
-                    required[src[c]] = True
-                    changed = True
-        size = 0
-        for n in range(n0, n1):
-            depth[n] = 1 if required[n] else 0
-            size += depth[n]
+            required[outputs[row, k]] = True
+        _require(c0, c1, conn_in, conn_out, conn_enabled, num_inputs, src, dst, required)
         for c in range(c0, c1):
             live[c] = conn_enabled[c] and not 0 <= conn_out[c] < num_inputs and dst[c] >= 0 and required[dst[c]]
-            if live[c] and src[c] < 0 and not 0 <= conn_in[c] < num_inputs:
+            from_node = not 0 <= conn_in[c] < num_inputs
+            if live[c] and from_node and src[c] < 0:
                 problem[0], problem[1] = UNKNOWN_SOURCE, c
                 return
-        changed = not synchronous
-        while changed:  # longest paths, until settled or past ``size`` (a cycle)
-            changed = False
-            for c in range(c0, c1):
-                if live[c] and src[c] >= 0 and depth[src[c]] + 1 > depth[dst[c]]:
-                    depth[dst[c]] = depth[src[c]] + 1
-                    changed = True
-                    if depth[dst[c]] > size:
-                        cyclic[row] = True
-                        changed = False
-                        break
+            recurrent[c] = synchronous and live[c] and from_node
+        for n in range(n0, n1):
+            depth[n] = 1 if required[n] else 0
+        if not synchronous and not _longest_paths(n0, n1, c0, c1, conn_in, num_inputs, src, dst, live, depth):
+            _order_cycles(n0, n1, c0, c1, conn_in, num_inputs, src, dst, live, required, depth, recurrent)
 
 
-def _plan_cyclic(genomes: Sequence[Genome], batch: GenomeBatch, which: list[int], depth: np.ndarray) -> np.ndarray:
-    """Lay out genomes ``which`` by ``evaluation_plan``, genome by genome: their nodes' ``depth`` is set to
-    the plan's layer; returns their recurrent edges as ``src entry * len(depth) + dst entry``."""
-    pairs = []
-    for g in which:
-        genome = genomes[g]
-        plan = evaluation_plan(genome.enabled_edges(), genome.input_ids, genome.output_ids)
-        entries = _row_entries(batch, g)
-        for k, nodes in enumerate(plan.layers, 1):
-            depth[entries(nodes)] = k
-        if plan.recurrent_edges:
-            src, dst = (entries(ends) for ends in zip(*plan.recurrent_edges))
-            pairs.append(src * len(depth) + dst)
-    return np.concatenate(pairs) if pairs else np.zeros(0, dtype=np.int64)
+@compiled
+def _entry(ids: np.ndarray, first: int, node: int) -> int:
+    """The entry (``first`` + position) of node id ``node`` among a genome's sorted node ``ids``, or -1."""
+    at = np.searchsorted(ids, node)
+    return first + at if at < len(ids) and ids[at] == node else -1
 
 
-def _row_entries(batch: GenomeBatch, row: int) -> Callable[[Sequence[int]], np.ndarray]:
-    """A function mapping node ids of genome ``row`` to their node entries in ``batch`` (-1 for none)."""
-    lo, hi = int(batch.node_start[row]), int(batch.node_start[row + 1])
-    ids = batch.node_id[lo:hi]
+@compiled
+def _require(c0: int, c1: int, conn_in: np.ndarray, conn_out: np.ndarray, conn_enabled: np.ndarray,
+             num_inputs: int, src: np.ndarray, dst: np.ndarray, required: np.ndarray) -> None:
+    """Mark every node that reaches a required one over genes ``c0 .. c1 - 1`` between node genes (reverse
+    reachability, pass after pass until nothing changes)."""
+    changed = True
+    while changed:
+        changed = False
+        for c in range(c0, c1):
+            if (conn_enabled[c] and src[c] >= 0 and dst[c] >= 0 and required[dst[c]] and not required[src[c]]
+                    and not 0 <= conn_in[c] < num_inputs and not 0 <= conn_out[c] < num_inputs):
+                required[src[c]] = True
+                changed = True
 
-    def entries(wanted: Sequence[int]) -> np.ndarray:
-        wanted_ids = np.asarray(wanted, dtype=np.int64)
-        at = np.minimum(np.searchsorted(ids, wanted_ids), max(len(ids) - 1, 0))
-        found = ids[at] == wanted_ids if len(ids) else np.zeros(len(wanted_ids), dtype=bool)
-        return np.where(found, lo + at, -1)
 
-    return entries
+@compiled
+def _longest_paths(n0: int, n1: int, c0: int, c1: int, conn_in: np.ndarray, num_inputs: int, src: np.ndarray,
+                   dst: np.ndarray, live: np.ndarray, depth: np.ndarray) -> bool:
+    """Relax ``depth[dst] = max(depth[dst], depth[src] + 1)`` over the live genes between nodes until
+    settled: True, the longest paths. False as soon as a depth passes the count of required nodes,
+    which only a cycle can make it do."""
+    size = 0
+    for n in range(n0, n1):
+        size += depth[n]
+    changed = True
+    while changed:
+        changed = False
+        for c in range(c0, c1):
+            if live[c] and not 0 <= conn_in[c] < num_inputs and depth[src[c]] + 1 > depth[dst[c]]:
+                depth[dst[c]] = depth[src[c]] + 1
+                changed = True
+                if depth[dst[c]] > size:
+                    return False
+    return True
+
+
+@compiled
+def _order_cycles(n0: int, n1: int, c0: int, c1: int, conn_in: np.ndarray, num_inputs: int, src: np.ndarray,
+                  dst: np.ndarray, live: np.ndarray, required: np.ndarray, depth: np.ndarray,
+                  recurrent: np.ndarray) -> None:
+    """A cyclic genome's layers and recurrent genes, as ``evaluation_plan`` finds them: a depth-first
+    search over the live node pairs from the inputs, then from every required node not yet reached, in
+    ascending id, successors in ascending id; the pairs it finds pointing back onto its stack read the
+    previous step, and the others layer the nodes by longest path. Local nodes: input ``i`` is ``i``,
+    node entry ``e`` is ``num_inputs + e - n0``."""
+    size = num_inputs + n1 - n0
+    keys = np.empty(c1 - c0, np.int64)
+    count = 0
+    for c in range(c0, c1):
+        if live[c]:
+            source = conn_in[c] if 0 <= conn_in[c] < num_inputs else num_inputs + src[c] - n0
+            keys[count] = source * size + num_inputs + dst[c] - n0
+            count += 1
+    pairs = np.unique(keys[:count])  # sorted by (source, target)
+    first = np.searchsorted(pairs, np.arange(size + 1) * size)  # each node's successors: first[u] .. first[u + 1]
+    back = np.zeros(len(pairs), np.bool_)
+    state = np.zeros(size, np.int8)  # 1 on the stack, 2 done
+    finished = np.empty(size, np.int64)  # post-order
+    done = 0
+    stack, at = np.empty(size, np.int64), np.empty(size, np.int64)
+    for root in range(size):
+        if state[root] or (root >= num_inputs and not required[n0 + root - num_inputs]):
+            continue
+        state[root], stack[0], at[0], top = 1, root, first[root], 0
+        while top >= 0:
+            node, p = stack[top], at[top]
+            if p == first[node + 1]:
+                state[node] = 2
+                finished[done] = node
+                done += 1
+                top -= 1
+                continue
+            at[top] = p + 1
+            target = pairs[p] % size
+            if state[target] == 1:
+                back[p] = True
+            elif state[target] == 0:
+                top += 1
+                state[target], stack[top], at[top] = 1, target, first[target]
+    targets = pairs % size
+    by_target = np.argsort(targets, kind="mergesort")
+    into = np.searchsorted(targets[by_target], np.arange(size + 1))  # pairs into node v: by_target[into[v]:into[v + 1]]
+    level = np.zeros(size, np.int64)  # inputs: 0
+    for k in range(done - 1, -1, -1):  # reversed post-order: a topological order of the forward pairs
+        node = finished[k]
+        if node >= num_inputs:
+            for q in range(into[node], into[node + 1]):
+                p = by_target[q]
+                if not back[p]:
+                    level[node] = max(level[node], level[pairs[p] // size])
+            level[node] += 1
+            depth[n0 + node - num_inputs] = level[node]
+    for c in range(c0, c1):
+        if live[c] and not 0 <= conn_in[c] < num_inputs:
+            recurrent[c] = back[np.searchsorted(pairs, (num_inputs + src[c] - n0) * size + num_inputs + dst[c] - n0)]
 
 
 def _from_layouts(genomes: Sequence[Genome], synchronous: bool, names: list[str]) -> tuple[_Nodes, _Edges, np.ndarray]:
