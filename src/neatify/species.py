@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from neatify.compiled import compiled
 from neatify.config import EvolutionConfig
 from neatify.genome import Genome
-from neatify.compiled import compiled
 from neatify.genome_batch import GenomeBatch, connection_genes, row_offsets
 
 
