@@ -37,12 +37,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from neatify import Population
 from neatify.distributed import DistributedConfig, DistributedPopulation
 from neatify.distributed.config import AUTH_TOKEN_ENV
-from neatify.distributed.genome_wire import CONNECTION_RECORD
+from neatify.distributed.genome_wire import GENE_COUNT
 from neatify.distributed.messages import (
-    FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal, TaskAssignment,
+    FITNESS, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal, TaskAssignment,
     WorkerRegistration,
 )
 from neatify.distributed.protocol import PROTOCOL_VERSION, decode_message, encode_frame
@@ -83,9 +85,9 @@ def batch_fitness(genomes) -> None:
         genome.fitness = float(count)
 
 
-def wire_fitness(genome: dict[str, Any]) -> float:
-    """The same fitness read from a genome map as sent: the number of its connection records."""
-    return float(len(genome["connections"]) // CONNECTION_RECORD.itemsize)
+def wire_fitness(task: TaskAssignment) -> bytes:
+    """The same fitness read from a task as sent, as FITNESS_REPORT's column: each genome's connection count."""
+    return np.frombuffer(task.conn_counts, GENE_COUNT).astype(FITNESS).tobytes()
 
 
 @dataclasses.dataclass(eq=False)
@@ -128,9 +130,8 @@ def take_frames(buffer: bytearray) -> Iterator[Message]:
 
 
 def fitness_report(task: TaskAssignment, started: float) -> bytes:
-    """The FITNESS_REPORT answering one TASK_ASSIGNMENT."""
-    fitness = [[g["id"], wire_fitness(g)] for g in task.genomes]
-    return encode_frame(FitnessReport(task.batch_id, fitness, [], time.perf_counter() - started))
+    """The FITNESS_REPORT answering one TASK_ASSIGNMENT: its ids as sent, and the fitness column."""
+    return encode_frame(FitnessReport(task.batch_id, task.ids, wire_fitness(task), [], time.perf_counter() - started))
 
 
 class Swarm:
@@ -253,7 +254,7 @@ class Swarm:
             self._send(worker, encode_frame(HeartbeatResponse(message.sent)))
         elif isinstance(message, TaskAssignment):
             self._send(worker, fitness_report(message, started))
-            self.genomes_evaluated += len(message.genomes)
+            self.genomes_evaluated += message.size
         elif isinstance(message, ShutdownSignal):
             worker.shut_down = True
             self.selector.unregister(worker.sock)

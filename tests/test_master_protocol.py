@@ -57,8 +57,8 @@ class FakeWorker:
         tasks = self.take(TaskAssignment)
         self.inbox[:0] = tasks[first:] if first is not None else []
         for task in tasks[:first]:
-            self.answered.append([g["id"] for g in task.genomes])
-            self.say(FitnessReport(task.batch_id, [[g.id, fitness(g)] for g in decode_genomes(task.genomes)], [],
+            self.answered.append(task.genome_ids())
+            self.say(FitnessReport.of(task.batch_id, [[g.id, fitness(g)] for g in decode_genomes(task)], [],
                                    elapsed), now)
         return len(tasks[:first])
 
@@ -136,7 +136,7 @@ def test_guided_batches_follow_measured_speed():
     net.deliver(net.master.submit(GenerationJob(0, genomes(400)), 0.0))
     fast.answer_tasks(0.1)  # 100 genomes in 0.1 s
     slow.answer_tasks(1.0)  # 75 genomes in 1 s
-    sizes = {w.worker_id: len(w.take(TaskAssignment)[0].genomes) for w in (fast, slow)}
+    sizes = {w.worker_id: w.take(TaskAssignment)[0].size for w in (fast, slow)}
     assert sizes == {"fast": 57, "slow": 6}  # half of each one's share of what is pending by speed
 
 
@@ -147,7 +147,7 @@ def test_measured_pace_sets_a_floor_over_the_guided_size():
     assert fast.answer_tasks(0.1, elapsed=0.09) == 1  # 250 genomes: 2,778 genomes/s, 10 ms a batch beyond that
     (task,) = fast.take(TaskAssignment)  # one batch: that size amortises the overhead, nothing sent ahead
     # guided alone: half of its half of the 562 pending = 141; the floor: 10 ms / 15 % at 2,778 genomes/s
-    assert len(task.genomes) == math.ceil(0.01 * 250 / 0.09 / 0.15) == 186
+    assert task.size == math.ceil(0.01 * 250 / 0.09 / 0.15) == 186
     assert len(other.take(TaskAssignment)) == 1
 
 
@@ -159,7 +159,7 @@ def test_scarce_genomes_and_slow_fitness_still_spread_over_every_worker():
         net.deliver(net.master.submit(GenerationJob(generation, population), start))
         now = start
         while (outcome := net.master.take_outcome()) is None:  # 1 s a genome, 1 ms of round trip
-            sizes = [len(t.genomes) for w in workers for t in w.inbox if isinstance(t, TaskAssignment)]
+            sizes = [t.size for w in workers for t in w.inbox if isinstance(t, TaskAssignment)]
             assert sizes and max(sizes) == 1, sizes  # one genome each, no second batch sent ahead
             if now == start:
                 assert len(sizes) == 100  # every worker works from the start
@@ -177,7 +177,7 @@ def prefetching_worker(net: Net) -> tuple[FakeWorker, list]:
     net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
     worker.answer_tasks(0.01, elapsed=0.001)
     tasks = worker.take(TaskAssignment)
-    assert [len(t.genomes) for t in tasks] == [10, 10]
+    assert [t.size for t in tasks] == [10, 10]
     worker.inbox.extend(tasks)
     return worker, population
 
@@ -197,13 +197,13 @@ def test_a_worker_that_cannot_amortise_its_round_trip_holds_a_second_batch_and_k
 def test_a_lost_worker_loses_both_its_batches_to_others():
     net = Net()
     lost, population = prefetching_worker(net)
-    held = [t.genomes for t in lost.take(TaskAssignment)]
+    held = [t.genome_ids() for t in lost.take(TaskAssignment)]
     net.hang_up(lost, 0.02)
     other = net.connect("other", 0.03)
     outcome = net.run_until_done(0.03)
     assert outcome.fitness == expected(population) and outcome.job.batches_resent == 2
     resent = sorted(i for batch in other.answered for i in batch)
-    assert set(resent) >= {g["id"] for batch in held for g in batch}  # not a genome of either batch lost
+    assert set(resent) >= {i for batch in held for i in batch}  # not a genome of either batch lost
     assert len(resent) == 90  # 10 were reported before: nothing evaluated twice
 
 
@@ -212,7 +212,7 @@ def test_a_late_worker_has_both_its_batches_resent_and_its_reports_ignored():
     late, population = prefetching_worker(net)
     net.deliver(net.master.tick(1.5))  # the batch it evaluates is late: the one waiting behind it goes too
     net.connect("other", 1.5)
-    assert [len(t.genomes) for t in late.inbox if isinstance(t, TaskAssignment)] == [10, 10]
+    assert [t.size for t in late.inbox if isinstance(t, TaskAssignment)] == [10, 10]
     outcome = net.run_until_done(1.5, silent=(late,))
     assert outcome.fitness == expected(population) and outcome.job.batches_resent == 2
     late.answer_tasks(1.6, fitness=lambda genome: -99.0)  # both, too late: ignored, and it is counted again
@@ -266,7 +266,7 @@ def test_late_batch_resent_then_worker_uncounted_and_dropped_after_twice_task_ti
     assert outcome.fitness == expected(population) and outcome.job.batches_resent == 1
     assert stale.closed is None  # it may still answer: released, not yet dropped
     net.deliver(net.master.submit(GenerationJob(1, genomes(40)), 3.0))
-    sizes = [len(t.genomes) for t in honest.take(TaskAssignment)]
+    sizes = [t.size for t in honest.take(TaskAssignment)]
     assert sizes == [20]  # honest's share is the whole: the stale worker neither counts nor gets work
     assert [t.generation for t in stale.take(TaskAssignment)] == [0]
     for now in (3.5, 4.1):
@@ -329,8 +329,8 @@ def test_a_lying_report_closes_that_worker_and_its_batch_is_resent(bad, reason, 
     population = genomes()
     net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
     task = liar.take(TaskAssignment)[0]
-    values = [[g["id"], bad] for g in task.genomes] if bad is not None else []
-    liar.say(FitnessReport(task.batch_id, values, [], 0.0), 0.1)
+    values = [[i, bad] for i in task.genome_ids()] if bad is not None else []
+    liar.say(FitnessReport.of(task.batch_id, values, [], 0.0), 0.1)
     assert liar.closed is not None and reason in caplog.text and "worker liar" in caplog.text
     assert net.run_until_done(0.1).fitness == expected(population)
 
@@ -342,8 +342,8 @@ def test_remote_error_fails_the_generation_or_takes_error_fitness():
         population = genomes(4)
         net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
         for task in worker.take(TaskAssignment):
-            ids = [g["id"] for g in task.genomes]
-            worker.say(FitnessReport(task.batch_id, [[i, 1.0] for i in ids[1:]], [[ids[0], "Traceback: boom"]], 0.0),
+            ids = task.genome_ids()
+            worker.say(FitnessReport.of(task.batch_id, [[i, 1.0] for i in ids[1:]], [[ids[0], "Traceback: boom"]], 0.0),
                        0.1)
         outcome = net.run_until_done(0.1)
         if error_fitness is None:
