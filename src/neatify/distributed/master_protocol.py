@@ -8,7 +8,6 @@ event loop, and the tests drive it with a fake clock and in-memory peers. It own
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -149,7 +148,9 @@ class MasterProtocol:
         self._running: _Running | None = None
         self._outcome: Outcome | None = None
         self._next_batch_id = 0
-        self._last_heartbeat = -math.inf
+        self._last_heartbeat = started
+        """When heartbeats last went out: the first round one interval after the start (a worker that has just
+        registered has just shown it is alive; at 1,000 workers a round costs the master some 15 ms)."""
         self._generation = -1
         """The generation running, or the last one submitted (-1: none yet)."""
         self._last_rate = 0.0
@@ -516,9 +517,8 @@ class MasterProtocol:
             raise ProtocolError(f"FITNESS_REPORT for batch {report.batch_id}, which this worker does not hold")
         ids, fitness = report.columns()
         batch.check_report(ids, [pair[0] for pair in report.errors])
-        non_finite = np.flatnonzero(~np.isfinite(fitness))
-        if non_finite.size:  # a conforming worker reports such a value as an error, never as fitness
-            i = non_finite[0]
+        if not np.isfinite(fitness).all():  # a conforming worker reports such a value as an error, never as fitness
+            i = np.flatnonzero(~np.isfinite(fitness))[0]
             raise ProtocolError(f"FITNESS_REPORT for batch {batch.id} gives genome {ids[i]} the non-finite "
                                 f"fitness {float(fitness[i])!r}")
         turnaround = max(now - batch.started, 1e-6)

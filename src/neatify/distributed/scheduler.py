@@ -36,6 +36,8 @@ class Batch:
 
     def __post_init__(self) -> None:
         self.started = self.sent_at
+        self.sent_ids = self.ids.tobytes()
+        """The ids column as sent: a report in the same order matches it byte for byte."""
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -47,14 +49,14 @@ class Batch:
 
     def check_report(self, ids: np.ndarray, error_ids: list[int]) -> None:
         """ProtocolError unless a report's ``ids`` and ``error_ids`` together are exactly this batch's genomes."""
-        if error_ids or not np.array_equal(ids, self.ids):  # a worker reports in the order sent: compare as sets
+        if error_ids or ids.tobytes() != self.sent_ids:  # a worker reports in the order sent: else compare as sets
             reported = np.sort(np.concatenate((ids, np.array(error_ids, dtype=np.int64))))
             if not np.array_equal(reported, np.sort(self.ids)):
                 raise ProtocolError(f"FITNESS_REPORT for batch {self.id} does not cover exactly its genomes")
 
     def rows_of(self, ids: np.ndarray) -> np.ndarray:
         """The rows of this batch's genomes ``ids`` (each one of them)."""
-        if np.array_equal(ids, self.ids):
+        if ids.tobytes() == self.sent_ids:
             return self.rows
         order = np.argsort(self.ids, kind="stable")
         return self.rows[order[np.searchsorted(self.ids, ids, sorter=order)]]
@@ -162,9 +164,11 @@ class GenerationJob:
         were new."""
         rows = batch.rows_of(ids)
         new = ~self.resolved[rows]
-        self.fitness[rows[new]] = fitness[new]
-        self.resolved[rows[new]] = True
-        added = int(new.sum())
+        if not new.all():  # some were resolved by another batch (this one was re-sent, or is)
+            rows, fitness = rows[new], fitness[new]
+        self.fitness[rows] = fitness
+        self.resolved[rows] = True
+        added = len(rows)
         if errors:
             error_rows = batch.rows_of(np.array([pair[0] for pair in errors], dtype=np.int64))
             for row, (genome_id, trace) in zip(error_rows.tolist(), errors):
