@@ -7,6 +7,7 @@ import math
 from dataclasses import replace
 from typing import TypeVar
 
+import numpy as np
 import pytest
 
 from neatify import Population
@@ -19,8 +20,8 @@ from neatify.distributed.messages import (
     ErrorReport, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal,
     StandbyRegistration, StateSnapshot, StatusReport, StatusRequest, TaskAssignment, WorkerRegistration,
 )
-from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, encode_frame
-from neatify.distributed.scheduler import GenerationJob
+from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, decode_message, encode_frame
+from neatify.distributed.scheduler import Batch, GenerationJob
 
 TOKEN = "s3cret"
 M = TypeVar("M", bound=Message)
@@ -318,21 +319,50 @@ def test_a_worker_joining_while_all_are_gone_finishes_the_generation():
     assert net.run_until_done(20.0).fitness == expected(population)
 
 
-@pytest.mark.parametrize("bad, reason", [
-    (math.nan, "non-finite fitness nan"),
-    (None, "does not cover exactly its genomes"),
+def _lying(task: TaskAssignment, how: str) -> FitnessReport:
+    """A report of ``task`` that a conforming worker never sends."""
+    ids = task.genome_ids()
+    if how == "nan":
+        return FitnessReport.of(task.batch_id, [[i, math.nan] for i in ids], [], 0.0)
+    if how == "missing":
+        return FitnessReport.of(task.batch_id, [[i, 1.0] for i in ids[1:]], [], 0.0)
+    if how == "twice":
+        return FitnessReport.of(task.batch_id, [[i, 1.0] for i in ids[:-1] + ids[:1]], [], 0.0)
+    report = FitnessReport.of(task.batch_id, [[i, 1.0] for i in ids], [], 0.0)
+    return replace(report, fitness=report.fitness[:-8])  # one value short of the ids
+
+
+@pytest.mark.parametrize("how, reason", [
+    ("nan", "non-finite fitness nan"),
+    ("missing", "does not cover exactly its genomes"),
+    ("twice", "does not cover exactly its genomes"),
+    ("short", "ids and fitness must hold as many 8-byte entries"),
 ])
-def test_a_lying_report_closes_that_worker_and_its_batch_is_resent(bad, reason, caplog):
+def test_a_lying_report_closes_that_worker_and_its_batch_is_resent(how, reason, caplog):
     net = Net()
     liar = net.connect("liar")
     net.connect("honest")
     population = genomes()
     net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
     task = liar.take(TaskAssignment)[0]
-    values = [[i, bad] for i in task.genome_ids()] if bad is not None else []
-    liar.say(FitnessReport.of(task.batch_id, values, [], 0.0), 0.1)
+    liar.say(_lying(task, how), 0.1)
     assert liar.closed is not None and reason in caplog.text and "worker liar" in caplog.text
     assert net.run_until_done(0.1).fitness == expected(population)
+
+
+def test_a_report_in_any_order_gives_each_genome_its_own_value():
+    net = Net(error_fitness=-1.0, batch_size_per_worker=12)
+    worker = net.connect("w")
+    population = genomes(12)
+    net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
+    task, = worker.take(TaskAssignment)
+    ids = task.genome_ids()
+    assert ids == [g.id for g in population]
+    shuffled = ids[::-1][1:]  # reversed, and the first one's fitness function raised
+    worker.say(FitnessReport.of(task.batch_id, [[i, i / 2] for i in shuffled], [[ids[-1], "Traceback"]], 0.0), 0.1)
+    outcome = net.master.take_outcome()
+    assert outcome is not None and outcome.job.failures == {ids[-1]: ("w", "Traceback")}
+    assert outcome.fitness == {i: i / 2 for i in ids[:-1]} | {ids[-1]: -1.0}
 
 
 def test_remote_error_fails_the_generation_or_takes_error_fitness():
@@ -482,6 +512,33 @@ def test_a_lost_workers_species_batch_is_resent_still_single_species():
     assert outcome.error is None and outcome.fitness == expected(population)
     assert outcome.job.batches_resent == 1
     assert all(len({species[i] for i in batch}) == 1 for batch in batches)
+
+
+def test_a_job_takes_pending_rows_in_runs_resent_first_and_resolved_skipped():
+    population = genomes(10)
+    ids = [g.id for g in population]
+    job = GenerationJob(0, population)
+    first, second = job.take(4), job.take(2)
+    assert (first.tolist(), second.tolist(), job.waiting) == ([0, 1, 2, 3], [4, 5], 4)
+    late = Batch(1, job, first, job.ids(first), 0.0)
+    assert job.requeue(late) and job.waiting == 8  # its rows go in front of the rest
+    report = np.array(ids[1::-1]), np.array([0.5, 1.5])  # a late report of two of them, in another order
+    assert job.record(late, *report, [], "w") == 2 and job.unresolved == 8
+    rows = job.take(5)
+    assert rows.tolist() == [2, 3, 6, 7, 8]  # rows 0 and 1 resolved meanwhile: skipped
+    frame = job.task_frame(Batch(2, job, rows, job.ids(rows), 0.0))
+    task = decode_message(frame[4], frame[5:])
+    assert task.genome_ids() == [ids[i] for i in rows.tolist()]
+    assert job.results()[ids[0]] == 1.5 and job.results()[ids[1]] == 0.5
+
+
+def test_a_job_with_species_sends_each_species_apart():
+    population = genomes(10)
+    groups = {g.id: int(3 <= i < 7) for i, g in enumerate(population)}  # species 0, 1, 0 along the population
+    job = GenerationJob(0, population, groups)
+    first, rest = job.take(10), job.take(10)
+    assert [job.ids(first).tolist(), job.ids(rest).tolist()] == \
+        [[population[i].id for i in (0, 1, 2, 7, 8, 9)], [population[i].id for i in (3, 4, 5, 6)]]
 
 
 def test_species_batching_is_validated_and_needs_every_genome_in_the_map():
