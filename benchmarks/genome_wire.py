@@ -6,7 +6,8 @@
 For a batch of small genomes (the initial 2-input, 1-output population: 2 connections each) and one
 of grown genomes (50-100 connections), prints microseconds per genome (median over the repeats) of:
 the master's encoding of a task of plain ``Genome`` objects and of unread views of one ``GenomeBatch``
-(what the population holds); the worker's msgpack decoding of the task frame; its check of the task into one ``GenomeBatch`` and its
+(what the population holds); the worker's msgpack decoding of the task frame; its check of the task
+into one ``GenomeBatch`` and its
 views (protocol 2: the check and build of ``Genome`` objects); the same plus reading every view's
 genes, as a fitness function that reads ``nodes``/``connections`` does; and the bytes per genome.
 """
@@ -100,7 +101,8 @@ def measure(genomes: list[Genome], repeat: int) -> dict[str, tuple[float, float]
     n = len(genomes)
     views = GenomeBatch.from_genomes(genomes).views()
     results = []
-    for encode, unpack, decode in ((encode_v2, unpack_v2, decode_v2), (encode_columns, unpack_columns, decode_genomes)):
+    paths = ((encode_v2, unpack_v2, decode_v2), (encode_columns, unpack_columns, decode_genomes))
+    for encode, unpack, decode in paths:
         body = encode(genomes)
         maps = unpack(body)
         built = read_genes(decode(maps))

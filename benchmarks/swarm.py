@@ -13,8 +13,8 @@ the same child after the distributed run, their ratio, and whether the two runs 
 
 The population's genomes are unread views of a ``GenomeBatch``: the local fitness ``len(genome.connections)``
 builds each genome's gene objects, which the simulated workers never do. With ``--batch-views`` the local
-run reads each view's connection count from its batch instead (no gene objects), the same work as the
-simulated workers' reading of the records: the ratio then shows the master's own cost.
+run reads each view's connection count from its batch instead (no gene objects), as the simulated
+workers read it from a task's ``conn_counts`` column: the ratio then shows the master's own cost.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ from neatify.distributed import DistributedConfig, DistributedPopulation
 from neatify.distributed.config import AUTH_TOKEN_ENV
 from neatify.distributed.genome_wire import GENE_COUNT
 from neatify.distributed.messages import (
-    FITNESS, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal, TaskAssignment,
-    WorkerRegistration,
+    FITNESS, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal,
+    TaskAssignment, WorkerRegistration,
 )
 from neatify.distributed.protocol import PROTOCOL_VERSION, decode_message, encode_frame
 
@@ -105,7 +105,7 @@ class SimulatedWorker:
 
 
 def registration_reply(worker: SimulatedWorker, message: Message | None) -> bytes | None:
-    """The registration handshake (protocol version 1, no auth token): the frame to send next, given the
+    """The registration handshake (no auth token): the frame to send next, given the
     master's last message (None just after connecting); marks the worker registered once accepted."""
     if message is None:
         return encode_frame(WorkerRegistration(PROTOCOL_VERSION, worker.worker_id, CAPACITY))

@@ -51,7 +51,8 @@ def test_a_registered_activation_works_in_configs_networks_modules_export_and_th
     assert torch.allclose(torch.jit.load(str(tmp_path / "net.pt"))(x)[:, 0], expected[0], atol=1e-6)
     assert all(genome_dict_problem(g.to_dict()) is None for g in genomes)  # checkpoints take them
     frame = encode_frame(WireGenomes.of(genomes).task(1, 0))
-    assert [g.to_dict() for g in decode_genomes(decode_message(frame[4], frame[5:]))] == [{**g.to_dict(), "fitness": None} for g in genomes]
+    decoded = decode_genomes(decode_message(frame[4], frame[5:]))
+    assert [g.to_dict() for g in decoded] == [{**g.to_dict(), "fitness": None} for g in genomes]
 
 
 def test_worker_processes_know_a_name_registered_where_the_fitness_function_lives():

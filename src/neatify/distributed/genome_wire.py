@@ -62,7 +62,8 @@ class WireGenomes:
         return len(self.ids)
 
     def task(self, batch_id: int, generation: int, rows: np.ndarray | None = None) -> TaskAssignment:
-        """The TASK_ASSIGNMENT of ``rows`` (default: every row), in their order."""
+        """The TASK_ASSIGNMENT of ``rows`` (default: every row), in their order. Consecutive rows' records are
+        memoryviews of the generation's (sliced, not copied); others are gathered."""
         rows = np.arange(len(self)) if rows is None else rows
         if not rows.size:
             raise ValueError("a task holds at least one genome")
@@ -109,14 +110,14 @@ def _columns_problem(task: TaskAssignment) -> str | None:
     if not task.ids or len(task.ids) % GENOME_ID.itemsize:
         return f"ids must hold one or more {GENOME_ID.itemsize}-byte genome ids, got {len(task.ids)} bytes"
     count = len(task.ids) // GENOME_ID.itemsize
-    for field, record, genes in (("node", NODE_RECORD, task.nodes), ("conn", CONNECTION_RECORD, task.connections)):
-        counts = getattr(task, f"{field}_counts")
+    columns = (("node_counts", task.node_counts, NODE_RECORD, task.nodes),
+               ("conn_counts", task.conn_counts, CONNECTION_RECORD, task.connections))
+    for name, counts, record, genes in columns:
         if len(counts) != count * GENE_COUNT.itemsize:
-            return f"{field}_counts must hold {count} {GENE_COUNT.itemsize}-byte counts (one per id), got {len(counts)} bytes"
+            return f"{name} must hold {count} {GENE_COUNT.itemsize}-byte counts (one per id), got {len(counts)} bytes"
         total = int(np.frombuffer(counts, GENE_COUNT).sum(dtype=np.int64))
         if len(genes) != total * record.itemsize:
-            return (f"{field}_counts add up to {total} records of {record.itemsize} bytes, the records hold "
-                    f"{len(genes)} bytes")
+            return f"{name} add up to {total} records of {record.itemsize} bytes, the records hold {len(genes)} bytes"
     return None
 
 

@@ -15,7 +15,7 @@ from neatify.distributed.protocol import encode_frame
 from neatify.genome import Genome
 
 
-@dataclass
+@dataclass(eq=False)
 class Batch:
     """Genomes sent to one worker in one TASK_ASSIGNMENT: ``rows`` of its generation's wire columns, ``ids`` theirs.
 
