@@ -50,6 +50,8 @@ class WireGenomes:
         self.node_counts = np.diff(batch.node_start).astype(GENE_COUNT)
         self.conn_counts = np.diff(batch.conn_start).astype(GENE_COUNT)
         self._node_bytes, self._conn_bytes = memoryview(self.nodes.tobytes()), memoryview(self.conns.tobytes())
+        self._rows = np.arange(len(batch))
+        """Every row in order: consecutive rows are a slice of it."""
         self._node_ends = (batch.node_start * NODE_RECORD.itemsize).tolist()
         self._conn_ends = (batch.conn_start * CONNECTION_RECORD.itemsize).tolist()
 
@@ -64,11 +66,11 @@ class WireGenomes:
     def task(self, batch_id: int, generation: int, rows: np.ndarray | None = None) -> TaskAssignment:
         """The TASK_ASSIGNMENT of ``rows`` (default: every row), in their order. Consecutive rows' records are
         memoryviews of the generation's (sliced, not copied); others are gathered."""
-        rows = np.arange(len(self)) if rows is None else rows
+        rows = self._rows if rows is None else rows
         if not rows.size:
             raise ValueError("a task holds at least one genome")
         lo, hi = int(rows[0]), int(rows[-1]) + 1
-        if hi - lo == rows.size and (rows.size == 1 or bool((np.diff(rows) == 1).all())):
+        if hi - lo == rows.size and rows.tobytes() == self._rows[lo:hi].tobytes():  # consecutive: slices
             ids, node_counts, conn_counts = self.ids[lo:hi], self.node_counts[lo:hi], self.conn_counts[lo:hi]
             nodes = self._node_bytes[self._node_ends[lo]:self._node_ends[hi]]
             conns = self._conn_bytes[self._conn_ends[lo]:self._conn_ends[hi]]
