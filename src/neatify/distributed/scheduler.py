@@ -142,7 +142,9 @@ class GenerationJob:
             count += head.size
             if rest.size and group is not None and self.group is not None and self.group[rest[0]] != group:
                 break
-        return taken[0] if len(taken) == 1 else np.concatenate(taken) if taken else np.zeros(0, dtype=np.int64)
+        if len(taken) == 1:
+            return taken[0]
+        return np.concatenate(taken) if taken else np.zeros(0, dtype=np.int64)
 
     def ids(self, rows: np.ndarray) -> np.ndarray:
         """The genome ids of ``rows``."""
