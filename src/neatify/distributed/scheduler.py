@@ -49,14 +49,19 @@ class Batch:
 
     def check_report(self, ids: np.ndarray, error_ids: list[int]) -> None:
         """ProtocolError unless a report's ``ids`` and ``error_ids`` together are exactly this batch's genomes."""
-        if error_ids or ids.tobytes() != self.sent_ids:  # a worker reports in the order sent: else compare as sets
-            reported = np.sort(np.concatenate((ids, np.array(error_ids, dtype=np.int64))))
-            if not np.array_equal(reported, np.sort(self.ids)):
+        if error_ids or not self._as_sent(ids):  # a worker reports in the order sent: else compare as sets
+            covered = len(ids) + len(error_ids) == len(self.ids) and np.array_equal(
+                np.sort(np.concatenate((ids, np.array(error_ids, dtype=np.int64)))), np.sort(self.ids))
+            if not covered:
                 raise ProtocolError(f"FITNESS_REPORT for batch {self.id} does not cover exactly its genomes")
+
+    def _as_sent(self, ids: np.ndarray) -> bool:
+        """Whether ``ids`` are this batch's genomes in the order sent."""
+        return len(ids) == len(self.ids) and ids.tobytes() == self.sent_ids
 
     def rows_of(self, ids: np.ndarray) -> np.ndarray:
         """The rows of this batch's genomes ``ids`` (each one of them)."""
-        if ids.tobytes() == self.sent_ids:
+        if self._as_sent(ids):
             return self.rows
         order = np.argsort(self.ids, kind="stable")
         return self.rows[order[np.searchsorted(self.ids, ids, sorter=order)]]
