@@ -88,10 +88,6 @@ def _worker_id(value: Any) -> bool:
     return (_is_int(value) or _is_str(value)) and len(str(value)) <= 200
 
 
-def _is_dict(value: Any) -> bool:
-    return isinstance(value, dict)
-
-
 def _is_bytes(value: Any) -> bool:
     return isinstance(value, bytes)
 
