@@ -1,13 +1,13 @@
-"""Per-genome cost of the TASK_ASSIGNMENT genome encoding: the packed records through a ``GenomeBatch``
-against protocol 2's lists.
+"""Per-genome cost of the TASK_ASSIGNMENT genome encoding: protocol 5's columns of packed records through a
+``GenomeBatch`` against protocol 2's lists.
 
     python benchmarks/genome_wire.py [--batch 50] [--repeat 30]
 
 For a batch of small genomes (the initial 2-input, 1-output population: 2 connections each) and one
 of grown genomes (50-100 connections), prints microseconds per genome (median over the repeats) of:
-the master's encoding (once per genome per generation) of plain ``Genome`` objects (what the
-population holds today) and of unread views of one ``GenomeBatch`` (what it will hand out); the
-worker's msgpack decoding of the task frame; its check of the task into one ``GenomeBatch`` and its
+the master's encoding of a task of plain ``Genome`` objects and of unread views of one ``GenomeBatch``
+(what the population holds); the worker's msgpack decoding of the task frame; its check of the task
+into one ``GenomeBatch`` and its
 views (protocol 2: the check and build of ``Genome`` objects); the same plus reading every view's
 genes, as a fitness function that reads ``nodes``/``connections`` does; and the bytes per genome.
 """
@@ -24,16 +24,32 @@ import msgpack
 
 from neatify import EvolutionConfig, Genome, Population
 from neatify.checks import genome_dict_problem
-from neatify.distributed.genome_wire import decode_genomes, encode_genomes
+from neatify.distributed.genome_wire import WireGenomes, decode_genomes
 from neatify.genome_batch import GenomeBatch
 from neatify.distributed.messages import MessageType
-from neatify.distributed.protocol import decode_message, task_frame
+from neatify.distributed.protocol import decode_message, encode_frame
 from neatify.innovation import InnovationTracker
 
 
-def encode_v2(genomes: list[Genome]) -> list[bytes]:
-    """Protocol 2's encoding: the msgpack of each ``Genome.to_dict()``."""
-    return [msgpack.packb({**g.to_dict(), "fitness": None}, use_bin_type=True) for g in genomes]
+def encode_v2(genomes: list[Genome]) -> bytes:
+    """Protocol 2's task payload: a list of the msgpack maps of each ``Genome.to_dict()``."""
+    maps = [{**g.to_dict(), "fitness": None} for g in genomes]
+    return msgpack.packb({"batch_id": 1, "generation": 0, "genomes": maps}, use_bin_type=True)
+
+
+def unpack_v2(body: bytes) -> list[dict]:
+    """Protocol 2's worker: the genome maps of a task payload."""
+    return msgpack.unpackb(body)["genomes"]
+
+
+def encode_columns(genomes: list[Genome]) -> bytes:
+    """Protocol 5's task payload: the genomes' columns."""
+    return encode_frame(WireGenomes.of(genomes).task(1, 0))[5:]
+
+
+def unpack_columns(body: bytes):
+    """Protocol 5's worker: the checked TASK_ASSIGNMENT message of a payload."""
+    return decode_message(MessageType.TASK_ASSIGNMENT, body)
 
 
 def decode_v2(maps: list[dict]) -> list[Genome]:
@@ -85,17 +101,17 @@ def measure(genomes: list[Genome], repeat: int) -> dict[str, tuple[float, float]
     n = len(genomes)
     views = GenomeBatch.from_genomes(genomes).views()
     results = []
-    for encode, decode in ((encode_v2, decode_v2), (encode_genomes, decode_genomes)):
-        body = task_frame(1, 0, encode(genomes))[5:]
-        maps = decode_message(MessageType.TASK_ASSIGNMENT, body).genomes
+    paths = ((encode_v2, unpack_v2, decode_v2), (encode_columns, unpack_columns, decode_genomes))
+    for encode, unpack, decode in paths:
+        body = encode(genomes)
+        maps = unpack(body)
         built = read_genes(decode(maps))
         assert sorted(map(sorted_genes, built)) == sorted(map(sorted_genes, genomes))
         results.append({
             "master: encode Genome objects": per_genome_us(lambda: encode(genomes), n, repeat),
             "master: encode views of a batch": per_genome_us(lambda: encode(views), n, repeat)
-            if encode is encode_genomes else float("nan"),
-            "worker: msgpack decode": per_genome_us(lambda: decode_message(MessageType.TASK_ASSIGNMENT, body),
-                                                    n, repeat),
+            if encode is encode_columns else float("nan"),
+            "worker: msgpack decode": per_genome_us(lambda: unpack(body), n, repeat),
             "worker: check -> genomes (views)": per_genome_us(lambda: decode(maps), n, repeat),
             "worker: check + read every gene": per_genome_us(lambda: read_genes(decode(maps)), n, repeat),
             "bytes per genome": len(body) / n,
@@ -119,7 +135,7 @@ def main() -> None:
     for label, genomes in batches.items():
         mean = statistics.mean(len(g.connections) for g in genomes)
         print(f"{label}: batch of {len(genomes)}, {mean:.1f} connections on average; us per genome")
-        print(f"  {'':34} {'protocol 2':>11} {'batch':>11}")
+        print(f"  {'':34} {'protocol 2':>11} {'columns':>11}")
         for name, (old, new) in measure(genomes, args.repeat).items():
             print(f"  {name:34} {old:11.1f} {new:11.1f}")
 

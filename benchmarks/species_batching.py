@@ -20,7 +20,7 @@ import time
 
 from neatify import Network
 from neatify.distributed import DistributedConfig, DistributedPopulation, WorkerNode
-from neatify.distributed.scheduler import GenerationJob
+from neatify.distributed.scheduler import Batch, GenerationJob
 from neatify.genome import Genome
 from neatify.network import NetworkLayout
 
@@ -80,8 +80,8 @@ SENT: list[int] = []
 def count_task_frames() -> None:
     build = GenerationJob.task_frame
 
-    def counted(job: GenerationJob, batch_id: int, genome_ids: list[int]) -> bytes:
-        frame = build(job, batch_id, genome_ids)
+    def counted(job: GenerationJob, batch: Batch) -> bytes:
+        frame = build(job, batch)
         SENT.append(len(frame))
         return frame
 

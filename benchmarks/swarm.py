@@ -13,8 +13,8 @@ the same child after the distributed run, their ratio, and whether the two runs 
 
 The population's genomes are unread views of a ``GenomeBatch``: the local fitness ``len(genome.connections)``
 builds each genome's gene objects, which the simulated workers never do. With ``--batch-views`` the local
-run reads each view's connection count from its batch instead (no gene objects), the same work as the
-simulated workers' reading of the records: the ratio then shows the master's own cost.
+run reads each view's connection count from its batch instead (no gene objects), as the simulated
+workers read it from a task's ``conn_counts`` column: the ratio then shows the master's own cost.
 """
 
 from __future__ import annotations
@@ -37,13 +37,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from neatify import Population
 from neatify.distributed import DistributedConfig, DistributedPopulation
 from neatify.distributed.config import AUTH_TOKEN_ENV
-from neatify.distributed.genome_wire import CONNECTION_RECORD
+from neatify.distributed.genome_wire import GENE_COUNT
 from neatify.distributed.messages import (
-    FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal, TaskAssignment,
-    WorkerRegistration,
+    FITNESS, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal,
+    TaskAssignment, WorkerRegistration,
 )
 from neatify.distributed.protocol import PROTOCOL_VERSION, decode_message, encode_frame
 
@@ -83,9 +85,9 @@ def batch_fitness(genomes) -> None:
         genome.fitness = float(count)
 
 
-def wire_fitness(genome: dict[str, Any]) -> float:
-    """The same fitness read from a genome map as sent: the number of its connection records."""
-    return float(len(genome["connections"]) // CONNECTION_RECORD.itemsize)
+def wire_fitness(task: TaskAssignment) -> bytes:
+    """The same fitness read from a task as sent, as FITNESS_REPORT's column: each genome's connection count."""
+    return np.frombuffer(task.conn_counts, GENE_COUNT).astype(FITNESS).tobytes()
 
 
 @dataclasses.dataclass(eq=False)
@@ -103,7 +105,7 @@ class SimulatedWorker:
 
 
 def registration_reply(worker: SimulatedWorker, message: Message | None) -> bytes | None:
-    """The registration handshake (protocol version 1, no auth token): the frame to send next, given the
+    """The registration handshake (no auth token): the frame to send next, given the
     master's last message (None just after connecting); marks the worker registered once accepted."""
     if message is None:
         return encode_frame(WorkerRegistration(PROTOCOL_VERSION, worker.worker_id, CAPACITY))
@@ -128,9 +130,8 @@ def take_frames(buffer: bytearray) -> Iterator[Message]:
 
 
 def fitness_report(task: TaskAssignment, started: float) -> bytes:
-    """The FITNESS_REPORT answering one TASK_ASSIGNMENT."""
-    fitness = [[g["id"], wire_fitness(g)] for g in task.genomes]
-    return encode_frame(FitnessReport(task.batch_id, fitness, [], time.perf_counter() - started))
+    """The FITNESS_REPORT answering one TASK_ASSIGNMENT: its ids as sent, and the fitness column."""
+    return encode_frame(FitnessReport(task.batch_id, task.ids, wire_fitness(task), [], time.perf_counter() - started))
 
 
 class Swarm:
@@ -253,7 +254,7 @@ class Swarm:
             self._send(worker, encode_frame(HeartbeatResponse(message.sent)))
         elif isinstance(message, TaskAssignment):
             self._send(worker, fitness_report(message, started))
-            self.genomes_evaluated += len(message.genomes)
+            self.genomes_evaluated += message.size
         elif isinstance(message, ShutdownSignal):
             worker.shut_down = True
             self.selector.unregister(worker.sock)

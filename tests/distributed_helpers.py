@@ -198,9 +198,22 @@ def report_xor(peer: RawPeer, task: TaskAssignment, value: Callable[[float], flo
     from neatify.distributed.genome_wire import decode_genomes
     from neatify.distributed.messages import FitnessReport
 
-    genomes = decode_genomes(task.genomes)
+    genomes = decode_genomes(task)
     xor_fitness(genomes)
-    peer.send(FitnessReport(task.batch_id, [[g.id, value(g.fitness)] for g in genomes], [], 0.0))
+    peer.send(FitnessReport.of(task.batch_id, [[g.id, value(g.fitness)] for g in genomes], [], 0.0))
+
+
+def negative_id_task() -> TaskAssignment:
+    """A TASK_ASSIGNMENT a worker must refuse: one genome, with a negative id."""
+    import dataclasses
+
+    import numpy as np
+
+    from neatify import Population
+    from neatify.distributed.genome_wire import WireGenomes
+
+    task = WireGenomes.of(Population(1, 2, 1, seed=0).genomes).task(1, 0)
+    return dataclasses.replace(task, ids=np.array([-1], "<i8").tobytes())
 
 
 class Processes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import msgpack
 import pytest
 import torch
 
@@ -12,7 +11,8 @@ from helpers import doc_snippet, serial_and_parallel_fitness
 from neatify import EvolutionConfig, Network, Population
 from neatify.activations import register_activation
 from neatify.checks import genome_dict_problem
-from neatify.distributed.genome_wire import decode_genomes, encode_genomes
+from neatify.distributed.genome_wire import WireGenomes, decode_genomes
+from neatify.distributed.protocol import decode_message, encode_frame
 from neatify.nn import NeatModule, NeatPopulationModule
 from neatify.nn.export import export_torchscript
 
@@ -50,8 +50,9 @@ def test_a_registered_activation_works_in_configs_networks_modules_export_and_th
     export_torchscript(genomes[0], tmp_path / "net.pt")
     assert torch.allclose(torch.jit.load(str(tmp_path / "net.pt"))(x)[:, 0], expected[0], atol=1e-6)
     assert all(genome_dict_problem(g.to_dict()) is None for g in genomes)  # checkpoints take them
-    maps = [msgpack.unpackb(b) for b in encode_genomes(genomes)]
-    assert [g.to_dict() for g in decode_genomes(maps)] == [{**g.to_dict(), "fitness": None} for g in genomes]
+    frame = encode_frame(WireGenomes.of(genomes).task(1, 0))
+    decoded = decode_genomes(decode_message(frame[4], frame[5:]))
+    assert [g.to_dict() for g in decoded] == [{**g.to_dict(), "fitness": None} for g in genomes]
 
 
 def test_worker_processes_know_a_name_registered_where_the_fitness_function_lives():

@@ -123,8 +123,8 @@ def test_a_big_batch_on_a_slow_link_is_delivered_not_dropped(master, caplog):
     received = []
 
     def on_task(peer: RawPeer, task: TaskAssignment) -> None:
-        received.append(len(task.genomes))
-        peer.send(FitnessReport(task.batch_id, [[g["id"], 1.0] for g in task.genomes], [], 0.0))
+        received.append(task.size)
+        peer.send(FitnessReport.of(task.batch_id, [[i, 1.0] for i in task.genome_ids()], [], 0.0))
 
     peer = RawPeer(pop.port, "slow-link", on_task, capacity=1000, rcvbuf=32 << 10)
     peer.conn.sock = _Throttled(peer.conn.sock, 32 << 10, 0.01)

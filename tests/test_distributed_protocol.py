@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import pickle
@@ -16,18 +17,18 @@ import msgpack
 import numpy as np
 import pytest
 
-from distributed_helpers import HOST, ROOT, Processes, closed_by_peer, comparable, local_state
+from distributed_helpers import HOST, ROOT, Processes, closed_by_peer, comparable, local_state, negative_id_task
 from neatify import EvolutionConfig, Genome, Population
 from neatify.innovation import InnovationTracker
 from neatify.checks import genome_dict_problem
 from neatify.distributed import DistributedConfig, DistributedPopulation, GenomeEvaluator, MessageType, ProtocolError
 from neatify.distributed.errors import ConnectionClosed
-from neatify.distributed.genome_wire import CONNECTION_RECORD, NODE_RECORD, decode_genomes, encode_genomes
+from neatify.distributed.genome_wire import CONNECTION_RECORD, GENE_COUNT, NODE_RECORD, WireGenomes, decode_genomes
 from neatify.distributed.messages import (
     ErrorReport, FitnessReport, HeartbeatRequest, RegistrationAck, TaskAssignment, WorkerRegistration,
 )
 from neatify.distributed.protocol import (
-    PROTOCOL_VERSION, FramedConnection, decode_message, encode_frame, encode_raw, task_frame,
+    PROTOCOL_VERSION, FramedConnection, decode_message, encode_frame, encode_raw,
 )
 from neatify.distributed.scheduler import Pace, SpeedShare, batch_size
 
@@ -48,13 +49,14 @@ def test_frame_layout_and_round_trip():
     (1, pickle.dumps({"protocol_version": 1}), "not valid msgpack"),
     (4, msgpack.packb([1, 2]), "must be a map"),
     (1, msgpack.packb([1, 2]), "exceeds max_array_len"),
-    (5, msgpack.packb({"sent": 1.0, "a": {str(i): i for i in range(9)}}), "exceeds max_map_len"),
-    (4, msgpack.packb({"batch_id": 1, "fitness": [[i, 1.0] for i in range(9)], "errors": [], "elapsed": 0.0}),
-     "exceeds max_array_len"),
+    (5, msgpack.packb({"sent": 1.0, "a": {str(i): i for i in range(11)}}), "exceeds max_map_len"),
+    (4, msgpack.packb({"batch_id": 1, "ids": b"", "fitness": b"", "errors": [[i, "x"] for i in range(9)],
+                       "elapsed": 0.0}), "exceeds max_array_len"),
     (1, msgpack.packb({"protocol_version": 1, "worker_id": 1}), "lacks field 'capacity'"),
     (1, msgpack.packb({"protocol_version": 1, "worker_id": 1, "capacity": 0}), "'capacity' has an invalid"),
     (5, msgpack.packb({"sent": 1.0, "extra": 1}), "unknown field"),
-    (4, msgpack.packb({"batch_id": 1, "fitness": [[1, "high"]], "errors": [], "elapsed": 0.1}), "'fitness'"),
+    (4, msgpack.packb({"batch_id": 1, "ids": b"", "fitness": [[1, 0.5]], "errors": [], "elapsed": 0.1}),
+     "'fitness'"),
     (1, msgpack.packb({"protocol_version": 3, "worker_id": 1, "capacity": 1, "nonce": bytes(65)}),
      "exceeds max_bin_len"),
 ])
@@ -98,10 +100,10 @@ def _grown(seed: int, count: int = 12) -> list[Genome]:
     return pop.genomes
 
 
-def _task(maps: list[dict]) -> list[dict]:
-    """Genome maps as a worker gets them: through a real TASK_ASSIGNMENT frame and the bounded decoder."""
-    frame = task_frame(1, 0, [msgpack.packb(m, use_bin_type=True) for m in maps])
-    return decode_message(frame[4], frame[5:], max_items=None).genomes
+def _task(task: TaskAssignment) -> TaskAssignment:
+    """A task as a worker gets it: through a real frame and the bounded decoder."""
+    frame = encode_frame(task)
+    return decode_message(frame[4], frame[5:], max_items=None)
 
 
 def _in_gene_order(data: dict) -> bytes:
@@ -114,10 +116,9 @@ def _in_gene_order(data: dict) -> bytes:
 def test_wire_genomes_round_trip_bit_for_bit_into_unread_views_of_one_batch(seed):
     genomes = _grown(seed)
     genomes[0].nodes[next(iter(genomes[0].nodes))].bias = -0.0
-    frame = task_frame(7, 3, encode_genomes(genomes))
-    task = decode_message(frame[4], frame[5:])
-    assert (type(task), task.batch_id, task.generation) == (TaskAssignment, 7, 3)
-    decoded = decode_genomes(task.genomes)
+    task = _task(WireGenomes.of(genomes).task(7, 3))
+    assert (type(task), task.batch_id, task.generation, task.size) == (TaskAssignment, 7, 3, len(genomes))
+    decoded = decode_genomes(task)
     batch = decoded[0].batch_row()[0]
     assert batch is not None and [g.batch_row() for g in decoded] == [(batch, row) for row in range(len(genomes))]
     assert decoded[1].fitness is None and decoded[1].size() == genomes[1].size()  # reading builds that one's genes
@@ -125,13 +126,32 @@ def test_wire_genomes_round_trip_bit_for_bit_into_unread_views_of_one_batch(seed
     as_sent = [_in_gene_order(g.to_dict()) for g in genomes]
     assert [_in_gene_order(g.to_dict()) for g in decoded] == as_sent  # msgpack floats are float64: exact bits
     assert all(genome_dict_problem(g.to_dict()) is None for g in decoded)
-    assert encode_genomes(decoded) == encode_genomes(genomes)  # views re-encode from their batch, the same bytes
+    # views re-encode from their batch, the same bytes
+    assert encode_frame(WireGenomes.of(decoded).task(7, 3)) == encode_frame(WireGenomes.of(genomes).task(7, 3))
 
 
-def _records(data: dict, field: str, edit) -> dict:
-    """``data`` with its ``field`` records changed by ``edit(records) -> records``."""
-    record = NODE_RECORD if field == "nodes" else CONNECTION_RECORD
-    return {**data, field: edit(np.frombuffer(data[field], record).copy()).tobytes()}
+def test_a_task_of_any_rows_holds_those_genomes_in_their_order():
+    genomes = _grown(1)
+    wire = WireGenomes.of(genomes)
+    for rows in ([3, 4, 5], [5], [7, 2, 9], [0, 11]):  # consecutive rows are slices, the others a gather
+        task = _task(wire.task(1, 0, np.array(rows)))
+        assert task.genome_ids() == [genomes[i].id for i in rows]
+        assert [_in_gene_order(g.to_dict()) for g in decode_genomes(task)] == \
+            [_in_gene_order(genomes[i].to_dict()) for i in rows]
+    with pytest.raises(ValueError, match="at least one genome"):
+        wire.task(1, 0, np.array([], dtype=np.int64))
+
+
+def _records(task: TaskAssignment, field: str, edit) -> TaskAssignment:
+    """``task`` (of two genomes) with the second genome's ``field`` records changed by ``edit(records) ->
+    records``, its counts following."""
+    record, counts = (NODE_RECORD, "node_counts") if field == "nodes" else (CONNECTION_RECORD, "conn_counts")
+    sizes = np.frombuffer(getattr(task, counts), GENE_COUNT)
+    records = np.frombuffer(getattr(task, field), record)
+    second = edit(records[sizes[0]:].copy())
+    return dataclasses.replace(task, **{
+        field: records[:sizes[0]].tobytes() + second.tobytes(),
+        counts: np.array([sizes[0], len(second)], GENE_COUNT).tobytes()})
 
 
 def _set(records: np.ndarray, field: str, value, index: int = 0) -> np.ndarray:
@@ -140,38 +160,45 @@ def _set(records: np.ndarray, field: str, value, index: int = 0) -> np.ndarray:
 
 
 def test_wire_genomes_refuse_what_the_dict_check_refuses_and_more():
-    genome = _grown(5, count=2)[1]
+    first, genome = _grown(5, count=2)
     genome.mutate_add_node(Population(2, 3, 2).config, random.Random(0), InnovationTracker(0, 5))
-    good = msgpack.unpackb(encode_genomes([genome])[0])
-    hidden = int(np.flatnonzero(np.frombuffer(good["nodes"], NODE_RECORD)["id"] >= 5)[0])
-    first_conn = good["connections"][:CONNECTION_RECORD.itemsize]
+    good = _task(WireGenomes.of([first, genome]).task(1, 0))
+    second_nodes = np.frombuffer(good.nodes, NODE_RECORD)[len(first.nodes):]
+    hidden = int(np.flatnonzero(second_nodes["id"] >= 5)[0])
     cases = {  # the cases of test_genome_dicts_are_checked_before_use first, then the wire's own
-        "keys": {**good, "extra": 1},
-        "integers": {**good, "id": True},
         "output nodes": _records(good, "nodes", lambda r: r[r["id"] >= 5]),
-        "activation_names must list known": {**good, "activation_names": ["os.system"]},
         "does not exist": _records(good, "connections", lambda r: _set(r, "out_node", 12345)),
-        "duplicate innovation": {**good, "connections": good["connections"] + first_conn},
+        "duplicate innovation": _records(good, "connections", lambda r: np.concatenate((r, r[:1]))),
         "enabled must be 0 or 1": _records(good, "connections", lambda r: _set(r, "enabled", 2)),
-        "whole 17-byte records": {**good, "nodes": good["nodes"][:-1]},
-        "whole 33-byte records": {**good, "connections": good["connections"] + b"\0"},
-        "connections must be bytes": {**good, "connections": [[1, 0, 3, 0.5, True]]},
         "bias must be a finite": _records(good, "nodes", lambda r: _set(r, "bias", np.nan, hidden)),
         "weight must be a finite": _records(good, "connections", lambda r: _set(r, "weight", np.inf)),
         "activation index 9": _records(good, "nodes", lambda r: _set(r, "activation", 9, hidden)),
         "is an input's": _records(good, "nodes", lambda r: _set(r, "id", 1, hidden)),
         "occurs twice": _records(good, "nodes", lambda r: np.concatenate((r, r[hidden:hidden + 1]))),
         "must not be negative": _records(good, "connections", lambda r: _set(r, "innovation", -1)),
-        "inputs and outputs >= 1": {**good, "num_outputs": 0},
-        "a task's genomes share them": {**good, "num_inputs": 2},
     }
-    for reason, bad in cases.items():
-        maps = _task([good, bad])  # the good genome first: the bad one is named, not the first
-        with pytest.raises(ProtocolError, match=f"invalid genome: genome ({genome.id}|#1 of the batch): .*{reason}"):
-            decode_genomes(maps)
-    assert len(decode_genomes(_task([good, good]))) == 2
-    with pytest.raises(ProtocolError, match="TASK_ASSIGNMENT with no genomes"):
-        decode_genomes([])
+    for reason, bad in cases.items():  # the good genome first: the bad one is named, not the first
+        with pytest.raises(ProtocolError, match=f"invalid genome: genome {genome.id}: .*{reason}"):
+            decode_genomes(_task(bad))
+    ids = np.array([first.id, -3], "<i8").tobytes()
+    with pytest.raises(ProtocolError, match="invalid genome: genome #1 of the batch: its id -3 is negative"):
+        decode_genomes(_task(dataclasses.replace(good, ids=ids)))
+    columns = {  # what no genome can be blamed for: the columns do not fit together
+        "num_inputs and num_outputs must be integers below 2\\^63": {"num_inputs": 2**63},
+        "activation_names must list known": {"activation_names": ["os.system"]},
+        "ids must hold one or more 8-byte genome ids, got 0 bytes": {"ids": b""},
+        "ids must hold one or more 8-byte genome ids, got 15 bytes": {"ids": good.ids[:-1]},
+        "node_counts must hold 2 4-byte counts": {"node_counts": good.node_counts + b"\0"},
+        "conn_counts must hold 2 4-byte counts": {"conn_counts": good.conn_counts[:4]},
+        "node_counts add up to .* records of 17 bytes": {"nodes": good.nodes[:-1]},
+        "conn_counts add up to .* records of 33 bytes": {"connections": good.connections + b"\0"},
+    }
+    for reason, fields in columns.items():
+        with pytest.raises(ProtocolError, match=f"^TASK_ASSIGNMENT with invalid genome columns: {reason}"):
+            decode_genomes(_task(dataclasses.replace(good, **fields)))
+    with pytest.raises(ProtocolError, match="TASK_ASSIGNMENT field 'num_outputs' has an invalid value"):
+        _task(dataclasses.replace(good, num_outputs=0))
+    assert len(decode_genomes(good)) == 2
 
 
 def test_batch_sizes_follow_capacity_and_speed():
@@ -253,7 +280,7 @@ def test_hostile_frames_are_refused_and_the_master_keeps_serving(served, tmp_pat
         "garbage": struct.pack(">IB", 2, 1) + b"\xc1",
         "off schema": encode_raw(MessageType.WORKER_REGISTRATION, {"protocol_version": 1, "worker_id": 1.5,
                                                                    "capacity": 1}),
-        "out of order": encode_frame(FitnessReport(1, [], [], 0.0)),
+        "out of order": encode_frame(FitnessReport(1, b"", b"", [], 0.0)),
     }
     for name, frame in frames.items():
         with socket.create_connection((HOST, pop.port), timeout=5) as sock:
@@ -266,7 +293,7 @@ def test_hostile_frames_are_refused_and_the_master_keeps_serving(served, tmp_pat
     with socket.create_connection((HOST, pop.port), timeout=5) as sock:  # stalled: never finishes registering
         sock.sendall(struct.pack(">IB", 100, 1))
         assert closed_by_peer(sock)
-    for message in (TaskAssignment(1, 0, []), FitnessReport(77, [], [], 0.0)):
+    for message in (WireGenomes.of(pop.genomes[:1]).task(1, 0), FitnessReport(77, b"", b"", [], 0.0)):
         with _registered(pop.port, f"rogue-{message.TYPE.value}") as sock:
             sock.sendall(encode_frame(message))
             assert closed_by_peer(sock), message.TYPE.name
@@ -345,7 +372,7 @@ def test_worker_refuses_an_invalid_genome_and_says_why(tmp_path):
         conn = FramedConnection(sock, 1 << 20)
         assert isinstance(conn.recv(), WorkerRegistration)
         conn.send(RegistrationAck("accepted", heartbeat_interval=1.0))
-        conn.send(TaskAssignment(1, 0, [{"id": 1}]))
+        conn.send(negative_id_task())
         reply = conn.recv()
         assert isinstance(reply, ErrorReport) and reply.code == "error"
         assert "TASK_ASSIGNMENT with an invalid genome" in reply.message

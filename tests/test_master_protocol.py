@@ -7,6 +7,7 @@ import math
 from dataclasses import replace
 from typing import TypeVar
 
+import numpy as np
 import pytest
 
 from neatify import Population
@@ -19,8 +20,8 @@ from neatify.distributed.messages import (
     ErrorReport, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal,
     StandbyRegistration, StateSnapshot, StatusReport, StatusRequest, TaskAssignment, WorkerRegistration,
 )
-from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, encode_frame
-from neatify.distributed.scheduler import GenerationJob
+from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, decode_message, encode_frame
+from neatify.distributed.scheduler import Batch, GenerationJob
 
 TOKEN = "s3cret"
 M = TypeVar("M", bound=Message)
@@ -57,8 +58,8 @@ class FakeWorker:
         tasks = self.take(TaskAssignment)
         self.inbox[:0] = tasks[first:] if first is not None else []
         for task in tasks[:first]:
-            self.answered.append([g["id"] for g in task.genomes])
-            self.say(FitnessReport(task.batch_id, [[g.id, fitness(g)] for g in decode_genomes(task.genomes)], [],
+            self.answered.append(task.genome_ids())
+            self.say(FitnessReport.of(task.batch_id, [[g.id, fitness(g)] for g in decode_genomes(task)], [],
                                    elapsed), now)
         return len(tasks[:first])
 
@@ -136,7 +137,7 @@ def test_guided_batches_follow_measured_speed():
     net.deliver(net.master.submit(GenerationJob(0, genomes(400)), 0.0))
     fast.answer_tasks(0.1)  # 100 genomes in 0.1 s
     slow.answer_tasks(1.0)  # 75 genomes in 1 s
-    sizes = {w.worker_id: len(w.take(TaskAssignment)[0].genomes) for w in (fast, slow)}
+    sizes = {w.worker_id: w.take(TaskAssignment)[0].size for w in (fast, slow)}
     assert sizes == {"fast": 57, "slow": 6}  # half of each one's share of what is pending by speed
 
 
@@ -147,7 +148,7 @@ def test_measured_pace_sets_a_floor_over_the_guided_size():
     assert fast.answer_tasks(0.1, elapsed=0.09) == 1  # 250 genomes: 2,778 genomes/s, 10 ms a batch beyond that
     (task,) = fast.take(TaskAssignment)  # one batch: that size amortises the overhead, nothing sent ahead
     # guided alone: half of its half of the 562 pending = 141; the floor: 10 ms / 15 % at 2,778 genomes/s
-    assert len(task.genomes) == math.ceil(0.01 * 250 / 0.09 / 0.15) == 186
+    assert task.size == math.ceil(0.01 * 250 / 0.09 / 0.15) == 186
     assert len(other.take(TaskAssignment)) == 1
 
 
@@ -159,7 +160,7 @@ def test_scarce_genomes_and_slow_fitness_still_spread_over_every_worker():
         net.deliver(net.master.submit(GenerationJob(generation, population), start))
         now = start
         while (outcome := net.master.take_outcome()) is None:  # 1 s a genome, 1 ms of round trip
-            sizes = [len(t.genomes) for w in workers for t in w.inbox if isinstance(t, TaskAssignment)]
+            sizes = [t.size for w in workers for t in w.inbox if isinstance(t, TaskAssignment)]
             assert sizes and max(sizes) == 1, sizes  # one genome each, no second batch sent ahead
             if now == start:
                 assert len(sizes) == 100  # every worker works from the start
@@ -177,7 +178,7 @@ def prefetching_worker(net: Net) -> tuple[FakeWorker, list]:
     net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
     worker.answer_tasks(0.01, elapsed=0.001)
     tasks = worker.take(TaskAssignment)
-    assert [len(t.genomes) for t in tasks] == [10, 10]
+    assert [t.size for t in tasks] == [10, 10]
     worker.inbox.extend(tasks)
     return worker, population
 
@@ -197,13 +198,13 @@ def test_a_worker_that_cannot_amortise_its_round_trip_holds_a_second_batch_and_k
 def test_a_lost_worker_loses_both_its_batches_to_others():
     net = Net()
     lost, population = prefetching_worker(net)
-    held = [t.genomes for t in lost.take(TaskAssignment)]
+    held = [t.genome_ids() for t in lost.take(TaskAssignment)]
     net.hang_up(lost, 0.02)
     other = net.connect("other", 0.03)
     outcome = net.run_until_done(0.03)
     assert outcome.fitness == expected(population) and outcome.job.batches_resent == 2
     resent = sorted(i for batch in other.answered for i in batch)
-    assert set(resent) >= {g["id"] for batch in held for g in batch}  # not a genome of either batch lost
+    assert set(resent) >= {i for batch in held for i in batch}  # not a genome of either batch lost
     assert len(resent) == 90  # 10 were reported before: nothing evaluated twice
 
 
@@ -212,7 +213,7 @@ def test_a_late_worker_has_both_its_batches_resent_and_its_reports_ignored():
     late, population = prefetching_worker(net)
     net.deliver(net.master.tick(1.5))  # the batch it evaluates is late: the one waiting behind it goes too
     net.connect("other", 1.5)
-    assert [len(t.genomes) for t in late.inbox if isinstance(t, TaskAssignment)] == [10, 10]
+    assert [t.size for t in late.inbox if isinstance(t, TaskAssignment)] == [10, 10]
     outcome = net.run_until_done(1.5, silent=(late,))
     assert outcome.fitness == expected(population) and outcome.job.batches_resent == 2
     late.answer_tasks(1.6, fitness=lambda genome: -99.0)  # both, too late: ignored, and it is counted again
@@ -266,7 +267,7 @@ def test_late_batch_resent_then_worker_uncounted_and_dropped_after_twice_task_ti
     assert outcome.fitness == expected(population) and outcome.job.batches_resent == 1
     assert stale.closed is None  # it may still answer: released, not yet dropped
     net.deliver(net.master.submit(GenerationJob(1, genomes(40)), 3.0))
-    sizes = [len(t.genomes) for t in honest.take(TaskAssignment)]
+    sizes = [t.size for t in honest.take(TaskAssignment)]
     assert sizes == [20]  # honest's share is the whole: the stale worker neither counts nor gets work
     assert [t.generation for t in stale.take(TaskAssignment)] == [0]
     for now in (3.5, 4.1):
@@ -318,21 +319,50 @@ def test_a_worker_joining_while_all_are_gone_finishes_the_generation():
     assert net.run_until_done(20.0).fitness == expected(population)
 
 
-@pytest.mark.parametrize("bad, reason", [
-    (math.nan, "non-finite fitness nan"),
-    (None, "does not cover exactly its genomes"),
+def _lying(task: TaskAssignment, how: str) -> FitnessReport:
+    """A report of ``task`` that a conforming worker never sends."""
+    ids = task.genome_ids()
+    if how == "nan":
+        return FitnessReport.of(task.batch_id, [[i, math.nan] for i in ids], [], 0.0)
+    if how == "missing":
+        return FitnessReport.of(task.batch_id, [[i, 1.0] for i in ids[1:]], [], 0.0)
+    if how == "twice":
+        return FitnessReport.of(task.batch_id, [[i, 1.0] for i in ids[:-1] + ids[:1]], [], 0.0)
+    report = FitnessReport.of(task.batch_id, [[i, 1.0] for i in ids], [], 0.0)
+    return replace(report, fitness=report.fitness[:-8])  # one value short of the ids
+
+
+@pytest.mark.parametrize("how, reason", [
+    ("nan", "non-finite fitness nan"),
+    ("missing", "does not cover exactly its genomes"),
+    ("twice", "does not cover exactly its genomes"),
+    ("short", "ids and fitness must hold as many 8-byte entries"),
 ])
-def test_a_lying_report_closes_that_worker_and_its_batch_is_resent(bad, reason, caplog):
+def test_a_lying_report_closes_that_worker_and_its_batch_is_resent(how, reason, caplog):
     net = Net()
     liar = net.connect("liar")
     net.connect("honest")
     population = genomes()
     net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
     task = liar.take(TaskAssignment)[0]
-    values = [[g["id"], bad] for g in task.genomes] if bad is not None else []
-    liar.say(FitnessReport(task.batch_id, values, [], 0.0), 0.1)
+    liar.say(_lying(task, how), 0.1)
     assert liar.closed is not None and reason in caplog.text and "worker liar" in caplog.text
     assert net.run_until_done(0.1).fitness == expected(population)
+
+
+def test_a_report_in_any_order_gives_each_genome_its_own_value():
+    net = Net(error_fitness=-1.0, batch_size_per_worker=12)
+    worker = net.connect("w")
+    population = genomes(12)
+    net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
+    task, = worker.take(TaskAssignment)
+    ids = task.genome_ids()
+    assert ids == [g.id for g in population]
+    shuffled = ids[::-1][1:]  # reversed, and the first one's fitness function raised
+    worker.say(FitnessReport.of(task.batch_id, [[i, i / 2] for i in shuffled], [[ids[-1], "Traceback"]], 0.0), 0.1)
+    outcome = net.master.take_outcome()
+    assert outcome is not None and outcome.job.failures == {ids[-1]: ("w", "Traceback")}
+    assert outcome.fitness == {i: i / 2 for i in ids[:-1]} | {ids[-1]: -1.0}
 
 
 def test_remote_error_fails_the_generation_or_takes_error_fitness():
@@ -342,8 +372,8 @@ def test_remote_error_fails_the_generation_or_takes_error_fitness():
         population = genomes(4)
         net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
         for task in worker.take(TaskAssignment):
-            ids = [g["id"] for g in task.genomes]
-            worker.say(FitnessReport(task.batch_id, [[i, 1.0] for i in ids[1:]], [[ids[0], "Traceback: boom"]], 0.0),
+            ids = task.genome_ids()
+            worker.say(FitnessReport.of(task.batch_id, [[i, 1.0] for i in ids[1:]], [[ids[0], "Traceback: boom"]], 0.0),
                        0.1)
         outcome = net.run_until_done(0.1)
         if error_fitness is None:
@@ -482,6 +512,33 @@ def test_a_lost_workers_species_batch_is_resent_still_single_species():
     assert outcome.error is None and outcome.fitness == expected(population)
     assert outcome.job.batches_resent == 1
     assert all(len({species[i] for i in batch}) == 1 for batch in batches)
+
+
+def test_a_job_takes_pending_rows_in_runs_resent_first_and_resolved_skipped():
+    population = genomes(10)
+    ids = [g.id for g in population]
+    job = GenerationJob(0, population)
+    first, second = job.take(4), job.take(2)
+    assert (first.tolist(), second.tolist(), job.waiting) == ([0, 1, 2, 3], [4, 5], 4)
+    late = Batch(1, job, first, job.ids(first), 0.0)
+    assert job.requeue(late) and job.waiting == 8  # its rows go in front of the rest
+    report = np.array(ids[1::-1]), np.array([0.5, 1.5])  # a late report of two of them, in another order
+    assert job.record(late, *report, [], "w") == 2 and job.unresolved == 8
+    rows = job.take(5)
+    assert rows.tolist() == [2, 3, 6, 7, 8]  # rows 0 and 1 resolved meanwhile: skipped
+    frame = job.task_frame(Batch(2, job, rows, job.ids(rows), 0.0))
+    task = decode_message(frame[4], frame[5:])
+    assert task.genome_ids() == [ids[i] for i in rows.tolist()]
+    assert job.results()[ids[0]] == 1.5 and job.results()[ids[1]] == 0.5
+
+
+def test_a_job_with_species_sends_each_species_apart():
+    population = genomes(10)
+    groups = {g.id: int(3 <= i < 7) for i, g in enumerate(population)}  # species 0, 1, 0 along the population
+    job = GenerationJob(0, population, groups)
+    first, rest = job.take(10), job.take(10)
+    assert [job.ids(first).tolist(), job.ids(rest).tolist()] == \
+        [[population[i].id for i in (0, 1, 2, 7, 8, 9)], [population[i].id for i in (3, 4, 5, 6)]]
 
 
 def test_species_batching_is_validated_and_needs_every_genome_in_the_map():

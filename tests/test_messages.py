@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import msgpack
+import numpy as np
 import pytest
 
 from neatify.distributed import MessageType, ProtocolError
@@ -27,9 +28,12 @@ WIRE = [  # each message and the map it is on the wire (docs/distributed.md's ta
     (RegistrationAck("accepted", heartbeat_interval=2.0, epoch=3),
      {"status": "accepted", "heartbeat_interval": 2.0, "epoch": 3}),
     (RegistrationAck("challenge", nonce=NONCE, proof=PROOF), {"status": "challenge", "nonce": NONCE, "proof": PROOF}),
-    (TaskAssignment(4, 2, [{"id": 1}]), {"batch_id": 4, "generation": 2, "genomes": [{"id": 1}]}),
-    (FitnessReport(4, [[1, 0.5]], [[2, "Traceback"]], 0.25),
-     {"batch_id": 4, "fitness": [[1, 0.5]], "errors": [[2, "Traceback"]], "elapsed": 0.25}),
+    (TaskAssignment(4, 2, 2, 1, ["sigmoid"], b"i" * 8, b"n" * 4, b"c" * 4, b"N" * 17, b"C" * 33),
+     {"batch_id": 4, "generation": 2, "num_inputs": 2, "num_outputs": 1, "activation_names": ["sigmoid"],
+      "ids": b"i" * 8, "node_counts": b"n" * 4, "conn_counts": b"c" * 4, "nodes": b"N" * 17,
+      "connections": b"C" * 33}),
+    (FitnessReport(4, b"i" * 8, b"f" * 8, [[2, "Traceback"]], 0.25),
+     {"batch_id": 4, "ids": b"i" * 8, "fitness": b"f" * 8, "errors": [[2, "Traceback"]], "elapsed": 0.25}),
     (HeartbeatRequest(1.5), {"sent": 1.5}),
     (HeartbeatResponse(1.5), {"sent": 1.5}),
     (ShutdownSignal("done"), {"reason": "done"}),
@@ -96,3 +100,22 @@ def test_unknown_fields_and_non_maps_are_refused(message: Message, wire):
         type(message).from_payload({**wire, b"sent": 1.0})  # bytes keys are no field names
     with pytest.raises(ProtocolError, match=f"^{name} payload must be a map, got list$"):
         type(message).from_payload([wire])
+
+
+def test_a_fitness_report_carries_its_values_as_two_columns():
+    report = FitnessReport.of(3, [[7, 0.5], [2**62, -1.25]], [[9, "Traceback"]], 0.0)
+    assert report.ids == np.array([7, 2**62], "<i8").tobytes() and report.fitness == np.array([0.5, -1.25]).tobytes()
+    ids, fitness = report.columns()
+    assert ids.tolist() == [7, 2**62] and fitness.tolist() == [0.5, -1.25]
+    frame = encode_frame(report)
+    assert decode_message(frame[4], frame[5:], max_items=3) == report
+    for ids, values in ((b"i" * 8, b"f" * 16), (b"i" * 7, b"f" * 7), (b"i" * 16, b"f" * 8)):
+        with pytest.raises(ProtocolError, match="^FITNESS_REPORT for batch 3: ids and fitness must hold as many "
+                                                "8-byte entries"):
+            FitnessReport(3, ids, values, [], 0.0).columns()
+
+
+def test_a_report_error_names_a_genome_id():
+    wire = FitnessReport.of(1, [], [[2**63, "Traceback"]], 0.0).payload()
+    with pytest.raises(ProtocolError, match="^FITNESS_REPORT field 'errors' has an invalid value$"):
+        FitnessReport.from_payload(wire)

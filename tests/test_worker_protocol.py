@@ -9,15 +9,15 @@ import pytest
 from neatify import Population
 from neatify.distributed import AuthenticationError, RegistrationError, auth
 from neatify.distributed.errors import ConnectionClosed, ProtocolError
-from neatify.distributed.genome_wire import encode_genomes
+from neatify.distributed.genome_wire import WireGenomes
 from neatify.distributed.messages import (
-    ErrorReport, HeartbeatRequest, HeartbeatResponse, RegistrationAck, ShutdownSignal, TaskAssignment,
+    ErrorReport, HeartbeatRequest, HeartbeatResponse, RegistrationAck, ShutdownSignal,
     WorkerRegistration,
 )
-from neatify.distributed.protocol import PROTOCOL_VERSION, task_frame
+from neatify.distributed.protocol import PROTOCOL_VERSION, encode_frame
 from neatify.distributed.worker_protocol import Failed, Registered, Shutdown, WorkerProtocol
 
-from distributed_helpers import frames, sent
+from distributed_helpers import frames, negative_id_task, sent
 
 TOKEN = "s3cret"
 
@@ -35,7 +35,7 @@ ACCEPTED = RegistrationAck("accepted", heartbeat_interval=1.0)
 def test_accepted_then_a_task_in_the_same_read_and_heartbeats_answered():
     core, _ = worker()
     genomes = Population(3, 2, 1, seed=1).genomes
-    data = frames(ACCEPTED) + task_frame(4, 0, encode_genomes(genomes)) + \
+    data = frames(ACCEPTED) + encode_frame(WireGenomes.of(genomes).task(4, 0)) + \
         frames(HeartbeatRequest(2.5))
     events = core.received(data, 0.1)
     assert events[0] == Registered(1.0)
@@ -81,7 +81,7 @@ def test_refusals_for_now_and_for_good(fatal, code, error):
 
 def test_an_invalid_genome_is_reported_and_ends_the_connection():
     core, _ = worker()
-    events = core.received(frames(ACCEPTED, TaskAssignment(1, 0, [{"id": 1}])), 0.1)
+    events = core.received(frames(ACCEPTED, negative_id_task()), 0.1)
     assert "genome" in str(events[-1].error)
     report, = sent(events[1:])
     assert isinstance(report, ErrorReport) and "TASK_ASSIGNMENT with an invalid genome" in report.message
@@ -126,7 +126,7 @@ def test_a_big_task_right_behind_the_acceptance_is_taken_at_the_full_frame_limit
     """The acceptance lifts the 4 KiB limit of registration for the frames behind it in the same read."""
     core, _ = worker()
     genomes = Population(40, 2, 1, seed=3).genomes
-    task = task_frame(1, 0, encode_genomes(genomes))
+    task = encode_frame(WireGenomes.of(genomes).task(1, 0))
     assert len(task) > 4096
     events = core.received(frames(ACCEPTED) + task, 0.1)
     assert [type(e).__name__ for e in events] == ["Registered", "Task"] and len(events[1].genomes) == 40

@@ -8,8 +8,9 @@ event loop, and the tests drive it with a fake clock and in-memory peers. It own
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from neatify.distributed import auth
 from neatify.distributed.config import DistributedConfig
@@ -147,7 +148,9 @@ class MasterProtocol:
         self._running: _Running | None = None
         self._outcome: Outcome | None = None
         self._next_batch_id = 0
-        self._last_heartbeat = -math.inf
+        self._last_heartbeat = started
+        """When heartbeats last went out: the first round one interval after the start (a worker that has just
+        registered has just shown it is alive; at 1,000 workers a round costs the master some 15 ms)."""
         self._generation = -1
         """The generation running, or the last one submitted (-1: none yet)."""
         self._last_rate = 0.0
@@ -512,16 +515,15 @@ class MasterProtocol:
         batch = next((b for b in peer.batches if b.id == report.batch_id), None)
         if batch is None:
             raise ProtocolError(f"FITNESS_REPORT for batch {report.batch_id}, which this worker does not hold")
-        reported = [pair[0] for pair in report.fitness] + [pair[0] for pair in report.errors]
-        if sorted(reported) != sorted(batch.genome_ids):
-            raise ProtocolError(f"FITNESS_REPORT for batch {batch.id} does not cover exactly its genomes")
-        non_finite = next(((i, v) for i, v in report.fitness if not math.isfinite(v)), None)
-        if non_finite is not None:  # a conforming worker reports such a value as an error, never as fitness
-            raise ProtocolError(f"FITNESS_REPORT for batch {batch.id} gives genome {non_finite[0]} the non-finite "
-                                f"fitness {non_finite[1]!r}")
+        ids, fitness = report.columns()
+        batch.check_report(ids, [pair[0] for pair in report.errors])
+        if not np.isfinite(fitness).all():  # a conforming worker reports such a value as an error, never as fitness
+            i = np.flatnonzero(~np.isfinite(fitness))[0]
+            raise ProtocolError(f"FITNESS_REPORT for batch {batch.id} gives genome {ids[i]} the non-finite "
+                                f"fitness {float(fitness[i])!r}")
         turnaround = max(now - batch.started, 1e-6)
-        self._set_speed(peer, len(batch.genome_ids) / turnaround)
-        peer.pace.observe(len(batch.genome_ids), report.elapsed, None if batch.ahead else turnaround)
+        self._set_speed(peer, len(batch) / turnaround)
+        peer.pace.observe(len(batch), report.elapsed, None if batch.ahead else turnaround)
         peer.batches.remove(batch)
         for waiting in peer.batches:  # the one sent ahead is being evaluated from now on
             waiting.started = max(waiting.started, now)
@@ -529,7 +531,7 @@ class MasterProtocol:
         job = batch.job
         if job is None or job.finished:
             logger.debug("ignoring late result of batch %d from worker %s", batch.id, peer.worker_id)
-        elif job.record(batch, report.fitness, report.errors, peer.worker_id) == 0:
+        elif job.record(batch, ids, fitness, report.errors, peer.worker_id) == 0:
             logger.info("ignoring duplicate result of batch %d from worker %s", batch.id, peer.worker_id)
         elif report.errors and self.config.error_fitness is None and job.error is None:
             genome_id, trace = report.errors[0]
@@ -551,7 +553,7 @@ class MasterProtocol:
             self._share.add(peer.speed)
         _mark(self._idle, peer, not late and not peer.batches)
         _mark(self._open, peer, not late and len(peer.batches) == 1
-              and not peer.pace.amortised(len(peer.batches[0].genome_ids)))
+              and not peer.pace.amortised(len(peer.batches[0])))
 
     def _probe_problem(self, link: _Peer | _Follower, now: float) -> str | None:
         """A heartbeat to ``link`` unanswered (by anything) for longer than ``peer_timeout``, if so."""
@@ -678,17 +680,17 @@ class MasterProtocol:
         job = running.job
         while job.pending and (self._idle or self._open) and not job.finished:
             peer = next(iter(self._idle or self._open))
-            size = batch_size(len(job.pending), peer.capacity, self._share.share(peer.speed),
+            size = batch_size(job.waiting, peer.capacity, self._share.share(peer.speed),
                               self.config.batch_size_per_worker, peer.pace.floor(peer.capacity))
-            ids = job.take(size)
-            if not ids:
+            rows = job.take(size)
+            if not rows.size:
                 break
             self._next_batch_id += 1
-            batch = Batch(self._next_batch_id, job, ids, now, ahead=bool(peer.batches))
+            batch = Batch(self._next_batch_id, job, rows, job.ids(rows), now, ahead=bool(peer.batches))
             peer.batches.append(batch)
             job.batches_sent += 1
             self._place(peer)
-            actions.append(Send(peer.conn, job.task_frame(batch.id, ids)))
+            actions.append(Send(peer.conn, job.task_frame(batch)))
 
     def _settle(self, now: float) -> None:
         """If the running generation is over (done or failed), hand it over as the outcome."""
@@ -714,7 +716,7 @@ class MasterProtocol:
         logger.debug("generation %d: %d worker(s) connected, %d batch(es) sent, %d re-sent after a failure, "
                      "%d duplicate(s) ignored, %.1f genomes/s", job.generation, len(self._peers), job.batches_sent,
                      job.batches_resent, job.duplicates_ignored, self._last_rate)
-        fitness = dict(job.results)
+        fitness = job.results()
         for genome_id, (worker_id, trace) in job.failures.items():
             logger.warning("fitness function raised on worker %s for genome %d; giving it error_fitness %r:\n%s",
                            worker_id, genome_id, self.config.error_fitness, trace.rstrip())

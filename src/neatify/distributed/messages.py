@@ -14,12 +14,20 @@ from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
+import numpy as np
+
+from neatify.checks import is_id
 from neatify.checks import is_int as _is_int
 from neatify.checks import is_number as _is_float
 from neatify.distributed.auth import NONCE_BYTES, PROOF_BYTES
 from neatify.distributed.errors import ProtocolError
 
 Check = Callable[[Any], bool]
+
+GENOME_ID = np.dtype("<i8")
+"""A genome id in a bytes column (TASK_ASSIGNMENT's and FITNESS_REPORT's ``ids``)."""
+FITNESS = np.dtype("<f8")
+"""A fitness in FITNESS_REPORT's ``fitness`` column."""
 
 
 class MessageType(enum.IntEnum):
@@ -78,10 +86,6 @@ def _finite_nonneg(value: Any) -> bool:
 
 def _worker_id(value: Any) -> bool:
     return (_is_int(value) or _is_str(value)) and len(str(value)) <= 200
-
-
-def _is_dict(value: Any) -> bool:
-    return isinstance(value, dict)
 
 
 def _is_bytes(value: Any) -> bool:
@@ -176,21 +180,60 @@ class RegistrationAck(Message):
 
 @message(MessageType.TASK_ASSIGNMENT)
 class TaskAssignment(Message):
-    """A batch of genomes to evaluate; each genome map is checked by ``genome_wire.decode_genomes``."""
+    """A batch of genomes to evaluate, as columns (``genome_wire``, which checks them in full)."""
 
     batch_id: int = wire(_is_int)
     generation: int = wire(_is_int)
-    genomes: list[dict[str, Any]] = wire(_list_of(_is_dict))
+    num_inputs: int = wire(_positive_int)
+    num_outputs: int = wire(_positive_int)
+    activation_names: list[str] = wire(_list_of(_is_str))
+    ids: bytes = wire(_is_bytes)
+    """The genomes' ids, ``GENOME_ID`` each."""
+    node_counts: bytes = wire(_is_bytes)
+    """Each genome's number of node records, ``genome_wire.GENE_COUNT`` each; ``conn_counts`` likewise."""
+    conn_counts: bytes = wire(_is_bytes)
+    nodes: bytes = wire(_is_bytes)
+    """Every genome's node records (``genome_wire.NODE_RECORD``), genome after genome."""
+    connections: bytes = wire(_is_bytes)
+    """Every genome's connection records (``genome_wire.CONNECTION_RECORD``), genome after genome."""
+
+    @property
+    def size(self) -> int:
+        """The number of genomes."""
+        return len(self.ids) // GENOME_ID.itemsize
+
+    def genome_ids(self) -> list[int]:
+        """The genomes' ids (whole entries of ``ids``)."""
+        return np.frombuffer(self.ids, GENOME_ID, self.size).tolist()
 
 
 @message(MessageType.FITNESS_REPORT)
 class FitnessReport(Message):
-    """A batch's results: ``[genome id, fitness]`` pairs and ``[genome id, traceback]`` pairs."""
+    """A batch's results: fitness values as two columns (``ids`` and ``fitness``, one entry per genome), and
+    ``[genome id, traceback]`` pairs for the genomes whose fitness function raised."""
 
     batch_id: int = wire(_is_int)
-    fitness: list[list] = wire(_list_of(_pair(_is_int, _is_float)))
-    errors: list[list] = wire(_list_of(_pair(_is_int, _is_str)))
+    ids: bytes = wire(_is_bytes)
+    """Genome ids, ``GENOME_ID`` each."""
+    fitness: bytes = wire(_is_bytes)
+    """Their fitness values, ``FITNESS`` each, in the order of ``ids``."""
+    errors: list[list] = wire(_list_of(_pair(is_id, _is_str)))
     elapsed: float = wire(_finite_nonneg)
+
+    @classmethod
+    def of(cls, batch_id: int, fitness: list[list], errors: list[list], elapsed: float) -> FitnessReport:
+        """The report of ``[genome id, fitness]`` pairs and ``[genome id, traceback]`` pairs."""
+        ids = np.array([pair[0] for pair in fitness], dtype=GENOME_ID)
+        values = np.array([pair[1] for pair in fitness], dtype=FITNESS)
+        return cls(batch_id, ids.tobytes(), values.tobytes(), errors, elapsed)
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """(genome ids, fitness values) as arrays; ProtocolError unless both hold whole entries, as many each."""
+        count = len(self.ids) // GENOME_ID.itemsize
+        if len(self.ids) % GENOME_ID.itemsize or len(self.fitness) != count * FITNESS.itemsize:
+            raise ProtocolError(f"FITNESS_REPORT for batch {self.batch_id}: ids and fitness must hold as many "
+                                f"8-byte entries, got {len(self.ids)} and {len(self.fitness)} bytes")
+        return np.frombuffer(self.ids, GENOME_ID), np.frombuffer(self.fitness, FITNESS)
 
 
 @message(MessageType.HEARTBEAT_REQUEST)

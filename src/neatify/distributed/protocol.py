@@ -21,9 +21,9 @@ import msgpack
 from neatify.distributed.errors import ConnectionClosed, ProtocolError
 from neatify.distributed.messages import MESSAGES, Message, MessageType
 
-PROTOCOL_VERSION = 4
-"""Sent in the registration; master and worker must agree (2: mutual authentication; 3: columnar genomes;
-4: epochs and the hot standby)."""
+PROTOCOL_VERSION = 5
+"""Sent in the registration; master and worker must agree (2: mutual authentication; 3: genes as packed records;
+4: epochs and the hot standby; 5: a task's genomes and a report's fitness values as columns)."""
 
 HANDSHAKE_FRAME_BYTES = 4096
 """Longest frame either side accepts before registration completes (``max_frame_bytes`` applies after)."""
@@ -46,22 +46,13 @@ def encode_raw(mtype: MessageType, payload: Any) -> bytes:
     return _HEADER.pack(len(body) + 1, int(mtype)) + body
 
 
-def task_frame(batch_id: int, generation: int, genomes: list[bytes]) -> bytes:
-    """A TASK_ASSIGNMENT frame from genomes already msgpack-encoded (so each is encoded once, not per send)."""
-    packer = msgpack.Packer(use_bin_type=True)
-    body = b"".join([packer.pack_map_header(3), packer.pack("batch_id"), packer.pack(batch_id),
-                     packer.pack("generation"), packer.pack(generation), packer.pack("genomes"),
-                     packer.pack_array_header(len(genomes)), *genomes])
-    return _HEADER.pack(len(body) + 1, int(MessageType.TASK_ASSIGNMENT)) + body
-
-
 _BULK = {MessageType.TASK_ASSIGNMENT, MessageType.FITNESS_REPORT}
-"""The only messages holding lists; every other payload is a small flat map."""
-_MAX_MAP_LEN = 8
-"""No map of the protocol (a payload or a genome) has more keys."""
+"""The only messages holding lists (activation names, error pairs); every other payload is a small flat map."""
+_MAX_MAP_LEN = 10
+"""No map of the protocol has more keys."""
 _MAX_BIN_LEN = 64
-"""Bytes fields are nonces and proofs (32 bytes), except the gene columns of a genome and a state snapshot."""
-_LONG_BYTES = {MessageType.TASK_ASSIGNMENT, MessageType.STATE_SNAPSHOT}
+"""Bytes fields are nonces and proofs (32 bytes), except the columns of a task or a report and a state snapshot."""
+_LONG_BYTES = {MessageType.TASK_ASSIGNMENT, MessageType.FITNESS_REPORT, MessageType.STATE_SNAPSHOT}
 
 
 def _unpack_limits(mtype: MessageType, size: int, max_items: int | None) -> dict[str, int]:
@@ -69,8 +60,9 @@ def _unpack_limits(mtype: MessageType, size: int, max_items: int | None) -> dict
 
     msgpack's defaults (all ``size``) would let a frame of one-byte empty maps decode into ~60 times
     its size in Python objects; lists only appear in bulk messages, and there at most ``max_items``.
-    Bytes fields are short but in a TASK_ASSIGNMENT, whose genomes hold their genes as bytes (``genome_wire``),
-    and in a STATE_SNAPSHOT, whose state is one msgpack document (decoded by the standby alone, ``standby_protocol``).
+    Bytes fields are short but in a TASK_ASSIGNMENT and a FITNESS_REPORT, whose genomes and fitness values are
+    columns of bytes (``genome_wire``), and in a STATE_SNAPSHOT, whose state is one msgpack document (decoded
+    by the standby alone, ``standby_protocol``).
     """
     items = 0 if mtype not in _BULK else size if max_items is None else min(size, max(2, max_items))
     long_bytes = mtype in _LONG_BYTES

@@ -7,15 +7,17 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from neatify.distributed.errors import DistributedError
-from neatify.distributed.genome_wire import encode_genomes
-from neatify.distributed.protocol import task_frame
+import numpy as np
+
+from neatify.distributed.errors import DistributedError, ProtocolError
+from neatify.distributed.genome_wire import WireGenomes
+from neatify.distributed.protocol import encode_frame
 from neatify.genome import Genome
 
 
-@dataclass
+@dataclass(eq=False)
 class Batch:
-    """Genomes sent to one worker in one TASK_ASSIGNMENT.
+    """Genomes sent to one worker in one TASK_ASSIGNMENT: ``rows`` of its generation's wire columns, ``ids`` theirs.
 
     ``timed_out``: its genomes were given to others too, so its worker is not counted as one that can
     take work. ``job`` is None once its generation is over (released, so it pins no genomes).
@@ -23,7 +25,8 @@ class Batch:
 
     id: int
     job: GenerationJob | None
-    genome_ids: list[int]
+    rows: np.ndarray
+    ids: np.ndarray
     sent_at: float
     timed_out: bool = False
     ahead: bool = False
@@ -33,15 +36,39 @@ class Batch:
 
     def __post_init__(self) -> None:
         self.started = self.sent_at
+        self.sent_ids = self.ids.tobytes()
+        """The ids column as sent: a report in the same order matches it byte for byte."""
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
     def release(self) -> None:
         """Forget the generation (its worker may still report; that result is ignored)."""
         self.job = None
         self.timed_out = True
 
+    def check_report(self, ids: np.ndarray, error_ids: list[int]) -> None:
+        """ProtocolError unless a report's ``ids`` and ``error_ids`` together are exactly this batch's genomes."""
+        if error_ids or not self._as_sent(ids):  # a worker reports in the order sent: else compare as sets
+            covered = len(ids) + len(error_ids) == len(self.ids) and np.array_equal(
+                np.sort(np.concatenate((ids, np.array(error_ids, dtype=np.int64)))), np.sort(self.ids))
+            if not covered:
+                raise ProtocolError(f"FITNESS_REPORT for batch {self.id} does not cover exactly its genomes")
+
+    def _as_sent(self, ids: np.ndarray) -> bool:
+        """Whether ``ids`` are this batch's genomes in the order sent."""
+        return len(ids) == len(self.ids) and ids.tobytes() == self.sent_ids
+
+    def rows_of(self, ids: np.ndarray) -> np.ndarray:
+        """The rows of this batch's genomes ``ids`` (each one of them)."""
+        if self._as_sent(ids):
+            return self.rows
+        order = np.argsort(self.ids, kind="stable")
+        return self.rows[order[np.searchsorted(self.ids, ids, sorter=order)]]
+
 
 def group_order(genomes: list[Genome], groups: Mapping[int, int]) -> list[int]:
-    """Genome ids with each group's together, groups in order of first appearance (stable within one).
+    """Positions of ``genomes`` with each group's together, groups in order of first appearance (stable within one).
 
     ``groups`` maps genome id -> group (species) id; a genome it lacks is a ``ValueError`` naming it.
     """
@@ -51,90 +78,119 @@ def group_order(genomes: list[Genome], groups: Mapping[int, int]) -> list[int]:
     first: dict[int, int] = {}
     for genome in genomes:
         first.setdefault(groups[genome.id], len(first))
-    return sorted((g.id for g in genomes), key=lambda i: first[groups[i]])
+    return sorted(range(len(genomes)), key=lambda i: first[groups[genomes[i].id]])
 
 
-@dataclass
 class GenerationJob:
     """One generation's genomes, which have a fitness (or a failure) yet, and the counters logged.
 
-    ``groups`` (genome id -> species id), when given, makes every batch hold genomes of one species:
-    the pending genomes are ordered species by species and ``take`` stops where the species changes.
+    The genomes are encoded once (``WireGenomes``), in sending order: with ``groups`` (genome id -> species id)
+    species by species, and then ``take`` stops where the species changes, so every batch holds one species.
+    Genomes are tracked by their row there, in numpy arrays: no Python work per genome while the batches go out
+    and come back.
     """
 
-    generation: int
-    genomes: list[Genome]
-    groups: Mapping[int, int] | None = None
-    pending: deque[int] = field(default_factory=deque)
-    results: dict[int, float] = field(default_factory=dict)
-    failures: dict[int, tuple[int | str, str]] = field(default_factory=dict)
-    """genome id -> (worker id, remote traceback) for genomes whose fitness function raised."""
-    error: DistributedError | None = None
-    finished: bool = False
-    batches_sent: int = 0
-    batches_resent: int = 0
-    duplicates_ignored: int = 0
-
-    def __post_init__(self) -> None:
-        self.encoded = dict(zip((g.id for g in self.genomes), encode_genomes(self.genomes)))
-        """Each genome's wire encoding, made once per generation however often it is sent."""
-        if self.groups is None:
-            self.pending.extend(g.id for g in self.genomes)
-        else:
-            self.pending.extend(group_order(self.genomes, self.groups))
-
-    def task_frame(self, batch_id: int, genome_ids: list[int]) -> bytes:
-        """The TASK_ASSIGNMENT frame of a batch, spliced from the genomes' ready encodings."""
-        return task_frame(batch_id, self.generation, [self.encoded[i] for i in genome_ids])
+    def __init__(self, generation: int, genomes: list[Genome], groups: Mapping[int, int] | None = None) -> None:
+        self.generation = generation
+        self.genomes = genomes
+        order = None if groups is None else group_order(genomes, groups)
+        self.wire = WireGenomes.of([genomes[i] for i in order] if order is not None else genomes) \
+            if genomes else None
+        """Each genome's wire columns, made once per generation however often they are sent."""
+        count = len(genomes)
+        self.group = None if groups is None or self.wire is None else \
+            np.array([groups[i] for i in self.wire.ids.tolist()], dtype=np.int64)
+        """Each row's species with ``groups``, else None."""
+        self.pending: deque[np.ndarray] = deque([np.arange(count)] if count else [])
+        """Rows to send, in runs (a re-sent batch's rows go in front); some may have been resolved meanwhile."""
+        self.fitness = np.zeros(count, dtype=np.float64)
+        self.resolved = np.zeros(count, dtype=bool)
+        """Rows with a fitness (or a failure)."""
+        self.failures: dict[int, tuple[int | str, str]] = {}
+        """genome id -> (worker id, remote traceback) for genomes whose fitness function raised."""
+        self.unresolved = count
+        """Genomes still without a fitness (or a failure): pending or in a batch out."""
+        self.error: DistributedError | None = None
+        self.finished = False
+        self.batches_sent = self.batches_resent = self.duplicates_ignored = 0
 
     @property
     def done(self) -> bool:
         return self.unresolved == 0
 
     @property
-    def unresolved(self) -> int:
-        """Genomes still without a fitness (or a failure): pending or in a batch out."""
-        return len(self.genomes) - len(self.results) - len(self.failures)
+    def waiting(self) -> int:
+        """Rows pending (some perhaps resolved meanwhile, by a batch that reported late)."""
+        return sum(len(run) for run in self.pending)
 
-    def is_resolved(self, genome_id: int) -> bool:
-        return genome_id in self.results or genome_id in self.failures
+    def task_frame(self, batch: Batch) -> bytes:
+        """The TASK_ASSIGNMENT frame of a batch, cut from the generation's wire columns."""
+        assert self.wire is not None
+        return encode_frame(self.wire.task(batch.id, self.generation, batch.rows))
 
-    def take(self, size: int) -> list[int]:
-        """Up to ``size`` pending genome ids that have no result yet (of one group when there are groups)."""
-        taken: list[int] = []
-        while self.pending and len(taken) < size:
-            genome_id = self.pending[0]
-            if self.is_resolved(genome_id):
-                self.pending.popleft()
-            elif taken and self.groups is not None and self.groups[genome_id] != self.groups[taken[0]]:
+    def take(self, size: int) -> np.ndarray:
+        """Up to ``size`` pending rows that have no result yet (of one group when there are groups)."""
+        taken: list[np.ndarray] = []
+        count, group = 0, None
+        while self.pending and count < size:
+            run = self.pending.popleft()
+            head, rest = run[:size - count], run[size - count:]
+            head = head[~self.resolved[head]]
+            if self.group is not None and head.size:
+                group = self.group[head[0]] if group is None else group
+                other = np.flatnonzero(self.group[head] != group)
+                if other.size:
+                    rest, head = np.concatenate((head[other[0]:], rest)), head[:other[0]]
+            if rest.size:
+                self.pending.appendleft(rest)
+            taken.append(head)
+            count += head.size
+            if rest.size and group is not None and self.group is not None and self.group[rest[0]] != group:
                 break
-            else:
-                taken.append(self.pending.popleft())
-        return taken
+        if len(taken) == 1:
+            return taken[0]
+        return np.concatenate(taken) if taken else np.zeros(0, dtype=np.int64)
+
+    def ids(self, rows: np.ndarray) -> np.ndarray:
+        """The genome ids of ``rows``."""
+        assert self.wire is not None
+        return self.wire.ids[rows]
 
     def requeue(self, batch: Batch) -> bool:
         """Put a failed or late batch's unresolved genomes back in front; whether any were."""
         batch.timed_out = True
-        missing = [i for i in batch.genome_ids if not self.is_resolved(i)]
-        self.pending.extendleft(reversed(missing))
-        if missing:
+        missing = batch.rows[~self.resolved[batch.rows]]
+        if missing.size:
+            self.pending.appendleft(missing)
             self.batches_resent += 1
-        return bool(missing)
+        return bool(missing.size)
 
-    def record(self, batch: Batch, fitness: list[list], errors: list[list], worker_id: int | str) -> int:
-        """Take a report's values for genomes still without one; returns how many were new."""
-        new = 0
-        for genome_id, value in fitness:
-            if not self.is_resolved(genome_id):
-                self.results[genome_id] = float(value)
-                new += 1
-        for genome_id, trace in errors:
-            if not self.is_resolved(genome_id):
-                self.failures[genome_id] = (worker_id, trace)
-                new += 1
-        if new == 0:
+    def record(self, batch: Batch, ids: np.ndarray, fitness: np.ndarray, errors: list[list],
+               worker_id: int | str) -> int:
+        """Take a report's values (checked to cover ``batch``) for genomes still without one; returns how many
+        were new."""
+        rows = batch.rows_of(ids)
+        new = ~self.resolved[rows]
+        if not new.all():  # some were resolved by another batch (this one was re-sent, or is)
+            rows, fitness = rows[new], fitness[new]
+        self.fitness[rows] = fitness
+        self.resolved[rows] = True
+        added = len(rows)
+        if errors:
+            error_rows = batch.rows_of(np.array([pair[0] for pair in errors], dtype=np.int64))
+            for row, (genome_id, trace) in zip(error_rows.tolist(), errors):
+                if not self.resolved[row]:
+                    self.resolved[row] = True
+                    self.failures[genome_id] = (worker_id, trace)
+                    added += 1
+        self.unresolved -= added
+        if added == 0:
             self.duplicates_ignored += 1
-        return new
+        return added
+
+    def results(self) -> dict[int, float]:
+        """genome id -> fitness reported, of every genome (a failed one's is 0.0: the caller decides it)."""
+        return {} if self.wire is None else dict(zip(self.wire.ids.tolist(), self.fitness.tolist()))
 
 
 class SpeedShare:

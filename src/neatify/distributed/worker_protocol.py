@@ -147,8 +147,8 @@ class WorkerProtocol:
         return events
 
     def report(self, batch_id: int, fitness: list[list], errors: list[list], elapsed: float) -> bytes:
-        """The FITNESS_REPORT of a batch."""
-        return encode_frame(FitnessReport(batch_id, fitness, errors, elapsed))
+        """The FITNESS_REPORT of a batch: ``[genome id, fitness]`` and ``[genome id, traceback]`` pairs."""
+        return encode_frame(FitnessReport.of(batch_id, fitness, errors, elapsed))
 
     @staticmethod
     def leaving() -> bytes:
@@ -212,9 +212,9 @@ class WorkerProtocol:
         match message:
             case HeartbeatRequest(sent=sent):
                 events.append(Send(encode_frame(HeartbeatResponse(sent))))
-            case TaskAssignment(batch_id=batch_id, generation=generation, genomes=maps):
-                batch = decode_batch(maps)  # all checked, in bulk
-                events.append(Task(batch_id, generation, batch, batch.views()))
+            case TaskAssignment():
+                batch = decode_batch(message)  # all checked, in bulk
+                events.append(Task(message.batch_id, message.generation, batch, batch.views()))
             case ShutdownSignal(reason=reason):
                 self.over = True
                 events.append(Shutdown(reason))
