@@ -354,8 +354,10 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def _timed_generations(pop: Population, fitness_fn: Callable[[list], None], generations: int) -> list[float]:
-    """Seconds of each of ``generations`` whole generations, after one untimed (initial, unbred) one."""
-    pop.run_generation(fitness_fn)
+    """Seconds of each of ``generations`` whole generations, after two untimed ones: the initial one and
+    the first bred one, which carry the process's one-time costs (loading the compiled loops of breeding)."""
+    for _ in range(2):
+        pop.run_generation(fitness_fn)
     times = []
     for _ in range(generations):
         start = time.perf_counter()
