@@ -216,6 +216,19 @@ def test_bad_rows_and_dangling_genes_are_refused_by_name():
     with pytest.raises(ValueError, match="genome 42 .* node 77"):
         add_connections(GenomeBatch.from_genomes([dangling]), np.array([0]), config, np.random.default_rng(0),
                         InnovationTracker(5, 5))
+    negative = make_genome(1, 1, [(1, 0.0, "neat_sigmoid")], [(0, -4, 1, 0.5, True)], genome_id=43)
+    with pytest.raises(ValueError, match="genome 43 .* node -4"):
+        add_connections(GenomeBatch.from_genomes([negative]), np.array([0]), config, np.random.default_rng(0),
+                        InnovationTracker(5, 5))
+
+
+@pytest.mark.parametrize("sources, targets", [([[0, 99]], [[2, 2]]), ([[0]], [[0]]), ([[-1]], [[2]]),
+                                              ([[0]], [[2, 2]])])
+def test_tries_outside_a_row_are_refused_before_the_compiled_walk_reads_them(sources, targets):
+    batch, tracker_state = _chains(2)
+    with pytest.raises(ValueError, match="genome 0|x tries matrices"):
+        connect(batch, np.array([0]), np.array(sources), np.array(targets), np.array([0.0]), EvolutionConfig(),
+                InnovationTracker.from_dict(tracker_state))
 
 
 def test_docs_snippet_grows_the_population_it_was_given():

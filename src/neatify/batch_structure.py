@@ -88,8 +88,10 @@ def connect(batch: GenomeBatch, rows: np.ndarray, sources: np.ndarray, targets: 
             weights: np.ndarray, config: EvolutionConfig, tracker: InnovationTracker) -> GenomeBatch:
     """Row ``rows[k]`` walks the tries ``(sources[k, j], targets[k, j])`` (local indices) in order and
     takes the first that succeeds; a new gene gets weight ``weights[k]``."""
+    rows = _checked_rows(batch, rows)
     if not len(rows):
         return batch
+    sources, targets = _checked_tries(batch, rows, sources, targets)
     gene, src, dst = (np.empty(len(rows), np.int64) for _ in range(3))
     dangling = _first_tries(batch.node_start, batch.node_id, batch.conn_start, batch.conn_in, batch.conn_out,
                             batch.conn_enabled, batch.num_inputs, rows, sources, targets, config.allow_recurrent,
@@ -126,7 +128,7 @@ def _first_tries(node_start: np.ndarray, node_id: np.ndarray, conn_start: np.nda
             for side in range(2):
                 node = conn_in[g] if side == 0 else conn_out[g]
                 at = np.searchsorted(ids, node)
-                if node < num_inputs:
+                if 0 <= node < num_inputs:
                     local[2 * (g - lo) + side] = node
                 elif at < len(ids) and ids[at] == node:
                     local[2 * (g - lo) + side] = num_inputs + at
@@ -179,6 +181,24 @@ def _checked_rows(batch: GenomeBatch, rows: np.ndarray) -> np.ndarray:
     if rows.ndim != 1 or (np.diff(rows) <= 0).any() or (len(rows) and (rows[0] < 0 or rows[-1] >= len(batch))):
         raise ValueError(f"rows must be increasing row indices below {len(batch)}, got {rows!r}")
     return rows
+
+
+def _checked_tries(batch: GenomeBatch, rows: np.ndarray, sources: np.ndarray,
+                   targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``sources`` and ``targets`` as int64 rows x tries matrices, refused unless every source is a local
+    index of a row's input or node and every target one of its nodes (the compiled walk trusts them)."""
+    sources, targets = np.asarray(sources, dtype=np.int64), np.asarray(targets, dtype=np.int64)
+    if sources.ndim != 2 or sources.shape != targets.shape or len(sources) != len(rows):
+        raise ValueError(f"sources and targets must both be {len(rows)} x tries matrices, got shapes "
+                         f"{sources.shape} and {targets.shape}")
+    top = (batch.num_inputs + batch.node_start[rows + 1] - batch.node_start[rows])[:, None]
+    bad = (sources < 0) | (sources >= top) | (targets < batch.num_inputs) | (targets >= top)
+    if bad.any():
+        k, j = np.argwhere(bad)[0]
+        raise ValueError(f"try {j} of genome {batch.ids[rows[k]]}: source {sources[k, j]} or target "
+                         f"{targets[k, j]} is not a local index of its inputs and nodes (targets "
+                         f"{batch.num_inputs} .. {top[k, 0] - 1})")
+    return np.ascontiguousarray(sources), np.ascontiguousarray(targets)
 
 
 def _uniform_below(uniform: np.ndarray, bound: np.ndarray) -> np.ndarray:
