@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -136,3 +138,14 @@ def test_plain_genomes_equal_each_genomes_own_plain_data():
     assert all(v.batch_row()[0] is not None for v in views), "nothing was read"
     views[3].connections  # one read genome: every genome's own to_dict
     assert plain_genomes(views) == [v.to_dict() for v in views]
+
+
+def test_offsets_that_do_not_fit_the_gene_arrays_are_refused():
+    batch = GenomeBatch.from_genomes(Population(pop_size=6, num_inputs=2, num_outputs=1, seed=3).genomes)
+    with pytest.raises(ValueError, match="conn_start must be 7 non-decreasing offsets"):
+        replace(batch, conn_start=batch.conn_start + 1)
+    with pytest.raises(ValueError, match="node_start must be 7"):
+        replace(batch, node_id=batch.node_id[:-1])
+    with pytest.raises(ValueError, match="conn_start must be 7"):
+        replace(batch, conn_start=batch.conn_start[::-1])
+    assert len(replace(batch)) == 6

@@ -74,6 +74,17 @@ class GenomeBatch:
     conn_enabled: np.ndarray
     activations: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        """Refuse offsets that do not fit the gene arrays (compiled loops index by them unchecked)."""
+        for kind, start, columns in (("node", self.node_start, (self.node_id, self.node_bias, self.node_activation)),
+                                     ("conn", self.conn_start, (self.conn_innovation, self.conn_in, self.conn_out,
+                                                                self.conn_weight, self.conn_enabled))):
+            lengths = {len(column) for column in columns}
+            if (len(start) != len(self.ids) + 1 or start[0] != 0 or len(lengths) != 1 or start[-1] != lengths.pop()
+                    or (len(start) > 1 and (np.diff(start) < 0).any())):
+                raise ValueError(f"GenomeBatch: {kind}_start must be {len(self.ids) + 1} non-decreasing offsets from 0 "
+                                 f"to the length of every {kind}_* array")
+
     def __len__(self) -> int:
         return len(self.ids)
 
