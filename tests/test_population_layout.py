@@ -136,3 +136,15 @@ def test_a_node_with_many_incoming_edges_and_repeated_pairs() -> None:
     wide = make_genome(40, 1, [(40, 0.0, "relu")], edges, genome_id=3)
     layout = both_layouts([wide, wide.copy(4)], synchronous=False)
     assert len(layout.layers[0][1]) == 120
+
+
+@pytest.mark.parametrize("synchronous", [False, True])
+def test_connections_into_inputs_are_left_out(synchronous: bool) -> None:
+    """A gene into an input carries nothing: neither layout has it (the per-genome one once placed it
+    on another genome's node)."""
+    into_input = make_genome(2, 1, [(2, 0.1, "relu"), (5, 0.2, "tanh")],
+                             [(0, 0, 5, 1.0, True), (1, 5, 2, 1.0, True), (2, 2, 1, 0.5, True), (3, 5, 0, 0.7, True)])
+    other = make_genome(2, 1, [(2, 0.3, "relu")], [(0, 1, 2, 1.0, True)], genome_id=1)
+    layout = both_layouts([other, into_input], synchronous)
+    weights = [w for csr in layout.layers + [layout.recurrent or (None, (), (), [])] for w in csr[3]]
+    assert sorted(weights) == [1.0, 1.0, 1.0]
