@@ -196,8 +196,6 @@ def test_vectorised_distances_equal_the_pairwise_reference():
 def test_every_gene_is_excess_against_a_genome_without_genes():
     """Negative innovation numbers (hand-made genes) too: nothing lies before an empty genome's last
     gene, so the table's merge and the pairwise reference both count every gene as excess."""
-    import numpy as np
-
     from neatify.species import GeneTable
 
     empty = Genome(0, 2, 1)

@@ -166,7 +166,8 @@ def hostile_genome(rng: random.Random, genome_id: int) -> Genome:
         src, dst = rng.choice(ends + [-1, 99] if rng.random() < 0.05 else ends), rng.choice(ends + [77])
         if connections and rng.random() < 0.15:
             src, dst = rng.choice(connections)[1:3]
-        connections.append((innovation, src, src if rng.random() < 0.1 else dst, rng.gauss(0.0, 1.0), rng.random() < 0.85))
+        dst = src if rng.random() < 0.1 else dst  # a self-loop
+        connections.append((innovation, src, dst, rng.gauss(0.0, 1.0), rng.random() < 0.85))
     return make_genome(2, 2, nodes, connections, genome_id)
 
 
