@@ -278,6 +278,18 @@ def test_breed_batch_refuses_a_bad_plan(parents):
         _breed(parents, Offspring(good.ids, good.mother, good.father, good.kind[:4]), EvolutionConfig(), seed=0)
 
 
+def test_inheritance_refuses_a_father_outside_the_parents(parents):
+    """The compiled merge reads the father's gene offsets unchecked: a row past the parents (2**40 once
+    crashed the process) is refused by name before it runs, by ``inherit`` as by ``breed_batch``."""
+    good = _offspring(parents, 3, seed=17, crossed=1.0)
+    for father in (len(parents), 2**40, -2):
+        bad = Offspring(good.ids, good.mother, np.array([0, father, 1]), good.kind)
+        with pytest.raises(ValueError, match=f"child 10001: mother .*, father {father}"):
+            inherit(parents, bad, EvolutionConfig(), np.random.default_rng(0))
+        with pytest.raises(ValueError, match=f"child 10001: mother .*, father {father}"):
+            Crossing.of(parents, bad)
+
+
 # --- rates on 10,000 children ---
 def _rate(hits: np.ndarray, expected: float) -> None:
     assert len(hits) > 1000 and abs(hits.mean() - expected) < 0.025, (hits.mean(), expected)

@@ -222,6 +222,15 @@ def test_bad_rows_and_dangling_genes_are_refused_by_name():
                         InnovationTracker(5, 5))
 
 
+def test_a_node_gene_with_an_inputs_id_is_refused_by_name():
+    """The walk reads a gene's end 0 as input 0 but a try's target as the node gene 0, so it and
+    ``Genome.mutate_add_connection`` (which would connect into the input) disagreed on such genomes."""
+    odd = make_genome(2, 1, [(0, 0.0, "neat_sigmoid"), (2, 0.0, "neat_sigmoid")], [(0, 1, 0, 0.5, True)], genome_id=8)
+    with pytest.raises(ValueError, match="genome 8 has a node gene with id 0, an input's or negative"):
+        connect(GenomeBatch.from_genomes([odd]), np.array([0]), np.array([[1]]), np.array([[2]]), np.array([0.0]),
+                EvolutionConfig(), InnovationTracker(5, 5))
+
+
 @pytest.mark.parametrize("sources, targets", [([[0, 99]], [[2, 2]]), ([[0]], [[0]]), ([[-1]], [[2]]),
                                               ([[0]], [[2, 2]])])
 def test_tries_outside_a_row_are_refused_before_the_compiled_walk_reads_them(sources, targets):

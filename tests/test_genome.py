@@ -193,6 +193,18 @@ def test_vectorised_distances_equal_the_pairwise_reference():
             assert np.allclose(table.distances(ref), expected, rtol=1e-12, atol=1e-12)
 
 
+def test_every_gene_is_excess_against_a_genome_without_genes():
+    """Negative innovation numbers (hand-made genes) too: nothing lies before an empty genome's last
+    gene, so the table's merge and the pairwise reference both count every gene as excess."""
+    from neatify.species import GeneTable
+
+    empty = Genome(0, 2, 1)
+    negative = make_genome(2, 1, [(2, 0.0, "neat_sigmoid")], [(-5, 0, 2, 1.0, True), (3, 1, 2, 1.0, True)], 1)
+    config = EvolutionConfig(c1=2.0, c2=0.5, normalize_min_genes=1)
+    assert empty.distance(negative, config) == negative.distance(empty, config) == 2.0
+    assert GeneTable([empty, negative], config).distances(empty).tolist() == [0.0, 2.0]
+
+
 @pytest.mark.parametrize("mode, count", [("full", 12), ("partial 0.5", 6), ("partial 0", 0), ("none", 0),
                                          ("fs_neat", 3)])
 def test_initial_connection_modes(mode, count):

@@ -541,6 +541,14 @@ def test_a_job_with_species_sends_each_species_apart():
         [[population[i].id for i in (0, 1, 2, 7, 8, 9)], [population[i].id for i in (3, 4, 5, 6)]]
 
 
+def test_a_generation_with_a_genome_id_twice_is_refused_by_name():
+    """Rows are matched to a report by id: a repeated id once let a report out of order resolve one row
+    twice and finish the generation with the other row's fitness never evaluated (0.0)."""
+    population = genomes(3)
+    with pytest.raises(ValueError, match=f"genome id {population[0].id} occurs twice in generation 4"):
+        GenerationJob(4, [population[0], population[1], population[0]])
+
+
 def test_species_batching_is_validated_and_needs_every_genome_in_the_map():
     with pytest.raises(ValueError, match="batching must be one of 'genomes', 'species', got 'topology'"):
         DistributedConfig(batching="topology")

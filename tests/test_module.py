@@ -7,6 +7,7 @@ import torch
 from helpers import make_genome
 from neatify import EvolutionConfig, Genome, NeatModule, Network
 from neatify.innovation import InnovationTracker
+from neatify.network import NetworkLayout
 
 
 def sig(x):
@@ -76,6 +77,18 @@ def test_synchronous_steps_cross_one_connection_each():
         pytest.approx(expected[0])
     layered = NeatModule(genome)  # the same genome layered: the whole chain within one call
     assert layered(torch.tensor([[1.0]])).item() == pytest.approx(0.1 - 1.0 + 3.0 * 2.5)
+
+
+def test_a_connection_into_an_input_is_ignored():
+    # in0 -> h2 -> out1, and out1 -> in0 (a hand-made gene into an input): the input keeps the value
+    # given, so the gene changes nothing, synchronous or not (it once fed h2 in the synchronous module).
+    genome = make_genome(1, 1, [(1, 0.0, "identity"), (2, 0.0, "identity")],
+                         [(0, 0, 2, 1.0, True), (1, 2, 1, 1.0, True), (2, 1, 0, 5.0, True)])
+    assert all(edge.dst >= 1 for edge in NetworkLayout.from_genome(genome, synchronous=True).edges)
+    for synchronous in (False, True):
+        module, net = NeatModule(genome, synchronous=synchronous), Network(genome, synchronous)
+        outs = [module(torch.tensor([[1.0]])).item() for _ in range(5)]
+        assert outs == [net.activate([1.0])[0] for _ in range(5)] == [0.0 if synchronous else 1.0] + [1.0] * 4
 
 
 def test_unconnected_output_is_its_activated_bias():

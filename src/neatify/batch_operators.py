@@ -63,7 +63,6 @@ def breed_batch(parents: GenomeBatch, offspring: Offspring, config: EvolutionCon
                 rng: np.random.Generator, tracker: InnovationTracker) -> GenomeBatch:
     """The children ``offspring`` describes, bred from ``parents`` in bulk as ``reproduction`` breeds them
     one by one: inheritance first, then each child's mutations in the order of ``Genome.mutate``."""
-    offspring.check(len(parents))
     names = set(parents.activations) | set(config.activation_options) | {config.activation_default}
     parents = parents.with_activations(tuple(sorted(names)))
     children = inherit(parents, offspring, config, rng)
@@ -132,7 +131,9 @@ class Crossing:
 
     @classmethod
     def of(cls, parents: GenomeBatch, offspring: Offspring) -> Crossing:
-        """The mothers' genes and the genes shared with the fathers of ``offspring``'s children."""
+        """The mothers' genes and the genes shared with the fathers of ``offspring``'s children (the plan
+        checked first: the compiled merge reads the fathers' rows unchecked)."""
+        offspring.check(len(parents))
         mothers = parents.take(offspring.mother, offspring.ids)
         conn_at, conn_father = _shared(parents.conn_start, parents.conn_innovation, mothers.conn_start,
                                        mothers.conn_innovation, offspring.father)

@@ -92,6 +92,7 @@ def connect(batch: GenomeBatch, rows: np.ndarray, sources: np.ndarray, targets: 
     if not len(rows):
         return batch
     sources, targets = _checked_tries(batch, rows, sources, targets)
+    _refuse_input_nodes(batch, rows)
     gene, src, dst = (np.empty(len(rows), np.int64) for _ in range(3))
     dangling = _first_tries(batch.node_start, batch.node_id, batch.conn_start, batch.conn_in, batch.conn_out,
                             batch.conn_enabled, batch.num_inputs, rows, sources, targets, config.allow_recurrent,
@@ -199,6 +200,17 @@ def _checked_tries(batch: GenomeBatch, rows: np.ndarray, sources: np.ndarray,
                          f"{targets[k, j]} is not a local index of its inputs and nodes (targets "
                          f"{batch.num_inputs} .. {top[k, 0] - 1})")
     return np.ascontiguousarray(sources), np.ascontiguousarray(targets)
+
+
+def _refuse_input_nodes(batch: GenomeBatch, rows: np.ndarray) -> None:
+    """ValueError naming a row with a node gene whose id is an input's (or negative): the walk reads a gene's
+    end there as the input, a try's target as the node gene, so the two would not be the same node."""
+    rows = rows[batch.node_start[rows + 1] > batch.node_start[rows]]
+    lowest = batch.node_id[batch.node_start[rows]]  # a row's node ids are sorted
+    if (lowest < batch.num_inputs).any():
+        k = int(np.argmax(lowest < batch.num_inputs))
+        raise ValueError(f"genome {batch.ids[rows[k]]} has a node gene with id {lowest[k]}, an input's or "
+                         f"negative (node genes are numbered from {batch.num_inputs})")
 
 
 def _uniform_below(uniform: np.ndarray, bound: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ InnovationTracker. Connection genes are keyed by innovation number.
 
 from __future__ import annotations
 
+import math
 import random
 from typing import TYPE_CHECKING, Any
 
@@ -287,9 +288,8 @@ class Genome:
         a, b = self.connections, other.connections
         if not a and not b:
             return 0.0
-        max_a = max(a, default=-1)
-        max_b = max(b, default=-1)
-        cutoff = min(max_a, max_b)
+        # genes past the other genome's last are excess (all of them when it has none)
+        cutoff = min(max(a, default=-math.inf), max(b, default=-math.inf))
         matching = 0
         weight_diff = 0.0
         excess = disjoint = 0

@@ -74,7 +74,7 @@ class NetworkLayout:
         edges = [Edge(position[c.in_node], position[c.out_node], c.weight, c.innovation,
                       (c.in_node, c.out_node) in recurrent or (synchronous and position[c.in_node] >= n_in))
                  for c in sorted(genome.connections.values(), key=lambda c: c.innovation)
-                 if c.enabled and c.in_node in position and c.out_node in position]
+                 if c.enabled and c.in_node in position and position.get(c.out_node, -1) >= n_in]
         return cls(
             num_inputs=len(inputs),
             node_ids=node_ids,

@@ -81,6 +81,15 @@ def group_order(genomes: list[Genome], groups: Mapping[int, int]) -> list[int]:
     return sorted(range(len(genomes)), key=lambda i: first[groups[genomes[i].id]])
 
 
+def _refuse_repeated(generation: int, ids: np.ndarray) -> None:
+    """ValueError naming a genome id that occurs twice: reports are matched to rows by id, so each must be one."""
+    ordered = np.sort(ids)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if repeated.size:
+        raise ValueError(f"genome id {repeated[0]} occurs twice in generation {generation}; each genome needs "
+                         f"its own id")
+
+
 class GenerationJob:
     """One generation's genomes, which have a fitness (or a failure) yet, and the counters logged.
 
@@ -97,6 +106,8 @@ class GenerationJob:
         self.wire = WireGenomes.of([genomes[i] for i in order] if order is not None else genomes) \
             if genomes else None
         """Each genome's wire columns, made once per generation however often they are sent."""
+        if self.wire is not None:
+            _refuse_repeated(generation, self.wire.ids)
         count = len(genomes)
         self.group = None if groups is None or self.wire is None else \
             np.array([groups[i] for i in self.wire.ids.tolist()], dtype=np.int64)
