@@ -148,4 +148,6 @@ def test_offsets_that_do_not_fit_the_gene_arrays_are_refused():
         replace(batch, node_id=batch.node_id[:-1])
     with pytest.raises(ValueError, match="conn_start must be 7"):
         replace(batch, conn_start=batch.conn_start[::-1])
+    with pytest.raises(ValueError, match="node_activation must index the 1 activation name"):
+        replace(batch, node_activation=batch.node_activation - 1)
     assert len(replace(batch)) == 6

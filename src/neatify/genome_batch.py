@@ -75,7 +75,9 @@ class GenomeBatch:
     activations: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        """Refuse offsets that do not fit the gene arrays (compiled loops index by them unchecked)."""
+        """Refuse offsets that do not fit the gene arrays (compiled loops index by them unchecked) and
+        activation codes without a name. Rows' sorting is the builder's promise, not checked (it would
+        cost a pass over every gene of every batch an operator makes)."""
         for kind, start, columns in (("node", self.node_start, (self.node_id, self.node_bias, self.node_activation)),
                                      ("conn", self.conn_start, (self.conn_innovation, self.conn_in, self.conn_out,
                                                                 self.conn_weight, self.conn_enabled))):
@@ -84,6 +86,10 @@ class GenomeBatch:
                     or (len(start) > 1 and (np.diff(start) < 0).any())):
                 raise ValueError(f"GenomeBatch: {kind}_start must be {len(self.ids) + 1} non-decreasing offsets from 0 "
                                  f"to the length of every {kind}_* array")
+        codes = self.node_activation
+        if len(codes) and not 0 <= int(codes.min()) <= int(codes.max()) < len(self.activations):
+            raise ValueError(f"GenomeBatch: node_activation must index the {len(self.activations)} activation "
+                             f"name(s), got codes {int(codes.min())} .. {int(codes.max())}")
 
     def __len__(self) -> int:
         return len(self.ids)
