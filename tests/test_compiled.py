@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from neatify.species import _distances
 
@@ -29,3 +30,14 @@ def test_a_compiled_loop_gives_what_its_python_original_gives():
     _distances.__wrapped__(*arguments, python_out)
     assert np.array_equal(compiled_out, python_out)
     assert len(np.unique(compiled_out)) > 50  # the rows differ: the loop really measured something
+
+
+def test_a_compiled_loop_calling_one_of_another_module_is_refused_by_name():
+    from neatify.compiled import compiled
+
+    @compiled
+    def caller(x):
+        return _distances(x)
+
+    with pytest.raises(TypeError, match="calls neatify.species._distances: a compiled loop may only call"):
+        caller(1)

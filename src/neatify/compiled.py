@@ -20,7 +20,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def compiled(fn: F) -> F:
     """``fn`` compiled with ``numba.njit`` when first called (``fn.__wrapped__`` is the Python original).
-    It may call other ``compiled`` functions: they are compiled first and called as compiled code."""
+    It may call other ``compiled`` functions of its own module: they are compiled first and called as
+    compiled code (numba's disk cache checks only the caller's source file, so a callee elsewhere could
+    change under a stale cached caller)."""
     kernel: Callable[..., Any] | None = None
 
     def compile_once() -> Callable[..., Any]:
@@ -45,6 +47,9 @@ def _jit(fn: Callable[..., Any]) -> Callable[..., Any]:
     for name in fn.__code__.co_names:
         callee = names.get(name)
         if hasattr(callee, "compile_once"):
+            if callee.__module__ != fn.__module__:
+                raise TypeError(f"compiled {fn.__qualname__} calls {callee.__module__}.{name}: a compiled loop may "
+                                f"only call compiled loops of its own module ({fn.__module__})")
             names[name] = callee.compile_once()
     seeing = types.FunctionType(fn.__code__, names, fn.__name__, fn.__defaults__, fn.__closure__)
     seeing.__qualname__, seeing.__module__ = fn.__qualname__, fn.__module__
