@@ -49,7 +49,8 @@ class WireGenomes:
         self.ids = batch.ids.astype(GENOME_ID)
         self.node_counts = np.diff(batch.node_start).astype(GENE_COUNT)
         self.conn_counts = np.diff(batch.conn_start).astype(GENE_COUNT)
-        self._node_bytes, self._conn_bytes = memoryview(self.nodes.tobytes()), memoryview(self.conns.tobytes())
+        # the records' own memory as bytes: consecutive rows are sliced out of it, nothing copied
+        self._node_bytes, self._conn_bytes = (memoryview(r.view(np.uint8)) for r in (self.nodes, self.conns))
         self._rows = np.arange(len(batch))
         """Every row in order: consecutive rows are a slice of it."""
         self._node_ends = (batch.node_start * NODE_RECORD.itemsize).tolist()
