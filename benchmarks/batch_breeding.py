@@ -1,4 +1,4 @@
-"""Time to breed a whole generation in bulk with ``neatify.batch_operators.breed_batch``: inheritance,
+"""Time to breed a whole generation in bulk with ``neatify.breeding.operators.breed_batch``: inheritance,
 weight and bias mutations (structure mutations off) of as many children as parents.
 
     python benchmarks/batch_breeding.py [--pop-size 10000] [--generations 5] [--repeats 20] [--seed 1]
@@ -19,9 +19,9 @@ from collections.abc import Callable
 import numpy as np
 
 from neatify import EvolutionConfig, Population
-from neatify.batch_operators import CHILD, ELITE, Offspring, breed_batch, inherit, mutate_biases, mutate_weights
-from neatify.genome_batch import GenomeBatch
-from neatify.innovation import InnovationTracker
+from neatify.breeding.operators import CHILD, ELITE, Offspring, breed_batch, inherit, mutate_biases, mutate_weights
+from neatify.genome.batch import GenomeBatch
+from neatify.genome.innovation import InnovationTracker
 
 
 def evolved(pop_size: int, generations: int, seed: int) -> GenomeBatch:

@@ -1,4 +1,4 @@
-"""Bulk add-node and add-connection (``neatify.batch_structure``) against the per-genome operators.
+"""Bulk add-node and add-connection (``neatify.breeding.structure``) against the per-genome operators.
 
     python benchmarks/batch_structure.py [--size 10000] [--generations 8] [--repeats 7] [--recurrent]
 
@@ -23,9 +23,9 @@ import numpy as np
 from module_build import xor_evolved
 
 from neatify import EvolutionConfig
-from neatify.batch_structure import add_connections, add_nodes
-from neatify.genome_batch import GenomeBatch
-from neatify.innovation import InnovationTracker
+from neatify.breeding.structure import add_connections, add_nodes
+from neatify.genome.batch import GenomeBatch
+from neatify.genome.innovation import InnovationTracker
 
 
 def best_ms(work: Callable[[], object], repeats: int) -> tuple[float, int]:

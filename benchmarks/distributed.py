@@ -26,7 +26,7 @@ import time
 
 from neatify import Population
 from neatify.distributed import DistributedConfig, DistributedPopulation, WorkerNode
-from neatify.genome_batch import GenomeBatch
+from neatify.genome.batch import GenomeBatch
 
 HOST = "127.0.0.1"
 

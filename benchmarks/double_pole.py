@@ -33,7 +33,7 @@ import torch
 from neatify import EvolutionConfig, Genome, Population
 from neatify.envs import DoublePole
 from neatify.nn import NeatPopulationModule
-from neatify.species import Species
+from neatify.speciation.species import Species
 
 LONG_RUN, SHORT_RUN, GENERALISATION_STEPS, GENERALISATION_NEEDED = 100_000, 1_000, 1_000, 200
 

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from neatify.distributed import WorkerNode
-from neatify.network import Network
+from neatify.network.network import Network
 
 HOST = "127.0.0.1"
 RUN_FILE = """
@@ -66,7 +66,7 @@ def free_port() -> int:
 def master(where: Path, port: int, heartbeat: float, *flags: str) -> subprocess.Popen:
     where.mkdir()
     (where / "run.toml").write_text(RUN_FILE)
-    return subprocess.Popen([sys.executable, "-m", "neatify.cli", "master", "run.toml", "--port", str(port),
+    return subprocess.Popen([sys.executable, "-m", "neatify", "master", "run.toml", "--port", str(port),
                              "--min-workers", "2", "--heartbeat-interval", str(heartbeat), "--worker-wait-timeout",
                              "60", "-v", *flags], cwd=where, stdout=subprocess.DEVNULL,
                             stderr=open(where / "stderr.log", "w"))

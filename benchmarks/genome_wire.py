@@ -23,12 +23,12 @@ from collections.abc import Callable
 import msgpack
 
 from neatify import EvolutionConfig, Genome, Population
-from neatify.checks import genome_dict_problem
-from neatify.distributed.genome_wire import WireGenomes, decode_genomes
-from neatify.genome_batch import GenomeBatch
-from neatify.distributed.messages import MessageType
-from neatify.distributed.protocol import decode_message, encode_frame
-from neatify.innovation import InnovationTracker
+from neatify.io.schema import genome_dict_problem
+from neatify.distributed.wire.columns import WireGenomes, decode_genomes
+from neatify.genome.batch import GenomeBatch
+from neatify.distributed.wire.messages import MessageType
+from neatify.distributed.wire.framing import decode_message, encode_frame
+from neatify.genome.innovation import InnovationTracker
 
 
 def encode_v2(genomes: list[Genome]) -> bytes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 from neatify import EvolutionConfig, Genome
-from neatify.innovation import InnovationTracker
+from neatify.genome.innovation import InnovationTracker
 
 NUM_INPUTS, NUM_OUTPUTS = 4, 2
 ACTIVATIONS = ["relu", "identity", "clamped"]

@@ -25,7 +25,7 @@ import torch
 from grown_genomes import make_genomes
 from neatify import EvolutionConfig, Genome, Population
 from neatify.nn import NeatPopulationModule
-from neatify.population_layout import PopulationLayout
+from neatify.network.layout import PopulationLayout
 
 XOR_INPUTS = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_TARGETS = torch.tensor([0.0, 1.0, 1.0, 0.0])

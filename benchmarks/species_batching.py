@@ -20,9 +20,9 @@ import time
 
 from neatify import Network
 from neatify.distributed import DistributedConfig, DistributedPopulation, WorkerNode
-from neatify.distributed.scheduler import Batch, GenerationJob
-from neatify.genome import Genome
-from neatify.network import NetworkLayout
+from neatify.distributed.core.scheduler import Batch, GenerationJob
+from neatify.genome.genome import Genome
+from neatify.network.network import NetworkLayout
 
 HOST = "127.0.0.1"
 XOR_ROWS = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]

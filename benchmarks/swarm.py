@@ -42,12 +42,12 @@ import numpy as np
 from neatify import Population
 from neatify.distributed import DistributedConfig, DistributedPopulation
 from neatify.distributed.config import AUTH_TOKEN_ENV
-from neatify.distributed.genome_wire import GENE_COUNT
-from neatify.distributed.messages import (
+from neatify.distributed.wire.columns import GENE_COUNT
+from neatify.distributed.wire.messages import (
     FITNESS, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal,
     TaskAssignment, WorkerRegistration,
 )
-from neatify.distributed.protocol import PROTOCOL_VERSION, decode_message, encode_frame
+from neatify.distributed.wire.framing import PROTOCOL_VERSION, decode_message, encode_frame
 
 HOST = "127.0.0.1"
 SEED = 0

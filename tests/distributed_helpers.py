@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from neatify.distributed.messages import Message, TaskAssignment
+    from neatify.distributed.wire.messages import Message, TaskAssignment
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -31,7 +31,7 @@ XOR_CASES = (([0.0, 0.0], 0.0), ([0.0, 1.0], 1.0), ([1.0, 0.0], 1.0), ([1.0, 1.0
 
 def xor_fitness(genomes, sleep: float = 0.0, mark: Path | None = None, raise_on: int | None = None) -> None:
     """4 minus the XOR squared error (plain Python, deterministic); optionally slow, marking, or raising."""
-    from neatify.network import Network
+    from neatify.network.network import Network
 
     if mark is not None:
         mark.touch()
@@ -121,15 +121,15 @@ def alive(pid):
 
 def frames(*messages: Message) -> bytes:
     """The frames of ``messages``, concatenated."""
-    from neatify.distributed.protocol import encode_frame
+    from neatify.distributed.wire.framing import encode_frame
 
     return b"".join(encode_frame(message) for message in messages)
 
 
 def sent(events) -> list[Message]:
     """The messages a sans-IO peer's ``Send`` events write, decoded as the other side would."""
-    from neatify.distributed.protocol import FrameDecoder
-    from neatify.distributed.worker_protocol import Send
+    from neatify.distributed.wire.framing import FrameDecoder
+    from neatify.distributed.core.worker import Send
 
     decoder = FrameDecoder(1 << 20)
     for event in events:
@@ -144,7 +144,7 @@ class RawPeer:
 
     def __init__(self, port: int, worker_id: str, on_task: Callable[[RawPeer, TaskAssignment], None],
                  capacity: int = 50, rcvbuf: int | None = None, lifetime: float = 30.0) -> None:
-        from neatify.distributed.protocol import FramedConnection
+        from neatify.distributed.io.connection import FramedConnection
 
         sock = socket.socket()
         if rcvbuf is not None:  # a small receive window makes the master's sends wait on this peer
@@ -161,8 +161,8 @@ class RawPeer:
         self.thread.start()
 
     def _register(self, capacity: int) -> None:
-        from neatify.distributed.messages import RegistrationAck, WorkerRegistration
-        from neatify.distributed.protocol import PROTOCOL_VERSION
+        from neatify.distributed.wire.messages import RegistrationAck, WorkerRegistration
+        from neatify.distributed.wire.framing import PROTOCOL_VERSION
 
         self.conn.send(WorkerRegistration(PROTOCOL_VERSION, self.worker_id, capacity))
         reply = self.conn.recv(time.monotonic() + 10)
@@ -174,7 +174,7 @@ class RawPeer:
 
     def _serve(self) -> None:
         from neatify.distributed.errors import DistributedError
-        from neatify.distributed.messages import HeartbeatRequest, HeartbeatResponse, TaskAssignment
+        from neatify.distributed.wire.messages import HeartbeatRequest, HeartbeatResponse, TaskAssignment
 
         try:
             while time.monotonic() < self._deadline:
@@ -195,8 +195,8 @@ class RawPeer:
 
 def report_xor(peer: RawPeer, task: TaskAssignment, value: Callable[[float], float] = float) -> None:
     """Answer a task as a conforming worker would (``xor_fitness``), each fitness passed through ``value``."""
-    from neatify.distributed.genome_wire import decode_genomes
-    from neatify.distributed.messages import FitnessReport
+    from neatify.distributed.wire.columns import decode_genomes
+    from neatify.distributed.wire.messages import FitnessReport
 
     genomes = decode_genomes(task)
     xor_fitness(genomes)
@@ -210,7 +210,7 @@ def negative_id_task() -> TaskAssignment:
     import numpy as np
 
     from neatify import Population
-    from neatify.distributed.genome_wire import WireGenomes
+    from neatify.distributed.wire.columns import WireGenomes
 
     task = WireGenomes.of(Population(1, 2, 1, seed=0).genomes).task(1, 0)
     return dataclasses.replace(task, ids=np.array([-1], "<i8").tobytes())

@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 from neatify import Genome
-from neatify.genes import ConnectionGene, NodeGene
+from neatify.genome.genes import ConnectionGene, NodeGene
 
 
 def make_genome(num_inputs: int, num_outputs: int, nodes: list[tuple[int, float, str]],
@@ -67,7 +67,7 @@ def doc_snippet(doc: str, marker: str, language: str = "python") -> str:
 def serial_and_parallel_fitness(fitness_fn, num_inputs: int, num_outputs: int, config, seed: int):
     """The first generation's fitness values evaluated in this process and by 2 worker processes."""
     from neatify import Population
-    from neatify.parallel import ParallelEvaluator
+    from neatify.backends.processes import ParallelEvaluator
 
     serial = Population(num_inputs=num_inputs, num_outputs=num_outputs, config=config, seed=seed)
     serial.run_generation(fitness_fn)

@@ -10,9 +10,9 @@ import torch
 from helpers import doc_snippet, serial_and_parallel_fitness
 from neatify import EvolutionConfig, Network, Population
 from neatify.activations import register_activation
-from neatify.checks import genome_dict_problem
-from neatify.distributed.genome_wire import WireGenomes, decode_genomes
-from neatify.distributed.protocol import decode_message, encode_frame
+from neatify.io.schema import genome_dict_problem
+from neatify.distributed.wire.columns import WireGenomes, decode_genomes
+from neatify.distributed.wire.framing import decode_message, encode_frame
 from neatify.nn import NeatModule, NeatPopulationModule
 from neatify.nn.export import export_torchscript
 

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from neatify import EvolutionConfig, Genome, Population
-from neatify.batch_operators import (
+from neatify.breeding.operators import (
     BIAS, CHILD, ELITE, VARIANT, WEIGHT, Crossing, Offspring, activations_mutated, breed_batch, connections_deleted,
     inherit, nodes_deleted, toggled, values_mutated)
-from neatify.genome_batch import GenomeBatch
-from neatify.innovation import InnovationTracker
+from neatify.genome.batch import GenomeBatch
+from neatify.genome.innovation import InnovationTracker
 
 OPTIONS = ["neat_sigmoid", "tanh", "relu"]
 NO_STRUCTURE = dict(prob_add_node=0.0, prob_add_connection=0.0)
@@ -254,7 +254,7 @@ def test_breed_batch_is_deterministic_and_keeps_elites_and_invariants(parents):
 
 
 def test_breed_batch_with_structure_mutations(parents):
-    pytest.importorskip("neatify.batch_structure")
+    pytest.importorskip("neatify.breeding.structure")
     offspring = _mixed(parents, 2000, seed=14)
     children = _breed(parents, offspring, EvolutionConfig(prob_add_node=0.2), seed=15)
     assert _rows(children) == _rows(_breed(parents, offspring, EvolutionConfig(prob_add_node=0.2), seed=15))

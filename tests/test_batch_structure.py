@@ -11,11 +11,11 @@ import pytest
 
 from helpers import doc_snippet, make_genome
 from neatify import EvolutionConfig, Genome, Population
-from neatify.batch_structure import add_connections, add_nodes, connect, split_connections
-from neatify.genes import ConnectionGene
-from neatify.genome_batch import GenomeBatch
-from neatify.graph import closes_cycle, evaluation_plan, successor_map
-from neatify.innovation import InnovationTracker
+from neatify.breeding.structure import add_connections, add_nodes, connect, split_connections
+from neatify.genome.genes import ConnectionGene
+from neatify.genome.batch import GenomeBatch
+from neatify.genome.graph import closes_cycle, evaluation_plan, successor_map
+from neatify.genome.innovation import InnovationTracker
 
 GROWING = dict(prob_add_node=0.3, prob_add_connection=0.8, prob_toggle_enable=0.05, target_species=0)
 

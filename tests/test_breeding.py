@@ -2,7 +2,7 @@
 genes), and the per-genome operators equal their plain definitions bit for bit.
 
 The digests were recorded on 2026-11-29 when breeding moved to whole-generation array operators
-(``neatify.batch_operators``), whose random numbers come from a numpy generator seeded by the run's
+(``neatify.breeding.operators``), whose random numbers come from a numpy generator seeded by the run's
 ``random.Random``; a change that alters them alters every seeded run and must say so."""
 
 import copy
@@ -16,11 +16,11 @@ import pytest
 
 from helpers import random_genomes
 from neatify import EvolutionConfig, Genome, Population
-from neatify.genes import ConnectionGene, NodeGene
-from neatify.genome import _new_weight
-from neatify.graph import creates_cycle
-from neatify.innovation import InnovationTracker
-from neatify.reproduction import allocate_offspring
+from neatify.genome.genes import ConnectionGene, NodeGene
+from neatify.genome.genome import _new_weight
+from neatify.genome.graph import creates_cycle
+from neatify.genome.innovation import InnovationTracker
+from neatify.breeding.reproduction import allocate_offspring
 
 # Every field that shapes a run, pinned, so that a change of the defaults elsewhere leaves these
 # runs alone. No threshold steering (target_species 0): its rule is not breeding's to guard.

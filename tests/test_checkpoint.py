@@ -5,7 +5,7 @@ import random
 import pytest
 
 from neatify import Checkpoint, EvolutionConfig, Population
-from neatify.checkpoint import CheckpointError
+from neatify.io.checkpoint import CheckpointError
 from test_population import fingerprint, xor_fitness
 
 

@@ -1,4 +1,4 @@
-"""The ``neatify`` command, run as a real subprocess (``python -m neatify.cli``) and in-process via main()."""
+"""The ``neatify`` command, run as a real subprocess (``python -m neatify.cli.main``) and in-process via main()."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ import pytest
 
 import neatify as neatify_package
 from neatify import Checkpoint, EvolutionConfig, Population
-from neatify.cli import main
+from neatify.cli.main import main
 from neatify.config import tomllib
 
 from distributed_helpers import Processes, alive, children_of, free_port, wait_until
 
 FITNESS_MODULE = """
-from neatify.network import Network
+from neatify.network.network import Network
 
 XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
 
@@ -69,7 +69,7 @@ def library_champion(project):
 
 
 def neatify(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "neatify.cli", *args], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "neatify", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=60)
 
 
@@ -178,7 +178,7 @@ def test_bad_run_files_are_reported_by_name(project, capsys, edit, message):
 
 
 def test_master_and_two_workers_as_subprocesses_match_the_library(project):
-    master = subprocess.Popen([sys.executable, "-m", "neatify.cli", "master", "run.toml", "--port", "0",
+    master = subprocess.Popen([sys.executable, "-m", "neatify", "master", "run.toml", "--port", "0",
                                "--min-workers", "2", "--worker-wait-timeout", "60"],
                               cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     workers = []
@@ -186,7 +186,7 @@ def test_master_and_two_workers_as_subprocesses_match_the_library(project):
         first = master.stdout.readline()
         assert first.startswith("master listening on 127.0.0.1:"), first + master.stderr.read()
         port = first.strip().rsplit(":", 1)[1]
-        workers = [subprocess.Popen([sys.executable, "-m", "neatify.cli", "worker", "xorfit:fitness",
+        workers = [subprocess.Popen([sys.executable, "-m", "neatify", "worker", "xorfit:fitness",
                                      "--master-port", port, "--worker-id", f"w{i}", "--capacity", "7",
                                      "--max-connect-attempts", "5"],
                                     cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -209,7 +209,7 @@ def test_master_and_two_workers_as_subprocesses_match_the_library(project):
 
 
 def test_worker_started_first_finds_the_master_through_the_scheduler_file(project):
-    worker = subprocess.Popen([sys.executable, "-m", "neatify.cli", "worker", "xorfit:fitness", "--scheduler-file",
+    worker = subprocess.Popen([sys.executable, "-m", "neatify", "worker", "xorfit:fitness", "--scheduler-file",
                                "scheduler.json", "--max-connect-attempts", "60"],
                               cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -248,7 +248,7 @@ def procs(project):
 
 def cli(procs, project, name, *args):
     """``neatify *args`` started in the project folder, its stdout and stderr in files of their own."""
-    return procs.start(name, "-m", "neatify.cli", *args, cwd=project, split=True)
+    return procs.start(name, "-m", "neatify", *args, cwd=project, split=True)
 
 
 def test_worker_aimed_at_a_closed_port_says_so_within_seconds(procs, project):
@@ -343,7 +343,7 @@ def test_help_shows_defaults(capsys):
 
 
 def test_master_host_defaults_to_loopback_everywhere():
-    from neatify.cli import build_parser
+    from neatify.cli.main import build_parser
     from neatify.distributed import DistributedConfig
 
     assert DistributedConfig().host == "127.0.0.1"

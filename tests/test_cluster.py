@@ -11,9 +11,9 @@ import threading
 
 import pytest
 
-from neatify.cli import build_parser, main
+from neatify.cli.main import build_parser, main
 from neatify.distributed import PROTOCOL_VERSION, DistributedConfig, DistributedEvaluator, WorkerNode
-from neatify.distributed.scheduler_file import (
+from neatify.distributed.io.scheduler_file import (
     SchedulerInfo, read_scheduler_file, remove_scheduler_file, write_scheduler_file,
 )
 
@@ -73,7 +73,7 @@ def test_processes_auto_is_the_usable_cpus():
 
 
 def _supervisor(procs: Processes, port: int, *flags: str):
-    return procs.start("supervisor", "-m", "neatify.cli", "worker", "distributed_helpers:slow_xor_fitness",
+    return procs.start("supervisor", "-m", "neatify", "worker", "distributed_helpers:slow_xor_fitness",
                        "--master-port", str(port), "--worker-id", "sup", "--capacity", "5", *flags,
                        env=HELPERS_ON_PATH)
 
@@ -152,7 +152,7 @@ def test_a_damaged_scheduler_file_is_an_error_naming_it(tmp_path, text, problem)
 
 def test_a_worker_never_goes_back_to_an_older_epoch(tmp_path, caplog):
     """Read epoch 1 (a master now gone), a file of epoch 0 is ignored; epoch 2 is served."""
-    caplog.set_level(logging.INFO, logger="neatify.distributed.worker")
+    caplog.set_level(logging.INFO, logger="neatify.distributed.io.worker")
     path = tmp_path / "scheduler.json"
     write_scheduler_file(path, _info(free_port(), epoch=1))
     with DistributedEvaluator(DistributedConfig(host=HOST, port=0)) as evaluator:

@@ -1,4 +1,4 @@
-"""The cycle collector is kept off what lived before the first generation (neatify.collector)."""
+"""The cycle collector is kept off what lived before the first generation (neatify.runtime.collector)."""
 
 import os
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 
 def test_the_collector_is_frozen_once_per_process_unless_opted_out():
-    script = ("import gc\nfrom neatify import Population\nfrom neatify.collector import freeze_once\n"
+    script = ("import gc\nfrom neatify import Population\nfrom neatify.runtime.collector import freeze_once\n"
               "pop = Population(pop_size=20, seed=1)\n"
               "pop.run_generation(lambda gs: [setattr(g, 'fitness', 1.0) for g in gs])\n"
               "print(gc.get_freeze_count() > 0, freeze_once())")

@@ -1,4 +1,4 @@
-"""neatify.compiled: loops compiled at first call, the same results as their Python originals."""
+"""neatify.runtime.compiled: loops compiled at first call, the same results as their Python originals."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from neatify.species import _distances
+from neatify.speciation.species import _distances
 
 
 def test_importing_neatify_does_not_import_numba():
-    code = "import sys, neatify, neatify.species, neatify.batch_structure; print('numba' in sys.modules)"
+    code = "import sys, neatify, neatify.speciation.species, neatify.breeding.structure; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "False"
 
@@ -33,11 +33,11 @@ def test_a_compiled_loop_gives_what_its_python_original_gives():
 
 
 def test_a_compiled_loop_calling_one_of_another_module_is_refused_by_name():
-    from neatify.compiled import compiled
+    from neatify.runtime.compiled import compiled
 
     @compiled
     def caller(x):
         return _distances(x)
 
-    with pytest.raises(TypeError, match="calls neatify.species._distances: a compiled loop may only call"):
+    with pytest.raises(TypeError, match="calls neatify.speciation.species._distances: a compiled loop may only call"):
         caller(1)

@@ -17,7 +17,7 @@ import pytest
 
 from distributed_helpers import HERE, HOST, Processes, RawPeer, local_state, report_xor, run, wait_until
 from neatify.distributed.config import system_listen_backlog
-from neatify.distributed.messages import FitnessReport, TaskAssignment
+from neatify.distributed.wire.messages import FitnessReport, TaskAssignment
 
 pytestmark = pytest.mark.timeout(90)
 

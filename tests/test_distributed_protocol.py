@@ -19,18 +19,18 @@ import pytest
 
 from distributed_helpers import HOST, ROOT, Processes, closed_by_peer, comparable, local_state, negative_id_task
 from neatify import EvolutionConfig, Genome, Population
-from neatify.innovation import InnovationTracker
-from neatify.checks import genome_dict_problem
+from neatify.genome.innovation import InnovationTracker
+from neatify.io.schema import genome_dict_problem
 from neatify.distributed import DistributedConfig, DistributedPopulation, GenomeEvaluator, MessageType, ProtocolError
 from neatify.distributed.errors import ConnectionClosed
-from neatify.distributed.genome_wire import CONNECTION_RECORD, GENE_COUNT, NODE_RECORD, WireGenomes, decode_genomes
-from neatify.distributed.messages import (
+from neatify.distributed.wire.columns import CONNECTION_RECORD, GENE_COUNT, NODE_RECORD, WireGenomes, decode_genomes
+from neatify.distributed.wire.messages import (
     ErrorReport, FitnessReport, HeartbeatRequest, RegistrationAck, TaskAssignment, WorkerRegistration,
 )
-from neatify.distributed.protocol import (
+from neatify.distributed.wire.framing import (
     PROTOCOL_VERSION, FramedConnection, decode_message, encode_frame, encode_raw,
 )
-from neatify.distributed.scheduler import Pace, SpeedShare, batch_size
+from neatify.distributed.core.scheduler import Pace, SpeedShare, batch_size
 
 pytestmark = pytest.mark.timeout(60)
 

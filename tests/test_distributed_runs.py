@@ -17,7 +17,7 @@ from neatify.distributed import (
     DistributedConfig, DistributedEvaluator, DistributedPopulation, RemoteFitnessError, WorkerLostError,
     WorkerWaitTimeout,
 )
-from neatify.reporters import CheckpointReporter
+from neatify.reporting.reporters import CheckpointReporter
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -200,7 +200,7 @@ def test_worker_gives_up_after_bounded_connect_attempts(procs):
 
 
 def test_master_restart_from_checkpoint_continues_exactly(procs, tmp_path):
-    from neatify.checkpoint import Checkpoint
+    from neatify.io.checkpoint import Checkpoint
 
     port, generations = free_port(), 12
     checkpoint, out = tmp_path / "run.json", tmp_path / "final.json"
@@ -222,7 +222,7 @@ def test_master_restart_from_checkpoint_continues_exactly(procs, tmp_path):
 
 
 def test_worker_of_another_protocol_version_is_refused_on_both_sides(master, monkeypatch, caplog):
-    import neatify.distributed.worker_protocol as worker_module
+    import neatify.distributed.core.worker as worker_module
     from distributed_helpers import xor_fitness
     from neatify.distributed import RegistrationError, WorkerNode
 
@@ -273,7 +273,7 @@ def test_master_given_a_checkpoint_workers_would_reject_exits_before_serving_any
 
 @pytest.mark.parametrize("where", ["missing/run.json", "."])
 def test_master_with_an_unwritable_checkpoint_path_refuses_to_start(tmp_path, where):
-    from neatify.checkpoint import CheckpointError
+    from neatify.io.checkpoint import CheckpointError
 
     path = tmp_path / where
     with pytest.raises(CheckpointError, match="cannot write"):

@@ -16,8 +16,9 @@ import pytest
 
 from distributed_helpers import HOST, Processes, closed_by_peer, comparable, free_port, local_state, wait_until
 from neatify.distributed import DistributedConfig, DistributedPopulation, auth
-from neatify.distributed.messages import ErrorReport, Message, RegistrationAck, WorkerRegistration
-from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection
+from neatify.distributed.wire.messages import ErrorReport, Message, RegistrationAck, WorkerRegistration
+from neatify.distributed.io.connection import FramedConnection
+from neatify.distributed.wire.framing import PROTOCOL_VERSION
 
 pytestmark = pytest.mark.timeout(60)
 

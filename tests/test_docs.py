@@ -151,7 +151,7 @@ def test_cli_run_file_and_fitness_module(tmp_path):
 
 def test_cli_synopsis_matches_the_parser():
     """Every option in docs/cli.md's synopsis is one its subcommand accepts."""
-    from neatify.cli import build_parser
+    from neatify.cli.main import build_parser
 
     synopsis = next(text for lang, text in doc_blocks("docs/cli.md") if not lang)
     parser = build_parser()

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from helpers import make_genome
-from neatify.species import Species
+from neatify.speciation.species import Species
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from double_pole import SpeciesChampions  # noqa: E402

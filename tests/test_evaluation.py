@@ -16,7 +16,7 @@ from fitness_table import (
 from neatify import EvaluationError, FitnessError, Population
 from neatify.distributed import DistributedConfig, DistributedEvaluator, RemoteFitnessError
 from neatify.evaluation import apply_results, check_error_fitness, evaluate_batch
-from neatify.parallel import ParallelEvaluator
+from neatify.backends.processes import ParallelEvaluator
 
 
 def through_pool(name: str, error_fitness: float | None = None) -> tuple:

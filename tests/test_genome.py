@@ -4,8 +4,8 @@ import pytest
 
 from helpers import make_genome
 from neatify import EvolutionConfig, Genome
-from neatify.graph import creates_cycle
-from neatify.innovation import InnovationTracker
+from neatify.genome.graph import creates_cycle
+from neatify.genome.innovation import InnovationTracker
 
 CONFIG = EvolutionConfig()
 
@@ -174,7 +174,7 @@ def test_to_dict_round_trip_is_exact_plain_data():
 def test_vectorised_distances_equal_the_pairwise_reference():
     import numpy as np
 
-    from neatify.species import GeneTable
+    from neatify.speciation.species import GeneTable
 
     config = EvolutionConfig(prob_add_node=0.3, prob_add_connection=0.5, prob_delete_connection=0.2)
     rng = random.Random(5)
@@ -196,7 +196,7 @@ def test_vectorised_distances_equal_the_pairwise_reference():
 def test_every_gene_is_excess_against_a_genome_without_genes():
     """Negative innovation numbers (hand-made genes) too: nothing lies before an empty genome's last
     gene, so the table's merge and the pairwise reference both count every gene as excess."""
-    from neatify.species import GeneTable
+    from neatify.speciation.species import GeneTable
 
     empty = Genome(0, 2, 1)
     negative = make_genome(2, 1, [(2, 0.0, "neat_sigmoid")], [(-5, 0, 2, 1.0, True), (3, 1, 2, 1.0, True)], 1)
@@ -227,7 +227,7 @@ def test_distances_over_innovation_numbers_far_apart_equal_the_pairwise_referenc
     sizing a lookup by the largest number (8 TiB)."""
     import numpy as np
 
-    from neatify.species import GeneTable, speciate
+    from neatify.speciation.species import GeneTable, speciate
 
     rng = random.Random(3)
     numbers = [rng.randrange(2**40) for _ in range(30)] + list(range(10))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from neatify import Population
-from neatify.genome_batch import GenomeBatch
+from neatify.genome.batch import GenomeBatch
 
 
 def _evolved(pop_size: int = 200, generations: int = 6, seed: int = 3) -> list:
@@ -128,7 +128,7 @@ def test_genes_a_fitness_function_changed_are_what_the_next_generation_breeds_fr
 
 
 def test_plain_genomes_equal_each_genomes_own_plain_data():
-    from neatify.genome_batch import plain_genomes
+    from neatify.genome.batch import plain_genomes
 
     genomes = _evolved()
     views = GenomeBatch.from_genomes(genomes).views()

@@ -11,17 +11,18 @@ import numpy as np
 import pytest
 
 from neatify import Population
-from neatify.distributed import DistributedConfig, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout, auth
+from neatify.distributed import DistributedConfig, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout
+from neatify.distributed.wire import auth
 from neatify.distributed import SupersededError
 from neatify.distributed.errors import DistributedError
-from neatify.distributed.genome_wire import decode_genomes
-from neatify.distributed.master_protocol import Close, MasterProtocol, Send
-from neatify.distributed.messages import (
+from neatify.distributed.wire.columns import decode_genomes
+from neatify.distributed.core.master import Close, MasterProtocol, Send
+from neatify.distributed.wire.messages import (
     ErrorReport, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal,
     StandbyRegistration, StateSnapshot, StatusReport, StatusRequest, TaskAssignment, WorkerRegistration,
 )
-from neatify.distributed.protocol import PROTOCOL_VERSION, FrameDecoder, decode_message, encode_frame
-from neatify.distributed.scheduler import Batch, GenerationJob
+from neatify.distributed.wire.framing import PROTOCOL_VERSION, FrameDecoder, decode_message, encode_frame
+from neatify.distributed.core.scheduler import Batch, GenerationJob
 
 TOKEN = "s3cret"
 M = TypeVar("M", bound=Message)
@@ -612,7 +613,7 @@ def test_one_standby_at_a_time_and_a_silent_one_is_dropped():
 def test_a_spare_standby_retrying_fills_the_log_with_no_warnings(caplog):
     """A second standby retries several times a second while another follows; it warns in its own log (the 1st,
     2nd, 4th... refusal), the primary logs each refusal at INFO only."""
-    caplog.set_level(logging.INFO, logger="neatify.distributed.master")
+    caplog.set_level(logging.INFO, logger="neatify.distributed.io.master")
     net = Net()
     link_standby(net, "first")
     for i in range(3):

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from neatify.distributed import MessageType, ProtocolError
-from neatify.distributed.messages import (
+from neatify.distributed.wire.messages import (
     MESSAGES, ErrorReport, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck,
     ShutdownSignal, StandbyRegistration, StateSnapshot, StatusReport, StatusRequest, StatusUpdate, TaskAssignment,
     WorkerRegistration,
 )
-from neatify.distributed.protocol import decode_message, encode_frame
+from neatify.distributed.wire.framing import decode_message, encode_frame
 
 NONCE, PROOF = b"n" * 32, b"p" * 32
 

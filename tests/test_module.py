@@ -6,8 +6,8 @@ import torch
 
 from helpers import make_genome
 from neatify import EvolutionConfig, Genome, NeatModule, Network
-from neatify.innovation import InnovationTracker
-from neatify.network import NetworkLayout
+from neatify.genome.innovation import InnovationTracker
+from neatify.network.network import NetworkLayout
 
 
 def sig(x):

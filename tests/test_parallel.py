@@ -13,8 +13,8 @@ import pytest
 
 from helpers import serial_and_parallel_fitness
 from neatify import EvaluationError, EvolutionConfig, Population
-from neatify.network import Network
-from neatify.parallel import ParallelEvaluator, split_batches
+from neatify.network.network import Network
+from neatify.backends.processes import ParallelEvaluator, split_batches
 
 XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
 CONFIG = EvolutionConfig(population_size=40, prob_add_node=0.2, prob_add_connection=0.3)
@@ -106,7 +106,7 @@ def test_a_dead_worker_or_failed_setup_raises_instead_of_hanging(fitness_fn, set
 
 NO_MAIN_GUARD = """
 from neatify import Population
-from neatify.parallel import ParallelEvaluator
+from neatify.backends.processes import ParallelEvaluator
 
 
 def fitness(genomes):

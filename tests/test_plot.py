@@ -8,12 +8,12 @@ from xml.etree import ElementTree
 import pytest
 
 from neatify import ConnectionGene, EvolutionConfig, Population
-from neatify.reporters import StatisticsReporter
+from neatify.reporting.reporters import StatisticsReporter
 
 pytest.importorskip("matplotlib")
 from matplotlib.image import imread  # noqa: E402
 
-from neatify.plot import draw_genome, genome_figure, genome_positions, plot_fitness, plot_species  # noqa: E402
+from neatify.reporting.plot import draw_genome, genome_figure, genome_positions, plot_fitness, plot_species  # noqa: E402
 
 CONFIG = EvolutionConfig(population_size=30, prob_add_node=0.4, prob_add_connection=0.4, prob_toggle_enable=0.05)
 

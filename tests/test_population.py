@@ -5,8 +5,8 @@ import pytest
 
 from helpers import doc_snippet
 from neatify import EvolutionConfig, FitnessError, Network, Population
-from neatify.reproduction import allocate_offspring, shared_fitness
-from neatify.species import STEER_TRIES, Species, adapt_threshold, find_threshold, speciate_steered
+from neatify.breeding.reproduction import allocate_offspring, shared_fitness
+from neatify.speciation.species import STEER_TRIES, Species, adapt_threshold, find_threshold, speciate_steered
 
 XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
 
@@ -179,7 +179,7 @@ def test_usage_doc_species_snippet_does_what_it_says():
 
 
 def test_a_checkpoint_with_a_fixed_threshold_continues_with_it(tmp_path):
-    from neatify.checkpoint import Checkpoint
+    from neatify.io.checkpoint import Checkpoint
 
     old_defaults = EvolutionConfig(target_species=0, compatibility_threshold_step=0.3)  # saved before 2026-11-29
     pop = Population(pop_size=60, num_inputs=2, num_outputs=1, config=old_defaults, seed=4)
@@ -253,7 +253,7 @@ def test_the_search_tries_the_threshold_first_doubles_or_halves_then_bisects():
 
 
 def test_steered_speciation_gives_up_past_the_limit_and_keeps_the_other_rules():
-    from neatify.species import speciate, speciate_at_most
+    from neatify.speciation.species import speciate, speciate_at_most
 
     pop = Population(pop_size=200, num_inputs=2, num_outputs=1, seed=5)
     genomes = pop.genomes
@@ -269,11 +269,11 @@ def test_steered_speciation_gives_up_past_the_limit_and_keeps_the_other_rules():
 
 
 def test_searching_speciation_stays_deterministic_across_a_checkpoint(monkeypatch):
-    import neatify.species
+    import neatify.speciation.species
 
     tries = []  # one threshold per speciation
-    real = neatify.species._Speciation.at
-    monkeypatch.setattr(neatify.species._Speciation, "at",
+    real = neatify.speciation.species._Speciation.at
+    monkeypatch.setattr(neatify.speciation.species._Speciation, "at",
                         lambda self, *args: tries.append(args[0]) or real(self, *args))
     config = EvolutionConfig(target_species=6, prob_add_node=0.2)
     straight = Population(pop_size=300, num_inputs=2, num_outputs=1, config=config, seed=8)
@@ -293,7 +293,7 @@ def test_searching_speciation_stays_deterministic_across_a_checkpoint(monkeypatc
 
 def test_speciation_groups_by_distance_and_keeps_species_ids():
     from helpers import make_genome
-    from neatify.species import speciate
+    from neatify.speciation.species import speciate
 
     def genome(gid, weights):
         return make_genome(2, 1, [(2, 0.0, "tanh")],

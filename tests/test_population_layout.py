@@ -9,8 +9,8 @@ import pytest
 from helpers import make_genome, random_genomes
 
 from neatify import EvolutionConfig, Genome, Population
-from neatify.graph import evaluation_plan
-from neatify.population_layout import PopulationLayout
+from neatify.genome.graph import evaluation_plan
+from neatify.network.layout import PopulationLayout
 
 # Names sort by code point, so upper case comes first: rows are grouped by that order.
 ACTIVATIONS = ["relu", "tanh", "identity", "Upper_custom", "a_custom", "neat_sigmoid"]

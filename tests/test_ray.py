@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from neatify import EvaluationError, EvolutionConfig, Population
-from neatify.network import Network
+from neatify.network.network import Network
 
 import fitness_table
 from distributed_helpers import comparable, wait_until
@@ -22,7 +22,7 @@ from helpers import doc_snippet
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from neatify.ray import RayEvaluator, actors_that_fit  # noqa: E402
+from neatify.backends.ray import RayEvaluator, actors_that_fit  # noqa: E402
 
 XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
 CONFIG = EvolutionConfig(population_size=40, prob_add_node=0.2, prob_add_connection=0.3)
@@ -131,7 +131,7 @@ def test_error_fitness_keeps_every_other_genome_s_value(local_ray):
 
 
 def test_missing_ray_gives_a_clear_error(monkeypatch):
-    from neatify.ray import _import_ray
+    from neatify.backends.ray import _import_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ImportError, match=r"pip install 'neatify-neat\[ray\]'"):
@@ -141,7 +141,7 @@ def test_missing_ray_gives_a_clear_error(monkeypatch):
 def test_more_actors_than_cpus_are_capped_with_a_warning(local_ray, caplog):
     """The usage doc's snippet, as written: 16 actors asked on 2 CPUs start 2 (with a warning), not a hang."""
     namespace = {"__name__": "usage_doc_snippet"}  # not importable: cloudpickle ships its functions by value
-    with caplog.at_level("WARNING", logger="neatify.ray"):
+    with caplog.at_level("WARNING", logger="neatify.backends.ray"):
         exec(doc_snippet("docs/usage.md", "RayEvaluator(fitness, num_actors=16"), namespace)
     assert "num_actors=16 but Ray has 2 CPU (1 per actor): starting 2 actors" in caplog.text
     assert namespace["evaluator"].num_actors == 2 and namespace["pop"].history
@@ -177,7 +177,7 @@ def test_actors_follow_nodes_that_join_and_leave(cluster, caplog, tmp_path):
         serial.run_generation(xor_fitness)
     leaving = tmp_path / "leaving"
     evaluator = RayEvaluator(stall_on_leaving_node, setup=lambda: {"leaving": str(leaving)}, timeout=60)
-    with caplog.at_level(logging.INFO, logger="neatify.ray"), evaluator:
+    with caplog.at_level(logging.INFO, logger="neatify.backends.ray"), evaluator:
         distributed.run_generation(evaluator)
         assert evaluator.num_actors == 2
         node = cluster.add_node(num_cpus=2, **LOOPBACK)

@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from neatify import Checkpoint, EvolutionConfig, Population
-from neatify.reporters import CheckpointReporter, ProgressReporter, StatisticsReporter
+from neatify.reporting.reporters import CheckpointReporter, ProgressReporter, StatisticsReporter
 
 CONFIG = EvolutionConfig(population_size=30, prob_add_node=0.2)
 
@@ -104,7 +104,7 @@ def test_statistics_reporter_records_stats_and_species_sizes(tmp_path):
 def test_checkpoint_reporter_saves_every_n_generations_and_resumes_exactly(tmp_path, caplog):
     reporter = CheckpointReporter(tmp_path / "ckpt", every_generations=2)
     pop = population(reporter)
-    with caplog.at_level(logging.INFO, logger="neatify.reporters"):
+    with caplog.at_level(logging.INFO, logger="neatify.reporting.reporters"):
         pop.run(size_fitness, 5)
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
         "checkpoint-1.json.gz", "checkpoint-3.json.gz"]

@@ -16,12 +16,13 @@ import pytest
 
 from neatify import Checkpoint, EvolutionConfig, Population
 from neatify.distributed import AuthenticationError, DistributedConfig, DistributedEvaluator, WorkerNode
-from neatify.distributed.messages import ErrorReport, Message, RegistrationAck, StateSnapshot
-from neatify.distributed.protocol import PROTOCOL_VERSION, FramedConnection
-from neatify.distributed.scheduler_file import read_scheduler_file
-from neatify.distributed.standby import StandbyLink
-from neatify.distributed.standby_protocol import Finished, Promote, encode_state
-from neatify.reporters import StatisticsReporter
+from neatify.distributed.wire.messages import ErrorReport, Message, RegistrationAck, StateSnapshot
+from neatify.distributed.io.connection import FramedConnection
+from neatify.distributed.wire.framing import PROTOCOL_VERSION
+from neatify.distributed.io.scheduler_file import read_scheduler_file
+from neatify.distributed.io.standby import StandbyLink
+from neatify.distributed.core.standby import Finished, Promote, encode_state
+from neatify.reporting.reporters import StatisticsReporter
 
 from distributed_helpers import HERE, HOST, Processes, comparable, free_port, wait_until, xor_fitness
 
@@ -71,7 +72,7 @@ def folder(tmp_path: Path, name: str) -> Path:
 
 def master(procs: Processes, where: Path, port: int, *flags: str):
     """``neatify master`` in ``where`` (stdout to its log, stderr apart), heartbeats every HEARTBEAT seconds."""
-    return procs.start(where.name, "-m", "neatify.cli", "master", "run.toml", "--port", str(port), "--min-workers",
+    return procs.start(where.name, "-m", "neatify", "master", "run.toml", "--port", str(port), "--min-workers",
                        "2", "--heartbeat-interval", str(HEARTBEAT), "--checkpoint", "run.json",
                        "--worker-wait-timeout", "60", "-v", *flags, cwd=where, split=True)
 
@@ -283,7 +284,7 @@ class FakePeer:
 
 def test_a_worker_that_served_epoch_2_refuses_an_epoch_1_master_and_moves_on(caplog):
     """The old master here checks no epoch (it accepts anyone); the worker's own check catches it."""
-    caplog.set_level(logging.INFO, logger="neatify.distributed.worker")
+    caplog.set_level(logging.INFO, logger="neatify.distributed.io.worker")
 
     def old_master(conn: FramedConnection) -> None:
         fake.hear(conn)
@@ -324,7 +325,7 @@ def test_a_standby_with_a_wrong_token_is_refused(tmp_path):
 
 
 def test_a_malformed_snapshot_closes_the_link_and_the_standby_keeps_its_last_good_state(caplog):
-    caplog.set_level(logging.INFO, logger="neatify.distributed.standby")
+    caplog.set_level(logging.INFO, logger="neatify.distributed.io.standby")
     good = Population(10, 2, 1, seed=5)
     good.run_generation(xor_fitness)
     damaged = good.state_dict()
@@ -385,7 +386,7 @@ def test_a_worker_is_given_its_masters_one_way(given, problem):
 
 
 def test_neatify_worker_tries_every_master_given(capsys):
-    from neatify.cli import main
+    from neatify.cli.main import main
 
     first, second = free_port(), free_port()
     code = main(["worker", "distributed_helpers:xor_fitness", "--master", f"{HOST}:{first},{HOST}:{second}",

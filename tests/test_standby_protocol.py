@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from neatify import Population
-from neatify.distributed import AuthenticationError, auth
-from neatify.distributed.messages import (
+from neatify.distributed import AuthenticationError
+from neatify.distributed.wire import auth
+from neatify.distributed.wire.messages import (
     ErrorReport, HeartbeatRequest, HeartbeatResponse, RegistrationAck, ShutdownSignal, StandbyRegistration,
     StateSnapshot,
 )
-from neatify.distributed.protocol import PROTOCOL_VERSION
-from neatify.distributed.standby_protocol import (
+from neatify.distributed.wire.framing import PROTOCOL_VERSION
+from neatify.distributed.core.standby import (
     Finished, Linked, Lost, Promote, Replicated, StandbyProtocol, StoodDown, encode_state,
 )
 

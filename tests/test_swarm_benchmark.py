@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from swarm import batch_fitness, local_fitness, run_point  # noqa: E402
 
 from neatify import Population  # noqa: E402
-from neatify.genome_batch import GenomeBatch  # noqa: E402
+from neatify.genome.batch import GenomeBatch  # noqa: E402
 
 
 @pytest.mark.timeout(30)

@@ -7,15 +7,16 @@ from dataclasses import replace
 import pytest
 
 from neatify import Population
-from neatify.distributed import AuthenticationError, RegistrationError, auth
+from neatify.distributed import AuthenticationError, RegistrationError
+from neatify.distributed.wire import auth
 from neatify.distributed.errors import ConnectionClosed, ProtocolError
-from neatify.distributed.genome_wire import WireGenomes
-from neatify.distributed.messages import (
+from neatify.distributed.wire.columns import WireGenomes
+from neatify.distributed.wire.messages import (
     ErrorReport, HeartbeatRequest, HeartbeatResponse, RegistrationAck, ShutdownSignal,
     WorkerRegistration,
 )
-from neatify.distributed.protocol import PROTOCOL_VERSION, encode_frame
-from neatify.distributed.worker_protocol import Failed, Registered, Shutdown, WorkerProtocol
+from neatify.distributed.wire.framing import PROTOCOL_VERSION, encode_frame
+from neatify.distributed.core.worker import Failed, Registered, Shutdown, WorkerProtocol
 
 from distributed_helpers import frames, negative_id_task, sent
 

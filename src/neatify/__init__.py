@@ -9,15 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from neatify.activations import register_activation
-from neatify.checkpoint import Checkpoint
+from neatify.io.checkpoint import Checkpoint
 from neatify.config import ConfigError, EvolutionConfig
-from neatify.genes import ConnectionGene, NodeGene
-from neatify.genome import Genome
-from neatify.network import Network
+from neatify.genome.genes import ConnectionGene, NodeGene
+from neatify.genome.genome import Genome
+from neatify.network.network import Network
 from neatify.evaluation import EvaluationError, FitnessError
 from neatify.population import GenerationStats, Population
-from neatify.reporters import CheckpointReporter, ProgressReporter, Reporter, StatisticsReporter
-from neatify.species import Species
+from neatify.reporting.reporters import CheckpointReporter, ProgressReporter, Reporter, StatisticsReporter
+from neatify.speciation.species import Species
 
 __version__ = "0.2.0"
 
@@ -28,7 +28,7 @@ __all__ = [
     "__version__", "register_activation",
 ]
 
-_LAZY = {"NeatModule": "neatify.nn", "NeatPopulationModule": "neatify.nn", "ParallelEvaluator": "neatify.parallel"}
+_LAZY = {"NeatModule": "neatify.nn", "NeatPopulationModule": "neatify.nn", "ParallelEvaluator": "neatify.backends.processes"}
 
 
 def __getattr__(name: str) -> Any:

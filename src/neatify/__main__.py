@@ -2,6 +2,6 @@
 
 import sys
 
-from neatify.cli import main
+from neatify.cli.main import main
 
 sys.exit(main())

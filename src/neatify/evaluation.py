@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from neatify.genome import Genome
+from neatify.genome.genome import Genome
 
 logger = logging.getLogger("neatify.evaluation")
 

@@ -10,20 +10,22 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from neatify.collector import freeze_once, paused
+from neatify.breeding.reproduction import reproduce
 from neatify.config import EvolutionConfig
 from neatify.evaluation import FitnessError as FitnessError  # re-exported: neatify.population.FitnessError
 from neatify.evaluation import check_fitness
-from neatify.genome import Genome
-from neatify.genome_batch import GenomeBatch, plain_genomes
-from neatify.innovation import InnovationTracker
-from neatify.reporters import Reporter
-from neatify.reproduction import reproduce
-from neatify.species import Species, adapt_threshold, speciate_steered
+from neatify.genome.batch import GenomeBatch, plain_genomes
+from neatify.genome.genome import Genome
+from neatify.genome.innovation import InnovationTracker
+from neatify.runtime.collector import freeze_once, paused
+from neatify.speciation.species import Species, adapt_threshold, speciate_steered
+
+if TYPE_CHECKING:
+    from neatify.reporting.reporters import Reporter  # reporters sit above the loop (they checkpoint it)
 
 logger = logging.getLogger("neatify")
 
@@ -118,7 +120,7 @@ class Population:
             self.next_species_id)
         self.compatibility_threshold = adapt_threshold(threshold, len(self.species), self.config)
 
-    # --- state as plain data (see neatify.checkpoint) ---
+    # --- state as plain data (see neatify.io.checkpoint) ---
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue this run exactly, as JSON-safe plain data."""
         version, internal, gauss_next = self.rng.getstate()
@@ -181,7 +183,7 @@ class Population:
         On return ``genomes`` is the generation just evaluated, each with a finite fitness. If the
         fitness function raises or leaves a bad fitness, nothing is lost: the same generation is
         evaluated again on the next call. The first call in a process freezes what already lives out of
-        the cycle collector's way (``neatify.collector.freeze_once``; ``NEATIFY_GC_FREEZE=0`` opts out).
+        the cycle collector's way (``neatify.runtime.collector.freeze_once``; ``NEATIFY_GC_FREEZE=0`` opts out).
         """
         freeze_once()
         if self.evaluated:

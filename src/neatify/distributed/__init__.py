@@ -9,10 +9,10 @@ from neatify.distributed.errors import (
     AuthenticationError, DistributedError, ProtocolError, RegistrationError, RemoteFitnessError, SupersededError,
     WorkerLostError, WorkerWaitTimeout,
 )
-from neatify.distributed.master import DistributedEvaluator, DistributedPopulation, SystemCoordinator
-from neatify.distributed.messages import MessageType
-from neatify.distributed.protocol import PROTOCOL_VERSION
-from neatify.distributed.worker import GenomeEvaluator, WorkerNode
+from neatify.distributed.io.master import DistributedEvaluator, DistributedPopulation, SystemCoordinator
+from neatify.distributed.wire.messages import MessageType
+from neatify.distributed.wire.framing import PROTOCOL_VERSION
+from neatify.distributed.io.worker import GenomeEvaluator, WorkerNode
 
 __all__ = [
     "PROTOCOL_VERSION", "AuthenticationError", "DistributedConfig", "DistributedError", "DistributedEvaluator",

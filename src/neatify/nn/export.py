@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from neatify.genome import Genome
+from neatify.genome.genome import Genome
 from neatify.nn.module import NeatModule
 
 logger = logging.getLogger("neatify.nn.export")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neatify.genome import Genome
-from neatify.network import NetworkLayout
+from neatify.genome.genome import Genome
+from neatify.network.network import NetworkLayout
 from neatify.nn.activations import torch_activation
 
 
@@ -17,7 +17,7 @@ class NeatModule(nn.Module):
     forward pass costs a handful of tensor operations however wide the genome is. A recurrent
     genome keeps its node values between calls (one call = one time step); ``reset()`` clears them.
     With ``synchronous=True`` every call advances every node one step from the previous step's
-    values, as neat-python's ``RecurrentNetwork`` does (see ``neatify.network``).
+    values, as neat-python's ``RecurrentNetwork`` does (see ``neatify.network.network``).
     With ``trainable=True`` weights and biases are ``nn.Parameter``s and
     ``update_genome_weights()`` writes them back into the genome.
     """

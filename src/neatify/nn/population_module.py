@@ -10,7 +10,7 @@ genome. Recurrent edges form one more CSR matrix applied to the previous step's 
 exactly as ``NeatModule`` does for one genome. Nothing is padded: the work is proportional to the
 population's real nodes and edges. On CPU the batch is processed in column chunks that stay in
 cache (``chunk_elements``). The rows and CSR parts are laid out for all genomes at once in numpy
-(``neatify.population_layout``).
+(``neatify.network.layout``).
 
 Why not padded dense per depth level (each genome's layer ``k`` padded to the widest layer ``k``
 and one batched matrix product ``(genomes, batch, columns) @ (genomes, columns, width)`` per
@@ -29,9 +29,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from neatify.genome import Genome
+from neatify.genome.genome import Genome
 from neatify.nn.activations import torch_activation
-from neatify.population_layout import PopulationLayout
+from neatify.network.layout import PopulationLayout
 
 Part = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 """One CSR matrix's row pointers, shared-input columns, per-genome-input columns and weights."""
@@ -43,7 +43,7 @@ class NeatPopulationModule(nn.Module):
     Genome ``i``'s slice of the output equals ``NeatModule(genomes[i])`` on its inputs (to float
     tolerance). Recurrent genomes keep their node values between calls (one call = one time step),
     as ``NeatModule`` does; ``reset()`` clears them. ``synchronous=True`` updates every node from
-    the previous step's values, as neat-python's ``RecurrentNetwork`` does (see ``neatify.network``).
+    the previous step's values, as neat-python's ``RecurrentNetwork`` does (see ``neatify.network.network``).
     For evaluation only: no gradients flow.
     """
 

@@ -1,0 +1,297 @@
+"""Bookkeeping of one generation's evaluation: pending genomes, batches in flight, results (no I/O)."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neatify.distributed.errors import DistributedError, ProtocolError
+from neatify.distributed.wire.columns import WireGenomes
+from neatify.distributed.wire.framing import encode_frame
+from neatify.genome.genome import Genome
+
+
+@dataclass(eq=False)
+class Batch:
+    """Genomes sent to one worker in one TASK_ASSIGNMENT: ``rows`` of its generation's wire columns, ``ids`` theirs.
+
+    ``timed_out``: its genomes were given to others too, so its worker is not counted as one that can
+    take work. ``job`` is None once its generation is over (released, so it pins no genomes).
+    """
+
+    id: int
+    job: GenerationJob | None
+    rows: np.ndarray
+    ids: np.ndarray
+    sent_at: float
+    timed_out: bool = False
+    ahead: bool = False
+    """Sent while its worker still held another batch (prefetched): it waits there behind that one."""
+    started: float = field(init=False)
+    """When its evaluation began, as far as the master knows: sent, or the report of the batch ahead of it."""
+
+    def __post_init__(self) -> None:
+        self.started = self.sent_at
+        self.sent_ids = self.ids.tobytes()
+        """The ids column as sent: a report in the same order matches it byte for byte."""
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def release(self) -> None:
+        """Forget the generation (its worker may still report; that result is ignored)."""
+        self.job = None
+        self.timed_out = True
+
+    def check_report(self, ids: np.ndarray, error_ids: list[int]) -> None:
+        """ProtocolError unless a report's ``ids`` and ``error_ids`` together are exactly this batch's genomes."""
+        if error_ids or not self._as_sent(ids):  # a worker reports in the order sent: else compare as sets
+            covered = len(ids) + len(error_ids) == len(self.ids) and np.array_equal(
+                np.sort(np.concatenate((ids, np.array(error_ids, dtype=np.int64)))), np.sort(self.ids))
+            if not covered:
+                raise ProtocolError(f"FITNESS_REPORT for batch {self.id} does not cover exactly its genomes")
+
+    def _as_sent(self, ids: np.ndarray) -> bool:
+        """Whether ``ids`` are this batch's genomes in the order sent."""
+        return len(ids) == len(self.ids) and ids.tobytes() == self.sent_ids
+
+    def rows_of(self, ids: np.ndarray) -> np.ndarray:
+        """The rows of this batch's genomes ``ids`` (each one of them)."""
+        if self._as_sent(ids):
+            return self.rows
+        order = np.argsort(self.ids, kind="stable")
+        return self.rows[order[np.searchsorted(self.ids, ids, sorter=order)]]
+
+
+def group_order(genomes: list[Genome], groups: Mapping[int, int]) -> list[int]:
+    """Positions of ``genomes`` with each group's together, groups in order of first appearance (stable within one).
+
+    ``groups`` maps genome id -> group (species) id; a genome it lacks is a ``ValueError`` naming it.
+    """
+    missing = next((g.id for g in genomes if g.id not in groups), None)
+    if missing is not None:
+        raise ValueError(f"species batching: genome {missing} has no species in the map given")
+    first: dict[int, int] = {}
+    for genome in genomes:
+        first.setdefault(groups[genome.id], len(first))
+    return sorted(range(len(genomes)), key=lambda i: first[groups[genomes[i].id]])
+
+
+def _refuse_repeated(generation: int, ids: np.ndarray) -> None:
+    """ValueError naming a genome id that occurs twice: reports are matched to rows by id, so each must be one."""
+    ordered = np.sort(ids)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if repeated.size:
+        raise ValueError(f"genome id {repeated[0]} occurs twice in generation {generation}; each genome needs "
+                         f"its own id")
+
+
+class GenerationJob:
+    """One generation's genomes, which have a fitness (or a failure) yet, and the counters logged.
+
+    The genomes are encoded once (``WireGenomes``), in sending order: with ``groups`` (genome id -> species id)
+    species by species, and then ``take`` stops where the species changes, so every batch holds one species.
+    Genomes are tracked by their row there, in numpy arrays: no Python work per genome while the batches go out
+    and come back.
+    """
+
+    def __init__(self, generation: int, genomes: list[Genome], groups: Mapping[int, int] | None = None) -> None:
+        self.generation = generation
+        self.genomes = genomes
+        order = None if groups is None else group_order(genomes, groups)
+        self.wire = WireGenomes.of([genomes[i] for i in order] if order is not None else genomes) \
+            if genomes else None
+        """Each genome's wire columns, made once per generation however often they are sent."""
+        if self.wire is not None:
+            _refuse_repeated(generation, self.wire.ids)
+        count = len(genomes)
+        self.group = None if groups is None or self.wire is None else \
+            np.array([groups[i] for i in self.wire.ids.tolist()], dtype=np.int64)
+        """Each row's species with ``groups``, else None."""
+        self.pending: deque[np.ndarray] = deque([np.arange(count)] if count else [])
+        """Rows to send, in runs (a re-sent batch's rows go in front); some may have been resolved meanwhile."""
+        self.fitness = np.zeros(count, dtype=np.float64)
+        self.resolved = np.zeros(count, dtype=bool)
+        """Rows with a fitness (or a failure)."""
+        self.failures: dict[int, tuple[int | str, str]] = {}
+        """genome id -> (worker id, remote traceback) for genomes whose fitness function raised."""
+        self.unresolved = count
+        """Genomes still without a fitness (or a failure): pending or in a batch out."""
+        self.error: DistributedError | None = None
+        self.finished = False
+        self.batches_sent = self.batches_resent = self.duplicates_ignored = 0
+
+    @property
+    def done(self) -> bool:
+        return self.unresolved == 0
+
+    @property
+    def waiting(self) -> int:
+        """Rows pending (some perhaps resolved meanwhile, by a batch that reported late)."""
+        return sum(len(run) for run in self.pending)
+
+    def task_frame(self, batch: Batch) -> bytes:
+        """The TASK_ASSIGNMENT frame of a batch, cut from the generation's wire columns."""
+        assert self.wire is not None
+        return encode_frame(self.wire.task(batch.id, self.generation, batch.rows))
+
+    def take(self, size: int) -> np.ndarray:
+        """Up to ``size`` pending rows that have no result yet (of one group when there are groups)."""
+        taken: list[np.ndarray] = []
+        count, group = 0, None
+        while self.pending and count < size:
+            run = self.pending.popleft()
+            head, rest = run[:size - count], run[size - count:]
+            head = head[~self.resolved[head]]
+            if self.group is not None and head.size:
+                group = self.group[head[0]] if group is None else group
+                other = np.flatnonzero(self.group[head] != group)
+                if other.size:
+                    rest, head = np.concatenate((head[other[0]:], rest)), head[:other[0]]
+            if rest.size:
+                self.pending.appendleft(rest)
+            taken.append(head)
+            count += head.size
+            if rest.size and group is not None and self.group is not None and self.group[rest[0]] != group:
+                break
+        if len(taken) == 1:
+            return taken[0]
+        return np.concatenate(taken) if taken else np.zeros(0, dtype=np.int64)
+
+    def ids(self, rows: np.ndarray) -> np.ndarray:
+        """The genome ids of ``rows``."""
+        assert self.wire is not None
+        return self.wire.ids[rows]
+
+    def requeue(self, batch: Batch) -> bool:
+        """Put a failed or late batch's unresolved genomes back in front; whether any were."""
+        batch.timed_out = True
+        missing = batch.rows[~self.resolved[batch.rows]]
+        if missing.size:
+            self.pending.appendleft(missing)
+            self.batches_resent += 1
+        return bool(missing.size)
+
+    def record(self, batch: Batch, ids: np.ndarray, fitness: np.ndarray, errors: list[list],
+               worker_id: int | str) -> int:
+        """Take a report's values (checked to cover ``batch``) for genomes still without one; returns how many
+        were new."""
+        rows = batch.rows_of(ids)
+        new = ~self.resolved[rows]
+        if not new.all():  # some were resolved by another batch (this one was re-sent, or is)
+            rows, fitness = rows[new], fitness[new]
+        self.fitness[rows] = fitness
+        self.resolved[rows] = True
+        added = len(rows)
+        if errors:
+            error_rows = batch.rows_of(np.array([pair[0] for pair in errors], dtype=np.int64))
+            for row, (genome_id, trace) in zip(error_rows.tolist(), errors):
+                if not self.resolved[row]:
+                    self.resolved[row] = True
+                    self.failures[genome_id] = (worker_id, trace)
+                    added += 1
+        self.unresolved -= added
+        if added == 0:
+            self.duplicates_ignored += 1
+        return added
+
+    def results(self) -> dict[int, float]:
+        """genome id -> fitness reported, of every genome (a failed one's is 0.0: the caller decides it)."""
+        return {} if self.wire is None else dict(zip(self.wire.ids.tolist(), self.fitness.tolist()))
+
+
+class SpeedShare:
+    """Running sums over the workers that can take work: O(1) per change, no rescans.
+
+    A worker not yet measured counts as the mean of the measured ones (1.0 when none is).
+    """
+
+    def __init__(self) -> None:
+        self._known_sum = 0.0
+        self._known = 0
+        self._unknown = 0
+
+    def add(self, speed: float | None) -> None:
+        if speed:
+            self._known_sum += speed
+            self._known += 1
+        else:
+            self._unknown += 1
+
+    def remove(self, speed: float | None) -> None:
+        if speed:
+            self._known -= 1
+            self._known_sum = self._known_sum - speed if self._known else 0.0
+        else:
+            self._unknown -= 1
+
+    def replace(self, old: float | None, new: float | None) -> None:
+        self.remove(old)
+        self.add(new)
+
+    def share(self, speed: float | None) -> float:
+        """The fraction of the pending genomes a worker of ``speed`` deserves."""
+        default = self._known_sum / self._known if self._known else 1.0
+        total = self._known_sum + default * self._unknown
+        return (speed or default) / total if total > 0 else 1.0
+
+
+OVERHEAD_SHARE = 0.15
+"""The most a batch's fixed cost (round trip, coding, the master's handling) may weigh against its evaluation time."""
+SMOOTHING = 0.5
+"""Weight of the past in a worker's running measurements (the newest batch gets the rest)."""
+
+
+def smoothed(old: float | None, new: float) -> float:
+    """The running value after one more measurement."""
+    return new if old is None else SMOOTHING * old + (1 - SMOOTHING) * new
+
+
+@dataclass
+class Pace:
+    """A worker's measured evaluation rate and fixed cost per batch, over its past batches.
+
+    ``rate``: genomes per second of its own evaluation (a report's ``elapsed``; a report of 0 s measures
+    nothing). ``overhead``: seconds a batch costs it beyond that, sent to report received (round trip,
+    decoding, the master's handling), measured on batches that did not wait behind another.
+    """
+
+    rate: float | None = None
+    overhead: float | None = None
+
+    def observe(self, genomes: int, elapsed: float, turnaround: float | None) -> None:
+        """One batch reported: ``elapsed`` of evaluation, ``turnaround`` from its send (None: it was sent ahead)."""
+        if elapsed > 0:  # at most a genome a microsecond: a lying report's 1e-300 s overflows nothing
+            self.rate = smoothed(self.rate, genomes / max(elapsed, 1e-6))
+        if turnaround is not None:
+            self.overhead = smoothed(self.overhead, max(turnaround - elapsed, 0.0))
+
+    def floor(self, limit: int) -> int:
+        """The fewest genomes (at most ``limit``) whose evaluation outweighs the overhead by 1 / OVERHEAD_SHARE;
+        1 until measured."""
+        if not self.rate or self.overhead is None:
+            return 1
+        return max(1, math.ceil(min(self.overhead * self.rate / OVERHEAD_SHARE, limit)))
+
+    def amortised(self, genomes: int) -> bool:
+        """Whether a batch of ``genomes`` keeps the overhead within OVERHEAD_SHARE of its evaluation (unknown:
+        assumed so); when not, a second batch sent ahead hides the round trip."""
+        return self.floor(genomes + 1) <= genomes
+
+
+def batch_size(pending: int, capacity: int, share: float, fixed: int, floor: int = 1) -> int:
+    """Genomes for the next batch of one worker.
+
+    ``fixed`` > 0 is used as is (capped by the worker's capacity). Otherwise (guided self-scheduling)
+    the worker gets half of its ``share`` of the pending genomes, its share being its speed over the
+    summed speed of the workers that can take work (see ``SpeedShare``), so batches shrink toward
+    the end of a generation and fast workers take more; but never fewer than ``floor`` (``Pace.floor``:
+    enough to amortise the worker's measured per-batch overhead), capacity and pending genomes allowing.
+    """
+    if fixed > 0:
+        return max(1, min(fixed, capacity, pending))
+    return max(1, min(capacity, pending, max(floor, math.ceil(pending * min(share, 1.0) / 2))))

@@ -1,0 +1,267 @@
+"""The standby master's link to its primary, sans I/O: fed the primary's bytes and the time, it returns events.
+
+Registration (mutually authenticated under role ``"standby"``), heartbeats, every state snapshot checked
+in full before it is trusted, and the promotion timer, which runs across reconnections: once linked, a
+primary unheard of for the silence limit is gone and the standby takes over as the next epoch.
+``StandbyLink`` (``standby.py``) moves the bytes; the tests drive this with a fake clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from neatify.io.checkpoint import state_problem, statistics_problem
+from neatify.distributed.wire import auth
+from neatify.distributed.config import AUTH_TOKEN_ENV
+from neatify.distributed.errors import AuthenticationError, ConnectionClosed, DistributedError, ProtocolError
+from neatify.distributed.wire.messages import (
+    ErrorReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal, StandbyRegistration,
+    StateSnapshot,
+)
+from neatify.distributed.wire.framing import PROTOCOL_VERSION, FrameDecoder, encode_frame
+from neatify.distributed.core.worker import Send
+
+_STATE_KEYS = {"population", "statistics"}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The primary's state after an evaluated generation: its population and its statistics rows, checked."""
+
+    epoch: int
+    generation: int
+    population: dict[str, Any]
+    statistics: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Linked:
+    """The primary accepted this standby."""
+
+    epoch: int
+    heartbeat_interval: float
+
+
+@dataclass(frozen=True)
+class Replicated:
+    """A new snapshot, now ``StandbyProtocol.snapshot``."""
+
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True)
+class Lost:
+    """This connection is over (reconnect), or, ``fatal``, the primary refused this standby for good."""
+
+    error: DistributedError
+    fatal: bool = False
+
+
+@dataclass(frozen=True)
+class Promote:
+    """The primary has been gone for the silence limit: lead the run as ``epoch``."""
+
+    epoch: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The primary ended the run itself (SHUTDOWN_SIGNAL): nothing to take over."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class StoodDown:
+    """The master dialled, of an older epoch than this one's, stood down on meeting it (ERROR_REPORT ``"epoch"``):
+    what a promoted standby tells its old primary (``standby.OldPrimaryFence``)."""
+
+    reason: str
+
+
+Event = Send | Linked | Replicated | Lost | Promote | Finished | StoodDown
+
+
+def encode_state(population: dict[str, Any], statistics: list[dict[str, Any]]) -> bytes:
+    """The ``state`` of a STATE_SNAPSHOT: one msgpack document of plain data (never pickle)."""
+    return msgpack.packb({"population": population, "statistics": statistics}, use_bin_type=True)
+
+
+def decode_state(blob: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The population state and statistics rows of a snapshot, checked in full (ProtocolError naming the problem);
+    the population with the check a checkpoint gets, so the standby never adopts a state it could not resume."""
+    try:  # species ids key the statistics' species sizes, so map keys may be ints
+        data = msgpack.unpackb(blob, raw=False, strict_map_key=False, max_ext_len=0)
+    except Exception as exc:  # msgpack raises several unrelated exception types on bad input
+        raise ProtocolError(f"state snapshot is not valid msgpack ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict) or set(data) != _STATE_KEYS:
+        raise ProtocolError("state snapshot must be a map of exactly population and statistics")
+    problem = state_problem(data["population"]) or statistics_problem(data["statistics"])
+    if problem:
+        raise ProtocolError(f"state snapshot refused: {problem}")
+    return data["population"], data["statistics"]
+
+
+class StandbyProtocol:
+    """The standby's side of its link to the primary, over every connection it opens. ``connect`` starts one;
+    ``received``/``tick``/``closed`` return events in order."""
+
+    def __init__(self, auth_token: str | None, where: str, max_frame_bytes: int, silence_limit: float, now: float,
+                 epoch: int = 0) -> None:
+        self.auth_token = auth_token
+        self.where = where
+        """The primary's address, for messages."""
+        self.max_frame_bytes = max_frame_bytes
+        self.silence_limit = silence_limit
+        """Seconds without a byte from the primary after which it is gone (raised to 3 of its heartbeat intervals)."""
+        self.epoch = epoch
+        """The highest epoch the primary (or this standby's checkpoint) showed; a promotion leads the next one."""
+        self.linked = False
+        """Whether a primary accepted this standby once: only then may it be promoted (a standby started before
+        its primary never runs the evolution on its own)."""
+        self.snapshot: Snapshot | None = None
+        """The last good snapshot."""
+        self._last_heard = now
+        self._opened = now
+        """When the current connection was opened (its own silence counts from then)."""
+        self._decoder: FrameDecoder | None = None
+        """The current connection's (None between connections)."""
+        self._nonce = b""
+        self._proven = False
+        self._registered = False
+
+    def connect(self, now: float) -> Send:
+        """A new connection to the primary is open: the registration to send first."""
+        self._decoder, self._opened = FrameDecoder(self.max_frame_bytes), now
+        self._nonce, self._proven, self._registered = auth.new_nonce(), False, False
+        return Send(encode_frame(self._hello()))
+
+    def received(self, data: bytes, now: float) -> list[Event]:
+        """Bytes arrived from the primary (any bytes are a sign of life)."""
+        self._last_heard = now
+        events: list[Event] = []
+        if self._decoder is None:  # the connection already ended
+            return events
+        self._decoder.buffer(data)
+        try:
+            while self._decoder is not None and (message := self._decoder.next_message()) is not None:
+                (self._on_message if self._registered else self._on_registration)(message, events)
+        except ProtocolError as exc:  # tell the primary why before hanging up
+            events.append(Send(encode_frame(ErrorReport(str(exc), fatal=False, code="error"))))
+            self._end(Lost(exc), events)
+        except DistributedError as exc:
+            self._end(Lost(exc, fatal=isinstance(exc, AuthenticationError)), events)
+        return events
+
+    def closed(self, now: float) -> list[Event]:
+        """The primary closed the connection (or it broke)."""
+        if self._decoder is None:
+            return []
+        try:
+            self._decoder.check_eof()
+            error: DistributedError = ConnectionClosed(f"primary at {self.where} closed the connection")
+        except ProtocolError as exc:
+            error = exc
+        events: list[Event] = []
+        self._end(Lost(error), events)
+        return events
+
+    def tick(self, now: float) -> list[Event]:
+        """Time passed: a connection silent for the limit ends; a linked primary unheard of for it is gone."""
+        events: list[Event] = []
+        quiet = now - max(self._last_heard, self._opened)
+        if self._decoder is not None and quiet > self.silence_limit:
+            self._end(Lost(ConnectionClosed(f"primary at {self.where} silent for {quiet:.1f}s")), events)
+        silence = now - self._last_heard
+        if self.linked and silence > self.silence_limit:
+            replicated = "no generation" if self.snapshot is None else f"generation {self.snapshot.generation}"
+            events.append(Promote(self.epoch + 1, f"primary at {self.where} unheard of for {silence:.1f}s "
+                                                  f"(limit {self.silence_limit:.1f}s); last replicated: {replicated}"))
+        return events
+
+    # --- registration ---
+    def _hello(self, proof: bytes | None = None) -> StandbyRegistration:
+        return StandbyRegistration(PROTOCOL_VERSION, self.epoch, nonce=self._nonce, proof=proof)
+
+    def _on_registration(self, message: Message, events: list[Event]) -> None:
+        if isinstance(message, ErrorReport) and message.code == "epoch":
+            self._end(StoodDown(message.message), events)
+            return
+        if isinstance(message, ErrorReport):
+            error = AuthenticationError if message.code == "auth" else DistributedError
+            refused = error(f"primary at {self.where} refused this standby: {message.message}")
+            self._end(Lost(refused, fatal=message.fatal), events)
+            return
+        if not isinstance(message, RegistrationAck):
+            raise ProtocolError(f"expected REGISTRATION_ACK, got {message.TYPE.name}")
+        if message.status == "challenge":
+            self._answer_challenge(message, events)
+        elif self.auth_token and not self._proven:
+            self._distrust("accepted this standby without proving it knows the auth token", events)
+        else:
+            self._accepted(message, events)
+
+    def _answer_challenge(self, challenge: RegistrationAck, events: list[Event]) -> None:
+        if self._proven or challenge.nonce is None or challenge.proof is None:
+            raise ProtocolError("a challenge must come once, with a nonce and a proof")
+        if not self.auth_token:
+            raise AuthenticationError(f"primary at {self.where} requires an auth token (set auth_token or "
+                                      f"${AUTH_TOKEN_ENV})")
+        answer = auth.answer_challenge(self.auth_token, "standby", PROTOCOL_VERSION, self._nonce, challenge.nonce,
+                                       challenge.proof, auth.STANDBY_CLIENT_ID)
+        if answer is None:
+            self._distrust("could not prove it knows the auth token (the tokens differ, or it is not the primary)",
+                           events)
+            return
+        self._proven = True
+        events.append(Send(encode_frame(self._hello(answer))))
+
+    def _accepted(self, ack: RegistrationAck, events: list[Event]) -> None:
+        epoch = ack.epoch or 0
+        if epoch < self.epoch:
+            raise ProtocolError(f"primary at {self.where} leads epoch {epoch}, older than epoch {self.epoch} "
+                                "already replicated")
+        assert self._decoder is not None
+        self._decoder.mark_registered()
+        self._registered, self.linked, self.epoch = True, True, epoch
+        interval = ack.heartbeat_interval or 0.0
+        self.silence_limit = max(self.silence_limit, 3 * interval)
+        events.append(Linked(epoch, interval))
+
+    def _distrust(self, why: str, events: list[Event]) -> None:
+        message = f"standby: primary at {self.where} {why}; refusing to follow it"
+        events.append(Send(encode_frame(ErrorReport(message, fatal=True, code="auth"))))
+        self._end(Lost(AuthenticationError(message), fatal=True), events)
+
+    # --- linked ---
+    def _on_message(self, message: Message, events: list[Event]) -> None:
+        match message:
+            case HeartbeatRequest():
+                events.append(Send(encode_frame(HeartbeatResponse(message.sent))))
+            case StateSnapshot():
+                events.append(Replicated(self._adopt(message)))
+            case ShutdownSignal():
+                self._end(Finished(message.reason), events)
+            case _:
+                raise ProtocolError(f"unexpected {message.TYPE.name} from the primary")
+
+    def _adopt(self, received: StateSnapshot) -> Snapshot:
+        """The snapshot ``received`` once checked in full; until then the last good one stays."""
+        if received.epoch != self.epoch:
+            raise ProtocolError(f"state snapshot of epoch {received.epoch} from the primary of epoch {self.epoch}")
+        population, statistics = decode_state(received.state)
+        if population["generation"] != received.generation:
+            raise ProtocolError(f"state snapshot says generation {received.generation}, its state "
+                                f"{population['generation']}")
+        self.snapshot = Snapshot(received.epoch, received.generation, population, statistics)
+        return self.snapshot
+
+    def _end(self, event: Lost | Finished | StoodDown, events: list[Event]) -> None:
+        """The connection is over (and with ``Finished``, following altogether)."""
+        self._decoder = None
+        self._registered = False
+        events.append(event)

@@ -1,0 +1,226 @@
+"""The worker's side of the protocol, sans I/O: fed the master's bytes and the time, it returns events.
+
+Registration (with the mutual proof of the auth token), heartbeats, the check of every task, and
+silence detection live here, with no socket, thread or clock; ``WorkerNode`` moves the bytes and
+runs the fitness function, and the tests drive this with a fake clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from neatify.distributed.wire import auth
+from neatify.distributed.config import AUTH_TOKEN_ENV
+from neatify.distributed.errors import (
+    AuthenticationError, ConnectionClosed, DistributedError, ProtocolError, RegistrationError,
+)
+from neatify.distributed.wire.columns import decode_batch
+from neatify.distributed.wire.messages import (
+    ErrorReport, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal,
+    StatusUpdate, TaskAssignment, WorkerRegistration,
+)
+from neatify.distributed.wire.framing import PROTOCOL_VERSION, FrameDecoder, encode_frame
+from neatify.genome.genome import Genome
+from neatify.genome.batch import GenomeBatch
+
+REGISTRATION_TIMEOUT = 30.0
+"""Seconds the master has to answer a registration."""
+_DEFAULT_HEARTBEAT = 10.0
+
+
+@dataclass(frozen=True)
+class Send:
+    """Bytes (whole frames) to write to the master."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Registered:
+    """The master of ``epoch`` accepted this worker; it sends heartbeats every ``heartbeat_interval`` seconds."""
+
+    heartbeat_interval: float
+    epoch: int = 0
+
+
+@dataclass(frozen=True)
+class Task:
+    """A batch to evaluate: its genes checked into one ``batch``, and ``genomes``, views of its rows whose
+    gene objects are built only if the fitness function reads them."""
+
+    batch_id: int
+    generation: int
+    batch: GenomeBatch
+    genomes: list[Genome]
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """The master told this worker to exit."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The connection is over: raise ``error`` (after writing what was sent before it)."""
+
+    error: BaseException
+
+
+Event = Send | Registered | Task | Shutdown | Failed
+
+
+class WorkerProtocol:
+    """One connection of a worker to its master. ``hello()`` starts it; ``received``/``tick``/``closed``
+    return events in order; ``report``/``leaving`` make the worker's own frames."""
+
+    def __init__(self, worker_id: int | str, capacity: int, auth_token: str | None, where: str,
+                 max_frame_bytes: int, now: float, tls: bool = False, epoch: int = 0,
+                 registration_timeout: float = REGISTRATION_TIMEOUT) -> None:
+        self.worker_id = worker_id
+        self.epoch = epoch
+        """The highest epoch this worker has served: a master of a lower one is refused."""
+        self.auth_token = auth_token
+        self.where = where
+        """The master's address, for messages."""
+        self.tls = tls
+        self.decoder = FrameDecoder(max_frame_bytes)
+        self._hello = WorkerRegistration(PROTOCOL_VERSION, worker_id, capacity, nonce=auth.new_nonce(), epoch=epoch)
+        self._master_proven = False
+        self.heartbeat_interval: float | None = None
+        """Set once registered."""
+        self._silence_limit = registration_timeout
+        """Until registered: seconds the master has to answer (a frozen master accepts the connection but says
+        nothing)."""
+        self._last_heard = now
+        self.over = False
+
+    @property
+    def registered(self) -> bool:
+        return self.heartbeat_interval is not None
+
+    def hello(self) -> Send:
+        """The registration to send first."""
+        return Send(encode_frame(self._hello))
+
+    def received(self, data: bytes, now: float) -> list[Event]:
+        """Bytes arrived from the master (any bytes count as a sign of life, even part of a big task)."""
+        self._last_heard = now
+        events: list[Event] = []
+        self.decoder.buffer(data)
+        try:
+            while not self.over and (message := self.decoder.next_message()) is not None:
+                if self.registered:
+                    self._on_message(message, events)
+                else:
+                    self._on_registration(message, events)
+        except ProtocolError as exc:  # tell the master why before hanging up
+            events.append(Send(encode_frame(ErrorReport(str(exc), fatal=False, code="error"))))
+            self._fail(exc, events)
+        except (DistributedError, ConnectionRefusedError) as exc:  # refused: for good, or for now (id busy)
+            self._fail(exc, events)
+        return events
+
+    def tick(self, now: float) -> list[Event]:
+        """Time passed: the master silent too long (no answer to the registration, no heartbeat) ends it."""
+        if self.over or now - self._last_heard <= self._silence_limit:
+            return []
+        what = "no registration answer" if not self.registered else "master silent"
+        events: list[Event] = []
+        self._fail(ConnectionClosed(f"{what} for {now - self._last_heard:.1f}s"), events)
+        return events
+
+    def closed(self) -> list[Event]:
+        """The master closed the connection (or it broke)."""
+        if self.over:
+            return []
+        hint = "" if self.registered or self.tls else \
+            " before answering the registration (a master using TLS does this to plain peers: give tls_ca)"
+        try:
+            self.decoder.check_eof()
+            error: DistributedError = ConnectionClosed(f"connection closed by peer{hint}")
+        except ProtocolError as exc:
+            error = exc
+        events: list[Event] = []
+        self._fail(error, events)
+        return events
+
+    def report(self, batch_id: int, fitness: list[list], errors: list[list], elapsed: float) -> bytes:
+        """The FITNESS_REPORT of a batch: ``[genome id, fitness]`` and ``[genome id, traceback]`` pairs."""
+        return encode_frame(FitnessReport.of(batch_id, fitness, errors, elapsed))
+
+    @staticmethod
+    def leaving() -> bytes:
+        """The STATUS_UPDATE saying this worker leaves (its batch goes to others at once)."""
+        return encode_frame(StatusUpdate("leaving"))
+
+    # --- registration ---
+    def _on_registration(self, message: Message, events: list[Event]) -> None:
+        if isinstance(message, ErrorReport):
+            if not message.fatal:
+                raise ConnectionRefusedError(f"refused for now: {message.message}")
+            error = AuthenticationError if message.code == "auth" else RegistrationError
+            raise error(f"worker {self.worker_id}: master at {self.where} refused registration: {message.message}")
+        if not isinstance(message, RegistrationAck):
+            raise ProtocolError(f"expected REGISTRATION_ACK, got {message.TYPE.name}")
+        if message.status == "accepted":
+            if self.auth_token and not self._master_proven:
+                self._distrust("accepted this worker without proving it knows the auth token (it has none "
+                               "set, or it is not the real master)", events)
+                return
+            epoch = message.epoch or 0
+            if epoch < self.epoch:
+                self._refuse_stale(epoch, events)
+                return
+            self.decoder.mark_registered()
+            interval = message.heartbeat_interval
+            self.heartbeat_interval = _DEFAULT_HEARTBEAT if interval is None else interval
+            self._silence_limit = 3 * self.heartbeat_interval
+            events.append(Registered(self.heartbeat_interval, epoch))
+            return
+        if self._master_proven or message.nonce is None or message.proof is None:
+            raise ProtocolError("a challenge must come once, with a nonce and a proof")
+        if not self.auth_token:
+            raise AuthenticationError(f"worker {self.worker_id}: master at {self.where} requires an auth token "
+                                      f"(set auth_token or ${AUTH_TOKEN_ENV})")
+        assert self._hello.nonce is not None
+        answer = auth.answer_challenge(self.auth_token, "worker", PROTOCOL_VERSION, self._hello.nonce, message.nonce,
+                                       message.proof, self.worker_id)
+        if answer is None:
+            self._distrust("could not prove it knows the auth token (the tokens differ, or it is not the real "
+                           "master)", events)
+            return
+        self._master_proven = True
+        events.append(Send(encode_frame(replace(self._hello, proof=answer))))
+
+    def _refuse_stale(self, epoch: int, events: list[Event]) -> None:
+        """A master of an older epoch than one served (an old primary revived): tell it, try the next master."""
+        message = (f"worker {self.worker_id}: master at {self.where} leads epoch {epoch}, older than epoch "
+                   f"{self.epoch} this worker has served; refusing it")
+        events.append(Send(encode_frame(ErrorReport(message, fatal=False, code="epoch"))))
+        self._fail(ConnectionRefusedError(message), events)
+
+    def _distrust(self, why: str, events: list[Event]) -> None:
+        """Tell the master why this worker will not work for it, and end the connection."""
+        message = f"worker {self.worker_id}: master at {self.where} {why}; refusing to work for it"
+        events.append(Send(encode_frame(ErrorReport(message, fatal=True, code="auth"))))
+        self._fail(AuthenticationError(message), events)
+
+    # --- registered ---
+    def _on_message(self, message: Message, events: list[Event]) -> None:
+        match message:
+            case HeartbeatRequest(sent=sent):
+                events.append(Send(encode_frame(HeartbeatResponse(sent))))
+            case TaskAssignment():
+                batch = decode_batch(message)  # all checked, in bulk
+                events.append(Task(message.batch_id, message.generation, batch, batch.views()))
+            case ShutdownSignal(reason=reason):
+                self.over = True
+                events.append(Shutdown(reason))
+            case _:
+                raise ProtocolError(f"unexpected {message.TYPE.name} from the master")
+
+    def _fail(self, error: BaseException, events: list[Event]) -> None:
+        self.over = True
+        events.append(Failed(error))

@@ -1,0 +1,582 @@
+"""The master: ``SystemCoordinator`` serves workers over TCP; ``DistributedPopulation`` evolves with it.
+
+One asyncio event loop, in a thread of its own, does all the I/O: no thread per connection, writes
+buffered per connection. It feeds every event to a ``MasterProtocol`` (``master_protocol.py``), which
+holds all of the protocol's logic, and carries out the actions it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import errno
+import ipaddress
+import itertools
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from neatify.io.checkpoint import Checkpoint
+from neatify.config import EvolutionConfig
+from neatify.distributed.io import tls
+from neatify.distributed.config import DistributedConfig
+from neatify.distributed.errors import DistributedError, WorkerWaitTimeout
+from neatify.distributed.core.master import Action, Close, MasterProtocol, Send
+from neatify.distributed.wire.messages import StateSnapshot
+from neatify.distributed.io.connection import unsent_bytes
+from neatify.distributed.wire.framing import PROTOCOL_VERSION, encode_frame
+from neatify.distributed.core.scheduler import GenerationJob
+from neatify.distributed.io.scheduler_file import (
+    SchedulerInfo, advertised_host, remove_scheduler_file, write_scheduler_file,
+)
+from neatify.distributed.io.standby import OldPrimaryFence, StandbyLink
+from neatify.distributed.core.standby import Finished, Snapshot, encode_state
+from neatify.genome.genome import Genome
+from neatify.population import FitnessFunction, Population
+from neatify.reporting.reporters import StatisticsReporter
+
+logger = logging.getLogger("neatify.distributed.io.master")
+
+_SHUTDOWN_GRACE = 2.0
+_WAIT_NOTICE = 2.0
+"""Seconds of waiting for workers after which the wait is logged at WARNING (INFO at once)."""
+_BACKLOG_BYTES = 1 << 16
+"""A kernel send queue longer than this that shrinks shows the peer reading (heartbeats never queue so much)."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Link(asyncio.Protocol):
+    """One connection's events, handed to the coordinator (which owns the protocol state)."""
+
+    def __init__(self, coordinator: SystemCoordinator) -> None:
+        self.coordinator = coordinator
+        self.id = next(coordinator._ids)
+        self.transport: asyncio.Transport | None = None
+        self.eof = False
+        self.queued = 0
+        """Write-buffer plus kernel send-queue bytes at the last tick (to see the peer taking them)."""
+        self.written = 0
+        """Bytes written since the last tick."""
+        self.early: list[bytes] | None = []
+        """Bytes that came before the protocol knew the connection (None once it does): with TLS the peer's first
+        frame may ride with its last handshake record, delivered before ``start_tls`` returns."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.coordinator._accepted(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.early is not None:
+            self.early.append(data)
+            return
+        core = self.coordinator._core
+        self.coordinator._apply(core.received(self.id, data, time.monotonic()))
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = "connection closed by peer" if exc is None else (str(exc) or type(exc).__name__)
+        self.coordinator._lost(self, reason)
+
+    def backlog(self) -> int:
+        """Bytes written but not yet taken by the peer: the transport's buffer and the kernel's queue
+        (asked of the kernel only when enough was written lately to matter)."""
+        assert self.transport is not None
+        written, self.written = self.written, 0
+        if written + self.queued <= _BACKLOG_BYTES:
+            return self.transport.get_write_buffer_size()
+        kernel = unsent_bytes(self.transport.get_extra_info("socket"))
+        return self.transport.get_write_buffer_size() + (kernel or 0)
+
+
+class SystemCoordinator:
+    """Accepts and registers workers, watches them with heartbeats, and farms out a generation's genomes."""
+
+    def __init__(self, config: DistributedConfig, epoch: int = 1) -> None:
+        self.config = config
+        self._core = MasterProtocol(config, started=time.monotonic(), epoch=epoch,
+                                    standby=config.standby_of is not None)
+        self._links: dict[int, _Link] = {}
+        self._ids = itertools.count(1)
+        self._started = False
+        """Whether min_workers were reached once; later generations only need one worker."""
+        self._stopping = False
+        self._changed = threading.Condition()
+        """Notified (from the loop) whenever the number of workers changed."""
+        self._workers_seen = 0
+        self._waiting: concurrent.futures.Future[dict[int, float]] | None = None
+        self._accept_failed = False
+        self._tls = None if config.tls_cert is None else tls.server_context(config.tls_cert, config.tls_key)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._advertised: SchedulerInfo | None = None
+        """What this master wrote to ``config.scheduler_file``."""
+
+    # --- lifecycle (caller's thread) ---
+    def start(self) -> None:
+        """Bind the listening socket and start accepting workers (in the event loop's thread)."""
+        if not _is_loopback(self.config.host) and not self.config.auth_token:
+            logger.warning("master listening on %s without an auth token: anyone who can reach this port can "
+                           "register a worker; set auth_token or $NEATIFY_AUTH_TOKEN", self.config.host)
+        loop = self._loop = asyncio.new_event_loop()
+        loop.set_exception_handler(self._loop_error)
+        self._thread = threading.Thread(target=loop.run_forever, name="neatify-master-loop", daemon=True)
+        self._thread.start()
+        try:
+            self._server = asyncio.run_coroutine_threadsafe(self._listen(), loop).result()
+            if not self._core.standby:  # a standby advertises itself once promoted
+                self._advertise()
+        except BaseException:
+            self._stop_loop()
+            raise
+        self._core.where = f"{self.config.host}:{self.port}"
+        logger.info("master listening on %s:%d", self.config.host, self.port)
+
+    def _advertise(self) -> None:
+        """Write the scheduler file, if configured, now that the port is bound, with this master's epoch."""
+        path = self.config.scheduler_file
+        if path is None:
+            return
+        info = SchedulerInfo(advertised_host(self.config.host), self.port, self._core.epoch, PROTOCOL_VERSION,
+                             os.getpid())
+        write_scheduler_file(path, info)
+        self._advertised = info
+        logger.info("wrote %s to scheduler file %s", info.address, path)
+
+    async def _listen(self) -> asyncio.base_events.Server:
+        server = await asyncio.get_running_loop().create_server(
+            lambda: _Link(self), self.config.host, self.config.port, backlog=self.config.listen_backlog,
+            reuse_address=True)
+        self._schedule_tick()
+        return server
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with ``port=0``)."""
+        assert self._server is not None, "coordinator not started"
+        return self._server.sockets[0].getsockname()[1]
+
+    @property
+    def num_workers(self) -> int:
+        """Workers registered right now."""
+        return self._core.num_workers
+
+    @property
+    def standby_linked(self) -> bool:
+        """Whether a hot standby follows this master now."""
+        return self._core.has_follower
+
+    @property
+    def standby(self) -> bool:
+        """Whether this master is a standby not yet promoted (it refuses workers)."""
+        return self._core.standby
+
+    @property
+    def epoch(self) -> int:
+        """This master's epoch (told to every worker it accepts; see docs/distributed.md, "Hot standby")."""
+        return self._core.epoch
+
+    def promote(self, epoch: int) -> None:
+        """A standby whose primary is gone: accept workers as the master of ``epoch``, rewrite the scheduler file."""
+        self._in_loop(lambda: self._core.promote(epoch))
+        self._advertise()
+
+    def replicate(self, generation: int, state: bytes) -> None:
+        """Send the state after evaluated ``generation`` (``standby_protocol.encode_state``) to the standby."""
+        frame = encode_frame(StateSnapshot(self._core.epoch, generation, state))
+        self._in_loop(lambda: self._core.replicate(frame))
+
+    def _in_loop(self, change: Callable[[], list[Action] | None]) -> None:
+        """Run ``change`` of the protocol in the event loop's thread, carry out its actions, and wait for it."""
+        assert self._loop is not None
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                self._apply(change() or [])
+            except BaseException as exc:  # handed to the waiting caller
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
+
+        self._loop.call_soon_threadsafe(run)
+        done.result()
+
+    def shutdown(self) -> None:
+        """Send SHUTDOWN_SIGNAL to every worker, close every connection and free the port."""
+        if self._stopping or self._loop is None:
+            return
+        self._stopping = True
+        with self._changed:
+            self._changed.notify_all()
+        if self._advertised is not None and self.config.scheduler_file is not None:
+            remove_scheduler_file(self.config.scheduler_file, self._advertised)
+        told = asyncio.run_coroutine_threadsafe(self._close_all(), self._loop).result()
+        self._stop_loop()
+        logger.info("master shut down; sent shutdown to %d worker(s)", told)
+
+    async def _close_all(self) -> int:
+        actions = self._core.shutdown(time.monotonic())
+        self._apply(actions)
+        assert self._server is not None
+        self._server.close()
+        deadline = time.monotonic() + _SHUTDOWN_GRACE
+        while self._core.num_workers and time.monotonic() < deadline:  # workers hang up first: no TIME_WAIT here
+            await asyncio.sleep(0.02)
+        for link in list(self._links.values()):
+            assert link.transport is not None
+            link.transport.abort()
+        await asyncio.sleep(0)  # let connection_lost run
+        return len(actions)
+
+    def _stop_loop(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+        loop.close()
+
+    # --- evaluation (caller's thread) ---
+    def wait_for_workers(self, count: int) -> None:
+        """Block until ``count`` workers are registered (bounded by ``worker_wait_timeout``)."""
+        if self._core.num_workers >= count:
+            return
+        limit = self.config.worker_wait_timeout
+        deadline = None if limit is None else time.monotonic() + limit
+        why = f"waiting for {count} worker(s) to register on {self._core.where}"
+        logger.info("%s (%d connected)", why, self._core.num_workers)
+        notice: float | None = time.monotonic() + _WAIT_NOTICE
+        with self._changed:
+            while self._core.num_workers < count:
+                if self._core.stood_down is not None:
+                    raise self._core.stood_down
+                if self._stopping:
+                    raise DistributedError("master shut down while waiting for workers")
+                if notice is not None and time.monotonic() >= notice:
+                    logger.warning("still %s (%d connected)", why, self._core.num_workers)
+                    notice = None
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise WorkerWaitTimeout(f"gave up after {limit:.1f}s {why} ({self._core.num_workers} "
+                                            "connected); start workers or raise worker_wait_timeout")
+                self._changed.wait(0.5 if remaining is None else min(0.5, remaining))
+
+    def evaluate(self, genomes: list[Genome], generation: int,
+                 species: Mapping[int, int] | None = None) -> dict[int, float]:
+        """Evaluate ``genomes`` on the workers; returns genome id -> fitness, exactly one per genome.
+
+        The first call waits for ``min_workers``; later ones go on with whatever workers are left.
+        ``species`` (genome id -> species id) keeps each batch to one species with ``batching="species"``.
+        """
+        if self._core.stood_down is not None:
+            raise self._core.stood_down
+        if self._stopping:
+            raise DistributedError("the master was shut down; it evaluates nothing more")
+        self.wait_for_workers(1 if self._started else self.config.min_workers)
+        self._started = True
+        job = GenerationJob(generation, genomes, self._groups(species))  # encoded here, off the event loop
+        future: concurrent.futures.Future[dict[int, float]] = concurrent.futures.Future()
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._submit, job, future)
+        return future.result()
+
+    def _groups(self, species: Mapping[int, int] | None) -> Mapping[int, int] | None:
+        """The grouping of a generation's batches: its species with ``batching="species"``, else none."""
+        if self.config.batching != "species":
+            return None
+        if species is None:
+            logger.debug("batching='species' but no species known (DistributedEvaluator used as a plain fitness "
+                         "function): batching by genomes")
+        return species
+
+    # --- the event loop's side ---
+    def _submit(self, job: GenerationJob, future: concurrent.futures.Future[dict[int, float]]) -> None:
+        self._waiting = future
+        self._apply(self._core.submit(job, time.monotonic()))
+
+    def _apply(self, actions: list[Action]) -> None:
+        """Carry out the protocol's actions, then hand over a finished generation."""
+        for action in actions:
+            link = self._links.get(action.conn)
+            if link is None or link.transport is None:
+                continue
+            if isinstance(action, Send):
+                link.transport.write(action.data)
+                link.written += len(action.data)
+            elif isinstance(action, Close):
+                if action.flush:
+                    link.transport.close()
+                else:
+                    link.transport.abort()
+        outcome = self._core.take_outcome()
+        if outcome is not None and self._waiting is not None:
+            future, self._waiting = self._waiting, None
+            if outcome.error is not None:
+                future.set_exception(outcome.error)
+            else:
+                future.set_result(outcome.fitness)
+        if self._core.num_workers != self._workers_seen or self._core.stood_down is not None:  # wake waiters
+            self._workers_seen = self._core.num_workers
+            with self._changed:
+                self._changed.notify_all()
+
+    def _accepted(self, link: _Link) -> None:
+        if self._accept_failed:
+            self._accept_failed = False
+            logger.info("accepting connections again")
+        assert link.transport is not None
+        peer = link.transport.get_extra_info("peername")
+        address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        if self._tls is None:
+            self._opened(link, address)
+        else:  # the handshake runs as a task of its own, bounded by handshake_timeout: accepting goes on
+            link.transport.pause_reading()
+            assert self._loop is not None
+            self._loop.create_task(self._start_tls(link, address))
+
+    async def _start_tls(self, link: _Link, address: str) -> None:
+        assert self._loop is not None and self._tls is not None and link.transport is not None
+        try:
+            transport = await self._loop.start_tls(link.transport, link, self._tls, server_side=True,
+                                                   ssl_handshake_timeout=self.config.handshake_timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            logger.warning("closing connection from %s: TLS handshake failed (%s)", address,
+                           exc or type(exc).__name__)
+            link.transport.abort()
+            return
+        link.transport = transport  # type: ignore[assignment]
+        self._opened(link, address)
+
+    def _opened(self, link: _Link, address: str) -> None:
+        self._links[link.id] = link
+        self._apply(self._core.connected(link.id, address, time.monotonic()))
+        early, link.early = link.early or [], None
+        for data in early:
+            link.data_received(data)
+
+    def _lost(self, link: _Link, reason: str) -> None:
+        self._links.pop(link.id, None)
+        self._apply(self._core.closed(link.id, reason, time.monotonic(), eof=link.eof))
+
+    def _schedule_tick(self) -> None:
+        interval = min(0.5, self.config.heartbeat_interval / 2, self.config.task_timeout / 4)
+        assert self._loop is not None
+        self._loop.call_later(interval, self._tick)
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        for link in self._links.values():  # a peer taking a big batch is alive though its answers wait
+            queued = link.backlog()
+            if link.queued > _BACKLOG_BYTES and queued < link.queued:
+                self._core.delivered(link.id, now)
+            link.queued = queued
+        self._apply(self._core.tick(now))
+        if not self._stopping:
+            self._schedule_tick()
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """asyncio's reports: a failed accept (it retries by itself after a second) is worth a warning."""
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and "accept" in context.get("message", ""):
+            if not self._accept_failed:
+                hint = " (raise the open-files limit, ulimit -n)" if exc.errno == errno.EMFILE else ""
+                logger.warning("cannot accept a connection (%s); retrying in 1s%s", exc, hint)
+            self._accept_failed = True
+            return
+        logger.debug("event loop: %s", context.get("message"), exc_info=exc)
+
+
+class DistributedEvaluator:
+    """TCP workers as a fitness function: ``pop.run_generation(DistributedEvaluator(config))``.
+
+    Like ``ParallelEvaluator`` and ``RayEvaluator``, so one ``Population`` with its reporters and
+    checkpoints serves every backend. The master starts listening at construction (``port``);
+    ``close()``, or leaving a ``with`` block, tells the workers to exit and frees the port.
+    """
+
+    def __init__(self, config: DistributedConfig | None = None, epoch: int = 1) -> None:
+        self.config = config if config is not None else DistributedConfig()
+        self.coordinator = SystemCoordinator(self.config, epoch)
+        self.coordinator.start()
+        self.calls = 0
+
+    @property
+    def port(self) -> int:
+        """The port the master listens on."""
+        return self.coordinator.port
+
+    def __call__(self, genomes: list[Genome]) -> None:
+        """Set each genome's fitness from the workers (the calls are numbered as generations in logs)."""
+        self.evaluate(genomes, self.calls)
+
+    def evaluate(self, genomes: list[Genome], generation: int, species: Mapping[int, int] | None = None) -> None:
+        """Set each genome's fitness from the workers, labelled ``generation`` on the wire and in logs
+        (``species``: genome id -> species id, for ``batching="species"``)."""
+        fitness = self.coordinator.evaluate(genomes, generation, species)
+        for genome in genomes:
+            genome.fitness = fitness[genome.id]
+        self.calls = generation + 1
+
+    def close(self) -> None:
+        """Tell every worker to exit and free the port (idempotent)."""
+        self.coordinator.shutdown()
+
+    def __enter__(self) -> DistributedEvaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DistributedPopulation(Population):
+    """A ``Population`` whose genomes are evaluated by ``WorkerNode``s over TCP.
+
+    The fitness function given to ``run_generation`` on the master is ignored: the workers' own
+    fitness functions compute fitness (pass a dummy such as ``lambda genomes: None``). A thin layer
+    over ``Population`` and ``DistributedEvaluator`` that also keeps a checkpoint: with
+    ``checkpoint_path`` the population is restored from that file when it exists, and saved to
+    it after every evaluated generation, so a restarted master continues the run exactly. A damaged
+    checkpoint, or a path where none can be written, raises ``CheckpointError`` before any worker is served.
+    After every evaluated generation it also sends its state (and the rows of its first ``StatisticsReporter``)
+    to its hot standby, if one follows it. With ``distributed_config.standby_of`` it is that standby: call
+    ``follow()`` before evolving.
+    """
+
+    def __init__(self, pop_size: int | None = None, num_inputs: int = 2, num_outputs: int = 1,
+                 config: EvolutionConfig | None = None, seed: int | None = None,
+                 distributed_config: DistributedConfig | None = None,
+                 checkpoint_path: str | Path | None = None) -> None:
+        super().__init__(pop_size, num_inputs, num_outputs, config, seed)
+        self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
+        self.epoch = 1
+        """This master's epoch (a promoted standby's is its primary's plus one), saved in the checkpoint."""
+        seeded = seed is not None
+        if self.checkpoint_path is not None:
+            Checkpoint.check_writable(self.checkpoint_path)
+            if self.checkpoint_path.exists():
+                seeded = True
+                state, epoch = Checkpoint.read_run(self.checkpoint_path)
+                self.load_state_dict(state)
+                self.epoch = epoch or 1
+                logger.info("resumed from checkpoint %s at generation %d (epoch %d)", self.checkpoint_path,
+                            self.generation, self.epoch)
+        state = self.state_dict()
+        self._settings = self._run_settings(state, seeded)
+        """What this master's arguments fixed of the run, which a standby's primary must share."""
+        self.distributed_config = distributed_config if distributed_config is not None else DistributedConfig()
+        self.evaluator = DistributedEvaluator(self.distributed_config, self.epoch)
+        self.coordinator = self.evaluator.coordinator
+        self.replicated_statistics: list[dict[str, Any]] = []
+        """A promoted standby's: the primary's statistics rows up to the last replicated generation."""
+        self._fence: OldPrimaryFence | None = None
+        """A promoted standby's watch on its old primary, which stands down should it run again."""
+        if not self.coordinator.standby:  # a standby linking before the first generation ends gets the start
+            self._replicate(state)
+
+    @property
+    def port(self) -> int:
+        """The port the master listens on."""
+        return self.coordinator.port
+
+    def evaluate(self, fitness_fn: FitnessFunction) -> None:
+        """Set each genome's fitness from the workers (batched by species if so configured); ``fitness_fn``
+        is ignored."""
+        species = {genome.id: s.id for s in self.species for genome in s.members} \
+            if self.distributed_config.batching == "species" else None
+        self.evaluator.evaluate(self.genomes, self.generation, species)
+
+    def run_generation(self, fitness_fn: FitnessFunction) -> None:
+        """Breed and evaluate one generation on the workers, then save the checkpoint if configured and send
+        the state to the standby, if one follows (one that links later gets the last state sent, at worst the
+        start, and the next generation's: an older state only replays generations the same way)."""
+        if self.coordinator.standby:
+            raise DistributedError("a standby evolves only once promoted: call follow() first")
+        super().run_generation(fitness_fn)
+        linked = self.coordinator.standby_linked
+        if self.checkpoint_path is None and not linked:
+            return
+        state = self.state_dict()  # about 10 us a genome: built once for both, and not for no one
+        if self.checkpoint_path is not None:
+            Checkpoint.save_state(state, self.checkpoint_path, self.epoch)
+        if linked:
+            self._replicate(state)
+
+    def _replicate(self, state: dict[str, Any]) -> None:
+        """Send this population's ``state`` and its statistics rows to the standby."""
+        statistics = next((r.rows for r in self.reporters if isinstance(r, StatisticsReporter)), [])
+        self.coordinator.replicate(self.generation, encode_state(state, statistics))
+
+    def follow(self) -> bool:
+        """A standby: follow the primary until it ends the run (False) or is gone for ``peer_timeout``
+        (True: promoted, this population holds the last replicated state and leads the run as the next epoch,
+        ``replicated_statistics`` the primary's statistics rows)."""
+        link = StandbyLink(self.distributed_config, self._replicated, self.epoch)
+        ended = link.follow()
+        if isinstance(ended, Finished):
+            logger.info("standby: the primary ended the run (%s); not taking over", ended.reason)
+            return False
+        logger.warning("standby: promoting to epoch %d: %s", ended.epoch, ended.reason)
+        snapshot = link.core.snapshot
+        if snapshot is not None:
+            self.load_state_dict(snapshot.population)
+            self.replicated_statistics = snapshot.statistics
+        self.epoch = ended.epoch
+        self.coordinator.promote(ended.epoch)
+        self._fence = OldPrimaryFence(self.distributed_config, ended.epoch)
+        self._fence.start()
+        return True
+
+    @staticmethod
+    def _run_settings(state: dict[str, Any], seeded: bool = True) -> dict[str, Any]:
+        """The settings of a run file found in a population state: inputs, outputs, evolution config and (if one
+        was given rather than drawn at random) the seed."""
+        settings = {"num_inputs": state["num_inputs"], "num_outputs": state["num_outputs"], **state["config"]}
+        return {**settings, "seed": state["seed"]} if seeded else settings
+
+    def _check_same_run(self, state: dict[str, Any]) -> None:
+        """A standby given another run file than its primary's would adopt the primary's run unawares: refuse."""
+        theirs = self._run_settings(state)
+        differ = [f"{key} {theirs[key]!r} there, {mine!r} here" for key, mine in self._settings.items()
+                  if theirs[key] != mine]
+        if differ:
+            raise DistributedError(f"standby: the run of the primary at {self.distributed_config.standby_of} differs "
+                                   f"from this standby's ({'; '.join(differ)}); give the standby the primary's run "
+                                   "file")
+
+    def _replicated(self, snapshot: Snapshot) -> None:
+        """Check that the primary's latest state is of this run, then save it to this standby's checkpoint, if it
+        has one."""
+        self._check_same_run(snapshot.population)
+        if self.checkpoint_path is not None:
+            Checkpoint.save_state(snapshot.population, self.checkpoint_path, snapshot.epoch)
+        logger.info("standby: replicated generation %d of the primary (epoch %d)", snapshot.generation,
+                    snapshot.epoch)
+
+    def shutdown(self) -> None:
+        """Tell every worker to exit and free the master's port."""
+        if self._fence is not None:
+            self._fence.close()
+        self.evaluator.close()
+
+    def __enter__(self) -> DistributedPopulation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()

@@ -1,0 +1,182 @@
+"""The standby's I/O: ``StandbyLink`` connects to the primary and feeds a ``StandbyProtocol`` until the
+primary ends the run or is gone (see docs/distributed.md, "Hot standby")."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+
+from neatify.distributed.io import tls
+from neatify.distributed.config import DistributedConfig
+from neatify.distributed.errors import AuthenticationError, ConnectionClosed, DistributedError, ProtocolError
+from neatify.distributed.wire.messages import ErrorReport
+from neatify.distributed.io.connection import FramedConnection
+from neatify.distributed.wire.framing import encode_frame
+from neatify.distributed.core.standby import (
+    Event, Finished, Linked, Lost, Promote, Replicated, Send, Snapshot, StandbyProtocol, StoodDown,
+)
+
+logger = logging.getLogger("neatify.distributed.io.standby")
+
+_MAX_TICK = 0.1
+"""Longest wait of one socket read, so the promotion timer is checked at least this often."""
+_MAX_RETRY = 0.5
+"""Longest wait between two attempts to reach the primary."""
+
+
+class StandbyLink:
+    """Follows the primary at ``config.standby_of``: registers (reconnecting whenever the link breaks), hands
+    every checked snapshot to ``on_snapshot``, and returns ``Promote`` once the primary is gone for the
+    silence limit (``peer_timeout``, or 3 of the primary's heartbeat intervals if longer) or ``Finished``
+    when the primary ends the run. Raises ``AuthenticationError``/``DistributedError`` when the primary
+    refuses it for good."""
+
+    def __init__(self, config: DistributedConfig, on_snapshot: Callable[[Snapshot], None], epoch: int = 0) -> None:
+        self.config = config
+        self.host, self.port = config.primary
+        self.on_snapshot = on_snapshot
+        self.core = StandbyProtocol(config.auth_token, config.standby_of or "?", config.max_frame_bytes,
+                                    config.peer_timeout, time.monotonic(), epoch)
+        self._tls = None if config.tls_ca is None else tls.client_context(config.tls_ca)
+        self._tick = min(_MAX_TICK, config.heartbeat_interval / 4)
+        self._retry = min(_MAX_RETRY, config.heartbeat_interval / 4)
+        self._failures = 0
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """End ``follow`` (or a fence's watch) within one tick, from another thread."""
+        self._stop.set()
+
+    def follow(self) -> Promote | Finished:
+        """Follow the primary until it is gone (``Promote``) or ends the run (``Finished``)."""
+        while True:
+            conn = self._connect()
+            ended = None if conn is None else self._serve(conn)
+            if isinstance(ended, StoodDown):  # this standby's epoch is newer: an old primary, now gone
+                self._failed(f"the primary stood down ({ended.reason})")
+            if not isinstance(ended, (Promote, Finished)):
+                ended = self._act(self.core.tick(time.monotonic()), None)
+            if isinstance(ended, (Promote, Finished)):
+                return ended
+            time.sleep(self._retry)
+
+    def _connect(self) -> FramedConnection | None:
+        """A connection to the primary (TLS if configured), or None while it cannot be reached (logged)."""
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.config.heartbeat_interval)
+            conn = FramedConnection(sock, self.config.max_frame_bytes, io_timeout=self._tick)
+        except OSError as exc:
+            self._failed(f"cannot reach the primary ({exc})")
+            return None
+        try:
+            if self._tls is not None:
+                conn.start_tls(self._tls, time.monotonic() + self.config.handshake_timeout, self.host)
+        except ssl.SSLCertVerificationError as exc:
+            conn.close()
+            raise AuthenticationError(f"standby: the TLS certificate of the primary at {self.config.standby_of} is "
+                                      f"not trusted ({exc.verify_message}); check tls_ca") from None
+        except OSError as exc:
+            conn.close()
+            self._failed(f"TLS handshake with the primary failed ({exc})")
+            return None
+        return conn
+
+    def _failed(self, why: str) -> None:
+        """Log a failed attempt: the first in a row and every 2**k-th at WARNING, the others at DEBUG."""
+        self._failures += 1
+        level = logging.WARNING if self._failures & (self._failures - 1) == 0 else logging.DEBUG
+        state = "linked before" if self.core.linked else "never linked yet, so no promotion"
+        logger.log(level, "standby: %s at %s (attempt %d; %s)", why, self.config.standby_of, self._failures, state)
+
+    def _serve(self, conn: FramedConnection) -> Promote | Finished | StoodDown | Lost | None:
+        """Pump one connection until it ends (or ``stop``); what ended it."""
+        try:
+            conn.send_bytes(self.core.connect(time.monotonic()).data)
+            while not self._stop.is_set():
+                try:
+                    data = conn.read_some()
+                except ConnectionClosed:
+                    events = self.core.closed(time.monotonic())
+                else:
+                    now = time.monotonic()
+                    events = self.core.tick(now) if data is None else self.core.received(data, now)
+                ended = self._act(events, conn)
+                if ended is not None:
+                    return ended
+            return None
+        except (OSError, ProtocolError) as exc:
+            return self._act(self.core.closed(time.monotonic()), None) or Lost(ProtocolError(str(exc)))
+        finally:
+            conn.close()
+
+    def _hand_over(self, snapshot: Snapshot, conn: FramedConnection | None) -> None:
+        """Give ``snapshot`` to ``on_snapshot``; if that refuses it for good, tell the primary why, then raise."""
+        try:
+            self.on_snapshot(snapshot)
+        except DistributedError as exc:
+            logger.error("%s", exc)
+            if conn is not None:
+                conn.send_bytes(encode_frame(ErrorReport(str(exc), fatal=True, code="error")))
+            raise
+
+    def _act(self, events: list[Event], conn: FramedConnection | None) -> Promote | Finished | StoodDown | Lost | None:
+        """Carry out ``events``; what ends the connection, if anything: ``Promote``, ``Finished`` or ``StoodDown``
+        before ``Lost`` (a fatal ``Lost`` is raised)."""
+        lost = None
+        for event in events:
+            if isinstance(event, Send) and conn is not None:
+                conn.send_bytes(event.data)
+            elif isinstance(event, Linked):
+                self._failures = 0
+                logger.info("standby: following the primary at %s (epoch %d)", self.config.standby_of, event.epoch)
+            elif isinstance(event, Replicated):
+                self._hand_over(event.snapshot, conn)
+            elif isinstance(event, Lost):
+                if event.fatal:
+                    logger.error("%s", event.error)
+                    raise event.error
+                self._failed(f"lost the link ({event.error})")
+                lost = event
+            elif isinstance(event, (Promote, Finished, StoodDown)):
+                return event
+        return lost
+
+
+class OldPrimaryFence(StandbyLink):
+    """A promoted standby's watch on its old primary: until stopped, it registers there as a standby of the new
+    epoch, again and again, so that a primary that was only frozen (SIGSTOP, a stalled VM) stands down the moment
+    it runs again, before a worker new to the run (epoch 0) lets it evolve a second copy."""
+
+    def __init__(self, config: DistributedConfig, epoch: int) -> None:
+        super().__init__(config, lambda snapshot: None, epoch)
+        self._thread = threading.Thread(target=self._watch, name="neatify-old-primary-fence", daemon=True)
+
+    def start(self) -> None:
+        """Watch in a thread of its own."""
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop watching (within one tick)."""
+        self.stop()
+        self._thread.join(timeout=5.0)
+
+    def _watch(self) -> None:
+        try:
+            while not self._stop.is_set():
+                conn = self._connect()
+                ended = None if conn is None else self._serve(conn)
+                if isinstance(ended, StoodDown):
+                    logger.warning("standby: the old primary at %s ran again and stood down on meeting epoch %d (%s)",
+                                   self.config.standby_of, self.core.epoch, ended.reason)
+                    return
+                self._stop.wait(self._retry)
+        except DistributedError as exc:  # refused for good (token, certificate): nothing more to try
+            logger.warning("standby: stopped watching the old primary at %s: %s", self.config.standby_of, exc)
+
+    def _failed(self, why: str) -> None:
+        """An old primary that cannot be reached is the usual case (it is dead): no warning."""
+        logger.debug("standby: old primary: %s at %s", why, self.config.standby_of)

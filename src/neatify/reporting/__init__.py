@@ -1,0 +1,1 @@
+"""Watching a run: reporters called each generation (progress, statistics, checkpoints) and plots."""

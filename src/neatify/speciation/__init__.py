@@ -1,0 +1,1 @@
+"""Speciation: compatibility distances over the whole batch, species, fitness sharing and stagnation."""
