@@ -174,12 +174,6 @@ class RunConfig:
         return run
 
 
-def read_run_file(path: str | Path) -> tuple[RunConfig, EvolutionConfig]:
-    """Parse a run file: its ``[run]`` table and its ``[evolution]`` table (EvolutionConfig fields)."""
-    run, evolution = read_run_tables(path)
-    return run, EvolutionConfig.from_dict(evolution)
-
-
 def read_run_tables(path: str | Path) -> tuple[RunConfig, dict[str, Any]]:
     """A run file's checked ``[run]`` table and its ``[evolution]`` table as plain data, not yet
     validated (the fitness module may register activations it names)."""
