@@ -77,7 +77,7 @@ class DistributedConfig:
     (``system_listen_backlog()``), so a burst of thousands of workers is not dropped into SYN retries."""
     scheduler_file: str | None = None
     """Path (on a filesystem the workers share) where the master writes its address once it listens, for
-    workers given the same ``scheduler_file``; removed at a clean shutdown (``scheduler_file.py``)."""
+    workers given the same ``scheduler_file``; removed at a clean shutdown (``io/scheduler_file.py``)."""
     standby_of: str | None = None
     """``HOST:PORT`` of a primary master: this master is its hot standby, receives its state after every
     generation and takes over when it is gone for ``peer_timeout`` (docs/distributed.md, "Hot standby")."""
