@@ -25,25 +25,17 @@ from neatify.distributed.io.scheduler_file import SchedulerInfo, write_scheduler
 from neatify.distributed.wire.columns import NODE_RECORD, WireGenomes
 from neatify.distributed.wire.messages import FitnessReport, RegistrationAck, WorkerRegistration
 
-from distributed_helpers import HOST, Processes, free_port, wait_until
+from distributed_helpers import HERE, HOST, Processes, free_port, wait_until
 
 FITNESS_MODULE = """
 import os
 import time
 from pathlib import Path
 
+from distributed_helpers import xor_fitness as fitness
 from neatify.activations import register_activation
-from neatify.network.network import Network
 
 register_activation("hardening_softsign", lambda x: x / (1.0 + abs(x)))
-
-XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
-
-
-def fitness(genomes):
-    for genome in genomes:
-        net = Network(genome)
-        genome.fitness = 4.0 - sum((net.activate(list(x))[0] - y) ** 2 for x, y in XOR)
 
 
 def overflowing(genomes):
@@ -96,6 +88,8 @@ champion = "champion.json"
 population_size = 30
 """
 
+HELPERS_ON_PATH = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+"""The environment of the processes: the fitness module imports ``distributed_helpers``."""
 MEMORY_LIMIT = 4 << 30
 """Address space of a worker process that might, without the fix, allocate without bound."""
 
@@ -113,9 +107,15 @@ def procs(project):
         yield started
 
 
-def cli(procs: Processes, project: Path, name: str, *args: str, env: dict | None = None):
+def cli(procs: Processes, project: Path, name: str, *args: str):
     """``neatify *args`` in the project folder, stdout in its log and stderr apart."""
-    return procs.start(name, "-m", "neatify", *args, cwd=project, split=True, env=env)
+    return procs.start(name, "-m", "neatify", *args, cwd=project, split=True, env=HELPERS_ON_PATH)
+
+
+def neatify(project: Path, *args: str, **options) -> subprocess.CompletedProcess:
+    """``neatify *args`` run to its end in the project folder (bounded), its output captured."""
+    return subprocess.run([sys.executable, "-m", "neatify", *args], cwd=project, capture_output=True, text=True,
+                          timeout=60, env=HELPERS_ON_PATH, **options)
 
 
 def master(procs: Processes, project: Path, *flags: str, name: str = "master"):
@@ -270,17 +270,15 @@ def _limit_memory() -> None:
 ])
 def test_a_scheduler_file_that_is_no_regular_file_is_an_error_naming_it(project, make, kind):
     make(project / "s.json")
-    result = subprocess.run([sys.executable, "-m", "neatify", "worker", "hardfit:fitness", "--scheduler-file", "s.json",
-                             "--max-connect-attempts", "2"], cwd=project, capture_output=True, text=True, timeout=60,
-                            preexec_fn=_limit_memory)
+    result = neatify(project, "worker", "hardfit:fitness", "--scheduler-file", "s.json", "--max-connect-attempts", "2",
+                     preexec_fn=_limit_memory)
     assert result.returncode == 1
     assert result.stderr == f"neatify: error: scheduler file s.json is {kind}, not a regular file\n"
 
 
 def test_a_master_refuses_a_scheduler_path_that_is_a_directory(project):
     (project / "s.json").mkdir()
-    result = subprocess.run([sys.executable, "-m", "neatify", "master", "run.toml", "--port", "0",
-                             "--scheduler-file", "s.json"], cwd=project, capture_output=True, text=True, timeout=60)
+    result = neatify(project, "master", "run.toml", "--port", "0", "--scheduler-file", "s.json")
     assert result.returncode == 1
     assert "neatify: error: scheduler file s.json is a directory, not a regular file" in result.stderr
 
@@ -298,11 +296,11 @@ def test_the_master_accepts_an_activation_its_run_file_s_fitness_module_register
     assert {node[3] for node in champion["nodes"]} == {"hardening_softsign"}
 
 
-def test_an_unknown_activation_is_still_refused_by_name(project, capsys):
+def test_an_unknown_activation_is_still_refused_by_name(project):
     (project / "run.toml").write_text(RUN_FILE.replace("[evolution]", '[evolution]\nactivation_default = "nope"'))
-    assert main(["master", str(project / "run.toml"), "--port", "0"]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("neatify: error:") and "'nope'" in err and len(err.strip().splitlines()) == 1
+    result = neatify(project, "master", "run.toml", "--port", "0")
+    assert result.returncode == 1 and result.stderr.startswith("neatify: error:"), result.stderr
+    assert "'nope'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("value", ["-1", "nan", "inf", "0"])
@@ -316,9 +314,8 @@ def test_status_timeout_out_of_range_is_a_usage_error(capsys, value):
 
 @pytest.mark.parametrize("value", ["inf", "nan", "1e-7", "0", "7200"])
 def test_heartbeat_interval_out_of_range_is_a_usage_error_naming_the_range(project, value):
-    result = subprocess.run([sys.executable, "-m", "neatify", "master", "run.toml", "--port", "0",
-                             "--worker-wait-timeout", "1", "--heartbeat-interval", value],
-                            cwd=project, capture_output=True, text=True, timeout=60)
+    result = neatify(project, "master", "run.toml", "--port", "0", "--worker-wait-timeout", "1",
+                     "--heartbeat-interval", value)
     assert result.returncode == 2
     assert f"argument --heartbeat-interval: must be seconds in 0.01..3600, got '{value}'" in result.stderr
 
@@ -356,7 +353,7 @@ def test_a_worker_refuses_a_task_with_more_inputs_than_it_allows_naming_the_size
         server.settimeout(30)
         helper = subprocess.Popen([sys.executable, "-m", "neatify", "worker", "hardfit:fitness", "--master-port",
                                    str(server.getsockname()[1]), "--max-connect-attempts", "1"], cwd=project,
-                                  stderr=subprocess.PIPE, text=True, preexec_fn=_limit_memory)
+                                  stderr=subprocess.PIPE, text=True, env=HELPERS_ON_PATH, preexec_fn=_limit_memory)
         try:
             sock, _ = server.accept()
             conn = FramedConnection(sock, 1 << 20)
