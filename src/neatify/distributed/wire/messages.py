@@ -16,6 +16,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from neatify.io.columns import GENOME_ID
 from neatify.io.schema import is_id
 from neatify.io.schema import is_int as _is_int
 from neatify.io.schema import is_number as _is_float
@@ -24,8 +25,6 @@ from neatify.distributed.errors import ProtocolError
 
 Check = Callable[[Any], bool]
 
-GENOME_ID = np.dtype("<i8")
-"""A genome id in a bytes column (TASK_ASSIGNMENT's and FITNESS_REPORT's ``ids``)."""
 FITNESS = np.dtype("<f8")
 """A fitness in FITNESS_REPORT's ``fitness`` column."""
 
