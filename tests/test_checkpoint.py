@@ -6,6 +6,7 @@ import pytest
 
 from neatify import Checkpoint, EvolutionConfig, Population
 from neatify.io.checkpoint import CheckpointError
+from neatify.reporting.reporters import CheckpointReporter
 from test_population import fingerprint, xor_fitness
 
 
@@ -38,6 +39,20 @@ def test_checkpoint_before_first_evaluation_and_after_failure(tmp_path):
     pop.run_generation(xor_fitness)
     resumed.run_generation(xor_fitness)
     assert fingerprint(pop) == fingerprint(resumed)
+
+
+def test_a_checkpoint_reporter_with_a_filename_keeps_one_file_of_the_last_generation_and_its_epoch(tmp_path):
+    """How a distributed master checkpoints: one file, replaced each generation, holding the master's epoch."""
+    reporter = CheckpointReporter(tmp_path, filename="run.json")
+    pop = Population(pop_size=30, num_inputs=2, num_outputs=1, seed=2)
+    pop.add_reporter(reporter)
+    pop.run(xor_fitness, generations=3)
+    assert list(tmp_path.iterdir()) == [tmp_path / "run.json"] and reporter.last_path == tmp_path / "run.json"
+    assert Checkpoint.read_run(reporter.last_path) == (pop.state_dict(), None)
+    reporter.save_state(pop.state_dict(), pop.generation, epoch=3)
+    assert Checkpoint.read_run(tmp_path / "run.json")[1] == 3
+    with pytest.raises(CheckpointError, match="cannot write a checkpoint there"):  # made by no one but the user
+        CheckpointReporter(tmp_path / "missing", filename="run.json")
 
 
 def test_genome_export_round_trip(tmp_path):
