@@ -2,17 +2,17 @@
 becomes objects, by msgspec, for checkpoints and the wire alike.
 
 A schema is a ``msgspec.Struct`` (a map with exactly its fields) or any type msgspec converts to, with
-the constrained numbers below; ``problem`` says what is wrong and where (``$`` is the value checked).
-What types cannot say (ids unique, connections joining existing nodes) is checked after, in plain code.
-Workers decode genomes from columns with the same rules as ``genome_problem``, so whatever a checkpoint
-lets a master load, its workers accept.
+the constrained numbers below; ``checked`` and ``problem`` say what is wrong and where (msgspec's path,
+``$`` being the value checked). What types cannot say (ids unique, connections joining existing nodes)
+is checked after, in plain code. Workers decode genomes from columns with the same rules as
+``genome_dict_problem``, so whatever a checkpoint lets a master load, its workers accept.
 """
 
 from __future__ import annotations
 
 import reprlib
 import sys
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -36,11 +36,27 @@ class Schema(msgspec.Struct, forbid_unknown_fields=True):
     """Base of the map schemas: exactly these keys (those with a default may be left out)."""
 
 
-def problem(data: Any, schema: Any, where: str | None = None) -> str | None:
-    """Why ``data`` does not fit ``schema`` (msgspec's message, after ``where`` if given), or None when it does."""
+T = TypeVar("T")
+
+
+class SchemaError(ValueError):
+    """Plain data that does not fit its schema; the message says what is wrong and at which path."""
+
+
+def checked(data: Any, schema: type[T]) -> T:
+    """``data`` converted to ``schema`` (a Struct becomes an instance); SchemaError when it does not fit.
+    Bytes stay bytes: a string is not taken for base64."""
     try:
-        msgspec.convert(data, schema, builtin_types=(bytes,))
+        return msgspec.convert(data, schema, builtin_types=(bytes,))
     except msgspec.ValidationError as exc:
+        raise SchemaError(str(exc)) from None
+
+
+def problem(data: Any, schema: Any, where: str | None = None) -> str | None:
+    """Why ``data`` does not fit ``schema`` (after ``where`` if given), or None when it does."""
+    try:
+        checked(data, schema)
+    except SchemaError as exc:
         return str(exc) if where is None else f"{where}: {exc}"
     return None
 

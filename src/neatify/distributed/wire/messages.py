@@ -18,7 +18,7 @@ import numpy as np
 from neatify.distributed.errors import ProtocolError
 from neatify.distributed.wire.auth import NONCE_BYTES, PROOF_BYTES
 from neatify.io.columns import GENOME_ID
-from neatify.io.schema import Count, Id, NonNegative, Positive
+from neatify.io.schema import Count, Id, NonNegative, Positive, Schema, SchemaError, checked
 
 FITNESS = np.dtype("<f8")
 """A fitness in FITNESS_REPORT's ``fitness`` column."""
@@ -48,7 +48,7 @@ WorkerId = int | Annotated[str, msgspec.Meta(max_length=200)]
 M = TypeVar("M", bound="Message")
 
 
-class Message(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+class Message(Schema, frozen=True, omit_defaults=True):
     """Base of the message classes; ``TYPE`` is the code a subclass is sent under. A field defaulting to None
     is optional: absent on the wire when None."""
 
@@ -58,8 +58,8 @@ class Message(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defa
     def from_payload(cls: type[M], payload: Any) -> M:
         """The message of a received payload; ProtocolError naming the message and the bad field if it is off."""
         try:
-            message = msgspec.convert(payload, cls, builtin_types=(bytes,))
-        except msgspec.ValidationError as exc:
+            message = checked(payload, cls)
+        except SchemaError as exc:
             raise ProtocolError(f"{cls.TYPE.name} payload: {exc}") from None
         nil = [key for key, value in payload.items() if value is None]
         if nil:  # an optional field sent as nil is not an absent one
