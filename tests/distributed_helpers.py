@@ -205,14 +205,15 @@ def report_xor(peer: RawPeer, task: TaskAssignment, value: Callable[[float], flo
 
 def negative_id_task() -> TaskAssignment:
     """A TASK_ASSIGNMENT a worker must refuse: one genome, with a negative id."""
-    import msgspec
+    import dataclasses
+
     import numpy as np
 
     from neatify import Population
     from neatify.distributed.wire.columns import WireGenomes
 
     task = WireGenomes.of(Population(1, 2, 1, seed=0).genomes).task(1, 0)
-    return msgspec.structs.replace(task, ids=np.array([-1], "<i8").tobytes())
+    return dataclasses.replace(task, ids=np.array([-1], "<i8").tobytes())
 
 
 class Processes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import pickle
@@ -13,7 +14,6 @@ import sys
 import textwrap
 
 import msgpack
-import msgspec
 import numpy as np
 import pytest
 
@@ -149,7 +149,7 @@ def _records(task: TaskAssignment, field: str, edit) -> TaskAssignment:
     sizes = np.frombuffer(getattr(task, counts), GENE_COUNT)
     records = np.frombuffer(getattr(task, field), record)
     second = edit(records[sizes[0]:].copy())
-    return msgspec.structs.replace(task, **{
+    return dataclasses.replace(task, **{
         field: records[:sizes[0]].tobytes() + second.tobytes(),
         counts: np.array([sizes[0], len(second)], GENE_COUNT).tobytes()})
 
@@ -182,7 +182,7 @@ def test_wire_genomes_refuse_what_the_dict_check_refuses_and_more():
             decode_genomes(_task(bad))
     ids = np.array([first.id, -3], "<i8").tobytes()
     with pytest.raises(ProtocolError, match="invalid genome: genome #1 of the batch: its id -3 is negative"):
-        decode_genomes(_task(msgspec.structs.replace(good, ids=ids)))
+        decode_genomes(_task(dataclasses.replace(good, ids=ids)))
     columns = {  # what no genome can be blamed for: the columns do not fit together
         "num_inputs and num_outputs must be integers below 2\\^63": {"num_inputs": 2**63},
         "activation_names must list known": {"activation_names": ["os.system"]},
@@ -195,9 +195,9 @@ def test_wire_genomes_refuse_what_the_dict_check_refuses_and_more():
     }
     for reason, fields in columns.items():
         with pytest.raises(ProtocolError, match=f"^TASK_ASSIGNMENT with invalid genome columns: {reason}"):
-            decode_genomes(_task(msgspec.structs.replace(good, **fields)))
+            decode_genomes(_task(dataclasses.replace(good, **fields)))
     with pytest.raises(ProtocolError, match="TASK_ASSIGNMENT payload: Expected `int` >= 1 - at `\\$.num_outputs`"):
-        _task(msgspec.structs.replace(good, num_outputs=0))
+        _task(dataclasses.replace(good, num_outputs=0))
     assert len(decode_genomes(good)) == 2
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 from typing import TypeVar
 
 import numpy as np
 import pytest
-from msgspec.structs import replace
 
 from neatify import Population
 from neatify.distributed import DistributedConfig, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
-from msgspec.structs import replace
 
 from neatify import Population
 from neatify.distributed import AuthenticationError, RegistrationError

@@ -8,11 +8,9 @@ event loop, and the tests drive it with a fake clock and in-memory peers. It own
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
-
-from msgspec.structs import replace
 
 from neatify.distributed.wire import auth
 from neatify.distributed.config import DistributedConfig

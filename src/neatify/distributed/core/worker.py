@@ -7,9 +7,7 @@ runs the fitness function, and the tests drive this with a fake clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from msgspec.structs import replace
+from dataclasses import dataclass, replace
 
 from neatify.distributed.wire import auth
 from neatify.distributed.config import AUTH_TOKEN_ENV

@@ -30,8 +30,8 @@ _TLS_HANDSHAKE = b"\x16\x03"
 
 
 def encode_frame(message: Message) -> bytes:
-    """The frame of ``message`` (msgspec writes its map, optional fields at None left out)."""
-    body = msgspec.msgpack.encode(message)
+    """The frame of ``message`` (its ``payload`` map, written by msgspec)."""
+    body = msgspec.msgpack.encode(message.payload())
     return _HEADER.pack(len(body) + 1, int(message.TYPE)) + body
 
 

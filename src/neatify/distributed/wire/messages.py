@@ -1,15 +1,18 @@
-"""The protocol's messages: one frozen ``msgspec.Struct`` per message type, each field's type checked on receipt.
+"""The protocol's messages: one frozen dataclass per message type, each field's type checked on receipt.
 
 ``Message.from_payload`` checks a received msgpack map before anything acts on it, with the one
-validation layer of checkpoints and the wire (``neatify.io.schema``): a map with exactly the class's
-fields, optional ones may be absent (not nil), each value of its type. ``payload`` gives the map to
-send, without the optional fields left at None. ``MESSAGES`` maps each ``MessageType`` to its class.
-A new message is a ``MessageType`` member plus a ``Message`` subclass whose ``TYPE`` is that member.
+validation layer of checkpoints and the wire (``neatify.io.schema``, msgspec): a map with exactly the
+class's fields, optional ones (default None) may be absent but not nil, each value of its annotated
+type. ``payload`` gives the map to send, without the optional fields left at None. ``MESSAGES`` maps
+each ``MessageType`` to its class. A new message is a ``MessageType`` member plus a class declared
+with ``@message(MessageType.NAME)``.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import msgspec
@@ -18,7 +21,7 @@ import numpy as np
 from neatify.distributed.errors import ProtocolError
 from neatify.distributed.wire.auth import NONCE_BYTES, PROOF_BYTES
 from neatify.io.columns import GENOME_ID
-from neatify.io.schema import Count, Id, NonNegative, Positive, Schema, SchemaError, checked
+from neatify.io.schema import Count, Id, NonNegative, Positive, SchemaError, checked
 
 FITNESS = np.dtype("<f8")
 """A fitness in FITNESS_REPORT's ``fitness`` column."""
@@ -48,11 +51,13 @@ WorkerId = int | Annotated[str, msgspec.Meta(max_length=200)]
 M = TypeVar("M", bound="Message")
 
 
-class Message(Schema, frozen=True, omit_defaults=True):
-    """Base of the message classes; ``TYPE`` is the code a subclass is sent under. A field defaulting to None
-    is optional: absent on the wire when None."""
+@dataclass(frozen=True)
+class Message:
+    """Base of the message classes (declared with ``@message``); ``TYPE`` is the code it is sent under."""
 
     TYPE: ClassVar[MessageType]
+    FIELDS: ClassVar[tuple[str, ...]]
+    """The fields' names, in order."""
 
     @classmethod
     def from_payload(cls: type[M], payload: Any) -> M:
@@ -61,20 +66,37 @@ class Message(Schema, frozen=True, omit_defaults=True):
             message = checked(payload, cls)
         except SchemaError as exc:
             raise ProtocolError(f"{cls.TYPE.name} payload: {exc}") from None
-        nil = [key for key, value in payload.items() if value is None]
-        if nil:  # an optional field sent as nil is not an absent one
-            raise ProtocolError(f"{cls.TYPE.name} payload: Expected a value, got `null` - at `$.{nil[0]}`")
+        for key, value in payload.items():
+            if key not in cls.FIELDS:
+                raise ProtocolError(f"{cls.TYPE.name} payload: Object contains unknown field `{key}`")
+            if value is None:  # an optional field sent as nil is not an absent one
+                raise ProtocolError(f"{cls.TYPE.name} payload: Expected a value, got `null` - at `$.{key}`")
         return message
 
     def payload(self) -> dict[str, Any]:
         """The msgpack map sent for this message (optional fields at None left out)."""
-        return msgspec.to_builtins(self, builtin_types=(bytes, memoryview))
+        return {key: value for key in self.FIELDS if (value := getattr(self, key)) is not None}
 
 
+MESSAGES: dict[MessageType, type[Message]] = {}
+"""The class of each message type: the one table from which frames are decoded."""
+
+
+def message(mtype: MessageType) -> Callable[[type[M]], type[M]]:
+    """Declare a message class: a frozen dataclass of typed fields, sent as ``mtype`` and entered in ``MESSAGES``."""
+    def declare(cls: type[M]) -> type[M]:
+        cls = dataclass(frozen=True)(cls)
+        cls.TYPE = mtype
+        cls.FIELDS = tuple(f.name for f in fields(cls))
+        MESSAGES[mtype] = cls
+        return cls
+    return declare
+
+
+@message(MessageType.WORKER_REGISTRATION)
 class WorkerRegistration(Message):
     """A worker asks to join (sent twice with an auth token: the second time with its proof)."""
 
-    TYPE = MessageType.WORKER_REGISTRATION
     protocol_version: int
     worker_id: WorkerId
     capacity: Positive
@@ -84,10 +106,10 @@ class WorkerRegistration(Message):
     """The highest epoch of a master this worker has served (absent: 0)."""
 
 
+@message(MessageType.REGISTRATION_ACK)
 class RegistrationAck(Message):
     """The master's answer to a registration or status request: its challenge, or the worker accepted."""
 
-    TYPE = MessageType.REGISTRATION_ACK
     status: Literal["challenge", "accepted"]
     nonce: Nonce | None = None
     proof: Proof | None = None
@@ -96,10 +118,10 @@ class RegistrationAck(Message):
     """The accepting master's epoch (absent: 0)."""
 
 
+@message(MessageType.TASK_ASSIGNMENT)
 class TaskAssignment(Message):
     """A batch of genomes to evaluate, as columns (``neatify.io.columns``, which checks them in full)."""
 
-    TYPE = MessageType.TASK_ASSIGNMENT
     batch_id: int
     generation: int
     num_inputs: Positive
@@ -125,11 +147,11 @@ class TaskAssignment(Message):
         return np.frombuffer(self.ids, GENOME_ID, self.size).tolist()
 
 
+@message(MessageType.FITNESS_REPORT)
 class FitnessReport(Message):
     """A batch's results: fitness values as two columns (``ids`` and ``fitness``, one entry per genome), and
     ``[genome id, traceback]`` pairs for the genomes whose fitness function raised."""
 
-    TYPE = MessageType.FITNESS_REPORT
     batch_id: int
     ids: bytes
     """Genome ids, ``GENOME_ID`` each."""
@@ -155,55 +177,55 @@ class FitnessReport(Message):
         return np.frombuffer(self.ids, GENOME_ID), np.frombuffer(self.fitness, FITNESS)
 
 
+@message(MessageType.HEARTBEAT_REQUEST)
 class HeartbeatRequest(Message):
     """The master asks a worker for a sign of life."""
 
-    TYPE = MessageType.HEARTBEAT_REQUEST
     sent: float
 
 
+@message(MessageType.HEARTBEAT_RESPONSE)
 class HeartbeatResponse(Message):
     """The worker's answer, echoing ``sent``."""
 
-    TYPE = MessageType.HEARTBEAT_RESPONSE
     sent: float
 
 
+@message(MessageType.SHUTDOWN_SIGNAL)
 class ShutdownSignal(Message):
     """The master tells a worker to exit."""
 
-    TYPE = MessageType.SHUTDOWN_SIGNAL
     reason: str
 
 
+@message(MessageType.ERROR_REPORT)
 class ErrorReport(Message):
     """Either side says why it ends the connection (``fatal``: do not retry)."""
 
-    TYPE = MessageType.ERROR_REPORT
     message: str
     fatal: bool
     code: Literal["auth", "version", "busy", "error", "epoch", "standby"]
 
 
+@message(MessageType.STATUS_UPDATE)
 class StatusUpdate(Message):
     """A worker says it is leaving (its batch goes to others at once)."""
 
-    TYPE = MessageType.STATUS_UPDATE
     state: Literal["leaving"]
 
 
+@message(MessageType.STATUS_REQUEST)
 class StatusRequest(Message):
     """A status client asks for a STATUS_REPORT (sent twice with an auth token: the second time with its proof)."""
 
-    TYPE = MessageType.STATUS_REQUEST
     nonce: Nonce | None = None
     proof: Proof | None = None
 
 
+@message(MessageType.STATUS_REPORT)
 class StatusReport(Message):
     """The master's load (fields described in ``status.STATUSFIELDS``)."""
 
-    TYPE = MessageType.STATUS_REPORT
     workers: Count
     busy: Count
     idle: Count
@@ -214,10 +236,10 @@ class StatusReport(Message):
     uptime: NonNegative
 
 
+@message(MessageType.STANDBY_REGISTRATION)
 class StandbyRegistration(Message):
     """A standby master asks to follow this one (sent twice with an auth token: the second time with its proof)."""
 
-    TYPE = MessageType.STANDBY_REGISTRATION
     protocol_version: int
     epoch: Count
     """The highest epoch the standby has replicated."""
@@ -225,15 +247,11 @@ class StandbyRegistration(Message):
     proof: Proof | None = None
 
 
+@message(MessageType.STATE_SNAPSHOT)
 class StateSnapshot(Message):
     """The primary's state after evaluated ``generation``: one msgpack document, checked in full by the standby
     (``neatify.distributed.core.standby.decode_state``)."""
 
-    TYPE = MessageType.STATE_SNAPSHOT
     epoch: Positive
     generation: Count
     state: bytes
-
-
-MESSAGES: dict[MessageType, type[Message]] = {cls.TYPE: cls for cls in Message.__subclasses__()}
-"""The class of each message type: the one table from which frames are decoded."""
