@@ -26,6 +26,7 @@ from neatify.io.schema import Count, Id, NonNegative, Positive, SchemaError, che
 FITNESS = np.dtype("<f8")
 """A fitness in FITNESS_REPORT's ``fitness`` column."""
 
+
 class MessageType(enum.IntEnum):
     """Message type codes (the byte after the length)."""
 
