@@ -122,7 +122,7 @@ def test_wire_genomes_round_trip_bit_for_bit_into_unread_views_of_one_batch(seed
     batch = decoded[0].batch_row()[0]
     assert batch is not None and [g.batch_row() for g in decoded] == [(batch, row) for row in range(len(genomes))]
     assert decoded[1].fitness is None and decoded[1].size() == genomes[1].size()  # reading builds that one's genes
-    assert decoded[1].batch_row() == (None, -1) and decoded[2].batch_row() == (batch, 2)
+    assert decoded[1].batch_row() == (batch, 1) and decoded[2].batch_row() == (batch, 2)  # read, still views
     as_sent = [_in_gene_order(g.to_dict()) for g in genomes]
     assert [_in_gene_order(g.to_dict()) for g in decoded] == as_sent  # msgpack floats are float64: exact bits
     assert all(genome_dict_problem(g.to_dict()) is None for g in decoded)

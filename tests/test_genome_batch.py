@@ -46,15 +46,17 @@ def test_rows_are_sorted_and_offsets_consistent():
         assert (np.diff(ids) > 0).all() and (np.diff(innovations) > 0).all()
 
 
-def test_a_view_reads_its_genes_only_when_asked_and_then_owns_them():
+def test_a_view_stays_one_when_read_and_owns_its_genes_once_changed():
     genomes = _evolved()
     batch = GenomeBatch.from_genomes(genomes)
     views = batch.views()
     assert all(v.batch_row() == (batch, row) for row, v in enumerate(views))
     read = views[5]
     conn = next(iter(read.connections.values()))
-    assert read.batch_row() == (None, -1)
+    assert read.batch_row() == (batch, 5), "reading leaves a view a view"
+    assert GenomeBatch.from_genomes(views) is batch, "so its genes are not read back"
     conn.weight = 123.0  # a changed gene is what the next batch holds
+    assert read.batch_row() == (None, -1)
     again = GenomeBatch.from_genomes(views[::-1])
     assert 123.0 in again.conn_weight.tolist()
     assert [_genes(v) for v in again.views()] == [_genes(v) for v in views[::-1]]
