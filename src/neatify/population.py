@@ -255,12 +255,14 @@ class Population:
         if len(fitness) != len(self._views):
             raise ValueError(f"tell() got {len(fitness)} fitness values for the {len(self._views)} genomes asked "
                              "(one per genome, in the order asked)")
-        try:
+        if hasattr(fitness, "__array__"):  # numpy arrays, tensors
             values = np.asarray(fitness)
-        except ValueError:  # ragged: checked one by one below
-            values = np.empty(0)
-        if values.ndim != 1 or values.dtype.kind not in "iuf":  # None, bools, strings, tensors: each checked
-            values = np.array([check_fitness(g.id, v) for g, v in zip(self._views, fitness)])
+            numeric = values.ndim == 1 and values.dtype.kind in "iuf"
+        else:
+            numeric = all(type(value) is float for value in fitness)
+            values = np.array(fitness if numeric else [], dtype=np.float64)
+        if not numeric:  # each value checked (ints pass; None, bools, strings, lists do not)
+            values = np.array([check_fitness(g.id, v) for g, v in zip(self._views, fitness)], dtype=np.float64)
         values = values.astype(np.float64)
         for row in np.flatnonzero(~np.isfinite(values)).tolist():
             check_fitness(self._views[row].id, values.item(row))
@@ -323,7 +325,7 @@ class Population:
     def _check_fitness(self) -> None:
         """``FitnessError`` naming the first genome without a finite float fitness (checked in bulk first)."""
         for row in np.flatnonzero(~np.isfinite(self._state.fitness)).tolist():
-            check_fitness(self._views[row].id, self._state.get(row))
+            check_fitness(self._views[row].id, self._views[row].fitness)
 
     def _record(self) -> GenerationStats:
         fitness, ids = self._state.fitness, self._batch.ids

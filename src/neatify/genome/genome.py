@@ -78,7 +78,7 @@ class Genome(ReferenceOperators):
         self._row, self._state = row, state
         self._nodes = _watched(self.nodes, self, _ViewNodeGene)
         self._connections = _watched(self.connections, self, _ViewConnectionGene)
-        state.set(row, fitness)
+        self.fitness = fitness
 
     def batch_row(self) -> tuple[GenomeBatch | None, int]:
         """(batch, row) holding this genome's genes: a view's, unless they were changed by hand; (None, -1)
@@ -90,14 +90,20 @@ class Genome(ReferenceOperators):
         """Higher is better; None until evaluated. A view's is its row's entry in its generation's fitness
         array (a real number reads back as a float)."""
         state = self._state
-        return self._fitness if state is None else state.get(self._row)
+        if state is None:
+            return self._fitness
+        value = state.values[self._row]
+        return value if value == value else state.other.get(self._row)
 
     @fitness.setter
     def fitness(self, value: Any) -> None:
-        if self._state is None:
+        state = self._state
+        if state is None:
             self._fitness = value
+        elif type(value) is float and value == value:
+            state.values[self._row] = value
         else:
-            self._state.set(self._row, value)
+            state.set_other(self._row, value)
 
     def _read_genes(self) -> None:
         """A view's genes as objects that tell it when they are changed (``_genes_changed``)."""

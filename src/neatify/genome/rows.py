@@ -3,7 +3,9 @@ genes were changed by hand."""
 
 from __future__ import annotations
 
+import math
 import numbers
+from array import array
 from typing import Any
 
 import numpy as np
@@ -12,31 +14,32 @@ import numpy as np
 class RowState:
     """Each row's fitness in one float array (NaN: none yet), as a view's ``fitness`` reads and writes it.
 
-    A value the array cannot hold as it was given (None aside: a NaN, a bool, a string, a tensor) is kept
-    in ``other``, for the population to refuse by genome when it checks the generation. ``changed`` holds
-    the rows whose genes a fitness function changed by hand: those views own their genes from then on.
+    ``fitness`` is a numpy array over the memory of ``values``, a Python ``array`` that a view reads and
+    writes a float of without numpy's per-item cost. A value the array cannot hold as it was given (None
+    aside: a NaN, a bool, a string, a tensor) is kept in ``other``, for the population to refuse by genome
+    when it checks the generation. ``changed`` holds the rows whose genes a fitness function changed by
+    hand: those views own their genes from then on.
     """
 
-    __slots__ = ("fitness", "other", "changed")
+    __slots__ = ("values", "fitness", "other", "changed")
 
     def __init__(self, size: int) -> None:
-        self.fitness = np.full(size, np.nan)
+        self.values = array("d", bytes(8 * size))
+        self.fitness = np.frombuffer(self.values, dtype=np.float64)
+        self.fitness.fill(np.nan)
         self.other: dict[int, Any] = {}
         self.changed: set[int] = set()
 
-    def get(self, row: int) -> Any:
-        """Row ``row``'s fitness: a float, None when unset, or the odd value it was given."""
-        value = self.fitness.item(row)
-        return value if value == value else self.other.get(row)
-
-    def set(self, row: int, value: Any) -> None:
-        """Set row ``row``'s fitness: real numbers go into the array as floats; anything else is kept aside."""
-        if type(value) is not float and isinstance(value, numbers.Real) and not isinstance(value, bool):
+    def set_other(self, row: int, value: Any) -> None:
+        """Set row ``row``'s fitness to ``value``, anything but a float that is not NaN (a view writes those
+        into ``values`` itself): another real number goes into the array as a float, None clears the row,
+        anything else is kept aside."""
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
             value = float(value)
-        if type(value) is float and value == value:
-            self.fitness[row] = value  # an older odd value of this row stays in ``other``, unread behind it
-            return
-        self.fitness[row] = np.nan
+            if value == value:
+                self.values[row] = value  # an older odd value of this row stays in ``other``, unread behind it
+                return
+        self.values[row] = math.nan
         if value is None:
             self.other.pop(row, None)
         else:
