@@ -230,3 +230,32 @@ def test_a_view_s_genes_equal_copy_and_print_as_plain_genes():
     assert type(plain) is dict and plain == view.connections
     next(iter(plain.values())).weight = 55.0  # a copy is the copier's: the view is untouched
     assert view.batch_row() == (pop.batch, 0) and 55.0 not in pop.batch.conn_weight.tolist()
+
+
+def test_weights_trained_in_a_fitness_function_and_written_back_are_bred_from():
+    torch = pytest.importorskip("torch")
+    from neatify.nn import NeatModule
+
+    config = EvolutionConfig(population_size=30, elitism_count=30, elitism_min_species_size=0)
+    pop = Population(config=config, seed=3)
+    pop.run_generation(set_scores)
+    untrained, trained = {}, {}
+
+    def train_then_score(genomes):
+        for genome in genomes:
+            untrained[genome.id] = tuple(sorted(c.weight for c in genome.connections.values()))
+            module = NeatModule(genome, trainable=True)
+            with torch.no_grad():
+                module.weight.add_(0.5)  # stands for a few optimizer steps
+            module.update_genome_weights()
+            trained[genome.id] = tuple(sorted(c.weight for c in genome.connections.values()))
+        set_scores(genomes)
+
+    pop.run_generation(train_then_score)
+    rows = {g.id: row for row, g in enumerate(pop.genomes)}
+    for genome_id, weights in trained.items():
+        assert weights != untrained[genome_id]
+        assert tuple(sorted(pop.batch.take(np.array([rows[genome_id]])).conn_weight.tolist())) == weights
+    children = {tuple(sorted(c.weight for c in g.connections.values())) for g in pop.ask()}
+    assert children & set(trained.values()), "the elites are copies of trained parents"
+    assert not children & set(untrained.values()), "no child has its parent's weights from before training"
