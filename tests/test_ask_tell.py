@@ -259,3 +259,21 @@ def test_weights_trained_in_a_fitness_function_and_written_back_are_bred_from():
     children = {tuple(sorted(c.weight for c in g.connections.values())) for g in pop.ask()}
     assert children & set(trained.values()), "the elites are copies of trained parents"
     assert not children & set(untrained.values()), "no child has its parent's weights from before training"
+
+
+@pytest.mark.parametrize("change", [
+    lambda conns, key: conns.pop(key), lambda conns, key: conns.popitem(), lambda conns, key: conns.clear(),
+    lambda conns, key: conns.update({key: copy.copy(conns[key])}), lambda conns, key: conns.__ior__({}),
+    lambda conns, key: conns.setdefault(key + 10_000, ConnectionGene(key + 10_000, 0, 2, 1.0)),
+    lambda conns, key: setattr(conns[key], "enabled", not conns[key].enabled),
+])
+def test_every_way_of_changing_a_view_s_genes_tells_it(change):
+    pop = Population(pop_size=12, seed=4)
+    pop.run_generation(set_scores)
+    genomes = pop.ask()
+    conns = genomes[5].connections
+    assert genomes[5].batch_row() == (pop.batch, 5)
+    change(conns, next(iter(conns)))
+    assert genomes[5].batch_row() == (None, -1) and [g.batch_row()[0] is None for g in genomes].count(True) == 1
+    pop.tell([score(g) for g in genomes])
+    assert pop.batch.take(np.array([5])).genes(0)[1] == conns

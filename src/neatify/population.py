@@ -258,12 +258,12 @@ class Population:
         if hasattr(fitness, "__array__"):  # numpy arrays, tensors
             values = np.asarray(fitness)
             numeric = values.ndim == 1 and values.dtype.kind in "iuf"
-        else:
+        else:  # a sequence: floats taken as they are (numpy would turn bools and numeric strings into floats)
+            values = fitness
             numeric = all(type(value) is float for value in fitness)
-            values = np.array(fitness if numeric else [], dtype=np.float64)
         if not numeric:  # each value checked (ints pass; None, bools, strings, lists do not)
-            values = np.array([check_fitness(g.id, v) for g, v in zip(self._views, fitness)], dtype=np.float64)
-        values = values.astype(np.float64)
+            values = [check_fitness(g.id, v) for g, v in zip(self._views, fitness)]
+        values = np.array(values, dtype=np.float64)
         for row in np.flatnonzero(~np.isfinite(values)).tolist():
             check_fitness(self._views[row].id, values.item(row))
         return values

@@ -76,8 +76,7 @@ class Genome(ReferenceOperators):
         which the generation then takes in as it does a view's (``RowState.changed``)."""
         fitness = self.fitness
         self._row, self._state = row, state
-        self._nodes = _watched(self.nodes, self, _ViewNodeGene)
-        self._connections = _watched(self.connections, self, _ViewConnectionGene)
+        self._watch_genes(self.nodes, self.connections)
         self.fitness = fitness
 
     def batch_row(self) -> tuple[GenomeBatch | None, int]:
@@ -106,18 +105,20 @@ class Genome(ReferenceOperators):
             state.set_other(self._row, value)
 
     def _read_genes(self) -> None:
-        """A view's genes as objects that tell it when they are changed (``_genes_changed``)."""
         assert self._batch is not None
-        nodes, connections = self._batch.genes(self._row)
-        self._nodes, self._connections = _watched(nodes, self, _ViewNodeGene), \
-            _watched(connections, self, _ViewConnectionGene)
+        self._watch_genes(*self._batch.genes(self._row))
+
+    def _watch_genes(self, nodes: dict[int, NodeGene], connections: dict[int, ConnectionGene]) -> None:
+        """Hold ``nodes`` and ``connections`` (plain genes of this genome alone) as genes that tell it when
+        they are changed (``_genes_changed``)."""
+        self._nodes = _watched(nodes, self, _ViewNodeGene)
+        self._connections = _watched(connections, self, _ViewConnectionGene)
 
     def _genes_changed(self) -> None:
         """A view's genes were changed by hand: its gene objects are its genes from now on, and its
         generation takes them in (``RowState.changed``)."""
         self._batch = None
-        if self._state is not None:
-            self._state.changed.add(self._row)
+        self._state.changed.add(self._row)  # type: ignore[union-attr]  # only a generation's genomes are told
 
     @property
     def nodes(self) -> dict[int, NodeGene]:
@@ -274,17 +275,8 @@ class _ViewConnectionGene(_ViewGene, ConnectionGene):
     _plain = ConnectionGene
 
 
-class _ViewGenes(dict):
-    """A view's node or connection genes by key: adding, replacing or removing one tells the view. Copies
-    are plain dictionaries."""
-
-    __slots__ = ("_watch",)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return dict, (dict(self),)
-
-
 def _telling(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``dict``'s ``method``, then the view told of a change."""
     def changing(self: _ViewGenes, *args: Any, **kwargs: Any) -> Any:
         result = method(self, *args, **kwargs)
         _tell(self._watch)
@@ -294,8 +286,23 @@ def _telling(method: Callable[..., Any]) -> Callable[..., Any]:
     return changing
 
 
-for _name in ("__setitem__", "__delitem__", "__ior__", "clear", "pop", "popitem", "setdefault", "update"):
-    setattr(_ViewGenes, _name, _telling(getattr(dict, _name)))
+class _ViewGenes(dict):
+    """A view's node or connection genes by key: adding, replacing or removing one tells the view. Copies
+    are plain dictionaries."""
+
+    __slots__ = ("_watch",)
+    __setitem__ = _telling(dict.__setitem__)
+    __delitem__ = _telling(dict.__delitem__)
+    __ior__ = _telling(dict.__ior__)
+    clear = _telling(dict.clear)
+    pop = _telling(dict.pop)
+    popitem = _telling(dict.popitem)
+    setdefault = _telling(dict.setdefault)
+    update = _telling(dict.update)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return dict, (dict(self),)
+
 
 _set_gene_watch, _set_genes_watch = NodeGene._watch.__set__, _ViewGenes._watch.__set__  # type: ignore[attr-defined]
 """The ``_watch`` slots, set without the telling ``__setattr__`` of a view's gene."""
