@@ -37,7 +37,7 @@ class RowState:
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
             value = float(value)
             if value == value:
-                self.values[row] = value  # an older odd value of this row stays in ``other``, unread behind it
+                self.values[row] = value  # an older odd value of this row stays in ``other``, hidden behind it
                 return
         self.values[row] = math.nan
         if value is None:
