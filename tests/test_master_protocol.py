@@ -16,13 +16,14 @@ from neatify.distributed.wire import auth
 from neatify.distributed import SupersededError
 from neatify.distributed.errors import DistributedError
 from neatify.distributed.wire.columns import decode_genomes
-from neatify.distributed.core.master import Close, MasterProtocol, Send
+from neatify.distributed.core.actions import Close, Send
+from neatify.distributed.core.master import MasterProtocol
 from neatify.distributed.wire.messages import (
     ErrorReport, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal,
     StandbyRegistration, StateSnapshot, StatusReport, StatusRequest, TaskAssignment, WorkerRegistration,
 )
 from neatify.distributed.wire.framing import PROTOCOL_VERSION, FrameDecoder, decode_message, encode_frame
-from neatify.distributed.core.scheduler import Batch, GenerationJob
+from neatify.distributed.core.scheduler import GenerationJob, SentBatch
 
 TOKEN = "s3cret"
 M = TypeVar("M", bound=Message)
@@ -521,13 +522,13 @@ def test_a_job_takes_pending_rows_in_runs_resent_first_and_resolved_skipped():
     job = GenerationJob(0, population)
     first, second = job.take(4), job.take(2)
     assert (first.tolist(), second.tolist(), job.waiting) == ([0, 1, 2, 3], [4, 5], 4)
-    late = Batch(1, job, first, job.ids(first), 0.0)
+    late = SentBatch(1, job, first, job.ids(first), 0.0)
     assert job.requeue(late) and job.waiting == 8  # its rows go in front of the rest
     report = np.array(ids[1::-1]), np.array([0.5, 1.5])  # a late report of two of them, in another order
     assert job.record(late, *report, [], "w") == 2 and job.unresolved == 8
     rows = job.take(5)
     assert rows.tolist() == [2, 3, 6, 7, 8]  # rows 0 and 1 resolved meanwhile: skipped
-    frame = job.task_frame(Batch(2, job, rows, job.ids(rows), 0.0))
+    frame = job.task_frame(SentBatch(2, job, rows, job.ids(rows), 0.0))
     task = decode_message(frame[4], frame[5:])
     assert task.genome_ids() == [ids[i] for i in rows.tolist()]
     assert job.results()[ids[0]] == 1.5 and job.results()[ids[1]] == 0.5

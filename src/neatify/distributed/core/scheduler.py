@@ -1,4 +1,9 @@
-"""Bookkeeping of one generation's evaluation: pending genomes, batches in flight, results (no I/O)."""
+"""Bookkeeping of one generation's evaluation: pending genomes, batches in flight, results (no I/O).
+
+A *batch* is the genomes of one TASK_ASSIGNMENT (its ``batch_id`` on the wire); ``SentBatch`` is the master's
+record of one sent, by row of the generation's wire columns. A ``GenomeBatch`` (the genes of many genomes as
+arrays) is another thing, and is never called a batch here.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +21,8 @@ from neatify.genome.genome import Genome
 
 
 @dataclass(eq=False)
-class Batch:
-    """Genomes sent to one worker in one TASK_ASSIGNMENT: ``rows`` of its generation's wire columns, ``ids`` theirs.
+class SentBatch:
+    """A batch sent to one worker (one TASK_ASSIGNMENT): ``rows`` of its generation's wire columns, ``ids`` theirs.
 
     ``timed_out``: its genomes were given to others too, so its worker is not counted as one that can
     take work. ``job`` is None once its generation is over (released, so it pins no genomes).
@@ -134,7 +139,7 @@ class GenerationJob:
         """Rows pending (some perhaps resolved meanwhile, by a batch that reported late)."""
         return sum(len(run) for run in self.pending)
 
-    def task_frame(self, batch: Batch) -> bytes:
+    def task_frame(self, batch: SentBatch) -> bytes:
         """The TASK_ASSIGNMENT frame of a batch, cut from the generation's wire columns."""
         assert self.wire is not None
         return encode_frame(self.wire.task(batch.id, self.generation, batch.rows))
@@ -167,7 +172,7 @@ class GenerationJob:
         assert self.wire is not None
         return self.wire.ids[rows]
 
-    def requeue(self, batch: Batch) -> bool:
+    def requeue(self, batch: SentBatch) -> bool:
         """Put a failed or late batch's unresolved genomes back in front; whether any were."""
         batch.timed_out = True
         missing = batch.rows[~self.resolved[batch.rows]]
@@ -176,7 +181,7 @@ class GenerationJob:
             self.batches_resent += 1
         return bool(missing.size)
 
-    def record(self, batch: Batch, ids: np.ndarray, fitness: np.ndarray, errors: list[list],
+    def record(self, batch: SentBatch, ids: np.ndarray, fitness: np.ndarray, errors: list[list],
                worker_id: int | str) -> int:
         """Take a report's values (checked to cover ``batch``) for genomes still without one; returns how many
         were new."""

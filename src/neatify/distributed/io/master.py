@@ -1,7 +1,7 @@
 """The master: ``SystemCoordinator`` serves workers over TCP; ``DistributedPopulation`` evolves with it.
 
 One asyncio event loop, in a thread of its own, does all the I/O: no thread per connection, writes
-buffered per connection. It feeds every event to a ``MasterProtocol`` (``master_protocol.py``), which
+buffered per connection. It feeds every event to a ``MasterProtocol`` (``core/master.py``), which
 holds all of the protocol's logic, and carries out the actions it returns.
 """
 
@@ -25,7 +25,8 @@ from neatify.config import EvolutionConfig
 from neatify.distributed.io import tls
 from neatify.distributed.config import DistributedConfig
 from neatify.distributed.errors import DistributedError, WorkerWaitTimeout
-from neatify.distributed.core.master import Action, Close, MasterProtocol, Send
+from neatify.distributed.core.actions import Action, Close, Send
+from neatify.distributed.core.master import MasterProtocol
 from neatify.distributed.wire.messages import StateSnapshot
 from neatify.distributed.io.connection import unsent_bytes
 from neatify.distributed.wire.framing import PROTOCOL_VERSION, encode_frame
@@ -34,7 +35,8 @@ from neatify.distributed.io.scheduler_file import (
     SchedulerInfo, advertised_host, remove_scheduler_file, write_scheduler_file,
 )
 from neatify.distributed.io.standby import OldPrimaryFence, StandbyLink
-from neatify.distributed.core.standby import Finished, Snapshot, encode_state
+from neatify.distributed.core.events import Shutdown, Snapshot
+from neatify.distributed.core.standby import encode_state
 from neatify.genome.genome import Genome
 from neatify.population import FitnessFunction, Population
 from neatify.reporting.reporters import StatisticsReporter
@@ -529,7 +531,7 @@ class DistributedPopulation(Population):
         ``replicated_statistics`` the primary's statistics rows)."""
         link = StandbyLink(self.distributed_config, self._replicated, self.epoch)
         ended = link.follow()
-        if isinstance(ended, Finished):
+        if isinstance(ended, Shutdown):
             logger.info("standby: the primary ended the run (%s); not taking over", ended.reason)
             return False
         logger.warning("standby: promoting to epoch %d: %s", ended.epoch, ended.reason)
