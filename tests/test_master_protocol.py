@@ -20,7 +20,8 @@ from neatify.distributed.core.actions import Close, Send
 from neatify.distributed.core.master import MasterProtocol
 from neatify.distributed.wire.messages import (
     ErrorReport, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal,
-    StandbyRegistration, StateSnapshot, StatusReport, StatusRequest, TaskAssignment, WorkerRegistration,
+    StandbyRegistration, StateSnapshot, StatusReport, StatusRequest, StatusUpdate, TaskAssignment,
+    WorkerRegistration,
 )
 from neatify.distributed.wire.framing import PROTOCOL_VERSION, FrameDecoder, decode_message, encode_frame
 from neatify.distributed.core.scheduler import GenerationJob, SentBatch
@@ -609,6 +610,22 @@ def test_one_standby_at_a_time_and_a_silent_one_is_dropped():
     assert not net.master.has_follower
     third = link_standby(net, "third", epoch=1)
     assert third.take(RegistrationAck)[0].status == "accepted"
+
+
+def test_a_following_standby_outlives_the_handshake_timeout_and_one_hung_up_on_lets_the_next_follow():
+    """A following standby is registered: the deadline of unregistered connections never closes it (it did after
+    ``handshake_timeout``, and the master then sent heartbeats to the closed connection until its tick raised);
+    one closed for a bad frame no longer follows, so the next standby is admitted (it was refused as busy)."""
+    net = Net(handshake_timeout=2.0)
+    first = link_standby(net, "first")
+    for now in (1.0, 2.0, 3.0, 4.0, 5.0):
+        net.deliver(net.master.tick(now))
+        first.say(HeartbeatResponse(now), now)
+    assert first.closed is None and net.master.has_follower and len(first.take(HeartbeatRequest)) == 5
+    first.say(StatusUpdate("leaving"), 5.5)  # a worker's message: a bad frame from a standby
+    assert first.closed is not None and not net.master.has_follower
+    second = link_standby(net, "second")
+    assert second.take(RegistrationAck)[0].status == "accepted" and net.master.has_follower
 
 
 def test_a_spare_standby_retrying_fills_the_log_with_no_warnings(caplog):

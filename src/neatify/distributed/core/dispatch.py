@@ -79,7 +79,7 @@ class Dispatcher:
         self._plan(now, actions)
 
     def drop(self, worker: Worker, reason: str, now: float, actions: list[Action]) -> None:
-        """Forget a worker; its unfinished batches go back to the pending genomes."""
+        """Forget a worker; its unfinished batches go back in the queue."""
         if self.workers.get(worker.worker_id) is not worker:
             return
         del self.workers[worker.worker_id]
@@ -220,13 +220,13 @@ class Dispatcher:
             self._settle(now)
 
     def _plan(self, now: float, actions: list[Action]) -> None:
-        """Give a batch to idle workers, then a second to open ones, while genomes are pending: O(batches
+        """Give a batch to idle workers, then a second to open ones, while genomes are queued: O(batches
         sent), not O(workers)."""
         running = self._running
         if running is None:
             return
         job = running.job
-        while job.pending and (self._idle or self._open) and not job.finished:
+        while job.queue and (self._idle or self._open) and not job.finished:
             worker = next(iter(self._idle or self._open))
             size = batch_size(job.waiting, worker.capacity, self._share.share(worker.speed),
                               self.config.batch_size_per_worker, worker.pace.floor(worker.capacity))

@@ -33,7 +33,7 @@ class Fencing:
         """Set once a peer showed a higher epoch: this master serves no one any more."""
         self.follower: Connection | None = None
         """The standby following this master (at most one): it gets the state after every generation."""
-        self._snapshot: bytes | None = None
+        self._state_frame: bytes | None = None
         """The last STATE_SNAPSHOT frame, sent to a standby as soon as it registers."""
 
     def accepted(self) -> bytes:
@@ -68,8 +68,8 @@ class Fencing:
         connection.state.advance(Phase.REGISTERED)
         self.follower = connection
         actions.append(Send(self.accepted(), connection.id))
-        if self._snapshot is not None:
-            actions.append(Send(self._snapshot, connection.id))
+        if self._state_frame is not None:
+            actions.append(Send(self._state_frame, connection.id))
         logger.info("standby from %s follows this master (epoch %d)", connection.address, self.epoch)
 
     def unfollow(self, connection: Connection, reason: str) -> None:
@@ -82,7 +82,7 @@ class Fencing:
     def replicate(self, frame: bytes) -> list[Action]:
         """A generation was evaluated: send its STATE_SNAPSHOT ``frame`` to the standby (and to one that
         registers later)."""
-        self._snapshot = frame
+        self._state_frame = frame
         return [] if self.follower is None else [Send(frame, self.follower.id)]
 
     def promote(self, epoch: int) -> None:

@@ -45,23 +45,23 @@ class Liveness:
         if follower is not None and (problem := self._unanswered(follower, now)) is not None:
             yield follower, problem
 
-    def heartbeats(self, now: float, links: list[Connection]) -> list[Send]:
-        """A HEARTBEAT_REQUEST to each of ``links`` (the registered peers) once an interval has passed."""
+    def heartbeats(self, now: float, registered: list[Connection]) -> list[Send]:
+        """A HEARTBEAT_REQUEST to each of the ``registered`` peers' connections once an interval has passed."""
         if now - self._last_heartbeat < self.config.heartbeat_interval:
             return []
         self._last_heartbeat = now
         frame = encode_frame(HeartbeatRequest(now))
-        for link in links:
-            if link.probe_sent is None:
-                link.probe_sent = now
-        return [Send(frame, link.id) for link in links]
+        for connection in registered:
+            if connection.probe_sent is None:
+                connection.probe_sent = now
+        return [Send(frame, connection.id) for connection in registered]
 
-    def _unanswered(self, link: Connection, now: float) -> str | None:
-        """A heartbeat to ``link`` unanswered (by anything) for longer than ``peer_timeout``, if so."""
-        if link.probe_sent is not None and link.last_seen >= link.probe_sent:
-            link.probe_sent = None
-        if link.probe_sent is not None and now - link.probe_sent > self.config.peer_timeout:
-            return f"no answer for {now - link.probe_sent:.1f}s"
+    def _unanswered(self, connection: Connection, now: float) -> str | None:
+        """A heartbeat on ``connection`` unanswered (by anything) for longer than ``peer_timeout``, if so."""
+        if connection.probe_sent is not None and connection.last_seen >= connection.probe_sent:
+            connection.probe_sent = None
+        if connection.probe_sent is not None and now - connection.probe_sent > self.config.peer_timeout:
+            return f"no answer for {now - connection.probe_sent:.1f}s"
         return None
 
     def _unreported(self, worker: Worker, now: float) -> str | None:

@@ -163,7 +163,7 @@ class MasterProtocol:
         self.peers.stopping = True
         self.dispatcher.fail(DistributedError("master shut down during the generation"), now)
         frame = encode_frame(ShutdownSignal("master shutting down"))
-        return [Send(frame, link.id) for link in self._registered()]
+        return [Send(frame, connection.id) for connection in self._registered()]
 
     def promote(self, epoch: int) -> None:
         """This standby's primary is gone: lead the run as epoch ``epoch``, accepting workers from now on."""

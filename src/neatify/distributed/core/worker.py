@@ -17,7 +17,7 @@ from neatify.distributed.errors import (
 from neatify.distributed.core._state import ConnectionState, Phase, Role
 from neatify.distributed.core.actions import Send
 from neatify.distributed.core.events import Ended, Event, Registered, Shutdown, Task
-from neatify.distributed.wire.columns import decode_batch
+from neatify.distributed.wire.columns import decode_genome_batch
 from neatify.distributed.wire.messages import (
     ErrorReport, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal,
     StatusUpdate, TaskAssignment, WorkerRegistration,
@@ -177,7 +177,7 @@ class WorkerProtocol:
             case HeartbeatRequest(sent=sent):
                 events.append(Send(encode_frame(HeartbeatResponse(sent))))
             case TaskAssignment():
-                genome_batch = decode_batch(message)  # all checked, in bulk
+                genome_batch = decode_genome_batch(message)  # all checked, in bulk
                 events.append(Task(message.batch_id, message.generation, genome_batch, genome_batch.views()))
             case ShutdownSignal(reason=reason):
                 self.state.advance(Phase.CLOSED)

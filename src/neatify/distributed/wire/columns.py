@@ -85,12 +85,12 @@ class WireGenomes:
 
 
 def decode_genomes(task: TaskAssignment) -> list[Genome]:
-    """The genomes of a TASK_ASSIGNMENT as views of one checked ``GenomeBatch`` (``decode_batch``); their gene
+    """The genomes of a TASK_ASSIGNMENT as views of one checked ``GenomeBatch`` (``decode_genome_batch``); their gene
     objects are built only when read."""
-    return decode_batch(task).views()
+    return decode_genome_batch(task).views()
 
 
-def decode_batch(task: TaskAssignment) -> GenomeBatch:
+def decode_genome_batch(task: TaskAssignment) -> GenomeBatch:
     """The genes of a TASK_ASSIGNMENT as one ``GenomeBatch``, all checked first.
 
     Raises ProtocolError naming the bad column, or the first bad genome and its problem.
@@ -98,9 +98,9 @@ def decode_batch(task: TaskAssignment) -> GenomeBatch:
     problem = _columns_problem(task)
     if problem:
         raise ProtocolError(f"TASK_ASSIGNMENT with invalid genome columns: {problem}")
-    batch = _Batch(task)
-    batch.check()
-    return batch.genome_batch()
+    columns = _TaskColumns(task)
+    columns.check()
+    return columns.genome_batch()
 
 
 def _columns_problem(task: TaskAssignment) -> str | None:
@@ -151,7 +151,7 @@ def _sort_pairs(groups: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, int
     return order, (int(order[hits[0] + 1]) if hits.size else None)
 
 
-class _Batch:
+class _TaskColumns:
     """A task's columns as numpy arrays, with each gene's genome (its position in the task)."""
 
     def __init__(self, task: TaskAssignment) -> None:
