@@ -146,3 +146,14 @@ def test_a_master_of_an_older_epoch_is_refused_so_the_worker_tries_the_next():
     same = WorkerProtocol("w", 50, None, "new:5000", 1 << 20, now=0.0, epoch=2)
     events = same.received(frames(replace(ACCEPTED, epoch=3)), 0.1)
     assert events == [Registered(1.0, 3)]
+
+
+def test_a_connection_lost_after_the_acceptance_is_told_apart_from_a_failed_registration():
+    """``WorkerNode`` logs "lost the master ...; reconnecting" for the one, "registration failed" for the other."""
+    core, _ = worker()
+    core.received(frames(ACCEPTED), 0.0)
+    (ended,) = core.closed()
+    assert core.over and core.accepted and str(ended.error) == "connection closed by peer"
+    refused, _ = worker()
+    refused.closed()
+    assert refused.over and not refused.accepted

@@ -55,8 +55,9 @@ class WorkerProtocol:
         self._last_heard = now
 
     @property
-    def registered(self) -> bool:
-        return self.state.registered
+    def accepted(self) -> bool:
+        """Whether the master accepted this worker on this connection (still so once the connection is over)."""
+        return self.heartbeat_interval is not None
 
     @property
     def over(self) -> bool:
@@ -74,7 +75,7 @@ class WorkerProtocol:
         self.decoder.buffer(data)
         try:
             while not self.over and (message := self.decoder.next_message()) is not None:
-                if self.registered:
+                if self.state.registered:
                     self._on_message(message, events)
                 else:
                     self._on_registration(message, events)
@@ -89,7 +90,7 @@ class WorkerProtocol:
         """Time passed: the master silent too long (no answer to the registration, no heartbeat) ends it."""
         if self.over or now - self._last_heard <= self._silence_limit:
             return []
-        what = "no registration answer" if not self.registered else "master silent"
+        what = "master silent" if self.accepted else "no registration answer"
         events: list[Send | Event] = []
         self._fail(ConnectionClosed(f"{what} for {now - self._last_heard:.1f}s"), events)
         return events
@@ -98,7 +99,7 @@ class WorkerProtocol:
         """The master closed the connection (or it broke)."""
         if self.over:
             return []
-        hint = "" if self.registered or self.tls else \
+        hint = "" if self.accepted or self.tls else \
             " before answering the registration (a master using TLS does this to plain peers: give tls_ca)"
         try:
             self.decoder.check_eof()

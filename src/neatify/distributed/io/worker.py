@@ -145,10 +145,10 @@ class WorkerNode:
             except (ConnectionClosed, ProtocolError, OSError) as exc:
                 if self._stop.is_set():
                     return
-                if core.registered:
+                if core.accepted:
                     logger.warning("worker %s: lost the master (%s); reconnecting", self.worker_id, exc)
                 failures += 1
-                self._back_off(failures, f"{'connection lost' if core.registered else 'registration failed'} ({exc})")
+                self._back_off(failures, f"{'connection lost' if core.accepted else 'registration failed'} ({exc})")
             finally:
                 conn.close()
 
