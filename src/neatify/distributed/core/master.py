@@ -43,75 +43,75 @@ class MasterProtocol:
         self.config = config
         self.started = started
         """When the master started (on the clock of ``now``), for the status report's uptime."""
-        self.peers = Peers(config, where)
-        self.registration = Registration(self.peers)
-        self.fencing = Fencing(self.peers, epoch, standby)
-        self.liveness = Liveness(config, started)
-        self.dispatcher = Dispatcher(self.peers)
+        self._peers = Peers(config, where)
+        self._registration = Registration(self._peers)
+        self._fencing = Fencing(self._peers, epoch, standby)
+        self._liveness = Liveness(config, started)
+        self._dispatcher = Dispatcher(self._peers)
 
     # --- what the driver reads ---
     @property
     def where(self) -> str:
         """The listening address, for log lines."""
-        return self.peers.where
+        return self._peers.where
 
     @where.setter
     def where(self, where: str) -> None:
-        self.peers.where = where
+        self._peers.where = where
 
     @property
     def stopping(self) -> bool:
         """Shut down or stood down: it admits no one more."""
-        return self.peers.stopping
+        return self._peers.stopping
 
     @property
     def epoch(self) -> int:
         """This master's epoch: a promoted standby leads with its primary's plus one (told to every worker)."""
-        return self.fencing.epoch
+        return self._fencing.epoch
 
     @property
     def standby(self) -> bool:
         """Following a primary: workers are refused (non-fatally, so they try their next master) until ``promote``."""
-        return self.fencing.standby
+        return self._fencing.standby
 
     @property
     def stood_down(self) -> SupersededError | None:
         """Set once a peer showed a higher epoch: this master serves no one any more."""
-        return self.fencing.stood_down
+        return self._fencing.stood_down
 
     @property
     def has_follower(self) -> bool:
         """Whether a standby follows this master now (only then is a generation's state worth building)."""
-        return self.fencing.follower is not None
+        return self._fencing.follower is not None
 
     @property
     def num_workers(self) -> int:
         """Workers registered right now."""
-        return len(self.dispatcher.workers)
+        return len(self._dispatcher.workers)
 
     def status(self, now: float) -> StatusReport:
         """The STATUS_REPORT: workers and their load, genomes left in the generation, the last rate."""
-        return self.dispatcher.status(max(now - self.started, 0.0))
+        return self._dispatcher.status(max(now - self.started, 0.0))
 
     def take_outcome(self) -> Outcome | None:
         """The generation finished since the last call, if any."""
-        return self.dispatcher.take_outcome()
+        return self._dispatcher.take_outcome()
 
     # --- events ---
     def connected(self, conn: int, address: str, now: float) -> list[Action]:
         """A peer connected (after the TLS handshake, when there is one)."""
-        self.peers.open(conn, address, now)
+        self._peers.open(conn, address, now)
         return []
 
     def received(self, conn: int, data: bytes, now: float) -> list[Action]:
         """Bytes arrived on ``conn``."""
-        connection = self.peers.get(conn)
+        connection = self._peers.get(conn)
         if connection is None:
             return []
         actions: list[Action] = []
         connection.decoder.buffer(data)
         try:
-            while conn in self.peers and (message := connection.decoder.next_message()) is not None:
+            while conn in self._peers and (message := connection.decoder.next_message()) is not None:
                 connection.last_seen = now
                 self._on_message(connection, message, now, actions)
         except ProtocolError as exc:
@@ -121,7 +121,7 @@ class MasterProtocol:
 
     def closed(self, conn: int, reason: str, now: float, eof: bool = False) -> list[Action]:
         """The connection ended (the peer closed it, or it broke); ``eof``: a clean end of stream."""
-        connection = self.peers.forget(conn)
+        connection = self._peers.forget(conn)
         if connection is None:
             return []
         actions: list[Action] = []
@@ -137,70 +137,72 @@ class MasterProtocol:
     def delivered(self, conn: int, now: float) -> None:
         """Bytes sent to ``conn`` moved toward the peer: it reads, so it is alive (its answers may wait
         behind a big batch)."""
-        connection = self.peers.get(conn)
+        connection = self._peers.get(conn)
         if connection is not None:
             connection.last_seen = now
 
     def tick(self, now: float) -> list[Action]:
         """Time passed: timeouts, heartbeats, late batches, planning."""
         actions: list[Action] = []
-        for connection, problem in self.liveness.overdue(now, self.peers, self.dispatcher.workers.values(),
-                                                         self.fencing.follower):
+        for connection, problem in self._liveness.overdue(now, self._peers, self._dispatcher.workers.values(),
+                                                         self._fencing.follower):
             self._close(connection, problem, now, actions, flush=False)
         if not self.stopping:
-            actions += self.liveness.heartbeats(now, self._registered())
-        self.dispatcher.tick(now, actions)
+            actions += self._liveness.heartbeats(now, self._registered())
+        self._dispatcher.tick(now, actions)
         return actions
 
     def submit(self, job: GenerationJob, now: float) -> list[Action]:
         """Start evaluating ``job``'s genomes (one generation at a time)."""
         actions: list[Action] = []
-        self.dispatcher.submit(job, now, actions)
+        self._dispatcher.submit(job, now, actions)
         return actions
 
     def shutdown(self, now: float) -> list[Action]:
         """Tell every worker, and the standby, to exit; a generation still running fails."""
-        self.peers.stopping = True
-        self.dispatcher.fail(DistributedError("master shut down during the generation"), now)
+        self._peers.stopping = True
+        self._dispatcher.fail(DistributedError("master shut down during the generation"), now)
         frame = encode_frame(ShutdownSignal("master shutting down"))
         return [Send(frame, connection.id) for connection in self._registered()]
 
     def promote(self, epoch: int) -> None:
         """This standby's primary is gone: lead the run as epoch ``epoch``, accepting workers from now on."""
-        self.fencing.promote(epoch)
+        self._fencing.promote(epoch)
 
     def replicate(self, frame: bytes) -> list[Action]:
         """A generation was evaluated: send its STATE_SNAPSHOT ``frame`` to the standby (and to one that
         registers later)."""
-        return self.fencing.replicate(frame)
+        return self._fencing.replicate(frame)
 
     # --- routing by state ---
     def _registered(self) -> list[Connection]:
         """The connections of the registered workers, then the standby's."""
-        follower = self.fencing.follower
-        return [worker.connection for worker in self.dispatcher.workers.values()] + ([follower] if follower else [])
+        follower = self._fencing.follower
+        return [worker.connection for worker in self._dispatcher.workers.values()] + ([follower] if follower else [])
 
     def _on_message(self, connection: Connection, message: Message, now: float, actions: list[Action]) -> None:
-        if connection.worker is not None:
-            self._on_worker_message(connection, connection.worker, message, now, actions)
-        elif connection.state.registered:
-            self._on_follower_message(connection, message, now, actions)
-        else:
-            request = self.registration.on_message(connection, message, self.standby, actions)
+        state = connection.state
+        if not state.registered:
+            request = self._registration.on_message(connection, message, self.standby, actions)
             if request is not None:
                 self._serve(connection, request, now, actions)
+        elif state.role is Role.WORKER:
+            assert connection.worker is not None
+            self._on_worker_message(connection, connection.worker, message, now, actions)
+        else:
+            self._on_follower_message(connection, message, now, actions)
 
     def _serve(self, connection: Connection, request: Message, now: float, actions: list[Action]) -> None:
         """An authenticated request: a status report, or (unless stopping, or superseded) a worker or a standby
         admitted."""
         if connection.state.role is Role.STATUS:
             actions.append(Send(encode_frame(self.status(now)), connection.id))
-            self.peers.close(connection, "status sent", actions)
+            self._peers.close(connection, "status sent", actions)
         elif self.stopping:
-            self.peers.close(connection, "master shutting down", actions)
+            self._peers.close(connection, "master shutting down", actions)
         elif isinstance(request, StandbyRegistration):
             if not self._fenced(connection, "standby", request.epoch, now, actions):
-                self.fencing.follow(connection, actions)
+                self._fencing.follow(connection, actions)
         elif isinstance(request, WorkerRegistration):
             self._admit(connection, request, now, actions)
 
@@ -208,13 +210,13 @@ class MasterProtocol:
         worker_id = auth.canonical_worker_id(hello.worker_id)
         if self._fenced(connection, f"worker {worker_id}", hello.epoch or 0, now, actions):
             return
-        if worker_id in self.dispatcher.workers:
-            self.peers.refuse(connection, f"worker id {worker_id} is already connected", "busy", actions)
+        if worker_id in self._dispatcher.workers:
+            self._peers.refuse(connection, f"worker id {worker_id} is already connected", "busy", actions)
             return
         connection.decoder.mark_registered(max_items=hello.capacity)  # a report lists at most one batch
         connection.state.advance(Phase.REGISTERED)
-        actions.append(Send(self.fencing.accepted(), connection.id))
-        self.dispatcher.add(connection, worker_id, hello.capacity, now, actions)
+        actions.append(Send(self._fencing.accepted(), connection.id))
+        self._dispatcher.add(connection, worker_id, hello.capacity, now, actions)
 
     def _on_worker_message(self, connection: Connection, worker: Worker, message: Message, now: float,
                            actions: list[Action]) -> None:
@@ -222,7 +224,7 @@ class MasterProtocol:
             case HeartbeatResponse():
                 pass
             case FitnessReport():
-                self.dispatcher.on_report(worker, message, now, actions)
+                self._dispatcher.on_report(worker, message, now, actions)
             case StatusUpdate():
                 self._close(connection, f"worker {worker.worker_id} is leaving", now, actions)
             case ErrorReport():
@@ -245,7 +247,7 @@ class MasterProtocol:
     def _fenced(self, connection: Connection, who: str, epoch: int, now: float, actions: list[Action]) -> bool:
         """An authenticated peer that has served a higher epoch than this master's: it stands down (whether it
         did)."""
-        reason = self.fencing.fenced(connection, who, epoch, actions)
+        reason = self._fencing.fenced(connection, who, epoch, actions)
         if reason is None:
             return False
         self._stand_down(reason, now, actions)
@@ -253,10 +255,10 @@ class MasterProtocol:
 
     def _stand_down(self, reason: str, now: float, actions: list[Action]) -> None:
         """Serve no one any more: the running generation fails, every connection closes (workers move on)."""
-        error = self.fencing.supersede(reason)
-        self.peers.stopping = True
-        self.dispatcher.fail(error, now)
-        for connection in self.peers:
+        error = self._fencing.supersede(reason)
+        self._peers.stopping = True
+        self._dispatcher.fail(error, now)
+        for connection in self._peers:
             self._close(connection, "master stood down", now, actions)
 
     # --- ending a connection ---
@@ -264,13 +266,13 @@ class MasterProtocol:
                flush: bool = True) -> None:
         """Close a connection from this side, letting its worker or standby go first."""
         self._let_go(connection, reason, now, actions)
-        self.peers.close(connection, reason, actions, flush)
+        self._peers.close(connection, reason, actions, flush)
 
     def _let_go(self, connection: Connection, reason: str, now: float, actions: list[Action]) -> None:
         """A connection ends: its worker's unfinished batches go to others; its standby no longer follows."""
         if connection.worker is not None:
-            self.dispatcher.drop(connection.worker, reason, now, actions)
-        self.fencing.unfollow(connection, reason)
+            self._dispatcher.drop(connection.worker, reason, now, actions)
+        self._fencing.unfollow(connection, reason)
 
     @staticmethod
     def _log_closing(connection: Connection, exc: ProtocolError) -> None:

@@ -130,7 +130,7 @@ class StandbyLink:
     def _act(self, events: list[Send | Event], conn: FramedConnection | None) -> _End | None:
         """Carry out ``events``; what ends the connection, if anything: ``Promote``, ``Shutdown`` or ``StoodDown``
         before ``Ended`` (a fatal ``Ended`` is raised)."""
-        lost = None
+        ended: Ended | None = None
         for event in events:
             if isinstance(event, Send) and conn is not None:
                 conn.send_bytes(event.data)
@@ -144,10 +144,10 @@ class StandbyLink:
                     logger.error("%s", event.error)
                     raise event.error
                 self._failed(f"lost the link ({event.error})")
-                lost = event
+                ended = event
             elif isinstance(event, (Promote, Shutdown, StoodDown)):
                 return event
-        return lost
+        return ended
 
 
 class OldPrimaryFence(StandbyLink):
