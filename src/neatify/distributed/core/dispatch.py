@@ -7,7 +7,6 @@ sets, and the speed share of the guided batch sizes is kept in running sums (``s
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,14 +14,12 @@ import numpy as np
 from neatify.distributed.config import DistributedConfig
 from neatify.distributed.core.actions import Action, Send
 from neatify.distributed.core.events import Outcome
-from neatify.distributed.core.peers import Connection, Peers, Worker
+from neatify.distributed.core.peers import Connection, Peers, Worker, logger
 from neatify.distributed.core.scheduler import GenerationJob, SentBatch, SpeedShare, batch_size, smoothed
 from neatify.distributed.errors import (
     DistributedError, ProtocolError, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout,
 )
 from neatify.distributed.wire.messages import FitnessReport, StatusReport
-
-logger = logging.getLogger("neatify.distributed.io.master")
 
 
 @dataclass

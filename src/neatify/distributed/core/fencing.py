@@ -8,16 +8,12 @@ copy of the evolution runs. At most one standby follows a master, and gets the l
 
 from __future__ import annotations
 
-import logging
-
 from neatify.distributed.core._state import Phase
 from neatify.distributed.core.actions import Action, Send
-from neatify.distributed.core.peers import Connection, Peers
+from neatify.distributed.core.peers import Connection, Peers, logger
 from neatify.distributed.errors import SupersededError
 from neatify.distributed.wire.framing import encode_frame
 from neatify.distributed.wire.messages import RegistrationAck
-
-logger = logging.getLogger("neatify.distributed.io.master")
 
 
 class Fencing:

@@ -7,16 +7,13 @@ must answer a heartbeat, by any message, within ``peer_timeout``; a worker must 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Iterator
 
 from neatify.distributed.config import DistributedConfig
 from neatify.distributed.core.actions import Send
-from neatify.distributed.core.peers import Connection, Worker
+from neatify.distributed.core.peers import Connection, Worker, logger
 from neatify.distributed.wire.framing import encode_frame
 from neatify.distributed.wire.messages import HeartbeatRequest
-
-logger = logging.getLogger("neatify.distributed.io.master")
 
 
 class Liveness:

@@ -15,6 +15,7 @@ from neatify.distributed.wire.framing import FrameDecoder, encode_frame
 from neatify.distributed.wire.messages import ErrorReport, StandbyRegistration, StatusRequest, WorkerRegistration
 
 logger = logging.getLogger("neatify.distributed.io.master")
+"""The master's log, every part of its core included (named as users and tests filter it)."""
 
 Request = WorkerRegistration | StatusRequest | StandbyRegistration
 """A first request the master authenticates: a worker's, a status client's or a standby's."""

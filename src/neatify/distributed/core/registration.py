@@ -8,20 +8,17 @@ checks out. Serving it (admitting a worker, following by a standby, a status rep
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 
 from neatify.distributed.core._state import Phase, Role
 from neatify.distributed.core.actions import Action, Send
-from neatify.distributed.core.peers import Challenge, Connection, Peers, Request
+from neatify.distributed.core.peers import Challenge, Connection, Peers, Request, logger
 from neatify.distributed.errors import ProtocolError
 from neatify.distributed.wire import auth
 from neatify.distributed.wire.framing import PROTOCOL_VERSION, encode_frame
 from neatify.distributed.wire.messages import (
     ErrorReport, Message, RegistrationAck, StandbyRegistration, StatusRequest, WorkerRegistration,
 )
-
-logger = logging.getLogger("neatify.distributed.io.master")
 
 _REQUEST: dict[Role, type[Request]] = {
     Role.WORKER: WorkerRegistration, Role.STATUS: StatusRequest, Role.STANDBY: StandbyRegistration,
