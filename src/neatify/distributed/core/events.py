@@ -83,7 +83,7 @@ class Promote:
 @dataclass(frozen=True)
 class StoodDown:
     """The master a standby dialled, of an older epoch than the standby's, stood down on meeting it (ERROR_REPORT
-    ``"epoch"``): what a promoted standby tells its old primary (``standby.OldPrimaryFence``)."""
+    ``"epoch"``): what a promoted standby tells its old primary (``io.standby.OldPrimaryFence``)."""
 
     reason: str
 

@@ -200,7 +200,7 @@ class SystemCoordinator:
         self._advertise()
 
     def replicate(self, generation: int, state: bytes) -> None:
-        """Send the state after evaluated ``generation`` (``standby_protocol.encode_state``) to the standby."""
+        """Send the state after evaluated ``generation`` (``core.standby.encode_state``) to the standby."""
         frame = encode_frame(StateSnapshot(self._core.epoch, generation, state))
         self._in_loop(lambda: self._core.replicate(frame))
 
