@@ -17,7 +17,7 @@ import pytest
 from helpers import random_genomes
 from neatify import EvolutionConfig, Genome, Population
 from neatify.genome.genes import ConnectionGene, NodeGene
-from neatify.genome.genome import _new_weight
+from neatify.genome.reference import new_weight as _new_weight
 from neatify.genome.graph import creates_cycle
 from neatify.genome.innovation import InnovationTracker
 from neatify.breeding.reproduction import allocate_offspring

@@ -23,7 +23,7 @@ class Liveness:
         self.config = config
         self._last_heartbeat = started
         """When heartbeats last went out: the first round one interval after the start (a worker that has just
-        registered has just shown it is alive; at 1,000 workers a round costs the master some 15 ms)."""
+        registered has just shown it is alive, and a round to every worker costs the master a send each)."""
 
     def overdue(self, now: float, connections: Iterable[Connection], workers: Iterable[Worker],
                 follower: Connection | None) -> Iterator[tuple[Connection, str]]:

@@ -1,7 +1,7 @@
 """The master: ``SystemCoordinator`` serves workers over TCP; ``DistributedPopulation`` evolves with it.
 
 One asyncio event loop, in a thread of its own, does all the I/O: no thread per connection, writes
-buffered per connection. It feeds every event to a ``MasterProtocol`` (``core/master.py``), which
+buffered per connection. It feeds every event to a ``MasterProtocol`` (``neatify.distributed.core.master``), which
 holds all of the protocol's logic, and carries out the actions it returns.
 """
 
@@ -39,7 +39,7 @@ from neatify.distributed.core.events import Shutdown, Snapshot
 from neatify.distributed.core.standby import encode_state
 from neatify.genome.genome import Genome
 from neatify.population import FitnessFunction, Population
-from neatify.reporting.reporters import StatisticsReporter
+from neatify.reporting.reporters import CheckpointReporter, Reporter, StatisticsReporter
 
 logger = logging.getLogger("neatify.distributed.io.master")
 
@@ -405,12 +405,15 @@ class SystemCoordinator:
         logger.debug("event loop: %s", context.get("message"), exc_info=exc)
 
 
-class DistributedEvaluator:
+class DistributedEvaluator(Reporter):
     """TCP workers as a fitness function: ``pop.run_generation(DistributedEvaluator(config))``.
 
     Like ``ParallelEvaluator`` and ``RayEvaluator``, so one ``Population`` with its reporters and
-    checkpoints serves every backend. The master starts listening at construction (``port``);
-    ``close()``, or leaving a ``with`` block, tells the workers to exit and frees the port.
+    checkpoints serves every backend. Added to the population as a reporter too
+    (``pop.add_reporter(evaluator)``), it labels each generation on the wire and in logs with the
+    population's number and, with ``batching="species"``, batches by its species (``DistributedPopulation``
+    is exactly that). The master starts listening at construction (``port``); ``close()``, or leaving a
+    ``with`` block, tells the workers to exit and frees the port.
     """
 
     def __init__(self, config: DistributedConfig | None = None, epoch: int = 1) -> None:
@@ -418,15 +421,25 @@ class DistributedEvaluator:
         self.coordinator = SystemCoordinator(self.config, epoch)
         self.coordinator.start()
         self.calls = 0
+        """The generation the next call is labelled with (a reporter's population's, else the calls so far)."""
+        self._species: dict[int, int] | None = None
+        """Genome id -> species id of the generation about to be evaluated (as a reporter, batching by species)."""
 
     @property
     def port(self) -> int:
         """The port the master listens on."""
         return self.coordinator.port
 
+    def start_generation(self, population: Population) -> None:
+        """As a reporter: the next call evaluates ``population``'s generation (and batches by its species)."""
+        self.calls = population.generation
+        self._species = {genome.id: s.id for s in population.species for genome in s.members} \
+            if self.config.batching == "species" else None
+
     def __call__(self, genomes: list[Genome]) -> None:
-        """Set each genome's fitness from the workers (the calls are numbered as generations in logs)."""
-        self.evaluate(genomes, self.calls)
+        """Set each genome's fitness from the workers."""
+        species, self._species = self._species, None
+        self.evaluate(genomes, self.calls, species)
 
     def evaluate(self, genomes: list[Genome], generation: int, species: Mapping[int, int] | None = None) -> None:
         """Set each genome's fitness from the workers, labelled ``generation`` on the wire and in logs
@@ -448,11 +461,11 @@ class DistributedEvaluator:
 
 
 class DistributedPopulation(Population):
-    """A ``Population`` whose genomes are evaluated by ``WorkerNode``s over TCP.
+    """A ``Population`` whose genomes are evaluated by ``WorkerNode``s over TCP: a ``Population`` run through its
+    ``DistributedEvaluator`` (``evaluator``, also one of its reporters), checkpointed through a ``CheckpointReporter``.
 
     The fitness function given to ``run_generation`` on the master is ignored: the workers' own
-    fitness functions compute fitness (pass a dummy such as ``lambda genomes: None``). A thin layer
-    over ``Population`` and ``DistributedEvaluator`` that also keeps a checkpoint: with
+    fitness functions compute fitness (pass a dummy such as ``lambda genomes: None``). With
     ``checkpoint_path`` the population is restored from that file when it exists, and saved to
     it after every evaluated generation, so a restarted master continues the run exactly. A damaged
     checkpoint, or a path where none can be written, raises ``CheckpointError`` before any worker is served.
@@ -467,23 +480,25 @@ class DistributedPopulation(Population):
                  checkpoint_path: str | Path | None = None) -> None:
         super().__init__(pop_size, num_inputs, num_outputs, config, seed)
         self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
+        self.checkpoints = None if self.checkpoint_path is None else \
+            CheckpointReporter(self.checkpoint_path.parent, filename=self.checkpoint_path.name)
+        """Saves this master's state after every evaluated generation (None without ``checkpoint_path``)."""
         self.epoch = 1
         """This master's epoch (a promoted standby's is its primary's plus one), saved in the checkpoint."""
         seeded = seed is not None
-        if self.checkpoint_path is not None:
-            Checkpoint.check_writable(self.checkpoint_path)
-            if self.checkpoint_path.exists():
-                seeded = True
-                state, epoch = Checkpoint.read_run(self.checkpoint_path)
-                self.load_state_dict(state)
-                self.epoch = epoch or 1
-                logger.info("resumed from checkpoint %s at generation %d (epoch %d)", self.checkpoint_path,
-                            self.generation, self.epoch)
+        if self.checkpoint_path is not None and self.checkpoint_path.exists():
+            seeded = True
+            state, epoch = Checkpoint.read_run(self.checkpoint_path)
+            self.load_state_dict(state)
+            self.epoch = epoch or 1
+            logger.info("resumed from checkpoint %s at generation %d (epoch %d)", self.checkpoint_path,
+                        self.generation, self.epoch)
         state = self.state_dict()
         self._settings = self._run_settings(state, seeded)
         """What this master's arguments fixed of the run, which a standby's primary must share."""
         self.distributed_config = distributed_config if distributed_config is not None else DistributedConfig()
         self.evaluator = DistributedEvaluator(self.distributed_config, self.epoch)
+        self.add_reporter(self.evaluator)
         self.coordinator = self.evaluator.coordinator
         self.replicated_statistics: list[dict[str, Any]] = []
         """A promoted standby's: the primary's statistics rows up to the last replicated generation."""
@@ -497,26 +512,20 @@ class DistributedPopulation(Population):
         """The port the master listens on."""
         return self.coordinator.port
 
-    def evaluate(self, fitness_fn: FitnessFunction) -> None:
-        """Set each genome's fitness from the workers (batched by species if so configured); ``fitness_fn``
-        is ignored."""
-        species = {genome.id: s.id for s in self.species for genome in s.members} \
-            if self.distributed_config.batching == "species" else None
-        self.evaluator.evaluate(self.genomes, self.generation, species)
-
-    def run_generation(self, fitness_fn: FitnessFunction) -> None:
-        """Breed and evaluate one generation on the workers, then save the checkpoint if configured and send
-        the state to the standby, if one follows (one that links later gets the last state sent, at worst the
-        start, and the next generation's: an older state only replays generations the same way)."""
+    def run_generation(self, fitness_fn: FitnessFunction | None = None) -> None:
+        """Breed and evaluate one generation on the workers (``fitness_fn`` is ignored), then save the checkpoint
+        if configured and send the state to the standby, if one follows (one that links later gets the last state
+        sent, at worst the start, and the next generation's: an older state only replays generations the same
+        way)."""
         if self.coordinator.standby:
             raise DistributedError("a standby evolves only once promoted: call follow() first")
-        super().run_generation(fitness_fn)
+        super().run_generation(self.evaluator)
         linked = self.coordinator.standby_linked
-        if self.checkpoint_path is None and not linked:
+        if self.checkpoints is None and not linked:
             return
-        state = self.state_dict()  # about 10 us a genome: built once for both, and not for no one
-        if self.checkpoint_path is not None:
-            Checkpoint.save_state(state, self.checkpoint_path, self.epoch)
+        state = self.state_dict()  # per-gene work: built once for both, and not for no one
+        if self.checkpoints is not None:
+            self.checkpoints.save_state(state, self.generation, self.epoch)
         if linked:
             self._replicate(state)
 
@@ -566,8 +575,8 @@ class DistributedPopulation(Population):
         """Check that the primary's latest state is of this run, then save it to this standby's checkpoint, if it
         has one."""
         self._check_same_run(snapshot.population)
-        if self.checkpoint_path is not None:
-            Checkpoint.save_state(snapshot.population, self.checkpoint_path, snapshot.epoch)
+        if self.checkpoints is not None:
+            self.checkpoints.save_state(snapshot.population, snapshot.generation, snapshot.epoch)
         logger.info("standby: replicated generation %d of the primary (epoch %d)", snapshot.generation,
                     snapshot.epoch)
 
