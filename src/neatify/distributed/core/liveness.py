@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from neatify.distributed.config import DistributedConfig
+from neatify.distributed.core._state import Phase
 from neatify.distributed.core.actions import Send
 from neatify.distributed.core.peers import Connection, Worker, logger
 from neatify.distributed.wire.framing import encode_frame
@@ -31,7 +32,7 @@ class Liveness:
         the standby (each judged as the caller reaches it, after the ones before it were given up)."""
         limit = self.config.handshake_timeout
         for connection in list(connections):
-            if not connection.state.registered and now - connection.opened > limit:
+            if now - connection.opened > limit and connection.state.phase is not Phase.REGISTERED:
                 logger.info("closing connection from %s: no registration within %.1fs", connection.address,
                             limit)  # a stranger or a port scan: nothing to act on
                 yield connection, "no registration in time"

@@ -111,7 +111,8 @@ class MasterProtocol:
         actions: list[Action] = []
         connection.decoder.buffer(data)
         try:
-            while conn in self._peers and (message := connection.decoder.next_message()) is not None:
+            while (connection.state.phase is not Phase.CLOSED
+                   and (message := connection.decoder.next_message()) is not None):
                 connection.last_seen = now
                 self._on_message(connection, message, now, actions)
         except ProtocolError as exc:
@@ -182,7 +183,7 @@ class MasterProtocol:
 
     def _on_message(self, connection: Connection, message: Message, now: float, actions: list[Action]) -> None:
         state = connection.state
-        if not state.registered:
+        if state.phase is not Phase.REGISTERED:
             request = self._registration.on_message(connection, message, self.standby, actions)
             if request is not None:
                 self._serve(connection, request, now, actions)

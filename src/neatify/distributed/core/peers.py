@@ -79,9 +79,6 @@ class Peers:
         """The open connections, oldest first (a copy: they may close meanwhile)."""
         return iter(list(self._by_id.values()))
 
-    def __contains__(self, conn: int) -> bool:
-        return conn in self._by_id
-
     def get(self, conn: int) -> Connection | None:
         return self._by_id.get(conn)
 
