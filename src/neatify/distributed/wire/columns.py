@@ -13,7 +13,7 @@ from neatify.io.columns import (
     CONNECTION_RECORD, GENE_COUNT, NODE_RECORD, ColumnEncoder, ColumnsError, GenomeColumns, decode_columns,
 )
 
-__all__ = ["CONNECTION_RECORD", "GENE_COUNT", "NODE_RECORD", "WireGenomes", "decode_batch", "decode_genomes"]
+__all__ = ["CONNECTION_RECORD", "GENE_COUNT", "NODE_RECORD", "WireGenomes", "decode_genome_batch", "decode_genomes"]
 
 
 class WireGenomes(ColumnEncoder):
@@ -27,12 +27,12 @@ class WireGenomes(ColumnEncoder):
 
 
 def decode_genomes(task: TaskAssignment) -> list[Genome]:
-    """The genomes of a TASK_ASSIGNMENT as views of one checked ``GenomeBatch`` (``decode_batch``); their gene
-    objects are built only when read."""
-    return decode_batch(task).views()
+    """The genomes of a TASK_ASSIGNMENT as views of one checked ``GenomeBatch`` (``decode_genome_batch``); their
+    gene objects are built only when read."""
+    return decode_genome_batch(task).views()
 
 
-def decode_batch(task: TaskAssignment) -> GenomeBatch:
+def decode_genome_batch(task: TaskAssignment) -> GenomeBatch:
     """The genes of a TASK_ASSIGNMENT as one ``GenomeBatch``, all checked first.
 
     Raises ProtocolError naming the bad column, or the first bad genome and its problem.
