@@ -1,0 +1,173 @@
+"""The failover protocol, checked: a Hypothesis state machine explores sequences of master deaths, freezes,
+restarts, resubmissions, partitions, rogue registrations and time passing, against the real sans-IO cores wired
+in memory on a fake clock (``failover_model``), and checks after every step:
+
+1. at most one master leads an epoch at a time (accepts workers or completes generations in it);
+2. a master that saw a higher epoch never leads again at an epoch up to the one it saw;
+3. the newest saved state wins on restart: once faults stop, the run goes on from the newest checkpoint;
+4. a worker's epoch only rises through masters it served;
+5. a genome is never lost nor counted twice: every completed generation's fitness equals the local run's;
+
+and, once faults stop (links healed, frozen processes resumed, dead ones restarted with their original commands)
+and time passes, that the run completes and equals the local run with the same seed.
+``benchmarks/failover_soak.py`` runs the same machine for many more sequences.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from failover_model import GENERATIONS, Cluster, local_run
+
+pytestmark = pytest.mark.timeout(600)
+
+
+
+@pytest.fixture(autouse=True)
+def quiet():
+    """The cores log every fault they meet: thousands of lines per exploration."""
+    logging.disable(logging.CRITICAL)
+    yield
+    logging.disable(logging.NOTSET)
+
+
+MASTERS = st.sampled_from(["A", "B"])
+SETTLE_SECONDS = 120.0
+"""Fake seconds the run has, once faults stop, to complete (a failover takes a few heartbeats)."""
+
+
+def settle(cluster: Cluster) -> None:
+    """Faults stop: links heal, frozen processes go on, dead masters and workers are started again with their
+    original commands; the run then has ``SETTLE_SECONDS`` to complete."""
+    cluster.cut.clear()
+    for node in [*cluster.masters.values(), *cluster.workers]:
+        node.frozen = False
+    newest = max((f.epoch or 0, f.generations) for f in cluster.files.values())
+    if not cluster.completed:
+        for name, node in list(cluster.masters.items()):
+            if not node.alive:
+                cluster.start_master(name)
+        for i, worker in enumerate(cluster.workers):
+            if not worker.alive:
+                cluster.restart_worker(i)
+    told = len(cluster.told_at)
+    cluster.advance(SETTLE_SECONDS)
+    if not cluster.completed:
+        cluster.violated(f"the run did not complete within {SETTLE_SECONDS:.0f}s after the faults stopped")
+        return
+    if cluster.completed[0] != local_run().state:
+        cluster.violated("the completed run differs from the local run")
+    resumed = [generation for _, _, generation in cluster.told_at[told:]]
+    if resumed and min(resumed) < newest[1] and not _was_complete(newest):
+        cluster.violated(f"after the restart the run went on from generation {min(resumed)}, behind the newest "
+                         f"checkpoint (epoch {newest[0]}, {newest[1]} generations)")
+
+
+def _was_complete(newest: tuple[int, int]) -> bool:
+    return newest[1] >= GENERATIONS
+
+
+class FailoverMachine(RuleBasedStateMachine):
+    """Faults as rules over a ``Cluster``; the invariants after every step; liveness at the end."""
+
+    cluster: Cluster
+
+    @initialize(workers=st.integers(2, 3), token=st.booleans(), shared=st.booleans())
+    def start(self, workers: int, token: bool, shared: bool) -> None:
+        self.cluster = Cluster(workers, token, shared)
+        self.cluster.advance(0.5)
+
+    @rule(seconds=st.sampled_from([0.25, 0.5, 1.0, 2.0, 4.0]))
+    def time_passes(self, seconds: float) -> None:
+        self.cluster.advance(seconds)
+
+    @rule(index=st.integers(0, 7))
+    def one_message_moves(self, index: int) -> None:
+        conns = self.cluster.conns
+        if conns:
+            self.cluster.deliver_one(conns[index % len(conns)])
+
+    @rule(name=MASTERS)
+    def master_dies(self, name: str) -> None:
+        self.cluster.masters[name].exit("SIGKILL")
+
+    @rule(name=MASTERS)
+    def master_stopped(self, name: str) -> None:
+        """SIGTERM: the run ends cleanly (workers and standby told) — a job's time limit."""
+        node = self.cluster.masters[name]
+        if node.running:
+            node.finish()
+
+    @rule(name=MASTERS)
+    def master_freezes(self, name: str) -> None:
+        self.cluster.masters[name].frozen = True
+
+    @rule(name=MASTERS)
+    def master_thaws(self, name: str) -> None:
+        self.cluster.masters[name].frozen = False
+
+    @rule(name=MASTERS, as_standby_of_other=st.booleans())
+    def master_restarts(self, name: str, as_standby_of_other: bool) -> None:
+        """A dead master started again: with its original command, or as the standby of the other (item 1)."""
+        if not self.cluster.masters[name].alive:
+            other = "B" if name == "A" else "A"
+            self.cluster.start_master(name, other if as_standby_of_other else True)
+
+    @rule()
+    def resubmission(self) -> None:
+        """Both masters killed and started again with their original commands (item 2)."""
+        for name in ("A", "B"):
+            self.cluster.masters[name].exit("killed for resubmission")
+        for name in ("A", "B"):
+            self.cluster.start_master(name)
+
+    @rule(worker=st.integers(0, 2))
+    def worker_dies(self, worker: int) -> None:
+        if worker < len(self.cluster.workers):
+            self.cluster.workers[worker].exit("SIGKILL")
+
+    @rule(worker=st.integers(0, 2))
+    def worker_restarts(self, worker: int) -> None:
+        if worker < len(self.cluster.workers) and not self.cluster.workers[worker].alive:
+            self.cluster.restart_worker(worker)
+
+    @rule(a=st.sampled_from(["A", "B", "w0", "w1", "w2"]), b=MASTERS)
+    def link_cut(self, a: str, b: str) -> None:
+        if a != b:
+            self.cluster.cut.add(frozenset((a, b)))
+
+    @rule()
+    def links_heal(self) -> None:
+        self.cluster.cut.clear()
+
+    @rule(name=MASTERS, standby=st.booleans(), epoch=st.integers(2, 9))
+    def rogue_registration(self, name: str, standby: bool, epoch: int) -> None:
+        self.cluster.rogue(name, standby, epoch)
+
+    @invariant()
+    def no_violation(self) -> None:
+        if not hasattr(self, "cluster"):
+            return
+        self.cluster.check_workers()
+        assert not self.cluster.violations, _report(self.cluster)
+
+    def teardown(self) -> None:
+        cluster = getattr(self, "cluster", None)
+        if cluster is None or cluster.violations:
+            return
+        settle(cluster)
+        assert not cluster.violations, _report(cluster)
+
+
+def _report(cluster: Cluster) -> str:
+    return "\n".join(["invariant broken:", *cluster.violations, "trace:", *cluster.trace[-60:]])
+
+
+FailoverMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=25, deadline=None,
+                                             suppress_health_check=[HealthCheck.too_slow])
+TestFailover = FailoverMachine.TestCase
