@@ -47,14 +47,10 @@ def settle(cluster: Cluster) -> None:
     cluster.cut.clear()
     for node in [*cluster.masters.values(), *cluster.workers]:
         node.frozen = False
+    cluster.advance(1.0)  # what is in flight lands
     newest = max((f.epoch or 0, f.generations) for f in cluster.files.values())
     if not cluster.completed:
-        for name, node in list(cluster.masters.items()):
-            if not node.alive:
-                cluster.start_master(name)
-        for i, worker in enumerate(cluster.workers):
-            if not worker.alive:
-                cluster.restart_worker(i)
+        restart_the_dead(cluster)
     told = len(cluster.told_at)
     cluster.advance(SETTLE_SECONDS)
     if not cluster.completed:
@@ -66,6 +62,16 @@ def settle(cluster: Cluster) -> None:
     if resumed and min(resumed) < newest[1] and not _was_complete(newest):
         cluster.violated(f"after the restart the run went on from generation {min(resumed)}, behind the newest "
                          f"checkpoint (epoch {newest[0]}, {newest[1]} generations)")
+
+
+def restart_the_dead(cluster: Cluster) -> None:
+    """Every master and worker process that is not running is started again with its original command."""
+    for name, node in list(cluster.masters.items()):
+        if not node.alive:
+            cluster.start_master(name)
+    for i, worker in enumerate(cluster.workers):
+        if not worker.alive:
+            cluster.restart_worker(i)
 
 
 def _was_complete(newest: tuple[int, int]) -> bool:
@@ -82,8 +88,13 @@ class FailoverMachine(RuleBasedStateMachine):
         self.cluster = Cluster(workers, token, shared)
         self.cluster.advance(0.5)
 
-    @rule(seconds=st.sampled_from([0.25, 0.5, 1.0, 2.0, 4.0]))
+    @rule(seconds=st.sampled_from([0.25, 0.5, 1.0, 2.0]))
     def time_passes(self, seconds: float) -> None:
+        self.cluster.advance(seconds)
+
+    @rule(seconds=st.sampled_from([3.0, 4.0, 6.0]))
+    def a_failover_passes(self, seconds: float) -> None:
+        """Long enough for a silent primary's standby to promote (a rule of its own: faults need time to act)."""
         self.cluster.advance(seconds)
 
     @rule(index=st.integers(0, 7))
@@ -113,18 +124,19 @@ class FailoverMachine(RuleBasedStateMachine):
 
     @rule(name=MASTERS, as_standby_of_other=st.booleans())
     def master_restarts(self, name: str, as_standby_of_other: bool) -> None:
-        """A dead master started again: with its original command, or as the standby of the other (item 1)."""
+        """A dead master started again: with its original command, or as the standby of the other while that one
+        leads (item 1)."""
+        other = "B" if name == "A" else "A"
         if not self.cluster.masters[name].alive:
-            other = "B" if name == "A" else "A"
-            self.cluster.start_master(name, other if as_standby_of_other else True)
+            standby = as_standby_of_other and self.cluster.masters[other].leading
+            self.cluster.start_master(name, other if standby else True)
 
     @rule()
     def resubmission(self) -> None:
-        """Both masters killed and started again with their original commands (item 2)."""
+        """Both masters killed and started again with their original commands, and the workers that exited (item 2)."""
         for name in ("A", "B"):
             self.cluster.masters[name].exit("killed for resubmission")
-        for name in ("A", "B"):
-            self.cluster.start_master(name)
+        restart_the_dead(self.cluster)
 
     @rule(worker=st.integers(0, 2))
     def worker_dies(self, worker: int) -> None:
@@ -168,6 +180,65 @@ def _report(cluster: Cluster) -> str:
     return "\n".join(["invariant broken:", *cluster.violations, "trace:", *cluster.trace[-60:]])
 
 
-FailoverMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=25, deadline=None,
+FailoverMachine.TestCase.settings = settings(max_examples=100, stateful_step_count=40, deadline=None,
                                              suppress_health_check=[HealthCheck.too_slow])
-TestFailover = FailoverMachine.TestCase
+TestFailover = pytest.mark.xfail(reason="issue 22 items 1-3 (fixed on branch h-failover): the exploration finds "
+                                 "them within a few dozen sequences; strict once that branch is merged",
+                                 strict=False)(FailoverMachine.TestCase)
+
+
+# --- the sequences the exploration found, as explicit regressions ---
+
+def _kill(cluster: Cluster, name: str) -> None:
+    cluster.masters[name].exit("SIGKILL")
+
+
+def _failover(cluster: Cluster) -> None:
+    """Two generations on the primary, then it is SIGKILLed and the standby promoted and running a generation."""
+    cluster.advance(5.0)
+    _kill(cluster, "A")
+    cluster.advance(6.0)
+    assert cluster.masters["B"].leading and cluster.masters["B"].core.epoch == 2
+
+
+def test_a_plain_failover_completes_the_run_equal_to_the_local_run():
+    cluster = Cluster(2, token=True)
+    _failover(cluster)
+    cluster.advance(SETTLE_SECONDS)
+    assert not cluster.violations and cluster.completed == [local_run().state], _report(cluster)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 22 item 1: the restarted old primary stands down on the promoted "
+                   "master's fence yet keeps following; promoted, it exits 1 'stood down'")
+def test_the_old_primary_restarted_as_standby_takes_over_on_the_second_failover():
+    cluster = Cluster(2, token=True)
+    _failover(cluster)
+    cluster.start_master("A", "B")
+    cluster.advance(3.0)
+    _kill(cluster, "B")
+    cluster.advance(SETTLE_SECONDS)
+    assert cluster.completed == [local_run().state], _report(cluster)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 22 item 2: on resubmission the primary (epoch 1) stands down when "
+                   "the standby (epoch 2) registers, and the standby, never linked, never promotes")
+def test_resubmitted_masters_go_on_from_the_newest_state():
+    cluster = Cluster(2, token=True)
+    _failover(cluster)
+    cluster.masters["B"].finish()  # SIGTERM: a job's time limit
+    cluster.advance(1.0)
+    restart_the_dead(cluster)
+    cluster.advance(SETTLE_SECONDS)
+    assert cluster.completed == [local_run().state], _report(cluster)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 22 item 3: with one checkpoint file the restarted old primary "
+                   "resumes at the promoted master's epoch and leads it too")
+def test_one_checkpoint_file_never_gives_two_leaders_of_an_epoch():
+    cluster = Cluster(2, token=True, shared_checkpoint=True)
+    _failover(cluster)
+    cluster.start_master("A")
+    cluster.workers[0].exit("SIGKILL")
+    cluster.restart_worker(0)  # a worker new to the run tries A first
+    cluster.advance(SETTLE_SECONDS)
+    assert not cluster.violations, _report(cluster)
