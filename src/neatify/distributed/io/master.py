@@ -539,8 +539,7 @@ class DistributedPopulation(Population):
         """About to lead: take the checkpoint's lock (CheckpointError naming its holder if another master has it)."""
         if self._lock is not None:
             config = self.distributed_config
-            self._lock.acquire(f"pid {os.getpid()} on {socket.gethostname()}, master on {config.host}:{config.port} "
-                               f"(epoch {self.epoch})")
+            self._lock.acquire(f"pid {os.getpid()} on {socket.gethostname()}, master on {config.host}:{config.port}")
 
     def run_generation(self, fitness_fn: FitnessFunction | None = None) -> None:
         """Breed and evaluate one generation on the workers (``fitness_fn`` is ignored), then save the checkpoint
