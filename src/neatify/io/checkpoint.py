@@ -40,10 +40,13 @@ class Checkpoint:
         Checkpoint.save_state(population.state_dict(), path, epoch)
 
     @staticmethod
-    def save_state(state: dict[str, Any], path: str | Path, epoch: int | None = None) -> None:
-        """``save`` of a ``Population.state_dict()`` already taken (a standby's replicated state, say)."""
+    def save_state(state: dict[str, Any], path: str | Path, epoch: int | None = None,
+                   leader: str | None = None) -> None:
+        """``save`` of a ``Population.state_dict()`` already taken (a standby's replicated state, say); ``leader``:
+        who led ``epoch`` (the fencing token, with the epoch; see ``read_fenced``)."""
         _write_json({"format": FORMAT, "version": VERSION, "population": state,
-                     **({} if epoch is None else {"epoch": epoch})}, path)
+                     **({} if epoch is None else {"epoch": epoch}),
+                     **({} if leader is None else {"leader": leader})}, path)
 
     @staticmethod
     def load(path: str | Path, cls: type[Population] = Population) -> Population:
@@ -59,11 +62,20 @@ class Checkpoint:
     def read_run(path: str | Path) -> tuple[dict[str, Any], int | None]:
         """``read_state`` and the epoch of the distributed master that saved it (None: not saved by one that
         gave its epoch), so a master restarted from its checkpoint keeps the epoch its workers have served."""
+        state, epoch, _ = Checkpoint.read_fenced(path)
+        return state, epoch
+
+    @staticmethod
+    def read_fenced(path: str | Path) -> tuple[dict[str, Any], int | None, str | None]:
+        """``read_run`` and who led the epoch (None in a checkpoint written before fencing tokens, or by no
+        master): a master resuming a checkpoint another one led takes a newer epoch."""
         data = _read_json(path)
-        epoch = data.get("epoch")
+        epoch, leader = data.get("epoch"), data.get("leader")
         if epoch is not None and not (is_int(epoch) and epoch >= 1):
             raise CheckpointError(f"{path}: epoch must be a positive integer, got {shown(epoch)}")
-        return _population_state(data, path), epoch
+        if leader is not None and not isinstance(leader, str):
+            raise CheckpointError(f"{path}: leader must be a string, got {shown(leader)}")
+        return _population_state(data, path), epoch, leader
 
     @staticmethod
     def export_genome_json(genome: Genome, path: str | Path) -> None:

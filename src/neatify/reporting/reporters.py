@@ -229,13 +229,14 @@ class CheckpointReporter(Reporter):
         """Write a checkpoint of ``population`` now; returns its path."""
         return self.save_state(population.state_dict(), population.generation)
 
-    def save_state(self, state: dict[str, Any], generation: int, epoch: int | None = None) -> Path:
+    def save_state(self, state: dict[str, Any], generation: int, epoch: int | None = None,
+                   leader: str | None = None) -> Path:
         """Write a ``Population.state_dict()`` already taken, of ``generation`` (``epoch``: that of the distributed
-        master it is the state of, see ``Checkpoint.read_run``); returns its path."""
+        master it is the state of, ``leader`` who led it, see ``Checkpoint.read_fenced``); returns its path."""
         if self.filename is None:
             self.directory.mkdir(parents=True, exist_ok=True)
         path = self.path(generation)
-        Checkpoint.save_state(state, path, epoch)
+        Checkpoint.save_state(state, path, epoch, leader)
         self.last_path = path
         self._last_time = time.monotonic()
         logger.info("saved checkpoint %s", path)

@@ -89,6 +89,14 @@ class StoodDown:
 
 
 @dataclass(frozen=True)
+class Follower:
+    """The master a standby dialled is a standby itself (ERROR_REPORT ``"standby"``): it leads no epoch, so a
+    promoted standby's fence has nothing left to fence there."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Outcome:
     """A master's finished generation: fitness by genome id, or the error that ended it."""
 
@@ -97,5 +105,5 @@ class Outcome:
     error: DistributedError | None = None
 
 
-Event = Registered | Shutdown | Ended | Task | Replicated | Promote | StoodDown
+Event = Registered | Shutdown | Ended | Task | Replicated | Promote | StoodDown | Follower
 """What a worker's or a standby's core returns besides ``Send``."""

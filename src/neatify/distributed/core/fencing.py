@@ -1,9 +1,11 @@
 """The master's epoch and its standby: whether it leads, whether a newer epoch superseded it, and the standby
 that follows it with the state of every generation.
 
-A master leads one epoch; a promoted standby leads its primary's plus one. A peer proven to have served a
-higher epoch shows that a newer master leads the run: this one stands down (``fenced``), so that no second
-copy of the evolution runs. At most one standby follows a master, and gets the last state at once.
+A master leads one epoch; a promoted standby leads one above every epoch it has seen. A peer proven to have
+served a higher epoch shows that a newer master leads the run: a master that led stands down (``fenced``) and
+never leads again, so that no second copy of the evolution runs; a standby, which leads nothing, refuses the
+peer as a standby (non-fatally) and only remembers the epoch. At most one standby follows a master, and gets
+the last state at once (unless it is larger than a frame may be).
 """
 
 from __future__ import annotations
@@ -25,12 +27,16 @@ class Fencing:
         self.epoch = epoch
         """This master's epoch: a promoted standby leads with its primary's plus one (told to every worker)."""
         self.standby = standby
+        self.seen = epoch
+        """The highest epoch seen (its own, or a peer's that a standby refused): a promotion leads one above it."""
         self.stood_down: SupersededError | None = None
         """Set once a peer showed a higher epoch: this master serves no one any more."""
         self.follower: Connection | None = None
         """The standby following this master (at most one): it gets the state after every generation."""
         self._state_frame: bytes | None = None
         """The last STATE_SNAPSHOT frame, sent to a standby as soon as it registers."""
+        self._too_large = False
+        """Whether a state too large to replicate was already reported (one ERROR, not one per generation)."""
 
     def accepted(self) -> bytes:
         """The REGISTRATION_ACK that admits a worker or a standby."""
@@ -39,8 +45,14 @@ class Fencing:
 
     def fenced(self, connection: Connection, who: str, epoch: int, actions: list[Action]) -> str | None:
         """An authenticated peer that has served epoch ``epoch``: above this master's, a newer master leads the
-        run; the peer is refused and the reason to stand down returned."""
+        run; the peer is refused and, if this master led, the reason to stand down returned (a standby only notes
+        the epoch: it led nothing, so it has nothing to stand down from and may still be promoted)."""
         if epoch <= self.epoch:
+            return None
+        if self.standby:
+            self.seen = max(self.seen, epoch)
+            self.peers.refuse(connection, f"this master on {self.peers.where} is a standby (a follower, leading no "
+                              f"epoch); {who} of epoch {epoch} noted", "standby", actions)
             return None
         reason = f"{who} from {connection.address} has served epoch {epoch}, newer than this master's {self.epoch}"
         self.peers.refuse(connection, f"this master (epoch {self.epoch}) is superseded and stands down: {reason}",
@@ -77,12 +89,31 @@ class Fencing:
 
     def replicate(self, frame: bytes) -> list[Action]:
         """A generation was evaluated: send its STATE_SNAPSHOT ``frame`` to the standby (and to one that
-        registers later)."""
+        registers later), unless it exceeds the frame limit: a standby would refuse it and re-link for ever."""
+        limit = self.peers.config.max_frame_bytes
+        if len(frame) > limit:
+            if not self._too_large:
+                logger.error("not replicating the state to the standby: %d bytes, over the frame limit of %d bytes; "
+                             "raise --max-frame-bytes (max_frame_bytes) on this master and its standby", len(frame),
+                             limit)
+            self._too_large, self._state_frame = True, None
+            return []
         self._state_frame = frame
         return [] if self.follower is None else [Send(frame, self.follower.id)]
 
-    def promote(self, epoch: int) -> None:
-        """This standby's primary is gone: lead the run as epoch ``epoch``, accepting workers from now on."""
-        assert self.standby and epoch > self.epoch, "only a standby is promoted, to a higher epoch"
-        self.standby, self.epoch = False, epoch
-        logger.warning("standby promoted on %s: leading the run as epoch %d", self.peers.where, epoch)
+    def promote(self, epoch: int) -> int:
+        """This standby's primary is gone: lead the run, accepting workers from now on, as epoch ``epoch`` or one
+        above every epoch seen if higher; the epoch it leads."""
+        assert self.standby, "only a standby is promoted"
+        self.standby, self.epoch = False, max(epoch, self.seen + 1, self.epoch + 1)
+        logger.warning("standby promoted on %s: leading the run as epoch %d", self.peers.where, self.epoch)
+        return self.epoch
+
+
+def resumed_epoch(saved: int | None, leader: str | None, me: str | None) -> int:
+    """The epoch a master leads when it resumes a checkpoint of epoch ``saved`` led by ``leader``: the same one if
+    it led it itself (or the checkpoint names no leader, as before fencing tokens), else one above it, so that two
+    masters never lead one epoch (``me``: this master's leader id, None if it has no fixed one)."""
+    if saved is None:
+        return 1
+    return saved if leader is None or (me is not None and leader == me) else saved + 1

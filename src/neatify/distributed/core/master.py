@@ -166,9 +166,10 @@ class MasterProtocol:
         frame = encode_frame(ShutdownSignal("master shutting down"))
         return [Send(frame, connection.id) for connection in self._registered()]
 
-    def promote(self, epoch: int) -> None:
-        """This standby's primary is gone: lead the run as epoch ``epoch``, accepting workers from now on."""
-        self._fencing.promote(epoch)
+    def promote(self, epoch: int) -> int:
+        """This standby's primary is gone: lead the run as epoch ``epoch`` (or above every epoch seen), accepting
+        workers from now on; the epoch it leads."""
+        return self._fencing.promote(epoch)
 
     def replicate(self, frame: bytes) -> list[Action]:
         """A generation was evaluated: send its STATE_SNAPSHOT ``frame`` to the standby (and to one that
@@ -246,11 +247,11 @@ class MasterProtocol:
 
     # --- epochs ---
     def _fenced(self, connection: Connection, who: str, epoch: int, now: float, actions: list[Action]) -> bool:
-        """An authenticated peer that has served a higher epoch than this master's: it stands down (whether it
-        did)."""
+        """An authenticated peer that has served a higher epoch than this master's: refused, and a master that led
+        stands down (whether the peer was refused)."""
         reason = self._fencing.fenced(connection, who, epoch, actions)
         if reason is None:
-            return False
+            return connection.state.closed
         self._stand_down(reason, now, actions)
         return True
 

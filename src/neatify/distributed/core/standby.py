@@ -23,7 +23,9 @@ from neatify.distributed.wire.messages import (
 from neatify.distributed.wire.framing import PROTOCOL_VERSION, FrameDecoder, encode_frame
 from neatify.distributed.core._state import ConnectionState, Phase, Role
 from neatify.distributed.core.actions import Send
-from neatify.distributed.core.events import Ended, Event, Promote, Registered, Replicated, Shutdown, Snapshot, StoodDown
+from neatify.distributed.core.events import (
+    Ended, Event, Follower, Promote, Registered, Replicated, Shutdown, Snapshot, StoodDown,
+)
 
 _STATE_KEYS = {"population", "statistics"}
 
@@ -67,6 +69,9 @@ class StandbyProtocol:
         its primary never runs the evolution on its own)."""
         self.snapshot: Snapshot | None = None
         """The last good snapshot."""
+        self.primary_older: str | None = None
+        """Why the primary stood down on meeting this standby's epoch, if it did: this standby's own state (its
+        checkpoint's) is newer, so it leads."""
         self._last_heard = now
         self._opened = now
         """When the current connection was opened (its own silence counts from then)."""
@@ -125,7 +130,11 @@ class StandbyProtocol:
         if self.connected and quiet > self.silence_limit:
             self._end(Ended(ConnectionClosed(f"primary at {self.where} silent for {quiet:.1f}s")), events)
         silence = now - self._last_heard
-        if self.linked and silence > self.silence_limit:
+        if self.primary_older is not None:
+            events.append(Promote(self.epoch + 1, f"the primary at {self.where} holds an older state than this "
+                                                  f"standby's epoch {self.epoch} and stood down "
+                                                  f"({self.primary_older})"))
+        elif self.linked and silence > self.silence_limit:
             replicated = "no generation" if self.snapshot is None else f"generation {self.snapshot.generation}"
             events.append(Promote(self.epoch + 1, f"primary at {self.where} unheard of for {silence:.1f}s "
                                                   f"(limit {self.silence_limit:.1f}s); last replicated: {replicated}"))
@@ -137,7 +146,11 @@ class StandbyProtocol:
 
     def _on_registration(self, message: Message, events: list[Send | Event]) -> None:
         if isinstance(message, ErrorReport) and message.code == "epoch":
+            self.primary_older = message.message
             self._end(StoodDown(message.message), events)
+            return
+        if isinstance(message, ErrorReport) and message.code == "standby":
+            self._end(Follower(message.message), events)
             return
         if isinstance(message, ErrorReport):
             error = AuthenticationError if message.code == "auth" else DistributedError
@@ -208,7 +221,7 @@ class StandbyProtocol:
         self.snapshot = Snapshot(received.epoch, received.generation, population, statistics)
         return self.snapshot
 
-    def _end(self, event: Ended | Shutdown | StoodDown, events: list[Send | Event]) -> None:
+    def _end(self, event: Ended | Shutdown | StoodDown | Follower, events: list[Send | Event]) -> None:
         """The connection is over (and with ``Shutdown``, following altogether)."""
         assert self._state is not None
         self._state.advance(Phase.CLOSED)

@@ -14,6 +14,7 @@ import ipaddress
 import itertools
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -21,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from neatify.io.checkpoint import Checkpoint
+from neatify.io.lock import CheckpointLock
 from neatify.config import EvolutionConfig
 from neatify.distributed.io import tls
 from neatify.distributed.config import DistributedConfig
 from neatify.distributed.errors import DistributedError, WorkerWaitTimeout
 from neatify.distributed.core.actions import Action, Close, Send
+from neatify.distributed.core.fencing import resumed_epoch
 from neatify.distributed.core.master import MasterProtocol
 from neatify.distributed.wire.messages import StateSnapshot
 from neatify.distributed.io.connection import unsent_bytes
@@ -194,10 +197,15 @@ class SystemCoordinator:
         """This master's epoch (told to every worker it accepts; see docs/distributed.md, "Hot standby")."""
         return self._core.epoch
 
-    def promote(self, epoch: int) -> None:
-        """A standby whose primary is gone: accept workers as the master of ``epoch``, rewrite the scheduler file."""
-        self._in_loop(lambda: self._core.promote(epoch))
+    def promote(self, epoch: int) -> int:
+        """A standby whose primary is gone: accept workers as the master of ``epoch`` (or of one above every epoch
+        it has seen), rewrite the scheduler file; the epoch it leads."""
+        def change() -> None:
+            self._core.promote(epoch)
+
+        self._in_loop(change)
         self._advertise()
+        return self._core.epoch
 
     def replicate(self, generation: int, state: bytes) -> None:
         """Send the state after evaluated ``generation`` (``core.standby.encode_state``) to the standby."""
@@ -483,20 +491,16 @@ class DistributedPopulation(Population):
         self.checkpoints = None if self.checkpoint_path is None else \
             CheckpointReporter(self.checkpoint_path.parent, filename=self.checkpoint_path.name)
         """Saves this master's state after every evaluated generation (None without ``checkpoint_path``)."""
-        self.epoch = 1
-        """This master's epoch (a promoted standby's is its primary's plus one), saved in the checkpoint."""
-        seeded = seed is not None
-        if self.checkpoint_path is not None and self.checkpoint_path.exists():
-            seeded = True
-            state, epoch = Checkpoint.read_run(self.checkpoint_path)
-            self.load_state_dict(state)
-            self.epoch = epoch or 1
-            logger.info("resumed from checkpoint %s at generation %d (epoch %d)", self.checkpoint_path,
-                        self.generation, self.epoch)
-        state = self.state_dict()
-        self._settings = self._run_settings(state, seeded)
-        """What this master's arguments fixed of the run, which a standby's primary must share."""
         self.distributed_config = distributed_config if distributed_config is not None else DistributedConfig()
+        self.epoch = self._resume(self.distributed_config)
+        """This master's epoch (a promoted standby's is above every one it saw), saved in the checkpoint."""
+        state = self.state_dict()
+        self._settings = self._run_settings(state, seed is not None or self._resumed)
+        """What this master's arguments fixed of the run, which a standby's primary must share."""
+        self._lock = None if self.checkpoint_path is None else CheckpointLock(self.checkpoint_path)
+        """Held while this master leads: no second master leads the run saved in the same file."""
+        if self.distributed_config.standby_of is None:
+            self._lead()
         self.evaluator = DistributedEvaluator(self.distributed_config, self.epoch)
         self.add_reporter(self.evaluator)
         self.coordinator = self.evaluator.coordinator
@@ -512,6 +516,31 @@ class DistributedPopulation(Population):
         """The port the master listens on."""
         return self.coordinator.port
 
+    @property
+    def leader(self) -> str:
+        """This master's leader id, written with its epoch into its checkpoints (the fencing token): its address."""
+        return f"{self.distributed_config.host}:{self.port}"
+
+    def _resume(self, config: DistributedConfig) -> int:
+        """Load the checkpoint, if there is one; the epoch to start at: a standby's as saved (it leads nothing),
+        a primary's above it unless this master led it (``core.fencing.resumed_epoch``)."""
+        self._resumed = self.checkpoint_path is not None and self.checkpoint_path.exists()
+        if not self._resumed:
+            return 1
+        state, saved, leader = Checkpoint.read_fenced(self.checkpoint_path)
+        self.load_state_dict(state)
+        me = f"{config.host}:{config.port}" if config.port else None
+        epoch = (saved or 1) if config.standby_of is not None else resumed_epoch(saved, leader, me)
+        logger.info("resumed from checkpoint %s at generation %d (epoch %d, led by %s)", self.checkpoint_path,
+                    self.generation, epoch, leader or "no one named")
+        return epoch
+
+    def _lead(self) -> None:
+        """About to lead: take the checkpoint's lock (CheckpointError naming its holder if another master has it)."""
+        if self._lock is not None:
+            config = self.distributed_config
+            self._lock.acquire(f"pid {os.getpid()} on {socket.gethostname()}, master on {config.host}:{config.port}")
+
     def run_generation(self, fitness_fn: FitnessFunction | None = None) -> None:
         """Breed and evaluate one generation on the workers (``fitness_fn`` is ignored), then save the checkpoint
         if configured and send the state to the standby, if one follows (one that links later gets the last state
@@ -525,7 +554,7 @@ class DistributedPopulation(Population):
             return
         state = self.state_dict()  # per-gene work: built once for both, and not for no one
         if self.checkpoints is not None:
-            self.checkpoints.save_state(state, self.generation, self.epoch)
+            self.checkpoints.save_state(state, self.generation, self.epoch, self.leader)
         if linked:
             self._replicate(state)
 
@@ -548,9 +577,9 @@ class DistributedPopulation(Population):
         if snapshot is not None:
             self.load_state_dict(snapshot.population)
             self.replicated_statistics = snapshot.statistics
-        self.epoch = ended.epoch
-        self.coordinator.promote(ended.epoch)
-        self._fence = OldPrimaryFence(self.distributed_config, ended.epoch)
+        self._lead()
+        self.epoch = self.coordinator.promote(ended.epoch)
+        self._fence = OldPrimaryFence(self.distributed_config, self.epoch)
         self._fence.start()
         return True
 
@@ -576,7 +605,8 @@ class DistributedPopulation(Population):
         has one."""
         self._check_same_run(snapshot.population)
         if self.checkpoints is not None:
-            self.checkpoints.save_state(snapshot.population, snapshot.generation, snapshot.epoch)
+            self.checkpoints.save_state(snapshot.population, snapshot.generation, snapshot.epoch,
+                                        self.distributed_config.standby_of)
         logger.info("standby: replicated generation %d of the primary (epoch %d)", snapshot.generation,
                     snapshot.epoch)
 
@@ -585,6 +615,8 @@ class DistributedPopulation(Population):
         if self._fence is not None:
             self._fence.close()
         self.evaluator.close()
+        if self._lock is not None:
+            self._lock.release()
 
     def __enter__(self) -> DistributedPopulation:
         return self

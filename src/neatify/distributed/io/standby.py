@@ -18,13 +18,13 @@ from neatify.distributed.io.connection import FramedConnection
 from neatify.distributed.wire.framing import encode_frame
 from neatify.distributed.core.actions import Send
 from neatify.distributed.core.events import (
-    Ended, Event, Promote, Registered, Replicated, Shutdown, Snapshot, StoodDown,
+    Ended, Event, Follower, Promote, Registered, Replicated, Shutdown, Snapshot, StoodDown,
 )
 from neatify.distributed.core.standby import StandbyProtocol
 
 logger = logging.getLogger("neatify.distributed.io.standby")
 
-_End = Promote | Shutdown | StoodDown | Ended
+_End = Promote | Shutdown | StoodDown | Follower | Ended
 """What ends a connection to the primary."""
 _MAX_TICK = 0.1
 """Longest wait of one socket read, so the promotion timer is checked at least this often."""
@@ -60,8 +60,9 @@ class StandbyLink:
         while True:
             conn = self._connect()
             ended = None if conn is None else self._serve(conn)
-            if isinstance(ended, StoodDown):  # this standby's epoch is newer: an old primary, now gone
-                self._failed(f"the primary stood down ({ended.reason})")
+            if isinstance(ended, (StoodDown, Follower)):  # an older primary (the tick promotes), or a standby
+                self._failed(f"the primary {'stood down' if isinstance(ended, StoodDown) else 'is a standby'} "
+                             f"({ended.reason})")
             if not isinstance(ended, (Promote, Shutdown)):
                 ended = self._act(self.core.tick(time.monotonic()), None)
             if isinstance(ended, (Promote, Shutdown)):
@@ -128,16 +129,16 @@ class StandbyLink:
             raise
 
     def _act(self, events: list[Send | Event], conn: FramedConnection | None) -> _End | None:
-        """Carry out ``events``; what ends the connection, if anything: ``Promote``, ``Shutdown`` or ``StoodDown``
-        before ``Ended`` (a fatal ``Ended`` is raised)."""
+        """Carry out ``events``; what ends the connection, if anything: ``Promote``, ``Shutdown``, ``StoodDown`` or
+        ``Follower`` before ``Ended`` (a fatal ``Ended`` is raised)."""
         ended: Ended | None = None
         for event in events:
             if isinstance(event, Send) and conn is not None:
                 conn.send_bytes(event.data)
             elif isinstance(event, Registered):
-                self._failures = 0
                 logger.info("standby: following the primary at %s (epoch %d)", self.config.standby_of, event.epoch)
-            elif isinstance(event, Replicated):
+            elif isinstance(event, Replicated):  # only a state taken ends a run of failures (no warning storm)
+                self._failures = 0
                 self._hand_over(event.snapshot, conn)
             elif isinstance(event, Ended):
                 if event.fatal:
@@ -145,7 +146,7 @@ class StandbyLink:
                     raise event.error
                 self._failed(f"lost the link ({event.error})")
                 ended = event
-            elif isinstance(event, (Promote, Shutdown, StoodDown)):
+            elif isinstance(event, (Promote, Shutdown, StoodDown, Follower)):
                 return event
         return ended
 
@@ -153,7 +154,8 @@ class StandbyLink:
 class OldPrimaryFence(StandbyLink):
     """A promoted standby's watch on its old primary: until stopped, it registers there as a standby of the new
     epoch, again and again, so that a primary that was only frozen (SIGSTOP, a stalled VM) stands down the moment
-    it runs again, before a worker new to the run (epoch 0) lets it evolve a second copy."""
+    it runs again, before a worker new to the run (epoch 0) lets it evolve a second copy; or until the address
+    answers as a standby (a follower leads no epoch, so there is nothing to fence)."""
 
     def __init__(self, config: DistributedConfig, epoch: int) -> None:
         super().__init__(config, lambda snapshot: None, epoch)
@@ -176,6 +178,10 @@ class OldPrimaryFence(StandbyLink):
                 if isinstance(ended, StoodDown):
                     logger.warning("standby: the old primary at %s ran again and stood down on meeting epoch %d (%s)",
                                    self.config.standby_of, self.core.epoch, ended.reason)
+                    return
+                if isinstance(ended, Follower):  # it leads nothing: a standby promoted after it leads a higher epoch
+                    logger.info("standby: the old primary's address %s now holds a standby; no longer fencing it",
+                                self.config.standby_of)
                     return
                 self._stop.wait(self._retry)
         except DistributedError as exc:  # refused for good (token, certificate): nothing more to try

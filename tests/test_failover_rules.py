@@ -1,0 +1,145 @@
+"""The failover rules in the sans-IO cores on a fake clock (docs/distributed.md, "Hot standby"): a standby leads
+nothing and so never stands down, a primary older than its standby hands it the lead, a promotion leads above every
+epoch seen, a checkpoint names who led its epoch and is locked while a master leads, no snapshot over the frame
+limit is sent. The sequences with real processes are in test_failover_sequences.py."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from neatify import Checkpoint, Population
+from neatify.distributed.config import DistributedConfig
+from neatify.distributed.core.actions import Close, Send
+from neatify.distributed.core.events import Follower, Promote, Replicated, StoodDown
+from neatify.distributed.core.fencing import resumed_epoch
+from neatify.distributed.core.master import MasterProtocol
+from neatify.distributed.core.standby import StandbyProtocol, encode_state
+from neatify.distributed.wire.framing import encode_frame
+from neatify.distributed.wire.messages import StateSnapshot
+from neatify.io.checkpoint import CheckpointError
+from neatify.io.lock import CheckpointLock
+
+TOKEN = "rules-secret"
+
+
+class Link:
+    """A master core and one standby core dialling it on connection 1: every ``Send`` of one is the other's
+    ``received``, every ``Close`` the standby's ``closed``; the standby's other events are collected."""
+
+    def __init__(self, master: MasterProtocol, standby: StandbyProtocol, now: float = 0.0) -> None:
+        self.master, self.standby, self.events = master, standby, []
+        master.connected(1, "standby-host:1", now)
+        self._from_standby([standby.connect(now)], now)
+
+    def _from_standby(self, outputs: list, now: float) -> None:
+        for output in outputs:
+            if isinstance(output, Send):
+                self._to_standby(self.master.received(1, output.data, now), now)
+            else:
+                self.events.append(output)
+
+    def _to_standby(self, actions: list, now: float) -> None:
+        for action in actions:
+            if isinstance(action, Close):
+                self._from_standby(self.standby.closed(now), now)
+            else:
+                self._from_standby(self.standby.received(action.data, now), now)
+
+
+def master(epoch: int = 1, standby: bool = False, token: str | None = TOKEN, frame_limit: int = 1 << 24):
+    config = DistributedConfig(auth_token=token, heartbeat_interval=1.0, max_frame_bytes=frame_limit)
+    return MasterProtocol(config, "master:1", epoch=epoch, standby=standby)
+
+
+def dialling(epoch: int, token: str | None = TOKEN) -> StandbyProtocol:
+    return StandbyProtocol(token, "master:1", 1 << 24, 3.0, now=0.0, epoch=epoch)
+
+
+@pytest.mark.parametrize("token", [TOKEN, None])
+def test_a_standby_refuses_a_higher_epoch_as_a_standby_without_standing_down_and_promotes_above_it(token):
+    """Item 1 of issue 22: a promoted master's fence (epoch 2), or anyone without a token claiming epoch 9, dials
+    a node that is only a standby: it leads nothing, so it refuses the peer (non-fatally) and may still lead."""
+    follower = master(epoch=1, standby=True, token=token)
+    for claimed in (2, 9):
+        link = Link(follower, dialling(claimed, token))
+        assert [type(event) for event in link.events] == [Follower]  # the fence learns: nothing to fence here
+        assert follower.stood_down is None and not follower.stopping
+    assert follower.promote(2) == 10 and follower.epoch == 10 and not follower.standby
+
+
+def test_a_master_that_led_stands_down_before_a_higher_epoch_for_good():
+    leader = master(epoch=1)
+    link = Link(leader, dialling(2))
+    assert leader.stood_down is not None and leader.stopping
+    assert isinstance(link.events[-1], StoodDown)
+
+
+def test_a_standby_whose_own_state_is_newer_than_its_primarys_takes_the_lead_at_once():
+    """Item 2: resubmitted, the primary resumes epoch 1 and its never-linked standby its own checkpoint's epoch 2:
+    the primary stands down, and the standby leads (epoch 3) without waiting for a link it will never get."""
+    standby = dialling(2)
+    Link(master(epoch=1), standby)
+    assert not standby.linked
+    promote, = [event for event in standby.tick(0.1) if isinstance(event, Promote)]
+    assert promote.epoch == 3 and "older state" in promote.reason
+
+
+def test_a_linked_standby_of_the_same_epoch_is_not_promoted_while_its_primary_answers():
+    standby = dialling(1)
+    Link(master(epoch=1), standby)
+    assert standby.linked and not [event for event in standby.tick(1.0) if isinstance(event, Promote)]
+
+
+def test_a_state_over_the_frame_limit_is_not_replicated_and_reported_once(caplog):
+    """Item 7: the standby would refuse the frame and re-link for ever; the primary sends none, says why once, and
+    the standby stays linked."""
+    primary, standby = master(frame_limit=4096), dialling(1)
+    link = Link(primary, standby)
+    state = Population(40, 2, 1, seed=3).state_dict()
+    frame = encode_frame(StateSnapshot(1, 0, encode_state(state, [])))
+    assert len(frame) > 4096
+    with caplog.at_level(logging.ERROR, "neatify.distributed.io.master"):
+        assert primary.replicate(frame) == [] and primary.replicate(frame) == []
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and f"{len(frame)} bytes" in errors[0] and "4096 bytes" in errors[0]
+    assert "--max-frame-bytes" in errors[0]
+    assert standby.connected and primary.has_follower and not any(isinstance(e, Replicated) for e in link.events)
+    late = master(frame_limit=4096)
+    late.replicate(frame)
+    assert not any(isinstance(e, Replicated) for e in Link(late, dialling(1)).events)  # none on linking either
+
+
+@pytest.mark.parametrize("saved, leader, me, epoch", [
+    (None, None, "h:1", 1),  # no checkpoint
+    (2, None, "h:1", 2),  # written before fencing tokens: kept
+    (2, "h:1", "h:1", 2),  # its own
+    (2, "h:2", "h:1", 3),  # another master's: a new epoch above it
+    (2, "h:1", None, 3),  # no fixed address (port 0): never the same master
+])
+def test_a_master_resuming_another_masters_checkpoint_takes_a_new_epoch(saved, leader, me, epoch):
+    assert resumed_epoch(saved, leader, me) == epoch
+
+
+def test_the_checkpoint_names_who_led_its_epoch_and_old_checkpoints_still_load(tmp_path):
+    state = Population(10, 2, 1, seed=1).state_dict()
+    Checkpoint.save_state(state, tmp_path / "new.json.gz", 3, "127.0.0.1:5000")
+    assert Checkpoint.read_fenced(tmp_path / "new.json.gz") == (state, 3, "127.0.0.1:5000")
+    assert Checkpoint.read_run(tmp_path / "new.json.gz") == (state, 3)
+    Checkpoint.save_state(state, tmp_path / "old.json", 2)
+    assert Checkpoint.read_fenced(tmp_path / "old.json") == (state, 2, None)
+    Checkpoint.save_state(state, tmp_path / "bad.json", 2, 7)  # type: ignore[arg-type]
+    with pytest.raises(CheckpointError, match="leader must be a string"):
+        Checkpoint.read_fenced(tmp_path / "bad.json")
+
+
+def test_a_second_master_on_a_locked_checkpoint_is_refused_naming_the_path_and_the_holder(tmp_path):
+    first, second = CheckpointLock(tmp_path / "run.json.gz"), CheckpointLock(tmp_path / "run.json.gz")
+    first.acquire("pid 1 on node17, master on 0.0.0.0:5000")
+    with pytest.raises(CheckpointError, match="run.json.gz: another master leads .*pid 1 on node17, master on "
+                                              "0.0.0.0:5000 holds"):
+        second.acquire("pid 2")
+    first.release()
+    second.acquire("pid 2")
+    second.release()

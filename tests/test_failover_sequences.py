@@ -1,0 +1,174 @@
+"""What comes after the first failover, with real ``neatify master``/``worker`` processes on 127.0.0.1 (issue 22,
+items 1-3 and 7): the old primary restarted as the standby of the promoted one and a second failover, the same
+commands resubmitted after both masters died, one checkpoint file given to both masters, a state over the frame
+limit. Every sequence ends with one run equal to the local one."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from neatify import Checkpoint, EvolutionConfig, Population
+
+from distributed_helpers import HERE, HOST, Processes, comparable, free_port, wait_until, xor_fitness
+
+HEARTBEAT = 0.3
+RUN = """
+[run]
+num_inputs = 2
+num_outputs = 1
+generations = {generations}
+seed = 5
+champion = "champion.json"
+
+[evolution]
+population_size = 40
+"""
+
+
+def local_state(generations: int) -> dict:
+    """The run of ``RUN`` done in this process: its final state, to compare with the distributed one."""
+    population = Population(num_inputs=2, num_outputs=1, config=EvolutionConfig(population_size=40), seed=5)
+    for _ in range(generations):
+        population.run_generation(xor_fitness)
+    return comparable(population.state_dict())
+
+
+def two_ports() -> tuple[int, int]:
+    first = free_port()
+    return first, next(port for port in iter(free_port, None) if port != first)
+
+
+class Cluster:
+    """Masters, each in a folder of its own holding the run file, and workers that try both masters in turn."""
+
+    def __init__(self, procs: Processes, tmp_path: Path, generations: int, ports: tuple[int, int]) -> None:
+        self.procs, self.tmp_path, self.ports, self.started = procs, tmp_path, ports, 0
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            (tmp_path / name / "run.toml").write_text(RUN.format(generations=generations))
+
+    def master(self, name: str, port: int, checkpoint: str, *flags: str):
+        """``neatify master`` in folder ``name`` (each start logs apart: ``a-1.err``, ``a-2.err``...)."""
+        self.started += 1
+        where = self.tmp_path / name
+        return self.procs.start(f"{name}-{self.started}", "-m", "neatify", "master", "run.toml", "--port", str(port),
+                                "--min-workers", "2", "--heartbeat-interval", str(HEARTBEAT), "--checkpoint",
+                                checkpoint, "--worker-wait-timeout", "60", "-v", *flags, cwd=where, split=True)
+
+    def standby(self, name: str, port: int, checkpoint: str, primary: int, *flags: str):
+        return self.master(name, port, checkpoint, "--standby-of", f"{HOST}:{primary}", *flags)
+
+    def workers(self, sleep: str) -> list:
+        self.started += 1
+        return [self.procs.start(f"worker-{i}-{self.started}", str(HERE / "distributed_helpers.py"), "worker",
+                                 "--worker-id", f"w{i}", "--masters", ",".join(map(str, self.ports)), "--sleep",
+                                 sleep, "--max-connect-attempts", "2000") for i in (1, 2)]
+
+    def says(self, proc, text: str, timeout: float = 60) -> None:
+        wait_until(lambda: text in self.procs.errors(proc), timeout, f"{proc.name} to log {text!r}")
+
+
+def saved_epoch(path: Path) -> int | None:
+    try:
+        return Checkpoint.read_run(path)[1]
+    except (ValueError, OSError):  # not written yet, or being replaced
+        return None
+
+
+def test_the_old_primary_restarted_as_standby_of_the_promoted_one_takes_over_at_the_second_failover(tmp_path):
+    """Item 1: the promoted master's fence meets a node that is only a standby; it must not stand it down, and the
+    second failover (epoch 3) finishes the run."""
+    port_a, port_b = ports = two_ports()
+    with Processes(tmp_path) as procs:
+        cluster = Cluster(procs, tmp_path, 60, ports)
+        a = cluster.master("a", port_a, "run.json")
+        b = cluster.standby("b", port_b, "run.json", port_a)
+        workers = cluster.workers("0.05")
+        cluster.says(b, "replicated generation 2 ")
+        a.kill()
+        cluster.says(b, "leading the run as epoch 2")
+        a2 = cluster.standby("a", port_a, "run.json", port_b)
+        cluster.says(a2, "following the primary")
+        cluster.says(a2, "refusing standby from")  # the promoted master's fence, met
+        cluster.says(a2, "(epoch 2)")  # a replicated generation of epoch 2
+        b.kill()
+        assert a2.wait(timeout=120) == 0, procs.errors(a2)
+        assert all(w.wait(timeout=30) == 0 for w in workers), [procs.log(w) for w in workers]
+        log = procs.errors(a2)
+        assert "now holds a standby; no longer fencing it" in procs.errors(b)
+    assert "stood down" not in log and "leading the run as epoch 3" in log
+    state, epoch = Checkpoint.read_run(tmp_path / "a" / "run.json")
+    assert epoch == 3 and comparable(state) == local_state(60)
+    champion = Checkpoint.load_genome_json(tmp_path / "a" / "champion.json")
+    assert champion.to_dict() == Population.from_state_dict(state).best_genome.to_dict()
+
+
+def test_resubmitted_masters_let_the_newer_state_lead(tmp_path):
+    """Item 2: the primary SIGKILLed, the promoted standby SIGTERMed, the same commands started again: the primary
+    (epoch 1) stands down before the standby (epoch 2), which leads at once with its own newer checkpoint."""
+    port_a, port_b = ports = two_ports()
+    with Processes(tmp_path) as procs:
+        cluster = Cluster(procs, tmp_path, 40, ports)
+        a = cluster.master("a", port_a, "run.json")
+        b = cluster.standby("b", port_b, "run.json", port_a)
+        workers = cluster.workers("0.05")
+        cluster.says(b, "replicated generation 2 ")
+        a.kill()
+        wait_until(lambda: saved_epoch(tmp_path / "b" / "run.json") == 2, 60, "a checkpoint of epoch 2")
+        b.send_signal(signal.SIGTERM)
+        assert b.wait(timeout=30) == 128 + signal.SIGTERM, procs.errors(b)
+        assert all(w.wait(timeout=30) == 0 for w in workers), [procs.log(w) for w in workers]
+        resumed = Checkpoint.read_run(tmp_path / "b" / "run.json")[0]["generation"]
+        b2 = cluster.standby("b", port_b, "run.json", port_a)
+        a2 = cluster.master("a", port_a, "run.json")
+        assert a2.wait(timeout=60) == 1, procs.errors(a2)
+        workers = cluster.workers("0.01")
+        assert b2.wait(timeout=120) == 0, procs.errors(b2)
+        assert all(w.wait(timeout=30) == 0 for w in workers), [procs.log(w) for w in workers]
+        assert "stood down" in procs.errors(a2) and "leading the run as epoch 3" in procs.errors(b2)
+    state, epoch = Checkpoint.read_run(tmp_path / "b" / "run.json")
+    assert epoch == 3 and resumed > 2 and comparable(state) == local_state(40)
+
+
+def test_an_old_primary_restarted_on_the_shared_checkpoint_refuses_to_lead_a_second_copy(tmp_path):
+    """Item 3: both masters given one checkpoint file. The old primary, restarted with its original command while
+    the promoted standby leads, finds the file locked and says by whom, rather than evolving into it too."""
+    port_a, port_b = ports = two_ports()
+    shared = tmp_path / "run.json.gz"
+    with Processes(tmp_path) as procs:
+        cluster = Cluster(procs, tmp_path, 40, ports)
+        a = cluster.master("a", port_a, str(shared))
+        b = cluster.standby("b", port_b, str(shared), port_a)
+        workers = cluster.workers("0.05")
+        cluster.says(b, "replicated generation 2 ")
+        a.kill()
+        wait_until(lambda: saved_epoch(shared) == 2, 60, "a checkpoint of epoch 2")
+        a2 = cluster.master("a", port_a, str(shared))
+        assert a2.wait(timeout=60) == 1, procs.errors(a2)
+        assert b.wait(timeout=120) == 0, procs.errors(b)
+        assert all(w.wait(timeout=30) == 0 for w in workers), [procs.log(w) for w in workers]
+        refusal = procs.errors(a2)
+    assert f"{shared}: another master leads the run saved here (pid {b.pid} " in refusal
+    assert f"master on {HOST}:{port_b} holds {shared}.lock" in refusal
+    state, epoch = Checkpoint.read_run(shared)
+    assert epoch == 2 and comparable(state) == local_state(40)
+
+
+def test_a_state_over_the_frame_limit_is_refused_once_and_the_standby_stays_linked(tmp_path):
+    """Item 7: no re-link storm, no warning per re-link; one ERROR naming both sizes and the flag."""
+    port_a, port_b = ports = two_ports()
+    with Processes(tmp_path) as procs:
+        cluster = Cluster(procs, tmp_path, 4, ports)
+        a = cluster.master("a", port_a, "run.json", "--max-frame-bytes", "8000")
+        b = cluster.standby("b", port_b, "run.json", port_a, "--max-frame-bytes", "8000")
+        cluster.says(b, "following the primary")
+        workers = cluster.workers("0.05")
+        assert a.wait(timeout=60) == 0, procs.errors(a)
+        assert b.wait(timeout=30) == 0, procs.errors(b)
+        assert all(w.wait(timeout=30) == 0 for w in workers), [procs.log(w) for w in workers]
+        primary, standby = procs.errors(a), procs.errors(b)
+    refused = [line for line in primary.splitlines() if "not replicating the state" in line]
+    assert len(refused) == 1 and "over the frame limit of 8000 bytes" in refused[0] and "--max-frame-bytes" in refused[0]
+    assert standby.count("following the primary") == 1 and "lost the link" not in standby
+    assert comparable(Checkpoint.read_run(tmp_path / "a" / "run.json")[0]) == local_state(4)
