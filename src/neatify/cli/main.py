@@ -423,7 +423,7 @@ def _command_status(args: argparse.Namespace) -> int:
     state = f"generation {report['generation']}" + (", evaluating" if report["evaluating"] else ", idle")
     print(f"master {host}:{port}: up {report['uptime']:.0f}s; {state}\n"
           f"workers: {report['workers']} ({report['busy']} busy, {report['idle']} idle)\n"
-          f"genomes pending: {report['pending']}\n"
+          f"genomes pending: {report['pending']}, quarantined in the run: {report.get('quarantined', 0)}\n"
           f"last generation: {report['genomes_per_s']:.1f} genomes/s")
     return 0
 
