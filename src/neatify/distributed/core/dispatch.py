@@ -258,7 +258,7 @@ class Dispatcher:
         if running is None:
             return
         job = running.job
-        while job.queue and (self._idle or self._open) and not job.finished:
+        while job.queued and (self._idle or self._open) and not job.finished:
             worker = next(iter(self._idle or self._open))
             size = batch_size(job.waiting, worker.capacity, self._share.share(worker.speed),
                               self.config.batch_size_per_worker, worker.pace.floor(worker.capacity))

@@ -144,6 +144,11 @@ class GenerationJob:
         return self.unresolved == 0
 
     @property
+    def queued(self) -> bool:
+        """Whether rows are queued to be sent (some may have been resolved meanwhile)."""
+        return bool(self.queue or self.isolating)
+
+    @property
     def waiting(self) -> int:
         """Rows queued (some perhaps resolved meanwhile, by a batch that reported late)."""
         return sum(len(run) for run in self.queue) + sum(len(run) for run in self.isolating)
