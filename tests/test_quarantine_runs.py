@@ -48,8 +48,7 @@ def test_a_genome_killing_its_worker_gets_error_fitness_and_the_others_their_own
             why = evaluator.coordinator.quarantined[0][VICTIM]
             assert why.startswith("2 attempt(s)") and why.count(" lost (") == 2 and why.count("worker sup-") == 2
             assert master_status(HOST, evaluator.port)["quarantined"] == 1
-        assert supervisor.wait(30) == 0  # its children, restarted after each death, were shut down at the end
-        assert "killed by SIGKILL" in procs.log(supervisor)
+            assert procs.log(supervisor).count("killed by SIGKILL") >= 2  # 4 deaths; those restarted from logged
     assert {g.id: g.fitness for g in genomes} == _xor(Population(12, 2, 1, seed=3).genomes) | {VICTIM: -1.0}
 
 
