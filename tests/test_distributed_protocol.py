@@ -27,9 +27,8 @@ from neatify.distributed.wire.columns import CONNECTION_RECORD, GENE_COUNT, NODE
 from neatify.distributed.wire.messages import (
     ErrorReport, FitnessReport, HeartbeatRequest, RegistrationAck, TaskAssignment, WorkerRegistration,
 )
-from neatify.distributed.wire.framing import (
-    PROTOCOL_VERSION, FramedConnection, decode_message, encode_frame, encode_raw,
-)
+from neatify.distributed.io.connection import FramedConnection
+from neatify.distributed.wire.framing import PROTOCOL_VERSION, decode_message, encode_frame, encode_raw
 from neatify.distributed.core.scheduler import Pace, SpeedShare, batch_size
 
 pytestmark = pytest.mark.timeout(60)

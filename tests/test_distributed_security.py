@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from distributed_helpers import HOST, Processes, closed_by_peer, comparable, free_port, local_state, wait_until
-from neatify.distributed import DistributedConfig, DistributedPopulation, auth
+from neatify.distributed import DistributedConfig, DistributedPopulation
+from neatify.distributed.wire import auth
 from neatify.distributed.wire.messages import ErrorReport, Message, RegistrationAck, WorkerRegistration
 from neatify.distributed.io.connection import FramedConnection
 from neatify.distributed.wire.framing import PROTOCOL_VERSION
