@@ -17,7 +17,7 @@ import pytest
 from helpers import random_genomes
 from neatify import EvolutionConfig, Genome, Population
 from neatify.genome.genes import ConnectionGene, NodeGene
-from neatify.genome.genome import _new_weight
+from neatify.genome.reference import new_weight
 from neatify.genome.graph import creates_cycle
 from neatify.genome.innovation import InnovationTracker
 from neatify.breeding.reproduction import allocate_offspring
@@ -91,7 +91,7 @@ def plain_add_connection(genome, config, rng, tracker):
         edges = [(c.in_node, c.out_node) for c in genome.connections.values()]
         if not config.allow_recurrent and creates_cycle(edges, (src, dst)):
             continue
-        genome._add_connection(tracker.connection(src, dst), src, dst, _new_weight(rng, config))
+        genome._add_connection(tracker.connection(src, dst), src, dst, new_weight(rng, config))
         return True
     return False
 
