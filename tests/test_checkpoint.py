@@ -6,7 +6,8 @@ import pytest
 
 from neatify import Checkpoint, EvolutionConfig, Population
 from neatify.io.checkpoint import CheckpointError
-from test_population import fingerprint, xor_fitness
+from test_population import fingerprint
+from xor_task import xor_fitness
 
 
 @pytest.mark.parametrize("suffix", [".json", ".json.gz"])

@@ -17,19 +17,12 @@ from neatify import Checkpoint, EvolutionConfig, Population
 from neatify.cli.main import main
 from neatify.config import tomllib
 
-from distributed_helpers import Processes, alive, children_of, free_port, wait_until
+from distributed_helpers import alive, children_of, free_port, wait_until
 
-FITNESS_MODULE = """
-from neatify.network.network import Network
-
-XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
-
-
-def fitness(genomes):
-    for genome in genomes:
-        net = Network(genome)
-        genome.fitness = 4.0 - sum((net.activate(list(x))[0] - y) ** 2 for x, y in XOR)
+FITNESS_MODULE = Path(__file__).with_name("xor_task.py").read_text() + """
+fitness = xor_fitness  # the name the run file gives
 """
+"""A user's fitness module, saved in the project folder as xorfit.py: the tests' XOR task."""
 
 RUN_FILE = """
 [run]
@@ -238,12 +231,6 @@ def test_worker_without_a_master_gives_up_with_one_line(project):
     assert result.returncode == 1
     assert result.stderr.startswith("neatify: error:") and "master at 127.0.0.1:1" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-
-
-@pytest.fixture
-def procs(project):
-    with Processes(project) as started:
-        yield started
 
 
 def cli(procs, project, name, *args):

@@ -18,8 +18,9 @@ from neatify.distributed.io.scheduler_file import (
 )
 
 from distributed_helpers import (
-    HERE, HOST, Processes, RawPeer, alive, children_of, free_port, local_state, wait_until, xor_fitness,
+    HERE, HOST, Processes, RawPeer, alive, children_of, free_port, local_state, wait_until,
 )
+from xor_task import xor_fitness
 
 TOKEN = "cluster-secret"
 HELPERS_ON_PATH = {"PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}

@@ -223,7 +223,7 @@ def test_master_restart_from_checkpoint_continues_exactly(procs, tmp_path):
 
 def test_worker_of_another_protocol_version_is_refused_on_both_sides(master, monkeypatch, caplog):
     import neatify.distributed.core.worker as worker_module
-    from distributed_helpers import xor_fitness
+    from xor_task import xor_fitness
     from neatify.distributed import RegistrationError, WorkerNode
 
     caplog.set_level(logging.INFO, logger="neatify.distributed")

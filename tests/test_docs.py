@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from distributed_helpers import Processes, free_port
+from distributed_helpers import free_port
 from helpers import doc_blocks, doc_snippet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,12 +91,6 @@ def test_every_code_block_is_run_or_excluded_with_a_reason():
             assert len(owners) == 1, f"{doc}: a {language} block matched by {owners}:\n{text}"
     for doc, marker in covered:
         assert sum(marker in text for lang, text in doc_blocks(doc) if lang) == 1, (doc, marker)
-
-
-@pytest.fixture
-def procs(tmp_path):
-    with Processes(tmp_path) as started:
-        yield started
 
 
 def _python_lines(block: str) -> list[list[str]]:

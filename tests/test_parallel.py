@@ -13,17 +13,10 @@ import pytest
 
 from helpers import serial_and_parallel_fitness
 from neatify import EvaluationError, EvolutionConfig, Population
-from neatify.network.network import Network
 from neatify.backends.processes import ParallelEvaluator, split_batches
+from xor_task import xor_fitness
 
-XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
 CONFIG = EvolutionConfig(population_size=40, prob_add_node=0.2, prob_add_connection=0.3)
-
-
-def xor_fitness(genomes):
-    for genome in genomes:
-        net = Network(genome)
-        genome.fitness = 4.0 - sum((net.activate(list(x))[0] - y) ** 2 for x, y in XOR)
 
 
 def pid_fitness(genomes, state):

@@ -24,7 +24,8 @@ from neatify.distributed.io.standby import StandbyLink
 from neatify.distributed.core.standby import Finished, Promote, encode_state
 from neatify.reporting.reporters import StatisticsReporter
 
-from distributed_helpers import HERE, HOST, Processes, comparable, free_port, wait_until, xor_fitness
+from distributed_helpers import HERE, HOST, Processes, comparable, free_port, wait_until
+from xor_task import xor_fitness
 
 HEARTBEAT = 0.3
 PEER_TIMEOUT = 3 * HEARTBEAT
@@ -389,7 +390,7 @@ def test_neatify_worker_tries_every_master_given(capsys):
     from neatify.cli.main import main
 
     first, second = free_port(), free_port()
-    code = main(["worker", "distributed_helpers:xor_fitness", "--master", f"{HOST}:{first},{HOST}:{second}",
+    code = main(["worker", "xor_task:xor_fitness", "--master", f"{HOST}:{first},{HOST}:{second}",
                  "--max-connect-attempts", "2", "-q"])
     err = capsys.readouterr().err
     assert code == 1 and f"could not register with master at {HOST}:{second} after 2 attempt(s)" in err

@@ -16,7 +16,8 @@ from neatify.distributed.core.standby import (
     Finished, Linked, Lost, Promote, Replicated, StandbyProtocol, StoodDown, encode_state,
 )
 
-from distributed_helpers import frames, sent, xor_fitness
+from distributed_helpers import frames, sent
+from xor_task import xor_fitness
 
 TOKEN = "s3cret"
 
