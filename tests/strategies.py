@@ -43,9 +43,9 @@ def genomes(draw: st.DrawFn, activations: tuple[str, ...] = ("tanh",), num_input
 
 
 @st.composite
-def genome_lists(draw: st.DrawFn, max_size: int = 8, of=genomes, **settings):
-    """1 to ``max_size`` genomes drawn from ``of(genome_id=k, **settings)``, numbered 0, 1, ... in order."""
-    return [draw(of(genome_id=k, **settings)) for k in range(draw(st.integers(1, max_size)))]
+def genome_lists(draw: st.DrawFn, max_size: int = 8, of=genomes, min_size: int = 1, **settings):
+    """``min_size`` to ``max_size`` genomes drawn from ``of(genome_id=k, **settings)``, numbered 0, 1, ... in order."""
+    return [draw(of(genome_id=k, **settings)) for k in range(draw(st.integers(min_size, max_size)))]
 
 
 def genome_batches(max_size: int = 8, **settings) -> st.SearchStrategy[GenomeBatch]:

@@ -16,6 +16,7 @@ import textwrap
 import msgpack
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 from distributed_helpers import HOST, ROOT, Processes, closed_by_peer, comparable, local_state, negative_id_task
 from neatify import EvolutionConfig, Genome, Population
@@ -30,6 +31,7 @@ from neatify.distributed.wire.messages import (
 from neatify.distributed.io.connection import FramedConnection
 from neatify.distributed.wire.framing import PROTOCOL_VERSION, decode_message, encode_frame, encode_raw
 from neatify.distributed.core.scheduler import Pace, SpeedShare, batch_size
+from strategies import genome_lists
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -111,9 +113,9 @@ def _in_gene_order(data: dict) -> bytes:
                           "fitness": None})
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_wire_genomes_round_trip_bit_for_bit_into_unread_views_of_one_batch(seed):
-    genomes = _grown(seed)
+@settings(max_examples=60)
+@given(genome_lists(min_size=3, max_size=6, activations=("neat_sigmoid", "tanh", "relu", "sin")))
+def test_wire_genomes_round_trip_bit_for_bit_into_unread_views_of_one_batch(genomes):
     genomes[0].nodes[next(iter(genomes[0].nodes))].bias = -0.0
     task = _task(WireGenomes.of(genomes).task(7, 3))
     assert (type(task), task.batch_id, task.generation, task.size) == (TaskAssignment, 7, 3, len(genomes))
