@@ -264,6 +264,7 @@ def _registered(port: int, worker_id: str) -> socket.socket:
     return sock
 
 
+@pytest.mark.slow
 def test_hostile_frames_are_refused_and_the_master_keeps_serving(served, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="neatify.distributed")
     pop = served
@@ -309,6 +310,7 @@ def test_hostile_frames_are_refused_and_the_master_keeps_serving(served, tmp_pat
     assert comparable(pop.state_dict()) == local_state(30, 3, 2)
 
 
+@pytest.mark.slow
 def test_protocol_version_mismatch_gets_a_clear_error(served, caplog):
     caplog.set_level(logging.INFO, logger="neatify.distributed")
     with socket.create_connection((HOST, served.port), timeout=5) as sock:
@@ -321,6 +323,7 @@ def test_protocol_version_mismatch_gets_a_clear_error(served, caplog):
     assert "protocol version mismatch" in caplog.text
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(150)
 def test_seed_usage_code_and_example_scripts(tmp_path):
     """The spec's master and worker snippets (localhost, a free port, 3 generations), then the demo."""
@@ -362,6 +365,7 @@ def test_seed_usage_code_and_example_scripts(tmp_path):
     assert "Solved XOR" in demo.stdout and "exited with [0, 0, 0]" in demo.stdout
 
 
+@pytest.mark.slow
 def test_worker_refuses_an_invalid_genome_and_says_why(tmp_path):
     """A (fake) master sends a task with a malformed genome: the real worker reports why and hangs up."""
     with socket.socket() as server, Processes(tmp_path) as procs:

@@ -20,7 +20,7 @@ from neatify.distributed.wire.messages import ErrorReport, Message, Registration
 from neatify.distributed.io.connection import FramedConnection
 from neatify.distributed.wire.framing import PROTOCOL_VERSION
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 TOKEN = "s3cret"
 EDGE = dict(pop_size=30, seed=5, handshake_timeout=2.0)

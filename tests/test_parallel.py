@@ -58,6 +58,7 @@ def test_split_batches_covers_everything_in_order():
     assert split_batches([1, 2], 8) == [[1], [2]]
 
 
+@pytest.mark.slow
 def test_parallel_run_is_identical_to_serial():
     serial = run(xor_fitness)
     with ParallelEvaluator(xor_fitness, workers=2) as evaluator:
@@ -67,6 +68,7 @@ def test_parallel_run_is_identical_to_serial():
     assert parallel.best_genome.to_dict() == serial.best_genome.to_dict()
 
 
+@pytest.mark.slow
 def test_setup_runs_once_per_worker_and_its_result_reaches_the_fitness():
     pop = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=1)
     with ParallelEvaluator(pid_fitness, workers=2, setup=make_state) as evaluator:
@@ -75,6 +77,7 @@ def test_setup_runs_once_per_worker_and_its_result_reaches_the_fitness():
     assert [g.fitness for g in pop.genomes] == [float(g.id) for g in pop.genomes]
 
 
+@pytest.mark.slow
 def test_fitness_errors_reach_the_caller_and_close_is_final():
     pop = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=1)
     evaluator = ParallelEvaluator(failing_fitness, workers=1)
@@ -87,6 +90,7 @@ def test_fitness_errors_reach_the_caller_and_close_is_final():
         evaluator(pop.genomes)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fitness_fn, setup, at_start_up", [(dying_fitness, None, False),
                                                             (pid_fitness, failing_setup, True)])
 def test_a_dead_worker_or_failed_setup_raises_instead_of_hanging(fitness_fn, setup, at_start_up):
@@ -112,6 +116,7 @@ with ParallelEvaluator(fitness, workers=2) as evaluator:
 """
 
 
+@pytest.mark.slow
 def test_a_script_without_a_main_guard_is_told_so(tmp_path):
     (tmp_path / "script.py").write_text(NO_MAIN_GUARD)
     result = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
@@ -121,6 +126,7 @@ def test_a_script_without_a_main_guard_is_told_so(tmp_path):
     assert "if __name__ == \"__main__\":" in error
 
 
+@pytest.mark.slow
 def test_a_batch_slower_than_the_timeout_stops_the_pool():
     pop = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=1)
     evaluator = ParallelEvaluator(sleeping_fitness, workers=1, timeout=0.5)
@@ -132,6 +138,7 @@ def test_a_batch_slower_than_the_timeout_stops_the_pool():
         evaluator(pop.genomes)
 
 
+@pytest.mark.slow
 def test_gym_example_task_gives_the_same_fitness_in_worker_processes(monkeypatch):
     pytest.importorskip("gymnasium")
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "examples"))  # workers import it too

@@ -304,6 +304,7 @@ def test_speciation_groups_by_distance_and_keeps_species_ids():
     assert [(s.id, [g.id for g in s.members]) for s in again] == [(7, [11]), (8, [10]), (10, [12])]
 
 
+@pytest.mark.slow
 def test_importing_neatify_is_silent_and_light():
     import subprocess
     import sys

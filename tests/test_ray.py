@@ -77,6 +77,7 @@ def run(fitness_fn, generations=3):
     return pop
 
 
+@pytest.mark.slow
 def test_ray_run_is_identical_to_serial(local_ray):
     serial = run(xor_fitness)
     with RayEvaluator(xor_fitness, num_actors=2, timeout=60) as evaluator:
@@ -85,6 +86,7 @@ def test_ray_run_is_identical_to_serial(local_ray):
     assert ray.is_initialized()  # the evaluator did not shut down a Ray it did not start
 
 
+@pytest.mark.slow
 def test_setup_state_reaches_the_fitness_function(local_ray):
     serial = run(lambda genomes: xor_fitness(genomes, make_state()), generations=1)
     with RayEvaluator(xor_fitness, num_actors=2, setup=make_state, timeout=60) as evaluator:
@@ -93,6 +95,7 @@ def test_setup_state_reaches_the_fitness_function(local_ray):
     assert min(g.fitness for g in distributed.genomes) >= 10.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_actors", [2, None])  # None: retried on the surviving actor, replaced next generation
 def test_a_dead_actor_s_batch_is_retried(local_ray, tmp_path, num_actors):
     marker = str(tmp_path / "crashed")
@@ -104,6 +107,7 @@ def test_a_dead_actor_s_batch_is_retried(local_ray, tmp_path, num_actors):
     assert distributed.history == serial.history
 
 
+@pytest.mark.slow
 def test_fitness_errors_are_not_retried(local_ray):
     def broken(genomes):
         raise ZeroDivisionError("bad fitness")
@@ -118,12 +122,14 @@ def test_fitness_errors_are_not_retried(local_ray):
         evaluator([])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["with_state", "raising", "unset"])  # a few cases of tests/test_evaluation.py's table
 def test_ray_gives_the_serial_outcome(local_ray, name):
     with RayEvaluator(getattr(fitness_table, name), num_actors=2, setup=setup_of(name), timeout=60) as evaluator:
         assert outcome(evaluator) == expected(name)
 
 
+@pytest.mark.slow
 def test_error_fitness_keeps_every_other_genome_s_value(local_ray):
     with RayEvaluator(fitness_table.raising, num_actors=2, timeout=60, error_fitness=ERROR_FITNESS) as evaluator:
         assert outcome(evaluator) == expected("raising", ERROR_FITNESS)
@@ -137,6 +143,7 @@ def test_missing_ray_gives_a_clear_error(monkeypatch):
         _import_ray()
 
 
+@pytest.mark.slow
 def test_more_actors_than_cpus_are_capped_with_a_warning(local_ray, caplog):
     """The usage doc's snippet, as written: 16 actors asked on 2 CPUs start 2 (with a warning), not a hang."""
     namespace = {"__name__": "usage_doc_snippet"}  # not importable: cloudpickle ships its functions by value
@@ -153,6 +160,7 @@ def test_actors_that_fit_names_the_limiting_resource():
     assert actors_that_fit({"num_cpus": 0}, {"CPU": 2.0}) == (None, "")
 
 
+@pytest.mark.slow
 def test_no_actor_fits_is_refused_at_once(local_ray):
     with pytest.raises(ValueError, match=r"no Ray actor can start: Ray has 2 CPU \(4 per actor\)"):
         RayEvaluator(xor_fitness, actor_options={"num_cpus": 4})
@@ -168,6 +176,7 @@ def stall_on_leaving_node(genomes, state):
     xor_fitness(genomes)
 
 
+@pytest.mark.slow
 def test_actors_follow_nodes_that_join_and_leave(cluster, caplog, tmp_path):
     """num_actors=None: a 2-CPU node joining between generations gets 2 more actors; when it leaves during
     a generation, its actors' batches are retried on the others and the run ends exactly as a serial one."""
