@@ -233,6 +233,8 @@ def test_an_old_primary_meeting_a_worker_of_a_newer_epoch_stands_down_and_exits_
     port = free_port()
     with Processes(tmp_path) as procs:
         revived = master(procs, old, port, "--min-workers", "1")
+        # The worker gives up after 4 failed connections (about 0.35 s): it starts once the master listens.
+        wait_until(lambda: "master listening on" in procs.log(revived), 60, "the old master to listen")
         fenced = worker(procs, "w", [port], "--epoch", "2", "--max-connect-attempts", "4")
         assert revived.wait(timeout=30) == 1
         assert fenced.wait(timeout=30) == 1  # it served no one: the only master it knows stood down
