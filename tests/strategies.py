@@ -1,7 +1,7 @@
 """Hypothesis strategies for the differential tests: genomes, lists of them and GenomeBatches of random structure.
 
 A test drawing from these gets a failing case shrunk to a smallest genome (fewest nodes and genes, weights 0.0)
-instead of one of thousands of seeded draws. Hypothesis settings (examples, derandomised CI) are in conftest.py.
+instead of one of thousands of seeded draws. The Hypothesis profiles (derandomised in CI) are in conftest.py.
 """
 
 from __future__ import annotations
@@ -43,14 +43,14 @@ def genomes(draw: st.DrawFn, activations: tuple[str, ...] = ("tanh",), num_input
 
 
 @st.composite
-def genome_lists(draw: st.DrawFn, max_size: int = 8, of=genomes, min_size: int = 1, **settings):
-    """``min_size`` to ``max_size`` genomes drawn from ``of(genome_id=k, **settings)``, numbered 0, 1, ... in order."""
-    return [draw(of(genome_id=k, **settings)) for k in range(draw(st.integers(min_size, max_size)))]
+def genome_lists(draw: st.DrawFn, max_size: int = 8, of=genomes, min_size: int = 1, **options):
+    """``min_size`` to ``max_size`` genomes drawn from ``of(genome_id=k, **options)``, numbered 0, 1, ... in order."""
+    return [draw(of(genome_id=k, **options)) for k in range(draw(st.integers(min_size, max_size)))]
 
 
-def genome_batches(max_size: int = 8, **settings) -> st.SearchStrategy[GenomeBatch]:
-    """A GenomeBatch of ``genome_lists(max_size, **settings)``."""
-    return genome_lists(max_size, **settings).map(GenomeBatch.from_genomes)
+def genome_batches(max_size: int = 8, **options) -> st.SearchStrategy[GenomeBatch]:
+    """A GenomeBatch of ``genome_lists(max_size, **options)``."""
+    return genome_lists(max_size, **options).map(GenomeBatch.from_genomes)
 
 
 @st.composite
@@ -63,7 +63,7 @@ def hostile_genomes(draw: st.DrawFn, genome_id: int = 0, activations: tuple[str,
     kept = draw(st.sampled_from([[2, 3]] * 30 + [[2], [3]]))  # one time in 16 an output's gene is missing
     nodes = _node_genes(draw, kept + hidden, activations)
     ends = [0, 1, 2, 3] + hidden
-    sources = st.sampled_from(ends * 4 + [-1, 99])  # one time in 2 * len(ends) from a node no genome has
+    sources = st.sampled_from(ends * 4 + [-1, 99])  # about one time in 2 * len(ends) from a node no genome has
     targets = st.sampled_from(ends + [77])
     genes = draw(_some(st.tuples(st.integers(0, 99), sources, targets, st.sampled_from([False] * 9 + [True]), values,
                                  st.booleans()), 30))
