@@ -139,9 +139,9 @@ def test_connect_equals_the_plain_walk_over_the_same_tries(make, recurrent):
 def _drawn_tries(data: st.DataObject, batch: GenomeBatch, rows: np.ndarray, width: int) -> tuple[np.ndarray, ...]:
     """``width`` tries for each of ``rows``, as ``connect`` takes them: a source among the row's inputs and nodes,
     a target among its nodes (indices into inputs then nodes by id)."""
-    nodes = (batch.num_inputs + np.diff(batch.node_start)[rows]).tolist()
+    ends = (batch.num_inputs + np.diff(batch.node_start)[rows]).tolist()  # each row's inputs and nodes
     tries = [st.lists(st.integers(low, n - 1), min_size=width, max_size=width)
-             for low in (0, batch.num_inputs) for n in nodes]
+             for low in (0, batch.num_inputs) for n in ends]
     drawn = np.array([data.draw(one) for one in tries], np.int64)
     return drawn[:len(rows)], drawn[len(rows):]
 
