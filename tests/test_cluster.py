@@ -156,20 +156,22 @@ def test_a_damaged_scheduler_file_is_an_error_naming_it(tmp_path, text, problem)
 
 
 @pytest.mark.slow
-def test_a_worker_never_goes_back_to_an_older_epoch(tmp_path, caplog):
-    """Read epoch 1 (a master now gone), a file of epoch 0 is ignored; epoch 2 is served."""
+def test_a_worker_never_goes_back_to_an_older_epoch_than_one_it_served(tmp_path, caplog):
+    """Having served epoch 1, a file of epoch 0 is ignored; epoch 2 is served."""
     caplog.set_level(logging.INFO, logger="neatify.distributed.io.worker")
     path = tmp_path / "scheduler.json"
     write_scheduler_file(path, _info(free_port(), epoch=1))
     with DistributedEvaluator(DistributedConfig(host=HOST, port=0)) as evaluator:
         worker = WorkerNode(scheduler_file=path, worker_id="w", fitness_function=xor_fitness, retry_initial=0.02,
                             retry_max=0.05, max_connect_attempts=400)
+        worker.served_epoch = 1
         thread = threading.Thread(target=worker.start, daemon=True)
         thread.start()
         try:
             wait_until(lambda: worker.epoch == 1, 5, "the worker to read epoch 1")
             write_scheduler_file(path, _info(evaluator.port, epoch=0))
-            wait_until(lambda: "names epoch 0, older than epoch 1" in caplog.text, 5, "epoch 0 to be refused")
+            wait_until(lambda: "names epoch 0, older than epoch 1 this worker has served" in caplog.text, 5,
+                       "epoch 0 to be refused")
             assert evaluator.coordinator.num_workers == 0
             write_scheduler_file(path, _info(evaluator.port, epoch=2))
             wait_until(lambda: evaluator.coordinator.num_workers == 1, 5, "the worker to register at epoch 2")

@@ -230,3 +230,32 @@ def test_batched_snippets():
     exec(doc_snippet("docs/batched.md", "steps = rollout(controllers, env)"), namespace)
     steps = namespace["steps"]
     assert steps.shape == (150, 5) and 1 <= steps.min() and steps.max() <= 500
+
+
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _outside_code(doc: Path) -> str:
+    """``doc``'s text without its fenced blocks (a ``# comment`` there is no heading, a link no link)."""
+    return re.sub(r"^( *)```.*?^\1```", "", doc.read_text(), flags=re.MULTILINE | re.DOTALL)
+
+
+def _anchors(doc: Path) -> set[str]:
+    """The anchors GitHub gives ``doc``'s headings: lower case, punctuation dropped, spaces as hyphens."""
+    headings = re.findall(r"^#+ (.+)$", _outside_code(doc), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings}
+
+
+def test_every_relative_link_reaches_its_file_and_heading():
+    """A link of README.md or docs/ to a file of the repository names one that exists, and its #fragment
+    one of that file's headings (benchmarks.md's sections were renamed once already)."""
+    broken = []
+    for doc in DOCS:
+        for link in _LINK.findall(_outside_code(ROOT / doc)):
+            path, _, fragment = link.partition("#")
+            if "://" in path:
+                continue
+            target = (ROOT / doc).parent / path if path else ROOT / doc
+            if not target.exists() or (fragment and target.suffix == ".md" and fragment not in _anchors(target)):
+                broken.append(f"{doc}: {link}")
+    assert not broken, broken

@@ -47,7 +47,7 @@ class EvaluationError(FitnessError):
 
 def check_fitness(genome_id: int, value: Any) -> float:
     """``value`` as a float fitness for genome ``genome_id``; ``FitnessError`` saying what is wrong otherwise
-    (None, a non-number such as a bool or a tensor, NaN or infinity)."""
+    (None, a non-number such as a bool or a tensor, NaN, infinity, or a number too large for a float)."""
     if value is None:
         raise FitnessError(f"genome {genome_id} has no fitness: the fitness function must set "
                            f"genome.fitness on every genome it is given", genome_id)
@@ -55,7 +55,11 @@ def check_fitness(genome_id: int, value: Any) -> float:
         hint = " (use .item() on a tensor)" if hasattr(value, "item") else ""
         raise FitnessError(f"genome {genome_id} has fitness {value!r} of type {type(value).__name__}; "
                            f"expected a float{hint}", genome_id)
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int (or Fraction) beyond float's range: not printed, it may have millions of digits
+        raise FitnessError(f"genome {genome_id} has a fitness of type {type(value).__name__} too large for a "
+                           f"float", genome_id) from None
     if not math.isfinite(value):
         raise FitnessError(f"genome {genome_id} has non-finite fitness {value}", genome_id)
     return value

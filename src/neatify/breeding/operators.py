@@ -1,9 +1,10 @@
 """The NEAT breeding operators over a whole ``GenomeBatch``: crossover, mutation, delta-coding variants
 and elite copies of every child of a generation in array operations, with no Python loop per child or gene.
 
-Each operator means what its per-genome counterpart in ``neatify.genome.genome`` (and ``_champion_variant`` in
-``neatify.breeding.reproduction``) means; only the random numbers differ: they all come from one numpy
-``Generator``, drawn in a fixed order, so the same seed gives the same batch. An operator that is off
+Each operator means what its per-genome counterpart in ``neatify.genome.reference`` (the specification the
+tests hold it to) means; delta-coding variants, which have no per-genome counterpart, are defined here
+(``VARIANT``). Only the random numbers differ: they all come from one numpy ``Generator``, drawn in a
+fixed order, so the same seed gives the same batch. An operator that is off
 (probability 0) draws nothing. Operators never change a batch in place (``Genome`` views read it); they
 return a new one with its rows in the same order, each row's genes still sorted.
 """
@@ -22,7 +23,7 @@ from neatify.genome.innovation import InnovationTracker
 
 ELITE, CHILD, VARIANT = 0, 1, 2
 """Offspring kinds: an exact copy of the mother; a crossover (or copy) then every mutation; a
-delta-coding variant of the mother (``neatify.breeding.reproduction._champion_variant``)."""
+delta-coding variant of the mother (its weights perturbed, or one new connection: ``_MutationPlan.draw``)."""
 
 VARIANT_TWEAK_SHARE = 0.8
 """Share of variants whose weights (and biases) are perturbed; the others get one new connection."""
@@ -66,7 +67,7 @@ def breed_batch(parents: GenomeBatch, offspring: Offspring, config: EvolutionCon
     names = set(parents.activations) | set(config.activation_options) | {config.activation_default}
     parents = parents.with_activations(tuple(sorted(names)))
     children = inherit(parents, offspring, config, rng)
-    return _Plan.draw(offspring.kind, config, rng).apply(children, config, rng, tracker)
+    return _MutationPlan.draw(offspring.kind, config, rng).apply(children, config, rng, tracker)
 
 
 # --- inheritance ---
@@ -161,7 +162,7 @@ class Crossing:
 
 # --- the mutation plan ---
 @dataclass(frozen=True)
-class _Plan:
+class _MutationPlan:
     """Rows (sorted) each mutation applies to, in the order ``Genome.mutate`` applies them."""
 
     add_node: np.ndarray
@@ -174,7 +175,7 @@ class _Plan:
     toggle: np.ndarray
 
     @classmethod
-    def draw(cls, kind: np.ndarray, config: EvolutionConfig, rng: np.random.Generator) -> _Plan:
+    def draw(cls, kind: np.ndarray, config: EvolutionConfig, rng: np.random.Generator) -> _MutationPlan:
         """CHILD rows each get every mutation with its probability (one draw per row and mutation);
         VARIANT rows get their weights and maybe biases perturbed, or one new connection."""
         children, variants = kind == CHILD, kind == VARIANT

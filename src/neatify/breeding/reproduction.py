@@ -107,7 +107,7 @@ def reproduce(species: list[Species], config: EvolutionConfig, pop_size: int, rn
             s.staleness = 0
     pool = [g for s in alive for g in s.members]
     parents = GenomeBatch.from_genomes(pool)
-    plan = _Plan(pool, parents)
+    plan = _OffspringPlan(pool, parents)
     shares = [1.0] * len(alive) if focus else shared_fitness(alive)
     counts = allocate_offspring(shares, pop_size, config.min_species_size)
     firsts = row_offsets([len(s.members) for s in alive])
@@ -149,7 +149,7 @@ def _mates(k: int, parents_of: list[np.ndarray], n: int, config: EvolutionConfig
     return mother, np.where(crossing & (father != mother), father, -1)
 
 
-class _Plan:
+class _OffspringPlan:
     """The offspring being planned: parents' rows in order, with the fitter of two parents first."""
 
     def __init__(self, pool: list[Genome], parents: GenomeBatch) -> None:

@@ -1,11 +1,11 @@
 """Structural mutations (add a node, add a connection) of many genomes of a ``GenomeBatch`` at once.
 
-They mean exactly what ``Genome.mutate_add_node`` and ``Genome.mutate_add_connection`` mean. Node
-splits and gene insertions are array operations over all mutated rows; the add-connection tries (does
-the pair exist, would it close a cycle) are walked row by row in one compiled loop (``neatify.runtime.compiled``),
-as each row's tries stop at its first success. Only the ``InnovationTracker`` is asked genome by genome
-(in row order, so its numbers are deterministic). Random numbers come from a ``numpy.random.Generator``
-in a fixed order.
+They mean exactly what the reference operators ``Genome.mutate_add_node`` and ``Genome.mutate_add_connection``
+(``neatify.genome.reference``) mean. Node splits and gene insertions are array operations over all mutated
+rows; the add-connection tries (does the pair exist, would it close a cycle) are walked row by row in one
+compiled loop (``neatify.runtime.compiled``), as each row's tries stop at its first success. Only the
+``InnovationTracker`` is asked genome by genome (in row order, so its numbers are deterministic). Random
+numbers come from a ``numpy.random.Generator`` in a fixed order.
 
 Inside a row, nodes are addressed by a dense local index: inputs ``0 .. num_inputs - 1`` by their
 id, the row's node genes by ``num_inputs`` + their position (ids are sorted), so nothing is sized by

@@ -10,14 +10,17 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from neatify import __version__
 from neatify.io.checkpoint import Checkpoint, CheckpointError
@@ -26,7 +29,16 @@ from neatify.genome.genome import Genome
 from neatify.population import FitnessError, Population
 from neatify.reporting.reporters import Reporter, StatisticsReporter
 
+if TYPE_CHECKING:
+    from neatify.distributed import WorkerNode
+
 logger = logging.getLogger("neatify.cli.main")
+
+
+_STUCK_GRACE = 5.0
+"""Seconds a worker process shut down by its master waits for its fitness function before it exits anyway."""
+_LONGEST_WAIT = 7 * 24 * 3600.0
+"""Seconds: the longest timeout the flags accept (a week)."""
 
 
 class CLIError(Exception):
@@ -174,12 +186,6 @@ class RunConfig:
         return run
 
 
-def read_run_file(path: str | Path) -> tuple[RunConfig, EvolutionConfig]:
-    """Parse a run file: its ``[run]`` table and its ``[evolution]`` table (EvolutionConfig fields)."""
-    run, evolution = read_run_tables(path)
-    return run, EvolutionConfig.from_dict(evolution)
-
-
 def read_run_tables(path: str | Path) -> tuple[RunConfig, dict[str, Any]]:
     """A run file's checked ``[run]`` table and its ``[evolution]`` table as plain data, not yet
     validated (the fitness module may register activations it names)."""
@@ -205,11 +211,6 @@ def _run_tables(args: argparse.Namespace) -> tuple[RunConfig, dict[str, Any]]:
     if args.generations is not None:
         run.generations = args.generations
     return run, evolution
-
-
-def _read_run(args: argparse.Namespace) -> tuple[RunConfig, EvolutionConfig]:
-    run, evolution = _run_tables(args)
-    return run, EvolutionConfig.from_dict(evolution)
 
 
 def _command_run(args: argparse.Namespace) -> int:
@@ -272,16 +273,39 @@ def _evolve(population: Population, run: RunConfig, fitness_fn: Callable[..., An
     return 0
 
 
+def _master_evolution(args: argparse.Namespace) -> tuple[RunConfig, EvolutionConfig]:
+    """The master's run file: as ``run`` reads it, except that the fitness module (workers run it) is imported
+    only when ``[evolution]`` names something unknown without it, such as an activation it registers."""
+    run, evolution = _run_tables(args)
+    try:
+        return run, EvolutionConfig.from_dict(evolution)
+    except ConfigError as unknown:
+        if run.fitness is None:
+            raise
+        try:
+            load_callable(run.fitness, search=[Path(args.config).resolve().parent])
+        except CLIError as exc:
+            raise CLIError(f"{unknown} (importing [run] fitness {run.fitness!r}, which might register it, "
+                           f"failed: {exc})") from None
+    return run, EvolutionConfig.from_dict(evolution)
+
+
+def _frame_limit(args: argparse.Namespace) -> dict[str, int]:
+    """``max_frame_bytes`` as keyword arguments, when ``--max-frame-bytes`` was given (else the default holds)."""
+    return {} if args.max_frame_bytes is None else {"max_frame_bytes": args.max_frame_bytes}
+
+
 def _command_master(args: argparse.Namespace) -> int:
     from neatify.distributed import DistributedConfig, DistributedError, DistributedPopulation
 
-    run, config = _read_run(args)
+    run, config = _master_evolution(args)
     try:
         network = DistributedConfig(host=args.host, port=args.port, min_workers=args.min_workers,
                                     auth_token=args.auth_token, worker_wait_timeout=args.worker_wait_timeout,
                                     tls_cert=args.tls_cert, tls_key=args.tls_key, scheduler_file=args.scheduler_file,
                                     standby_of=args.standby_of, tls_ca=args.tls_ca,
-                                    heartbeat_interval=args.heartbeat_interval)
+                                    heartbeat_interval=args.heartbeat_interval, task_timeout=args.task_timeout,
+                                    error_fitness=args.error_fitness, **_frame_limit(args))
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     try:  # SIGTERM, as SIGINT, ends the run cleanly: workers and standby told, scheduler file removed
@@ -313,12 +337,25 @@ def _command_worker(args: argparse.Namespace) -> int:
                             capacity=args.capacity, auth_token=args.auth_token,
                             max_connect_attempts=args.max_connect_attempts, tls_ca=args.tls_ca,
                             tls_server_name=args.tls_server_name, setup=setup,
-                            scheduler_file=args.scheduler_file, masters=masters)
+                            scheduler_file=args.scheduler_file, masters=masters, **_frame_limit(args))
+        threading.Thread(target=_exit_when_stuck, args=(worker,), name="neatify-worker-watchdog", daemon=True).start()
         worker.start()
     except (DistributedError, ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
     print(f"worker {worker.worker_id}: evaluated {worker.batches_done} batch(es); master shut down", flush=True)
     return 0
+
+
+def _exit_when_stuck(worker: WorkerNode) -> None:
+    """A worker process's watchdog: once its master has shut it down, the batch in hand gets
+    ``_STUCK_GRACE`` seconds; a fitness function still running then (one that hangs) does not keep the
+    process, nor a supervisor waiting for it, alive: it exits 0, as the master told it to."""
+    worker.shut_down.wait()
+    time.sleep(_STUCK_GRACE)
+    logger.error("worker %s: the master shut down %.0fs ago and the fitness function has not returned; exiting",
+                 worker.worker_id, _STUCK_GRACE)
+    logging.shutdown()
+    os._exit(0)
 
 
 def _master_addresses(args: argparse.Namespace) -> tuple[str | None, int | None, list[tuple[str, int]] | None]:
@@ -340,7 +377,7 @@ def _supervise_workers(args: argparse.Namespace) -> int:
     from neatify.distributed.io.supervisor import Supervisor
 
     base = args.worker_id or f"{socket.gethostname()}-{os.getpid()}"
-    command = [sys.executable, "-m", "neatify.cli.main", *args.argv]  # options given twice: the last one counts
+    command = [sys.executable, "-m", "neatify", *args.argv]  # options given twice: the last one counts
     names = [f"{base}-{k}" for k in range(1, args.processes + 1)]
     return Supervisor({name: [*command, "--worker-id", name, "--supervised-child"] for name in names}).run()
 
@@ -448,6 +485,50 @@ def _at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _number(text: str, kind: type = float) -> Any:
+    """``text`` as a ``kind``, or NaN when it is none (so that every range check refuses it)."""
+    try:
+        return kind(text)
+    except ValueError:
+        return math.nan
+
+
+def _in_range(text: str, low: float, high: float, unit: str, kind: type = float) -> Any:
+    """``text`` as a ``kind`` in ``low..high`` (never NaN or infinity); a usage error saying the range otherwise."""
+    value = _number(text, kind)
+    if not low <= value <= high:
+        shape = "g" if kind is float else "d"
+        raise argparse.ArgumentTypeError(f"must be {unit} in {low:{shape}}..{high:{shape}}, got {text!r}")
+    return value
+
+
+def _seconds(low: float) -> Callable[[str], float]:
+    """An argparse ``type``: seconds from ``low`` up to a week (longer overflows socket timeouts)."""
+    return lambda text: _in_range(text, low, _LONGEST_WAIT, "seconds")
+
+
+def _heartbeat_interval(text: str) -> float:
+    """An argparse ``type``: seconds in ``HEARTBEAT_RANGE`` (imported only when the flag is given)."""
+    from neatify.distributed.config import HEARTBEAT_RANGE
+
+    return _in_range(text, *HEARTBEAT_RANGE, "seconds")
+
+
+def _frame_bytes(text: str) -> int:
+    """An argparse ``type``: bytes in ``FRAME_BYTES_RANGE``."""
+    from neatify.distributed.config import FRAME_BYTES_RANGE
+
+    return _in_range(text, *FRAME_BYTES_RANGE, "whole bytes", kind=int)
+
+
+def _finite(text: str) -> float:
+    """An argparse ``type``: a finite float."""
+    value = _number(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
 def _processes(text: str) -> int:
     """An argparse ``type``: a process count, or ``auto`` for the CPUs this process may use."""
     from neatify.distributed.io.supervisor import usable_cpus
@@ -462,6 +543,13 @@ def _verbosity_arguments(parser: argparse.ArgumentParser, subcommand: bool) -> N
                         help="log more (-v info, -vv debug)")
     parser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS if subcommand else False,
                         help="no per-generation progress lines; log errors only")
+
+
+def _frame_argument(parser: argparse.ArgumentParser) -> None:
+    """``--max-frame-bytes``, the longest message accepted (on a standby: the primary's snapshot of the run)."""
+    parser.add_argument("--max-frame-bytes", type=_frame_bytes, metavar="BYTES",
+                        help="longest message accepted (default 64 MiB); a standby needs more than its primary's "
+                             "snapshot of the population, about 28 bytes a connection")
 
 
 def _run_file_arguments(parser: argparse.ArgumentParser) -> None:
@@ -494,8 +582,14 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--port", type=int, default=5000, help="port to listen on; 0 picks a free one (default 5000)")
     master.add_argument("--min-workers", type=int, default=1,
                         help="workers to wait for before the first generation; later generations need only one")
-    master.add_argument("--worker-wait-timeout", type=float, metavar="SECONDS",
+    master.add_argument("--worker-wait-timeout", type=_seconds(0.0), metavar="SECONDS",
                         help="give up when no worker comes within this time (default: wait forever)")
+    master.add_argument("--task-timeout", type=_seconds(0.01), default=300.0,
+                        metavar="SECONDS", help="seconds a batch may take before it is given to another worker as "
+                                                "well (a fitness that hangs on one worker does not stall the run)")
+    master.add_argument("--error-fitness", type=_finite, metavar="F",
+                        help="fitness given to a genome the fitness function failed on (default: the run ends with "
+                             "an error naming the genome); also what a worker's forged error report can cost")
     master.add_argument("--checkpoint", metavar="FILE",
                         help="resume from FILE if it exists; save to it each generation")
     master.add_argument("--auth-token", help="shared secret workers must know (default: $NEATIFY_AUTH_TOKEN)")
@@ -504,8 +598,9 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--scheduler-file", metavar="PATH",
                         help="write this master's address to PATH (on a shared filesystem) for workers given the "
                              "same --scheduler-file; removed at the end")
-    master.add_argument("--heartbeat-interval", type=float, default=5.0, metavar="SECONDS",
+    master.add_argument("--heartbeat-interval", type=_heartbeat_interval, default=5.0, metavar="SECONDS",
                         help="seconds between heartbeats; a peer silent for 3 of them is lost")
+    _frame_argument(master)
     master.add_argument("--standby-of", type=_standby_of, metavar="HOST:PORT",
                         help="be the hot standby of the master at HOST:PORT: refuse workers, receive its state "
                              "after every generation and take over when it is gone for 3 heartbeat intervals; "
@@ -541,6 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--processes", type=_processes, metavar="N|auto",
                         help="run N worker processes (auto: one per usable CPU) and restart any that dies; "
                              "ids ID-1 .. ID-N (default: this process is the one worker)")
+    _frame_argument(worker)
     worker.add_argument("--supervised-child", action="store_true", help=argparse.SUPPRESS)
     worker.set_defaults(handler=_command_worker)
 
@@ -555,7 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--tls-ca", metavar="PEM", help="speak TLS; trust a master certificate this CA signed")
     status.add_argument("--tls-server-name", metavar="NAME",
                         help="name the master's certificate must carry (default: HOST)")
-    status.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+    status.add_argument("--timeout", type=_seconds(0.01), default=10.0, metavar="SECONDS",
                         help="give up when the master does not answer within this time")
     status.set_defaults(handler=_command_status)
 

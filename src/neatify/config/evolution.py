@@ -29,7 +29,7 @@ AUTO = "auto"
 
 AUTO_SPECIES_PER_LOG = 2.0
 """Species of the automatic target per unit of ln(population_size), chosen by measurement
-(docs/benchmarks.md, "Species count and population size")."""
+(docs/benchmarks.md, "Population scale", and that page's git history)."""
 AUTO_SPECIES_RANGE = (10, 30)
 """Least and most species the automatic target asks for."""
 
@@ -104,7 +104,7 @@ class EvolutionConfig:
     prob_replace_weight: float = 0.1
     """When mutating, chance a weight is replaced by a fresh value instead of perturbed."""
     weight_mutation_power: float = 1.0
-    """Standard deviation of a weight perturbation (1.0 measured best on XOR; see docs/benchmarks.md)."""
+    """Standard deviation of a weight perturbation (1.0 measured best on XOR: docs/benchmarks.md, "XOR")."""
     weight_init_stdev: float = 1.0
     """Standard deviation of a new weight."""
     weight_min_value: float = -30.0
@@ -120,7 +120,7 @@ class EvolutionConfig:
     # --- structure ---
     prob_add_connection: float = 0.5
     """Chance an offspring gains a connection. The paper used 0.05 (0.3 for its large population);
-    0.5 halves the evaluations XOR needs (docs/benchmarks.md)."""
+    0.5 makes XOR need far fewer evaluations (docs/benchmarks.md, "XOR sample efficiency")."""
     prob_add_node: float = 0.05
     """Chance an offspring gains a node by splitting a connection (paper: 0.03)."""
     prob_delete_connection: float = 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from dataclasses import dataclass
@@ -15,6 +16,13 @@ AUTH_TOKEN_ENV = "NEATIFY_AUTH_TOKEN"
 BATCHING_MODES = ("genomes", "species")
 """Values of ``DistributedConfig.batching``."""
 
+HEARTBEAT_RANGE = (0.01, 3600.0)
+"""Allowed ``heartbeat_interval`` in seconds: shorter busy-loops the master, longer leaves a lost peer unnoticed
+for hours (and workers refuse a non-finite one)."""
+
+FRAME_BYTES_RANGE = (1024, 2**32 - 1)
+"""Allowed ``max_frame_bytes``: a frame's length field has 4 bytes."""
+
 _SOMAXCONN_PATH = Path("/proc/sys/net/core/somaxconn")
 
 
@@ -26,6 +34,14 @@ def parse_address(text: str) -> tuple[str, int]:
     if not 0 < int(port) < 65536:
         raise ValueError(f"port must be in 1..65535, got {text!r}")
     return host.strip("[]"), int(port)
+
+
+def check_max_frame_bytes(value: int) -> int:
+    """``value`` if it is an int in ``FRAME_BYTES_RANGE``; ValueError naming ``max_frame_bytes`` otherwise."""
+    low, high = FRAME_BYTES_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"max_frame_bytes must be an integer in {low}..{high}, got {value!r}")
+    return value
 
 
 def system_listen_backlog() -> int:
@@ -47,7 +63,7 @@ class DistributedConfig:
     min_workers: int = 1
     """Workers that must be registered before a generation starts."""
     heartbeat_interval: float = 5.0
-    """Seconds between heartbeats; a peer silent for 3 intervals is considered lost."""
+    """Seconds between heartbeats, within ``HEARTBEAT_RANGE``; a peer silent for 3 intervals is considered lost."""
     task_timeout: float = 300.0
     """Seconds a batch may take before it is given to another worker as well."""
     batch_size_per_worker: int = 0
@@ -65,7 +81,8 @@ class DistributedConfig:
     auth_token: str | None = None
     """Shared secret for HMAC challenge-response at registration (default: $NEATIFY_AUTH_TOKEN)."""
     max_frame_bytes: int = 64 * 1024 * 1024
-    """Longest frame accepted; a longer one is refused before its payload is read."""
+    """Longest frame accepted, within ``FRAME_BYTES_RANGE``; a longer one is refused before its payload is read
+    (a standby's snapshot of the whole population is one frame)."""
     handshake_timeout: float = 10.0
     """Seconds a new connection has to complete registration (the TLS handshake included)."""
     tls_cert: str | None = None
@@ -77,7 +94,7 @@ class DistributedConfig:
     (``system_listen_backlog()``), so a burst of thousands of workers is not dropped into SYN retries."""
     scheduler_file: str | None = None
     """Path (on a filesystem the workers share) where the master writes its address once it listens, for
-    workers given the same ``scheduler_file``; removed at a clean shutdown (``scheduler_file.py``)."""
+    workers given the same ``scheduler_file``; removed at a clean shutdown (``io/scheduler_file.py``)."""
     standby_of: str | None = None
     """``HOST:PORT`` of a primary master: this master is its hot standby, receives its state after every
     generation and takes over when it is gone for ``peer_timeout`` (docs/distributed.md, "Hot standby")."""
@@ -96,11 +113,15 @@ class DistributedConfig:
             raise ValueError(f"batch_size_per_worker must be >= 0 (0 = auto), got {self.batch_size_per_worker}")
         if self.batching not in BATCHING_MODES:
             raise ValueError(f"batching must be one of {', '.join(map(repr, BATCHING_MODES))}, got {self.batching!r}")
-        for name in ("heartbeat_interval", "task_timeout", "handshake_timeout"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.worker_wait_timeout is not None and self.worker_wait_timeout < 0:
-            raise ValueError(f"worker_wait_timeout must be >= 0 or None, got {self.worker_wait_timeout}")
+        low, high = HEARTBEAT_RANGE
+        if not low <= self.heartbeat_interval <= high:
+            raise ValueError(f"heartbeat_interval must be in {low:g}..{high:g} seconds, got {self.heartbeat_interval}")
+        for name in ("task_timeout", "handshake_timeout"):
+            if not 0 < getattr(self, name) < math.inf:
+                raise ValueError(f"{name} must be a positive finite number of seconds, got {getattr(self, name)}")
+        if self.worker_wait_timeout is not None and not 0 <= self.worker_wait_timeout < math.inf:
+            raise ValueError(f"worker_wait_timeout must be a finite number >= 0 or None, "
+                             f"got {self.worker_wait_timeout}")
         if self.listen_backlog is None:
             self.listen_backlog = system_listen_backlog()
         elif self.listen_backlog < 1:
@@ -112,8 +133,7 @@ class DistributedConfig:
             parse_address(self.standby_of)
         if self.tls_ca is not None and self.standby_of is None:
             raise ValueError("tls_ca is set but standby_of is not: only a standby dials a master")
-        if self.max_frame_bytes < 1024:
-            raise ValueError(f"max_frame_bytes must be at least 1024, got {self.max_frame_bytes}")
+        check_max_frame_bytes(self.max_frame_bytes)
 
     @property
     def peer_timeout(self) -> float:

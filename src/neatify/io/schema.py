@@ -1,7 +1,7 @@
 """Checks of plain data (decoded JSON or msgpack) before it becomes objects.
 
-Workers run ``genome_dict_problem`` on every genome a master sends, and checkpoints on every genome
-they hold: one check, so whatever a checkpoint lets a master load, its workers accept.
+Checkpoints run ``genome_dict_problem`` on every genome they hold; the wire's message classes and genome
+columns (``neatify.distributed.wire``) use the same scalar checks (``is_id``, ``is_int``, ``shown``...).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Networks built from genomes: the graph helpers, the plain-Python ``Network`` (the reference
-evaluator) and the array layouts that the torch modules run. ``from neatify.network import Network``."""
+"""Networks built from genomes: one genome's layout and the plain-Python ``Network`` (``network``: the
+reference evaluator; ``NeatModule`` runs the same layout), and a whole population's layout in array
+operations (``layout``: what ``NeatPopulationModule`` runs). ``from neatify.network import Network``."""
 
 from neatify.network.network import Network
 

@@ -14,11 +14,9 @@ cache (``chunk_elements``). The rows and CSR parts are laid out for all genomes 
 
 Why not padded dense per depth level (each genome's layer ``k`` padded to the widest layer ``k``
 and one batched matrix product ``(genomes, batch, columns) @ (genomes, columns, width)`` per
-level): measured on a 2-core CPU, one thread, for 1,000 genomes with 5-10 hidden nodes (11 depth
-levels, 36 padded columns against 9.5 real nodes per genome) on 1,000 input rows, the padded dense
-form took 533-614 ms per forward pass (by chunk size), the sparse form 18.4 ms. Depth varies a
-lot across a NEAT population, so padding every genome to the deepest and widest one multiplies the
-work, and tiny per-genome matrices run far below BLAS speed. See ``docs/batched.md``.
+level): depth and width vary a lot across a NEAT population, so padding every genome to the deepest
+and widest one multiplies the work, and tiny per-genome matrices run far below BLAS speed; the two
+forms were measured side by side (``docs/batched.md``, "The representation, and why").
 """
 
 from __future__ import annotations

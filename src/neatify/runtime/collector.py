@@ -1,6 +1,6 @@
-"""Keeping Python's cycle collector off what lives before a run: torch alone is some 170,000 objects,
-and every full collection walks all of them (about 80 ms each on the 2-core machine); a population
-of 10,000 makes one every few generations (docs/batched.md, "The population as arrays")."""
+"""Keeping Python's cycle collector off what lives before a run: torch alone is a great many objects,
+every full collection walks all of them, and a large population sets one off every few generations
+(the cost is measured in docs/batched.md, "The population as arrays")."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ def freeze_once(environ: Mapping[str, str] = os.environ) -> bool:
 @contextmanager
 def paused() -> Iterator[None]:
     """No collection while the block builds many objects that hold no cycles (a population's plain-data
-    state: at pop 10,000 some 250,000 lists and dicts, which otherwise set off full collections that
-    made ``state_dict`` 5x slower); the collector's previous setting is restored."""
+    state: a list or dict per genome and gene, which would otherwise set off full collections that walk
+    everything alive, none of it garbage); the collector's previous setting is restored."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

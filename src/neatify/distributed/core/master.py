@@ -150,7 +150,7 @@ class MasterProtocol:
         self._next_batch_id = 0
         self._last_heartbeat = started
         """When heartbeats last went out: the first round one interval after the start (a worker that has just
-        registered has just shown it is alive; at 1,000 workers a round costs the master some 15 ms)."""
+        registered has just shown it is alive, and a round to every worker costs the master a send each)."""
         self._generation = -1
         """The generation running, or the last one submitted (-1: none yet)."""
         self._last_rate = 0.0

@@ -3,7 +3,7 @@
 Registration (mutually authenticated under role ``"standby"``), heartbeats, every state snapshot checked
 in full before it is trusted, and the promotion timer, which runs across reconnections: once linked, a
 primary unheard of for the silence limit is gone and the standby takes over as the next epoch.
-``StandbyLink`` (``standby.py``) moves the bytes; the tests drive this with a fake clock.
+``StandbyLink`` (``neatify.distributed.io.standby``) moves the bytes; the tests drive this with a fake clock.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The master: ``SystemCoordinator`` serves workers over TCP; ``DistributedPopulation`` evolves with it.
 
 One asyncio event loop, in a thread of its own, does all the I/O: no thread per connection, writes
-buffered per connection. It feeds every event to a ``MasterProtocol`` (``master_protocol.py``), which
+buffered per connection. It feeds every event to a ``MasterProtocol`` (``neatify.distributed.core.master``), which
 holds all of the protocol's logic, and carries out the actions it returns.
 """
 
@@ -198,7 +198,7 @@ class SystemCoordinator:
         self._advertise()
 
     def replicate(self, generation: int, state: bytes) -> None:
-        """Send the state after evaluated ``generation`` (``standby_protocol.encode_state``) to the standby."""
+        """Send the state after evaluated ``generation`` (``core.standby.encode_state``) to the standby."""
         frame = encode_frame(StateSnapshot(self._core.epoch, generation, state))
         self._in_loop(lambda: self._core.replicate(frame))
 
@@ -512,7 +512,7 @@ class DistributedPopulation(Population):
         linked = self.coordinator.standby_linked
         if self.checkpoint_path is None and not linked:
             return
-        state = self.state_dict()  # about 10 us a genome: built once for both, and not for no one
+        state = self.state_dict()  # per-gene work: built once for both, and not for no one
         if self.checkpoint_path is not None:
             Checkpoint.save_state(state, self.checkpoint_path, self.epoch)
         if linked:

@@ -9,14 +9,20 @@ reader sees the old file or the new one, never half of one::
 
 ``epoch`` is the writing master's: 1 for a master started fresh (or its checkpoint's); a standby that
 takes over rewrites the file with the next one. A worker never goes back to a lower epoch than one it
-has read or served.
+has served (a file alone, which anyone who can write the folder may forge, never raises its epoch).
+
+Reading is bounded: only a regular file of at most ``MAX_FILE_BYTES`` is read (a FIFO, a device such as
+``/dev/zero`` or a directory is an error naming the path). A master that finds the file naming another
+master of its epoch or a newer one warns, naming both: two masters must not share one scheduler file.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
+import stat
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,7 +30,12 @@ from typing import Any
 
 from neatify.io.schema import is_int
 
+logger = logging.getLogger("neatify.distributed.io.scheduler_file")
+
 _ANY_ADDRESS = ("", "0.0.0.0", "::")
+
+MAX_FILE_BYTES = 64 * 1024
+"""Longest scheduler file read (one is about 150 bytes)."""
 
 
 @dataclass(frozen=True)
@@ -53,8 +64,10 @@ def advertised_host(listen_host: str) -> str:
 
 
 def write_scheduler_file(path: str | Path, info: SchedulerInfo) -> None:
-    """Write ``info`` to ``path`` atomically (readers never see a partial file); raises OSError naming it."""
+    """Write ``info`` to ``path`` atomically (readers never see a partial file), warning when it named another
+    master of this epoch or a newer one; raises OSError, or ValueError for a path that is no regular file."""
     path = Path(path)
+    _warn_if_shared(path, info)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:
@@ -67,12 +80,54 @@ def write_scheduler_file(path: str | Path, info: SchedulerInfo) -> None:
         raise
 
 
+def _warn_if_shared(path: Path, info: SchedulerInfo) -> None:
+    """Warn when ``path`` names another master whose epoch is not older than ``info``'s (one that took over
+    from it writes a newer epoch); a damaged file is simply replaced."""
+    try:
+        previous = read_scheduler_file(path)
+    except _NotAFile:
+        raise
+    except ValueError:
+        return
+    if previous is None or previous.epoch < info.epoch or (previous.host, previous.port) == (info.host, info.port):
+        return  # no file, a master this one takes over from, or this very address (bound now, so not another's)
+    logger.warning("scheduler file %s already names master %s (epoch %d, pid %d): if it still runs, two masters "
+                   "share this file and workers may leave it for this one; overwriting it with %s (epoch %d)",
+                   path, previous.address, previous.epoch, previous.pid, info.address, info.epoch)
+
+
+class _NotAFile(ValueError):
+    """The scheduler file's path is a directory, a FIFO, a device...: no master writes such a thing."""
+
+
+def _read_bounded(path: str | Path) -> str | None:
+    """The text of the regular file ``path`` (None if there is none), read without blocking and at most
+    ``MAX_FILE_BYTES``; ValueError naming the path otherwise."""
+    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError:
+        return None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+            raise _NotAFile(f"scheduler file {path} is {kind}, not a regular file")
+        chunks, size = [], 0
+        while size <= MAX_FILE_BYTES and (chunk := os.read(fd, MAX_FILE_BYTES + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > MAX_FILE_BYTES:
+        raise ValueError(f"scheduler file {path}: larger than {MAX_FILE_BYTES} bytes, so not a scheduler file")
+    return b"".join(chunks).decode("utf-8", errors="replace")
+
+
 def read_scheduler_file(path: str | Path) -> SchedulerInfo | None:
     """What ``path`` says, or None while there is no such file; ValueError naming the file and the problem
-    for one that is not a scheduler file."""
-    try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
+    for one that is not a scheduler file (not a regular file, too long, not the expected JSON)."""
+    text = _read_bounded(path)
+    if text is None:
         return None
     try:
         data = json.loads(text)

@@ -2,8 +2,11 @@
 
 The supervisor starts one child process per worker, restarts a child that ends abnormally (after an
 exponential backoff, each restart logged), leaves alone a child that exited 0 (its master shut it
-down) and returns once every child has. On SIGTERM or SIGINT it sends SIGTERM to every child, waits
-``stop_grace`` seconds, kills what is left, and returns 128 + the signal's number.
+down) and returns once every child has. A child exiting 0 means the run is over: from then on no child
+is restarted, and children still running after ``shutdown_grace`` seconds (one that missed the shutdown
+while it reconnected, one stuck in its fitness function) are stopped; the supervisor then returns 0.
+On SIGTERM or SIGINT it sends SIGTERM to every child, waits ``stop_grace`` seconds, kills what is left,
+and returns 128 + the signal's number.
 """
 
 from __future__ import annotations
@@ -57,12 +60,13 @@ class Supervisor:
 
     A child that exits abnormally is restarted after ``backoff_initial`` seconds, doubling up to
     ``backoff_max`` while it keeps failing within ``stable_after`` seconds of its start; after
-    ``give_up_after`` such failures in a row (a bad token, say) it is left dead.
+    ``give_up_after`` such failures in a row (a bad token, say) it is left dead. Once a child has exited 0
+    (the master shut the workers down) none is restarted, and the rest are stopped after ``shutdown_grace``.
     """
 
     def __init__(self, commands: dict[str, Sequence[str]], backoff_initial: float = 0.5, backoff_max: float = 30.0,
                  stable_after: float = 60.0, give_up_after: int = 5, stop_grace: float = 10.0,
-                 poll_interval: float = 0.1) -> None:
+                 poll_interval: float = 0.1, shutdown_grace: float = 10.0) -> None:
         if not commands:
             raise ValueError("a Supervisor needs at least one command")
         self.children = [_Child(name, list(argv)) for name, argv in commands.items()]
@@ -72,6 +76,9 @@ class Supervisor:
         self.give_up_after = give_up_after
         self.stop_grace = stop_grace
         self.poll_interval = poll_interval
+        self.shutdown_grace = shutdown_grace
+        self.run_over_at: float | None = None
+        """When a child first exited 0: its master shut the workers down, so the run is over."""
         self._signum: int | None = None
         self._wake = threading.Event()
 
@@ -89,8 +96,13 @@ class Supervisor:
                     self._check(child, now)
                 if all(child.exit_code is not None for child in self.children):
                     return self._finished()
+                if self.run_over_at is not None and now - self.run_over_at > self.shutdown_grace:
+                    self._stop_running(f"still running {self.shutdown_grace:.0f}s after the master shut the "
+                                       "workers down")
+                    return self._finished()
                 self._wake.wait(self.poll_interval)
-            return self._stop_all(self._signum)
+            self._stop_running(f"{signal.Signals(self._signum).name} received")
+            return 128 + self._signum
 
     def stop(self, signum: int = signal.SIGTERM) -> None:
         """Make ``run()`` stop every child and return 128 + ``signum`` (signal-handler and thread safe)."""
@@ -117,16 +129,24 @@ class Supervisor:
     def _check(self, child: _Child, now: float) -> None:
         """Notice a child that ended (restart it later, or leave it be), or restart one whose delay is up."""
         if child.proc is None:
-            if child.restart_at is not None and now >= child.restart_at:
+            if child.restart_at is not None and self.run_over_at is not None:
+                logger.info("worker %s: not restarting it, the master has shut the workers down", child.name)
+                child.restart_at, child.exit_code = None, 0
+            elif child.restart_at is not None and now >= child.restart_at:
                 self._start(child)
             return
         code = child.proc.poll()
         if code is None:
             return
         pid, child.proc = child.proc.pid, None
-        if code == 0:
-            logger.info("worker %s (pid %d) exited normally", child.name, pid)
+        if self.run_over_at is not None:  # what ails a worker after the run does not matter any more
+            logger.info("worker %s (pid %d) %s after the master shut the workers down", child.name, pid,
+                        describe_exit(code))
             child.exit_code = 0
+            return
+        if code == 0:
+            logger.info("worker %s (pid %d) exited normally: the master shut it down", child.name, pid)
+            child.exit_code, self.run_over_at = 0, now
             return
         child.failures = child.failures + 1 if now - child.started < self.stable_after else 1
         if child.failures >= self.give_up_after:
@@ -146,14 +166,15 @@ class Supervisor:
         logger.info("all %d worker(s) exited normally", len(self.children))
         return 0
 
-    def _stop_all(self, signum: int) -> int:
-        """Send SIGTERM to every running child, wait ``stop_grace`` for them, kill the rest."""
-        running = [child.proc for child in self.children if child.proc is not None]
-        logger.info("%s received: stopping %d worker process(es)", signal.Signals(signum).name, len(running))
-        for proc in running:
+    def _stop_running(self, why: str) -> None:
+        """Send SIGTERM to every running child, wait ``stop_grace`` for them, kill the rest; none is restarted."""
+        running = [(child, child.proc) for child in self.children if child.proc is not None]
+        logger.info("%s: stopping %d worker process(es)", why, len(running))
+        for _, proc in running:
             proc.terminate()
         deadline = time.monotonic() + self.stop_grace
-        for proc in running:
+        for child, proc in running:
+            child.proc, child.restart_at, child.exit_code = None, None, 0
             try:
                 proc.wait(max(deadline - time.monotonic(), 0.0))
             except subprocess.TimeoutExpired:
@@ -161,4 +182,3 @@ class Supervisor:
                                self.stop_grace)
                 proc.kill()
                 proc.wait()
-        return 128 + signum

@@ -9,12 +9,13 @@ import socket
 import ssl
 import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from neatify.distributed.io import tls
-from neatify.distributed.config import AUTH_TOKEN_ENV
+from neatify.distributed.config import AUTH_TOKEN_ENV, check_max_frame_bytes
 from neatify.distributed.errors import AuthenticationError, ConnectionClosed, ProtocolError, RegistrationError
 from neatify.distributed.io.connection import FramedConnection
 from neatify.distributed.wire.framing import PROTOCOL_VERSION
@@ -28,6 +29,9 @@ from neatify.genome.genome import Genome
 logger = logging.getLogger("neatify.distributed.io.worker")
 
 FitnessFunction = Callable[[list[Genome]], Any]
+
+MAX_INPUTS = 1 << 20
+"""Default of ``WorkerNode.max_inputs``: the most inputs (or outputs) a task's genomes may have."""
 
 _LEAVE_GRACE = 5.0
 """Seconds a leaving worker waits for the master to close the connection."""
@@ -71,7 +75,8 @@ class WorkerNode:
                  retry_initial: float = 0.5, retry_max: float = 10.0,
                  max_frame_bytes: int = 64 * 1024 * 1024, tls_ca: str | None = None,
                  tls_server_name: str | None = None, setup: Callable[[], Any] | None = None,
-                 scheduler_file: str | Path | None = None, masters: Sequence[tuple[str, int]] | None = None) -> None:
+                 scheduler_file: str | Path | None = None, masters: Sequence[tuple[str, int]] | None = None,
+                 max_inputs: int = MAX_INPUTS) -> None:
         if fitness_function is None:
             raise ValueError("a WorkerNode needs a fitness_function")
         self.masters = _masters(master_host, master_port, scheduler_file, masters)
@@ -86,14 +91,16 @@ class WorkerNode:
         self.max_connect_attempts = max_connect_attempts
         self.retry_initial = retry_initial
         self.retry_max = retry_max
-        self.max_frame_bytes = max_frame_bytes
+        self.max_frame_bytes = check_max_frame_bytes(max_frame_bytes)
+        self.max_inputs = max_inputs
+        """A task whose genomes have more inputs or outputs is refused (each genome reported as an error naming
+        the sizes), not evaluated: a master cannot make this worker build networks that exhaust its memory."""
         self.tls_server_name = tls_server_name or self.master_host
         self._tls = None if tls_ca is None else tls.client_context(tls_ca)
         self.scheduler_file = scheduler_file
         self._tls_name_given = tls_server_name is not None
         self.epoch = 0
-        """The highest epoch read from the scheduler file or served (0: none yet); a file naming a lower one is
-        ignored."""
+        """The epoch of the master last registered with or named by the scheduler file followed (0: none yet)."""
         self.served_epoch = 0
         """The highest epoch of a master this worker has served: told at registration, and a master of a lower
         one is refused."""
@@ -105,6 +112,8 @@ class WorkerNode:
         self.batches_done = 0
         self._setup = setup
         self._stop = threading.Event()
+        self.shut_down = threading.Event()
+        """Set when the master tells this worker to exit (while a batch may still be evaluated)."""
 
     def stop(self) -> None:
         """Leave: ``start()`` tells the master (after the batch in hand) and returns. Signal-handler safe."""
@@ -180,8 +189,9 @@ class WorkerNode:
         info = read_scheduler_file(self.scheduler_file)
         if info is None:
             return "waiting for the master to write it"
-        if info.epoch < self.epoch:
-            return f"it names epoch {info.epoch}, older than epoch {self.epoch} already read; waiting for a newer one"
+        if info.epoch < self.served_epoch:  # only a master served counts: a file alone may be stale or forged
+            return (f"it names epoch {info.epoch}, older than epoch {self.served_epoch} this worker has served; "
+                    "waiting for a newer one")
         if info.protocol_version != PROTOCOL_VERSION:
             raise RegistrationError(f"worker {self.worker_id}: the master in scheduler file {self.scheduler_file} "
                                     f"speaks protocol version {info.protocol_version}, this worker "
@@ -242,7 +252,7 @@ class WorkerNode:
                     logger.info("worker %s: registered with master %s (epoch %d)", self.worker_id, self._where,
                                 event.epoch)
                     self.served_epoch = max(self.served_epoch, event.epoch)
-                    self.epoch, self._heartbeat = max(self.epoch, event.epoch), event.heartbeat_interval
+                    self.epoch, self._heartbeat = event.epoch, event.heartbeat_interval
                     return events[i + 1:]
 
     @staticmethod
@@ -277,9 +287,8 @@ class WorkerNode:
                 return
             if isinstance(task, BaseException):
                 raise task
-            genomes = task.genomes
             start = time.monotonic()
-            fitness, errors = self.evaluator.evaluate(genomes)
+            fitness, errors = self._evaluate(task)
             conn.send_bytes(core.report(task.batch_id, fitness, errors, time.monotonic() - start))
             self.batches_done += 1
         logger.info("worker %s: leaving after %d batch(es)", self.worker_id, self.batches_done)
@@ -287,6 +296,20 @@ class WorkerNode:
         # Hang up only after the master has (or _LEAVE_GRACE): a batch it sends meanwhile then arrives,
         # ignored, instead of failing its send, and the master learns why this worker went.
         reader.join(_LEAVE_GRACE)
+
+    def _evaluate(self, task: Task) -> BatchResult:
+        """The batch's results; a task whose networks would be too large, or a failure outside the per-genome
+        checks, is reported as every genome's error (the master names one) instead of ending this worker."""
+        batch = task.batch
+        if max(batch.num_inputs, batch.num_outputs) > self.max_inputs:
+            problem = (f"worker {self.worker_id} refuses the task: its genomes have {batch.num_inputs} inputs and "
+                       f"{batch.num_outputs} outputs, more than this worker's max_inputs {self.max_inputs}")
+            return [], [[genome.id, problem] for genome in task.genomes]
+        try:
+            return self.evaluator.evaluate(task.genomes)
+        except Exception:
+            trace = traceback.format_exc()
+            return [], [[genome.id, trace] for genome in task.genomes]
 
     def _read(self, conn: FramedConnection, core: WorkerProtocol, tasks: queue.Queue[Task | BaseException | None],
               events: list[Event]) -> None:
@@ -306,6 +329,7 @@ class WorkerNode:
             elif isinstance(event, Task):
                 tasks.put(event)
             elif isinstance(event, Shutdown):
+                self.shut_down.set()
                 self._stop.set()
                 tasks.put(None)
                 return False

@@ -54,8 +54,8 @@ def _unpack_limits(mtype: MessageType, size: int, max_items: int | None) -> dict
     msgpack's defaults (all ``size``) would let a frame of one-byte empty maps decode into ~60 times
     its size in Python objects; lists only appear in bulk messages, and there at most ``max_items``.
     Bytes fields are short but in a TASK_ASSIGNMENT and a FITNESS_REPORT, whose genomes and fitness values are
-    columns of bytes (``genome_wire``), and in a STATE_SNAPSHOT, whose state is one msgpack document (decoded
-    by the standby alone, ``standby_protocol``).
+    columns of bytes (``columns``), and in a STATE_SNAPSHOT, whose state is one msgpack document (decoded
+    by the standby alone, ``neatify.distributed.core.standby``).
     """
     items = 0 if mtype not in _BULK else size if max_items is None else min(size, max(2, max_items))
     long_bytes = mtype in _LONG_BYTES

@@ -180,7 +180,7 @@ class RegistrationAck(Message):
 
 @message(MessageType.TASK_ASSIGNMENT)
 class TaskAssignment(Message):
-    """A batch of genomes to evaluate, as columns (``genome_wire``, which checks them in full)."""
+    """A batch of genomes to evaluate, as columns (``columns``, which checks them in full)."""
 
     batch_id: int = wire(_is_int)
     generation: int = wire(_is_int)
@@ -190,12 +190,12 @@ class TaskAssignment(Message):
     ids: bytes = wire(_is_bytes)
     """The genomes' ids, ``GENOME_ID`` each."""
     node_counts: bytes = wire(_is_bytes)
-    """Each genome's number of node records, ``genome_wire.GENE_COUNT`` each; ``conn_counts`` likewise."""
+    """Each genome's number of node records, ``columns.GENE_COUNT`` each; ``conn_counts`` likewise."""
     conn_counts: bytes = wire(_is_bytes)
     nodes: bytes = wire(_is_bytes)
-    """Every genome's node records (``genome_wire.NODE_RECORD``), genome after genome."""
+    """Every genome's node records (``columns.NODE_RECORD``), genome after genome."""
     connections: bytes = wire(_is_bytes)
-    """Every genome's connection records (``genome_wire.CONNECTION_RECORD``), genome after genome."""
+    """Every genome's connection records (``columns.CONNECTION_RECORD``), genome after genome."""
 
     @property
     def size(self) -> int:
@@ -309,7 +309,7 @@ class StandbyRegistration(Message):
 @message(MessageType.STATE_SNAPSHOT)
 class StateSnapshot(Message):
     """The primary's state after evaluated ``generation``: one msgpack document, checked in full by the standby
-    (``standby_protocol.decode_state``)."""
+    (``neatify.distributed.core.standby.decode_state``)."""
 
     epoch: int = wire(_positive_int)
     generation: int = wire(_count)
