@@ -20,7 +20,7 @@ import time
 
 from neatify import Network
 from neatify.distributed import DistributedConfig, DistributedPopulation, WorkerNode
-from neatify.distributed.core.scheduler import Batch, GenerationJob
+from neatify.distributed.core.scheduler import GenerationJob, SentBatch
 from neatify.genome.genome import Genome
 from neatify.network.network import NetworkLayout
 
@@ -80,7 +80,7 @@ SENT: list[int] = []
 def count_task_frames() -> None:
     build = GenerationJob.task_frame
 
-    def counted(job: GenerationJob, batch: Batch) -> bytes:
+    def counted(job: GenerationJob, batch: SentBatch) -> bytes:
         frame = build(job, batch)
         SENT.append(len(frame))
         return frame

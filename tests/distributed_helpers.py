@@ -127,7 +127,7 @@ def frames(*messages: Message) -> bytes:
 def sent(events) -> list[Message]:
     """The messages a sans-IO peer's ``Send`` events write, decoded as the other side would."""
     from neatify.distributed.wire.framing import FrameDecoder
-    from neatify.distributed.core.worker import Send
+    from neatify.distributed.core.actions import Send
 
     decoder = FrameDecoder(1 << 20)
     for event in events:

@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from neatify import Checkpoint, EvolutionConfig, Population
 from neatify.io.checkpoint import CheckpointError
+from neatify.reporting.reporters import CheckpointReporter
 from test_population import fingerprint
 from xor_task import xor_fitness
 
@@ -40,6 +41,20 @@ def test_checkpoint_before_first_evaluation_and_after_failure(tmp_path):
     pop.run_generation(xor_fitness)
     resumed.run_generation(xor_fitness)
     assert fingerprint(pop) == fingerprint(resumed)
+
+
+def test_a_checkpoint_reporter_with_a_filename_keeps_one_file_of_the_last_generation_and_its_epoch(tmp_path):
+    """How a distributed master checkpoints: one file, replaced each generation, holding the master's epoch."""
+    reporter = CheckpointReporter(tmp_path, filename="run.json")
+    pop = Population(pop_size=30, num_inputs=2, num_outputs=1, seed=2)
+    pop.add_reporter(reporter)
+    pop.run(xor_fitness, generations=3)
+    assert list(tmp_path.iterdir()) == [tmp_path / "run.json"] and reporter.last_path == tmp_path / "run.json"
+    assert Checkpoint.read_run(reporter.last_path) == (pop.state_dict(), None)
+    reporter.save_state(pop.state_dict(), pop.generation, epoch=3)
+    assert Checkpoint.read_run(tmp_path / "run.json")[1] == 3
+    with pytest.raises(CheckpointError, match="cannot write a checkpoint there"):  # made by no one but the user
+        CheckpointReporter(tmp_path / "missing", filename="run.json")
 
 
 def test_genome_export_round_trip(tmp_path):
@@ -130,7 +145,7 @@ def _dangling_connection(data):
 
 def _drop_key(data):
     del _genome(data)["nodes"]
-    return f"genome {_genome(data)['id']}: genome keys must be"
+    return f"genome {_genome(data)['id']}: Object missing required field `nodes`"
 
 
 def _wider_genome(data):
@@ -187,21 +202,21 @@ DAMAGE = {
     "top level list": (".json", _bytes(lambda raw: b"[1, 2]", "top level is not an object")),
     "wrong format tag": (".json", _edit(["format"], "neat-python", "not a neatify-checkpoint version 1 file")),
     "wrong version": (".json.gz", _edit(["version"], 2, "not a neatify-checkpoint version 1 file")),
-    "no population": (".json", _edit([P], None, "population must be a map, got None")),
-    "missing state key": (".json", lambda data: (_state(data).pop("tracker"), "population lacks key(s) tracker")[1]),
+    "no population": (".json", _edit([P], None, "population: Expected `object`, got `null`")),
+    "missing state key": (".json", lambda data: (_state(data).pop("tracker"), "population: Object missing required field `tracker`")[1]),
     "generation not int": (".json", _edit([P, "generation"], "x",
-                                          "population.generation must be a non-negative integer, got 'x'")),
+                                          "population: Expected `int`, got `str` - at `$.generation`")),
     "threshold a string": (".json", _edit([P, "compatibility_threshold"], "3.0",
-                                          "population.compatibility_threshold must be a finite number, got '3.0'")),
-    "evaluated a number": (".json", _edit([P, "evaluated"], 1, "population.evaluated must be true or false")),
-    "no genomes": (".json", _edit([P, "genomes"], [], "population.genomes must be a non-empty list, got []")),
-    "short rng state": (".json", lambda data: (_set_rng(data), "population.rng must be a random generator state")[1]),
-    "rng version": (".json", _edit([P, "rng", 0], 2, "population.rng must be a random generator state")),
+                                          "population: Expected `float`, got `str` - at `$.compatibility_threshold`")),
+    "evaluated a number": (".json", _edit([P, "evaluated"], 1, "population: Expected `bool`, got `int` - at `$.evaluated`")),
+    "no genomes": (".json", _edit([P, "genomes"], [], "population: Expected `array` of length >= 1 - at `$.genomes`")),
+    "short rng state": (".json", lambda data: (_set_rng(data), "population: Expected `array` of length >= 625 - at `$.rng[1]`")[1]),
+    "rng version": (".json", _edit([P, "rng", 0], 2, "population: Invalid enum value 2 - at `$.rng[0]`")),
     "unknown config key": (".json.gz", _edit([P, "config", "population_sise"], 40,
                                              "population.config: unknown config key(s): population_sise")),
     "bad config value": (".json", _edit([P, "config", "prob_add_node"], 2.0,
                                         "population.config: prob_add_node is a probability")),
-    "tracker splits": (".json", _edit([P, "tracker", "splits"], [[1]], "population.tracker.splits must be a list")),
+    "tracker splits": (".json", _edit([P, "tracker", "splits"], [[1]], "population: Expected `array` of length 2, got 1 - at `$.tracker.splits[0]`")),
     "tracker behind genomes": (".json", _edit([P, "tracker", "next_innovation"], 1,
                                               "is not below population.tracker.next_innovation 1")),
     "genome missing a key": (".json", _drop_key),
@@ -211,18 +226,18 @@ DAMAGE = {
     "evaluated genome without fitness": (".json", lambda data: (_genome(data).update(fitness=None),
                                                                 "no fitness, yet population.evaluated is true")[1]),
     "weight a string": (".json", lambda data: (_hidden_genome(data)["connections"][0].__setitem__(3, "1.0"),
-                                               "weight must be a finite number, got '1.0'")[1]),
+                                               "Expected `float`, got `str` - at `$.connections[0][3]`")[1]),
     "species member not a genome": (".json", _foreign_member),
     "duplicate genome id": (".json", _twice),
     "genome in no species": (".json", _homeless),
     "species field": (".json", _edit([P, "species", 0, "staleness"], -1,
-                                     "population.species[0].staleness must be a non-negative integer, got -1")),
+                                     "population: Expected `int` >= 0 - at `$.species[0].staleness`")),
     "best genome without fitness": (".json", _edit([P, "best_genome", "fitness"], None,
                                                    "population.best_genome: has no fitness")),
     "history row": (".json", lambda data: (_state(data)["history"][0].pop("evaluations"),
-                                           "population.history[0] lacks key(s) evaluations")[1]),
+                                           "population: Object missing required field `evaluations` - at `$.history[0]`")[1]),
     "history value": (".json", _edit([P, "history", 1, "mean_fitness"], [1],
-                                     "population.history[1].mean_fitness must be a finite number, got [1]")),
+                                     "population: Expected `float`, got `array` - at `$.history[1].mean_fitness`")),
 }
 
 

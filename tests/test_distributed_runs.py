@@ -75,6 +75,23 @@ def test_distributed_evaluator_serves_a_plain_population_with_its_reporters(proc
 
 
 @pytest.mark.slow
+def test_a_population_with_the_evaluator_as_reporter_batches_by_species_and_labels_its_generations(procs):
+    """What DistributedPopulation is built on: a plain Population, half run locally, continued through the
+    evaluator that is also its reporter, runs as the local run does, labelled with the population's generations."""
+    from xor_task import xor_fitness
+
+    config = DistributedConfig(host=HOST, port=0, min_workers=2, batching="species", worker_wait_timeout=30.0)
+    with DistributedEvaluator(config) as evaluator:
+        for i in (1, 2):
+            procs.worker(evaluator.port, i, "--capacity", "7")
+        pop = Population(POP, 2, 1, seed=SEED)
+        pop.run(xor_fitness, 2)
+        pop.add_reporter(evaluator)
+        pop.run(evaluator, 2)
+        assert evaluator.calls == 4  # generations 2 and 3 went out as such, not as the evaluator's calls 0 and 1
+    assert comparable(pop.state_dict()) == local_state(POP, SEED, 4)
+
+
 def test_worker_joining_mid_generation_gets_work(master, procs, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="neatify.distributed")
     pop = master(pop_size=60)

@@ -46,15 +46,17 @@ def test_rows_are_sorted_and_offsets_consistent():
         assert (np.diff(ids) > 0).all() and (np.diff(innovations) > 0).all()
 
 
-def test_a_view_reads_its_genes_only_when_asked_and_then_owns_them():
+def test_a_view_stays_one_when_read_and_owns_its_genes_once_changed():
     genomes = _evolved()
     batch = GenomeBatch.from_genomes(genomes)
     views = batch.views()
     assert all(v.batch_row() == (batch, row) for row, v in enumerate(views))
     read = views[5]
     conn = next(iter(read.connections.values()))
-    assert read.batch_row() == (None, -1)
+    assert read.batch_row() == (batch, 5), "reading leaves a view a view"
+    assert GenomeBatch.from_genomes(views) is batch, "so its genes are not read back"
     conn.weight = 123.0  # a changed gene is what the next batch holds
+    assert read.batch_row() == (None, -1)
     again = GenomeBatch.from_genomes(views[::-1])
     assert 123.0 in again.conn_weight.tolist()
     assert [_genes(v) for v in again.views()] == [_genes(v) for v in views[::-1]]
@@ -118,12 +120,12 @@ def test_genes_a_fitness_function_changed_are_what_the_next_generation_breeds_fr
 
     pop.run_generation(fitness)
     changed = pop.genomes[0]
-    assert GenomeBatch.from_genomes(pop.genomes).conn_weight[:len(changed.connections)].tolist() == \
-        [17.25] * len(changed.connections)
+    for batch in (GenomeBatch.from_genomes(pop.genomes), pop.batch):
+        assert batch.conn_weight[:len(changed.connections)].tolist() == [17.25] * len(changed.connections)
     pop.config.elitism_count = 60  # every species' members all copied: the changed genome is among them
     pop.config.elitism_min_species_size = 0
-    pop.run_generation(fitness)
-    assert any(all(c.weight == 17.25 for c in g.connections.values()) for g in pop.genomes)
+    children = pop.ask()  # bred, nothing changed since
+    assert any(g.connections and all(c.weight == 17.25 for c in g.connections.values()) for g in children)
 
 
 

@@ -16,13 +16,15 @@ from neatify.distributed.wire import auth
 from neatify.distributed import SupersededError
 from neatify.distributed.errors import DistributedError
 from neatify.distributed.wire.columns import decode_genomes
-from neatify.distributed.core.master import Close, MasterProtocol, Send
+from neatify.distributed.core.actions import Close, Send
+from neatify.distributed.core.master import MasterProtocol
 from neatify.distributed.wire.messages import (
     ErrorReport, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal,
-    StandbyRegistration, StateSnapshot, StatusReport, StatusRequest, TaskAssignment, WorkerRegistration,
+    StandbyRegistration, StateSnapshot, StatusReport, StatusRequest, StatusUpdate, TaskAssignment,
+    WorkerRegistration,
 )
 from neatify.distributed.wire.framing import PROTOCOL_VERSION, FrameDecoder, decode_message, encode_frame
-from neatify.distributed.core.scheduler import Batch, GenerationJob
+from neatify.distributed.core.scheduler import GenerationJob, SentBatch
 
 TOKEN = "s3cret"
 M = TypeVar("M", bound=Message)
@@ -521,13 +523,13 @@ def test_a_job_takes_pending_rows_in_runs_resent_first_and_resolved_skipped():
     job = GenerationJob(0, population)
     first, second = job.take(4), job.take(2)
     assert (first.tolist(), second.tolist(), job.waiting) == ([0, 1, 2, 3], [4, 5], 4)
-    late = Batch(1, job, first, job.ids(first), 0.0)
+    late = SentBatch(1, job, first, job.ids(first), 0.0)
     assert job.requeue(late) and job.waiting == 8  # its rows go in front of the rest
     report = np.array(ids[1::-1]), np.array([0.5, 1.5])  # a late report of two of them, in another order
     assert job.record(late, *report, [], "w") == 2 and job.unresolved == 8
     rows = job.take(5)
     assert rows.tolist() == [2, 3, 6, 7, 8]  # rows 0 and 1 resolved meanwhile: skipped
-    frame = job.task_frame(Batch(2, job, rows, job.ids(rows), 0.0))
+    frame = job.task_frame(SentBatch(2, job, rows, job.ids(rows), 0.0))
     task = decode_message(frame[4], frame[5:])
     assert task.genome_ids() == [ids[i] for i in rows.tolist()]
     assert job.results()[ids[0]] == 1.5 and job.results()[ids[1]] == 0.5
@@ -608,6 +610,22 @@ def test_one_standby_at_a_time_and_a_silent_one_is_dropped():
     assert not net.master.has_follower
     third = link_standby(net, "third", epoch=1)
     assert third.take(RegistrationAck)[0].status == "accepted"
+
+
+def test_a_following_standby_outlives_the_handshake_timeout_and_one_hung_up_on_lets_the_next_follow():
+    """A following standby is registered: the deadline of unregistered connections never closes it (it did after
+    ``handshake_timeout``, and the master then sent heartbeats to the closed connection until its tick raised);
+    one closed for a bad frame no longer follows, so the next standby is admitted (it was refused as busy)."""
+    net = Net(handshake_timeout=2.0)
+    first = link_standby(net, "first")
+    for now in (1.0, 2.0, 3.0, 4.0, 5.0):
+        net.deliver(net.master.tick(now))
+        first.say(HeartbeatResponse(now), now)
+    assert first.closed is None and net.master.has_follower and len(first.take(HeartbeatRequest)) == 5
+    first.say(StatusUpdate("leaving"), 5.5)  # a worker's message: a bad frame from a standby
+    assert first.closed is not None and not net.master.has_follower
+    second = link_standby(net, "second")
+    assert second.take(RegistrationAck)[0].status == "accepted" and net.master.has_follower
 
 
 def test_a_spare_standby_retrying_fills_the_log_with_no_warnings(caplog):

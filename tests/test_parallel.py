@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pickle
+import random
 import subprocess
 import sys
 import time
@@ -13,7 +15,8 @@ import pytest
 
 from helpers import serial_and_parallel_fitness
 from neatify import EvaluationError, EvolutionConfig, Population
-from neatify.backends.processes import ParallelEvaluator, split_batches
+from neatify.backends.processes import ParallelEvaluator, column_batches, split_batches
+from neatify.io.columns import decode_columns
 from xor_task import xor_fitness
 
 CONFIG = EvolutionConfig(population_size=40, prob_add_node=0.2, prob_add_connection=0.3)
@@ -56,6 +59,24 @@ def test_split_batches_covers_everything_in_order():
     assert [len(b) for b in batches] == [3, 3, 2, 2]
     assert sum(batches, []) == items
     assert split_batches([1, 2], 8) == [[1], [2]]
+
+
+def test_column_batches_carry_every_genome_once_in_order_through_pickle():
+    """What a pool process or a Ray actor gets: the genomes' genes exactly, in near-equal contiguous batches."""
+    pop = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=3)
+    rng = random.Random(0)
+    for genome in pop.genomes[::3]:
+        genome.mutate_add_node(pop.config, rng, pop.tracker)
+        genome.mutate_add_connection(pop.config, rng, pop.tracker)
+    batches = column_batches(pop.genomes, 6)
+    received = [g for batch in batches for g in decode_columns(pickle.loads(pickle.dumps(batch))).views()]
+    assert [len(decode_columns(batch)) for batch in batches] == [7, 7, 7, 7, 6, 6]
+
+    def genes(genome):
+        return (genome.id, sorted(n.to_list() for n in genome.nodes.values()),
+                sorted(c.to_list() for c in genome.connections.values()))
+    assert [genes(g) for g in received] == [genes(g) for g in pop.genomes]
+    assert all(g.fitness is None for g in received)
 
 
 @pytest.mark.slow

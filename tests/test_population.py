@@ -1,6 +1,7 @@
 import math
 import random
 
+import numpy as np
 import pytest
 
 from helpers import doc_snippet
@@ -118,18 +119,8 @@ def test_offspring_counts_add_up_to_population_size():
 
 
 def test_fitness_sharing_divides_by_species_size():
-    from helpers import make_genome
-
-    def species_with(fitnesses, sid):
-        members = []
-        for i, f in enumerate(fitnesses):
-            g = make_genome(1, 1, [(1, 0.0, "tanh")], [], genome_id=sid * 100 + i)
-            g.fitness = f
-            members.append(g)
-        return Species(sid, members[0], 0, members)
-
-    crowded = species_with([1.0] * 10, 1)
-    lonely = species_with([1.0, 0.0], 2)
+    crowded = np.array([1.0] * 10)
+    lonely = np.array([1.0, 0.0])
     shares = shared_fitness([crowded, lonely])
     assert shares == pytest.approx([1.0, 0.5])
 

@@ -21,7 +21,8 @@ from neatify.distributed.io.connection import FramedConnection
 from neatify.distributed.wire.framing import PROTOCOL_VERSION
 from neatify.distributed.io.scheduler_file import read_scheduler_file
 from neatify.distributed.io.standby import StandbyLink
-from neatify.distributed.core.standby import Finished, Promote, encode_state
+from neatify.distributed.core.events import Promote, Shutdown
+from neatify.distributed.core.standby import encode_state
 from neatify.reporting.reporters import StatisticsReporter
 
 from distributed_helpers import HERE, HOST, Processes, comparable, free_port, wait_until
@@ -427,4 +428,4 @@ def test_a_standby_follows_a_tls_primary_with_a_token_until_it_ends_the_run(tmp_
         thread.start()
         wait_until(lambda: link.core.linked, 10, "the standby to link over TLS")
     thread.join(10)
-    assert ended == [Finished("master shutting down")]
+    assert ended == [Shutdown("master shutting down")]

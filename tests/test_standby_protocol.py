@@ -12,9 +12,8 @@ from neatify.distributed.wire.messages import (
     StateSnapshot,
 )
 from neatify.distributed.wire.framing import PROTOCOL_VERSION
-from neatify.distributed.core.standby import (
-    Finished, Linked, Lost, Promote, Replicated, StandbyProtocol, StoodDown, encode_state,
-)
+from neatify.distributed.core.events import Ended, Promote, Registered, Replicated, Shutdown, StoodDown
+from neatify.distributed.core.standby import StandbyProtocol, encode_state
 
 from distributed_helpers import frames, sent
 from xor_task import xor_fitness
@@ -29,7 +28,7 @@ def accepted(epoch: int = 1, heartbeat: float = 1.0) -> RegistrationAck:
 def linked(token: str | None = None, limit: float = 3.0, epoch: int = 0) -> StandbyProtocol:
     core = StandbyProtocol(token, "primary:5000", 1 << 24, limit, now=0.0, epoch=epoch)
     core.connect(0.0)
-    assert core.received(frames(accepted()), 0.0) == [Linked(1, 1.0)]
+    assert core.received(frames(accepted()), 0.0) == [Registered(1.0, 1)]
     return core
 
 
@@ -52,7 +51,7 @@ def test_mutual_proof_under_the_standby_role():
     answer, = sent(events)
     assert answer == StandbyRegistration(PROTOCOL_VERSION, 1, hello.nonce, answer.proof)  # the same, plus proof
     assert auth.verify(answer.proof, TOKEN, "standby", PROTOCOL_VERSION, hello.nonce, nonce, auth.STANDBY_CLIENT_ID)
-    assert core.received(frames(accepted(epoch=1)), 0.2) == [Linked(1, 1.0)] and core.linked
+    assert core.received(frames(accepted(epoch=1)), 0.2) == [Registered(1.0, 1)] and core.linked
 
 
 @pytest.mark.parametrize("ack", [
@@ -64,7 +63,7 @@ def test_a_primary_that_cannot_prove_the_token_is_refused_for_good(ack):
     core.connect(0.0)
     events = core.received(frames(ack), 0.1)
     assert sent(events)[0].code == "auth"
-    assert isinstance(events[-1], Lost) and events[-1].fatal and isinstance(events[-1].error, AuthenticationError)
+    assert isinstance(events[-1], Ended) and events[-1].fatal and isinstance(events[-1].error, AuthenticationError)
     assert not core.linked
 
 
@@ -95,7 +94,7 @@ def test_no_promotion_before_the_primary_was_ever_linked():
     core.connect(100.0)
     assert core.tick(102.9) == []
     events = core.tick(103.5)
-    assert len(events) == 1 and isinstance(events[0], Lost) and "silent for 3.5s" in str(events[0].error)
+    assert len(events) == 1 and isinstance(events[0], Ended) and "silent for 3.5s" in str(events[0].error)
 
 
 def test_a_linked_primary_silent_past_the_limit_promotes_to_the_next_epoch():
@@ -104,7 +103,7 @@ def test_a_linked_primary_silent_past_the_limit_promotes_to_the_next_epoch():
     assert core.received(frames(HeartbeatRequest(1.0)), 2.0)
     assert core.tick(4.9) == []
     events = core.tick(5.1)
-    assert isinstance(events[0], Lost) and "silent for 3.1s" in str(events[0].error)
+    assert isinstance(events[0], Ended) and "silent for 3.1s" in str(events[0].error)
     assert events[1] == Promote(2, events[1].reason) and "last replicated: no generation" in events[1].reason
     assert core.tick(5.2)[-1].epoch == 2  # between connections the timer goes on
 
@@ -121,7 +120,7 @@ def test_snapshots_are_checked_and_a_bad_one_keeps_the_last_good_state():
         events = core.received(frames(bad), 0.6)
         report, = sent(events)
         assert isinstance(report, ErrorReport) and report.message.startswith(problem)
-        assert isinstance(events[-1], Lost) and not events[-1].fatal
+        assert isinstance(events[-1], Ended) and not events[-1].fatal
         assert core.snapshot is good[0].snapshot
         core.connect(0.7)
         core.received(frames(accepted()), 0.7)
@@ -130,4 +129,4 @@ def test_snapshots_are_checked_and_a_bad_one_keeps_the_last_good_state():
 def test_heartbeats_answered_and_the_primary_ending_the_run_finishes_following():
     core = linked()
     assert sent(core.received(frames(HeartbeatRequest(7.5)), 1.0)) == [HeartbeatResponse(7.5)]
-    assert core.received(frames(ShutdownSignal("master shutting down")), 1.1) == [Finished("master shutting down")]
+    assert core.received(frames(ShutdownSignal("master shutting down")), 1.1) == [Shutdown("master shutting down")]

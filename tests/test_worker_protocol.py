@@ -16,7 +16,8 @@ from neatify.distributed.wire.messages import (
     WorkerRegistration,
 )
 from neatify.distributed.wire.framing import PROTOCOL_VERSION, encode_frame
-from neatify.distributed.core.worker import Failed, Registered, Shutdown, WorkerProtocol
+from neatify.distributed.core.events import Ended, Registered, Shutdown
+from neatify.distributed.core.worker import WorkerProtocol
 
 from distributed_helpers import frames, negative_id_task, sent
 
@@ -42,7 +43,7 @@ def test_accepted_then_a_task_in_the_same_read_and_heartbeats_answered():
     assert events[0] == Registered(1.0)
     task = events[1]
     assert (task.batch_id, task.generation) == (4, 0)
-    assert [g.batch_row() for g in task.genomes] == [(task.batch, row) for row in range(3)]  # genes not built yet
+    assert [g.batch_row() for g in task.genomes] == [(task.genome_batch, row) for row in range(3)]  # genes not built yet
     assert [g.to_dict() for g in task.genomes] == [{**g.to_dict(), "fitness": None} for g in genomes]
     assert sent(events[2:]) == [HeartbeatResponse(2.5)]
 
@@ -67,7 +68,7 @@ def test_a_master_that_cannot_prove_the_token_is_refused(answer, why):
     events = core.received(frames(answer), 0.1)
     report, = sent(events)
     assert isinstance(report, ErrorReport) and report.code == "auth" and why in report.message
-    assert isinstance(events[-1], Failed) and isinstance(events[-1].error, AuthenticationError)
+    assert isinstance(events[-1], Ended) and isinstance(events[-1].error, AuthenticationError)
     assert "master at master:5000" in str(events[-1].error)
 
 
@@ -77,7 +78,7 @@ def test_a_master_that_cannot_prove_the_token_is_refused(answer, why):
 def test_refusals_for_now_and_for_good(fatal, code, error):
     core, _ = worker()
     events = core.received(frames(ErrorReport("no", fatal, code)), 0.1)
-    assert isinstance(events[-1], Failed) and type(events[-1].error) is error
+    assert isinstance(events[-1], Ended) and type(events[-1].error) is error
 
 
 def test_an_invalid_genome_is_reported_and_ends_the_connection():
@@ -140,8 +141,19 @@ def test_a_master_of_an_older_epoch_is_refused_so_the_worker_tries_the_next():
     events = core.received(frames(replace(ACCEPTED, epoch=1)), 0.1)
     refusal, = sent(events)
     assert isinstance(refusal, ErrorReport) and (refusal.code, refusal.fatal) == ("epoch", False)
-    assert isinstance(events[-1], Failed) and isinstance(events[-1].error, ConnectionRefusedError)
+    assert isinstance(events[-1], Ended) and isinstance(events[-1].error, ConnectionRefusedError)
     assert "master at old:5000 leads epoch 1, older than epoch 2 this worker has served" in str(events[-1].error)
     same = WorkerProtocol("w", 50, None, "new:5000", 1 << 20, now=0.0, epoch=2)
     events = same.received(frames(replace(ACCEPTED, epoch=3)), 0.1)
     assert events == [Registered(1.0, 3)]
+
+
+def test_a_connection_lost_after_the_acceptance_is_told_apart_from_a_failed_registration():
+    """``WorkerNode`` logs "lost the master ...; reconnecting" for the one, "registration failed" for the other."""
+    core, _ = worker()
+    core.received(frames(ACCEPTED), 0.0)
+    (ended,) = core.closed()
+    assert core.over and core.accepted and str(ended.error) == "connection closed by peer"
+    refused, _ = worker()
+    refused.closed()
+    assert refused.over and not refused.accepted

@@ -7,9 +7,8 @@ import inspect
 import logging
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,9 +17,10 @@ from neatify.breeding.reproduction import reproduce
 from neatify.config import EvolutionConfig
 from neatify.evaluation import FitnessError as FitnessError  # re-exported: neatify.population.FitnessError
 from neatify.evaluation import check_fitness
-from neatify.genome.batch import GenomeBatch, plain_genomes
+from neatify.genome.batch import GenomeBatch, plain_genomes, rows_of
 from neatify.genome.genome import Genome
 from neatify.genome.innovation import InnovationTracker
+from neatify.genome.rows import RowState
 from neatify.runtime.collector import freeze_once, paused
 from neatify.speciation.species import Species, adapt_threshold, speciate_steered
 
@@ -70,10 +70,14 @@ class GenerationStats:
 
 
 class Population:
-    """A NEAT population. Call ``run_generation(fitness_fn)`` repeatedly, or ``run(...)``.
+    """A NEAT population: ``genomes = pop.ask()`` then ``pop.tell(fitness)``, or ``run_generation(fitness_fn)``
+    (the two in one), repeatedly; or ``run(...)``.
 
-    Everything random comes from one ``random.Random(seed)``, and nothing depends on the order in
-    which genomes are evaluated, so the same seed and a deterministic fitness give the same run.
+    A generation is held as arrays, as the genes and fitness of a batch of solutions: its genes in one
+    ``GenomeBatch`` (``batch``), its fitness in one array (``fitness``); ``genomes`` are views of its rows,
+    whose ``fitness`` reads and writes that array. Everything random comes from one ``random.Random(seed)``,
+    and nothing depends on the order in which genomes are evaluated, so the same seed and a deterministic
+    fitness give the same run.
     """
 
     def __init__(self, pop_size: int | None = None, num_inputs: int = 2, num_outputs: int = 1,
@@ -99,15 +103,49 @@ class Population:
         self.evaluations = 0
         self.reporters: list[Reporter] = []
         self.evaluated = False
-        """Whether ``genomes`` carry this generation's fitness (the next call then breeds first)."""
-        self.genomes = [Genome.initial(self._new_id(), num_inputs, num_outputs, config, self.rng, self.tracker)
-                        for _ in range(config.population_size)]
+        """Whether the generation carries its fitness (told; the next ``ask`` then breeds first)."""
+        self._asked = False
+        self._adopt([Genome.initial(self._new_id(), num_inputs, num_outputs, config, self.rng, self.tracker)
+                     for _ in range(config.population_size)])
         self.species: list[Species] = []
         self._speciate()
 
     @property
     def pop_size(self) -> int:
         return self.config.population_size
+
+    @property
+    def genomes(self) -> list[Genome]:
+        """This generation's genomes in row order, views of ``batch`` (a new list each time; the ``Genome``
+        objects are the generation's own)."""
+        return list(self._views)
+
+    @property
+    def batch(self) -> GenomeBatch:
+        """This generation's genes, one row per genome of ``genomes``."""
+        return self._batch
+
+    @property
+    def fitness(self) -> np.ndarray:
+        """This generation's fitness, one per row of ``batch`` (NaN: none yet); read-only."""
+        values = self._state.fitness.view()
+        values.flags.writeable = False
+        return values
+
+    def _hold(self, batch: GenomeBatch) -> None:
+        """Make ``batch`` the generation: its views share one fitness array, none set yet."""
+        self._batch = batch
+        self._state = RowState(len(batch))
+        self._views = tuple(batch.views(self._state))
+
+    def _adopt(self, genomes: list[Genome]) -> None:
+        """Make ``genomes`` (built here or loaded, their genes their own objects) the generation: their genes
+        copied into ``batch`` for breeding, their fitness into the array. They keep their gene objects, in
+        their order, so a fitness function iterating them sees what it always saw."""
+        self._hold(GenomeBatch.from_genomes(genomes))
+        for row, genome in enumerate(genomes):
+            genome.join(self._state, row)
+        self._views = tuple(genomes)
 
     def _new_id(self) -> int:
         genome_id = self.next_genome_id
@@ -116,16 +154,20 @@ class Population:
 
     def _speciate(self) -> None:
         self.species, self.next_species_id, threshold = speciate_steered(
-            self.genomes, self.species, self.compatibility_threshold, self.config, self.generation,
-            self.next_species_id)
+            list(self._views), self.species, self.compatibility_threshold, self.config, self.generation,
+            self.next_species_id, self._batch)
         self.compatibility_threshold = adapt_threshold(threshold, len(self.species), self.config)
+
+    def _member_rows(self) -> list[np.ndarray]:
+        """The rows of each species' members, in member order."""
+        return [rows_of(s.members, self._state) for s in self.species]
 
     # --- state as plain data (see neatify.io.checkpoint) ---
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue this run exactly, as JSON-safe plain data."""
         version, internal, gauss_next = self.rng.getstate()
         with paused():
-            genomes = plain_genomes(self.genomes)
+            genomes = plain_genomes(self._views)
         return {
             "config": self.config.to_dict(),
             "num_inputs": self.num_inputs,
@@ -146,7 +188,8 @@ class Population:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Replace this population's state with one from ``state_dict()``."""
+        """Replace this population's state with one from ``state_dict()``. A generation saved between
+        ``ask`` and ``tell`` is asked again (``ask`` returns the same genomes)."""
         self.config = EvolutionConfig.from_dict(state["config"])
         self.num_inputs = int(state["num_inputs"])
         self.num_outputs = int(state["num_outputs"])
@@ -161,9 +204,10 @@ class Population:
         self.compatibility_threshold = float(state["compatibility_threshold"])
         self.evaluations = int(state["evaluations"])
         self.evaluated = bool(state["evaluated"])
+        self._asked = False
         with paused():
-            self.genomes = [Genome.from_dict(g) for g in state["genomes"]]
-        by_id = {g.id: g for g in self.genomes}
+            self._adopt([Genome.from_dict(g) for g in state["genomes"]])
+        by_id = {g.id: g for g in self._views}
         self.species = [Species.from_dict(s, by_id) for s in state["species"]]
         self.best_genome = None if state["best_genome"] is None else Genome.from_dict(state["best_genome"])
         self.history = [GenerationStats(**h) for h in state["history"]]
@@ -177,37 +221,77 @@ class Population:
         return population
 
     # --- the loop ---
-    def run_generation(self, fitness_fn: FitnessFunction) -> None:
-        """Breed from the last evaluated generation (if any), then evaluate the new one.
+    def ask(self) -> list[Genome]:
+        """The generation to evaluate, its genomes in row order with no fitness yet: the first call the
+        initial population, later calls the next generation, bred from the one last told. Asked again
+        before ``tell``, the same generation (its fitness cleared again).
 
-        On return ``genomes`` is the generation just evaluated, each with a finite fitness. If the
-        fitness function raises or leaves a bad fitness, nothing is lost: the same generation is
-        evaluated again on the next call. The first call in a process freezes what already lives out of
-        the cycle collector's way (``neatify.runtime.collector.freeze_once``; ``NEATIFY_GC_FREEZE=0`` opts out).
+        The first call in a process freezes what already lives out of the cycle collector's way
+        (``neatify.runtime.collector.freeze_once``; ``NEATIFY_GC_FREEZE=0`` opts out).
         """
         freeze_once()
         if self.evaluated:
             self._breed()
-        for genome in self.genomes:
-            genome.fitness = None
+        self._state.clear_fitness()
+        self._asked = True
         for reporter in self.reporters:
             reporter.start_generation(self)
+        return list(self._views)
+
+    def tell(self, fitness: Sequence[Any] | np.ndarray) -> None:
+        """Give the generation ``ask`` returned its fitness: one finite number per genome, in the order
+        asked (a sequence or an array). A wrong length raises ValueError, a bad value ``FitnessError`` naming
+        its genome; either way nothing is lost, the generation can be told (or asked) again."""
+        if not self._asked:
+            raise RuntimeError("tell() needs a generation from ask() first (each told generation is asked "
+                               "once; a population loaded from a checkpoint asks again: ask() returns the same "
+                               "genomes)")
+        self._state.fitness[:] = self._told(fitness)
+        self._state.other.clear()
+        self._conclude()
+
+    def _told(self, fitness: Sequence[Any] | np.ndarray) -> np.ndarray:
+        """``fitness`` checked as ``tell`` takes it: one finite float per genome asked."""
+        if len(fitness) != len(self._views):
+            raise ValueError(f"tell() got {len(fitness)} fitness values for the {len(self._views)} genomes asked "
+                             "(one per genome, in the order asked)")
+        if hasattr(fitness, "__array__"):  # numpy arrays, tensors
+            values = np.asarray(fitness)
+            numeric = values.ndim == 1 and values.dtype.kind in "iuf"
+        else:  # a sequence: floats taken as they are (numpy would turn bools and numeric strings into floats)
+            values = fitness
+            numeric = all(type(value) is float for value in fitness)
+        if not numeric:  # each value checked (ints pass; None, bools, strings, lists do not)
+            values = [check_fitness(g.id, v) for g, v in zip(self._views, fitness)]
+        values = np.array(values, dtype=np.float64)
+        for row in np.flatnonzero(~np.isfinite(values)).tolist():
+            check_fitness(self._views[row].id, values.item(row))
+        return values
+
+    def run_generation(self, fitness_fn: FitnessFunction) -> None:
+        """One generation: ``ask``, ``fitness_fn(genomes)`` setting ``genome.fitness`` on each, ``tell``.
+
+        On return ``genomes`` is the generation just evaluated, each with a finite fitness. If the
+        fitness function raises or leaves a bad fitness, nothing is lost: the same generation is
+        evaluated again on the next call. The fitness belongs to the ``Genome`` objects given (the
+        generation's own): a fitness set on another object put in their place is not the generation's,
+        and the genome it replaced has none (``FitnessError``). Genes the fitness function changed by hand
+        (say, weights trained and written back) are taken into the generation, and offspring inherit them.
+        """
+        self.ask()
         self.evaluate(fitness_fn)
-        self._check_fitness()
-        self.evaluated = True
-        stats = self._record()
-        for reporter in self.reporters:
-            reporter.end_generation(self, stats)
+        self._conclude()
 
     def add_reporter(self, reporter: Reporter) -> None:
         self.reporters.append(reporter)
 
     def evaluate(self, fitness_fn: FitnessFunction) -> None:
         """Set ``fitness`` on every genome. Subclasses evaluate elsewhere (workers, processes)."""
+        genomes = self.genomes
         try:
-            fitness_fn(self.genomes)
+            fitness_fn(genomes)
         except TypeError as exc:
-            hint = neat_python_hint(fitness_fn, self.genomes, exc)
+            hint = neat_python_hint(fitness_fn, genomes, exc)
             if hint is None:
                 raise
             raise TypeError(hint) from exc
@@ -222,32 +306,46 @@ class Population:
         assert self.best_genome is not None
         return self.best_genome
 
+    def _conclude(self) -> None:
+        """The asked generation has its fitness: check it, record it, tell the reporters."""
+        self._settle()
+        self._check_fitness()
+        self._asked = False
+        self.evaluated = True
+        stats = self._record()
+        for reporter in self.reporters:
+            reporter.end_generation(self, stats)
+
+    def _settle(self) -> None:
+        """Take genes changed by hand (``RowState.changed``) into ``batch``, so breeding reads them."""
+        changed = sorted(self._state.changed)
+        if changed:
+            self._batch = self._batch.replaced(np.array(changed), [self._views[row] for row in changed])
+
     def _check_fitness(self) -> None:
-        values = [g.fitness for g in self.genomes]
-        if all(type(v) is float for v in values) and np.isfinite(values).all():
-            return  # the usual case, checked in bulk
-        for genome in self.genomes:
-            genome.fitness = check_fitness(genome.id, genome.fitness)
+        """``FitnessError`` naming the first genome without a finite float fitness (checked in bulk first)."""
+        for row in np.flatnonzero(~np.isfinite(self._state.fitness)).tolist():
+            check_fitness(self._views[row].id, self._views[row].fitness)
 
     def _record(self) -> GenerationStats:
-        fitness = np.fromiter(map(attrgetter("fitness"), self.genomes), np.float64, len(self.genomes))
-        ids = np.fromiter(map(attrgetter("id"), self.genomes), np.int64, len(self.genomes))
+        fitness, ids = self._state.fitness, self._batch.ids
         top = np.flatnonzero(fitness == fitness.max())
-        best = self.genomes[int(top[np.argmin(ids[top])])]  # the fittest, the lowest id on a tie
-        if self.best_genome is None or best.fitness > self.best_genome.fitness:
+        row = int(top[np.argmin(ids[top])])  # the fittest, the lowest id on a tie
+        best, best_fitness = self._views[row], fitness.item(row)
+        if self.best_genome is None or best_fitness > self.best_genome.fitness:
             self.best_genome = best.copy(best.id)
-            self.best_genome.fitness = best.fitness
-        for s in self.species:
-            s.update_fitness(self.generation)
-        self.evaluations += len(self.genomes)
-        hidden, enabled = GenomeBatch.from_genomes(self.genomes).sizes()
+            self.best_genome.fitness = best_fitness
+        for s, rows in zip(self.species, self._member_rows()):
+            s.update_fitness(self.generation, fitness[rows].max().item())
+        self.evaluations += len(fitness)
+        hidden, enabled = self._batch.sizes()
         stats = GenerationStats(
             generation=self.generation,
-            best_fitness=best.fitness,
-            mean_fitness=sum(fitness.tolist()) / len(self.genomes),
+            best_fitness=best_fitness,
+            mean_fitness=sum(fitness.tolist()) / len(fitness),
             num_species=len(self.species),
-            mean_hidden=int(hidden.sum()) / len(self.genomes),
-            mean_connections=int(enabled.sum()) / len(self.genomes),
+            mean_hidden=int(hidden.sum()) / len(fitness),
+            mean_connections=int(enabled.sum()) / len(fitness),
             evaluations=self.evaluations,
         )
         self.history.append(stats)
@@ -265,9 +363,12 @@ class Population:
         return self.history[-1].generation - improved if self.history else 0
 
     def _breed(self) -> None:
+        self._settle()
         self.tracker.new_generation()
-        self.genomes, self.species = reproduce(self.species, self.config, self.pop_size, self.rng, self.tracker,
-                                               self._new_id, self.staleness())
+        batch, self.species = reproduce(self.species, self._member_rows(), self._batch, self._state.fitness,
+                                        self.config, self.pop_size, self.rng, self.tracker, self._new_id,
+                                        self.staleness())
+        self._hold(batch)
         self.generation += 1
         self.evaluated = False
         self._speciate()

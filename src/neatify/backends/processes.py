@@ -1,9 +1,9 @@
 """Evaluate a generation in local worker processes: ``pop.run_generation(ParallelEvaluator(fn, workers=4))``.
 
-Genomes travel to the workers as plain data (``Genome.to_dict()``) and each batch comes back as
-checked float fitness values or per-genome errors (``neatify.evaluation``), so the result is exactly
-what serial evaluation gives as long as a genome's fitness does not depend on which other genomes
-share its batch.
+Genomes travel to the workers as packed columns (``neatify.io.columns``, what TCP workers get too) and
+each batch comes back as checked float fitness values or per-genome errors (``neatify.evaluation``), so
+the result is exactly what serial evaluation gives as long as a genome's fitness does not depend on which
+other genomes share its batch.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+import numpy as np
+
 from neatify.evaluation import (
     NO_STATE, BatchResult, EvaluationError, apply_results, check_error_fitness, evaluate_batch,
 )
 from neatify.genome.genome import Genome
-from neatify.genome.batch import plain_genomes
+from neatify.io.columns import ColumnEncoder, GenomeColumns, decode_columns
 from neatify.population import FitnessFunction
 
 logger = logging.getLogger("neatify.backends.processes")
@@ -43,10 +45,16 @@ def split_batches(items: Sequence[Any], num_batches: int) -> list[list[Any]]:
     return batches
 
 
-def evaluate_dicts(fitness_fn: Callable[..., Any], genome_dicts: list[dict[str, Any]],
-                   state: Any = NO_STATE) -> BatchResult:
-    """Rebuild genomes from plain data and evaluate them under the one contract (``evaluate_batch``)."""
-    return evaluate_batch(fitness_fn, [Genome.from_dict(d) for d in genome_dicts], state)
+def column_batches(genomes: list[Genome], num_batches: int) -> list[GenomeColumns]:
+    """``genomes`` packed once, as at most ``num_batches`` contiguous, near-equal batches of columns."""
+    encoder = ColumnEncoder.of(genomes)
+    return [encoder.columns(np.asarray(rows)) for rows in split_batches(range(len(genomes)), num_batches)]
+
+
+def evaluate_columns(fitness_fn: Callable[..., Any], columns: GenomeColumns, state: Any = NO_STATE) -> BatchResult:
+    """Decode a batch of genome columns (checked) and evaluate its genomes under the one contract
+    (``evaluate_batch``)."""
+    return evaluate_batch(fitness_fn, decode_columns(columns).views(), state)
 
 
 # Per-process globals of a pool worker, set once by _init_worker.
@@ -61,8 +69,8 @@ def _init_worker(fitness_fn: FitnessFunction, setup: SetupFunction | None, ready
         ready.value += 1
 
 
-def _run_batch(genome_dicts: list[dict[str, Any]]) -> BatchResult:
-    return evaluate_dicts(_worker["fitness_fn"], genome_dicts, _worker["state"])
+def _run_batch(columns: GenomeColumns) -> BatchResult:
+    return evaluate_columns(_worker["fitness_fn"], columns, _worker["state"])
 
 
 class ParallelEvaluator:
@@ -103,7 +111,7 @@ class ParallelEvaluator:
         """Evaluate ``genomes`` in the pool and set each one's fitness."""
         if self._pool is None:
             raise RuntimeError("ParallelEvaluator is closed")
-        batches = split_batches(plain_genomes(genomes), self.workers * self.batches_per_worker)
+        batches = column_batches(genomes, self.workers * self.batches_per_worker)
         # submit, not map: map cancels the queued batches when interrupted, which Python < 3.12's
         # pool then trips over (InvalidStateError in its thread) when the workers are killed
         futures = [self._pool.submit(_run_batch, batch) for batch in batches]

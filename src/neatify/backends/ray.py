@@ -2,9 +2,10 @@
 
 Needs Ray (``pip install 'neatify-neat[ray]'``). Each actor runs the optional ``setup()`` once and keeps
 its result (an environment, a dataset, a model) for every batch it evaluates; the fitness function
-is then called as ``fitness_fn(genomes, state)`` instead of ``fitness_fn(genomes)``. Genomes
-travel as plain data and each batch comes back as checked float fitness values or per-genome errors
-(``neatify.evaluation``), so results equal serial evaluation. A batch whose actor dies is evaluated
+is then called as ``fitness_fn(genomes, state)`` instead of ``fitness_fn(genomes)``. Genomes travel
+as packed columns (``neatify.io.columns``, as to pool processes and TCP workers) and each batch comes
+back as checked float fitness values or per-genome errors (``neatify.evaluation``), so results equal
+serial evaluation. A batch whose actor dies is evaluated
 again on another actor, up to ``max_retries`` times; a fitness function failing on a genome is not retried.
 With ``num_actors=None`` the actors follow the cluster: before each generation actors start on nodes that
 joined and those on nodes that left are dropped; with a fixed ``num_actors`` a dead actor is replaced.
@@ -17,9 +18,9 @@ from collections import deque
 from typing import Any
 
 from neatify.evaluation import NO_STATE, BatchResult, apply_results, check_error_fitness
+from neatify.backends.processes import SetupFunction, column_batches, evaluate_columns
 from neatify.genome.genome import Genome
-from neatify.genome.batch import plain_genomes
-from neatify.backends.processes import SetupFunction, evaluate_dicts, split_batches
+from neatify.io.columns import GenomeColumns
 from neatify.population import FitnessFunction
 
 logger = logging.getLogger("neatify.backends.ray")
@@ -34,14 +35,14 @@ def _import_ray() -> Any:
 
 
 class _BatchActor:
-    """Holds the fitness function and the per-actor state; evaluates batches of genome dicts."""
+    """Holds the fitness function and the per-actor state; evaluates batches of genome columns."""
 
     def __init__(self, fitness_fn: FitnessFunction, setup: SetupFunction | None) -> None:
         self.fitness_fn = fitness_fn
         self.state = setup() if setup is not None else NO_STATE
 
-    def evaluate(self, genome_dicts: list[dict[str, Any]]) -> BatchResult:
-        return evaluate_dicts(self.fitness_fn, genome_dicts, self.state)
+    def evaluate(self, columns: GenomeColumns) -> BatchResult:
+        return evaluate_columns(self.fitness_fn, columns, self.state)
 
     def node_id(self) -> str:
         """The Ray node this actor runs on, to drop it when that node leaves the cluster."""
@@ -166,7 +167,7 @@ class RayEvaluator:
         if self._follows_cluster:
             self._follow_cluster()
         ray, actors = self._ray, self._actors
-        batches = split_batches(plain_genomes(genomes), self.num_actors * self.batches_per_actor)
+        batches = column_batches(genomes, self.num_actors * self.batches_per_actor)
         by_id = {genome.id: genome for genome in genomes}
         attempts = [0] * len(batches)
         pending, idle = deque(range(len(batches))), sorted(actors, reverse=True)

@@ -6,13 +6,11 @@ import heapq
 import math
 import random
 from collections.abc import Callable
-from operator import attrgetter
 
 import numpy as np
 
 from neatify.breeding.operators import CHILD, ELITE, VARIANT, Offspring, breed_batch
 from neatify.config import EvolutionConfig
-from neatify.genome.genome import Genome
 from neatify.genome.batch import GenomeBatch, row_offsets
 from neatify.genome.innovation import InnovationTracker
 from neatify.speciation.species import Species
@@ -26,26 +24,29 @@ def focused(config: EvolutionConfig, population_staleness: int) -> bool:
     return period > 0 and population_staleness > 0 and population_staleness % period == 0
 
 
-def surviving_species(species: list[Species], config: EvolutionConfig, focus: bool = False) -> list[Species]:
-    """Species allowed to reproduce: not stagnant, or among the ``species_elitism`` best. With
-    ``focus``, only the two whose best current member is fittest, stagnant or not."""
+def surviving_species(species: list[Species], current_best: list[float], config: EvolutionConfig,
+                      focus: bool = False) -> list[int]:
+    """Indices of the species allowed to reproduce: not stagnant, or among the ``species_elitism`` best.
+    With ``focus``, only the two whose best current member (``current_best``, one per species) is
+    fittest, stagnant or not."""
     if focus:
-        return sorted(species, key=lambda s: (-max(g.fitness for g in s.members), s.id))[:2]
-    ranked = sorted(species, key=lambda s: (-s.best_fitness, s.id))
-    protected = {s.id for s in ranked[:config.species_elitism]}
-    alive = [s for s in species if s.id in protected or s.staleness < config.max_stagnation]
+        return sorted(range(len(species)), key=lambda k: (-current_best[k], species[k].id))[:2]
+    ranked = sorted(range(len(species)), key=lambda k: (-species[k].best_fitness, species[k].id))
+    protected = set(ranked[:config.species_elitism])
+    alive = [k for k, s in enumerate(species) if k in protected or s.staleness < config.max_stagnation]
     return alive or ranked[:1]
 
 
-def shared_fitness(species: list[Species]) -> list[float]:
-    """Explicit fitness sharing: each species' mean member fitness, rescaled to [0, 1] over all
-    members so that negative fitness values work too."""
-    values = [g.fitness for s in species for g in s.members]
-    lo, hi = min(values), max(values)
+def shared_fitness(member_fitness: list[np.ndarray]) -> list[float]:
+    """Explicit fitness sharing: each species' mean member fitness (``member_fitness``, one array per
+    species), rescaled to [0, 1] over all members so that negative fitness values work too."""
+    values = np.concatenate(member_fitness)
+    lo, hi = float(values.min()), float(values.max())
     span = hi - lo
     if span <= 0.0:
-        return [1.0] * len(species)
-    return [sum((g.fitness - lo) / span for g in s.members) / len(s.members) for s in species]
+        return [1.0] * len(member_fitness)
+    # element by element and summed in order, as a Python loop over the members would (seeded runs stay put)
+    return [sum(((f - lo) / span).tolist()) / len(f) for f in member_fitness]
 
 
 def allocate_offspring(shares: list[float], pop_size: int, min_size: int) -> list[int]:
@@ -82,16 +83,16 @@ def allocate_offspring(shares: list[float], pop_size: int, min_size: int) -> lis
     return counts
 
 
-def reproduce(species: list[Species], config: EvolutionConfig, pop_size: int, rng: random.Random,
-              tracker: InnovationTracker, new_id: Callable[[], int],
-              population_staleness: int = 0) -> tuple[list[Genome], list[Species]]:
-    """The next generation's genomes, bred from evaluated species, and the species that bred them
-    (stagnant ones dropped), whose representatives seed the next speciation.
+def reproduce(species: list[Species], rows: list[np.ndarray], generation: GenomeBatch, fitness: np.ndarray,
+              config: EvolutionConfig, pop_size: int, rng: random.Random, tracker: InnovationTracker,
+              new_id: Callable[[], int], population_staleness: int = 0) -> tuple[GenomeBatch, list[Species]]:
+    """The next generation's genes, bred from the evaluated ``generation`` (its genes and ``fitness``, by
+    row) and its ``species`` (``rows[k]``: the rows of species ``k``'s members, in member order), and the
+    species that bred them (stagnant ones dropped), whose representatives seed the next speciation.
 
     Who breeds with whom is decided here, species by species; the genes are made for all offspring at
-    once over the parents' ``GenomeBatch`` (``neatify.breeding.operators.breed_batch``), with a numpy
-    generator seeded from ``rng``, so ``rng`` stays the run's one source of randomness. The offspring
-    are views of the new batch.
+    once over the parents' rows of ``generation`` (``neatify.breeding.operators.breed_batch``), with a
+    numpy generator seeded from ``rng``, so ``rng`` stays the run's one source of randomness.
 
     ``population_staleness``: generations since the population's best fitness last rose. When it
     reaches a multiple of ``config.population_stagnation``, the two best species get half the
@@ -100,18 +101,19 @@ def reproduce(species: list[Species], config: EvolutionConfig, pop_size: int, rn
     """
     generator = np.random.default_rng(rng.getrandbits(64))
     focus = focused(config, population_staleness)
-    alive = surviving_species(species, config, focus)
+    keep = surviving_species(species, [float(fitness[r].max()) for r in rows], config, focus)
+    alive = [species[k] for k in keep]
     if focus:
         for s in alive:
             s.last_improved += s.staleness
             s.staleness = 0
-    pool = [g for s in alive for g in s.members]
-    parents = GenomeBatch.from_genomes(pool)
-    plan = _OffspringPlan(pool, parents)
-    shares = [1.0] * len(alive) if focus else shared_fitness(alive)
+    pool = np.concatenate([rows[k] for k in keep])
+    parents = generation.take(pool)
+    plan = _OffspringPlan(parents, fitness[pool])
+    shares = [1.0] * len(alive) if focus else shared_fitness([fitness[rows[k]] for k in keep])
     counts = allocate_offspring(shares, pop_size, config.min_species_size)
-    firsts = row_offsets([len(s.members) for s in alive])
-    ranked = [plan.ranked(int(first), len(s.members)) for first, s in zip(firsts, alive)]
+    sizes = [len(rows[k]) for k in keep]
+    ranked = [plan.ranked(int(first), size) for first, size in zip(row_offsets(sizes), sizes)]
     parents_of = [r[:max(2, math.ceil(config.survival_threshold * len(r)))] for r in ranked]
     for k, count in enumerate(counts):
         if focus:  # delta coding: a search around each of the two champions
@@ -125,10 +127,7 @@ def reproduce(species: list[Species], config: EvolutionConfig, pop_size: int, rn
         mother, father = _mates(k, parents_of, count - n_elites, config, generator)
         plan.add(mother, father, np.full(count - n_elites, CHILD))
     offspring = plan.offspring(new_id)
-    return breed_batch(parents, offspring, config, generator, tracker).views(), alive
-
-
-_fitness = attrgetter("fitness")
+    return breed_batch(parents, offspring, config, generator, tracker), alive
 
 
 def _mates(k: int, parents_of: list[np.ndarray], n: int, config: EvolutionConfig,
@@ -152,13 +151,13 @@ def _mates(k: int, parents_of: list[np.ndarray], n: int, config: EvolutionConfig
 class _OffspringPlan:
     """The offspring being planned: parents' rows in order, with the fitter of two parents first."""
 
-    def __init__(self, pool: list[Genome], parents: GenomeBatch) -> None:
+    def __init__(self, parents: GenomeBatch, fitness: np.ndarray) -> None:
         self.ids = parents.ids
-        self.fitness = np.fromiter(map(_fitness, pool), np.float64, len(pool))
+        self.fitness = fitness
         # a parent's rank: fitter first; on equal fitness the smaller genome, then the lower id
-        order = np.lexsort((parents.ids, np.diff(parents.conn_start), -self.fitness))
-        self.rank = np.empty(len(pool), dtype=np.int64)
-        self.rank[order] = np.arange(len(pool))
+        order = np.lexsort((parents.ids, np.diff(parents.conn_start), -fitness))
+        self.rank = np.empty(len(parents), dtype=np.int64)
+        self.rank[order] = np.arange(len(parents))
         self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def ranked(self, first: int, count: int) -> np.ndarray:

@@ -9,7 +9,8 @@ names (so sorting by index sorts by name).
 
 A batch is never changed in place once built (operators build new arrays), so ``Genome`` objects
 can be light views of one of its rows (``Genome.view``): their gene dictionaries are built only
-when something reads them.
+when something reads them, and reading them leaves the view a view. The views of one batch share a
+``RowState``: the fitness array, and which rows' genes were changed by hand.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 
 from neatify.genome.genes import ConnectionGene, NodeGene
 from neatify.genome.genome import Genome
+from neatify.genome.rows import RowState
 
 
 def ragged_index(start: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -34,7 +36,7 @@ def ragged_index(start: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def plain_genomes(genomes: Sequence[Genome]) -> list[dict]:
-    """``[g.to_dict() for g in genomes]``, from the batch's columns when they are unread views of one batch."""
+    """``[g.to_dict() for g in genomes]``, from the batch's columns when they are views of one batch."""
     batch = _one_batch(genomes)
     if batch is None:
         return [g.to_dict() for g in genomes]
@@ -44,8 +46,8 @@ def plain_genomes(genomes: Sequence[Genome]) -> list[dict]:
 
 
 def connection_genes(genome: Genome) -> tuple[np.ndarray, np.ndarray]:
-    """(innovations sorted, their weights) of a genome: a slice of its batch for an unread view, so
-    measuring a distance to it builds no gene objects."""
+    """(innovations sorted, their weights) of a genome: a slice of its batch for a view, so measuring a
+    distance to it builds no gene objects."""
     batch, row = genome.batch_row()
     if batch is not None:
         lo, hi = int(batch.conn_start[row]), int(batch.conn_start[row + 1])
@@ -109,13 +111,14 @@ class GenomeBatch:
     # --- to and from Genome objects ---
     @classmethod
     def from_genomes(cls, genomes: Sequence[Genome]) -> GenomeBatch:
-        """The genes of ``genomes``, in order. Views nobody has read are taken from their batches in
-        array operations; only the other genomes' genes are read one by one."""
+        """The genes of ``genomes``, in order. Views are taken from their batches in array operations;
+        only the genes of genomes that own them (built by hand, or views whose genes were changed) are read
+        one by one."""
         if not genomes:
             raise ValueError("a GenomeBatch needs at least one genome")
         ids = np.fromiter(map(_genome_id, genomes), np.int64, len(genomes))
         batch = _one_batch(genomes)
-        if batch is not None:  # unread views of one batch: the usual case
+        if batch is not None:  # views of one batch: the usual case
             rows = np.fromiter(map(_row_of, genomes), np.int64, len(genomes))
             if len(rows) == len(batch) and (rows == np.arange(len(rows))).all() and (ids == batch.ids).all():
                 return batch
@@ -129,10 +132,10 @@ class GenomeBatch:
                              f"outputs, genome {first.id} {shape[0]} and {shape[1]}")
         parts, order = [], np.empty(len(genomes), dtype=np.int64)
         by_batch: dict[GenomeBatch, list[int]] = {}
-        unread: list[int] = []
+        owned: list[int] = []
         for i, (batch, _) in enumerate(places):
             if batch is None:
-                unread.append(i)
+                owned.append(i)
             else:
                 by_batch.setdefault(batch, []).append(i)
         placed = 0
@@ -140,9 +143,9 @@ class GenomeBatch:
             parts.append(batch.take(np.array([places[i][1] for i in where], dtype=np.int64), ids[where]))
             order[where] = np.arange(placed, placed + len(where))
             placed += len(where)
-        if unread:
-            parts.append(cls._read([genomes[i] for i in unread]))
-            order[unread] = np.arange(placed, placed + len(unread))
+        if owned:
+            parts.append(cls._read([genomes[i] for i in owned]))
+            order[owned] = np.arange(placed, placed + len(owned))
         if len(parts) == 1 and (order == np.arange(len(order))).all():
             return parts[0]
         return cls.concat(parts).take(order)
@@ -184,9 +187,11 @@ class GenomeBatch:
         return [(nodes[node_start[i]:node_start[i + 1]], conns[conn_start[i]:conn_start[i + 1]])
                 for i in range(len(self.ids))]
 
-    def views(self) -> list[Genome]:
-        """One light ``Genome`` per row (no fitness), its genes read from this batch when first asked for."""
-        return [Genome.view(self, row, genome_id) for row, genome_id in enumerate(self.ids.tolist())]
+    def views(self, state: RowState | None = None) -> list[Genome]:
+        """One light ``Genome`` per row, its genes read from this batch when first asked for, its fitness
+        that row's in ``state`` (default: a new one, no fitness yet)."""
+        state = state if state is not None else RowState(len(self))
+        return [Genome.view(self, row, genome_id, state) for row, genome_id in enumerate(self.ids.tolist())]
 
     def genes(self, row: int) -> tuple[dict[int, NodeGene], dict[int, ConnectionGene]]:
         """Row ``row``'s genes as fresh gene objects, keyed as ``Genome.nodes`` and ``Genome.connections``."""
@@ -215,6 +220,12 @@ class GenomeBatch:
             node_start, self.node_id[node], self.node_bias[node], self.node_activation[node],
             conn_start, self.conn_innovation[conn], self.conn_in[conn], self.conn_out[conn],
             self.conn_weight[conn], self.conn_enabled[conn], self.activations)
+
+    def replaced(self, rows: np.ndarray, genomes: Sequence[Genome]) -> GenomeBatch:
+        """This batch with rows ``rows`` holding the genes of ``genomes`` (one each) instead."""
+        order = np.arange(len(self))
+        order[rows] = len(self) + np.arange(len(rows))
+        return GenomeBatch.concat([self, GenomeBatch.from_genomes(genomes)]).take(order)
 
     def with_activations(self, names: tuple[str, ...]) -> GenomeBatch:
         """The same genes with activations coded as indices into ``names`` (sorted, holding all of ours)."""
@@ -250,13 +261,23 @@ class GenomeBatch:
 
 
 _genome_id = attrgetter("id")
-_batch_of, _row_of = attrgetter("_batch"), attrgetter("_row")
-"""``Genome.batch_row``'s parts without a Python call per genome (this module is the batch's own)."""
+_batch_of, _row_of, _state_of = attrgetter("_batch"), attrgetter("_row"), attrgetter("_state")
+"""A view's parts without a Python call per genome (this module is the batch's own)."""
+
+
+def rows_of(genomes: Sequence[Genome], state: RowState) -> np.ndarray:
+    """The rows of ``genomes``, each a view sharing ``state`` (one generation's); ValueError naming the
+    first genome that is not."""
+    states = list(map(_state_of, genomes))
+    if states.count(state) != len(states):
+        stranger = next(g for g, s in zip(genomes, states) if s is not state)
+        raise ValueError(f"genome {stranger.id} is not one of this generation's genomes")
+    return np.fromiter(map(_row_of, genomes), np.int64, len(genomes))
 
 
 def _one_batch(genomes: Sequence[Genome]) -> GenomeBatch | None:
-    """The batch when every genome is an unread view of that same batch, else None (one attribute pass;
-    ``list.count`` compares by identity first)."""
+    """The batch when every genome is a view of that same batch, genes unchanged, else None (one attribute
+    pass; ``list.count`` compares by identity first)."""
     sources = list(map(_batch_of, genomes))
     batch = sources[0] if sources else None
     return batch if batch is not None and sources.count(batch) == len(sources) else None

@@ -5,8 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+class _Gene:
+    """A slot a genome view's genes fill with a reference to the view (``neatify.genome.genome``), so a
+    change can tell it; a plain gene leaves it unset."""
+
+    __slots__ = ("_watch",)
+
+
 @dataclass(slots=True)
-class NodeGene:
+class NodeGene(_Gene):
     """A non-input node. Its id doubles as its innovation number for alignment."""
 
     id: int
@@ -24,7 +31,7 @@ class NodeGene:
 
 
 @dataclass(slots=True)
-class ConnectionGene:
+class ConnectionGene(_Gene):
     """A weighted edge from ``in_node`` to ``out_node``, aligned across genomes by ``innovation``."""
 
     innovation: int

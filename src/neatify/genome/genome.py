@@ -1,14 +1,22 @@
-"""A NEAT genome: node and connection genes, either its own or a light view of one row of a ``GenomeBatch``.
+"""A NEAT genome: node and connection genes, either its own or a view of one row of a ``GenomeBatch``.
 
 Its per-genome mutation, crossover and distance are the reference operators of ``reference``.
 
 Node ids: inputs are ``0 .. num_inputs-1``, outputs follow, hidden nodes get ids from the
 InnovationTracker. Connection genes are keyed by innovation number.
+
+A view's genes are the batch's row: gene objects are built when first read, and reading them leaves the
+view a view. A fitness function may still change them by hand (Lamarckian evolution: train the weights,
+write them back): the changed view's genes are then its own objects (``batch_row`` says so) and its
+population takes them into the generation's arrays when the generation is told, so offspring inherit
+them. A view's ``fitness`` is its row's entry in the fitness array its batch's views share (``RowState``).
 """
 
 from __future__ import annotations
 
 import random
+import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from neatify.config import EvolutionConfig
@@ -19,6 +27,7 @@ from neatify.genome.reference import ReferenceOperators, new_value, new_weight
 
 if TYPE_CHECKING:
     from neatify.genome.batch import GenomeBatch
+    from neatify.genome.rows import RowState
 
 
 def _initial_pairs(mode: str, inputs: list[int], outputs: list[int], rng: random.Random) -> list[tuple[int, int]]:
@@ -37,7 +46,8 @@ def _initial_pairs(mode: str, inputs: list[int], outputs: list[int], rng: random
 class Genome(ReferenceOperators):
     """One individual: its genes, its unique ``id`` within a run, and its ``fitness`` once evaluated."""
 
-    __slots__ = ("id", "num_inputs", "num_outputs", "_nodes", "_connections", "fitness", "_batch", "_row")
+    __slots__ = ("id", "num_inputs", "num_outputs", "_nodes", "_connections", "_fitness", "_batch", "_row",
+                 "_state")
 
     def __init__(self, genome_id: int, num_inputs: int, num_outputs: int) -> None:
         self.id = genome_id
@@ -45,30 +55,70 @@ class Genome(ReferenceOperators):
         self.num_outputs = num_outputs
         self._nodes: dict[int, NodeGene] | None = {}
         self._connections: dict[int, ConnectionGene] | None = {}
-        self.fitness: float | None = None
+        self._fitness: Any = None
         self._batch: GenomeBatch | None = None
         self._row = -1
+        self._state: RowState | None = None
 
     @classmethod
-    def view(cls, batch: GenomeBatch, row: int, genome_id: int) -> Genome:
-        """Genome ``genome_id`` whose genes are row ``row`` of ``batch``, read into gene objects only
-        when ``nodes`` or ``connections`` is first asked for (breeding and layouts read the batch)."""
+    def view(cls, batch: GenomeBatch, row: int, genome_id: int, state: RowState) -> Genome:
+        """Genome ``genome_id`` whose genes are row ``row`` of ``batch`` (gene objects built when first
+        read) and whose fitness is that row's in ``state``."""
         genome = cls.__new__(cls)
-        genome.id, genome.num_inputs, genome.num_outputs, genome.fitness = genome_id, batch.num_inputs, \
-            batch.num_outputs, None
+        genome.id, genome.num_inputs, genome.num_outputs = genome_id, batch.num_inputs, batch.num_outputs
         genome._nodes = genome._connections = None
-        genome._batch, genome._row = batch, row
+        genome._batch, genome._row, genome._state = batch, row, state
         return genome
 
+    def join(self, state: RowState, row: int) -> None:
+        """Make this genome (its genes its own objects) row ``row`` of a generation, its fitness moved to
+        that row's in ``state``. Its gene objects stay its genes, in their order, now telling it of a change,
+        which the generation then takes in as it does a view's (``RowState.changed``)."""
+        fitness = self.fitness
+        self._row, self._state = row, state
+        self._watch_genes(self.nodes, self.connections)
+        self.fitness = fitness
+
     def batch_row(self) -> tuple[GenomeBatch | None, int]:
-        """(batch, row) holding this genome's genes while nobody has read them as objects; (None, -1)
-        once they are objects, which are then the genes (they may have been changed)."""
-        return self._batch, self._row
+        """(batch, row) holding this genome's genes: a view's, unless they were changed by hand; (None, -1)
+        when its gene objects are its genes."""
+        return (self._batch, self._row) if self._batch is not None else (None, -1)
+
+    @property
+    def fitness(self) -> Any:
+        """Higher is better; None until evaluated. A view's is its row's entry in its generation's fitness
+        array (a real number reads back as a float)."""
+        state = self._state
+        if state is None:
+            return self._fitness
+        value = state.values[self._row]
+        return value if value == value else state.other.get(self._row)
+
+    @fitness.setter
+    def fitness(self, value: Any) -> None:
+        state = self._state
+        if state is None:
+            self._fitness = value
+        elif type(value) is float and value == value:
+            state.values[self._row] = value
+        else:
+            state.set_other(self._row, value)
 
     def _read_genes(self) -> None:
         assert self._batch is not None
-        self._nodes, self._connections = self._batch.genes(self._row)
-        self._batch, self._row = None, -1
+        self._watch_genes(*self._batch.genes(self._row))
+
+    def _watch_genes(self, nodes: dict[int, NodeGene], connections: dict[int, ConnectionGene]) -> None:
+        """Hold ``nodes`` and ``connections`` (plain genes of this genome alone) as genes that tell it when
+        they are changed (``_genes_changed``)."""
+        self._nodes = _watched(nodes, self, _ViewNodeGene)
+        self._connections = _watched(connections, self, _ViewConnectionGene)
+
+    def _genes_changed(self) -> None:
+        """A view's genes were changed by hand: its gene objects are its genes from now on, and its
+        generation takes them in (``RowState.changed``)."""
+        self._batch = None
+        self._state.changed.add(self._row)  # type: ignore[union-attr]  # only a generation's genomes are told
 
     @property
     def nodes(self) -> dict[int, NodeGene]:
@@ -82,6 +132,8 @@ class Genome(ReferenceOperators):
         if self._nodes is None:
             self._read_genes()
         self._nodes = value
+        if self._state is not None:
+            self._genes_changed()
 
     @property
     def connections(self) -> dict[int, ConnectionGene]:
@@ -95,6 +147,8 @@ class Genome(ReferenceOperators):
         if self._connections is None:
             self._read_genes()
         self._connections = value
+        if self._state is not None:
+            self._genes_changed()
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled (and deep-copied) as its plain data, never with the batch a view reads from."""
@@ -176,3 +230,91 @@ class Genome(ReferenceOperators):
         fitness = data.get("fitness")
         genome.fitness = None if fitness is None else float(fitness)
         return genome
+
+
+def _tell(watch: Callable[[], Genome | None]) -> None:
+    """Tell the view behind ``watch`` (a weak reference) that its genes were changed."""
+    view = watch()
+    if view is not None:
+        view._genes_changed()
+
+
+class _ViewGene:
+    """What a view's gene adds to a plain one: a change tells the view. It equals, prints and copies as
+    the plain gene it holds (a copy is a plain gene)."""
+
+    __slots__ = ()
+    _plain: type
+    _watch: Callable[[], Genome | None]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        _tell(self._watch)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, self._plain):
+            return NotImplemented
+        return self.to_list() == other.to_list()  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._plain(*self.to_list()))  # type: ignore[attr-defined]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self._plain, tuple(self.to_list())  # type: ignore[attr-defined]
+
+
+class _ViewNodeGene(_ViewGene, NodeGene):
+    __slots__ = ()
+    _plain = NodeGene
+
+
+class _ViewConnectionGene(_ViewGene, ConnectionGene):
+    __slots__ = ()
+    _plain = ConnectionGene
+
+
+def _telling(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``dict``'s ``method``, then the view told of a change."""
+    def changing(self: _ViewGenes, *args: Any, **kwargs: Any) -> Any:
+        result = method(self, *args, **kwargs)
+        _tell(self._watch)
+        return result
+
+    changing.__name__ = method.__name__
+    return changing
+
+
+class _ViewGenes(dict):
+    """A view's node or connection genes by key: adding, replacing or removing one tells the view. Copies
+    are plain dictionaries."""
+
+    __slots__ = ("_watch",)
+    __setitem__ = _telling(dict.__setitem__)
+    __delitem__ = _telling(dict.__delitem__)
+    __ior__ = _telling(dict.__ior__)
+    clear = _telling(dict.clear)
+    pop = _telling(dict.pop)
+    popitem = _telling(dict.popitem)
+    setdefault = _telling(dict.setdefault)
+    update = _telling(dict.update)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return dict, (dict(self),)
+
+
+_set_gene_watch, _set_genes_watch = NodeGene._watch.__set__, _ViewGenes._watch.__set__  # type: ignore[attr-defined]
+"""The ``_watch`` slots, set without the telling ``__setattr__`` of a view's gene."""
+
+
+def _watched(genes: dict[int, Any], view: Genome, gene_type: type) -> _ViewGenes:
+    """``genes`` (fresh plain genes by key) made ``view``'s: each turned into a ``gene_type`` that tells
+    ``view`` of a change. A weak reference: the genes keep no view alive, and make no reference cycle."""
+    watch = weakref.ref(view)
+    for gene in genes.values():
+        gene.__class__ = gene_type  # the same slots: only the class changes
+        _set_gene_watch(gene, watch)
+    watched = _ViewGenes(genes)
+    _set_genes_watch(watched, watch)
+    return watched

@@ -11,11 +11,12 @@ import gzip
 import json
 import os
 import zlib
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from neatify.io.schema import genome_dict_problem, is_finite, is_id, is_int, is_number, shown
+import msgspec
+
+from neatify.io.schema import Finite, Id, PositiveId, Schema, genome_dict_problem, is_int, problem, shown
 from neatify.config import ConfigError, EvolutionConfig
 from neatify.genome.genome import Genome
 from neatify.population import GenerationStats, Population
@@ -147,146 +148,106 @@ def _check_format(data: dict[str, Any], name: str, path: str | Path) -> None:
 
 def _genome(data: dict[str, Any], path: str | Path) -> Genome:
     _check_format(data, GENOME_FORMAT, path)
-    problem = genome_dict_problem(data.get("genome"))
-    if problem:
-        raise CheckpointError(f"{path}: {problem}")
+    found = genome_dict_problem(data.get("genome"))
+    if found:
+        raise CheckpointError(f"{path}: {found}")
     return Genome.from_dict(data["genome"])
 
 
 def _population_state(data: dict[str, Any], path: str | Path) -> dict[str, Any]:
     _check_format(data, FORMAT, path)
-    problem = state_problem(data.get("population"))
-    if problem:
-        raise CheckpointError(f"{path}: {problem}")
+    found = state_problem(data.get("population"))
+    if found:
+        raise CheckpointError(f"{path}: {found}")
     return data["population"]
 
 
 # --- what a Population.state_dict() looks like ---
-Check = Callable[[Any], bool]
-Fields = dict[str, tuple[Check, str]]
+_Word = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
 
 
-def _int_rows(width: int) -> Check:
-    return lambda value: isinstance(value, list) and all(
-        isinstance(row, list) and len(row) == width and all(is_int(v) for v in row) for row in value)
+class _Tracker(Schema):
+    next_innovation: Id
+    next_node_id: Id
+    connections: list[tuple[int, int, int]]
+    """[in node, out node, innovation] rows."""
+    splits: list[tuple[int, int]]
+    """[innovation, node id] rows."""
 
 
-def _is_rng_state(value: Any) -> bool:
-    """``random.Random.getstate()`` as JSON: [3, 624 words and an index, the cached gauss value or null]."""
-    return (isinstance(value, list) and len(value) == 3 and is_int(value[0]) and value[0] == 3
-            and isinstance(value[1], list) and len(value[1]) == 625
-            and all(is_int(v) and 0 <= v < 2**32 for v in value[1]) and value[1][-1] <= 624
-            and (value[2] is None or is_finite(value[2])))
+class _Species(Schema):
+    id: Id
+    representative: dict[str, Any]
+    """A genome (checked as one of the population's)."""
+    created: Id
+    members: Annotated[list[int], msgspec.Meta(min_length=1)]
+    """Genome ids."""
+    best_fitness: Finite | None
+    last_improved: Id
+    staleness: Id
 
 
-_MAP = (lambda v: isinstance(v, dict), "a map")
-_LIST = (lambda v: isinstance(v, list), "a list")
-_COUNT = (is_id, "a non-negative integer")
-_POSITIVE = (lambda v: is_id(v) and v >= 1, "a positive integer")
-_FINITE = (is_finite, "a finite number")
-_FITNESS = (lambda v: v is None or is_finite(v), "a finite number or null")
-
-_STATE_FIELDS: Fields = {
-    "config": _MAP,
-    "num_inputs": _POSITIVE,
-    "num_outputs": _POSITIVE,
-    "seed": (lambda v: is_number(v) or isinstance(v, str), "a number or a string"),
-    "rng": (_is_rng_state, "a random generator state [3, [625 integers below 2**32], number or null]"),
-    "tracker": _MAP,
-    "generation": _COUNT,
-    "next_genome_id": _COUNT,
-    "next_species_id": _COUNT,
-    "compatibility_threshold": _FINITE,
-    "evaluations": _COUNT,
-    "evaluated": (lambda v: isinstance(v, bool), "true or false"),
-    "genomes": (lambda v: isinstance(v, list) and len(v) > 0, "a non-empty list"),
-    "species": _LIST,
-    "best_genome": (lambda v: v is None or isinstance(v, dict), "a genome or null"),
-    "history": _LIST,
-}
-_TRACKER_FIELDS: Fields = {
-    "next_innovation": _COUNT,
-    "next_node_id": _COUNT,
-    "connections": (_int_rows(3), "a list of [in node, out node, innovation]"),
-    "splits": (_int_rows(2), "a list of [innovation, node id]"),
-}
-_SPECIES_FIELDS: Fields = {
-    "id": _COUNT,
-    "representative": (_MAP[0], "a genome"),
-    "created": _COUNT,
-    "members": (lambda v: isinstance(v, list) and len(v) > 0 and all(is_int(i) for i in v),
-                "a non-empty list of genome ids"),
-    "best_fitness": _FITNESS,
-    "last_improved": _COUNT,
-    "staleness": _COUNT,
-}
-_HISTORY_FIELDS: Fields = {f.name: _COUNT if f.type == "int" else _FINITE for f in dataclasses.fields(GenerationStats)}
-_STATISTICS_FIELDS: Fields = {
-    **_HISTORY_FIELDS, "median_fitness": _FINITE, "stdev_fitness": _FINITE, "seconds": _FINITE,
-    "species_sizes": (lambda v: isinstance(v, dict) and all(is_id(k) and is_id(n) for k, n in v.items()),
-                      "a map of species id to size"),
-}
+class _State(Schema):
+    config: dict[str, Any]
+    """An ``EvolutionConfig.to_dict()`` (checked by ``EvolutionConfig.from_dict``)."""
+    num_inputs: PositiveId
+    num_outputs: PositiveId
+    seed: int | float | str
+    rng: tuple[Literal[3], Annotated[list[_Word], msgspec.Meta(min_length=625, max_length=625)], Finite | None]
+    """``random.Random.getstate()``: [3, 624 words and an index, the cached gauss value or null]."""
+    tracker: _Tracker
+    generation: Id
+    next_genome_id: Id
+    next_species_id: Id
+    compatibility_threshold: Finite
+    evaluations: Id
+    evaluated: bool
+    genomes: Annotated[list[dict[str, Any]], msgspec.Meta(min_length=1)]
+    """Genomes (each checked as one of the population's)."""
+    species: list[_Species]
+    best_genome: dict[str, Any] | None
+    history: list[_History]
 
 
-def _fields_problem(data: Any, fields: Fields, where: str) -> str | None:
-    """What is wrong with the keys and values of map ``data`` (called ``where`` in the message)."""
-    if not isinstance(data, dict):
-        return f"{where} must be a map, got {shown(data)}"
-    missing = [key for key in fields if key not in data]
-    if missing:
-        return f"{where} lacks key(s) {', '.join(missing)}"
-    unknown = sorted(str(key) for key in data if key not in fields)
-    if unknown:
-        return f"{where} has unknown key(s) {', '.join(unknown)}"
-    for key, (check, what) in fields.items():
-        if not check(data[key]):
-            return f"{where}.{key} must be {what}, got {shown(data[key])}"
-    return None
+_STATS = [(f.name, Id if f.type == "int" else Finite) for f in dataclasses.fields(GenerationStats)]
+_History = msgspec.defstruct("_History", _STATS, bases=(Schema,))
+_StatisticsRow = msgspec.defstruct(
+    "_StatisticsRow", [*_STATS, ("median_fitness", Finite), ("stdev_fitness", Finite), ("seconds", Finite),
+                       ("species_sizes", dict[Id, Id])], bases=(Schema,))
 
 
 def state_problem(state: Any) -> str | None:
     """Why ``state`` is not a ``Population.state_dict()`` a run can continue from (None when it is)."""
-    problem = _fields_problem(state, _STATE_FIELDS, "population")
-    if problem:
-        return problem
+    found = problem(state, _State, "population")
+    if found:
+        return found
+    if state["rng"][1][-1] > 624:
+        return f"population.rng: the index {state['rng'][1][-1]} of its state is beyond 624"
     try:
         EvolutionConfig.from_dict(state["config"])
     except ConfigError as exc:
         return f"population.config: {exc}"
     tracker = state["tracker"]
-    problem = _fields_problem(tracker, _TRACKER_FIELDS, "population.tracker")
-    if problem:
-        return problem
     if tracker["next_node_id"] < state["num_inputs"] + state["num_outputs"]:
         return (f"population.tracker.next_node_id {tracker['next_node_id']} is an input or output node id "
                 f"({state['num_inputs']} inputs, {state['num_outputs']} outputs)")
     for check in (_genomes_problem, _species_problem, _best_genome_problem):
-        problem = check(state)
-        if problem:
-            return problem
-    for i, row in enumerate(state["history"]):
-        problem = _fields_problem(row, _HISTORY_FIELDS, f"population.history[{i}]")
-        if problem:
-            return problem
+        found = check(state)
+        if found:
+            return found
     return None
 
 
 def statistics_problem(rows: Any) -> str | None:
     """Why ``rows`` are not the rows of a ``StatisticsReporter`` (None when they are)."""
-    if not isinstance(rows, list):
-        return f"statistics must be a list, got {shown(rows)}"
-    for i, row in enumerate(rows):
-        problem = _fields_problem(row, _STATISTICS_FIELDS, f"statistics[{i}]")
-        if problem:
-            return problem
-    return None
+    return problem(rows, list[_StatisticsRow], "statistics")
 
 
 def _genome_problem(data: Any, label: str, state: dict[str, Any]) -> str | None:
     """A genome of this population: valid, of its size, and made of ids its counters already gave out."""
-    problem = genome_dict_problem(data)
-    if problem:
-        return f"{label}: {problem}"
+    found = genome_dict_problem(data)
+    if found:
+        return f"{label}: {found}"
     if (data["num_inputs"], data["num_outputs"]) != (state["num_inputs"], state["num_outputs"]):
         return (f"{label}: has {data['num_inputs']} inputs and {data['num_outputs']} outputs, the population "
                 f"{state['num_inputs']} and {state['num_outputs']}")
@@ -311,9 +272,9 @@ def _genomes_problem(state: dict[str, Any]) -> str | None:
     seen: set[int] = set()
     for i, data in enumerate(state["genomes"]):
         label = _label(data, f"population.genomes[{i}]")
-        problem = _genome_problem(data, label, state)
-        if problem:
-            return problem
+        found = _genome_problem(data, label, state)
+        if found:
+            return found
         if data["id"] in seen:
             return f"{label}: id appears twice in population.genomes"
         if state["evaluated"] and data["fitness"] is None:
@@ -326,29 +287,26 @@ def _best_genome_problem(state: dict[str, Any]) -> str | None:
     best = state["best_genome"]
     if best is None:
         return None
-    problem = _genome_problem(best, "population.best_genome", state)
-    if problem is None and best["fitness"] is None:
-        problem = "population.best_genome: has no fitness"
-    return problem
+    found = _genome_problem(best, "population.best_genome", state)
+    if found is None and best["fitness"] is None:
+        found = "population.best_genome: has no fitness"
+    return found
 
 
 def _species_problem(state: dict[str, Any]) -> str | None:
     """Species with unique ids, valid representatives, and members that are the population's genomes, once each."""
     unplaced = {g["id"] for g in state["genomes"]}
     ids: set[int] = set()
-    for i, species in enumerate(state["species"]):
-        problem = _fields_problem(species, _SPECIES_FIELDS, f"population.species[{i}]")
-        if problem:
-            return problem
+    for species in state["species"]:
         label = f"species {species['id']}"
         if species["id"] in ids or species["id"] >= state["next_species_id"]:
             return f"{label}: id is a duplicate or not below population.next_species_id {state['next_species_id']}"
         ids.add(species["id"])
         if max(species["created"], species["last_improved"]) > state["generation"]:
             return f"{label}: created or last improved after population.generation {state['generation']}"
-        problem = _genome_problem(species["representative"], f"{label} representative", state)
-        if problem:
-            return problem
+        found = _genome_problem(species["representative"], f"{label} representative", state)
+        if found:
+            return found
         for member in species["members"]:
             if member not in unplaced:
                 return f"{label}: member {member} is not a genome of the population, or in another species too"

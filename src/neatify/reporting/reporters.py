@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from neatify.io.checkpoint import Checkpoint, CheckpointError
+
 if TYPE_CHECKING:
     from neatify.population import GenerationStats, Population
 
@@ -180,13 +182,16 @@ class StatisticsReporter(_Timed):
 
 
 class CheckpointReporter(Reporter):
-    """Saves a checkpoint every ``every_generations`` generations and/or ``every_seconds`` seconds.
+    """Saves a checkpoint every ``every_generations`` generations and/or ``every_seconds`` seconds: the one way
+    a run is checkpointed, local or distributed (``DistributedPopulation(checkpoint_path=)`` saves through one).
 
-    Files are ``{directory}/{prefix}{generation}.json.gz``; ``Checkpoint.load`` continues the run.
+    Files are ``{directory}/{prefix}{generation}.json.gz``, made with the directory if need be; with
+    ``filename`` every checkpoint replaces that one file (atomically) in ``directory``, which must exist.
+    ``Checkpoint.load`` continues the run. A checkpoint that cannot be written fails at construction.
     """
 
     def __init__(self, directory: str | Path, every_generations: int | None = 1, every_seconds: float | None = None,
-                 prefix: str = "checkpoint-") -> None:
+                 prefix: str = "checkpoint-", filename: str | None = None) -> None:
         if every_generations is None and every_seconds is None:
             raise ValueError("give every_generations, every_seconds or both")
         if every_generations is not None and every_generations < 1:
@@ -195,9 +200,10 @@ class CheckpointReporter(Reporter):
         self.every_generations = every_generations
         self.every_seconds = every_seconds
         self.prefix = prefix
-        self._check_writable()
+        self.filename = filename
         self.last_path: Path | None = None
         self._last_time = time.monotonic()
+        self._check_writable()
 
     def end_generation(self, population: Population, stats: GenerationStats) -> None:
         due_generation = self.every_generations is not None and (stats.generation + 1) % self.every_generations == 0
@@ -206,25 +212,30 @@ class CheckpointReporter(Reporter):
             self.save(population)
 
     def _check_writable(self) -> None:
-        """Fail now, not after the first generations, when no checkpoint can be written in the directory."""
-        from neatify.io.checkpoint import Checkpoint, CheckpointError
+        """Fail now, not after the first generations, when no checkpoint can be written where it goes."""
+        if self.filename is None:
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CheckpointError(f"{self.directory}: cannot make the checkpoint directory: {exc.strerror}") \
+                    from None
+        Checkpoint.check_writable(self.path(0))
 
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CheckpointError(f"{self.directory}: cannot make the checkpoint directory: {exc.strerror}") from None
-        Checkpoint.check_writable(self._path(0))
-
-    def _path(self, generation: int) -> Path:
-        return self.directory / f"{self.prefix}{generation}.json.gz"
+    def path(self, generation: int) -> Path:
+        """Where the checkpoint of ``generation`` goes."""
+        return self.directory / (self.filename or f"{self.prefix}{generation}.json.gz")
 
     def save(self, population: Population) -> Path:
         """Write a checkpoint of ``population`` now; returns its path."""
-        from neatify.io.checkpoint import Checkpoint
+        return self.save_state(population.state_dict(), population.generation)
 
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self._path(population.generation)
-        Checkpoint.save(population, path)
+    def save_state(self, state: dict[str, Any], generation: int, epoch: int | None = None) -> Path:
+        """Write a ``Population.state_dict()`` already taken, of ``generation`` (``epoch``: that of the distributed
+        master it is the state of, see ``Checkpoint.read_run``); returns its path."""
+        if self.filename is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.path(generation)
+        Checkpoint.save_state(state, path, epoch)
         self.last_path = path
         self._last_time = time.monotonic()
         logger.info("saved checkpoint %s", path)

@@ -35,9 +35,8 @@ class Species:
         return (f"Species(id={self.id}, members={len(self.members)}, best_fitness={self.best_fitness}, "
                 f"staleness={self.staleness})")
 
-    def update_fitness(self, generation: int) -> None:
-        """Record this generation's best member fitness and how long the species has stalled."""
-        best = max(g.fitness for g in self.members)
+    def update_fitness(self, generation: int, best: float) -> None:
+        """Record ``best``, this generation's best member fitness, and how long the species has stalled."""
         if best > self.best_fitness:
             self.best_fitness = best
             self.last_improved = generation
@@ -80,14 +79,21 @@ class GeneTable:
     from one genome to all of them in one compiled pass (``Genome.distance`` is the one-pair reference)."""
 
     def __init__(self, genomes: list[Genome], config: EvolutionConfig) -> None:
+        """The table of ``genomes``, gathered genome by genome (a view's genes are a slice of its batch)."""
+        genes = [connection_genes(g) for g in genomes]
         self.config = config
         self.size = len(genomes)
-        if genomes:
-            batch = GenomeBatch.from_genomes(genomes)
-            self.start, self.innovation, self.weight = batch.conn_start, batch.conn_innovation, batch.conn_weight
-        else:
-            self.start, self.innovation = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
-            self.weight = np.zeros(0)
+        self.start = row_offsets([len(innovation) for innovation, _ in genes])
+        self.innovation = np.concatenate([innovation for innovation, _ in genes] or [np.zeros(0, np.int64)])
+        self.weight = np.concatenate([weight for _, weight in genes] or [np.zeros(0)])
+
+    @classmethod
+    def of_batch(cls, batch: GenomeBatch, config: EvolutionConfig) -> GeneTable:
+        """The table of every row of ``batch``: its own columns, nothing gathered."""
+        table = cls.__new__(cls)
+        table.config, table.size = config, len(batch)
+        table.start, table.innovation, table.weight = batch.conn_start, batch.conn_innovation, batch.conn_weight
+        return table
 
     def distances(self, genome: Genome) -> np.ndarray:
         """Compatibility distance from ``genome`` to every genome of the table."""
@@ -129,8 +135,9 @@ def _distances(start: np.ndarray, innovation: np.ndarray, weight: np.ndarray, re
 
 
 def speciate(genomes: list[Genome], previous: list[Species], threshold: float, config: EvolutionConfig,
-             generation: int, next_species_id: int) -> tuple[list[Species], int]:
+             generation: int, next_species_id: int, batch: GenomeBatch | None = None) -> tuple[list[Species], int]:
     """Assign every genome to a species; returns the new species list and the next free species id.
+    ``batch``: the genomes' genes when they are its views, row for row (no gene gathered).
 
     Each surviving species first takes as its new representative the genome closest to its old
     one (within the threshold); a species whose old representative now lies within the threshold
@@ -138,26 +145,32 @@ def speciate(genomes: list[Genome], previous: list[Species], threshold: float, c
     other genome, by ascending id, joins the species whose representative is closest (the older
     species on a tie), or founds a new species. Species left without members disappear.
     """
-    result = speciate_at_most(genomes, previous, threshold, config, generation, next_species_id, None)
+    result = speciate_at_most(genomes, previous, threshold, config, generation, next_species_id, None, batch)
     assert result is not None  # no limit, so never given up
     return result
 
 
 def speciate_at_most(genomes: list[Genome], previous: list[Species], threshold: float, config: EvolutionConfig,
-                     generation: int, next_species_id: int, limit: int | None) -> tuple[list[Species], int] | None:
+                     generation: int, next_species_id: int, limit: int | None,
+                     batch: GenomeBatch | None = None) -> tuple[list[Species], int] | None:
     """``speciate``, giving up (None) as soon as more than ``limit`` species form: each costs a pass
     over the whole population, so a threshold found too low costs little to try."""
-    return _Speciation(genomes, previous, config).at(threshold, generation, next_species_id, limit)
+    return _Speciation(genomes, previous, config, batch).at(threshold, generation, next_species_id, limit)
 
 
 class _Speciation:
     """One generation's genomes and previous species, tabled once for speciating at one threshold or several
     (the tables and the old representatives' distances do not depend on the threshold)."""
 
-    def __init__(self, genomes: list[Genome], previous: list[Species], config: EvolutionConfig) -> None:
+    def __init__(self, genomes: list[Genome], previous: list[Species], config: EvolutionConfig,
+                 batch: GenomeBatch | None = None) -> None:
         ids = np.fromiter(map(_genome_id, genomes), np.int64, len(genomes))
-        self.genomes = list(genomes) if (np.diff(ids) > 0).all() else sorted(genomes, key=_genome_id)
-        self.table = GeneTable(self.genomes, config)
+        order = None if (np.diff(ids) > 0).all() else np.argsort(ids, kind="stable")  # by ascending id
+        self.genomes = list(genomes) if order is None else [genomes[i] for i in order.tolist()]
+        if batch is None:
+            self.table = GeneTable(self.genomes, config)
+        else:
+            self.table = GeneTable.of_batch(batch if order is None else batch.take(order), config)
         self.old_species = sorted(previous, key=lambda s: s.id)
         self.old_reps = GeneTable([s.representative for s in self.old_species], config)
         self._memo: dict[tuple[str, int], np.ndarray] = {}
@@ -301,15 +314,16 @@ def find_threshold(threshold: float, target: int, minimum: float, count_at: Call
 
 
 def speciate_steered(genomes: list[Genome], previous: list[Species], threshold: float, config: EvolutionConfig,
-                     generation: int, next_species_id: int) -> tuple[list[Species], int, float]:
+                     generation: int, next_species_id: int,
+                     batch: GenomeBatch | None = None) -> tuple[list[Species], int, float]:
     """``speciate``, and with relative steering (``compatibility_threshold_step`` 0, a target) again
     at thresholds from ``find_threshold`` while the count is out of range; returns the species, the
     next free species id and the threshold used."""
     target = config.species_target()
     if target == 0 or config.compatibility_threshold_step > 0:
-        return (*speciate(genomes, previous, threshold, config, generation, next_species_id), threshold)
+        return (*speciate(genomes, previous, threshold, config, generation, next_species_id, batch), threshold)
     limit = math.floor(target * STEER_RANGE)
-    tabled = _Speciation(genomes, previous, config)
+    tabled = _Speciation(genomes, previous, config, batch)
     results: dict[float, tuple[list[Species], int] | None] = {}
 
     def count_at(t: float) -> int:

@@ -1,4 +1,9 @@
-"""Bookkeeping of one generation's evaluation: pending genomes, batches in flight, results (no I/O)."""
+"""Bookkeeping of one generation's evaluation: genomes queued to be sent, batches in flight, results (no I/O).
+
+A *batch* is the genomes of one TASK_ASSIGNMENT (its ``batch_id`` on the wire); ``SentBatch`` is the master's
+record of one sent, by row of the generation's wire columns. A ``GenomeBatch`` (the genes of many genomes as
+arrays) is another thing, and is never called a batch here.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +21,8 @@ from neatify.genome.genome import Genome
 
 
 @dataclass(eq=False)
-class Batch:
-    """Genomes sent to one worker in one TASK_ASSIGNMENT: ``rows`` of its generation's wire columns, ``ids`` theirs.
+class SentBatch:
+    """A batch sent to one worker (one TASK_ASSIGNMENT): ``rows`` of its generation's wire columns, ``ids`` theirs.
 
     ``timed_out``: its genomes were given to others too, so its worker is not counted as one that can
     take work. ``job`` is None once its generation is over (released, so it pins no genomes).
@@ -112,7 +117,7 @@ class GenerationJob:
         self.group = None if groups is None or self.wire is None else \
             np.array([groups[i] for i in self.wire.ids.tolist()], dtype=np.int64)
         """Each row's species with ``groups``, else None."""
-        self.pending: deque[np.ndarray] = deque([np.arange(count)] if count else [])
+        self.queue: deque[np.ndarray] = deque([np.arange(count)] if count else [])
         """Rows to send, in runs (a re-sent batch's rows go in front); some may have been resolved meanwhile."""
         self.fitness = np.zeros(count, dtype=np.float64)
         self.resolved = np.zeros(count, dtype=bool)
@@ -120,7 +125,7 @@ class GenerationJob:
         self.failures: dict[int, tuple[int | str, str]] = {}
         """genome id -> (worker id, remote traceback) for genomes whose fitness function raised."""
         self.unresolved = count
-        """Genomes still without a fitness (or a failure): pending or in a batch out."""
+        """Genomes still without a fitness (or a failure): queued or in a batch out (a STATUS_REPORT's ``pending``)."""
         self.error: DistributedError | None = None
         self.finished = False
         self.batches_sent = self.batches_resent = self.duplicates_ignored = 0
@@ -131,20 +136,20 @@ class GenerationJob:
 
     @property
     def waiting(self) -> int:
-        """Rows pending (some perhaps resolved meanwhile, by a batch that reported late)."""
-        return sum(len(run) for run in self.pending)
+        """Rows queued (some perhaps resolved meanwhile, by a batch that reported late)."""
+        return sum(len(run) for run in self.queue)
 
-    def task_frame(self, batch: Batch) -> bytes:
+    def task_frame(self, batch: SentBatch) -> bytes:
         """The TASK_ASSIGNMENT frame of a batch, cut from the generation's wire columns."""
         assert self.wire is not None
         return encode_frame(self.wire.task(batch.id, self.generation, batch.rows))
 
     def take(self, size: int) -> np.ndarray:
-        """Up to ``size`` pending rows that have no result yet (of one group when there are groups)."""
+        """Up to ``size`` queued rows that have no result yet (of one group when there are groups)."""
         taken: list[np.ndarray] = []
         count, group = 0, None
-        while self.pending and count < size:
-            run = self.pending.popleft()
+        while self.queue and count < size:
+            run = self.queue.popleft()
             head, rest = run[:size - count], run[size - count:]
             head = head[~self.resolved[head]]
             if self.group is not None and head.size:
@@ -153,7 +158,7 @@ class GenerationJob:
                 if other.size:
                     rest, head = np.concatenate((head[other[0]:], rest)), head[:other[0]]
             if rest.size:
-                self.pending.appendleft(rest)
+                self.queue.appendleft(rest)
             taken.append(head)
             count += head.size
             if rest.size and group is not None and self.group is not None and self.group[rest[0]] != group:
@@ -167,16 +172,16 @@ class GenerationJob:
         assert self.wire is not None
         return self.wire.ids[rows]
 
-    def requeue(self, batch: Batch) -> bool:
+    def requeue(self, batch: SentBatch) -> bool:
         """Put a failed or late batch's unresolved genomes back in front; whether any were."""
         batch.timed_out = True
         missing = batch.rows[~self.resolved[batch.rows]]
         if missing.size:
-            self.pending.appendleft(missing)
+            self.queue.appendleft(missing)
             self.batches_resent += 1
         return bool(missing.size)
 
-    def record(self, batch: Batch, ids: np.ndarray, fitness: np.ndarray, errors: list[list],
+    def record(self, batch: SentBatch, ids: np.ndarray, fitness: np.ndarray, errors: list[list],
                worker_id: int | str) -> int:
         """Take a report's values (checked to cover ``batch``) for genomes still without one; returns how many
         were new."""
@@ -234,7 +239,7 @@ class SpeedShare:
         self.add(new)
 
     def share(self, speed: float | None) -> float:
-        """The fraction of the pending genomes a worker of ``speed`` deserves."""
+        """The fraction of the queued genomes a worker of ``speed`` deserves."""
         default = self._known_sum / self._known if self._known else 1.0
         total = self._known_sum + default * self._unknown
         return (speed or default) / total if total > 0 else 1.0
@@ -283,15 +288,15 @@ class Pace:
         return self.floor(genomes + 1) <= genomes
 
 
-def batch_size(pending: int, capacity: int, share: float, fixed: int, floor: int = 1) -> int:
+def batch_size(waiting: int, capacity: int, share: float, fixed: int, floor: int = 1) -> int:
     """Genomes for the next batch of one worker.
 
     ``fixed`` > 0 is used as is (capped by the worker's capacity). Otherwise (guided self-scheduling)
-    the worker gets half of its ``share`` of the pending genomes, its share being its speed over the
+    the worker gets half of its ``share`` of the ``waiting`` (queued) genomes, its share being its speed over the
     summed speed of the workers that can take work (see ``SpeedShare``), so batches shrink toward
     the end of a generation and fast workers take more; but never fewer than ``floor`` (``Pace.floor``:
-    enough to amortise the worker's measured per-batch overhead), capacity and pending genomes allowing.
+    enough to amortise the worker's measured per-batch overhead), capacity and waiting genomes allowing.
     """
     if fixed > 0:
-        return max(1, min(fixed, capacity, pending))
-    return max(1, min(capacity, pending, max(floor, math.ceil(pending * min(share, 1.0) / 2))))
+        return max(1, min(fixed, capacity, waiting))
+    return max(1, min(capacity, waiting, max(floor, math.ceil(waiting * min(share, 1.0) / 2))))

@@ -8,7 +8,6 @@ primary unheard of for the silence limit is gone and the standby takes over as t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import msgpack
@@ -22,68 +21,11 @@ from neatify.distributed.wire.messages import (
     StateSnapshot,
 )
 from neatify.distributed.wire.framing import PROTOCOL_VERSION, FrameDecoder, encode_frame
-from neatify.distributed.core.worker import Send
+from neatify.distributed.core._state import ConnectionState, Phase, Role
+from neatify.distributed.core.actions import Send
+from neatify.distributed.core.events import Ended, Event, Promote, Registered, Replicated, Shutdown, Snapshot, StoodDown
 
 _STATE_KEYS = {"population", "statistics"}
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The primary's state after an evaluated generation: its population and its statistics rows, checked."""
-
-    epoch: int
-    generation: int
-    population: dict[str, Any]
-    statistics: list[dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class Linked:
-    """The primary accepted this standby."""
-
-    epoch: int
-    heartbeat_interval: float
-
-
-@dataclass(frozen=True)
-class Replicated:
-    """A new snapshot, now ``StandbyProtocol.snapshot``."""
-
-    snapshot: Snapshot
-
-
-@dataclass(frozen=True)
-class Lost:
-    """This connection is over (reconnect), or, ``fatal``, the primary refused this standby for good."""
-
-    error: DistributedError
-    fatal: bool = False
-
-
-@dataclass(frozen=True)
-class Promote:
-    """The primary has been gone for the silence limit: lead the run as ``epoch``."""
-
-    epoch: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class Finished:
-    """The primary ended the run itself (SHUTDOWN_SIGNAL): nothing to take over."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class StoodDown:
-    """The master dialled, of an older epoch than this one's, stood down on meeting it (ERROR_REPORT ``"epoch"``):
-    what a promoted standby tells its old primary (``standby.OldPrimaryFence``)."""
-
-    reason: str
-
-
-Event = Send | Linked | Replicated | Lost | Promote | Finished | StoodDown
 
 
 def encode_state(population: dict[str, Any], statistics: list[dict[str, Any]]) -> bytes:
@@ -128,54 +70,60 @@ class StandbyProtocol:
         self._last_heard = now
         self._opened = now
         """When the current connection was opened (its own silence counts from then)."""
-        self._decoder: FrameDecoder | None = None
-        """The current connection's (None between connections)."""
+        self._decoder = FrameDecoder(max_frame_bytes)
+        """The current connection's."""
+        self._state: ConnectionState | None = None
+        """The current connection's (None before the first): CLOSED between connections."""
         self._nonce = b""
-        self._proven = False
-        self._registered = False
+
+    @property
+    def connected(self) -> bool:
+        """Whether a connection to the primary is open and not over."""
+        return self._state is not None and not self._state.closed
 
     def connect(self, now: float) -> Send:
         """A new connection to the primary is open: the registration to send first."""
         self._decoder, self._opened = FrameDecoder(self.max_frame_bytes), now
-        self._nonce, self._proven, self._registered = auth.new_nonce(), False, False
+        self._state = ConnectionState(self.where, Role.STANDBY)
+        self._nonce = auth.new_nonce()
         return Send(encode_frame(self._hello()))
 
-    def received(self, data: bytes, now: float) -> list[Event]:
+    def received(self, data: bytes, now: float) -> list[Send | Event]:
         """Bytes arrived from the primary (any bytes are a sign of life)."""
         self._last_heard = now
-        events: list[Event] = []
-        if self._decoder is None:  # the connection already ended
+        events: list[Send | Event] = []
+        if self._state is None or self._state.closed:  # the connection already ended
             return events
         self._decoder.buffer(data)
         try:
-            while self._decoder is not None and (message := self._decoder.next_message()) is not None:
-                (self._on_message if self._registered else self._on_registration)(message, events)
+            while self.connected and (message := self._decoder.next_message()) is not None:
+                (self._on_message if self._state.registered else self._on_registration)(message, events)
         except ProtocolError as exc:  # tell the primary why before hanging up
             events.append(Send(encode_frame(ErrorReport(str(exc), fatal=False, code="error"))))
-            self._end(Lost(exc), events)
+            self._end(Ended(exc), events)
         except DistributedError as exc:
-            self._end(Lost(exc, fatal=isinstance(exc, AuthenticationError)), events)
+            self._end(Ended(exc, fatal=isinstance(exc, AuthenticationError)), events)
         return events
 
-    def closed(self, now: float) -> list[Event]:
+    def closed(self, now: float) -> list[Send | Event]:
         """The primary closed the connection (or it broke)."""
-        if self._decoder is None:
+        if not self.connected:
             return []
         try:
             self._decoder.check_eof()
             error: DistributedError = ConnectionClosed(f"primary at {self.where} closed the connection")
         except ProtocolError as exc:
             error = exc
-        events: list[Event] = []
-        self._end(Lost(error), events)
+        events: list[Send | Event] = []
+        self._end(Ended(error), events)
         return events
 
-    def tick(self, now: float) -> list[Event]:
+    def tick(self, now: float) -> list[Send | Event]:
         """Time passed: a connection silent for the limit ends; a linked primary unheard of for it is gone."""
-        events: list[Event] = []
+        events: list[Send | Event] = []
         quiet = now - max(self._last_heard, self._opened)
-        if self._decoder is not None and quiet > self.silence_limit:
-            self._end(Lost(ConnectionClosed(f"primary at {self.where} silent for {quiet:.1f}s")), events)
+        if self.connected and quiet > self.silence_limit:
+            self._end(Ended(ConnectionClosed(f"primary at {self.where} silent for {quiet:.1f}s")), events)
         silence = now - self._last_heard
         if self.linked and silence > self.silence_limit:
             replicated = "no generation" if self.snapshot is None else f"generation {self.snapshot.generation}"
@@ -187,26 +135,26 @@ class StandbyProtocol:
     def _hello(self, proof: bytes | None = None) -> StandbyRegistration:
         return StandbyRegistration(PROTOCOL_VERSION, self.epoch, nonce=self._nonce, proof=proof)
 
-    def _on_registration(self, message: Message, events: list[Event]) -> None:
+    def _on_registration(self, message: Message, events: list[Send | Event]) -> None:
         if isinstance(message, ErrorReport) and message.code == "epoch":
             self._end(StoodDown(message.message), events)
             return
         if isinstance(message, ErrorReport):
             error = AuthenticationError if message.code == "auth" else DistributedError
             refused = error(f"primary at {self.where} refused this standby: {message.message}")
-            self._end(Lost(refused, fatal=message.fatal), events)
+            self._end(Ended(refused, fatal=message.fatal), events)
             return
         if not isinstance(message, RegistrationAck):
             raise ProtocolError(f"expected REGISTRATION_ACK, got {message.TYPE.name}")
         if message.status == "challenge":
             self._answer_challenge(message, events)
-        elif self.auth_token and not self._proven:
+        elif self.auth_token and self._state.phase is Phase.OPENED:
             self._distrust("accepted this standby without proving it knows the auth token", events)
         else:
             self._accepted(message, events)
 
-    def _answer_challenge(self, challenge: RegistrationAck, events: list[Event]) -> None:
-        if self._proven or challenge.nonce is None or challenge.proof is None:
+    def _answer_challenge(self, challenge: RegistrationAck, events: list[Send | Event]) -> None:
+        if self._state.phase is Phase.CHALLENGED or challenge.nonce is None or challenge.proof is None:
             raise ProtocolError("a challenge must come once, with a nonce and a proof")
         if not self.auth_token:
             raise AuthenticationError(f"primary at {self.where} requires an auth token (set auth_token or "
@@ -217,35 +165,35 @@ class StandbyProtocol:
             self._distrust("could not prove it knows the auth token (the tokens differ, or it is not the primary)",
                            events)
             return
-        self._proven = True
+        self._state.advance(Phase.CHALLENGED)
         events.append(Send(encode_frame(self._hello(answer))))
 
-    def _accepted(self, ack: RegistrationAck, events: list[Event]) -> None:
+    def _accepted(self, ack: RegistrationAck, events: list[Send | Event]) -> None:
         epoch = ack.epoch or 0
         if epoch < self.epoch:
             raise ProtocolError(f"primary at {self.where} leads epoch {epoch}, older than epoch {self.epoch} "
                                 "already replicated")
-        assert self._decoder is not None
         self._decoder.mark_registered()
-        self._registered, self.linked, self.epoch = True, True, epoch
+        self._state.advance(Phase.REGISTERED)
+        self.linked, self.epoch = True, epoch
         interval = ack.heartbeat_interval or 0.0
         self.silence_limit = max(self.silence_limit, 3 * interval)
-        events.append(Linked(epoch, interval))
+        events.append(Registered(interval, epoch))
 
-    def _distrust(self, why: str, events: list[Event]) -> None:
+    def _distrust(self, why: str, events: list[Send | Event]) -> None:
         message = f"standby: primary at {self.where} {why}; refusing to follow it"
         events.append(Send(encode_frame(ErrorReport(message, fatal=True, code="auth"))))
-        self._end(Lost(AuthenticationError(message), fatal=True), events)
+        self._end(Ended(AuthenticationError(message), fatal=True), events)
 
     # --- linked ---
-    def _on_message(self, message: Message, events: list[Event]) -> None:
+    def _on_message(self, message: Message, events: list[Send | Event]) -> None:
         match message:
             case HeartbeatRequest():
                 events.append(Send(encode_frame(HeartbeatResponse(message.sent))))
             case StateSnapshot():
                 events.append(Replicated(self._adopt(message)))
             case ShutdownSignal():
-                self._end(Finished(message.reason), events)
+                self._end(Shutdown(message.reason), events)
             case _:
                 raise ProtocolError(f"unexpected {message.TYPE.name} from the primary")
 
@@ -260,8 +208,8 @@ class StandbyProtocol:
         self.snapshot = Snapshot(received.epoch, received.generation, population, statistics)
         return self.snapshot
 
-    def _end(self, event: Lost | Finished | StoodDown, events: list[Event]) -> None:
-        """The connection is over (and with ``Finished``, following altogether)."""
-        self._decoder = None
-        self._registered = False
+    def _end(self, event: Ended | Shutdown | StoodDown, events: list[Send | Event]) -> None:
+        """The connection is over (and with ``Shutdown``, following altogether)."""
+        assert self._state is not None
+        self._state.advance(Phase.CLOSED)
         events.append(event)

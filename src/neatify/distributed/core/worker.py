@@ -7,73 +7,31 @@ runs the fitness function, and the tests drive this with a fake clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from neatify.distributed.wire import auth
 from neatify.distributed.config import AUTH_TOKEN_ENV
 from neatify.distributed.errors import (
     AuthenticationError, ConnectionClosed, DistributedError, ProtocolError, RegistrationError,
 )
-from neatify.distributed.wire.columns import decode_batch
+from neatify.distributed.core._state import ConnectionState, Phase, Role
+from neatify.distributed.core.actions import Send
+from neatify.distributed.core.events import Ended, Event, Registered, Shutdown, Task
+from neatify.distributed.wire.columns import decode_genome_batch
 from neatify.distributed.wire.messages import (
     ErrorReport, FitnessReport, HeartbeatRequest, HeartbeatResponse, Message, RegistrationAck, ShutdownSignal,
     StatusUpdate, TaskAssignment, WorkerRegistration,
 )
 from neatify.distributed.wire.framing import PROTOCOL_VERSION, FrameDecoder, encode_frame
-from neatify.genome.genome import Genome
-from neatify.genome.batch import GenomeBatch
 
 REGISTRATION_TIMEOUT = 30.0
 """Seconds the master has to answer a registration."""
 _DEFAULT_HEARTBEAT = 10.0
 
 
-@dataclass(frozen=True)
-class Send:
-    """Bytes (whole frames) to write to the master."""
-
-    data: bytes
-
-
-@dataclass(frozen=True)
-class Registered:
-    """The master of ``epoch`` accepted this worker; it sends heartbeats every ``heartbeat_interval`` seconds."""
-
-    heartbeat_interval: float
-    epoch: int = 0
-
-
-@dataclass(frozen=True)
-class Task:
-    """A batch to evaluate: its genes checked into one ``batch``, and ``genomes``, views of its rows whose
-    gene objects are built only if the fitness function reads them."""
-
-    batch_id: int
-    generation: int
-    batch: GenomeBatch
-    genomes: list[Genome]
-
-
-@dataclass(frozen=True)
-class Shutdown:
-    """The master told this worker to exit."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class Failed:
-    """The connection is over: raise ``error`` (after writing what was sent before it)."""
-
-    error: BaseException
-
-
-Event = Send | Registered | Task | Shutdown | Failed
-
-
 class WorkerProtocol:
     """One connection of a worker to its master. ``hello()`` starts it; ``received``/``tick``/``closed``
-    return events in order; ``report``/``leaving`` make the worker's own frames."""
+    return ``Send`` actions and events in order; ``report``/``leaving`` make the worker's own frames."""
 
     def __init__(self, worker_id: int | str, capacity: int, auth_token: str | None, where: str,
                  max_frame_bytes: int, now: float, tls: bool = False, epoch: int = 0,
@@ -86,32 +44,38 @@ class WorkerProtocol:
         """The master's address, for messages."""
         self.tls = tls
         self.decoder = FrameDecoder(max_frame_bytes)
+        self.state = ConnectionState(where, Role.WORKER)
+        """OPENED, CHALLENGED once the master proved the token and this worker answered, REGISTERED, CLOSED."""
         self._hello = WorkerRegistration(PROTOCOL_VERSION, worker_id, capacity, nonce=auth.new_nonce(), epoch=epoch)
-        self._master_proven = False
         self.heartbeat_interval: float | None = None
         """Set once registered."""
         self._silence_limit = registration_timeout
         """Until registered: seconds the master has to answer (a frozen master accepts the connection but says
         nothing)."""
         self._last_heard = now
-        self.over = False
 
     @property
-    def registered(self) -> bool:
+    def accepted(self) -> bool:
+        """Whether the master accepted this worker on this connection (still so once the connection is over)."""
         return self.heartbeat_interval is not None
+
+    @property
+    def over(self) -> bool:
+        """The connection is over (failed, or the master shut this worker down)."""
+        return self.state.closed
 
     def hello(self) -> Send:
         """The registration to send first."""
         return Send(encode_frame(self._hello))
 
-    def received(self, data: bytes, now: float) -> list[Event]:
+    def received(self, data: bytes, now: float) -> list[Send | Event]:
         """Bytes arrived from the master (any bytes count as a sign of life, even part of a big task)."""
         self._last_heard = now
-        events: list[Event] = []
+        events: list[Send | Event] = []
         self.decoder.buffer(data)
         try:
             while not self.over and (message := self.decoder.next_message()) is not None:
-                if self.registered:
+                if self.state.registered:
                     self._on_message(message, events)
                 else:
                     self._on_registration(message, events)
@@ -122,27 +86,27 @@ class WorkerProtocol:
             self._fail(exc, events)
         return events
 
-    def tick(self, now: float) -> list[Event]:
+    def tick(self, now: float) -> list[Send | Event]:
         """Time passed: the master silent too long (no answer to the registration, no heartbeat) ends it."""
         if self.over or now - self._last_heard <= self._silence_limit:
             return []
-        what = "no registration answer" if not self.registered else "master silent"
-        events: list[Event] = []
+        what = "master silent" if self.accepted else "no registration answer"
+        events: list[Send | Event] = []
         self._fail(ConnectionClosed(f"{what} for {now - self._last_heard:.1f}s"), events)
         return events
 
-    def closed(self) -> list[Event]:
+    def closed(self) -> list[Send | Event]:
         """The master closed the connection (or it broke)."""
         if self.over:
             return []
-        hint = "" if self.registered or self.tls else \
+        hint = "" if self.accepted or self.tls else \
             " before answering the registration (a master using TLS does this to plain peers: give tls_ca)"
         try:
             self.decoder.check_eof()
             error: DistributedError = ConnectionClosed(f"connection closed by peer{hint}")
         except ProtocolError as exc:
             error = exc
-        events: list[Event] = []
+        events: list[Send | Event] = []
         self._fail(error, events)
         return events
 
@@ -156,7 +120,7 @@ class WorkerProtocol:
         return encode_frame(StatusUpdate("leaving"))
 
     # --- registration ---
-    def _on_registration(self, message: Message, events: list[Event]) -> None:
+    def _on_registration(self, message: Message, events: list[Send | Event]) -> None:
         if isinstance(message, ErrorReport):
             if not message.fatal:
                 raise ConnectionRefusedError(f"refused for now: {message.message}")
@@ -165,7 +129,7 @@ class WorkerProtocol:
         if not isinstance(message, RegistrationAck):
             raise ProtocolError(f"expected REGISTRATION_ACK, got {message.TYPE.name}")
         if message.status == "accepted":
-            if self.auth_token and not self._master_proven:
+            if self.auth_token and self.state.phase is Phase.OPENED:
                 self._distrust("accepted this worker without proving it knows the auth token (it has none "
                                "set, or it is not the real master)", events)
                 return
@@ -174,12 +138,13 @@ class WorkerProtocol:
                 self._refuse_stale(epoch, events)
                 return
             self.decoder.mark_registered()
+            self.state.advance(Phase.REGISTERED)
             interval = message.heartbeat_interval
             self.heartbeat_interval = _DEFAULT_HEARTBEAT if interval is None else interval
             self._silence_limit = 3 * self.heartbeat_interval
             events.append(Registered(self.heartbeat_interval, epoch))
             return
-        if self._master_proven or message.nonce is None or message.proof is None:
+        if self.state.phase is Phase.CHALLENGED or message.nonce is None or message.proof is None:
             raise ProtocolError("a challenge must come once, with a nonce and a proof")
         if not self.auth_token:
             raise AuthenticationError(f"worker {self.worker_id}: master at {self.where} requires an auth token "
@@ -191,36 +156,37 @@ class WorkerProtocol:
             self._distrust("could not prove it knows the auth token (the tokens differ, or it is not the real "
                            "master)", events)
             return
-        self._master_proven = True
+        self.state.advance(Phase.CHALLENGED)
         events.append(Send(encode_frame(replace(self._hello, proof=answer))))
 
-    def _refuse_stale(self, epoch: int, events: list[Event]) -> None:
+    def _refuse_stale(self, epoch: int, events: list[Send | Event]) -> None:
         """A master of an older epoch than one served (an old primary revived): tell it, try the next master."""
         message = (f"worker {self.worker_id}: master at {self.where} leads epoch {epoch}, older than epoch "
                    f"{self.epoch} this worker has served; refusing it")
         events.append(Send(encode_frame(ErrorReport(message, fatal=False, code="epoch"))))
         self._fail(ConnectionRefusedError(message), events)
 
-    def _distrust(self, why: str, events: list[Event]) -> None:
+    def _distrust(self, why: str, events: list[Send | Event]) -> None:
         """Tell the master why this worker will not work for it, and end the connection."""
         message = f"worker {self.worker_id}: master at {self.where} {why}; refusing to work for it"
         events.append(Send(encode_frame(ErrorReport(message, fatal=True, code="auth"))))
         self._fail(AuthenticationError(message), events)
 
     # --- registered ---
-    def _on_message(self, message: Message, events: list[Event]) -> None:
+    def _on_message(self, message: Message, events: list[Send | Event]) -> None:
         match message:
             case HeartbeatRequest(sent=sent):
                 events.append(Send(encode_frame(HeartbeatResponse(sent))))
             case TaskAssignment():
-                batch = decode_batch(message)  # all checked, in bulk
-                events.append(Task(message.batch_id, message.generation, batch, batch.views()))
+                genome_batch = decode_genome_batch(message)  # all checked, in bulk
+                events.append(Task(message.batch_id, message.generation, genome_batch, genome_batch.views()))
             case ShutdownSignal(reason=reason):
-                self.over = True
+                self.state.advance(Phase.CLOSED)
                 events.append(Shutdown(reason))
             case _:
                 raise ProtocolError(f"unexpected {message.TYPE.name} from the master")
 
-    def _fail(self, error: BaseException, events: list[Event]) -> None:
-        self.over = True
-        events.append(Failed(error))
+    def _fail(self, error: BaseException, events: list[Send | Event]) -> None:
+        """The connection is over: for good if the master refused this worker (``RegistrationError``)."""
+        self.state.advance(Phase.CLOSED)
+        events.append(Ended(error, fatal=isinstance(error, RegistrationError)))

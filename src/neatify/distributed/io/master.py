@@ -25,7 +25,8 @@ from neatify.config import EvolutionConfig
 from neatify.distributed.io import tls
 from neatify.distributed.config import DistributedConfig
 from neatify.distributed.errors import DistributedError, WorkerWaitTimeout
-from neatify.distributed.core.master import Action, Close, MasterProtocol, Send
+from neatify.distributed.core.actions import Action, Close, Send
+from neatify.distributed.core.master import MasterProtocol
 from neatify.distributed.wire.messages import StateSnapshot
 from neatify.distributed.io.connection import unsent_bytes
 from neatify.distributed.wire.framing import PROTOCOL_VERSION, encode_frame
@@ -34,10 +35,11 @@ from neatify.distributed.io.scheduler_file import (
     SchedulerInfo, advertised_host, remove_scheduler_file, write_scheduler_file,
 )
 from neatify.distributed.io.standby import OldPrimaryFence, StandbyLink
-from neatify.distributed.core.standby import Finished, Snapshot, encode_state
+from neatify.distributed.core.events import Shutdown, Snapshot
+from neatify.distributed.core.standby import encode_state
 from neatify.genome.genome import Genome
 from neatify.population import FitnessFunction, Population
-from neatify.reporting.reporters import StatisticsReporter
+from neatify.reporting.reporters import CheckpointReporter, Reporter, StatisticsReporter
 
 logger = logging.getLogger("neatify.distributed.io.master")
 
@@ -57,7 +59,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-class _Link(asyncio.Protocol):
+class _PeerConnection(asyncio.Protocol):
     """One connection's events, handed to the coordinator (which owns the protocol state)."""
 
     def __init__(self, coordinator: SystemCoordinator) -> None:
@@ -111,7 +113,7 @@ class SystemCoordinator:
         self.config = config
         self._core = MasterProtocol(config, started=time.monotonic(), epoch=epoch,
                                     standby=config.standby_of is not None)
-        self._links: dict[int, _Link] = {}
+        self._connections: dict[int, _PeerConnection] = {}
         self._ids = itertools.count(1)
         self._started = False
         """Whether min_workers were reached once; later generations only need one worker."""
@@ -161,7 +163,7 @@ class SystemCoordinator:
 
     async def _listen(self) -> asyncio.base_events.Server:
         server = await asyncio.get_running_loop().create_server(
-            lambda: _Link(self), self.config.host, self.config.port, backlog=self.config.listen_backlog,
+            lambda: _PeerConnection(self), self.config.host, self.config.port, backlog=self.config.listen_backlog,
             reuse_address=True)
         self._schedule_tick()
         return server
@@ -239,9 +241,9 @@ class SystemCoordinator:
         deadline = time.monotonic() + _SHUTDOWN_GRACE
         while self._core.num_workers and time.monotonic() < deadline:  # workers hang up first: no TIME_WAIT here
             await asyncio.sleep(0.02)
-        for link in list(self._links.values()):
-            assert link.transport is not None
-            link.transport.abort()
+        for connection in list(self._connections.values()):
+            assert connection.transport is not None
+            connection.transport.abort()
         await asyncio.sleep(0)  # let connection_lost run
         return len(actions)
 
@@ -314,17 +316,17 @@ class SystemCoordinator:
     def _apply(self, actions: list[Action]) -> None:
         """Carry out the protocol's actions, then hand over a finished generation."""
         for action in actions:
-            link = self._links.get(action.conn)
-            if link is None or link.transport is None:
+            connection = self._connections.get(action.conn)
+            if connection is None or connection.transport is None:
                 continue
             if isinstance(action, Send):
-                link.transport.write(action.data)
-                link.written += len(action.data)
+                connection.transport.write(action.data)
+                connection.written += len(action.data)
             elif isinstance(action, Close):
                 if action.flush:
-                    link.transport.close()
+                    connection.transport.close()
                 else:
-                    link.transport.abort()
+                    connection.transport.abort()
         outcome = self._core.take_outcome()
         if outcome is not None and self._waiting is not None:
             future, self._waiting = self._waiting, None
@@ -337,43 +339,43 @@ class SystemCoordinator:
             with self._changed:
                 self._changed.notify_all()
 
-    def _accepted(self, link: _Link) -> None:
+    def _accepted(self, connection: _PeerConnection) -> None:
         if self._accept_failed:
             self._accept_failed = False
             logger.info("accepting connections again")
-        assert link.transport is not None
-        peer = link.transport.get_extra_info("peername")
+        assert connection.transport is not None
+        peer = connection.transport.get_extra_info("peername")
         address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         if self._tls is None:
-            self._opened(link, address)
+            self._opened(connection, address)
         else:  # the handshake runs as a task of its own, bounded by handshake_timeout: accepting goes on
-            link.transport.pause_reading()
+            connection.transport.pause_reading()
             assert self._loop is not None
-            self._loop.create_task(self._start_tls(link, address))
+            self._loop.create_task(self._start_tls(connection, address))
 
-    async def _start_tls(self, link: _Link, address: str) -> None:
-        assert self._loop is not None and self._tls is not None and link.transport is not None
+    async def _start_tls(self, connection: _PeerConnection, address: str) -> None:
+        assert self._loop is not None and self._tls is not None and connection.transport is not None
         try:
-            transport = await self._loop.start_tls(link.transport, link, self._tls, server_side=True,
+            transport = await self._loop.start_tls(connection.transport, connection, self._tls, server_side=True,
                                                    ssl_handshake_timeout=self.config.handshake_timeout)
         except (OSError, asyncio.TimeoutError) as exc:
             logger.warning("closing connection from %s: TLS handshake failed (%s)", address,
                            exc or type(exc).__name__)
-            link.transport.abort()
+            connection.transport.abort()
             return
-        link.transport = transport  # type: ignore[assignment]
-        self._opened(link, address)
+        connection.transport = transport  # type: ignore[assignment]
+        self._opened(connection, address)
 
-    def _opened(self, link: _Link, address: str) -> None:
-        self._links[link.id] = link
-        self._apply(self._core.connected(link.id, address, time.monotonic()))
-        early, link.early = link.early or [], None
+    def _opened(self, connection: _PeerConnection, address: str) -> None:
+        self._connections[connection.id] = connection
+        self._apply(self._core.connected(connection.id, address, time.monotonic()))
+        early, connection.early = connection.early or [], None
         for data in early:
-            link.data_received(data)
+            connection.data_received(data)
 
-    def _lost(self, link: _Link, reason: str) -> None:
-        self._links.pop(link.id, None)
-        self._apply(self._core.closed(link.id, reason, time.monotonic(), eof=link.eof))
+    def _lost(self, connection: _PeerConnection, reason: str) -> None:
+        self._connections.pop(connection.id, None)
+        self._apply(self._core.closed(connection.id, reason, time.monotonic(), eof=connection.eof))
 
     def _schedule_tick(self) -> None:
         interval = min(0.5, self.config.heartbeat_interval / 2, self.config.task_timeout / 4)
@@ -382,11 +384,11 @@ class SystemCoordinator:
 
     def _tick(self) -> None:
         now = time.monotonic()
-        for link in self._links.values():  # a peer taking a big batch is alive though its answers wait
-            queued = link.backlog()
-            if link.queued > _BACKLOG_BYTES and queued < link.queued:
-                self._core.delivered(link.id, now)
-            link.queued = queued
+        for connection in self._connections.values():  # a peer taking a big batch is alive though its answers wait
+            queued = connection.backlog()
+            if connection.queued > _BACKLOG_BYTES and queued < connection.queued:
+                self._core.delivered(connection.id, now)
+            connection.queued = queued
         self._apply(self._core.tick(now))
         if not self._stopping:
             self._schedule_tick()
@@ -403,12 +405,15 @@ class SystemCoordinator:
         logger.debug("event loop: %s", context.get("message"), exc_info=exc)
 
 
-class DistributedEvaluator:
+class DistributedEvaluator(Reporter):
     """TCP workers as a fitness function: ``pop.run_generation(DistributedEvaluator(config))``.
 
     Like ``ParallelEvaluator`` and ``RayEvaluator``, so one ``Population`` with its reporters and
-    checkpoints serves every backend. The master starts listening at construction (``port``);
-    ``close()``, or leaving a ``with`` block, tells the workers to exit and frees the port.
+    checkpoints serves every backend. Added to the population as a reporter too
+    (``pop.add_reporter(evaluator)``), it labels each generation on the wire and in logs with the
+    population's number and, with ``batching="species"``, batches by its species (``DistributedPopulation``
+    is exactly that). The master starts listening at construction (``port``); ``close()``, or leaving a
+    ``with`` block, tells the workers to exit and frees the port.
     """
 
     def __init__(self, config: DistributedConfig | None = None, epoch: int = 1) -> None:
@@ -416,15 +421,25 @@ class DistributedEvaluator:
         self.coordinator = SystemCoordinator(self.config, epoch)
         self.coordinator.start()
         self.calls = 0
+        """The generation the next call is labelled with (a reporter's population's, else the calls so far)."""
+        self._species: dict[int, int] | None = None
+        """Genome id -> species id of the generation about to be evaluated (as a reporter, batching by species)."""
 
     @property
     def port(self) -> int:
         """The port the master listens on."""
         return self.coordinator.port
 
+    def start_generation(self, population: Population) -> None:
+        """As a reporter: the next call evaluates ``population``'s generation (and batches by its species)."""
+        self.calls = population.generation
+        self._species = {genome.id: s.id for s in population.species for genome in s.members} \
+            if self.config.batching == "species" else None
+
     def __call__(self, genomes: list[Genome]) -> None:
-        """Set each genome's fitness from the workers (the calls are numbered as generations in logs)."""
-        self.evaluate(genomes, self.calls)
+        """Set each genome's fitness from the workers."""
+        species, self._species = self._species, None
+        self.evaluate(genomes, self.calls, species)
 
     def evaluate(self, genomes: list[Genome], generation: int, species: Mapping[int, int] | None = None) -> None:
         """Set each genome's fitness from the workers, labelled ``generation`` on the wire and in logs
@@ -446,11 +461,11 @@ class DistributedEvaluator:
 
 
 class DistributedPopulation(Population):
-    """A ``Population`` whose genomes are evaluated by ``WorkerNode``s over TCP.
+    """A ``Population`` whose genomes are evaluated by ``WorkerNode``s over TCP: a ``Population`` run through its
+    ``DistributedEvaluator`` (``evaluator``, also one of its reporters), checkpointed through a ``CheckpointReporter``.
 
     The fitness function given to ``run_generation`` on the master is ignored: the workers' own
-    fitness functions compute fitness (pass a dummy such as ``lambda genomes: None``). A thin layer
-    over ``Population`` and ``DistributedEvaluator`` that also keeps a checkpoint: with
+    fitness functions compute fitness (pass a dummy such as ``lambda genomes: None``). With
     ``checkpoint_path`` the population is restored from that file when it exists, and saved to
     it after every evaluated generation, so a restarted master continues the run exactly. A damaged
     checkpoint, or a path where none can be written, raises ``CheckpointError`` before any worker is served.
@@ -465,23 +480,25 @@ class DistributedPopulation(Population):
                  checkpoint_path: str | Path | None = None) -> None:
         super().__init__(pop_size, num_inputs, num_outputs, config, seed)
         self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
+        self.checkpoints = None if self.checkpoint_path is None else \
+            CheckpointReporter(self.checkpoint_path.parent, filename=self.checkpoint_path.name)
+        """Saves this master's state after every evaluated generation (None without ``checkpoint_path``)."""
         self.epoch = 1
         """This master's epoch (a promoted standby's is its primary's plus one), saved in the checkpoint."""
         seeded = seed is not None
-        if self.checkpoint_path is not None:
-            Checkpoint.check_writable(self.checkpoint_path)
-            if self.checkpoint_path.exists():
-                seeded = True
-                state, epoch = Checkpoint.read_run(self.checkpoint_path)
-                self.load_state_dict(state)
-                self.epoch = epoch or 1
-                logger.info("resumed from checkpoint %s at generation %d (epoch %d)", self.checkpoint_path,
-                            self.generation, self.epoch)
+        if self.checkpoint_path is not None and self.checkpoint_path.exists():
+            seeded = True
+            state, epoch = Checkpoint.read_run(self.checkpoint_path)
+            self.load_state_dict(state)
+            self.epoch = epoch or 1
+            logger.info("resumed from checkpoint %s at generation %d (epoch %d)", self.checkpoint_path,
+                        self.generation, self.epoch)
         state = self.state_dict()
         self._settings = self._run_settings(state, seeded)
         """What this master's arguments fixed of the run, which a standby's primary must share."""
         self.distributed_config = distributed_config if distributed_config is not None else DistributedConfig()
         self.evaluator = DistributedEvaluator(self.distributed_config, self.epoch)
+        self.add_reporter(self.evaluator)
         self.coordinator = self.evaluator.coordinator
         self.replicated_statistics: list[dict[str, Any]] = []
         """A promoted standby's: the primary's statistics rows up to the last replicated generation."""
@@ -495,26 +512,20 @@ class DistributedPopulation(Population):
         """The port the master listens on."""
         return self.coordinator.port
 
-    def evaluate(self, fitness_fn: FitnessFunction) -> None:
-        """Set each genome's fitness from the workers (batched by species if so configured); ``fitness_fn``
-        is ignored."""
-        species = {genome.id: s.id for s in self.species for genome in s.members} \
-            if self.distributed_config.batching == "species" else None
-        self.evaluator.evaluate(self.genomes, self.generation, species)
-
-    def run_generation(self, fitness_fn: FitnessFunction) -> None:
-        """Breed and evaluate one generation on the workers, then save the checkpoint if configured and send
-        the state to the standby, if one follows (one that links later gets the last state sent, at worst the
-        start, and the next generation's: an older state only replays generations the same way)."""
+    def run_generation(self, fitness_fn: FitnessFunction | None = None) -> None:
+        """Breed and evaluate one generation on the workers (``fitness_fn`` is ignored), then save the checkpoint
+        if configured and send the state to the standby, if one follows (one that links later gets the last state
+        sent, at worst the start, and the next generation's: an older state only replays generations the same
+        way)."""
         if self.coordinator.standby:
             raise DistributedError("a standby evolves only once promoted: call follow() first")
-        super().run_generation(fitness_fn)
+        super().run_generation(self.evaluator)
         linked = self.coordinator.standby_linked
-        if self.checkpoint_path is None and not linked:
+        if self.checkpoints is None and not linked:
             return
         state = self.state_dict()  # per-gene work: built once for both, and not for no one
-        if self.checkpoint_path is not None:
-            Checkpoint.save_state(state, self.checkpoint_path, self.epoch)
+        if self.checkpoints is not None:
+            self.checkpoints.save_state(state, self.generation, self.epoch)
         if linked:
             self._replicate(state)
 
@@ -529,7 +540,7 @@ class DistributedPopulation(Population):
         ``replicated_statistics`` the primary's statistics rows)."""
         link = StandbyLink(self.distributed_config, self._replicated, self.epoch)
         ended = link.follow()
-        if isinstance(ended, Finished):
+        if isinstance(ended, Shutdown):
             logger.info("standby: the primary ended the run (%s); not taking over", ended.reason)
             return False
         logger.warning("standby: promoting to epoch %d: %s", ended.epoch, ended.reason)
@@ -564,8 +575,8 @@ class DistributedPopulation(Population):
         """Check that the primary's latest state is of this run, then save it to this standby's checkpoint, if it
         has one."""
         self._check_same_run(snapshot.population)
-        if self.checkpoint_path is not None:
-            Checkpoint.save_state(snapshot.population, self.checkpoint_path, snapshot.epoch)
+        if self.checkpoints is not None:
+            self.checkpoints.save_state(snapshot.population, snapshot.generation, snapshot.epoch)
         logger.info("standby: replicated generation %d of the primary (epoch %d)", snapshot.generation,
                     snapshot.epoch)
 

@@ -16,12 +16,16 @@ from neatify.distributed.errors import AuthenticationError, ConnectionClosed, Di
 from neatify.distributed.wire.messages import ErrorReport
 from neatify.distributed.io.connection import FramedConnection
 from neatify.distributed.wire.framing import encode_frame
-from neatify.distributed.core.standby import (
-    Event, Finished, Linked, Lost, Promote, Replicated, Send, Snapshot, StandbyProtocol, StoodDown,
+from neatify.distributed.core.actions import Send
+from neatify.distributed.core.events import (
+    Ended, Event, Promote, Registered, Replicated, Shutdown, Snapshot, StoodDown,
 )
+from neatify.distributed.core.standby import StandbyProtocol
 
 logger = logging.getLogger("neatify.distributed.io.standby")
 
+_End = Promote | Shutdown | StoodDown | Ended
+"""What ends a connection to the primary."""
 _MAX_TICK = 0.1
 """Longest wait of one socket read, so the promotion timer is checked at least this often."""
 _MAX_RETRY = 0.5
@@ -31,7 +35,7 @@ _MAX_RETRY = 0.5
 class StandbyLink:
     """Follows the primary at ``config.standby_of``: registers (reconnecting whenever the link breaks), hands
     every checked snapshot to ``on_snapshot``, and returns ``Promote`` once the primary is gone for the
-    silence limit (``peer_timeout``, or 3 of the primary's heartbeat intervals if longer) or ``Finished``
+    silence limit (``peer_timeout``, or 3 of the primary's heartbeat intervals if longer) or ``Shutdown``
     when the primary ends the run. Raises ``AuthenticationError``/``DistributedError`` when the primary
     refuses it for good."""
 
@@ -51,16 +55,16 @@ class StandbyLink:
         """End ``follow`` (or a fence's watch) within one tick, from another thread."""
         self._stop.set()
 
-    def follow(self) -> Promote | Finished:
-        """Follow the primary until it is gone (``Promote``) or ends the run (``Finished``)."""
+    def follow(self) -> Promote | Shutdown:
+        """Follow the primary until it is gone (``Promote``) or ends the run (``Shutdown``)."""
         while True:
             conn = self._connect()
             ended = None if conn is None else self._serve(conn)
             if isinstance(ended, StoodDown):  # this standby's epoch is newer: an old primary, now gone
                 self._failed(f"the primary stood down ({ended.reason})")
-            if not isinstance(ended, (Promote, Finished)):
+            if not isinstance(ended, (Promote, Shutdown)):
                 ended = self._act(self.core.tick(time.monotonic()), None)
-            if isinstance(ended, (Promote, Finished)):
+            if isinstance(ended, (Promote, Shutdown)):
                 return ended
             time.sleep(self._retry)
 
@@ -92,7 +96,7 @@ class StandbyLink:
         state = "linked before" if self.core.linked else "never linked yet, so no promotion"
         logger.log(level, "standby: %s at %s (attempt %d; %s)", why, self.config.standby_of, self._failures, state)
 
-    def _serve(self, conn: FramedConnection) -> Promote | Finished | StoodDown | Lost | None:
+    def _serve(self, conn: FramedConnection) -> _End | None:
         """Pump one connection until it ends (or ``stop``); what ended it."""
         try:
             conn.send_bytes(self.core.connect(time.monotonic()).data)
@@ -109,7 +113,7 @@ class StandbyLink:
                     return ended
             return None
         except (OSError, ProtocolError) as exc:
-            return self._act(self.core.closed(time.monotonic()), None) or Lost(ProtocolError(str(exc)))
+            return self._act(self.core.closed(time.monotonic()), None) or Ended(ProtocolError(str(exc)))
         finally:
             conn.close()
 
@@ -123,27 +127,27 @@ class StandbyLink:
                 conn.send_bytes(encode_frame(ErrorReport(str(exc), fatal=True, code="error")))
             raise
 
-    def _act(self, events: list[Event], conn: FramedConnection | None) -> Promote | Finished | StoodDown | Lost | None:
-        """Carry out ``events``; what ends the connection, if anything: ``Promote``, ``Finished`` or ``StoodDown``
-        before ``Lost`` (a fatal ``Lost`` is raised)."""
-        lost = None
+    def _act(self, events: list[Send | Event], conn: FramedConnection | None) -> _End | None:
+        """Carry out ``events``; what ends the connection, if anything: ``Promote``, ``Shutdown`` or ``StoodDown``
+        before ``Ended`` (a fatal ``Ended`` is raised)."""
+        ended: Ended | None = None
         for event in events:
             if isinstance(event, Send) and conn is not None:
                 conn.send_bytes(event.data)
-            elif isinstance(event, Linked):
+            elif isinstance(event, Registered):
                 self._failures = 0
                 logger.info("standby: following the primary at %s (epoch %d)", self.config.standby_of, event.epoch)
             elif isinstance(event, Replicated):
                 self._hand_over(event.snapshot, conn)
-            elif isinstance(event, Lost):
+            elif isinstance(event, Ended):
                 if event.fatal:
                     logger.error("%s", event.error)
                     raise event.error
                 self._failed(f"lost the link ({event.error})")
-                lost = event
-            elif isinstance(event, (Promote, Finished, StoodDown)):
+                ended = event
+            elif isinstance(event, (Promote, Shutdown, StoodDown)):
                 return event
-        return lost
+        return ended
 
 
 class OldPrimaryFence(StandbyLink):

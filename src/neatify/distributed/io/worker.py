@@ -20,9 +20,9 @@ from neatify.distributed.errors import AuthenticationError, ConnectionClosed, Pr
 from neatify.distributed.io.connection import FramedConnection
 from neatify.distributed.wire.framing import PROTOCOL_VERSION
 from neatify.distributed.io.scheduler_file import read_scheduler_file
-from neatify.distributed.core.worker import (
-    REGISTRATION_TIMEOUT, Event, Failed, Registered, Send, Shutdown, Task, WorkerProtocol,
-)
+from neatify.distributed.core.actions import Send
+from neatify.distributed.core.events import Ended, Event, Registered, Shutdown, Task
+from neatify.distributed.core.worker import REGISTRATION_TIMEOUT, WorkerProtocol
 from neatify.evaluation import NO_STATE, BatchResult, evaluate_batch
 from neatify.genome.genome import Genome
 
@@ -154,10 +154,10 @@ class WorkerNode:
             except (ConnectionClosed, ProtocolError, OSError) as exc:
                 if self._stop.is_set():
                     return
-                if core.registered:
+                if core.accepted:
                     logger.warning("worker %s: lost the master (%s); reconnecting", self.worker_id, exc)
                 failures += 1
-                self._back_off(failures, f"{'connection lost' if core.registered else 'registration failed'} ({exc})")
+                self._back_off(failures, f"{'connection lost' if core.accepted else 'registration failed'} ({exc})")
             finally:
                 conn.close()
 
@@ -237,7 +237,7 @@ class WorkerNode:
         that cannot get in says so at once, then ever more rarely however long it keeps trying."""
         return logging.WARNING if failures & (failures - 1) == 0 else logging.INFO
 
-    def _register(self, conn: FramedConnection, core: WorkerProtocol) -> list[Event]:
+    def _register(self, conn: FramedConnection, core: WorkerProtocol) -> list[Send | Event]:
         """Register (mutually authenticated with a token), in this thread, until accepted or refused;
         returns the events that came after the acceptance in the same read (a first task, say)."""
         conn.send_bytes(core.hello().data)
@@ -246,8 +246,8 @@ class WorkerNode:
             for i, event in enumerate(events):
                 if isinstance(event, Send):
                     conn.send_bytes(event.data)
-                elif isinstance(event, Failed):
-                    self._fail(event.error)
+                elif isinstance(event, Ended):
+                    self._fail(event)
                 elif isinstance(event, Registered):
                     logger.info("worker %s: registered with master %s (epoch %d)", self.worker_id, self._where,
                                 event.epoch)
@@ -256,7 +256,7 @@ class WorkerNode:
                     return events[i + 1:]
 
     @staticmethod
-    def _pump(conn: FramedConnection, core: WorkerProtocol) -> list[Event]:
+    def _pump(conn: FramedConnection, core: WorkerProtocol) -> list[Send | Event]:
         """One read from the socket through the protocol (or, after a quiet read, the time passing)."""
         try:
             data = conn.read_some()
@@ -264,13 +264,14 @@ class WorkerNode:
             return core.closed()
         return core.tick(time.monotonic()) if data is None else core.received(data, time.monotonic())
 
-    def _fail(self, error: BaseException) -> None:
+    @staticmethod
+    def _fail(ended: Ended) -> None:
         """Raise what ended the connection (logged first when the master refused this worker for good)."""
-        if isinstance(error, (AuthenticationError, RegistrationError)):
-            logger.error("%s", error)
-        raise error
+        if ended.fatal:
+            logger.error("%s", ended.error)
+        raise ended.error
 
-    def _serve(self, conn: FramedConnection, core: WorkerProtocol, early: list[Event]) -> None:
+    def _serve(self, conn: FramedConnection, core: WorkerProtocol, early: list[Send | Event]) -> None:
         """Evaluate batches until shut down or stopped (returns) or the connection is lost (raises)."""
         tasks: queue.Queue[Task | BaseException | None] = queue.Queue()
         reader = threading.Thread(target=self._read, args=(conn, core, tasks, early),
@@ -300,10 +301,10 @@ class WorkerNode:
     def _evaluate(self, task: Task) -> BatchResult:
         """The batch's results; a task whose networks would be too large, or a failure outside the per-genome
         checks, is reported as every genome's error (the master names one) instead of ending this worker."""
-        batch = task.batch
-        if max(batch.num_inputs, batch.num_outputs) > self.max_inputs:
-            problem = (f"worker {self.worker_id} refuses the task: its genomes have {batch.num_inputs} inputs and "
-                       f"{batch.num_outputs} outputs, more than this worker's max_inputs {self.max_inputs}")
+        genome_batch = task.genome_batch
+        if max(genome_batch.num_inputs, genome_batch.num_outputs) > self.max_inputs:
+            problem = (f"worker {self.worker_id} refuses the task: its genomes have {genome_batch.num_inputs} inputs "
+                       f"and {genome_batch.num_outputs} outputs, more than this worker's max_inputs {self.max_inputs}")
             return [], [[genome.id, problem] for genome in task.genomes]
         try:
             return self.evaluator.evaluate(task.genomes)
@@ -312,7 +313,7 @@ class WorkerNode:
             return [], [[genome.id, trace] for genome in task.genomes]
 
     def _read(self, conn: FramedConnection, core: WorkerProtocol, tasks: queue.Queue[Task | BaseException | None],
-              events: list[Event]) -> None:
+              events: list[Send | Event]) -> None:
         """Reader thread: answer heartbeats at once, queue tasks, report the end of the connection."""
         try:
             while self._handle(conn, events, tasks):
@@ -320,7 +321,7 @@ class WorkerNode:
         except OSError as exc:
             tasks.put(exc)
 
-    def _handle(self, conn: FramedConnection, events: list[Event],
+    def _handle(self, conn: FramedConnection, events: list[Send | Event],
                 tasks: queue.Queue[Task | BaseException | None]) -> bool:
         """Act on the events of a registered connection; False once it is over."""
         for event in events:
@@ -333,7 +334,7 @@ class WorkerNode:
                 self._stop.set()
                 tasks.put(None)
                 return False
-            elif isinstance(event, Failed):
+            elif isinstance(event, Ended):
                 tasks.put(event.error)
                 return False
         return True

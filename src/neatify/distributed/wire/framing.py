@@ -11,6 +11,7 @@ import struct
 from typing import Any
 
 import msgpack
+import msgspec
 
 from neatify.distributed.errors import ProtocolError
 from neatify.distributed.wire.messages import MESSAGES, Message, MessageType
@@ -29,8 +30,9 @@ _TLS_HANDSHAKE = b"\x16\x03"
 
 
 def encode_frame(message: Message) -> bytes:
-    """The frame of ``message``."""
-    return encode_raw(message.TYPE, message.payload())
+    """The frame of ``message`` (its ``payload`` map, written by msgspec)."""
+    body = msgspec.msgpack.encode(message.payload())
+    return _HEADER.pack(len(body) + 1, int(message.TYPE)) + body
 
 
 def encode_raw(mtype: MessageType, payload: Any) -> bytes:

@@ -1,0 +1,277 @@
+"""The master's registered workers and the generation they evaluate: planning batches, taking reports,
+re-sending what a lost or late worker held, and handing the finished generation over as an ``Outcome``.
+
+Planning costs O(batches sent): idle workers (and those that may take a second batch ahead) wait in ordered
+sets, and the speed share of the guided batch sizes is kept in running sums (``scheduler.SpeedShare``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from neatify.distributed.config import DistributedConfig
+from neatify.distributed.core.actions import Action, Send
+from neatify.distributed.core.events import Outcome
+from neatify.distributed.core.peers import Connection, Peers, Worker, logger
+from neatify.distributed.core.scheduler import GenerationJob, SentBatch, SpeedShare, batch_size, smoothed
+from neatify.distributed.errors import (
+    DistributedError, ProtocolError, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout,
+)
+from neatify.distributed.wire.messages import FitnessReport, StatusReport
+
+
+@dataclass
+class _Running:
+    """The generation being evaluated and when it (or the wait for any worker) began."""
+
+    job: GenerationJob
+    started: float
+    alone_since: float | None = None
+
+
+class Dispatcher:
+    """Farms a generation's genomes out to the registered workers, one generation at a time."""
+
+    def __init__(self, peers: Peers) -> None:
+        self.peers = peers
+        self.config: DistributedConfig = peers.config
+        self.workers: dict[str, Worker] = {}
+        """The registered workers by id, in the order they registered."""
+        self._idle: dict[Worker, None] = {}
+        """Registered workers without a batch, in the order they became idle (an ordered set)."""
+        self._open: dict[Worker, None] = {}
+        """Workers with one batch out, too small to amortise their round trip: a second may be sent ahead."""
+        self._share = SpeedShare()
+        self._running: _Running | None = None
+        self._outcome: Outcome | None = None
+        self._next_batch_id = 0
+        self._generation = -1
+        """The generation running, or the last one submitted (-1: none yet)."""
+        self._last_rate = 0.0
+        """Genomes per second of the last generation evaluated."""
+
+    def status(self, uptime: float) -> StatusReport:
+        """The STATUS_REPORT: workers and their load, genomes left in the generation, the last rate."""
+        running, workers = self._running, len(self.workers)
+        return StatusReport(workers=workers, busy=workers - len(self._idle), idle=len(self._idle),
+                            pending=0 if running is None else running.job.unresolved, generation=self._generation,
+                            evaluating=running is not None, genomes_per_s=self._last_rate, uptime=uptime)
+
+    def take_outcome(self) -> Outcome | None:
+        """The generation finished since the last call, if any."""
+        outcome, self._outcome = self._outcome, None
+        return outcome
+
+    # --- workers come and go ---
+    def add(self, connection: Connection, worker_id: str, capacity: int, now: float, actions: list[Action]) -> None:
+        """A worker registered on ``connection``: it takes work at once."""
+        worker = connection.worker = Worker(connection, worker_id, capacity)
+        self.workers[worker_id] = worker
+        self._share.add(None)
+        self._place(worker)
+        logger.info("worker %s registered from %s (capacity %d); %d worker(s) connected", worker_id,
+                    connection.address, capacity, len(self.workers))
+        self._plan(now, actions)
+
+    def drop(self, worker: Worker, reason: str, now: float, actions: list[Action]) -> None:
+        """Forget a worker; its unfinished batches go back in the queue."""
+        if self.workers.get(worker.worker_id) is not worker:
+            return
+        del self.workers[worker.worker_id]
+        self._idle.pop(worker, None)
+        self._open.pop(worker, None)
+        self._uncount(worker)
+        batches, worker.batches = worker.batches, []
+        if not self.peers.stopping:
+            logger.warning("worker %s lost (%s); %d worker(s) connected", worker.worker_id, reason, len(self.workers))
+        for batch in batches:
+            if not batch.timed_out:
+                self._recover(batch, f"worker {worker.worker_id} lost ({reason})")
+        self._settle(now)
+        self._check_alone(now)
+        self._plan(now, actions)
+
+    # --- the generation ---
+    def submit(self, job: GenerationJob, now: float, actions: list[Action]) -> None:
+        """Start evaluating ``job``'s genomes (one generation at a time)."""
+        assert self._running is None, "a generation is already being evaluated"
+        self._running = _Running(job, now)
+        self._generation = job.generation
+        self._check_alone(now)
+        self._plan(now, actions)
+        self._settle(now)
+
+    def fail(self, error: DistributedError, now: float) -> None:
+        """End the running generation, if any, with ``error``."""
+        if self._running is not None and self._running.job.error is None:
+            self._running.job.error = error
+            self._settle(now)
+
+    def tick(self, now: float, actions: list[Action]) -> None:
+        """Time passed: late batches re-sent, the wait for any worker bounded, idle workers given work."""
+        if self._running is not None:
+            self._expire(now)
+            self._check_alone(now)
+        self._plan(now, actions)
+
+    def on_report(self, worker: Worker, report: FitnessReport, now: float, actions: list[Action]) -> None:
+        """A worker reported a batch (ProtocolError if the report does not cover exactly its genomes)."""
+        batch = next((b for b in worker.batches if b.id == report.batch_id), None)
+        if batch is None:
+            raise ProtocolError(f"FITNESS_REPORT for batch {report.batch_id}, which this worker does not hold")
+        ids, fitness = report.columns()
+        batch.check_report(ids, [pair[0] for pair in report.errors])
+        if not np.isfinite(fitness).all():  # a conforming worker reports such a value as an error, never as fitness
+            i = np.flatnonzero(~np.isfinite(fitness))[0]
+            raise ProtocolError(f"FITNESS_REPORT for batch {batch.id} gives genome {ids[i]} the non-finite "
+                                f"fitness {float(fitness[i])!r}")
+        self._measure(worker, batch, report.elapsed, now)
+        job = batch.job
+        if job is None or job.finished:
+            logger.debug("ignoring late result of batch %d from worker %s", batch.id, worker.worker_id)
+        elif job.record(batch, ids, fitness, report.errors, worker.worker_id) == 0:
+            logger.info("ignoring duplicate result of batch %d from worker %s", batch.id, worker.worker_id)
+        elif report.errors and self.config.error_fitness is None and job.error is None:
+            genome_id, trace = report.errors[0]
+            job.error = RemoteFitnessError(worker.worker_id, genome_id, trace)
+        self._settle(now)
+        self._plan(now, actions)
+
+    def _measure(self, worker: Worker, batch: SentBatch, elapsed: float, now: float) -> None:
+        """Take a reported batch off ``worker``, and its speed and pace from how long the batch took."""
+        turnaround = max(now - batch.started, 1e-6)
+        old, worker.speed = worker.speed, smoothed(worker.speed, len(batch) / turnaround)
+        if worker.counted:
+            self._share.replace(old, worker.speed)
+        worker.pace.observe(len(batch), elapsed, None if batch.ahead else turnaround)
+        worker.batches.remove(batch)
+        for waiting in worker.batches:  # the one sent ahead is being evaluated from now on
+            waiting.started = max(waiting.started, now)
+        self._place(worker)
+
+    def _place(self, worker: Worker) -> None:
+        """File a registered worker where planning looks: idle (no batch), open (one batch a second may follow)
+        or neither; one with a late batch out counts in no speed share and gets nothing until it reports."""
+        late = any(batch.timed_out for batch in worker.batches)
+        if late:
+            self._uncount(worker)
+        elif not worker.counted:
+            worker.counted = True
+            self._share.add(worker.speed)
+        _mark(self._idle, worker, not late and not worker.batches)
+        _mark(self._open, worker, not late and len(worker.batches) == 1
+              and not worker.pace.amortised(len(worker.batches[0])))
+
+    def _uncount(self, worker: Worker) -> None:
+        if worker.counted:
+            worker.counted = False
+            self._share.remove(worker.speed)
+
+    def _recover(self, batch: SentBatch, why: str) -> None:
+        """Re-queue a batch of the running generation, or fail it without fault tolerance."""
+        job = batch.job
+        assert job is not None and not job.finished, "only batches of the running generation are recovered"
+        if not self.config.enable_fault_tolerance:
+            if job.error is None:
+                job.error = WorkerLostError(f"{why} with batch {batch.id} unfinished and enable_fault_tolerance "
+                                            "off")
+            return
+        if job.requeue(batch):
+            logger.warning("%s: re-sending the unfinished genomes of batch %d", why, batch.id)
+
+    def _expire(self, now: float) -> None:
+        """Re-queue a worker's batches once the one it evaluates is older than task_timeout (the one sent ahead
+        waits behind it); the worker keeps them and stops counting in the share."""
+        assert self._running is not None
+        job = self._running.job
+        for worker in self.workers.values():
+            head = worker.batches[0] if worker.batches else None
+            if head is None or head.timed_out or now - head.started <= self.config.task_timeout:
+                continue
+            for batch in worker.batches:
+                if batch.job is job and not batch.timed_out:
+                    self._recover(batch, f"worker {worker.worker_id} exceeded task_timeout "
+                                         f"({self.config.task_timeout:.1f}s)")
+            self._place(worker)
+        self._settle(now)
+
+    def _check_alone(self, now: float) -> None:
+        """With no worker at all, log it once and fail after worker_wait_timeout."""
+        running = self._running
+        if running is None or self.workers:
+            if running is not None:
+                running.alone_since = None
+            return
+        job = running.job
+        if running.alone_since is None:
+            running.alone_since = now
+            logger.warning("all workers gone with %d genome(s) of generation %d unevaluated; waiting for workers "
+                           "on %s", job.unresolved, job.generation, self.peers.where)
+        limit = self.config.worker_wait_timeout
+        if limit is not None and now - running.alone_since >= limit and job.error is None:
+            job.error = WorkerWaitTimeout(f"gave up after {limit:.1f}s waiting for workers on {self.peers.where} "
+                                          f"with generation {job.generation} unfinished; start workers or raise "
+                                          "worker_wait_timeout")
+            self._settle(now)
+
+    def _plan(self, now: float, actions: list[Action]) -> None:
+        """Give a batch to idle workers, then a second to open ones, while genomes are queued: O(batches
+        sent), not O(workers)."""
+        running = self._running
+        if running is None:
+            return
+        job = running.job
+        while job.queue and (self._idle or self._open) and not job.finished:
+            worker = next(iter(self._idle or self._open))
+            size = batch_size(job.waiting, worker.capacity, self._share.share(worker.speed),
+                              self.config.batch_size_per_worker, worker.pace.floor(worker.capacity))
+            rows = job.take(size)
+            if not rows.size:
+                break
+            self._next_batch_id += 1
+            batch = SentBatch(self._next_batch_id, job, rows, job.ids(rows), now, ahead=bool(worker.batches))
+            worker.batches.append(batch)
+            job.batches_sent += 1
+            self._place(worker)
+            actions.append(Send(job.task_frame(batch), worker.connection.id))
+
+    def _settle(self, now: float) -> None:
+        """If the running generation is over (done or failed), hand it over as the outcome."""
+        running = self._running
+        if running is None:
+            return
+        job = running.job
+        if job.error is None and not job.done:
+            return
+        self._running = None
+        job.finished = True
+        for worker in self.workers.values():  # batches still out (timed out, or the run failed) pin no genomes
+            released = [batch for batch in worker.batches if batch.job is job]
+            for batch in released:
+                batch.release()
+            if released:
+                self._place(worker)
+        if job.error is not None:
+            self._outcome = Outcome(job, error=job.error)
+            return
+        elapsed = max(now - running.started, 1e-9)
+        self._last_rate = len(job.genomes) / elapsed
+        logger.debug("generation %d: %d worker(s) connected, %d batch(es) sent, %d re-sent after a failure, "
+                     "%d duplicate(s) ignored, %.1f genomes/s", job.generation, len(self.workers), job.batches_sent,
+                     job.batches_resent, job.duplicates_ignored, self._last_rate)
+        fitness = job.results()
+        for genome_id, (worker_id, trace) in job.failures.items():
+            logger.warning("fitness function raised on worker %s for genome %d; giving it error_fitness %r:\n%s",
+                           worker_id, genome_id, self.config.error_fitness, trace.rstrip())
+            fitness[genome_id] = float(self.config.error_fitness)  # type: ignore[arg-type]
+        self._outcome = Outcome(job, fitness)
+
+
+def _mark(members: dict[Worker, None], worker: Worker, member: bool) -> None:
+    """Put ``worker`` in or out of the ordered set ``members`` (one already in keeps its place)."""
+    if not member:
+        members.pop(worker, None)
+    elif worker not in members:
+        members[worker] = None

@@ -1,0 +1,88 @@
+"""The master's epoch and its standby: whether it leads, whether a newer epoch superseded it, and the standby
+that follows it with the state of every generation.
+
+A master leads one epoch; a promoted standby leads its primary's plus one. A peer proven to have served a
+higher epoch shows that a newer master leads the run: this one stands down (``fenced``), so that no second
+copy of the evolution runs. At most one standby follows a master, and gets the last state at once.
+"""
+
+from __future__ import annotations
+
+from neatify.distributed.core._state import Phase
+from neatify.distributed.core.actions import Action, Send
+from neatify.distributed.core.peers import Connection, Peers, logger
+from neatify.distributed.errors import SupersededError
+from neatify.distributed.wire.framing import encode_frame
+from neatify.distributed.wire.messages import RegistrationAck
+
+
+class Fencing:
+    """This master's epoch and place (``standby``: following a primary, refusing workers until ``promote``), and
+    the standby following it (``follower``)."""
+
+    def __init__(self, peers: Peers, epoch: int, standby: bool) -> None:
+        self.peers = peers
+        self.epoch = epoch
+        """This master's epoch: a promoted standby leads with its primary's plus one (told to every worker)."""
+        self.standby = standby
+        self.stood_down: SupersededError | None = None
+        """Set once a peer showed a higher epoch: this master serves no one any more."""
+        self.follower: Connection | None = None
+        """The standby following this master (at most one): it gets the state after every generation."""
+        self._state_frame: bytes | None = None
+        """The last STATE_SNAPSHOT frame, sent to a standby as soon as it registers."""
+
+    def accepted(self) -> bytes:
+        """The REGISTRATION_ACK that admits a worker or a standby."""
+        return encode_frame(RegistrationAck("accepted", heartbeat_interval=self.peers.config.heartbeat_interval,
+                                            epoch=self.epoch))
+
+    def fenced(self, connection: Connection, who: str, epoch: int, actions: list[Action]) -> str | None:
+        """An authenticated peer that has served epoch ``epoch``: above this master's, a newer master leads the
+        run; the peer is refused and the reason to stand down returned."""
+        if epoch <= self.epoch:
+            return None
+        reason = f"{who} from {connection.address} has served epoch {epoch}, newer than this master's {self.epoch}"
+        self.peers.refuse(connection, f"this master (epoch {self.epoch}) is superseded and stands down: {reason}",
+                          "epoch", actions)
+        return reason
+
+    def supersede(self, reason: str) -> SupersededError:
+        """Stand down for ``reason``: the error the running generation, and every later call, fails with."""
+        error = SupersededError(f"master on {self.peers.where} (epoch {self.epoch}) stood down: {reason}; a newer "
+                                "master leads this run, so this one does not continue a second copy of it")
+        logger.error("%s", error)
+        self.stood_down = error
+        return error
+
+    def follow(self, connection: Connection, actions: list[Action]) -> None:
+        """Admit an authenticated standby (one at a time) and send it the last state at once."""
+        if self.standby or self.follower is not None:
+            why = "this master is a standby itself" if self.standby else "another standby already follows it"
+            self.peers.refuse(connection, f"standby refused: {why}", "busy", actions)
+            return
+        connection.state.advance(Phase.REGISTERED)
+        self.follower = connection
+        actions.append(Send(self.accepted(), connection.id))
+        if self._state_frame is not None:
+            actions.append(Send(self._state_frame, connection.id))
+        logger.info("standby from %s follows this master (epoch %d)", connection.address, self.epoch)
+
+    def unfollow(self, connection: Connection, reason: str) -> None:
+        """The standby on ``connection`` (if it follows) is gone."""
+        if self.follower is connection:
+            self.follower = None
+            if not self.peers.stopping:
+                logger.warning("standby from %s lost (%s)", connection.address, reason)
+
+    def replicate(self, frame: bytes) -> list[Action]:
+        """A generation was evaluated: send its STATE_SNAPSHOT ``frame`` to the standby (and to one that
+        registers later)."""
+        self._state_frame = frame
+        return [] if self.follower is None else [Send(frame, self.follower.id)]
+
+    def promote(self, epoch: int) -> None:
+        """This standby's primary is gone: lead the run as epoch ``epoch``, accepting workers from now on."""
+        assert self.standby and epoch > self.epoch, "only a standby is promoted, to a higher epoch"
+        self.standby, self.epoch = False, epoch
+        logger.warning("standby promoted on %s: leading the run as epoch %d", self.peers.where, epoch)

@@ -1,0 +1,112 @@
+"""What the three sans-IO cores share: the table of connection states, and one vocabulary of actions and events,
+shown by wiring a real master, worker and standby core together in memory on a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from neatify import Population
+from neatify.distributed import DistributedConfig
+from neatify.distributed.core._state import ConnectionState, ConnectionStateError, Phase, Role
+from neatify.distributed.core.actions import Close, Send
+from neatify.distributed.core.events import Registered, Replicated, Shutdown, Task
+from neatify.distributed.core.master import MasterProtocol
+from neatify.distributed.core.scheduler import GenerationJob
+from neatify.distributed.core.standby import StandbyProtocol, encode_state
+from neatify.distributed.core.worker import WorkerProtocol
+from neatify.distributed.wire.framing import encode_frame
+from neatify.distributed.wire.messages import StateSnapshot
+
+TOKEN = "s3cret"
+
+
+def test_a_registration_moves_through_the_named_phases():
+    state = ConnectionState(3)
+    state.claim(Role.WORKER)
+    for phase in (Phase.CHALLENGED, Phase.REGISTERED, Phase.CLOSED):
+        state.advance(phase)
+    assert state.closed and repr(state) == "connection 3 (worker, closed)"
+
+
+@pytest.mark.parametrize("role, moves, bad", [
+    (Role.STATUS, [Phase.CHALLENGED], Phase.REGISTERED),  # a status client is answered, never registered
+    (Role.WORKER, [Phase.REGISTERED], Phase.CHALLENGED),  # no challenge once accepted
+    (Role.STANDBY, [Phase.CLOSED], Phase.CLOSED),  # closed once
+    (None, [], Phase.CHALLENGED),  # nothing read yet: no role to challenge
+])
+def test_an_impossible_move_is_an_internal_error_naming_the_connection_and_both_states(role, moves, bad):
+    state = ConnectionState(7, role)
+    for phase in moves:
+        state.advance(phase)
+    before = state.phase
+    named = "no role" if role is None else role.value
+    with pytest.raises(ConnectionStateError, match=rf"connection 7 \({named}, {before.value}\) cannot move to "
+                                                   rf"{bad.value}"):
+        state.advance(bad)
+    assert state.phase is before
+
+
+def test_the_role_is_claimed_once_by_the_first_request():
+    state = ConnectionState(1)
+    state.claim(Role.STANDBY)
+    with pytest.raises(ConnectionStateError, match=r"connection 1 \(standby, opened\) cannot take the role worker"):
+        state.claim(Role.WORKER)
+
+
+class Wiring:
+    """A master core and its peers' cores, each peer on its own connection id: every ``Send`` one side returns is
+    the other side's ``received``, every ``Close`` the other side's ``closed``; the rest is collected per peer."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.config = DistributedConfig(auth_token=TOKEN, heartbeat_interval=1.0)
+        self.master = MasterProtocol(self.config, "master:1")
+        self.peers: dict[int, WorkerProtocol | StandbyProtocol] = {}
+        self.events: dict[int, list] = {}
+
+    def join(self, peer: WorkerProtocol | StandbyProtocol, first: Send) -> int:
+        conn = len(self.peers) + 1
+        self.peers[conn], self.events[conn] = peer, []
+        self.to_peers(self.master.connected(conn, f"peer-{conn}", self.now))
+        self.from_peer(conn, [first])
+        return conn
+
+    def from_peer(self, conn: int, outputs: list) -> None:
+        for output in outputs:
+            if isinstance(output, Send):
+                self.to_peers(self.master.received(conn, output.data, self.now))
+            else:
+                self.events[conn].append(output)
+
+    def to_peers(self, actions: list) -> None:
+        for action in actions:
+            peer = self.peers[action.conn]
+            if isinstance(action, Close):
+                self.from_peer(action.conn, peer.closed(self.now) if isinstance(peer, StandbyProtocol) else
+                               peer.closed())
+            else:
+                self.from_peer(action.conn, peer.received(action.data, self.now))
+
+
+def test_a_master_worker_and_standby_core_wired_in_memory_run_a_generation_and_end_the_run():
+    wiring = Wiring()
+    worker = WorkerProtocol("w", 50, TOKEN, "master:1", 1 << 20, now=0.0)
+    worker_conn = wiring.join(worker, worker.hello())
+    standby = StandbyProtocol(TOKEN, "master:1", 1 << 24, 3.0, now=0.0)
+    standby_conn = wiring.join(standby, standby.connect(0.0))
+    assert wiring.events == {worker_conn: [Registered(1.0, 1)], standby_conn: [Registered(1.0, 1)]}  # both proofs
+    genomes = Population(12, 2, 1, seed=3).genomes
+    wiring.to_peers(wiring.master.submit(GenerationJob(0, genomes), 0.0))
+    while (outcome := wiring.master.take_outcome()) is None:
+        task = wiring.events[worker_conn].pop()
+        assert isinstance(task, Task)
+        wiring.now += 0.1
+        fitness = [[genome.id, float(len(genome.connections))] for genome in task.genomes]
+        wiring.from_peer(worker_conn, [Send(worker.report(task.batch_id, fitness, [], 0.1))])
+    assert outcome.fitness == {genome.id: float(len(genome.connections)) for genome in genomes}
+    state = Population(12, 2, 1, seed=3).state_dict()
+    wiring.to_peers(wiring.master.replicate(encode_frame(StateSnapshot(1, 0, encode_state(state, [])))))
+    assert wiring.events[standby_conn][-1] == Replicated(standby.snapshot) and standby.snapshot.generation == 0
+    wiring.to_peers(wiring.master.shutdown(wiring.now))
+    assert wiring.events[worker_conn][-1] == Shutdown("master shutting down") and worker.over
+    assert wiring.events[standby_conn][-1] == Shutdown("master shutting down") and not standby.connected
