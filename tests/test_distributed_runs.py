@@ -92,6 +92,7 @@ def test_a_population_with_the_evaluator_as_reporter_batches_by_species_and_labe
     assert comparable(pop.state_dict()) == local_state(POP, SEED, 4)
 
 
+@pytest.mark.slow
 def test_worker_joining_mid_generation_gets_work(master, procs, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="neatify.distributed")
     pop = master(pop_size=60)
