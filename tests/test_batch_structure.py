@@ -151,7 +151,7 @@ def test_connect_equals_the_plain_walk_on_hypothesis_batches(recurrent):
     """Any batch Hypothesis draws (a failure shrinks to the fewest genomes, genes and tries), any tries."""
     config = EvolutionConfig(allow_recurrent=recurrent)
 
-    @settings(max_examples=60)
+    @settings(max_examples=30)
     @given(genome_batches(max_size=4, cyclic=recurrent), st.data())
     def connects_as_the_plain_walk(batch, data):
         rows = np.array(sorted(data.draw(st.sets(st.integers(0, len(batch) - 1), min_size=1), label="rows")))

@@ -112,7 +112,7 @@ def test_add_connection_draws_and_adds_as_the_plain_definition(allow_recurrent):
     config = EvolutionConfig(allow_recurrent=allow_recurrent, add_connection_attempts=5)
     outcomes = set()
 
-    @settings(max_examples=100)
+    @settings(max_examples=50)
     @given(genomes(cyclic=allow_recurrent), SEEDS)
     @example(dense(enabled=True), 0)  # every pair a try can draw is an enabled gene: it gives up
     @example(dense(enabled=False), 0)  # the first try re-enables a gene
@@ -146,7 +146,7 @@ def test_weight_and_bias_mutation_equal_the_plain_definition_bit_for_bit():
                              prob_replace_bias=0.3, bias_min_value=0.0, bias_max_value=0.3)
     clamped = []
 
-    @settings(max_examples=100)
+    @settings(max_examples=50)
     @given(genomes(), SEEDS)
     def mutates_as_the_plain_definition(genome, seed):
         plain = copy.deepcopy(genome)
@@ -187,7 +187,7 @@ def test_crossover_equals_the_plain_definition_bit_for_bit():
     parents = genomes(activations=("tanh", "relu"), innovations=20)  # few innovations: many genes match
     matching = []
 
-    @settings(max_examples=75)
+    @settings(max_examples=40)
     @given(parents, parents, SEEDS)
     @example(dense(enabled=True), dense(enabled=False), 0)  # every gene matches
     def crosses_as_the_plain_definition(a, b, seed):

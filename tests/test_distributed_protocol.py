@@ -114,7 +114,7 @@ def _in_gene_order(data: dict) -> bytes:
                           "fitness": None})
 
 
-@settings(max_examples=60)
+@settings(max_examples=30)
 @given(genome_lists(min_size=3, max_size=6, activations=("neat_sigmoid", "tanh", "relu", "sin")))
 def test_wire_genomes_round_trip_bit_for_bit_into_unread_views_of_one_batch(genomes):
     genomes[0].nodes[next(iter(genomes[0].nodes))].bias = -0.0

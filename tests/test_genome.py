@@ -173,7 +173,7 @@ def test_to_dict_round_trip_is_exact_plain_data():
     assert clone.to_dict() == data
 
 
-@settings(max_examples=60)
+@settings(max_examples=30)
 @given(genome_lists(max_size=5, innovations=30),
        st.sampled_from([CONFIG, EvolutionConfig(normalize_min_genes=1, c1=0.5, c2=2.0, c3=1.5)]))
 def test_vectorised_distances_equal_the_pairwise_reference(genomes, config):

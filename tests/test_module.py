@@ -123,7 +123,7 @@ def test_module_matches_plain_python_network(allow_recurrent, synchronous):
     rows = [[random.Random(i).uniform(-2, 2) for _ in range(3)] for i in range(5)]
     recurrent_seen = []
 
-    @settings(max_examples=30)
+    @settings(max_examples=20)
     @given(genomes(activations=ACTIVATIONS, cyclic=allow_recurrent))
     def runs_as_the_network(genome):
         module = NeatModule(genome, dtype=torch.float64, synchronous=synchronous)

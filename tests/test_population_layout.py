@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 
 from helpers import make_genome, random_genomes
 from strategies import genome_lists, hostile_genomes
@@ -161,8 +161,12 @@ def test_hostile_hand_made_genomes_lay_out_as_per_genome_or_are_refused(synchron
     (no bounds checks) equals evaluation_plan's layout genome by genome, or both refuse the genomes."""
     seen: Counter[str] = Counter()
 
-    @settings(max_examples=100)
+    @settings(max_examples=50)
     @given(genome_lists(max_size=3, of=hostile_genomes))
+    @example([make_genome(2, 2, [(2, 0.0, "relu")], [])])  # output 3's gene is missing: refused
+    @example([make_genome(2, 2, [(2, 0.0, "relu"), (3, 0.0, "relu")], [(0, 0, 2, 1.0, True)])])  # feed-forward
+    @example([make_genome(2, 2, [(2, 0.0, "relu"), (3, 0.0, "relu")],
+                          [(0, 0, 2, 1.0, True), (1, 2, 3, 1.0, True), (2, 3, 2, 1.0, True)])])  # a cycle
     def lays_out_as_per_genome_or_is_refused(genomes: list[Genome]) -> None:
         try:
             reference = PopulationLayout.from_genomes(genomes, synchronous, per_genome=True)
@@ -176,4 +180,4 @@ def test_hostile_hand_made_genomes_lay_out_as_per_genome_or_are_refused(synchron
         seen["recurrent" if layout.recurrent is not None else "feed-forward"] += 1
 
     lays_out_as_per_genome_or_is_refused()
-    assert min(seen["refused"], seen["recurrent"], seen["feed-forward"]) >= 5, seen  # every path was taken
+    assert min(seen["refused"], seen["recurrent"], seen["feed-forward"]) >= 2, seen  # every path, not only by example
