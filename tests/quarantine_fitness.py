@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
-from distributed_helpers import xor_fitness
+from xor_task import xor_fitness
 
 VICTIM_ENV = "NEATIFY_TEST_KILL_GENOME"
 """The id of the genome whose evaluation kills the worker's process."""

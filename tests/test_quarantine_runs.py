@@ -12,7 +12,8 @@ from neatify.activations import register_activation
 from neatify.distributed import DistributedConfig, DistributedEvaluator, RemoteFitnessError
 from neatify.distributed.io.status import master_status
 
-from distributed_helpers import HERE, HOST, Processes, xor_fitness
+from distributed_helpers import HERE, HOST, Processes
+from xor_task import xor_fitness
 from helpers import make_genome
 from quarantine_fitness import VICTIM_ENV
 
