@@ -22,7 +22,10 @@ from typing import Any
 from neatify import Population
 from neatify.distributed import DistributedConfig
 from neatify.distributed.core.actions import Close, Send
-from neatify.distributed.core.events import Ended, Promote, Registered, Replicated, Shutdown, StoodDown, Task
+from neatify.distributed.core.events import (
+    Ended, Follower, Promote, Registered, Replicated, Shutdown, StoodDown, Task,
+)
+from neatify.distributed.core.fencing import resumed_epoch
 from neatify.distributed.core.master import MasterProtocol
 from neatify.distributed.core.scheduler import GenerationJob
 from neatify.distributed.core.standby import StandbyProtocol, encode_state
@@ -74,13 +77,24 @@ def local_run() -> LocalRun:
 
 @dataclass
 class Checkpoint:
-    """A checkpoint file: the last state saved there, its epoch and who wrote it (one object when shared)."""
+    """A checkpoint file (one object when two masters share it): the last state saved there, its epoch and the
+    master that led it (the fencing token), and the master holding its lock (``io.lock.CheckpointLock``)."""
 
     state: dict[str, Any] | None = None
     epoch: int | None = None
+    leader: str | None = None
+    holder: MasterNode | None = None
 
-    def save(self, state: dict[str, Any], epoch: int) -> None:
-        self.state, self.epoch = state, epoch
+    def save(self, state: dict[str, Any], epoch: int, leader: str | None) -> None:
+        self.state, self.epoch, self.leader = state, epoch, leader
+
+    def lock(self, node: MasterNode) -> str | None:
+        """Take the lock for ``node``; why not, if another running master holds it (a flock dies with its
+        process)."""
+        if self.holder is not None and self.holder is not node and self.holder.alive:
+            return f"another master leads the run saved here ({self.holder!r} holds the lock)"
+        self.holder = node
+        return None
 
     @property
     def generations(self) -> int:
@@ -181,10 +195,10 @@ class Link:
                 if not self.fence:  # follow() ticks once the connection is over: the primary may be gone
                     self._act(self.core.tick(self.node.cluster.now))
                 return
-            elif isinstance(event, (Promote, Shutdown, StoodDown)):
+            elif isinstance(event, (Promote, Shutdown, StoodDown, Follower)):
                 self._hang_up()
                 if self.fence:
-                    self.done = isinstance(event, StoodDown)
+                    self.done = isinstance(event, (StoodDown, Follower))
                 elif isinstance(event, Promote):
                     self.done = True
                     self.node.promote(self, event.epoch)
@@ -210,19 +224,33 @@ class MasterNode:
         self.seen_epoch = 0
         """The highest epoch this master saw when it stood down (0: it never did)."""
         self.population = Population(POP_SIZE, 2, 1, seed=SEED)
-        epoch = 1
-        if checkpoint is not None and checkpoint.state is not None:
-            self.population.load_state_dict(checkpoint.state)
-            epoch = checkpoint.epoch or 1
-        self.epoch = epoch
-        self.core = MasterProtocol(cluster.config, name, started=cluster.now, epoch=epoch,
+        self.epoch = self._resume()
+        self.core = MasterProtocol(cluster.config, name, started=cluster.now, epoch=self.epoch,
                                    standby=standby_of is not None)
-        self.link = None if standby_of is None else Link(self, standby_of, epoch, fence=False)
+        self.link = None if standby_of is None else Link(self, standby_of, self.epoch, fence=False)
         self.fence: Link | None = None
         self.asked: list | None = None
         self.by_conn: dict[int, Conn] = {}
-        if standby_of is None:
+        if standby_of is None and self._lead():
             self._replicate()
+
+    def _resume(self) -> int:
+        """``DistributedPopulation._resume``: the checkpoint's state, and its epoch (a primary's above it unless it
+        led it itself)."""
+        checkpoint = self.checkpoint
+        if checkpoint is None or checkpoint.state is None:
+            return 1
+        self.population.load_state_dict(checkpoint.state)
+        if self.standby_of is not None:
+            return checkpoint.epoch or 1
+        return resumed_epoch(checkpoint.epoch, checkpoint.leader, self.name)
+
+    def _lead(self) -> bool:
+        """``DistributedPopulation._lead``: take the checkpoint's lock, or exit 1 naming its holder."""
+        problem = None if self.checkpoint is None else self.checkpoint.lock(self)
+        if problem is not None:
+            self.exit(problem)
+        return problem is None
 
     def __repr__(self) -> str:
         role = "primary" if self.standby_of is None else f"standby of {self.standby_of}"
@@ -277,7 +305,7 @@ class MasterNode:
         self.population.tell([outcome.fitness[genome.id] for genome in asked])
         state = self.population.state_dict()
         if self.checkpoint is not None:
-            self.checkpoint.save(state, self.core.epoch)
+            self.checkpoint.save(state, self.core.epoch, self.name)
         if self.core.has_follower:
             self._replicate(state)
 
@@ -319,18 +347,19 @@ class MasterNode:
     def replicated(self, snapshot: Any) -> None:
         """``DistributedPopulation._replicated``: a standby saves every snapshot to its checkpoint."""
         if self.checkpoint is not None:
-            self.checkpoint.save(snapshot.population, snapshot.epoch)
+            self.checkpoint.save(snapshot.population, snapshot.epoch, self.standby_of)
 
     def promote(self, link: Link, epoch: int) -> None:
         """``DistributedPopulation.follow`` after ``Promote``: load the last snapshot, lead, fence the old primary."""
-        self.cluster.log(f"{self!r} promoted to epoch {epoch}")
         snapshot = link.core.snapshot
         if snapshot is not None:
             self.population.load_state_dict(snapshot.population)
-        self.epoch = epoch
-        self.core.promote(epoch)
+        if not self._lead():
+            return
+        self.epoch = self.core.promote(epoch)
+        self.cluster.log(f"{self!r} promoted")
         assert self.standby_of is not None
-        self.fence = Link(self, self.standby_of, epoch, fence=True)
+        self.fence = Link(self, self.standby_of, self.epoch, fence=True)
         if self.core.stood_down is not None:  # evaluate() raises it: `neatify master` exits 1
             self.exit(f"promoted while stood down: {self.core.stood_down}")
         self._check_stood_down()
