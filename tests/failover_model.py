@@ -114,6 +114,8 @@ class Conn:
     client_open: bool = True
     server_open: bool = True
     announced: bool = False
+    sent_after_stand_down: bool = False
+    """Whether the master sent anything on it after standing down (an acceptance then would be a leader's)."""
     """Whether the master's core was told it connected (a frozen master's kernel accepts, its loop does not)."""
 
     def send_up(self, data: bytes) -> None:
@@ -272,6 +274,7 @@ class MasterNode:
             if conn is None or not conn.server_open:
                 continue
             if isinstance(action, Send):
+                conn.sent_after_stand_down |= self.core.stood_down is not None
                 if conn.client_open:
                     conn.down.append(action.data)
             elif isinstance(action, Close):
@@ -652,7 +655,9 @@ class Cluster:
         if epoch < worker.served_epoch:
             self.violated(f"{worker.name} served epoch {worker.served_epoch}, then {master!r} at epoch {epoch}")
         worker.accepted_by.append((master.incarnation, epoch))
-        self._leads(master, epoch, f"accepted {worker.name}")
+        if conn.sent_after_stand_down:
+            self.violated(f"{master!r} accepted {worker.name} after it stood down")
+        self._leads(master, epoch, f"accepted {worker.name}", master.seen_epoch and not conn.sent_after_stand_down)
 
     def told(self, master: MasterNode, generation: int, ids: list[int], fitness: dict[int, float]) -> None:
         self.log(f"{master!r} told generation {generation}")
@@ -667,9 +672,10 @@ class Cluster:
             self.violated(f"{master!r} generation {generation} differs from the local run (lost {sorted(lost)}, "
                           f"extra {sorted(extra)})")
 
-    def _leads(self, master: MasterNode, epoch: int, what: str) -> None:
-        """Invariants 1 and 2: one leader per epoch at a time; a master that saw a newer epoch leads no older one."""
-        if master.core.stood_down is not None or (master.seen_epoch and epoch <= master.seen_epoch):
+    def _leads(self, master: MasterNode, epoch: int, what: str, accepted_before: bool = False) -> None:
+        """Invariants 1 and 2: one leader per epoch at a time; a master that saw a newer epoch leads no older one
+        (``accepted_before``: the acceptance was sent before it saw it, and arrived after)."""
+        if not accepted_before and master.seen_epoch and epoch <= master.seen_epoch:
             self.violated(f"{master!r} {what} at epoch {epoch} after seeing epoch {master.seen_epoch}")
         other = self.leader_of.get(epoch)
         if other is not None and other is not master and other.leading:

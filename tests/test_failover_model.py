@@ -237,3 +237,15 @@ def test_one_checkpoint_file_never_gives_two_leaders_of_an_epoch():
     cluster.restart_worker(0)  # a worker new to the run tries A first
     cluster.advance(SETTLE_SECONDS)
     assert not cluster.violations, _report(cluster)
+
+
+@pytest.mark.xfail(strict=True, reason="found by the model: two standbys that never linked, each with a checkpoint, "
+                   "refuse each other ('standby'/'busy') and neither promotes; the newer state should lead")
+def test_two_standbys_never_linked_the_newer_state_leads():
+    cluster = Cluster(2, token=True)
+    _failover(cluster)
+    cluster.start_master("A", "B")  # the old primary restarted as the standby of the promoted master (item 1)
+    _kill(cluster, "B")  # which dies before A links to it
+    cluster.start_master("B")  # and is started again with its original command: the standby of A
+    cluster.advance(SETTLE_SECONDS)
+    assert cluster.completed == [local_run().state], _report(cluster)
