@@ -560,7 +560,8 @@ class DistributedPopulation(Population):
 
     def _replicate(self, state: dict[str, Any]) -> None:
         """Send this population's ``state`` and its statistics rows to the standby."""
-        statistics = next((r.rows for r in self.reporters if isinstance(r, StatisticsReporter)), [])
+        statistics = next((r.rows for r in self.reporters if isinstance(r, StatisticsReporter)),
+                          self.replicated_statistics)
         self.coordinator.replicate(self.generation, encode_state(state, statistics))
 
     def follow(self) -> bool:
@@ -581,6 +582,7 @@ class DistributedPopulation(Population):
         self.epoch = self.coordinator.promote(ended.epoch)
         self._fence = OldPrimaryFence(self.distributed_config, self.epoch)
         self._fence.start()
+        self._replicate(self.state_dict())  # a standby of its own (the old primary, restarted) gets it at once
         return True
 
     @staticmethod
