@@ -501,7 +501,12 @@ class DistributedPopulation(Population):
         """Held while this master leads: no second master leads the run saved in the same file."""
         if self.distributed_config.standby_of is None:
             self._lead()
-        self.evaluator = DistributedEvaluator(self.distributed_config, self.epoch)
+        try:
+            self.evaluator = DistributedEvaluator(self.distributed_config, self.epoch)
+        except BaseException:  # the port is taken, say: the lock goes with this master
+            if self._lock is not None:
+                self._lock.release()
+            raise
         self.add_reporter(self.evaluator)
         self.coordinator = self.evaluator.coordinator
         self.replicated_statistics: list[dict[str, Any]] = []
