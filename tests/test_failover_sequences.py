@@ -6,9 +6,14 @@ limit. Every sequence ends with one run equal to the local one."""
 from __future__ import annotations
 
 import signal
+import socket
+import time
 from pathlib import Path
 
 from neatify import Checkpoint, EvolutionConfig, Population
+from neatify.distributed.io.connection import FramedConnection
+from neatify.distributed.wire.framing import PROTOCOL_VERSION
+from neatify.distributed.wire.messages import ErrorReport, StandbyRegistration
 from neatify.reporting.reporters import StatisticsReporter
 
 from distributed_helpers import HERE, HOST, Processes, comparable, free_port, wait_until, xor_fitness
@@ -188,3 +193,28 @@ def test_a_state_over_the_frame_limit_is_refused_once_and_the_standby_stays_link
     assert len(refused) == 1 and "over the frame limit of 8000 bytes" in refused[0] and "--max-frame-bytes" in refused[0]
     assert standby.count("following the primary") == 1 and "lost the link" not in standby
     assert comparable(Checkpoint.read_run(tmp_path / "a" / "run.json")[0]) == local_state(4)
+
+
+def test_a_rogue_registration_claiming_epoch_9_cannot_break_a_standby(tmp_path):
+    """Item 1, without a token: anyone may claim epoch 9 to a standby not yet promoted. It is refused as a standby,
+    not fatally; the standby keeps following and, at the failover, leads above the epoch it saw (10)."""
+    port_a, port_b = ports = two_ports()
+    with Processes(tmp_path) as procs:
+        cluster = Cluster(procs, tmp_path, 30, ports)
+        a = cluster.master("a", port_a, "run.json")
+        b = cluster.standby("b", port_b, "run.json", port_a)
+        cluster.says(b, "following the primary")
+        rogue = FramedConnection(socket.create_connection((HOST, port_b), timeout=5), 1 << 20, io_timeout=5)
+        rogue.send(StandbyRegistration(PROTOCOL_VERSION, 9))
+        refusal = rogue.recv(time.monotonic() + 5)
+        rogue.close()
+        workers = cluster.workers("0.01")
+        cluster.says(b, "replicated generation 2 ")
+        a.kill()
+        assert b.wait(timeout=120) == 0, procs.errors(b)
+        assert all(w.wait(timeout=30) == 0 for w in workers), [procs.log(w) for w in workers]
+        log = procs.errors(b)
+    assert isinstance(refusal, ErrorReport) and refusal.code == "standby" and not refusal.fatal
+    assert "stood down" not in log and "leading the run as epoch 10" in log
+    state, epoch = Checkpoint.read_run(tmp_path / "b" / "run.json")
+    assert epoch == 10 and (comparable(state), distributed_rows(tmp_path / "b")) == local_run(30)
