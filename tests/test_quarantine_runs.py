@@ -17,6 +17,7 @@ from xor_task import xor_fitness
 from helpers import make_genome
 from quarantine_fitness import VICTIM_ENV
 
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]  # real processes; bounded as the other run tests
 VICTIM = 5
 
 
