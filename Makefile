@@ -1,5 +1,6 @@
-# Two commands for a newcomer: `make demo` (the main job) and `make test` (the whole suite).
-# Both create .venv if missing and install what they need into it.
+# For a newcomer: `make demo` (the main job) and `make test` (the import layers, then the whole suite, as CI runs it).
+# For a developer: `make test-fast`, the suite without the tests marked slow (processes, Ray, benchmarks), in about
+# a minute. Each target creates .venv if missing and installs what it needs into it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 EXTRAS_demo := gym
 EXTRAS_test := test,ray,plot,gym,onnx,bench,progress
 
-.PHONY: demo test clean
+.PHONY: demo test test-fast clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +23,13 @@ $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-demo
 	$(BIN)/python examples/distributed_demo.py
 
+# lint-imports checks the layer contracts of pyproject.toml's [tool.importlinter] before any test runs.
 test: $(VENV)/.installed-test
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
+
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m "not slow"
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -1,11 +1,23 @@
+"""Fixtures shared by the test files, and the Hypothesis profiles: ``dev`` by default, ``ci`` (derandomised, so a
+CI run is the same every time) with HYPOTHESIS_PROFILE=ci, as .ci/run sets it."""
+
+import os
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from distributed_helpers import HOST, Processes  # noqa: E402 (needs the path above)
+
+# No deadline and no too-slow check: both time the machine (compiled loops compile on a first call), and a loaded
+# machine is no failing case.
+settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", parent=settings.get_profile("dev"), derandomize=True, database=None,
+                          print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Helpers for the distributed tests: a deterministic XOR fitness, and worker/master processes on 127.0.0.1.
+"""Helpers for the distributed tests: worker/master processes on 127.0.0.1, raw peers, and XOR fitness that can be slowed.
 
 Run as a script it is a worker (``worker ...``) or a checkpointing master (``master ...``), so the
 tests can start, kill and stop real processes.
@@ -23,29 +23,27 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from neatify.distributed.wire.messages import Message, TaskAssignment
 
+from xor_task import xor_fitness, xor_score
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 HOST = "127.0.0.1"
-XOR_CASES = (([0.0, 0.0], 0.0), ([0.0, 1.0], 1.0), ([1.0, 0.0], 1.0), ([1.0, 1.0], 0.0))
 
 
-def xor_fitness(genomes, sleep: float = 0.0, mark: Path | None = None, raise_on: int | None = None) -> None:
-    """4 minus the XOR squared error (plain Python, deterministic); optionally slow, marking, or raising."""
-    from neatify.network.network import Network
-
+def disturbed_xor_fitness(genomes, sleep: float = 0.0, mark: Path | None = None, raise_on: int | None = None) -> None:
+    """``xor_fitness`` that may sleep ``sleep`` seconds a genome, touch ``mark`` first, or raise on genome ``raise_on``."""
     if mark is not None:
         mark.touch()
     for genome in genomes:
         if genome.id == raise_on:
             raise ZeroDivisionError(f"deliberate failure on genome {genome.id}")
         time.sleep(sleep)
-        net = Network(genome)
-        genome.fitness = 4.0 - sum((net.activate(x)[0] - y) ** 2 for x, y in XOR_CASES)
+        genome.fitness = xor_score(genome)
 
 
 def slow_xor_fitness(genomes) -> None:
     """``xor_fitness`` taking 20 ms a genome, for runs long enough to disturb (``neatify worker`` can import it)."""
-    xor_fitness(genomes, sleep=0.02)
+    disturbed_xor_fitness(genomes, sleep=0.02)
 
 
 def free_port() -> int:
@@ -270,7 +268,7 @@ def _worker_main(args: argparse.Namespace) -> int:
         if args.batch_log is not None:  # when each batch began, and the epoch of the master that sent it
             with open(args.batch_log, "a") as log:
                 log.write(f"{time.time():.6f} {worker.served_epoch}\n")
-        xor_fitness(genomes, args.sleep, mark, args.raise_on)
+        disturbed_xor_fitness(genomes, args.sleep, mark, args.raise_on)
 
     worker = WorkerNode(*address, args.worker_id, fitness,
                         capacity=args.capacity, auth_token=args.token, max_connect_attempts=args.max_connect_attempts,

@@ -55,6 +55,7 @@ def test_a_registered_activation_works_in_configs_networks_modules_export_and_th
     assert [g.to_dict() for g in decoded] == [{**g.to_dict(), "fitness": None} for g in genomes]
 
 
+@pytest.mark.slow
 def test_worker_processes_know_a_name_registered_where_the_fitness_function_lives():
     serial, parallel = serial_and_parallel_fitness(output_fitness, 2, 1, CONFIG, seed=4)
     assert parallel == serial

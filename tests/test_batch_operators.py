@@ -351,6 +351,7 @@ def test_breed_batch_of_genomes_without_hidden_nodes_or_connections():
     _assert_invariants(children)
 
 
+@pytest.mark.slow
 def test_benchmark_script_prints_each_time():
     root = Path(__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, "benchmarks/batch_breeding.py", "--pop-size", "100", "--generations", "1",

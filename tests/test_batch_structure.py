@@ -8,8 +8,10 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from helpers import doc_snippet, make_genome
+from strategies import FAR, genome_batches, values
 from neatify import EvolutionConfig, Genome, Population
 from neatify.breeding.structure import add_connections, add_nodes, connect, split_connections
 from neatify.genome.genes import ConnectionGene
@@ -132,6 +134,39 @@ def test_connect_equals_the_plain_walk_over_the_same_tries(make, recurrent):
     assert (result.ids == batch.ids).all()
     assert all((a == b).all() for a, b in zip(before, _frozen(batch)))  # the input batch is untouched
     _assert_well_formed(result, not recurrent)
+
+
+def _drawn_tries(data: st.DataObject, batch: GenomeBatch, rows: np.ndarray, width: int) -> tuple[np.ndarray, ...]:
+    """``width`` tries for each of ``rows``, as ``connect`` takes them: a source among the row's inputs and nodes,
+    a target among its nodes (indices into inputs then nodes by id)."""
+    ends = (batch.num_inputs + np.diff(batch.node_start)[rows]).tolist()  # each row's inputs and nodes
+    tries = [st.lists(st.integers(low, n - 1), min_size=width, max_size=width)
+             for low in (0, batch.num_inputs) for n in ends]
+    drawn = np.array([data.draw(one) for one in tries], np.int64)
+    return drawn[:len(rows)], drawn[len(rows):]
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_connect_equals_the_plain_walk_on_hypothesis_batches(recurrent):
+    """Any batch Hypothesis draws (a failure shrinks to the fewest genomes, genes and tries), any tries."""
+    config = EvolutionConfig(allow_recurrent=recurrent)
+
+    @settings(max_examples=30)
+    @given(genome_batches(max_size=4, cyclic=recurrent), st.data())
+    def connects_as_the_plain_walk(batch, data):
+        rows = np.array(sorted(data.draw(st.sets(st.integers(0, len(batch) - 1), min_size=1), label="rows")))
+        sources, targets = _drawn_tries(data, batch, rows, data.draw(st.integers(1, 4), label="tries a row"))
+        weights = np.array(data.draw(st.lists(values, min_size=len(rows), max_size=len(rows)), label="weights"))
+        tracker, plain_tracker = InnovationTracker(500, FAR + 5), InnovationTracker(500, FAR + 5)
+        result = connect(batch, rows, sources, targets, weights, config, tracker)
+        views = batch.views()
+        for k, row in enumerate(rows.tolist()):
+            _plain_connect(views[row], sources[k].tolist(), targets[k].tolist(), weights[k], config, plain_tracker)
+        assert [_genes(result, row) for row in range(len(batch))] == [_genome_genes(v) for v in views]
+        assert tracker.to_dict() == plain_tracker.to_dict()
+        _assert_well_formed(result, not recurrent)
+
+    connects_as_the_plain_walk()
 
 
 @pytest.mark.parametrize("make, recurrent", BATCHES)

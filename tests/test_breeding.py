@@ -7,20 +7,24 @@ The digests were recorded on 2026-11-29 when breeding moved to whole-generation 
 
 import copy
 import hashlib
-import itertools
 import json
 import math
 import random
 
 import pytest
+from hypothesis import example, given, settings, strategies as st
 
-from helpers import random_genomes
+from helpers import make_genome
+from strategies import FAR, genomes, units
 from neatify import EvolutionConfig, Genome, Population
 from neatify.genome.genes import ConnectionGene, NodeGene
-from neatify.genome.reference import new_weight as _new_weight
+from neatify.genome.reference import new_weight
 from neatify.genome.graph import creates_cycle
 from neatify.genome.innovation import InnovationTracker
 from neatify.breeding.reproduction import allocate_offspring
+
+SEEDS = st.integers(0, 2**32 - 1)
+"""Seeds of the ``random.Random`` both sides of a comparison draw from."""
 
 # Every field that shapes a run, pinned, so that a change of the defaults elsewhere leaves these
 # runs alone. No threshold steering (target_species 0): its rule is not breeding's to guard.
@@ -77,6 +81,13 @@ def test_seeded_runs_breed_exactly_the_recorded_genomes(name):
     assert run_digest(overrides, num_inputs, num_outputs) == expected
 
 
+def dense(enabled: bool) -> Genome:
+    """Two outputs fed by every input, by each other and by themselves: every pair a try can draw is a gene."""
+    pairs = [(src, dst) for src in range(5) for dst in (3, 4)]
+    return make_genome(3, 2, [(3, 0.0, "tanh"), (4, 0.0, "tanh")],
+                       [(k, src, dst, 1.0, enabled) for k, (src, dst) in enumerate(pairs)])
+
+
 def plain_add_connection(genome, config, rng, tracker):
     """The add-connection operator as first written: every try looks up the pair among all genes
     (the last gene wins) and asks ``creates_cycle`` on its own."""
@@ -91,7 +102,7 @@ def plain_add_connection(genome, config, rng, tracker):
         edges = [(c.in_node, c.out_node) for c in genome.connections.values()]
         if not config.allow_recurrent and creates_cycle(edges, (src, dst)):
             continue
-        genome._add_connection(tracker.connection(src, dst), src, dst, _new_weight(rng, config))
+        genome._add_connection(tracker.connection(src, dst), src, dst, new_weight(rng, config))
         return True
     return False
 
@@ -100,16 +111,23 @@ def plain_add_connection(genome, config, rng, tracker):
 def test_add_connection_draws_and_adds_as_the_plain_definition(allow_recurrent):
     config = EvolutionConfig(allow_recurrent=allow_recurrent, add_connection_attempts=5)
     outcomes = set()
-    for seed, genome in enumerate(random_genomes(300, 1.0 if allow_recurrent else 0.0, ["tanh"], seed=3)):
-        fast, plain, before = genome, copy.deepcopy(genome), len(genome.connections)
+
+    @settings(max_examples=50)
+    @given(genomes(cyclic=allow_recurrent), SEEDS)
+    @example(dense(enabled=True), 0)  # every pair a try can draw is an enabled gene: it gives up
+    @example(dense(enabled=False), 0)  # the first try re-enables a gene
+    def draws_and_adds_as_the_plain_definition(genome, seed):
+        fast, plain, before = copy.deepcopy(genome), copy.deepcopy(genome), len(genome.connections)
         fast_rng, plain_rng = random.Random(seed), random.Random(seed)
-        fast_tracker, plain_tracker = InnovationTracker(500, 50), InnovationTracker(500, 50)
+        fast_tracker, plain_tracker = InnovationTracker(500, FAR + 5), InnovationTracker(500, FAR + 5)
         result = fast.mutate_add_connection(config, fast_rng, fast_tracker)
         assert result == plain_add_connection(plain, config, plain_rng, plain_tracker)
         assert fast.to_dict() == plain.to_dict()
         assert fast_rng.getstate() == plain_rng.getstate()
         assert fast_tracker.to_dict() == plain_tracker.to_dict()
         outcomes.add("added" if len(fast.connections) > before else "re-enabled" if result else "gave up")
+
+    draws_and_adds_as_the_plain_definition()
     assert outcomes == {"added", "re-enabled", "gave up"}
 
 
@@ -126,8 +144,11 @@ def plain_mutate(genes, field, rng, prob_replace, stdev, power, lo, hi):
 def test_weight_and_bias_mutation_equal_the_plain_definition_bit_for_bit():
     config = EvolutionConfig(prob_replace_weight=0.3, weight_min_value=-0.5, weight_max_value=0.0,
                              prob_replace_bias=0.3, bias_min_value=0.0, bias_max_value=0.3)
-    clamped = 0
-    for seed, genome in enumerate(random_genomes(100, 0.5, ["tanh"], seed=4)):
+    clamped = []
+
+    @settings(max_examples=50)
+    @given(genomes(), SEEDS)
+    def mutates_as_the_plain_definition(genome, seed):
         plain = copy.deepcopy(genome)
         fast_rng, plain_rng = random.Random(seed), random.Random(seed)
         genome.mutate_weights(config, fast_rng)
@@ -138,8 +159,10 @@ def test_weight_and_bias_mutation_equal_the_plain_definition_bit_for_bit():
                      config.bias_mutation_power, 0.0, 0.3)
         assert repr(genome.to_dict()) == repr(plain.to_dict())  # repr: tells -0.0 from 0.0
         assert fast_rng.getstate() == plain_rng.getstate()
-        clamped += sum(c.weight in (-0.5, 0.0) for c in genome.connections.values())
-    assert clamped > 100, "the bounds were hit"
+        clamped.extend(c.weight in (-0.5, 0.0) for c in genome.connections.values())
+
+    mutates_as_the_plain_definition()
+    assert sum(clamped) > 100, "the bounds were hit"
 
 
 def plain_crossover(parent1, parent2, child_id, config, rng):
@@ -161,15 +184,21 @@ def plain_crossover(parent1, parent2, child_id, config, rng):
 
 def test_crossover_equals_the_plain_definition_bit_for_bit():
     config = EvolutionConfig(prob_inherit_disabled=0.6)
-    genomes = random_genomes(40, 0.3, ["tanh", "relu"], seed=5)
-    matching = 0
-    for seed, (a, b) in enumerate(itertools.permutations(genomes, 2)):
+    parents = genomes(activations=("tanh", "relu"), innovations=20)  # few innovations: many genes match
+    matching = []
+
+    @settings(max_examples=40)
+    @given(parents, parents, SEEDS)
+    @example(dense(enabled=True), dense(enabled=False), 0)  # every gene matches
+    def crosses_as_the_plain_definition(a, b, seed):
         fast_rng, plain_rng = random.Random(seed), random.Random(seed)
         fast = Genome.crossover(a, b, 7, config, fast_rng)
         assert fast.to_dict() == plain_crossover(a, b, 7, config, plain_rng).to_dict()
         assert fast_rng.getstate() == plain_rng.getstate()
-        matching += len(set(a.connections) & set(b.connections))
-    assert matching > 150
+        matching.append(len(set(a.connections) & set(b.connections)))
+
+    crosses_as_the_plain_definition()
+    assert sum(matching) > len(matching), "parents had genes in common (more than one a pair on average)"
 
 
 def plain_allocation(shares, pop_size, min_size):
@@ -185,11 +214,13 @@ def plain_allocation(shares, pop_size, min_size):
     return counts
 
 
-def test_offspring_allocation_equals_the_plain_rounding():
-    rng = random.Random(6)
-    for _ in range(400):
-        n = rng.randint(1, 60)
-        pop_size, min_size = rng.randint(n * 2 + 1, 3000), rng.randint(0, 2)
-        shares = rng.choice([[rng.random() for _ in range(n)], [rng.choice([0.0, 0.5, 1.0]) for _ in range(n)],
-                             [rng.expovariate(1.0) ** 4 for _ in range(n)]])
-        assert allocate_offspring(shares, pop_size, min_size) == plain_allocation(shares, pop_size, min_size)
+SHARES = st.lists(units | st.sampled_from([0.0, 0.5, 1.0]) | st.floats(0.0, 1e6), min_size=1, max_size=60)
+"""Species' fitness shares: uniform, few distinct values (ties), or spread over many magnitudes."""
+
+
+@settings(max_examples=100)
+@given(SHARES, st.data())
+def test_offspring_allocation_equals_the_plain_rounding(shares, data):
+    pop_size = data.draw(st.integers(len(shares) * 2 + 1, 3000), label="pop_size")
+    min_size = data.draw(st.integers(0, 2), label="min_size")
+    assert allocate_offspring(shares, pop_size, min_size) == plain_allocation(shares, pop_size, min_size)

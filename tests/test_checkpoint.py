@@ -1,13 +1,15 @@
 import gzip
 import json
-import random
+from collections import Counter
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from neatify import Checkpoint, EvolutionConfig, Population
 from neatify.io.checkpoint import CheckpointError
 from neatify.reporting.reporters import CheckpointReporter
-from test_population import fingerprint, xor_fitness
+from test_population import fingerprint
+from xor_task import xor_fitness
 
 
 @pytest.mark.parametrize("suffix", [".json", ".json.gz"])
@@ -252,37 +254,47 @@ def test_every_damaged_checkpoint_is_a_checkpoint_error_naming_file_and_problem(
         assert str(caught.value).startswith(f"{path}: ") and message in str(caught.value), case
 
 
+JUNK = [None, "x", -1, 0, 2.5, 10**30, True, [], {}, [0, 1], float("inf")]
+"""What a damaged file may hold where a value was."""
+
+
 def test_randomly_damaged_checkpoints_load_and_run_or_raise_checkpoint_error(tmp_path, saved_run):
-    """300 random edits of a real checkpoint: each loads and runs on, or is refused as a CheckpointError."""
-    rng = random.Random(0)
-    junk = [None, "x", -1, 0, 2.5, 10**30, True, [], {}, [0, 1], float("inf")]
-    outcomes = {"refused": 0, "loaded": 0}
-    for _ in range(300):
-        data = json.loads(json.dumps(saved_run))
-        parent, key = _random_spot(data["population"], rng)
-        if isinstance(parent, dict) and rng.random() < 0.3:
+    """Edits of a real checkpoint drawn by Hypothesis (a failure shrinks to the simplest edit): each loads and runs
+    on, or is refused as a CheckpointError."""
+    path = tmp_path / "fuzz.json"
+    outcomes: Counter[str] = Counter()
+
+    @settings(max_examples=150)
+    @given(st.data())
+    def loads_and_runs_or_is_refused(data: st.DataObject) -> None:
+        tree = json.loads(json.dumps(saved_run))
+        parent, key = _drawn_spot(data, tree["population"])
+        if isinstance(parent, dict) and data.draw(st.booleans(), label="delete it"):
             del parent[key]
         else:
-            parent[key] = rng.choice(junk)
-        path = tmp_path / "fuzz.json"
-        path.write_text(json.dumps(data))
+            parent[key] = data.draw(st.sampled_from(JUNK), label="junk in its place")
+        path.write_text(json.dumps(tree))
         try:
             population = Checkpoint.load(path)
         except CheckpointError as exc:
             assert str(exc).startswith(f"{path}: ")
             outcomes["refused"] += 1
-            continue
+            return
         population.run_generation(xor_fitness)
         outcomes["loaded"] += 1
-    assert outcomes["refused"] > 200 and outcomes["loaded"] > 5, outcomes
+
+    loads_and_runs_or_is_refused()
+    assert outcomes["refused"] > 50 and outcomes["loaded"] > 3, outcomes  # both ends were met
 
 
-def _random_spot(tree, rng):
-    """A random (container, key) inside a JSON tree, descending a random depth."""
-    parent, key = tree, rng.choice(list(tree))
-    while isinstance(parent[key], (dict, list)) and parent[key] and rng.random() < 0.8:
+def _drawn_spot(data: st.DataObject, tree: dict) -> tuple[dict | list, str | int]:
+    """A (container, key) inside a JSON tree, descending four times in five while there is something below."""
+    parent, key = tree, data.draw(st.sampled_from(list(tree)), label="key")
+    while isinstance(parent[key], (dict, list)) and parent[key] and data.draw(
+            st.sampled_from([False, True, True, True, True]), label="descend"):
         parent = parent[key]
-        key = rng.choice(list(parent)) if isinstance(parent, dict) else rng.randrange(len(parent))
+        key = data.draw(st.sampled_from(list(parent)) if isinstance(parent, dict) else
+                        st.integers(0, len(parent) - 1), label="key")
     return parent, key
 
 

@@ -17,19 +17,12 @@ from neatify import Checkpoint, EvolutionConfig, Population
 from neatify.cli.main import main
 from neatify.config import tomllib
 
-from distributed_helpers import Processes, alive, children_of, free_port, wait_until
+from distributed_helpers import alive, children_of, free_port, wait_until
 
-FITNESS_MODULE = """
-from neatify.network.network import Network
-
-XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
-
-
-def fitness(genomes):
-    for genome in genomes:
-        net = Network(genome)
-        genome.fitness = 4.0 - sum((net.activate(list(x))[0] - y) ** 2 for x, y in XOR)
+FITNESS_MODULE = Path(__file__).with_name("xor_task.py").read_text() + """
+fitness = xor_fitness  # the name the run file gives
 """
+"""A user's fitness module, saved in the project folder as xorfit.py: the tests' XOR task."""
 
 RUN_FILE = """
 [run]
@@ -73,6 +66,7 @@ def neatify(*args, cwd):
                           text=True, timeout=60)
 
 
+@pytest.mark.slow
 def test_run_as_subprocess_matches_the_library_and_show_summarises(project):
     result = neatify("run", "run.toml", cwd=project)
     assert result.returncode == 0, result.stderr
@@ -124,6 +118,7 @@ def _damaged_files(project):
                                                              "genome": data["population"]["genomes"][4]}))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["show", "damaged.json.gz"], "damaged.json.gz: genome 4: node 2: unknown activation 'bogus'"),
     (["show", "damaged-genome.json"], "damaged-genome.json: node 2: unknown activation 'bogus'"),
@@ -144,6 +139,7 @@ def test_unwritable_checkpoint_dir_fails_before_the_first_generation(project, ca
     assert "ck: cannot make the checkpoint directory" in captured.err and "gen " not in captured.out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["bogus"], "invalid choice"),
     (["run"], "required: config"),
@@ -177,6 +173,7 @@ def test_bad_run_files_are_reported_by_name(project, capsys, edit, message):
     assert err.startswith("neatify: error:") and message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_master_and_two_workers_as_subprocesses_match_the_library(project):
     master = subprocess.Popen([sys.executable, "-m", "neatify", "master", "run.toml", "--port", "0",
                                "--min-workers", "2", "--worker-wait-timeout", "60"],
@@ -208,6 +205,7 @@ def test_master_and_two_workers_as_subprocesses_match_the_library(project):
     assert Checkpoint.load(project / "ck" / "checkpoint-5.json.gz").generation == 5
 
 
+@pytest.mark.slow
 def test_worker_started_first_finds_the_master_through_the_scheduler_file(project):
     worker = subprocess.Popen([sys.executable, "-m", "neatify", "worker", "xorfit:fitness", "--scheduler-file",
                                "scheduler.json", "--max-connect-attempts", "60"],
@@ -227,12 +225,14 @@ def test_worker_started_first_finds_the_master_through_the_scheduler_file(projec
     assert not (project / "scheduler.json").exists()
 
 
+@pytest.mark.slow
 def test_scheduler_file_replaces_the_master_address(project):
     result = neatify("worker", "xorfit:fitness", "--scheduler-file", "s.json", "--master-port", "5001", cwd=project)
     assert result.returncode == 1 and "give --master-host/--master-port, --master or --scheduler-file: one of them" \
         in result.stderr
 
 
+@pytest.mark.slow
 def test_worker_without_a_master_gives_up_with_one_line(project):
     result = neatify("worker", "xorfit:fitness", "--master-port", "1", "--max-connect-attempts", "1", cwd=project)
     assert result.returncode == 1
@@ -240,17 +240,12 @@ def test_worker_without_a_master_gives_up_with_one_line(project):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-@pytest.fixture
-def procs(project):
-    with Processes(project) as started:
-        yield started
-
-
 def cli(procs, project, name, *args):
     """``neatify *args`` started in the project folder, its stdout and stderr in files of their own."""
     return procs.start(name, "-m", "neatify", *args, cwd=project, split=True)
 
 
+@pytest.mark.slow
 def test_worker_aimed_at_a_closed_port_says_so_within_seconds(procs, project):
     port = free_port()
     worker = cli(procs, project, "worker", "worker", "xorfit:fitness", "--master-port", str(port))
@@ -260,6 +255,7 @@ def test_worker_aimed_at_a_closed_port_says_so_within_seconds(procs, project):
     assert worker.poll() is None, "it keeps retrying"
 
 
+@pytest.mark.slow
 def test_quiet_worker_prints_only_its_final_error(procs, project):
     worker = cli(procs, project, "worker", "worker", "xorfit:fitness", "--master-port", str(free_port()),
                  "--max-connect-attempts", "3", "-q")
@@ -268,6 +264,7 @@ def test_quiet_worker_prints_only_its_final_error(procs, project):
     assert err.startswith("neatify: error:") and len(err.splitlines()) == 1, err
 
 
+@pytest.mark.slow
 def test_master_without_workers_says_where_it_waits_and_logs_one_line_per_generation(procs, project):
     """Output redirected to files, as under nohup or a batch system: the wait is named on stderr, then
     each generation is one line on stdout, and no file gets a progress bar's carriage returns."""
@@ -301,6 +298,7 @@ def test_help_is_complete(capsys):
         assert word in out
 
 
+@pytest.mark.slow
 def test_version_and_python_dash_m(project):
     """``neatify --version`` and ``python -m neatify`` work; the version is written in one place."""
     result = subprocess.run([sys.executable, "-m", "neatify", "--version"], capture_output=True, text=True,
@@ -327,6 +325,7 @@ def test_verbosity_flags_go_before_or_after_the_subcommand(project, capsys, argv
     assert "gen 0" not in capsys.readouterr().out  # -q: no progress line, wherever it was given
 
 
+@pytest.mark.slow
 def test_negative_generations_is_a_usage_error(project):
     result = neatify("run", "run.toml", "--generations", "-3", cwd=project)
     assert result.returncode == 2
@@ -363,6 +362,7 @@ def slow_fitness(genomes):
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_stops_the_pool_and_checkpoints(project, signum, status):
     """``neatify run`` with a 2-process pool, stopped by a signal: no process survives, a checkpoint resumes."""

@@ -18,8 +18,9 @@ from neatify.distributed.io.scheduler_file import (
 )
 
 from distributed_helpers import (
-    HERE, HOST, Processes, RawPeer, alive, children_of, free_port, local_state, wait_until, xor_fitness,
+    HERE, HOST, Processes, RawPeer, alive, children_of, free_port, local_state, wait_until,
 )
+from xor_task import xor_fitness
 
 TOKEN = "cluster-secret"
 HELPERS_ON_PATH = {"PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
@@ -31,6 +32,7 @@ def _status(capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+@pytest.mark.slow
 def test_status_reports_workers_and_is_no_worker(capsys):
     with DistributedEvaluator(DistributedConfig(host=HOST, port=0)) as evaluator:
         address = f"{HOST}:{evaluator.port}"
@@ -47,6 +49,7 @@ def test_status_reports_workers_and_is_no_worker(capsys):
     assert code == 1 and err.startswith(f"neatify: error: status of master at {address}:")
 
 
+@pytest.mark.slow
 def test_status_with_a_token_needs_the_token(capsys):
     with DistributedEvaluator(DistributedConfig(host=HOST, port=0, auth_token=TOKEN)) as evaluator:
         address = f"{HOST}:{evaluator.port}"
@@ -85,6 +88,7 @@ def _stop(proc) -> None:
         proc.wait(timeout=20)
 
 
+@pytest.mark.slow
 def test_supervised_workers_serve_a_run_identical_to_local_and_a_killed_one_is_restarted(tmp_path):
     port, out = free_port(), tmp_path / "state.json"
     with Processes(tmp_path) as procs:
@@ -105,6 +109,7 @@ def test_supervised_workers_serve_a_run_identical_to_local_and_a_killed_one_is_r
     assert json.loads(out.read_text()) == local_state(40, 0, 12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_to_the_supervisor_leaves_no_process(tmp_path, signum, status):
     with Processes(tmp_path) as procs:
@@ -150,6 +155,7 @@ def test_a_damaged_scheduler_file_is_an_error_naming_it(tmp_path, text, problem)
     assert problem in str(error.value)
 
 
+@pytest.mark.slow
 def test_a_worker_never_goes_back_to_an_older_epoch_than_one_it_served(tmp_path, caplog):
     """Having served epoch 1, a file of epoch 0 is ignored; epoch 2 is served."""
     caplog.set_level(logging.INFO, logger="neatify.distributed.io.worker")
@@ -175,6 +181,7 @@ def test_a_worker_never_goes_back_to_an_older_epoch_than_one_it_served(tmp_path,
     assert not thread.is_alive()
 
 
+@pytest.mark.slow
 def test_workers_find_the_master_through_the_scheduler_file_and_follow_it_to_a_new_port(tmp_path):
     """The worker starts first; the master, killed mid-run, comes back on another port from its checkpoint."""
     scheduler, checkpoint, out = tmp_path / "scheduler.json", tmp_path / "run.json", tmp_path / "state.json"

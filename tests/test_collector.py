@@ -4,6 +4,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 
 def test_the_collector_is_frozen_once_per_process_unless_opted_out():
     script = ("import gc\nfrom neatify import Population\nfrom neatify.runtime.collector import freeze_once\n"

@@ -11,6 +11,7 @@ import pytest
 from neatify.speciation.species import _distances
 
 
+@pytest.mark.slow
 def test_importing_neatify_does_not_import_numba():
     code = "import sys, neatify, neatify.speciation.species, neatify.breeding.structure; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)

@@ -3,8 +3,9 @@ from pathlib import Path
 import pytest
 
 from helpers import doc_snippet
-from neatify import ConfigError, EvolutionConfig, Network, Population
+from neatify import ConfigError, EvolutionConfig, Population
 from neatify.config import auto_target_species
+from xor_task import xor_fitness
 
 
 def test_defaults_follow_the_paper():
@@ -86,13 +87,6 @@ def test_toml_errors_name_the_problem(tmp_path):
 
 
 NEAT_PYTHON_INI = Path(__file__).resolve().parents[1] / "benchmarks" / "neat_python_config.ini"
-
-
-def xor_fitness(genomes):
-    for genome in genomes:
-        net = Network(genome)
-        genome.fitness = 4.0 - sum((net.activate([a, b])[0] - float(a != b)) ** 2
-                                   for a in (0.0, 1.0) for b in (0.0, 1.0))
 
 
 def test_neat_python_xor_config_loads_names_what_it_cannot_map_and_solves_xor():

@@ -19,7 +19,7 @@ from distributed_helpers import HERE, HOST, Processes, RawPeer, local_state, rep
 from neatify.distributed.config import system_listen_backlog
 from neatify.distributed.wire.messages import FitnessReport, TaskAssignment
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 POP, SEED = 40, 7
 

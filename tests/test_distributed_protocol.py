@@ -16,6 +16,7 @@ import textwrap
 import msgpack
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 from distributed_helpers import HOST, ROOT, Processes, closed_by_peer, comparable, local_state, negative_id_task
 from neatify import EvolutionConfig, Genome, Population
@@ -30,6 +31,7 @@ from neatify.distributed.wire.messages import (
 from neatify.distributed.io.connection import FramedConnection
 from neatify.distributed.wire.framing import PROTOCOL_VERSION, decode_message, encode_frame, encode_raw
 from neatify.distributed.core.scheduler import Pace, SpeedShare, batch_size
+from strategies import genome_lists
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -112,9 +114,9 @@ def _in_gene_order(data: dict) -> bytes:
                           "fitness": None})
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_wire_genomes_round_trip_bit_for_bit_into_unread_views_of_one_batch(seed):
-    genomes = _grown(seed)
+@settings(max_examples=30)
+@given(genome_lists(min_size=3, max_size=6, activations=("neat_sigmoid", "tanh", "relu", "sin")))
+def test_wire_genomes_round_trip_bit_for_bit_into_unread_views_of_one_batch(genomes):
     genomes[0].nodes[next(iter(genomes[0].nodes))].bias = -0.0
     task = _task(WireGenomes.of(genomes).task(7, 3))
     assert (type(task), task.batch_id, task.generation, task.size) == (TaskAssignment, 7, 3, len(genomes))
@@ -263,6 +265,7 @@ def _registered(port: int, worker_id: str) -> socket.socket:
     return sock
 
 
+@pytest.mark.slow
 def test_hostile_frames_are_refused_and_the_master_keeps_serving(served, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="neatify.distributed")
     pop = served
@@ -308,6 +311,7 @@ def test_hostile_frames_are_refused_and_the_master_keeps_serving(served, tmp_pat
     assert comparable(pop.state_dict()) == local_state(30, 3, 2)
 
 
+@pytest.mark.slow
 def test_protocol_version_mismatch_gets_a_clear_error(served, caplog):
     caplog.set_level(logging.INFO, logger="neatify.distributed")
     with socket.create_connection((HOST, served.port), timeout=5) as sock:
@@ -320,6 +324,7 @@ def test_protocol_version_mismatch_gets_a_clear_error(served, caplog):
     assert "protocol version mismatch" in caplog.text
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(150)
 def test_seed_usage_code_and_example_scripts(tmp_path):
     """The spec's master and worker snippets (localhost, a free port, 3 generations), then the demo."""
@@ -361,6 +366,7 @@ def test_seed_usage_code_and_example_scripts(tmp_path):
     assert "Solved XOR" in demo.stdout and "exited with [0, 0, 0]" in demo.stdout
 
 
+@pytest.mark.slow
 def test_worker_refuses_an_invalid_genome_and_says_why(tmp_path):
     """A (fake) master sends a task with a malformed genome: the real worker reports why and hangs up."""
     with socket.socket() as server, Processes(tmp_path) as procs:

@@ -35,6 +35,7 @@ def kill_when_marked(mark, pid: int, sig: int) -> threading.Thread:
     return thread
 
 
+@pytest.mark.slow
 def test_two_workers_match_local_run_then_shut_down_cleanly(master, procs):
     pop = master(min_workers=2)
     workers = [procs.worker(pop.port, i, "--capacity", "7") for i in (1, 2)]
@@ -50,6 +51,7 @@ def test_two_workers_match_local_run_then_shut_down_cleanly(master, procs):
         sock.bind((HOST, port))
 
 
+@pytest.mark.slow
 def test_species_batching_matches_the_local_run(master, procs):
     pop = master(min_workers=2, batching="species")
     for i in (1, 2):
@@ -57,6 +59,7 @@ def test_species_batching_matches_the_local_run(master, procs):
     assert run(pop, 4) == local_state(POP, SEED, 4)
 
 
+@pytest.mark.slow
 def test_distributed_evaluator_serves_a_plain_population_with_its_reporters(procs, tmp_path):
     config = DistributedConfig(host=HOST, port=0, min_workers=2, heartbeat_interval=0.2, worker_wait_timeout=30.0)
     with DistributedEvaluator(config) as evaluator:
@@ -71,10 +74,11 @@ def test_distributed_evaluator_serves_a_plain_population_with_its_reporters(proc
     assert saved and comparable(Checkpoint.load(saved[-1]).state_dict())["generation"] >= 2
 
 
+@pytest.mark.slow
 def test_a_population_with_the_evaluator_as_reporter_batches_by_species_and_labels_its_generations(procs):
     """What DistributedPopulation is built on: a plain Population, half run locally, continued through the
     evaluator that is also its reporter, runs as the local run does, labelled with the population's generations."""
-    from distributed_helpers import xor_fitness
+    from xor_task import xor_fitness
 
     config = DistributedConfig(host=HOST, port=0, min_workers=2, batching="species", worker_wait_timeout=30.0)
     with DistributedEvaluator(config) as evaluator:
@@ -88,6 +92,7 @@ def test_a_population_with_the_evaluator_as_reporter_batches_by_species_and_labe
     assert comparable(pop.state_dict()) == local_state(POP, SEED, 4)
 
 
+@pytest.mark.slow
 def test_worker_joining_mid_generation_gets_work(master, procs, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="neatify.distributed")
     pop = master(pop_size=60)
@@ -102,6 +107,7 @@ def test_worker_joining_mid_generation_gets_work(master, procs, tmp_path, caplog
     assert first.poll() is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSTOP], ids=["SIGKILL", "SIGSTOP"])
 def test_worker_failing_mid_batch_loses_nothing(master, procs, tmp_path, caplog, sig):
     caplog.set_level(logging.DEBUG, logger="neatify.distributed")  # DEBUG: the generation summary
@@ -116,6 +122,7 @@ def test_worker_failing_mid_batch_loses_nothing(master, procs, tmp_path, caplog,
     assert "re-sent after a failure" in caplog.text
 
 
+@pytest.mark.slow
 def test_late_batch_is_resent_and_its_late_result_ignored(master, procs, caplog):
     caplog.set_level(logging.DEBUG, logger="neatify.distributed")
     pop = master(min_workers=2, task_timeout=0.4)
@@ -127,6 +134,7 @@ def test_late_batch_is_resent_and_its_late_result_ignored(master, procs, caplog)
     assert "ignoring duplicate result" in caplog.text or "ignoring late result" in caplog.text
 
 
+@pytest.mark.slow
 def test_without_fault_tolerance_a_lost_worker_fails_the_generation(master, procs, tmp_path):
     pop = master(enable_fault_tolerance=False)
     victim = procs.worker(pop.port, "victim", "--sleep", "0.05", "--capacity", "5", "--mark-dir", str(tmp_path))
@@ -135,6 +143,7 @@ def test_without_fault_tolerance_a_lost_worker_fails_the_generation(master, proc
         pop.run_generation(lambda genomes: None)
 
 
+@pytest.mark.slow
 def test_worker_leaving_on_sigterm_exits_0_and_nothing_is_lost(master, procs, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="neatify.distributed")
     pop = master(min_workers=2)
@@ -146,6 +155,7 @@ def test_worker_leaving_on_sigterm_exits_0_and_nothing_is_lost(master, procs, tm
     assert "worker leaver lost (worker leaver is leaving)" in caplog.text
 
 
+@pytest.mark.slow
 def test_master_waits_when_all_workers_are_gone(master, procs, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="neatify.distributed")
     pop = master()
@@ -163,6 +173,7 @@ def test_master_waits_when_all_workers_are_gone(master, procs, tmp_path, caplog)
     thread.join(5)
 
 
+@pytest.mark.slow
 def test_min_workers_wait_is_bounded(master, caplog):
     caplog.set_level(logging.INFO, logger="neatify.distributed")
     pop = master(min_workers=2, worker_wait_timeout=0.5)
@@ -171,6 +182,7 @@ def test_min_workers_wait_is_bounded(master, caplog):
     assert "waiting for 2 worker(s) to register" in caplog.text
 
 
+@pytest.mark.slow
 def test_raising_fitness_function_reports_worker_genome_and_traceback(master, procs):
     pop = master()
     target = pop.genomes[5].id
@@ -183,6 +195,7 @@ def test_raising_fitness_function_reports_worker_genome_and_traceback(master, pr
     assert "worker w9" in str(error) and f"genome {target}" in str(error)
 
 
+@pytest.mark.slow
 def test_raising_fitness_function_with_penalty(master, procs):
     pop = master(error_fitness=-1.0)
     target = pop.genomes[3].id
@@ -193,6 +206,7 @@ def test_raising_fitness_function_with_penalty(master, procs):
     assert sum(1 for v in fitness.values() if v == -1.0) == 1
 
 
+@pytest.mark.slow
 def test_wrong_or_missing_token_refused_right_one_accepted(master, procs, caplog):
     caplog.set_level(logging.INFO, logger="neatify.distributed")
     pop = master(auth_token="s3cret")
@@ -208,6 +222,7 @@ def test_wrong_or_missing_token_refused_right_one_accepted(master, procs, caplog
     assert good.wait(10) == 0
 
 
+@pytest.mark.slow
 def test_worker_gives_up_after_bounded_connect_attempts(procs):
     worker = procs.worker(free_port(), "lonely", "--max-connect-attempts", "3")
     assert worker.wait(20) == 1
@@ -216,6 +231,7 @@ def test_worker_gives_up_after_bounded_connect_attempts(procs):
     assert "could not register with master at 127.0.0.1" in log and "after 3 attempt(s)" in log
 
 
+@pytest.mark.slow
 def test_master_restart_from_checkpoint_continues_exactly(procs, tmp_path):
     from neatify.io.checkpoint import Checkpoint
 
@@ -238,9 +254,10 @@ def test_master_restart_from_checkpoint_continues_exactly(procs, tmp_path):
     assert "reconnecting" in procs.log(workers[0])
 
 
+@pytest.mark.slow
 def test_worker_of_another_protocol_version_is_refused_on_both_sides(master, monkeypatch, caplog):
     import neatify.distributed.core.worker as worker_module
-    from distributed_helpers import xor_fitness
+    from xor_task import xor_fitness
     from neatify.distributed import RegistrationError, WorkerNode
 
     caplog.set_level(logging.INFO, logger="neatify.distributed")
@@ -253,6 +270,7 @@ def test_worker_of_another_protocol_version_is_refused_on_both_sides(master, mon
     assert "refusing worker from 127.0.0.1" in caplog.text
 
 
+@pytest.mark.slow
 def test_a_taken_worker_id_is_refused_until_it_is_free(master, procs, caplog):
     caplog.set_level(logging.INFO, logger="neatify.distributed")
     pop = master()
@@ -266,6 +284,7 @@ def test_a_taken_worker_id_is_refused_until_it_is_free(master, procs, caplog):
     assert run(pop, 1) == local_state(POP, SEED, 1)
 
 
+@pytest.mark.slow
 def test_master_given_a_checkpoint_workers_would_reject_exits_before_serving_anyone(procs, tmp_path):
     from neatify import Checkpoint, Population
 

@@ -15,15 +15,16 @@ from pathlib import Path
 import pytest
 
 from distributed_helpers import HOST, Processes, closed_by_peer, comparable, free_port, local_state, wait_until
-from neatify.distributed import DistributedConfig, DistributedPopulation
 from neatify.distributed.wire import auth
 from neatify.distributed.wire.messages import ErrorReport, Message, RegistrationAck, WorkerRegistration
 from neatify.distributed.io.connection import FramedConnection
 from neatify.distributed.wire.framing import PROTOCOL_VERSION
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 TOKEN = "s3cret"
+EDGE = dict(pop_size=30, seed=5, handshake_timeout=2.0)
+"""The in-process masters of these tests (``master`` fixture): a short handshake timeout."""
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -73,23 +74,6 @@ def test_unauthenticated_flood_frame_is_refused_unread_and_the_master_serves_on(
     assert "refused (limit 4096)" in procs.log(master)
 
 
-@pytest.fixture
-def master():
-    """Factory of in-process masters on a free loopback port, all shut down at teardown."""
-    made = []
-
-    def make(**overrides) -> DistributedPopulation:
-        settings = dict(host=HOST, port=0, heartbeat_interval=0.2, task_timeout=10.0, worker_wait_timeout=30.0,
-                        handshake_timeout=2.0)
-        pop = DistributedPopulation(30, 2, 1, seed=5, distributed_config=DistributedConfig(**{**settings, **overrides}))
-        made.append(pop)
-        return pop
-
-    yield make
-    for pop in made:
-        pop.shutdown()
-
-
 def _connect(port: int) -> closing[FramedConnection]:
     return closing(FramedConnection(socket.create_connection((HOST, port), timeout=5), 4096))
 
@@ -116,7 +100,7 @@ def _refused_auth(message: Message | None) -> bool:
 
 
 def test_mutual_proofs_cannot_be_replayed_on_another_connection_or_reflected(master):
-    pop = master(auth_token=TOKEN)
+    pop = master(**EDGE, auth_token=TOKEN)
     hello = _hello("w")
     with _connect(pop.port) as first:
         challenge = _challenge(first, hello)
@@ -136,7 +120,7 @@ def test_mutual_proofs_cannot_be_replayed_on_another_connection_or_reflected(mas
 
 def test_rogue_endpoint_gets_nothing_a_real_master_accepts(master, tmp_path):
     """The v1 relay: a rogue the victim dials gets a challenge from the real master and forwards it."""
-    pop = master(auth_token=TOKEN)
+    pop = master(**EDGE, auth_token=TOKEN)
     with socket.socket() as rogue, Processes(tmp_path) as procs:
         rogue.bind((HOST, 0))
         rogue.listen(1)
@@ -162,7 +146,7 @@ def test_rogue_endpoint_gets_nothing_a_real_master_accepts(master, tmp_path):
 
 
 def test_worker_ids_7_and_str_7_are_one_worker(master, caplog):
-    pop = master()
+    pop = master(**EDGE)
     with _connect(pop.port) as first, _connect(pop.port) as second:
         first.send(_hello(7))
         assert first.recv(time.monotonic() + 5).status == "accepted"
@@ -174,7 +158,7 @@ def test_worker_ids_7_and_str_7_are_one_worker(master, caplog):
 
 
 def test_worker_with_a_token_refuses_a_master_without_one(master, tmp_path):
-    pop = master()
+    pop = master(**EDGE)
     with Processes(tmp_path) as procs:
         worker = procs.worker(pop.port, "careful", "--token", TOKEN, "--max-connect-attempts", "1")
         assert worker.wait(20) == 1
@@ -196,7 +180,7 @@ def certificates(tmp_path):
 
 
 def test_tls_run_matches_a_local_run(master, certificates, tmp_path):
-    pop = master(tls_cert=certificates["master"], auth_token=TOKEN)
+    pop = master(**EDGE, tls_cert=certificates["master"], auth_token=TOKEN)
     with Processes(tmp_path) as procs:
         worker = procs.worker(pop.port, "tls", "--tls-ca", certificates["ca"], "--token", TOKEN)
         for _ in range(2):
@@ -210,7 +194,7 @@ def test_a_registration_riding_with_the_last_tls_handshake_record_is_answered(ma
     """A TLS 1.3 client may send its first frame right behind its Finished record, so the master's TLS layer
     hands that frame over before ``start_tls`` returns: it must wait for the connection, not be dropped (it
     was, about one connection in five: the peer then waited for an answer that never came)."""
-    pop = master(tls_cert=certificates["master"], auth_token=TOKEN)
+    pop = master(**EDGE, tls_cert=certificates["master"], auth_token=TOKEN)
     context = ssl.create_default_context(cafile=certificates["ca"])
     for attempt in range(30):
         with socket.create_connection((HOST, pop.port), timeout=5) as raw, \
@@ -223,7 +207,7 @@ def test_a_registration_riding_with_the_last_tls_handshake_record_is_answered(ma
 
 def test_tls_master_refuses_untrusting_and_plain_peers_and_serves_on(master, certificates, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="neatify.distributed")
-    pop = master(tls_cert=certificates["master"])
+    pop = master(**EDGE, tls_cert=certificates["master"])
     with Processes(tmp_path) as procs, socket.create_connection((HOST, pop.port), timeout=5) as stalled:
         wrong_ca = procs.worker(pop.port, "wrong-ca", "--tls-ca", certificates["stranger"])
         wrong_name = procs.worker(pop.port, "wrong-name", "--tls-ca", certificates["ca"], "--tls-server-name",
@@ -242,7 +226,7 @@ def test_tls_master_refuses_untrusting_and_plain_peers_and_serves_on(master, cer
 
 def test_tls_worker_against_a_plain_master_is_named_in_the_log(master, certificates, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="neatify.distributed")
-    pop = master()
+    pop = master(**EDGE)
     with Processes(tmp_path) as procs:
         worker = procs.worker(pop.port, "tls", "--tls-ca", certificates["ca"], "--max-connect-attempts", "1")
         assert worker.wait(20) == 1

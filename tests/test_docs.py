@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from distributed_helpers import Processes, free_port
+from distributed_helpers import free_port
 from helpers import doc_blocks, doc_snippet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,12 +93,6 @@ def test_every_code_block_is_run_or_excluded_with_a_reason():
         assert sum(marker in text for lang, text in doc_blocks(doc) if lang) == 1, (doc, marker)
 
 
-@pytest.fixture
-def procs(tmp_path):
-    with Processes(tmp_path) as started:
-        yield started
-
-
 def _python_lines(block: str) -> list[list[str]]:
     """The commands of a shell block (comments dropped), each starting with `python`."""
     commands = [shlex.split(line, comments=True) for line in block.splitlines()]
@@ -107,6 +101,7 @@ def _python_lines(block: str) -> list[list[str]]:
     return commands
 
 
+@pytest.mark.slow
 def test_xor_example_commands(procs):
     """README's commands are docs/distributed.md's; 5000 is, in both, an example port."""
     readme = doc_snippet("README.md", "python examples/distributed_xor_master.py", "bash")
@@ -120,6 +115,7 @@ def test_xor_example_commands(procs):
     assert "Best Fitness" in procs.log(started[0])
 
 
+@pytest.mark.slow
 def test_install_to_cartpole_commands():
     block = doc_snippet("README.md", "neatify --version", "bash")
     lines = [line for line in block.splitlines() if not any(line.startswith(skip) for skip in NOT_RUN_LINES)]
@@ -131,12 +127,16 @@ def test_install_to_cartpole_commands():
     assert "champion:" in result.stdout
 
 
+@pytest.mark.slow
 def test_make_targets_exist():
-    result = subprocess.run(["make", "-n", "demo", "test"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(["make", "-n", "demo", "test", "test-fast"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=30)
     assert result.returncode == 0, result.stderr
-    assert "examples/distributed_demo.py" in result.stdout and "-m pytest" in result.stdout
+    assert "examples/distributed_demo.py" in result.stdout and "lint-imports" in result.stdout
+    assert "-m pytest\n" in result.stdout and '-m pytest -m "not slow"' in result.stdout
 
 
+@pytest.mark.slow
 def test_cli_run_file_and_fitness_module(tmp_path):
     """docs/cli.md's xor.toml and xor.py, saved under the names they give, make `neatify run xor.toml` work."""
     for marker in ("# xor.toml", "# xor.py"):
@@ -167,6 +167,7 @@ def test_cli_synopsis_matches_the_parser():
         assert options and options <= known, (line, options - known)
 
 
+@pytest.mark.slow
 def test_distributed_master_and_worker_snippets(procs, tmp_path):
     """Each master snippet with two copies of the worker snippet, on a free port (the docs call 5000 an example)."""
     worker = doc_snippet("docs/distributed.md", "worker = WorkerNode(")
@@ -185,6 +186,7 @@ def test_distributed_master_and_worker_snippets(procs, tmp_path):
             assert "Gen 49: Best Fitness" in procs.log(started[0]) and (tmp_path / "xor-run.json").exists()
 
 
+@pytest.mark.slow
 def test_openssl_commands_make_a_certificate_the_ca_signed(tmp_path):
     block = doc_snippet("docs/distributed.md", "openssl req -x509", "bash")
     result = subprocess.run(["bash", "-e", "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=60)
@@ -208,6 +210,7 @@ def test_usage_session(tmp_path, monkeypatch):
             "checkpoints"} <= {p.name for p in tmp_path.iterdir()}
 
 
+@pytest.mark.slow
 def test_usage_parallel_script(tmp_path):
     """The parallel snippet, saved as a script and run: its worker processes import it (spawn)."""
     (tmp_path / "evolve.py").write_text(doc_snippet("docs/usage.md", "ParallelEvaluator(fitness, workers=4)"))

@@ -54,16 +54,19 @@ def test_the_serial_table():
         assert expected(name) == ("error", TARGET, last_line)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CASES)
 def test_the_pool_gives_the_serial_outcome(name):
     assert through_pool(name) == expected(name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CASES)
 def test_tcp_workers_give_the_serial_outcome(name, through_tcp):
     assert through_tcp(name) == expected(name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["raising", "unset", "nan"])
 def test_error_fitness_keeps_every_other_genome_s_value(name, through_tcp):
     want = expected(name, ERROR_FITNESS)

@@ -60,6 +60,7 @@ def test_other_objects_are_refused(tmp_path):
         export_onnx(torch.nn.Linear(2, 2), tmp_path / "x.onnx")
 
 
+@pytest.mark.slow
 def test_onnx_export_writes_one_file_and_says_nothing(tmp_path):
     pytest.importorskip("onnxruntime")
     script = ("from neatify import Population\nfrom neatify.nn.export import export_onnx\n"

@@ -3,8 +3,10 @@ import random
 
 import pytest
 import torch
+from hypothesis import given, settings
 
 from helpers import make_genome
+from strategies import genomes
 from neatify import EvolutionConfig, Genome, NeatModule, Network
 from neatify.genome.innovation import InnovationTracker
 from neatify.network.network import NetworkLayout
@@ -97,11 +99,12 @@ def test_unconnected_output_is_its_activated_bias():
     assert out[0].tolist() == pytest.approx([2.3, 0.0])
 
 
+ACTIVATIONS = ("tanh", "relu", "sigmoid", "sin", "gauss", "abs", "clamped", "identity", "neat_sigmoid")
+
+
 def random_genomes(n, allow_recurrent, seed):
     config = EvolutionConfig(prob_add_node=0.4, prob_add_connection=0.6, allow_recurrent=allow_recurrent,
-                             prob_mutate_activation=0.5, prob_toggle_enable=0.05,
-                             activation_options=["tanh", "relu", "sigmoid", "sin", "gauss", "abs", "clamped",
-                                                 "identity", "neat_sigmoid"])
+                             prob_mutate_activation=0.5, prob_toggle_enable=0.05, activation_options=list(ACTIVATIONS))
     rng = random.Random(seed)
     tracker = InnovationTracker(0, 5)
     genomes = []
@@ -116,17 +119,23 @@ def random_genomes(n, allow_recurrent, seed):
 @pytest.mark.parametrize("synchronous", [False, True])
 @pytest.mark.parametrize("allow_recurrent", [False, True])
 def test_module_matches_plain_python_network(allow_recurrent, synchronous):
+    """On Hypothesis's genomes (a failure shrinks to a smallest one), cycles only where ``allow_recurrent``."""
     rows = [[random.Random(i).uniform(-2, 2) for _ in range(3)] for i in range(5)]
-    recurrent_seen = 0
-    for genome in random_genomes(30, allow_recurrent, seed=int(allow_recurrent)):
+    recurrent_seen = []
+
+    @settings(max_examples=20)
+    @given(genomes(activations=ACTIVATIONS, cyclic=allow_recurrent))
+    def runs_as_the_network(genome):
         module = NeatModule(genome, dtype=torch.float64, synchronous=synchronous)
-        recurrent_seen += module.is_recurrent
+        recurrent_seen.append(module.is_recurrent)
         nets = [Network(genome, synchronous) for _ in rows]  # one stateful runner per batch row
         for _ in range(3):  # several steps: recurrent state must agree too
             got = module(torch.tensor(rows, dtype=torch.float64))
             want = torch.tensor([net.activate(row) for net, row in zip(nets, rows)], dtype=torch.float64)
             assert torch.allclose(got, want, atol=1e-9)
-    assert (recurrent_seen > 0) == (allow_recurrent or synchronous)
+
+    runs_as_the_network()
+    assert any(recurrent_seen) == (allow_recurrent or synchronous)
 
 
 def test_wrong_input_shape_is_a_clear_error():

@@ -15,18 +15,11 @@ import pytest
 
 from helpers import serial_and_parallel_fitness
 from neatify import EvaluationError, EvolutionConfig, Population
-from neatify.network.network import Network
 from neatify.backends.processes import ParallelEvaluator, column_batches, split_batches
 from neatify.io.columns import decode_columns
+from xor_task import xor_fitness
 
-XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
 CONFIG = EvolutionConfig(population_size=40, prob_add_node=0.2, prob_add_connection=0.3)
-
-
-def xor_fitness(genomes):
-    for genome in genomes:
-        net = Network(genome)
-        genome.fitness = 4.0 - sum((net.activate(list(x))[0] - y) ** 2 for x, y in XOR)
 
 
 def pid_fitness(genomes, state):
@@ -86,6 +79,7 @@ def test_column_batches_carry_every_genome_once_in_order_through_pickle():
     assert all(g.fitness is None for g in received)
 
 
+@pytest.mark.slow
 def test_parallel_run_is_identical_to_serial():
     serial = run(xor_fitness)
     with ParallelEvaluator(xor_fitness, workers=2) as evaluator:
@@ -95,6 +89,7 @@ def test_parallel_run_is_identical_to_serial():
     assert parallel.best_genome.to_dict() == serial.best_genome.to_dict()
 
 
+@pytest.mark.slow
 def test_setup_runs_once_per_worker_and_its_result_reaches_the_fitness():
     pop = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=1)
     with ParallelEvaluator(pid_fitness, workers=2, setup=make_state) as evaluator:
@@ -103,6 +98,7 @@ def test_setup_runs_once_per_worker_and_its_result_reaches_the_fitness():
     assert [g.fitness for g in pop.genomes] == [float(g.id) for g in pop.genomes]
 
 
+@pytest.mark.slow
 def test_fitness_errors_reach_the_caller_and_close_is_final():
     pop = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=1)
     evaluator = ParallelEvaluator(failing_fitness, workers=1)
@@ -115,6 +111,7 @@ def test_fitness_errors_reach_the_caller_and_close_is_final():
         evaluator(pop.genomes)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fitness_fn, setup, at_start_up", [(dying_fitness, None, False),
                                                             (pid_fitness, failing_setup, True)])
 def test_a_dead_worker_or_failed_setup_raises_instead_of_hanging(fitness_fn, setup, at_start_up):
@@ -140,6 +137,7 @@ with ParallelEvaluator(fitness, workers=2) as evaluator:
 """
 
 
+@pytest.mark.slow
 def test_a_script_without_a_main_guard_is_told_so(tmp_path):
     (tmp_path / "script.py").write_text(NO_MAIN_GUARD)
     result = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
@@ -149,6 +147,7 @@ def test_a_script_without_a_main_guard_is_told_so(tmp_path):
     assert "if __name__ == \"__main__\":" in error
 
 
+@pytest.mark.slow
 def test_a_batch_slower_than_the_timeout_stops_the_pool():
     pop = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=1)
     evaluator = ParallelEvaluator(sleeping_fitness, workers=1, timeout=0.5)
@@ -160,6 +159,7 @@ def test_a_batch_slower_than_the_timeout_stops_the_pool():
         evaluator(pop.genomes)
 
 
+@pytest.mark.slow
 def test_gym_example_task_gives_the_same_fitness_in_worker_processes(monkeypatch):
     pytest.importorskip("gymnasium")
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "examples"))  # workers import it too

@@ -8,15 +8,7 @@ from helpers import doc_snippet
 from neatify import EvolutionConfig, FitnessError, Network, Population
 from neatify.breeding.reproduction import allocate_offspring, shared_fitness
 from neatify.speciation.species import STEER_TRIES, Species, adapt_threshold, find_threshold, speciate_steered
-
-XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
-
-
-def xor_fitness(genomes):
-    for genome in genomes:
-        net = Network(genome)
-        genome.fitness = 4.0 - sum((net.activate(list(x))[0] - y) ** 2 for x, y in XOR)
-
+from xor_task import XOR_CASES, xor_fitness
 
 def fingerprint(pop):
     return [(g.id, sorted(g.connections), sorted(g.nodes), [c.weight for c in g.connections.values()], g.fitness)
@@ -113,7 +105,7 @@ def test_run_returns_champion_and_stops_at_threshold():
     assert champion.fitness >= 3.9
     assert pop.history[-1].best_fitness >= 3.9
     net = Network(champion)
-    assert [round(net.activate(list(x))[0]) for x, _ in XOR] == [0, 1, 1, 0]
+    assert [round(net.activate(list(x))[0]) for x, _ in XOR_CASES] == [0, 1, 1, 0]
 
 
 def test_offspring_counts_add_up_to_population_size():
@@ -187,7 +179,7 @@ def test_default_steering_keeps_a_large_population_in_band_from_the_first_genera
 
     from neatify.nn import NeatPopulationModule
 
-    inputs, targets = torch.tensor([list(x) for x, _ in XOR]), torch.tensor([[y] for _, y in XOR])
+    inputs, targets = torch.tensor([list(x) for x, _ in XOR_CASES]), torch.tensor([[y] for _, y in XOR_CASES])
 
     def batched_xor(genomes):
         errors = ((NeatPopulationModule(genomes)(inputs) - targets) ** 2).sum(dim=(1, 2))
@@ -303,6 +295,7 @@ def test_speciation_groups_by_distance_and_keeps_species_ids():
     assert [(s.id, [g.id for g in s.members]) for s in again] == [(7, [11]), (8, [10]), (10, [12])]
 
 
+@pytest.mark.slow
 def test_importing_neatify_is_silent_and_light():
     import subprocess
     import sys

@@ -12,19 +12,18 @@ from pathlib import Path
 import pytest
 
 from neatify import EvaluationError, EvolutionConfig, Population
-from neatify.network.network import Network
 
 import fitness_table
 from distributed_helpers import comparable, wait_until
 from fitness_table import ERROR_FITNESS, expected, outcome, setup_of
 from helpers import doc_snippet
+from xor_task import xor_score
 
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from neatify.backends.ray import RayEvaluator, actors_that_fit  # noqa: E402
 
-XOR = [((0.0, 0.0), 0.0), ((0.0, 1.0), 1.0), ((1.0, 0.0), 1.0), ((1.0, 1.0), 0.0)]
 CONFIG = EvolutionConfig(population_size=40, prob_add_node=0.2, prob_add_connection=0.3)
 
 
@@ -53,10 +52,10 @@ def local_ray(cluster):
 
 
 def xor_fitness(genomes, state=None):
+    """``xor_task``'s fitness, plus the offset a setup's state gives."""
     offset = 0.0 if state is None else state["offset"]
     for genome in genomes:
-        net = Network(genome)
-        genome.fitness = offset + 4.0 - sum((net.activate(list(x))[0] - y) ** 2 for x, y in XOR)
+        genome.fitness = offset + xor_score(genome)
 
 
 def make_state():
@@ -78,6 +77,7 @@ def run(fitness_fn, generations=3):
     return pop
 
 
+@pytest.mark.slow
 def test_ray_run_is_identical_to_serial(local_ray):
     serial = run(xor_fitness)
     with RayEvaluator(xor_fitness, num_actors=2, timeout=60) as evaluator:
@@ -86,6 +86,7 @@ def test_ray_run_is_identical_to_serial(local_ray):
     assert ray.is_initialized()  # the evaluator did not shut down a Ray it did not start
 
 
+@pytest.mark.slow
 def test_setup_state_reaches_the_fitness_function(local_ray):
     serial = run(lambda genomes: xor_fitness(genomes, make_state()), generations=1)
     with RayEvaluator(xor_fitness, num_actors=2, setup=make_state, timeout=60) as evaluator:
@@ -94,6 +95,7 @@ def test_setup_state_reaches_the_fitness_function(local_ray):
     assert min(g.fitness for g in distributed.genomes) >= 10.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_actors", [2, None])  # None: retried on the surviving actor, replaced next generation
 def test_a_dead_actor_s_batch_is_retried(local_ray, tmp_path, num_actors):
     marker = str(tmp_path / "crashed")
@@ -105,6 +107,7 @@ def test_a_dead_actor_s_batch_is_retried(local_ray, tmp_path, num_actors):
     assert distributed.history == serial.history
 
 
+@pytest.mark.slow
 def test_fitness_errors_are_not_retried(local_ray):
     def broken(genomes):
         raise ZeroDivisionError("bad fitness")
@@ -119,12 +122,14 @@ def test_fitness_errors_are_not_retried(local_ray):
         evaluator([])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["with_state", "raising", "unset"])  # a few cases of tests/test_evaluation.py's table
 def test_ray_gives_the_serial_outcome(local_ray, name):
     with RayEvaluator(getattr(fitness_table, name), num_actors=2, setup=setup_of(name), timeout=60) as evaluator:
         assert outcome(evaluator) == expected(name)
 
 
+@pytest.mark.slow
 def test_error_fitness_keeps_every_other_genome_s_value(local_ray):
     with RayEvaluator(fitness_table.raising, num_actors=2, timeout=60, error_fitness=ERROR_FITNESS) as evaluator:
         assert outcome(evaluator) == expected("raising", ERROR_FITNESS)
@@ -138,6 +143,7 @@ def test_missing_ray_gives_a_clear_error(monkeypatch):
         _import_ray()
 
 
+@pytest.mark.slow
 def test_more_actors_than_cpus_are_capped_with_a_warning(local_ray, caplog):
     """The usage doc's snippet, as written: 16 actors asked on 2 CPUs start 2 (with a warning), not a hang."""
     namespace = {"__name__": "usage_doc_snippet"}  # not importable: cloudpickle ships its functions by value
@@ -154,6 +160,7 @@ def test_actors_that_fit_names_the_limiting_resource():
     assert actors_that_fit({"num_cpus": 0}, {"CPU": 2.0}) == (None, "")
 
 
+@pytest.mark.slow
 def test_no_actor_fits_is_refused_at_once(local_ray):
     with pytest.raises(ValueError, match=r"no Ray actor can start: Ray has 2 CPU \(4 per actor\)"):
         RayEvaluator(xor_fitness, actor_options={"num_cpus": 4})
@@ -169,6 +176,7 @@ def stall_on_leaving_node(genomes, state):
     xor_fitness(genomes)
 
 
+@pytest.mark.slow
 def test_actors_follow_nodes_that_join_and_leave(cluster, caplog, tmp_path):
     """num_actors=None: a 2-CPU node joining between generations gets 2 more actors; when it leaves during
     a generation, its actors' batches are retried on the others and the run ends exactly as a serial one."""

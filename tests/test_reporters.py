@@ -6,9 +6,12 @@ import csv
 import io
 import json
 import logging
+import threading
+from collections.abc import Callable
 
 import pytest
 
+from distributed_helpers import wait_until
 from neatify import Checkpoint, EvolutionConfig, Population
 from neatify.reporting.reporters import CheckpointReporter, ProgressReporter, StatisticsReporter
 
@@ -38,45 +41,67 @@ def test_progress_reporter_writes_one_line_per_generation():
     assert "species" in lines[1] and "eval/s" in lines[1]
 
 
-class Terminal(io.StringIO):
-    """A stream that says it is a terminal, as a console's stderr does."""
+class Stream(io.StringIO):
+    """A text stream that says whether it is a terminal (``tty``) and remembers being asked, as a bar must ask."""
+
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+        self.asked = False
 
     def isatty(self) -> bool:
-        return True
+        self.asked = True
+        return self.tty
 
 
-def slow_fitness(genomes):
-    import time
-
-    for genome in genomes:
-        time.sleep(0.03)
-        genome.fitness = 1.0
+def bar_armed() -> bool:
+    """Whether a progress bar's thread is running (waiting until the bar is due, or drawing it)."""
+    return any(thread.name == "neatify-progress" for thread in threading.enumerate())
 
 
-def test_long_generation_gets_a_progress_bar_that_counts_evaluated_genomes():
+def evaluated_in_halves(between: Callable[[str], None]):
+    """A fitness function that sets half the genomes' fitness, calls ``between("15/30")`` (for 30 genomes), sets
+    the rest and calls ``between("30/30")``."""
+    def fitness(genomes):
+        half = len(genomes) // 2
+        for start, end in ((0, half), (half, len(genomes))):
+            for genome in genomes[start:end]:
+                genome.fitness = 1.0
+            between(f"{end}/{len(genomes)}")
+    return fitness
+
+
+def test_a_generation_gets_a_progress_bar_that_counts_evaluated_genomes():
+    """bar_after=0: the bar is due at once, so the test waits on what the terminal shows, never on a clock."""
     pytest.importorskip("tqdm")
-    stream = Terminal()
-    pop = population(ProgressReporter(stream, bar_after=0.2))
-    pop.run_generation(slow_fitness)
-    text = stream.getvalue()
-    assert "gen 0:" in text and "/30" in text and "genome/s" in text
-    assert text.rstrip().splitlines()[-1].lstrip("\r").startswith("gen    0")
-    quiet = io.StringIO()
-    pop = population(ProgressReporter(quiet, bar_after=None))
-    pop.run_generation(slow_fitness)
-    assert "/30" not in quiet.getvalue(), "no bar when disabled"
-    fast = io.StringIO()
-    pop = population(ProgressReporter(fast, bar_after=5.0))
-    pop.run_generation(size_fitness)
-    assert "/30" not in fast.getvalue(), "no bar for a short generation"
+    terminal = Stream(tty=True)
+    pop = population(ProgressReporter(terminal, bar_after=0.0))
+    pop.run_generation(evaluated_in_halves(lambda count: wait_until(
+        lambda: count in terminal.getvalue(), 10, f"the bar to show {count}")))
+    text = terminal.getvalue()
+    assert "gen 0:" in text and "genome/s" in text and text.index("15/30") < text.index("30/30")
+    assert text.rstrip().splitlines()[-1].lstrip("\r").startswith("gen    0")  # the bar cleared, then the line
+
+
+@pytest.mark.parametrize("bar_after", [None, 3600.0])
+def test_no_bar_when_disabled_or_before_it_is_due(bar_after):
+    """On a terminal: with bar_after=None no bar exists; with an hour to wait it exists but draws nothing."""
+    pytest.importorskip("tqdm")
+    terminal = Stream(tty=True)
+    pop = population(ProgressReporter(terminal, bar_after=bar_after))
+    pop.run_generation(evaluated_in_halves(lambda count: wait_until(
+        lambda: bar_armed() == (bar_after is not None), 10, "a bar to be armed, or none")))
+    text = terminal.getvalue()
+    assert text.count("\n") == 1 and "/30" not in text and "\r" not in text
 
 
 def test_no_progress_bar_into_a_file():
     """A stream that is not a terminal (a log file, a pipe) gets only the generation's line: no bar, no \\r."""
     pytest.importorskip("tqdm")
-    log = io.StringIO()
-    pop = population(ProgressReporter(log, bar_after=0.2))
-    pop.run_generation(slow_fitness)
+    log = Stream(tty=False)
+    pop = population(ProgressReporter(log, bar_after=0.0))
+    pop.run_generation(evaluated_in_halves(lambda count: wait_until(
+        lambda: log.asked, 10, "the bar to ask whether the stream is a terminal")))
     assert "\r" not in log.getvalue() and len(log.getvalue().splitlines()) == 1
 
 

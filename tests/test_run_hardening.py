@@ -32,7 +32,7 @@ import os
 import time
 from pathlib import Path
 
-from distributed_helpers import xor_fitness as fitness
+from xor_task import xor_fitness as fitness
 from neatify.activations import register_activation
 
 register_activation("hardening_softsign", lambda x: x / (1.0 + abs(x)))
@@ -89,7 +89,7 @@ population_size = 30
 """
 
 HELPERS_ON_PATH = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
-"""The environment of the processes: the fitness module imports ``distributed_helpers``."""
+"""The environment of the processes: the fitness module imports ``xor_task`` from tests/."""
 MEMORY_LIMIT = 4 << 30
 """Address space of a worker process that might, without the fix, allocate without bound."""
 
@@ -99,12 +99,6 @@ def project(tmp_path):
     (tmp_path / "hardfit.py").write_text(FITNESS_MODULE)
     (tmp_path / "run.toml").write_text(RUN_FILE)
     return tmp_path
-
-
-@pytest.fixture
-def procs(project):
-    with Processes(project) as started:
-        yield started
 
 
 def cli(procs: Processes, project: Path, name: str, *args: str):
@@ -141,6 +135,7 @@ def stop(proc) -> None:
 
 # --- item 5: a fitness too large for a float ---
 
+@pytest.mark.slow
 def test_a_fitness_too_large_for_a_float_is_an_error_naming_the_genome_and_the_worker_stays_up(procs, project):
     run = master(procs, project)
     worker(procs, project, "w", "overflowing", "--master-port", str(port_of(procs, run)))
@@ -151,6 +146,7 @@ def test_a_fitness_too_large_for_a_float_is_an_error_naming_the_genome_and_the_w
     assert procs.procs[-1].wait(timeout=30) == 0, procs.errors(procs.procs[-1])  # shut down, not crashed
 
 
+@pytest.mark.slow
 def test_error_fitness_from_the_command_line_finishes_the_run(procs, project):
     run = master(procs, project, "--error-fitness", "-1")
     helper = worker(procs, project, "w", "overflowing", "--master-port", str(port_of(procs, run)))
@@ -169,6 +165,7 @@ def _supervised_run(procs: Processes, project: Path, fitness: str):
     return run, supervisor
 
 
+@pytest.mark.slow
 def test_a_child_crashing_after_the_master_is_gone_is_not_restarted_and_the_supervisor_exits_0(procs, project):
     run, supervisor = _supervised_run(procs, project, "crash_after_the_master")
     try:
@@ -182,6 +179,7 @@ def test_a_child_crashing_after_the_master_is_gone_is_not_restarted_and_the_supe
     assert "restarting it" not in err
 
 
+@pytest.mark.slow
 def test_a_child_stuck_in_its_fitness_after_the_master_is_gone_does_not_keep_the_supervisor(procs, project):
     run, supervisor = _supervised_run(procs, project, "hang")
     try:
@@ -192,6 +190,7 @@ def test_a_child_stuck_in_its_fitness_after_the_master_is_gone_does_not_keep_the
     assert "the fitness function has not returned; exiting" in procs.errors(supervisor)
 
 
+@pytest.mark.slow
 def test_supervisor_stops_children_still_running_after_the_run(project):
     """One child exits 0 (its master shut it down), the other would run on: it is stopped, and the status is 0."""
     from neatify.distributed.io.supervisor import Supervisor
@@ -206,6 +205,7 @@ def test_supervisor_stops_children_still_running_after_the_run(project):
 
 # --- item 7 (the flag): the frame limit from the command line ---
 
+@pytest.mark.slow
 def test_max_frame_bytes_reaches_the_worker(procs, project):
     """A worker allowing 1 KiB frames refuses the master's first task (about 1.5 KiB) as too long."""
     run = master(procs, project)
@@ -235,6 +235,7 @@ def _scheduler_info(port: int, epoch: int) -> SchedulerInfo:
     return SchedulerInfo(HOST, port, epoch, PROTOCOL_VERSION, 1)
 
 
+@pytest.mark.slow
 def test_an_epoch_only_read_in_a_scheduler_file_does_not_hold_a_worker_back(procs, project):
     """A file says epoch 7 (left by a killed promoted standby, or forged); the worker never served it, so the fresh
     master of epoch 1 that rewrites the file gets it. That master warns that the file named another master."""
@@ -248,6 +249,7 @@ def test_an_epoch_only_read_in_a_scheduler_file_does_not_hold_a_worker_back(proc
     assert "scheduler file s.json already names master tcp://127.0.0.1:" in warning and "(epoch 7, pid 1)" in warning
 
 
+@pytest.mark.slow
 def test_a_second_master_on_one_scheduler_file_warns_naming_the_first(procs, project):
     first = master(procs, project, "--scheduler-file", "s.json", name="first")
     address = f"tcp://127.0.0.1:{port_of(procs, first)}"
@@ -263,6 +265,7 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make, kind", [
     (lambda path: os.mkfifo(path), "a FIFO"),
     (lambda path: os.symlink("/dev/zero", path), "a device or socket"),
@@ -276,6 +279,7 @@ def test_a_scheduler_file_that_is_no_regular_file_is_an_error_naming_it(project,
     assert result.stderr == f"neatify: error: scheduler file s.json is {kind}, not a regular file\n"
 
 
+@pytest.mark.slow
 def test_a_master_refuses_a_scheduler_path_that_is_a_directory(project):
     (project / "s.json").mkdir()
     result = neatify(project, "master", "run.toml", "--port", "0", "--scheduler-file", "s.json")
@@ -285,6 +289,7 @@ def test_a_master_refuses_a_scheduler_path_that_is_a_directory(project):
 
 # --- item 9 ---
 
+@pytest.mark.slow
 def test_the_master_accepts_an_activation_its_run_file_s_fitness_module_registers(procs, project):
     (project / "run.toml").write_text(RUN_FILE.replace("[evolution]", '[evolution]\nactivation_default = '
                                                                       '"hardening_softsign"'))
@@ -296,6 +301,7 @@ def test_the_master_accepts_an_activation_its_run_file_s_fitness_module_register
     assert {node[3] for node in champion["nodes"]} == {"hardening_softsign"}
 
 
+@pytest.mark.slow
 def test_an_unknown_activation_is_still_refused_by_name(project):
     (project / "run.toml").write_text(RUN_FILE.replace("[evolution]", '[evolution]\nactivation_default = "nope"'))
     result = neatify(project, "master", "run.toml", "--port", "0")
@@ -312,6 +318,7 @@ def test_status_timeout_out_of_range_is_a_usage_error(capsys, value):
     assert f"argument --timeout: must be seconds in 0.01..604800, got '{value}'" in err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", ["inf", "nan", "1e-7", "0", "7200"])
 def test_heartbeat_interval_out_of_range_is_a_usage_error_naming_the_range(project, value):
     result = neatify(project, "master", "run.toml", "--port", "0", "--worker-wait-timeout", "1",
@@ -344,6 +351,7 @@ def _huge_input_task():
                                conn_counts=np.zeros_like(count).tobytes())
 
 
+@pytest.mark.slow
 def test_a_worker_refuses_a_task_with_more_inputs_than_it_allows_naming_the_sizes(project):
     """A (fake) master sends a task whose genomes have 3e8 inputs: the worker reports every genome as an error
     naming the sizes instead of building the networks, and stays connected."""

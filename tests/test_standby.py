@@ -25,7 +25,8 @@ from neatify.distributed.core.events import Promote, Shutdown
 from neatify.distributed.core.standby import encode_state
 from neatify.reporting.reporters import StatisticsReporter
 
-from distributed_helpers import HERE, HOST, Processes, comparable, free_port, wait_until, xor_fitness
+from distributed_helpers import HERE, HOST, Processes, comparable, free_port, wait_until
+from xor_task import xor_fitness
 
 HEARTBEAT = 0.3
 PEER_TIMEOUT = 3 * HEARTBEAT
@@ -103,6 +104,7 @@ def fail_over(procs: Processes, masters: tuple, ports: list[int], batches: Path,
     return first_batch_of_epoch(batches, 2) - signalled_at, workers
 
 
+@pytest.mark.slow
 def test_the_standby_takes_over_a_killed_primary_and_the_run_equals_the_local_one(tmp_path):
     primary_dir, standby_dir = folder(tmp_path, "primary"), folder(tmp_path, "standby")
     batches, scheduler = tmp_path / "batches.log", tmp_path / "scheduler.json"
@@ -132,6 +134,7 @@ def test_the_standby_takes_over_a_killed_primary_and_the_run_equals_the_local_on
     assert not scheduler.exists()  # removed by the promoted standby at its clean shutdown
 
 
+@pytest.mark.slow
 def test_a_frozen_primary_is_left_for_the_standby_at_once_and_stands_down_when_it_runs_again(tmp_path):
     """SIGSTOP: the primary's kernel still accepts connections, but nothing answers. The standby's heartbeats are
     slower than the primary's, so the workers reach it before it promotes, are refused, and try the frozen
@@ -164,6 +167,7 @@ def test_a_frozen_primary_is_left_for_the_standby_at_once_and_stands_down_when_i
     assert comparable(Checkpoint.read_run(standby_dir / "run.json")[0]) == comparable(population.state_dict())
 
 
+@pytest.mark.slow
 def test_a_standby_exits_without_taking_over_when_the_primary_ends_the_run(tmp_path):
     primary_dir, standby_dir = folder(tmp_path, "primary"), folder(tmp_path, "standby")
     primary_port = free_port()
@@ -182,6 +186,7 @@ def test_a_standby_exits_without_taking_over_when_the_primary_ends_the_run(tmp_p
     assert not (standby_dir / "champion.json").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_primary_stopped_by_a_signal_ends_the_run_and_its_standby_does_not_take_over(tmp_path, signum):
     """SIGTERM (systemd, Slurm) as SIGINT: a deliberate stop, not a death; the workers and the standby are told,
@@ -204,6 +209,7 @@ def test_a_primary_stopped_by_a_signal_ends_the_run_and_its_standby_does_not_tak
     assert not scheduler.exists()
 
 
+@pytest.mark.slow
 def test_a_standby_given_another_run_file_is_refused_at_the_first_snapshot_and_the_primary_goes_on(tmp_path):
     primary_dir, standby_dir = folder(tmp_path, "primary"), folder(tmp_path, "standby")
     (standby_dir / "run.toml").write_text(RUN_FILE.replace("seed = 3", "seed = 4").replace("= 40", "= 50"))
@@ -222,11 +228,14 @@ def test_a_standby_given_another_run_file_is_refused_at_the_first_snapshot_and_t
     assert not (standby_dir / "run.json").exists()
 
 
+@pytest.mark.slow
 def test_an_old_primary_meeting_a_worker_of_a_newer_epoch_stands_down_and_exits_non_zero(tmp_path):
     old = folder(tmp_path, "old")
     port = free_port()
     with Processes(tmp_path) as procs:
         revived = master(procs, old, port, "--min-workers", "1")
+        # The worker gives up after 4 failed connections (about 0.35 s): it starts once the master listens.
+        wait_until(lambda: "master listening on" in procs.log(revived), 60, "the old master to listen")
         fenced = worker(procs, "w", [port], "--epoch", "2", "--max-connect-attempts", "4")
         assert revived.wait(timeout=30) == 1
         assert fenced.wait(timeout=30) == 1  # it served no one: the only master it knows stood down
@@ -238,6 +247,7 @@ def test_an_old_primary_meeting_a_worker_of_a_newer_epoch_stands_down_and_exits_
     assert not (old / "run.json").exists() and not (old / "champion.json").exists()
 
 
+@pytest.mark.slow
 def test_a_master_resumed_from_a_promoted_standby_s_checkpoint_keeps_its_epoch(tmp_path):
     path = tmp_path / "run.json"
     population, _ = local_run(2)
@@ -283,6 +293,7 @@ class FakePeer:
         assert not self.thread.is_alive()
 
 
+@pytest.mark.slow
 def test_a_worker_that_served_epoch_2_refuses_an_epoch_1_master_and_moves_on(caplog):
     """The old master here checks no epoch (it accepts anyone); the worker's own check catches it."""
     caplog.set_level(logging.INFO, logger="neatify.distributed.io.worker")
@@ -312,6 +323,7 @@ def test_a_worker_that_served_epoch_2_refuses_an_epoch_1_master_and_moves_on(cap
     assert not thread.is_alive()
 
 
+@pytest.mark.slow
 def test_a_standby_with_a_wrong_token_is_refused(tmp_path):
     standby_dir = folder(tmp_path, "standby")
     with DistributedEvaluator(DistributedConfig(host=HOST, port=0, auth_token=TOKEN)) as primary, \
@@ -325,6 +337,7 @@ def test_a_standby_with_a_wrong_token_is_refused(tmp_path):
     assert not (standby_dir / "run.json").exists()
 
 
+@pytest.mark.slow
 def test_a_malformed_snapshot_closes_the_link_and_the_standby_keeps_its_last_good_state(caplog):
     caplog.set_level(logging.INFO, logger="neatify.distributed.io.standby")
     good = Population(10, 2, 1, seed=5)
@@ -358,6 +371,7 @@ def test_a_malformed_snapshot_closes_the_link_and_the_standby_keeps_its_last_goo
     assert "lost the link (state snapshot refused: genome 0 is in no species)" in caplog.text
 
 
+@pytest.mark.slow
 def test_a_standby_refuses_workers_until_promoted():
     config = DistributedConfig(host=HOST, port=0, standby_of=f"{HOST}:{free_port()}")
     with DistributedEvaluator(config) as standby:
@@ -368,6 +382,7 @@ def test_a_standby_refuses_workers_until_promoted():
         assert standby.coordinator.epoch == 2 and not standby.coordinator.standby
 
 
+@pytest.mark.slow
 def test_a_standby_without_the_primary_s_token_is_refused_for_good():
     with DistributedEvaluator(DistributedConfig(host=HOST, port=0, auth_token=TOKEN)) as primary:
         config = DistributedConfig(host=HOST, port=0, standby_of=f"{HOST}:{primary.port}")  # no token at all
@@ -386,16 +401,18 @@ def test_a_worker_is_given_its_masters_one_way(given, problem):
         WorkerNode(fitness_function=xor_fitness, **given)
 
 
+@pytest.mark.slow
 def test_neatify_worker_tries_every_master_given(capsys):
     from neatify.cli.main import main
 
     first, second = free_port(), free_port()
-    code = main(["worker", "distributed_helpers:xor_fitness", "--master", f"{HOST}:{first},{HOST}:{second}",
+    code = main(["worker", "xor_task:xor_fitness", "--master", f"{HOST}:{first},{HOST}:{second}",
                  "--max-connect-attempts", "2", "-q"])
     err = capsys.readouterr().err
     assert code == 1 and f"could not register with master at {HOST}:{second} after 2 attempt(s)" in err
 
 
+@pytest.mark.slow
 def test_a_standby_follows_a_tls_primary_with_a_token_until_it_ends_the_run(tmp_path):
     trustme = pytest.importorskip("trustme")
     ca, ca_pem, master_pem = trustme.CA(), tmp_path / "ca.pem", tmp_path / "master.pem"

@@ -15,7 +15,8 @@ from neatify.distributed.wire.framing import PROTOCOL_VERSION
 from neatify.distributed.core.events import Ended, Promote, Registered, Replicated, Shutdown, StoodDown
 from neatify.distributed.core.standby import StandbyProtocol, encode_state
 
-from distributed_helpers import frames, sent, xor_fitness
+from distributed_helpers import frames, sent
+from xor_task import xor_fitness
 
 TOKEN = "s3cret"
 

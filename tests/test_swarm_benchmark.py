@@ -12,6 +12,7 @@ from neatify import Population  # noqa: E402
 from neatify.genome.batch import GenomeBatch  # noqa: E402
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("batch_views", [False, True])
 def test_five_simulated_workers_register_and_reproduce_the_local_run(batch_views):

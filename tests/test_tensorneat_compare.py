@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
 pytest.importorskip("neat")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import population_scale  # noqa: E402

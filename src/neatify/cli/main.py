@@ -305,7 +305,8 @@ def _command_master(args: argparse.Namespace) -> int:
                                     tls_cert=args.tls_cert, tls_key=args.tls_key, scheduler_file=args.scheduler_file,
                                     standby_of=args.standby_of, tls_ca=args.tls_ca,
                                     heartbeat_interval=args.heartbeat_interval, task_timeout=args.task_timeout,
-                                    error_fitness=args.error_fitness, **_frame_limit(args))
+                                    error_fitness=args.error_fitness, max_genome_attempts=args.max_genome_attempts,
+                                    **_frame_limit(args))
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     try:  # SIGTERM, as SIGINT, ends the run cleanly: workers and standby told, scheduler file removed
@@ -423,7 +424,7 @@ def _command_status(args: argparse.Namespace) -> int:
     state = f"generation {report['generation']}" + (", evaluating" if report["evaluating"] else ", idle")
     print(f"master {host}:{port}: up {report['uptime']:.0f}s; {state}\n"
           f"workers: {report['workers']} ({report['busy']} busy, {report['idle']} idle)\n"
-          f"genomes pending: {report['pending']}\n"
+          f"genomes pending: {report['pending']}, quarantined in the run: {report.get('quarantined', 0)}\n"
           f"last generation: {report['genomes_per_s']:.1f} genomes/s")
     return 0
 
@@ -590,6 +591,10 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--error-fitness", type=_finite, metavar="F",
                         help="fitness given to a genome the fitness function failed on (default: the run ends with "
                              "an error naming the genome); also what a worker's forged error report can cost")
+    master.add_argument("--max-genome-attempts", type=_at_least(1), default=3, metavar="N",
+                        help="times a genome may kill, hang (past --task-timeout) or be refused by the worker "
+                             "evaluating it alone before it is quarantined: given --error-fitness, or the run ends "
+                             "with an error naming it (default 3)")
     master.add_argument("--checkpoint", metavar="FILE",
                         help="resume from FILE if it exists; save to it each generation")
     master.add_argument("--auth-token", help="shared secret workers must know (default: $NEATIFY_AUTH_TOKEN)")

@@ -78,6 +78,9 @@ class DistributedConfig:
     error_fitness: float | None = None
     """Fitness given to a genome the fitness function failed on (raised, or left a bad fitness);
     None raises ``RemoteFitnessError``."""
+    max_genome_attempts: int = 3
+    """Times a genome may end its evaluation alone (its worker died, hung past ``task_timeout`` or refused its
+    task) before it is quarantined: given ``error_fitness``, or ``RemoteFitnessError`` naming it (at least 1)."""
     auth_token: str | None = None
     """Shared secret for HMAC challenge-response at registration (default: $NEATIFY_AUTH_TOKEN)."""
     max_frame_bytes: int = 64 * 1024 * 1024
@@ -109,6 +112,9 @@ class DistributedConfig:
         self.error_fitness = check_error_fitness(self.error_fitness)
         if self.min_workers < 1:
             raise ValueError(f"min_workers must be at least 1, got {self.min_workers}")
+        if isinstance(self.max_genome_attempts, bool) or not isinstance(self.max_genome_attempts, int) \
+                or self.max_genome_attempts < 1:
+            raise ValueError(f"max_genome_attempts must be an integer >= 1, got {self.max_genome_attempts!r}")
         if self.batch_size_per_worker < 0:
             raise ValueError(f"batch_size_per_worker must be >= 0 (0 = auto), got {self.batch_size_per_worker}")
         if self.batching not in BATCHING_MODES:

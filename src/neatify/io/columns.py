@@ -138,9 +138,6 @@ def _columns_problem(columns: GenomeColumns) -> str | None:
     num_inputs, num_outputs = columns.num_inputs, columns.num_outputs
     if not (is_id(num_inputs) and is_id(num_outputs)):
         return f"num_inputs and num_outputs must be integers below 2^63, got {num_inputs}, {num_outputs}"
-    names = columns.activation_names
-    if not all(name in ACTIVATIONS for name in names):
-        return f"activation_names must list known activation functions, got {shown(names)}"
     if not columns.ids or len(columns.ids) % GENOME_ID.itemsize:
         return f"ids must hold one or more {GENOME_ID.itemsize}-byte genome ids, got {len(columns.ids)} bytes"
     count = len(columns.ids) // GENOME_ID.itemsize
@@ -225,9 +222,19 @@ class _Batch:
             raise self.refuse(k, f"it has {outputs[k]} of its {self.num_outputs} output nodes")
         if (i := _first(~np.isfinite(biases))) is not None:
             raise self.refuse(g[i], f"node {ids[i]}: bias must be a finite number, got {biases[i]}")
+        self._check_known(activations)
         if (i := _first(activations >= len(self.names))) is not None:
             raise self.refuse(g[i], f"node {ids[i]}: activation index {activations[i]} is beyond the batch's "
                                     f"{len(self.names)} activation name(s)")
+
+    def _check_known(self, activations: np.ndarray) -> None:
+        """Every activation a node uses must be known here; the table may list others (a batch cut from a
+        generation's columns lists the generation's), so a batch without the odd genome is accepted."""
+        known = np.array([name in ACTIVATIONS for name in self.names] + [True], dtype=bool)  # beyond: checked next
+        if (i := _first(~known[np.minimum(activations, len(self.names))])) is not None:
+            raise ColumnsError(f"invalid genome columns: activation_names must list known activation functions, got "
+                               f"{shown(self.names)}: genome {self.ids[self.node_genome[i]]} node "
+                               f"{self.nodes['id'][i]} uses {self.names[activations[i]]!r}")
 
     def _check_connections(self) -> None:
         innovations, ins, outs = self.conns["innovation"], self.conns["in_node"], self.conns["out_node"]
@@ -250,8 +257,11 @@ class _Batch:
 
     def genome_batch(self) -> GenomeBatch:
         """The checked genomes as one ``GenomeBatch``, each row's genes sorted (by node id, by innovation)."""
-        names = tuple(sorted(set(self.names)))
-        code = np.array([names.index(name) for name in self.names], dtype=np.int16)
+        used = np.zeros(len(self.names), dtype=bool)
+        used[self.nodes["activation"]] = True
+        names = tuple(sorted({name for name, use in zip(self.names, used.tolist()) if use}))
+        code = np.array([names.index(name) if use else -1 for name, use in zip(self.names, used.tolist())],
+                        dtype=np.int16)
         nodes, conns = self.node_order, self.conn_order
         return GenomeBatch(
             num_inputs=self.num_inputs, num_outputs=self.num_outputs, ids=self.ids.astype(np.int64),

@@ -51,13 +51,16 @@ class Dispatcher:
         """The generation running, or the last one submitted (-1: none yet)."""
         self._last_rate = 0.0
         """Genomes per second of the last generation evaluated."""
+        self.quarantined = 0
+        """Genomes quarantined so far in this run (``GenerationJob.fault``): a STATUS_REPORT's ``quarantined``."""
 
     def status(self, uptime: float) -> StatusReport:
         """The STATUS_REPORT: workers and their load, genomes left in the generation, the last rate."""
         running, workers = self._running, len(self.workers)
         return StatusReport(workers=workers, busy=workers - len(self._idle), idle=len(self._idle),
                             pending=0 if running is None else running.job.unresolved, generation=self._generation,
-                            evaluating=running is not None, genomes_per_s=self._last_rate, uptime=uptime)
+                            evaluating=running is not None, genomes_per_s=self._last_rate, uptime=uptime,
+                            quarantined=self.quarantined or None)  # absent: none
 
     def take_outcome(self) -> Outcome | None:
         """The generation finished since the last call, if any."""
@@ -75,8 +78,9 @@ class Dispatcher:
                     connection.address, capacity, len(self.workers))
         self._plan(now, actions)
 
-    def drop(self, worker: Worker, reason: str, now: float, actions: list[Action]) -> None:
-        """Forget a worker; its unfinished batches go back in the queue."""
+    def drop(self, worker: Worker, reason: str, now: float, actions: list[Action], suspect: int | None = None) -> None:
+        """Forget a worker; its unfinished batches go back in the queue, batch ``suspect`` (the one it evaluated
+        when it died, or the one it refused) as a failure of its genomes (``GenerationJob.fault``)."""
         if self.workers.get(worker.worker_id) is not worker:
             return
         del self.workers[worker.worker_id]
@@ -87,8 +91,13 @@ class Dispatcher:
         if not self.peers.stopping:
             logger.warning("worker %s lost (%s); %d worker(s) connected", worker.worker_id, reason, len(self.workers))
         for batch in batches:
-            if not batch.timed_out:
-                self._recover(batch, f"worker {worker.worker_id} lost ({reason})")
+            if batch.timed_out:
+                continue
+            why = f"worker {worker.worker_id} lost ({reason})"
+            if batch.id == suspect:
+                self._fault(batch, why, worker.worker_id)
+            else:
+                self._recover(batch, why)
         self._settle(now)
         self._check_alone(now)
         self._plan(now, actions)
@@ -181,6 +190,28 @@ class Dispatcher:
         if job.requeue(batch):
             logger.warning("%s: re-sending the unfinished genomes of batch %d", why, batch.id)
 
+    def _fault(self, batch: SentBatch, why: str, worker_id: str) -> None:
+        """A batch of the running generation failed as a whole: its genomes are isolated and counted (see
+        ``GenerationJob.fault``), those out of attempts quarantined; without fault tolerance the generation fails."""
+        job = batch.job
+        assert job is not None and not job.finished, "only batches of the running generation fail"
+        if not self.config.enable_fault_tolerance:
+            self._recover(batch, why)
+            return
+        limit = self.config.max_genome_attempts
+        quarantined = job.fault(batch, why, limit)
+        if not quarantined:
+            logger.warning("%s: re-sending the unfinished genomes of batch %d apart (halved; a genome failing alone "
+                           "%d time(s) is quarantined)", why, batch.id, limit)
+        for genome_id in quarantined:
+            self.quarantined += 1
+            logger.error("genome %d of generation %d quarantined after %d attempt(s), given %s: %s", genome_id,
+                         job.generation, limit,
+                         "no fitness (the generation fails)" if self.config.error_fitness is None else
+                         f"error_fitness {self.config.error_fitness!r}", job.quarantined[genome_id])
+            if self.config.error_fitness is None and job.error is None:
+                job.error = RemoteFitnessError(worker_id, genome_id, f"quarantined: {job.quarantined[genome_id]}")
+
     def _expire(self, now: float) -> None:
         """Re-queue a worker's batches once the one it evaluates is older than task_timeout (the one sent ahead
         waits behind it); the worker keeps them and stops counting in the share."""
@@ -190,10 +221,14 @@ class Dispatcher:
             head = worker.batches[0] if worker.batches else None
             if head is None or head.timed_out or now - head.started <= self.config.task_timeout:
                 continue
+            why = f"worker {worker.worker_id} exceeded task_timeout ({self.config.task_timeout:.1f}s)"
             for batch in worker.batches:
-                if batch.job is job and not batch.timed_out:
-                    self._recover(batch, f"worker {worker.worker_id} exceeded task_timeout "
-                                         f"({self.config.task_timeout:.1f}s)")
+                if batch.job is not job or batch.timed_out:
+                    continue
+                if batch is head:  # the one it evaluates hangs; the one sent ahead only waits
+                    self._fault(batch, why, worker.worker_id)
+                else:
+                    self._recover(batch, why)
             self._place(worker)
         self._settle(now)
 
@@ -223,7 +258,7 @@ class Dispatcher:
         if running is None:
             return
         job = running.job
-        while job.queue and (self._idle or self._open) and not job.finished:
+        while job.queued and (self._idle or self._open) and not job.finished:
             worker = next(iter(self._idle or self._open))
             size = batch_size(job.waiting, worker.capacity, self._share.share(worker.speed),
                               self.config.batch_size_per_worker, worker.pace.floor(worker.capacity))
@@ -265,6 +300,8 @@ class Dispatcher:
         for genome_id, (worker_id, trace) in job.failures.items():
             logger.warning("fitness function raised on worker %s for genome %d; giving it error_fitness %r:\n%s",
                            worker_id, genome_id, self.config.error_fitness, trace.rstrip())
+            fitness[genome_id] = float(self.config.error_fitness)  # type: ignore[arg-type]
+        for genome_id in job.quarantined:
             fitness[genome_id] = float(self.config.error_fitness)  # type: ignore[arg-type]
         self._outcome = Outcome(job, fitness)
 

@@ -132,7 +132,7 @@ class MasterProtocol:
             except ProtocolError as exc:
                 self._log_closing(connection, exc)
                 reason = f"protocol error: {exc}"
-        self._let_go(connection, reason, now, actions)
+        self._let_go(connection, reason, now, actions, _evaluating(connection))
         return actions
 
     def delivered(self, conn: int, now: float) -> None:
@@ -147,7 +147,7 @@ class MasterProtocol:
         actions: list[Action] = []
         for connection, problem in self._liveness.overdue(now, self._peers, self._dispatcher.workers.values(),
                                                          self._fencing.follower):
-            self._close(connection, problem, now, actions, flush=False)
+            self._close(connection, problem, now, actions, flush=False, suspect=_evaluating(connection))
         if not self.stopping:
             actions += self._liveness.heartbeats(now, self._registered())
         self._dispatcher.tick(now, actions)
@@ -231,7 +231,7 @@ class MasterProtocol:
                 self._close(connection, f"worker {worker.worker_id} is leaving", now, actions)
             case ErrorReport():
                 self._close(connection, f"worker {worker.worker_id} reported an error: {message.message}", now,
-                            actions)
+                            actions, suspect=message.batch_id)
             case _:
                 raise ProtocolError(f"unexpected {message.TYPE.name} from a registered worker")
 
@@ -265,15 +265,17 @@ class MasterProtocol:
 
     # --- ending a connection ---
     def _close(self, connection: Connection, reason: str, now: float, actions: list[Action],
-               flush: bool = True) -> None:
+               flush: bool = True, suspect: int | None = None) -> None:
         """Close a connection from this side, letting its worker or standby go first."""
-        self._let_go(connection, reason, now, actions)
+        self._let_go(connection, reason, now, actions, suspect)
         self._peers.close(connection, reason, actions, flush)
 
-    def _let_go(self, connection: Connection, reason: str, now: float, actions: list[Action]) -> None:
-        """A connection ends: its worker's unfinished batches go to others; its standby no longer follows."""
+    def _let_go(self, connection: Connection, reason: str, now: float, actions: list[Action],
+                suspect: int | None = None) -> None:
+        """A connection ends: its worker's unfinished batches go to others (batch ``suspect`` counted as failed,
+        ``Dispatcher.drop``); its standby no longer follows."""
         if connection.worker is not None:
-            self._dispatcher.drop(connection.worker, reason, now, actions)
+            self._dispatcher.drop(connection.worker, reason, now, actions, suspect)
         self._fencing.unfollow(connection, reason)
 
     @staticmethod
@@ -284,3 +286,9 @@ class MasterProtocol:
         log = logger.info if worker is None else logger.warning
         log("closing connection from %s (worker %s): %s", connection.address, "?" if worker is None else
             worker.worker_id, exc)
+
+
+def _evaluating(connection: Connection) -> int | None:
+    """The batch a worker evaluates (its oldest): when it dies or falls silent, the likeliest cause."""
+    worker = connection.worker
+    return worker.batches[0].id if worker is not None and worker.batches else None

@@ -119,6 +119,13 @@ class GenerationJob:
         """Each row's species with ``groups``, else None."""
         self.queue: deque[np.ndarray] = deque([np.arange(count)] if count else [])
         """Rows to send, in runs (a re-sent batch's rows go in front); some may have been resolved meanwhile."""
+        self.isolating: deque[np.ndarray] = deque()
+        """Rows of batches that failed as a whole, each run sent as one batch of its own (see ``fault``): sent
+        before ``queue``."""
+        self.attempts: dict[int, list[str]] = {}
+        """Row -> what ended each batch of that genome alone that failed as a whole, and on which worker."""
+        self.quarantined: dict[int, str] = {}
+        """genome id -> why it was given up on (its attempts), for genomes that failed ``limit`` times alone."""
         self.fitness = np.zeros(count, dtype=np.float64)
         self.resolved = np.zeros(count, dtype=bool)
         """Rows with a fitness (or a failure)."""
@@ -135,9 +142,14 @@ class GenerationJob:
         return self.unresolved == 0
 
     @property
+    def queued(self) -> bool:
+        """Whether rows are queued to be sent (some may have been resolved meanwhile)."""
+        return bool(self.queue or self.isolating)
+
+    @property
     def waiting(self) -> int:
         """Rows queued (some perhaps resolved meanwhile, by a batch that reported late)."""
-        return sum(len(run) for run in self.queue)
+        return sum(len(run) for run in self.queue) + sum(len(run) for run in self.isolating)
 
     def task_frame(self, batch: SentBatch) -> bytes:
         """The TASK_ASSIGNMENT frame of a batch, cut from the generation's wire columns."""
@@ -145,7 +157,15 @@ class GenerationJob:
         return encode_frame(self.wire.task(batch.id, self.generation, batch.rows))
 
     def take(self, size: int) -> np.ndarray:
-        """Up to ``size`` queued rows that have no result yet (of one group when there are groups)."""
+        """Up to ``size`` queued rows that have no result yet (of one group when there are groups); a run being
+        isolated goes alone."""
+        while self.isolating:
+            run = self.isolating.popleft()
+            run = run[~self.resolved[run]]
+            if run.size > size:
+                self.isolating.appendleft(run[size:])
+            if run.size:
+                return run[:size]
         taken: list[np.ndarray] = []
         count, group = 0, None
         while self.queue and count < size:
@@ -180,6 +200,30 @@ class GenerationJob:
             self.queue.appendleft(missing)
             self.batches_resent += 1
         return bool(missing.size)
+
+    def fault(self, batch: SentBatch, what: str, limit: int) -> list[int]:
+        """``batch`` failed as a whole (``what``: its worker died, hung or refused it): its unresolved genomes
+        go back in two halves, each sent alone, so that a culprit ends up alone; a genome that fails alone
+        counts an attempt, and after ``limit`` of them is quarantined. Returns the ids quarantined now."""
+        batch.timed_out = True
+        missing = batch.rows[~self.resolved[batch.rows]]
+        if not missing.size:
+            return []
+        self.batches_resent += 1
+        if missing.size > 1:
+            half = (missing.size + 1) // 2
+            self.isolating.extendleft((missing[half:], missing[:half]))
+            return []
+        attempts = self.attempts.setdefault(int(missing[0]), [])
+        attempts.append(what)
+        if len(attempts) < limit:
+            self.isolating.appendleft(missing)
+            return []
+        genome_id = int(self.ids(missing)[0])
+        self.quarantined[genome_id] = f"{len(attempts)} attempt(s) ended its evaluation: " + "; ".join(attempts)
+        self.resolved[missing] = True
+        self.unresolved -= 1
+        return [genome_id]
 
     def record(self, batch: SentBatch, ids: np.ndarray, fitness: np.ndarray, errors: list[list],
                worker_id: int | str) -> int:

@@ -79,9 +79,8 @@ class WorkerProtocol:
                     self._on_message(message, events)
                 else:
                     self._on_registration(message, events)
-        except ProtocolError as exc:  # tell the master why before hanging up
-            events.append(Send(encode_frame(ErrorReport(str(exc), fatal=False, code="error"))))
-            self._fail(exc, events)
+        except ProtocolError as exc:
+            self._refuse(exc, events)
         except (DistributedError, ConnectionRefusedError) as exc:  # refused: for good, or for now (id busy)
             self._fail(exc, events)
         return events
@@ -178,13 +177,22 @@ class WorkerProtocol:
             case HeartbeatRequest(sent=sent):
                 events.append(Send(encode_frame(HeartbeatResponse(sent))))
             case TaskAssignment():
-                genome_batch = decode_genome_batch(message)  # all checked, in bulk
+                try:
+                    genome_batch = decode_genome_batch(message)  # all checked, in bulk
+                except ProtocolError as exc:  # an unknown activation, say: the master counts it against the task
+                    self._refuse(exc, events, message.batch_id)
+                    return
                 events.append(Task(message.batch_id, message.generation, genome_batch, genome_batch.views()))
             case ShutdownSignal(reason=reason):
                 self.state.advance(Phase.CLOSED)
                 events.append(Shutdown(reason))
             case _:
                 raise ProtocolError(f"unexpected {message.TYPE.name} from the master")
+
+    def _refuse(self, error: ProtocolError, events: list[Send | Event], batch_id: int | None = None) -> None:
+        """Tell the master why (and which task, ``batch_id``, is refused) before hanging up."""
+        events.append(Send(encode_frame(ErrorReport(str(error), fatal=False, code="error", batch_id=batch_id))))
+        self._fail(error, events)
 
     def _fail(self, error: BaseException, events: list[Send | Event]) -> None:
         """The connection is over: for good if the master refused this worker (``RegistrationError``)."""

@@ -132,6 +132,8 @@ class SystemCoordinator:
         self._thread: threading.Thread | None = None
         self._advertised: SchedulerInfo | None = None
         """What this master wrote to ``config.scheduler_file``."""
+        self.quarantined: dict[int, dict[int, str]] = {}
+        """Generation -> {genome id: why} of the genomes quarantined in it (see ``max_genome_attempts``)."""
 
     # --- lifecycle (caller's thread) ---
     def start(self) -> None:
@@ -336,6 +338,8 @@ class SystemCoordinator:
                 else:
                     connection.transport.abort()
         outcome = self._core.take_outcome()
+        if outcome is not None and outcome.job.quarantined:
+            self.quarantined[outcome.job.generation] = dict(outcome.job.quarantined)
         if outcome is not None and self._waiting is not None:
             future, self._waiting = self._waiting, None
             if outcome.error is not None:

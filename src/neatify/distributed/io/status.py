@@ -29,6 +29,7 @@ STATUS_FIELDS = {
     "evaluating": "whether a generation is being evaluated",
     "genomes_per_s": "genomes per second of the last generation evaluated",
     "uptime": "seconds since the master started",
+    "quarantined": "genomes given up on so far in the run: each failed max_genome_attempts times alone",
 }
 """The fields of a STATUS_REPORT and what they mean."""
 

@@ -206,6 +206,9 @@ class ErrorReport(Message):
     message: str
     fatal: bool
     code: Literal["auth", "version", "busy", "error", "epoch", "standby"]
+    batch_id: int | None = None
+    """A worker refusing a task it cannot evaluate (an unknown activation, say): that task's batch, whose genomes
+    the master counts as failed there."""
 
 
 @message(MessageType.STATUS_UPDATE)
@@ -235,6 +238,8 @@ class StatusReport(Message):
     evaluating: bool
     genomes_per_s: NonNegative
     uptime: NonNegative
+    quarantined: Count | None = None
+    """Genomes given up on so far in the run (absent: 0)."""
 
 
 @message(MessageType.STANDBY_REGISTRATION)
