@@ -88,7 +88,8 @@ def test_telling_without_asking_is_refused():
 
 @pytest.mark.parametrize("bad, words", [(None, "has no fitness"), (float("nan"), "non-finite"),
                                         (float("inf"), "non-finite"), ("3", "expected a float"),
-                                        (True, "expected a float"), ([1.0], "expected a float")])
+                                        (True, "expected a float"), ([1.0], "expected a float"),
+                                        (10**400, "too large for a float")])
 def test_a_bad_told_value_names_its_genome_and_the_generation_can_be_told_again(bad, words):
     told = Population(pop_size=20, seed=3)
     run = Population(pop_size=20, seed=3)
@@ -277,3 +278,16 @@ def test_every_way_of_changing_a_view_s_genes_tells_it(change):
     assert genomes[5].batch_row() == (None, -1) and [g.batch_row()[0] is None for g in genomes].count(True) == 1
     pop.tell([score(g) for g in genomes])
     assert pop.batch.take(np.array([5])).genes(0)[1] == conns
+
+
+
+def test_a_fitness_too_large_for_a_float_set_on_a_view_is_named_by_the_check_not_raised_on_setting():
+    pop = Population(pop_size=10, seed=1)
+    culprit = pop.ask()[3].id
+
+    def fitness(genomes):
+        for genome in genomes:
+            genome.fitness = 10**400 if genome.id == culprit else 1.0  # setting it raises nothing
+
+    with pytest.raises(FitnessError, match=rf"genome {culprit} .*too large for a float"):
+        pop.run_generation(fitness)

@@ -111,6 +111,24 @@ def test_a_state_over_the_frame_limit_is_not_replicated_and_reported_once(caplog
     assert not any(isinstance(e, Replicated) for e in Link(late, dialling(1)).events)  # none on linking either
 
 
+def test_a_standby_refusing_its_primarys_snapshots_backs_off_instead_of_re_linking_in_a_storm():
+    """Item 7, the standby's side (its limit below its primary's): every link registers, is sent a snapshot it
+    refuses, and ends; the pause before the next doubles, up to half the silence limit, until a snapshot is taken."""
+    state = Population(40, 2, 1, seed=3).state_dict()
+    big = encode_frame(StateSnapshot(1, 0, encode_state(state, [])))
+    primary, standby = master(), StandbyProtocol(TOKEN, "master:1", 4096, 3.0, now=0.0, epoch=1)
+    pauses = []
+    for _ in range(6):
+        primary.replicate(big)
+        Link(primary, standby)
+        assert not standby.connected and standby.snapshot is None
+        pauses.append(standby.pause(0.05))
+    assert pauses == [0.1, 0.2, 0.4, 0.8, 1.5, 1.5]
+    standby.max_frame_bytes = 1 << 24  # raised: the next link takes the state, and the pause is back to the base
+    Link(primary, standby)
+    assert standby.connected and standby.snapshot is not None and standby.pause(0.05) == 0.05
+
+
 @pytest.mark.parametrize("saved, leader, me, epoch", [
     (None, None, "h:1", 1),  # no checkpoint
     (2, None, "h:1", 2),  # written before fencing tokens: kept

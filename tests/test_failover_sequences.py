@@ -6,9 +6,15 @@ limit. Every sequence ends with one run equal to the local one."""
 from __future__ import annotations
 
 import signal
+import socket
+import time
 from pathlib import Path
 
 from neatify import Checkpoint, EvolutionConfig, Population
+from neatify.distributed.io.connection import FramedConnection
+from neatify.distributed.wire.framing import PROTOCOL_VERSION
+from neatify.distributed.wire.messages import ErrorReport, StandbyRegistration
+from neatify.reporting.reporters import StatisticsReporter
 
 from distributed_helpers import HERE, HOST, Processes, comparable, free_port, wait_until, xor_fitness
 
@@ -20,18 +26,34 @@ num_outputs = 1
 generations = {generations}
 seed = 5
 champion = "champion.json"
+statistics = "stats.json"
 
 [evolution]
 population_size = 40
 """
 
 
-def local_state(generations: int) -> dict:
-    """The run of ``RUN`` done in this process: its final state, to compare with the distributed one."""
+def local_run(generations: int) -> tuple[dict, list[dict]]:
+    """The run of ``RUN`` done in this process: its final state and statistics rows (untimed), to compare with the
+    distributed one."""
     population = Population(num_inputs=2, num_outputs=1, config=EvolutionConfig(population_size=40), seed=5)
+    statistics = StatisticsReporter()
+    population.add_reporter(statistics)
     for _ in range(generations):
         population.run_generation(xor_fitness)
-    return comparable(population.state_dict())
+    return comparable(population.state_dict()), untimed(statistics.rows)
+
+
+def local_state(generations: int) -> dict:
+    return local_run(generations)[0]
+
+
+def untimed(rows: list[dict]) -> list[dict]:
+    return [{key: value for key, value in row.items() if key != "seconds"} for row in rows]
+
+
+def distributed_rows(where: Path) -> list[dict]:
+    return untimed(StatisticsReporter.load_json(where / "stats.json").rows)
 
 
 def two_ports() -> tuple[int, int]:
@@ -65,6 +87,17 @@ class Cluster:
                                  "--worker-id", f"w{i}", "--masters", ",".join(map(str, self.ports)), "--sleep",
                                  sleep, "--max-connect-attempts", "2000") for i in (1, 2)]
 
+    def first_failover(self, checkpoint: str, sleep: str) -> tuple:
+        """A primary in folder a, its standby in b, two workers; the primary SIGKILLed once the standby holds
+        generation 2: the standby and the workers."""
+        port_a, port_b = self.ports
+        a = self.master("a", port_a, checkpoint)
+        b = self.standby("b", port_b, checkpoint, port_a)
+        workers = self.workers(sleep)
+        self.says(b, "replicated generation 2 ")
+        a.kill()
+        return b, workers
+
     def says(self, proc, text: str, timeout: float = 60) -> None:
         wait_until(lambda: text in self.procs.errors(proc), timeout, f"{proc.name} to log {text!r}")
 
@@ -82,16 +115,12 @@ def test_the_old_primary_restarted_as_standby_of_the_promoted_one_takes_over_at_
     port_a, port_b = ports = two_ports()
     with Processes(tmp_path) as procs:
         cluster = Cluster(procs, tmp_path, 60, ports)
-        a = cluster.master("a", port_a, "run.json")
-        b = cluster.standby("b", port_b, "run.json", port_a)
-        workers = cluster.workers("0.05")
-        cluster.says(b, "replicated generation 2 ")
-        a.kill()
+        b, workers = cluster.first_failover("run.json", "0.01")
         cluster.says(b, "leading the run as epoch 2")
         a2 = cluster.standby("a", port_a, "run.json", port_b)
         cluster.says(a2, "following the primary")
         cluster.says(a2, "refusing standby from")  # the promoted master's fence, met
-        cluster.says(a2, "(epoch 2)")  # a replicated generation of epoch 2
+        cluster.says(a2, "of the primary (epoch 2)")  # a replicated generation of epoch 2
         b.kill()
         assert a2.wait(timeout=120) == 0, procs.errors(a2)
         assert all(w.wait(timeout=30) == 0 for w in workers), [procs.log(w) for w in workers]
@@ -99,7 +128,7 @@ def test_the_old_primary_restarted_as_standby_of_the_promoted_one_takes_over_at_
         assert "now holds a standby; no longer fencing it" in procs.errors(b)
     assert "stood down" not in log and "leading the run as epoch 3" in log
     state, epoch = Checkpoint.read_run(tmp_path / "a" / "run.json")
-    assert epoch == 3 and comparable(state) == local_state(60)
+    assert epoch == 3 and (comparable(state), distributed_rows(tmp_path / "a")) == local_run(60)
     champion = Checkpoint.load_genome_json(tmp_path / "a" / "champion.json")
     assert champion.to_dict() == Population.from_state_dict(state).best_genome.to_dict()
 
@@ -110,11 +139,7 @@ def test_resubmitted_masters_let_the_newer_state_lead(tmp_path):
     port_a, port_b = ports = two_ports()
     with Processes(tmp_path) as procs:
         cluster = Cluster(procs, tmp_path, 40, ports)
-        a = cluster.master("a", port_a, "run.json")
-        b = cluster.standby("b", port_b, "run.json", port_a)
-        workers = cluster.workers("0.05")
-        cluster.says(b, "replicated generation 2 ")
-        a.kill()
+        b, workers = cluster.first_failover("run.json", "0.02")
         wait_until(lambda: saved_epoch(tmp_path / "b" / "run.json") == 2, 60, "a checkpoint of epoch 2")
         b.send_signal(signal.SIGTERM)
         assert b.wait(timeout=30) == 128 + signal.SIGTERM, procs.errors(b)
@@ -138,11 +163,7 @@ def test_an_old_primary_restarted_on_the_shared_checkpoint_refuses_to_lead_a_sec
     shared = tmp_path / "run.json.gz"
     with Processes(tmp_path) as procs:
         cluster = Cluster(procs, tmp_path, 40, ports)
-        a = cluster.master("a", port_a, str(shared))
-        b = cluster.standby("b", port_b, str(shared), port_a)
-        workers = cluster.workers("0.05")
-        cluster.says(b, "replicated generation 2 ")
-        a.kill()
+        b, workers = cluster.first_failover(str(shared), "0.02")
         wait_until(lambda: saved_epoch(shared) == 2, 60, "a checkpoint of epoch 2")
         a2 = cluster.master("a", port_a, str(shared))
         assert a2.wait(timeout=60) == 1, procs.errors(a2)
@@ -152,7 +173,7 @@ def test_an_old_primary_restarted_on_the_shared_checkpoint_refuses_to_lead_a_sec
     assert f"{shared}: another master leads the run saved here (pid {b.pid} " in refusal
     assert f"master on {HOST}:{port_b} holds {shared}.lock" in refusal
     state, epoch = Checkpoint.read_run(shared)
-    assert epoch == 2 and comparable(state) == local_state(40)
+    assert epoch == 2 and (comparable(state), distributed_rows(tmp_path / "b")) == local_run(40)
 
 
 def test_a_state_over_the_frame_limit_is_refused_once_and_the_standby_stays_linked(tmp_path):
@@ -163,7 +184,7 @@ def test_a_state_over_the_frame_limit_is_refused_once_and_the_standby_stays_link
         a = cluster.master("a", port_a, "run.json", "--max-frame-bytes", "8000")
         b = cluster.standby("b", port_b, "run.json", port_a, "--max-frame-bytes", "8000")
         cluster.says(b, "following the primary")
-        workers = cluster.workers("0.05")
+        workers = cluster.workers("0.01")
         assert a.wait(timeout=60) == 0, procs.errors(a)
         assert b.wait(timeout=30) == 0, procs.errors(b)
         assert all(w.wait(timeout=30) == 0 for w in workers), [procs.log(w) for w in workers]
@@ -172,3 +193,28 @@ def test_a_state_over_the_frame_limit_is_refused_once_and_the_standby_stays_link
     assert len(refused) == 1 and "over the frame limit of 8000 bytes" in refused[0] and "--max-frame-bytes" in refused[0]
     assert standby.count("following the primary") == 1 and "lost the link" not in standby
     assert comparable(Checkpoint.read_run(tmp_path / "a" / "run.json")[0]) == local_state(4)
+
+
+def test_a_rogue_registration_claiming_epoch_9_cannot_break_a_standby(tmp_path):
+    """Item 1, without a token: anyone may claim epoch 9 to a standby not yet promoted. It is refused as a standby,
+    not fatally; the standby keeps following and, at the failover, leads above the epoch it saw (10)."""
+    port_a, port_b = ports = two_ports()
+    with Processes(tmp_path) as procs:
+        cluster = Cluster(procs, tmp_path, 30, ports)
+        a = cluster.master("a", port_a, "run.json")
+        b = cluster.standby("b", port_b, "run.json", port_a)
+        cluster.says(b, "following the primary")
+        rogue = FramedConnection(socket.create_connection((HOST, port_b), timeout=5), 1 << 20, io_timeout=5)
+        rogue.send(StandbyRegistration(PROTOCOL_VERSION, 9))
+        refusal = rogue.recv(time.monotonic() + 5)
+        rogue.close()
+        workers = cluster.workers("0.01")
+        cluster.says(b, "replicated generation 2 ")
+        a.kill()
+        assert b.wait(timeout=120) == 0, procs.errors(b)
+        assert all(w.wait(timeout=30) == 0 for w in workers), [procs.log(w) for w in workers]
+        log = procs.errors(b)
+    assert isinstance(refusal, ErrorReport) and refusal.code == "standby" and not refusal.fatal
+    assert "stood down" not in log and "leading the run as epoch 10" in log
+    state, epoch = Checkpoint.read_run(tmp_path / "b" / "run.json")
+    assert epoch == 10 and (comparable(state), distributed_rows(tmp_path / "b")) == local_run(30)

@@ -12,12 +12,23 @@ from neatify.activations import register_activation
 from neatify.distributed import DistributedConfig, DistributedEvaluator, RemoteFitnessError
 from neatify.distributed.io.status import master_status
 
-from distributed_helpers import HERE, HOST, Processes
+from distributed_helpers import HERE, HOST, Processes, wait_until
 from xor_task import xor_fitness
 from helpers import make_genome
 from quarantine_fitness import VICTIM_ENV
 
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]  # real processes; bounded as the other run tests
 VICTIM = 5
+RUN_FILE = """
+[run]
+num_inputs = 2
+num_outputs = 1
+generations = 1
+seed = 3
+
+[evolution]
+population_size = 12
+"""
 
 
 def _settings(**overrides) -> DistributedConfig:
@@ -25,12 +36,14 @@ def _settings(**overrides) -> DistributedConfig:
                                 "batch_size_per_worker": 4, "max_genome_attempts": 2, **overrides})
 
 
+ENV = {"PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])), VICTIM_ENV: str(VICTIM)}
+"""The processes' environment: tests/ on the path (the fitness module), and the genome that kills."""
+
+
 def _supervised_killers(procs: Processes, port: int):
     """Two supervised ``neatify worker`` processes whose fitness kills the process on genome VICTIM."""
-    path = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
     return procs.start("supervisor", "-m", "neatify", "worker", "quarantine_fitness:killing_fitness",
-                       "--master-port", str(port), "--worker-id", "sup", "--processes", "2",
-                       env={"PYTHONPATH": path, VICTIM_ENV: str(VICTIM)})
+                       "--master-port", str(port), "--worker-id", "sup", "--processes", "2", env=ENV)
 
 
 def _xor(genomes) -> dict[int, float]:
@@ -72,3 +85,16 @@ def test_an_activation_no_worker_knows_is_refused_a_bounded_number_of_times_then
         assert master_status(HOST, evaluator.port)["quarantined"] == 1  # that one genome, none of the others
     assert raised.value.genome_id == 100 and raised.value.worker_id == "plain"
     assert str(raised.value).count("genome 100 node 2 uses 'quarantine_wobble'") == 2
+
+
+def test_the_cli_master_ends_the_run_naming_the_quarantined_genome(tmp_path):
+    (tmp_path / "run.toml").write_text(RUN_FILE)
+    with Processes(tmp_path) as procs:
+        run = procs.start("master", "-m", "neatify", "master", "run.toml", "--port", "0", "--worker-wait-timeout",
+                          "60", "--max-genome-attempts", "1", cwd=tmp_path, split=True, env=ENV)
+        wait_until(lambda: "listening on" in procs.log(run) or run.poll() is not None, 30, "the master to listen")
+        _supervised_killers(procs, int(procs.log(run).split()[-1].rsplit(":", 1)[1]))
+        assert run.wait(timeout=90) == 1
+        err = procs.errors(run)
+    assert f"for genome {VICTIM}:" in err and "quarantined: 1 attempt(s) ended its evaluation: worker sup-" in err, err
+    assert f"genome {VICTIM} of generation 0 quarantined after 1 attempt(s)" in err  # the log names it too

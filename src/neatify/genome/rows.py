@@ -33,11 +33,14 @@ class RowState:
     def set_other(self, row: int, value: Any) -> None:
         """Set row ``row``'s fitness to ``value``, anything but a float that is not NaN (a view writes those
         into ``values`` itself): another real number goes into the array as a float, None clears the row,
-        anything else is kept aside."""
+        anything else (an int too large for a float too) is kept aside for the fitness check to name."""
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
-            value = float(value)
-            if value == value:
-                self.values[row] = value  # an older odd value of this row stays in ``other``, hidden behind it
+            try:
+                as_float = float(value)
+            except OverflowError:
+                as_float = math.nan
+            if as_float == as_float:
+                self.values[row] = as_float  # an older odd value of this row stays in ``other``, hidden behind it
                 return
         self.values[row] = math.nan
         if value is None:

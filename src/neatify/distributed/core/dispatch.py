@@ -198,15 +198,15 @@ class Dispatcher:
         if not self.config.enable_fault_tolerance:
             self._recover(batch, why)
             return
-        alone = len(batch) == 1
-        quarantined = job.fault(batch, why, self.config.max_genome_attempts)
+        limit = self.config.max_genome_attempts
+        quarantined = job.fault(batch, why, limit)
         if not quarantined:
-            logger.warning("%s: re-sending the unfinished genomes of batch %d %s", why, batch.id,
-                           "alone" if alone else "in halves, to find which one fails")
+            logger.warning("%s: re-sending the unfinished genomes of batch %d apart (halved; a genome failing alone "
+                           "%d time(s) is quarantined)", why, batch.id, limit)
         for genome_id in quarantined:
             self.quarantined += 1
             logger.error("genome %d of generation %d quarantined after %d attempt(s), given %s: %s", genome_id,
-                         job.generation, self.config.max_genome_attempts,
+                         job.generation, limit,
                          "no fitness (the generation fails)" if self.config.error_fitness is None else
                          f"error_fitness {self.config.error_fitness!r}", job.quarantined[genome_id])
             if self.config.error_fitness is None and job.error is None:

@@ -122,10 +122,8 @@ class GenerationJob:
         self.isolating: deque[np.ndarray] = deque()
         """Rows of batches that failed as a whole, each run sent as one batch of its own (see ``fault``): sent
         before ``queue``."""
-        self.attempts = np.zeros(count, dtype=np.int64)
-        """Per row, how often a batch of that genome alone failed as a whole."""
-        self.tries: dict[int, list[str]] = {}
-        """Row -> what ended each of those attempts, and on which worker (for the log and the error)."""
+        self.attempts: dict[int, list[str]] = {}
+        """Row -> what ended each batch of that genome alone that failed as a whole, and on which worker."""
         self.quarantined: dict[int, str] = {}
         """genome id -> why it was given up on (its attempts), for genomes that failed ``limit`` times alone."""
         self.fitness = np.zeros(count, dtype=np.float64)
@@ -216,16 +214,14 @@ class GenerationJob:
             half = (missing.size + 1) // 2
             self.isolating.extendleft((missing[half:], missing[:half]))
             return []
-        row = int(missing[0])
-        self.attempts[row] += 1
-        self.tries.setdefault(row, []).append(what)
-        if self.attempts[row] < limit:
+        attempts = self.attempts.setdefault(int(missing[0]), [])
+        attempts.append(what)
+        if len(attempts) < limit:
             self.isolating.appendleft(missing)
             return []
         genome_id = int(self.ids(missing)[0])
-        self.quarantined[genome_id] = f"{len(self.tries[row])} attempt(s) ended its evaluation: " + \
-            "; ".join(self.tries[row])
-        self.resolved[row] = True
+        self.quarantined[genome_id] = f"{len(attempts)} attempt(s) ended its evaluation: " + "; ".join(attempts)
+        self.resolved[missing] = True
         self.unresolved -= 1
         return [genome_id]
 

@@ -69,6 +69,11 @@ class StandbyProtocol:
         its primary never runs the evolution on its own)."""
         self.snapshot: Snapshot | None = None
         """The last good snapshot."""
+        self.fruitless = 0
+        """Links in a row that registered but ended before a snapshot was taken (a primary sends its state on
+        registering, so such a link is one whose snapshot this standby refuses: over its frame limit, say)."""
+        self._took_state = False
+        """Whether the current connection gave a good snapshot."""
         self.primary_older: str | None = None
         """Why the primary stood down on meeting this standby's epoch, if it did: this standby's own state (its
         checkpoint's) is newer, so it leads."""
@@ -86,9 +91,14 @@ class StandbyProtocol:
         """Whether a connection to the primary is open and not over."""
         return self._state is not None and not self._state.closed
 
+    def pause(self, base: float) -> float:
+        """How long to wait before the next connection: ``base``, doubled for every fruitless link in a row, at most
+        half the silence limit (no re-link storm, and a promotion delayed by little)."""
+        return min(base * 2 ** min(self.fruitless, 30), max(base, self.silence_limit / 2))
+
     def connect(self, now: float) -> Send:
         """A new connection to the primary is open: the registration to send first."""
-        self._decoder, self._opened = FrameDecoder(self.max_frame_bytes), now
+        self._decoder, self._opened, self._took_state = FrameDecoder(self.max_frame_bytes), now, False
         self._state = ConnectionState(self.where, Role.STANDBY)
         self._nonce = auth.new_nonce()
         return Send(encode_frame(self._hello()))
@@ -219,10 +229,13 @@ class StandbyProtocol:
             raise ProtocolError(f"state snapshot says generation {received.generation}, its state "
                                 f"{population['generation']}")
         self.snapshot = Snapshot(received.epoch, received.generation, population, statistics)
+        self.fruitless, self._took_state = 0, True
         return self.snapshot
 
     def _end(self, event: Ended | Shutdown | StoodDown | Follower, events: list[Send | Event]) -> None:
         """The connection is over (and with ``Shutdown``, following altogether)."""
         assert self._state is not None
+        if self._state.registered and not self._took_state:
+            self.fruitless += 1
         self._state.advance(Phase.CLOSED)
         events.append(event)

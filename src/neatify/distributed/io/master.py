@@ -505,7 +505,12 @@ class DistributedPopulation(Population):
         """Held while this master leads: no second master leads the run saved in the same file."""
         if self.distributed_config.standby_of is None:
             self._lead()
-        self.evaluator = DistributedEvaluator(self.distributed_config, self.epoch)
+        try:
+            self.evaluator = DistributedEvaluator(self.distributed_config, self.epoch)
+        except BaseException:  # the port is taken, say: the lock goes with this master
+            if self._lock is not None:
+                self._lock.release()
+            raise
         self.add_reporter(self.evaluator)
         self.coordinator = self.evaluator.coordinator
         self.replicated_statistics: list[dict[str, Any]] = []
@@ -564,7 +569,8 @@ class DistributedPopulation(Population):
 
     def _replicate(self, state: dict[str, Any]) -> None:
         """Send this population's ``state`` and its statistics rows to the standby."""
-        statistics = next((r.rows for r in self.reporters if isinstance(r, StatisticsReporter)), [])
+        statistics = next((r.rows for r in self.reporters if isinstance(r, StatisticsReporter)),
+                          self.replicated_statistics)
         self.coordinator.replicate(self.generation, encode_state(state, statistics))
 
     def follow(self) -> bool:
@@ -585,6 +591,7 @@ class DistributedPopulation(Population):
         self.epoch = self.coordinator.promote(ended.epoch)
         self._fence = OldPrimaryFence(self.distributed_config, self.epoch)
         self._fence.start()
+        self._replicate(self.state_dict())  # a standby of its own (the old primary, restarted) gets it at once
         return True
 
     @staticmethod

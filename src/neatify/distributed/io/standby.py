@@ -67,7 +67,7 @@ class StandbyLink:
                 ended = self._act(self.core.tick(time.monotonic()), None)
             if isinstance(ended, (Promote, Shutdown)):
                 return ended
-            time.sleep(self._retry)
+            time.sleep(self.core.pause(self._retry))
 
     def _connect(self) -> FramedConnection | None:
         """A connection to the primary (TLS if configured), or None while it cannot be reached (logged)."""
