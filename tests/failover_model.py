@@ -154,7 +154,7 @@ class Link:
                 return
             self.conn = self.node.cluster.connect(self, self.target)
             if self.conn is None:
-                self.next_try = now + RETRY
+                self._wait()
                 if not self.fence:  # StandbyLink.follow ticks after a failed try; the fence does not
                     self._act(self.core.tick(now))
                 return
@@ -176,7 +176,11 @@ class Link:
         if self.conn is not None:
             self.conn.close_up()
             self.conn = None
-        self.next_try = self.node.cluster.now + RETRY
+        self._wait()
+
+    def _wait(self) -> None:
+        """The wait before the next try: ``StandbyLink.follow``'s backs off after fruitless links, the fence's not."""
+        self.next_try = self.node.cluster.now + (RETRY if self.fence else self.core.pause(RETRY))
 
     def _act(self, events: list) -> None:
         """``StandbyLink._act`` and what ``follow``/``_watch`` do with what ended the connection."""
@@ -363,6 +367,7 @@ class MasterNode:
         self.cluster.log(f"{self!r} promoted")
         assert self.standby_of is not None
         self.fence = Link(self, self.standby_of, self.epoch, fence=True)
+        self._replicate()  # a standby of its own (the old primary, restarted) gets the state at once
         if self.core.stood_down is not None:  # evaluate() raises it: `neatify master` exits 1
             self.exit(f"promoted while stood down: {self.core.stood_down}")
         self._check_stood_down()
