@@ -352,7 +352,9 @@ class MasterNode:
         self.exit("shut down", code=0)
 
     def replicated(self, snapshot: Any) -> None:
-        """``DistributedPopulation._replicated``: a standby saves every snapshot to its checkpoint."""
+        """``DistributedPopulation._replicated``: a standby holds every snapshot's epoch and saves the snapshot to its
+        checkpoint."""
+        self.core.holds(snapshot.epoch)
         if self.checkpoint is not None:
             self.checkpoint.save(snapshot.population, snapshot.epoch, self.standby_of)
 

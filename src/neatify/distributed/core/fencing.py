@@ -52,12 +52,18 @@ class Fencing:
         if self.standby:
             self.seen = max(self.seen, epoch)
             self.peers.refuse(connection, f"this master on {self.peers.where} is a standby (a follower, leading no "
-                              f"epoch); {who} of epoch {epoch} noted", "standby", actions)
+                              f"epoch) holding epoch {self.epoch}; {who} of epoch {epoch} noted", "standby", actions,
+                              epoch=self.epoch)
             return None
         reason = f"{who} from {connection.address} has served epoch {epoch}, newer than this master's {self.epoch}"
         self.peers.refuse(connection, f"this master (epoch {self.epoch}) is superseded and stands down: {reason}",
                           "epoch", actions)
         return reason
+
+    def holds(self, epoch: int) -> None:
+        """A standby replicated a state of ``epoch``: the epoch its refusals of other standbys tell them."""
+        if self.standby:
+            self.epoch = max(self.epoch, epoch)
 
     def supersede(self, reason: str) -> SupersededError:
         """Stand down for ``reason``: the error the running generation, and every later call, fails with."""
