@@ -29,6 +29,9 @@ class Fencing:
         self.standby = standby
         self.seen = epoch
         """The highest epoch seen (its own, or a peer's that a standby refused): a promotion leads one above it."""
+        self.held = epoch
+        """A standby's: the epoch of the state it holds (its checkpoint's, or the last it replicated), told to a
+        standby it refuses so that the newer state leads."""
         self.stood_down: SupersededError | None = None
         """Set once a peer showed a higher epoch: this master serves no one any more."""
         self.follower: Connection | None = None
@@ -52,8 +55,8 @@ class Fencing:
         if self.standby:
             self.seen = max(self.seen, epoch)
             self.peers.refuse(connection, f"this master on {self.peers.where} is a standby (a follower, leading no "
-                              f"epoch) holding epoch {self.epoch}; {who} of epoch {epoch} noted", "standby", actions,
-                              epoch=self.epoch)
+                              f"epoch) holding epoch {self.held}; {who} of epoch {epoch} noted", "standby", actions,
+                              epoch=self.held)
             return None
         reason = f"{who} from {connection.address} has served epoch {epoch}, newer than this master's {self.epoch}"
         self.peers.refuse(connection, f"this master (epoch {self.epoch}) is superseded and stands down: {reason}",
@@ -62,8 +65,7 @@ class Fencing:
 
     def holds(self, epoch: int) -> None:
         """A standby replicated a state of ``epoch``: the epoch its refusals of other standbys tell them."""
-        if self.standby:
-            self.epoch = max(self.epoch, epoch)
+        self.held = max(self.held, epoch)
 
     def supersede(self, reason: str) -> SupersededError:
         """Stand down for ``reason``: the error the running generation, and every later call, fails with."""
