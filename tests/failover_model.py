@@ -152,6 +152,10 @@ class Link:
         if self.conn is None:
             if now < self.next_try:
                 return
+            if not self.fence:  # StandbyLink._between ticks after the pause as well
+                self._act(self.core.tick(now))
+                if self.done:
+                    return
             self.conn = self.node.cluster.connect(self, self.target)
             if self.conn is None:
                 self._wait()
