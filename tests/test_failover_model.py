@@ -79,8 +79,8 @@ class FailoverMachine(RuleBasedStateMachine):
 
     cluster: Cluster
     cross_standby = True
-    """Whether a dead master may be restarted as the standby of the other (the soak turns it off to look past the
-    two-standbys deadlock it leads to)."""
+    """Whether a dead master may be restarted as the standby of the other (the soak may turn it off to explore
+    the other faults more)."""
     progress = True
     """Whether invariant 3 is checked (the soak may turn it off to look past a standby that promotes while its
     primary lives, cut off or frozen, and replays generations from its older snapshot)."""
