@@ -10,7 +10,7 @@ the last state at once (unless it is larger than a frame may be).
 
 from __future__ import annotations
 
-from neatify.distributed.core._state import Phase
+from neatify.distributed.core._state import Phase, Role
 from neatify.distributed.core.actions import Action, Send
 from neatify.distributed.core.peers import Connection, Peers, logger
 from neatify.distributed.errors import SupersededError
@@ -56,7 +56,7 @@ class Fencing:
             self.seen = max(self.seen, epoch)
             self.peers.refuse(connection, f"this master on {self.peers.where} is a standby (a follower, leading no "
                               f"epoch) holding epoch {self.held}; {who} of epoch {epoch} noted", "standby", actions,
-                              epoch=self.held)
+                              epoch=self.held if connection.state.role is Role.STANDBY else None)
             return None
         reason = f"{who} from {connection.address} has served epoch {epoch}, newer than this master's {self.epoch}"
         self.peers.refuse(connection, f"this master (epoch {self.epoch}) is superseded and stands down: {reason}",

@@ -211,7 +211,7 @@ class ErrorReport(Message):
     the master counts as failed there."""
     epoch: Count | None = None
     """A standby refusing a standby (``"standby"``): the epoch of the state it holds, so that the newer one leads
-    (absent from older peers)."""
+    (absent from older peers; never sent to a worker, which does not read it)."""
 
 
 @message(MessageType.STATUS_UPDATE)
