@@ -152,6 +152,10 @@ class Link:
         if self.conn is None:
             if now < self.next_try:
                 return
+            if not self.fence:  # StandbyLink._between ticks after the pause as well
+                self._act(self.core.tick(now))
+                if self.done:
+                    return
             self.conn = self.node.cluster.connect(self, self.target)
             if self.conn is None:
                 self._wait()
@@ -352,7 +356,9 @@ class MasterNode:
         self.exit("shut down", code=0)
 
     def replicated(self, snapshot: Any) -> None:
-        """``DistributedPopulation._replicated``: a standby saves every snapshot to its checkpoint."""
+        """``DistributedPopulation._replicated``: a standby holds every snapshot's epoch and saves the snapshot to its
+        checkpoint."""
+        self.core.holds(snapshot.epoch)
         if self.checkpoint is not None:
             self.checkpoint.save(snapshot.population, snapshot.epoch, self.standby_of)
 

@@ -17,7 +17,7 @@ from neatify.distributed.core.fencing import resumed_epoch
 from neatify.distributed.core.master import MasterProtocol
 from neatify.distributed.core.standby import StandbyProtocol, encode_state
 from neatify.distributed.wire.framing import encode_frame
-from neatify.distributed.wire.messages import StateSnapshot
+from neatify.distributed.wire.messages import ErrorReport, StateSnapshot
 from neatify.io.checkpoint import CheckpointError
 from neatify.io.lock import CheckpointLock
 
@@ -90,6 +90,62 @@ def test_a_linked_standby_of_the_same_epoch_is_not_promoted_while_its_primary_an
     standby = dialling(1)
     Link(master(epoch=1), standby)
     assert standby.linked and not [event for event in standby.tick(1.0) if isinstance(event, Promote)]
+
+
+def promotions(standby: StandbyProtocol, now: float) -> list[Promote]:
+    return [event for event in standby.tick(now) if isinstance(event, Promote)]
+
+
+def test_two_standbys_that_meet_the_one_holding_the_newer_state_leads():
+    """Two standbys, each the other's, neither ever linked: the one dialling with epoch 2 is refused as a
+    standby by the one holding epoch 1, learns it holds the newer state and leads (epoch 3); the older one is
+    refused as busy and keeps following; on a tie neither leads."""
+    newer = dialling(2)
+    assert [type(event) for event in Link(master(epoch=1, standby=True), newer).events] == [Follower]
+    promote, = promotions(newer, 0.1)
+    assert promote.epoch == 3 and "a standby holding epoch 1" in promote.reason
+    for mine, theirs in ((1, 2), (2, 2)):
+        follower = dialling(mine)
+        Link(master(epoch=theirs, standby=True), follower)
+        assert not follower.connected and not follower.linked and promotions(follower, 0.1) == []
+
+
+def test_a_standby_following_a_live_primary_tells_a_standby_the_epoch_it_replicated():
+    """A standby that replicated epoch 2 from its primary (started from no checkpoint, epoch 1) holds epoch 2:
+    another standby of epoch 2 dialling it is refused without being told it holds a newer state."""
+    follower = master(epoch=1, standby=True)
+    follower.holds(2)
+    other = dialling(2)
+    Link(follower, other)
+    assert not other.connected and promotions(other, 0.1) == []
+
+
+def test_a_standby_refusal_without_an_epoch_from_an_older_peer_promotes_no_one():
+    standby = dialling(2)
+    standby.connect(0.0)
+    standby.received(encode_frame(ErrorReport("this master is a standby", fatal=False, code="standby")), 0.1)
+    assert not standby.connected and promotions(standby, 0.2) == []
+
+
+@pytest.mark.parametrize("frozen, promoted", [(6.0, False), (2.9, True)])
+def test_silence_a_stopped_standby_could_not_observe_does_not_promote_it(frozen, promoted):
+    """A linked standby whose own process stops (SIGSTOP) for longer than the silence limit (3 s) and then reads
+    only its primary's close has observed no silence: it restarts the count and tries the primary again. Stopped
+    for less, the silence before and during the stop counts as always."""
+    standby = dialling(1)
+    Link(master(epoch=1), standby)
+    assert standby.linked and promotions(standby, 0.5) == []
+    assert not [event for event in standby.closed(0.5 + frozen) if isinstance(event, Promote)]
+    assert bool(promotions(standby, 0.6 + frozen)) is promoted
+    later = [bool(promotions(standby, frozen + 0.6 + 0.5 * step)) for step in range(1, 8)]
+    assert later[-1] and later[:5] == [promoted] * 5  # a primary silent once the standby runs again is gone
+
+
+def test_a_standby_that_ticks_on_promotes_after_the_silence_limit():
+    standby = dialling(1)
+    Link(master(epoch=1), standby)
+    ticks = [0.5 * step for step in range(1, 8)]
+    assert [bool(promotions(standby, now)) for now in ticks] == [False] * 6 + [True]
 
 
 def test_a_state_over_the_frame_limit_is_not_replicated_and_reported_once(caplog):

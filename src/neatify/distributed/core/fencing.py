@@ -10,7 +10,7 @@ the last state at once (unless it is larger than a frame may be).
 
 from __future__ import annotations
 
-from neatify.distributed.core._state import Phase
+from neatify.distributed.core._state import Phase, Role
 from neatify.distributed.core.actions import Action, Send
 from neatify.distributed.core.peers import Connection, Peers, logger
 from neatify.distributed.errors import SupersededError
@@ -29,6 +29,9 @@ class Fencing:
         self.standby = standby
         self.seen = epoch
         """The highest epoch seen (its own, or a peer's that a standby refused): a promotion leads one above it."""
+        self.held = epoch
+        """A standby's: the epoch of the state it holds (its checkpoint's, or the last it replicated), told to a
+        standby it refuses so that the newer state leads."""
         self.stood_down: SupersededError | None = None
         """Set once a peer showed a higher epoch: this master serves no one any more."""
         self.follower: Connection | None = None
@@ -52,12 +55,17 @@ class Fencing:
         if self.standby:
             self.seen = max(self.seen, epoch)
             self.peers.refuse(connection, f"this master on {self.peers.where} is a standby (a follower, leading no "
-                              f"epoch); {who} of epoch {epoch} noted", "standby", actions)
+                              f"epoch) holding epoch {self.held}; {who} of epoch {epoch} noted", "standby", actions,
+                              epoch=self.held if connection.state.role is Role.STANDBY else None)
             return None
         reason = f"{who} from {connection.address} has served epoch {epoch}, newer than this master's {self.epoch}"
         self.peers.refuse(connection, f"this master (epoch {self.epoch}) is superseded and stands down: {reason}",
                           "epoch", actions)
         return reason
+
+    def holds(self, epoch: int) -> None:
+        """A standby replicated a state of ``epoch``: the epoch its refusals of other standbys tell them."""
+        self.held = max(self.held, epoch)
 
     def supersede(self, reason: str) -> SupersededError:
         """Stand down for ``reason``: the error the running generation, and every later call, fails with."""

@@ -171,6 +171,10 @@ class MasterProtocol:
         workers from now on; the epoch it leads."""
         return self._fencing.promote(epoch)
 
+    def holds(self, epoch: int) -> None:
+        """This standby replicated a state of ``epoch`` (``Fencing.holds``)."""
+        self._fencing.holds(epoch)
+
     def replicate(self, frame: bytes) -> list[Action]:
         """A generation was evaluated: send its STATE_SNAPSHOT ``frame`` to the standby (and to one that
         registers later)."""

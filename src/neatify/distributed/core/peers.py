@@ -99,11 +99,14 @@ class Peers:
         connection.state.advance(Phase.CLOSED)
         actions.append(Close(reason, flush, connection.id))
 
-    def refuse(self, connection: Connection, reason: str, code: str, actions: list[Action]) -> None:
-        """Tell an unregistered peer why it is refused (ERROR_REPORT ``code``), then close its connection."""
+    def refuse(self, connection: Connection, reason: str, code: str, actions: list[Action],
+               epoch: int | None = None) -> None:
+        """Tell an unregistered peer why it is refused (ERROR_REPORT ``code``, with ``epoch`` if given), then close
+        its connection."""
         standby = connection.state.role is Role.STANDBY
         # a standby refuses every worker, and a spare standby retries while another follows, as they should
         log = logger.info if code == "standby" or (code == "busy" and standby) else logger.warning
         log("refusing %s from %s: %s", "standby" if standby else "worker", connection.address, reason)
-        actions.append(Send(encode_frame(ErrorReport(reason, fatal=code not in RETRYABLE, code=code)), connection.id))
+        report = ErrorReport(reason, fatal=code not in RETRYABLE, code=code, epoch=epoch)
+        actions.append(Send(encode_frame(report), connection.id))
         self.close(connection, reason, actions)

@@ -75,9 +75,12 @@ class StandbyProtocol:
         self._took_state = False
         """Whether the current connection gave a good snapshot."""
         self.primary_older: str | None = None
-        """Why the primary stood down on meeting this standby's epoch, if it did: this standby's own state (its
-        checkpoint's) is newer, so it leads."""
+        """Why the master at the primary's address holds an older state than this standby's own (its checkpoint's),
+        if it does: it stood down on meeting this standby's epoch, or it is a standby holding a lower epoch. The
+        newer state leads, so this standby does."""
         self._last_heard = now
+        self._awake = now
+        """When this core was last called: a longer gap than the silence limit is time it was stopped itself."""
         self._opened = now
         """When the current connection was opened (its own silence counts from then)."""
         self._decoder = FrameDecoder(max_frame_bytes)
@@ -98,6 +101,7 @@ class StandbyProtocol:
 
     def connect(self, now: float) -> Send:
         """A new connection to the primary is open: the registration to send first."""
+        self._woke(now)
         self._decoder, self._opened, self._took_state = FrameDecoder(self.max_frame_bytes), now, False
         self._state = ConnectionState(self.where, Role.STANDBY)
         self._nonce = auth.new_nonce()
@@ -105,6 +109,7 @@ class StandbyProtocol:
 
     def received(self, data: bytes, now: float) -> list[Send | Event]:
         """Bytes arrived from the primary (any bytes are a sign of life)."""
+        self._woke(now)
         self._last_heard = now
         events: list[Send | Event] = []
         if self._state is None or self._state.closed:  # the connection already ended
@@ -122,6 +127,7 @@ class StandbyProtocol:
 
     def closed(self, now: float) -> list[Send | Event]:
         """The primary closed the connection (or it broke)."""
+        self._woke(now)
         if not self.connected:
             return []
         try:
@@ -135,20 +141,27 @@ class StandbyProtocol:
 
     def tick(self, now: float) -> list[Send | Event]:
         """Time passed: a connection silent for the limit ends; a linked primary unheard of for it is gone."""
+        self._woke(now)
         events: list[Send | Event] = []
         quiet = now - max(self._last_heard, self._opened)
         if self.connected and quiet > self.silence_limit:
             self._end(Ended(ConnectionClosed(f"primary at {self.where} silent for {quiet:.1f}s")), events)
         silence = now - self._last_heard
         if self.primary_older is not None:
-            events.append(Promote(self.epoch + 1, f"the primary at {self.where} holds an older state than this "
-                                                  f"standby's epoch {self.epoch} and stood down "
-                                                  f"({self.primary_older})"))
+            events.append(Promote(self.epoch + 1, f"the master at {self.where} holds an older state than this "
+                                                  f"standby's epoch {self.epoch} ({self.primary_older})"))
         elif self.linked and silence > self.silence_limit:
             replicated = "no generation" if self.snapshot is None else f"generation {self.snapshot.generation}"
             events.append(Promote(self.epoch + 1, f"primary at {self.where} unheard of for {silence:.1f}s "
                                                   f"(limit {self.silence_limit:.1f}s); last replicated: {replicated}"))
         return events
+
+    def _woke(self, now: float) -> None:
+        """Silence this standby could not observe proves nothing: after a gap longer than the silence limit since
+        its last call (the standby itself was stopped: SIGSTOP, a stalled VM), the silence count restarts."""
+        if now - self._awake > self.silence_limit:
+            self._last_heard = self._opened = now
+        self._awake = now
 
     # --- registration ---
     def _hello(self, proof: bytes | None = None) -> StandbyRegistration:
@@ -156,10 +169,12 @@ class StandbyProtocol:
 
     def _on_registration(self, message: Message, events: list[Send | Event]) -> None:
         if isinstance(message, ErrorReport) and message.code == "epoch":
-            self.primary_older = message.message
+            self.primary_older = f"it stood down: {message.message}"
             self._end(StoodDown(message.message), events)
             return
         if isinstance(message, ErrorReport) and message.code == "standby":
+            if message.epoch is not None and message.epoch < self.epoch:  # a tie promotes neither
+                self.primary_older = f"a standby holding epoch {message.epoch}: {message.message}"
             self._end(Follower(message.message), events)
             return
         if isinstance(message, ErrorReport):

@@ -209,6 +209,10 @@ class SystemCoordinator:
         self._advertise()
         return self._core.epoch
 
+    def holds(self, epoch: int) -> None:
+        """A standby replicated a state of ``epoch``: what it tells a standby it refuses (``core.fencing``)."""
+        self._in_loop(lambda: self._core.holds(epoch))
+
     def replicate(self, generation: int, state: bytes) -> None:
         """Send the state after evaluated ``generation`` (``core.standby.encode_state``) to the standby."""
         frame = encode_frame(StateSnapshot(self._core.epoch, generation, state))
@@ -615,6 +619,7 @@ class DistributedPopulation(Population):
         """Check that the primary's latest state is of this run, then save it to this standby's checkpoint, if it
         has one."""
         self._check_same_run(snapshot.population)
+        self.coordinator.holds(snapshot.epoch)
         if self.checkpoints is not None:
             self.checkpoints.save_state(snapshot.population, snapshot.generation, snapshot.epoch,
                                         self.distributed_config.standby_of)

@@ -64,10 +64,18 @@ class StandbyLink:
                 self._failed(f"the primary {'stood down' if isinstance(ended, StoodDown) else 'is a standby'} "
                              f"({ended.reason})")
             if not isinstance(ended, (Promote, Shutdown)):
-                ended = self._act(self.core.tick(time.monotonic()), None)
+                ended = self._between()
             if isinstance(ended, (Promote, Shutdown)):
                 return ended
-            time.sleep(self.core.pause(self._retry))
+
+    def _between(self) -> _End | None:
+        """Between two connections: the primary may be gone, checked at once and again after the pause, so that
+        no two steps of the core are a silence limit apart (a longer gap reads as this standby stopped)."""
+        ended = self._act(self.core.tick(time.monotonic()), None)
+        if isinstance(ended, (Promote, Shutdown)):
+            return ended
+        time.sleep(self.core.pause(self._retry))
+        return self._act(self.core.tick(time.monotonic()), None)
 
     def _connect(self) -> FramedConnection | None:
         """A connection to the primary (TLS if configured), or None while it cannot be reached (logged)."""
@@ -79,7 +87,8 @@ class StandbyLink:
             return None
         try:
             if self._tls is not None:
-                conn.start_tls(self._tls, time.monotonic() + self.config.handshake_timeout, self.host)
+                handshake = min(self.config.handshake_timeout, self.core.silence_limit / 2)  # see _between
+                conn.start_tls(self._tls, time.monotonic() + handshake, self.host)
         except ssl.SSLCertVerificationError as exc:
             conn.close()
             raise AuthenticationError(f"standby: the TLS certificate of the primary at {self.config.standby_of} is "

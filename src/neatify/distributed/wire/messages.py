@@ -209,6 +209,9 @@ class ErrorReport(Message):
     batch_id: int | None = None
     """A worker refusing a task it cannot evaluate (an unknown activation, say): that task's batch, whose genomes
     the master counts as failed there."""
+    epoch: Count | None = None
+    """A standby refusing a standby (``"standby"``): the epoch of the state it holds, so that the newer one leads
+    (absent from older peers; never sent to a worker, which does not read it)."""
 
 
 @message(MessageType.STATUS_UPDATE)
