@@ -153,3 +153,13 @@ def test_offsets_that_do_not_fit_the_gene_arrays_are_refused():
     with pytest.raises(ValueError, match="node_activation must index the 1 activation name"):
         replace(batch, node_activation=batch.node_activation - 1)
     assert len(replace(batch)) == 6
+
+
+@pytest.mark.parametrize("odd", ["bad", 2 ** 1100, float("nan")])
+def test_a_view_set_back_to_none_has_no_fitness_and_no_odd_value_left(odd):
+    views = GenomeBatch.from_genomes(_evolved(pop_size=20, generations=1)).views()
+    views[0].fitness, views[1].fitness = odd, 1.5
+    views[0].fitness = views[1].fitness = None
+    assert views[0].fitness is None and views[1].fitness is None
+    views[0].fitness = 2  # a real number again: read back as a float
+    assert views[0].fitness == 2.0 and type(views[0].fitness) is float

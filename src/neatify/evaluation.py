@@ -48,6 +48,16 @@ class EvaluationError(FitnessError):
 def check_fitness(genome_id: int, value: Any) -> float:
     """``value`` as a float fitness for genome ``genome_id``; ``FitnessError`` saying what is wrong otherwise
     (None, a non-number such as a bool or a tensor, NaN, infinity, or a number too large for a float)."""
+    if type(value) is not float:  # a float, the usual case, skips the slower type checks
+        value = _as_float(genome_id, value)
+    if not math.isfinite(value):
+        raise FitnessError(f"genome {genome_id} has non-finite fitness {value}", genome_id)
+    return value
+
+
+def _as_float(genome_id: int, value: Any) -> float:
+    """``value``, a fitness other than a float, as a float; ``FitnessError`` if it is None or not a real number
+    (a bool is not), or too large for a float."""
     if value is None:
         raise FitnessError(f"genome {genome_id} has no fitness: the fitness function must set "
                            f"genome.fitness on every genome it is given", genome_id)
@@ -56,13 +66,10 @@ def check_fitness(genome_id: int, value: Any) -> float:
         raise FitnessError(f"genome {genome_id} has fitness {value!r} of type {type(value).__name__}; "
                            f"expected a float{hint}", genome_id)
     try:
-        value = float(value)
+        return float(value)
     except OverflowError:  # an int (or Fraction) beyond float's range: not printed, it may have millions of digits
         raise FitnessError(f"genome {genome_id} has a fitness of type {type(value).__name__} too large for a "
                            f"float", genome_id) from None
-    if not math.isfinite(value):
-        raise FitnessError(f"genome {genome_id} has non-finite fitness {value}", genome_id)
-    return value
 
 
 def check_error_fitness(value: float | None) -> float | None:

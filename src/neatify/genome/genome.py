@@ -101,6 +101,8 @@ class Genome(ReferenceOperators):
             self._fitness = value
         elif type(value) is float and value == value:
             state.values[self._row] = value
+        elif value is None:  # every evaluation clears each genome's fitness first: kept off set_other's slow checks
+            state.clear(self._row)
         else:
             state.set_other(self._row, value)
 

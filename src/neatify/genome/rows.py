@@ -30,10 +30,15 @@ class RowState:
         self.other: dict[int, Any] = {}
         self.changed: set[int] = set()
 
+    def clear(self, row: int) -> None:
+        """Row ``row`` without a fitness (an odd value kept aside for it dropped too)."""
+        self.values[row] = math.nan
+        self.other.pop(row, None)
+
     def set_other(self, row: int, value: Any) -> None:
-        """Set row ``row``'s fitness to ``value``, anything but a float that is not NaN (a view writes those
-        into ``values`` itself): another real number goes into the array as a float, None clears the row,
-        anything else (an int too large for a float too) is kept aside for the fitness check to name."""
+        """Set row ``row``'s fitness to ``value``, anything but a float that is not NaN or None (a view
+        writes or ``clear``s those itself): another real number goes into the array as a float, anything
+        else (an int too large for a float too) is kept aside for the fitness check to name."""
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
             try:
                 as_float = float(value)
@@ -43,10 +48,7 @@ class RowState:
                 self.values[row] = as_float  # an older odd value of this row stays in ``other``, hidden behind it
                 return
         self.values[row] = math.nan
-        if value is None:
-            self.other.pop(row, None)
-        else:
-            self.other[row] = value
+        self.other[row] = value
 
     def clear_fitness(self) -> None:
         """Every row without a fitness again."""
