@@ -227,7 +227,7 @@ class Processes:
         log = open(self.log_dir / f"{name}.log", "wb")
         err = open(self.log_dir / f"{name}.err", "wb") if split else None
         proc = subprocess.Popen([sys.executable, *args], stdout=log, stderr=err or subprocess.STDOUT, cwd=cwd,
-                                env={**os.environ, **(env or {})})
+                                env={**os.environ, **(env or {})}, start_new_session=True)  # its own group: see __exit__
         log.close()
         if err is not None:
             err.close()
@@ -250,10 +250,13 @@ class Processes:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Kill each process's whole group, so what it started (a supervisor's workers) goes with it."""
         for proc in self.procs:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGCONT)
-                proc.kill()
+            for signum in (signal.SIGCONT, signal.SIGKILL):
+                try:
+                    os.killpg(proc.pid, signum)
+                except ProcessLookupError:  # the group is gone already
+                    break
             proc.wait(timeout=10)
 
 
