@@ -63,12 +63,14 @@ def make_state():
 
 
 def crash_once_fitness(genomes, state):
-    """Kills its own actor process the first time it runs (a marker file says whether it has)."""
-    marker = state["marker"]
-    if not os.path.exists(marker):
-        open(marker, "w").close()
-        os._exit(1)
-    xor_fitness(genomes)
+    """Kills its own actor process the first time any actor runs it: the one actor that creates the marker file
+    (an exclusive create, so two actors starting at once cannot both crash)."""
+    try:
+        os.close(os.open(state["marker"], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        xor_fitness(genomes)
+        return
+    os._exit(1)
 
 
 def run(fitness_fn, generations=3):
