@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 import torch
 from helpers import random_genomes
@@ -217,3 +218,15 @@ def test_select_keeps_the_recurrent_state(recurrent: list[Genome]) -> None:
 def test_select_refuses_bad_indices(feed_forward: list[Genome], index: list[int]) -> None:
     with pytest.raises(ValueError, match="increasing genome indices in 0..29"):
         NeatPopulationModule(feed_forward).select(index)
+
+
+def test_a_module_built_from_a_batch_equals_the_module_of_its_genomes(recurrent: list[Genome]) -> None:
+    from neatify.genome.batch import GenomeBatch
+    batch = GenomeBatch.from_genomes(recurrent)
+    x = torch.randn(30, 6, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    from_batch = NeatPopulationModule.from_batch(batch, dtype=torch.float64)
+    of_genomes = NeatPopulationModule(recurrent, dtype=torch.float64)
+    for _ in range(3):  # recurrent: a few time steps
+        assert torch.equal(from_batch(x), of_genomes(x))
+    with pytest.raises(ValueError, match="at least one genome"):
+        NeatPopulationModule.from_batch(batch.take(np.array([], dtype=np.int64)))

@@ -64,11 +64,15 @@ class PopulationLayout:
         if per_genome:
             names = sorted({n.activation for genome in genomes for n in genome.nodes.values()})
             nodes, edges, outputs = _from_layouts(genomes, synchronous, names)
-        else:
-            batch = GenomeBatch.from_genomes(genomes)
-            names = list(batch.activations)
-            nodes, edges, outputs = _from_arrays(batch, synchronous)
-        return _assemble(nodes, edges, outputs, names, genomes[0].num_inputs)
+            return _assemble(nodes, edges, outputs, names, genomes[0].num_inputs)
+        return cls.from_batch(GenomeBatch.from_genomes(genomes), synchronous)
+
+    @classmethod
+    def from_batch(cls, batch: GenomeBatch, synchronous: bool = False) -> PopulationLayout:
+        """Lay out a ``GenomeBatch`` built straight from arrays (a substrate's phenotypes, say), with no
+        ``Genome`` objects in between."""
+        nodes, edges, outputs = _from_arrays(batch, synchronous)
+        return _assemble(nodes, edges, outputs, list(batch.activations), batch.num_inputs)
 
     def equals(self, other: PopulationLayout) -> bool:
         """Whether both have the same rows, segments and edges, array for array (dtypes included)."""

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from neatify.genome.batch import GenomeBatch
 from neatify.genome.genome import Genome
 from neatify.nn.activations import torch_activation
 from neatify.network.layout import PopulationLayout
@@ -58,11 +59,28 @@ class NeatPopulationModule(nn.Module):
             if (g.num_inputs, g.num_outputs) != (self.num_inputs, self.num_outputs):
                 raise ValueError(f"genome {g.id} has {g.num_inputs} inputs and {g.num_outputs} outputs; "
                                  f"expected {self.num_inputs} and {self.num_outputs} like the first genome")
-        rows = PopulationLayout.from_genomes(genomes, synchronous)
+        self._build(len(genomes), PopulationLayout.from_genomes(genomes, synchronous), device, dtype)
+
+    @classmethod
+    def from_batch(cls, batch: GenomeBatch, device: torch.device | str | None = None,
+                   dtype: torch.dtype = torch.float32, synchronous: bool = False) -> NeatPopulationModule:
+        """The module of a ``GenomeBatch``'s rows, laid out from its arrays: phenotypes built as arrays
+        (HyperNEAT's substrates) never become ``Genome`` objects. Equals ``NeatPopulationModule(batch.views())``."""
+        if len(batch) == 0:
+            raise ValueError("NeatPopulationModule needs at least one genome")
+        module = cls.__new__(cls)
+        nn.Module.__init__(module)
+        module.num_inputs, module.num_outputs = batch.num_inputs, batch.num_outputs
+        module._build(len(batch), PopulationLayout.from_batch(batch, synchronous), device, dtype)
+        return module
+
+    def _build(self, num_genomes: int, rows: PopulationLayout, device: torch.device | str | None,
+               dtype: torch.dtype) -> None:
+        """Move a layout's arrays to ``device`` and install them."""
         parts = [tuple(torch.as_tensor(a, device=device) for a in csr) for csr in rows.layers]
         recurrent = None if rows.recurrent is None else tuple(torch.as_tensor(a, device=device)
                                                               for a in rows.recurrent)
-        self._install(len(genomes), rows.num_nodes, rows.layer_rows, rows.segments,
+        self._install(num_genomes, rows.num_nodes, rows.layer_rows, rows.segments,
                       torch.as_tensor(rows.bias, device=device), torch.as_tensor(rows.outputs, device=device),
                       parts, recurrent, dtype)
 
