@@ -1,0 +1,1 @@
+"""Gymnasium environments evaluated for the whole population at once (the ``gym`` extra)."""

@@ -1,0 +1,1 @@
+"""Selection beyond one fitness number: behaviours, novelty, several objectives, an archive of elites."""
