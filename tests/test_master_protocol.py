@@ -680,3 +680,34 @@ def test_an_epoch_claimed_before_the_proof_makes_no_master_stand_down():
                                     epoch=99), 0.0)
     assert stranger.take(ErrorReport)[0].code == "auth"
     assert net.master.stood_down is None and not net.master.stopping
+
+
+def test_a_master_ending_the_run_waits_only_for_workers_lost_shortly_before_and_tells_them_it_is_over():
+    """Issue 22 item 6: a supervised child that crashed just before the end comes back to a master that has shut
+    down: it is accepted and told to exit at once; a worker that left, or was lost long before, is not awaited."""
+    net = Net(shutdown_linger=5.0)
+    crashed, left, long_gone, stays = (net.connect(name) for name in ("crashed", "left", "long-gone", "stays"))
+    net.hang_up(long_gone, 1.0)
+    left.say(StatusUpdate("leaving"), 7.0)
+    net.hang_up(crashed, 8.0)
+    net.deliver(net.master.shutdown(9.0))
+    assert stays.take(ShutdownSignal) and net.master.awaited(9.0) == ["crashed"]
+    assert net.master.awaited(13.0) == []  # bounded: 5 s after it was lost
+    back = net.connect("crashed", 9.5, register=False)
+    back.register(9.5)
+    assert back.take(RegistrationAck)[0].status == "accepted" and back.take(ShutdownSignal)
+    assert back.closed is not None and back.closed.flush and net.master.awaited(9.5) == []
+    newer = net.connect("newer", 9.6, register=False)
+    newer.say(WorkerRegistration(PROTOCOL_VERSION, "newer", 50, epoch=2), 9.6)  # serves a newer master: not told
+    assert newer.closed is not None and not newer.take(ShutdownSignal) and net.master.stood_down is None
+
+
+def test_a_master_that_stood_down_tells_no_late_worker_to_exit():
+    net = Net(shutdown_linger=5.0)
+    lost = net.connect("lost")
+    net.hang_up(lost, 1.0)
+    net.connect("newer", 1.5, register=False).say(WorkerRegistration(PROTOCOL_VERSION, "newer", 50, epoch=2), 1.5)
+    assert net.master.stood_down is not None and net.master.awaited(2.0) == []
+    back = net.connect("lost", 2.0, register=False)
+    back.register(2.0)
+    assert back.closed is not None and not back.take(ShutdownSignal)  # the run goes on at the newer master

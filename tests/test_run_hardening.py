@@ -190,6 +190,50 @@ def test_a_child_stuck_in_its_fitness_after_the_master_is_gone_does_not_keep_the
     assert "the fitness function has not returned; exiting" in procs.errors(supervisor)
 
 
+LATE_FITNESS_MODULE = """
+import os
+import time
+from pathlib import Path
+
+from xor_task import xor_fitness
+
+if Path("claimed").exists():  # the child started again after the crash: it reaches the master after its end
+    deadline = time.monotonic() + 60.0
+    while not Path("master-ended").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def crash_once(genomes):
+    try:
+        os.close(os.open("claimed", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return xor_fitness(genomes)
+    os._exit(3)
+"""
+
+
+@pytest.mark.slow
+def test_a_lone_supervised_child_that_crashed_before_the_end_is_told_the_run_is_over(procs, project):
+    """Its supervisor restarts it after the master's run is over: the master, ending, waits for the worker it lost
+    and tells it so; the child and its supervisor exit 0 (no --max-connect-attempts needed)."""
+    (project / "latefit.py").write_text(LATE_FITNESS_MODULE)
+    run = master(procs, project, "--min-workers", "2", "--generations", "1", "-v")
+    port = str(port_of(procs, run))
+    supervisor = cli(procs, project, "sup", "worker", "latefit:crash_once", "--worker-id", "sup", "--master-port",
+                     port, "--processes", "1")
+    helper = worker(procs, project, "w", "fitness", "--master-port", port)
+    try:
+        wait_until(lambda: "lost shortly before the end (sup-1)" in procs.log(run) + procs.errors(run), 60,
+                   "the master to wait for the crashed child")
+        (project / "master-ended").touch()
+        assert supervisor.wait(timeout=60) == 0, procs.errors(supervisor)
+        assert run.wait(timeout=30) == 0 and helper.wait(timeout=30) == 0, procs.errors(run)
+    finally:
+        stop(supervisor)
+    err = procs.errors(supervisor)
+    assert "status 3; restarting it" in err and "Traceback" not in err, err
+
+
 @pytest.mark.slow
 def test_supervisor_stops_children_still_running_after_the_run(project):
     """One child exits 0 (its master shut it down), the other would run on: it is stopped, and the status is 0."""
@@ -333,6 +377,8 @@ def test_heartbeat_interval_out_of_range_is_a_usage_error_naming_the_range(proje
     ({"task_timeout": float("inf")}, "task_timeout must be a positive finite number"),
     ({"handshake_timeout": float("nan")}, "handshake_timeout must be a positive finite number"),
     ({"worker_wait_timeout": float("inf")}, "worker_wait_timeout must be a finite number"),
+    ({"shutdown_linger": -1.0}, "shutdown_linger must be a finite number of seconds >= 0"),
+    ({"shutdown_linger": float("nan")}, "shutdown_linger must be a finite number of seconds >= 0"),
     ({"max_frame_bytes": 2**32}, "max_frame_bytes must be an integer in 1024..4294967295"),
 ])
 def test_distributed_config_refuses_settings_out_of_range(settings, problem):

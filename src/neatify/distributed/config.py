@@ -86,6 +86,9 @@ class DistributedConfig:
     max_frame_bytes: int = 64 * 1024 * 1024
     """Longest frame accepted, within ``FRAME_BYTES_RANGE``; a longer one is refused before its payload is read
     (a standby's snapshot of the whole population is one frame)."""
+    shutdown_linger: float = 10.0
+    """Seconds a master ending the run keeps listening for workers it lost shortly before (a supervised child
+    restarted after a crash), to tell them the run is over; 0 does not wait."""
     handshake_timeout: float = 10.0
     """Seconds a new connection has to complete registration (the TLS handshake included)."""
     tls_cert: str | None = None
@@ -125,6 +128,8 @@ class DistributedConfig:
         for name in ("task_timeout", "handshake_timeout"):
             if not 0 < getattr(self, name) < math.inf:
                 raise ValueError(f"{name} must be a positive finite number of seconds, got {getattr(self, name)}")
+        if not 0 <= self.shutdown_linger < math.inf:
+            raise ValueError(f"shutdown_linger must be a finite number of seconds >= 0, got {self.shutdown_linger}")
         if self.worker_wait_timeout is not None and not 0 <= self.worker_wait_timeout < math.inf:
             raise ValueError(f"worker_wait_timeout must be a finite number >= 0 or None, "
                              f"got {self.worker_wait_timeout}")

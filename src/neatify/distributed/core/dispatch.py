@@ -53,6 +53,9 @@ class Dispatcher:
         """Genomes per second of the last generation evaluated."""
         self.quarantined = 0
         """Genomes quarantined so far in this run (``GenerationJob.fault``): a STATUS_REPORT's ``quarantined``."""
+        self.lost: dict[str, float] = {}
+        """Worker id -> when it was lost during the run (not leaving, not at the end), until it registers again: a
+        master that ends the run waits a little for those to tell them so (``MasterProtocol.awaited``)."""
 
     def status(self, uptime: float) -> StatusReport:
         """The STATUS_REPORT: workers and their load, genomes left in the generation, the last rate."""
@@ -72,6 +75,7 @@ class Dispatcher:
         """A worker registered on ``connection``: it takes work at once."""
         worker = connection.worker = Worker(connection, worker_id, capacity)
         self.workers[worker_id] = worker
+        self.lost.pop(worker_id, None)
         self._share.add(None)
         self._place(worker)
         logger.info("worker %s registered from %s (capacity %d); %d worker(s) connected", worker_id,
@@ -90,6 +94,7 @@ class Dispatcher:
         batches, worker.batches = worker.batches, []
         if not self.peers.stopping:
             logger.warning("worker %s lost (%s); %d worker(s) connected", worker.worker_id, reason, len(self.workers))
+            self.lost[worker.worker_id] = now
         for batch in batches:
             if batch.timed_out:
                 continue

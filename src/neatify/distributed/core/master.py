@@ -205,12 +205,30 @@ class MasterProtocol:
             actions.append(Send(encode_frame(self.status(now)), connection.id))
             self._peers.close(connection, "status sent", actions)
         elif self.stopping:
-            self._peers.close(connection, "master shutting down", actions)
+            self._too_late(connection, request, actions)
         elif isinstance(request, StandbyRegistration):
             if not self._fenced(connection, "standby", request.epoch, now, actions):
                 self._fencing.follow(connection, actions)
         elif isinstance(request, WorkerRegistration):
             self._admit(connection, request, now, actions)
+
+    def _too_late(self, connection: Connection, request: Message, actions: list[Action]) -> None:
+        """A peer registering after the run ended: a worker of this master's epoch or older is accepted and told to
+        exit at once (a supervised child restarted after a crash would otherwise wait for this master for ever);
+        anyone else, or anyone once this master stood down (the run goes on elsewhere), is only closed."""
+        if isinstance(request, WorkerRegistration) and self.stood_down is None and (request.epoch or 0) <= self.epoch:
+            self._dispatcher.lost.pop(auth.canonical_worker_id(request.worker_id), None)
+            actions.append(Send(self._fencing.accepted(), connection.id))
+            actions.append(Send(encode_frame(ShutdownSignal("master shutting down: the run is over")), connection.id))
+        self._peers.close(connection, "master shutting down", actions)
+
+    def awaited(self, now: float) -> list[str]:
+        """The workers lost less than ``shutdown_linger`` seconds ago that have not registered again: a master
+        ending the run (``shutdown``) waits for those, to tell them so."""
+        linger = self.config.shutdown_linger
+        if self.stood_down is not None:  # the run goes on elsewhere: nothing to tell them
+            return []
+        return [worker_id for worker_id, lost in self._dispatcher.lost.items() if now - lost < linger]
 
     def _admit(self, connection: Connection, hello: WorkerRegistration, now: float, actions: list[Action]) -> None:
         worker_id = auth.canonical_worker_id(hello.worker_id)
@@ -233,6 +251,7 @@ class MasterProtocol:
                 self._dispatcher.on_report(worker, message, now, actions)
             case StatusUpdate():
                 self._close(connection, f"worker {worker.worker_id} is leaving", now, actions)
+                self._dispatcher.lost.pop(worker.worker_id, None)  # it comes back for no later run
             case ErrorReport():
                 self._close(connection, f"worker {worker.worker_id} reported an error: {message.message}", now,
                             actions, suspect=message.batch_id)

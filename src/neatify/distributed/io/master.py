@@ -250,6 +250,7 @@ class SystemCoordinator:
     async def _close_all(self) -> int:
         actions = self._core.shutdown(time.monotonic())
         self._apply(actions)
+        await self._linger()
         assert self._server is not None
         self._server.close()
         deadline = time.monotonic() + _SHUTDOWN_GRACE
@@ -260,6 +261,17 @@ class SystemCoordinator:
             connection.transport.abort()
         await asyncio.sleep(0)  # let connection_lost run
         return len(actions)
+
+    async def _linger(self) -> None:
+        """Keep listening while workers lost shortly before the end may come back (``MasterProtocol.awaited``):
+        each one that registers is told that the run is over, so its supervisor ends too."""
+        awaited = self._core.awaited(time.monotonic())
+        if not awaited:
+            return
+        logger.info("waiting up to %.1fs for %d worker(s) lost shortly before the end (%s), to tell them the run is "
+                    "over", self.config.shutdown_linger, len(awaited), ", ".join(awaited[:5]))
+        while self._core.awaited(time.monotonic()):
+            await asyncio.sleep(0.05)
 
     def _stop_loop(self) -> None:
         loop = self._loop
