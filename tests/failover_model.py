@@ -137,7 +137,7 @@ class Link:
         self.node, self.target, self.fence = node, target, fence
         cluster = node.cluster
         self.core = StandbyProtocol(cluster.config.auth_token, target, MAX_FRAME, cluster.config.peer_timeout,
-                                    cluster.now, epoch)
+                                    cluster.now, epoch, None if fence else node.population.generation)
         self.conn: Conn | None = None
         self.next_try = cluster.now
         self.done = False
@@ -236,7 +236,7 @@ class MasterNode:
         self.population = Population(POP_SIZE, 2, 1, seed=SEED)
         self.epoch = self._resume()
         self.core = MasterProtocol(cluster.config, name, started=cluster.now, epoch=self.epoch,
-                                   standby=standby_of is not None)
+                                   standby=standby_of is not None, generation=self.population.generation)
         self.link = None if standby_of is None else Link(self, standby_of, self.epoch, fence=False)
         self.fence: Link | None = None
         self.asked: list | None = None
@@ -314,6 +314,7 @@ class MasterNode:
         assert asked is not None
         self.cluster.told(self, outcome.job.generation, [genome.id for genome in asked], outcome.fitness)
         self.population.tell([outcome.fitness[genome.id] for genome in asked])
+        self.core.reached(self.population.generation)
         state = self.population.state_dict()
         if self.checkpoint is not None:
             self.checkpoint.save(state, self.core.epoch, self.name)
@@ -358,7 +359,7 @@ class MasterNode:
     def replicated(self, snapshot: Any) -> None:
         """``DistributedPopulation._replicated``: a standby holds every snapshot's epoch and saves the snapshot to its
         checkpoint."""
-        self.core.holds(snapshot.epoch)
+        self.core.holds(snapshot.epoch, snapshot.generation)
         if self.checkpoint is not None:
             self.checkpoint.save(snapshot.population, snapshot.epoch, self.standby_of)
 

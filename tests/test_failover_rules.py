@@ -12,7 +12,7 @@ import pytest
 from neatify import Checkpoint, Population
 from neatify.distributed.config import DistributedConfig
 from neatify.distributed.core.actions import Close, Send
-from neatify.distributed.core.events import Follower, Promote, Replicated, StoodDown
+from neatify.distributed.core.events import Ended, Follower, Promote, Replicated, StoodDown
 from neatify.distributed.core.fencing import resumed_epoch
 from neatify.distributed.core.master import MasterProtocol
 from neatify.distributed.core.standby import StandbyProtocol, encode_state
@@ -108,6 +108,62 @@ def test_two_standbys_that_meet_the_one_holding_the_newer_state_leads():
         follower = dialling(mine)
         Link(master(epoch=theirs, standby=True), follower)
         assert not follower.connected and not follower.linked and promotions(follower, 0.1) == []
+
+
+def generational(epoch: int, generation: int | None, standby: bool = False) -> MasterProtocol:
+    """A master core holding the state after ``generation`` of ``epoch`` (a standby: replicated)."""
+    config = DistributedConfig(auth_token=TOKEN, heartbeat_interval=1.0)
+    return MasterProtocol(config, "master:1", epoch=epoch, standby=standby, generation=generation)
+
+
+def holding(epoch: int, generation: int | None) -> StandbyProtocol:
+    return StandbyProtocol(TOKEN, "master:1", 1 << 24, 3.0, now=0.0, epoch=epoch, generation=generation)
+
+
+def test_on_equal_epochs_a_primary_holding_an_older_state_than_its_standby_hands_it_the_lead():
+    """A primary restarted from an older state (its checkpoint lost, say) at the epoch its standby replicated: the
+    standby's registration says it holds generation 5; the primary (generation 2) stands down and the standby
+    leads from its own state, one epoch above."""
+    primary, standby = generational(1, 2), holding(1, 5)
+    link = Link(primary, standby)
+    assert isinstance(link.events[-1], StoodDown) and primary.stood_down is not None
+    assert "holds generation 5 of epoch 1, newer than this master's generation 2" in str(primary.stood_down)
+    promote, = promotions(standby, 0.1)
+    assert promote.epoch == 2
+
+
+@pytest.mark.parametrize("theirs", [5, 2, None])
+def test_on_equal_epochs_a_primary_as_new_as_its_standby_or_not_told_keeps_the_lead(theirs):
+    primary, standby = generational(1, 5), holding(1, theirs)
+    Link(primary, standby)
+    assert standby.linked and primary.stood_down is None and promotions(standby, 0.1) == []
+
+
+def test_the_state_a_primary_reached_is_the_one_compared():
+    primary = generational(1, 2)
+    primary.reached(6)
+    Link(primary, holding(1, 5))
+    assert primary.stood_down is None
+
+
+def test_two_standbys_of_one_epoch_that_meet_the_one_holding_the_later_generation_leads():
+    """Each the other's standby, both holding epoch 2: the one dialling with generation 6 is told by the one
+    holding generation 3 to lead (code "epoch"), which stays a standby; dialling with generation 1 it follows."""
+    refuser = generational(2, 3, standby=True)
+    newer = holding(2, 6)
+    assert [type(event) for event in Link(refuser, newer).events] == [StoodDown]
+    promote, = promotions(newer, 0.1)
+    assert promote.epoch == 3 and refuser.standby and refuser.stood_down is None
+    older = holding(2, 1)  # refused as busy: it keeps following
+    assert [type(event) for event in Link(generational(2, 3, standby=True), older).events] == [Ended]
+    assert promotions(older, 0.1) == []
+
+
+def test_a_standby_compares_the_generation_of_the_newest_epoch_it_replicated():
+    for theirs, ended in ((4, StoodDown), (3, Follower)):
+        refuser = generational(1, 9, standby=True)
+        refuser.holds(2, 3)  # a snapshot of epoch 2: its generation 9 of epoch 1 no longer counts
+        assert [type(event) for event in Link(refuser, holding(2, theirs)).events] == [ended]
 
 
 def test_a_standby_following_a_live_primary_tells_a_standby_the_epoch_it_replicated():

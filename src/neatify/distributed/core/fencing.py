@@ -22,7 +22,7 @@ class Fencing:
     """This master's epoch and place (``standby``: following a primary, refusing workers until ``promote``), and
     the standby following it (``follower``)."""
 
-    def __init__(self, peers: Peers, epoch: int, standby: bool) -> None:
+    def __init__(self, peers: Peers, epoch: int, standby: bool, generation: int | None = None) -> None:
         self.peers = peers
         self.epoch = epoch
         """This master's epoch: a promoted standby leads with its primary's plus one (told to every worker)."""
@@ -32,6 +32,9 @@ class Fencing:
         self.held = epoch
         """A standby's: the epoch of the state it holds (its checkpoint's, or the last it replicated), told to a
         standby it refuses so that the newer state leads."""
+        self.generation = generation
+        """The generation of the state this master holds (None: unknown): on equal epochs, a standby registering
+        with a newer one leads instead."""
         self.stood_down: SupersededError | None = None
         """Set once a peer showed a higher epoch: this master serves no one any more."""
         self.follower: Connection | None = None
@@ -46,10 +49,15 @@ class Fencing:
         return encode_frame(RegistrationAck("accepted", heartbeat_interval=self.peers.config.heartbeat_interval,
                                             epoch=self.epoch))
 
-    def fenced(self, connection: Connection, who: str, epoch: int, actions: list[Action]) -> str | None:
+    def fenced(self, connection: Connection, who: str, epoch: int, actions: list[Action],
+               generation: int | None = None) -> str | None:
         """An authenticated peer that has served epoch ``epoch``: above this master's, a newer master leads the
         run; the peer is refused and, if this master led, the reason to stand down returned (a standby only notes
-        the epoch: it led nothing, so it has nothing to stand down from and may still be promoted)."""
+        the epoch: it led nothing, so it has nothing to stand down from and may still be promoted). A standby
+        holding ``generation`` of this master's epoch, newer than this master's state, is told to lead as well."""
+        newer = self._newer_state(epoch, generation)
+        if newer is not None:
+            return self._yield(connection, f"{who} from {connection.address} {newer}", actions)
         if epoch <= self.epoch:
             return None
         if self.standby:
@@ -58,14 +66,40 @@ class Fencing:
                               f"epoch) holding epoch {self.held}; {who} of epoch {epoch} noted", "standby", actions,
                               epoch=self.held if connection.state.role is Role.STANDBY else None)
             return None
-        reason = f"{who} from {connection.address} has served epoch {epoch}, newer than this master's {self.epoch}"
+        return self._yield(connection, f"{who} from {connection.address} has served epoch {epoch}, newer than this "
+                           f"master's {self.epoch}", actions)
+
+    def _newer_state(self, epoch: int, generation: int | None) -> str | None:
+        """Why a standby's state of ``epoch`` and ``generation`` is newer than this master's of the same epoch (the
+        one led, or a standby's held), if it is."""
+        if generation is None or self.generation is None or epoch != (self.held if self.standby else self.epoch):
+            return None
+        if generation <= self.generation:
+            return None
+        return f"holds generation {generation} of epoch {epoch}, newer than this master's generation {self.generation}"
+
+    def _yield(self, connection: Connection, reason: str, actions: list[Action]) -> str | None:
+        """The peer holds the newer state: refused with code ``"epoch"``, which makes it lead; a master that led
+        stands down (the reason returned), a standby follows it once it leads."""
+        if self.standby:
+            self.peers.refuse(connection, f"this master on {self.peers.where} is a standby holding an older state: "
+                              f"{reason}; lead the run", "epoch", actions)
+            return None
         self.peers.refuse(connection, f"this master (epoch {self.epoch}) is superseded and stands down: {reason}",
                           "epoch", actions)
         return reason
 
-    def holds(self, epoch: int) -> None:
-        """A standby replicated a state of ``epoch``: the epoch its refusals of other standbys tell them."""
+    def holds(self, epoch: int, generation: int | None = None) -> None:
+        """A standby replicated a state of ``epoch`` after ``generation``: what its refusals of other standbys
+        tell them, and what a standby registering with a newer state of that epoch is compared with."""
+        if generation is not None and (epoch, generation) > (self.held, -1 if self.generation is None else
+                                                             self.generation):
+            self.generation = generation
         self.held = max(self.held, epoch)
+
+    def reached(self, generation: int) -> None:
+        """The state of this master (leading) is now after ``generation``."""
+        self.generation = generation if self.generation is None else max(self.generation, generation)
 
     def supersede(self, reason: str) -> SupersededError:
         """Stand down for ``reason``: the error the running generation, and every later call, fails with."""

@@ -39,13 +39,13 @@ class MasterProtocol:
     the actions to carry out in order; ``take_outcome()`` hands over a generation once it is finished."""
 
     def __init__(self, config: DistributedConfig, where: str = "?", started: float = 0.0, epoch: int = 1,
-                 standby: bool = False) -> None:
+                 standby: bool = False, generation: int | None = None) -> None:
         self.config = config
         self.started = started
         """When the master started (on the clock of ``now``), for the status report's uptime."""
         self._peers = Peers(config, where)
         self._registration = Registration(self._peers)
-        self._fencing = Fencing(self._peers, epoch, standby)
+        self._fencing = Fencing(self._peers, epoch, standby, generation)
         self._liveness = Liveness(config, started)
         self._dispatcher = Dispatcher(self._peers)
 
@@ -171,9 +171,14 @@ class MasterProtocol:
         workers from now on; the epoch it leads."""
         return self._fencing.promote(epoch)
 
-    def holds(self, epoch: int) -> None:
-        """This standby replicated a state of ``epoch`` (``Fencing.holds``)."""
-        self._fencing.holds(epoch)
+    def holds(self, epoch: int, generation: int | None = None) -> None:
+        """This standby replicated a state of ``epoch`` after ``generation`` (``Fencing.holds``)."""
+        self._fencing.holds(epoch, generation)
+
+    def reached(self, generation: int) -> None:
+        """This master's state is now after ``generation`` (told before it is replicated): a standby registering
+        with a newer state of its epoch leads instead (``Fencing.fenced``)."""
+        self._fencing.reached(generation)
 
     def replicate(self, frame: bytes) -> list[Action]:
         """A generation was evaluated: send its STATE_SNAPSHOT ``frame`` to the standby (and to one that
@@ -207,7 +212,7 @@ class MasterProtocol:
         elif self.stopping:
             self._too_late(connection, request, actions)
         elif isinstance(request, StandbyRegistration):
-            if not self._fenced(connection, "standby", request.epoch, now, actions):
+            if not self._fenced(connection, "standby", request.epoch, now, actions, request.generation):
                 self._fencing.follow(connection, actions)
         elif isinstance(request, WorkerRegistration):
             self._admit(connection, request, now, actions)
@@ -269,10 +274,11 @@ class MasterProtocol:
                 raise ProtocolError(f"unexpected {message.TYPE.name} from the standby")
 
     # --- epochs ---
-    def _fenced(self, connection: Connection, who: str, epoch: int, now: float, actions: list[Action]) -> bool:
-        """An authenticated peer that has served a higher epoch than this master's: refused, and a master that led
-        stands down (whether the peer was refused)."""
-        reason = self._fencing.fenced(connection, who, epoch, actions)
+    def _fenced(self, connection: Connection, who: str, epoch: int, now: float, actions: list[Action],
+                generation: int | None = None) -> bool:
+        """An authenticated peer that has served a higher epoch than this master's (or, a standby, holds a newer
+        state of its epoch): refused, and a master that led stands down (whether the peer was refused)."""
+        reason = self._fencing.fenced(connection, who, epoch, actions, generation)
         if reason is None:
             return connection.state.closed
         self._stand_down(reason, now, actions)

@@ -55,7 +55,7 @@ class StandbyProtocol:
     ``received``/``tick``/``closed`` return events in order."""
 
     def __init__(self, auth_token: str | None, where: str, max_frame_bytes: int, silence_limit: float, now: float,
-                 epoch: int = 0) -> None:
+                 epoch: int = 0, generation: int | None = None) -> None:
         self.auth_token = auth_token
         self.where = where
         """The primary's address, for messages."""
@@ -64,6 +64,9 @@ class StandbyProtocol:
         """Seconds without a byte from the primary after which it is gone (raised to 3 of its heartbeat intervals)."""
         self.epoch = epoch
         """The highest epoch the primary (or this standby's checkpoint) showed; a promotion leads the next one."""
+        self.generation = generation
+        """The generation of the state this standby holds (its checkpoint's, then its last snapshot's), told in its
+        registration: on equal epochs the newer state leads (None: not told, as a fence does)."""
         self.linked = False
         """Whether a primary accepted this standby once: only then may it be promoted (a standby started before
         its primary never runs the evolution on its own)."""
@@ -165,7 +168,8 @@ class StandbyProtocol:
 
     # --- registration ---
     def _hello(self, proof: bytes | None = None) -> StandbyRegistration:
-        return StandbyRegistration(PROTOCOL_VERSION, self.epoch, nonce=self._nonce, proof=proof)
+        return StandbyRegistration(PROTOCOL_VERSION, self.epoch, nonce=self._nonce, proof=proof,
+                                   generation=self.generation)
 
     def _on_registration(self, message: Message, events: list[Send | Event]) -> None:
         if isinstance(message, ErrorReport) and message.code == "epoch":
@@ -244,6 +248,7 @@ class StandbyProtocol:
             raise ProtocolError(f"state snapshot says generation {received.generation}, its state "
                                 f"{population['generation']}")
         self.snapshot = Snapshot(received.epoch, received.generation, population, statistics)
+        self.generation = received.generation
         self.fruitless, self._took_state = 0, True
         return self.snapshot
 

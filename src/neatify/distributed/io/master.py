@@ -112,10 +112,10 @@ class _PeerConnection(asyncio.Protocol):
 class SystemCoordinator:
     """Accepts and registers workers, watches them with heartbeats, and farms out a generation's genomes."""
 
-    def __init__(self, config: DistributedConfig, epoch: int = 1) -> None:
+    def __init__(self, config: DistributedConfig, epoch: int = 1, generation: int | None = None) -> None:
         self.config = config
         self._core = MasterProtocol(config, started=time.monotonic(), epoch=epoch,
-                                    standby=config.standby_of is not None)
+                                    standby=config.standby_of is not None, generation=generation)
         self._connections: dict[int, _PeerConnection] = {}
         self._ids = itertools.count(1)
         self._started = False
@@ -209,9 +209,14 @@ class SystemCoordinator:
         self._advertise()
         return self._core.epoch
 
-    def holds(self, epoch: int) -> None:
-        """A standby replicated a state of ``epoch``: what it tells a standby it refuses (``core.fencing``)."""
-        self._in_loop(lambda: self._core.holds(epoch))
+    def holds(self, epoch: int, generation: int) -> None:
+        """A standby replicated a state of ``epoch`` after ``generation``: what it tells a standby it refuses
+        (``core.fencing``)."""
+        self._in_loop(lambda: self._core.holds(epoch, generation))
+
+    def reached(self, generation: int) -> None:
+        """This master's state is now after ``generation``: a standby holding a newer one of its epoch leads."""
+        self._in_loop(lambda: self._core.reached(generation))
 
     def replicate(self, generation: int, state: bytes) -> None:
         """Send the state after evaluated ``generation`` (``core.standby.encode_state``) to the standby."""
@@ -444,9 +449,9 @@ class DistributedEvaluator(Reporter):
     ``with`` block, tells the workers to exit and frees the port.
     """
 
-    def __init__(self, config: DistributedConfig | None = None, epoch: int = 1) -> None:
+    def __init__(self, config: DistributedConfig | None = None, epoch: int = 1, generation: int | None = None) -> None:
         self.config = config if config is not None else DistributedConfig()
-        self.coordinator = SystemCoordinator(self.config, epoch)
+        self.coordinator = SystemCoordinator(self.config, epoch, generation)
         self.coordinator.start()
         self.calls = 0
         """The generation the next call is labelled with (a reporter's population's, else the calls so far)."""
@@ -522,7 +527,7 @@ class DistributedPopulation(Population):
         if self.distributed_config.standby_of is None:
             self._lead()
         try:
-            self.evaluator = DistributedEvaluator(self.distributed_config, self.epoch)
+            self.evaluator = DistributedEvaluator(self.distributed_config, self.epoch, self.generation)
         except BaseException:  # the port is taken, say: the lock goes with this master
             if self._lock is not None:
                 self._lock.release()
@@ -574,6 +579,7 @@ class DistributedPopulation(Population):
         if self.coordinator.standby:
             raise DistributedError("a standby evolves only once promoted: call follow() first")
         super().run_generation(self.evaluator)
+        self.coordinator.reached(self.generation)  # before any standby holds it
         linked = self.coordinator.standby_linked
         if self.checkpoints is None and not linked:
             return
@@ -593,7 +599,7 @@ class DistributedPopulation(Population):
         """A standby: follow the primary until it ends the run (False) or is gone for ``peer_timeout``
         (True: promoted, this population holds the last replicated state and leads the run as the next epoch,
         ``replicated_statistics`` the primary's statistics rows)."""
-        link = StandbyLink(self.distributed_config, self._replicated, self.epoch)
+        link = StandbyLink(self.distributed_config, self._replicated, self.epoch, self.generation)
         ended = link.follow()
         if isinstance(ended, Shutdown):
             logger.info("standby: the primary ended the run (%s); not taking over", ended.reason)
@@ -631,7 +637,7 @@ class DistributedPopulation(Population):
         """Check that the primary's latest state is of this run, then save it to this standby's checkpoint, if it
         has one."""
         self._check_same_run(snapshot.population)
-        self.coordinator.holds(snapshot.epoch)
+        self.coordinator.holds(snapshot.epoch, snapshot.generation)
         if self.checkpoints is not None:
             self.checkpoints.save_state(snapshot.population, snapshot.generation, snapshot.epoch,
                                         self.distributed_config.standby_of)

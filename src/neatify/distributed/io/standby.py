@@ -39,12 +39,13 @@ class StandbyLink:
     when the primary ends the run. Raises ``AuthenticationError``/``DistributedError`` when the primary
     refuses it for good."""
 
-    def __init__(self, config: DistributedConfig, on_snapshot: Callable[[Snapshot], None], epoch: int = 0) -> None:
+    def __init__(self, config: DistributedConfig, on_snapshot: Callable[[Snapshot], None], epoch: int = 0,
+                 generation: int | None = None) -> None:
         self.config = config
         self.host, self.port = config.primary
         self.on_snapshot = on_snapshot
         self.core = StandbyProtocol(config.auth_token, config.standby_of or "?", config.max_frame_bytes,
-                                    config.peer_timeout, time.monotonic(), epoch)
+                                    config.peer_timeout, time.monotonic(), epoch, generation)
         self._tls = None if config.tls_ca is None else tls.client_context(config.tls_ca)
         self._tick = min(_MAX_TICK, config.heartbeat_interval / 4)
         self._retry = min(_MAX_RETRY, config.heartbeat_interval / 4)

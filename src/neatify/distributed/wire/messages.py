@@ -254,6 +254,9 @@ class StandbyRegistration(Message):
     """The highest epoch the standby has replicated."""
     nonce: Nonce | None = None
     proof: Proof | None = None
+    generation: Count | None = None
+    """The generation of the state it holds (absent from older standbys and from a fence): on equal epochs the
+    newer state leads."""
 
 
 @message(MessageType.STATE_SNAPSHOT)
