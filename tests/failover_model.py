@@ -137,7 +137,8 @@ class Link:
         self.node, self.target, self.fence = node, target, fence
         cluster = node.cluster
         self.core = StandbyProtocol(cluster.config.auth_token, target, MAX_FRAME, cluster.config.peer_timeout,
-                                    cluster.now, epoch, None if fence else node.population.generation)
+                                    cluster.now, epoch, None if fence else node.population.generation,
+                                    not fence and node.led)
         self.conn: Conn | None = None
         self.next_try = cluster.now
         self.done = False
@@ -207,8 +208,9 @@ class Link:
                 return
             elif isinstance(event, (Promote, Shutdown, StoodDown, Follower)):
                 self._hang_up()
-                if self.fence:
-                    self.done = isinstance(event, (StoodDown, Follower))
+                if self.fence:  # OldPrimaryFence._watch: fences on after a stand-down, until a follower answers
+                    self.done = isinstance(event, Follower)
+                    self.core.primary_older = None
                 elif isinstance(event, Promote):
                     self.done = True
                     self.node.promote(self, event.epoch)
@@ -233,7 +235,12 @@ class MasterNode:
         self.finished = False
         self.seen_epoch = 0
         """The highest epoch this master saw when it stood down (0: it never did)."""
+        self.held = 0
+        """Generations of the newest state this master held (its checkpoint, a snapshot it replicated): it never
+        evaluates a generation before that (invariant 3)."""
         self.population = Population(POP_SIZE, 2, 1, seed=SEED)
+        self.led = False
+        """Whether it resumed a checkpoint of the epoch it led itself (a standby then follows as one linked)."""
         self.epoch = self._resume()
         self.core = MasterProtocol(cluster.config, name, started=cluster.now, epoch=self.epoch,
                                    standby=standby_of is not None, generation=self.population.generation)
@@ -251,6 +258,8 @@ class MasterNode:
         if checkpoint is None or checkpoint.state is None:
             return 1
         self.population.load_state_dict(checkpoint.state)
+        self.held = checkpoint.generations
+        self.led = checkpoint.leader == self.name
         if self.standby_of is not None:
             return checkpoint.epoch or 1
         return resumed_epoch(checkpoint.epoch, checkpoint.leader, self.name)
@@ -360,6 +369,7 @@ class MasterNode:
         """``DistributedPopulation._replicated``: a standby holds every snapshot's epoch and saves the snapshot to its
         checkpoint."""
         self.core.holds(snapshot.epoch, snapshot.generation)
+        self.held = max(self.held, snapshot.generation)
         if self.checkpoint is not None:
             self.checkpoint.save(snapshot.population, snapshot.epoch, self.standby_of)
 
@@ -370,6 +380,8 @@ class MasterNode:
             self.population.load_state_dict(snapshot.population)
         if not self._lead():
             return
+        if self.checkpoint is not None:  # the epoch on disk before a worker serves it
+            self.checkpoint.save(self.population.state_dict(), self.core.promotion(epoch), self.name)
         self.epoch = self.core.promote(epoch)
         self.cluster.log(f"{self!r} promoted")
         assert self.standby_of is not None
@@ -545,6 +557,11 @@ class Cluster:
         self.leader_of: dict[int, MasterNode] = {}
         self.told_at: list[tuple[int, int, int]] = []
         """(incarnation, epoch, generation) of every generation told."""
+        self.progress = True
+        """Whether invariant 3 is checked (the soak may look past it)."""
+        self.newest_resubmitted: tuple[int, int] | None = None
+        """(epoch, generations) of the newest checkpoint when both masters were last resubmitted, until the first
+        generation told at that epoch or above, or the next fault."""
         self._next_conn = 0
         for name in ("A", "B"):
             self.start_master(name)
@@ -675,6 +692,8 @@ class Cluster:
         self.log(f"{master!r} told generation {generation}")
         self.told_at.append((master.incarnation, master.core.epoch, generation))
         self._leads(master, master.core.epoch, f"told generation {generation}")
+        if self.progress:
+            self._progresses(master, generation)
         local = local_run().fitness
         if generation >= len(local):
             self.violated(f"{master!r} evaluated generation {generation}, beyond the run's {len(local)}")
@@ -683,6 +702,23 @@ class Cluster:
             extra = set(fitness) - set(local[generation])
             self.violated(f"{master!r} generation {generation} differs from the local run (lost {sorted(lost)}, "
                           f"extra {sorted(extra)})")
+
+    def _progresses(self, master: MasterNode, generation: int) -> None:
+        """Invariant 3: no master evaluates a generation behind a state it held (its checkpoint, a snapshot it
+        replicated), and after a resubmission the newest checkpoint's epoch goes on from that checkpoint."""
+        if generation < master.held:
+            self.violated(f"{master!r} evaluated generation {generation}, behind the state of {master.held} "
+                          "generation(s) it held")
+        newest = self.newest_resubmitted
+        if newest is not None and master.core.epoch >= newest[0]:
+            self.newest_resubmitted = None
+            if generation < newest[1]:
+                self.violated(f"after the resubmission {master!r} went on from generation {generation}, behind the "
+                              f"newest checkpoint (epoch {newest[0]}, {newest[1]} generations)")
+
+    def resubmitted(self) -> None:
+        """Both masters were started again from their files: the newest one must win (invariant 3)."""
+        self.newest_resubmitted = max((f.epoch or 0, f.generations) for f in self.files.values())
 
     def _leads(self, master: MasterNode, epoch: int, what: str, accepted_before: bool = False) -> None:
         """Invariants 1 and 2: one leader per epoch at a time; a master that saw a newer epoch leads no older one

@@ -143,11 +143,15 @@ class Fencing:
         self._state_frame = frame
         return [] if self.follower is None else [Send(frame, self.follower.id)]
 
+    def promotion(self, epoch: int) -> int:
+        """The epoch a promotion to ``epoch`` would lead: it, or one above every epoch seen if higher."""
+        return max(epoch, self.seen + 1, self.epoch + 1)
+
     def promote(self, epoch: int) -> int:
-        """This standby's primary is gone: lead the run, accepting workers from now on, as epoch ``epoch`` or one
-        above every epoch seen if higher; the epoch it leads."""
+        """This standby's primary is gone: lead the run, accepting workers from now on, as ``promotion(epoch)``;
+        the epoch it leads."""
         assert self.standby, "only a standby is promoted"
-        self.standby, self.epoch = False, max(epoch, self.seen + 1, self.epoch + 1)
+        self.standby, self.epoch = False, self.promotion(epoch)
         logger.warning("standby promoted on %s: leading the run as epoch %d", self.peers.where, self.epoch)
         return self.epoch
 

@@ -166,6 +166,10 @@ class MasterProtocol:
         frame = encode_frame(ShutdownSignal("master shutting down"))
         return [Send(frame, connection.id) for connection in self._registered()]
 
+    def promotion(self, epoch: int) -> int:
+        """The epoch ``promote(epoch)`` would lead now (to write it to the checkpoint before any worker serves it)."""
+        return self._fencing.promotion(epoch)
+
     def promote(self, epoch: int) -> int:
         """This standby's primary is gone: lead the run as epoch ``epoch`` (or above every epoch seen), accepting
         workers from now on; the epoch it leads."""

@@ -55,7 +55,7 @@ class StandbyProtocol:
     ``received``/``tick``/``closed`` return events in order."""
 
     def __init__(self, auth_token: str | None, where: str, max_frame_bytes: int, silence_limit: float, now: float,
-                 epoch: int = 0, generation: int | None = None) -> None:
+                 epoch: int = 0, generation: int | None = None, led: bool = False) -> None:
         self.auth_token = auth_token
         self.where = where
         """The primary's address, for messages."""
@@ -67,8 +67,9 @@ class StandbyProtocol:
         self.generation = generation
         """The generation of the state this standby holds (its checkpoint's, then its last snapshot's), told in its
         registration: on equal epochs the newer state leads (None: not told, as a fence does)."""
-        self.linked = False
-        """Whether a primary accepted this standby once: only then may it be promoted (a standby started before
+        self.linked = led
+        """Whether a primary accepted this standby once, or it resumed a checkpoint of the epoch it led itself
+        (``led``: no master it knows of leads a newer one): only then may it be promoted (a standby started before
         its primary never runs the evolution on its own)."""
         self.snapshot: Snapshot | None = None
         """The last good snapshot."""

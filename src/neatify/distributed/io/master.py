@@ -199,6 +199,12 @@ class SystemCoordinator:
         """This master's epoch (told to every worker it accepts; see docs/distributed.md, "Hot standby")."""
         return self._core.epoch
 
+    def promotion(self, epoch: int) -> int:
+        """The epoch ``promote(epoch)`` would lead now."""
+        done: concurrent.futures.Future[int] = concurrent.futures.Future()
+        self._in_loop(lambda: done.set_result(self._core.promotion(epoch)))
+        return done.result()
+
     def promote(self, epoch: int) -> int:
         """A standby whose primary is gone: accept workers as the master of ``epoch`` (or of one above every epoch
         it has seen), rewrite the scheduler file; the epoch it leads."""
@@ -555,11 +561,14 @@ class DistributedPopulation(Population):
         """Load the checkpoint, if there is one; the epoch to start at: a standby's as saved (it leads nothing),
         a primary's above it unless this master led it (``core.fencing.resumed_epoch``)."""
         self._resumed = self.checkpoint_path is not None and self.checkpoint_path.exists()
+        self._led = False
+        """Whether this master led the epoch of the checkpoint it resumed (a standby then follows as one linked)."""
         if not self._resumed:
             return 1
         state, saved, leader = Checkpoint.read_fenced(self.checkpoint_path)
         self.load_state_dict(state)
         me = f"{config.host}:{config.port}" if config.port else None
+        self._led = me is not None and leader == me
         epoch = (saved or 1) if config.standby_of is not None else resumed_epoch(saved, leader, me)
         logger.info("resumed from checkpoint %s at generation %d (epoch %d, led by %s)", self.checkpoint_path,
                     self.generation, epoch, leader or "no one named")
@@ -599,7 +608,7 @@ class DistributedPopulation(Population):
         """A standby: follow the primary until it ends the run (False) or is gone for ``peer_timeout``
         (True: promoted, this population holds the last replicated state and leads the run as the next epoch,
         ``replicated_statistics`` the primary's statistics rows)."""
-        link = StandbyLink(self.distributed_config, self._replicated, self.epoch, self.generation)
+        link = StandbyLink(self.distributed_config, self._replicated, self.epoch, self.generation, self._led)
         ended = link.follow()
         if isinstance(ended, Shutdown):
             logger.info("standby: the primary ended the run (%s); not taking over", ended.reason)
@@ -610,10 +619,14 @@ class DistributedPopulation(Population):
             self.load_state_dict(snapshot.population)
             self.replicated_statistics = snapshot.statistics
         self._lead()
-        self.epoch = self.coordinator.promote(ended.epoch)
+        epoch = self.coordinator.promotion(ended.epoch)
+        state = self.state_dict()
+        if self.checkpoints is not None:  # the epoch on disk before a worker serves it: a resubmission resumes it
+            self.checkpoints.save_state(state, self.generation, epoch, self.leader)
+        self.epoch = self.coordinator.promote(epoch)
         self._fence = OldPrimaryFence(self.distributed_config, self.epoch)
         self._fence.start()
-        self._replicate(self.state_dict())  # a standby of its own (the old primary, restarted) gets it at once
+        self._replicate(state)  # a standby of its own (the old primary, restarted) gets it at once
         return True
 
     @staticmethod

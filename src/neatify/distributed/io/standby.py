@@ -40,12 +40,12 @@ class StandbyLink:
     refuses it for good."""
 
     def __init__(self, config: DistributedConfig, on_snapshot: Callable[[Snapshot], None], epoch: int = 0,
-                 generation: int | None = None) -> None:
+                 generation: int | None = None, led: bool = False) -> None:
         self.config = config
         self.host, self.port = config.primary
         self.on_snapshot = on_snapshot
         self.core = StandbyProtocol(config.auth_token, config.standby_of or "?", config.max_frame_bytes,
-                                    config.peer_timeout, time.monotonic(), epoch, generation)
+                                    config.peer_timeout, time.monotonic(), epoch, generation, led)
         self._tls = None if config.tls_ca is None else tls.client_context(config.tls_ca)
         self._tick = min(_MAX_TICK, config.heartbeat_interval / 4)
         self._retry = min(_MAX_RETRY, config.heartbeat_interval / 4)
@@ -163,9 +163,10 @@ class StandbyLink:
 
 class OldPrimaryFence(StandbyLink):
     """A promoted standby's watch on its old primary: until stopped, it registers there as a standby of the new
-    epoch, again and again, so that a primary that was only frozen (SIGSTOP, a stalled VM) stands down the moment
-    it runs again, before a worker new to the run (epoch 0) lets it evolve a second copy; or until the address
-    answers as a standby (a follower leads no epoch, so there is nothing to fence)."""
+    epoch, again and again, so that a primary that was only frozen (SIGSTOP, a stalled VM), or is started again with
+    its original command, stands down the moment it runs, before a worker new to the run (epoch 0) lets it evolve a
+    second copy; until the address answers as a standby (a follower leads no epoch, so there is nothing to
+    fence)."""
 
     def __init__(self, config: DistributedConfig, epoch: int) -> None:
         super().__init__(config, lambda snapshot: None, epoch)
@@ -185,10 +186,10 @@ class OldPrimaryFence(StandbyLink):
             while not self._stop.is_set():
                 conn = self._connect()
                 ended = None if conn is None else self._serve(conn)
-                if isinstance(ended, StoodDown):
+                if isinstance(ended, StoodDown):  # fence on: the old primary may be started again, to lead
                     logger.warning("standby: the old primary at %s ran again and stood down on meeting epoch %d (%s)",
                                    self.config.standby_of, self.core.epoch, ended.reason)
-                    return
+                    self.core.primary_older = None  # this fence leads already: nothing to promote
                 if isinstance(ended, Follower):  # it leads nothing: a standby promoted after it leads a higher epoch
                     logger.info("standby: the old primary's address %s now holds a standby; no longer fencing it",
                                 self.config.standby_of)
