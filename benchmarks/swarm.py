@@ -14,7 +14,9 @@ the same child after the distributed run, their ratio, and whether the two runs 
 The population's genomes are unread views of a ``GenomeBatch``: the local fitness ``len(genome.connections)``
 builds each genome's gene objects, which the simulated workers never do. With ``--batch-views`` the local
 run reads each view's connection count from its batch instead (no gene objects), as the simulated
-workers read it from a task's ``conn_counts`` column: the ratio then shows the master's own cost.
+workers read it from a task's ``conn_counts`` column: the ratio then shows the master's own cost. With
+``--zero-elapsed`` the simulated workers report an ``elapsed`` of 0 s (a worker with a coarse clock, or written
+from the wire's description): the master must size their batches from its own clock.
 """
 
 from __future__ import annotations
@@ -129,21 +131,25 @@ def take_frames(buffer: bytearray) -> Iterator[Message]:
         yield decode_message(code, body)
 
 
-def fitness_report(task: TaskAssignment, started: float) -> bytes:
-    """The FITNESS_REPORT answering one TASK_ASSIGNMENT: its ids as sent, and the fitness column."""
-    return encode_frame(FitnessReport(task.batch_id, task.ids, wire_fitness(task), [], time.perf_counter() - started))
+def fitness_report(task: TaskAssignment, started: float | None) -> bytes:
+    """The FITNESS_REPORT answering one TASK_ASSIGNMENT: its ids as sent, the fitness column, and the seconds since
+    ``started`` (None: reported as 0)."""
+    elapsed = 0.0 if started is None else time.perf_counter() - started
+    return encode_frame(FitnessReport(task.batch_id, task.ids, wire_fitness(task), [], elapsed))
 
 
 class Swarm:
     """N simulated workers on one selector: registers them all at once, then answers until shutdown."""
 
-    def __init__(self, port: int, count: int) -> None:
+    def __init__(self, port: int, count: int, zero_elapsed: bool = False) -> None:
         self.port = port
+        self.zero_elapsed = zero_elapsed
         self.workers = [SimulatedWorker(f"swarm-{i}") for i in range(count)]
         self.selector = selectors.DefaultSelector()
         self.registered = 0
         self.last_ack = 0.0
         self.genomes_evaluated = 0
+        self.tasks = 0
 
     def register_all(self, deadline: float) -> float:
         """Connect every worker at once and register them; seconds from the first connect to the last ack."""
@@ -253,8 +259,9 @@ class Swarm:
         elif isinstance(message, HeartbeatRequest):
             self._send(worker, encode_frame(HeartbeatResponse(message.sent)))
         elif isinstance(message, TaskAssignment):
-            self._send(worker, fitness_report(message, started))
+            self._send(worker, fitness_report(message, None if self.zero_elapsed else started))
             self.genomes_evaluated += message.size
+            self.tasks += 1
         elif isinstance(message, ShutdownSignal):
             worker.shut_down = True
             self.selector.unregister(worker.sock)
@@ -290,6 +297,8 @@ class PointResult:
     registration_s: float
     reconnects: int
     genomes_evaluated: int
+    tasks: int
+    """Tasks answered over every generation run (the timed ones and the two before them)."""
     distributed_s: float
     """Median seconds of a whole generation through the master."""
     local_s: float
@@ -298,7 +307,7 @@ class PointResult:
 
 
 def run_point(pop_size: int, workers: int, generations: int, timeout: float,
-              listen_backlog: int | None = None, batch_views: bool = False) -> PointResult:
+              listen_backlog: int | None = None, batch_views: bool = False, zero_elapsed: bool = False) -> PointResult:
     """Start a master child, swarm it with ``workers`` simulated workers and collect its timings."""
     deadline = time.monotonic() + timeout
     with tempfile.TemporaryDirectory(prefix="neatify-swarm-") as tmp:
@@ -314,7 +323,7 @@ def run_point(pop_size: int, workers: int, generations: int, timeout: float,
             proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             port = _read_json(out, proc, deadline, "the master to bind its port")["port"]
-            swarm = Swarm(port, workers)
+            swarm = Swarm(port, workers, zero_elapsed)
             try:
                 registration = swarm.register_all(deadline)
                 swarm.serve(deadline)
@@ -329,6 +338,7 @@ def run_point(pop_size: int, workers: int, generations: int, timeout: float,
                 proc.kill()
             proc.wait(timeout=30)
     return PointResult(pop_size, workers, swarm.registered, registration, swarm.reconnects, swarm.genomes_evaluated,
+                       swarm.tasks,
                        statistics.median(result["distributed"]), statistics.median(result["local"]),
                        result["identical"])
 
@@ -408,26 +418,30 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds a point may take in all")
     parser.add_argument("--batch-views", action="store_true",
                         help="the local run reads connection counts from its batch, building no genes (see above)")
+    parser.add_argument("--zero-elapsed", action="store_true",
+                        help="the simulated workers report an elapsed time of 0 s (see above)")
     args = parser.parse_args()
     raise_fd_limit()
     backlog = _check_backlog_flag(args.listen_backlog)
     local = "connection counts read from the batch" if args.batch_views else "len(genome.connections)"
     print(f"swarm: seed {SEED}, {args.generations} timed generation(s) per point (median), listen backlog {backlog}, "
-          f"local fitness {local}")
+          f"local fitness {local}, reported elapsed {'0 s' if args.zero_elapsed else 'measured'}")
     print(f"{'population':>10} {'workers':>8} {'registration s':>15} {'distributed ms/gen':>19} "
-          f"{'local ms/gen':>13} {'ratio':>7} {'identical':>10} {'reconnects':>11}", flush=True)
+          f"{'local ms/gen':>13} {'ratio':>7} {'identical':>10} {'reconnects':>11} {'tasks/gen':>10}", flush=True)
     failed = False
     for pop_size in args.pops:
         for workers in args.workers:
             try:
-                r = run_point(pop_size, workers, args.generations, args.timeout, args.listen_backlog, args.batch_views)
+                r = run_point(pop_size, workers, args.generations, args.timeout, args.listen_backlog, args.batch_views,
+                              args.zero_elapsed)
             except SwarmError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
             failed |= not r.identical
             print(f"{pop_size:>10} {workers:>8} {r.registration_s:>15.2f} {r.distributed_s * 1e3:>19.1f} "
                   f"{r.local_s * 1e3:>13.1f} {r.distributed_s / r.local_s:>7.2f} "
-                  f"{'yes' if r.identical else 'NO':>10} {r.reconnects:>11}", flush=True)
+                  f"{'yes' if r.identical else 'NO':>10} {r.reconnects:>11} {r.tasks / (args.generations + 2):>10.0f}",
+                  flush=True)
     return 1 if failed else 0
 
 

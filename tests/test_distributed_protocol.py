@@ -225,21 +225,35 @@ def test_batch_sizes_follow_capacity_and_speed():
 def test_pace_floor_amortises_the_measured_overhead():
     pace = Pace()
     assert pace.floor(50) == 1 and pace.amortised(1)  # unmeasured: no floor, nothing sent ahead
-    pace.observe(100, elapsed=0.05, turnaround=0.1)  # 2,000 genomes/s, 50 ms a batch beyond evaluating
+    pace.observe(100, elapsed=0.05, turnaround=0.1)  # the hint fits: 2,000 genomes/s, 50 ms a batch beyond that
     assert (pace.rate, pace.overhead) == (2000.0, 0.05)
     assert pace.floor(10_000) == 667 and pace.floor(50) == 50  # 50 ms is 15 % of 333 ms: 667 genomes
     assert not pace.amortised(50) and pace.amortised(667)
-    pace.observe(100, elapsed=0.0, turnaround=None)  # no evaluation time, sent ahead: measures nothing
-    assert (pace.rate, pace.overhead) == (2000.0, 0.05)
-    pace.observe(100, elapsed=0.1, turnaround=0.1)  # smoothed: half the past, half the newest
+    pace.observe(100, elapsed=0.1, turnaround=0.1)  # one size only: the master's clock cannot split it, smoothed
     assert (pace.rate, pace.overhead) == (1500.0, 0.025)
     assert batch_size(400, 1000, 0.5, fixed=0, floor=300) == 300  # over the guided 100
     assert batch_size(100, 1000, 0.5, fixed=0, floor=300) == 100  # no more than is pending
     assert batch_size(400, 50, 0.5, fixed=0, floor=300) == 50  # nor than the capacity
     assert batch_size(400, 1000, 0.5, fixed=8, floor=300) == 8  # a fixed size is kept
+
+
+def test_pace_comes_from_the_masters_clock_whatever_the_worker_reports():
+    """Issue 28 item 4: turnarounds of two sizes give the cost per genome and the overhead (a report of 0 s, or of
+    more than the turnaround, is no hint); a batch sent ahead shows its evaluation alone, which then wins over a
+    worker's claim."""
+    for elapsed in (0.0, 1e6):
+        pace = Pace()
+        pace.observe(10, elapsed=elapsed, turnaround=0.06)
+        assert pace.rate is None and pace.floor(50) == 1  # nothing to split one turnaround with yet
+        pace.observe(20, elapsed=elapsed, turnaround=0.07)  # 10 genomes more took 10 ms: 1 ms each, 50 ms a batch
+        assert pace.rate == pytest.approx(1000.0) and pace.overhead == pytest.approx(0.05)
     liar = Pace()
-    liar.observe(10, elapsed=5e-324, turnaround=0.0)  # no infinite rate, no NaN floor
-    assert (liar.rate, liar.floor(50)) == (1e7, 1)
+    liar.observe(10, elapsed=1e-12, turnaround=0.06)  # claims 10 million genomes a second: no infinite rate
+    assert liar.rate == pytest.approx(1e7)
+    liar.observe(10, elapsed=1e-12, turnaround=0.01, ahead=True)  # the master saw 1 ms a genome
+    liar.observe(10, elapsed=1e-12, turnaround=0.06)
+    assert liar.rate == pytest.approx(1000.0) and liar.overhead == pytest.approx(0.055)  # (0.06 + 0.05) / 2
+    assert liar.floor(1000) == 367
 
 
 @pytest.fixture

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TypeVar
 
@@ -270,8 +273,9 @@ def test_late_batch_resent_then_worker_uncounted_and_dropped_after_twice_task_ti
     assert outcome.fitness == expected(population) and outcome.job.batches_resent == 1
     assert stale.closed is None  # it may still answer: released, not yet dropped
     net.deliver(net.master.submit(GenerationJob(1, genomes(40)), 3.0))
-    sizes = [t.size for t in honest.take(TaskAssignment)]
-    assert sizes == [20]  # honest's share is the whole: the stale worker neither counts nor gets work
+    dispatcher = net.master._dispatcher  # the batch's size is the floor its pace sets, whatever the share
+    assert dispatcher._share.share(dispatcher.workers["honest"].speed) == 1.0  # the stale worker does not count
+    assert {t.generation for t in honest.take(TaskAssignment)} == {1}  # and honest gets the work
     assert [t.generation for t in stale.take(TaskAssignment)] == [0]
     for now in (3.5, 4.1):
         net.deliver(net.master.tick(now))
@@ -711,3 +715,41 @@ def test_a_master_that_stood_down_tells_no_late_worker_to_exit():
     back = net.connect("lost", 2.0, register=False)
     back.register(2.0)
     assert back.closed is not None and not back.take(ShutdownSignal)  # the run goes on at the newer master
+
+
+def paced_generations(claims: dict[str, Callable[[int], float]], generations: int = 3, pop: int = 1200,
+                      cost: float = 0.001, latency: float = 0.005) -> dict[str, list[int]]:
+    """Workers of one real speed (``cost`` seconds a genome, evaluated one batch after another, ``latency`` each
+    way) on a fake clock, each reporting ``claims[id](batch size)`` as its elapsed time; the batch sizes each got in
+    the last generation."""
+    net = Net(task_timeout=100.0, heartbeat_interval=100.0)
+    workers = {net.connect(worker_id, capacity=1000): claim for worker_id, claim in claims.items()}
+    free = dict.fromkeys(workers, 0.0)
+    reports: list = []
+    now, order = 0.0, itertools.count()
+    for generation in range(generations):
+        sizes: dict[str, list[int]] = {worker.worker_id: [] for worker in workers}
+        net.deliver(net.master.submit(GenerationJob(generation, genomes(pop)), now))
+        while (outcome := net.master.take_outcome()) is None:
+            for worker in workers:
+                for task in worker.take(TaskAssignment):
+                    free[worker] = max(now + latency, free[worker]) + task.size * cost
+                    heapq.heappush(reports, (free[worker] + latency, next(order), worker, task))
+                    sizes[worker.worker_id].append(task.size)
+            now, _, worker, task = heapq.heappop(reports)
+            fitness = [[genome.id, 1.0] for genome in decode_genomes(task)]
+            worker.say(FitnessReport.of(task.batch_id, fitness, [], workers[worker](task.size)), now)
+        assert outcome.error is None
+    return sizes
+
+
+def test_workers_reporting_no_elapsed_time_or_absurd_ones_get_the_batches_honest_ones_get():
+    """Issue 28 item 4: the master sizes batches from its own clock. Four workers of one speed (1 ms a genome,
+    40 ms of round trip): one honest, one reporting 0 s, one a million seconds, one a picosecond. None gets batches
+    of one or two genomes, and none takes a much larger part of the generation than the others."""
+    sizes = paced_generations({"honest": lambda size: size * 0.001, "zero": lambda size: 0.0,
+                               "absurd": lambda size: 1e6, "tiny": lambda size: 1e-12})
+    total = sum(sum(batches) for batches in sizes.values())
+    for worker_id, batches in sizes.items():
+        assert min(batches) >= 20 and len(batches) <= 2 * len(sizes["honest"]) + 2, (worker_id, sizes)
+        assert sum(batches) <= 0.4 * total, (worker_id, sizes)

@@ -159,7 +159,7 @@ class Dispatcher:
         old, worker.speed = worker.speed, smoothed(worker.speed, len(batch) / turnaround)
         if worker.counted:
             self._share.replace(old, worker.speed)
-        worker.pace.observe(len(batch), elapsed, None if batch.ahead else turnaround)
+        worker.pace.observe(len(batch), elapsed, turnaround, batch.ahead)
         worker.batches.remove(batch)
         for waiting in worker.batches:  # the one sent ahead is being evaluated from now on
             waiting.started = max(waiting.started, now)

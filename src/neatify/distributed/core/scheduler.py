@@ -300,24 +300,78 @@ def smoothed(old: float | None, new: float) -> float:
     return new if old is None else SMOOTHING * old + (1 - SMOOTHING) * new
 
 
+FIT_MEMORY = 0.8
+"""Weight of the past in a worker's fit of turnaround against batch size (about its last five batches count)."""
+LEAST_COST = 1e-7
+"""Fewest seconds a genome is taken to cost: the fastest rate is 10 million genomes a second (no infinite rate)."""
+
+
+@dataclass
+class TurnaroundFit:
+    """A least-squares line through a worker's recent batches, turnaround = overhead + size x cost per genome,
+    on the master's clock alone; sums decayed by ``FIT_MEMORY`` so it follows a worker whose pace changes."""
+
+    weight: float = 0.0
+    size: float = 0.0
+    time: float = 0.0
+    size2: float = 0.0
+    size_time: float = 0.0
+
+    def add(self, genomes: int, turnaround: float) -> None:
+        d = FIT_MEMORY
+        self.weight, self.size, self.time = d * self.weight + 1, d * self.size + genomes, d * self.time + turnaround
+        self.size2 = d * self.size2 + genomes * genomes
+        self.size_time = d * self.size_time + genomes * turnaround
+
+    def line(self) -> tuple[float, float] | None:
+        """(cost per genome, overhead per batch), or None until the sizes differ enough to tell them apart (a
+        spread of at least a genome); the cost kept within 0 .. the mean turnaround per genome."""
+        if self.weight < 1.5:  # one batch
+            return None
+        mean_size, mean_time = self.size / self.weight, self.time / self.weight
+        spread = self.size2 / self.weight - mean_size ** 2
+        if spread < 0.25:
+            return None
+        slope = (self.size_time / self.weight - mean_size * mean_time) / spread
+        cost = min(max(slope, LEAST_COST), mean_time / mean_size)
+        return cost, max(mean_time - cost * mean_size, 0.0)
+
+
 @dataclass
 class Pace:
-    """A worker's measured evaluation rate and fixed cost per batch, over its past batches.
+    """A worker's evaluation rate and fixed cost per batch, as the master sees them.
 
-    ``rate``: genomes per second of its own evaluation (a report's ``elapsed``; a report of 0 s measures
-    nothing). ``overhead``: seconds a batch costs it beyond that, sent to report received (round trip,
-    decoding, the master's handling), measured on batches that did not wait behind another.
+    ``rate``: genomes per second of its evaluation; ``overhead``: seconds a batch costs beyond that, sent to report
+    received (round trip, decoding, the master's handling). Both come from the master's own clock: the turnaround of
+    batches sent to an idle worker, fitted against their sizes (``TurnaroundFit``), and of batches sent ahead, whose
+    turnaround from the report they waited behind is their evaluation alone. The ``elapsed`` a worker reports is only
+    a hint, taken while those do not tell yet and only if it fits them (above 0, within the turnaround): a worker that
+    reports 0, or lies, cannot shrink or swell its batches for more than its first few.
     """
 
     rate: float | None = None
     overhead: float | None = None
+    fit: TurnaroundFit = field(default_factory=TurnaroundFit)
+    cost: float | None = None
+    """Seconds a genome took in batches sent ahead (None: none yet)."""
 
-    def observe(self, genomes: int, elapsed: float, turnaround: float | None) -> None:
-        """One batch reported: ``elapsed`` of evaluation, ``turnaround`` from its send (None: it was sent ahead)."""
-        if elapsed > 0:  # at most a genome a microsecond: a lying report's 1e-300 s overflows nothing
-            self.rate = smoothed(self.rate, genomes / max(elapsed, 1e-6))
-        if turnaround is not None:
-            self.overhead = smoothed(self.overhead, max(turnaround - elapsed, 0.0))
+    def observe(self, genomes: int, elapsed: float, turnaround: float, ahead: bool = False) -> None:
+        """One batch reported, ``turnaround`` seconds after its send on the master's clock (``ahead``: after the
+        report of the batch it waited behind); ``elapsed``: the worker's own figure."""
+        if ahead:
+            self.cost = smoothed(self.cost, max(turnaround / genomes, LEAST_COST))
+            self.rate = 1 / self.cost
+            return
+        self.fit.add(genomes, turnaround)
+        line = self.fit.line()
+        if self.cost is not None:  # its evaluation seen alone: the rest of this turnaround is overhead
+            self.overhead = smoothed(self.overhead, max(turnaround - genomes * self.cost, 0.0))
+        elif line is not None:
+            cost, self.overhead = line
+            self.rate = 1 / cost
+        elif 0 < elapsed <= turnaround:  # the hint fits what the master saw
+            self.rate = smoothed(self.rate, genomes / max(elapsed, genomes * LEAST_COST))
+            self.overhead = smoothed(self.overhead, turnaround - elapsed)
 
     def floor(self, limit: int) -> int:
         """The fewest genomes (at most ``limit``) whose evaluation outweighs the overhead by 1 / OVERHEAD_SHARE;
