@@ -121,3 +121,18 @@ def test_a_checkpoint_with_behaviours_of_the_wrong_length_is_refused(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(data))
     with pytest.raises(CheckpointError, match="archive.behaviours: every behaviour must have behaviour_size 4"):
         Checkpoint.load(tmp_path / "bad.json")
+
+
+def test_a_hot_standby_snapshot_carries_behaviours_and_archives_and_the_run_continues_exactly():
+    from neatify.distributed.core.standby import decode_state, encode_state
+
+    straight = Population(config=novelty_config(), num_inputs=2, num_outputs=1, seed=8)
+    for _ in range(3):
+        straight.run_generation(xor_behaviour_fitness)
+    population, _ = decode_state(encode_state(straight.state_dict(), []))
+    promoted = Population.from_state_dict(population)
+    assert promoted.selection.to_dict() == straight.selection.to_dict()
+    for _ in range(2):
+        straight.run_generation(xor_behaviour_fitness)
+        promoted.run_generation(xor_behaviour_fitness)
+    assert promoted.state_dict() == straight.state_dict()
