@@ -1,4 +1,4 @@
-"""Novelty: the grid k-nearest search against a plain all-pairs reference, the ``novelty`` function on its own,
+"""Novelty: the k-d tree k-nearest search against a plain all-pairs reference, the ``novelty`` function on its own,
 and the archive's rules (the paper's dynamic threshold, random addition)."""
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ def behaviour_sets(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 @given(behaviour_sets())
-def test_grid_search_equals_all_pairs(case):
+def test_tree_search_equals_all_pairs(case):
     current, archive, k = case
     assert np.allclose(novelty(current, archive, k), reference_novelty(current, archive, k), rtol=1e-9, atol=1e-9)
 
 
-def test_grid_search_equals_all_pairs_on_clusters_and_far_outliers():
+def test_tree_search_equals_all_pairs_on_clusters_and_far_outliers():
     rng = np.random.default_rng(3)
     current = np.vstack([rng.normal(size=(300, 2)) * 1e-3, [[1e4, -1e4]]])
     archive = rng.random((200, 2)) * 50
@@ -90,3 +90,8 @@ def test_archive_state_round_trips():
     copy = NoveltyArchive(2)
     copy.load(archive.to_dict())
     assert copy.to_dict() == archive.to_dict() and copy.score([[1.0, 1.0]]).tolist() == [1.0]
+
+
+def test_many_equal_points_split_on_no_axis_and_still_find_the_others():
+    points = np.vstack([np.zeros((100, 3)), np.ones((1, 3))])
+    assert mean_knn_distance(points, np.array([100, 0]), 2).tolist() == [np.sqrt(3.0), 0.0]

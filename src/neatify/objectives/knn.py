@@ -1,10 +1,10 @@
-"""The mean distance from each of many points to its k nearest others, exact, over a grid.
+"""The mean distance from each of many points to its k nearest others, exact, with a k-d tree.
 
-The points are binned into a grid of square cells over the two axes where they spread most (about two
-points a cell); each point's neighbours are searched ring of cells by ring of cells outward from its own,
-and the search stops once the k-th nearest found is closer than any point of the next ring can be (the
-distance over those two axes bounds the whole distance from below). For the low-dimensional behaviours of
-most tasks (a position, a few sensor readings) each point looks at a few dozen others instead of all
+The tree halves the points at the median of their widest coordinate, again and again, down to leaves of
+``LEAF`` points; each point's neighbours are then searched nearest leaf first, and a half is skipped once the
+k-th nearest found is closer than the plane that bounds it. The tree follows the points wherever they crowd
+(a population clustered in one corner of the archive's space), and for the low-dimensional behaviours of most
+tasks (a position, a few sensor readings) each point looks at a few dozen others instead of all of them
 (figures: docs/benchmarks.md, "Novelty: k nearest").
 """
 
@@ -14,8 +14,8 @@ import numpy as np
 
 from neatify.runtime.compiled import compiled
 
-PER_CELL = 2.0
-"""Points per grid cell on average."""
+LEAF = 32
+"""Most points in a leaf of the tree."""
 
 
 def mean_knn_distance(points: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
@@ -24,70 +24,118 @@ def mean_knn_distance(points: np.ndarray, queries: np.ndarray, k: int) -> np.nda
     points = np.ascontiguousarray(points, dtype=np.float64)
     queries = np.asarray(queries, dtype=np.int64)
     out = np.zeros(len(queries))
-    if len(points) < 2 or k < 1 or not len(queries):
+    if len(points) < 2 or k < 1 or not len(queries) or points.shape[1] == 0:
         return out
-    plane = _plane(points)
-    low, span = plane.min(axis=0), np.ptp(plane, axis=0)
-    side = max(float(np.sqrt(span[0] * max(span[1], span[0] / len(points)) * PER_CELL / len(points))), 1e-300)
-    shape = np.minimum(np.floor(span / side).astype(np.int64) + 1, len(points))
-    cell = np.minimum(((plane - low) / side).astype(np.int64), shape - 1)
-    flat = cell[:, 0] * shape[1] + cell[:, 1]
-    order = np.argsort(flat, kind="stable")
-    start = np.searchsorted(flat[order], np.arange(shape[0] * shape[1] + 1))
-    _search(points, order, start, cell, shape[0], shape[1], side, queries, min(k, len(points) - 1), out)
+    tree = _build(points, LEAF)
+    _search(points, *tree, queries, min(k, len(points) - 1), out)
     return out
 
 
-def _plane(points: np.ndarray) -> np.ndarray:
-    """The points' coordinates along their two widest axes (a zero column for one-dimensional points)."""
-    if points.shape[1] == 0:
-        return np.zeros((len(points), 2))
-    widest = np.argsort(-np.ptp(points, axis=0), kind="stable")[:2]
-    plane = points[:, widest]
-    return plane if plane.shape[1] == 2 else np.column_stack([plane, np.zeros(len(points))])
+@compiled
+def _build(points: np.ndarray, leaf: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                   np.ndarray, np.ndarray]:
+    """The k-d tree of ``points``: ``order`` (point indices, each node's a contiguous range ``start..end``), and
+    per node its split axis (-1: a leaf), split value and two children."""
+    n, dims = points.shape
+    order = np.arange(n)
+    most = 2 * (n // leaf + 1) * 2
+    start, end = np.zeros(most, np.int64), np.zeros(most, np.int64)
+    axis, split = np.full(most, -1, np.int64), np.zeros(most)
+    low, high = np.zeros(most, np.int64), np.zeros(most, np.int64)
+    start[0], end[0] = 0, n
+    nodes, stack = 1, [0]
+    while stack:
+        node = stack.pop()
+        a, b = start[node], end[node]
+        if b - a <= leaf:
+            continue
+        widest, spread = 0, -1.0
+        for c in range(dims):
+            smallest, largest = np.inf, -np.inf
+            for s in range(a, b):
+                smallest, largest = min(smallest, points[order[s], c]), max(largest, points[order[s], c])
+            if largest - smallest > spread:
+                widest, spread = c, largest - smallest
+        if spread <= 0.0:  # all equal: a leaf however many
+            continue
+        middle = (a + b) // 2
+        _select(points[:, widest], order, a, b - 1, middle)
+        axis[node], split[node] = widest, points[order[middle], widest]
+        low[node], high[node] = nodes, nodes + 1
+        start[nodes], end[nodes], start[nodes + 1], end[nodes + 1] = a, middle, middle, b
+        stack.append(nodes)
+        stack.append(nodes + 1)
+        nodes += 2
+    return order, start, end, axis, split, low, high
 
 
 @compiled
-def _search(points: np.ndarray, order: np.ndarray, start: np.ndarray, cell: np.ndarray, rows: int, cols: int,
-            side: float, queries: np.ndarray, k: int, out: np.ndarray) -> None:
+def _select(values: np.ndarray, order: np.ndarray, first: int, last: int, nth: int) -> None:
+    """Reorder ``order[first:last + 1]`` so that ``order[nth]`` holds the point of that rank by ``values``, the
+    smaller-or-equal before it and the larger-or-equal after (Hoare's selection, middle pivots)."""
+    while first < last:
+        pivot = values[order[(first + last) // 2]]
+        i, j = first, last
+        while i <= j:
+            while values[order[i]] < pivot:
+                i += 1
+            while values[order[j]] > pivot:
+                j -= 1
+            if i <= j:
+                order[i], order[j] = order[j], order[i]
+                i += 1
+                j -= 1
+        if nth <= j:
+            last = j
+        elif nth >= i:
+            first = i
+        else:
+            return
+
+
+@compiled
+def _search(points: np.ndarray, order: np.ndarray, start: np.ndarray, end: np.ndarray, axis: np.ndarray,
+            split: np.ndarray, low: np.ndarray, high: np.ndarray, queries: np.ndarray, k: int,
+            out: np.ndarray) -> None:
     """``out[i]``: the mean distance from ``points[queries[i]]`` to its ``k`` nearest other points, searched
-    ring by ring over the grid (``order[start[c]:start[c + 1]]``: the points of flat cell ``c``)."""
+    through the tree nearer half first, a half skipped when its plane lies beyond the k-th nearest found."""
     dims = points.shape[1]
     best = np.empty(k)
+    nodes = np.empty(128, np.int64)
+    gaps = np.empty(128)
     for i in range(len(queries)):
         p = queries[i]
-        cx, cy = cell[p, 0], cell[p, 1]
-        found = 0
-        ring = 0
-        while True:
-            for x in range(max(cx - ring, 0), min(cx + ring, rows - 1) + 1):
-                step = 1 if abs(x - cx) == ring else 2 * ring  # inside the ring only its two ends
-                for y in range(cy - ring, cy + ring + 1, max(step, 1)):
-                    if y < 0 or y >= cols:
-                        continue
-                    c = x * cols + y
-                    for s in range(start[c], start[c + 1]):
-                        j = order[s]
-                        if j == p:
-                            continue
-                        d = 0.0
-                        for a in range(dims):
-                            diff = points[j, a] - points[p, a]
-                            d += diff * diff
-                        if found < k:
-                            found += 1
-                        elif d >= best[k - 1]:
-                            continue
-                        m = found - 1  # insert d, keeping best[:found] ascending
-                        while m > 0 and best[m - 1] > d:
-                            best[m] = best[m - 1]
-                            m -= 1
-                        best[m] = d
-            reach = ring * side  # no point beyond this ring is closer than this
-            if (found == k and best[k - 1] <= reach * reach) or (ring >= max(cx, rows - 1 - cx)
-                                                                 and ring >= max(cy, cols - 1 - cy)):
-                break
-            ring += 1
+        found, depth = 0, 1
+        nodes[0], gaps[0] = 0, 0.0
+        while depth:
+            depth -= 1
+            node, gap = nodes[depth], gaps[depth]
+            if found == k and gap >= best[k - 1]:
+                continue
+            if axis[node] >= 0:
+                offset = points[p, axis[node]] - split[node]
+                near, far = (low[node], high[node]) if offset < 0 else (high[node], low[node])
+                nodes[depth], gaps[depth] = far, max(gap, offset * offset)
+                nodes[depth + 1], gaps[depth + 1] = near, gap
+                depth += 2
+                continue
+            for s in range(start[node], end[node]):
+                j = order[s]
+                if j == p:
+                    continue
+                d = 0.0
+                for c in range(dims):
+                    diff = points[j, c] - points[p, c]
+                    d += diff * diff
+                if found < k:
+                    found += 1
+                elif d >= best[k - 1]:
+                    continue
+                m = found - 1  # insert d, keeping best[:found] ascending
+                while m > 0 and best[m - 1] > d:
+                    best[m] = best[m - 1]
+                    m -= 1
+                best[m] = d
         total = 0.0
         for m in range(found):
             total += np.sqrt(best[m])
