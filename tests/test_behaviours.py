@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from behaviour_task import xor_behaviour_fitness
+from helpers import doc_snippet
 from neatify import Checkpoint, EvolutionConfig, Population
 from neatify.config import ConfigError
 from neatify.evaluation import FitnessError
@@ -136,3 +137,16 @@ def test_a_hot_standby_snapshot_carries_behaviours_and_archives_and_the_run_cont
         straight.run_generation(xor_behaviour_fitness)
         promoted.run_generation(xor_behaviour_fitness)
     assert promoted.state_dict() == straight.state_dict()
+
+
+def test_usage_doc_snippets_run_as_written(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(doc_snippet("docs/usage.md", 'objectives=["fitness", "novelty", "size"]'), namespace)
+    pop = namespace["pop"]
+    assert pop.generation == 4 and len(pop.selection.archive) > 0 and pop.selection.elites.elites
+    assert namespace["champion"].fitness == max(h.best_fitness for h in pop.history)
+    exec(doc_snippet("docs/usage.md", "Checkpoint.export_elites_json(pop.selection.elites"), namespace)
+    assert Checkpoint.load_elites_json("elites.json").to_dict() == pop.selection.elites.to_dict()
+    assert (tmp_path / "elites.png").stat().st_size > 1000

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, strategies as st
 from hypothesis.extra.numpy import arrays
 
+from helpers import doc_snippet
 from neatify.objectives import NoveltyArchive, novelty
 from neatify.objectives.knn import mean_knn_distance
 
@@ -95,3 +96,10 @@ def test_archive_state_round_trips():
 def test_many_equal_points_split_on_no_axis_and_still_find_the_others():
     points = np.vstack([np.zeros((100, 3)), np.ones((1, 3))])
     assert mean_knn_distance(points, np.array([100, 0]), 2).tolist() == [np.sqrt(3.0), 0.0]
+
+
+def test_usage_doc_snippet_runs_as_written():
+    namespace: dict = {}
+    exec(doc_snippet("docs/usage.md", "scores = novelty(behaviours, archive="), namespace)
+    behaviours = namespace["behaviours"]
+    assert np.allclose(namespace["scores"], reference_novelty(behaviours, behaviours[:100] + 1.0, 15))
