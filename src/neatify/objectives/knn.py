@@ -27,7 +27,12 @@ def mean_knn_distance(points: np.ndarray, queries: np.ndarray, k: int) -> np.nda
     if len(points) < 2 or k < 1 or not len(queries) or points.shape[1] == 0:
         return out
     tree = _build(points, LEAF)
-    _search(points, *tree, queries, min(k, len(points) - 1), out)
+    rank = np.empty(len(points), dtype=np.int64)
+    rank[tree[0]] = np.arange(len(points))
+    by_leaf = np.argsort(rank[queries], kind="stable")  # neighbours searched one after another share leaves in cache
+    found = np.empty(len(queries))
+    _search(points, *tree, queries[by_leaf], min(k, len(points) - 1), found)
+    out[by_leaf] = found
     return out
 
 
