@@ -20,19 +20,14 @@ from collections.abc import Callable
 import numpy as np
 
 from neatify import EvolutionConfig, Population
+from pool_overhead import median_seconds
 from neatify.objectives import novelty, pareto_scores
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, warm: bool = True) -> float:
-    """The median wall time of ``repeats`` calls of ``fn`` (after one untimed call, with ``warm``: compiling)."""
-    if warm:
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def warm_median_seconds(action: Callable[[], object], repeats: int) -> float:
+    """``median_seconds`` after one untimed call (compiling, caches)."""
+    action()
+    return median_seconds(action, repeats)
 
 
 def breeding_seconds(pop_size: int, repeats: int) -> float:
@@ -80,15 +75,15 @@ def main() -> None:
         cases = {"uniform": rng.random((args.pop, dims)),
                  "clustered": 0.5 + 0.01 * rng.standard_normal((args.pop, dims))}
         for name, behaviours in cases.items():
-            grid = median_seconds(lambda: novelty(behaviours, archive, args.k), args.repeats)
-            plain = median_seconds(lambda: chunked_numpy(behaviours, archive, args.k), 1, warm=False)
+            grid = warm_median_seconds(lambda: novelty(behaviours, archive, args.k), args.repeats)
+            plain = median_seconds(lambda: chunked_numpy(behaviours, archive, args.k), 1)
             same = np.allclose(novelty(behaviours, archive, args.k), chunked_numpy(behaviours, archive, args.k),
                                atol=1e-6)
             label = f"novelty, {dims}-D {name}, {args.pop:,} vs archive {args.archive:,}"
             print(f"{label + ', k-d tree':58} {grid * 1e3:9.1f} {grid / breed:11.3f}")
             print(f"{label + ', numpy':58} {plain * 1e3:9.1f} {plain / breed:11.3f}  (equal: {same})")
     objectives = np.column_stack([rng.random(args.pop), rng.random(args.pop)])
-    pareto = median_seconds(lambda: pareto_scores(objectives), args.repeats)
+    pareto = warm_median_seconds(lambda: pareto_scores(objectives), args.repeats)
     print(f"{f'NSGA-II scores, {args.pop:,} genomes, 2 objectives':58} {pareto * 1e3:9.1f} {pareto / breed:11.3f}")
 
 

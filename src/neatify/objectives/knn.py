@@ -4,11 +4,15 @@ The tree halves the points at the median of their widest coordinate, again and a
 ``LEAF`` points; each point's neighbours are then searched nearest leaf first, and a half is skipped once the
 k-th nearest found is closer than the plane that bounds it. The tree follows the points wherever they crowd
 (a population clustered in one corner of the archive's space), and for the low-dimensional behaviours of most
-tasks (a position, a few sensor readings) each point looks at a few dozen others instead of all of them
-(figures: docs/benchmarks.md, "Novelty: k nearest").
+tasks (a position, a few sensor readings) each point looks at a few dozen others instead of all of them. The
+points are searched in the tree's order (neighbours one after another share leaves in cache), split among
+threads, one per CPU (figures: docs/benchmarks.md, "Novelty: k nearest").
 """
 
 from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -16,6 +20,8 @@ from neatify.runtime.compiled import compiled
 
 LEAF = 32
 """Most points in a leaf of the tree."""
+PER_THREAD = 2048
+"""Fewest queries worth a thread of their own (the search runs on up to one thread per CPU)."""
 
 
 def mean_knn_distance(points: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
@@ -30,8 +36,14 @@ def mean_knn_distance(points: np.ndarray, queries: np.ndarray, k: int) -> np.nda
     rank = np.empty(len(points), dtype=np.int64)
     rank[tree[0]] = np.arange(len(points))
     by_leaf = np.argsort(rank[queries], kind="stable")  # neighbours searched one after another share leaves in cache
-    found = np.empty(len(queries))
-    _search(points, *tree, queries[by_leaf], min(k, len(points) - 1), found)
+    ordered, found = queries[by_leaf], np.empty(len(queries))
+    parts = np.array_split(np.arange(len(queries)), max(1, min(os.cpu_count() or 1, len(queries) // PER_THREAD)))
+    if len(parts) == 1:
+        _search(points, *tree, ordered, min(k, len(points) - 1), found)
+    else:  # the compiled search releases the GIL: threads share the tree and each fill their own slice
+        with ThreadPoolExecutor(len(parts)) as pool:
+            list(pool.map(lambda rows: _search(points, *tree, ordered[rows], min(k, len(points) - 1),
+                                               found[rows[0]:rows[-1] + 1]), parts))
     out[by_leaf] = found
     return out
 
@@ -40,38 +52,38 @@ def mean_knn_distance(points: np.ndarray, queries: np.ndarray, k: int) -> np.nda
 def _build(points: np.ndarray, leaf: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                                                    np.ndarray, np.ndarray]:
     """The k-d tree of ``points``: ``order`` (point indices, each node's a contiguous range ``start..end``), and
-    per node its split axis (-1: a leaf), split value and two children."""
+    per node its split axis (-1: a leaf), the box bounding its points (lowest and highest coordinates) and its
+    two children."""
     n, dims = points.shape
     order = np.arange(n)
     most = 2 * (n // leaf + 1) * 2
     start, end = np.zeros(most, np.int64), np.zeros(most, np.int64)
-    axis, split = np.full(most, -1, np.int64), np.zeros(most)
+    axis, box = np.full(most, -1, np.int64), np.zeros((most, 2, dims))
     low, high = np.zeros(most, np.int64), np.zeros(most, np.int64)
     start[0], end[0] = 0, n
     nodes, stack = 1, [0]
     while stack:
         node = stack.pop()
         a, b = start[node], end[node]
-        if b - a <= leaf:
-            continue
         widest, spread = 0, -1.0
         for c in range(dims):
             smallest, largest = np.inf, -np.inf
             for s in range(a, b):
                 smallest, largest = min(smallest, points[order[s], c]), max(largest, points[order[s], c])
+            box[node, 0, c], box[node, 1, c] = smallest, largest
             if largest - smallest > spread:
                 widest, spread = c, largest - smallest
-        if spread <= 0.0:  # all equal: a leaf however many
+        if b - a <= leaf or spread <= 0.0:  # few points, or all equal: a leaf
             continue
         middle = (a + b) // 2
         _select(points[:, widest], order, a, b - 1, middle)
-        axis[node], split[node] = widest, points[order[middle], widest]
+        axis[node] = widest
         low[node], high[node] = nodes, nodes + 1
         start[nodes], end[nodes], start[nodes + 1], end[nodes + 1] = a, middle, middle, b
         stack.append(nodes)
         stack.append(nodes + 1)
         nodes += 2
-    return order, start, end, axis, split, low, high
+    return order, start, end, axis, box, low, high
 
 
 @compiled
@@ -100,28 +112,29 @@ def _select(values: np.ndarray, order: np.ndarray, first: int, last: int, nth: i
 
 @compiled
 def _search(points: np.ndarray, order: np.ndarray, start: np.ndarray, end: np.ndarray, axis: np.ndarray,
-            split: np.ndarray, low: np.ndarray, high: np.ndarray, queries: np.ndarray, k: int,
-            out: np.ndarray) -> None:
+            box: np.ndarray, low: np.ndarray, high: np.ndarray, queries: np.ndarray, k: int, out: np.ndarray) -> None:
     """``out[i]``: the mean distance from ``points[queries[i]]`` to its ``k`` nearest other points, searched
-    through the tree nearer half first, a half skipped when its plane lies beyond the k-th nearest found."""
+    through the tree nearer half first, a node skipped when its box lies beyond the k-th nearest found."""
     dims = points.shape[1]
     best = np.empty(k)
     nodes = np.empty(128, np.int64)
-    gaps = np.empty(128)
     for i in range(len(queries)):
         p = queries[i]
         found, depth = 0, 1
-        nodes[0], gaps[0] = 0, 0.0
+        nodes[0] = 0
         while depth:
             depth -= 1
-            node, gap = nodes[depth], gaps[depth]
-            if found == k and gap >= best[k - 1]:
-                continue
+            node = nodes[depth]
+            if found == k:
+                gap = 0.0
+                for c in range(dims):
+                    outside = max(box[node, 0, c] - points[p, c], points[p, c] - box[node, 1, c], 0.0)
+                    gap += outside * outside
+                if gap >= best[k - 1]:
+                    continue
             if axis[node] >= 0:
-                offset = points[p, axis[node]] - split[node]
-                near, far = (low[node], high[node]) if offset < 0 else (high[node], low[node])
-                nodes[depth], gaps[depth] = far, max(gap, offset * offset)
-                nodes[depth + 1], gaps[depth + 1] = near, gap
+                lower = points[p, axis[node]] < box[high[node], 0, axis[node]]
+                nodes[depth], nodes[depth + 1] = (high[node], low[node]) if lower else (low[node], high[node])
                 depth += 2
                 continue
             for s in range(start[node], end[node]):
