@@ -150,3 +150,24 @@ def test_usage_doc_snippets_run_as_written(tmp_path, monkeypatch):
     exec(doc_snippet("docs/usage.md", "Checkpoint.export_elites_json(pop.selection.elites"), namespace)
     assert Checkpoint.load_elites_json("elites.json").to_dict() == pop.selection.elites.to_dict()
     assert (tmp_path / "elites.png").stat().st_size > 1000
+
+
+def test_a_batch_reports_behaviours_beside_fitness_and_a_bad_one_as_its_genome_s_error():
+    from neatify.evaluation import apply_results, evaluate_batch
+
+    pop = Population(config=novelty_config(), num_inputs=2, num_outputs=1, seed=6)
+    genomes = pop.genomes[:3]
+
+    def fitness(batch):
+        xor_behaviour_fitness(batch)
+        for genome in batch:
+            if genome.id == genomes[1].id:
+                genome.behaviour = [[0.0, 1.0]]
+
+    values, errors = evaluate_batch(fitness, genomes)
+    assert [entry[0] for entry in values] == [genomes[0].id, genomes[2].id]
+    assert all(len(entry[2]) == 4 for entry in values)
+    assert errors[0][0] == genomes[1].id and "expected a flat vector of real numbers" in errors[0][1]
+    copies = {g.id: g.copy(g.id) for g in genomes}
+    apply_results(copies, (values, []), "here")
+    assert copies[genomes[2].id].behaviour == values[1][2] and copies[genomes[1].id].behaviour is None
