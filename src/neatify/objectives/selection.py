@@ -21,7 +21,6 @@ from neatify.objectives.novelty import NoveltyArchive
 from neatify.objectives.pareto import pareto_scores
 
 
-
 def uses_novelty(config: EvolutionConfig) -> bool:
     """Whether the run's selection signal needs novelty (and so a novelty archive)."""
     return config.selection == "novelty" or (config.selection in ("pareto", "blend") and "novelty" in config.objectives)
