@@ -10,7 +10,7 @@ import pytest
 
 from behaviour_task import xor_behaviour_fitness
 from helpers import doc_snippet
-from neatify import Checkpoint, EvolutionConfig, Population
+from neatify import Checkpoint, EvolutionConfig, Network, Population
 from neatify.config import ConfigError
 from neatify.evaluation import FitnessError
 from neatify.io.checkpoint import CheckpointError
@@ -171,3 +171,22 @@ def test_a_batch_reports_behaviours_beside_fitness_and_a_bad_one_as_its_genome_s
     copies = {g.id: g.copy(g.id) for g in genomes}
     apply_results(copies, (values, []), "here")
     assert copies[genomes[2].id].behaviour == values[1][2] and copies[genomes[1].id].behaviour is None
+
+
+def test_novelty_selection_explores_more_of_the_behaviour_space_than_fitness_selection():
+    """Both keep an archive of elites over the networks' two outputs: selecting on novelty fills more cells."""
+    def fitness(genomes):
+        for genome in genomes:
+            outputs = Network(genome).activate([1.0, 0.5])
+            genome.behaviour = outputs
+            genome.fitness = -abs(outputs[0] - 0.9) - abs(outputs[1] - 0.9)
+
+    covered = {}
+    for selection in ("fitness", "novelty"):
+        config = EvolutionConfig(population_size=50, behaviour_size=2, selection=selection, novelty_threshold=0.05,
+                                 elite_cells=10, target_species=4)
+        runs = [Population(config=config, num_inputs=2, num_outputs=2, seed=seed) for seed in (0, 1)]
+        for pop in runs:
+            pop.run(fitness, 15)
+        covered[selection] = sum(len(pop.selection.elites.elites) for pop in runs)
+    assert covered["novelty"] > 1.1 * covered["fitness"], covered
