@@ -55,6 +55,9 @@ def test_a_behaviour_declared_but_not_given_or_wrong_is_refused_by_genome():
     genomes = pop.ask()
     with pytest.raises(FitnessError, match=f"genome {genomes[1].id} has a behaviour of 3 values"):
         pop.tell([1.0] * len(genomes), [[0.0] * 4] + [[0.0] * 3] * (len(genomes) - 1))
+    for odd in (["0.5"] * 4, [True] * 4):  # numpy would read both as floats
+        with pytest.raises(FitnessError, match=f"genome {genomes[0].id} has behaviour .*; expected a flat vector"):
+            pop.tell([1.0] * len(genomes), [odd] * len(genomes))
     assert pop.history == [] and pop.selection.archive is not None and len(pop.selection.archive) == 0
     pop.run_generation(xor_behaviour_fitness)  # nothing was lost: the same generation, evaluated now
     assert pop.generation == 0 and pop.behaviours.shape == (40, 4)
