@@ -2,7 +2,7 @@
 
 The evaluating side (a pool process, a Ray actor, a TCP worker) calls ``evaluate_batch``; its result
 is plain data, ``([[id, fitness], ...], [[id, error], ...])``, fit to cross any process boundary (it is
-the FITNESS_REPORT's format). The driving side calls ``apply_results``: it sets each fitness and, for a
+the FITNESS_REPORT's format); a genome given a behaviour reports ``[id, fitness, behaviour]``. The driving side calls ``apply_results``: it sets each fitness and, for a
 failure, raises ``EvaluationError`` naming the genome, or gives the genome ``error_fitness``.
 """
 
@@ -11,16 +11,20 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+import reprlib
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
+
+import numpy as np
 
 from neatify.genome.genome import Genome
 
 logger = logging.getLogger("neatify.evaluation")
 
 BatchResult = tuple[list[list[Any]], list[list[Any]]]
-"""``([[genome_id, fitness], ...], [[genome_id, error], ...])``: every genome of a batch exactly once."""
+"""``([[genome_id, fitness], ...], [[genome_id, error], ...])``: every genome of a batch exactly once (a
+genome with a behaviour: ``[genome_id, fitness, behaviour]``, the behaviour a list of floats)."""
 
 NO_STATE: Any = object()
 """Marks a fitness function called without state (no ``setup``): ``fitness_fn(genomes)``."""
@@ -72,6 +76,30 @@ def _as_float(genome_id: int, value: Any) -> float:
                            f"float", genome_id) from None
 
 
+def check_behaviour(genome_id: int, value: Any, size: int | None = None) -> list[float]:
+    """``value`` as genome ``genome_id``'s behaviour, a list of floats (``size`` of them, when given);
+    ``FitnessError`` saying what is wrong otherwise (none set, not a flat vector of real numbers, the wrong
+    length, a NaN or an infinity)."""
+    if value is None:
+        raise FitnessError(f"genome {genome_id} has no behaviour: the run declares behaviour_size {size}, so the "
+                           f"fitness function must set genome.behaviour on every genome it is given", genome_id)
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError, RuntimeError) as exc:  # a GPU tensor, a ragged list
+        raise FitnessError(f"genome {genome_id} has behaviour {reprlib.repr(value)} that is not a vector of floats "
+                           f"({exc})", genome_id) from None
+    if array.ndim != 1 or array.dtype.kind not in "iuf":
+        raise FitnessError(f"genome {genome_id} has behaviour {reprlib.repr(value)}; expected a flat vector of real "
+                           f"numbers", genome_id)
+    if size is not None and len(array) != size:
+        raise FitnessError(f"genome {genome_id} has a behaviour of {len(array)} values; the run declares "
+                           f"behaviour_size {size}", genome_id)
+    floats = array.astype(np.float64)
+    if not np.isfinite(floats).all():
+        raise FitnessError(f"genome {genome_id} has non-finite behaviour {reprlib.repr(floats.tolist())}", genome_id)
+    return floats.tolist()
+
+
 def check_error_fitness(value: float | None) -> float | None:
     """An evaluator's ``error_fitness`` as a float (None stays None: failures raise); refuses anything else."""
     if value is None:
@@ -81,9 +109,10 @@ def check_error_fitness(value: float | None) -> float | None:
     return float(value)
 
 
-def evaluate_batch(fitness_fn: Callable[..., Any], genomes: list[Genome], state: Any = NO_STATE) -> BatchResult:
+def evaluate_batch(fitness_fn: Callable[..., Any], genomes: list[Genome], state: Any = NO_STATE,
+                   behaviour_size: int | None = None) -> BatchResult:
     """Run ``fitness_fn(genomes)`` (or ``fitness_fn(genomes, state)``) and report each genome's checked
-    fitness or error.
+    fitness (and behaviour, when it has one; of ``behaviour_size`` values, when given) or error.
 
     If the call raises, the genomes it left without a fitness are evaluated one at a time, so a
     failure is pinned to its genome and the others still get their fitness whatever the batch.
@@ -110,10 +139,19 @@ def evaluate_batch(fitness_fn: Callable[..., Any], genomes: list[Genome], state:
         if genome.id in errors:
             continue
         try:
-            fitness.append([genome.id, check_fitness(genome.id, genome.fitness)])
+            fitness.append(_reported(genome, behaviour_size))
         except FitnessError as exc:
             errors[genome.id] = f"FitnessError: {exc}"
     return fitness, [[genome_id, error] for genome_id, error in errors.items()]
+
+
+def _reported(genome: Genome, behaviour_size: int | None) -> list[Any]:
+    """A genome's entry in a batch's result: ``[id, fitness]``, checked, with its behaviour when it has one
+    (or the run declares one)."""
+    entry = [genome.id, check_fitness(genome.id, genome.fitness)]
+    if genome.behaviour is not None or behaviour_size:
+        entry.append(check_behaviour(genome.id, genome.behaviour, behaviour_size))
+    return entry
 
 
 def apply_results(genomes: Mapping[int, Genome], result: BatchResult, where: str,
@@ -121,8 +159,10 @@ def apply_results(genomes: Mapping[int, Genome], result: BatchResult, where: str
     """Set the fitness a batch reported on the genomes (by id); a failed genome raises ``EvaluationError``
     or, with ``error_fitness``, gets that value (logged with the error)."""
     fitness, errors = result
-    for genome_id, value in fitness:
+    for genome_id, value, *behaviour in fitness:
         genomes[genome_id].fitness = value
+        if behaviour:
+            genomes[genome_id].behaviour = behaviour[0]
     if errors and error_fitness is None:
         genome_id, error = errors[0]
         raise EvaluationError(genome_id, where, error)

@@ -16,11 +16,12 @@ import numpy as np
 from neatify.breeding.reproduction import reproduce
 from neatify.config import EvolutionConfig
 from neatify.evaluation import FitnessError as FitnessError  # re-exported: neatify.population.FitnessError
-from neatify.evaluation import check_fitness
+from neatify.evaluation import check_behaviour, check_fitness
 from neatify.genome.batch import GenomeBatch, plain_genomes, rows_of
 from neatify.genome.genome import Genome
 from neatify.genome.innovation import InnovationTracker
 from neatify.genome.rows import RowState
+from neatify.objectives.selection import Selection
 from neatify.runtime.collector import freeze_once, paused
 from neatify.speciation.species import Species, adapt_threshold, speciate_steered
 
@@ -105,6 +106,10 @@ class Population:
         self.evaluated = False
         """Whether the generation carries its fitness (told; the next ``ask`` then breeds first)."""
         self._asked = False
+        self.selection = Selection(config)
+        """What breeding selects on beyond fitness, and the archives kept beside the run (``neatify.objectives``)."""
+        self._behaviours: np.ndarray | None = None
+        self._scores: np.ndarray | None = None
         self._adopt([Genome.initial(self._new_id(), num_inputs, num_outputs, config, self.rng, self.tracker)
                      for _ in range(config.population_size)])
         self.species: list[Species] = []
@@ -131,6 +136,17 @@ class Population:
         values = self._state.fitness.view()
         values.flags.writeable = False
         return values
+
+    @property
+    def behaviours(self) -> np.ndarray | None:
+        """The told generation's behaviours, one row per row of ``batch`` (None: none declared, or not told)."""
+        return self._behaviours
+
+    @property
+    def scores(self) -> np.ndarray:
+        """What breeding selects on, one per row of ``batch``: the fitness itself unless ``config.selection``
+        says otherwise (novelty, a Pareto score, a blend; see ``neatify.objectives.selection``)."""
+        return self._state.fitness if self._scores is None else self._scores
 
     def _hold(self, batch: GenomeBatch) -> None:
         """Make ``batch`` the generation: its views share one fitness array, none set yet."""
@@ -185,7 +201,17 @@ class Population:
             "species": [s.to_dict() for s in self.species],
             "best_genome": None if self.best_genome is None else self.best_genome.to_dict(),
             "history": [dataclasses.asdict(h) for h in self.history],
+            **self._beyond_fitness_state(),
         }
+
+    def _beyond_fitness_state(self) -> dict[str, Any]:
+        """The state of behaviours, selection scores and archives: none for a run of fitness alone (its
+        checkpoints stay as they were)."""
+        if not self.config.behaviour_size and self.config.selection == "fitness":
+            return {}
+        return {"behaviours": None if self._behaviours is None else self._behaviours.tolist(),
+                "scores": None if self._scores is None else self._scores.tolist(),
+                "selection": self.selection.to_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Replace this population's state with one from ``state_dict()``. A generation saved between
@@ -211,8 +237,21 @@ class Population:
         self.species = [Species.from_dict(s, by_id) for s in state["species"]]
         self.best_genome = None if state["best_genome"] is None else Genome.from_dict(state["best_genome"])
         self.history = [GenerationStats(**h) for h in state["history"]]
+        self._load_beyond_fitness(state)
         if not hasattr(self, "reporters"):
             self.reporters = []
+
+    def _load_beyond_fitness(self, state: dict[str, Any]) -> None:
+        """Take what ``_beyond_fitness_state`` saved (nothing, for a run of fitness alone)."""
+        self.selection = Selection(self.config)
+        behaviours, scores = state.get("behaviours"), state.get("scores")
+        self._behaviours = None if behaviours is None else np.array(behaviours, dtype=np.float64)
+        self._scores = None if scores is None else np.array(scores, dtype=np.float64)
+        if self._behaviours is not None:
+            for row, behaviour in enumerate(self._behaviours.tolist()):
+                self._state.behaviours[row] = behaviour
+        if state.get("selection") is not None:
+            self.selection.load(state["selection"])
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> Population:
@@ -238,16 +277,21 @@ class Population:
             reporter.start_generation(self)
         return list(self._views)
 
-    def tell(self, fitness: Sequence[Any] | np.ndarray) -> None:
+    def tell(self, fitness: Sequence[Any] | np.ndarray, behaviours: Sequence[Any] | np.ndarray | None = None) -> None:
         """Give the generation ``ask`` returned its fitness: one finite number per genome, in the order
-        asked (a sequence or an array). A wrong length raises ValueError, a bad value ``FitnessError`` naming
-        its genome; either way nothing is lost, the generation can be told (or asked) again."""
+        asked (a sequence or an array); and, when the run declares ``behaviour_size``, its ``behaviours``
+        (one vector per genome, in that order). A wrong length raises ValueError, a bad value ``FitnessError``
+        naming its genome; either way nothing is lost, the generation can be told (or asked) again."""
         if not self._asked:
             raise RuntimeError("tell() needs a generation from ask() first (each told generation is asked "
                                "once; a population loaded from a checkpoint asks again: ask() returns the same "
                                "genomes)")
         self._state.fitness[:] = self._told(fitness)
         self._state.other.clear()
+        if behaviours is not None:
+            if len(behaviours) != len(self._views):
+                raise ValueError(f"tell() got {len(behaviours)} behaviours for the {len(self._views)} genomes asked")
+            self._state.behaviours.update(enumerate(behaviours))
         self._conclude()
 
     def _told(self, fitness: Sequence[Any] | np.ndarray) -> np.ndarray:
@@ -310,6 +354,8 @@ class Population:
         """The asked generation has its fitness: check it, record it, tell the reporters."""
         self._settle()
         self._check_fitness()
+        self._behaviours = self._checked_behaviours()
+        self._scores = self._selection_scores()
         self._asked = False
         self.evaluated = True
         stats = self._record()
@@ -327,6 +373,32 @@ class Population:
         for row in np.flatnonzero(~np.isfinite(self._state.fitness)).tolist():
             check_fitness(self._views[row].id, self._views[row].fitness)
 
+    def _checked_behaviours(self) -> np.ndarray | None:
+        """The generation's behaviours as one array, when the run declares them; ``FitnessError`` naming the
+        first genome without a right one (checked in bulk first)."""
+        size, given = self.config.behaviour_size, self._state.behaviours
+        if not size:
+            return None
+        try:
+            values = np.array([given.get(row) for row in range(len(self._views))], dtype=np.float64)
+        except (TypeError, ValueError):
+            values = np.zeros(0)
+        if values.shape == (len(self._views), size) and np.isfinite(values).all():
+            return values
+        return np.array([check_behaviour(g.id, given.get(row), size) for row, g in enumerate(self._views)],
+                        dtype=np.float64).reshape(len(self._views), size)
+
+    def _selection_scores(self) -> np.ndarray | None:
+        """What breeding selects on (None: the fitness itself, for a run of fitness alone); the novelty archive
+        and the archive of elites take the generation in on the way."""
+        selection = self.selection
+        if self.config.selection == "fitness" and selection.archive is None and selection.elites is None:
+            return None
+        hidden, enabled = self._batch.sizes()
+        views = self._views
+        return selection.scores(self._state.fitness.copy(), self._behaviours, hidden + enabled, self._batch.ids,
+                                lambda row: views[row].to_dict(), self.rng)
+
     def _record(self) -> GenerationStats:
         fitness, ids = self._state.fitness, self._batch.ids
         top = np.flatnonzero(fitness == fitness.max())
@@ -336,7 +408,7 @@ class Population:
             self.best_genome = best.copy(best.id)
             self.best_genome.fitness = best_fitness
         for s, rows in zip(self.species, self._member_rows()):
-            s.update_fitness(self.generation, fitness[rows].max().item())
+            s.update_fitness(self.generation, self.scores[rows].max().item())
         self.evaluations += len(fitness)
         hidden, enabled = self._batch.sizes()
         stats = GenerationStats(
@@ -365,10 +437,11 @@ class Population:
     def _breed(self) -> None:
         self._settle()
         self.tracker.new_generation()
-        batch, self.species = reproduce(self.species, self._member_rows(), self._batch, self._state.fitness,
+        batch, self.species = reproduce(self.species, self._member_rows(), self._batch, self.scores,
                                         self.config, self.pop_size, self.rng, self.tracker, self._new_id,
                                         self.staleness())
         self._hold(batch)
+        self._behaviours = self._scores = None
         self.generation += 1
         self.evaluated = False
         self._speciate()

@@ -16,6 +16,7 @@ from typing import Any
 
 from neatify.activations import ACTIVATIONS
 from neatify.config.errors import ConfigError
+from neatify.config.objectives import objectives_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -141,6 +142,34 @@ class EvolutionConfig:
     add_connection_attempts: int = 20
     """Random node pairs tried before an add-connection mutation gives up."""
 
+    # --- beyond one fitness number (neatify.objectives; docs/usage.md, "Beyond one fitness number") ---
+    behaviour_size: int = 0
+    """Values in each genome's ``behaviour``, which the fitness function then sets beside its fitness; 0: none."""
+    selection: str = "fitness"
+    """What NEAT selects on: "fitness", "novelty", "pareto" (NSGA-II ranking of ``objectives``) or "blend"
+    (their weighted sum); all but "fitness" need behaviours or name objectives."""
+    objectives: list[str] = field(default_factory=lambda: ["fitness", "novelty"])
+    """The objectives of "pareto" and "blend": fitness, novelty, size (minimised) or behaviour[i]."""
+    blend_weights: list[float] = field(default_factory=list)
+    """One weight per objective for "blend" (empty: 1 each)."""
+    novelty_k: int = 15
+    """Nearest neighbours novelty averages over (the paper's 15)."""
+    novelty_archive: str = "threshold"
+    """How behaviours enter the novelty archive: "threshold" (dynamic, the paper's), "random" or "none"."""
+    novelty_threshold: float = 1.0
+    """Starting novelty above which a behaviour enters the archive (in behaviour units; adapted)."""
+    novelty_threshold_min: float = 0.0
+    novelty_stall_generations: int = 10
+    """Generations adding nothing after which the threshold falls by 5 %."""
+    novelty_raise_count: int = 4
+    """More behaviours added in one generation than this raise the threshold by 20 %."""
+    prob_archive_add: float = 0.01
+    """Chance each behaviour enters the archive under the "random" rule."""
+    elite_cells: int = 0
+    """Cells per behaviour dimension of the archive of elites kept beside the run; 0: none."""
+    elite_bounds: list[float] = field(default_factory=list)
+    """low, high of each behaviour dimension for the archive of elites, flat (empty: 0, 1 each)."""
+
     def __post_init__(self) -> None:
         self.validate()
         object.__setattr__(self, "_constructed", True)
@@ -170,8 +199,8 @@ class EvolutionConfig:
                 value = float(value)
                 object.__setattr__(self, f.name, value)
             if expected is list:
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    raise ConfigError(f"{f.name} must be a list of activation names, got {value!r}")
+                value = _checked_list(f.name, value, f.type == "list[float]")
+                object.__setattr__(self, f.name, value)
             elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
                 raise ConfigError(f"{f.name} must be {expected.__name__}, got {value!r}")
             if expected is float and not math.isfinite(value):
@@ -204,6 +233,9 @@ class EvolutionConfig:
             if name not in ACTIVATIONS:
                 raise ConfigError(f"activation_options: unknown activation {name!r}; "
                                   f"known: {', '.join(sorted(ACTIVATIONS))}")
+        found = objectives_problem(self)
+        if found:
+            raise ConfigError(found)
         if not _valid_initial_connection(self.initial_connection):
             raise ConfigError(f"initial_connection must be 'full', 'partial P' (P in [0, 1]), 'fs_neat' or 'none', "
                               f"got {self.initial_connection!r}")
@@ -259,6 +291,16 @@ class EvolutionConfig:
         return dataclasses.replace(self, **changes)
 
 
+def _checked_list(name: str, value: Any, floats: bool) -> list[Any]:
+    """``value`` as a list of strings, or of finite floats; ConfigError naming ``name`` otherwise."""
+    kind = (float, int) if floats else str
+    if not isinstance(value, list) or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
+        raise ConfigError(f"{name} must be a list of {'numbers' if floats else 'strings'}, got {value!r}")
+    if floats and not all(math.isfinite(v) for v in value):
+        raise ConfigError(f"{name} must hold finite numbers, got {value!r}")
+    return [float(v) for v in value] if floats else value
+
+
 def _valid_initial_connection(mode: str) -> bool:
     """``full``, ``none``, ``fs_neat``, or ``partial P`` with P a fraction in [0, 1]."""
     name, _, fraction = mode.partition(" ")
@@ -277,6 +319,7 @@ def _with_suggestion(key: str, known: list[str]) -> str:
 
 
 _FIELD_TYPES: dict[str, type] = {  # "int | str" (target_species) is checked on its own in validate()
-    f.name: {"int": int, "float": float, "bool": bool, "str": str, "list[str]": list, "int | str": object}[f.type]
+    f.name: {"int": int, "float": float, "bool": bool, "str": str, "list[str]": list, "list[float]": list,
+             "int | str": object}[f.type]
     for f in fields(EvolutionConfig)
 }

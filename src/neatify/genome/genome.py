@@ -47,7 +47,7 @@ class Genome(ReferenceOperators):
     """One individual: its genes, its unique ``id`` within a run, and its ``fitness`` once evaluated."""
 
     __slots__ = ("id", "num_inputs", "num_outputs", "_nodes", "_connections", "_fitness", "_batch", "_row",
-                 "_state")
+                 "_state", "_behaviour")
 
     def __init__(self, genome_id: int, num_inputs: int, num_outputs: int) -> None:
         self.id = genome_id
@@ -56,6 +56,7 @@ class Genome(ReferenceOperators):
         self._nodes: dict[int, NodeGene] | None = {}
         self._connections: dict[int, ConnectionGene] | None = {}
         self._fitness: Any = None
+        self._behaviour: Any = None
         self._batch: GenomeBatch | None = None
         self._row = -1
         self._state: RowState | None = None
@@ -66,7 +67,7 @@ class Genome(ReferenceOperators):
         read) and whose fitness is that row's in ``state``."""
         genome = cls.__new__(cls)
         genome.id, genome.num_inputs, genome.num_outputs = genome_id, batch.num_inputs, batch.num_outputs
-        genome._nodes = genome._connections = None
+        genome._nodes = genome._connections = genome._behaviour = None
         genome._batch, genome._row, genome._state = batch, row, state
         return genome
 
@@ -74,10 +75,10 @@ class Genome(ReferenceOperators):
         """Make this genome (its genes its own objects) row ``row`` of a generation, its fitness moved to
         that row's in ``state``. Its gene objects stay its genes, in their order, now telling it of a change,
         which the generation then takes in as it does a view's (``RowState.changed``)."""
-        fitness = self.fitness
+        fitness, behaviour = self.fitness, self.behaviour
         self._row, self._state = row, state
         self._watch_genes(self.nodes, self.connections)
-        self.fitness = fitness
+        self.fitness, self.behaviour = fitness, behaviour
 
     def batch_row(self) -> tuple[GenomeBatch | None, int]:
         """(batch, row) holding this genome's genes: a view's, unless they were changed by hand; (None, -1)
@@ -105,6 +106,24 @@ class Genome(ReferenceOperators):
             state.clear(self._row)
         else:
             state.set_other(self._row, value)
+
+    @property
+    def behaviour(self) -> Any:
+        """What the genome did, as a fixed-length vector of floats the fitness function may set beside its
+        fitness (a run declares the length: ``behaviour_size``); None until set. Novelty search and the
+        archive of elites read it. A view's is kept by its generation (``RowState.behaviours``)."""
+        state = self._state
+        return self._behaviour if state is None else state.behaviours.get(self._row)
+
+    @behaviour.setter
+    def behaviour(self, value: Any) -> None:
+        state = self._state
+        if state is None:
+            self._behaviour = value
+        elif value is None:
+            state.behaviours.pop(self._row, None)
+        else:
+            state.behaviours[self._row] = value
 
     def _read_genes(self) -> None:
         assert self._batch is not None

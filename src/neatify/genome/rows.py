@@ -18,10 +18,11 @@ class RowState:
     writes a float of without numpy's per-item cost. A value the array cannot hold as it was given (None
     aside: a NaN, a bool, a string, a tensor) is kept in ``other``, for the population to refuse by genome
     when it checks the generation. ``changed`` holds the rows whose genes a fitness function changed by
-    hand: those views own their genes from then on.
+    hand: those views own their genes from then on. ``behaviours`` holds each row's behaviour as the fitness
+    function set it (``Genome.behaviour``), for the population to check and stack when the generation is told.
     """
 
-    __slots__ = ("values", "fitness", "other", "changed")
+    __slots__ = ("values", "fitness", "other", "changed", "behaviours")
 
     def __init__(self, size: int) -> None:
         self.values = array("d", bytes(8 * size))
@@ -29,6 +30,7 @@ class RowState:
         self.fitness.fill(np.nan)
         self.other: dict[int, Any] = {}
         self.changed: set[int] = set()
+        self.behaviours: dict[int, Any] = {}
 
     def clear(self, row: int) -> None:
         """Row ``row`` without a fitness (an odd value kept aside for it dropped too)."""
@@ -54,3 +56,4 @@ class RowState:
         """Every row without a fitness again."""
         self.fitness.fill(np.nan)
         self.other.clear()
+        self.behaviours.clear()

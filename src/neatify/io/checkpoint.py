@@ -199,6 +199,32 @@ class _Species(Schema):
     staleness: Id
 
 
+class _NoveltyArchive(Schema):
+    threshold: Finite
+    stalled: Id
+    behaviours: list[list[Finite]]
+
+
+class _Elite(Schema):
+    cell: list[Id]
+    fitness: Finite
+    behaviour: list[Finite]
+    genome: dict[str, Any]
+    """A genome (checked as one of the population's)."""
+
+
+class _EliteArchive(Schema):
+    bounds: list[tuple[Finite, Finite]]
+    cells: PositiveId
+    elites: list[_Elite]
+
+
+class _Selection(Schema):
+    novelty: list[Finite] | None
+    archive: _NoveltyArchive | None
+    elites: _EliteArchive | None
+
+
 class _State(Schema):
     config: dict[str, Any]
     """An ``EvolutionConfig.to_dict()`` (checked by ``EvolutionConfig.from_dict``)."""
@@ -219,6 +245,12 @@ class _State(Schema):
     species: list[_Species]
     best_genome: dict[str, Any] | None
     history: list[_History]
+    behaviours: list[list[Finite]] | None = None
+    """Beyond one fitness number (absent in a run of fitness alone): the told generation's behaviours ..."""
+    scores: list[Finite] | None = None
+    """... what breeding selects on ..."""
+    selection: _Selection | None = None
+    """... and the novelty archive and the archive of elites (``neatify.objectives.selection.Selection``)."""
 
 
 _STATS = [(f.name, Id if f.type == "int" else Finite) for f in dataclasses.fields(GenerationStats)]
@@ -243,7 +275,7 @@ def state_problem(state: Any) -> str | None:
     if tracker["next_node_id"] < state["num_inputs"] + state["num_outputs"]:
         return (f"population.tracker.next_node_id {tracker['next_node_id']} is an input or output node id "
                 f"({state['num_inputs']} inputs, {state['num_outputs']} outputs)")
-    for check in (_genomes_problem, _species_problem, _best_genome_problem):
+    for check in (_genomes_problem, _species_problem, _best_genome_problem, _beyond_fitness_problem):
         found = check(state)
         if found:
             return found
@@ -303,6 +335,26 @@ def _best_genome_problem(state: dict[str, Any]) -> str | None:
     if found is None and best["fitness"] is None:
         found = "population.best_genome: has no fitness"
     return found
+
+
+def _beyond_fitness_problem(state: dict[str, Any]) -> str | None:
+    """Behaviours and scores one per genome, behaviours and archives of the config's ``behaviour_size``."""
+    size, count = state["config"].get("behaviour_size", 0), len(state["genomes"])
+    selection = state.get("selection") or {}
+    rows = {"population.behaviours": state.get("behaviours"),
+            "population.selection.archive.behaviours": (selection.get("archive") or {}).get("behaviours"),
+            "population.selection.elites": [e["behaviour"] for e in (selection.get("elites") or {}).get("elites", [])]}
+    for label, values in rows.items():
+        if values is not None and any(len(row) != size for row in values):
+            return f"{label}: every behaviour must have behaviour_size {size} values"
+    for label in ("behaviours", "scores"):
+        if state.get(label) is not None and len(state[label]) != count:
+            return f"population.{label}: {len(state[label])} entries for {count} genomes"
+    for elite in (selection.get("elites") or {}).get("elites", []):
+        found = _genome_problem(elite["genome"], f"elite of cell {elite['cell']}", state)
+        if found:
+            return found
+    return None
 
 
 def _species_problem(state: dict[str, Any]) -> str | None:
