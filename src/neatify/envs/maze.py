@@ -172,14 +172,14 @@ class MazeOutcome:
     steps: torch.Tensor
 
 
-def navigate(module: NeatPopulationModule, maze: Maze | str, max_steps: int = MAX_STEPS,
-             dtype: torch.dtype = torch.float64) -> MazeOutcome:
+def navigate(module: NeatPopulationModule, maze: Maze | str, max_steps: int = MAX_STEPS) -> MazeOutcome:
     """Run one robot per genome of ``module`` through ``maze`` for ``max_steps`` steps (one module call
-    a step; robots that reach the goal drop out once most have); returns where each ended."""
+    a step; robots that reach the goal drop out once most have); returns where each ended. The robots
+    are simulated on the module's device in its dtype (float64 modules reproduce the reference exactly)."""
     if module.num_inputs != NUM_INPUTS or module.num_outputs != NUM_OUTPUTS:
         raise ValueError(f"maze robots need networks of {NUM_INPUTS} inputs and {NUM_OUTPUTS} outputs, "
                          f"got {module.num_inputs} and {module.num_outputs}")
-    env = MazeEnv(maze, module.num_genomes, max_steps, device=next(module.buffers()).device, dtype=dtype)
+    like = next(b for b in module.buffers() if b.is_floating_point())
+    env = MazeEnv(maze, module.num_genomes, max_steps, device=like.device, dtype=like.dtype)
     rollout(module, env, robot_outputs)
     return MazeOutcome(env.positions(), env.fitness(), env.reached.clone(), env.steps.clone())
-
