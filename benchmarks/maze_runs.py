@@ -1,7 +1,8 @@
 """Novelty search against fitness-only NEAT on the medium and hard mazes (Lehman & Stanley 2011).
 
     python benchmarks/maze_runs.py --seeds 10 [--mazes medium hard] [--methods novelty fitness]
-                                   [--cap 250000] [--jobs 2] [--plot maze_positions.png]
+                                   [--cap 250000] [--population 250] [--jobs 2]
+                                   [--plot maze_positions.png]
 
 Each run evolves robot controllers (11 inputs: bias, six rangefinders, four goal radars; 2 outputs:
 angular and linear velocity changes) for 400 steps in one of the paper's mazes, every genome's
@@ -79,18 +80,20 @@ class RunResult:
     positions: list[np.ndarray] = field(default_factory=list)
 
 
-def run(maze_name: str, method: str, seed: int, cap: int, record: bool = False) -> RunResult:
+def run(maze_name: str, method: str, seed: int, cap: int, record: bool = False,
+        population_size: int = CONFIG.population_size) -> RunResult:
     """Evolve until a robot reaches the goal or ``cap`` genomes were evaluated."""
     torch.set_num_threads(1)
     maze = get_maze(maze_name)
     fitness = MazeFitness(maze, record)
-    population = Population(None, NUM_INPUTS, NUM_OUTPUTS, CONFIG.replace(**METHODS[method]), seed=seed)
+    config = CONFIG.replace(population_size=population_size, **METHODS[method])
+    population = Population(None, NUM_INPUTS, NUM_OUTPUTS, config, seed=seed)
     start = time.perf_counter()
     while population.evaluations < cap:
         population.run_generation(fitness)
         if fitness.solved:
             break
-    return RunResult(maze_name, method, seed, fitness.solved, population.evaluations, population.generation,
+    return RunResult(maze_name, method, seed, fitness.solved, population.evaluations, len(population.history),
                      time.perf_counter() - start, fitness.positions)
 
 
@@ -136,10 +139,11 @@ def main() -> None:
     parser.add_argument("--mazes", nargs="+", default=["medium", "hard"], choices=["medium", "hard"])
     parser.add_argument("--methods", nargs="+", default=["novelty", "fitness"], choices=list(METHODS))
     parser.add_argument("--cap", type=int, default=250_000, help="evaluations a run may use")
+    parser.add_argument("--population", type=int, default=CONFIG.population_size, help="genomes a generation")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once, in processes")
     parser.add_argument("--plot", default=None, help="PNG of the first seed's final positions over generations")
     args = parser.parse_args()
-    tasks = [(maze, method, seed, args.cap, args.plot is not None and seed == 0)
+    tasks = [(maze, method, seed, args.cap, args.plot is not None and seed == 0, args.population)
              for maze in args.mazes for method in args.methods for seed in range(args.seeds)]
     with ProcessPoolExecutor(args.jobs) as pool:
         results = []

@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from helpers import make_genome
+from helpers import doc_snippet, make_genome
 from neatify import Population
 from neatify.envs.maze import MazeEnv, navigate
 from neatify.envs.maze_geometry import (GOAL_RADIUS, MAZES, NUM_INPUTS, NUM_OUTPUTS, ROBOT_RADIUS, Maze, get_maze,
@@ -177,3 +177,10 @@ def test_the_paper_mazes_keep_robot_start_and_goal_clear_of_walls() -> None:
         start_clear = env.geometry.wall_distance(env.pose[:, :2]).min().item()
         goal_clear = env.geometry.wall_distance(env.geometry.goal.unsqueeze(0)).min().item()
         assert start_clear > ROBOT_RADIUS and goal_clear > ROBOT_RADIUS
+
+
+@pytest.mark.slow
+def test_mazes_doc_novelty_snippet_runs(capsys) -> None:
+    exec(doc_snippet("docs/mazes.md", "def maze_fitness(genomes):"), {})
+    generation, species, best = capsys.readouterr().out.split()
+    assert generation in ("1", "2") and int(species) >= 1 and 0.0 < float(best) < 300.0
