@@ -1,8 +1,8 @@
 """Novelty search against fitness-only NEAT on the medium and hard mazes (Lehman & Stanley 2011).
 
-    python benchmarks/maze_runs.py --seeds 10 [--mazes medium hard] [--methods novelty fitness]
-                                   [--cap 250000] [--population 250] [--jobs 2]
-                                   [--plot maze_positions.png]
+    python benchmarks/maze_runs.py --seeds 10 [--first-seed 0] [--mazes medium hard]
+                                   [--methods novelty fitness] [--cap 250000] [--population 250]
+                                   [--jobs 2] [--plot maze_positions.png]
 
 Each run evolves robot controllers (11 inputs: bias, six rangefinders, four goal radars; 2 outputs:
 angular and linear velocity changes) for 400 steps in one of the paper's mazes, every genome's
@@ -135,7 +135,8 @@ def summary(results: list[RunResult]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10, help="runs per maze and method (seeds 0..N-1)")
+    parser.add_argument("--seeds", type=int, default=10, help="runs per maze and method")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run: first-seed .. first-seed + seeds - 1")
     parser.add_argument("--mazes", nargs="+", default=["medium", "hard"], choices=["medium", "hard"])
     parser.add_argument("--methods", nargs="+", default=["novelty", "fitness"], choices=list(METHODS))
     parser.add_argument("--cap", type=int, default=250_000, help="evaluations a run may use")
@@ -143,8 +144,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs at once, in processes")
     parser.add_argument("--plot", default=None, help="PNG of the first seed's final positions over generations")
     args = parser.parse_args()
-    tasks = [(maze, method, seed, args.cap, args.plot is not None and seed == 0, args.population)
-             for maze in args.mazes for method in args.methods for seed in range(args.seeds)]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    tasks = [(maze, method, seed, args.cap, args.plot is not None and seed == seeds[0], args.population)
+             for maze in args.mazes for method in args.methods for seed in seeds]
     with ProcessPoolExecutor(args.jobs) as pool:
         results = []
         for result in pool.map(run, *zip(*tasks)):
