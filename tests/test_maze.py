@@ -47,15 +47,14 @@ def test_batched_robots_equal_the_reference_under_random_outputs(maze) -> None:
 
 
 def test_robot_pushing_into_a_wall_stops_short_of_it() -> None:
-    env = MazeEnv(BOX, 1)
+    env = MazeEnv(Maze("west", BOX.walls, BOX.start, 180.0, BOX.goal), 1)  # facing the wall x = 0, 20 away
     env.reset()
-    env.pose[0, 2] = 180.0  # facing the wall at x = 0, 20 units behind the start
-    env._sense()
     for _ in range(30):
-        env.advance(torch.tensor([[0.5, 1.0]]))  # no turning, full push
+        state, done = env.step(torch.tensor([[0.5, 1.0]]))  # no turning, full push
     x = env.pose[0, 0].item()
     assert ROBOT_RADIUS <= x < ROBOT_RADIUS + 3.0  # stopped within one step's length of touching
-    assert env.state[0, 3].item() == pytest.approx(x / 100.0)  # the front rangefinder sees the wall
+    assert state[0, 3].item() == pytest.approx(x / 100.0)  # the front rangefinder sees the wall
+    assert not done.item() and env.steps.item() == 30
 
 
 def test_start_sensors_of_the_medium_maze() -> None:
