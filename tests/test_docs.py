@@ -32,6 +32,7 @@ RUN_ELSEWHERE = {
     ("docs/usage.md", 'objectives=["fitness", "novelty", "size"]'): "test_behaviours.py",
     ("docs/usage.md", "Checkpoint.export_elites_json(pop.selection.elites"): "test_behaviours.py",
     ("docs/usage.md", "scores = novelty(behaviours, archive="): "test_novelty.py",
+    ("docs/mazes.md", "def maze_fitness(genomes):"): "test_maze.py",
 }
 RUN_HERE = {
     ("README.md", "python examples/distributed_xor_master.py"): "test_xor_example_commands",
