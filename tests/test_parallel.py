@@ -16,6 +16,7 @@ import pytest
 from helpers import serial_and_parallel_fitness
 from neatify import EvaluationError, EvolutionConfig, Population
 from neatify.backends.processes import ParallelEvaluator, column_batches, split_batches
+from neatify.population import NeatPythonFitnessError
 from neatify.io.columns import decode_columns
 from xor_task import xor_fitness
 
@@ -33,6 +34,16 @@ def make_state():
 
 def failing_fitness(genomes):
     raise RuntimeError("fitness exploded")
+
+
+def neat_python_eval_genomes(genomes, config):
+    for _, genome in genomes:
+        genome.fitness = 1.0
+
+
+def unpacking_fitness(genomes):
+    for _, genome in genomes:
+        genome.fitness = 1.0
 
 
 def dying_fitness(genomes):
@@ -169,3 +180,25 @@ def test_gym_example_task_gives_the_same_fitness_in_worker_processes(monkeypatch
                                                    CONFIG, seed=2)
     assert parallel == serial
     assert max(serial) > min(serial) >= 1.0
+
+
+def test_a_neat_python_fitness_function_is_refused_before_any_process_starts():
+    with pytest.raises(NeatPythonFitnessError, match=r"neat_python_eval_genomes\(genomes, config\) cannot be called"):
+        ParallelEvaluator(neat_python_eval_genomes, workers=2)
+    with ParallelEvaluator(pid_fitness, workers=1, setup=make_state):  # with setup, the second argument is its state
+        pass
+
+
+@pytest.mark.slow
+def test_a_failed_generation_names_the_neat_python_habit_and_nothing_else(capfd):
+    """Unpacking (genome_id, genome) pairs fails in the workers: the error says what to write instead, and
+    leaving the pool prints no stray thread exception (cancelled batches were never killed under the pool)."""
+    pop = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=1)
+    with pytest.raises(EvaluationError) as info:
+        with ParallelEvaluator(unpacking_fitness, workers=2) as evaluator:
+            pop.run_generation(evaluator)
+    assert "TypeError: cannot unpack non-iterable Genome object" in str(info.value)
+    assert "unpacks (genome_id, genome) pairs, as neat-python's do" in str(info.value)
+    assert "During handling" not in str(info.value)
+    err = capfd.readouterr().err
+    assert "Exception in thread" not in err and "InvalidStateError" not in err, err
