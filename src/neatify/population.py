@@ -353,7 +353,7 @@ class Population:
             evaluations=self.evaluations,
         )
         self.history.append(stats)
-        logger.info("generation %d: best %.4f mean %.4f species %d hidden %.2f connections %.2f",
+        logger.debug("generation %d: best %.4f mean %.4f species %d hidden %.2f connections %.2f",
                     stats.generation, stats.best_fitness, stats.mean_fitness, stats.num_species,
                     stats.mean_hidden, stats.mean_connections)
         return stats
