@@ -416,21 +416,8 @@ def test_a_bad_master_list_is_a_usage_error_naming_it(capsys, masters, problem):
     assert exit_info.value.code == 2 and f"argument --master: {problem}" in capsys.readouterr().err
 
 
-NEAT_PYTHON_STYLE = """
-def eval_genomes(genomes, config):
-    for genome_id, genome in genomes:
-        genome.fitness = 1.0
-
-
-def unpacking(genomes):
-    for genome_id, genome in genomes:
-        genome.fitness = 1.0
-
-
-def failing(genomes):
-    raise ValueError("fitness exploded")
-"""
-"""Fitness functions as a user coming from neat-python writes them, and one that fails."""
+NEAT_PYTHON_STYLE = Path(__file__).with_name("neat_python_style.py").read_text()
+"""Fitness functions as a user coming from neat-python writes them, saved in the project folder as npstyle.py."""
 
 WRITE_INSTEAD = "NEATify calls fitness_fn(genomes) with a list of Genome objects; write\n    def fitness(genomes):"
 

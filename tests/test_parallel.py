@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from helpers import serial_and_parallel_fitness
+from neat_python_style import eval_genomes, unpacking
 from neatify import EvaluationError, EvolutionConfig, Population
 from neatify.backends.processes import ParallelEvaluator, column_batches, split_batches
-from neatify.population import NeatPythonFitnessError
 from neatify.io.columns import decode_columns
+from neatify.population import NeatPythonFitnessError
 from xor_task import xor_fitness
 
 CONFIG = EvolutionConfig(population_size=40, prob_add_node=0.2, prob_add_connection=0.3)
@@ -34,16 +35,6 @@ def make_state():
 
 def failing_fitness(genomes):
     raise RuntimeError("fitness exploded")
-
-
-def neat_python_eval_genomes(genomes, config):
-    for _, genome in genomes:
-        genome.fitness = 1.0
-
-
-def unpacking_fitness(genomes):
-    for _, genome in genomes:
-        genome.fitness = 1.0
 
 
 def dying_fitness(genomes):
@@ -183,8 +174,8 @@ def test_gym_example_task_gives_the_same_fitness_in_worker_processes(monkeypatch
 
 
 def test_a_neat_python_fitness_function_is_refused_before_any_process_starts():
-    with pytest.raises(NeatPythonFitnessError, match=r"neat_python_eval_genomes\(genomes, config\) cannot be called"):
-        ParallelEvaluator(neat_python_eval_genomes, workers=2)
+    with pytest.raises(NeatPythonFitnessError, match=r"eval_genomes\(genomes, config\) cannot be called"):
+        ParallelEvaluator(eval_genomes, workers=2)
     with ParallelEvaluator(pid_fitness, workers=1, setup=make_state):  # with setup, the second argument is its state
         pass
 
@@ -195,7 +186,7 @@ def test_a_failed_generation_names_the_neat_python_habit_and_nothing_else(capfd)
     leaving the pool prints no stray thread exception (cancelled batches were never killed under the pool)."""
     pop = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=1)
     with pytest.raises(EvaluationError) as info:
-        with ParallelEvaluator(unpacking_fitness, workers=2) as evaluator:
+        with ParallelEvaluator(unpacking, workers=2) as evaluator:
             pop.run_generation(evaluator)
     assert "TypeError: cannot unpack non-iterable Genome object" in str(info.value)
     assert "unpacks (genome_id, genome) pairs, as neat-python's do" in str(info.value)
