@@ -8,7 +8,8 @@ rates, benchmarks/neat_python_config.ini) and evolve XOR (fitness 4 minus the sq
 solved above 3.9) from the same seeds. Prints, side by side, how many seeds each solves within
 ``--max-generations``, the median generations of those solved and the mean species count.
 ``--unmapped`` adds NEATify with the threshold and gene-count normalisation taken as they are
-(the import before the distance scale was mapped), ``--scales`` NEATify with the threshold divided by
+(the import before the distance scale was mapped), ``--steered`` both steered toward a species count
+(``target_species = "auto"`` set after the import), ``--scales`` NEATify with the threshold divided by
 other scales than ``neatify.config.neat_python.DISTANCE_SCALE``; ``--distances`` measures
 neat-python's distance over NEATify's on the same genomes.
 Needs ``pip install neat-python`` (the ``bench`` extra).
@@ -41,6 +42,7 @@ class Row:
     label: str
     scale: float | None = None
     min_genes: int = 1
+    target_species: int | str = 0
 
 
 @dataclass
@@ -96,6 +98,7 @@ def neatify_config(ini: str, row: Row):
         parser.read(ini)
         config.compatibility_threshold = parser.getfloat("DefaultSpeciesSet", "compatibility_threshold") / row.scale
         config.normalize_min_genes = row.min_genes
+    config.target_species = row.target_species
     return config
 
 
@@ -179,6 +182,7 @@ def main() -> None:
     parser.add_argument("--max-generations", type=int, default=300)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--unmapped", action="store_true", help="also run the import before the scale mapping")
+    parser.add_argument("--steered", action="store_true", help="also run NEATify steered toward 'auto' species")
     parser.add_argument("--scales", type=float, nargs="*", default=[], help="also run NEATify on these distance scales")
     parser.add_argument("--distances", action="store_true", help="also measure the distance ratio on the same genomes")
     args = parser.parse_args()
@@ -186,6 +190,8 @@ def main() -> None:
     rows = [Row("neat-python"), Row("NEATify, from_neat_python")]
     rows += [Row("NEATify, unmapped threshold", *UNMAPPED)] if args.unmapped else []
     rows += [Row(f"NEATify, threshold / {scale:g}", scale) for scale in args.scales]
+    rows += [Row("NEATify, steered (target_species auto)", target_species="auto"),
+             Row("NEATify, unmapped, steered", *UNMAPPED, target_species="auto")] if args.steered else []
     print(f"XOR, seeds {seeds.start}..{seeds.stop - 1}, at most {args.max_generations} generations, solved above "
           f"{SOLVED}")
     with ProcessPoolExecutor(args.processes) as pool:
