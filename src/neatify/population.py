@@ -354,8 +354,8 @@ class Population:
         )
         self.history.append(stats)
         logger.debug("generation %d: best %.4f mean %.4f species %d hidden %.2f connections %.2f",
-                    stats.generation, stats.best_fitness, stats.mean_fitness, stats.num_species,
-                    stats.mean_hidden, stats.mean_connections)
+                     stats.generation, stats.best_fitness, stats.mean_fitness, stats.num_species,
+                     stats.mean_hidden, stats.mean_connections)
         return stats
 
     def staleness(self) -> int:
