@@ -158,9 +158,11 @@ def test_bad_arguments_give_one_line_errors(project, args, message):
 
 @pytest.mark.parametrize("edit, message", [
     (("generations = 6", "generations = 6\nspeed = 2"), "unknown key(s): speed"),
+    (("checkpoint_every", "checkpoint_evry"), "unknown key(s): checkpoint_evry (did you mean checkpoint_every?)"),
     (("num_inputs = 2\n", ""), "missing required key(s): num_inputs"),
     (("seed = 11", "seed = 'x'"), "seed must be int"),
-    (('"xorfit:fitness"', '"xorfit:nothing"'), "has no attribute 'nothing'"),
+    (('"xorfit:fitness"', '"xorfit:nothing"'), "module 'xorfit' has no attribute nothing"),
+    (('"xorfit:fitness"', '"xorfit:fitnes"'), "has no attribute fitnes (did you mean fitness?)"),
     (('"xorfit:fitness"', '"xorfit"'), "expected module:function"),
     (("population_size = 40", "population_sise = 40"), "unknown config key(s): population_sise"),
     (("[evolution]", "[evolutoin]"), "unknown table(s): evolutoin"),
@@ -412,3 +414,67 @@ def test_a_bad_master_list_is_a_usage_error_naming_it(capsys, masters, problem):
     with pytest.raises(SystemExit) as exit_info:
         main(["worker", "xorfit:fitness", "--master", masters])
     assert exit_info.value.code == 2 and f"argument --master: {problem}" in capsys.readouterr().err
+
+
+NEAT_PYTHON_STYLE = Path(__file__).with_name("neat_python_style.py").read_text()
+"""Fitness functions as a user coming from neat-python writes them, saved in the project folder as npstyle.py."""
+
+WRITE_INSTEAD = "NEATify calls fitness_fn(genomes) with a list of Genome objects; write\n    def fitness(genomes):"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_run_tells_a_neat_python_fitness_function_what_to_write(project, capsys, workers):
+    """(genomes, config) is refused with the fix, in one error and no traceback, serial or before the pool starts."""
+    (project / "npstyle.py").write_text(NEAT_PYTHON_STYLE)
+    (project / "run.toml").write_text(RUN_FILE.replace('"xorfit:fitness"', '"npstyle:eval_genomes"')
+                                      .replace("generations = 6", f"generations = 6\nworkers = {workers}"))
+    assert main(["run", "run.toml", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("neatify: error: fitness function eval_genomes(genomes, config) cannot be called")
+    assert WRITE_INSTEAD in err and "Traceback" not in err
+
+
+def test_worker_tells_a_neat_python_fitness_function_what_to_write_before_connecting(project, capsys):
+    (project / "npstyle.py").write_text(NEAT_PYTHON_STYLE)
+    assert main(["worker", "npstyle:eval_genomes", "--master-port", "1", "--max-connect-attempts", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("neatify: error: fitness function eval_genomes") and WRITE_INSTEAD in err
+    assert "master" not in err
+
+
+def test_worker_suggests_the_fitness_function_meant(project, capsys):
+    assert main(["worker", "xorfit:fitnes"]) == 1
+    assert "module 'xorfit' has no attribute fitnes (did you mean fitness?)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("function, message", [
+    ("unpacking", "the fitness function unpacks (genome_id, genome) pairs, as neat-python's do."),
+    ("failing", "ValueError: fitness exploded"),
+])
+def test_pool_errors_are_one_traceback_and_nothing_else(project, function, message):
+    """Through the process pool: the genome's own traceback (not chained to the batch's), the hint for a
+    neat-python habit, and no stray thread exception (Python < 3.12's pool tripping over cancelled batches)."""
+    (project / "npstyle.py").write_text(NEAT_PYTHON_STYLE)
+    (project / "run.toml").write_text(RUN_FILE.replace('"xorfit:fitness"', f'"npstyle:{function}"')
+                                      .replace("generations = 6", "generations = 6\nworkers = 2"))
+    result = neatify("run", "run.toml", "-q", cwd=project)
+    assert result.returncode == 1
+    assert result.stderr.startswith("neatify: error: fitness function failed on a pool worker process for genome")
+    assert message in result.stderr
+    assert result.stderr.count("Traceback") == 1 and "During handling" not in result.stderr
+    assert "Exception in thread" not in result.stderr and "InvalidStateError" not in result.stderr
+
+
+def test_a_run_ending_between_checkpoints_saves_its_last_generation(project, capsys):
+    (project / "run.toml").write_text(RUN_FILE.replace("generations = 6", "generations = 4"))
+    assert main(["run", "run.toml", "-q"]) == 0
+    assert sorted(p.name for p in (project / "ck").iterdir()) == ["checkpoint-2.json.gz", "checkpoint-3.json.gz"]
+    assert Checkpoint.load(project / "ck" / "checkpoint-3.json.gz").generation == 3
+
+
+@pytest.mark.slow
+def test_master_giving_up_on_workers_names_the_flag(project):
+    result = neatify("master", "run.toml", "--port", "0", "--worker-wait-timeout", "0.2", "-q", cwd=project)
+    assert result.returncode == 1
+    assert "start workers or raise --worker-wait-timeout" in result.stderr, result.stderr

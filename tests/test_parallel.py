@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from helpers import serial_and_parallel_fitness
+from neat_python_style import eval_genomes, unpacking
 from neatify import EvaluationError, EvolutionConfig, Population
 from neatify.backends.processes import ParallelEvaluator, column_batches, split_batches
 from neatify.io.columns import decode_columns
+from neatify.population import NeatPythonFitnessError
 from xor_task import xor_fitness
 
 CONFIG = EvolutionConfig(population_size=40, prob_add_node=0.2, prob_add_connection=0.3)
@@ -169,3 +171,25 @@ def test_gym_example_task_gives_the_same_fitness_in_worker_processes(monkeypatch
                                                    CONFIG, seed=2)
     assert parallel == serial
     assert max(serial) > min(serial) >= 1.0
+
+
+def test_a_neat_python_fitness_function_is_refused_before_any_process_starts():
+    with pytest.raises(NeatPythonFitnessError, match=r"eval_genomes\(genomes, config\) cannot be called"):
+        ParallelEvaluator(eval_genomes, workers=2)
+    with ParallelEvaluator(pid_fitness, workers=1, setup=make_state):  # with setup, the second argument is its state
+        pass
+
+
+@pytest.mark.slow
+def test_a_failed_generation_names_the_neat_python_habit_and_nothing_else(capfd):
+    """Unpacking (genome_id, genome) pairs fails in the workers: the error says what to write instead, and
+    leaving the pool prints no stray thread exception (cancelled batches were never killed under the pool)."""
+    pop = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=1)
+    with pytest.raises(EvaluationError) as info:
+        with ParallelEvaluator(unpacking, workers=2) as evaluator:
+            pop.run_generation(evaluator)
+    assert "TypeError: cannot unpack non-iterable Genome object" in str(info.value)
+    assert "unpacks (genome_id, genome) pairs, as neat-python's do" in str(info.value)
+    assert "During handling" not in str(info.value)
+    err = capfd.readouterr().err
+    assert "Exception in thread" not in err and "InvalidStateError" not in err, err

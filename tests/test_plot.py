@@ -13,7 +13,9 @@ from neatify.reporting.reporters import StatisticsReporter
 pytest.importorskip("matplotlib")
 from matplotlib.image import imread  # noqa: E402
 
-from neatify.reporting.plot import draw_genome, genome_figure, genome_positions, plot_fitness, plot_species  # noqa: E402
+from neatify.reporting.plot import (  # noqa: E402
+    draw_genome, fitness_figure, genome_figure, genome_positions, plot_fitness, plot_species, species_figure,
+)
 
 CONFIG = EvolutionConfig(population_size=30, prob_add_node=0.4, prob_add_connection=0.4, prob_toggle_enable=0.05)
 
@@ -86,3 +88,15 @@ def test_long_node_names_fit_in_the_figure(run):
         extent = label.get_window_extent(renderer)
         assert box.x0 <= extent.x0 and extent.x1 <= box.x1 and box.y0 <= extent.y0 and extent.y1 <= box.y1, \
             label.get_text()
+
+
+def test_generations_are_labelled_with_whole_numbers():
+    """A run of three generations: matplotlib alone would tick 0.25, 0.5, ...; a generation is a whole number."""
+    stats = StatisticsReporter()
+    pop = Population(num_inputs=2, num_outputs=1, config=CONFIG, seed=1)
+    pop.add_reporter(stats)
+    pop.run(lambda gs: [setattr(g, "fitness", float(g.id % 7)) for g in gs], 3)
+    for figure in (fitness_figure(pop.history), fitness_figure(stats), species_figure(stats)):
+        figure.canvas.draw()  # ticks as they are drawn
+        ticks = [label.get_text() for label in figure.axes[0].get_xticklabels() if label.get_text()]
+        assert ticks and all(text.lstrip("−-").isdigit() for text in ticks), ticks

@@ -4,6 +4,7 @@ import random
 import numpy as np
 import pytest
 
+import neat_python_style
 from helpers import doc_snippet
 from neatify import EvolutionConfig, FitnessError, Network, Population
 from neatify.breeding.reproduction import allocate_offspring, shared_fitness
@@ -307,19 +308,9 @@ def test_importing_neatify_is_silent_and_light():
     assert result.stdout == "0 False False\n"
 
 
-def neat_python_eval_genomes(genomes, config):
-    for genome_id, genome in genomes:
-        genome.fitness = 1.0
-
-
-def id_pairs_fitness(genomes):
-    for genome_id, genome in genomes:
-        genome.fitness = 1.0
-
-
 @pytest.mark.parametrize("fitness_fn, words", [
-    (neat_python_eval_genomes, r"neat_python_eval_genomes\(genomes, config\) cannot be called with the genomes alone"),
-    (id_pairs_fitness, r"unpacks \(genome_id, genome\) pairs"),
+    (neat_python_style.eval_genomes, r"eval_genomes\(genomes, config\) cannot be called with the genomes alone"),
+    (neat_python_style.unpacking, r"unpacks \(genome_id, genome\) pairs"),
 ])
 def test_neat_python_fitness_functions_are_told_what_to_write(fitness_fn, words):
     pop = Population(pop_size=10, seed=1)

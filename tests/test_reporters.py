@@ -41,6 +41,27 @@ def test_progress_reporter_writes_one_line_per_generation():
     assert "species" in lines[1] and "eval/s" in lines[1]
 
 
+def test_each_generation_is_reported_once_with_info_logging(caplog):
+    """A reporter's line is the generation's report: logging at INFO (as the examples set it) adds no second one."""
+    stream = io.StringIO()
+    with caplog.at_level(logging.INFO):
+        population(ProgressReporter(stream)).run(size_fitness, 3)
+    assert len(stream.getvalue().splitlines()) == 3
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("generation ")] == []
+
+
+def test_checkpoint_reporter_finish_saves_the_last_generation_once(tmp_path):
+    reporter = CheckpointReporter(tmp_path, every_generations=2)
+    pop = population(reporter)
+    pop.run(size_fitness, 3)
+    assert reporter.finish(pop) == tmp_path / "checkpoint-2.json.gz"
+    assert reporter.finish(pop) is None  # just saved
+    pop.run(size_fitness, 1)
+    assert reporter.finish(pop) is None  # generation 3 was saved by the schedule
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-1.json.gz", "checkpoint-2.json.gz",
+                                                          "checkpoint-3.json.gz"]
+
+
 class Stream(io.StringIO):
     """A text stream that says whether it is a terminal (``tty``) and remembers being asked, as a bar must ask."""
 

@@ -120,10 +120,12 @@ def evaluate_batch(fitness_fn: Callable[..., Any], genomes: list[Genome], state:
     for genome in genomes:
         genome.fitness = None
     errors: dict[int, str] = {}
+    first_trace = None
     try:
         fitness_fn(genomes, *args)
     except Exception:
         first_trace = traceback.format_exc()
+    if first_trace is not None:  # retried outside the handler, so a genome's traceback is its own, not chained
         for genome in genomes:
             if genome.fitness is None:
                 try:

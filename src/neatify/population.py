@@ -40,7 +40,11 @@ _WRITE_INSTEAD = ("NEATify calls fitness_fn(genomes) with a list of Genome objec
                   "            genome.fitness = ...  # higher is better; the id is genome.id")
 
 
-def neat_python_hint(fitness_fn: Callable[..., Any], genomes: list[Genome], exc: TypeError) -> str | None:
+class NeatPythonFitnessError(TypeError):
+    """A fitness function written for neat-python's calling convention; the message says what to write."""
+
+
+def neat_python_hint(fitness_fn: Callable[..., Any], genomes: list[Genome], exc: Exception) -> str | None:
     """What to write instead when ``exc`` comes from a fitness function written for neat-python
     (``eval_genomes(genomes, config)``, ``for genome_id, genome in genomes``); None otherwise."""
     if "cannot unpack non-iterable Genome" in str(exc):
@@ -338,7 +342,7 @@ class Population:
             hint = neat_python_hint(fitness_fn, genomes, exc)
             if hint is None:
                 raise
-            raise TypeError(hint) from exc
+            raise NeatPythonFitnessError(hint) from exc
 
     def run(self, fitness_fn: FitnessFunction, generations: int, fitness_threshold: float | None = None) -> Genome:
         """Run up to ``generations`` generations, stopping early once the best fitness reaches
@@ -421,9 +425,9 @@ class Population:
             evaluations=self.evaluations,
         )
         self.history.append(stats)
-        logger.info("generation %d: best %.4f mean %.4f species %d hidden %.2f connections %.2f",
-                    stats.generation, stats.best_fitness, stats.mean_fitness, stats.num_species,
-                    stats.mean_hidden, stats.mean_connections)
+        logger.debug("generation %d: best %.4f mean %.4f species %d hidden %.2f connections %.2f",
+                     stats.generation, stats.best_fitness, stats.mean_fitness, stats.num_species,
+                     stats.mean_hidden, stats.mean_connections)
         return stats
 
     def staleness(self) -> int:

@@ -25,7 +25,7 @@ from neatify.evaluation import (
 )
 from neatify.genome.genome import Genome
 from neatify.io.columns import ColumnEncoder, GenomeColumns, decode_columns
-from neatify.population import FitnessFunction
+from neatify.population import FitnessFunction, NeatPythonFitnessError, neat_python_hint
 
 logger = logging.getLogger("neatify.backends.processes")
 
@@ -101,6 +101,10 @@ class ParallelEvaluator:
         """Seconds to wait for each batch's result (None: no bound)."""
         self.error_fitness = check_error_fitness(error_fitness)
         """Fitness given to a genome the fitness function failed on; None raises ``EvaluationError``."""
+        self._fitness_fn = None if setup is not None else fitness_fn  # checked for neat-python's convention
+        hint = None if setup is not None else neat_python_hint(fitness_fn, [], TypeError())
+        if hint is not None:  # a function written for neat-python: said before any process starts
+            raise NeatPythonFitnessError(hint)
         context = multiprocessing.get_context(start_method)
         self._ready = context.Value("i", 0)  # workers through their start-up (imports and setup)
         self._pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
@@ -120,10 +124,17 @@ class ParallelEvaluator:
             try:
                 apply_results(by_id, self._result(future, number, len(batches)), "a pool worker process",
                               self.error_fitness)
-            except EvaluationError:
+            except EvaluationError as exc:
                 for queued in futures:  # the generation has failed: its batches not yet started never run
                     queued.cancel()
-                raise
+                raise self._with_hint(exc, genomes) from None
+
+    def _with_hint(self, exc: EvaluationError, genomes: list[Genome]) -> EvaluationError:
+        """``exc``, followed by what to write instead when the fitness function was written for neat-python."""
+        hint = None if self._fitness_fn is None else neat_python_hint(self._fitness_fn, genomes, exc)
+        if hint is None:
+            return exc
+        return EvaluationError(exc.genome_id, exc.where, f"{exc.remote_traceback.rstrip()}\n{hint}")
 
     def _result(self, future: Future[BatchResult], number: int, total: int) -> BatchResult:
         """A batch's results; on a timeout or a pool that died the pool is stopped and the error
@@ -164,5 +175,8 @@ class ParallelEvaluator:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
-        """Leaving on an exception (an interruption, a failed generation) kills the pool at once."""
-        self.close(terminate=exc_type is not None)
+        """Leaving on an exception (an interruption, a timeout) kills the pool at once; after a failed
+        generation (``EvaluationError``) the batches already running finish first: its queued batches are
+        cancelled, and killing their processes would make Python < 3.12's pool thread fail on them
+        (``InvalidStateError: CANCELLED``, printed by that thread)."""
+        self.close(terminate=exc_type is not None and not issubclass(exc_type, EvaluationError))

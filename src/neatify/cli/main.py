@@ -8,6 +8,7 @@ end with a one-line ``neatify: error: ...`` on stderr and exit status 2 (usage) 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import logging
 import math
@@ -25,8 +26,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from neatify import __version__
 from neatify.io.checkpoint import Checkpoint, CheckpointError
 from neatify.config import ConfigError, EvolutionConfig
+from neatify.config.evolution import _with_suggestion
 from neatify.genome.genome import Genome
-from neatify.population import FitnessError, Population
+from neatify.population import FitnessError, NeatPythonFitnessError, Population, neat_python_hint
 from neatify.reporting.reporters import Reporter, StatisticsReporter
 
 if TYPE_CHECKING:
@@ -81,8 +83,10 @@ class SignalStop(Reporter):
             raise Interrupted(signum)
 
     def evaluating_with(self, fitness_fn: Callable[..., Any]) -> Callable[[list[Genome]], Any]:
-        """``fitness_fn``, marked as a place where a signal may stop the run at once."""
+        """``fitness_fn``, marked as a place where a signal may stop the run at once (with its signature,
+        which the hint for a fitness function written for neat-python reads)."""
 
+        @functools.wraps(fitness_fn)
         def evaluate(genomes: list[Genome]) -> Any:
             self.evaluating = True
             try:
@@ -141,7 +145,8 @@ def load_callable(spec: str, search: Sequence[str | Path] = ()) -> Callable[...,
         raise CLIError(f"cannot import {module_name!r} (from {spec!r}): {exc}") from exc
     for part in attr.split("."):
         if not hasattr(target, part):
-            raise CLIError(f"module {module_name!r} has no attribute {attr!r}")
+            public = [name for name in dir(target) if not name.startswith("_")]
+            raise CLIError(f"module {module_name!r} has no attribute {_with_suggestion(part, public)}")
         target = getattr(target, part)
     if not callable(target):
         raise CLIError(f"{spec!r} is not callable")
@@ -170,7 +175,7 @@ class RunConfig:
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise CLIError(f"[run]: unknown key(s): {', '.join(unknown)}")
+            raise CLIError(f"[run]: unknown key(s): {', '.join(_with_suggestion(k, list(known)) for k in unknown)}")
         missing = [n for n in ("num_inputs", "num_outputs") if n not in data]
         if missing:
             raise CLIError(f"[run]: missing required key(s): {', '.join(missing)}")
@@ -255,6 +260,8 @@ def _evolve(population: Population, run: RunConfig, fitness_fn: Callable[..., An
         try:
             with stop.loop() if stop is not None else nullcontext():
                 population.run(fitness_fn, remaining, run.fitness_threshold)
+            if checkpoints is not None:  # the last generation, between two checkpoint_every
+                checkpoints.finish(population)
         except Interrupted:
             if checkpoints is not None:
                 print(f"neatify: saved {checkpoints.save(population)}", file=sys.stderr)
@@ -329,6 +336,9 @@ def _command_worker(args: argparse.Namespace) -> int:
     from neatify.distributed import DistributedError, WorkerNode
 
     fitness_fn = load_callable(args.fitness)
+    hint = None if args.setup is not None else neat_python_hint(fitness_fn, [], TypeError())
+    if hint is not None:  # before connecting: the master would only see each genome fail
+        raise NeatPythonFitnessError(hint)
     if args.processes is not None and not args.supervised_child:
         return _supervise_workers(args)
     host, port, masters = _master_addresses(args)
@@ -682,7 +692,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # stdout closed early, as by `neatify show ... | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except (CLIError, ConfigError, CheckpointError, FitnessError, OSError) as exc:
+    except (CLIError, ConfigError, CheckpointError, FitnessError, NeatPythonFitnessError, OSError) as exc:
         print(f"neatify: error: {exc}", file=sys.stderr)
         return 1
     except Interrupted as exc:

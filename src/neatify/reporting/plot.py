@@ -40,9 +40,22 @@ def _save(fig: Any, path: str | Path) -> Path:
     return path
 
 
+def _generation_axis(ax: Any) -> None:
+    """Label the x axis "generation", with whole-number ticks only (a short run would get 0.25, 0.5, ...)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("generation")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def plot_fitness(history: StatisticsReporter | Sequence[GenerationStats], path: str | Path,
                  title: str = "Fitness") -> Path:
     """Best and mean fitness per generation, from ``population.history`` or a StatisticsReporter."""
+    return _save(fitness_figure(history, title), path)
+
+
+def fitness_figure(history: StatisticsReporter | Sequence[GenerationStats], title: str = "Fitness") -> Any:
+    """The matplotlib ``Figure`` that ``plot_fitness`` saves."""
     if hasattr(history, "column"):
         generations, best, mean = (history.column(n) for n in ("generation", "best_fitness", "mean_fitness"))
     else:
@@ -52,23 +65,30 @@ def plot_fitness(history: StatisticsReporter | Sequence[GenerationStats], path: 
     ax = fig.add_subplot()
     ax.plot(generations, best, label="best", color="tab:blue")
     ax.plot(generations, mean, label="mean", color="tab:gray", linestyle="--")
-    ax.set(xlabel="generation", ylabel="fitness", title=title)
+    ax.set(ylabel="fitness", title=title)
+    _generation_axis(ax)
     ax.grid(alpha=0.3)
     ax.legend()
-    return _save(fig, path)
+    return fig
 
 
 def plot_species(statistics: StatisticsReporter, path: str | Path, title: str = "Species") -> Path:
     """Stacked species sizes per generation, from a StatisticsReporter."""
+    return _save(species_figure(statistics, title), path)
+
+
+def species_figure(statistics: StatisticsReporter, title: str = "Species") -> Any:
+    """The matplotlib ``Figure`` that ``plot_species`` saves."""
     generations, ids, sizes = statistics.species_sizes()
     fig = _figure(7, 4)
     ax = fig.add_subplot()
     if ids:
         ax.stackplot(generations, sizes, labels=[f"species {i}" for i in ids], edgecolor="white", linewidth=0.3)
-    ax.set(xlabel="generation", ylabel="genomes", title=title)
+    ax.set(ylabel="genomes", title=title)
+    _generation_axis(ax)
     if 0 < len(ids) <= 12:
         ax.legend(loc="upper left", fontsize="small")
-    return _save(fig, path)
+    return fig
 
 
 def plot_elites(archive: EliteArchive, path: str | Path, dims: tuple[int, int] = (0, 1),

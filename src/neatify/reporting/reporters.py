@@ -203,6 +203,7 @@ class CheckpointReporter(Reporter):
         self.filename = filename
         self.last_path: Path | None = None
         self._last_time = time.monotonic()
+        self._saved_generation: int | None = None
         self._check_writable()
 
     def end_generation(self, population: Population, stats: GenerationStats) -> None:
@@ -210,6 +211,12 @@ class CheckpointReporter(Reporter):
         due_time = self.every_seconds is not None and time.monotonic() - self._last_time >= self.every_seconds
         if due_generation or due_time:
             self.save(population)
+
+    def finish(self, population: Population) -> Path | None:
+        """At a run's end, save its last generation unless that one was just saved; returns the new path."""
+        if self._saved_generation == population.generation:
+            return None
+        return self.save(population)
 
     def _check_writable(self) -> None:
         """Fail now, not after the first generations, when no checkpoint can be written where it goes."""
@@ -239,5 +246,6 @@ class CheckpointReporter(Reporter):
         Checkpoint.save_state(state, path, epoch, leader)
         self.last_path = path
         self._last_time = time.monotonic()
+        self._saved_generation = generation
         logger.info("saved checkpoint %s", path)
         return path

@@ -257,7 +257,7 @@ class Dispatcher:
         if limit is not None and now - running.alone_since >= limit and job.error is None:
             job.error = WorkerWaitTimeout(f"gave up after {limit:.1f}s waiting for workers on {self.peers.where} "
                                           f"with generation {job.generation} unfinished; start workers or raise "
-                                          "worker_wait_timeout")
+                                          "--worker-wait-timeout (DistributedConfig.worker_wait_timeout)")
             self._settle(now)
 
     def _plan(self, now: float, actions: list[Action]) -> None:

@@ -314,7 +314,8 @@ class SystemCoordinator:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise WorkerWaitTimeout(f"gave up after {limit:.1f}s {why} ({self._core.num_workers} "
-                                            "connected); start workers or raise worker_wait_timeout")
+                                            "connected); start workers or raise --worker-wait-timeout "
+                                            "(DistributedConfig.worker_wait_timeout)")
                 self._changed.wait(0.5 if remaining is None else min(0.5, remaining))
 
     def evaluate(self, genomes: list[Genome], generation: int,
