@@ -1,4 +1,4 @@
-"""Evolve a LunarLander-v3 controller with gymnasium and Box2D (``pip install 'neatify-neat[gym]' "gymnasium[box2d]"``).
+"""Evolve a LunarLander-v3 controller with gymnasium and Box2D (from a checkout: ``pip install '.[gym]' "gymnasium[box2d]"``).
 
     python examples/lunar_lander_gym.py --generations 200 --workers 2 --out lander-run
 
@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cartpole_gym import GymTask, evolve  # noqa: E402
+from cartpole_gym import GymEvaluator, evolve  # noqa: E402
 
-lander_fitness = GymTask("LunarLander-v3", episodes=3, max_steps=1000)
+lander_fitness = GymEvaluator("LunarLander-v3", episodes=3, max_steps=1000)
 """``neatify worker lunar_lander_gym:lander_fitness`` evaluates LunarLander for a master."""
 
 

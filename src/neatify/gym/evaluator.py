@@ -124,6 +124,7 @@ class GymEvaluator:
         """The environments (made on first use in each process): MuJoCo's native stepper where one exists."""
         if self._bank is None:
             self._bank = self._make_bank()
+        if self._adapter is None:
             self._adapter = ActionAdapter.for_space(self._bank.action_space, self.name, self.output_range)
             if self._normalize and self.normalizer is None:
                 self.normalizer = ObservationNormalizer(self._bank.obs_size)
