@@ -10,6 +10,8 @@ are short) is evaluated by each contender; the figure is total environment steps
 - mujoco.rollout: the same replay, one ``mujoco.rollout.rollout`` call per population step (physics only).
 - neatify.gym native: ``GymEvaluator("Hopper-v5")``, the whole evaluation (networks, actions, rewards).
 - neatify.gym, gymnasium envs: the same with ``native=False``: a Python loop of ``env.step`` calls.
+- gymnasium envs in a list / SyncVectorEnv: gymnasium's stepping alone (random actions), the two ways to
+  hold many environments.
 - neat-python 2.0: its own per-genome loop (FeedForwardNetwork.activate, one env.step at a time).
 - EvoTorch VecGymNE: a linear policy per solution, its vectorised gymnasium environments (if installed).
 """
@@ -95,6 +97,28 @@ def rollout_rate(bank: RecordingHopper, genomes: int, seed: int) -> float:
     return total / (time.perf_counter() - start)
 
 
+def stepping_rates(genomes: int, steps: int, seed: int) -> list[tuple[str, float, int]]:
+    """Gymnasium's own stepping, no networks: a list of environments against ``SyncVectorEnv`` (its autoreset
+    resets a finished one on its next step), the same random actions, ``steps`` population steps."""
+    actions = np.random.default_rng(seed).uniform(-1.0, 1.0, (steps, genomes, 3))
+    envs = [gymnasium.make("Hopper-v5") for _ in range(genomes)]
+    for i, env in enumerate(envs):
+        env.reset(seed=seed + i)
+    start = time.perf_counter()
+    for step in actions:
+        for env, action in zip(envs, step):
+            if env.step(action)[2]:
+                env.reset()
+    listed = genomes * steps / (time.perf_counter() - start)
+    vector = gymnasium.vector.SyncVectorEnv([lambda: gymnasium.make("Hopper-v5")] * genomes)
+    vector.reset(seed=seed)
+    start = time.perf_counter()
+    for step in actions:
+        vector.step(step)
+    return [("gymnasium envs in a list (no networks)", listed, genomes * steps),
+            ("gymnasium SyncVectorEnv (no networks)", genomes * steps / (time.perf_counter() - start), genomes * steps)]
+
+
 def neat_python_rate(genomes: int, seed: int) -> tuple[float, int]:
     import neat
 
@@ -152,16 +176,18 @@ def main() -> None:
     if "gymnasium-envs" not in args.skip:
         rate, steps, _ = neatify_rate(args.genomes, False, args.seed)
         rows.append(("neatify.gym, gymnasium envs", rate, steps))
+    if "gymnasium-envs" not in args.skip:
+        rows += stepping_rates(args.genomes, 20, args.seed)
     if "neat-python" not in args.skip:
         rows.append(("neat-python 2.0 per-genome loop", *neat_python_rate(args.genomes, args.seed)))
     if "evotorch" not in args.skip:
         result = evotorch_rate(args.genomes)
         rows.append(("EvoTorch VecGymNE", *result) if isinstance(result, tuple) else ("EvoTorch VecGymNE", 0.0, result))
     print(f"Hopper-v5, population {args.genomes}, one generation, torch threads 1")
-    print(f"{'':34} {'env steps/s':>12} {'steps':>8} {'neatify native is':>20}")
+    print(f"{'':40} {'env steps/s':>12} {'steps':>8} {'neatify native is':>20}")
     for name, rate, steps in rows:
         ratio = f"{native / rate:.2f}x" if rate else "-"
-        print(f"{name:34} {rate:12,.0f} {steps!s:>8} {ratio:>20}")
+        print(f"{name:40} {rate:12,.0f} {steps!s:>8} {ratio:>20}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,10 @@ RUN_ELSEWHERE = {
     ("docs/usage.md", "EvolutionConfig(target_species=25)"): "test_population.py",
     ("docs/usage.md", "RayEvaluator(fitness, num_actors=16"): "test_ray.py",
     ("docs/batched.md", "batch = add_nodes(batch, rows"): "test_batch_structure.py",
+    ("docs/gym.md", 'GymEvaluator("CartPole-v1", episodes=5'): "test_gym_docs.py",
+    ("docs/gym.md", 'GymEvaluator("Hopper-v5", seed=1)'): "test_gym_docs.py",
+    ("docs/gym.md", 'gym = "CartPole-v1"'): "test_gym_docs.py",
+    ("docs/gym.md", "neatify worker cartpole.toml"): "test_gym_docs.py",
 }
 RUN_HERE = {
     ("README.md", "python examples/distributed_xor_master.py"): "test_xor_example_commands",
@@ -65,6 +69,8 @@ EXCLUDED = {
                                           "127.0.0.1 run in test_cli.py",
     ("docs/distributed.md", 'RayEvaluator(fitness, address="auto")'): "needs a running Ray cluster to connect "
                                                                        "to; RayEvaluator runs in test_ray.py",
+    ("docs/gym.md", "pip install '.[mujoco]'"): "installs from the package index into a new virtualenv (what `make` "
+                                               "does); the suite runs in one with these extras",
     ("docs/cli.md", "# on the master machine"): "a master on 0.0.0.0 and workers on other machines "
                                                 "(MASTER-ADDRESS); the same commands on 127.0.0.1 run in "
                                                 "test_cli.py",
