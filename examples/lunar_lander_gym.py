@@ -1,4 +1,6 @@
-"""Evolve a LunarLander-v3 controller with gymnasium and Box2D (from a checkout: ``pip install '.[gym]' "gymnasium[box2d]"``).
+"""Evolve a LunarLander-v3 controller with gymnasium and Box2D.
+
+From a checkout: ``pip install '.[gym]' "gymnasium[box2d]"``, then
 
     python examples/lunar_lander_gym.py --generations 200 --workers 2 --out lander-run
 
@@ -22,7 +24,7 @@ def require_box2d() -> None:
     try:
         import Box2D  # noqa: F401
     except ImportError:
-        raise SystemExit("LunarLander needs Box2D: pip install 'gymnasium[box2d]' (it builds with swig)") from None
+        raise SystemExit("LunarLander needs Box2D: pip install 'gymnasium[box2d]'") from None
 
 
 if __name__ == "__main__":

@@ -46,12 +46,12 @@ def reference_returns(env_id: str, genome: Genome, seeds: list[int], max_steps: 
 
 
 def test_cartpole_returns_equal_each_genome_stepped_alone() -> None:
-    genomes = population_genomes(4, 2, 12)
-    evaluator = GymEvaluator("CartPole-v1", episodes=2, max_steps=200, seed=5)
+    genomes = population_genomes(4, 2, 10)
+    evaluator = GymEvaluator("CartPole-v1", episodes=2, max_steps=100, seed=5)
     episodes = evaluator.run(genomes)
     seeds = episode_seeds(5, 0, 2)
     for k, genome in enumerate(genomes):
-        expected = reference_returns("CartPole-v1", genome, seeds, 200, lambda out: int(out.argmax()))
+        expected = reference_returns("CartPole-v1", genome, seeds, 100, lambda out: int(out.argmax()))
         assert episodes.returns[k].tolist() == pytest.approx(expected), f"genome {genome.id}"
     assert len({tuple(r) for r in episodes.returns.tolist()}) > 1  # the genomes behave differently
 

@@ -1,4 +1,5 @@
-"""A run file's ``[task] gym = ...``: ``neatify run`` and ``neatify worker`` with no Python file, equal to the library."""
+"""A run file's ``[task] gym = ...``: ``neatify run`` and ``neatify worker`` need no Python file and equal the
+library."""
 
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ def test_run_file_task_runs_without_a_python_file_and_equals_the_library(project
     (("episodes = 2", "episode = 2"), "[task]: unknown key(s): episode; expected gym, episodes"),
     (("episodes = 2", "episodes = true"), "[task]: episodes must be int, got True"),
     (('gym = "CartPole-v1"', 'gym = "NoSuchEnv-v0"'), "[task] gym = 'NoSuchEnv-v0': NameNotFound"),
-    (("num_inputs = 4", "num_inputs = 3"), "needs num_inputs = 4 and num_outputs = 2 in [run]; the run file has 3 and 2"),
+    (("num_inputs = 4", "num_inputs = 3"),
+     "needs num_inputs = 4 and num_outputs = 2 in [run]; the run file has 3 and 2"),
     (("[run]", '[run]\nfitness = "x:y"'), "give [run] fitness or a [task] table, not both"),
     (('gym = "CartPole-v1"', 'gymn = "CartPole-v1"'), "[task]: unknown key(s): gymn"),
 ])
