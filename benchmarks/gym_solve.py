@@ -26,7 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("env")
     parser.add_argument("--threshold", type=float, required=True)
-    parser.add_argument("--pop-size", type=int, default=150)
+    parser.add_argument("--pop-size", type=int, default=100)
     parser.add_argument("--generations", type=int, default=200)
     parser.add_argument("--episodes", type=int, default=1)
     parser.add_argument("--unseen", type=int, default=100, help="episodes the champion is scored on afterwards")
@@ -37,8 +37,7 @@ def main() -> None:
     torch.set_num_threads(1)
     evaluator = GymEvaluator(args.env, episodes=args.episodes, seed=args.seed, normalize=args.normalize)
     num_inputs, num_outputs = evaluator.shape()
-    config = EvolutionConfig(population_size=args.pop_size, prob_add_node=0.1, prob_add_connection=0.2,
-                             target_species="auto")
+    config = EvolutionConfig(population_size=args.pop_size, prob_add_node=0.1, prob_add_connection=0.2)
     population = Population(num_inputs=num_inputs, num_outputs=num_outputs, config=config, seed=args.seed)
     population.add_reporter(ProgressReporter())
     start = time.perf_counter()
