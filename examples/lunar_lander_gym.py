@@ -1,4 +1,6 @@
-"""Evolve a LunarLander-v3 controller with gymnasium and Box2D (``pip install 'neatify-neat[gym]' "gymnasium[box2d]"``).
+"""Evolve a LunarLander-v3 controller with gymnasium and Box2D.
+
+From a checkout: ``pip install '.[gym]' "gymnasium[box2d]"``, then
 
     python examples/lunar_lander_gym.py --generations 200 --workers 2 --out lander-run
 
@@ -11,9 +13,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cartpole_gym import GymTask, evolve  # noqa: E402
+from cartpole_gym import GymEvaluator, evolve  # noqa: E402
 
-lander_fitness = GymTask("LunarLander-v3", episodes=3, max_steps=1000)
+lander_fitness = GymEvaluator("LunarLander-v3", episodes=3, max_steps=1000)
 """``neatify worker lunar_lander_gym:lander_fitness`` evaluates LunarLander for a master."""
 
 
@@ -22,7 +24,7 @@ def require_box2d() -> None:
     try:
         import Box2D  # noqa: F401
     except ImportError:
-        raise SystemExit("LunarLander needs Box2D: pip install 'gymnasium[box2d]' (it builds with swig)") from None
+        raise SystemExit("LunarLander needs Box2D: pip install 'gymnasium[box2d]'") from None
 
 
 if __name__ == "__main__":

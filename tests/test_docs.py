@@ -33,6 +33,10 @@ RUN_ELSEWHERE = {
     ("docs/usage.md", "Checkpoint.export_elites_json(pop.selection.elites"): "test_behaviours.py",
     ("docs/usage.md", "scores = novelty(behaviours, archive="): "test_novelty.py",
     ("docs/mazes.md", "def maze_fitness(genomes):"): "test_maze.py",
+    ("docs/gym.md", 'GymEvaluator("CartPole-v1", episodes=5'): "test_gym_docs.py",
+    ("docs/gym.md", 'GymEvaluator("Hopper-v5", seed=1)'): "test_gym_docs.py",
+    ("docs/gym.md", 'gym = "CartPole-v1"'): "test_gym_docs.py",
+    ("docs/gym.md", "neatify worker cartpole.toml"): "test_gym_docs.py",
 }
 RUN_HERE = {
     ("README.md", "python examples/distributed_xor_master.py"): "test_xor_example_commands",
@@ -69,6 +73,8 @@ EXCLUDED = {
                                           "127.0.0.1 run in test_cli.py",
     ("docs/distributed.md", 'RayEvaluator(fitness, address="auto")'): "needs a running Ray cluster to connect "
                                                                        "to; RayEvaluator runs in test_ray.py",
+    ("docs/gym.md", "pip install '.[mujoco]'"): "installs from the package index into a new virtualenv (what `make` "
+                                               "does); the suite runs in one with these extras",
     ("docs/cli.md", "# on the master machine"): "a master on 0.0.0.0 and workers on other machines "
                                                 "(MASTER-ADDRESS); the same commands on 127.0.0.1 run in "
                                                 "test_cli.py",

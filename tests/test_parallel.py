@@ -165,9 +165,9 @@ def test_a_batch_slower_than_the_timeout_stops_the_pool():
 def test_gym_example_task_gives_the_same_fitness_in_worker_processes(monkeypatch):
     pytest.importorskip("gymnasium")
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "examples"))  # workers import it too
-    from cartpole_gym import GymTask
+    from cartpole_gym import GymEvaluator
 
-    serial, parallel = serial_and_parallel_fitness(GymTask("CartPole-v1", episodes=2, max_steps=200), 4, 2,
+    serial, parallel = serial_and_parallel_fitness(GymEvaluator("CartPole-v1", episodes=2, max_steps=200), 4, 2,
                                                    CONFIG, seed=2)
     assert parallel == serial
     assert max(serial) > min(serial) >= 1.0

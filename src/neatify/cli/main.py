@@ -203,9 +203,9 @@ def read_run_tables(path: str | Path) -> tuple[RunConfig, dict[str, Any]]:
         raise CLIError(f"{path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise CLIError(f"{path}: not valid TOML: {exc}") from None
-    unknown = sorted(set(data) - {"run", "evolution"})
+    unknown = sorted(set(data) - {"run", "evolution", "task"})
     if unknown:
-        raise CLIError(f"{path}: unknown table(s): {', '.join(unknown)}; expected [run] and [evolution]")
+        raise CLIError(f"{path}: unknown table(s): {', '.join(unknown)}; expected [run], [evolution] and [task]")
     if "run" not in data:
         raise CLIError(f"{path}: missing the [run] table")
     return RunConfig.from_dict(data["run"]), data.get("evolution", {})
@@ -220,9 +220,11 @@ def _run_tables(args: argparse.Namespace) -> tuple[RunConfig, dict[str, Any]]:
 
 def _command_run(args: argparse.Namespace) -> int:
     run, evolution = _run_tables(args)
-    if run.fitness is None:
-        raise CLIError(f"{args.config}: [run] needs fitness = \"module:function\" for a local run")
-    fitness_fn = load_callable(run.fitness, search=[Path(args.config).resolve().parent])
+    fitness_fn = _task_fitness(args.config, run)
+    if fitness_fn is None and run.fitness is None:
+        raise CLIError(f"{args.config}: [run] needs fitness = \"module:function\" (or a [task] table) for a local run")
+    if fitness_fn is None:
+        fitness_fn = load_callable(run.fitness, search=[Path(args.config).resolve().parent])
     config = EvolutionConfig.from_dict(evolution)  # after the import: it may register activations
     if args.resume:
         population = Checkpoint.load(args.resume)
@@ -236,6 +238,27 @@ def _command_run(args: argparse.Namespace) -> int:
         evaluator = ParallelEvaluator(fitness_fn, run.workers) if run.workers > 1 else nullcontext(fitness_fn)
         with evaluator as evaluate:
             return _evolve(population, run, stop.evaluating_with(evaluate), args.quiet, stop)
+
+
+def _task_fitness(path: str | Path, run: RunConfig) -> Callable[..., Any] | None:
+    """The fitness function of the run file's ``[task]`` table (``neatify.cli.task``), None without one."""
+    from neatify.cli.task import TaskError, run_file_fitness
+
+    try:
+        return run_file_fitness(path, run.fitness, run.seed, (run.num_inputs, run.num_outputs))
+    except TaskError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _worker_fitness(spec: str) -> Callable[..., Any]:
+    """``neatify worker``'s fitness: ``module:function``, or a run file's ``[task]``."""
+    if not spec.endswith(".toml"):
+        return load_callable(spec)
+    run, _ = read_run_tables(spec)
+    fitness_fn = _task_fitness(spec, run)
+    if fitness_fn is None:
+        raise CLIError(f"{spec}: a worker given a run file needs its [task] table")
+    return fitness_fn
 
 
 def _evolve(population: Population, run: RunConfig, fitness_fn: Callable[..., Any], quiet: bool,
@@ -339,6 +362,7 @@ def _command_worker(args: argparse.Namespace) -> int:
     hint = None if args.setup is not None else neat_python_hint(fitness_fn, [], TypeError())
     if hint is not None:  # before connecting: the master would only see each genome fail
         raise NeatPythonFitnessError(hint)
+    fitness_fn = _worker_fitness(args.fitness)
     if args.processes is not None and not args.supervised_child:
         return _supervise_workers(args)
     host, port, masters = _master_addresses(args)
@@ -628,8 +652,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="evaluate genomes for a master",
                                  description="Connect to a master and evaluate the genomes it sends until it "
                                              "shuts down.")
-    worker.add_argument("fitness", metavar="MODULE:FUNCTION",
-                        help="fitness function, called with a list of genomes; sets genome.fitness on each")
+    worker.add_argument("fitness", metavar="MODULE:FUNCTION|RUNFILE.toml",
+                        help="fitness function, called with a list of genomes; sets genome.fitness on each; or a run "
+                             "file whose [task] table names the task")
     worker.add_argument("--setup", metavar="MODULE:FUNCTION",
                         help="run once before registering; its result is the fitness function's second argument")
     worker.add_argument("--master-host", help="master's address (default 127.0.0.1)")

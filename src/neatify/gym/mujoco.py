@@ -1,0 +1,95 @@
+"""MuJoCo environments stepped natively: physics by ``mujoco.mj_step`` on each episode's ``MjData``, the
+observations, rewards and ends of all episodes computed at once in numpy.
+
+Gymnasium's ``Hopper-v5.step`` spends about as long in Python (observation, reward, health check,
+wrappers) as in the physics; here that Python runs once per population step. Episodes start from
+the very states gymnasium's own ``reset(seed=...)`` gives, and each step equals gymnasium's to the bit
+(tests/test_gym_mujoco.py checks it), so a genome's fitness is the same either way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from neatify.gym.envs import StepResult
+
+
+class HopperBank:
+    """Hopper-v5 (default options) for many episodes at once."""
+
+    name = "Hopper-v5"
+
+    def __init__(self) -> None:
+        import gymnasium
+        import mujoco
+
+        self._mujoco = mujoco
+        self._reference = gymnasium.make(self.name)  # resets (its reset noise) and the spaces
+        env = self._reference.unwrapped
+        self.model, self.frame_skip = env.model, env.frame_skip
+        self.observation_space, self.action_space = env.observation_space, env.action_space
+        self.obs_size = int(self.observation_space.shape[0])
+        self.max_episode_steps = self._reference.spec.max_episode_steps
+        self.dt = self.model.opt.timestep * self.frame_skip
+        self._data: list[Any] = []
+
+    def reset(self, seeds: list[int]) -> np.ndarray:
+        """Start episode ``i`` where ``gymnasium.make("Hopper-v5").reset(seed=seeds[i])`` starts."""
+        mujoco, env = self._mujoco, self._reference.unwrapped
+        while len(self._data) < len(seeds):
+            self._data.append(mujoco.MjData(self.model))
+        starts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for i, seed in enumerate(seeds):
+            if seed not in starts:
+                self._reference.reset(seed=int(seed))
+                starts[seed] = env.data.qpos.copy(), env.data.qvel.copy()
+            data = self._data[i]
+            mujoco.mj_resetData(self.model, data)
+            data.qpos[:], data.qvel[:] = starts[seed]
+            mujoco.mj_forward(self.model, data)
+        qpos, qvel = self._state(range(len(seeds)))
+        return self._observe(qpos, qvel)
+
+    def _state(self, index: Any) -> tuple[np.ndarray, np.ndarray]:
+        data = self._data
+        return np.array([data[i].qpos for i in index]), np.array([data[i].qvel for i in index])
+
+    @staticmethod
+    def _observe(qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
+        return np.concatenate([qpos[:, 1:], np.clip(qvel, -10.0, 10.0)], axis=1)
+
+    def step(self, index: np.ndarray, actions: np.ndarray) -> StepResult:
+        """Step episodes ``index`` with ``actions``: the physics per episode, the rest for all at once."""
+        mujoco, model, skip = self._mujoco, self.model, self.frame_skip
+        before = np.array([self._data[i].qpos[0] for i in index.tolist()])
+        for i, action in zip(index.tolist(), actions):
+            data = self._data[i]
+            data.ctrl[:] = action
+            mujoco.mj_step(model, data, nstep=skip)
+        qpos, qvel = self._state(index.tolist())
+        z, angle, state = qpos[:, 1], qpos[:, 2], np.concatenate([qpos[:, 2:], qvel], axis=1)
+        healthy = ((state > -100.0) & (state < 100.0)).all(axis=1) & (z > 0.7) & (angle > -0.2) & (angle < 0.2)
+        rewards = (qpos[:, 0] - before) / self.dt + healthy - 1e-3 * np.square(actions).sum(axis=1)
+        observations = self._observe(qpos, qvel)
+        finite = np.isfinite(observations).all(axis=1) & np.isfinite(rewards)
+        errors = {int(k): f"FloatingPointError: non-finite state after the step (rewards {rewards[k]})"
+                  for k in np.flatnonzero(~finite)}
+        return StepResult(observations, rewards, ~healthy | ~finite, errors)
+
+
+NATIVE = {"Hopper-v5": HopperBank}
+"""Environment ids with a native stepper (with their default options)."""
+
+
+def native_bank(env: Any, env_kwargs: dict[str, Any]) -> HopperBank | None:
+    """The native stepper of ``env`` (an id with no options), or None where there is none or MuJoCo is missing."""
+    if not isinstance(env, str) or env not in NATIVE or env_kwargs:
+        return None
+    try:
+        import mujoco  # noqa: F401
+    except ImportError:
+        return None
+    return NATIVE[env]()
+
