@@ -63,8 +63,8 @@ def test_substrate_ids_layers_and_run_file_table_round_trip():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"inputs": [[0, 0], [0, 0]], "outputs": [[1, 1]]}, r"duplicate substrate coordinate \(0.0, 0.0\): in inputs and inputs"),
-    ({"inputs": [[0, 0]], "outputs": [[1, 1]], "hidden": [[0, 0]]}, r"in inputs and hidden\[0\]"),
+    ({"inputs": [[0, 0], [0, 0]], "outputs": [[1, 1]]}, r"duplicate substrate coordinate \(0.0, 0.0\) in inputs"),
+    ({"inputs": [[0, 0]], "outputs": [[1, 1]], "hidden": [[0, 0], [0.5, 0], [0, 0]]}, r"\(0.0, 0.0\) in hidden\[0\]"),
     ({"inputs": [[0, 0]], "outputs": [[1, 1, 1]]}, "must all be 2D or all 3D, got dimensions \\[2, 3\\]"),
     ({"inputs": [], "outputs": [[1, 1]]}, "substrate inputs has no coordinates"),
     ({"inputs": [[0, "a"]], "outputs": [[1, 1]]}, "substrate inputs must be a list of coordinate lists"),

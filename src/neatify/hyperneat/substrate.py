@@ -43,7 +43,8 @@ class Substrate:
     """Hidden layers, each a tuple of coordinates (``Substrate(..., hidden=[[...]])`` takes lists)."""
 
     def __post_init__(self) -> None:
-        """Store tuples of floats; refuse empty layers, mixed dimensions and duplicate coordinates by name."""
+        """Store tuples of floats; refuse empty layers, mixed dimensions and a coordinate twice in one layer, by
+        name (layers may share coordinates: the paper's visual and target fields lie on the same grid)."""
         object.__setattr__(self, "inputs", _points("inputs", self.inputs))
         object.__setattr__(self, "outputs", _points("outputs", self.outputs))
         hidden = self.hidden
@@ -54,12 +55,11 @@ class Substrate:
         if len(dims) != 1 or dims.pop() not in (2, 3):
             raise ValueError(f"substrate coordinates must all be 2D or all 3D, got dimensions "
                              f"{sorted({len(p) for layer in self.layers() for p in layer})}")
-        seen: dict[tuple[float, ...], str] = {}
         for name, layer in zip(self.layer_names(), self.layers()):
-            for point in layer:
-                if point in seen:
-                    raise ValueError(f"duplicate substrate coordinate {point}: in {seen[point]} and {name}")
-                seen[point] = name
+            if len(set(layer)) != len(layer):
+                point = next(p for p in layer if layer.count(p) > 1)
+                raise ValueError(f"duplicate substrate coordinate {point} in {name}: the CPPN could not tell "
+                                 f"its nodes apart")
 
     @classmethod
     def grid(cls, input_shape: tuple[int, int], output_shape: tuple[int, int],
