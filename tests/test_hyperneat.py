@@ -183,3 +183,15 @@ def test_a_cppn_expressing_nothing_gives_a_network_of_its_output_biases():
     assert batch.sizes()[1].tolist() == [0]
     out = HyperNEAT(SUBSTRATE, output_activation="identity").decode([silent])(torch.ones(2, 9))
     assert out.abs().max().item() == 0.0
+
+
+@pytest.mark.parametrize("options", [{}, {"leo": True}, {"max_connections": 20, "hidden_activation": "tanh"}])
+def test_dense_networks_compute_what_the_decoded_population_module_computes(options):
+    hyperneat = HyperNEAT(SUBSTRATE, dtype=torch.float64, **options)
+    genomes = cppns(hyperneat, seed=8)
+    x = torch.rand(6, 9, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    expected = hyperneat.decode(genomes)(x)
+    assert expected.abs().sum() > 0
+    assert torch.allclose(hyperneat.networks(genomes)(x), expected, atol=1e-12)
+    own = torch.rand(len(genomes), 6, 9, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    assert torch.allclose(hyperneat.networks(genomes)(own), hyperneat.decode(genomes)(own), atol=1e-12)

@@ -22,8 +22,14 @@ import torch
 from neatify.genome.batch import GenomeBatch, row_offsets
 from neatify.genome.genome import Genome
 from neatify.hyperneat.cppn import cppn_inputs, cppn_outputs
+from neatify.hyperneat.dense import DenseSubstrate
 from neatify.hyperneat.substrate import Substrate
 from neatify.nn.population_module import NeatPopulationModule
+
+QUERY_CHUNK = 1 << 40
+"""``NeatPopulationModule.chunk_elements`` of a CPPN query: all pairs in one step (each chunk costs far
+more than its share of work on CPU, measured 13x slower at the module's default); the memory it takes
+is bounded by decoding fewer genomes at once (``SubstrateFitness.max_genomes``)."""
 
 
 @dataclass
@@ -43,6 +49,8 @@ class Pairs:
     dst: np.ndarray
     inputs: np.ndarray
     """``(pairs, 2 * dimensions)``: the source's coordinates, then the target's."""
+    sizes: list[tuple[int, int]]
+    """(sources, targets) of each layer pair, whose pairs follow one another in that order."""
 
     @classmethod
     def of(cls, substrate: Substrate) -> Pairs:
@@ -54,7 +62,14 @@ class Pairs:
             src.append(np.repeat(ids[k], len(b)))
             dst.append(np.tile(ids[k + 1], len(a)))
             inputs.append(np.hstack([np.repeat(a, len(b), axis=0), np.tile(b, (len(a), 1))]))
-        return cls(np.concatenate(src), np.concatenate(dst), np.concatenate(inputs))
+        sizes = [(len(a), len(b)) for a, b in zip(layers, layers[1:])]
+        return cls(np.concatenate(src), np.concatenate(dst), np.concatenate(inputs), sizes)
+
+    @cached_property
+    def distinct(self) -> tuple[np.ndarray, np.ndarray]:
+        """(the distinct input rows, each pair's row among them): layers on the same grid query each
+        coordinate pair once."""
+        return np.unique(self.inputs, axis=0, return_inverse=True)
 
 
 @dataclass(frozen=True)
@@ -114,7 +129,10 @@ class HyperNEAT:
         batch = genomes if isinstance(genomes, GenomeBatch) else GenomeBatch.from_genomes(genomes)
         self.check_cppn(batch)
         cppns = NeatPopulationModule.from_batch(batch, device=self.device, dtype=self.dtype)
-        return cppns(torch.as_tensor(self.pairs.inputs, dtype=self.dtype, device=self.device))
+        cppns.chunk_elements = QUERY_CHUNK
+        rows, pair_row = self.pairs.distinct
+        outputs = cppns(torch.as_tensor(rows, dtype=self.dtype, device=self.device))
+        return outputs[:, torch.as_tensor(pair_row.reshape(-1), device=outputs.device)]
 
     def weights(self, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(expressed, weight) of every queried pair, from ``query``'s outputs."""
@@ -125,13 +143,18 @@ class HyperNEAT:
         scaled = (magnitude.clamp(max=1.0) - self.threshold) * (self.max_weight / (1.0 - self.threshold))
         return magnitude > self.threshold, torch.copysign(scaled, o)
 
+    def expressed(self, batch: GenomeBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(expressed, weight) of every pair of every genome of ``batch``, capped (see ``max_connections``)."""
+        expressed, weight = self.weights(self.query(batch))
+        if self.max_connections is not None:
+            expressed = self._cap(expressed, weight)
+        return expressed, weight
+
     def phenotypes(self, genomes: Sequence[Genome] | GenomeBatch) -> GenomeBatch:
         """The substrate networks of ``genomes`` as a ``GenomeBatch`` (row i: genome i's id), built from
         arrays; ``batch.views()[i]`` is one as a ``Genome`` (for ``NeatModule`` and export)."""
         batch = genomes if isinstance(genomes, GenomeBatch) else GenomeBatch.from_genomes(genomes)
-        expressed, weight = self.weights(self.query(batch))
-        if self.max_connections is not None:
-            expressed = self._cap(expressed, weight)
+        expressed, weight = self.expressed(batch)
         rows, pair = (t.cpu().numpy() for t in torch.nonzero(expressed, as_tuple=True))  # row-major: sorted
         conn_start = row_offsets(np.bincount(rows, minlength=len(batch)))
         return self._batch(batch.ids, conn_start, pair, weight[expressed].cpu().numpy().astype(np.float64))
@@ -140,10 +163,25 @@ class HyperNEAT:
         """The phenotypes of ``genomes`` as one batched module, ready to run a task."""
         return NeatPopulationModule.from_batch(self.phenotypes(genomes), device=self.device, dtype=self.dtype)
 
-    def fitness(self, task: Callable[[NeatPopulationModule], Any]) -> SubstrateFitness:
-        """A fitness function for ``Population.run_generation`` (or any backend): it decodes the CPPNs and
-        sets each genome's fitness to ``task(module)``'s entry."""
-        return SubstrateFitness(self, task)
+    def networks(self, genomes: Sequence[Genome] | GenomeBatch) -> DenseSubstrate:
+        """The phenotypes as dense layer-to-layer weight tensors: what ``decode`` computes, faster for
+        dense substrates (no per-connection arrays), and what ``fitness`` runs."""
+        batch = genomes if isinstance(genomes, GenomeBatch) else GenomeBatch.from_genomes(genomes)
+        expressed, weight = self.expressed(batch)
+        weight = torch.where(expressed, weight, 0.0)
+        blocks, start = [], 0
+        for sources, targets in self.pairs.sizes:
+            block = weight[:, start:start + sources * targets].view(len(batch), sources, targets)
+            blocks.append(block.transpose(1, 2).contiguous())
+            start += sources * targets
+        names = [self.hidden_activation] * (len(blocks) - 1) + [self.output_activation]
+        return DenseSubstrate(blocks, names)
+
+    def fitness(self, task: Callable[[NeatPopulationModule], Any], max_genomes: int | None = None) -> SubstrateFitness:
+        """A fitness function for ``Population.run_generation`` (or any backend): it decodes the CPPNs
+        (``networks``) and sets each genome's fitness to ``task(module)``'s entry, ``max_genomes`` at a time
+        (all by default). ``task`` gets a module called like ``NeatPopulationModule``."""
+        return SubstrateFitness(self, task, max_genomes)
 
     def _cap(self, expressed: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """``expressed`` with each row past ``max_connections`` cut to its strongest connections (ties: the
@@ -184,15 +222,23 @@ class SubstrateFitness:
 
     hyperneat: HyperNEAT
     task: Callable[[NeatPopulationModule], Any]
+    max_genomes: int | None = None
+    """Decode and evaluate at most this many genomes at once (bounds memory: a phenotype can hold every
+    pair of the substrate); None: the whole list in one go."""
 
     def __post_init__(self) -> None:
         """A task that says its inputs and outputs (``num_inputs``, ``num_outputs``) must match the substrate."""
         if hasattr(self.task, "num_inputs") and hasattr(self.task, "num_outputs"):
             self.hyperneat.substrate.check_task(self.task.num_inputs, self.task.num_outputs, type(self.task).__name__)
+        if self.max_genomes is not None and self.max_genomes < 1:
+            raise ValueError(f"max_genomes must be at least 1, got {self.max_genomes!r}")
 
     def __call__(self, genomes: Sequence[Genome]) -> None:
-        values = np.asarray(self.task(self.hyperneat.decode(genomes)), dtype=np.float64).reshape(-1)
-        if len(values) != len(genomes):
-            raise ValueError(f"the task returned {len(values)} fitness values for {len(genomes)} genomes")
-        for genome, value in zip(genomes, values.tolist()):
-            genome.fitness = value
+        step = self.max_genomes or max(1, len(genomes))
+        for lo in range(0, len(genomes), step):
+            part = genomes[lo:lo + step]
+            values = np.asarray(self.task(self.hyperneat.networks(part)), dtype=np.float64).reshape(-1)
+            if len(values) != len(part):
+                raise ValueError(f"the task returned {len(values)} fitness values for {len(part)} genomes")
+            for genome, value in zip(part, values.tolist()):
+                genome.fitness = value
