@@ -134,15 +134,21 @@ def to_neat_python(neat, genome):
 
     converted = neat.DefaultGenome(genome.id)
     for node in genome.nodes.values():
-        gene = neat.genes.DefaultNodeGene(key(node.id))
-        gene.bias, gene.response, gene.aggregation = node.bias, 1.0, "sum"
-        gene.activation, gene.time_constant = f"neatify_{node.activation}", 1.0
-        converted.nodes[gene.key] = gene
-    for conn in genome.connections.values():
-        gene = neat.genes.DefaultConnectionGene((key(conn.in_node), key(conn.out_node)), innovation=conn.innovation)
-        gene.weight, gene.enabled = conn.weight, conn.enabled
-        converted.connections[gene.key] = gene
+        converted.nodes[key(node.id)] = _gene(neat.genes.DefaultNodeGene(key(node.id)), bias=node.bias, response=1.0,
+                                              aggregation="sum", activation=f"neatify_{node.activation}",
+                                              time_constant=1.0)
+    for c in genome.connections.values():
+        pair = (key(c.in_node), key(c.out_node))
+        converted.connections[pair] = _gene(neat.genes.DefaultConnectionGene(pair, innovation=c.innovation),
+                                            weight=c.weight, enabled=c.enabled)
     return converted
+
+
+def _gene(gene, **values):
+    """``gene`` with ``values`` set on it."""
+    for name, value in values.items():
+        setattr(gene, name, value)
+    return gene
 
 
 def measured(side: str, args: argparse.Namespace, size: int) -> dict:
