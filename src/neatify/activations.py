@@ -31,8 +31,12 @@ ACTIVATIONS: dict[str, Callable[[float], float]] = {
     "gauss": _gauss,
     "abs": abs,
     "clamped": lambda x: max(-1.0, min(1.0, x)),
+    "cos": math.cos,
+    "step": lambda x: 1.0 if x > 0.0 else 0.0,
+    "square": lambda x: x * x,
 }
-"""Name -> scalar function. ``neat_sigmoid`` is the paper's steepened 1/(1+e^(-4.9x))."""
+"""Name -> scalar function. ``neat_sigmoid`` is the paper's steepened 1/(1+e^(-4.9x)); ``cos``, ``step``
+and ``square`` complete the CPPN set (``neatify.hyperneat.cppn``)."""
 
 BUILT_IN = frozenset(ACTIVATIONS)
 

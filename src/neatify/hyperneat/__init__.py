@@ -1,1 +1,8 @@
 """Indirect encodings: CPPNs queried over substrates (HyperNEAT, ES-HyperNEAT), batched over the population."""
+
+from neatify.hyperneat.cppn import CPPN_ACTIVATIONS, cppn_config
+from neatify.hyperneat.decode import CapCount, HyperNEAT, SubstrateFitness
+from neatify.hyperneat.substrate import Substrate, grid_coordinates
+
+__all__ = ["CPPN_ACTIVATIONS", "CapCount", "HyperNEAT", "Substrate", "SubstrateFitness", "cppn_config",
+           "grid_coordinates"]

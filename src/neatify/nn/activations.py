@@ -18,6 +18,9 @@ TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "gauss": lambda x: torch.exp(-5.0 * x.clamp(-3.4, 3.4) ** 2),
     "abs": torch.abs,
     "clamped": lambda x: x.clamp(-1.0, 1.0),
+    "cos": torch.cos,
+    "step": lambda x: (x > 0.0).to(x.dtype),
+    "square": torch.square,
 }
 
 

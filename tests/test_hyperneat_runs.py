@@ -1,0 +1,62 @@
+"""HyperNEAT runs: the CPPN is what travels, so process pools give the local run and checkpoints resume exactly."""
+
+from __future__ import annotations
+
+import pytest
+
+from neatify import Checkpoint, Population
+from neatify.backends.processes import ParallelEvaluator
+from neatify.envs.boxes import Boxes
+from neatify.hyperneat import HyperNEAT, Substrate, cppn_config, grid_coordinates
+
+FIELD = grid_coordinates(11, 11)
+BOXES = HyperNEAT(Substrate(FIELD, FIELD), output_activation="identity").fitness(Boxes(11))
+CONFIG = cppn_config(population_size=12, target_species=2, prob_add_node=0.3)
+
+
+def population(seed: int = 5) -> Population:
+    return Population(num_inputs=4, num_outputs=1, config=CONFIG, seed=seed)
+
+
+def trace(pop: Population) -> list:
+    """What a run did: every genome's id, genes and fitness."""
+    return [g.to_dict() for g in pop.genomes]
+
+
+def test_a_task_whose_fields_do_not_match_the_substrate_is_refused_by_name():
+    small = Substrate(grid_coordinates(3, 3), grid_coordinates(3, 3))
+    with pytest.raises(ValueError, match="the substrate has 9 input coordinates but Boxes has 121 inputs"):
+        HyperNEAT(small).fitness(Boxes(11))
+
+
+@pytest.mark.slow
+def test_boxes_fitness_is_set_on_every_genome_and_the_run_is_reproducible():
+    runs = []
+    for _ in range(2):
+        pop = population()
+        pop.run(BOXES, 2)
+        runs.append(trace(pop))
+    assert runs[0] == runs[1]
+    assert all(0.0 < g["fitness"] <= 100.0 for g in runs[0])
+
+
+@pytest.mark.slow
+def test_a_checkpointed_hyperneat_run_resumes_exactly(tmp_path):
+    straight, stopped = population(), population()
+    straight.run(BOXES, 2)
+    stopped.run(BOXES, 2)
+    Checkpoint.save(stopped, tmp_path / "run.json")
+    resumed = Checkpoint.load(tmp_path / "run.json")
+    straight.run(BOXES, 2)
+    resumed.run(BOXES, 2)
+    assert trace(resumed) == trace(straight)
+    assert resumed.state_dict() == straight.state_dict()
+
+
+@pytest.mark.slow
+def test_a_process_pool_run_equals_the_local_run():
+    local, pooled = population(), population()
+    local.run(BOXES, 3)
+    with ParallelEvaluator(BOXES, workers=2) as evaluator:
+        pooled.run(evaluator, 3)
+    assert trace(pooled) == trace(local)
