@@ -25,8 +25,9 @@ from neatify.hyperneat.es_params import ESParams, check_cppn, substrate_points
 from neatify.hyperneat.es_quadtree import Trees, explore
 from neatify.nn.population_module import NeatPopulationModule
 
-QUERY_BUDGET = 1 << 20
-"""Padded CPPN query points per forward pass, at most (bounds the input tensor's memory)."""
+QUERY_BUDGET = 1 << 21
+"""Padded CPPN query points per forward pass, at most (bounds the input tensor's memory); a batch of
+queries wider than that runs in slices of the population's module."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class CPPNQuery:
             raise ValueError(f"CPPN genome {genome.id} is recurrent; ES-HyperNEAT queries feed-forward CPPNs")
         self.output = params.cppn_output
         self.queries = 0
+        self._slices: dict[tuple[int, int], NeatPopulationModule] = {}
 
     def __call__(self, genome: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """Raw weight output of CPPN ``genome[k]`` at ``(src[k], dst[k])`` for every k."""
@@ -65,25 +67,35 @@ class CPPNQuery:
         result = np.empty(len(genome))
         if not len(genome):
             return result
-        order = np.argsort(genome, kind="stable")
-        counts = np.bincount(genome, minlength=self.module.num_genomes)
-        active = np.flatnonzero(counts)
+        if (np.diff(genome) >= 0).all():  # the usual case: queries come tree by tree, genome by genome
+            order, owner, points = slice(None), genome, (src, dst)
+        else:
+            order = np.argsort(genome, kind="stable")
+            owner, points = genome[order], (src[order], dst[order])
+        counts = np.bincount(owner, minlength=self.module.num_genomes)
+        place = np.arange(len(owner)) - row_offsets(counts)[owner]
         width = int(counts.max())
-        rank = np.zeros(len(counts), dtype=np.int64)
-        rank[active] = np.arange(len(active))
-        owner = genome[order]
-        place = np.arange(len(order)) - row_offsets(counts)[owner]
-        points = np.concatenate([src, dst], axis=1)[order]
-        per_pass = max(1, QUERY_BUDGET // width)
-        for lo in range(0, len(active), per_pass):
-            group = active[lo:lo + per_pass]
-            mine = (owner >= group[0]) & (owner <= group[-1])
-            padded = np.zeros((len(group), width, 4))
-            padded[rank[owner[mine]] - lo, place[mine]] = points[mine]
-            module = self.module if len(group) == self.module.num_genomes else self.module.select(group)
-            out = module(torch.from_numpy(padded))[..., self.output].numpy()
-            result[order[mine]] = out[rank[owner[mine]] - lo, place[mine]]
+        per_pass = max(1, QUERY_BUDGET // width)  # genomes per forward pass
+        for lo in range(0, len(counts), per_pass):
+            hi = min(lo + per_pass, len(counts))
+            mine = slice(*np.searchsorted(owner, [lo, hi]))
+            rows, columns = owner[mine] - lo, place[mine]
+            padded = np.zeros((hi - lo, 4, width))  # the layout the module reads: (genomes, 4, points) in memory
+            padded[rows, :2, columns] = points[0][mine]
+            padded[rows, 2:, columns] = points[1][mine]
+            module = self.module if hi - lo == len(counts) else self._slice(lo, hi)
+            out = module(torch.from_numpy(padded).permute(0, 2, 1))[..., self.output].numpy()
+            if isinstance(order, slice):
+                result[mine] = out[rows, columns]
+            else:
+                result[order[mine]] = out[rows, columns]
         return result
+
+    def _slice(self, lo: int, hi: int) -> NeatPopulationModule:
+        """The module of genomes ``lo .. hi - 1`` (cut once, kept for the next batch of queries)."""
+        if (lo, hi) not in self._slices:
+            self._slices[lo, hi] = self.module.select(torch.arange(lo, hi))
+        return self._slices[lo, hi]
 
 
 class _Codes:

@@ -26,6 +26,11 @@ _DY = np.array([-1.0, 1.0, 1.0, -1.0])
 _STEPS = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]])
 """A square's neighbours of its own size: left, right, below, above (in units of its width)."""
 
+_SIBLING = np.array([[-1, 3, -1, 1], [-1, 2, 0, -1], [1, -1, 3, -1], [0, -1, -1, 2]])
+"""For child j of a square (offsets ``_DX[j], _DY[j]``), which child is its left, right, lower and upper
+neighbour (-1: a neighbour outside the parent). Two of the four neighbours are always siblings, whose
+weights the tree already holds: the CPPN would give the same value again."""
+
 
 @dataclass(frozen=True)
 class Trees:
@@ -66,10 +71,11 @@ def explore(query: Query, trees: Trees, params: ESParams) -> Found:
         empty = np.zeros(0, dtype=np.int64)
         return Found(empty, empty, np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0))
     levels = grow(query, trees, params)
-    tree, x, y, weight, step = _candidates(levels, params)
+    tree, x, y, weight, step, near = _candidates(levels, params)
     points = np.stack([x, y], axis=1)
-    around = (points[:, None, :] + step[:, None, None] * _STEPS).reshape(-1, 2)
-    near = _weights(query, trees, np.repeat(tree, 4), around, params).reshape(-1, 4)
+    around = points[:, None, :] + step[:, None, None] * _STEPS
+    unknown = np.isnan(near)
+    near[unknown] = _weights(query, trees, np.repeat(tree, 4)[unknown.ravel()], around[unknown], params)
     differ = np.abs(weight[:, None] - near)
     band = np.maximum(np.minimum(differ[:, 2], differ[:, 3]), np.minimum(differ[:, 0], differ[:, 1]))
     fixed = trees.fixed[tree]
@@ -137,9 +143,10 @@ def _ancestors(levels: list[Level], depth: int, entries: np.ndarray):
 
 
 def _candidates(levels: list[Level], params: ESParams) -> tuple[np.ndarray, ...]:
-    """PruneAndExtract's walk: the squares it checks for a band (tree, x, y, weight, neighbour step), top
-    down: a root's children are examined; a square of leaf variance above the threshold is descended into,
-    any other examined square is a candidate."""
+    """PruneAndExtract's walk: the squares it checks for a band (tree, x, y, weight, neighbour step, the
+    neighbours' weights where they are siblings, NaN elsewhere), top down: a root's children are examined;
+    a square of leaf variance above the threshold is descended into, any other examined square is a
+    candidate."""
     variance = leaf_variances(levels)
     descended = np.ones(len(levels[0].x), dtype=bool)
     parts = []
@@ -149,5 +156,8 @@ def _candidates(levels: list[Level], params: ESParams) -> tuple[np.ndarray, ...]
         descended = examined & (variance[depth] > params.variance_threshold)
         chosen = np.flatnonzero(examined & ~descended)
         step = np.full(len(chosen), 2.0 ** (1 - depth))  # the parent's half-width: one square over
-        parts.append((level.tree[chosen], level.x[chosen], level.y[chosen], level.weight[chosen], step))
+        sibling = _SIBLING[chosen % 4]
+        near = np.where(sibling >= 0, level.weight[chosen[:, None] - chosen[:, None] % 4 + sibling.clip(min=0)],
+                        np.nan)
+        parts.append((level.tree[chosen], level.x[chosen], level.y[chosen], level.weight[chosen], step, near))
     return tuple(np.concatenate(column) for column in zip(*parts))
