@@ -10,7 +10,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from helpers import make_genome
+from helpers import doc_snippet, make_genome
 from neatify.hyperneat.es_batched import ESHyperNEAT
 from neatify.hyperneat.es_params import ESParams
 from neatify.hyperneat.es_reference import ReferenceES
@@ -192,3 +192,13 @@ def test_cppns_of_the_wrong_shape_are_named():
             ReferenceES(*XOR_LIKE, params).decode(cppns[0])
     with pytest.raises(ValueError, match="at least one CPPN"):
         ESHyperNEAT(*XOR_LIKE).phenotypes([])
+
+
+@pytest.mark.slow
+def test_the_worked_example_runs_as_written():
+    namespace: dict = {}
+    exec(doc_snippet("docs/es_hyperneat.md", "es = ESHyperNEAT(inputs, outputs"), namespace)
+    best, champion, hidden = namespace["best"], namespace["champion"], namespace["hidden"]
+    assert 0.0 < best.fitness <= 4.0 and champion.size()[0] == hidden[0] == len(namespace["points"])
+    decoded = namespace["es"].decode([best])(namespace["cases"])[0]
+    assert torch.allclose(NeatModule(champion)(namespace["cases"]), decoded, atol=1e-6)
