@@ -1,0 +1,297 @@
+"""ES-HyperNEAT for a whole population at once: every genome's quadtrees grown together level by level,
+hidden nodes admitted, paths kept and phenotypes laid out as one ``GenomeBatch``, all in numpy.
+
+The CPPNs run as one ``NeatPopulationModule`` (float64): each batch of queries is grouped by genome
+into a padded ``(genomes, points, 4)`` input. It builds the same networks as ``es_reference`` (same
+conventions, see there), which the differential tests check.
+
+Nodes are coded per genome: inputs ``0 ..``, outputs next, then a hidden point at quadtree grid
+cell ``c`` is ``num_inputs + num_outputs + c`` (cells numbered in (y, x) order, so codes sort as
+the reference numbers hidden nodes). Every quadtree centre lies on the grid of spacing
+``2 ** -max_depth``; input and output points may lie anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from neatify.genome.batch import GenomeBatch, ragged_index, row_offsets
+from neatify.genome.genome import Genome
+from neatify.hyperneat.es_params import ESParams, check_cppn, substrate_points
+from neatify.hyperneat.es_quadtree import Trees, explore
+from neatify.nn.population_module import NeatPopulationModule
+
+QUERY_BUDGET = 1 << 21
+"""Padded CPPN query points per forward pass, at most (bounds the input tensor's memory); a batch of
+queries wider than that runs in slices of the population's module."""
+
+
+@dataclass(frozen=True)
+class ESPhenotypes:
+    """The decoded networks of a population: their genes, hidden node points, and which were capped."""
+
+    batch: GenomeBatch
+    """Row i: the phenotype of CPPN i (inputs 0.., outputs next, hidden after; bias 0; innovations 0..)."""
+    hidden_start: np.ndarray
+    """Offsets: row i's hidden node points are ``hidden_points[hidden_start[i]:hidden_start[i + 1]]``, in id order."""
+    hidden_points: np.ndarray
+    capped: np.ndarray
+    """Whether row i lost hidden nodes or connections to ``max_hidden`` / ``max_connections``."""
+
+    def sizes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(hidden nodes, connections) of every phenotype."""
+        return self.batch.sizes()
+
+
+class CPPNQuery:
+    """Runs a population's CPPNs on batches of (genome, source, target) queries."""
+
+    def __init__(self, cppns: Sequence[Genome], params: ESParams) -> None:
+        for genome in cppns:
+            check_cppn(genome, params)
+        self.module = NeatPopulationModule(cppns, dtype=torch.float64)
+        if self.module.is_recurrent:
+            genome = next(g for g in cppns if g.is_recurrent())
+            raise ValueError(f"CPPN genome {genome.id} is recurrent; ES-HyperNEAT queries feed-forward CPPNs")
+        self.output = params.cppn_output
+        self.queries = 0
+        self._slices: dict[tuple[int, int], NeatPopulationModule] = {}
+
+    def __call__(self, genome: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Raw weight output of CPPN ``genome[k]`` at ``(src[k], dst[k])`` for every k."""
+        self.queries += len(genome)
+        result = np.empty(len(genome))
+        if not len(genome):
+            return result
+        if (np.diff(genome) >= 0).all():  # the usual case: queries come tree by tree, genome by genome
+            order, owner, points = slice(None), genome, (src, dst)
+        else:
+            order = np.argsort(genome, kind="stable")
+            owner, points = genome[order], (src[order], dst[order])
+        counts = np.bincount(owner, minlength=self.module.num_genomes)
+        place = np.arange(len(owner)) - row_offsets(counts)[owner]
+        width = int(counts.max())
+        per_pass = max(1, QUERY_BUDGET // width)  # genomes per forward pass
+        for lo in range(0, len(counts), per_pass):
+            hi = min(lo + per_pass, len(counts))
+            mine = slice(*np.searchsorted(owner, [lo, hi]))
+            rows, columns = owner[mine] - lo, place[mine]
+            padded = np.zeros((hi - lo, 4, width))  # the layout the module reads: (genomes, 4, points) in memory
+            padded[rows, :2, columns] = points[0][mine]
+            padded[rows, 2:, columns] = points[1][mine]
+            module = self.module if hi - lo == len(counts) else self._slice(lo, hi)
+            out = module(torch.from_numpy(padded).permute(0, 2, 1))[..., self.output].numpy()
+            if isinstance(order, slice):
+                result[mine] = out[rows, columns]
+            else:
+                result[order[mine]] = out[rows, columns]
+        return result
+
+    def _slice(self, lo: int, hi: int) -> NeatPopulationModule:
+        """The module of genomes ``lo .. hi - 1`` (cut once, kept for the next batch of queries)."""
+        if (lo, hi) not in self._slices:
+            self._slices[lo, hi] = self.module.select(torch.arange(lo, hi))
+        return self._slices[lo, hi]
+
+
+class _Codes:
+    """Node codes of one substrate and grid (see the module docstring)."""
+
+    def __init__(self, inputs: np.ndarray, outputs: np.ndarray, params: ESParams) -> None:
+        self.num_inputs, self.num_outputs = len(inputs), len(outputs)
+        self.ends = self.num_inputs + self.num_outputs
+        self.scale = float(2 ** params.max_depth)
+        self.side = 2 * int(self.scale) + 1
+        self.span = self.ends + self.side * self.side
+        """Codes per genome: keys ``genome * span + code`` are unique over the population."""
+        points = np.concatenate([inputs, outputs])
+        cells = self.cell(points)
+        on_grid = cells >= 0
+        order = np.argsort(cells[on_grid])
+        self._grid_cells = cells[on_grid][order]
+        self._grid_codes = np.flatnonzero(on_grid)[order]
+
+    def cell(self, points: np.ndarray) -> np.ndarray:
+        """The grid cell of each point, -1 for a point off the grid."""
+        scaled = (points + 1.0) * self.scale
+        whole = np.round(scaled)
+        on = (whole == scaled).all(axis=1)
+        return np.where(on, whole[:, 1] * self.side + whole[:, 0], -1).astype(np.int64)
+
+    def code(self, points: np.ndarray) -> np.ndarray:
+        """The code of each quadtree point: an input's or output's when it is one, else its cell's."""
+        cells = self.cell(points)
+        at = np.searchsorted(self._grid_cells, cells).clip(max=max(len(self._grid_cells) - 1, 0))
+        known = (self._grid_cells[at] == cells) if len(self._grid_cells) else np.zeros(len(cells), dtype=bool)
+        return np.where(known, self._grid_codes[at] if len(self._grid_codes) else 0, self.ends + cells)
+
+    def point(self, codes: np.ndarray) -> np.ndarray:
+        """The point of each hidden code."""
+        row, column = np.divmod(codes - self.ends, self.side)
+        return np.stack([column, row], axis=1) / self.scale - 1.0
+
+
+@dataclass
+class _Edges:
+    """Connections of all genomes as keys (``genome * span + code``) and weights."""
+
+    src: np.ndarray
+    dst: np.ndarray
+    weight: np.ndarray
+
+
+def decode(cppns: Sequence[Genome], inputs: np.ndarray, outputs: np.ndarray, params: ESParams) -> ESPhenotypes:
+    """The ES-HyperNEAT phenotype of every CPPN genome (``inputs``/``outputs``: checked ``(n, 2)`` points)."""
+    query = CPPNQuery(cppns, params)
+    codes = _Codes(inputs, outputs, params)
+    num_genomes = len(cppns)
+    every = np.arange(num_genomes)
+    capped = np.zeros(num_genomes, dtype=bool)
+    found = [_stage(query, np.repeat(every, len(inputs)), np.tile(inputs, (num_genomes, 1)),
+                    np.tile(np.arange(len(inputs)), num_genomes), True, codes, params)]
+    hidden, unexplored = _admit(np.zeros(0, dtype=np.int64), found[-1].dst, codes, params, capped)
+    for _ in range(params.iteration_level):
+        owner, code = np.divmod(unexplored, codes.span)
+        found.append(_stage(query, owner, codes.point(code), code, True, codes, params))
+        hidden, unexplored = _admit(hidden, found[-1].dst, codes, params, capped)
+    found.append(_stage(query, np.repeat(every, len(outputs)), np.tile(outputs, (num_genomes, 1)),
+                        np.tile(np.arange(len(outputs)) + len(inputs), num_genomes), False, codes, params))
+    return _phenotypes(cppns, _on_paths(_joined(found, hidden, codes), codes), hidden, codes, params, capped)
+
+
+def _stage(query: CPPNQuery, genome: np.ndarray, points: np.ndarray, fixed: np.ndarray, outgoing: bool,
+           codes: _Codes, params: ESParams) -> _Edges:
+    """The connections out of (or into) each of ``points`` (of ``genome``, with codes ``fixed``) as node
+    keys: the other end, a quadtree point, is looked up."""
+    found = explore(query, Trees(genome, points, outgoing), params)
+    base = found.genome * codes.span
+    if outgoing:
+        return _Edges(base + fixed[found.tree], base + codes.code(found.dst), found.weight)
+    return _Edges(base + codes.code(found.src), base + fixed[found.tree], found.weight)
+
+
+def _admit(hidden: np.ndarray, targets: np.ndarray, codes: _Codes, params: ESParams,
+           capped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Admit the new hidden keys among ``targets`` (each genome's in (y, x) order, up to ``max_hidden``);
+    the hidden keys sorted, and the ones just admitted."""
+    new = np.unique(targets[targets % codes.span >= codes.ends])
+    new = new[~_member(new, hidden)]
+    owner = new // codes.span
+    have = np.bincount(hidden // codes.span, minlength=len(capped))
+    rank = np.arange(len(new)) - row_offsets(np.bincount(owner, minlength=len(capped)))[owner]
+    admitted = rank < np.maximum(params.max_hidden - have[owner], 0)
+    capped[owner[~admitted]] = True
+    return np.union1d(hidden, new[admitted]), new[admitted]
+
+
+def _member(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """Whether each of ``keys`` is in ``sorted_keys``."""
+    if not len(sorted_keys):
+        return np.zeros(len(keys), dtype=bool)
+    at = np.searchsorted(sorted_keys, keys).clip(max=len(sorted_keys) - 1)
+    return sorted_keys[at] == keys
+
+
+def _joined(found: list[_Edges], hidden: np.ndarray, codes: _Codes) -> _Edges:
+    """All stages' connections, each (source, target) once, from an input or hidden node to a hidden node or
+    output, sorted by (genome, source code, target code)."""
+    src, dst, weight = (np.concatenate([getattr(e, name) for e in found]) for name in ("src", "dst", "weight"))
+    src_code, dst_code = src % codes.span, dst % codes.span
+    keep = ((src_code < codes.num_inputs) | ((src_code >= codes.ends) & _member(src, hidden))) & (
+        ((dst_code >= codes.num_inputs) & (dst_code < codes.ends)) | ((dst_code >= codes.ends) & _member(dst, hidden)))
+    src, dst, weight = src[keep], dst[keep], weight[keep]
+    order = np.lexsort((dst, src))
+    src, dst, weight = src[order], dst[order], weight[order]
+    first = np.ones(len(src), dtype=bool)
+    first[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
+    return _Edges(src[first], dst[first], weight[first])
+
+
+def _on_paths(edges: _Edges, codes: _Codes) -> _Edges:
+    """The connections between nodes that lie on a path from an input to an output of their genome."""
+    nodes, index = np.unique(np.concatenate([edges.src, edges.dst]), return_inverse=True)
+    src, dst = index[:len(edges.src)], index[len(edges.src):]
+    node_code = nodes % codes.span
+    forward = _reached(src, dst, node_code < codes.num_inputs)
+    backward = _reached(dst, src, (node_code >= codes.num_inputs) & (node_code < codes.ends))
+    on = forward & backward
+    keep = on[src] & on[dst]
+    return _Edges(edges.src[keep], edges.dst[keep], edges.weight[keep])
+
+
+def _reached(src: np.ndarray, dst: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Which nodes are reached from the ``start`` nodes along the (``src``, ``dst``) edges, breadth first."""
+    order = np.argsort(src, kind="stable")
+    offsets = row_offsets(np.bincount(src, minlength=len(start)))
+    reached = start.copy()
+    frontier = np.flatnonzero(start)
+    while len(frontier):
+        entries, _ = ragged_index(offsets, frontier)
+        step = np.unique(dst[order[entries]])
+        frontier = step[~reached[step]]
+        reached[frontier] = True
+    return reached
+
+
+def _phenotypes(cppns: Sequence[Genome], edges: _Edges, hidden: np.ndarray, codes: _Codes, params: ESParams,
+                capped: np.ndarray) -> ESPhenotypes:
+    """Number the kept hidden nodes per genome and lay the phenotypes out as a ``GenomeBatch``."""
+    n = len(cppns)
+    kept = np.intersect1d(hidden, np.concatenate([edges.src, edges.dst]))
+    kept_owner = kept // codes.span
+    hidden_start = row_offsets(np.bincount(kept_owner, minlength=n))
+    new_id = codes.ends + np.arange(len(kept)) - hidden_start[kept_owner]
+
+    def node_id(keys: np.ndarray) -> np.ndarray:
+        ids = keys % codes.span
+        hidden_end = ids >= codes.ends
+        ids[hidden_end] = new_id[np.searchsorted(kept, keys[hidden_end])]
+        return ids
+
+    owner = edges.src // codes.span
+    rank = np.arange(len(owner)) - row_offsets(np.bincount(owner, minlength=n))[owner]
+    keep = rank < params.max_connections
+    capped[owner[~keep]] = True
+    owner, rank = owner[keep], rank[keep]
+    conn_start = row_offsets(np.bincount(owner, minlength=n))
+    node_counts = codes.num_outputs + np.diff(hidden_start)
+    node_start = row_offsets(node_counts)
+    nodes = int(node_start[-1])
+    batch = GenomeBatch(
+        num_inputs=codes.num_inputs, num_outputs=codes.num_outputs,
+        ids=np.array([g.id for g in cppns], dtype=np.int64),
+        node_start=node_start, node_id=np.arange(nodes) - np.repeat(node_start[:-1], node_counts) + codes.num_inputs,
+        node_bias=np.zeros(nodes), node_activation=np.zeros(nodes, dtype=np.int16),
+        conn_start=conn_start, conn_innovation=rank, conn_in=node_id(edges.src[keep]),
+        conn_out=node_id(edges.dst[keep]), conn_weight=edges.weight[keep],
+        conn_enabled=np.ones(len(rank), dtype=bool), activations=(params.activation,))
+    return ESPhenotypes(batch, hidden_start, codes.point(kept % codes.span), capped)
+
+
+class ESHyperNEAT:
+    """ES-HyperNEAT over fixed input and output points: CPPN genomes in, runnable phenotypes out.
+
+    Use it inside a fitness function (``decode`` the genomes it is given, run the module, set the
+    fitness): the CPPNs are what travels to workers, and every backend decodes the same networks.
+    """
+
+    def __init__(self, inputs: Sequence[Sequence[float]], outputs: Sequence[Sequence[float]],
+                 params: ESParams | None = None) -> None:
+        self.inputs, self.outputs = substrate_points(inputs, outputs)
+        self.params = params if params is not None else ESParams()
+
+    def phenotypes(self, cppns: Sequence[Genome]) -> ESPhenotypes:
+        """Every CPPN's phenotype, as a ``GenomeBatch`` row (``batch.views()[i]`` is a ``Genome`` for
+        ``NeatModule`` and export), with its hidden points and cap flag."""
+        if not cppns:
+            raise ValueError("ES-HyperNEAT needs at least one CPPN genome to decode")
+        return decode(cppns, self.inputs, self.outputs, self.params)
+
+    def decode(self, cppns: Sequence[Genome], device: torch.device | str | None = None,
+               dtype: torch.dtype = torch.float32) -> NeatPopulationModule:
+        """One module running every CPPN's phenotype: ``(batch, inputs)`` -> ``(genomes, batch, outputs)``."""
+        return NeatPopulationModule.from_batch(self.phenotypes(cppns).batch, device=device, dtype=dtype)
