@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from neatify.breeding.refine import Refiner
 from neatify.breeding.reproduction import reproduce
 from neatify.config import EvolutionConfig
 from neatify.evaluation import FitnessError as FitnessError  # re-exported: neatify.population.FitnessError
@@ -105,6 +106,8 @@ class Population:
         self.evaluated = False
         """Whether the generation carries its fitness (told; the next ``ask`` then breeds first)."""
         self._asked = False
+        self.refiner = Refiner.of(config)
+        """The weight search (``config.refine_samples``), or None."""
         self._adopt([Genome.initial(self._new_id(), num_inputs, num_outputs, config, self.rng, self.tracker)
                      for _ in range(config.population_size)])
         self.species: list[Species] = []
@@ -185,6 +188,7 @@ class Population:
             "species": [s.to_dict() for s in self.species],
             "best_genome": None if self.best_genome is None else self.best_genome.to_dict(),
             "history": [dataclasses.asdict(h) for h in self.history],
+            **({} if self.refiner is None else {"refine": self.refiner.to_dict()}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -211,6 +215,7 @@ class Population:
         self.species = [Species.from_dict(s, by_id) for s in state["species"]]
         self.best_genome = None if state["best_genome"] is None else Genome.from_dict(state["best_genome"])
         self.history = [GenerationStats(**h) for h in state["history"]]
+        self.refiner = Refiner.of(self.config, state.get("refine"))
         if not hasattr(self, "reporters"):
             self.reporters = []
 
@@ -365,9 +370,12 @@ class Population:
     def _breed(self) -> None:
         self._settle()
         self.tracker.new_generation()
+        bred = self.pop_size - self.config.refine_samples
         batch, self.species = reproduce(self.species, self._member_rows(), self._batch, self._state.fitness,
-                                        self.config, self.pop_size, self.rng, self.tracker, self._new_id,
+                                        self.config, bred, self.rng, self.tracker, self._new_id,
                                         self.staleness())
+        if self.refiner is not None:
+            batch = self.refiner.extend(batch, self._batch, self._state.fitness, self.rng, self._new_id)
         self._hold(batch)
         self.generation += 1
         self.evaluated = False

@@ -219,6 +219,8 @@ class _State(Schema):
     species: list[_Species]
     best_genome: dict[str, Any] | None
     history: list[_History]
+    refine: dict[str, Any] | None = None
+    """The weight search's state (``neatify.breeding.refine``), only when ``refine_samples`` is set."""
 
 
 _STATS = [(f.name, Id if f.type == "int" else Finite) for f in dataclasses.fields(GenerationStats)]
