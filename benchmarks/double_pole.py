@@ -2,6 +2,11 @@
 
     python benchmarks/double_pole.py --task velocity --runs 20 [--jobs 2]
     python benchmarks/double_pole.py --task no-velocity --runs 20 [--jobs 2]
+    python benchmarks/double_pole.py --task velocity --config refine --runs 10
+
+``--config paper`` (the default) is NEAT as in the paper; ``--config refine`` adds the weight search
+(``refine_samples``: a sep-CMA-ES around the champion's weights inside every generation, its samples
+counted as evaluations like every other genome) with the settings in ``REFINED``.
 
 With velocities (7 inputs: scaled x, x', theta1, theta1', theta2, theta2' and a 0.5 bias) a
 genome's fitness is the number of steps it keeps both poles up, at most 100,000; the run is solved
@@ -55,6 +60,14 @@ CONFIGS = {
                                    allow_recurrent=True, target_species=25, compatibility_threshold_step=0.3,
                                    species_elitism=0, population_stagnation=20),
 }
+
+REFINED = {
+    # A small population, most of each generation the weight search's samples around the champion.
+    "velocity": CONFIGS["velocity"].replace(population_size=24, refine_samples=16, refine_sigma=0.5),
+    "no-velocity": CONFIGS["no-velocity"].replace(population_size=100, target_species=8, refine_samples=20,
+                                                  refine_sigma=0.5),
+}
+SETTINGS = {"paper": CONFIGS, "refine": REFINED}
 
 
 def balance(module: NeatPopulationModule, env: DoublePole, velocities: bool, max_steps: int,
@@ -142,10 +155,12 @@ def _passes_tests(champion: Genome) -> bool:
     return int(balance(module, DoublePole.standard(1), False, LONG_RUN, per_genome=True)[0]) >= LONG_RUN
 
 
-def run(task: str, seed: int, max_generations: int, verbose: bool = False) -> tuple[int | None, Genome]:
+def run(task: str, seed: int, max_generations: int, verbose: bool = False,
+        setting: str = "paper") -> tuple[int | None, Genome]:
     """One seeded run: (evaluations to solve or None, champion)."""
     velocities = task == "velocity"
-    population = Population(num_inputs=7 if velocities else 4, num_outputs=1, config=CONFIGS[task], seed=seed)
+    config = SETTINGS[setting][task]
+    population = Population(num_inputs=7 if velocities else 4, num_outputs=1, config=config, seed=seed)
     champions = SpeciesChampions()
     verdicts: dict[str, bool] = {}
     for _ in range(max_generations):
@@ -165,11 +180,12 @@ def run(task: str, seed: int, max_generations: int, verbose: bool = False) -> tu
     return None, population.best_genome
 
 
-def seeded_run(seed: int, task: str, max_generations: int, threads: int, verbose: bool) -> tuple[int, int | None, str]:
+def seeded_run(seed: int, task: str, max_generations: int, threads: int, verbose: bool,
+               setting: str) -> tuple[int, int | None, str]:
     """One run, as (seed, evaluations to solve or None, a line describing it); runs in a worker process."""
     torch.set_num_threads(threads)
     start = time.perf_counter()
-    evaluations, champion = run(task, seed, max_generations, verbose)
+    evaluations, champion = run(task, seed, max_generations, verbose, setting)
     hidden, connections = champion.size()
     outcome = f"solved in {evaluations:,} evaluations" if evaluations is not None else "not solved"
     kind = "recurrent" if champion.is_recurrent() else "feed-forward"
@@ -180,6 +196,8 @@ def seeded_run(seed: int, task: str, max_generations: int, threads: int, verbose
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", choices=sorted(CONFIGS), default="velocity")
+    parser.add_argument("--config", choices=sorted(SETTINGS), default="paper",
+                        help="paper: NEAT as in the paper; refine: with the weight search (REFINED)")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--max-generations", type=int, default=200)
@@ -188,10 +206,12 @@ def main() -> None:
                         help="torch threads per run (1 suits these small per-step tensors, and shared machines)")
     parser.add_argument("--verbose", action="store_true", help="print every generation (with --jobs 1)")
     args = parser.parse_args()
-    print(f"double pole, {args.task}: {args.runs} runs, population {CONFIGS[args.task].population_size}, "
-          f"at most {args.max_generations} generations, {args.jobs} at a time")
+    config = SETTINGS[args.config][args.task]
+    print(f"double pole, {args.task}, {args.config}: {args.runs} runs, population {config.population_size} "
+          f"({config.refine_samples} of them weight-search samples), at most {args.max_generations} generations, "
+          f"{args.jobs} at a time")
     one_run = partial(seeded_run, task=args.task, max_generations=args.max_generations, threads=args.threads,
-                      verbose=args.verbose and args.jobs == 1)
+                      verbose=args.verbose and args.jobs == 1, setting=args.config)
     seeds = range(args.first_seed, args.first_seed + args.runs)
     solved_evaluations = []
     with ProcessPoolExecutor(args.jobs) as pool:

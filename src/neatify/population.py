@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from neatify.breeding.refine import Refiner
 from neatify.breeding.reproduction import reproduce
 from neatify.config import EvolutionConfig
 from neatify.evaluation import FitnessError as FitnessError  # re-exported: neatify.population.FitnessError
@@ -114,6 +115,8 @@ class Population:
         """What breeding selects on beyond fitness, and the archives kept beside the run (``neatify.objectives``)."""
         self._behaviours: np.ndarray | None = None
         self._scores: np.ndarray | None = None
+        self.refiner = Refiner.of(config)
+        """The weight search (``config.refine_samples``), or None."""
         self._adopt([Genome.initial(self._new_id(), num_inputs, num_outputs, config, self.rng, self.tracker)
                      for _ in range(config.population_size)])
         self.species: list[Species] = []
@@ -206,6 +209,7 @@ class Population:
             "best_genome": None if self.best_genome is None else self.best_genome.to_dict(),
             "history": [dataclasses.asdict(h) for h in self.history],
             **self._beyond_fitness_state(),
+            **({} if self.refiner is None else {"refine": self.refiner.to_dict()}),
         }
 
     def _beyond_fitness_state(self) -> dict[str, Any]:
@@ -242,6 +246,7 @@ class Population:
         self.best_genome = None if state["best_genome"] is None else Genome.from_dict(state["best_genome"])
         self.history = [GenerationStats(**h) for h in state["history"]]
         self._load_beyond_fitness(state)
+        self.refiner = Refiner.of(self.config, state.get("refine"))
         if not hasattr(self, "reporters"):
             self.reporters = []
 
@@ -443,7 +448,12 @@ class Population:
         self.tracker.new_generation()
         batch, self.species = reproduce(self.species, self._member_rows(), self._batch, self.scores,
                                         self.config, self.pop_size, self.rng, self.tracker, self._new_id,
+        bred = self.pop_size - self.config.refine_samples
+        batch, self.species = reproduce(self.species, self._member_rows(), self._batch, self._state.fitness,
+                                        self.config, bred, self.rng, self.tracker, self._new_id,
                                         self.staleness())
+        if self.refiner is not None:
+            batch = self.refiner.extend(batch, self._batch, self._state.fitness, self.rng, self._new_id)
         self._hold(batch)
         self._behaviours = self._scores = None
         self.generation += 1

@@ -170,6 +170,13 @@ class EvolutionConfig:
     """Cells per behaviour dimension of the archive of elites kept beside the run; 0: none."""
     elite_bounds: list[float] = field(default_factory=list)
     """low, high of each behaviour dimension for the archive of elites, flat (empty: 0, 1 each)."""
+    # --- weight refinement (neatify.breeding.refine) ---
+    refine_samples: int = 0
+    """Genomes of each generation drawn by a separable CMA-ES around the champion's weights (same topology,
+    new weights), the other ``population_size - refine_samples`` bred by NEAT; 0 (the default) turns the
+    search off. At least 2, below ``population_size``."""
+    refine_sigma: float = 0.5
+    """The weight search's step size when it starts on a new topology."""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -237,9 +244,19 @@ class EvolutionConfig:
         found = objectives_problem(self)
         if found:
             raise ConfigError(found)
+        self._validate_refine()
         if not _valid_initial_connection(self.initial_connection):
             raise ConfigError(f"initial_connection must be 'full', 'partial P' (P in [0, 1]), 'fs_neat' or 'none', "
                               f"got {self.initial_connection!r}")
+
+    def _validate_refine(self) -> None:
+        """ConfigError naming ``refine_samples`` or ``refine_sigma`` when out of range."""
+        samples = self.refine_samples
+        if samples != 0 and not 2 <= samples < self.population_size:
+            raise ConfigError(f"refine_samples must be 0 (off) or from 2 to population_size - 1 "
+                              f"({self.population_size - 1}), got {samples!r}")
+        if self.refine_sigma <= 0:
+            raise ConfigError(f"refine_sigma must be positive, got {self.refine_sigma!r}")
 
     def species_target(self) -> int:
         """The species count the threshold is steered toward (``target_species`` with "auto"

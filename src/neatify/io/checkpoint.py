@@ -268,6 +268,8 @@ class _State(Schema):
     """... what breeding selects on ..."""
     selection: _Selection | None = None
     """... and the novelty archive and the archive of elites (``neatify.objectives.selection.Selection``)."""
+    refine: dict[str, Any] | None = None
+    """The weight search's state (``neatify.breeding.refine``), only when ``refine_samples`` is set."""
 
 
 _STATS = [(f.name, Id if f.type == "int" else Finite) for f in dataclasses.fields(GenerationStats)]

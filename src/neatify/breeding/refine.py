@@ -1,0 +1,214 @@
+"""Weight refinement: a separable CMA-ES over the champion's weights, its samples part of every generation.
+
+Topology comes from NEAT, weights from an evolution strategy. With ``refine_samples = λ > 0`` each
+generation holds ``population_size - λ`` NEAT offspring and λ copies of one genome's topology (the
+champion's) whose weights and biases are drawn from a diagonal Gaussian, ``mean + sigma * sqrt(C) * z``
+(sep-CMA-ES, Ros & Hansen 2008). The samples are ordinary genomes: evaluated by the same fitness
+function or backend, counted as evaluations, speciated, and parents of NEAT offspring. After each
+generation the search moves toward its best samples and adapts its step sizes; when a genome of the
+generation beats everything the search has found, the search restarts on that genome (a new topology
+gets fresh step sizes; the same topology keeps them). Every draw comes from a numpy generator seeded
+from the run's ``random.Random``; the state is plain data for checkpoints.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from neatify.config import EvolutionConfig
+from neatify.genome.batch import GenomeBatch
+from neatify.genome.genome import Genome
+
+
+@dataclass(frozen=True)
+class Rates:
+    """sep-CMA-ES's learning rates for λ samples over ``n`` numbers (Hansen's defaults, the covariance
+    rates scaled by (n + 2) / 3 for a diagonal covariance)."""
+
+    weights: np.ndarray
+    mu_eff: float
+    c_sigma: float
+    d_sigma: float
+    c_c: float
+    c_1: float
+    c_mu: float
+    chi_n: float
+
+    @classmethod
+    def of(cls, n: int, samples: int) -> Rates:
+        mu = samples // 2
+        raw = math.log(mu + 0.5) - np.log(np.arange(1, mu + 1))
+        weights = raw / raw.sum()
+        mu_eff = 1.0 / float((weights**2).sum())
+        c_sigma = (mu_eff + 2) / (n + mu_eff + 5)
+        d_sigma = 1 + 2 * max(0.0, math.sqrt((mu_eff - 1) / (n + 1)) - 1) + c_sigma
+        c_c = (4 + mu_eff / n) / (n + 4 + 2 * mu_eff / n)
+        scale = (n + 2) / 3
+        c_1 = min(1.0, scale * 2 / ((n + 1.3) ** 2 + mu_eff))
+        c_mu = min(1 - c_1, scale * 2 * (mu_eff - 2 + 1 / mu_eff) / ((n + 2) ** 2 + mu_eff))
+        chi_n = math.sqrt(n) * (1 - 1 / (4 * n) + 1 / (21 * n * n))
+        return cls(weights, mu_eff, c_sigma, d_sigma, c_c, c_1, c_mu, chi_n)
+
+
+@dataclass
+class Search:
+    """One sep-CMA-ES over the weights of ``template``'s topology."""
+
+    template: GenomeBatch
+    """One row: the topology searched, and the genes not searched (disabled weights, activations)."""
+    mean: np.ndarray
+    sigma: float
+    variance: np.ndarray
+    path_sigma: np.ndarray
+    path_c: np.ndarray
+    updates: int
+    best: float
+    """The best fitness the search has seen (its samples, or the genome it started on)."""
+
+    @classmethod
+    def start(cls, template: GenomeBatch, best: float, sigma: float) -> Search:
+        mean = vector(template, 0)
+        zeros = np.zeros_like(mean)
+        return cls(template, mean, sigma, np.ones_like(mean), zeros, zeros.copy(), 0, best)
+
+    def restarted(self, template: GenomeBatch, best: float, sigma: float) -> Search:
+        """The search moved to ``template``: same topology, its step sizes kept; another, a fresh start."""
+        if structure(template, 0) != structure(self.template, 0):
+            return Search.start(template, best, sigma)
+        return replace(self, template=template, mean=vector(template, 0), best=best)
+
+    def draw(self, count: int, generator: np.random.Generator, config: EvolutionConfig) -> np.ndarray:
+        """``count`` weight vectors, one a row, inside the config's weight and bias bounds."""
+        z = generator.standard_normal((count, len(self.mean)))
+        x = self.mean + self.sigma * np.sqrt(self.variance) * z
+        low, high = bounds(self.template, config)
+        return np.clip(x, low, high)
+
+    def update(self, samples: np.ndarray, fitness: np.ndarray) -> None:
+        """One sep-CMA-ES step from evaluated ``samples`` (rows) and their ``fitness`` (higher is better)."""
+        rates = Rates.of(len(self.mean), len(samples))
+        order = np.lexsort((np.arange(len(fitness)), -fitness))[:len(rates.weights)]
+        y = (samples[order] - self.mean) / self.sigma
+        y_w = rates.weights @ y
+        self.mean = self.mean + self.sigma * y_w
+        z_w = y_w / np.sqrt(self.variance)
+        self.path_sigma = ((1 - rates.c_sigma) * self.path_sigma
+                           + math.sqrt(rates.c_sigma * (2 - rates.c_sigma) * rates.mu_eff) * z_w)
+        self.updates += 1
+        norm = float(np.linalg.norm(self.path_sigma))
+        settled = norm / math.sqrt(1 - (1 - rates.c_sigma) ** (2 * self.updates)) < (
+            (1.4 + 2 / (len(self.mean) + 1)) * rates.chi_n)
+        self.path_c = ((1 - rates.c_c) * self.path_c
+                       + settled * math.sqrt(rates.c_c * (2 - rates.c_c) * rates.mu_eff) * y_w)
+        lost = (1 - settled) * rates.c_c * (2 - rates.c_c) * self.variance
+        self.variance = ((1 - rates.c_1 - rates.c_mu) * self.variance
+                         + rates.c_1 * (self.path_c**2 + lost) + rates.c_mu * (rates.weights @ y**2))
+        self.sigma *= math.exp(rates.c_sigma / rates.d_sigma * (norm / rates.chi_n - 1))
+        self.best = max(self.best, float(fitness.max()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"template": self.template.views()[0].to_dict(), "mean": self.mean.tolist(), "sigma": self.sigma,
+                "variance": self.variance.tolist(), "path_sigma": self.path_sigma.tolist(),
+                "path_c": self.path_c.tolist(), "updates": self.updates, "best": self.best}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Search:
+        arrays = {k: np.array(data[k], dtype=np.float64) for k in ("mean", "variance", "path_sigma", "path_c")}
+        template = GenomeBatch.from_genomes([Genome.from_dict(data["template"])])
+        return cls(template, sigma=float(data["sigma"]), updates=int(data["updates"]), best=float(data["best"]),
+                   **arrays)
+
+
+class Refiner:
+    """The population's weight search: which rows of the generation are its samples, and the search."""
+
+    def __init__(self, config: EvolutionConfig, search: Search | None = None, pending: int = 0) -> None:
+        self.config = config
+        self.search = search
+        self.pending = pending
+        """How many rows at the end of the generation are the search's samples (0: none yet)."""
+
+    @classmethod
+    def of(cls, config: EvolutionConfig, state: dict[str, Any] | None = None) -> Refiner | None:
+        """The refiner ``config`` asks for (None when ``refine_samples`` is 0), from ``to_dict`` state if given."""
+        if config.refine_samples == 0:
+            return None
+        if state is None:
+            return cls(config)
+        search = None if state["search"] is None else Search.from_dict(state["search"])
+        return cls(config, search, int(state["pending"]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"search": None if self.search is None else self.search.to_dict(), "pending": self.pending}
+
+    def extend(self, offspring: GenomeBatch, evaluated: GenomeBatch, fitness: np.ndarray, rng: random.Random,
+               new_id: Callable[[], int]) -> GenomeBatch:
+        """``offspring`` followed by ``refine_samples`` new samples, the search first told the evaluated
+        generation (``evaluated`` and its ``fitness``, by row)."""
+        self._learn(evaluated, fitness)
+        assert self.search is not None
+        count = self.config.refine_samples
+        generator = np.random.default_rng(rng.getrandbits(64))
+        ids = np.array([new_id() for _ in range(count)], dtype=np.int64)
+        samples = with_vectors(self.search.template.take(np.zeros(count, np.int64), ids),
+                               self.search.draw(count, generator, self.config))
+        self.pending = count
+        return GenomeBatch.concat([offspring, samples])
+
+    def _learn(self, evaluated: GenomeBatch, fitness: np.ndarray) -> None:
+        """Update the search from its samples' fitness, then restart it on a genome that beat it."""
+        search = self.search
+        if search is not None and self.pending:
+            rows = np.arange(len(evaluated) - self.pending, len(evaluated))
+            shape = structure(search.template, 0)
+            rows = rows[[structure(evaluated, int(r)) == shape for r in rows]]  # genes changed by hand drop out
+            if len(rows) >= 2:
+                search.update(np.stack([vector(evaluated, int(r)) for r in rows]), fitness[rows])
+        top = np.flatnonzero(fitness == fitness.max())
+        row = int(top[np.argmin(evaluated.ids[top])])
+        if search is None or fitness[row] > search.best:
+            best = float(fitness[row])
+            template = evaluated.take(np.array([row]))
+            sigma = self.config.refine_sigma
+            self.search = Search.start(template, best, sigma) if search is None else search.restarted(
+                template, best, sigma)
+
+
+def _slices(batch: GenomeBatch, row: int) -> tuple[slice, slice]:
+    return (slice(int(batch.node_start[row]), int(batch.node_start[row + 1])),
+            slice(int(batch.conn_start[row]), int(batch.conn_start[row + 1])))
+
+
+def structure(batch: GenomeBatch, row: int) -> tuple[bytes, bytes, bytes]:
+    """What a row's topology is: its node ids, connection innovations and enabled flags."""
+    nodes, conns = _slices(batch, row)
+    return batch.node_id[nodes].tobytes(), batch.conn_innovation[conns].tobytes(), batch.conn_enabled[conns].tobytes()
+
+
+def vector(batch: GenomeBatch, row: int) -> np.ndarray:
+    """The numbers the search moves: a row's enabled connection weights, then its node biases."""
+    nodes, conns = _slices(batch, row)
+    return np.concatenate([batch.conn_weight[conns][batch.conn_enabled[conns]], batch.node_bias[nodes]])
+
+
+def bounds(template: GenomeBatch, config: EvolutionConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Per number of ``vector``: the least and greatest value the config allows."""
+    weights, biases = int(template.conn_enabled.sum()), len(template.node_id)
+    low = np.repeat([config.weight_min_value, config.bias_min_value], [weights, biases])
+    high = np.repeat([config.weight_max_value, config.bias_max_value], [weights, biases])
+    return low, high
+
+
+def with_vectors(copies: GenomeBatch, vectors: np.ndarray) -> GenomeBatch:
+    """``copies`` (rows of one topology) with each row's searched numbers set from ``vectors`` (one a row)."""
+    enabled = copies.conn_enabled.reshape(len(copies), -1)
+    weights = copies.conn_weight.reshape(len(copies), -1).copy()
+    count = int(enabled[0].sum())
+    weights[enabled] = vectors[:, :count].reshape(-1)
+    return replace(copies, conn_weight=weights.reshape(-1), node_bias=vectors[:, count:].reshape(-1).copy())

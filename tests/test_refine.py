@@ -1,0 +1,100 @@
+"""Weight refinement (``refine_samples``): a sep-CMA-ES's samples in every generation, counted, reproducible, saved."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from neatify import EvolutionConfig, Population
+from neatify.breeding.refine import Search, structure, vector
+from neatify.config.errors import ConfigError
+from neatify.genome.batch import GenomeBatch
+from neatify.io.checkpoint import Checkpoint
+from xor_task import xor_fitness
+
+REFINED = EvolutionConfig(population_size=30, refine_samples=10, refine_sigma=0.5)
+
+
+def _run(population: Population, generations: int) -> list[list[float]]:
+    fitness = []
+    for _ in range(generations):
+        population.run_generation(xor_fitness)
+        fitness.append(population.fitness.tolist())
+    return fitness
+
+
+def test_the_default_config_has_no_search_and_saves_no_search_state():
+    population = Population(num_inputs=2, num_outputs=1, seed=1)
+    population.run_generation(xor_fitness)
+    assert population.refiner is None and "refine" not in population.state_dict()
+
+
+def test_each_generation_ends_with_the_samples_of_the_champions_topology_and_every_genome_counts():
+    population = Population(num_inputs=2, num_outputs=1, config=REFINED, seed=3)
+    _run(population, 2)
+    batch, search = population.batch, population.refiner.search
+    samples = range(len(batch) - 10, len(batch))
+    shape = structure(search.template, 0)
+    assert all(structure(batch, row) == shape for row in samples)
+    vectors = np.stack([vector(batch, row) for row in samples])
+    assert len(np.unique(vectors, axis=0)) == 10, "each sample draws its own weights"
+    assert len(batch) == 30 and len(set(batch.ids.tolist())) == 30
+    assert [h.evaluations for h in population.history] == [30, 60]
+
+
+def test_the_search_starts_on_the_first_generations_champion():
+    population = Population(num_inputs=2, num_outputs=1, config=REFINED, seed=4)
+    _run(population, 1)
+    row = int(np.argmax(population.fitness))
+    best, weights = population.fitness[row], vector(population.batch, row)
+    population.ask()
+    search = population.refiner.search
+    assert search.best == best and np.array_equal(search.mean, weights)
+
+
+def test_the_same_seed_gives_the_same_run_and_a_checkpoint_continues_it_exactly(tmp_path):
+    first = Population(num_inputs=2, num_outputs=1, config=REFINED, seed=7)
+    again = Population(num_inputs=2, num_outputs=1, config=REFINED, seed=7)
+    assert _run(first, 4) == _run(again, 4)
+    Checkpoint.save(first, tmp_path / "run.ckpt")
+    resumed = Checkpoint.load(tmp_path / "run.ckpt")
+    json.dumps(first.state_dict())  # plain data
+    assert _run(resumed, 3) == _run(first, 3)
+    assert resumed.refiner.search.sigma == first.refiner.search.sigma
+
+
+def test_refinement_solves_xor():
+    population = Population(num_inputs=2, num_outputs=1, config=REFINED.replace(population_size=60), seed=0)
+    population.run(xor_fitness, generations=150, fitness_threshold=3.9)
+    assert population.best_genome.fitness > 3.9
+
+
+def _template(weights: int) -> GenomeBatch:
+    """One genome: ``weights`` inputs each connected to the output."""
+    n = weights
+    return GenomeBatch(n, 1, np.array([0]), np.array([0, 1]), np.array([n]), np.zeros(1), np.zeros(1, np.int16),
+                       np.array([0, n]), np.arange(n), np.arange(n), np.full(n, n), np.zeros(n), np.ones(n, bool),
+                       ("neat_sigmoid",))
+
+
+def test_the_search_climbs_a_quadratic_and_shrinks_its_steps_near_the_top():
+    target = np.array([3.0, -2.0, 0.5, 1.5, -1.0])  # four weights and the output's bias
+    search = Search.start(_template(4), best=-np.inf, sigma=0.5)
+    generator = np.random.default_rng(0)
+    config = EvolutionConfig()
+    for _ in range(150):
+        samples = search.draw(12, generator, config)
+        search.update(samples, -((samples - target) ** 2).sum(axis=1))
+    assert np.abs(search.mean - target).max() < 1e-3
+    assert search.sigma < 0.01
+
+
+@pytest.mark.parametrize("changes, key", [({"refine_samples": 1}, "refine_samples"),
+                                          ({"refine_samples": 150}, "refine_samples"),
+                                          ({"refine_samples": -2}, "refine_samples"),
+                                          ({"refine_sigma": 0.0}, "refine_sigma")])
+def test_bad_refinement_settings_are_refused_by_name(changes, key):
+    with pytest.raises(ConfigError, match=key):
+        EvolutionConfig(**changes)
