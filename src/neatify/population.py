@@ -446,10 +446,8 @@ class Population:
     def _breed(self) -> None:
         self._settle()
         self.tracker.new_generation()
-        batch, self.species = reproduce(self.species, self._member_rows(), self._batch, self.scores,
-                                        self.config, self.pop_size, self.rng, self.tracker, self._new_id,
         bred = self.pop_size - self.config.refine_samples
-        batch, self.species = reproduce(self.species, self._member_rows(), self._batch, self._state.fitness,
+        batch, self.species = reproduce(self.species, self._member_rows(), self._batch, self.scores,
                                         self.config, bred, self.rng, self.tracker, self._new_id,
                                         self.staleness())
         if self.refiner is not None:

@@ -358,11 +358,10 @@ def _command_master(args: argparse.Namespace) -> int:
 def _command_worker(args: argparse.Namespace) -> int:
     from neatify.distributed import DistributedError, WorkerNode
 
-    fitness_fn = load_callable(args.fitness)
+    fitness_fn = _worker_fitness(args.fitness)
     hint = None if args.setup is not None else neat_python_hint(fitness_fn, [], TypeError())
     if hint is not None:  # before connecting: the master would only see each genome fail
         raise NeatPythonFitnessError(hint)
-    fitness_fn = _worker_fitness(args.fitness)
     if args.processes is not None and not args.supervised_child:
         return _supervise_workers(args)
     host, port, masters = _master_addresses(args)
