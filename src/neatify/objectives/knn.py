@@ -41,6 +41,7 @@ def mean_knn_distance(points: np.ndarray, queries: np.ndarray, k: int) -> np.nda
     if len(parts) == 1:
         _search(points, *tree, ordered, min(k, len(points) - 1), found)
     else:  # the compiled search releases the GIL: threads share the tree and each fill their own slice
+        _search.compile_once()  # type: ignore[attr-defined]  # once, here, not in every thread at its first call
         with ThreadPoolExecutor(len(parts)) as pool:
             list(pool.map(lambda rows: _search(points, *tree, ordered[rows], min(k, len(points) - 1),
                                                found[rows[0]:rows[-1] + 1]), parts))
