@@ -149,6 +149,9 @@ def test_with_no_expressed_weight_the_phenotype_is_its_outputs_alone():
     flat = make_genome(4, 1, [(4, 0.1, "identity")], [], 3)  # weight 0.1: below the expression threshold
     decoded = ESHyperNEAT(*XOR_LIKE).phenotypes([flat])
     assert decoded.sizes()[0].tolist() == [0] and decoded.sizes()[1].tolist() == [0]
+    # 4 trees (3 inputs, 1 output), none divided past the root's 4 children (equal weights); each child's
+    # band check reads its 2 sibling neighbours from the tree and queries the 2 outside the square
+    assert decoded.queries == 4 * (4 + 4 * 2)
     assert ESHyperNEAT(*XOR_LIKE).decode([flat])(torch.zeros(2, 3)).tolist() == [[[0.5], [0.5]]]  # sigmoid(0)
 
 

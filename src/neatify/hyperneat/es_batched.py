@@ -1,9 +1,9 @@
 """ES-HyperNEAT for a whole population at once: every genome's quadtrees grown together level by level,
 hidden nodes admitted, paths kept and phenotypes laid out as one ``GenomeBatch``, all in numpy.
 
-The CPPNs run as one ``NeatPopulationModule`` (float64): each batch of queries is grouped by genome
-into a padded ``(genomes, points, 4)`` input. It builds the same networks as ``es_reference`` (same
-conventions, see there), which the differential tests check.
+The CPPNs run as ``NeatPopulationModule``s (float64) of ``GENOMES_PER_MODULE`` genomes: each batch of
+queries is grouped by genome into padded ``(genomes, points, 4)`` inputs. It builds the same networks
+as ``es_reference`` (same conventions, see there), which the differential tests check.
 
 Nodes are coded per genome: inputs ``0 ..``, outputs next, then a hidden point at quadtree grid
 cell ``c`` is ``num_inputs + num_outputs + c`` (cells numbered in (y, x) order, so codes sort as
@@ -43,6 +43,8 @@ class ESPhenotypes:
     hidden_points: np.ndarray
     capped: np.ndarray
     """Whether row i lost hidden nodes or connections to ``max_hidden`` / ``max_connections``."""
+    queries: int
+    """CPPN queries the decoding took, all genomes together."""
 
     def sizes(self) -> tuple[np.ndarray, np.ndarray]:
         """(hidden nodes, connections) of every phenotype."""
@@ -161,7 +163,8 @@ def decode(cppns: Sequence[Genome], inputs: np.ndarray, outputs: np.ndarray, par
         hidden, unexplored = _admit(hidden, found[-1].dst, codes, params, capped)
     found.append(_stage(query, np.repeat(every, len(outputs)), np.tile(outputs, (num_genomes, 1)),
                         np.tile(np.arange(len(outputs)) + len(inputs), num_genomes), False, codes, params))
-    return _phenotypes(cppns, _on_paths(_joined(found, hidden, codes), codes), hidden, codes, params, capped)
+    return _phenotypes(cppns, _on_paths(_joined(found, hidden, codes), codes), hidden, codes, params, capped,
+                       query.queries)
 
 
 def _stage(query: CPPNQuery, genome: np.ndarray, points: np.ndarray, fixed: np.ndarray, outgoing: bool,
@@ -239,7 +242,7 @@ def _reached(src: np.ndarray, dst: np.ndarray, start: np.ndarray) -> np.ndarray:
 
 
 def _phenotypes(cppns: Sequence[Genome], edges: _Edges, hidden: np.ndarray, codes: _Codes, params: ESParams,
-                capped: np.ndarray) -> ESPhenotypes:
+                capped: np.ndarray, queries: int) -> ESPhenotypes:
     """Number the kept hidden nodes per genome and lay the phenotypes out as a ``GenomeBatch``."""
     n = len(cppns)
     kept = np.intersect1d(hidden, np.concatenate([edges.src, edges.dst]))
@@ -270,7 +273,7 @@ def _phenotypes(cppns: Sequence[Genome], edges: _Edges, hidden: np.ndarray, code
         conn_start=conn_start, conn_innovation=rank, conn_in=node_id(edges.src[keep]),
         conn_out=node_id(edges.dst[keep]), conn_weight=edges.weight[keep],
         conn_enabled=np.ones(len(rank), dtype=bool), activations=(params.activation,))
-    return ESPhenotypes(batch, hidden_start, codes.point(kept % codes.span), capped)
+    return ESPhenotypes(batch, hidden_start, codes.point(kept % codes.span), capped, queries)
 
 
 class ESHyperNEAT:
