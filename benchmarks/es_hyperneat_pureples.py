@@ -214,7 +214,8 @@ def worker_main(port: int, initial_depth: int, max_depth: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="*", default=[150, 1000, 10000], help="population sizes (none: skip)")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[150, 1000, 10000],
+                        help="population sizes (none: skip)")
     parser.add_argument("--generations", type=int, default=3)
     parser.add_argument("--pureples-sample", type=int, default=150,
                         help="PUREPLES genomes timed per size (scaled to the population)")

@@ -1,9 +1,9 @@
 """ES-HyperNEAT for a whole population at once: every genome's quadtrees grown together level by level,
 hidden nodes admitted, paths kept and phenotypes laid out as one ``GenomeBatch``, all in numpy.
 
-The CPPNs run as one ``NeatPopulationModule`` (float64): each batch of queries is grouped by genome
-into a padded ``(genomes, points, 4)`` input. It builds the same networks as ``es_reference`` (same
-conventions, see there), which the differential tests check.
+The CPPNs run as ``NeatPopulationModule``s (float64) of ``GENOMES_PER_MODULE`` genomes: each batch of
+queries is grouped by genome into padded ``(genomes, points, 4)`` inputs. It builds the same networks
+as ``es_reference`` (same conventions, see there), which the differential tests check.
 
 Nodes are coded per genome: inputs ``0 ..``, outputs next, then a hidden point at quadtree grid
 cell ``c`` is ``num_inputs + num_outputs + c`` (cells numbered in (y, x) order, so codes sort as
@@ -25,9 +25,11 @@ from neatify.hyperneat.es_params import ESParams, check_cppn, substrate_points
 from neatify.hyperneat.es_quadtree import Trees, explore
 from neatify.nn.population_module import NeatPopulationModule
 
-QUERY_BUDGET = 1 << 21
-"""Padded CPPN query points per forward pass, at most (bounds the input tensor's memory); a batch of
-queries wider than that runs in slices of the population's module."""
+GENOMES_PER_MODULE = 2048
+"""The CPPNs run as modules of this many genomes each: a batch of queries is padded to the most any
+genome of a module has, so smaller modules waste less on a population's few heavy genomes."""
+COLUMNS_PER_PASS = 4096
+"""Padded query points per genome and forward pass, at most (bounds the input tensor's memory)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class ESPhenotypes:
     hidden_points: np.ndarray
     capped: np.ndarray
     """Whether row i lost hidden nodes or connections to ``max_hidden`` / ``max_connections``."""
+    queries: int
+    """CPPN queries the decoding took, all genomes together."""
 
     def sizes(self) -> tuple[np.ndarray, np.ndarray]:
         """(hidden nodes, connections) of every phenotype."""
@@ -53,49 +57,45 @@ class CPPNQuery:
     def __init__(self, cppns: Sequence[Genome], params: ESParams) -> None:
         for genome in cppns:
             check_cppn(genome, params)
-        self.module = NeatPopulationModule(cppns, dtype=torch.float64)
-        if self.module.is_recurrent:
+        self.bounds = list(range(0, len(cppns), GENOMES_PER_MODULE)) + [len(cppns)]
+        self.modules = [NeatPopulationModule(cppns[lo:hi], dtype=torch.float64)
+                        for lo, hi in zip(self.bounds, self.bounds[1:])]
+        if any(module.is_recurrent for module in self.modules):
             genome = next(g for g in cppns if g.is_recurrent())
             raise ValueError(f"CPPN genome {genome.id} is recurrent; ES-HyperNEAT queries feed-forward CPPNs")
         self.output = params.cppn_output
         self.queries = 0
-        self._slices: dict[tuple[int, int], NeatPopulationModule] = {}
 
     def __call__(self, genome: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """Raw weight output of CPPN ``genome[k]`` at ``(src[k], dst[k])`` for every k."""
         self.queries += len(genome)
-        result = np.empty(len(genome))
-        if not len(genome):
-            return result
-        if (np.diff(genome) >= 0).all():  # the usual case: queries come tree by tree, genome by genome
-            order, owner, points = slice(None), genome, (src, dst)
-        else:
-            order = np.argsort(genome, kind="stable")
-            owner, points = genome[order], (src[order], dst[order])
-        counts = np.bincount(owner, minlength=self.module.num_genomes)
+        order = None if (np.diff(genome) >= 0).all() else np.argsort(genome, kind="stable")
+        owner, points = (genome, np.concatenate([src, dst], axis=1)) if order is None else (
+            genome[order], np.concatenate([src[order], dst[order]], axis=1))
+        counts = np.bincount(owner, minlength=self.bounds[-1])
         place = np.arange(len(owner)) - row_offsets(counts)[owner]
-        width = int(counts.max())
-        per_pass = max(1, QUERY_BUDGET // width)  # genomes per forward pass
-        for lo in range(0, len(counts), per_pass):
-            hi = min(lo + per_pass, len(counts))
-            mine = slice(*np.searchsorted(owner, [lo, hi]))
-            rows, columns = owner[mine] - lo, place[mine]
-            padded = np.zeros((hi - lo, 4, width))  # the layout the module reads: (genomes, 4, points) in memory
-            padded[rows, :2, columns] = points[0][mine]
-            padded[rows, 2:, columns] = points[1][mine]
-            module = self.module if hi - lo == len(counts) else self._slice(lo, hi)
-            out = module(torch.from_numpy(padded).permute(0, 2, 1))[..., self.output].numpy()
-            if isinstance(order, slice):
-                result[mine] = out[rows, columns]
-            else:
-                result[order[mine]] = out[rows, columns]
+        out = np.empty(len(owner))
+        for lo, hi, module in zip(self.bounds, self.bounds[1:], self.modules):
+            first, last = np.searchsorted(owner, [lo, hi])
+            width = int(counts[lo:hi].max(initial=0))
+            for column in range(0, width, COLUMNS_PER_PASS):
+                mine = slice(first, last)
+                if width > COLUMNS_PER_PASS:
+                    mine = first + np.flatnonzero((place[mine] >= column) & (place[mine] < column + COLUMNS_PER_PASS))
+                out[mine] = self._run(module, owner[mine] - lo, place[mine] - column, points[mine],
+                                      min(width - column, COLUMNS_PER_PASS))
+        if order is None:
+            return out
+        result = np.empty(len(out))
+        result[order] = out
         return result
 
-    def _slice(self, lo: int, hi: int) -> NeatPopulationModule:
-        """The module of genomes ``lo .. hi - 1`` (cut once, kept for the next batch of queries)."""
-        if (lo, hi) not in self._slices:
-            self._slices[lo, hi] = self.module.select(torch.arange(lo, hi))
-        return self._slices[lo, hi]
+    def _run(self, module: NeatPopulationModule, rows: np.ndarray, columns: np.ndarray, points: np.ndarray,
+             width: int) -> np.ndarray:
+        """One forward pass: query ``k`` goes to genome ``rows[k]`` of ``module``, padded column ``columns[k]``."""
+        padded = np.zeros((module.num_genomes, 4, width))  # the layout the module reads: (genomes, 4, points)
+        padded[rows, :, columns] = points
+        return module(torch.from_numpy(padded).permute(0, 2, 1))[rows, columns, self.output].numpy()
 
 
 class _Codes:
@@ -125,9 +125,12 @@ class _Codes:
     def code(self, points: np.ndarray) -> np.ndarray:
         """The code of each quadtree point: an input's or output's when it is one, else its cell's."""
         cells = self.cell(points)
-        at = np.searchsorted(self._grid_cells, cells).clip(max=max(len(self._grid_cells) - 1, 0))
-        known = (self._grid_cells[at] == cells) if len(self._grid_cells) else np.zeros(len(cells), dtype=bool)
-        return np.where(known, self._grid_codes[at] if len(self._grid_codes) else 0, self.ends + cells)
+        codes = self.ends + cells
+        if len(self._grid_cells):
+            at = np.searchsorted(self._grid_cells, cells).clip(max=len(self._grid_cells) - 1)
+            known = self._grid_cells[at] == cells
+            codes[known] = self._grid_codes[at[known]]
+        return codes
 
     def point(self, codes: np.ndarray) -> np.ndarray:
         """The point of each hidden code."""
@@ -160,7 +163,8 @@ def decode(cppns: Sequence[Genome], inputs: np.ndarray, outputs: np.ndarray, par
         hidden, unexplored = _admit(hidden, found[-1].dst, codes, params, capped)
     found.append(_stage(query, np.repeat(every, len(outputs)), np.tile(outputs, (num_genomes, 1)),
                         np.tile(np.arange(len(outputs)) + len(inputs), num_genomes), False, codes, params))
-    return _phenotypes(cppns, _on_paths(_joined(found, hidden, codes), codes), hidden, codes, params, capped)
+    return _phenotypes(cppns, _on_paths(_joined(found, hidden, codes), codes), hidden, codes, params, capped,
+                       query.queries)
 
 
 def _stage(query: CPPNQuery, genome: np.ndarray, points: np.ndarray, fixed: np.ndarray, outgoing: bool,
@@ -238,7 +242,7 @@ def _reached(src: np.ndarray, dst: np.ndarray, start: np.ndarray) -> np.ndarray:
 
 
 def _phenotypes(cppns: Sequence[Genome], edges: _Edges, hidden: np.ndarray, codes: _Codes, params: ESParams,
-                capped: np.ndarray) -> ESPhenotypes:
+                capped: np.ndarray, queries: int) -> ESPhenotypes:
     """Number the kept hidden nodes per genome and lay the phenotypes out as a ``GenomeBatch``."""
     n = len(cppns)
     kept = np.intersect1d(hidden, np.concatenate([edges.src, edges.dst]))
@@ -269,7 +273,7 @@ def _phenotypes(cppns: Sequence[Genome], edges: _Edges, hidden: np.ndarray, code
         conn_start=conn_start, conn_innovation=rank, conn_in=node_id(edges.src[keep]),
         conn_out=node_id(edges.dst[keep]), conn_weight=edges.weight[keep],
         conn_enabled=np.ones(len(rank), dtype=bool), activations=(params.activation,))
-    return ESPhenotypes(batch, hidden_start, codes.point(kept % codes.span), capped)
+    return ESPhenotypes(batch, hidden_start, codes.point(kept % codes.span), capped, queries)
 
 
 class ESHyperNEAT:

@@ -28,8 +28,12 @@ _STEPS = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]])
 
 _SIBLING = np.array([[-1, 3, -1, 1], [-1, 2, 0, -1], [1, -1, 3, -1], [0, -1, -1, 2]])
 """For child j of a square (offsets ``_DX[j], _DY[j]``), which child is its left, right, lower and upper
-neighbour (-1: a neighbour outside the parent). Two of the four neighbours are always siblings, whose
-weights the tree already holds: the CPPN would give the same value again."""
+neighbour (-1: a neighbour outside the parent). Neighbours the tree holds (siblings always, cousins when
+their parent is divided) are read from it, not queried: the CPPN would give the same value again."""
+
+_FACING = np.array([[3, 0, 1, 0], [2, 0, 0, 0], [0, 1, 0, 3], [0, 0, 2, 0]])
+"""For child j and a direction where its neighbour is not a sibling, which child of the parent's neighbour
+square (in that direction) it is: the one facing j across the border (entries under a sibling unused)."""
 
 
 @dataclass(frozen=True)
@@ -144,20 +148,40 @@ def _ancestors(levels: list[Level], depth: int, entries: np.ndarray):
 
 def _candidates(levels: list[Level], params: ESParams) -> tuple[np.ndarray, ...]:
     """PruneAndExtract's walk: the squares it checks for a band (tree, x, y, weight, neighbour step, the
-    neighbours' weights where they are siblings, NaN elsewhere), top down: a root's children are examined;
-    a square of leaf variance above the threshold is descended into, any other examined square is a
-    candidate."""
+    neighbours' weights where the tree holds them, NaN elsewhere), top down: a root's children are
+    examined; a square of leaf variance above the threshold is descended into, any other examined square
+    is a candidate."""
     variance = leaf_variances(levels)
     descended = np.ones(len(levels[0].x), dtype=bool)
+    neighbours = np.full((len(levels[0].x), 4), -1)
     parts = []
     for depth in range(1, len(levels)):
         level = levels[depth]
+        neighbours = _neighbours(level.parent, neighbours, _first_children(level.parent, len(levels[depth - 1].x)))
         examined = descended[level.parent]
         descended = examined & (variance[depth] > params.variance_threshold)
         chosen = np.flatnonzero(examined & ~descended)
         step = np.full(len(chosen), 2.0 ** (1 - depth))  # the parent's half-width: one square over
-        sibling = _SIBLING[chosen % 4]
-        near = np.where(sibling >= 0, level.weight[chosen[:, None] - chosen[:, None] % 4 + sibling.clip(min=0)],
-                        np.nan)
+        known = neighbours[chosen]
+        near = np.where(known >= 0, level.weight[known], np.nan)
         parts.append((level.tree[chosen], level.x[chosen], level.y[chosen], level.weight[chosen], step, near))
     return tuple(np.concatenate(column) for column in zip(*parts))
+
+
+def _first_children(parent: np.ndarray, above: int) -> np.ndarray:
+    """Entry of the first child of each of the ``above`` squares of the level above, -1 for a leaf."""
+    first = np.full(above, -1)
+    first[parent[::4]] = np.arange(0, len(parent), 4)
+    return first
+
+
+def _neighbours(parent: np.ndarray, parents_neighbours: np.ndarray, parents_first_child: np.ndarray) -> np.ndarray:
+    """Each square's same-size neighbour (left, right, below, above) as an entry of its level, -1 where the
+    tree has none: a sibling, or the facing child of the parent's neighbour when that one is divided."""
+    entry = np.arange(len(parent))
+    child = entry % 4
+    sibling = _SIBLING[child]
+    across = parents_neighbours[parent]
+    across_first = np.where(across >= 0, parents_first_child[across.clip(min=0)], -1)
+    cousin = np.where(across_first >= 0, across_first + _FACING[child], -1)
+    return np.where(sibling >= 0, (entry - child)[:, None] + sibling, cousin)
