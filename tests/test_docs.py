@@ -33,6 +33,7 @@ RUN_ELSEWHERE = {
     ("docs/usage.md", "Checkpoint.export_elites_json(pop.selection.elites"): "test_behaviours.py",
     ("docs/usage.md", "scores = novelty(behaviours, archive="): "test_novelty.py",
     ("docs/mazes.md", "def maze_fitness(genomes):"): "test_maze.py",
+    ("docs/es_hyperneat.md", "es = ESHyperNEAT(inputs, outputs"): "test_es_hyperneat.py",
     ("docs/gym.md", 'GymEvaluator("CartPole-v1", episodes=5'): "test_gym_docs.py",
     ("docs/gym.md", 'GymEvaluator("Hopper-v5", seed=1)'): "test_gym_docs.py",
     ("docs/gym.md", 'gym = "CartPole-v1"'): "test_gym_docs.py",
