@@ -109,6 +109,13 @@ def saved_epoch(path: Path) -> int | None:
         return None
 
 
+def saved_generation(path: Path) -> int:
+    try:
+        return Checkpoint.read_run(path)[0]["generation"]
+    except (ValueError, OSError):  # not written yet, or being replaced
+        return -1
+
+
 def test_the_old_primary_restarted_as_standby_of_the_promoted_one_takes_over_at_the_second_failover(tmp_path):
     """Item 1: the promoted master's fence meets a node that is only a standby; it must not stand it down, and the
     second failover (epoch 3) finishes the run."""
@@ -140,7 +147,9 @@ def test_resubmitted_masters_let_the_newer_state_lead(tmp_path):
     with Processes(tmp_path) as procs:
         cluster = Cluster(procs, tmp_path, 40, ports)
         b, workers = cluster.first_failover("run.json", "0.02")
-        wait_until(lambda: saved_epoch(tmp_path / "b" / "run.json") == 2, 60, "a checkpoint of epoch 2")
+        cluster.says(b, "leading the run as epoch 2")  # its checkpoint says so from before it takes a worker
+        promoted = Checkpoint.read_run(tmp_path / "b" / "run.json")[0]["generation"]
+        wait_until(lambda: saved_generation(tmp_path / "b" / "run.json") > promoted, 60, "a generation of epoch 2")
         b.send_signal(signal.SIGTERM)
         assert b.wait(timeout=30) == 128 + signal.SIGTERM, procs.errors(b)
         assert all(w.wait(timeout=30) == 0 for w in workers), [procs.log(w) for w in workers]
