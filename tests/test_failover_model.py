@@ -293,3 +293,21 @@ def test_a_promoted_standby_killed_before_its_first_generation_is_led_on_after_a
     cluster.cut.clear()
     cluster.advance(SETTLE_SECONDS)
     assert cluster.completed == [local_run().state], _report(cluster)
+
+
+def test_the_old_primary_started_again_with_its_original_command_stands_down_before_the_promoted_master():
+    """Found by the soak: the fence stopped at the frozen primary's stand-down, so the same primary started again
+    (epoch 1, from its own checkpoint) led a second copy of the run with a worker new to it."""
+    cluster = Cluster(2, token=True)
+    cluster.advance(2.0)
+    cluster.masters["A"].frozen = True
+    cluster.advance(6.0)
+    assert cluster.masters["B"].leading
+    cluster.masters["A"].frozen = False
+    cluster.advance(1.0)
+    assert not cluster.masters["A"].alive and "stood down" in str(cluster.masters["A"].exit_reason)
+    cluster.start_master("A")
+    cluster.workers[0].exit("SIGKILL")
+    cluster.restart_worker(0)  # a worker new to the run tries A first
+    cluster.advance(SETTLE_SECONDS)
+    assert not cluster.violations and cluster.completed == [local_run().state], _report(cluster)

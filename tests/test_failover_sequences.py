@@ -109,6 +109,13 @@ def saved_epoch(path: Path) -> int | None:
         return None
 
 
+def saved_generation(path: Path) -> int:
+    try:
+        return Checkpoint.read_run(path)[0]["generation"]
+    except (ValueError, OSError):  # not written yet, or being replaced
+        return -1
+
+
 def test_the_old_primary_restarted_as_standby_of_the_promoted_one_takes_over_at_the_second_failover(tmp_path):
     """Item 1: the promoted master's fence meets a node that is only a standby; it must not stand it down, and the
     second failover (epoch 3) finishes the run."""
@@ -140,7 +147,9 @@ def test_resubmitted_masters_let_the_newer_state_lead(tmp_path):
     with Processes(tmp_path) as procs:
         cluster = Cluster(procs, tmp_path, 40, ports)
         b, workers = cluster.first_failover("run.json", "0.02")
-        wait_until(lambda: saved_epoch(tmp_path / "b" / "run.json") == 2, 60, "a checkpoint of epoch 2")
+        cluster.says(b, "leading the run as epoch 2")  # its checkpoint says so from before it takes a worker
+        promoted = Checkpoint.read_run(tmp_path / "b" / "run.json")[0]["generation"]
+        wait_until(lambda: saved_generation(tmp_path / "b" / "run.json") > promoted, 60, "a generation of epoch 2")
         b.send_signal(signal.SIGTERM)
         assert b.wait(timeout=30) == 128 + signal.SIGTERM, procs.errors(b)
         assert all(w.wait(timeout=30) == 0 for w in workers), [procs.log(w) for w in workers]
@@ -218,3 +227,30 @@ def test_a_rogue_registration_claiming_epoch_9_cannot_break_a_standby(tmp_path):
     assert "stood down" not in log and "leading the run as epoch 10" in log
     state, epoch = Checkpoint.read_run(tmp_path / "b" / "run.json")
     assert epoch == 10 and (comparable(state), distributed_rows(tmp_path / "b")) == local_run(30)
+
+
+def test_a_primary_restarted_without_its_checkpoint_hands_the_lead_to_its_standby_s_newer_state(tmp_path):
+    """Item 2, on equal epochs: both masters SIGKILLed, the primary started again on a fresh disk (epoch 1,
+    generation 0), its standby from its own checkpoint (epoch 1, a later generation). The standby's registration
+    says which generation it holds: the primary stands down, and the standby leads from its own state."""
+    port_a, port_b = ports = two_ports()
+    with Processes(tmp_path) as procs:
+        cluster = Cluster(procs, tmp_path, 40, ports)
+        a = cluster.master("a", port_a, "run.json")
+        b = cluster.standby("b", port_b, "run.json", port_a)
+        workers = cluster.workers("0.02")
+        cluster.says(b, "replicated generation 3 ")
+        for master in (a, b):
+            master.kill()
+            master.wait(timeout=30)
+        held = Checkpoint.read_run(tmp_path / "b" / "run.json")[0]["generation"]
+        (tmp_path / "a" / "run.json").unlink()
+        b2 = cluster.standby("b", port_b, "run.json", port_a)
+        a2 = cluster.master("a", port_a, "run.json")
+        assert a2.wait(timeout=60) == 1, procs.errors(a2)
+        assert b2.wait(timeout=120) == 0, procs.errors(b2)
+        assert all(w.wait(timeout=30) == 0 for w in workers), [procs.log(w) for w in workers]
+        assert f"holds generation {held} of epoch 1, newer than this master's generation" in procs.errors(a2)
+        assert "leading the run as epoch 2" in procs.errors(b2)
+    state, epoch = Checkpoint.read_run(tmp_path / "b" / "run.json")
+    assert epoch == 2 and comparable(state) == local_state(40)
