@@ -80,6 +80,8 @@ def test_bad_substrate_tables_and_task_shapes_are_named():
         Substrate.from_dict({"input": [[0, 0]], "outputs": [[1, 1]]})
     with pytest.raises(ValueError, match="needs inputs"):
         Substrate.from_dict({"outputs": [[1, 1]]})
+    with pytest.raises(ValueError, match="grid table needs inputs = .* got {'inputs': \\[3, 3\\]}"):
+        Substrate.from_dict({"grid": {"inputs": [3, 3]}})
     with pytest.raises(ValueError, match="the substrate has 9 input coordinates but boxes has 121 inputs"):
         SUBSTRATE.check_task(121, 4, "boxes")
 

@@ -82,6 +82,10 @@ class Substrate:
             raise ValueError(f"unknown substrate key(s) {', '.join(unknown)}; expected {', '.join(sorted(known))}")
         if "grid" in data:
             grid = data["grid"]
+            if not isinstance(grid, dict) or not {"inputs", "outputs"} <= set(grid) or set(grid) - {"inputs", "outputs",
+                                                                                                  "hidden"}:
+                raise ValueError(f"a substrate grid table needs inputs = [rows, cols], outputs = [rows, cols] and may "
+                                 f"have hidden = [[rows, cols], ...]; got {grid!r}")
             return cls.grid(tuple(grid["inputs"]), tuple(grid["outputs"]), [tuple(s) for s in grid.get("hidden", [])])
         missing = [key for key in ("inputs", "outputs") if key not in data]
         if missing:
