@@ -29,6 +29,8 @@ RUN_ELSEWHERE = {
     ("docs/usage.md", "EvolutionConfig(target_species=25)"): "test_population.py",
     ("docs/usage.md", "RayEvaluator(fitness, num_actors=16"): "test_ray.py",
     ("docs/batched.md", "batch = add_nodes(batch, rows"): "test_batch_structure.py",
+    ("docs/hyperneat.md", "substrate = Substrate(inputs=field"): "test_hyperneat_runs.py",
+    ("docs/hyperneat.md", "champion = pop.run(fitness, generations=3)"): "test_hyperneat_runs.py",
 }
 RUN_HERE = {
     ("README.md", "python examples/distributed_xor_master.py"): "test_xor_example_commands",
