@@ -197,3 +197,21 @@ def test_dense_networks_compute_what_the_decoded_population_module_computes(opti
     assert torch.allclose(hyperneat.networks(genomes)(x), expected, atol=1e-12)
     own = torch.rand(len(genomes), 6, 9, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     assert torch.allclose(hyperneat.networks(genomes)(own), hyperneat.decode(genomes)(own), atol=1e-12)
+
+
+def test_fitness_in_chunks_of_max_genomes_equals_fitness_in_one_go():
+    hyperneat = HyperNEAT(SUBSTRATE, dtype=torch.float64)
+    genomes = cppns(hyperneat)
+    x = torch.rand(4, 9, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+
+    def task(module):
+        return module(x).sum(dim=(1, 2))
+
+    hyperneat.fitness(task)(genomes)
+    whole = [g.fitness for g in genomes]
+    hyperneat.fitness(task, max_genomes=5)(genomes)
+    assert [g.fitness for g in genomes] == pytest.approx(whole, abs=1e-12) and len(set(whole)) > 1
+    with pytest.raises(ValueError, match="max_genomes must be at least 1, got 0"):
+        hyperneat.fitness(task, max_genomes=0)
+    with pytest.raises(ValueError, match="the task returned 1 fitness values for 12 genomes"):
+        hyperneat.fitness(lambda module: [0.0])(genomes)
