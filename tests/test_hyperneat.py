@@ -92,7 +92,7 @@ def test_a_cppn_with_the_wrong_inputs_or_a_bad_setting_is_refused_by_name():
         HyperNEAT(SUBSTRATE).phenotypes([wrong])
     with pytest.raises(ValueError, match="with LEO needs 6 inputs .* and 2 output"):
         HyperNEAT(SUBSTRATE, leo=True).phenotypes([make_genome(6, 1, [(6, 0.0, "tanh")], [])])
-    for bad in ({"threshold": 1.0}, {"max_weight": 0.0}, {"max_connections": -1}):
+    for bad in ({"threshold": 1.0}, {"max_weight": 0.0}, {"max_connections": -1}, {"output_activation": "sigmod"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             HyperNEAT(SUBSTRATE, **bad)
 

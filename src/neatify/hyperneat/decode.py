@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from neatify.activations import ACTIVATIONS
 from neatify.genome.batch import GenomeBatch, row_offsets
 from neatify.genome.genome import Genome
 from neatify.hyperneat.cppn import cppn_inputs, cppn_outputs
@@ -101,6 +102,10 @@ class HyperNEAT:
             raise ValueError(f"HyperNEAT max_weight must be positive, got {self.max_weight!r}")
         if self.max_connections is not None and self.max_connections < 0:
             raise ValueError(f"HyperNEAT max_connections must be at least 0, got {self.max_connections!r}")
+        for kind in ("hidden_activation", "output_activation"):
+            if getattr(self, kind) not in ACTIVATIONS:
+                raise ValueError(f"HyperNEAT {kind}: unknown activation {getattr(self, kind)!r}; "
+                                 f"known: {', '.join(sorted(ACTIVATIONS))}")
 
     @property
     def cppn_inputs(self) -> int:
