@@ -215,3 +215,15 @@ def test_fitness_in_chunks_of_max_genomes_equals_fitness_in_one_go():
         hyperneat.fitness(task, max_genomes=0)
     with pytest.raises(ValueError, match="the task returned 1 fitness values for 12 genomes"):
         hyperneat.fitness(lambda module: [0.0])(genomes)
+
+
+def test_sheets_on_one_grid_are_queried_once_and_decode_as_the_reference_does():
+    sheet = grid_coordinates(3, 3)
+    hyperneat = HyperNEAT(Substrate(sheet, sheet, (sheet,)), dtype=torch.float64)
+    rows, pair_row = hyperneat.pairs.distinct
+    assert len(rows) == 81 and len(pair_row) == 162 and (pair_row[81:] == pair_row[:81]).all()
+    genomes = cppns(hyperneat, count=6)
+    batch = hyperneat.phenotypes(genomes)
+    for row, genome in enumerate(genomes):
+        got = {(c.in_node, c.out_node): c.weight for c in batch.genes(row)[1].values()}
+        assert got == pytest.approx(reference_connections(genome, hyperneat), abs=1e-9)
