@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from helpers import doc_snippet
@@ -76,3 +81,16 @@ def test_the_guide_s_worked_example_runs_and_rescales_the_champion(capsys):
     exec(doc_snippet("docs/hyperneat.md", "champion = pop.run(fitness, generations=3)"), {})
     lines = capsys.readouterr().out.splitlines()
     assert "connections;" in lines[0] and lines[1].startswith("at 33x33, with no further evolution: ")
+
+
+@pytest.mark.slow
+def test_the_boxes_benchmark_prints_its_curve_and_the_scaling_test():
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "benchmarks/hyperneat_boxes.py", "--population", "12", "--generations",
+                             "2", "--every", "1"], cwd=root, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(root / "src")})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[:2] for line in lines[1:3]] == [["gen", "0"], ["gen", "1"]]
+    assert [line.split(":")[0].strip() for line in lines[-3:]] == ["11x11", "33x33", "55x55"]
+    assert lines[3].startswith("scaling test") and all("/75" in line for line in lines[1:3] + lines[-3:])
