@@ -48,8 +48,8 @@ class Substrate:
         object.__setattr__(self, "inputs", _points("inputs", self.inputs))
         object.__setattr__(self, "outputs", _points("outputs", self.outputs))
         hidden = self.hidden
-        if hidden and len(hidden[0]) and not isinstance(hidden[0][0], (list, tuple)):  # a plain list of points: one layer
-            hidden = (hidden,)
+        if hidden and len(hidden[0]) and not isinstance(hidden[0][0], (list, tuple)):
+            hidden = (hidden,)  # a plain list of points: one layer
         object.__setattr__(self, "hidden", tuple(_points(f"hidden[{k}]", layer) for k, layer in enumerate(hidden)))
         dims = {len(p) for layer in self.layers() for p in layer}
         if len(dims) != 1 or dims.pop() not in (2, 3):
