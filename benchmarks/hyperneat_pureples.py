@@ -159,6 +159,8 @@ def measured(side: str, args: argparse.Namespace, size: int) -> dict:
 
 
 def _run(side: str, args: argparse.Namespace, size: int) -> dict:
+    if args.threads:
+        torch.set_num_threads(args.threads)
     result = {"neatify": neatify_side, "neatify64": lambda a, n: neatify_side(a, n, torch.float64),
               "pureples": pureples_side}[side](args, size)
     result["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -176,10 +178,11 @@ def main() -> None:
     parser.add_argument("--grow", type=int, default=5, help="generations the CPPNs grow before timing")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
     if not args.pureples or not os.path.isdir(os.path.join(args.pureples, "pureples")):
         parser.error("give a PUREPLES clone with --pureples or PUREPLES_PATH (see the module docstring)")
-    print(f"boxes 11x11, hidden {args.hidden}x{args.hidden}, torch threads {torch.get_num_threads()}, "
+    print(f"boxes 11x11, hidden {args.hidden}x{args.hidden}, torch threads {args.threads or torch.get_num_threads()}, "
           f"PUREPLES timed on {args.sample} genomes per size and scaled")
     print(f"{'population':>10} {'NEATify s/gen':>14} {'PUREPLES s/gen':>15} {'ratio':>8} "
           f"{'NEATify MiB':>12} {'PUREPLES MiB':>13} {'fitness agrees':>15}")

@@ -80,6 +80,8 @@ def test_bad_substrate_tables_and_task_shapes_are_named():
         Substrate.from_dict({"input": [[0, 0]], "outputs": [[1, 1]]})
     with pytest.raises(ValueError, match="needs inputs"):
         Substrate.from_dict({"outputs": [[1, 1]]})
+    with pytest.raises(ValueError, match="grid table needs inputs = .* got {'inputs': \\[3, 3\\]}"):
+        Substrate.from_dict({"grid": {"inputs": [3, 3]}})
     with pytest.raises(ValueError, match="the substrate has 9 input coordinates but boxes has 121 inputs"):
         SUBSTRATE.check_task(121, 4, "boxes")
 
@@ -90,7 +92,7 @@ def test_a_cppn_with_the_wrong_inputs_or_a_bad_setting_is_refused_by_name():
         HyperNEAT(SUBSTRATE).phenotypes([wrong])
     with pytest.raises(ValueError, match="with LEO needs 6 inputs .* and 2 output"):
         HyperNEAT(SUBSTRATE, leo=True).phenotypes([make_genome(6, 1, [(6, 0.0, "tanh")], [])])
-    for bad in ({"threshold": 1.0}, {"max_weight": 0.0}, {"max_connections": -1}):
+    for bad in ({"threshold": 1.0}, {"max_weight": 0.0}, {"max_connections": -1}, {"output_activation": "sigmod"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             HyperNEAT(SUBSTRATE, **bad)
 
@@ -195,3 +197,33 @@ def test_dense_networks_compute_what_the_decoded_population_module_computes(opti
     assert torch.allclose(hyperneat.networks(genomes)(x), expected, atol=1e-12)
     own = torch.rand(len(genomes), 6, 9, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     assert torch.allclose(hyperneat.networks(genomes)(own), hyperneat.decode(genomes)(own), atol=1e-12)
+
+
+def test_fitness_in_chunks_of_max_genomes_equals_fitness_in_one_go():
+    hyperneat = HyperNEAT(SUBSTRATE, dtype=torch.float64)
+    genomes = cppns(hyperneat)
+    x = torch.rand(4, 9, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+
+    def task(module):
+        return module(x).sum(dim=(1, 2))
+
+    hyperneat.fitness(task)(genomes)
+    whole = [g.fitness for g in genomes]
+    hyperneat.fitness(task, max_genomes=5)(genomes)
+    assert [g.fitness for g in genomes] == pytest.approx(whole, abs=1e-12) and len(set(whole)) > 1
+    with pytest.raises(ValueError, match="max_genomes must be at least 1, got 0"):
+        hyperneat.fitness(task, max_genomes=0)
+    with pytest.raises(ValueError, match="the task returned 1 fitness values for 12 genomes"):
+        hyperneat.fitness(lambda module: [0.0])(genomes)
+
+
+def test_sheets_on_one_grid_are_queried_once_and_decode_as_the_reference_does():
+    sheet = grid_coordinates(3, 3)
+    hyperneat = HyperNEAT(Substrate(sheet, sheet, (sheet,)), dtype=torch.float64)
+    rows, pair_row = hyperneat.pairs.distinct
+    assert len(rows) == 81 and len(pair_row) == 162 and (pair_row[81:] == pair_row[:81]).all()
+    genomes = cppns(hyperneat, count=6)
+    batch = hyperneat.phenotypes(genomes)
+    for row, genome in enumerate(genomes):
+        got = {(c.in_node, c.out_node): c.weight for c in batch.genes(row)[1].values()}
+        assert got == pytest.approx(reference_connections(genome, hyperneat), abs=1e-9)

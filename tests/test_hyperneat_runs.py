@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
+from helpers import doc_snippet
 from neatify import Checkpoint, Population
 from neatify.backends.processes import ParallelEvaluator
 from neatify.envs.boxes import Boxes
@@ -60,3 +66,31 @@ def test_a_process_pool_run_equals_the_local_run():
     with ParallelEvaluator(BOXES, workers=2) as evaluator:
         pooled.run(evaluator, 3)
     assert trace(pooled) == trace(local)
+
+
+def test_the_guide_s_substrate_snippet_maps_the_image_row_by_row():
+    scope: dict = {}
+    exec(doc_snippet("docs/hyperneat.md", "substrate = Substrate(inputs=field"), scope)
+    substrate = scope["substrate"]
+    assert substrate.inputs[0] == (-1.0, -1.0) and substrate.inputs[1] == (-0.8, -1.0)
+    assert substrate.inputs[11] == (-1.0, -0.8) and len(substrate.outputs) == 121
+
+
+@pytest.mark.slow
+def test_the_guide_s_worked_example_runs_and_rescales_the_champion(capsys):
+    exec(doc_snippet("docs/hyperneat.md", "champion = pop.run(fitness, generations=3)"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert "connections;" in lines[0] and lines[1].startswith("at 33x33, with no further evolution: ")
+
+
+@pytest.mark.slow
+def test_the_boxes_benchmark_prints_its_curve_and_the_scaling_test():
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "benchmarks/hyperneat_boxes.py", "--population", "12", "--generations",
+                             "2", "--every", "1"], cwd=root, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(root / "src")})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[:2] for line in lines[1:3]] == [["gen", "0"], ["gen", "1"]]
+    assert [line.split(":")[0].strip() for line in lines[-3:]] == ["11x11", "33x33", "55x55"]
+    assert lines[3].startswith("scaling test") and all("/75" in line for line in lines[1:3] + lines[-3:])

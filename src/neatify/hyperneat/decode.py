@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from neatify.activations import ACTIVATIONS
 from neatify.genome.batch import GenomeBatch, row_offsets
 from neatify.genome.genome import Genome
 from neatify.hyperneat.cppn import cppn_inputs, cppn_outputs
@@ -43,33 +44,51 @@ class CapCount:
 
 @dataclass(frozen=True)
 class Pairs:
-    """Every (source, target) connection a substrate allows: node ids, and the CPPN's input row for each."""
+    """Every (source, target) connection a substrate allows, layer pair by layer pair, each source with
+    each target, sources outermost (the order ``reference`` loops in): node ids, and the CPPN's inputs."""
 
     src: np.ndarray
     dst: np.ndarray
-    inputs: np.ndarray
-    """``(pairs, 2 * dimensions)``: the source's coordinates, then the target's."""
-    sizes: list[tuple[int, int]]
-    """(sources, targets) of each layer pair, whose pairs follow one another in that order."""
+    layers: list[tuple[np.ndarray, np.ndarray]]
+    """(source coordinates, target coordinates) of each layer pair, in order."""
 
     @classmethod
     def of(cls, substrate: Substrate) -> Pairs:
-        """Layer to layer, each source with each target, sources outermost (the order ``reference`` loops in)."""
         layers, ids = substrate.layers(), substrate.layer_ids()
-        src, dst, inputs = [], [], []
-        for k in range(len(layers) - 1):
-            a, b = np.asarray(layers[k]), np.asarray(layers[k + 1])
-            src.append(np.repeat(ids[k], len(b)))
-            dst.append(np.tile(ids[k + 1], len(a)))
-            inputs.append(np.hstack([np.repeat(a, len(b), axis=0), np.tile(b, (len(a), 1))]))
-        sizes = [(len(a), len(b)) for a, b in zip(layers, layers[1:])]
-        return cls(np.concatenate(src), np.concatenate(dst), np.concatenate(inputs), sizes)
+        src = [np.repeat(a, len(b)) for a, b in zip(ids, ids[1:])]
+        dst = [np.tile(b, len(a)) for a, b in zip(ids, ids[1:])]
+        return cls(np.concatenate(src), np.concatenate(dst),
+                   [(np.asarray(a), np.asarray(b)) for a, b in zip(layers, layers[1:])])
+
+    @property
+    def sizes(self) -> list[tuple[int, int]]:
+        """(sources, targets) of each layer pair."""
+        return [(len(a), len(b)) for a, b in self.layers]
+
+    @property
+    def inputs(self) -> np.ndarray:
+        """``(pairs, 2 * dimensions)``: each pair's source coordinates, then its target's."""
+        return np.concatenate([_block(a, b) for a, b in self.layers])
 
     @cached_property
     def distinct(self) -> tuple[np.ndarray, np.ndarray]:
-        """(the distinct input rows, each pair's row among them): layers on the same grid query each
-        coordinate pair once."""
-        return np.unique(self.inputs, axis=0, return_inverse=True)
+        """(the CPPN input rows to query, each pair's row among them): layer pairs with the same
+        coordinates (sheets on one grid) are queried once."""
+        first: dict[tuple, int] = {}
+        blocks, rows, start = [], [], 0
+        for a, b in self.layers:
+            key = (a.shape, a.tobytes(), b.shape, b.tobytes())
+            if key not in first:
+                first[key] = start
+                blocks.append(_block(a, b))
+                start += len(a) * len(b)
+            rows.append(first[key] + np.arange(len(a) * len(b)))
+        return np.concatenate(blocks), np.concatenate(rows)
+
+
+def _block(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The CPPN inputs of every source in ``a`` with every target in ``b``, sources outermost."""
+    return np.hstack([np.repeat(a, len(b), axis=0), np.tile(b, (len(a), 1))])
 
 
 @dataclass(frozen=True)
@@ -101,6 +120,10 @@ class HyperNEAT:
             raise ValueError(f"HyperNEAT max_weight must be positive, got {self.max_weight!r}")
         if self.max_connections is not None and self.max_connections < 0:
             raise ValueError(f"HyperNEAT max_connections must be at least 0, got {self.max_connections!r}")
+        for kind in ("hidden_activation", "output_activation"):
+            if getattr(self, kind) not in ACTIVATIONS:
+                raise ValueError(f"HyperNEAT {kind}: unknown activation {getattr(self, kind)!r}; "
+                                 f"known: {', '.join(sorted(ACTIVATIONS))}")
 
     @property
     def cppn_inputs(self) -> int:
@@ -132,7 +155,9 @@ class HyperNEAT:
         cppns.chunk_elements = QUERY_CHUNK
         rows, pair_row = self.pairs.distinct
         outputs = cppns(torch.as_tensor(rows, dtype=self.dtype, device=self.device))
-        return outputs[:, torch.as_tensor(pair_row.reshape(-1), device=outputs.device)]
+        if len(rows) == len(pair_row):  # nothing shared: the rows are the pairs, in order
+            return outputs
+        return outputs[:, torch.as_tensor(pair_row, device=outputs.device)]
 
     def weights(self, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(expressed, weight) of every queried pair, from ``query``'s outputs."""

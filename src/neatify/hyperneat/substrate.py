@@ -48,8 +48,8 @@ class Substrate:
         object.__setattr__(self, "inputs", _points("inputs", self.inputs))
         object.__setattr__(self, "outputs", _points("outputs", self.outputs))
         hidden = self.hidden
-        if hidden and len(hidden[0]) and not isinstance(hidden[0][0], (list, tuple)):  # a plain list of points: one layer
-            hidden = (hidden,)
+        if hidden and len(hidden[0]) and not isinstance(hidden[0][0], (list, tuple)):
+            hidden = (hidden,)  # a plain list of points: one layer
         object.__setattr__(self, "hidden", tuple(_points(f"hidden[{k}]", layer) for k, layer in enumerate(hidden)))
         dims = {len(p) for layer in self.layers() for p in layer}
         if len(dims) != 1 or dims.pop() not in (2, 3):
@@ -82,6 +82,10 @@ class Substrate:
             raise ValueError(f"unknown substrate key(s) {', '.join(unknown)}; expected {', '.join(sorted(known))}")
         if "grid" in data:
             grid = data["grid"]
+            if not isinstance(grid, dict) or not {"inputs", "outputs"} <= set(grid) or set(grid) - {"inputs", "outputs",
+                                                                                                  "hidden"}:
+                raise ValueError(f"a substrate grid table needs inputs = [rows, cols], outputs = [rows, cols] and may "
+                                 f"have hidden = [[rows, cols], ...]; got {grid!r}")
             return cls.grid(tuple(grid["inputs"]), tuple(grid["outputs"]), [tuple(s) for s in grid.get("hidden", [])])
         missing = [key for key in ("inputs", "outputs") if key not in data]
         if missing:
