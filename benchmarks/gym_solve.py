@@ -21,6 +21,9 @@ from neatify.backends.processes import ParallelEvaluator
 from neatify.gym import GymEvaluator
 from neatify.reporting.reporters import ProgressReporter
 
+OUTPUT_RANGES = {"neat_sigmoid": (0.0, 1.0), "sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "clamped": (-1.0, 1.0)}
+"""The activations offered, with the range their outputs span (what ``GymEvaluator`` scales Box actions from)."""
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -35,15 +38,18 @@ def main() -> None:
     parser.add_argument("--resample", action="store_true",
                         help="new episodes each generation (a single process only: see docs/gym.md)")
     parser.add_argument("--save", metavar="JSON", help="save the champion there")
+    parser.add_argument("--activation", choices=sorted(OUTPUT_RANGES), default="neat_sigmoid",
+                        help="every node's activation (the outputs' range follows)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.resample and args.workers > 1:
         parser.error("--resample needs --workers 1: worker processes hold their own evaluator")
     evaluator = GymEvaluator(args.env, episodes=args.episodes, seed=args.seed, normalize=args.normalize,
-                             resample=args.resample)
+                             resample=args.resample, output_range=OUTPUT_RANGES[args.activation])
     num_inputs, num_outputs = evaluator.shape()
-    config = EvolutionConfig(population_size=args.pop_size, prob_add_node=0.1, prob_add_connection=0.2)
+    config = EvolutionConfig(population_size=args.pop_size, prob_add_node=0.1, prob_add_connection=0.2,
+                             activation_default=args.activation, activation_options=[args.activation])
     population = Population(num_inputs=num_inputs, num_outputs=num_outputs, config=config, seed=args.seed)
     population.add_reporter(ProgressReporter())
     population.add_reporter(evaluator)  # advances its generation when resampling
