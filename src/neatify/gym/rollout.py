@@ -43,7 +43,7 @@ class Episodes:
     final: np.ndarray
     errors: dict[int, str] = field(default_factory=dict)
     observed: tuple[float, np.ndarray, np.ndarray] | None = None
-    """Count, sum and sum of squares of the observations the networks saw (for ``ObservationNormalizer``)."""
+    """Count, sum and sum of squares of the observations the networks saw, when normalising (else None)."""
 
 
 def run_episodes(module: NeatPopulationModule, bank: EnvBank, adapter: ActionAdapter, seeds: list[int],
@@ -60,7 +60,8 @@ def run_episodes(module: NeatPopulationModule, bank: EnvBank, adapter: ActionAda
     while True:
         envs = (running[:, None] * episodes + np.arange(episodes)).reshape(-1)
         live_mask = ~done[envs]
-        _observe(totals, obs[envs[live_mask]])
+        if normalizer is not None:
+            _observe(totals, obs[envs[live_mask]])
         seen = obs[envs] if normalizer is None else normalizer.normalize(obs[envs])
         inputs = torch.from_numpy(seen.astype(np.float32)).view(len(running), episodes, -1)
         outputs = net(inputs).reshape(len(envs), -1).numpy()
@@ -78,8 +79,9 @@ def run_episodes(module: NeatPopulationModule, bank: EnvBank, adapter: ActionAda
             break
         if len(left) <= shrink * len(running):
             running, net = running[left], net.select(torch.from_numpy(left))
+    observed = None if normalizer is None else (totals[0], totals[1], totals[2])
     return Episodes(returns.reshape(genomes, episodes), steps.reshape(genomes, episodes),
-                    obs.reshape(genomes, episodes, -1), errors, (totals[0], totals[1], totals[2]))
+                    obs.reshape(genomes, episodes, -1), errors, observed)
 
 
 def _observe(totals: list, observations: np.ndarray) -> None:

@@ -1,0 +1,30 @@
+"""GymEvaluator on Ray actors: each actor vectorises its own batch, and the run equals the serial one."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("gymnasium")
+pytest.importorskip("ray")
+
+from neatify import EvolutionConfig, Population  # noqa: E402
+from neatify.backends.ray import RayEvaluator  # noqa: E402
+from neatify.gym import GymEvaluator  # noqa: E402
+from test_ray import cluster, local_ray  # noqa: E402,F401  (the module's local Ray cluster)
+
+
+def history(fitness_fn) -> list[list[float]]:
+    """Every genome's fitness in each of 3 CartPole generations."""
+    population = Population(num_inputs=4, num_outputs=2, config=EvolutionConfig(population_size=30), seed=4)
+    fitness = []
+    for _ in range(3):
+        population.run_generation(fitness_fn)
+        fitness.append([g.fitness for g in population.genomes])
+    return fitness
+
+
+@pytest.mark.slow
+def test_cartpole_on_ray_actors_equals_serial(local_ray):
+    task = GymEvaluator("CartPole-v1", episodes=2, max_steps=100, seed=3)
+    with RayEvaluator(task, num_actors=2, timeout=120) as evaluator:
+        assert history(evaluator) == history(task)
