@@ -173,23 +173,9 @@ def test_normalize_counts_every_observation_the_networks_saw() -> None:
     assert evaluator.normalizer.mean[1] == pytest.approx(1.0)
 
 
-class BehaviourGenome(Genome):
-    """A genome that can hold a behaviour vector (what neatify's Genome is getting)."""
-
-    __slots__ = ("behaviour",)
-
-    def __init__(self, genome_id: int, num_inputs: int, num_outputs: int) -> None:
-        super().__init__(genome_id, num_inputs, num_outputs)
-        self.behaviour = None
-
-
-def test_behaviour_is_set_from_the_episodes_where_the_genome_holds_one() -> None:
-    plain = pushing(1, True)
-    genome = BehaviourGenome(2, 2, 2)
-    genome.nodes, genome.connections = plain.nodes, plain.connections
+def test_behaviour_is_set_from_the_episodes() -> None:
+    genome = pushing(1, True)
     evaluator = GymEvaluator(Corridor, episodes=2, behaviour=lambda e: [e.final[:, 0].mean(), e.steps.sum()])
     evaluator([genome])
     starts = [Corridor().reset(seed=s)[0][0] for s in episode_seeds(0, 0, 2)]
     assert genome.behaviour == pytest.approx([np.mean(starts) + 20 * 0.1, 40.0])
-    with pytest.raises(TypeError, match="genome 1 .*no behaviour"):
-        evaluator([plain])

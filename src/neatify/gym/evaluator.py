@@ -186,17 +186,11 @@ class GymEvaluator:
                 continue
             genome.fitness = float(episodes.returns[k].mean())
             if self.behaviour is not None:
-                self._set_behaviour(genome, GenomeEpisodes(episodes.returns[k], episodes.steps[k], episodes.final[k]))
+                ran = GenomeEpisodes(episodes.returns[k], episodes.steps[k], episodes.final[k])
+                genome.behaviour = [float(v) for v in self.behaviour(ran)]
         for k in failed:
             message = f"genome {genomes[k].id}: {episodes.errors[k]}"
             if self.error_fitness is None:
                 raise GymEvaluationError(message)
             logger.warning("%s; giving it error_fitness %r", message, self.error_fitness)
             genomes[k].fitness = self.error_fitness
-
-    def _set_behaviour(self, genome: Genome, episodes: GenomeEpisodes) -> None:
-        """``genome.behaviour`` from its episodes: only on a genome that has that attribute."""
-        if not hasattr(genome, "behaviour"):
-            raise TypeError(f"genome {genome.id} ({type(genome).__name__}) has no behaviour attribute to set; "
-                            f"this version of neatify's Genome cannot carry a behaviour vector")
-        genome.behaviour = [float(v) for v in self.behaviour(episodes)]  # type: ignore[misc,attr-defined]
