@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from behaviour_task import xor_behaviour_fitness
-from neatify import Checkpoint, EvolutionConfig, Population
+from helpers import doc_snippet
+from neatify import Checkpoint, EvolutionConfig, Network, Population
 from neatify.config import ConfigError
 from neatify.evaluation import FitnessError
 from neatify.io.checkpoint import CheckpointError
@@ -54,6 +55,9 @@ def test_a_behaviour_declared_but_not_given_or_wrong_is_refused_by_genome():
     genomes = pop.ask()
     with pytest.raises(FitnessError, match=f"genome {genomes[1].id} has a behaviour of 3 values"):
         pop.tell([1.0] * len(genomes), [[0.0] * 4] + [[0.0] * 3] * (len(genomes) - 1))
+    for odd in (["0.5"] * 4, [True] * 4):  # numpy would read both as floats
+        with pytest.raises(FitnessError, match=f"genome {genomes[0].id} has behaviour .*; expected a flat vector"):
+            pop.tell([1.0] * len(genomes), [odd] * len(genomes))
     assert pop.history == [] and pop.selection.archive is not None and len(pop.selection.archive) == 0
     pop.run_generation(xor_behaviour_fitness)  # nothing was lost: the same generation, evaluated now
     assert pop.generation == 0 and pop.behaviours.shape == (40, 4)
@@ -121,3 +125,71 @@ def test_a_checkpoint_with_behaviours_of_the_wrong_length_is_refused(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(data))
     with pytest.raises(CheckpointError, match="archive.behaviours: every behaviour must have behaviour_size 4"):
         Checkpoint.load(tmp_path / "bad.json")
+
+
+def test_a_hot_standby_snapshot_carries_behaviours_and_archives_and_the_run_continues_exactly():
+    from neatify.distributed.core.standby import decode_state, encode_state
+
+    straight = Population(config=novelty_config(), num_inputs=2, num_outputs=1, seed=8)
+    for _ in range(3):
+        straight.run_generation(xor_behaviour_fitness)
+    population, _ = decode_state(encode_state(straight.state_dict(), []))
+    promoted = Population.from_state_dict(population)
+    assert promoted.selection.to_dict() == straight.selection.to_dict()
+    for _ in range(2):
+        straight.run_generation(xor_behaviour_fitness)
+        promoted.run_generation(xor_behaviour_fitness)
+    assert promoted.state_dict() == straight.state_dict()
+
+
+def test_usage_doc_snippets_run_as_written(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(doc_snippet("docs/usage.md", 'objectives=["fitness", "novelty", "size"]'), namespace)
+    pop = namespace["pop"]
+    assert pop.generation == 4 and len(pop.selection.archive) > 0 and pop.selection.elites.elites
+    assert namespace["champion"].fitness == max(h.best_fitness for h in pop.history)
+    exec(doc_snippet("docs/usage.md", "Checkpoint.export_elites_json(pop.selection.elites"), namespace)
+    assert Checkpoint.load_elites_json("elites.json").to_dict() == pop.selection.elites.to_dict()
+    assert (tmp_path / "elites.png").stat().st_size > 1000
+
+
+def test_a_batch_reports_behaviours_beside_fitness_and_a_bad_one_as_its_genome_s_error():
+    from neatify.evaluation import apply_results, evaluate_batch
+
+    pop = Population(config=novelty_config(), num_inputs=2, num_outputs=1, seed=6)
+    genomes = pop.genomes[:3]
+
+    def fitness(batch):
+        xor_behaviour_fitness(batch)
+        for genome in batch:
+            if genome.id == genomes[1].id:
+                genome.behaviour = [[0.0, 1.0]]
+
+    values, errors = evaluate_batch(fitness, genomes)
+    assert [entry[0] for entry in values] == [genomes[0].id, genomes[2].id]
+    assert all(len(entry[2]) == 4 for entry in values)
+    assert errors[0][0] == genomes[1].id and "expected a flat vector of real numbers" in errors[0][1]
+    copies = {g.id: g.copy(g.id) for g in genomes}
+    apply_results(copies, (values, []), "here")
+    assert copies[genomes[2].id].behaviour == values[1][2] and copies[genomes[1].id].behaviour is None
+
+
+def test_novelty_selection_explores_more_of_the_behaviour_space_than_fitness_selection():
+    """Both keep an archive of elites over the networks' two outputs: selecting on novelty fills more cells."""
+    def fitness(genomes):
+        for genome in genomes:
+            outputs = Network(genome).activate([1.0, 0.5])
+            genome.behaviour = outputs
+            genome.fitness = -abs(outputs[0] - 0.9) - abs(outputs[1] - 0.9)
+
+    covered = {}
+    for selection in ("fitness", "novelty"):
+        config = EvolutionConfig(population_size=50, behaviour_size=2, selection=selection, novelty_threshold=0.05,
+                                 elite_cells=10, target_species=4)
+        runs = [Population(config=config, num_inputs=2, num_outputs=2, seed=seed) for seed in (0, 1)]
+        for pop in runs:
+            pop.run(fitness, 15)
+        covered[selection] = sum(len(pop.selection.elites.elites) for pop in runs)
+    assert covered["novelty"] > 1.1 * covered["fitness"], covered

@@ -30,6 +30,9 @@ RUN_ELSEWHERE = {
     ("docs/usage.md", "RayEvaluator(fitness, num_actors=16"): "test_ray.py",
     ("docs/batched.md", "batch = add_nodes(batch, rows"): "test_batch_structure.py",
     ("docs/mazes.md", "def maze_fitness(genomes):"): "test_maze.py",
+    ("docs/usage.md", 'objectives=["fitness", "novelty", "size"]'): "test_behaviours.py",
+    ("docs/usage.md", "Checkpoint.export_elites_json(pop.selection.elites"): "test_behaviours.py",
+    ("docs/usage.md", "scores = novelty(behaviours, archive="): "test_novelty.py",
 }
 RUN_HERE = {
     ("README.md", "python examples/distributed_xor_master.py"): "test_xor_example_commands",

@@ -109,10 +109,9 @@ def check_error_fitness(value: float | None) -> float | None:
     return float(value)
 
 
-def evaluate_batch(fitness_fn: Callable[..., Any], genomes: list[Genome], state: Any = NO_STATE,
-                   behaviour_size: int | None = None) -> BatchResult:
+def evaluate_batch(fitness_fn: Callable[..., Any], genomes: list[Genome], state: Any = NO_STATE) -> BatchResult:
     """Run ``fitness_fn(genomes)`` (or ``fitness_fn(genomes, state)``) and report each genome's checked
-    fitness (and behaviour, when it has one; of ``behaviour_size`` values, when given) or error.
+    fitness (and behaviour, when it has one: its length is the population's to check) or error.
 
     If the call raises, the genomes it left without a fitness are evaluated one at a time, so a
     failure is pinned to its genome and the others still get their fitness whatever the batch.
@@ -139,18 +138,17 @@ def evaluate_batch(fitness_fn: Callable[..., Any], genomes: list[Genome], state:
         if genome.id in errors:
             continue
         try:
-            fitness.append(_reported(genome, behaviour_size))
+            fitness.append(_reported(genome))
         except FitnessError as exc:
             errors[genome.id] = f"FitnessError: {exc}"
     return fitness, [[genome_id, error] for genome_id, error in errors.items()]
 
 
-def _reported(genome: Genome, behaviour_size: int | None) -> list[Any]:
-    """A genome's entry in a batch's result: ``[id, fitness]``, checked, with its behaviour when it has one
-    (or the run declares one)."""
+def _reported(genome: Genome) -> list[Any]:
+    """A genome's entry in a batch's result: ``[id, fitness]``, checked, with its behaviour when it has one."""
     entry = [genome.id, check_fitness(genome.id, genome.fitness)]
-    if genome.behaviour is not None or behaviour_size:
-        entry.append(check_behaviour(genome.id, genome.behaviour, behaviour_size))
+    if genome.behaviour is not None:
+        entry.append(check_behaviour(genome.id, genome.behaviour))
     return entry
 
 

@@ -380,11 +380,11 @@ class Population:
         if not size:
             return None
         try:
-            values = np.array([given.get(row) for row in range(len(self._views))], dtype=np.float64)
-        except (TypeError, ValueError):
+            values = np.array([given.get(row) for row in range(len(self._views))])
+        except (TypeError, ValueError, RuntimeError):  # ragged rows, tensors on a GPU: checked one by one below
             values = np.zeros(0)
-        if values.shape == (len(self._views), size) and np.isfinite(values).all():
-            return values
+        if values.shape == (len(self._views), size) and values.dtype.kind in "iuf" and np.isfinite(values).all():
+            return values.astype(np.float64)
         return np.array([check_behaviour(g.id, given.get(row), size) for row, g in enumerate(self._views)],
                         dtype=np.float64).reshape(len(self._views), size)
 

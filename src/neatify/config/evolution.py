@@ -159,6 +159,7 @@ class EvolutionConfig:
     novelty_threshold: float = 1.0
     """Starting novelty above which a behaviour enters the archive (in behaviour units; adapted)."""
     novelty_threshold_min: float = 0.0
+    """Floor the adapted threshold never falls below."""
     novelty_stall_generations: int = 10
     """Generations adding nothing after which the threshold falls by 5 %."""
     novelty_raise_count: int = 4

@@ -19,10 +19,12 @@ import msgspec
 from neatify.io.schema import Finite, Id, PositiveId, Schema, genome_dict_problem, is_int, problem, shown
 from neatify.config import ConfigError, EvolutionConfig
 from neatify.genome.genome import Genome
+from neatify.objectives.elites import EliteArchive
 from neatify.population import GenerationStats, Population
 
 FORMAT = "neatify-checkpoint"
 GENOME_FORMAT = "neatify-genome"
+ELITES_FORMAT = "neatify-elites"
 VERSION = 1
 
 
@@ -86,6 +88,21 @@ class Checkpoint:
     def load_genome_json(path: str | Path) -> Genome:
         """The genome of a file written by ``export_genome_json`` (CheckpointError if it is damaged)."""
         return _genome(_read_json(path), path)
+
+    @staticmethod
+    def export_elites_json(archive: EliteArchive, path: str | Path) -> None:
+        """An archive of elites as readable JSON: its grid, and per cell the elite's behaviour, fitness and genome."""
+        _write_json({"format": ELITES_FORMAT, "version": VERSION, "archive": archive.to_dict()}, path, indent=1)
+
+    @staticmethod
+    def load_elites_json(path: str | Path) -> EliteArchive:
+        """The archive of a file written by ``export_elites_json`` (CheckpointError if it is damaged)."""
+        data = _read_json(path)
+        _check_format(data, ELITES_FORMAT, path)
+        found = problem(data.get("archive"), _EliteArchive, "archive") or _elites_problem(data["archive"])
+        if found:
+            raise CheckpointError(f"{path}: {found}")
+        return EliteArchive.from_dict(data["archive"])
 
     @staticmethod
     def load_file(path: str | Path) -> Population | Genome:
@@ -343,17 +360,31 @@ def _beyond_fitness_problem(state: dict[str, Any]) -> str | None:
     selection = state.get("selection") or {}
     rows = {"population.behaviours": state.get("behaviours"),
             "population.selection.archive.behaviours": (selection.get("archive") or {}).get("behaviours"),
-            "population.selection.elites": [e["behaviour"] for e in (selection.get("elites") or {}).get("elites", [])]}
+            "population.selection.elites.bounds": (selection.get("elites") or {}).get("bounds")}
     for label, values in rows.items():
-        if values is not None and any(len(row) != size for row in values):
+        if values is not None and any(len(row) != size for row in ([values] if label.endswith("bounds") else values)):
             return f"{label}: every behaviour must have behaviour_size {size} values"
     for label in ("behaviours", "scores"):
         if state.get(label) is not None and len(state[label]) != count:
             return f"population.{label}: {len(state[label])} entries for {count} genomes"
-    for elite in (selection.get("elites") or {}).get("elites", []):
-        found = _genome_problem(elite["genome"], f"elite of cell {elite['cell']}", state)
+    elites = selection.get("elites")
+    found = None if elites is None else _elites_problem(elites)
+    for elite in [] if elites is None or found else elites["elites"]:
+        found = found or _genome_problem(elite["genome"], f"elite of cell {elite['cell']}", state)
+    return None if found is None else f"population.selection.elites: {found}"
+
+
+def _elites_problem(archive: dict[str, Any]) -> str | None:
+    """Elites in cells of the grid, with behaviours of its dimensions and valid genomes."""
+    for elite in archive["elites"]:
+        label = f"elite of cell {elite['cell']}"
+        if len(elite["cell"]) != len(archive["bounds"]) or max(elite["cell"], default=0) >= archive["cells"]:
+            return f"{label}: not a cell of the {archive['cells']}-cell grid over {len(archive['bounds'])} dimensions"
+        if len(elite["behaviour"]) != len(archive["bounds"]):
+            return f"{label}: its behaviour has {len(elite['behaviour'])} values, the grid {len(archive['bounds'])}"
+        found = genome_dict_problem(elite["genome"])
         if found:
-            return found
+            return f"{label}: {found}"
     return None
 
 

@@ -1,21 +1,27 @@
-"""The mean distance from each of many points to its k nearest others, exact, over a grid.
+"""The mean distance from each of many points to its k nearest others, exact, with a k-d tree.
 
-The points are binned into a grid of square cells over the two axes where they spread most (about two
-points a cell); each point's neighbours are searched ring of cells by ring of cells outward from its own,
-and the search stops once the k-th nearest found is closer than any point of the next ring can be (the
-distance over those two axes bounds the whole distance from below). For the low-dimensional behaviours of
-most tasks (a position, a few sensor readings) each point looks at a few dozen others instead of all
-(figures: docs/benchmarks.md, "Novelty: k nearest").
+The tree halves the points at the median of their widest coordinate, again and again, down to leaves of
+``LEAF`` points; each point's neighbours are then searched nearest leaf first, and a half is skipped once the
+k-th nearest found is closer than the plane that bounds it. The tree follows the points wherever they crowd
+(a population clustered in one corner of the archive's space), and for the low-dimensional behaviours of most
+tasks (a position, a few sensor readings) each point looks at a few dozen others instead of all of them. The
+points are searched in the tree's order (neighbours one after another share leaves in cache), split among
+threads, one per CPU (figures: docs/benchmarks.md, "Novelty: k nearest").
 """
 
 from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from neatify.runtime.compiled import compiled
 
-PER_CELL = 2.0
-"""Points per grid cell on average."""
+LEAF = 32
+"""Most points in a leaf of the tree."""
+PER_THREAD = 2048
+"""Fewest queries worth a thread of their own (the search runs on up to one thread per CPU)."""
 
 
 def mean_knn_distance(points: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
@@ -24,70 +30,131 @@ def mean_knn_distance(points: np.ndarray, queries: np.ndarray, k: int) -> np.nda
     points = np.ascontiguousarray(points, dtype=np.float64)
     queries = np.asarray(queries, dtype=np.int64)
     out = np.zeros(len(queries))
-    if len(points) < 2 or k < 1 or not len(queries):
+    if len(points) < 2 or k < 1 or not len(queries) or points.shape[1] == 0:
         return out
-    plane = _plane(points)
-    low, span = plane.min(axis=0), np.ptp(plane, axis=0)
-    side = max(float(np.sqrt(span[0] * max(span[1], span[0] / len(points)) * PER_CELL / len(points))), 1e-300)
-    shape = np.minimum(np.floor(span / side).astype(np.int64) + 1, len(points))
-    cell = np.minimum(((plane - low) / side).astype(np.int64), shape - 1)
-    flat = cell[:, 0] * shape[1] + cell[:, 1]
-    order = np.argsort(flat, kind="stable")
-    start = np.searchsorted(flat[order], np.arange(shape[0] * shape[1] + 1))
-    _search(points, order, start, cell, shape[0], shape[1], side, queries, min(k, len(points) - 1), out)
+    tree = _build(points, LEAF)
+    rank = np.empty(len(points), dtype=np.int64)
+    rank[tree[0]] = np.arange(len(points))
+    by_leaf = np.argsort(rank[queries], kind="stable")  # neighbours searched one after another share leaves in cache
+    ordered, found = queries[by_leaf], np.empty(len(queries))
+    parts = np.array_split(np.arange(len(queries)), max(1, min(os.cpu_count() or 1, len(queries) // PER_THREAD)))
+    if len(parts) == 1:
+        _search(points, *tree, ordered, min(k, len(points) - 1), found)
+    else:  # the compiled search releases the GIL: threads share the tree and each fill their own slice
+        _search.compile_once()  # type: ignore[attr-defined]  # once, here, not in every thread at its first call
+        with ThreadPoolExecutor(len(parts)) as pool:
+            list(pool.map(lambda rows: _search(points, *tree, ordered[rows], min(k, len(points) - 1),
+                                               found[rows[0]:rows[-1] + 1]), parts))
+    out[by_leaf] = found
     return out
 
 
-def _plane(points: np.ndarray) -> np.ndarray:
-    """The points' coordinates along their two widest axes (a zero column for one-dimensional points)."""
-    if points.shape[1] == 0:
-        return np.zeros((len(points), 2))
-    widest = np.argsort(-np.ptp(points, axis=0), kind="stable")[:2]
-    plane = points[:, widest]
-    return plane if plane.shape[1] == 2 else np.column_stack([plane, np.zeros(len(points))])
+@compiled
+def _build(points: np.ndarray, leaf: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                   np.ndarray, np.ndarray]:
+    """The k-d tree of ``points``: ``order`` (point indices, each node's a contiguous range ``start..end``), and
+    per node its split axis (-1: a leaf), the box bounding its points (lowest and highest coordinates) and its
+    two children."""
+    n, dims = points.shape
+    order = np.arange(n)
+    most = 2 * (n // leaf + 1) * 2
+    start, end = np.zeros(most, np.int64), np.zeros(most, np.int64)
+    axis, box = np.full(most, -1, np.int64), np.zeros((most, 2, dims))
+    low, high = np.zeros(most, np.int64), np.zeros(most, np.int64)
+    start[0], end[0] = 0, n
+    nodes, stack = 1, [0]
+    while stack:
+        node = stack.pop()
+        a, b = start[node], end[node]
+        widest, spread = 0, -1.0
+        for c in range(dims):
+            smallest, largest = np.inf, -np.inf
+            for s in range(a, b):
+                smallest, largest = min(smallest, points[order[s], c]), max(largest, points[order[s], c])
+            box[node, 0, c], box[node, 1, c] = smallest, largest
+            if largest - smallest > spread:
+                widest, spread = c, largest - smallest
+        if b - a <= leaf or spread <= 0.0:  # few points, or all equal: a leaf
+            continue
+        middle = (a + b) // 2
+        _select(points[:, widest], order, a, b - 1, middle)
+        axis[node] = widest
+        low[node], high[node] = nodes, nodes + 1
+        start[nodes], end[nodes], start[nodes + 1], end[nodes + 1] = a, middle, middle, b
+        stack.append(nodes)
+        stack.append(nodes + 1)
+        nodes += 2
+    return order, start, end, axis, box, low, high
 
 
 @compiled
-def _search(points: np.ndarray, order: np.ndarray, start: np.ndarray, cell: np.ndarray, rows: int, cols: int,
-            side: float, queries: np.ndarray, k: int, out: np.ndarray) -> None:
+def _select(values: np.ndarray, order: np.ndarray, first: int, last: int, nth: int) -> None:
+    """Reorder ``order[first:last + 1]`` so that ``order[nth]`` holds the point of that rank by ``values``, the
+    smaller-or-equal before it and the larger-or-equal after (Hoare's selection, middle pivots)."""
+    while first < last:
+        pivot = values[order[(first + last) // 2]]
+        i, j = first, last
+        while i <= j:
+            while values[order[i]] < pivot:
+                i += 1
+            while values[order[j]] > pivot:
+                j -= 1
+            if i <= j:
+                order[i], order[j] = order[j], order[i]
+                i += 1
+                j -= 1
+        if nth <= j:
+            last = j
+        elif nth >= i:
+            first = i
+        else:
+            return
+
+
+@compiled
+def _search(points: np.ndarray, order: np.ndarray, start: np.ndarray, end: np.ndarray, axis: np.ndarray,
+            box: np.ndarray, low: np.ndarray, high: np.ndarray, queries: np.ndarray, k: int, out: np.ndarray) -> None:
     """``out[i]``: the mean distance from ``points[queries[i]]`` to its ``k`` nearest other points, searched
-    ring by ring over the grid (``order[start[c]:start[c + 1]]``: the points of flat cell ``c``)."""
+    through the tree nearer half first, a node skipped when its box lies beyond the k-th nearest found."""
     dims = points.shape[1]
     best = np.empty(k)
+    nodes = np.empty(128, np.int64)
     for i in range(len(queries)):
         p = queries[i]
-        cx, cy = cell[p, 0], cell[p, 1]
-        found = 0
-        ring = 0
-        while True:
-            for x in range(max(cx - ring, 0), min(cx + ring, rows - 1) + 1):
-                step = 1 if abs(x - cx) == ring else 2 * ring  # inside the ring only its two ends
-                for y in range(cy - ring, cy + ring + 1, max(step, 1)):
-                    if y < 0 or y >= cols:
-                        continue
-                    c = x * cols + y
-                    for s in range(start[c], start[c + 1]):
-                        j = order[s]
-                        if j == p:
-                            continue
-                        d = 0.0
-                        for a in range(dims):
-                            diff = points[j, a] - points[p, a]
-                            d += diff * diff
-                        if found < k:
-                            found += 1
-                        elif d >= best[k - 1]:
-                            continue
-                        m = found - 1  # insert d, keeping best[:found] ascending
-                        while m > 0 and best[m - 1] > d:
-                            best[m] = best[m - 1]
-                            m -= 1
-                        best[m] = d
-            reach = ring * side  # no point beyond this ring is closer than this
-            if (found == k and best[k - 1] <= reach * reach) or (ring >= max(cx, rows - 1 - cx)
-                                                                 and ring >= max(cy, cols - 1 - cy)):
-                break
-            ring += 1
+        found, depth = 0, 1
+        nodes[0] = 0
+        while depth:
+            depth -= 1
+            node = nodes[depth]
+            if found == k:
+                gap = 0.0
+                for c in range(dims):
+                    outside = max(box[node, 0, c] - points[p, c], points[p, c] - box[node, 1, c], 0.0)
+                    gap += outside * outside
+                if gap >= best[k - 1]:
+                    continue
+            if axis[node] >= 0:
+                lower = points[p, axis[node]] < box[high[node], 0, axis[node]]
+                nodes[depth], nodes[depth + 1] = (high[node], low[node]) if lower else (low[node], high[node])
+                depth += 2
+                continue
+            for s in range(start[node], end[node]):
+                j = order[s]
+                if j == p:
+                    continue
+                d = 0.0
+                for c in range(dims):
+                    diff = points[j, c] - points[p, c]
+                    d += diff * diff
+                if found < k:
+                    found += 1
+                elif d >= best[k - 1]:
+                    continue
+                m = found - 1  # insert d, keeping best[:found] ascending
+                while m > 0 and best[m - 1] > d:
+                    best[m] = best[m - 1]
+                    m -= 1
+                best[m] = d
         total = 0.0
         for m in range(found):
             total += np.sqrt(best[m])

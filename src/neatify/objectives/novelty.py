@@ -8,12 +8,11 @@ of past behaviours that keeps the search from circling back.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from neatify.config.objectives import ARCHIVE_RULES
+from neatify.config import EvolutionConfig
 from neatify.objectives.knn import mean_knn_distance
 
 
@@ -43,46 +42,39 @@ def novelty(behaviours: Any, archive: Any = None, k: int = 15) -> np.ndarray:
     return mean_knn_distance(np.vstack([current, past]), np.arange(len(current)), k)
 
 
-@dataclass
 class NoveltyArchive:
-    """Past behaviours novelty is measured against, and the rule that adds to them.
+    """Past behaviours novelty is measured against, and the rule that adds to them, as ``config`` sets it
+    (``novelty_k``, ``novelty_archive`` and the threshold's keys; ``EvolutionConfig()``'s by default).
 
-    ``threshold`` rule: a behaviour whose novelty exceeds ``threshold`` is added; after ``stall_generations``
-    generations in a row with none added the threshold falls by 5 %, and after a generation adding more than
-    ``raise_count`` it rises by 20 % (never below ``threshold_min``). ``random`` rule: each behaviour is added
-    with probability ``add_probability``, drawn from the run's one random generator."""
+    ``threshold`` rule: a behaviour whose novelty exceeds ``threshold`` (from ``novelty_threshold``) is added;
+    after ``novelty_stall_generations`` generations in a row with none added the threshold falls by 5 %, and
+    after a generation adding more than ``novelty_raise_count`` it rises by 20 % (never below
+    ``novelty_threshold_min``). ``random`` rule: each behaviour is added with probability ``prob_archive_add``,
+    drawn from the run's one random generator."""
 
-    size: int
-    k: int = 15
-    rule: str = "threshold"
-    threshold: float = 1.0
-    threshold_min: float = 0.0
-    stall_generations: int = 10
-    raise_count: int = 4
-    add_probability: float = 0.01
-    stalled: int = 0
-    """Generations in a row that added nothing."""
-    behaviours: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-
-    def __post_init__(self) -> None:
-        if self.rule not in ARCHIVE_RULES:
-            raise ValueError(f"novelty archive rule must be one of {', '.join(ARCHIVE_RULES)}, got {self.rule!r}")
-        self.behaviours = np.asarray(self.behaviours, dtype=np.float64).reshape(-1, self.size)
+    def __init__(self, size: int, config: EvolutionConfig | None = None) -> None:
+        self.size = size
+        self.config = config if config is not None else EvolutionConfig()
+        self.threshold = self.config.novelty_threshold
+        self.stalled = 0
+        """Generations in a row that added nothing."""
+        self.behaviours = np.zeros((0, size))
 
     def __len__(self) -> int:
         return len(self.behaviours)
 
     def score(self, behaviours: Any) -> np.ndarray:
         """The novelty of a generation's ``behaviours`` against each other and the archive."""
-        return novelty(behaviours, self.behaviours, self.k)
+        return novelty(behaviours, self.behaviours, self.config.novelty_k)
 
     def update(self, behaviours: Any, scores: np.ndarray, rng: random.Random) -> np.ndarray:
         """Add the behaviours the rule picks (``scores``: their novelty) and adapt the threshold; returns the
         rows added. The ``random`` rule draws one number per behaviour from ``rng``; the others draw none."""
-        current = as_behaviours(behaviours)
-        if self.rule == "random":
-            rows = np.array([r for r in range(len(current)) if rng.random() < self.add_probability], dtype=np.int64)
-        elif self.rule == "threshold":
+        current, rule = as_behaviours(behaviours), self.config.novelty_archive
+        if rule == "random":
+            chance = self.config.prob_archive_add
+            rows = np.array([r for r in range(len(current)) if rng.random() < chance], dtype=np.int64)
+        elif rule == "threshold":
             rows = np.flatnonzero(np.asarray(scores) > self.threshold)
             self._adapt(len(rows))
         else:
@@ -93,10 +85,10 @@ class NoveltyArchive:
     def _adapt(self, added: int) -> None:
         """The paper's dynamic threshold: lowered after a stall, raised after a generation adding many."""
         self.stalled = 0 if added else self.stalled + 1
-        if self.stalled >= self.stall_generations:
-            self.threshold = max(self.threshold_min, self.threshold * 0.95)
+        if self.stalled >= self.config.novelty_stall_generations:
+            self.threshold = max(self.config.novelty_threshold_min, self.threshold * 0.95)
             self.stalled = 0
-        if added > self.raise_count:
+        if added > self.config.novelty_raise_count:
             self.threshold *= 1.2
 
     def to_dict(self) -> dict[str, Any]:

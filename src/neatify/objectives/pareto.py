@@ -14,9 +14,36 @@ def pareto_ranks(objectives: np.ndarray) -> np.ndarray:
     values = np.asarray(objectives, dtype=np.float64)
     if values.ndim != 2 or not np.isfinite(values).all():
         raise ValueError(f"objectives must be a finite 2-D array (one row per solution), got shape {values.shape}")
+    if values.shape[1] == 1:
+        values = np.column_stack([values, np.zeros(len(values))])
     order = np.lexsort(-values.T[::-1]) if values.shape[1] else np.arange(len(values))
+    ordered = np.ascontiguousarray(values[order])
     ranks = np.empty(len(values), dtype=np.int64)
-    ranks[order] = _chain_ranks(np.ascontiguousarray(values[order]))
+    ranks[order] = _two_ranks(ordered) if values.shape[1] == 2 else _chain_ranks(ordered)
+    return ranks
+
+
+@compiled
+def _two_ranks(values: np.ndarray) -> np.ndarray:
+    """Fronts of two objectives sorted best first lexicographically, in n log n: a front's last member so far
+    has its largest second objective, so whether a front dominates a row is one comparison, and it does for
+    every front below the row's own (Jensen 2003), so the row's front is found by bisection."""
+    n = len(values)
+    ranks = np.zeros(n, dtype=np.int64)
+    last = np.empty(n, dtype=np.int64)
+    fronts = 0
+    for i in range(n):
+        lo, hi = 0, fronts
+        while lo < hi:
+            mid = (lo + hi) // 2
+            j = last[mid]
+            if values[j, 1] > values[i, 1] or (values[j, 1] == values[i, 1] and values[j, 0] > values[i, 0]):
+                lo = mid + 1
+            else:
+                hi = mid
+        ranks[i] = lo
+        last[lo] = i
+        fronts = max(fronts, lo + 1)
     return ranks
 
 

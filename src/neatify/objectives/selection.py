@@ -21,7 +21,6 @@ from neatify.objectives.novelty import NoveltyArchive
 from neatify.objectives.pareto import pareto_scores
 
 
-
 def uses_novelty(config: EvolutionConfig) -> bool:
     """Whether the run's selection signal needs novelty (and so a novelty archive)."""
     return config.selection == "novelty" or (config.selection in ("pareto", "blend") and "novelty" in config.objectives)
@@ -56,10 +55,7 @@ class Selection:
 
     def __init__(self, config: EvolutionConfig) -> None:
         self.config = config
-        self.archive = NoveltyArchive(
-            config.behaviour_size, config.novelty_k, config.novelty_archive, config.novelty_threshold,
-            config.novelty_threshold_min, config.novelty_stall_generations, config.novelty_raise_count,
-            config.prob_archive_add) if uses_novelty(config) else None
+        self.archive = NoveltyArchive(config.behaviour_size, config) if uses_novelty(config) else None
         self.elites = EliteArchive(_bounds(config), config.elite_cells) if config.elite_cells else None
         self.novelty: np.ndarray | None = None
         """The last generation's novelty (None without a novelty archive)."""

@@ -15,6 +15,7 @@ from neatify.genome.genome import Genome
 from neatify.network.network import NetworkLayout
 
 if TYPE_CHECKING:
+    from neatify.objectives.elites import EliteArchive
     from neatify.population import GenerationStats
     from neatify.reporting.reporters import StatisticsReporter
 
@@ -67,6 +68,29 @@ def plot_species(statistics: StatisticsReporter, path: str | Path, title: str = 
     ax.set(xlabel="generation", ylabel="genomes", title=title)
     if 0 < len(ids) <= 12:
         ax.legend(loc="upper left", fontsize="small")
+    return _save(fig, path)
+
+
+def plot_elites(archive: EliteArchive, path: str | Path, dims: tuple[int, int] = (0, 1),
+                title: str = "Archive of elites") -> Path:
+    """The archive of elites over behaviour dimensions ``dims``, each cell coloured by its elite's fitness (the best
+    of the cells the other dimensions fold onto it), empty cells blank; one-dimensional behaviours as a strip."""
+    import numpy as np
+
+    across = dims[0]
+    up = dims[1] if len(archive.bounds) > 1 else None
+    grid = np.full((archive.cells, 1 if up is None else archive.cells), np.nan)
+    for cell, elite in archive.elites.items():
+        key = (cell[across], 0 if up is None else cell[up])
+        grid[key] = np.fmax(grid[key], elite.fitness)
+    fig = _figure(6, 5)
+    ax = fig.add_subplot()
+    low_y, high_y = (0.0, 1.0) if up is None else archive.bounds[up]
+    mesh = ax.pcolormesh(np.linspace(*archive.bounds[across], archive.cells + 1),
+                         np.linspace(low_y, high_y, grid.shape[1] + 1), grid.T, cmap="viridis")
+    fig.colorbar(mesh, ax=ax, label="fitness")
+    ax.set(xlabel=f"behaviour[{across}]", ylabel="" if up is None else f"behaviour[{up}]",
+           title=f"{title}: {len(archive.elites)} of {archive.cells ** len(archive.bounds)} cells")
     return _save(fig, path)
 
 

@@ -131,16 +131,20 @@ class Dispatcher:
         if batch is None:
             raise ProtocolError(f"FITNESS_REPORT for batch {report.batch_id}, which this worker does not hold")
         ids, fitness = report.columns()
+        behaviours = report.behaviour_rows()
         batch.check_report(ids, [pair[0] for pair in report.errors])
         if not np.isfinite(fitness).all():  # a conforming worker reports such a value as an error, never as fitness
             i = np.flatnonzero(~np.isfinite(fitness))[0]
             raise ProtocolError(f"FITNESS_REPORT for batch {batch.id} gives genome {ids[i]} the non-finite "
                                 f"fitness {float(fitness[i])!r}")
+        if behaviours is not None and not np.isfinite(behaviours).all():
+            raise ProtocolError(f"FITNESS_REPORT for batch {batch.id} gives genome "
+                                f"{ids[np.flatnonzero(~np.isfinite(behaviours).all(axis=1))[0]]} a non-finite behaviour")
         self._measure(worker, batch, report.elapsed, now)
         job = batch.job
         if job is None or job.finished:
             logger.debug("ignoring late result of batch %d from worker %s", batch.id, worker.worker_id)
-        elif job.record(batch, ids, fitness, report.errors, worker.worker_id) == 0:
+        elif job.record(batch, ids, fitness, report.errors, worker.worker_id, behaviours) == 0:
             logger.info("ignoring duplicate result of batch %d from worker %s", batch.id, worker.worker_id)
         elif report.errors and self.config.error_fitness is None and job.error is None:
             genome_id, trace = report.errors[0]
@@ -303,7 +307,7 @@ class Dispatcher:
             fitness[genome_id] = float(self.config.error_fitness)  # type: ignore[arg-type]
         for genome_id in job.quarantined:
             fitness[genome_id] = float(self.config.error_fitness)  # type: ignore[arg-type]
-        self._outcome = Outcome(job, fitness)
+        self._outcome = Outcome(job, fitness, job.behaviours)
 
 
 def _mark(members: dict[Worker, None], worker: Worker, member: bool) -> None:

@@ -98,10 +98,12 @@ class Follower:
 
 @dataclass(frozen=True)
 class Outcome:
-    """A master's finished generation: fitness by genome id, or the error that ended it."""
+    """A master's finished generation: fitness (and behaviours, when reported) by genome id, or the error that
+    ended it."""
 
     job: GenerationJob
     fitness: dict[int, float] = field(default_factory=dict)
+    behaviours: dict[int, list[float]] = field(default_factory=dict)
     error: DistributedError | None = None
 
 

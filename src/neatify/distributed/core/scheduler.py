@@ -127,6 +127,8 @@ class GenerationJob:
         self.quarantined: dict[int, str] = {}
         """genome id -> why it was given up on (its attempts), for genomes that failed ``limit`` times alone."""
         self.fitness = np.zeros(count, dtype=np.float64)
+        self.behaviours: dict[int, list[float]] = {}
+        """genome id -> behaviour, of the genomes whose report gave one."""
         self.resolved = np.zeros(count, dtype=bool)
         """Rows with a fitness (or a failure)."""
         self.failures: dict[int, tuple[int | str, str]] = {}
@@ -226,13 +228,15 @@ class GenerationJob:
         return [genome_id]
 
     def record(self, batch: SentBatch, ids: np.ndarray, fitness: np.ndarray, errors: list[list],
-               worker_id: int | str) -> int:
-        """Take a report's values (checked to cover ``batch``) for genomes still without one; returns how many
-        were new."""
+               worker_id: int | str, behaviours: np.ndarray | None = None) -> int:
+        """Take a report's values (checked to cover ``batch``; ``behaviours``: one row per id, if reported) for
+        genomes still without one; returns how many were new."""
         rows = batch.rows_of(ids)
         new = ~self.resolved[rows]
         if not new.all():  # some were resolved by another batch (this one was re-sent, or is)
             rows, fitness = rows[new], fitness[new]
+        if behaviours is not None:
+            self.behaviours.update(zip(ids[new].tolist(), behaviours[new].tolist()))
         self.fitness[rows] = fitness
         self.resolved[rows] = True
         added = len(rows)

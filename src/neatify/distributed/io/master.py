@@ -38,7 +38,7 @@ from neatify.distributed.io.scheduler_file import (
     SchedulerInfo, advertised_host, remove_scheduler_file, write_scheduler_file,
 )
 from neatify.distributed.io.standby import OldPrimaryFence, StandbyLink
-from neatify.distributed.core.events import Shutdown, Snapshot
+from neatify.distributed.core.events import Outcome, Shutdown, Snapshot
 from neatify.distributed.core.standby import encode_state
 from neatify.genome.genome import Genome
 from neatify.population import FitnessFunction, Population
@@ -124,7 +124,7 @@ class SystemCoordinator:
         self._changed = threading.Condition()
         """Notified (from the loop) whenever the number of workers changed."""
         self._workers_seen = 0
-        self._waiting: concurrent.futures.Future[dict[int, float]] | None = None
+        self._waiting: concurrent.futures.Future[Outcome] | None = None
         self._accept_failed = False
         self._tls = None if config.tls_cert is None else tls.server_context(config.tls_cert, config.tls_key)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -301,6 +301,11 @@ class SystemCoordinator:
         The first call waits for ``min_workers``; later ones go on with whatever workers are left.
         ``species`` (genome id -> species id) keeps each batch to one species with ``batching="species"``.
         """
+        return self.evaluate_outcome(genomes, generation, species).fitness
+
+    def evaluate_outcome(self, genomes: list[Genome], generation: int,
+                         species: Mapping[int, int] | None = None) -> Outcome:
+        """``evaluate``, with the behaviours the workers reported beside the fitness."""
         if self._core.stood_down is not None:
             raise self._core.stood_down
         if self._stopping:
@@ -308,7 +313,7 @@ class SystemCoordinator:
         self.wait_for_workers(1 if self._started else self.config.min_workers)
         self._started = True
         job = GenerationJob(generation, genomes, self._groups(species))  # encoded here, off the event loop
-        future: concurrent.futures.Future[dict[int, float]] = concurrent.futures.Future()
+        future: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._submit, job, future)
         return future.result()
@@ -323,7 +328,7 @@ class SystemCoordinator:
         return species
 
     # --- the event loop's side ---
-    def _submit(self, job: GenerationJob, future: concurrent.futures.Future[dict[int, float]]) -> None:
+    def _submit(self, job: GenerationJob, future: concurrent.futures.Future[Outcome]) -> None:
         self._waiting = future
         self._apply(self._core.submit(job, time.monotonic()))
 
@@ -349,7 +354,7 @@ class SystemCoordinator:
             if outcome.error is not None:
                 future.set_exception(outcome.error)
             else:
-                future.set_result(outcome.fitness)
+                future.set_result(outcome)
         if self._core.num_workers != self._workers_seen or self._core.stood_down is not None:  # wake waiters
             self._workers_seen = self._core.num_workers
             with self._changed:
@@ -460,9 +465,11 @@ class DistributedEvaluator(Reporter):
     def evaluate(self, genomes: list[Genome], generation: int, species: Mapping[int, int] | None = None) -> None:
         """Set each genome's fitness from the workers, labelled ``generation`` on the wire and in logs
         (``species``: genome id -> species id, for ``batching="species"``)."""
-        fitness = self.coordinator.evaluate(genomes, generation, species)
+        outcome = self.coordinator.evaluate_outcome(genomes, generation, species)
         for genome in genomes:
-            genome.fitness = fitness[genome.id]
+            genome.fitness = outcome.fitness[genome.id]
+        for genome in genomes if outcome.behaviours else ():
+            genome.behaviour = outcome.behaviours.get(genome.id)
         self.calls = generation + 1
 
     def close(self) -> None:

@@ -150,8 +150,9 @@ class TaskAssignment(Message):
 
 @message(MessageType.FITNESS_REPORT)
 class FitnessReport(Message):
-    """A batch's results: fitness values as two columns (``ids`` and ``fitness``, one entry per genome), and
-    ``[genome id, traceback]`` pairs for the genomes whose fitness function raised."""
+    """A batch's results: fitness values as two columns (``ids`` and ``fitness``, one entry per genome), their
+    behaviours as a third when the fitness function set them, and ``[genome id, traceback]`` pairs for the
+    genomes whose fitness function raised."""
 
     batch_id: int
     ids: bytes
@@ -161,13 +162,27 @@ class FitnessReport(Message):
     errors: list[tuple[Id, str]]
     """(genome id, traceback) pairs."""
     elapsed: NonNegative
+    behaviours: bytes | None = None
+    """Their behaviours, the same number of ``FITNESS`` values each, genome after genome in the order of ``ids``
+    (absent when the fitness function set none: a run without behaviours sends what it always sent)."""
 
     @classmethod
     def of(cls, batch_id: int, fitness: list[list], errors: list[list], elapsed: float) -> FitnessReport:
-        """The report of ``[genome id, fitness]`` pairs and ``[genome id, traceback]`` pairs."""
-        ids = np.array([pair[0] for pair in fitness], dtype=GENOME_ID)
-        values = np.array([pair[1] for pair in fitness], dtype=FITNESS)
-        return cls(batch_id, ids.tobytes(), values.tobytes(), [(pair[0], pair[1]) for pair in errors], elapsed)
+        """The report of ``[genome id, fitness]`` (or ``[genome id, fitness, behaviour]``) entries and
+        ``[genome id, traceback]`` pairs. Behaviours travel as one column of equal rows: a genome whose
+        behaviour is missing or of another length than the first one's is reported as an error instead."""
+        errors = [(pair[0], pair[1]) for pair in errors]
+        size = len(fitness[0][2]) if fitness and len(fitness[0]) > 2 else None
+        if size is not None:
+            odd = [entry for entry in fitness if len(entry) < 3 or len(entry[2]) != size]
+            errors += [(entry[0], f"FitnessError: genome {entry[0]} has a behaviour of "
+                                  f"{len(entry[2]) if len(entry) > 2 else 'no'} values, the first of its batch "
+                                  f"{size}") for entry in odd]
+            fitness = [entry for entry in fitness if len(entry) > 2 and len(entry[2]) == size]
+        ids = np.array([entry[0] for entry in fitness], dtype=GENOME_ID)
+        values = np.array([entry[1] for entry in fitness], dtype=FITNESS)
+        behaviours = None if size is None else np.array([entry[2] for entry in fitness], dtype=FITNESS).tobytes()
+        return cls(batch_id, ids.tobytes(), values.tobytes(), errors, elapsed, behaviours)
 
     def columns(self) -> tuple[np.ndarray, np.ndarray]:
         """(genome ids, fitness values) as arrays; ProtocolError unless both hold whole entries, as many each."""
@@ -176,6 +191,19 @@ class FitnessReport(Message):
             raise ProtocolError(f"FITNESS_REPORT for batch {self.batch_id}: ids and fitness must hold as many "
                                 f"8-byte entries, got {len(self.ids)} and {len(self.fitness)} bytes")
         return np.frombuffer(self.ids, GENOME_ID), np.frombuffer(self.fitness, FITNESS)
+
+    def behaviour_rows(self) -> np.ndarray | None:
+        """The behaviours, one row per genome of ``ids`` (None: none reported); ProtocolError unless the column
+        holds whole rows of equal length, one per genome."""
+        if self.behaviours is None:
+            return None
+        count = len(self.ids) // GENOME_ID.itemsize
+        values = len(self.behaviours) // FITNESS.itemsize
+        if not count or not values or len(self.behaviours) % FITNESS.itemsize or values % count:
+            raise ProtocolError(f"FITNESS_REPORT for batch {self.batch_id}: behaviours must hold the same whole "
+                                f"number of 8-byte values for each of its {count} genomes, got "
+                                f"{len(self.behaviours)} bytes")
+        return np.frombuffer(self.behaviours, FITNESS).reshape(count, values // count)
 
 
 @message(MessageType.HEARTBEAT_REQUEST)
