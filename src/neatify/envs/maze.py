@@ -175,7 +175,7 @@ class MazeOutcome:
 def navigate(module: NeatPopulationModule, maze: Maze | str, max_steps: int = MAX_STEPS) -> MazeOutcome:
     """Run one robot per genome of ``module`` through ``maze`` for ``max_steps`` steps (one module call
     a step; robots that reach the goal drop out once most have); returns where each ended. The robots
-    are simulated on the module's device in its dtype (float64 modules reproduce the reference exactly)."""
+    are simulated on the module's device in its dtype (float64 ones equal the reference to rounding)."""
     if module.num_inputs != NUM_INPUTS or module.num_outputs != NUM_OUTPUTS:
         raise ValueError(f"maze robots need networks of {NUM_INPUTS} inputs and {NUM_OUTPUTS} outputs, "
                          f"got {module.num_inputs} and {module.num_outputs}")

@@ -53,31 +53,38 @@ class Maze:
                 raise ValueError(f"maze {self.name!r}: a wall needs x1 y1 x2 y2, got {wall!r}")
 
 
-MEDIUM = Maze(
-    name="medium",
-    walls=((5, 5, 295, 5), (295, 5, 295, 135), (295, 135, 5, 135), (5, 135, 5, 5),  # boundary
-           (241, 135, 58, 65), (114, 5, 73, 42), (130, 91, 107, 46), (196, 5, 139, 51),
-           (219, 125, 182, 63), (267, 5, 214, 63), (271, 135, 237, 88)),
-    start=(30, 22), heading=0.0, goal=(270, 100))
-
-HARD = Maze(
-    name="hard",
-    walls=((5, 5, 5, 200), (5, 200, 200, 200), (200, 200, 200, 5), (200, 5, 5, 5),  # boundary
-           (5, 49, 57, 53), (56, 54, 56, 157), (57, 106, 158, 162), (77, 200, 108, 164),
-           (5, 80, 33, 121), (200, 146, 87, 91), (56, 55, 133, 30)),
-    start=(36, 184), heading=0.0, goal=(31, 20))
-
-MAZES = {maze.name: maze for maze in (MEDIUM, HARD)}
-"""The paper's mazes by name."""
-
-
-def get_maze(name: str | Maze) -> Maze:
-    """The maze called ``name`` ("medium" or "hard"); a ``Maze`` is returned as it is."""
-    if isinstance(name, Maze):
-        return name
-    if name not in MAZES:
-        raise KeyError(f"unknown maze {name!r}; known mazes: {', '.join(sorted(MAZES))}")
-    return MAZES[name]
+_PUBLISHED = {  # the paper's maze files: wall count, start x y, start heading, goal x y, walls (boundary first)
+    "medium": """11
+30 22
+0
+270 100
+5 5 295 5
+295 5 295 135
+295 135 5 135
+5 135 5 5
+241 135 58 65
+114 5 73 42
+130 91 107 46
+196 5 139 51
+219 125 182 63
+267 5 214 63
+271 135 237 88""",
+    "hard": """11
+36 184
+0
+31 20
+5 5 5 200
+5 200 200 200
+200 200 200 5
+200 5 5 5
+5 49 57 53
+56 54 56 157
+57 106 158 162
+77 200 108 164
+5 80 33 121
+200 146 87 91
+56 55 133 30""",
+}
 
 
 def parse_maze(text: str, name: str = "maze") -> Maze:
@@ -98,3 +105,16 @@ def parse_maze(text: str, name: str = "maze") -> Maze:
     if count != len(walls):
         raise ValueError(f"maze {name!r}: says {count:g} walls but lists {len(walls)}")
     return Maze(name, tuple(walls), (start[0], start[1]), heading, (goal[0], goal[1]))
+
+
+def get_maze(name: str | Maze) -> Maze:
+    """The maze called ``name`` ("medium" or "hard"); a ``Maze`` is returned as it is."""
+    if isinstance(name, Maze):
+        return name
+    if name not in MAZES:
+        raise KeyError(f"unknown maze {name!r}; known mazes: {', '.join(sorted(MAZES))}")
+    return MAZES[name]
+
+
+MAZES = {name: parse_maze(text, name) for name, text in _PUBLISHED.items()}
+"""The paper's mazes by name: "medium" and "hard"."""
