@@ -63,7 +63,7 @@ CONFIGS = {
 
 REFINED = {
     # A small population, most of each generation the weight search's samples around the champion.
-    "velocity": CONFIGS["velocity"].replace(population_size=24, refine_samples=16, refine_sigma=0.5),
+    "velocity": CONFIGS["velocity"].replace(population_size=12, refine_samples=10, refine_sigma=0.5),
     "no-velocity": CONFIGS["no-velocity"].replace(population_size=100, target_species=8, refine_samples=20,
                                                   refine_sigma=0.5),
 }
