@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from neatify import EvolutionConfig, Population
+from neatify.backends.processes import ParallelEvaluator
 from neatify.breeding.refine import Search, structure, vector
 from neatify.config.errors import ConfigError
 from neatify.genome.batch import GenomeBatch
@@ -64,6 +65,16 @@ def test_the_same_seed_gives_the_same_run_and_a_checkpoint_continues_it_exactly(
     json.dumps(first.state_dict(), allow_nan=False)  # plain data, strict JSON
     assert _run(resumed, 3) == _run(first, 3)
     assert resumed.refiner.search.sigma == first.refiner.search.sigma
+
+
+@pytest.mark.slow
+def test_the_samples_evaluated_in_worker_processes_give_the_same_run():
+    serial = Population(num_inputs=2, num_outputs=1, config=REFINED, seed=9)
+    parallel = Population(num_inputs=2, num_outputs=1, config=REFINED, seed=9)
+    with ParallelEvaluator(xor_fitness, workers=2) as evaluator:
+        for _ in range(4):
+            parallel.run_generation(evaluator)
+    assert _run(serial, 4)[-1] == parallel.fitness.tolist() and serial.history == parallel.history
 
 
 def test_refinement_solves_xor():
