@@ -5,10 +5,11 @@ generation holds ``population_size - λ`` NEAT offspring and λ copies of one ge
 champion's) whose weights and biases are drawn from a diagonal Gaussian, ``mean + sigma * sqrt(C) * z``
 (sep-CMA-ES, Ros & Hansen 2008). The samples are ordinary genomes: evaluated by the same fitness
 function or backend, counted as evaluations, speciated, and parents of NEAT offspring. After each
-generation the search moves toward its best samples and adapts its step sizes; when a genome of the
-generation beats everything the search has found, the search restarts on that genome (a new topology
-gets fresh step sizes; the same topology keeps them). Every draw comes from a numpy generator seeded
-from the run's ``random.Random``; the state is plain data for checkpoints.
+generation the search moves toward its best samples and adapts its step sizes. When a NEAT offspring
+beats the best fitness of the run, the search moves onto it (a new topology gets fresh step sizes; the
+same topology keeps them); when ``refine_patience`` generations pass without a better sample, it starts
+afresh from random weights. Every draw comes from a numpy generator seeded from the run's
+``random.Random``; the state is plain data for checkpoints.
 """
 
 from __future__ import annotations
