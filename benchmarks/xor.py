@@ -63,7 +63,8 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     config = EvolutionConfig(population_size=args.population, refine_samples=args.refine_samples)
-    jobs = [(seed, args.network, args.max_generations, config) for seed in range(args.first_seed, args.first_seed + args.runs)]
+    seeds = range(args.first_seed, args.first_seed + args.runs)
+    jobs = [(seed, args.network, args.max_generations, config) for seed in seeds]
     with ProcessPoolExecutor(args.processes) as pool:
         results = list(pool.map(one_run, jobs))
     solved = [r for r in results if r[0]]

@@ -121,7 +121,8 @@ class Search:
     def to_dict(self) -> dict[str, Any]:
         return {"template": self.template.views()[0].to_dict(), "mean": self.mean.tolist(), "sigma": self.sigma,
                 "variance": self.variance.tolist(), "path_sigma": self.path_sigma.tolist(),
-                "path_c": self.path_c.tolist(), "updates": self.updates, "best": _plain(self.best), "stalled": self.stalled}
+                "path_c": self.path_c.tolist(), "updates": self.updates, "best": _plain(self.best),
+                "stalled": self.stalled}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Search:
