@@ -4,7 +4,8 @@
 
 Prints success rate, mean/median generations and evaluations, and mean hidden nodes of the
 winners, beside the paper's 4,755 evaluations. ``--network python`` uses the plain-Python runner
-instead of ``NeatModule`` (same networks, float64, for quick tuning).
+instead of ``NeatModule`` (same networks, float64, for quick tuning). ``--refine-samples N`` turns on
+the weight search (``EvolutionConfig.refine_samples``) with ``--population`` genomes a generation.
 """
 
 from __future__ import annotations
@@ -37,11 +38,11 @@ def module_fitness(genomes):
         genome.fitness = 4.0 - torch.sum((NeatModule(genome)(x) - y) ** 2).item()
 
 
-def one_run(args: tuple[int, str, int]) -> tuple[bool, int, int, int]:
+def one_run(args: tuple[int, str, int, EvolutionConfig]) -> tuple[bool, int, int, int]:
     """(solved, generations, evaluations, hidden nodes of the winner) for one seed."""
-    seed, network, max_generations = args
+    seed, network, max_generations, config = args
     fitness = module_fitness if network == "module" else python_fitness
-    pop = Population(pop_size=150, num_inputs=2, num_outputs=1, config=EvolutionConfig(), seed=seed)
+    pop = Population(num_inputs=2, num_outputs=1, config=config, seed=seed)
     for _ in range(max_generations):
         pop.run_generation(fitness)
         best = max(pop.genomes, key=lambda g: g.fitness)
@@ -57,16 +58,21 @@ def main() -> None:
     parser.add_argument("--max-generations", type=int, default=300)
     parser.add_argument("--network", choices=["module", "python"], default="module")
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--population", type=int, default=150)
+    parser.add_argument("--refine-samples", type=int, default=0, help="weight-search samples a generation (0: off)")
     args = parser.parse_args()
     start = time.perf_counter()
-    jobs = [(seed, args.network, args.max_generations) for seed in range(args.first_seed, args.first_seed + args.runs)]
+    config = EvolutionConfig(population_size=args.population, refine_samples=args.refine_samples)
+    seeds = range(args.first_seed, args.first_seed + args.runs)
+    jobs = [(seed, args.network, args.max_generations, config) for seed in seeds]
     with ProcessPoolExecutor(args.processes) as pool:
         results = list(pool.map(one_run, jobs))
     solved = [r for r in results if r[0]]
     gens = [r[1] for r in solved]
     evals = [r[2] for r in solved]
     print(f"XOR, {args.runs} runs (seeds {args.first_seed}..{args.first_seed + args.runs - 1}), "
-          f"network={args.network}, {time.perf_counter() - start:.1f} s")
+          f"network={args.network}, population {args.population}, refine_samples {args.refine_samples}, "
+          f"{time.perf_counter() - start:.1f} s")
     print(f"solved: {len(solved)}/{args.runs} ({100.0 * len(solved) / args.runs:.0f} %)")
     if solved:
         print(f"generations: mean {statistics.mean(gens):.1f}, median {statistics.median(gens):.1f}, "

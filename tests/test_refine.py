@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from neatify import EvolutionConfig, Population
+from neatify.backends.processes import ParallelEvaluator
 from neatify.breeding.refine import Search, structure, vector
 from neatify.config.errors import ConfigError
 from neatify.genome.batch import GenomeBatch
@@ -60,9 +61,20 @@ def test_the_same_seed_gives_the_same_run_and_a_checkpoint_continues_it_exactly(
     assert _run(first, 4) == _run(again, 4)
     Checkpoint.save(first, tmp_path / "run.ckpt")
     resumed = Checkpoint.load(tmp_path / "run.ckpt")
-    json.dumps(first.state_dict())  # plain data
+    json.dumps(Population(num_inputs=2, num_outputs=1, config=REFINED, seed=7).state_dict(), allow_nan=False)
+    json.dumps(first.state_dict(), allow_nan=False)  # plain data, strict JSON
     assert _run(resumed, 3) == _run(first, 3)
     assert resumed.refiner.search.sigma == first.refiner.search.sigma
+
+
+@pytest.mark.slow
+def test_the_samples_evaluated_in_worker_processes_give_the_same_run():
+    serial = Population(num_inputs=2, num_outputs=1, config=REFINED, seed=9)
+    parallel = Population(num_inputs=2, num_outputs=1, config=REFINED, seed=9)
+    with ParallelEvaluator(xor_fitness, workers=2) as evaluator:
+        for _ in range(4):
+            parallel.run_generation(evaluator)
+    assert _run(serial, 4)[-1] == parallel.fitness.tolist() and serial.history == parallel.history
 
 
 def test_refinement_solves_xor():
@@ -98,3 +110,17 @@ def test_the_search_climbs_a_quadratic_and_shrinks_its_steps_near_the_top():
 def test_bad_refinement_settings_are_refused_by_name(changes, key):
     with pytest.raises(ConfigError, match=key):
         EvolutionConfig(**changes)
+
+
+def test_a_stalled_search_starts_afresh_from_random_weights_with_its_first_step_size():
+    config = REFINED.replace(refine_patience=3)
+    population = Population(num_inputs=2, num_outputs=1, config=config, seed=5)
+    seen = []
+    for _ in range(5):
+        population.ask()
+        population.tell(np.ones(30))  # nothing ever improves
+        search = population.refiner.search
+        seen.append(None if search is None else (search.updates, search.sigma))
+    assert [updates for updates, _ in seen[1:]] == [0, 1, 2, 0], "three updates without a better one: a new start"
+    assert seen[3][1] != config.refine_sigma and seen[4][1] == config.refine_sigma
+    assert not np.array_equal(search.mean, vector(search.template, 0)), "random weights, not the champion's"

@@ -5,10 +5,11 @@ generation holds ``population_size - λ`` NEAT offspring and λ copies of one ge
 champion's) whose weights and biases are drawn from a diagonal Gaussian, ``mean + sigma * sqrt(C) * z``
 (sep-CMA-ES, Ros & Hansen 2008). The samples are ordinary genomes: evaluated by the same fitness
 function or backend, counted as evaluations, speciated, and parents of NEAT offspring. After each
-generation the search moves toward its best samples and adapts its step sizes; when a genome of the
-generation beats everything the search has found, the search restarts on that genome (a new topology
-gets fresh step sizes; the same topology keeps them). Every draw comes from a numpy generator seeded
-from the run's ``random.Random``; the state is plain data for checkpoints.
+generation the search moves toward its best samples and adapts its step sizes. When a NEAT offspring
+beats the best fitness of the run, the search moves onto it (a new topology gets fresh step sizes; the
+same topology keeps them); when ``refine_patience`` generations pass without a better sample, it starts
+afresh from random weights. Every draw comes from a numpy generator seeded from the run's
+``random.Random``; the state is plain data for checkpoints.
 """
 
 from __future__ import annotations
@@ -70,10 +71,13 @@ class Search:
     updates: int
     best: float
     """The best fitness the search has seen (its samples, or the genome it started on)."""
+    stalled: int = 0
+    """Updates since ``best`` last rose."""
 
     @classmethod
-    def start(cls, template: GenomeBatch, best: float, sigma: float) -> Search:
-        mean = vector(template, 0)
+    def start(cls, template: GenomeBatch, best: float, sigma: float, mean: np.ndarray | None = None) -> Search:
+        """A fresh search around ``mean`` (default: ``template``'s own numbers)."""
+        mean = vector(template, 0) if mean is None else mean
         zeros = np.zeros_like(mean)
         return cls(template, mean, sigma, np.ones_like(mean), zeros, zeros.copy(), 0, best)
 
@@ -110,29 +114,35 @@ class Search:
         self.variance = ((1 - rates.c_1 - rates.c_mu) * self.variance
                          + rates.c_1 * (self.path_c**2 + lost) + rates.c_mu * (rates.weights @ y**2))
         self.sigma *= math.exp(rates.c_sigma / rates.d_sigma * (norm / rates.chi_n - 1))
-        self.best = max(self.best, float(fitness.max()))
+        top = float(fitness.max())
+        self.stalled = 0 if top > self.best else self.stalled + 1
+        self.best = max(self.best, top)
 
     def to_dict(self) -> dict[str, Any]:
         return {"template": self.template.views()[0].to_dict(), "mean": self.mean.tolist(), "sigma": self.sigma,
                 "variance": self.variance.tolist(), "path_sigma": self.path_sigma.tolist(),
-                "path_c": self.path_c.tolist(), "updates": self.updates, "best": self.best}
+                "path_c": self.path_c.tolist(), "updates": self.updates, "best": _plain(self.best),
+                "stalled": self.stalled}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Search:
         arrays = {k: np.array(data[k], dtype=np.float64) for k in ("mean", "variance", "path_sigma", "path_c")}
         template = GenomeBatch.from_genomes([Genome.from_dict(data["template"])])
-        return cls(template, sigma=float(data["sigma"]), updates=int(data["updates"]), best=float(data["best"]),
-                   **arrays)
+        return cls(template, sigma=float(data["sigma"]), updates=int(data["updates"]), best=_number(data["best"]),
+                   stalled=int(data["stalled"]), **arrays)
 
 
 class Refiner:
-    """The population's weight search: which rows of the generation are its samples, and the search."""
+    """The population's weight search: which rows of the generation are its samples, the search, and the
+    best fitness any genome of the run has had (``record``)."""
 
-    def __init__(self, config: EvolutionConfig, search: Search | None = None, pending: int = 0) -> None:
+    def __init__(self, config: EvolutionConfig, search: Search | None = None, pending: int = 0,
+                 record: float = -math.inf) -> None:
         self.config = config
         self.search = search
         self.pending = pending
         """How many rows at the end of the generation are the search's samples (0: none yet)."""
+        self.record = record
 
     @classmethod
     def of(cls, config: EvolutionConfig, state: dict[str, Any] | None = None) -> Refiner | None:
@@ -142,42 +152,56 @@ class Refiner:
         if state is None:
             return cls(config)
         search = None if state["search"] is None else Search.from_dict(state["search"])
-        return cls(config, search, int(state["pending"]))
+        return cls(config, search, int(state["pending"]), _number(state["record"]))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"search": None if self.search is None else self.search.to_dict(), "pending": self.pending}
+        return {"search": None if self.search is None else self.search.to_dict(), "pending": self.pending,
+                "record": _plain(self.record)}
 
     def extend(self, offspring: GenomeBatch, evaluated: GenomeBatch, fitness: np.ndarray, rng: random.Random,
                new_id: Callable[[], int]) -> GenomeBatch:
         """``offspring`` followed by ``refine_samples`` new samples, the search first told the evaluated
         generation (``evaluated`` and its ``fitness``, by row)."""
-        self._learn(evaluated, fitness)
-        assert self.search is not None
-        count = self.config.refine_samples
         generator = np.random.default_rng(rng.getrandbits(64))
+        search = self._learn(evaluated, fitness, generator)
+        count = self.config.refine_samples
         ids = np.array([new_id() for _ in range(count)], dtype=np.int64)
-        samples = with_vectors(self.search.template.take(np.zeros(count, np.int64), ids),
-                               self.search.draw(count, generator, self.config))
+        samples = with_vectors(search.template.take(np.zeros(count, np.int64), ids),
+                               search.draw(count, generator, self.config))
         self.pending = count
         return GenomeBatch.concat([offspring, samples])
 
-    def _learn(self, evaluated: GenomeBatch, fitness: np.ndarray) -> None:
-        """Update the search from its samples' fitness, then restart it on a genome that beat it."""
-        search = self.search
+    def _learn(self, evaluated: GenomeBatch, fitness: np.ndarray, generator: np.random.Generator) -> Search:
+        """Update the search from its samples' fitness; move it onto a NEAT genome that beat the record,
+        or start it afresh from random weights when it has stalled."""
+        search, first = self.search, len(evaluated) - self.pending
         if search is not None and self.pending:
-            rows = np.arange(len(evaluated) - self.pending, len(evaluated))
+            rows = np.arange(first, len(evaluated))
             shape = structure(search.template, 0)
             rows = rows[[structure(evaluated, int(r)) == shape for r in rows]]  # genes changed by hand drop out
             if len(rows) >= 2:
                 search.update(np.stack([vector(evaluated, int(r)) for r in rows]), fitness[rows])
         top = np.flatnonzero(fitness == fitness.max())
         row = int(top[np.argmin(evaluated.ids[top])])
-        if search is None or fitness[row] > search.best:
-            best = float(fitness[row])
-            template = evaluated.take(np.array([row]))
-            sigma = self.config.refine_sigma
-            self.search = Search.start(template, best, sigma) if search is None else search.restarted(
-                template, best, sigma)
+        best, template, sigma = float(fitness[row]), evaluated.take(np.array([row])), self.config.refine_sigma
+        if search is None:
+            search = Search.start(template, best, sigma)
+        elif best > self.record and row < first:
+            search = search.restarted(template, best, sigma)
+        elif search.stalled >= self.config.refine_patience:
+            search = Search.start(template, -math.inf, sigma, random_vector(template, self.config, generator))
+        self.record = max(self.record, best)
+        self.search = search
+        return search
+
+
+def _plain(value: float) -> float | None:
+    """``value`` for JSON: None for minus infinity (nothing seen yet)."""
+    return value if math.isfinite(value) else None
+
+
+def _number(value: float | None) -> float:
+    return -math.inf if value is None else float(value)
 
 
 def _slices(batch: GenomeBatch, row: int) -> tuple[slice, slice]:
@@ -203,6 +227,13 @@ def bounds(template: GenomeBatch, config: EvolutionConfig) -> tuple[np.ndarray, 
     low = np.repeat([config.weight_min_value, config.bias_min_value], [weights, biases])
     high = np.repeat([config.weight_max_value, config.bias_max_value], [weights, biases])
     return low, high
+
+
+def random_vector(template: GenomeBatch, config: EvolutionConfig, generator: np.random.Generator) -> np.ndarray:
+    """New numbers for ``template``'s ``vector``, drawn as a new genome's weights and biases are."""
+    weights, biases = int(template.conn_enabled.sum()), len(template.node_id)
+    stdev = np.repeat([config.weight_init_stdev, config.bias_init_stdev], [weights, biases])
+    return np.clip(generator.standard_normal(weights + biases) * stdev, *bounds(template, config))
 
 
 def with_vectors(copies: GenomeBatch, vectors: np.ndarray) -> GenomeBatch:

@@ -177,6 +177,9 @@ class EvolutionConfig:
     search off. At least 2, below ``population_size``."""
     refine_sigma: float = 0.5
     """The weight search's step size when it starts on a new topology."""
+    refine_patience: int = 20
+    """Generations without a better sample after which the weight search starts afresh: the champion's
+    topology, random weights, step sizes ``refine_sigma`` (a search whose steps shrank onto a local optimum)."""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -255,6 +258,8 @@ class EvolutionConfig:
         if samples != 0 and not 2 <= samples < self.population_size:
             raise ConfigError(f"refine_samples must be 0 (off) or from 2 to population_size - 1 "
                               f"({self.population_size - 1}), got {samples!r}")
+        if self.refine_patience < 1:
+            raise ConfigError(f"refine_patience must be at least 1, got {self.refine_patience!r}")
         if self.refine_sigma <= 0:
             raise ConfigError(f"refine_sigma must be positive, got {self.refine_sigma!r}")
 
