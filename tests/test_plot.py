@@ -65,7 +65,7 @@ def test_draw_genome_with_hidden_disabled_and_recurrent_edges(run, tmp_path):
 
 def test_missing_matplotlib_gives_a_clear_error(run, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    with pytest.raises(ImportError, match=r"pip install 'neatify-neat\[plot\]'"):
+    with pytest.raises(ImportError, match=r"plot needs matplotlib.figure: pip install '\.\[plot\]'"):
         plot_fitness(run[0].history, tmp_path / "x.png")
 
 

@@ -141,7 +141,7 @@ def test_missing_ray_gives_a_clear_error(monkeypatch):
     from neatify.backends.ray import _import_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)
-    with pytest.raises(ImportError, match=r"pip install 'neatify-neat\[ray\]'"):
+    with pytest.raises(ImportError, match=r"neatify.backends.ray needs ray: pip install '\.\[ray\]'"):
         _import_ray()
 
 

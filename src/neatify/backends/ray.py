@@ -1,6 +1,6 @@
 """Evaluate generations on Ray actors: ``pop.run_generation(RayEvaluator(fn, num_actors=8))``.
 
-Needs Ray (``pip install 'neatify-neat[ray]'``). Each actor runs the optional ``setup()`` once and keeps
+Needs Ray (``pip install '.[ray]'``). Each actor runs the optional ``setup()`` once and keeps
 its result (an environment, a dataset, a model) for every batch it evaluates; the fitness function
 is then called as ``fitness_fn(genomes, state)`` instead of ``fitness_fn(genomes)``. Genomes travel
 as packed columns (``neatify.io.columns``, as to pool processes and TCP workers) and each batch comes
@@ -22,16 +22,13 @@ from neatify.backends.processes import SetupFunction, column_batches, evaluate_c
 from neatify.genome.genome import Genome
 from neatify.io.columns import GenomeColumns
 from neatify.population import FitnessFunction
+from neatify.runtime.extras import require
 
 logger = logging.getLogger("neatify.backends.ray")
 
 
 def _import_ray() -> Any:
-    try:
-        import ray  # the Ray package: absolute import, not this module
-    except ImportError:
-        raise ImportError("neatify.backends.ray needs Ray: pip install 'neatify-neat[ray]'") from None
-    return ray
+    return require("ray", "neatify.backends.ray", "ray")
 
 
 class _BatchActor:

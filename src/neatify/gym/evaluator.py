@@ -24,6 +24,7 @@ from neatify.gym.normalize import ObservationNormalizer
 from neatify.gym.rollout import EnvBank, Episodes, run_episodes
 from neatify.gym.spaces import ActionAdapter
 from neatify.nn.population_module import NeatPopulationModule
+from neatify.runtime.extras import require
 
 logger = logging.getLogger("neatify.gym")
 
@@ -66,11 +67,7 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
 
 
 def _gymnasium() -> Any:
-    try:
-        import gymnasium
-    except ImportError:
-        raise ImportError("neatify.gym needs gymnasium: pip install '.[gym]' from a checkout") from None
-    return gymnasium
+    return require("gymnasium", "neatify.gym", "gym")
 
 
 class GymEvaluator:

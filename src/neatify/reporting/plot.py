@@ -1,6 +1,6 @@
 """Plots of a run and drawings of genomes, saved as PNG or SVG (by the file suffix).
 
-Needs matplotlib (``pip install 'neatify-neat[plot]'``). Figures are built without pyplot, so no GUI
+Needs matplotlib (``pip install '.[plot]'`` from a checkout). Figures are built without pyplot, so no GUI
 backend is ever touched and nothing global changes; rasters are rendered by Agg.
 """
 
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from neatify.genome.genome import Genome
 from neatify.network.network import NetworkLayout
+from neatify.runtime.extras import require
 
 if TYPE_CHECKING:
     from neatify.objectives.elites import EliteArchive
@@ -26,11 +27,8 @@ NODE_COLOURS = {"input": "lightskyblue", "hidden": "white", "output": "orange"}
 
 
 def _figure(width: float, height: float) -> Any:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError("neatify.reporting.plot needs matplotlib: pip install 'neatify-neat[plot]'") from None
-    return Figure(figsize=(width, height), layout="constrained")
+    figure = require("matplotlib.figure", "neatify.reporting.plot", "plot")
+    return figure.Figure(figsize=(width, height), layout="constrained")
 
 
 def _save(fig: Any, path: str | Path) -> Path:

@@ -49,7 +49,7 @@ class ProgressReporter(_Timed):
     """Writes one line per generation: best/mean fitness, species, complexity, evaluations per second.
 
     A generation still being evaluated after ``bar_after`` seconds also gets a tqdm progress bar on a
-    terminal (``pip install 'neatify-neat[progress]'``; none without tqdm, with ``bar_after=None``, or
+    terminal (``pip install '.[progress]'``; none without tqdm, with ``bar_after=None``, or
     when its stream is not a terminal, so log files get no carriage-return lines). The bar
     counts genomes that have a fitness, so it moves with evaluators that set fitness as results
     arrive (a serial loop, ``ParallelEvaluator``); ``RayEvaluator`` and the distributed master set
@@ -102,7 +102,7 @@ class _ProgressBar:
         try:
             import tqdm  # noqa: F401
         except ImportError:
-            logger.debug("tqdm is not installed: no progress bar (pip install 'neatify-neat[progress]')")
+            logger.debug("tqdm is not installed: no progress bar (pip install '.[progress]')")
             return None
         bar = cls(population, delay, stream)
         bar._thread.start()
