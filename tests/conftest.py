@@ -37,7 +37,10 @@ def master():
 
     def make(pop_size: int = 40, seed: int = 7, num_inputs: int = 2, num_outputs: int = 1,
              **overrides) -> DistributedPopulation:
-        settings = dict(host=HOST, port=0, heartbeat_interval=0.2, task_timeout=10.0, worker_wait_timeout=30.0)
+        # shutdown_linger 0: these tests kill workers on purpose, and none of them comes back to be told the run is
+        # over (the linger has tests of its own), so waiting for them would only add 10 s to each teardown
+        settings = dict(host=HOST, port=0, heartbeat_interval=0.2, task_timeout=10.0, worker_wait_timeout=30.0,
+                        shutdown_linger=0.0)
         config = DistributedConfig(**{**settings, **overrides})
         pop = DistributedPopulation(pop_size, num_inputs, num_outputs, seed=seed, distributed_config=config)
         made.append(pop)
