@@ -128,11 +128,11 @@ def test_the_old_primary_restarted_as_standby_of_the_promoted_one_takes_over_at_
         cluster.says(a2, "following the primary")
         cluster.says(a2, "refusing standby from")  # the promoted master's fence, met
         cluster.says(a2, "of the primary (epoch 2)")  # a replicated generation of epoch 2
+        cluster.says(b, "now holds a standby; no longer fencing it")  # b's side of the fence, before b dies
         b.kill()
         assert a2.wait(timeout=120) == 0, procs.errors(a2)
         assert all(w.wait(timeout=30) == 0 for w in workers), [procs.log(w) for w in workers]
         log = procs.errors(a2)
-        assert "now holds a standby; no longer fencing it" in procs.errors(b)
     assert "stood down" not in log and "leading the run as epoch 3" in log
     state, epoch = Checkpoint.read_run(tmp_path / "a" / "run.json")
     assert epoch == 3 and (comparable(state), distributed_rows(tmp_path / "a")) == local_run(60)
