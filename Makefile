@@ -1,6 +1,6 @@
 # For a newcomer: `make demo` (the main job) and `make test` (the import layers, then the whole suite, as CI runs it).
 # For a developer: `make test-fast`, the suite without the tests marked slow (processes, Ray, benchmarks), in about
-# a minute and a half. Each target creates .venv if missing and installs what it needs into it.
+# two and a quarter minutes. Each target creates .venv if missing and installs what it needs into it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
