@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from neatify import __version__
 from neatify.io.checkpoint import Checkpoint, CheckpointError
 from neatify.config import ConfigError, EvolutionConfig
-from neatify.config.evolution import _with_suggestion
+from neatify.config.errors import with_suggestion
 from neatify.genome.genome import Genome
 from neatify.population import FitnessError, NeatPythonFitnessError, Population, neat_python_hint
 from neatify.reporting.reporters import Reporter, StatisticsReporter
@@ -146,7 +146,7 @@ def load_callable(spec: str, search: Sequence[str | Path] = ()) -> Callable[...,
     for part in attr.split("."):
         if not hasattr(target, part):
             public = [name for name in dir(target) if not name.startswith("_")]
-            raise CLIError(f"module {module_name!r} has no attribute {_with_suggestion(part, public)}")
+            raise CLIError(f"module {module_name!r} has no attribute {with_suggestion(part, public)}")
         target = getattr(target, part)
     if not callable(target):
         raise CLIError(f"{spec!r} is not callable")
@@ -175,7 +175,7 @@ class RunConfig:
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise CLIError(f"[run]: unknown key(s): {', '.join(_with_suggestion(k, list(known)) for k in unknown)}")
+            raise CLIError(f"[run]: unknown key(s): {', '.join(with_suggestion(k, list(known)) for k in unknown)}")
         missing = [n for n in ("num_inputs", "num_outputs") if n not in data]
         if missing:
             raise CLIError(f"[run]: missing required key(s): {', '.join(missing)}")

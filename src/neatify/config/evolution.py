@@ -7,7 +7,6 @@ Names follow the reference implementation where it had one; defaults follow the 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import sys
 from dataclasses import dataclass, field, fields
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from neatify.activations import ACTIVATIONS
-from neatify.config.errors import ConfigError
+from neatify.config.errors import ConfigError, with_suggestion
 from neatify.config.objectives import objectives_problem
 
 if sys.version_info >= (3, 11):
@@ -189,7 +188,7 @@ class EvolutionConfig:
         """Setting a field after construction is validated like a constructor argument (on error the
         old value stays); an unknown name is refused, with the closest field name."""
         if name not in _FIELD_TYPES:
-            raise ConfigError(f"unknown config key: {_with_suggestion(name, list(_FIELD_TYPES))}")
+            raise ConfigError(f"unknown config key: {with_suggestion(name, list(_FIELD_TYPES))}")
         if not self.__dict__.get("_constructed"):
             object.__setattr__(self, name, value)
             return
@@ -278,7 +277,7 @@ class EvolutionConfig:
         known = [f.name for f in fields(cls)]
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise ConfigError(f"unknown config key(s): {', '.join(_with_suggestion(k, known) for k in unknown)}")
+            raise ConfigError(f"unknown config key(s): {', '.join(with_suggestion(k, known) for k in unknown)}")
         return cls(**data)
 
     @classmethod
@@ -333,12 +332,6 @@ def _valid_initial_connection(mode: str) -> bool:
         return 0.0 <= float(fraction) <= 1.0
     except ValueError:
         return False
-
-
-def _with_suggestion(key: str, known: list[str]) -> str:
-    """``key``, followed by the closest known key when one is close: ``popsize (did you mean population_size?)``."""
-    close = difflib.get_close_matches(key, known, n=1)
-    return f"{key} (did you mean {close[0]}?)" if close else key
 
 
 _FIELD_TYPES: dict[str, type] = {  # "int | str" (target_species) is checked on its own in validate()
