@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 # Extras each target installs; the tests exercise every optional backend for real.
 EXTRAS_demo := gym
-EXTRAS_test := test,ray,plot,gym,mujoco,onnx,bench,progress
+EXTRAS_test := test,ray,plot,gym,mujoco,onnx,bench,progress,metrics,browser
 
 .PHONY: demo test test-fast clean
 

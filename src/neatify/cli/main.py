@@ -349,10 +349,49 @@ def _command_master(args: argparse.Namespace) -> int:
             if args.standby_of is not None and not population.follow():
                 print("standby: the primary ended the run; not taking over", flush=True)
                 return 0
-            return _evolve(population, run, lambda genomes: None, args.quiet,  # workers compute fitness
-                           statistics=StatisticsReporter(population.replicated_statistics))
+            with _watched(population, args):
+                return _evolve(population, run, lambda genomes: None, args.quiet,  # workers compute fitness
+                               statistics=StatisticsReporter(population.replicated_statistics))
     except (DistributedError, ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
+
+
+def _watched(population: Any, args: argparse.Namespace) -> Any:
+    """The master's --metrics and --dashboard servers (a context ending them), each printing its address."""
+    if args.metrics is None and args.dashboard is None:
+        return nullcontext()
+    from neatify.distributed.io.dashboard import RunServers
+
+    servers = RunServers(population, population.coordinator, args.metrics, args.dashboard,
+                         population.distributed_config.auth_token)
+    for name, address in (("metrics", args.metrics), ("dashboard", args.dashboard)):
+        if address is not None:
+            print(f"{name} on http://{address[0]}:{servers.port(address)}/", flush=True)
+    return servers
+
+
+def _command_dashboard(args: argparse.Namespace) -> int:
+    from neatify.distributed.config import AUTH_TOKEN_ENV
+    from neatify.distributed.io.dashboard import serve_dashboard
+
+    host = args.address[0]
+    token = args.auth_token or os.environ.get(AUTH_TOKEN_ENV) or None
+    try:
+        serve_dashboard(args.source, args.address, token,
+                        lambda port: print(f"dashboard on http://{host}:{port}/", flush=True))
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    return 0
+
+
+def _listen_address(text: str) -> tuple[str, int]:
+    """An argparse ``type``: where to serve HTTP, ``HOST:PORT`` or ``PORT`` (127.0.0.1)."""
+    from neatify.distributed.io.http import listen_address
+
+    try:
+        return listen_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _command_worker(args: argparse.Namespace) -> int:
@@ -646,6 +685,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "workers both addresses (neatify worker --master PRIMARY,STANDBY)")
     master.add_argument("--tls-ca", metavar="PEM", help="with --standby-of: speak TLS to the primary and trust a "
                                                         "certificate this CA signed")
+    master.add_argument("--metrics", type=_listen_address, metavar="[HOST:]PORT",
+                        help="serve Prometheus metrics at http://HOST:PORT/metrics (HOST default 127.0.0.1; asks "
+                             "for the auth token if one is set)")
+    master.add_argument("--dashboard", type=_listen_address, metavar="[HOST:]PORT",
+                        help="serve the live dashboard at http://HOST:PORT/ (HOST default 127.0.0.1; asks for the "
+                             "auth token if one is set)")
     master.set_defaults(handler=_command_master)
 
     worker = commands.add_parser("worker", help="evaluate genomes for a master",
@@ -693,6 +738,17 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--timeout", type=_seconds(0.01), default=10.0, metavar="SECONDS",
                         help="give up when the master does not answer within this time")
     status.set_defaults(handler=_command_status)
+
+    dashboard = commands.add_parser(
+        "dashboard", help="serve the dashboard of a checkpoint or of a running master",
+        description="Serve the dashboard page of a checkpoint (its history and champion) or of a running master "
+                    "asked through its status port (its status only; neatify master --dashboard shows all).")
+    dashboard.add_argument("source", metavar="CHECKPOINT|HOST:PORT", help="a checkpoint file, or a master's address")
+    dashboard.add_argument("--address", type=_listen_address, default=("127.0.0.1", 8787), metavar="[HOST:]PORT",
+                           help="where to serve the page (default 127.0.0.1:8787)")
+    dashboard.add_argument("--auth-token", help="asked of the page's visitors, and proven to the master (default: "
+                                                "$NEATIFY_AUTH_TOKEN)")
+    dashboard.set_defaults(handler=_command_dashboard)
 
     show = commands.add_parser("show", help="summarise a checkpoint or a genome JSON file",
                                description="Print a summary of a checkpoint or an exported genome.")

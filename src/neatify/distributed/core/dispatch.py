@@ -98,6 +98,7 @@ class Dispatcher:
         for batch in batches:
             if batch.timed_out:
                 continue
+            worker.resent += 1
             why = f"worker {worker.worker_id} lost ({reason})"
             if batch.id == suspect:
                 self._fault(batch, why, worker.worker_id)
@@ -165,6 +166,7 @@ class Dispatcher:
             self._share.replace(old, worker.speed)
         worker.pace.observe(len(batch), elapsed, turnaround, batch.ahead)
         worker.batches.remove(batch)
+        worker.reported += 1
         for waiting in worker.batches:  # the one sent ahead is being evaluated from now on
             waiting.started = max(waiting.started, now)
         self._place(worker)
@@ -234,6 +236,7 @@ class Dispatcher:
             for batch in worker.batches:
                 if batch.job is not job or batch.timed_out:
                     continue
+                worker.resent += 1
                 if batch is head:  # the one it evaluates hangs; the one sent ahead only waits
                     self._fault(batch, why, worker.worker_id)
                 else:

@@ -15,6 +15,8 @@ others, its standby stops following, and its state moves to CLOSED.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from neatify.distributed.config import DistributedConfig
 from neatify.distributed.core._state import Phase, Role
 from neatify.distributed.core.actions import Action, Send
@@ -88,6 +90,11 @@ class MasterProtocol:
     def num_workers(self) -> int:
         """Workers registered right now."""
         return len(self._dispatcher.workers)
+
+    @property
+    def workers(self) -> Mapping[str, Worker]:
+        """The registered workers by id, in the order they registered (to read, not to change)."""
+        return self._dispatcher.workers
 
     def status(self, now: float) -> StatusReport:
         """The STATUS_REPORT: workers and their load, genomes left in the generation, the last rate."""

@@ -63,6 +63,10 @@ class Worker:
     pace: Pace = field(default_factory=Pace)
     counted: bool = True
     """Whether it is in the speed share: not while it sits on a timed-out batch."""
+    reported: int = 0
+    """Batches it reported (the dashboard's and metrics' counts)."""
+    resent: int = 0
+    """Batches taken from it to be re-sent: it was lost or late with them."""
 
 
 class Peers:

@@ -88,6 +88,7 @@ class _PeerConnection(asyncio.Protocol):
             self.early.append(data)
             return
         core = self.coordinator._core
+        self.coordinator.bytes_in += len(data)
         self.coordinator._apply(core.received(self.id, data, time.monotonic()))
 
     def eof_received(self) -> bool:
@@ -134,6 +135,8 @@ class SystemCoordinator:
         """What this master wrote to ``config.scheduler_file``."""
         self.quarantined: dict[int, dict[int, str]] = {}
         """Generation -> {genome id: why} of the genomes quarantined in it (see ``max_genome_attempts``)."""
+        self.bytes_in = self.bytes_out = self.batches_resent = 0
+        """Bytes received from and sent to peers, batches re-sent in finished generations (metrics' counters)."""
 
     # --- lifecycle (caller's thread) ---
     def start(self) -> None:
@@ -183,6 +186,17 @@ class SystemCoordinator:
     def num_workers(self) -> int:
         """Workers registered right now."""
         return self._core.num_workers
+
+    @property
+    def protocol(self) -> MasterProtocol:
+        """The sans-IO core, to read only in the event loop's thread (``loop``), as the dashboard does."""
+        return self._core
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop doing all of this master's I/O (a dashboard serves HTTP from it too)."""
+        assert self._loop is not None, "coordinator not started"
+        return self._loop
 
     @property
     def standby_linked(self) -> bool:
@@ -365,12 +379,14 @@ class SystemCoordinator:
             if isinstance(action, Send):
                 connection.transport.write(action.data)
                 connection.written += len(action.data)
+                self.bytes_out += len(action.data)
             elif isinstance(action, Close):
                 if action.flush:
                     connection.transport.close()
                 else:
                     connection.transport.abort()
         outcome = self._core.take_outcome()
+        self.batches_resent += 0 if outcome is None else outcome.job.batches_resent
         if outcome is not None and outcome.job.quarantined:
             self.quarantined[outcome.job.generation] = dict(outcome.job.quarantined)
         if outcome is not None and self._waiting is not None:

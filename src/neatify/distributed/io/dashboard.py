@@ -1,0 +1,187 @@
+"""The live dashboard and the metrics of a run, served over HTTP: by the master from its own event loop
+(``RunServers``), or on their own by ``neatify dashboard`` from a checkpoint or a running master's status port
+(``serve_dashboard``).
+
+The page (``dashboard_static/``: one HTML file, its script and style, no build step) polls ``/api/state`` about
+once a second for what is new, and shows the champion from ``/api/champion.svg``. Neither hands out a genome's
+genes nor the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from neatify.distributed.errors import DistributedError
+from neatify.distributed.config import parse_address
+from neatify.distributed.io.http import HttpServer, Response, Route
+from neatify.distributed.io.master import SystemCoordinator, _is_loopback
+from neatify.distributed.io.metrics import metrics_route
+from neatify.distributed.io.status import master_status
+from neatify.distributed.io.watch import Champion, RunWatch, worker_rows
+from neatify.io.checkpoint import Checkpoint
+from neatify.population import Population
+
+logger = logging.getLogger("neatify.distributed.io.dashboard")
+
+STATIC_FILES = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
+    "/dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
+}
+"""URL path -> (file under ``dashboard_static/``, media type) of the page's files."""
+_START_TIMEOUT = 10.0
+State = Callable[[int], dict[str, Any]]
+"""The dashboard's state with the history from a generation on (``/api/state?since=N``)."""
+
+
+def dashboard_routes(state: State, champion: Callable[[], Champion | None]) -> dict[str, Route]:
+    """The page, its state and its champion's picture."""
+    root = resources.files("neatify.distributed.io") / "dashboard_static"
+    routes: dict[str, Route] = {}
+    for path, (name, kind) in STATIC_FILES.items():
+        routes[path] = _fixed(Response(200, (root / name).read_bytes(), kind))
+    routes["/api/state"] = lambda query: _json(state(_since(query)))
+    routes["/api/champion.svg"] = lambda query: _picture(champion())
+    return routes
+
+
+def _fixed(response: Response) -> Route:
+    return lambda query: response
+
+
+def _since(query: Mapping[str, list[str]]) -> int:
+    """The ``since`` parameter (0 when absent or not a number: the whole history)."""
+    try:
+        return int(query.get("since", ["0"])[0])
+    except ValueError:
+        return 0
+
+
+def _json(state: dict[str, Any]) -> Response:
+    return Response(200, json.dumps(state, allow_nan=False, default=float).encode(), "application/json")
+
+
+def _picture(champion: Champion | None) -> Response:
+    if champion is None:
+        return Response(404, b"no champion yet\n")
+    return Response(200, champion.svg.encode(), "image/svg+xml")
+
+
+def master_state(coordinator: SystemCoordinator, watch: RunWatch, since: int) -> dict[str, Any]:
+    """A live master's state (read in its event loop's thread): status, workers, history, champion."""
+    now = time.monotonic()
+    protocol = coordinator.protocol
+    champion = watch.champion
+    return {"source": "master", "status": protocol.status(now).payload(),
+            "workers": worker_rows(protocol.workers.values(), now), "history": watch.since(since),
+            "champion": None if champion is None else champion.summary()}
+
+
+class RunServers:
+    """A master's metrics (``metrics``: ``(host, port)``) and dashboard (``dashboard``), served from its event loop
+    (on one server when both have the same address), asking for ``token`` if given; a ``RunWatch`` added to
+    ``population`` records what they show. ``close()`` (or leaving a ``with`` block) stops them."""
+
+    def __init__(self, population: Population, coordinator: SystemCoordinator,
+                 metrics: tuple[str, int] | None = None, dashboard: tuple[str, int] | None = None,
+                 token: str | None = None) -> None:
+        self.watch = RunWatch()
+        population.add_reporter(self.watch)
+        self._loop = coordinator.loop
+        by_address: dict[tuple[str, int], dict[str, Route]] = {}
+        if metrics is not None:
+            by_address.setdefault(metrics, {})["/metrics"] = metrics_route(coordinator, self.watch)
+        if dashboard is not None:
+            by_address.setdefault(dashboard, {}).update(dashboard_routes(
+                lambda since: master_state(coordinator, self.watch, since), lambda: self.watch.champion))
+        self.servers: dict[tuple[str, int], HttpServer] = {}
+        try:
+            for address, routes in by_address.items():
+                _warn_if_open(address, token)
+                server = self.servers[address] = HttpServer(routes, token)
+                asyncio.run_coroutine_threadsafe(server.start(*address), self._loop).result(_START_TIMEOUT)
+        except BaseException:
+            self.close()
+            raise
+
+    def port(self, address: tuple[str, int]) -> int:
+        """The port bound for ``address`` (useful with port 0)."""
+        return self.servers[address].port
+
+    def close(self) -> None:
+        """Stop serving (idempotent)."""
+        servers, self.servers = self.servers, {}
+        for server in servers.values():
+            self._loop.call_soon_threadsafe(server.close)
+
+    def __enter__(self) -> RunServers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _warn_if_open(address: tuple[str, int], token: str | None) -> None:
+    if not token and not _is_loopback(address[0]):
+        logger.warning("serving the dashboard/metrics on %s:%d without an auth token: anyone who can reach it sees "
+                       "the run", *address)
+
+
+def checkpoint_state(population: Population) -> State:
+    """A checkpoint's dashboard: its history and champion, no workers (the run is not live)."""
+    watch = RunWatch.from_population(population)
+    status = {"generation": population.generation, "evaluating": False}
+    champion = watch.champion
+
+    def state(since: int) -> dict[str, Any]:
+        return {"source": "checkpoint", "status": status, "workers": None, "history": watch.since(since),
+                "champion": None if champion is None else champion.summary()}
+    return state
+
+
+def status_state(host: str, port: int, token: str | None, timeout: float = 5.0) -> State:
+    """A running master seen through its status port: its status only (no fitness history or workers table)."""
+    def state(since: int) -> dict[str, Any]:
+        try:
+            status, error = master_status(host, port, auth_token=token, timeout=timeout), None
+        except (DistributedError, OSError) as exc:
+            status, error = {}, f"master at {host}:{port}: {exc}"
+        return {"source": "status", "status": status, "error": error, "workers": None, "history": [],
+                "champion": None}
+    return state
+
+
+def source_routes(source: str, token: str | None) -> dict[str, Route]:
+    """The dashboard of ``source``: a checkpoint file, or else ``HOST:PORT`` of a running master's status port."""
+    if Path(source).exists():
+        population = Checkpoint.load_file(source)
+        if not isinstance(population, Population):
+            raise ValueError(f"{source} is a genome file, not a checkpoint of a run")
+        champion = RunWatch.from_population(population).champion
+        return dashboard_routes(checkpoint_state(population), lambda: champion)
+    host, port = parse_address(source)
+    return dashboard_routes(status_state(host, port, token), lambda: None)
+
+
+def serve_dashboard(source: str, address: tuple[str, int], token: str | None,
+                    ready: Callable[[int], None] = lambda port: None) -> None:
+    """Serve the dashboard of ``source`` (``source_routes``) on ``address`` until interrupted; ``ready`` is told
+    the port once it listens."""
+    routes = source_routes(source, token)
+    _warn_if_open(address, token)
+
+    async def run() -> None:
+        server = HttpServer(routes, token)
+        await server.start(*address)
+        ready(server.port)
+        assert server.server is not None
+        await server.server.serve_forever()
+
+    asyncio.run(run())

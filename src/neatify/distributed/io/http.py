@@ -1,0 +1,141 @@
+"""A tiny HTTP/1.1 server on an asyncio loop: a master's metrics and dashboard, served by its own event loop
+(no thread of their own to contend with the master's).
+
+GET only, one request per connection (``Connection: close``), the request head bounded in bytes and in time.
+With a token every request must carry it: ``Authorization: Bearer TOKEN``, or Basic with the token as the
+password (any user name, so a browser's login prompt works), compared in constant time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+logger = logging.getLogger("neatify.distributed.io.http")
+
+HEAD_BYTES = 8192
+"""Longest request head (request line and headers) read; a longer one is answered 431."""
+READ_TIMEOUT = 10.0
+"""Seconds a client has to send its request head."""
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+            431: "Request Header Fields Too Large", 500: "Internal Server Error"}
+
+
+@dataclass(frozen=True)
+class Response:
+    """What a route answers: a status, a body and its media type."""
+
+    status: int
+    body: bytes
+    content_type: str = "text/plain; charset=utf-8"
+
+
+Route = Callable[[Mapping[str, list[str]]], Response]
+"""A page: called with the request's query parameters, in the event loop's thread."""
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    """Where to serve: ``HOST:PORT`` or a bare ``PORT`` (on 127.0.0.1, this machine only; port 0 picks a free
+    one); ValueError naming ``text`` otherwise."""
+    host, _, port = text.rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        raise ValueError(f"address {text!r}: expected HOST:PORT or PORT") from None
+    if not 0 <= number <= 65535:
+        raise ValueError(f"address {text!r}: port {number} is not in 0..65535")
+    return host.strip("[]") or "127.0.0.1", number
+
+
+def authorized(header: str | None, token: str | None) -> bool:
+    """Whether an ``Authorization`` header carries ``token`` (always, without a token)."""
+    if not token:
+        return True
+    scheme, _, value = (header or "").strip().partition(" ")
+    if scheme.lower() == "bearer":
+        given = value.strip()
+    elif scheme.lower() == "basic":
+        try:
+            given = base64.b64decode(value.strip(), validate=True).decode().partition(":")[2]
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+    else:
+        return False
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+class HttpServer:
+    """Serves ``routes`` (path -> page) over HTTP from the running event loop, asking for ``token`` if set."""
+
+    def __init__(self, routes: Mapping[str, Route], token: str | None = None) -> None:
+        self.routes = dict(routes)
+        self.token = token
+        self.server: asyncio.base_events.Server | None = None
+
+    async def start(self, host: str, port: int) -> None:
+        """Listen on ``host:port`` (port 0: any free one, see ``port``)."""
+        self.server = await asyncio.start_server(self._serve, host, port, limit=HEAD_BYTES, reuse_address=True)
+
+    @property
+    def port(self) -> int:
+        """The port bound."""
+        assert self.server is not None, "server not started"
+        return self.server.sockets[0].getsockname()[1]
+
+    def close(self) -> None:
+        """Stop listening (in the event loop's thread)."""
+        if self.server is not None:
+            self.server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT)
+            response, extra = self.respond(head)
+        except asyncio.LimitOverrunError:
+            response, extra = Response(431, b"request head too long\n"), {}
+        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
+            writer.close()
+            return
+        writer.write(_encode(response, extra))
+        try:
+            await asyncio.wait_for(writer.drain(), READ_TIMEOUT)
+        except (asyncio.TimeoutError, ConnectionError):
+            pass
+        writer.close()
+
+    def respond(self, head: bytes) -> tuple[Response, dict[str, str]]:
+        """The response to one request head, with any extra headers it needs."""
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            return Response(400, b"bad request line\n"), {}
+        method, target, _ = parts
+        headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+        if not authorized(headers.get("authorization"), self.token):
+            return Response(401, b"this master asks for its auth token\n"), \
+                {"WWW-Authenticate": 'Basic realm="neatify", charset="UTF-8"'}
+        if method != "GET":
+            return Response(405, f"method {method} not allowed\n".encode()), {"Allow": "GET"}
+        url = urlsplit(target)
+        route = self.routes.get(url.path)
+        if route is None:
+            return Response(404, f"no page {url.path}\n".encode()), {}
+        try:
+            return route(parse_qs(url.query)), {}
+        except Exception:  # a page's failure is logged and answered, the server goes on
+            logger.exception("HTTP page %s failed", url.path)
+            return Response(500, b"internal error (see the master's log)\n"), {}
+
+
+def _encode(response: Response, extra: Mapping[str, str]) -> bytes:
+    reason = _REASONS.get(response.status, "")
+    headers = {"Content-Type": response.content_type, "Content-Length": str(len(response.body)),
+               "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Connection": "close", **extra}
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return f"HTTP/1.1 {response.status} {reason}\r\n{head}\r\n".encode("latin-1") + response.body

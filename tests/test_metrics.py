@@ -1,0 +1,188 @@
+"""The master's Prometheus metrics and the HTTP server behind them and the dashboard: a real master with a real
+worker on 127.0.0.1, scraped over HTTP and parsed with prometheus_client's own parser; the token asked for."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from distributed_helpers import HOST, wait_until
+from xor_task import xor_fitness
+
+parser = pytest.importorskip("prometheus_client.parser", reason="prometheus-client is not installed (extra 'metrics')")
+
+from neatify.distributed import WorkerNode  # noqa: E402
+from neatify.distributed.io.dashboard import RunServers  # noqa: E402
+from neatify.distributed.io.http import HttpServer, Response, authorized, listen_address  # noqa: E402
+from neatify.distributed.io.metrics import METRICS  # noqa: E402
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "distributed.md"
+TOKEN = "s3cret-token"
+
+
+def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+    """GET ``path`` from 127.0.0.1:``port``: (status, body, headers), an error status included."""
+    request = urllib.request.Request(f"http://{HOST}:{port}{path}", headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.read(), dict(answer.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), dict(error.headers)
+
+
+def scrape(port: int, headers: dict[str, str] | None = None) -> dict[tuple[str, tuple], float]:
+    """The samples of ``/metrics``: (name, sorted labels) -> value."""
+    status, body, _ = get(port, "/metrics", headers)
+    assert status == 200, body
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in parser.text_string_to_metric_families(body.decode()) for sample in family.samples}
+
+
+class Worker:
+    """A real ``WorkerNode`` evaluating XOR in a thread of this process."""
+
+    def __init__(self, port: int, worker_id: str, token: str | None = None) -> None:
+        self.node = WorkerNode(HOST, port, worker_id, xor_fitness, capacity=10, auth_token=token,
+                               max_connect_attempts=20)
+        self.thread = threading.Thread(target=self.node.start, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.node.stop()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def watched(master):
+    """A master with metrics and dashboard on free ports and one worker, after two generations."""
+    pop = master(pop_size=30)
+    address = (HOST, 0)
+    with RunServers(pop, pop.coordinator, metrics=address, dashboard=(HOST, 0)) as servers:
+        worker = Worker(pop.port, "w1")
+        try:
+            for _ in range(2):
+                pop.run_generation()
+            yield pop, servers.port(address), servers.port((HOST, 0))
+        finally:
+            worker.stop()
+
+
+@pytest.mark.slow
+def test_metrics_show_the_run_and_its_worker(watched):
+    pop, port, _ = watched
+    samples = scrape(port)
+    last = pop.history[-1]
+    assert samples[("neatify_generation", ())] == 1
+    assert samples[("neatify_best_fitness", ())] == pytest.approx(last.best_fitness)
+    assert samples[("neatify_mean_fitness", ())] == pytest.approx(last.mean_fitness)
+    assert samples[("neatify_species", ())] == len(pop.species)
+    assert samples[("neatify_genomes_evaluated_total", ())] == last.evaluations == 60
+    assert samples[("neatify_workers", ())] == 1
+    assert samples[("neatify_workers_busy", ())] == 0
+    assert samples[("neatify_genomes_per_second", ())] > 0
+    assert samples[("neatify_batches_resent_total", ())] == 0
+    assert samples[("neatify_sent_bytes_total", ())] == pop.coordinator.bytes_out > 0
+    assert samples[("neatify_received_bytes_total", ())] == pop.coordinator.bytes_in > 0
+    worker = (("worker", "w1"),)
+    assert samples[("neatify_worker_batches_total", worker)] >= 6  # 30 genomes in batches of at most 10, twice
+    assert samples[("neatify_worker_batches_resent_total", worker)] == 0
+    assert samples[("neatify_worker_genomes_per_second", worker)] > 0
+
+
+@pytest.mark.slow
+def test_two_masters_in_one_process_keep_their_own_metrics(master):
+    """Each master has a registry of its own: the second one's workers never show in the first one's."""
+    first, second = master(pop_size=10), master(pop_size=10)
+    with RunServers(first, first.coordinator, metrics=(HOST, 0)) as one, \
+            RunServers(second, second.coordinator, metrics=(HOST, 0)) as two:
+        worker = Worker(second.port, "only-second")
+        try:
+            wait_until(lambda: second.coordinator.num_workers == 1, 10, "the worker to register")
+            assert scrape(one.port((HOST, 0)))[("neatify_workers", ())] == 0
+            assert scrape(two.port((HOST, 0)))[("neatify_workers", ())] == 1
+            assert not any(labels for _, labels in scrape(one.port((HOST, 0))))
+        finally:
+            worker.stop()
+
+
+@pytest.mark.slow
+def test_with_a_token_metrics_and_dashboard_ask_for_it_and_never_show_it(master):
+    pop = master(pop_size=10, auth_token=TOKEN)
+    with RunServers(pop, pop.coordinator, metrics=(HOST, 0), dashboard=(HOST, 0), token=TOKEN) as servers:
+        worker = Worker(pop.port, "w1", token=TOKEN)
+        try:
+            pop.run_generation()
+            port = servers.port((HOST, 0))
+            for path in ("/metrics", "/", "/api/state", "/api/champion.svg", "/dashboard.js"):
+                status, _, headers = get(port, path)
+                assert status == 401 and headers["WWW-Authenticate"].startswith("Basic"), path
+                assert get(port, path, {"Authorization": "Bearer wrong"})[0] == 401, path
+            assert scrape(port, {"Authorization": f"Bearer {TOKEN}"})[("neatify_workers", ())] == 1
+            basic = base64.b64encode(f"anyone:{TOKEN}".encode()).decode()
+            pages = [get(port, path, {"Authorization": f"Basic {basic}"}) for path in
+                     ("/", "/api/state", "/api/champion.svg", "/dashboard.js")]
+            assert [status for status, _, _ in pages] == [200] * 4
+            for _, body, _ in pages:
+                assert TOKEN.encode() not in body
+            state = json.loads(pages[1][1])
+            assert set(state["champion"]) == {"genome", "generation", "fitness"}  # a summary, not the genes
+            assert "connections" not in pages[1][1].decode()
+        finally:
+            worker.stop()
+
+
+def test_authorization_header_forms():
+    basic = base64.b64encode(f"user:{TOKEN}".encode()).decode()
+    assert authorized(None, None) and authorized("Bearer anything", "")
+    assert authorized(f"Bearer {TOKEN}", TOKEN) and authorized(f"bearer  {TOKEN} ", TOKEN)
+    assert authorized(f"Basic {basic}", TOKEN)
+    for header in (None, "", TOKEN, f"Token {TOKEN}", f"Bearer {TOKEN}x", "Basic !!!notbase64",
+                   "Basic " + base64.b64encode(TOKEN.encode()).decode(),  # no colon: no password at all
+                   "Basic " + base64.b64encode(f"{TOKEN}:".encode()).decode()):  # the token as the user name
+        assert not authorized(header, TOKEN), header
+
+
+def test_the_server_answers_bad_requests_by_status():
+    server = HttpServer({"/here": lambda query: Response(200, repr(query).encode())})
+    assert server.respond(b"GET /here?a=1&a=2 HTTP/1.1\r\nHost: x\r\n\r\n")[0].body == b"{'a': ['1', '2']}"
+    assert server.respond(b"GET /there HTTP/1.1\r\n\r\n")[0].status == 404
+    assert server.respond(b"POST /here HTTP/1.1\r\n\r\n")[0].status == 405
+    assert server.respond(b"nonsense\r\n\r\n")[0].status == 400
+
+    def broken(query):
+        raise RuntimeError("page bug")
+    assert HttpServer({"/": broken}).respond(b"GET / HTTP/1.1\r\n\r\n")[0].status == 500
+
+
+@pytest.mark.slow
+def test_a_request_head_too_long_is_refused(master):
+    pop = master(pop_size=10)
+    with RunServers(pop, pop.coordinator, metrics=(HOST, 0)) as servers:
+        with socket.create_connection((HOST, servers.port((HOST, 0))), timeout=10) as sock:
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nX-Long: " + b"a" * 10_000 + b"\r\n\r\n")
+            assert sock.recv(100).startswith(b"HTTP/1.1 431 ")
+
+
+def test_listen_addresses():
+    assert listen_address("9100") == ("127.0.0.1", 9100)
+    assert listen_address("0.0.0.0:9100") == ("0.0.0.0", 9100)
+    assert listen_address("[::1]:0") == ("::1", 0)
+    for bad in ("", "host:", "host:port", "70000"):
+        with pytest.raises(ValueError, match=re.escape(repr(bad))):
+            listen_address(bad)
+
+
+def test_metric_names_follow_the_conventions_and_are_documented():
+    docs = DOCS.read_text()
+    for name, (kind, text) in METRICS.items():
+        assert name.startswith("neatify_") and name.endswith("_total") == (kind == "counter"), name
+        assert "_ms" not in name and "milli" not in name, name  # base units
+        assert f"| `{name}` | {kind} |" in docs, f"{name} is not in docs/distributed.md's metrics table"
