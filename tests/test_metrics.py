@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from distributed_helpers import HOST, wait_until
+from distributed_helpers import HOST, free_port, wait_until
 from xor_task import xor_fitness
 
 parser = pytest.importorskip("prometheus_client.parser", reason="prometheus-client is not installed (extra 'metrics')")
@@ -64,18 +64,17 @@ class Worker:
 def watched(master):
     """A master with metrics and dashboard on free ports and one worker, after two generations."""
     pop = master(pop_size=30)
-    address = (HOST, 0)
-    with RunServers(pop, pop.coordinator, metrics=address, dashboard=(HOST, 0)) as servers:
+    with RunServers(pop, pop.coordinator, metrics=(HOST, 0), dashboard=(HOST, 0)) as servers:
+        assert servers.metrics is not servers.dashboard  # port 0 twice: two free ports
         worker = Worker(pop.port, "w1")
         try:
             for _ in range(2):
                 pop.run_generation()
-            yield pop, servers.port(address), servers.port((HOST, 0))
+            yield pop, servers.metrics.port, servers.dashboard.port
         finally:
             worker.stop()
 
 
-@pytest.mark.slow
 def test_metrics_show_the_run_and_its_worker(watched):
     pop, port, _ = watched
     samples = scrape(port)
@@ -97,7 +96,6 @@ def test_metrics_show_the_run_and_its_worker(watched):
     assert samples[("neatify_worker_genomes_per_second", worker)] > 0
 
 
-@pytest.mark.slow
 def test_two_masters_in_one_process_keep_their_own_metrics(master):
     """Each master has a registry of its own: the second one's workers never show in the first one's."""
     first, second = master(pop_size=10), master(pop_size=10)
@@ -106,21 +104,21 @@ def test_two_masters_in_one_process_keep_their_own_metrics(master):
         worker = Worker(second.port, "only-second")
         try:
             wait_until(lambda: second.coordinator.num_workers == 1, 10, "the worker to register")
-            assert scrape(one.port((HOST, 0)))[("neatify_workers", ())] == 0
-            assert scrape(two.port((HOST, 0)))[("neatify_workers", ())] == 1
-            assert not any(labels for _, labels in scrape(one.port((HOST, 0))))
+            assert scrape(one.metrics.port)[("neatify_workers", ())] == 0
+            assert scrape(two.metrics.port)[("neatify_workers", ())] == 1
+            assert not any(labels for _, labels in scrape(one.metrics.port))
         finally:
             worker.stop()
 
 
-@pytest.mark.slow
 def test_with_a_token_metrics_and_dashboard_ask_for_it_and_never_show_it(master):
     pop = master(pop_size=10, auth_token=TOKEN)
-    with RunServers(pop, pop.coordinator, metrics=(HOST, 0), dashboard=(HOST, 0), token=TOKEN) as servers:
+    port = free_port()  # one address for both: one server
+    with RunServers(pop, pop.coordinator, metrics=(HOST, port), dashboard=(HOST, port), token=TOKEN) as servers:
+        assert servers.metrics is servers.dashboard
         worker = Worker(pop.port, "w1", token=TOKEN)
         try:
             pop.run_generation()
-            port = servers.port((HOST, 0))
             for path in ("/metrics", "/", "/api/state", "/api/champion.svg", "/dashboard.js"):
                 status, _, headers = get(port, path)
                 assert status == 401 and headers["WWW-Authenticate"].startswith("Basic"), path
@@ -162,11 +160,10 @@ def test_the_server_answers_bad_requests_by_status():
     assert HttpServer({"/": broken}).respond(b"GET / HTTP/1.1\r\n\r\n")[0].status == 500
 
 
-@pytest.mark.slow
 def test_a_request_head_too_long_is_refused(master):
     pop = master(pop_size=10)
     with RunServers(pop, pop.coordinator, metrics=(HOST, 0)) as servers:
-        with socket.create_connection((HOST, servers.port((HOST, 0))), timeout=10) as sock:
+        with socket.create_connection((HOST, servers.metrics.port), timeout=10) as sock:
             sock.sendall(b"GET /metrics HTTP/1.1\r\nX-Long: " + b"a" * 10_000 + b"\r\n\r\n")
             assert sock.recv(100).startswith(b"HTTP/1.1 431 ")
 

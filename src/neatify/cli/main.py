@@ -364,9 +364,10 @@ def _watched(population: Any, args: argparse.Namespace) -> Any:
 
     servers = RunServers(population, population.coordinator, args.metrics, args.dashboard,
                          population.distributed_config.auth_token)
-    for name, address in (("metrics", args.metrics), ("dashboard", args.dashboard)):
-        if address is not None:
-            print(f"{name} on http://{address[0]}:{servers.port(address)}/", flush=True)
+    for name, address, server in (("metrics", args.metrics, servers.metrics),
+                                  ("dashboard", args.dashboard, servers.dashboard)):
+        if address is not None and server is not None:
+            print(f"{name} on http://{address[0]}:{server.port}/", flush=True)
     return servers
 
 

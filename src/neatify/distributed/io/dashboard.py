@@ -86,8 +86,8 @@ def master_state(coordinator: SystemCoordinator, watch: RunWatch, since: int) ->
 
 class RunServers:
     """A master's metrics (``metrics``: ``(host, port)``) and dashboard (``dashboard``), served from its event loop
-    (on one server when both have the same address), asking for ``token`` if given; a ``RunWatch`` added to
-    ``population`` records what they show. ``close()`` (or leaving a ``with`` block) stops them."""
+    (on one server when both name the same address, port 0 aside), asking for ``token`` if given; a ``RunWatch``
+    added to ``population`` records what they show. ``close()`` (or leaving a ``with`` block) stops them."""
 
     def __init__(self, population: Population, coordinator: SystemCoordinator,
                  metrics: tuple[str, int] | None = None, dashboard: tuple[str, int] | None = None,
@@ -95,30 +95,30 @@ class RunServers:
         self.watch = RunWatch()
         population.add_reporter(self.watch)
         self._loop = coordinator.loop
-        by_address: dict[tuple[str, int], dict[str, Route]] = {}
-        if metrics is not None:
-            by_address.setdefault(metrics, {})["/metrics"] = metrics_route(coordinator, self.watch)
+        self.metrics = None if metrics is None else HttpServer({"/metrics": metrics_route(coordinator, self.watch)},
+                                                               token)
+        """The server of ``/metrics`` (None without ``metrics``)."""
+        self.dashboard: HttpServer | None = None
+        """The server of the dashboard's pages (None without ``dashboard``)."""
         if dashboard is not None:
-            by_address.setdefault(dashboard, {}).update(dashboard_routes(
+            shared = self.metrics is not None and metrics == dashboard and dashboard[1] != 0
+            self.dashboard = self.metrics if shared else HttpServer({}, token)
+            self.dashboard.routes.update(dashboard_routes(
                 lambda since: master_state(coordinator, self.watch, since), lambda: self.watch.champion))
-        self.servers: dict[tuple[str, int], HttpServer] = {}
+        self._servers = {id(server): (server, address) for server, address in
+                         ((self.metrics, metrics), (self.dashboard, dashboard)) if server is not None}
         try:
-            for address, routes in by_address.items():
+            for server, address in self._servers.values():
                 _warn_if_open(address, token)
-                server = self.servers[address] = HttpServer(routes, token)
                 asyncio.run_coroutine_threadsafe(server.start(*address), self._loop).result(_START_TIMEOUT)
         except BaseException:
             self.close()
             raise
 
-    def port(self, address: tuple[str, int]) -> int:
-        """The port bound for ``address`` (useful with port 0)."""
-        return self.servers[address].port
-
     def close(self) -> None:
         """Stop serving (idempotent)."""
-        servers, self.servers = self.servers, {}
-        for server in servers.values():
+        servers, self._servers = self._servers, {}
+        for server, _ in servers.values():
             self._loop.call_soon_threadsafe(server.close)
 
     def __enter__(self) -> RunServers:

@@ -101,6 +101,8 @@ class WorkerRow:
     resent: int
     lateness: float
     """Seconds its oldest batch out has taken beyond what its rate predicts (0 when on time or idle)."""
+    late: bool
+    """Whether a batch of it passed ``task_timeout`` (and was given to others too)."""
 
 
 def worker_rows(workers: Iterable[Worker], now: float) -> list[dict[str, Any]]:
@@ -115,4 +117,4 @@ def _worker_row(worker: Worker, now: float) -> WorkerRow:
     if head is not None and rate > 0:
         lateness = max(now - head.started - len(head) / rate, 0.0)
     return WorkerRow(worker.worker_id, worker.capacity, rate, len(worker.batches), worker.reported, worker.resent,
-                     lateness)
+                     lateness, any(batch.timed_out for batch in worker.batches))

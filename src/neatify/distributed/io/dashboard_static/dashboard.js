@@ -70,7 +70,7 @@ function drawWorkers(workers) {
   for (const w of workers || []) {
     const row = document.createElement("tr");
     row.dataset.worker = w.id;
-    if (w.lateness > 0) row.className = "late";
+    if (w.late) row.className = "late";  // a batch of it passed task_timeout
     for (const cell of [w.id, fmt(w.rate), w.capacity, w.batches_out, w.reported, w.resent, w.lateness.toFixed(1)]) {
       const td = document.createElement("td");
       td.textContent = cell;
