@@ -119,17 +119,19 @@ def test_a_checkpoint_history_has_every_generation_and_the_last_species():
     assert state(9)["history"] == []
 
 
-def test_the_watch_draws_the_champion_only_when_it_changes():
+def test_the_watch_draws_the_champion_only_when_asked_and_once():
     pop = Population(20, 2, 1, seed=6)
     watch = RunWatch()
     pop.add_reporter(watch)
-    drawn = []
+    seen = []
     for _ in range(6):
         pop.run_generation(xor_fitness)
-        drawn.append(watch.champion)
-    assert drawn[-1].genome == pop.best_genome.id
-    for before, after in zip(drawn, drawn[1:]):
-        assert (before is after) == (before.genome == after.genome)
+        seen.append(watch.champion)
+    assert seen[-1].genome is pop.best_genome and seen[-1]._svg is None  # nothing drawn while no one looks
+    for before, after in zip(seen, seen[1:]):
+        assert (before is after) == (before.genome is after.genome)
+    assert seen[-1].svg == network_svg(pop.best_genome, f"genome {pop.best_genome.id}")
+    assert seen[-1].svg is seen[-1].svg
     assert watch.last()["evaluations"] == 6 * 20
 
 

@@ -131,7 +131,7 @@ def test_with_a_token_metrics_and_dashboard_ask_for_it_and_never_show_it(master)
             for _, body, _ in pages:
                 assert TOKEN.encode() not in body
             state = json.loads(pages[1][1])
-            assert set(state["champion"]) == {"genome", "generation", "fitness"}  # a summary, not the genes
+            assert set(state["champion"]) == {"genome", "fitness"}  # a summary, not the genes
             assert "connections" not in pages[1][1].decode()
         finally:
             worker.stop()

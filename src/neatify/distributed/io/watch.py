@@ -14,23 +14,29 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from neatify.distributed.core.peers import Worker
+from neatify.genome.genome import Genome
 from neatify.population import GenerationStats, Population
 from neatify.reporting.reporters import Reporter
 from neatify.reporting.svg import network_svg
 
 
-@dataclass(frozen=True)
+@dataclass
 class Champion:
-    """The best genome so far, drawn (``svg``) once when it became the best."""
+    """The best genome so far, drawn only once someone asks for its picture (``svg``), and then only once."""
 
-    genome: int
-    generation: int
-    fitness: float
-    svg: str
+    genome: Genome
+    _svg: str | None = None
 
     def summary(self) -> dict[str, Any]:
-        """What the dashboard's state tells of it (the picture has a page of its own)."""
-        return {"genome": self.genome, "generation": self.generation, "fitness": self.fitness}
+        """What the dashboard's state tells of it (the picture has a page of its own; the genes are never sent)."""
+        return {"genome": self.genome.id, "fitness": self.genome.fitness}
+
+    @property
+    def svg(self) -> str:
+        """Its network drawn (``network_svg``)."""
+        if self._svg is None:
+            self._svg = network_svg(self.genome, f"genome {self.genome.id}")
+        return self._svg
 
 
 class RunWatch(Reporter):
@@ -78,14 +84,14 @@ class RunWatch(Reporter):
         return watch
 
 
-def _champion(population: Population, drawn: Champion | None) -> Champion | None:
-    """The population's best genome, drawn anew only when it changed."""
+def _champion(population: Population, last: Champion | None) -> Champion | None:
+    """The population's best genome (``last`` while it is the same one: ``Population`` replaces, never changes it)."""
     best = population.best_genome
     if best is None or best.fitness is None:
-        return drawn
-    if drawn is not None and drawn.genome == best.id:
-        return drawn
-    return Champion(best.id, population.generation, float(best.fitness), network_svg(best, f"genome {best.id}"))
+        return last
+    if last is not None and last.genome is best:
+        return last
+    return Champion(best)
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ function drawChampion(champion) {
   if (!champion || champion.genome === championShown) return;
   championShown = champion.genome;
   document.getElementById("champion").src = "api/champion.svg?genome=" + champion.genome;
-  text("champion-label", `genome ${champion.genome}, fitness ${fmt(champion.fitness)} (generation ${champion.generation})`);
+  text("champion-label", `genome ${champion.genome}, fitness ${fmt(champion.fitness)}`);
 }
 
 function show(state) {
