@@ -56,7 +56,7 @@ def test_the_page_follows_a_live_run_in_a_real_browser(procs, tmp_path):
     sync_playwright = browser_or_skip()
     (tmp_path / "run.toml").write_text(RUN_FILE)
     master = procs.start("master", "-m", "neatify", "master", "run.toml", "--port", "0", "--dashboard", "0",
-                         "--auth-token", TOKEN, "-q", cwd=tmp_path, split=True)
+                         "--metrics", "0", "--auth-token", TOKEN, "-q", cwd=tmp_path, split=True)
     wait_until(lambda: "dashboard on http://" in procs.log(master), 30, "the master to serve its dashboard")
     log = procs.log(master)
     port = re.search(r"master listening on 127\.0\.0\.1:(\d+)", log).group(1)
@@ -81,6 +81,11 @@ def test_the_page_follows_a_live_run_in_a_real_browser(procs, tmp_path):
             assert errors == []
         finally:
             browser.close()
+    scrape = urllib.request.Request(re.search(r"metrics on (http://\S+)", log).group(1) + "metrics",
+                                    headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(scrape, timeout=10) as answer:
+        text = answer.read().decode()
+    assert "\nneatify_workers 1.0\n" in text and 'neatify_worker_batches_total{worker="w1"}' in text
 
 
 @pytest.mark.slow

@@ -362,8 +362,11 @@ def _watched(population: Any, args: argparse.Namespace) -> Any:
         return nullcontext()
     from neatify.distributed.io.dashboard import RunServers
 
-    servers = RunServers(population, population.coordinator, args.metrics, args.dashboard,
-                         population.distributed_config.auth_token)
+    try:
+        servers = RunServers(population, population.coordinator, args.metrics, args.dashboard,
+                             population.distributed_config.auth_token)
+    except ImportError as exc:  # --metrics without prometheus-client
+        raise CLIError(str(exc)) from None
     for name, address, server in (("metrics", args.metrics, servers.metrics),
                                   ("dashboard", args.dashboard, servers.dashboard)):
         if address is not None and server is not None:
