@@ -20,9 +20,13 @@ from xor_task import xor_fitness
 parser = pytest.importorskip("prometheus_client.parser", reason="prometheus-client is not installed (extra 'metrics')")
 
 from neatify.distributed import WorkerNode  # noqa: E402
+from neatify.distributed.core.scheduler import GenerationJob  # noqa: E402
+from neatify.distributed.wire.messages import HeartbeatResponse  # noqa: E402
 from neatify.distributed.io.dashboard import RunServers  # noqa: E402
 from neatify.distributed.io.http import HttpServer, Response, authorized, listen_address  # noqa: E402
 from neatify.distributed.io.metrics import METRICS  # noqa: E402
+from neatify.distributed.io.watch import worker_rows  # noqa: E402
+from test_master_protocol import Net, genomes  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "distributed.md"
 TOKEN = "s3cret-token"
@@ -135,6 +139,24 @@ def test_with_a_token_metrics_and_dashboard_ask_for_it_and_never_show_it(master)
             assert "connections" not in pages[1][1].decode()
         finally:
             worker.stop()
+
+
+def test_the_core_counts_each_workers_batches_and_those_resent_for_its_lateness():
+    """On a fake clock: a worker silent past task_timeout has its batch re-sent (counted on it, and flagged late);
+    the other reports every batch it got, counted too."""
+    net = Net(task_timeout=2.0)
+    stale, honest = net.connect("stale"), net.connect("honest")
+    net.deliver(net.master.submit(GenerationJob(0, genomes(40)), 0.0))
+    for now in (1.0, 2.0, 2.5):
+        honest.answer_tasks(now)
+        net.deliver(net.master.tick(now))
+        for worker in (stale, honest):
+            worker.say(HeartbeatResponse(now), now)
+    assert net.run_until_done(2.5, silent=(stale,)).job.batches_resent == 1
+    rows = {row["id"]: row for row in worker_rows(net.master.workers.values(), 2.5)}
+    assert (rows["stale"]["resent"], rows["stale"]["reported"], rows["stale"]["late"]) == (1, 0, True)
+    assert rows["honest"]["reported"] == len(honest.answered) >= 2
+    assert (rows["honest"]["resent"], rows["honest"]["late"]) == (0, False)
 
 
 def test_authorization_header_forms():

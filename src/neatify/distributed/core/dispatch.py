@@ -98,7 +98,6 @@ class Dispatcher:
         for batch in batches:
             if batch.timed_out:
                 continue
-            worker.resent += 1
             why = f"worker {worker.worker_id} lost ({reason})"
             if batch.id == suspect:
                 self._fault(batch, why, worker.worker_id)

@@ -66,7 +66,7 @@ class Worker:
     reported: int = 0
     """Batches it reported (the dashboard's and metrics' counts)."""
     resent: int = 0
-    """Batches taken from it to be re-sent: it was lost or late with them."""
+    """Batches re-sent to others because it held them past task_timeout."""
 
 
 class Peers:

@@ -38,7 +38,8 @@ METRICS = {
     "neatify_worker_genomes_per_second": ("gauge", "A worker's evaluation rate: genomes per second over its "
                                                    "batches' turnaround."),
     "neatify_worker_batches_total": ("counter", "Batches a worker reported."),
-    "neatify_worker_batches_resent_total": ("counter", "Batches taken from a worker to be re-sent."),
+    "neatify_worker_batches_resent_total": ("counter", "Batches re-sent to others because a worker held them past "
+                                                       "task_timeout."),
 }
 """Name -> (type, help) of every metric (docs/distributed.md, "Watching a run", has the same table)."""
 WORKER_LABEL = "worker"
