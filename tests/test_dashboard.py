@@ -151,6 +151,18 @@ def test_a_running_master_seen_through_its_status_port(master):
     assert set(source_routes(f"{HOST}:{pop.port}", None)) >= {"/", "/api/state", "/api/champion.svg"}
 
 
+def test_a_tls_master_with_a_token_seen_through_its_status_port(master, tmp_path):
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    ca.issue_cert(HOST).private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "master.pem"))
+    pop = master(pop_size=10, tls_cert=str(tmp_path / "master.pem"), auth_token=TOKEN)
+    state = status_state(HOST, pop.port, TOKEN, str(tmp_path / "ca.pem"))(0)
+    assert state["error"] is None and state["status"]["workers"] == 0
+    refused = status_state(HOST, pop.port, "not-the-token", str(tmp_path / "ca.pem"))(0)
+    assert refused["status"] == {} and "auth" in refused["error"]
+
+
 def test_a_genome_file_is_no_dashboard_source(tmp_path):
     Checkpoint.export_genome_json(Population(4, 2, 1, seed=1).genomes[0], tmp_path / "g.json")
     with pytest.raises(ValueError, match="g.json is a genome file"):

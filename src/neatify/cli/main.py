@@ -382,7 +382,7 @@ def _command_dashboard(args: argparse.Namespace) -> int:
     token = args.auth_token or os.environ.get(AUTH_TOKEN_ENV) or None
     try:
         serve_dashboard(args.source, args.address, token,
-                        lambda port: print(f"dashboard on http://{host}:{port}/", flush=True))
+                        lambda port: print(f"dashboard on http://{host}:{port}/", flush=True), args.tls_ca)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     return 0
@@ -752,6 +752,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="where to serve the page (default 127.0.0.1:8787)")
     dashboard.add_argument("--auth-token", help="asked of the page's visitors, and proven to the master (default: "
                                                 "$NEATIFY_AUTH_TOKEN)")
+    dashboard.add_argument("--tls-ca", metavar="PEM", help="the master speaks TLS: trust a certificate this CA signed")
     dashboard.set_defaults(handler=_command_dashboard)
 
     show = commands.add_parser("show", help="summarise a checkpoint or a genome JSON file",

@@ -146,11 +146,12 @@ def checkpoint_state(population: Population) -> State:
     return state
 
 
-def status_state(host: str, port: int, token: str | None, timeout: float = 5.0) -> State:
-    """A running master seen through its status port: its status only (no fitness history or workers table)."""
+def status_state(host: str, port: int, token: str | None, tls_ca: str | None = None, timeout: float = 5.0) -> State:
+    """A running master seen through its status port (over TLS trusting ``tls_ca`` if given): its status only (no
+    fitness history or workers table)."""
     def state(since: int) -> dict[str, Any]:
         try:
-            status, error = master_status(host, port, auth_token=token, timeout=timeout), None
+            status, error = master_status(host, port, auth_token=token, tls_ca=tls_ca, timeout=timeout), None
         except (DistributedError, OSError) as exc:
             status, error = {}, f"master at {host}:{port}: {exc}"
         return {"source": "status", "status": status, "error": error, "workers": None, "history": [],
@@ -158,7 +159,7 @@ def status_state(host: str, port: int, token: str | None, timeout: float = 5.0) 
     return state
 
 
-def source_routes(source: str, token: str | None) -> dict[str, Route]:
+def source_routes(source: str, token: str | None, tls_ca: str | None = None) -> dict[str, Route]:
     """The dashboard of ``source``: a checkpoint file, or else ``HOST:PORT`` of a running master's status port."""
     if Path(source).exists():
         population = Checkpoint.load_file(source)
@@ -167,14 +168,14 @@ def source_routes(source: str, token: str | None) -> dict[str, Route]:
         champion = RunWatch.from_population(population).champion
         return dashboard_routes(checkpoint_state(population), lambda: champion)
     host, port = parse_address(source)
-    return dashboard_routes(status_state(host, port, token), lambda: None)
+    return dashboard_routes(status_state(host, port, token, tls_ca), lambda: None)
 
 
 def serve_dashboard(source: str, address: tuple[str, int], token: str | None,
-                    ready: Callable[[int], None] = lambda port: None) -> None:
+                    ready: Callable[[int], None] = lambda port: None, tls_ca: str | None = None) -> None:
     """Serve the dashboard of ``source`` (``source_routes``) on ``address`` until interrupted; ``ready`` is told
     the port once it listens."""
-    routes = source_routes(source, token)
+    routes = source_routes(source, token, tls_ca)
     _warn_if_open(address, token)
 
     async def run() -> None:
