@@ -1,23 +1,37 @@
-"""Many ES-HyperNEAT quadtrees at once, level by level in numpy (the batched DivisionAndInitialization
-and PruneAndExtract of ``es_reference``).
+"""Many ES-HyperNEAT quadtrees, one after another in compiled loops (the DivisionAndInitialization and
+PruneAndExtract of ``es_reference``), with the CPPN queries computed inline.
 
 A "tree" is one fixed point of one genome: its squares hold the expressed weights from that point
-(``outgoing``) or into it. All trees grow together: each level is one batch of CPPN queries, its
-division decisions a mask. Extraction then reads every square's leaf variance from the finished
-trees and checks the band of all candidate squares in one more batch of queries.
+(``outgoing``) or into it. A tree's squares are kept breadth first (a square's 4 children are
+consecutive), so one pass in index order finds every square's same-size neighbours and another
+walks PruneAndExtract top down. Each query runs the tree's CPPN alone (``es_cppn.CPPNProgram``):
+no padding, no batches between levels.
+
+Queries the result cannot depend on are skipped: a candidate of weight 0, or one that the
+feed-forward rule or ``src == dst`` drops, is not checked for a band; the band's up-down pair is
+queried only when the left-right pair does not already express it; and neighbours the tree holds
+(siblings always, cousins when their parent is divided) are read from it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import math
 
 import numpy as np
 
-from neatify.hyperneat.es_params import ESParams, expressed
+from neatify.hyperneat.es_params import ESParams
+from neatify.runtime.compiled import compiled
 
-Query = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-"""(genome of each query, source points (n, 2), target points (n, 2)) -> raw CPPN weight outputs (n,)."""
+if TYPE_CHECKING:
+    from neatify.hyperneat.es_cppn import CPPNProgram
+
+ACTIVATION_CODES = {name: code for code, name in enumerate(
+    ("sigmoid", "neat_sigmoid", "tanh", "relu", "identity", "sin", "gauss", "abs", "clamped", "cos", "step",
+     "square"))}
+"""The activations the compiled CPPN evaluator knows (``_activate``), as in ``neatify.activations``."""
 
 _DX = np.array([-1.0, -1.0, 1.0, 1.0])
 _DY = np.array([-1.0, 1.0, 1.0, -1.0])
@@ -28,12 +42,19 @@ _STEPS = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]])
 
 _SIBLING = np.array([[-1, 3, -1, 1], [-1, 2, 0, -1], [1, -1, 3, -1], [0, -1, -1, 2]])
 """For child j of a square (offsets ``_DX[j], _DY[j]``), which child is its left, right, lower and upper
-neighbour (-1: a neighbour outside the parent). Neighbours the tree holds (siblings always, cousins when
-their parent is divided) are read from it, not queried: the CPPN would give the same value again."""
+neighbour (-1: a neighbour outside the parent)."""
 
 _FACING = np.array([[3, 0, 1, 0], [2, 0, 0, 0], [0, 1, 0, 3], [0, 0, 2, 0]])
 """For child j and a direction where its neighbour is not a sibling, which child of the parent's neighbour
 square (in that direction) it is: the one facing j across the border (entries under a sibling unused)."""
+
+BATCH = 64
+"""Query points a CPPN evaluates together (the columns of its node values)."""
+
+PARENT, FIRST, LEVEL, DIVIDE, DESCEND = range(5)
+"""Columns of a tree's integer square table (``FIRST``: entry of the first child, -1 for a leaf)."""
+X, Y, HALF, WEIGHT = range(4)
+"""Columns of a tree's float square table (``HALF``: half the square's side)."""
 
 
 @dataclass(frozen=True)
@@ -44,18 +65,6 @@ class Trees:
     fixed: np.ndarray
     """(n, 2) points."""
     outgoing: bool
-
-
-@dataclass
-class Level:
-    """The squares of one quadtree level of every tree (children of a square are 4 consecutive entries)."""
-
-    tree: np.ndarray
-    x: np.ndarray
-    y: np.ndarray
-    weight: np.ndarray
-    parent: np.ndarray
-    """Entry of each square's parent in the level above."""
 
 
 @dataclass(frozen=True)
@@ -69,119 +78,265 @@ class Found:
     weight: np.ndarray
 
 
-def explore(query: Query, trees: Trees, params: ESParams) -> Found:
-    """The connections every tree expresses: grow the quadtrees, then prune and extract."""
-    if not len(trees.genome):
-        empty = np.zeros(0, dtype=np.int64)
-        return Found(empty, empty, np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0))
-    levels = grow(query, trees, params)
-    tree, x, y, weight, step, near = _candidates(levels, params)
-    points = np.stack([x, y], axis=1)
-    around = points[:, None, :] + step[:, None, None] * _STEPS
-    unknown = np.isnan(near)
-    near[unknown] = _weights(query, trees, np.repeat(tree, 4)[unknown.ravel()], around[unknown], params)
-    differ = np.abs(weight[:, None] - near)
-    band = np.maximum(np.minimum(differ[:, 2], differ[:, 3]), np.minimum(differ[:, 0], differ[:, 1]))
+def explore(program: CPPNProgram, trees: Trees, params: ESParams) -> tuple[Found, int]:
+    """The connections every tree expresses, and how many CPPN queries that took."""
+    settings = np.array([params.initial_depth, params.max_depth, params.division_threshold,
+                         params.variance_threshold, params.band_threshold, params.weight_threshold,
+                         params.max_weight, params.feed_forward], dtype=np.float64)
+    cppn = (program.node_start, program.bias, program.activation, program.in_start, program.in_src,
+            program.in_weight, program.output)
+    squares = (4 ** (params.max_depth + 1) - 1) // 3
+    widest = int(np.diff(program.node_start).max(initial=0))
+    tree, found, queries = _explore(cppn, trees.genome.astype(np.int64), np.ascontiguousarray(trees.fixed, np.float64),
+                                    trees.outgoing, settings, squares, widest)
+    points = found[:, :2]
     fixed = trees.fixed[tree]
     src, dst = (fixed, points) if trees.outgoing else (points, fixed)
-    keep = (band > params.band_threshold) & (weight != 0.0) & (src != dst).any(axis=1)
-    if params.feed_forward:
-        keep &= src[:, 1] < dst[:, 1]
-    return Found(trees.genome[tree[keep]], tree[keep], src[keep], dst[keep], weight[keep])
+    return Found(trees.genome[tree], tree, src, dst, found[:, 2].copy()), int(queries)
 
 
-def grow(query: Query, trees: Trees, params: ESParams) -> list[Level]:
-    """DivisionAndInitialization for every tree at once, one level (one batch of queries) at a time."""
-    n = len(trees.genome)
-    levels = [Level(np.arange(n), np.zeros(n), np.zeros(n), np.zeros(n), np.full(n, -1))]
-    dividing, half = np.arange(n), 1.0
-    while len(dividing):
-        last, half = levels[-1], half / 2.0
-        parent = np.repeat(dividing, 4)
-        x = last.x[parent] + np.tile(_DX, len(dividing)) * half
-        y = last.y[parent] + np.tile(_DY, len(dividing)) * half
-        tree = last.tree[parent]
-        weight = _weights(query, trees, tree, np.stack([x, y], axis=1), params)
-        variance = weight.reshape(-1, 4).var(axis=1)
-        level = len(levels)  # the paper's level of the squares just divided (the root is 1)
-        divide = (level < params.initial_depth) | ((level < params.max_depth)
-                                                    & (variance > params.division_threshold))
-        levels.append(Level(tree, x, y, weight, parent))
-        dividing = np.flatnonzero(np.repeat(divide, 4))
-    return levels
+@compiled
+def _explore(cppn, genome, fixed, outgoing, settings, squares, widest):  # type: ignore[no-untyped-def]
+    """Grow and prune every tree: (tree of each connection, its other end's x, y and weight, queries).
+    ``squares``: the most one tree can hold; ``widest``: the most nodes of one CPPN."""
+    sq, link = np.empty((squares, 4)), np.empty((squares, 5), dtype=np.int64)
+    nb, chosen = np.empty((squares, 4), dtype=np.int64), np.empty(squares, dtype=np.int64)
+    work = (np.empty((squares, 4)), np.empty((max(widest, 1), BATCH)), np.empty(squares), np.empty(squares),
+            np.empty(squares, dtype=np.int64), np.zeros(1, dtype=np.int64))
+    out_tree, out, count = np.empty(64, dtype=np.int64), np.empty((64, 3)), 0
+    for t in range(len(genome)):
+        tree = (genome[t], fixed[t, 0], fixed[t, 1], outgoing)
+        n = _divide(cppn, tree, settings, sq, link, work)
+        _neighbours(link, nb, n)
+        candidates = _pruned(tree, settings, sq, link, n, chosen)
+        across = _banded(cppn, tree, settings, sq, nb, chosen, 0, candidates, 0, work)
+        kept = across + _banded(cppn, tree, settings, sq, nb, chosen, across, candidates, 2, work)
+        while count + kept > len(out_tree):
+            out_tree, out = np.concatenate((out_tree, out_tree)), np.concatenate((out, out))
+        for i in range(kept):
+            s = chosen[i]
+            out_tree[count], out[count, 0], out[count, 1], out[count, 2] = t, sq[s, X], sq[s, Y], sq[s, WEIGHT]
+            count += 1
+    return out_tree[:count].copy(), out[:count].copy(), work[5][0]
 
 
-def _weights(query: Query, trees: Trees, tree: np.ndarray, points: np.ndarray, params: ESParams) -> np.ndarray:
-    """Expressed weights between each tree's fixed point and ``points``, in the tree's direction."""
-    fixed = trees.fixed[tree]
-    src, dst = (fixed, points) if trees.outgoing else (points, fixed)
-    return expressed(query(trees.genome[tree], src, dst), params)
+@compiled
+def _divide(cppn, tree, settings, sq, link, work):  # type: ignore[no-untyped-def]
+    """DivisionAndInitialization of one tree, a level at a time (breadth first): the squares' count."""
+    sq[0, X], sq[0, Y], sq[0, HALF], sq[0, WEIGHT] = 0.0, 0.0, 1.0, 0.0
+    link[0, PARENT], link[0, FIRST], link[0, LEVEL], link[0, DIVIDE], link[0, DESCEND] = -1, -1, 1, 1, 1
+    points, weights = work[0], work[2]
+    lo, hi = 0, 1
+    while True:
+        n = hi
+        for s in range(lo, hi):
+            if link[s, DIVIDE]:
+                link[s, FIRST] = n
+                half = sq[s, HALF] / 2.0
+                for j in range(4):
+                    sq[n, X], sq[n, Y], sq[n, HALF] = sq[s, X] + _DX[j] * half, sq[s, Y] + _DY[j] * half, half
+                    link[n, PARENT], link[n, FIRST], link[n, LEVEL], link[n, DESCEND] = s, -1, link[s, LEVEL] + 1, 0
+                    n += 1
+        if n == hi:
+            return n
+        _weights(cppn, tree, settings, sq, hi, n, work)
+        for first in range(hi, n, 4):
+            w = sq[first:first + 4, WEIGHT]
+            mean = (((w[0] + w[1]) + w[2]) + w[3]) / 4.0
+            variance = ((((w[0] - mean) ** 2 + (w[1] - mean) ** 2) + (w[2] - mean) ** 2) + (w[3] - mean) ** 2) / 4.0
+            level = link[link[first, PARENT], LEVEL]
+            divide = level < settings[0] or (level < settings[1] and variance > settings[2])
+            link[first:first + 4, DIVIDE] = 1 if divide else 0
+        lo, hi = hi, n
 
 
-def leaf_variances(levels: list[Level]) -> list[np.ndarray]:
-    """The variance of the leaf weights below each square of each level (0 for a leaf), from the mean of
-    each square's leaves and then their squared deviations from it."""
-    leaves = [np.setdiff1d(np.arange(len(level.x)), below.parent, assume_unique=True)
-              for level, below in zip(levels, levels[1:] + [Level(*[np.zeros(0, np.int64)] * 5)])]
-    count = [np.zeros(len(level.x)) for level in levels]
-    total = [np.zeros(len(level.x)) for level in levels]
-    for depth, leaf in enumerate(leaves):
-        for ancestor, at in _ancestors(levels, depth, leaf):
-            count[at] += np.bincount(ancestor, minlength=len(count[at]))
-            total[at] += np.bincount(ancestor, levels[depth].weight[leaf], minlength=len(total[at]))
-    mean = [t / np.maximum(c, 1.0) for t, c in zip(total, count)]
-    spread = [np.zeros(len(level.x)) for level in levels]
-    for depth, leaf in enumerate(leaves):
-        weight = levels[depth].weight[leaf]
-        for ancestor, at in _ancestors(levels, depth, leaf):
-            spread[at] += np.bincount(ancestor, (weight - mean[at][ancestor]) ** 2, minlength=len(spread[at]))
-    return [s / np.maximum(c, 1.0) for s, c in zip(spread, count)]
+@compiled
+def _weights(cppn, tree, settings, sq, lo, hi, work):  # type: ignore[no-untyped-def]
+    """Squares ``lo .. hi - 1`` get their expressed weights."""
+    points, raw = work[0], work[2]
+    for i in range(hi - lo):
+        _place(tree, sq[lo + i, X], sq[lo + i, Y], points, i)
+    _query(cppn, tree[0], points, hi - lo, work)
+    for i in range(hi - lo):
+        sq[lo + i, WEIGHT] = _expressed(raw[i], settings)
 
 
-def _ancestors(levels: list[Level], depth: int, entries: np.ndarray):
-    """(entry of each of ``entries``' ancestor, level) for the squares themselves and each level above, up
-    to the root's children."""
-    for at in range(depth, 0, -1):
-        yield entries, at
-        entries = levels[at].parent[entries]
+@compiled
+def _place(tree, x, y, points, i):  # type: ignore[no-untyped-def]
+    """Row ``i`` of the CPPN inputs: the tree's fixed point and (x, y), in the tree's direction."""
+    _, fx, fy, outgoing = tree
+    if outgoing:
+        points[i, 0], points[i, 1], points[i, 2], points[i, 3] = fx, fy, x, y
+    else:
+        points[i, 0], points[i, 1], points[i, 2], points[i, 3] = x, y, fx, fy
 
 
-def _candidates(levels: list[Level], params: ESParams) -> tuple[np.ndarray, ...]:
-    """PruneAndExtract's walk: the squares it checks for a band (tree, x, y, weight, neighbour step, the
-    neighbours' weights where the tree holds them, NaN elsewhere), top down: a root's children are
-    examined; a square of leaf variance above the threshold is descended into, any other examined square
-    is a candidate."""
-    variance = leaf_variances(levels)
-    descended = np.ones(len(levels[0].x), dtype=bool)
-    neighbours = np.full((len(levels[0].x), 4), -1)
-    parts = []
-    for depth in range(1, len(levels)):
-        level = levels[depth]
-        neighbours = _neighbours(level.parent, neighbours, _first_children(level.parent, len(levels[depth - 1].x)))
-        examined = descended[level.parent]
-        descended = examined & (variance[depth] > params.variance_threshold)
-        chosen = np.flatnonzero(examined & ~descended)
-        step = np.full(len(chosen), 2.0 ** (1 - depth))  # the parent's half-width: one square over
-        known = neighbours[chosen]
-        near = np.where(known >= 0, level.weight[known], np.nan)
-        parts.append((level.tree[chosen], level.x[chosen], level.y[chosen], level.weight[chosen], step, near))
-    return tuple(np.concatenate(column) for column in zip(*parts))
+@compiled
+def _expressed(raw, settings):  # type: ignore[no-untyped-def]
+    """The connection weight of a raw CPPN output (``es_params.expressed``)."""
+    threshold = settings[5]
+    if not abs(raw) > threshold:
+        return 0.0
+    sign = 1.0 if raw > 0.0 else -1.0
+    return sign * (abs(raw) - threshold) / (1.0 - threshold) * settings[6]
 
 
-def _first_children(parent: np.ndarray, above: int) -> np.ndarray:
-    """Entry of the first child of each of the ``above`` squares of the level above, -1 for a leaf."""
-    first = np.full(above, -1)
-    first[parent[::4]] = np.arange(0, len(parent), 4)
-    return first
+@compiled
+def _neighbours(link, nb, n):  # type: ignore[no-untyped-def]
+    """Each square's same-size neighbour (left, right, below, above) as an entry, -1 where the tree has none:
+    a sibling, or the facing child of the parent's neighbour when that one is divided."""
+    nb[0, :] = -1
+    for s in range(1, n):
+        p = link[s, PARENT]
+        first = link[p, FIRST]
+        j = s - first
+        for d in range(4):
+            if _SIBLING[j, d] >= 0:
+                nb[s, d] = first + _SIBLING[j, d]
+            else:
+                across = nb[p, d]
+                nb[s, d] = link[across, FIRST] + _FACING[j, d] if across >= 0 and link[across, FIRST] >= 0 else -1
 
 
-def _neighbours(parent: np.ndarray, parents_neighbours: np.ndarray, parents_first_child: np.ndarray) -> np.ndarray:
-    """Each square's same-size neighbour (left, right, below, above) as an entry of its level, -1 where the
-    tree has none: a sibling, or the facing child of the parent's neighbour when that one is divided."""
-    entry = np.arange(len(parent))
-    child = entry % 4
-    sibling = _SIBLING[child]
-    across = parents_neighbours[parent]
-    across_first = np.where(across >= 0, parents_first_child[across.clip(min=0)], -1)
-    cousin = np.where(across_first >= 0, across_first + _FACING[child], -1)
-    return np.where(sibling >= 0, (entry - child)[:, None] + sibling, cousin)
+@compiled
+def _pruned(tree, settings, sq, link, n, chosen):  # type: ignore[no-untyped-def]
+    """PruneAndExtract's walk, top down in index order: a root's children are examined; an examined square
+    of leaf variance above the threshold is descended into, any other is a candidate. Writes to ``chosen``
+    the candidates that could express a connection (weight not 0, not from a point to itself, upward if
+    feed-forward); their count."""
+    _, fx, fy, outgoing = tree
+    stack = np.empty(4 * link[n - 1, LEVEL] + 8, dtype=np.int64)
+    kept = 0
+    for s in range(1, n):
+        if not link[link[s, PARENT], DESCEND]:
+            continue
+        if _leaf_variance(s, sq, link, stack) > settings[3]:
+            link[s, DESCEND] = 1
+            continue
+        x, y = sq[s, X], sq[s, Y]
+        src_x, src_y, dst_x, dst_y = (fx, fy, x, y) if outgoing else (x, y, fx, fy)
+        if sq[s, WEIGHT] == 0.0 or (src_x == dst_x and src_y == dst_y) or (settings[7] != 0.0 and not src_y < dst_y):
+            continue
+        chosen[kept] = s
+        kept += 1
+    return kept
+
+
+@compiled
+def _banded(cppn, tree, settings, sq, nb, chosen, lo, hi, d, work):  # type: ignore[no-untyped-def]
+    """Band check of squares ``chosen[lo:hi]`` along directions ``d`` and ``d + 1`` (left-right, or
+    below-above): those whose weight differs by more than the band threshold from both neighbours are
+    moved to the front; their count. The second neighbour is read only where the first differs."""
+    first = _differs(cppn, tree, settings, sq, nb, chosen, lo, hi, d, work)
+    return _differs(cppn, tree, settings, sq, nb, chosen, lo, lo + first, d + 1, work)
+
+
+@compiled
+def _differs(cppn, tree, settings, sq, nb, chosen, lo, hi, d, work):  # type: ignore[no-untyped-def]
+    """Squares ``chosen[lo:hi]`` whose weight differs by more than the band threshold from their neighbour
+    in direction ``d`` moved to the front (a partition); their count. Neighbours the tree lacks are
+    queried together."""
+    points, raw, other, slot = work[0], work[2], work[3], work[4]
+    asked = 0
+    for i in range(lo, hi):
+        s = chosen[i]
+        if nb[s, d] >= 0:
+            other[i] = sq[nb[s, d], WEIGHT]
+        else:
+            step = 2.0 * sq[s, HALF]
+            _place(tree, sq[s, X] + _STEPS[d, 0] * step, sq[s, Y] + _STEPS[d, 1] * step, points, asked)
+            slot[asked] = i
+            asked += 1
+    _query(cppn, tree[0], points, asked, work)
+    for k in range(asked):
+        other[slot[k]] = _expressed(raw[k], settings)
+    front = lo
+    for i in range(lo, hi):
+        s = chosen[i]
+        if abs(sq[s, WEIGHT] - other[i]) > settings[4]:
+            chosen[i], chosen[front] = chosen[front], s
+            front += 1
+    return front - lo
+
+
+@compiled
+def _leaf_variance(s, sq, link, stack):  # type: ignore[no-untyped-def]
+    """The variance of the leaf weights below square ``s`` (0 for a leaf): their mean, then the mean of
+    their squared deviations, leaves in depth-first order."""
+    if link[s, FIRST] < 0:
+        return 0.0
+    total, count, mean, spread = 0.0, 0, 0.0, 0.0
+    for second in range(2):
+        stack[0], top = s, 1
+        while top:
+            top -= 1
+            q = stack[top]
+            if link[q, FIRST] < 0:
+                if second:
+                    spread += (sq[q, WEIGHT] - mean) ** 2
+                else:
+                    total += sq[q, WEIGHT]
+                    count += 1
+                continue
+            for j in range(3, -1, -1):
+                stack[top] = link[q, FIRST] + j
+                top += 1
+        mean = total / count
+    return spread / count
+
+
+@compiled
+def _query(cppn, g, points, m, work):  # type: ignore[no-untyped-def]
+    """Genome ``g``'s raw weight output at the first ``m`` rows of ``points`` into ``work[2]``, ``BATCH``
+    rows at a time: its nodes in order, each its bias plus its weighted inputs in gene order, then its
+    activation (as ``Network.activate`` computes one row)."""
+    node_start, bias, activation, in_start, in_src, in_weight, output = cppn
+    values, raw = work[1], work[2]
+    work[5][0] += m
+    first = node_start[g]
+    for start in range(0, m, BATCH):
+        width = min(BATCH, m - start)
+        for k in range(first, node_start[g + 1]):
+            row = values[k - first]
+            row[:width] = bias[k]
+            for e in range(in_start[k], in_start[k + 1]):
+                src, weight = in_src[e], in_weight[e]
+                if src >= 0:
+                    source = values[src - first]
+                    for j in range(width):
+                        row[j] += weight * source[j]
+                else:
+                    for j in range(width):
+                        row[j] += weight * points[start + j, -1 - src]
+            _activate(activation[k], row, width)
+        raw[start:start + width] = values[output[g] - first, :width]
+
+
+@compiled
+def _activate(code, row, width):  # type: ignore[no-untyped-def]
+    """Activation ``code`` of ``ACTIVATION_CODES`` on ``row[:width]`` in place, as ``neatify.activations``
+    computes it."""
+    for j in range(width):
+        x = row[j]
+        if code == 0 or code == 1:
+            x = max(-60.0, min(60.0, 4.9 * x if code == 1 else x))
+            row[j] = 1.0 / (1.0 + math.exp(-x))
+        elif code == 2:
+            row[j] = math.tanh(x)
+        elif code == 3:
+            row[j] = x if x > 0.0 else 0.0
+        elif code == 5:
+            row[j] = math.sin(x)
+        elif code == 6:
+            x = max(-3.4, min(3.4, x))
+            row[j] = math.exp(-5.0 * x * x)
+        elif code == 7:
+            row[j] = abs(x)
+        elif code == 8:
+            row[j] = max(-1.0, min(1.0, x))
+        elif code == 9:
+            row[j] = math.cos(x)
+        elif code == 10:
+            row[j] = 1.0 if x > 0.0 else 0.0
+        elif code == 11:
+            row[j] = x * x
