@@ -101,6 +101,7 @@ def _explore(cppn, genome, fixed, outgoing, settings, squares, widest):  # type:
     ``squares``: the most one tree can hold; ``widest``: the most nodes of one CPPN."""
     sq, link = np.empty((squares, 4)), np.empty((squares, 5), dtype=np.int64)
     nb, chosen = np.empty((squares, 4), dtype=np.int64), np.empty(squares, dtype=np.int64)
+    stack = np.empty(4 * int(settings[1]) + 8, dtype=np.int64)
     work = (np.empty((squares, 4)), np.empty((max(widest, 1), BATCH)), np.empty(squares), np.empty(squares),
             np.empty(squares, dtype=np.int64), np.zeros(1, dtype=np.int64))
     out_tree, out, count = np.empty(64, dtype=np.int64), np.empty((64, 3)), 0
@@ -108,7 +109,7 @@ def _explore(cppn, genome, fixed, outgoing, settings, squares, widest):  # type:
         tree = (genome[t], fixed[t, 0], fixed[t, 1], outgoing)
         n = _divide(cppn, tree, settings, sq, link, work)
         _neighbours(link, nb, n)
-        candidates = _pruned(tree, settings, sq, link, n, chosen)
+        candidates = _pruned(tree, settings, sq, link, n, chosen, stack)
         across = _banded(cppn, tree, settings, sq, nb, chosen, 0, candidates, 0, work)
         kept = across + _banded(cppn, tree, settings, sq, nb, chosen, across, candidates, 2, work)
         while count + kept > len(out_tree):
@@ -141,9 +142,9 @@ def _divide(cppn, tree, settings, sq, link, work):  # type: ignore[no-untyped-de
             return n
         _weights(cppn, tree, settings, sq, hi, n, work)
         for first in range(hi, n, 4):
-            w = sq[first:first + 4, WEIGHT]
-            mean = (((w[0] + w[1]) + w[2]) + w[3]) / 4.0
-            variance = ((((w[0] - mean) ** 2 + (w[1] - mean) ** 2) + (w[2] - mean) ** 2) + (w[3] - mean) ** 2) / 4.0
+            w0, w1, w2, w3 = sq[first, WEIGHT], sq[first + 1, WEIGHT], sq[first + 2, WEIGHT], sq[first + 3, WEIGHT]
+            mean = (((w0 + w1) + w2) + w3) / 4.0
+            variance = ((((w0 - mean) ** 2 + (w1 - mean) ** 2) + (w2 - mean) ** 2) + (w3 - mean) ** 2) / 4.0
             level = link[link[first, PARENT], LEVEL]
             divide = level < settings[0] or (level < settings[1] and variance > settings[2])
             link[first:first + 4, DIVIDE] = 1 if divide else 0
@@ -155,30 +156,26 @@ def _weights(cppn, tree, settings, sq, lo, hi, work):  # type: ignore[no-untyped
     """Squares ``lo .. hi - 1`` get their expressed weights."""
     points, raw = work[0], work[2]
     for i in range(hi - lo):
-        _place(tree, sq[lo + i, X], sq[lo + i, Y], points, i)
+        points[i, 0], points[i, 1], points[i, 2], points[i, 3] = _ends(tree, sq[lo + i, X], sq[lo + i, Y])
     _query(cppn, tree[0], points, hi - lo, work)
     for i in range(hi - lo):
-        sq[lo + i, WEIGHT] = _expressed(raw[i], settings)
+        sq[lo + i, WEIGHT] = _expressed(raw[i], settings[5], settings[6])
 
 
 @compiled
-def _place(tree, x, y, points, i):  # type: ignore[no-untyped-def]
-    """Row ``i`` of the CPPN inputs: the tree's fixed point and (x, y), in the tree's direction."""
+def _ends(tree, x, y):  # type: ignore[no-untyped-def]
+    """The CPPN inputs (x1, y1, x2, y2) between the tree's fixed point and (x, y), in the tree's direction."""
     _, fx, fy, outgoing = tree
-    if outgoing:
-        points[i, 0], points[i, 1], points[i, 2], points[i, 3] = fx, fy, x, y
-    else:
-        points[i, 0], points[i, 1], points[i, 2], points[i, 3] = x, y, fx, fy
+    return (fx, fy, x, y) if outgoing else (x, y, fx, fy)
 
 
 @compiled
-def _expressed(raw, settings):  # type: ignore[no-untyped-def]
+def _expressed(raw, threshold, max_weight):  # type: ignore[no-untyped-def]
     """The connection weight of a raw CPPN output (``es_params.expressed``)."""
-    threshold = settings[5]
     if not abs(raw) > threshold:
         return 0.0
     sign = 1.0 if raw > 0.0 else -1.0
-    return sign * (abs(raw) - threshold) / (1.0 - threshold) * settings[6]
+    return sign * (abs(raw) - threshold) / (1.0 - threshold) * max_weight
 
 
 @compiled
@@ -199,18 +196,17 @@ def _neighbours(link, nb, n):  # type: ignore[no-untyped-def]
 
 
 @compiled
-def _pruned(tree, settings, sq, link, n, chosen):  # type: ignore[no-untyped-def]
+def _pruned(tree, settings, sq, link, n, chosen, stack):  # type: ignore[no-untyped-def]
     """PruneAndExtract's walk, top down in index order: a root's children are examined; an examined square
     of leaf variance above the threshold is descended into, any other is a candidate. Writes to ``chosen``
     the candidates that could express a connection (weight not 0, not from a point to itself, upward if
     feed-forward); their count."""
     _, fx, fy, outgoing = tree
-    stack = np.empty(4 * link[n - 1, LEVEL] + 8, dtype=np.int64)
     kept = 0
     for s in range(1, n):
         if not link[link[s, PARENT], DESCEND]:
             continue
-        if _leaf_variance(s, sq, link, stack) > settings[3]:
+        if link[s, FIRST] >= 0 and _leaf_variance(s, sq, link, stack) > settings[3]:
             link[s, DESCEND] = 1
             continue
         x, y = sq[s, X], sq[s, Y]
@@ -244,12 +240,14 @@ def _differs(cppn, tree, settings, sq, nb, chosen, lo, hi, d, work):  # type: ig
             other[i] = sq[nb[s, d], WEIGHT]
         else:
             step = 2.0 * sq[s, HALF]
-            _place(tree, sq[s, X] + _STEPS[d, 0] * step, sq[s, Y] + _STEPS[d, 1] * step, points, asked)
+            points[asked, 0], points[asked, 1], points[asked, 2], points[asked, 3] = _ends(
+                tree, sq[s, X] + _STEPS[d, 0] * step, sq[s, Y] + _STEPS[d, 1] * step)
             slot[asked] = i
             asked += 1
-    _query(cppn, tree[0], points, asked, work)
+    if asked:
+        _query(cppn, tree[0], points, asked, work)
     for k in range(asked):
-        other[slot[k]] = _expressed(raw[k], settings)
+        other[slot[k]] = _expressed(raw[k], settings[5], settings[6])
     front = lo
     for i in range(lo, hi):
         s = chosen[i]
@@ -297,46 +295,47 @@ def _query(cppn, g, points, m, work):  # type: ignore[no-untyped-def]
     for start in range(0, m, BATCH):
         width = min(BATCH, m - start)
         for k in range(first, node_start[g + 1]):
-            row = values[k - first]
-            row[:width] = bias[k]
+            row = k - first
+            for j in range(width):
+                values[row, j] = bias[k]
             for e in range(in_start[k], in_start[k + 1]):
                 src, weight = in_src[e], in_weight[e]
                 if src >= 0:
-                    source = values[src - first]
                     for j in range(width):
-                        row[j] += weight * source[j]
+                        values[row, j] += weight * values[src - first, j]
                 else:
                     for j in range(width):
-                        row[j] += weight * points[start + j, -1 - src]
-            _activate(activation[k], row, width)
-        raw[start:start + width] = values[output[g] - first, :width]
+                        values[row, j] += weight * points[start + j, -1 - src]
+            _activate(activation[k], values, row, width)
+        for j in range(width):
+            raw[start + j] = values[output[g] - first, j]
 
 
 @compiled
-def _activate(code, row, width):  # type: ignore[no-untyped-def]
-    """Activation ``code`` of ``ACTIVATION_CODES`` on ``row[:width]`` in place, as ``neatify.activations``
-    computes it."""
+def _activate(code, values, row, width):  # type: ignore[no-untyped-def]
+    """Activation ``code`` of ``ACTIVATION_CODES`` on ``values[row, :width]`` in place, as
+    ``neatify.activations`` computes it."""
     for j in range(width):
-        x = row[j]
+        x = values[row, j]
         if code == 0 or code == 1:
             x = max(-60.0, min(60.0, 4.9 * x if code == 1 else x))
-            row[j] = 1.0 / (1.0 + math.exp(-x))
+            values[row, j] = 1.0 / (1.0 + math.exp(-x))
         elif code == 2:
-            row[j] = math.tanh(x)
+            values[row, j] = math.tanh(x)
         elif code == 3:
-            row[j] = x if x > 0.0 else 0.0
+            values[row, j] = x if x > 0.0 else 0.0
         elif code == 5:
-            row[j] = math.sin(x)
+            values[row, j] = math.sin(x)
         elif code == 6:
             x = max(-3.4, min(3.4, x))
-            row[j] = math.exp(-5.0 * x * x)
+            values[row, j] = math.exp(-5.0 * x * x)
         elif code == 7:
-            row[j] = abs(x)
+            values[row, j] = abs(x)
         elif code == 8:
-            row[j] = max(-1.0, min(1.0, x))
+            values[row, j] = max(-1.0, min(1.0, x))
         elif code == 9:
-            row[j] = math.cos(x)
+            values[row, j] = math.cos(x)
         elif code == 10:
-            row[j] = 1.0 if x > 0.0 else 0.0
+            values[row, j] = 1.0 if x > 0.0 else 0.0
         elif code == 11:
-            row[j] = x * x
+            values[row, j] = x * x
