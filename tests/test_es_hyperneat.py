@@ -220,3 +220,15 @@ def test_levels_wider_than_a_query_batch_equal_the_reference():
         got = sorted((c.in_node, c.out_node, c.weight) for c in genome.connections.values())
         assert [(s, d) for s, d, _ in got] == [(s, d) for s, d, _ in expected.connections]
         assert np.allclose([w for *_, w in got], [w for *_, w in expected.connections], rtol=1e-9, atol=1e-12)
+
+
+def test_trees_grown_one_at_a_time_give_the_same_phenotypes(monkeypatch):
+    params = ESParams(initial_depth=1, max_depth=3, band_threshold=0.1, division_threshold=0.03)
+    cppns = [wave(k, 3.0 + k) for k in range(3)]
+    together = ESHyperNEAT(*XOR_LIKE, params).phenotypes(cppns)
+    monkeypatch.setattr(es_quadtree, "GROUP_SQUARES", 1)  # one tree per group
+    alone = ESHyperNEAT(*XOR_LIKE, params).phenotypes(cppns)
+    assert together.batch.sizes()[1].sum() > 0 and together.queries == alone.queries
+    for name in ("node_start", "conn_start", "conn_in", "conn_out", "conn_weight"):
+        assert np.array_equal(getattr(together.batch, name), getattr(alone.batch, name))
+    assert np.array_equal(together.hidden_points, alone.hidden_points)

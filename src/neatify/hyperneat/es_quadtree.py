@@ -50,6 +50,9 @@ square (in that direction) it is: the one facing j across the border (entries un
 
 BATCH = 64
 """Query points a CPPN evaluates together (the columns of its node values)."""
+GROUP_SQUARES = 1 << 16
+"""Trees of one genome grow together, as many as fit this many squares (at least one): their levels'
+queries go to the CPPN in one batch."""
 
 PARENT, FIRST, LEVEL, DIVIDE, DESCEND = range(5)
 """Columns of a tree's integer square table (``FIRST``: entry of the first child, -1 for a leaf)."""
@@ -88,7 +91,7 @@ def explore(program: CPPNProgram, trees: Trees, params: ESParams) -> tuple[Found
     squares = (4 ** (params.max_depth + 1) - 1) // 3
     widest = int(np.diff(program.node_start).max(initial=0))
     tree, found, queries = _explore(cppn, trees.genome.astype(np.int64), np.ascontiguousarray(trees.fixed, np.float64),
-                                    trees.outgoing, settings, squares, widest)
+                                    trees.outgoing, settings, squares, max(1, GROUP_SQUARES // squares), widest)
     points = found[:, :2]
     fixed = trees.fixed[tree]
     src, dst = (fixed, points) if trees.outgoing else (points, fixed)
@@ -96,76 +99,98 @@ def explore(program: CPPNProgram, trees: Trees, params: ESParams) -> tuple[Found
 
 
 @compiled
-def _explore(cppn, genome, fixed, outgoing, settings, squares, widest):  # type: ignore[no-untyped-def]
+def _explore(cppn, genome, fixed, outgoing, settings, squares, group, widest):  # type: ignore[no-untyped-def]
     """Grow and prune every tree: (tree of each connection, its other end's x, y and weight, queries).
-    ``squares``: the most one tree can hold; ``widest``: the most nodes of one CPPN."""
-    sq, link = np.empty((squares, 4)), np.empty((squares, 5), dtype=np.int64)
-    nb, chosen = np.empty((squares, 4), dtype=np.int64), np.empty(squares, dtype=np.int64)
-    stack = np.empty(4 * int(settings[1]) + 8, dtype=np.int64)
-    work = (np.empty((squares, 4)), np.empty((max(widest, 1), BATCH)), np.empty(squares), np.empty(squares),
-            np.empty(squares, dtype=np.int64), np.zeros(1, dtype=np.int64))
+    Consecutive trees of one genome, up to ``group``, grow together; tree ``u`` of a group keeps its
+    squares at entries ``u * squares ..`` (``squares``: the most one tree can hold). ``widest``: the
+    most nodes of one CPPN."""
+    size = squares * group
+    sq, link = np.empty((size, 4)), np.empty((size, 5), dtype=np.int64)
+    nb, chosen = np.empty((size, 4), dtype=np.int64), np.empty(size, dtype=np.int64)
+    level, stack = np.empty((group, 2), dtype=np.int64), np.empty(4 * int(settings[1]) + 8, dtype=np.int64)
+    work = (np.empty((size, 4)), np.empty((max(widest, 1), BATCH)), np.empty(size), np.empty(size),
+            np.empty(size, dtype=np.int64), np.zeros(1, dtype=np.int64))
     out_tree, out, count = np.empty(64, dtype=np.int64), np.empty((64, 3)), 0
-    for t in range(len(genome)):
-        tree = (genome[t], fixed[t, 0], fixed[t, 1], outgoing)
-        n = _divide(cppn, tree, settings, sq, link, work)
-        _neighbours(link, nb, n)
-        candidates = _pruned(tree, settings, sq, link, n, chosen, stack)
-        across = _banded(cppn, tree, settings, sq, nb, chosen, 0, candidates, 0, work)
-        kept = across + _banded(cppn, tree, settings, sq, nb, chosen, across, candidates, 2, work)
+    t0 = 0
+    while t0 < len(genome):
+        t1 = t0 + 1
+        while t1 < len(genome) and t1 - t0 < group and genome[t1] == genome[t0]:
+            t1 += 1
+        trees = (genome[t0], t0, t1 - t0, squares, outgoing)
+        _divide(cppn, trees, fixed, settings, sq, link, level, work)
+        kept = 0
+        for u in range(t1 - t0):
+            _neighbours(link, nb, u * squares, level[u, 1])
+            kept = _pruned(trees, fixed, settings, sq, link, u * squares, level[u, 1], chosen, kept, stack)
+        across = _banded(cppn, trees, fixed, settings, sq, nb, chosen, 0, kept, 0, work)
+        kept = across + _banded(cppn, trees, fixed, settings, sq, nb, chosen, across, kept, 2, work)
         while count + kept > len(out_tree):
             out_tree, out = np.concatenate((out_tree, out_tree)), np.concatenate((out, out))
         for i in range(kept):
             s = chosen[i]
-            out_tree[count], out[count, 0], out[count, 1], out[count, 2] = t, sq[s, X], sq[s, Y], sq[s, WEIGHT]
+            out_tree[count], out[count, 0], out[count, 1], out[count, 2] = (t0 + s // squares, sq[s, X], sq[s, Y],
+                                                                            sq[s, WEIGHT])
             count += 1
+        t0 = t1
     return out_tree[:count].copy(), out[:count].copy(), work[5][0]
 
 
 @compiled
-def _divide(cppn, tree, settings, sq, link, work):  # type: ignore[no-untyped-def]
-    """DivisionAndInitialization of one tree, a level at a time (breadth first): the squares' count."""
-    sq[0, X], sq[0, Y], sq[0, HALF], sq[0, WEIGHT] = 0.0, 0.0, 1.0, 0.0
-    link[0, PARENT], link[0, FIRST], link[0, LEVEL], link[0, DIVIDE], link[0, DESCEND] = -1, -1, 1, 1, 1
-    points, weights = work[0], work[2]
-    lo, hi = 0, 1
+def _divide(cppn, trees, fixed, settings, sq, link, level, work):  # type: ignore[no-untyped-def]
+    """DivisionAndInitialization of a group's trees, a level at a time (breadth first), each level of all
+    of them in one batch of queries. ``level[u]``: the entries of tree ``u``'s last level (its squares
+    end at ``level[u, 1]``)."""
+    g, t0, count, squares, outgoing = trees
+    points, raw, slot = work[0], work[2], work[4]
+    for u in range(count):
+        base = u * squares
+        sq[base, X], sq[base, Y], sq[base, HALF], sq[base, WEIGHT] = 0.0, 0.0, 1.0, 0.0
+        link[base, PARENT], link[base, FIRST], link[base, LEVEL], link[base, DIVIDE], link[base, DESCEND] = (
+            -1, -1, 1, 1, 1)
+        level[u, 0], level[u, 1] = base, base + 1
     while True:
-        n = hi
-        for s in range(lo, hi):
-            if link[s, DIVIDE]:
-                link[s, FIRST] = n
-                half = sq[s, HALF] / 2.0
-                for j in range(4):
-                    sq[n, X], sq[n, Y], sq[n, HALF] = sq[s, X] + _DX[j] * half, sq[s, Y] + _DY[j] * half, half
-                    link[n, PARENT], link[n, FIRST], link[n, LEVEL], link[n, DESCEND] = s, -1, link[s, LEVEL] + 1, 0
-                    n += 1
-        if n == hi:
-            return n
-        _weights(cppn, tree, settings, sq, hi, n, work)
-        for first in range(hi, n, 4):
-            w0, w1, w2, w3 = sq[first, WEIGHT], sq[first + 1, WEIGHT], sq[first + 2, WEIGHT], sq[first + 3, WEIGHT]
-            mean = (((w0 + w1) + w2) + w3) / 4.0
-            variance = ((((w0 - mean) ** 2 + (w1 - mean) ** 2) + (w2 - mean) ** 2) + (w3 - mean) ** 2) / 4.0
-            level = link[link[first, PARENT], LEVEL]
-            divide = level < settings[0] or (level < settings[1] and variance > settings[2])
-            link[first:first + 4, DIVIDE] = 1 if divide else 0
-        lo, hi = hi, n
+        asked = 0
+        for u in range(count):
+            n = level[u, 1]
+            for s in range(level[u, 0], level[u, 1]):
+                if link[s, DIVIDE]:
+                    link[s, FIRST] = n
+                    half = sq[s, HALF] / 2.0
+                    for j in range(4):
+                        x, y = sq[s, X] + _DX[j] * half, sq[s, Y] + _DY[j] * half
+                        sq[n, X], sq[n, Y], sq[n, HALF] = x, y, half
+                        link[n, PARENT], link[n, FIRST], link[n, LEVEL], link[n, DESCEND] = s, -1, link[s, LEVEL] + 1, 0
+                        points[asked, 0], points[asked, 1], points[asked, 2], points[asked, 3] = _ends(
+                            fixed[t0 + u, 0], fixed[t0 + u, 1], outgoing, x, y)
+                        slot[asked] = n
+                        asked += 1
+                        n += 1
+            level[u, 0], level[u, 1] = level[u, 1], n
+        if not asked:
+            return
+        _query(cppn, g, points, asked, work)
+        for k in range(asked):
+            sq[slot[k], WEIGHT] = _expressed(raw[k], settings[5], settings[6])
+        for u in range(count):
+            _decide(settings, sq, link, level[u, 0], level[u, 1])
 
 
 @compiled
-def _weights(cppn, tree, settings, sq, lo, hi, work):  # type: ignore[no-untyped-def]
-    """Squares ``lo .. hi - 1`` get their expressed weights."""
-    points, raw = work[0], work[2]
-    for i in range(hi - lo):
-        points[i, 0], points[i, 1], points[i, 2], points[i, 3] = _ends(tree, sq[lo + i, X], sq[lo + i, Y])
-    _query(cppn, tree[0], points, hi - lo, work)
-    for i in range(hi - lo):
-        sq[lo + i, WEIGHT] = _expressed(raw[i], settings[5], settings[6])
+def _decide(settings, sq, link, lo, hi):  # type: ignore[no-untyped-def]
+    """Whether each group of 4 new squares ``lo .. hi - 1`` (one parent's children) is divided in turn: below
+    the initial depth always, below the maximum depth when their weights' variance passes the threshold."""
+    for first in range(lo, hi, 4):
+        w0, w1, w2, w3 = sq[first, WEIGHT], sq[first + 1, WEIGHT], sq[first + 2, WEIGHT], sq[first + 3, WEIGHT]
+        mean = (((w0 + w1) + w2) + w3) / 4.0
+        variance = ((((w0 - mean) ** 2 + (w1 - mean) ** 2) + (w2 - mean) ** 2) + (w3 - mean) ** 2) / 4.0
+        depth = link[link[first, PARENT], LEVEL]
+        divide = depth < settings[0] or (depth < settings[1] and variance > settings[2])
+        link[first:first + 4, DIVIDE] = 1 if divide else 0
 
 
 @compiled
-def _ends(tree, x, y):  # type: ignore[no-untyped-def]
-    """The CPPN inputs (x1, y1, x2, y2) between the tree's fixed point and (x, y), in the tree's direction."""
-    _, fx, fy, outgoing = tree
+def _ends(fx, fy, outgoing, x, y):  # type: ignore[no-untyped-def]
+    """The CPPN inputs (x1, y1, x2, y2) between a tree's fixed point and (x, y), in the tree's direction."""
     return (fx, fy, x, y) if outgoing else (x, y, fx, fy)
 
 
@@ -179,11 +204,12 @@ def _expressed(raw, threshold, max_weight):  # type: ignore[no-untyped-def]
 
 
 @compiled
-def _neighbours(link, nb, n):  # type: ignore[no-untyped-def]
-    """Each square's same-size neighbour (left, right, below, above) as an entry, -1 where the tree has none:
-    a sibling, or the facing child of the parent's neighbour when that one is divided."""
-    nb[0, :] = -1
-    for s in range(1, n):
+def _neighbours(link, nb, base, n):  # type: ignore[no-untyped-def]
+    """Each square (of the tree at entries ``base .. n - 1``) gets its same-size neighbours (left, right,
+    below, above) as entries, -1 where the tree has none: a sibling, or the facing child of the parent's
+    neighbour when that one is divided."""
+    nb[base, :] = -1
+    for s in range(base + 1, n):
         p = link[s, PARENT]
         first = link[p, FIRST]
         j = s - first
@@ -196,21 +222,20 @@ def _neighbours(link, nb, n):  # type: ignore[no-untyped-def]
 
 
 @compiled
-def _pruned(tree, settings, sq, link, n, chosen, stack):  # type: ignore[no-untyped-def]
-    """PruneAndExtract's walk, top down in index order: a root's children are examined; an examined square
-    of leaf variance above the threshold is descended into, any other is a candidate. Writes to ``chosen``
-    the candidates that could express a connection (weight not 0, not from a point to itself, upward if
-    feed-forward); their count."""
-    _, fx, fy, outgoing = tree
-    kept = 0
-    for s in range(1, n):
+def _pruned(trees, fixed, settings, sq, link, base, n, chosen, kept, stack):  # type: ignore[no-untyped-def]
+    """PruneAndExtract's walk over the tree at entries ``base .. n - 1``, top down in index order: a root's
+    children are examined; an examined square of leaf variance above the threshold is descended into,
+    any other is a candidate. Appends to ``chosen[kept:]`` the candidates that could express a connection
+    (weight not 0, not from a point to itself, upward if feed-forward); the new count."""
+    _, t0, _, squares, outgoing = trees
+    fx, fy = fixed[t0 + base // squares, 0], fixed[t0 + base // squares, 1]
+    for s in range(base + 1, n):
         if not link[link[s, PARENT], DESCEND]:
             continue
         if link[s, FIRST] >= 0 and _leaf_variance(s, sq, link, stack) > settings[3]:
             link[s, DESCEND] = 1
             continue
-        x, y = sq[s, X], sq[s, Y]
-        src_x, src_y, dst_x, dst_y = (fx, fy, x, y) if outgoing else (x, y, fx, fy)
+        src_x, src_y, dst_x, dst_y = _ends(fx, fy, outgoing, sq[s, X], sq[s, Y])
         if sq[s, WEIGHT] == 0.0 or (src_x == dst_x and src_y == dst_y) or (settings[7] != 0.0 and not src_y < dst_y):
             continue
         chosen[kept] = s
@@ -219,19 +244,20 @@ def _pruned(tree, settings, sq, link, n, chosen, stack):  # type: ignore[no-unty
 
 
 @compiled
-def _banded(cppn, tree, settings, sq, nb, chosen, lo, hi, d, work):  # type: ignore[no-untyped-def]
+def _banded(cppn, trees, fixed, settings, sq, nb, chosen, lo, hi, d, work):  # type: ignore[no-untyped-def]
     """Band check of squares ``chosen[lo:hi]`` along directions ``d`` and ``d + 1`` (left-right, or
     below-above): those whose weight differs by more than the band threshold from both neighbours are
     moved to the front; their count. The second neighbour is read only where the first differs."""
-    first = _differs(cppn, tree, settings, sq, nb, chosen, lo, hi, d, work)
-    return _differs(cppn, tree, settings, sq, nb, chosen, lo, lo + first, d + 1, work)
+    first = _differs(cppn, trees, fixed, settings, sq, nb, chosen, lo, hi, d, work)
+    return _differs(cppn, trees, fixed, settings, sq, nb, chosen, lo, lo + first, d + 1, work)
 
 
 @compiled
-def _differs(cppn, tree, settings, sq, nb, chosen, lo, hi, d, work):  # type: ignore[no-untyped-def]
+def _differs(cppn, trees, fixed, settings, sq, nb, chosen, lo, hi, d, work):  # type: ignore[no-untyped-def]
     """Squares ``chosen[lo:hi]`` whose weight differs by more than the band threshold from their neighbour
-    in direction ``d`` moved to the front (a partition); their count. Neighbours the tree lacks are
+    in direction ``d`` moved to the front (a partition); their count. Neighbours the trees lack are
     queried together."""
+    g, t0, _, squares, outgoing = trees
     points, raw, other, slot = work[0], work[2], work[3], work[4]
     asked = 0
     for i in range(lo, hi):
@@ -240,12 +266,13 @@ def _differs(cppn, tree, settings, sq, nb, chosen, lo, hi, d, work):  # type: ig
             other[i] = sq[nb[s, d], WEIGHT]
         else:
             step = 2.0 * sq[s, HALF]
+            t = t0 + s // squares
             points[asked, 0], points[asked, 1], points[asked, 2], points[asked, 3] = _ends(
-                tree, sq[s, X] + _STEPS[d, 0] * step, sq[s, Y] + _STEPS[d, 1] * step)
+                fixed[t, 0], fixed[t, 1], outgoing, sq[s, X] + _STEPS[d, 0] * step, sq[s, Y] + _STEPS[d, 1] * step)
             slot[asked] = i
             asked += 1
     if asked:
-        _query(cppn, tree[0], points, asked, work)
+        _query(cppn, g, points, asked, work)
     for k in range(asked):
         other[slot[k]] = _expressed(raw[k], settings[5], settings[6])
     front = lo
