@@ -172,17 +172,20 @@ def _joined(found: list[_Edges], hidden: np.ndarray, codes: _Codes) -> _Edges:
     src_code, dst_code = src % codes.span, dst % codes.span
     keep = ((src_code < codes.num_inputs) | ((src_code >= codes.ends) & _member(src, hidden))) & (
         ((dst_code >= codes.num_inputs) & (dst_code < codes.ends)) | ((dst_code >= codes.ends) & _member(dst, hidden)))
-    src, dst, weight = src[keep], dst[keep], weight[keep]
-    order = np.lexsort((dst, src))
-    src, dst, weight = src[order], dst[order], weight[order]
-    first = np.ones(len(src), dtype=bool)
-    first[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
-    return _Edges(src[first], dst[first], weight[first])
+    pair = src[keep] * codes.span + dst_code[keep]  # both ends are of one genome: orders as (source, target)
+    order = np.argsort(pair, kind="stable")
+    pair = pair[order]
+    first = np.ones(len(pair), dtype=bool)
+    first[1:] = pair[1:] != pair[:-1]
+    order = np.flatnonzero(keep)[order[first]]
+    return _Edges(src[order], dst[order], weight[order])
 
 
 def _on_paths(edges: _Edges, codes: _Codes) -> _Edges:
     """The connections between nodes that lie on a path from an input to an output of their genome."""
-    nodes, index = np.unique(np.concatenate([edges.src, edges.dst]), return_inverse=True)
+    ends = np.concatenate([edges.src, edges.dst])
+    nodes = _distinct(ends)
+    index = np.searchsorted(nodes, ends)
     src, dst = index[:len(edges.src)], index[len(edges.src):]
     node_code = nodes % codes.span
     forward = _reached(src, dst, node_code < codes.num_inputs)
