@@ -11,6 +11,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from helpers import doc_snippet, make_genome
+from neatify.activations import register_activation
 from neatify.hyperneat import es_quadtree
 from neatify.hyperneat.es_batched import ESHyperNEAT
 from neatify.hyperneat.es_params import ESParams
@@ -196,6 +197,14 @@ def test_cppns_of_the_wrong_shape_are_named():
             ReferenceES(*XOR_LIKE, params).decode(cppns[0])
     with pytest.raises(ValueError, match="at least one CPPN"):
         ESHyperNEAT(*XOR_LIKE).phenotypes([])
+
+
+def test_a_cppn_with_an_activation_the_compiled_evaluator_lacks_is_named():
+    register_activation("es_test_softsign", lambda x: x / (1.0 + abs(x)))
+    cppn = make_genome(4, 2, [(4, 0.0, "es_test_softsign"), (5, 0.0, "identity")], [(0, 0, 4, 1.0, True)], 15)
+    ReferenceES(*XOR_LIKE).decode(cppn)  # the one-genome reference runs any activation
+    with pytest.raises(ValueError, match="CPPN genome 15 uses activation 'es_test_softsign'"):
+        ESHyperNEAT(*XOR_LIKE).phenotypes([wave(1), cppn])
 
 
 @pytest.mark.slow
