@@ -35,6 +35,10 @@ class CPPNProgram:
     output: np.ndarray
     """Slot of each genome's weight output."""
 
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """The fields in order: what ``es_quadtree``'s compiled loops take."""
+        return (self.node_start, self.bias, self.activation, self.in_start, self.in_src, self.in_weight, self.output)
+
     @classmethod
     def from_genomes(cls, cppns: Sequence[Genome], params: ESParams) -> CPPNProgram:
         """The program of every CPPN; ValueError naming a genome of the wrong shape, a recurrent one, or one

@@ -1,24 +1,24 @@
-"""Many ES-HyperNEAT quadtrees, one after another in compiled loops (the DivisionAndInitialization and
-PruneAndExtract of ``es_reference``), with the CPPN queries computed inline.
+"""Many ES-HyperNEAT quadtrees in compiled loops (the DivisionAndInitialization and PruneAndExtract of
+``es_reference``), with the CPPN queries run inside them.
 
 A "tree" is one fixed point of one genome: its squares hold the expressed weights from that point
-(``outgoing``) or into it. A tree's squares are kept breadth first (a square's 4 children are
-consecutive), so one pass in index order finds every square's same-size neighbours and another
-walks PruneAndExtract top down. Each query runs the tree's CPPN alone (``es_cppn.CPPNProgram``):
-no padding, no batches between levels.
+(``outgoing``) or into it. Consecutive trees of one genome grow together as a group: each level of
+all of them is one batch of queries to that genome's CPPN (``es_cppn.CPPNProgram``, evaluated
+here over a batch of points at a time: nothing padded, no other genome's nodes). A tree's squares
+are kept breadth first (a square's 4 children consecutive), so one pass in index order finds every
+square's same-size neighbours and another walks PruneAndExtract top down.
 
 Queries the result cannot depend on are skipped: a candidate of weight 0, or one that the
-feed-forward rule or ``src == dst`` drops, is not checked for a band; the band's up-down pair is
-queried only when the left-right pair does not already express it; and neighbours the tree holds
-(siblings always, cousins when their parent is divided) are read from it.
+feed-forward rule or ``src == dst`` drops, is not checked for a band; a neighbour is queried only
+while its pair (left-right, then below-above) can still express the candidate; and neighbours the
+tree holds (siblings always, cousins when their parent is divided) are read from it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-import math
 
 import numpy as np
 
@@ -27,6 +27,14 @@ from neatify.runtime.compiled import compiled
 
 if TYPE_CHECKING:
     from neatify.hyperneat.es_cppn import CPPNProgram
+
+Program = tuple[np.ndarray, ...]
+"""``CPPNProgram.arrays()``, as the compiled loops take it."""
+Group = tuple[int, int, int, int, bool]
+"""Trees growing together: (genome, first tree, count, squares per tree, outgoing)."""
+Work = tuple[np.ndarray, ...]
+"""Scratch of the compiled loops: query points, node values, raw outputs, neighbour weights, slots,
+query count."""
 
 ACTIVATION_CODES = {name: code for code, name in enumerate(
     ("sigmoid", "neat_sigmoid", "tanh", "relu", "identity", "sin", "gauss", "abs", "clamped", "cos", "step",
@@ -86,20 +94,19 @@ def explore(program: CPPNProgram, trees: Trees, params: ESParams) -> tuple[Found
     settings = np.array([params.initial_depth, params.max_depth, params.division_threshold,
                          params.variance_threshold, params.band_threshold, params.weight_threshold,
                          params.max_weight, params.feed_forward], dtype=np.float64)
-    cppn = (program.node_start, program.bias, program.activation, program.in_start, program.in_src,
-            program.in_weight, program.output)
     squares = (4 ** (params.max_depth + 1) - 1) // 3
     widest = int(np.diff(program.node_start).max(initial=0))
-    tree, found, queries = _explore(cppn, trees.genome.astype(np.int64), np.ascontiguousarray(trees.fixed, np.float64),
-                                    trees.outgoing, settings, squares, max(1, GROUP_SQUARES // squares), widest)
-    points = found[:, :2]
-    fixed = trees.fixed[tree]
-    src, dst = (fixed, points) if trees.outgoing else (points, fixed)
+    fixed = np.ascontiguousarray(trees.fixed, np.float64)
+    tree, found, queries = _explore(program.arrays(), trees.genome.astype(np.int64), fixed, trees.outgoing, settings,
+                                    squares, max(1, GROUP_SQUARES // squares), widest)
+    points, ends = found[:, :2], fixed[tree]
+    src, dst = (ends, points) if trees.outgoing else (points, ends)
     return Found(trees.genome[tree], tree, src, dst, found[:, 2].copy()), int(queries)
 
 
 @compiled
-def _explore(cppn, genome, fixed, outgoing, settings, squares, group, widest):  # type: ignore[no-untyped-def]
+def _explore(cppn: Program, genome: np.ndarray, fixed: np.ndarray, outgoing: bool, settings: np.ndarray,
+             squares: int, group: int, widest: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Grow and prune every tree: (tree of each connection, its other end's x, y and weight, queries).
     Consecutive trees of one genome, up to ``group``, grow together; tree ``u`` of a group keeps its
     squares at entries ``u * squares ..`` (``squares``: the most one tree can hold). ``widest``: the
@@ -136,7 +143,8 @@ def _explore(cppn, genome, fixed, outgoing, settings, squares, group, widest):  
 
 
 @compiled
-def _divide(cppn, trees, fixed, settings, sq, link, level, work):  # type: ignore[no-untyped-def]
+def _divide(cppn: Program, trees: Group, fixed: np.ndarray, settings: np.ndarray, sq: np.ndarray, link: np.ndarray,
+            level: np.ndarray, work: Work) -> None:
     """DivisionAndInitialization of a group's trees, a level at a time (breadth first), each level of all
     of them in one batch of queries. ``level[u]``: the entries of tree ``u``'s last level (its squares
     end at ``level[u, 1]``)."""
@@ -176,7 +184,7 @@ def _divide(cppn, trees, fixed, settings, sq, link, level, work):  # type: ignor
 
 
 @compiled
-def _decide(settings, sq, link, lo, hi):  # type: ignore[no-untyped-def]
+def _decide(settings: np.ndarray, sq: np.ndarray, link: np.ndarray, lo: int, hi: int) -> None:
     """Whether each group of 4 new squares ``lo .. hi - 1`` (one parent's children) is divided in turn: below
     the initial depth always, below the maximum depth when their weights' variance passes the threshold."""
     for first in range(lo, hi, 4):
@@ -189,13 +197,13 @@ def _decide(settings, sq, link, lo, hi):  # type: ignore[no-untyped-def]
 
 
 @compiled
-def _ends(fx, fy, outgoing, x, y):  # type: ignore[no-untyped-def]
+def _ends(fx: float, fy: float, outgoing: bool, x: float, y: float) -> tuple[float, float, float, float]:
     """The CPPN inputs (x1, y1, x2, y2) between a tree's fixed point and (x, y), in the tree's direction."""
     return (fx, fy, x, y) if outgoing else (x, y, fx, fy)
 
 
 @compiled
-def _expressed(raw, threshold, max_weight):  # type: ignore[no-untyped-def]
+def _expressed(raw: float, threshold: float, max_weight: float) -> float:
     """The connection weight of a raw CPPN output (``es_params.expressed``)."""
     if not abs(raw) > threshold:
         return 0.0
@@ -204,7 +212,7 @@ def _expressed(raw, threshold, max_weight):  # type: ignore[no-untyped-def]
 
 
 @compiled
-def _neighbours(link, nb, base, n):  # type: ignore[no-untyped-def]
+def _neighbours(link: np.ndarray, nb: np.ndarray, base: int, n: int) -> None:
     """Each square (of the tree at entries ``base .. n - 1``) gets its same-size neighbours (left, right,
     below, above) as entries, -1 where the tree has none: a sibling, or the facing child of the parent's
     neighbour when that one is divided."""
@@ -222,7 +230,8 @@ def _neighbours(link, nb, base, n):  # type: ignore[no-untyped-def]
 
 
 @compiled
-def _pruned(trees, fixed, settings, sq, link, base, n, chosen, kept, stack):  # type: ignore[no-untyped-def]
+def _pruned(trees: Group, fixed: np.ndarray, settings: np.ndarray, sq: np.ndarray, link: np.ndarray, base: int, n: int,
+            chosen: np.ndarray, kept: int, stack: np.ndarray) -> int:
     """PruneAndExtract's walk over the tree at entries ``base .. n - 1``, top down in index order: a root's
     children are examined; an examined square of leaf variance above the threshold is descended into,
     any other is a candidate. Appends to ``chosen[kept:]`` the candidates that could express a connection
@@ -244,7 +253,8 @@ def _pruned(trees, fixed, settings, sq, link, base, n, chosen, kept, stack):  # 
 
 
 @compiled
-def _banded(cppn, trees, fixed, settings, sq, nb, chosen, lo, hi, d, work):  # type: ignore[no-untyped-def]
+def _banded(cppn: Program, trees: Group, fixed: np.ndarray, settings: np.ndarray, sq: np.ndarray, nb: np.ndarray,
+            chosen: np.ndarray, lo: int, hi: int, d: int, work: Work) -> int:
     """Band check of squares ``chosen[lo:hi]`` along directions ``d`` and ``d + 1`` (left-right, or
     below-above): those whose weight differs by more than the band threshold from both neighbours are
     moved to the front; their count. The second neighbour is read only where the first differs."""
@@ -253,7 +263,8 @@ def _banded(cppn, trees, fixed, settings, sq, nb, chosen, lo, hi, d, work):  # t
 
 
 @compiled
-def _differs(cppn, trees, fixed, settings, sq, nb, chosen, lo, hi, d, work):  # type: ignore[no-untyped-def]
+def _differs(cppn: Program, trees: Group, fixed: np.ndarray, settings: np.ndarray, sq: np.ndarray, nb: np.ndarray,
+             chosen: np.ndarray, lo: int, hi: int, d: int, work: Work) -> int:
     """Squares ``chosen[lo:hi]`` whose weight differs by more than the band threshold from their neighbour
     in direction ``d`` moved to the front (a partition); their count. Neighbours the trees lack are
     queried together."""
@@ -285,7 +296,7 @@ def _differs(cppn, trees, fixed, settings, sq, nb, chosen, lo, hi, d, work):  # 
 
 
 @compiled
-def _leaf_variance(s, sq, link, stack):  # type: ignore[no-untyped-def]
+def _leaf_variance(s: int, sq: np.ndarray, link: np.ndarray, stack: np.ndarray) -> float:
     """The variance of the leaf weights below square ``s`` (0 for a leaf): their mean, then the mean of
     their squared deviations, leaves in depth-first order."""
     if link[s, FIRST] < 0:
@@ -311,7 +322,7 @@ def _leaf_variance(s, sq, link, stack):  # type: ignore[no-untyped-def]
 
 
 @compiled
-def _query(cppn, g, points, m, work):  # type: ignore[no-untyped-def]
+def _query(cppn: Program, g: int, points: np.ndarray, m: int, work: Work) -> None:
     """Genome ``g``'s raw weight output at the first ``m`` rows of ``points`` into ``work[2]``, ``BATCH``
     rows at a time: its nodes in order, each its bias plus its weighted inputs in gene order, then its
     activation (as ``Network.activate`` computes one row)."""
@@ -339,7 +350,7 @@ def _query(cppn, g, points, m, work):  # type: ignore[no-untyped-def]
 
 
 @compiled
-def _activate(code, values, row, width):  # type: ignore[no-untyped-def]
+def _activate(code: int, values: np.ndarray, row: int, width: int) -> None:
     """Activation ``code`` of ``ACTIVATION_CODES`` on ``values[row, :width]`` in place, as
     ``neatify.activations`` computes it."""
     for j in range(width):
