@@ -11,7 +11,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from helpers import doc_snippet, make_genome
-from neatify.activations import register_activation
+from neatify.activations import ACTIVATIONS, BUILT_IN, register_activation
 from neatify.hyperneat import es_quadtree
 from neatify.hyperneat.es_batched import ESHyperNEAT
 from neatify.hyperneat.es_params import ESParams
@@ -241,3 +241,12 @@ def test_trees_grown_one_at_a_time_give_the_same_phenotypes(monkeypatch):
     for name in ("node_start", "conn_start", "conn_in", "conn_out", "conn_weight"):
         assert np.array_equal(getattr(together.batch, name), getattr(alone.batch, name))
     assert np.array_equal(together.hidden_points, alone.hidden_points)
+
+
+def test_the_compiled_activations_compute_what_neatify_activations_compute():
+    assert set(es_quadtree.ACTIVATION_CODES) == BUILT_IN
+    xs = np.array([-100.0, -3.5, -1.0, -0.3, 0.0, 0.2, 0.7, 2.0, 3.5, 61.0])
+    for name, code in es_quadtree.ACTIVATION_CODES.items():
+        values = xs[None, :].copy()
+        es_quadtree._activate(code, values, 0, len(xs))
+        assert np.allclose(values[0], [ACTIVATIONS[name](x) for x in xs.tolist()], rtol=1e-12, atol=0.0), name
