@@ -11,7 +11,8 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from helpers import doc_snippet, make_genome
-from neatify.hyperneat import es_batched
+from neatify.activations import ACTIVATIONS, BUILT_IN, register_activation
+from neatify.hyperneat import es_quadtree
 from neatify.hyperneat.es_batched import ESHyperNEAT
 from neatify.hyperneat.es_params import ESParams
 from neatify.hyperneat.es_reference import ReferenceES
@@ -149,9 +150,9 @@ def test_with_no_expressed_weight_the_phenotype_is_its_outputs_alone():
     flat = make_genome(4, 1, [(4, 0.1, "identity")], [], 3)  # weight 0.1: below the expression threshold
     decoded = ESHyperNEAT(*XOR_LIKE).phenotypes([flat])
     assert decoded.sizes()[0].tolist() == [0] and decoded.sizes()[1].tolist() == [0]
-    # 4 trees (3 inputs, 1 output), none divided past the root's 4 children (equal weights); each child's
-    # band check reads its 2 sibling neighbours from the tree and queries the 2 outside the square
-    assert decoded.queries == 4 * (4 + 4 * 2)
+    # 4 trees (3 inputs, 1 output), none divided past the root's 4 children (equal weights); a child of
+    # weight 0 expresses nothing whatever its neighbours, so none is queried
+    assert decoded.queries == 4 * 4
     assert ESHyperNEAT(*XOR_LIKE).decode([flat])(torch.zeros(2, 3)).tolist() == [[[0.5], [0.5]]]  # sigmoid(0)
 
 
@@ -198,6 +199,14 @@ def test_cppns_of_the_wrong_shape_are_named():
         ESHyperNEAT(*XOR_LIKE).phenotypes([])
 
 
+def test_a_cppn_with_an_activation_the_compiled_evaluator_lacks_is_named():
+    register_activation("es_test_softsign", lambda x: x / (1.0 + abs(x)))
+    cppn = make_genome(4, 2, [(4, 0.0, "es_test_softsign"), (5, 0.0, "identity")], [(0, 0, 4, 1.0, True)], 15)
+    ReferenceES(*XOR_LIKE).decode(cppn)  # the one-genome reference runs any activation
+    with pytest.raises(ValueError, match="CPPN genome 15 uses activation 'es_test_softsign'"):
+        ESHyperNEAT(*XOR_LIKE).phenotypes([wave(1), cppn])
+
+
 @pytest.mark.slow
 def test_the_worked_example_runs_as_written():
     namespace: dict = {}
@@ -208,14 +217,36 @@ def test_the_worked_example_runs_as_written():
     assert torch.allclose(NeatModule(champion)(namespace["cases"]), decoded, atol=1e-6)
 
 
-def test_small_query_passes_and_modules_give_the_same_phenotypes(monkeypatch):
-    params = ESParams(initial_depth=1, max_depth=2, band_threshold=0.1)
+def test_levels_wider_than_a_query_batch_equal_the_reference():
+    params = ESParams(initial_depth=5, max_depth=5, band_threshold=0.1, iteration_level=0)
+    assert 4 ** 4 > es_quadtree.BATCH  # the deepest level of every tree takes several batches
+    cppns = [wave(k, 3.0 + k) for k in range(2)]
+    decoded = ESHyperNEAT(*XOR_LIKE, params).phenotypes(cppns)
+    reference = ReferenceES(*XOR_LIKE, params)
+    assert decoded.sizes()[1].sum() > 0
+    for row, (cppn, genome) in enumerate(zip(cppns, decoded.batch.views())):
+        expected = reference.decode(cppn)
+        got = sorted((c.in_node, c.out_node, c.weight) for c in genome.connections.values())
+        assert [(s, d) for s, d, _ in got] == [(s, d) for s, d, _ in expected.connections]
+        assert np.allclose([w for *_, w in got], [w for *_, w in expected.connections], rtol=1e-9, atol=1e-12)
+
+
+def test_trees_grown_one_at_a_time_give_the_same_phenotypes(monkeypatch):
+    params = ESParams(initial_depth=1, max_depth=3, band_threshold=0.1, division_threshold=0.03)
     cppns = [wave(k, 3.0 + k) for k in range(3)]
-    whole = ESHyperNEAT(*XOR_LIKE, params).phenotypes(cppns)
-    monkeypatch.setattr(es_batched, "COLUMNS_PER_PASS", 100)
-    monkeypatch.setattr(es_batched, "GENOMES_PER_MODULE", 2)
-    cut = ESHyperNEAT(*XOR_LIKE, params).phenotypes(cppns)
-    assert whole.batch.sizes()[1].sum() > 0
-    for name in ("conn_start", "conn_in", "conn_out", "conn_weight", "node_start"):
-        assert np.array_equal(getattr(whole.batch, name), getattr(cut.batch, name))
-    assert np.array_equal(whole.hidden_points, cut.hidden_points)
+    together = ESHyperNEAT(*XOR_LIKE, params).phenotypes(cppns)
+    monkeypatch.setattr(es_quadtree, "GROUP_SQUARES", 1)  # one tree per group
+    alone = ESHyperNEAT(*XOR_LIKE, params).phenotypes(cppns)
+    assert together.batch.sizes()[1].sum() > 0 and together.queries == alone.queries
+    for name in ("node_start", "conn_start", "conn_in", "conn_out", "conn_weight"):
+        assert np.array_equal(getattr(together.batch, name), getattr(alone.batch, name))
+    assert np.array_equal(together.hidden_points, alone.hidden_points)
+
+
+def test_the_compiled_activations_compute_what_neatify_activations_compute():
+    assert set(es_quadtree.ACTIVATION_CODES) == BUILT_IN
+    xs = np.array([-100.0, -3.5, -1.0, -0.3, 0.0, 0.2, 0.7, 2.0, 3.5, 61.0])
+    for name, code in es_quadtree.ACTIVATION_CODES.items():
+        values = xs[None, :].copy()
+        es_quadtree._activate(code, values, 0, len(xs))
+        assert np.allclose(values[0], [ACTIVATIONS[name](x) for x in xs.tolist()], rtol=1e-12, atol=0.0), name

@@ -1,9 +1,10 @@
-"""ES-HyperNEAT for a whole population at once: every genome's quadtrees grown together level by level,
-hidden nodes admitted, paths kept and phenotypes laid out as one ``GenomeBatch``, all in numpy.
+"""ES-HyperNEAT for a whole population at once: every genome's quadtrees of a stage explored in one
+compiled call (``es_quadtree``), then hidden nodes admitted, paths kept and phenotypes laid out as
+one ``GenomeBatch`` in numpy.
 
-The CPPNs run as ``NeatPopulationModule``s (float64) of ``GENOMES_PER_MODULE`` genomes: each batch of
-queries is grouped by genome into padded ``(genomes, points, 4)`` inputs. It builds the same networks
-as ``es_reference`` (same conventions, see there), which the differential tests check.
+The CPPNs run as flat programs (``es_cppn``), each query on its own genome's nodes only. It builds
+the same networks as ``es_reference`` (same conventions, see there), which the differential tests
+check.
 
 Nodes are coded per genome: inputs ``0 ..``, outputs next, then a hidden point at quadtree grid
 cell ``c`` is ``num_inputs + num_outputs + c`` (cells numbered in (y, x) order, so codes sort as
@@ -21,15 +22,10 @@ import torch
 
 from neatify.genome.batch import GenomeBatch, ragged_index, row_offsets
 from neatify.genome.genome import Genome
-from neatify.hyperneat.es_params import ESParams, check_cppn, substrate_points
+from neatify.hyperneat.es_cppn import CPPNProgram
+from neatify.hyperneat.es_params import ESParams, substrate_points
 from neatify.hyperneat.es_quadtree import Trees, explore
 from neatify.nn.population_module import NeatPopulationModule
-
-GENOMES_PER_MODULE = 2048
-"""The CPPNs run as modules of this many genomes each: a batch of queries is padded to the most any
-genome of a module has, so smaller modules waste less on a population's few heavy genomes."""
-COLUMNS_PER_PASS = 4096
-"""Padded query points per genome and forward pass, at most (bounds the input tensor's memory)."""
 
 
 @dataclass(frozen=True)
@@ -49,53 +45,6 @@ class ESPhenotypes:
     def sizes(self) -> tuple[np.ndarray, np.ndarray]:
         """(hidden nodes, connections) of every phenotype."""
         return self.batch.sizes()
-
-
-class CPPNQuery:
-    """Runs a population's CPPNs on batches of (genome, source, target) queries."""
-
-    def __init__(self, cppns: Sequence[Genome], params: ESParams) -> None:
-        for genome in cppns:
-            check_cppn(genome, params)
-        self.bounds = list(range(0, len(cppns), GENOMES_PER_MODULE)) + [len(cppns)]
-        self.modules = [NeatPopulationModule(cppns[lo:hi], dtype=torch.float64)
-                        for lo, hi in zip(self.bounds, self.bounds[1:])]
-        if any(module.is_recurrent for module in self.modules):
-            genome = next(g for g in cppns if g.is_recurrent())
-            raise ValueError(f"CPPN genome {genome.id} is recurrent; ES-HyperNEAT queries feed-forward CPPNs")
-        self.output = params.cppn_output
-        self.queries = 0
-
-    def __call__(self, genome: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        """Raw weight output of CPPN ``genome[k]`` at ``(src[k], dst[k])`` for every k."""
-        self.queries += len(genome)
-        order = None if (np.diff(genome) >= 0).all() else np.argsort(genome, kind="stable")
-        owner, points = (genome, np.concatenate([src, dst], axis=1)) if order is None else (
-            genome[order], np.concatenate([src[order], dst[order]], axis=1))
-        counts = np.bincount(owner, minlength=self.bounds[-1])
-        place = np.arange(len(owner)) - row_offsets(counts)[owner]
-        out = np.empty(len(owner))
-        for lo, hi, module in zip(self.bounds, self.bounds[1:], self.modules):
-            first, last = np.searchsorted(owner, [lo, hi])
-            width = int(counts[lo:hi].max(initial=0))
-            for column in range(0, width, COLUMNS_PER_PASS):
-                mine = slice(first, last)
-                if width > COLUMNS_PER_PASS:
-                    mine = first + np.flatnonzero((place[mine] >= column) & (place[mine] < column + COLUMNS_PER_PASS))
-                out[mine] = self._run(module, owner[mine] - lo, place[mine] - column, points[mine],
-                                      min(width - column, COLUMNS_PER_PASS))
-        if order is None:
-            return out
-        result = np.empty(len(out))
-        result[order] = out
-        return result
-
-    def _run(self, module: NeatPopulationModule, rows: np.ndarray, columns: np.ndarray, points: np.ndarray,
-             width: int) -> np.ndarray:
-        """One forward pass: query ``k`` goes to genome ``rows[k]`` of ``module``, padded column ``columns[k]``."""
-        padded = np.zeros((module.num_genomes, 4, width))  # the layout the module reads: (genomes, 4, points)
-        padded[rows, :, columns] = points
-        return module(torch.from_numpy(padded).permute(0, 2, 1))[rows, columns, self.output].numpy()
 
 
 class _Codes:
@@ -149,47 +98,63 @@ class _Edges:
 
 def decode(cppns: Sequence[Genome], inputs: np.ndarray, outputs: np.ndarray, params: ESParams) -> ESPhenotypes:
     """The ES-HyperNEAT phenotype of every CPPN genome (``inputs``/``outputs``: checked ``(n, 2)`` points)."""
-    query = CPPNQuery(cppns, params)
-    codes = _Codes(inputs, outputs, params)
-    num_genomes = len(cppns)
+    stage = _Stage(CPPNProgram.from_genomes(cppns, params), _Codes(inputs, outputs, params), params)
+    codes, num_genomes = stage.codes, len(cppns)
     every = np.arange(num_genomes)
     capped = np.zeros(num_genomes, dtype=bool)
-    found = [_stage(query, np.repeat(every, len(inputs)), np.tile(inputs, (num_genomes, 1)),
-                    np.tile(np.arange(len(inputs)), num_genomes), True, codes, params)]
+    found = [stage(np.repeat(every, len(inputs)), np.tile(inputs, (num_genomes, 1)),
+                   np.tile(np.arange(len(inputs)), num_genomes), True)]
     hidden, unexplored = _admit(np.zeros(0, dtype=np.int64), found[-1].dst, codes, params, capped)
     for _ in range(params.iteration_level):
         owner, code = np.divmod(unexplored, codes.span)
-        found.append(_stage(query, owner, codes.point(code), code, True, codes, params))
+        found.append(stage(owner, codes.point(code), code, True))
         hidden, unexplored = _admit(hidden, found[-1].dst, codes, params, capped)
-    found.append(_stage(query, np.repeat(every, len(outputs)), np.tile(outputs, (num_genomes, 1)),
-                        np.tile(np.arange(len(outputs)) + len(inputs), num_genomes), False, codes, params))
+    found.append(stage(np.repeat(every, len(outputs)), np.tile(outputs, (num_genomes, 1)),
+                       np.tile(np.arange(len(outputs)) + len(inputs), num_genomes), False))
     return _phenotypes(cppns, _on_paths(_joined(found, hidden, codes), codes), hidden, codes, params, capped,
-                       query.queries)
+                       stage.queries)
 
 
-def _stage(query: CPPNQuery, genome: np.ndarray, points: np.ndarray, fixed: np.ndarray, outgoing: bool,
-           codes: _Codes, params: ESParams) -> _Edges:
-    """The connections out of (or into) each of ``points`` (of ``genome``, with codes ``fixed``) as node
-    keys: the other end, a quadtree point, is looked up."""
-    found = explore(query, Trees(genome, points, outgoing), params)
-    base = found.genome * codes.span
-    if outgoing:
-        return _Edges(base + fixed[found.tree], base + codes.code(found.dst), found.weight)
-    return _Edges(base + codes.code(found.src), base + fixed[found.tree], found.weight)
+@dataclass
+class _Stage:
+    """Explores trees of the population's CPPNs and counts the queries."""
+
+    program: CPPNProgram
+    codes: _Codes
+    params: ESParams
+    queries: int = 0
+
+    def __call__(self, genome: np.ndarray, points: np.ndarray, fixed: np.ndarray, outgoing: bool) -> _Edges:
+        """The connections out of (or into) each of ``points`` (of ``genome``, with codes ``fixed``) as node
+        keys: the other end, a quadtree point, is looked up."""
+        found, asked = explore(self.program, Trees(genome, points, outgoing), self.params)
+        self.queries += asked
+        base = found.genome * self.codes.span
+        if outgoing:
+            return _Edges(base + fixed[found.tree], base + self.codes.code(found.dst), found.weight)
+        return _Edges(base + self.codes.code(found.src), base + fixed[found.tree], found.weight)
 
 
 def _admit(hidden: np.ndarray, targets: np.ndarray, codes: _Codes, params: ESParams,
            capped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Admit the new hidden keys among ``targets`` (each genome's in (y, x) order, up to ``max_hidden``);
     the hidden keys sorted, and the ones just admitted."""
-    new = np.unique(targets[targets % codes.span >= codes.ends])
+    new = _distinct(targets[targets % codes.span >= codes.ends])
     new = new[~_member(new, hidden)]
     owner = new // codes.span
     have = np.bincount(hidden // codes.span, minlength=len(capped))
     rank = np.arange(len(new)) - row_offsets(np.bincount(owner, minlength=len(capped)))[owner]
     admitted = rank < np.maximum(params.max_hidden - have[owner], 0)
     capped[owner[~admitted]] = True
-    return np.union1d(hidden, new[admitted]), new[admitted]
+    return np.sort(np.concatenate([hidden, new[admitted]])), new[admitted]
+
+
+def _distinct(keys: np.ndarray) -> np.ndarray:
+    """The distinct values of ``keys``, sorted (one sort: ``np.unique`` hashes, and is far slower on these)."""
+    ordered = np.sort(keys)
+    first = np.ones(len(ordered), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    return ordered[first]
 
 
 def _member(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
@@ -207,17 +172,20 @@ def _joined(found: list[_Edges], hidden: np.ndarray, codes: _Codes) -> _Edges:
     src_code, dst_code = src % codes.span, dst % codes.span
     keep = ((src_code < codes.num_inputs) | ((src_code >= codes.ends) & _member(src, hidden))) & (
         ((dst_code >= codes.num_inputs) & (dst_code < codes.ends)) | ((dst_code >= codes.ends) & _member(dst, hidden)))
-    src, dst, weight = src[keep], dst[keep], weight[keep]
-    order = np.lexsort((dst, src))
-    src, dst, weight = src[order], dst[order], weight[order]
-    first = np.ones(len(src), dtype=bool)
-    first[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
-    return _Edges(src[first], dst[first], weight[first])
+    pair = src[keep] * codes.span + dst_code[keep]  # both ends are of one genome: orders as (source, target)
+    order = np.argsort(pair, kind="stable")
+    pair = pair[order]
+    first = np.ones(len(pair), dtype=bool)
+    first[1:] = pair[1:] != pair[:-1]
+    order = np.flatnonzero(keep)[order[first]]
+    return _Edges(src[order], dst[order], weight[order])
 
 
 def _on_paths(edges: _Edges, codes: _Codes) -> _Edges:
     """The connections between nodes that lie on a path from an input to an output of their genome."""
-    nodes, index = np.unique(np.concatenate([edges.src, edges.dst]), return_inverse=True)
+    ends = np.concatenate([edges.src, edges.dst])
+    nodes = _distinct(ends)
+    index = np.searchsorted(nodes, ends)
     src, dst = index[:len(edges.src)], index[len(edges.src):]
     node_code = nodes % codes.span
     forward = _reached(src, dst, node_code < codes.num_inputs)
@@ -235,7 +203,7 @@ def _reached(src: np.ndarray, dst: np.ndarray, start: np.ndarray) -> np.ndarray:
     frontier = np.flatnonzero(start)
     while len(frontier):
         entries, _ = ragged_index(offsets, frontier)
-        step = np.unique(dst[order[entries]])
+        step = _distinct(dst[order[entries]])
         frontier = step[~reached[step]]
         reached[frontier] = True
     return reached
@@ -245,7 +213,7 @@ def _phenotypes(cppns: Sequence[Genome], edges: _Edges, hidden: np.ndarray, code
                 capped: np.ndarray, queries: int) -> ESPhenotypes:
     """Number the kept hidden nodes per genome and lay the phenotypes out as a ``GenomeBatch``."""
     n = len(cppns)
-    kept = np.intersect1d(hidden, np.concatenate([edges.src, edges.dst]))
+    kept = hidden[_member(hidden, _distinct(np.concatenate([edges.src, edges.dst])))]
     kept_owner = kept // codes.span
     hidden_start = row_offsets(np.bincount(kept_owner, minlength=n))
     new_id = codes.ends + np.arange(len(kept)) - hidden_start[kept_owner]
