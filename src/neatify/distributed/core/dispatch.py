@@ -71,15 +71,16 @@ class Dispatcher:
         return outcome
 
     # --- workers come and go ---
-    def add(self, connection: Connection, worker_id: str, capacity: int, now: float, actions: list[Action]) -> None:
-        """A worker registered on ``connection``: it takes work at once."""
-        worker = connection.worker = Worker(connection, worker_id, capacity)
+    def add(self, connection: Connection, worker_id: str, capacity: int, now: float, actions: list[Action],
+            cores: int = 1) -> None:
+        """A worker registered on ``connection`` (feeding ``cores`` evaluator processes): it takes work at once."""
+        worker = connection.worker = Worker(connection, worker_id, capacity, cores=cores)
         self.workers[worker_id] = worker
         self.lost.pop(worker_id, None)
-        self._share.add(None)
+        self._share.add(None, cores)
         self._place(worker)
-        logger.info("worker %s registered from %s (capacity %d); %d worker(s) connected", worker_id,
-                    connection.address, capacity, len(self.workers))
+        logger.info("worker %s registered from %s (capacity %d, %d core(s)); %d worker(s) connected", worker_id,
+                    connection.address, capacity, cores, len(self.workers))
         self._plan(now, actions)
 
     def drop(self, worker: Worker, reason: str, now: float, actions: list[Action], suspect: int | None = None) -> None:
@@ -162,7 +163,7 @@ class Dispatcher:
         turnaround = max(now - batch.started, 1e-6)
         old, worker.speed = worker.speed, smoothed(worker.speed, len(batch) / turnaround)
         if worker.counted:
-            self._share.replace(old, worker.speed)
+            self._share.replace(old, worker.speed, worker.cores)
         worker.pace.observe(len(batch), elapsed, turnaround, batch.ahead)
         worker.batches.remove(batch)
         for waiting in worker.batches:  # the one sent ahead is being evaluated from now on
@@ -177,15 +178,14 @@ class Dispatcher:
             self._uncount(worker)
         elif not worker.counted:
             worker.counted = True
-            self._share.add(worker.speed)
+            self._share.add(worker.speed, worker.cores)
         _mark(self._idle, worker, not late and not worker.batches)
-        _mark(self._open, worker, not late and len(worker.batches) == 1
-              and not worker.pace.amortised(len(worker.batches[0])))
+        _mark(self._open, worker, not late and _may_take_more(worker))
 
     def _uncount(self, worker: Worker) -> None:
         if worker.counted:
             worker.counted = False
-            self._share.remove(worker.speed)
+            self._share.remove(worker.speed, worker.cores)
 
     def _recover(self, batch: SentBatch, why: str) -> None:
         """Re-queue a batch of the running generation, or fail it without fault tolerance."""
@@ -269,8 +269,9 @@ class Dispatcher:
         job = running.job
         while job.queued and (self._idle or self._open) and not job.finished:
             worker = next(iter(self._idle or self._open))
-            size = batch_size(job.waiting, worker.capacity, self._share.share(worker.speed),
-                              self.config.batch_size_per_worker, worker.pace.floor(worker.capacity))
+            cores, limit = worker.cores, worker.capacity * worker.cores
+            size = batch_size(job.waiting, limit, self._share.share(worker.speed, cores),
+                              self.config.batch_size_per_worker * cores, worker.pace.floor(limit))
             rows = job.take(size)
             if not rows.size:
                 break
@@ -313,6 +314,15 @@ class Dispatcher:
         for genome_id in job.quarantined:
             fitness[genome_id] = float(self.config.error_fitness)  # type: ignore[arg-type]
         self._outcome = Outcome(job, fitness, job.behaviours)
+
+
+def _may_take_more(worker: Worker) -> bool:
+    """Whether a worker holding batches may be sent one more ahead: while it holds no more than ``cores`` of them
+    and its genomes in hand would leave a core idle or not amortise its round trip (``Pace.amortised``)."""
+    if not worker.batches or len(worker.batches) > worker.cores:
+        return False
+    held = worker.held
+    return held < worker.cores or not worker.pace.amortised(held)
 
 
 def _mark(members: dict[Worker, None], worker: Worker, member: bool) -> None:

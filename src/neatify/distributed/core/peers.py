@@ -58,11 +58,20 @@ class Worker:
     worker_id: str
     capacity: int
     batches: list[SentBatch] = field(default_factory=list)
-    """Its batches out, oldest first: at most two, the second sent ahead while the first is evaluated."""
+    """Its batches out, oldest first: at most ``cores`` + 1, those after the first sent ahead while it is evaluated."""
     speed: float | None = None
     pace: Pace = field(default_factory=Pace)
     counted: bool = True
     """Whether it is in the speed share: not while it sits on a timed-out batch."""
+    cores: int = 1
+    """Evaluator processes behind its one connection (its registration's ``cores``): it counts as that many
+    workers in the speed share, its batches may be ``cores`` times ``capacity``, and it may hold up to ``cores`` + 1
+    batches at once."""
+
+    @property
+    def held(self) -> int:
+        """Genomes in its batches out."""
+        return sum(len(batch) for batch in self.batches)
 
 
 class Peers:

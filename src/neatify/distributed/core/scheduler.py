@@ -260,37 +260,40 @@ class GenerationJob:
 class SpeedShare:
     """Running sums over the workers that can take work: O(1) per change, no rescans.
 
-    A worker not yet measured counts as the mean of the measured ones (1.0 when none is).
+    A worker counts with its ``cores`` (evaluator processes); one not yet measured counts as that many cores of
+    the mean speed per core of the measured ones (1.0 when none is).
     """
 
     def __init__(self) -> None:
         self._known_sum = 0.0
         self._known = 0
+        """Cores of the measured workers."""
         self._unknown = 0
+        """Cores of the workers not measured yet."""
 
-    def add(self, speed: float | None) -> None:
+    def add(self, speed: float | None, cores: int = 1) -> None:
         if speed:
             self._known_sum += speed
-            self._known += 1
+            self._known += cores
         else:
-            self._unknown += 1
+            self._unknown += cores
 
-    def remove(self, speed: float | None) -> None:
+    def remove(self, speed: float | None, cores: int = 1) -> None:
         if speed:
-            self._known -= 1
+            self._known -= cores
             self._known_sum = self._known_sum - speed if self._known else 0.0
         else:
-            self._unknown -= 1
+            self._unknown -= cores
 
-    def replace(self, old: float | None, new: float | None) -> None:
-        self.remove(old)
-        self.add(new)
+    def replace(self, old: float | None, new: float | None, cores: int = 1) -> None:
+        self.remove(old, cores)
+        self.add(new, cores)
 
-    def share(self, speed: float | None) -> float:
-        """The fraction of the queued genomes a worker of ``speed`` deserves."""
+    def share(self, speed: float | None, cores: int = 1) -> float:
+        """The fraction of the queued genomes a worker of ``speed`` (unmeasured: of ``cores``) deserves."""
         default = self._known_sum / self._known if self._known else 1.0
         total = self._known_sum + default * self._unknown
-        return (speed or default) / total if total > 0 else 1.0
+        return (speed or default * cores) / total if total > 0 else 1.0
 
 
 OVERHEAD_SHARE = 0.15

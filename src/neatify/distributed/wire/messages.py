@@ -105,6 +105,9 @@ class WorkerRegistration(Message):
     proof: Proof | None = None
     epoch: Count | None = None
     """The highest epoch of a master this worker has served (absent: 0)."""
+    cores: Positive | None = None
+    """Evaluator processes this one connection feeds (absent: 1): the master gives it work for that many, and
+    ``capacity`` genomes per batch for each of them."""
 
 
 @message(MessageType.REGISTRATION_ACK)
