@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import threading
 
@@ -88,20 +89,51 @@ def _stop(proc) -> None:
         proc.wait(timeout=20)
 
 
+def _evaluator_pids(log: str) -> dict[int, int]:
+    """Evaluator number -> pid of the evaluators a worker logged it started (the latest of each number)."""
+    return {int(number): int(pid) for number, pid in re.findall(r"evaluator (\d+) started \(pid (\d+)\)", log)}
+
+
+def _run_with_one_worker(procs: Processes, port: int, out) -> tuple:
+    """A master of 12 generations and one supervised worker of two evaluator processes, registered."""
+    master = procs.start("master", str(HERE / "distributed_helpers.py"), "master", "--port", str(port),
+                         "--min-workers", "1", "--pop-size", "40", "--generations", "12", "--out", str(out))
+    supervisor = _supervisor(procs, port, "--processes", "2", "-v")
+    wait_until(lambda: procs.log(master).count("registered from") == 1 and len(_evaluator_pids(
+        procs.log(supervisor))) == 2, 60, "one worker of two evaluators")
+    return master, supervisor
+
+
 @pytest.mark.slow
-def test_supervised_workers_serve_a_run_identical_to_local_and_a_killed_one_is_restarted(tmp_path):
+def test_one_worker_of_two_evaluators_equals_the_local_run_and_a_killed_evaluator_is_replaced_unseen(tmp_path):
     port, out = free_port(), tmp_path / "state.json"
     with Processes(tmp_path) as procs:
-        master = procs.start("master", str(HERE / "distributed_helpers.py"), "master", "--port", str(port),
-                             "--min-workers", "2", "--pop-size", "40", "--generations", "12", "--out", str(out))
-        supervisor = _supervisor(procs, port, "--processes", "2")
+        master, supervisor = _run_with_one_worker(procs, port, out)
         try:
-            wait_until(lambda: procs.log(master).count("registered from") == 2, 60, "2 supervised workers")
-            victim = sorted(children_of(supervisor.pid))[0]
+            assert "2 core(s)" in procs.log(master)
+            victim = _evaluator_pids(procs.log(supervisor))[1]
             os.kill(victim, signal.SIGKILL)
-            wait_until(lambda: procs.log(master).count("registered from") == 3, 60, "the killed worker to return")
             assert master.wait(timeout=120) == 0, procs.log(master)
-            assert supervisor.wait(timeout=30) == 0, procs.log(supervisor)  # every worker exited 0: it ends
+            assert supervisor.wait(timeout=30) == 0, procs.log(supervisor)
+        finally:
+            _stop(supervisor)
+        log, master_log = procs.log(supervisor), procs.log(master)
+    assert f"evaluator 1 (pid {victim}) killed by SIGKILL" in log and _evaluator_pids(log)[1] != victim
+    assert master_log.count("registered from") == 1 and " lost " not in master_log  # a slower worker, not a lost one
+    assert json.loads(out.read_text()) == local_state(40, 0, 12)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_process_is_restarted_by_its_supervisor_and_the_run_equals_local(tmp_path):
+    port, out = free_port(), tmp_path / "state.json"
+    with Processes(tmp_path) as procs:
+        master, supervisor = _run_with_one_worker(procs, port, out)
+        try:
+            (victim,) = children_of(supervisor.pid)
+            os.kill(victim, signal.SIGKILL)
+            wait_until(lambda: procs.log(master).count("registered from") == 2, 60, "the killed worker to return")
+            assert master.wait(timeout=120) == 0, procs.log(master)
+            assert supervisor.wait(timeout=30) == 0, procs.log(supervisor)  # the worker exited 0: it ends
         finally:
             _stop(supervisor)
         log = procs.log(supervisor)
@@ -109,19 +141,30 @@ def test_supervised_workers_serve_a_run_identical_to_local_and_a_killed_one_is_r
     assert json.loads(out.read_text()) == local_state(40, 0, 12)
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, children first."""
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for parent in frontier for child in children_of(parent)]
+        found += children
+        frontier = children
+    return found
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_to_the_supervisor_leaves_no_process(tmp_path, signum, status):
     with Processes(tmp_path) as procs:
-        supervisor = _supervisor(procs, free_port(), "--processes", "2")  # no master: the workers keep retrying
+        supervisor = _supervisor(procs, free_port(), "--processes", "2", "-v")  # no master: the worker keeps retrying
         try:
-            wait_until(lambda: len(children_of(supervisor.pid)) == 2, 30, "2 worker processes")
-            workers = children_of(supervisor.pid)
+            wait_until(lambda: len(_evaluator_pids(procs.log(supervisor))) == 2, 30, "the worker's 2 evaluators")
+            processes = _descendants(supervisor.pid)
+            assert len(children_of(supervisor.pid)) == 1 and len(processes) >= 3  # the worker and its evaluators
             supervisor.send_signal(signum)
             assert supervisor.wait(timeout=30) == status
         finally:
             _stop(supervisor)
-    wait_until(lambda: not any(alive(pid) for pid in workers), 5, "the worker processes to end")
+    wait_until(lambda: not any(alive(pid) for pid in processes), 5, "the worker and its evaluators to end")
 
 
 def _info(port: int, epoch: int = 0) -> SchedulerInfo:

@@ -158,36 +158,43 @@ def test_error_fitness_from_the_command_line_finishes_the_run(procs, project):
 # --- item 6: the supervisor ends with the run ---
 
 def _supervised_run(procs: Processes, project: Path, fitness: str):
-    """A master whose batch held by a stuck child is re-sent after 1 s, and a supervisor of 2 children."""
+    """A master whose batch held by a stuck worker is re-sent after 1 s, and two supervisors of one worker each."""
     run = master(procs, project, "--min-workers", "2", "--task-timeout", "1", "--generations", "1")
-    supervisor = worker(procs, project, "sup", fitness, "--master-port", str(port_of(procs, run)), "--processes", "2",
-                        "-v")
-    return run, supervisor
+    port = str(port_of(procs, run))
+    return run, [worker(procs, project, name, fitness, "--master-port", port, "--processes", "1", "-v")
+                 for name in ("sup-a", "sup-b")]
+
+
+def _stop_all(supervisors) -> None:
+    for supervisor in supervisors:
+        stop(supervisor)
 
 
 @pytest.mark.slow
 def test_a_child_crashing_after_the_master_is_gone_is_not_restarted_and_the_supervisor_exits_0(procs, project):
-    run, supervisor = _supervised_run(procs, project, "crash_after_the_master")
+    run, supervisors = _supervised_run(procs, project, "crash_after_the_master")
     try:
         assert run.wait(timeout=60) == 0, procs.errors(run)
         (project / "master-gone").touch()
-        assert supervisor.wait(timeout=30) == 0, procs.errors(supervisor)
+        for supervisor in supervisors:
+            assert supervisor.wait(timeout=30) == 0, procs.errors(supervisor)
     finally:
-        stop(supervisor)
-    err = procs.errors(supervisor)
+        _stop_all(supervisors)
+    err = "".join(procs.errors(supervisor) for supervisor in supervisors)
     assert "status 3 after the master shut the workers down" in err, err
     assert "restarting it" not in err
 
 
 @pytest.mark.slow
 def test_a_child_stuck_in_its_fitness_after_the_master_is_gone_does_not_keep_the_supervisor(procs, project):
-    run, supervisor = _supervised_run(procs, project, "hang")
+    run, supervisors = _supervised_run(procs, project, "hang")
     try:
         assert run.wait(timeout=60) == 0, procs.errors(run)
-        assert supervisor.wait(timeout=40) == 0, procs.errors(supervisor)
+        for supervisor in supervisors:
+            assert supervisor.wait(timeout=40) == 0, procs.errors(supervisor)
     finally:
-        stop(supervisor)
-    assert "the fitness function has not returned; exiting" in procs.errors(supervisor)
+        _stop_all(supervisors)
+    assert "the fitness function has not returned; exiting" in "".join(procs.errors(s) for s in supervisors)
 
 
 LATE_FITNESS_MODULE = """
@@ -223,7 +230,7 @@ def test_a_lone_supervised_child_that_crashed_before_the_end_is_told_the_run_is_
                      port, "--processes", "1")
     helper = worker(procs, project, "w", "fitness", "--master-port", port)
     try:
-        wait_until(lambda: "lost shortly before the end (sup-1)" in procs.log(run) + procs.errors(run), 60,
+        wait_until(lambda: "lost shortly before the end (sup)" in procs.log(run) + procs.errors(run), 60,
                    "the master to wait for the crashed child")
         (project / "master-ended").touch()
         assert supervisor.wait(timeout=60) == 0, procs.errors(supervisor)
