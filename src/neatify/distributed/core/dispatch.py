@@ -7,6 +7,7 @@ sets, and the speed share of the guided batch sizes is kept in running sums (``s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,9 @@ from neatify.distributed.config import DistributedConfig
 from neatify.distributed.core.actions import Action, Send
 from neatify.distributed.core.events import Outcome
 from neatify.distributed.core.peers import Connection, Peers, Worker, logger
-from neatify.distributed.core.scheduler import GenerationJob, SentBatch, SpeedShare, batch_size, smoothed
+from neatify.distributed.core.scheduler import (
+    STARVING_SHARE, GenerationJob, SentBatch, SpeedShare, batch_size, smoothed,
+)
 from neatify.distributed.errors import (
     DistributedError, ProtocolError, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout,
 )
@@ -159,14 +162,19 @@ class Dispatcher:
         self._plan(now, actions)
 
     def _measure(self, worker: Worker, batch: SentBatch, elapsed: float, now: float) -> None:
-        """Take a reported batch off ``worker``, and its speed and pace from how long the batch took."""
+        """Take a reported batch off ``worker``, and its speed and pace from how long the batch took (a batch of
+        fewer genomes than the worker's cores counted as one genome per core: it took as long)."""
         turnaround = max(now - batch.started, 1e-6)
-        old, worker.speed = worker.speed, smoothed(worker.speed, len(batch) / turnaround)
+        size = max(len(batch), worker.cores)
+        alone = worker.cores == 1  # a worker of several cores evaluates its batches side by side, not in turn
+        worker.reported += len(batch)
+        rate = size / turnaround if alone else worker.reported / max(now - worker.busy_since, 1e-6)
+        old, worker.speed = worker.speed, smoothed(worker.speed, rate)
         if worker.counted:
             self._share.replace(old, worker.speed, worker.cores)
-        worker.pace.observe(len(batch), elapsed, turnaround, batch.ahead)
+        worker.pace.observe(size, elapsed, turnaround, batch.ahead and alone)
         worker.batches.remove(batch)
-        for waiting in worker.batches:  # the one sent ahead is being evaluated from now on
+        for waiting in worker.batches if alone else ():  # the one sent ahead is being evaluated from now on
             waiting.started = max(waiting.started, now)
         self._place(worker)
 
@@ -270,13 +278,23 @@ class Dispatcher:
         while job.queued and (self._idle or self._open) and not job.finished:
             worker = next(iter(self._idle or self._open))
             cores, limit = worker.cores, worker.capacity * worker.cores
-            size = batch_size(job.waiting, limit, self._share.share(worker.speed, cores),
-                              self.config.batch_size_per_worker * cores, worker.pace.floor(limit))
+            waiting, share = job.waiting, self._share.share(worker.speed, cores)
+            first = worker.generation != job.generation
+            fair = math.ceil((len(job.genomes) if first else waiting) * min(share, 1.0))
+            # its share of the generation (of the genomes left, after its first batch of it) rather than none, unless
+            # the overhead outweighs that; a genome for each core at least
+            pace = worker.pace
+            floor = max(min(pace.floor(limit), max(pace.floor(limit, STARVING_SHARE), fair)), min(cores, limit))
+            worker.generation = job.generation
+            size = batch_size(waiting, limit, share, self.config.batch_size_per_worker * cores, floor)
             rows = job.take(size)
             if not rows.size:
                 break
+            if not worker.batches:
+                worker.busy_since, worker.reported = now, 0
             self._next_batch_id += 1
-            batch = SentBatch(self._next_batch_id, job, rows, job.ids(rows), now, ahead=bool(worker.batches))
+            batch = SentBatch(self._next_batch_id, job, rows, job.ids(rows), now, ahead=bool(worker.batches),
+                              whole=size >= fair)
             worker.batches.append(batch)
             job.batches_sent += 1
             self._place(worker)
@@ -317,12 +335,13 @@ class Dispatcher:
 
 
 def _may_take_more(worker: Worker) -> bool:
-    """Whether a worker holding batches may be sent one more ahead: while it holds no more than ``cores`` of them
-    and its genomes in hand would leave a core idle or not amortise its round trip (``Pace.amortised``)."""
-    if not worker.batches or len(worker.batches) > worker.cores:
+    """Whether a worker holding batches may be sent one more ahead: one batch that does not amortise its round trip
+    (``Pace.amortised``) nor holds its whole share, or, up to ``cores`` batches, fewer genomes in hand than cores."""
+    count = len(worker.batches)
+    if not count or count > worker.cores:
         return False
-    held = worker.held
-    return held < worker.cores or not worker.pace.amortised(held)
+    first = worker.batches[0]
+    return worker.held < worker.cores or (count == 1 and not first.whole and not worker.pace.amortised(len(first)))
 
 
 def _mark(members: dict[Worker, None], worker: Worker, member: bool) -> None:

@@ -63,6 +63,12 @@ class Worker:
     pace: Pace = field(default_factory=Pace)
     counted: bool = True
     """Whether it is in the speed share: not while it sits on a timed-out batch."""
+    generation: int = -1
+    """The generation of the last batch sent to it."""
+    busy_since: float = 0.0
+    """When it last went from holding no batch to holding one."""
+    reported: int = 0
+    """Genomes it reported since: its throughput over that time is the speed of a worker of several cores."""
     cores: int = 1
     """Evaluator processes behind its one connection (its registration's ``cores``): it counts as that many
     workers in the speed share, its batches may be ``cores`` times ``capacity``, and it may hold up to ``cores`` + 1

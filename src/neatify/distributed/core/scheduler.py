@@ -36,6 +36,8 @@ class SentBatch:
     timed_out: bool = False
     ahead: bool = False
     """Sent while its worker still held another batch (prefetched): it waits there behind that one."""
+    whole: bool = False
+    """It holds its worker's whole share of the generation: no batch goes ahead to hide its round trip."""
     started: float = field(init=False)
     """When its evaluation began, as far as the master knows: sent, or the report of the batch ahead of it."""
 
@@ -298,6 +300,9 @@ class SpeedShare:
 
 OVERHEAD_SHARE = 0.15
 """The most a batch's fixed cost (round trip, coding, the master's handling) may weigh against its evaluation time."""
+STARVING_SHARE = 0.5
+"""The most it may weigh before a worker is rather left without work: a batch of a worker's share of the
+generation whose overhead stays within this is sent, smaller than ``OVERHEAD_SHARE`` asks (every worker busy)."""
 SMOOTHING = 0.5
 """Weight of the past in a worker's running measurements (the newest batch gets the rest)."""
 
@@ -380,12 +385,12 @@ class Pace:
             self.rate = smoothed(self.rate, genomes / max(elapsed, genomes * LEAST_COST))
             self.overhead = smoothed(self.overhead, turnaround - elapsed)
 
-    def floor(self, limit: int) -> int:
-        """The fewest genomes (at most ``limit``) whose evaluation outweighs the overhead by 1 / OVERHEAD_SHARE;
+    def floor(self, limit: int, share: float = OVERHEAD_SHARE) -> int:
+        """The fewest genomes (at most ``limit``) whose evaluation outweighs the overhead by 1 / ``share``;
         1 until measured."""
         if not self.rate or self.overhead is None:
             return 1
-        return max(1, math.ceil(min(self.overhead * self.rate / OVERHEAD_SHARE, limit)))
+        return max(1, math.ceil(min(self.overhead * self.rate / share, limit)))
 
     def amortised(self, genomes: int) -> bool:
         """Whether a batch of ``genomes`` keeps the overhead within OVERHEAD_SHARE of its evaluation (unknown:
@@ -400,8 +405,10 @@ def batch_size(waiting: int, capacity: int, share: float, fixed: int, floor: int
     the worker gets half of its ``share`` of the ``waiting`` (queued) genomes, its share being its speed over the
     summed speed of the workers that can take work (see ``SpeedShare``), so batches shrink toward
     the end of a generation and fast workers take more; but never fewer than ``floor`` (``Pace.floor``:
-    enough to amortise the worker's measured per-batch overhead), capacity and waiting genomes allowing.
+    enough to amortise the worker's measured per-batch overhead), capacity and waiting genomes allowing; and the
+    last genomes rather than leave fewer than ``floor`` behind.
     """
     if fixed > 0:
         return max(1, min(fixed, capacity, waiting))
-    return max(1, min(capacity, waiting, max(floor, math.ceil(waiting * min(share, 1.0) / 2))))
+    size = max(1, min(capacity, waiting, max(floor, math.ceil(waiting * min(share, 1.0) / 2))))
+    return min(capacity, waiting) if waiting - size < floor else size  # no remainder smaller than a floor
