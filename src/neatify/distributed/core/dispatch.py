@@ -16,9 +16,7 @@ from neatify.distributed.config import DistributedConfig
 from neatify.distributed.core.actions import Action, Send
 from neatify.distributed.core.events import Outcome
 from neatify.distributed.core.peers import Connection, Peers, Worker, logger
-from neatify.distributed.core.scheduler import (
-    STARVING_SHARE, GenerationJob, SentBatch, SpeedShare, batch_size, smoothed,
-)
+from neatify.distributed.core.scheduler import GenerationJob, SentBatch, SpeedShare, batch_size, smoothed
 from neatify.distributed.errors import (
     DistributedError, ProtocolError, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout,
 )
@@ -282,9 +280,9 @@ class Dispatcher:
             first = worker.generation != job.generation
             fair = math.ceil((len(job.genomes) if first else waiting) * min(share, 1.0))
             # its share of the generation (of the genomes left, after its first batch of it) rather than none, unless
-            # the overhead outweighs that; a genome for each core at least
-            pace = worker.pace
-            floor = max(min(pace.floor(limit), max(pace.floor(limit, STARVING_SHARE), fair)), min(cores, limit))
+            # the overhead outweighs that (``Pace.starves``); a genome for each core at least
+            floor = worker.pace.floor(limit)
+            floor = max(floor if worker.pace.starves(fair) else min(floor, fair), min(cores, limit))
             worker.generation = job.generation
             size = batch_size(waiting, limit, share, self.config.batch_size_per_worker * cores, floor)
             rows = job.take(size)

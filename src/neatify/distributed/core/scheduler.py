@@ -300,9 +300,11 @@ class SpeedShare:
 
 OVERHEAD_SHARE = 0.15
 """The most a batch's fixed cost (round trip, coding, the master's handling) may weigh against its evaluation time."""
-STARVING_SHARE = 0.5
-"""The most it may weigh before a worker is rather left without work: a batch of a worker's share of the
-generation whose overhead stays within this is sent, smaller than ``OVERHEAD_SHARE`` asks (every worker busy)."""
+STARVING_SHARE = 1.0
+"""The most it may weigh against a batch's whole turnaround before a worker is rather left without work: a batch of
+a worker's share of the generation whose overhead is within this is sent, smaller than ``OVERHEAD_SHARE`` asks, so
+that every worker is busy; an overhead larger than that is the master's own queue (a fitness too fast for the
+workers it has), which fewer, larger batches shorten."""
 SMOOTHING = 0.5
 """Weight of the past in a worker's running measurements (the newest batch gets the rest)."""
 
@@ -391,6 +393,15 @@ class Pace:
         if not self.rate or self.overhead is None:
             return 1
         return max(1, math.ceil(min(self.overhead * self.rate / share, limit)))
+
+    def starves(self, genomes: int) -> bool:
+        """Whether a batch of ``genomes`` would rather not be sent at all: its overhead outweighs STARVING_SHARE times
+        its turnaround, counted at the mean turnaround per genome of this worker's batches (which includes the
+        overhead: so a slow fitness never starves a worker, however noisy the fit of its cost)."""
+        fit = self.fit
+        if self.overhead is None or fit.size <= 0:
+            return False
+        return self.overhead > STARVING_SHARE * genomes * fit.time / fit.size
 
     def amortised(self, genomes: int) -> bool:
         """Whether a batch of ``genomes`` keeps the overhead within OVERHEAD_SHARE of its evaluation (unknown:
