@@ -277,12 +277,13 @@ class Dispatcher:
             worker = next(iter(self._idle or self._open))
             cores, limit = worker.cores, worker.capacity * worker.cores
             waiting, share = job.waiting, self._share.share(worker.speed, cores)
-            first = worker.generation != job.generation
-            fair = math.ceil((len(job.genomes) if first else waiting) * min(share, 1.0))
-            # its share of the generation (of the genomes left, after its first batch of it) rather than none, unless
-            # the overhead outweighs that (``Pace.starves``); a genome for each core at least
+            fair = math.ceil(len(job.genomes) * min(share, 1.0))
+            # its first batch of a generation no larger than its share of it rather than none, unless the overhead
+            # outweighs that (``Pace.starves``); a genome for each core at least
             floor = worker.pace.floor(limit)
-            floor = max(floor if worker.pace.starves(fair) else min(floor, fair), min(cores, limit))
+            if worker.generation != job.generation and not worker.pace.starves(fair):
+                floor = min(floor, fair)
+            floor = max(floor, min(cores, limit))
             worker.generation = job.generation
             size = batch_size(waiting, limit, share, self.config.batch_size_per_worker * cores, floor)
             rows = job.take(size)
