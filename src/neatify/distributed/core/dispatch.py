@@ -278,13 +278,10 @@ class Dispatcher:
             cores, limit = worker.cores, worker.capacity * worker.cores
             waiting, share = job.waiting, self._share.share(worker.speed, cores)
             fair = math.ceil(len(job.genomes) * min(share, 1.0))
-            # its first batch of a generation no larger than its share of it rather than none, unless the overhead
-            # outweighs that (``Pace.starves``); a genome for each core at least
+            # no batch above its share of the generation (every worker busy), unless the overhead outweighs such a
+            # batch (``Pace.starves``); a genome for each core at least
             floor = worker.pace.floor(limit)
-            if worker.generation != job.generation and not worker.pace.starves(fair):
-                floor = min(floor, fair)
-            floor = max(floor, min(cores, limit))
-            worker.generation = job.generation
+            floor = max(floor if worker.pace.starves(fair) else min(floor, fair), min(cores, limit))
             size = batch_size(waiting, limit, share, self.config.batch_size_per_worker * cores, floor)
             rows = job.take(size)
             if not rows.size:

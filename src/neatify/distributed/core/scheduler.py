@@ -416,10 +416,8 @@ def batch_size(waiting: int, capacity: int, share: float, fixed: int, floor: int
     the worker gets half of its ``share`` of the ``waiting`` (queued) genomes, its share being its speed over the
     summed speed of the workers that can take work (see ``SpeedShare``), so batches shrink toward
     the end of a generation and fast workers take more; but never fewer than ``floor`` (``Pace.floor``:
-    enough to amortise the worker's measured per-batch overhead), capacity and waiting genomes allowing; and the
-    last genomes rather than leave fewer than ``floor`` behind.
+    enough to amortise the worker's measured per-batch overhead), capacity and waiting genomes allowing.
     """
     if fixed > 0:
         return max(1, min(fixed, capacity, waiting))
-    size = max(1, min(capacity, waiting, max(floor, math.ceil(waiting * min(share, 1.0) / 2))))
-    return min(capacity, waiting) if waiting - size < floor else size  # no remainder smaller than a floor
+    return max(1, min(capacity, waiting, max(floor, math.ceil(waiting * min(share, 1.0) / 2))))
