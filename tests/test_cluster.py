@@ -94,51 +94,52 @@ def _evaluator_pids(log: str) -> dict[int, int]:
     return {int(number): int(pid) for number, pid in re.findall(r"evaluator (\d+) started \(pid (\d+)\)", log)}
 
 
-def _run_with_one_worker(procs: Processes, port: int, out) -> tuple:
-    """A master of 12 generations and one supervised worker of two evaluator processes, registered."""
-    master = procs.start("master", str(HERE / "distributed_helpers.py"), "master", "--port", str(port),
-                         "--min-workers", "1", "--pop-size", "40", "--generations", "12", "--out", str(out))
-    supervisor = _supervisor(procs, port, "--processes", "2", "-v")
-    wait_until(lambda: procs.log(master).count("registered from") == 1 and len(_evaluator_pids(
-        procs.log(supervisor))) == 2, 60, "one worker of two evaluators")
-    return master, supervisor
-
-
-@pytest.mark.slow
-def test_one_worker_of_two_evaluators_equals_the_local_run_and_a_killed_evaluator_is_replaced_unseen(tmp_path):
+def _disturbed_run(tmp_path, disturb) -> tuple[str, str]:
+    """A master of 12 generations and one supervised worker of two evaluator processes: once it is registered,
+    ``disturb(procs, master, supervisor)``; then both must end with status 0. Their logs (supervisor, master)."""
     port, out = free_port(), tmp_path / "state.json"
     with Processes(tmp_path) as procs:
-        master, supervisor = _run_with_one_worker(procs, port, out)
+        master = procs.start("master", str(HERE / "distributed_helpers.py"), "master", "--port", str(port),
+                             "--min-workers", "1", "--pop-size", "40", "--generations", "12", "--out", str(out))
+        supervisor = _supervisor(procs, port, "--processes", "2", "-v")
         try:
-            assert "2 core(s)" in procs.log(master)
-            victim = _evaluator_pids(procs.log(supervisor))[1]
-            os.kill(victim, signal.SIGKILL)
-            assert master.wait(timeout=120) == 0, procs.log(master)
-            assert supervisor.wait(timeout=30) == 0, procs.log(supervisor)
-        finally:
-            _stop(supervisor)
-        log, master_log = procs.log(supervisor), procs.log(master)
-    assert f"evaluator 1 (pid {victim}) killed by SIGKILL" in log and _evaluator_pids(log)[1] != victim
-    assert master_log.count("registered from") == 1 and " lost " not in master_log  # a slower worker, not a lost one
-    assert json.loads(out.read_text()) == local_state(40, 0, 12)
-
-
-@pytest.mark.slow
-def test_a_killed_worker_process_is_restarted_by_its_supervisor_and_the_run_equals_local(tmp_path):
-    port, out = free_port(), tmp_path / "state.json"
-    with Processes(tmp_path) as procs:
-        master, supervisor = _run_with_one_worker(procs, port, out)
-        try:
-            (victim,) = children_of(supervisor.pid)
-            os.kill(victim, signal.SIGKILL)
-            wait_until(lambda: procs.log(master).count("registered from") == 2, 60, "the killed worker to return")
+            wait_until(lambda: procs.log(master).count("registered from") == 1 and len(_evaluator_pids(
+                procs.log(supervisor))) == 2, 60, "one worker of two evaluators")
+            disturb(procs, master, supervisor)
             assert master.wait(timeout=120) == 0, procs.log(master)
             assert supervisor.wait(timeout=30) == 0, procs.log(supervisor)  # the worker exited 0: it ends
         finally:
             _stop(supervisor)
-        log = procs.log(supervisor)
-    assert f"(pid {victim}) killed by SIGKILL; restarting it in 0.5s" in log
+        logs = procs.log(supervisor), procs.log(master)
     assert json.loads(out.read_text()) == local_state(40, 0, 12)
+    return logs
+
+
+@pytest.mark.slow
+def test_one_worker_of_two_evaluators_equals_the_local_run_and_a_killed_evaluator_is_replaced_unseen(tmp_path):
+    victims = []
+
+    def kill_an_evaluator(procs, master, supervisor):
+        assert "2 core(s)" in procs.log(master)
+        victims.append(_evaluator_pids(procs.log(supervisor))[1])
+        os.kill(victims[0], signal.SIGKILL)
+
+    log, master_log = _disturbed_run(tmp_path, kill_an_evaluator)
+    assert f"evaluator 1 (pid {victims[0]}) killed by SIGKILL" in log and _evaluator_pids(log)[1] != victims[0]
+    assert master_log.count("registered from") == 1 and " lost " not in master_log  # a slower worker, not a lost one
+
+
+@pytest.mark.slow
+def test_a_killed_worker_process_is_restarted_by_its_supervisor_and_the_run_equals_local(tmp_path):
+    victims = []
+
+    def kill_the_worker(procs, master, supervisor):
+        victims.extend(children_of(supervisor.pid))
+        os.kill(victims[0], signal.SIGKILL)
+        wait_until(lambda: procs.log(master).count("registered from") == 2, 60, "the killed worker to return")
+
+    log, _ = _disturbed_run(tmp_path, kill_the_worker)
+    assert len(victims) == 1 and f"(pid {victims[0]}) killed by SIGKILL; restarting it in 0.5s" in log
 
 
 def _descendants(pid: int) -> list[int]:
