@@ -125,9 +125,9 @@ def registration_reply(worker: SimulatedWorker, message: Message | None) -> byte
     """The registration handshake (no auth token): the frame to send next, given the
     master's last message (None just after connecting); marks the worker registered once accepted."""
     if message is None:
-        cores = len(worker.cores)
+        cores = len(worker.cores)  # said only when above 1, as a real worker does (a master before it knows none)
         return encode_frame(WorkerRegistration(PROTOCOL_VERSION, worker.worker_id, CAPACITY,
-                                               cores=cores if cores > 1 else None))
+                                               **({"cores": cores} if cores > 1 else {})))
     if isinstance(message, RegistrationAck) and message.status == "accepted":
         worker.registered = True
         return None

@@ -300,13 +300,11 @@ class SpeedShare:
 
 OVERHEAD_SHARE = 0.15
 """The most a batch's fixed cost (round trip, coding, the master's handling) may weigh against its evaluation time."""
-STARVING_SHARE = 1.0
-"""The most it may weigh against a batch's whole turnaround before a worker is rather left without work: a batch of
-a worker's share of the generation whose overhead is within this is sent, smaller than ``OVERHEAD_SHARE`` asks, so
-that every worker is busy; an overhead larger than that is the master's own queue (a fitness too fast for the
-workers it has), which fewer, larger batches shorten."""
-SMOOTHING = 0.5
-"""Weight of the past in a worker's running measurements (the newest batch gets the rest)."""
+STARVING_SHARE = 0.5
+"""The most a batch's overhead may weigh against its whole turnaround before a worker is rather left without work:
+a batch of a worker's share of the generation whose overhead is within this is sent, smaller than ``OVERHEAD_SHARE``
+asks, so that every worker is busy; an overhead larger than that is the master's own queue (a fitness too fast for
+the workers it has), which fewer, larger batches shorten."""
 
 
 def smoothed(old: float | None, new: float) -> float:
