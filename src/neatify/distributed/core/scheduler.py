@@ -305,6 +305,8 @@ STARVING_SHARE = 0.5
 a batch of a worker's share of the generation whose overhead is within this is sent, smaller than ``OVERHEAD_SHARE``
 asks, so that every worker is busy; an overhead larger than that is the master's own queue (a fitness too fast for
 the workers it has), which fewer, larger batches shorten."""
+SMOOTHING = 0.5
+"""Weight of the past in a worker's running measurements (the newest batch gets the rest)."""
 
 
 def smoothed(old: float | None, new: float) -> float:
