@@ -279,9 +279,11 @@ class Dispatcher:
             waiting, share = job.waiting, self._share.share(worker.speed, cores)
             fair = math.ceil(len(job.genomes) * min(share, 1.0))
             # no batch above its share of the generation (every worker busy), unless the overhead outweighs such a
-            # batch (``Pace.starves``); a genome for each core at least
+            # batch of a worker of one core (``Pace.starves``: the master's queue, of many small workers); a genome
+            # for each core at least
             floor = worker.pace.floor(limit)
-            floor = max(floor if worker.pace.starves(fair) else min(floor, fair), min(cores, limit))
+            starves = cores == 1 and worker.pace.starves(fair)
+            floor = max(floor if starves else min(floor, fair), min(cores, limit))
             size = batch_size(waiting, limit, share, self.config.batch_size_per_worker * cores, floor)
             rows = job.take(size)
             if not rows.size:
