@@ -16,7 +16,7 @@ from neatify.distributed.core.scheduler import GenerationJob
 from neatify.distributed.core.standby import StandbyProtocol, encode_state
 from neatify.distributed.core.worker import WorkerProtocol
 from neatify.distributed.wire.framing import PROTOCOL_VERSION, encode_frame, encode_raw
-from neatify.distributed.wire.messages import MessageType, StateSnapshot
+from neatify.distributed.wire.messages import MAX_CORES, MessageType, StateSnapshot
 
 TOKEN = "s3cret"
 
@@ -129,11 +129,12 @@ def test_cores_on_the_wire_is_checked_like_every_field():
     hello = WorkerProtocol("w", 50, None, "m", 1 << 20, now=0.0, cores=32).hello()
     assert decode_payload(hello.data)["cores"] == 32
     master = MasterProtocol(DistributedConfig(), "master:1")
-    master.connected(1, "peer", 0.0)
-    bad = encode_raw(MessageType.WORKER_REGISTRATION, {"protocol_version": PROTOCOL_VERSION, "worker_id": "w",
-                                                       "capacity": 50, "cores": 0})
-    actions = master.received(1, bad, 0.0)
-    assert isinstance(actions[-1], Close) and "cores" in actions[-1].reason and master.num_workers == 0
+    for conn, cores in enumerate((0, MAX_CORES + 1, "32"), start=1):
+        master.connected(conn, "peer", 0.0)
+        bad = encode_raw(MessageType.WORKER_REGISTRATION, {"protocol_version": PROTOCOL_VERSION, "worker_id": "w",
+                                                           "capacity": 50, "cores": cores})
+        actions = master.received(conn, bad, 0.0)
+        assert isinstance(actions[-1], Close) and "cores" in actions[-1].reason and master.num_workers == 0
 
 
 def decode_payload(frame: bytes) -> dict:

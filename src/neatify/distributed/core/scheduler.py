@@ -387,12 +387,12 @@ class Pace:
             self.rate = smoothed(self.rate, genomes / max(elapsed, genomes * LEAST_COST))
             self.overhead = smoothed(self.overhead, turnaround - elapsed)
 
-    def floor(self, limit: int, share: float = OVERHEAD_SHARE) -> int:
-        """The fewest genomes (at most ``limit``) whose evaluation outweighs the overhead by 1 / ``share``;
+    def floor(self, limit: int) -> int:
+        """The fewest genomes (at most ``limit``) whose evaluation outweighs the overhead by 1 / OVERHEAD_SHARE;
         1 until measured."""
         if not self.rate or self.overhead is None:
             return 1
-        return max(1, math.ceil(min(self.overhead * self.rate / share, limit)))
+        return max(1, math.ceil(min(self.overhead * self.rate / OVERHEAD_SHARE, limit)))
 
     def starves(self, genomes: int) -> bool:
         """Whether a batch of ``genomes`` would rather not be sent at all: its overhead outweighs STARVING_SHARE times
