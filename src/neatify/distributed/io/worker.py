@@ -327,24 +327,26 @@ class WorkerNode:
 
     def _take(self, conn: FramedConnection, core: WorkerProtocol, task: Task) -> None:
         """Evaluate a task and report it: here, or handed to the evaluator processes (reported when they are
-        done)."""
+        done, from their thread: a connection lost meanwhile only drops the report, the reader notices the loss)."""
         refusal = self._refusal(task)
         if self.pool is None or refusal is not None:
             start = time.monotonic()
-            fitness, errors = refusal or self._evaluate(task)
-            self._report(conn, core, task.batch_id, (fitness, errors), time.monotonic() - start)
-        else:
-            self.pool.submit(task.batch_id, task.genome_batch,
-                             lambda batch_id, result, elapsed: self._report(conn, core, batch_id, result, elapsed))
+            result = refusal or self._evaluate(task)
+            self._report(conn, core, task.batch_id, result, time.monotonic() - start)
+            return
+
+        def done(batch_id: int, result: BatchResult, elapsed: float) -> None:
+            try:
+                self._report(conn, core, batch_id, result, elapsed)
+            except OSError as exc:
+                logger.debug("worker %s: report of batch %d not sent (%s)", self.worker_id, batch_id, exc)
+
+        self.pool.submit(task.batch_id, task.genome_batch, done)
 
     def _report(self, conn: FramedConnection, core: WorkerProtocol, batch_id: int, result: BatchResult,
                 elapsed: float) -> None:
-        """Send a batch's FITNESS_REPORT (from the evaluators' thread too: a lost connection only drops it)."""
-        try:
-            conn.send_bytes(core.report(batch_id, *result, elapsed))
-        except OSError as exc:
-            logger.debug("worker %s: report of batch %d not sent (%s)", self.worker_id, batch_id, exc)
-            return
+        """Send a batch's FITNESS_REPORT."""
+        conn.send_bytes(core.report(batch_id, *result, elapsed))
         self.batches_done += 1
 
     def _refusal(self, task: Task) -> BatchResult | None:
