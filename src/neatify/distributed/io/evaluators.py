@@ -110,6 +110,8 @@ class _Chunk:
 
 @dataclass(eq=False)
 class _Evaluator:
+    """One evaluator process (numbered from 1; a replacement keeps the number), its pipe and the chunk it holds."""
+
     number: int
     process: Any
     conn: Connection
@@ -133,19 +135,12 @@ class EvaluatorPool:
         self._lock = threading.Lock()
         self._wake_read, self._wake_write = os.pipe()
         self._closing = False
-        self.restarts = 0
-        """Evaluators started again after one died."""
         self.broken: str | None = None
         """Why no evaluator is started any more (each died before evaluating anything): the worker must end."""
         self._stillborn = 0
         self._evaluators = [self._start(number) for number in range(1, processes + 1)]
         self._thread = threading.Thread(target=self._feed, name=f"neatify-{name}-evaluators", daemon=True)
         self._thread.start()
-
-    @property
-    def pids(self) -> list[int]:
-        """The evaluator processes' ids, evaluator 1 first."""
-        return [evaluator.process.pid for evaluator in self._evaluators]
 
     def submit(self, key: int, genome_batch: GenomeBatch, done: Done) -> None:
         """Evaluate ``genome_batch`` (at least one genome) in chunks, one per evaluator at most; ``done`` is called
@@ -277,7 +272,6 @@ class EvaluatorPool:
             logger.error("%s", self.broken)
             return
         self._evaluators[dead.number - 1] = self._start(dead.number)
-        self.restarts += 1
         if chunk is not None:
             self._retry(chunk, f"evaluator process (pid {dead.process.pid}) {how}")
 
