@@ -277,10 +277,13 @@ class Dispatcher:
             worker = next(iter(self._idle or self._open))
             cores, limit = worker.cores, worker.capacity * worker.cores
             waiting, share = job.waiting, self._share.share(worker.speed, cores)
-            fair = math.ceil(len(job.genomes) * min(share, 1.0))
-            # no batch above its share of the generation (every worker busy), unless the overhead outweighs such a
-            # batch of a worker of one core (``Pace.starves``: the master's queue, of many small workers); a genome
-            # for each core at least
+            # no batch above its share of the generation (every worker busy; for a worker of several cores, after
+            # its first batch of the generation, of the genomes left: the end is shared), unless the overhead
+            # outweighs such a batch of a worker of one core (``Pace.starves``: the master's queue, of many small
+            # workers); a genome for each core at least
+            later = cores > 1 and worker.generation == job.generation
+            worker.generation = job.generation
+            fair = math.ceil((waiting if later else len(job.genomes)) * min(share, 1.0))
             floor = worker.pace.floor(limit)
             starves = cores == 1 and worker.pace.starves(fair)
             floor = max(floor if starves else min(floor, fair), min(cores, limit))

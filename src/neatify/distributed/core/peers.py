@@ -63,6 +63,8 @@ class Worker:
     pace: Pace = field(default_factory=Pace)
     counted: bool = True
     """Whether it is in the speed share: not while it sits on a timed-out batch."""
+    generation: int = -1
+    """The generation of the last batch sent to it."""
     busy_since: float = 0.0
     """When it last went from holding no batch to holding one."""
     reported: int = 0
