@@ -342,7 +342,8 @@ def _may_take_more(worker: Worker) -> bool:
     if not count or count > worker.cores:
         return False
     first = worker.batches[0]
-    return worker.held < worker.cores or (count == 1 and not first.whole and not worker.pace.amortised(len(first)))
+    ahead = worker.cores > 1 or not first.whole  # one of several cores is then held to its share of what is left
+    return worker.held < worker.cores or (count == 1 and ahead and not worker.pace.amortised(len(first)))
 
 
 def _mark(members: dict[Worker, None], worker: Worker, member: bool) -> None:
