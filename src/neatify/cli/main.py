@@ -668,7 +668,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "waiting for it, and again whenever the master is lost")
     worker.add_argument("--worker-id", help="name shown in the master's log (default: host-pid)")
     worker.add_argument("--capacity", type=int, default=50,
-                        help="genomes per batch this worker asks for (per evaluator process with --processes)")
+                        help="genomes per batch (for each evaluator process with --processes) this worker asks for")
     worker.add_argument("--max-connect-attempts", type=int, metavar="N",
                         help="give up after N failed connections in a row (default: retry forever)")
     worker.add_argument("--auth-token", help="shared secret (default: $NEATIFY_AUTH_TOKEN)")
