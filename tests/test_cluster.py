@@ -12,6 +12,7 @@ import threading
 
 import pytest
 
+from neatify import Population
 from neatify.cli.main import build_parser, main
 from neatify.distributed import PROTOCOL_VERSION, DistributedConfig, DistributedEvaluator, WorkerNode
 from neatify.distributed.io.scheduler_file import (
@@ -252,3 +253,21 @@ def test_workers_find_the_master_through_the_scheduler_file_and_follow_it_to_a_n
     assert f"names master tcp://{HOST}:{first}" in log and f"names master tcp://{HOST}:{second}" in log
     assert json.loads(out.read_text()) == local_state(40, 0, 8)
     assert not scheduler.exists()  # removed by the master that wrote it, at its clean shutdown
+
+
+@pytest.mark.slow
+def test_a_worker_node_of_two_processes_from_python_equals_the_local_run_and_leaves_no_evaluator(caplog):
+    caplog.set_level(logging.INFO)
+    pop, local = Population(30, 2, 1, seed=4), Population(30, 2, 1, seed=4)
+    with DistributedEvaluator(DistributedConfig(host=HOST, port=0)) as evaluator:
+        worker = WorkerNode(HOST, evaluator.port, worker_id="two", fitness_function=xor_fitness, processes=2)
+        thread = threading.Thread(target=worker.start, daemon=True)
+        thread.start()
+        for _ in range(3):
+            pop.run_generation(evaluator)
+            local.run_generation(xor_fitness)
+        evaluators = [int(pid) for pid in re.findall(r"evaluator \d started \(pid (\d+)\)", caplog.text)]
+    thread.join(30)
+    assert not thread.is_alive() and pop.state_dict() == local.state_dict()
+    assert caplog.text.count("registered from") == 1 and "(capacity 50, 2 core(s))" in caplog.text
+    assert len(evaluators) == 2 and not any(alive(pid) for pid in evaluators)
