@@ -1,7 +1,8 @@
 """Many workers against one real master: N workers simulated by one process over real sockets on 127.0.0.1.
 
     python benchmarks/swarm.py [--workers 10,100,500,1000,2000] [--pops 1000,10000] [--generations 3]
-                               [--listen-backlog B] [--timeout S]
+                               [--listen-backlog B] [--timeout S] [--cost-ms MS] [--shapes 1000x1,32x32]
+                               [--profile DIR]
 
 For each population size and number of workers a master (``DistributedPopulation``) runs in a child
 process. This process opens N non-blocking sockets at once (one thread, ``selectors``), registers
@@ -17,13 +18,24 @@ run reads each view's connection count from its batch instead (no gene objects),
 workers read it from a task's ``conn_counts`` column: the ratio then shows the master's own cost. With
 ``--zero-elapsed`` the simulated workers report an ``elapsed`` of 0 s (a worker with a coarse clock, or written
 from the wire's description): the master must size their batches from its own clock.
+
+With ``--cost-ms MS`` the fitness costs MS milliseconds a genome: a simulated worker of C cores (``--shapes
+WORKERSxCORES``, registering with ``cores`` C) evaluates each genome of a task on its first free core, and answers a
+task once its last genome is done, on its own timer (the selector loop never sleeps for it). Printed then: the
+evaluation efficiency, (population x cost / cores) / (distributed generation - local generation), the share of
+the ideal evaluation time the master's generation achieves (the local run then reads its batch: ``--batch-views``). ``--profile DIR`` writes the master child's cProfile of
+its distributed generations to DIR (one file per point) and prints its costliest functions.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import dataclasses
 import errno
+import heapq
+import io
+import pstats
 import json
 import os
 import resource
@@ -34,6 +46,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -104,13 +117,17 @@ class SimulatedWorker:
     connected: bool = False
     registered: bool = False
     shut_down: bool = False
+    cores: list[float] = dataclasses.field(default_factory=list)
+    """When each of its cores comes free (a heap; with a cost per genome)."""
 
 
 def registration_reply(worker: SimulatedWorker, message: Message | None) -> bytes | None:
     """The registration handshake (no auth token): the frame to send next, given the
     master's last message (None just after connecting); marks the worker registered once accepted."""
     if message is None:
-        return encode_frame(WorkerRegistration(PROTOCOL_VERSION, worker.worker_id, CAPACITY))
+        cores = len(worker.cores)  # said only when above 1, as a real worker does (a master before it knows none)
+        return encode_frame(WorkerRegistration(PROTOCOL_VERSION, worker.worker_id, CAPACITY,
+                                               **({"cores": cores} if cores > 1 else {})))
     if isinstance(message, RegistrationAck) and message.status == "accepted":
         worker.registered = True
         return None
@@ -131,20 +148,34 @@ def take_frames(buffer: bytearray) -> Iterator[Message]:
         yield decode_message(code, body)
 
 
-def fitness_report(task: TaskAssignment, started: float | None) -> bytes:
+def fitness_report(task: TaskAssignment, started: float | None, now: float | None = None) -> bytes:
     """The FITNESS_REPORT answering one TASK_ASSIGNMENT: its ids as sent, the fitness column, and the seconds since
-    ``started`` (None: reported as 0)."""
-    elapsed = 0.0 if started is None else time.perf_counter() - started
+    ``started`` until ``now`` (default: this moment; ``started`` None: reported as 0)."""
+    elapsed = 0.0 if started is None else (time.perf_counter() if now is None else now) - started
     return encode_frame(FitnessReport(task.batch_id, task.ids, wire_fitness(task), [], elapsed))
+
+
+def evaluation_done(cores: list[float], genomes: int, cost: float, arrived: float) -> float:
+    """When a task of ``genomes`` arriving at ``arrived`` is evaluated, each genome taking ``cost`` seconds on the
+    first core free (``cores``: the heap of when each comes free, updated)."""
+    done = arrived
+    for _ in range(genomes):
+        done = max(cores[0], arrived) + cost
+        heapq.heapreplace(cores, done)
+    return done
 
 
 class Swarm:
     """N simulated workers on one selector: registers them all at once, then answers until shutdown."""
 
-    def __init__(self, port: int, count: int, zero_elapsed: bool = False) -> None:
+    def __init__(self, port: int, count: int, zero_elapsed: bool = False, cores: int = 1, cost: float = 0.0) -> None:
         self.port = port
         self.zero_elapsed = zero_elapsed
-        self.workers = [SimulatedWorker(f"swarm-{i}") for i in range(count)]
+        self.cost = cost
+        """Seconds a genome costs (0: answered at once)."""
+        self.workers = [SimulatedWorker(f"swarm-{i}", cores=[0.0] * cores) for i in range(count)]
+        self.due: list[tuple[float, int, SimulatedWorker, bytes]] = []
+        """Reports waiting for their evaluation to end: (when, sequence, worker, frame), a heap."""
         self.selector = selectors.DefaultSelector()
         self.registered = 0
         self.last_ack = 0.0
@@ -202,8 +233,18 @@ class Swarm:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise SwarmError(f"timed out waiting for {waiting_for()}")
-            for key, mask in self.selector.select(min(remaining, 0.5)):
+            wait = min(remaining, 0.5) if not self.due else max(0.0, min(remaining, self.due[0][0] - time.perf_counter()))
+            for key, mask in self.selector.select(wait):
                 self._on_event(key.data, mask)
+            self._send_due()
+
+    def _send_due(self) -> None:
+        """Send the reports whose evaluation has ended."""
+        now = time.perf_counter()
+        while self.due and self.due[0][0] <= now:
+            _, _, worker, frame = heapq.heappop(self.due)
+            if not worker.shut_down:
+                self._send(worker, frame)
 
     def _on_event(self, worker: SimulatedWorker, mask: int) -> None:
         if mask & selectors.EVENT_WRITE:
@@ -259,7 +300,7 @@ class Swarm:
         elif isinstance(message, HeartbeatRequest):
             self._send(worker, encode_frame(HeartbeatResponse(message.sent)))
         elif isinstance(message, TaskAssignment):
-            self._send(worker, fitness_report(message, None if self.zero_elapsed else started))
+            self._answer(worker, message, started)
             self.genomes_evaluated += message.size
             self.tasks += 1
         elif isinstance(message, ShutdownSignal):
@@ -268,6 +309,15 @@ class Swarm:
             worker.sock.close()
         else:
             raise SwarmError(f"worker {worker.worker_id} got an unexpected {message}")
+
+    def _answer(self, worker: SimulatedWorker, task: TaskAssignment, started: float) -> None:
+        """Report a task at once, or with a cost per genome once its cores have evaluated it."""
+        if not self.cost:
+            self._send(worker, fitness_report(task, None if self.zero_elapsed else started))
+            return
+        done = evaluation_done(worker.cores, task.size, self.cost, started)
+        frame = fitness_report(task, None if self.zero_elapsed else started, done)
+        heapq.heappush(self.due, (done, self.tasks, worker, frame))
 
     def _send(self, worker: SimulatedWorker, frame: bytes) -> None:
         worker.outbox += frame
@@ -293,6 +343,8 @@ class PointResult:
 
     pop_size: int
     workers: int
+    cores: int
+    """Cores of each worker."""
     registered: int
     registration_s: float
     reconnects: int
@@ -304,11 +356,19 @@ class PointResult:
     local_s: float
     """Median seconds of a whole local generation."""
     identical: bool
+    profile: str = ""
+    """The master's costliest functions (with a profile)."""
+
+    def efficiency(self, cost: float) -> float:
+        """(population x cost / cores) / (distributed generation - local generation)."""
+        return self.pop_size * cost / (self.workers * self.cores) / max(self.distributed_s - self.local_s, 1e-9)
 
 
 def run_point(pop_size: int, workers: int, generations: int, timeout: float,
-              listen_backlog: int | None = None, batch_views: bool = False, zero_elapsed: bool = False) -> PointResult:
-    """Start a master child, swarm it with ``workers`` simulated workers and collect its timings."""
+              listen_backlog: int | None = None, batch_views: bool = False, zero_elapsed: bool = False,
+              cores: int = 1, cost: float = 0.0, profile: Path | None = None) -> PointResult:
+    """Start a master child, swarm it with ``workers`` simulated workers of ``cores`` each (a genome costing ``cost``
+    seconds) and collect its timings; with ``profile`` the master child's cProfile is written there."""
     deadline = time.monotonic() + timeout
     with tempfile.TemporaryDirectory(prefix="neatify-swarm-") as tmp:
         out, log_path = Path(tmp) / "result.json", Path(tmp) / "master.log"
@@ -318,12 +378,14 @@ def run_point(pop_size: int, workers: int, generations: int, timeout: float,
             command += ["--listen-backlog", str(listen_backlog)]
         if batch_views:
             command.append("--batch-views")
+        if profile is not None:
+            command += ["--profile", str(profile)]
         env = {k: v for k, v in os.environ.items() if k != AUTH_TOKEN_ENV}
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             port = _read_json(out, proc, deadline, "the master to bind its port")["port"]
-            swarm = Swarm(port, workers, zero_elapsed)
+            swarm = Swarm(port, workers, zero_elapsed, cores, cost)
             try:
                 registration = swarm.register_all(deadline)
                 swarm.serve(deadline)
@@ -337,10 +399,10 @@ def run_point(pop_size: int, workers: int, generations: int, timeout: float,
             if proc.poll() is None:
                 proc.kill()
             proc.wait(timeout=30)
-    return PointResult(pop_size, workers, swarm.registered, registration, swarm.reconnects, swarm.genomes_evaluated,
-                       swarm.tasks,
+    return PointResult(pop_size, workers, cores, swarm.registered, registration, swarm.reconnects,
+                       swarm.genomes_evaluated, swarm.tasks,
                        statistics.median(result["distributed"]), statistics.median(result["local"]),
-                       result["identical"])
+                       result["identical"], result.get("profile", ""))
 
 
 def _read_json(path: Path, proc: subprocess.Popen, deadline: float, what: str, key: str = "port") -> dict[str, Any]:
@@ -363,16 +425,57 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def _timed_generations(pop: Population, fitness_fn: Callable[[list], None], generations: int) -> list[float]:
+class LoopProfiler:
+    """cProfile of the master's two threads: its event loop (every message in and out is handled there) and the
+    caller's (breeding, and the generation's encoding and results), switched on and off from the caller's."""
+
+    def __init__(self, loop: Any) -> None:
+        self.loop = loop
+        self.profile = cProfile.Profile()
+        self.main = cProfile.Profile()
+
+    def _in_loop(self, call: Callable[[], None]) -> None:
+        done = threading.Event()
+        self.loop.call_soon_threadsafe(lambda: (call(), done.set()))
+        if not done.wait(30.0):
+            raise SwarmError("the master's event loop did not run the profiler switch within 30 s")
+
+    def enable(self) -> None:
+        self._in_loop(self.profile.enable)
+        self.main.enable()
+
+    def disable(self) -> None:
+        self.main.disable()
+        self._in_loop(self.profile.disable)
+
+    def report(self, path: str) -> str:
+        """Write the loop's profile to ``path`` and the caller's beside it (``.main``); the 15 costliest functions
+        (own time) of each as text."""
+        self.profile.dump_stats(path)
+        self.main.dump_stats(f"{path}.main")
+        text = io.StringIO()
+        for name, profile in (("event loop", self.profile), ("caller (breeding, encoding)", self.main)):
+            text.write(f"master's {name} thread:\n")
+            pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(15)
+        return text.getvalue()
+
+
+def _timed_generations(pop: Population, fitness_fn: Callable[[list], None], generations: int,
+                       profiler: LoopProfiler | None = None) -> list[float]:
     """Seconds of each of ``generations`` whole generations, after two untimed ones: the initial one and
-    the first bred one, which carry the process's one-time costs (loading the compiled loops of breeding)."""
+    the first bred one, which carry the process's one-time costs (loading the compiled loops of breeding).
+    ``profiler`` profiles the master's event loop during the timed ones."""
     for _ in range(2):
         pop.run_generation(fitness_fn)
     times = []
+    if profiler is not None:
+        profiler.enable()
     for _ in range(generations):
         start = time.perf_counter()
         pop.run_generation(fitness_fn)
         times.append(time.perf_counter() - start)
+    if profiler is not None:
+        profiler.disable()
     return times
 
 
@@ -386,11 +489,13 @@ def master_main(args: argparse.Namespace) -> int:
     with DistributedPopulation(args.pop_size, 2, 1, seed=SEED, distributed_config=config) as pop:
         _write_json(out, {"port": pop.port})
         pop.coordinator.wait_for_workers(args.workers)
-        distributed = _timed_generations(pop, lambda genomes: None, args.generations)
+        profiler = LoopProfiler(pop.coordinator._loop) if args.profile else None
+        distributed = _timed_generations(pop, lambda genomes: None, args.generations, profiler)
+    profile = "" if profiler is None else profiler.report(args.profile)
     local_pop = Population(args.pop_size, 2, 1, seed=SEED)
     local = _timed_generations(local_pop, batch_fitness if args.batch_views else local_fitness, args.generations)
     _write_json(out, {"distributed": distributed, "local": local,
-                      "identical": pop.state_dict() == local_pop.state_dict()})
+                      "identical": pop.state_dict() == local_pop.state_dict(), "profile": profile})
     return 0
 
 
@@ -408,9 +513,20 @@ def _check_backlog_flag(listen_backlog: int | None) -> str:
     return str(DistributedConfig().listen_backlog) if has_field else "the master's fixed default"
 
 
+def _shapes(text: str) -> list[tuple[int, int]]:
+    """``WORKERSxCORES,...``: each point's number of workers and cores per worker."""
+    shapes = []
+    for item in text.split(","):
+        workers, _, cores = item.partition("x")
+        shapes.append((int(workers), int(cores or 1)))
+    return shapes
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=_int_list, default=[10, 100, 500, 1000, 2000])
+    parser.add_argument("--shapes", type=_shapes, default=None, metavar="WORKERSxCORES,...",
+                        help="points of workers of several cores each (default: --workers, of one core)")
     parser.add_argument("--pops", type=_int_list, default=[1000, 10000])
     parser.add_argument("--generations", type=int, default=3, help="timed generations per point")
     parser.add_argument("--listen-backlog", type=int, default=None,
@@ -420,28 +536,39 @@ def main() -> int:
                         help="the local run reads connection counts from its batch, building no genes (see above)")
     parser.add_argument("--zero-elapsed", action="store_true",
                         help="the simulated workers report an elapsed time of 0 s (see above)")
+    parser.add_argument("--cost-ms", type=float, default=0.0, help="milliseconds of evaluation a genome (see above)")
+    parser.add_argument("--profile", metavar="DIR", help="write the master's profile of each point to DIR")
     args = parser.parse_args()
     raise_fd_limit()
     backlog = _check_backlog_flag(args.listen_backlog)
+    cost = args.cost_ms / 1e3
+    args.batch_views |= cost > 0  # the local generation then is breeding alone, as the efficiency needs
     local = "connection counts read from the batch" if args.batch_views else "len(genome.connections)"
     print(f"swarm: seed {SEED}, {args.generations} timed generation(s) per point (median), listen backlog {backlog}, "
-          f"local fitness {local}, reported elapsed {'0 s' if args.zero_elapsed else 'measured'}")
-    print(f"{'population':>10} {'workers':>8} {'registration s':>15} {'distributed ms/gen':>19} "
-          f"{'local ms/gen':>13} {'ratio':>7} {'identical':>10} {'reconnects':>11} {'tasks/gen':>10}", flush=True)
+          f"local fitness {local}, reported elapsed {'0 s' if args.zero_elapsed else 'measured'}, "
+          f"cost {args.cost_ms:g} ms a genome")
+    print(f"{'population':>10} {'workers':>8} {'cores':>6} {'registration s':>15} {'distributed ms/gen':>19} "
+          f"{'local ms/gen':>13} {'ratio':>7} {'efficiency':>11} {'identical':>10} {'reconnects':>11} "
+          f"{'tasks/gen':>10}", flush=True)
     failed = False
+    shapes = args.shapes or [(workers, 1) for workers in args.workers]
     for pop_size in args.pops:
-        for workers in args.workers:
+        for workers, cores in shapes:
+            profile = None if args.profile is None else Path(args.profile) / f"master-{pop_size}-{workers}x{cores}.prof"
             try:
                 r = run_point(pop_size, workers, args.generations, args.timeout, args.listen_backlog, args.batch_views,
-                              args.zero_elapsed)
+                              args.zero_elapsed, cores, cost, profile)
             except SwarmError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
             failed |= not r.identical
-            print(f"{pop_size:>10} {workers:>8} {r.registration_s:>15.2f} {r.distributed_s * 1e3:>19.1f} "
-                  f"{r.local_s * 1e3:>13.1f} {r.distributed_s / r.local_s:>7.2f} "
+            efficiency = f"{r.efficiency(cost):.2f}" if cost else "-"
+            print(f"{pop_size:>10} {workers:>8} {cores:>6} {r.registration_s:>15.2f} {r.distributed_s * 1e3:>19.1f} "
+                  f"{r.local_s * 1e3:>13.1f} {r.distributed_s / r.local_s:>7.2f} {efficiency:>11} "
                   f"{'yes' if r.identical else 'NO':>10} {r.reconnects:>11} {r.tasks / (args.generations + 2):>10.0f}",
                   flush=True)
+            if r.profile:
+                print(r.profile, flush=True)
     return 1 if failed else 0
 
 
@@ -454,6 +581,7 @@ def _master_args() -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--batch-views", action="store_true")
+    parser.add_argument("--profile", default=None)
     return parser.parse_args()
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import threading
 
 import pytest
 
+from neatify import Population
 from neatify.cli.main import build_parser, main
 from neatify.distributed import PROTOCOL_VERSION, DistributedConfig, DistributedEvaluator, WorkerNode
 from neatify.distributed.io.scheduler_file import (
@@ -88,40 +90,83 @@ def _stop(proc) -> None:
         proc.wait(timeout=20)
 
 
-@pytest.mark.slow
-def test_supervised_workers_serve_a_run_identical_to_local_and_a_killed_one_is_restarted(tmp_path):
+def _evaluator_pids(log: str) -> dict[int, int]:
+    """Evaluator number -> pid of the evaluators a worker logged it started (the latest of each number)."""
+    return {int(number): int(pid) for number, pid in re.findall(r"evaluator (\d+) started \(pid (\d+)\)", log)}
+
+
+def _disturbed_run(tmp_path, disturb) -> tuple[str, str]:
+    """A master of 12 generations and one supervised worker of two evaluator processes: once it is registered,
+    ``disturb(procs, master, supervisor)``; then both must end with status 0. Their logs (supervisor, master)."""
     port, out = free_port(), tmp_path / "state.json"
     with Processes(tmp_path) as procs:
         master = procs.start("master", str(HERE / "distributed_helpers.py"), "master", "--port", str(port),
-                             "--min-workers", "2", "--pop-size", "40", "--generations", "12", "--out", str(out))
-        supervisor = _supervisor(procs, port, "--processes", "2")
+                             "--min-workers", "1", "--pop-size", "40", "--generations", "12", "--out", str(out))
+        supervisor = _supervisor(procs, port, "--processes", "2", "-v")
         try:
-            wait_until(lambda: procs.log(master).count("registered from") == 2, 60, "2 supervised workers")
-            victim = sorted(children_of(supervisor.pid))[0]
-            os.kill(victim, signal.SIGKILL)
-            wait_until(lambda: procs.log(master).count("registered from") == 3, 60, "the killed worker to return")
+            wait_until(lambda: procs.log(master).count("registered from") == 1 and len(_evaluator_pids(
+                procs.log(supervisor))) == 2, 60, "one worker of two evaluators")
+            disturb(procs, master, supervisor)
             assert master.wait(timeout=120) == 0, procs.log(master)
-            assert supervisor.wait(timeout=30) == 0, procs.log(supervisor)  # every worker exited 0: it ends
+            assert supervisor.wait(timeout=30) == 0, procs.log(supervisor)  # the worker exited 0: it ends
         finally:
             _stop(supervisor)
-        log = procs.log(supervisor)
-    assert f"(pid {victim}) killed by SIGKILL; restarting it in 0.5s" in log
+        logs = procs.log(supervisor), procs.log(master)
     assert json.loads(out.read_text()) == local_state(40, 0, 12)
+    return logs
+
+
+@pytest.mark.slow
+def test_one_worker_of_two_evaluators_equals_the_local_run_and_a_killed_evaluator_is_replaced_unseen(tmp_path):
+    victims = []
+
+    def kill_an_evaluator(procs, master, supervisor):
+        assert "2 core(s)" in procs.log(master)
+        victims.append(_evaluator_pids(procs.log(supervisor))[1])
+        os.kill(victims[0], signal.SIGKILL)
+
+    log, master_log = _disturbed_run(tmp_path, kill_an_evaluator)
+    assert f"evaluator 1 (pid {victims[0]}) killed by SIGKILL" in log and _evaluator_pids(log)[1] != victims[0]
+    assert master_log.count("registered from") == 1 and " lost " not in master_log  # a slower worker, not a lost one
+
+
+@pytest.mark.slow
+def test_a_killed_worker_process_is_restarted_by_its_supervisor_and_the_run_equals_local(tmp_path):
+    victims = []
+
+    def kill_the_worker(procs, master, supervisor):
+        victims.extend(children_of(supervisor.pid))
+        os.kill(victims[0], signal.SIGKILL)
+        wait_until(lambda: procs.log(master).count("registered from") == 2, 60, "the killed worker to return")
+
+    log, _ = _disturbed_run(tmp_path, kill_the_worker)
+    assert len(victims) == 1 and f"(pid {victims[0]}) killed by SIGKILL; restarting it in 0.5s" in log
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, children first."""
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for parent in frontier for child in children_of(parent)]
+        found += children
+        frontier = children
+    return found
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_to_the_supervisor_leaves_no_process(tmp_path, signum, status):
     with Processes(tmp_path) as procs:
-        supervisor = _supervisor(procs, free_port(), "--processes", "2")  # no master: the workers keep retrying
+        supervisor = _supervisor(procs, free_port(), "--processes", "2", "-v")  # no master: the worker keeps retrying
         try:
-            wait_until(lambda: len(children_of(supervisor.pid)) == 2, 30, "2 worker processes")
-            workers = children_of(supervisor.pid)
+            wait_until(lambda: len(_evaluator_pids(procs.log(supervisor))) == 2, 30, "the worker's 2 evaluators")
+            processes = _descendants(supervisor.pid)
+            assert len(children_of(supervisor.pid)) == 1 and len(processes) >= 3  # the worker and its evaluators
             supervisor.send_signal(signum)
             assert supervisor.wait(timeout=30) == status
         finally:
             _stop(supervisor)
-    wait_until(lambda: not any(alive(pid) for pid in workers), 5, "the worker processes to end")
+    wait_until(lambda: not any(alive(pid) for pid in processes), 5, "the worker and its evaluators to end")
 
 
 def _info(port: int, epoch: int = 0) -> SchedulerInfo:
@@ -208,3 +253,21 @@ def test_workers_find_the_master_through_the_scheduler_file_and_follow_it_to_a_n
     assert f"names master tcp://{HOST}:{first}" in log and f"names master tcp://{HOST}:{second}" in log
     assert json.loads(out.read_text()) == local_state(40, 0, 8)
     assert not scheduler.exists()  # removed by the master that wrote it, at its clean shutdown
+
+
+@pytest.mark.slow
+def test_a_worker_node_of_two_processes_from_python_equals_the_local_run_and_leaves_no_evaluator(caplog):
+    caplog.set_level(logging.INFO)
+    pop, local = Population(30, 2, 1, seed=4), Population(30, 2, 1, seed=4)
+    with DistributedEvaluator(DistributedConfig(host=HOST, port=0)) as evaluator:
+        worker = WorkerNode(HOST, evaluator.port, worker_id="two", fitness_function=xor_fitness, processes=2)
+        thread = threading.Thread(target=worker.start, daemon=True)
+        thread.start()
+        for _ in range(3):
+            pop.run_generation(evaluator)
+            local.run_generation(xor_fitness)
+        evaluators = [int(pid) for pid in re.findall(r"evaluator \d started \(pid (\d+)\)", caplog.text)]
+    thread.join(30)
+    assert not thread.is_alive() and pop.state_dict() == local.state_dict()
+    assert caplog.text.count("registered from") == 1 and "(capacity 50, 2 core(s))" in caplog.text
+    assert len(evaluators) == 2 and not any(alive(pid) for pid in evaluators)

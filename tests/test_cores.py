@@ -3,6 +3,7 @@ shown by wiring a real master, worker and standby core together in memory on a f
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from neatify import Population
@@ -14,8 +15,8 @@ from neatify.distributed.core.master import MasterProtocol
 from neatify.distributed.core.scheduler import GenerationJob
 from neatify.distributed.core.standby import StandbyProtocol, encode_state
 from neatify.distributed.core.worker import WorkerProtocol
-from neatify.distributed.wire.framing import encode_frame
-from neatify.distributed.wire.messages import StateSnapshot
+from neatify.distributed.wire.framing import PROTOCOL_VERSION, encode_frame, encode_raw
+from neatify.distributed.wire.messages import MAX_CORES, MessageType, StateSnapshot
 
 TOKEN = "s3cret"
 
@@ -110,3 +111,32 @@ def test_a_master_worker_and_standby_core_wired_in_memory_run_a_generation_and_e
     wiring.to_peers(wiring.master.shutdown(wiring.now))
     assert wiring.events[worker_conn][-1] == Shutdown("master shutting down") and worker.over
     assert wiring.events[standby_conn][-1] == Shutdown("master shutting down") and not standby.connected
+
+
+def test_a_worker_of_four_cores_registers_once_and_gets_four_times_the_share_of_one_core():
+    wiring = Wiring()
+    big = WorkerProtocol("big", 1000, TOKEN, "master:1", 1 << 20, now=0.0, cores=4)
+    small = WorkerProtocol("small", 1000, TOKEN, "master:1", 1 << 20, now=0.0)
+    big_conn, small_conn = wiring.join(big, big.hello()), wiring.join(small, small.hello())
+    assert wiring.master.num_workers == 2 and "cores" not in decode_payload(small.hello().data)  # absent: 1
+    wiring.to_peers(wiring.master.submit(GenerationJob(0, Population(200, 2, 1, seed=3).genomes), 0.0))
+    sizes = [[len(e.genomes) for e in wiring.events[conn] if isinstance(e, Task)] for conn in (big_conn, small_conn)]
+    # guided: half of each one's share of the genomes queued, the share counted in cores (4 of 5, then 1 of 5)
+    assert sizes == [[80], [12]]
+
+
+def test_cores_on_the_wire_is_checked_like_every_field():
+    hello = WorkerProtocol("w", 50, None, "m", 1 << 20, now=0.0, cores=32).hello()
+    assert decode_payload(hello.data)["cores"] == 32
+    master = MasterProtocol(DistributedConfig(), "master:1")
+    for conn, cores in enumerate((0, MAX_CORES + 1, "32"), start=1):
+        master.connected(conn, "peer", 0.0)
+        bad = encode_raw(MessageType.WORKER_REGISTRATION, {"protocol_version": PROTOCOL_VERSION, "worker_id": "w",
+                                                           "capacity": 50, "cores": cores})
+        actions = master.received(conn, bad, 0.0)
+        assert isinstance(actions[-1], Close) and "cores" in actions[-1].reason and master.num_workers == 0
+
+
+def decode_payload(frame: bytes) -> dict:
+    """The msgpack map of one encoded frame (after its length and type code)."""
+    return msgspec.msgpack.decode(frame[5:])

@@ -185,7 +185,7 @@ def test_the_network_is_drawn_in_layers_with_edges_coloured_by_sign():
 
 
 def test_the_workers_table_reads_rate_batches_and_lateness():
-    worker = Worker(connection=None, worker_id="w7", capacity=8, speed=10.0, reported=4, resent=1)
+    worker = Worker(connection=None, worker_id="w7", capacity=8, speed=10.0, batches_done=4, resent=1)
     worker.batches.append(SentBatch(1, None, np.arange(5), np.arange(5), sent_at=100.0))
     on_time, late = worker_rows([worker], 100.4), worker_rows([worker], 102.0)
     assert on_time == [{"id": "w7", "capacity": 8, "rate": 10.0, "batches_out": 1, "reported": 4, "resent": 1,

@@ -3,6 +3,7 @@ a genome with an activation the workers do not know, end the generation in bound
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -40,10 +41,12 @@ ENV = {"PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PY
 """The processes' environment: tests/ on the path (the fitness module), and the genome that kills."""
 
 
-def _supervised_killers(procs: Processes, port: int):
-    """Two supervised ``neatify worker`` processes whose fitness kills the process on genome VICTIM."""
-    return procs.start("supervisor", "-m", "neatify", "worker", "quarantine_fitness:killing_fitness",
-                       "--master-port", str(port), "--worker-id", "sup", "--processes", "2", env=ENV)
+def _supervised_killers(procs: Processes, port: int, processes: int = 1, count: int = 2) -> list:
+    """``count`` supervised ``neatify worker`` processes (ids sup-1 ...) of ``processes`` evaluators each, whose
+    fitness kills the process evaluating genome VICTIM (the worker's own with one, else an evaluator's)."""
+    return [procs.start(f"supervisor-{k}", "-m", "neatify", "worker", "quarantine_fitness:killing_fitness",
+                        "--master-port", str(port), "--worker-id", f"sup-{k}", "--processes", str(processes), env=ENV)
+            for k in range(1, count + 1)]
 
 
 def _xor(genomes) -> dict[int, float]:
@@ -56,13 +59,29 @@ def test_a_genome_killing_its_worker_gets_error_fitness_and_the_others_their_own
     genomes = Population(12, 2, 1, seed=3).genomes
     with Processes(tmp_path) as procs:
         with DistributedEvaluator(_settings(error_fitness=-1.0)) as evaluator:
-            supervisor = _supervised_killers(procs, evaluator.port)
+            supervisors = _supervised_killers(procs, evaluator.port)
             evaluator(genomes)
             assert list(evaluator.coordinator.quarantined) == [0]
             why = evaluator.coordinator.quarantined[0][VICTIM]
             assert why.startswith("2 attempt(s)") and why.count(" lost (") == 2 and why.count("worker sup-") == 2
             assert master_status(HOST, evaluator.port)["quarantined"] == 1
-            assert procs.log(supervisor).count("killed by SIGKILL") >= 2  # 4 deaths; those restarted from logged
+            logs = "".join(procs.log(supervisor) for supervisor in supervisors)
+            assert logs.count("killed by SIGKILL") >= 2  # 4 deaths; those restarted from logged
+    assert {g.id: g.fitness for g in genomes} == _xor(Population(12, 2, 1, seed=3).genomes) | {VICTIM: -1.0}
+
+
+def test_a_genome_killing_an_evaluator_is_isolated_on_its_worker_which_the_master_never_loses(tmp_path, caplog):
+    caplog.set_level(logging.INFO, "neatify.distributed.io.master")
+    genomes = Population(12, 2, 1, seed=3).genomes
+    with Processes(tmp_path) as procs:
+        with DistributedEvaluator(_settings(error_fitness=-1.0, batch_size_per_worker=0)) as evaluator:
+            (supervisor,) = _supervised_killers(procs, evaluator.port, processes=2, count=1)
+            evaluator(genomes)
+            assert evaluator.coordinator.quarantined == {}  # the worker reported the genome's error itself
+        log = procs.log(supervisor)
+    assert log.count("killed by SIGKILL holding") == 3, log  # its chunk, then genome 5 alone twice
+    assert caplog.text.count("registered from") == 1 and "lost" not in caplog.text
+    assert "EvaluatorDied: genome 5 ended its evaluator process" in caplog.text
     assert {g.id: g.fitness for g in genomes} == _xor(Population(12, 2, 1, seed=3).genomes) | {VICTIM: -1.0}
 
 

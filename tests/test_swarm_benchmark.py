@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from swarm import batch_fitness, local_fitness, run_point  # noqa: E402
+from swarm import batch_fitness, evaluation_done, local_fitness, run_point  # noqa: E402
 
 from neatify import Population  # noqa: E402
 from neatify.genome.batch import GenomeBatch  # noqa: E402
@@ -32,3 +32,20 @@ def test_batch_fitness_reads_the_batch_and_equals_the_gene_count():
     assert all(g.batch_row()[0] is not None for g in views), "no gene objects built"
     assert [g.fitness for g in views] == [float(len(g.connections)) for g in pop.genomes]
     assert len({g.fitness for g in views}) > 1, "the genomes differ in size, so the check means something"
+
+
+def test_a_simulated_worker_evaluates_each_genome_on_its_first_free_core():
+    cores = [0.0, 0.0]
+    assert evaluation_done(cores, 3, 1.0, 0.0) == 2.0  # two side by side, the third after one of them
+    assert sorted(cores) == [1.0, 2.0]
+    assert evaluation_done(cores, 1, 1.0, 0.5) == 2.0  # waits for the core free at 1.0
+    assert evaluation_done(cores, 1, 1.0, 5.0) == 6.0  # both idle by then
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(30)
+def test_simulated_workers_of_several_cores_with_a_cost_reproduce_the_local_run():
+    result = run_point(pop_size=24, workers=2, generations=1, timeout=20.0, batch_views=True, cores=4, cost=0.002)
+    assert result.registered == 2 and result.cores == 4
+    assert result.genomes_evaluated == 24 * 3, "two untimed generations and one timed, each genome once"
+    assert result.identical and result.efficiency(0.002) > 0

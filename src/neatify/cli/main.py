@@ -414,7 +414,8 @@ def _command_worker(args: argparse.Namespace) -> int:
                             capacity=args.capacity, auth_token=args.auth_token,
                             max_connect_attempts=args.max_connect_attempts, tls_ca=args.tls_ca,
                             tls_server_name=args.tls_server_name, setup=setup,
-                            scheduler_file=args.scheduler_file, masters=masters, **_frame_limit(args))
+                            scheduler_file=args.scheduler_file, masters=masters, processes=args.processes or 1,
+                            **_frame_limit(args))
         threading.Thread(target=_exit_when_stuck, args=(worker,), name="neatify-worker-watchdog", daemon=True).start()
         worker.start()
     except (DistributedError, ValueError, OSError) as exc:
@@ -431,6 +432,8 @@ def _exit_when_stuck(worker: WorkerNode) -> None:
     time.sleep(_STUCK_GRACE)
     logger.error("worker %s: the master shut down %.0fs ago and the fitness function has not returned; exiting",
                  worker.worker_id, _STUCK_GRACE)
+    if worker.pool is not None:
+        worker.pool.kill()
     logging.shutdown()
     os._exit(0)
 
@@ -447,16 +450,15 @@ def _master_addresses(args: argparse.Namespace) -> tuple[str | None, int | None,
 
 
 def _supervise_workers(args: argparse.Namespace) -> int:
-    """``--processes N``: run N copies of this very command as child processes (ids ``ID-1`` .. ``ID-N``)
-    and keep them running (``neatify.distributed.io.supervisor``)."""
+    """``--processes N``: run this very command as one child process, the worker (one connection, N evaluator
+    processes of its own), and keep it running (``neatify.distributed.io.supervisor``)."""
     import socket
 
     from neatify.distributed.io.supervisor import Supervisor
 
-    base = args.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    name = args.worker_id or f"{socket.gethostname()}-{os.getpid()}"
     command = [sys.executable, "-m", "neatify", *args.argv]  # options given twice: the last one counts
-    names = [f"{base}-{k}" for k in range(1, args.processes + 1)]
-    return Supervisor({name: [*command, "--worker-id", name, "--supervised-child"] for name in names}).run()
+    return Supervisor({name: [*command, "--worker-id", name, "--supervised-child"]}).run()
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -714,7 +716,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read the master's address from PATH (written by neatify master --scheduler-file), "
                              "waiting for it, and again whenever the master is lost")
     worker.add_argument("--worker-id", help="name shown in the master's log (default: host-pid)")
-    worker.add_argument("--capacity", type=int, default=50, help="genomes per batch this worker asks for")
+    worker.add_argument("--capacity", type=int, default=50,
+                        help="genomes per batch (for each evaluator process with --processes) this worker asks for")
     worker.add_argument("--max-connect-attempts", type=int, metavar="N",
                         help="give up after N failed connections in a row (default: retry forever)")
     worker.add_argument("--auth-token", help="shared secret (default: $NEATIFY_AUTH_TOKEN)")
@@ -722,8 +725,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--tls-server-name", metavar="NAME",
                         help="name the master's certificate must carry (default: the host dialed)")
     worker.add_argument("--processes", type=_processes, metavar="N|auto",
-                        help="run N worker processes (auto: one per usable CPU) and restart any that dies; "
-                             "ids ID-1 .. ID-N (default: this process is the one worker)")
+                        help="evaluate in N local processes (auto: one per usable CPU) behind one connection, "
+                             "restarting any that dies; the worker process itself is restarted too (default: this "
+                             "process is the worker and evaluates)")
     _frame_argument(worker)
     worker.add_argument("--supervised-child", action="store_true", help=argparse.SUPPRESS)
     worker.set_defaults(handler=_command_worker)

@@ -7,6 +7,7 @@ sets, and the speed share of the guided batch sizes is kept in running sums (``s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,15 +72,16 @@ class Dispatcher:
         return outcome
 
     # --- workers come and go ---
-    def add(self, connection: Connection, worker_id: str, capacity: int, now: float, actions: list[Action]) -> None:
-        """A worker registered on ``connection``: it takes work at once."""
-        worker = connection.worker = Worker(connection, worker_id, capacity)
+    def add(self, connection: Connection, worker_id: str, capacity: int, now: float, actions: list[Action],
+            cores: int = 1) -> None:
+        """A worker registered on ``connection`` (feeding ``cores`` evaluator processes): it takes work at once."""
+        worker = connection.worker = Worker(connection, worker_id, capacity, cores=cores)
         self.workers[worker_id] = worker
         self.lost.pop(worker_id, None)
-        self._share.add(None)
+        self._share.add(None, cores)
         self._place(worker)
-        logger.info("worker %s registered from %s (capacity %d); %d worker(s) connected", worker_id,
-                    connection.address, capacity, len(self.workers))
+        logger.info("worker %s registered from %s (capacity %d, %d core(s)); %d worker(s) connected", worker_id,
+                    connection.address, capacity, cores, len(self.workers))
         self._plan(now, actions)
 
     def drop(self, worker: Worker, reason: str, now: float, actions: list[Action], suspect: int | None = None) -> None:
@@ -158,15 +160,20 @@ class Dispatcher:
         self._plan(now, actions)
 
     def _measure(self, worker: Worker, batch: SentBatch, elapsed: float, now: float) -> None:
-        """Take a reported batch off ``worker``, and its speed and pace from how long the batch took."""
+        """Take a reported batch off ``worker``, and its speed and pace from how long the batch took (a batch of
+        fewer genomes than the worker's cores counted as one genome per core: it took as long)."""
         turnaround = max(now - batch.started, 1e-6)
-        old, worker.speed = worker.speed, smoothed(worker.speed, len(batch) / turnaround)
+        size = max(len(batch), worker.cores)
+        alone = worker.cores == 1  # a worker of several cores evaluates its batches side by side, not in turn
+        worker.reported += len(batch)
+        rate = size / turnaround if alone else worker.reported / max(now - worker.busy_since, 1e-6)
+        old, worker.speed = worker.speed, smoothed(worker.speed, rate)
         if worker.counted:
-            self._share.replace(old, worker.speed)
-        worker.pace.observe(len(batch), elapsed, turnaround, batch.ahead)
+            self._share.replace(old, worker.speed, worker.cores)
+        worker.pace.observe(size, elapsed, turnaround, batch.ahead and alone)
         worker.batches.remove(batch)
-        worker.reported += 1
-        for waiting in worker.batches:  # the one sent ahead is being evaluated from now on
+        worker.batches_done += 1
+        for waiting in worker.batches if alone else ():  # the one sent ahead is being evaluated from now on
             waiting.started = max(waiting.started, now)
         self._place(worker)
 
@@ -178,15 +185,14 @@ class Dispatcher:
             self._uncount(worker)
         elif not worker.counted:
             worker.counted = True
-            self._share.add(worker.speed)
+            self._share.add(worker.speed, worker.cores)
         _mark(self._idle, worker, not late and not worker.batches)
-        _mark(self._open, worker, not late and len(worker.batches) == 1
-              and not worker.pace.amortised(len(worker.batches[0])))
+        _mark(self._open, worker, not late and _may_take_more(worker))
 
     def _uncount(self, worker: Worker) -> None:
         if worker.counted:
             worker.counted = False
-            self._share.remove(worker.speed)
+            self._share.remove(worker.speed, worker.cores)
 
     def _recover(self, batch: SentBatch, why: str) -> None:
         """Re-queue a batch of the running generation, or fail it without fault tolerance."""
@@ -271,13 +277,27 @@ class Dispatcher:
         job = running.job
         while job.queued and (self._idle or self._open) and not job.finished:
             worker = next(iter(self._idle or self._open))
-            size = batch_size(job.waiting, worker.capacity, self._share.share(worker.speed),
-                              self.config.batch_size_per_worker, worker.pace.floor(worker.capacity))
+            cores, limit = worker.cores, worker.capacity * worker.cores
+            waiting, share = job.waiting, self._share.share(worker.speed, cores)
+            # no batch above its share of the generation (every worker busy; for a worker of several cores, after
+            # its first batch of the generation, of the genomes left: the end is shared), unless the overhead
+            # outweighs such a batch of a worker of one core (``Pace.starves``: the master's queue, of many small
+            # workers); a genome for each core at least
+            later = cores > 1 and worker.generation == job.generation
+            worker.generation = job.generation
+            fair = math.ceil((waiting if later else len(job.genomes)) * min(share, 1.0))
+            floor = worker.pace.floor(limit)
+            starves = cores == 1 and worker.pace.starves(fair)
+            floor = max(floor if starves else min(floor, fair), min(cores, limit))
+            size = batch_size(waiting, limit, share, self.config.batch_size_per_worker * cores, floor)
             rows = job.take(size)
             if not rows.size:
                 break
+            if not worker.batches:
+                worker.busy_since, worker.reported = now, 0
             self._next_batch_id += 1
-            batch = SentBatch(self._next_batch_id, job, rows, job.ids(rows), now, ahead=bool(worker.batches))
+            batch = SentBatch(self._next_batch_id, job, rows, job.ids(rows), now, ahead=bool(worker.batches),
+                              whole=size >= fair)
             worker.batches.append(batch)
             job.batches_sent += 1
             self._place(worker)
@@ -315,6 +335,17 @@ class Dispatcher:
         for genome_id in job.quarantined:
             fitness[genome_id] = float(self.config.error_fitness)  # type: ignore[arg-type]
         self._outcome = Outcome(job, fitness, job.behaviours)
+
+
+def _may_take_more(worker: Worker) -> bool:
+    """Whether a worker holding batches may be sent one more ahead: one batch that does not amortise its round trip
+    (``Pace.amortised``) nor holds its whole share, or, up to ``cores`` batches, fewer genomes in hand than cores."""
+    count = len(worker.batches)
+    if not count or count > worker.cores:
+        return False
+    first = worker.batches[0]
+    ahead = worker.cores > 1 or not first.whole  # one of several cores is then held to its share of what is left
+    return worker.held < worker.cores or (count == 1 and ahead and not worker.pace.amortised(len(first)))
 
 
 def _mark(members: dict[Worker, None], worker: Worker, member: bool) -> None:

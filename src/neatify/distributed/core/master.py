@@ -253,10 +253,11 @@ class MasterProtocol:
         if worker_id in self._dispatcher.workers:
             self._peers.refuse(connection, f"worker id {worker_id} is already connected", "busy", actions)
             return
-        connection.decoder.mark_registered(max_items=hello.capacity)  # a report lists at most one batch
+        cores = hello.cores or 1
+        connection.decoder.mark_registered(max_items=hello.capacity * cores)  # a report lists at most one batch
         connection.state.advance(Phase.REGISTERED)
         actions.append(Send(self._fencing.accepted(), connection.id))
-        self._dispatcher.add(connection, worker_id, hello.capacity, now, actions)
+        self._dispatcher.add(connection, worker_id, hello.capacity, now, actions, cores)
 
     def _on_worker_message(self, connection: Connection, worker: Worker, message: Message, now: float,
                            actions: list[Action]) -> None:

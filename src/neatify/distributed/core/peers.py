@@ -58,15 +58,30 @@ class Worker:
     worker_id: str
     capacity: int
     batches: list[SentBatch] = field(default_factory=list)
-    """Its batches out, oldest first: at most two, the second sent ahead while the first is evaluated."""
+    """Its batches out, oldest first: at most ``cores`` + 1, those after the first sent ahead while it is evaluated."""
     speed: float | None = None
     pace: Pace = field(default_factory=Pace)
     counted: bool = True
     """Whether it is in the speed share: not while it sits on a timed-out batch."""
-    reported: int = 0
+    batches_done: int = 0
     """Batches it reported (the dashboard's and metrics' counts)."""
     resent: int = 0
     """Batches re-sent to others because it held them past task_timeout."""
+    generation: int = -1
+    """The generation of the last batch sent to it."""
+    busy_since: float = 0.0
+    """When it last went from holding no batch to holding one."""
+    reported: int = 0
+    """Genomes it reported since: its throughput over that time is the speed of a worker of several cores."""
+    cores: int = 1
+    """Evaluator processes behind its one connection (its registration's ``cores``): it counts as that many
+    workers in the speed share, its batches may be ``cores`` times ``capacity``, and it may hold up to ``cores`` + 1
+    batches at once."""
+
+    @property
+    def held(self) -> int:
+        """Genomes in its batches out."""
+        return sum(len(batch) for batch in self.batches)
 
 
 class Peers:

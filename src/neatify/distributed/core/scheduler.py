@@ -36,6 +36,8 @@ class SentBatch:
     timed_out: bool = False
     ahead: bool = False
     """Sent while its worker still held another batch (prefetched): it waits there behind that one."""
+    whole: bool = False
+    """It holds its worker's whole share of the generation: no batch goes ahead to hide its round trip."""
     started: float = field(init=False)
     """When its evaluation began, as far as the master knows: sent, or the report of the batch ahead of it."""
 
@@ -260,41 +262,49 @@ class GenerationJob:
 class SpeedShare:
     """Running sums over the workers that can take work: O(1) per change, no rescans.
 
-    A worker not yet measured counts as the mean of the measured ones (1.0 when none is).
+    A worker counts with its ``cores`` (evaluator processes); one not yet measured counts as that many cores of
+    the mean speed per core of the measured ones (1.0 when none is).
     """
 
     def __init__(self) -> None:
         self._known_sum = 0.0
         self._known = 0
+        """Cores of the measured workers."""
         self._unknown = 0
+        """Cores of the workers not measured yet."""
 
-    def add(self, speed: float | None) -> None:
+    def add(self, speed: float | None, cores: int = 1) -> None:
         if speed:
             self._known_sum += speed
-            self._known += 1
+            self._known += cores
         else:
-            self._unknown += 1
+            self._unknown += cores
 
-    def remove(self, speed: float | None) -> None:
+    def remove(self, speed: float | None, cores: int = 1) -> None:
         if speed:
-            self._known -= 1
+            self._known -= cores
             self._known_sum = self._known_sum - speed if self._known else 0.0
         else:
-            self._unknown -= 1
+            self._unknown -= cores
 
-    def replace(self, old: float | None, new: float | None) -> None:
-        self.remove(old)
-        self.add(new)
+    def replace(self, old: float | None, new: float | None, cores: int = 1) -> None:
+        self.remove(old, cores)
+        self.add(new, cores)
 
-    def share(self, speed: float | None) -> float:
-        """The fraction of the queued genomes a worker of ``speed`` deserves."""
+    def share(self, speed: float | None, cores: int = 1) -> float:
+        """The fraction of the queued genomes a worker of ``speed`` (unmeasured: of ``cores``) deserves."""
         default = self._known_sum / self._known if self._known else 1.0
         total = self._known_sum + default * self._unknown
-        return (speed or default) / total if total > 0 else 1.0
+        return (speed or default * cores) / total if total > 0 else 1.0
 
 
 OVERHEAD_SHARE = 0.15
 """The most a batch's fixed cost (round trip, coding, the master's handling) may weigh against its evaluation time."""
+STARVING_SHARE = 0.5
+"""The most a batch's overhead may weigh against its whole turnaround before a worker is rather left without work:
+a batch of a worker's share of the generation whose overhead is within this is sent, smaller than ``OVERHEAD_SHARE``
+asks, so that every worker is busy; an overhead larger than that is the master's own queue (a fitness too fast for
+the workers it has), which fewer, larger batches shorten."""
 SMOOTHING = 0.5
 """Weight of the past in a worker's running measurements (the newest batch gets the rest)."""
 
@@ -383,6 +393,15 @@ class Pace:
         if not self.rate or self.overhead is None:
             return 1
         return max(1, math.ceil(min(self.overhead * self.rate / OVERHEAD_SHARE, limit)))
+
+    def starves(self, genomes: int) -> bool:
+        """Whether a batch of ``genomes`` would rather not be sent at all: its overhead outweighs STARVING_SHARE times
+        its turnaround, counted at the mean turnaround per genome of this worker's batches (which includes the
+        overhead: so a slow fitness never starves a worker, however noisy the fit of its cost)."""
+        fit = self.fit
+        if self.overhead is None or fit.size <= 0:
+            return False
+        return self.overhead > STARVING_SHARE * genomes * fit.time / fit.size
 
     def amortised(self, genomes: int) -> bool:
         """Whether a batch of ``genomes`` keeps the overhead within OVERHEAD_SHARE of its evaluation (unknown:

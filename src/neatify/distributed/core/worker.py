@@ -35,7 +35,7 @@ class WorkerProtocol:
 
     def __init__(self, worker_id: int | str, capacity: int, auth_token: str | None, where: str,
                  max_frame_bytes: int, now: float, tls: bool = False, epoch: int = 0,
-                 registration_timeout: float = REGISTRATION_TIMEOUT) -> None:
+                 registration_timeout: float = REGISTRATION_TIMEOUT, cores: int = 1) -> None:
         self.worker_id = worker_id
         self.epoch = epoch
         """The highest epoch this worker has served: a master of a lower one is refused."""
@@ -46,7 +46,8 @@ class WorkerProtocol:
         self.decoder = FrameDecoder(max_frame_bytes)
         self.state = ConnectionState(where, Role.WORKER)
         """OPENED, CHALLENGED once the master proved the token and this worker answered, REGISTERED, CLOSED."""
-        self._hello = WorkerRegistration(PROTOCOL_VERSION, worker_id, capacity, nonce=auth.new_nonce(), epoch=epoch)
+        self._hello = WorkerRegistration(PROTOCOL_VERSION, worker_id, capacity, nonce=auth.new_nonce(), epoch=epoch,
+                                         cores=cores if cores > 1 else None)  # absent: 1, as older workers send
         self.heartbeat_interval: float | None = None
         """Set once registered."""
         self._silence_limit = registration_timeout

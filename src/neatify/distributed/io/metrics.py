@@ -74,7 +74,7 @@ class MasterCollector:
             yield family
         workers = list(protocol.workers.values())
         for name, read in (("neatify_worker_genomes_per_second", lambda w: w.speed or 0.0),
-                           ("neatify_worker_batches_total", lambda w: w.reported),
+                           ("neatify_worker_batches_total", lambda w: w.batches_done),
                            ("neatify_worker_batches_resent_total", lambda w: w.resent)):
             family = _family(name, [WORKER_LABEL])
             for worker in workers:

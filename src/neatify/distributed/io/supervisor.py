@@ -1,4 +1,5 @@
-"""Supervised local workers (``neatify worker ... --processes N|auto``): one process keeps N workers running.
+"""Supervised workers: one process keeps worker processes running (``neatify worker ... --processes N|auto``
+supervises its one worker, which feeds N evaluator processes of its own: ``evaluators``).
 
 The supervisor starts one child process per worker, restarts a child that ends abnormally (after an
 exponential backoff, each restart logged), leaves alone a child that exited 0 (its master shut it

@@ -122,5 +122,5 @@ def _worker_row(worker: Worker, now: float) -> WorkerRow:
     lateness = 0.0
     if head is not None and rate > 0:
         lateness = max(now - head.started - len(head) / rate, 0.0)
-    return WorkerRow(worker.worker_id, worker.capacity, rate, len(worker.batches), worker.reported, worker.resent,
+    return WorkerRow(worker.worker_id, worker.capacity, rate, len(worker.batches), worker.batches_done, worker.resent,
                      lateness, any(batch.timed_out for batch in worker.batches))

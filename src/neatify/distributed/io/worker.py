@@ -16,8 +16,11 @@ from typing import Any
 
 from neatify.distributed.io import tls
 from neatify.distributed.config import AUTH_TOKEN_ENV, check_max_frame_bytes
-from neatify.distributed.errors import AuthenticationError, ConnectionClosed, ProtocolError, RegistrationError
+from neatify.distributed.errors import (
+    AuthenticationError, ConnectionClosed, DistributedError, ProtocolError, RegistrationError,
+)
 from neatify.distributed.io.connection import FramedConnection
+from neatify.distributed.io.evaluators import EvaluatorPool
 from neatify.distributed.wire.framing import PROTOCOL_VERSION
 from neatify.distributed.io.scheduler_file import read_scheduler_file
 from neatify.distributed.core.actions import Send
@@ -66,6 +69,10 @@ class WorkerNode:
     ``setup``, if given, runs once per ``WorkerNode`` before it first registers; its result reaches the
     fitness function as a second argument, ``fitness_function(genomes, state)``, as with
     ``ParallelEvaluator`` and ``RayEvaluator``.
+    With ``processes`` > 1 the worker registers once, saying it feeds that many cores, and evaluates each task in
+    as many local evaluator processes (``neatify.distributed.io.evaluators``; ``setup`` then runs once in each,
+    and the fitness function must be picklable); one that dies is replaced and only its genomes are evaluated
+    again. ``capacity`` is then the genomes per batch for each of them.
     """
 
     def __init__(self, master_host: str | None = None, master_port: int | None = None,
@@ -76,13 +83,18 @@ class WorkerNode:
                  max_frame_bytes: int = 64 * 1024 * 1024, tls_ca: str | None = None,
                  tls_server_name: str | None = None, setup: Callable[[], Any] | None = None,
                  scheduler_file: str | Path | None = None, masters: Sequence[tuple[str, int]] | None = None,
-                 max_inputs: int = MAX_INPUTS) -> None:
+                 max_inputs: int = MAX_INPUTS, processes: int = 1) -> None:
         if fitness_function is None:
             raise ValueError("a WorkerNode needs a fitness_function")
         self.masters = _masters(master_host, master_port, scheduler_file, masters)
         """The addresses tried in turn (one with master_host/master_port; none with a scheduler file)."""
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
+        if processes < 1:
+            raise ValueError(f"processes must be at least 1, got {processes}")
+        self.processes = processes
+        self.pool: EvaluatorPool | None = None
+        """The evaluator processes while ``start()`` runs, with ``processes`` > 1."""
         self.master_host, self.master_port = self.masters[0] if self.masters else (None, None)
         self.worker_id = worker_id if worker_id is not None else f"{socket.gethostname()}-{os.getpid()}"
         self.evaluator = GenomeEvaluator(fitness_function)
@@ -121,6 +133,18 @@ class WorkerNode:
 
     def start(self) -> None:
         """Serve the master until it shuts us down or ``stop()`` is called (see the class docstring)."""
+        if self.processes > 1:
+            self.pool = EvaluatorPool(self.evaluator.fitness_function, self.processes, f"worker {self.worker_id}",
+                                      self._setup)
+            self._setup = None
+        try:
+            self._connect_and_serve()
+        finally:
+            if self.pool is not None:
+                self.pool.close()
+
+    def _connect_and_serve(self) -> None:
+        """Connect (again, with backoff) and serve until shut down or stopped."""
         self._run_setup()
         failures = 0
         while not self._stop.is_set():
@@ -139,7 +163,7 @@ class WorkerNode:
             timeout = self._registration_timeout
             core = WorkerProtocol(self.worker_id, self.capacity, self.auth_token, self._where, self.max_frame_bytes,
                                   time.monotonic(), tls=self._tls is not None, epoch=self.served_epoch,
-                                  registration_timeout=timeout)
+                                  registration_timeout=timeout, cores=self.processes)
             try:
                 if self._tls is not None:
                     conn.start_tls(self._tls, time.monotonic() + timeout, self.tls_server_name)
@@ -160,6 +184,8 @@ class WorkerNode:
                 self._back_off(failures, f"{'connection lost' if core.accepted else 'registration failed'} ({exc})")
             finally:
                 conn.close()
+                if self.pool is not None:
+                    self.pool.forget()
 
     def _run_setup(self) -> None:
         """Run ``setup`` (once: reconnections keep its state) and hand its result to the evaluator."""
@@ -278,6 +304,8 @@ class WorkerNode:
                                   name=f"neatify-worker-{self.worker_id}-reader", daemon=True)
         reader.start()
         while not self._stop.is_set():
+            if self.pool is not None and self.pool.broken is not None:
+                raise DistributedError(self.pool.broken)
             try:
                 task = tasks.get(timeout=0.5)
             except queue.Empty:
@@ -288,24 +316,51 @@ class WorkerNode:
                 return
             if isinstance(task, BaseException):
                 raise task
-            start = time.monotonic()
-            fitness, errors = self._evaluate(task)
-            conn.send_bytes(core.report(task.batch_id, fitness, errors, time.monotonic() - start))
-            self.batches_done += 1
+            self._take(conn, core, task)
+        if self.pool is not None:
+            self.pool.drain()
         logger.info("worker %s: leaving after %d batch(es)", self.worker_id, self.batches_done)
         conn.send_bytes(core.leaving())
         # Hang up only after the master has (or _LEAVE_GRACE): a batch it sends meanwhile then arrives,
         # ignored, instead of failing its send, and the master learns why this worker went.
         reader.join(_LEAVE_GRACE)
 
-    def _evaluate(self, task: Task) -> BatchResult:
-        """The batch's results; a task whose networks would be too large, or a failure outside the per-genome
-        checks, is reported as every genome's error (the master names one) instead of ending this worker."""
+    def _take(self, conn: FramedConnection, core: WorkerProtocol, task: Task) -> None:
+        """Evaluate a task and report it: here, or handed to the evaluator processes (reported when they are
+        done, from their thread: a connection lost meanwhile only drops the report, the reader notices the loss)."""
+        refusal = self._refusal(task)
+        if self.pool is None or refusal is not None:
+            start = time.monotonic()
+            result = refusal or self._evaluate(task)
+            self._report(conn, core, task.batch_id, result, time.monotonic() - start)
+            return
+
+        def done(batch_id: int, result: BatchResult, elapsed: float) -> None:
+            try:
+                self._report(conn, core, batch_id, result, elapsed)
+            except OSError as exc:
+                logger.debug("worker %s: report of batch %d not sent (%s)", self.worker_id, batch_id, exc)
+
+        self.pool.submit(task.batch_id, task.genome_batch, done)
+
+    def _report(self, conn: FramedConnection, core: WorkerProtocol, batch_id: int, result: BatchResult,
+                elapsed: float) -> None:
+        """Send a batch's FITNESS_REPORT."""
+        conn.send_bytes(core.report(batch_id, *result, elapsed))
+        self.batches_done += 1
+
+    def _refusal(self, task: Task) -> BatchResult | None:
+        """Every genome's error when the task's networks would be too large for this worker, else None."""
         genome_batch = task.genome_batch
-        if max(genome_batch.num_inputs, genome_batch.num_outputs) > self.max_inputs:
-            problem = (f"worker {self.worker_id} refuses the task: its genomes have {genome_batch.num_inputs} inputs "
-                       f"and {genome_batch.num_outputs} outputs, more than this worker's max_inputs {self.max_inputs}")
-            return [], [[genome.id, problem] for genome in task.genomes]
+        if max(genome_batch.num_inputs, genome_batch.num_outputs) <= self.max_inputs:
+            return None
+        problem = (f"worker {self.worker_id} refuses the task: its genomes have {genome_batch.num_inputs} inputs "
+                   f"and {genome_batch.num_outputs} outputs, more than this worker's max_inputs {self.max_inputs}")
+        return [], [[genome.id, problem] for genome in task.genomes]
+
+    def _evaluate(self, task: Task) -> BatchResult:
+        """The batch's results; a failure outside the per-genome checks is reported as every genome's error (the
+        master names one) instead of ending this worker."""
         try:
             return self.evaluator.evaluate(task.genomes)
         except Exception:

@@ -48,6 +48,9 @@ class MessageType(enum.IntEnum):
 Nonce = Annotated[bytes, msgspec.Meta(min_length=NONCE_BYTES, max_length=NONCE_BYTES)]
 Proof = Annotated[bytes, msgspec.Meta(min_length=PROOF_BYTES, max_length=PROOF_BYTES)]
 WorkerId = int | Annotated[str, msgspec.Meta(max_length=200)]
+MAX_CORES = 1 << 16
+"""The most evaluator processes one worker may say it feeds (REGISTRATION's ``cores``)."""
+Cores = Annotated[int, msgspec.Meta(ge=1, le=MAX_CORES)]
 
 M = TypeVar("M", bound="Message")
 
@@ -105,6 +108,9 @@ class WorkerRegistration(Message):
     proof: Proof | None = None
     epoch: Count | None = None
     """The highest epoch of a master this worker has served (absent: 0)."""
+    cores: Cores | None = None
+    """Evaluator processes this one connection feeds (absent: 1): the master gives it work for that many, and
+    ``capacity`` genomes per batch for each of them."""
 
 
 @message(MessageType.REGISTRATION_ACK)
