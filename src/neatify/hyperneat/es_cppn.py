@@ -17,7 +17,7 @@ from neatify.genome.batch import GenomeBatch, row_offsets
 from neatify.genome.genome import Genome
 from neatify.hyperneat.es_params import ESParams, check_cppn
 from neatify.hyperneat.es_quadtree import ACTIVATION_CODES
-from neatify.network.layout import _from_arrays
+from neatify.network.layout import trace_batch
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class CPPNProgram:
         for genome in cppns:
             check_cppn(genome, params)
         batch = GenomeBatch.from_genomes(cppns)
-        nodes, edges, outputs = _from_arrays(batch, False)
+        nodes, edges, outputs = trace_batch(batch, False)
         if edges.recurrent.any():
             raise ValueError(f"CPPN genome {batch.ids[edges.genome[edges.recurrent][0]]} is recurrent; "
                              f"ES-HyperNEAT queries feed-forward CPPNs")

@@ -71,7 +71,7 @@ class PopulationLayout:
     def from_batch(cls, batch: GenomeBatch, synchronous: bool = False) -> PopulationLayout:
         """Lay out a ``GenomeBatch`` built straight from arrays (a substrate's phenotypes, say), with no
         ``Genome`` objects in between."""
-        nodes, edges, outputs = _from_arrays(batch, synchronous)
+        nodes, edges, outputs = trace_batch(batch, synchronous)
         return _assemble(nodes, edges, outputs, list(batch.activations), batch.num_inputs)
 
     def equals(self, other: PopulationLayout) -> bool:
@@ -109,7 +109,7 @@ class _Edges(NamedTuple):
     recurrent: np.ndarray
 
 
-def _from_arrays(batch: GenomeBatch, synchronous: bool) -> tuple[_Nodes, _Edges, np.ndarray]:
+def trace_batch(batch: GenomeBatch, synchronous: bool) -> tuple[_Nodes, _Edges, np.ndarray]:
     """Nodes, edges and output entries of every genome, from one compiled walk over each (``_trace``)."""
     if batch.node_id.min(initial=0) < 0:
         i = int(np.argmin(batch.node_id))

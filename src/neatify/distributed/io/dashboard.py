@@ -21,7 +21,7 @@ from typing import Any
 from neatify.distributed.errors import DistributedError
 from neatify.distributed.config import parse_address
 from neatify.distributed.io.http import HttpServer, Response, Route
-from neatify.distributed.io.master import SystemCoordinator, _is_loopback
+from neatify.distributed.io.master import SystemCoordinator, is_loopback
 from neatify.distributed.io.metrics import metrics_route
 from neatify.distributed.io.status import master_status
 from neatify.distributed.io.watch import Champion, RunWatch, worker_rows
@@ -129,7 +129,7 @@ class RunServers:
 
 
 def _warn_if_open(address: tuple[str, int], token: str | None) -> None:
-    if not token and not _is_loopback(address[0]):
+    if not token and not is_loopback(address[0]):
         logger.warning("serving the dashboard/metrics on %s:%d without an auth token: anyone who can reach it sees "
                        "the run", *address)
 

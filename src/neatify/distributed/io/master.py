@@ -53,7 +53,8 @@ _BACKLOG_BYTES = 1 << 16
 """A kernel send queue longer than this that shrinks shows the peer reading (heartbeats never queue so much)."""
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (a loopback address or "localhost"): off it, a token is required."""
     if host == "localhost":
         return True
     try:
@@ -141,7 +142,7 @@ class SystemCoordinator:
     # --- lifecycle (caller's thread) ---
     def start(self) -> None:
         """Bind the listening socket and start accepting workers (in the event loop's thread)."""
-        if not _is_loopback(self.config.host) and not self.config.auth_token:
+        if not is_loopback(self.config.host) and not self.config.auth_token:
             logger.warning("master listening on %s without an auth token: anyone who can reach this port can "
                            "register a worker; set auth_token or $NEATIFY_AUTH_TOKEN", self.config.host)
         loop = self._loop = asyncio.new_event_loop()
