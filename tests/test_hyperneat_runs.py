@@ -84,13 +84,16 @@ def test_the_guide_s_worked_example_runs_and_rescales_the_champion(capsys):
 
 
 @pytest.mark.slow
-def test_the_boxes_benchmark_prints_its_curve_and_the_scaling_test():
+def test_the_boxes_benchmark_prints_its_runs_the_success_curve_and_the_scaling_test():
     root = Path(__file__).resolve().parents[1]
-    result = subprocess.run([sys.executable, "benchmarks/hyperneat_boxes.py", "--population", "12", "--generations",
-                             "2", "--every", "1"], cwd=root, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(root / "src")})
+    result = subprocess.run([sys.executable, "benchmarks/hyperneat_boxes.py", "--seeds", "2", "--population", "12",
+                             "--generations", "2", "--every", "1"], cwd=root, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "PYTHONPATH": str(root / "src")})
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert [line.split()[:2] for line in lines[1:3]] == [["gen", "0"], ["gen", "1"]]
+    assert "'dx', 'dy'" in lines[0]
+    assert [line.split()[:4] for line in lines[1:5]] == [["seed", "0", "gen", "0"], ["seed", "0", "gen", "1"],
+                                                         ["seed", "1", "gen", "0"], ["seed", "1", "gen", "1"]]
+    assert lines[5].startswith("solved 0/2 runs") and lines[6].startswith("success curve")
     assert [line.split(":")[0].strip() for line in lines[-3:]] == ["11x11", "33x33", "55x55"]
-    assert lines[3].startswith("scaling test") and all("/75" in line for line in lines[1:3] + lines[-3:])
+    assert all("on the large box" in line and "/75" in line for line in lines[1:5] + lines[-3:])
