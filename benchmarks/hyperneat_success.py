@@ -1,0 +1,167 @@
+"""Success rate against PUREPLES on XOR, HyperNEAT and ES-HyperNEAT: the same task, population and budget.
+
+PUREPLES is not on the package index and this script fetches nothing: clone
+https://github.com/ukuleleplayer/pureples (it needs neat-python) and pass its path:
+
+    python benchmarks/hyperneat_success.py --pureples /tmp/pureples [--seeds 10] [--generations 300]
+                                           [--methods hyperneat es] [--es-version S]
+
+The task and settings are PUREPLES's own XOR examples' (``pureples/experiments/xor``): inputs x1, x2 and
+a constant 1 at (-1, -1), (0, -1), (1, -1), the output at (0, 1), HyperNEAT with a hidden row at
+y = 0 (x = -1, 0, 1), weights over 0.2 in magnitude scaled into [0, 5], neat-python's sigmoid
+(1 / (1 + e^(-5x))) on substrate nodes; ES-HyperNEAT with their ``--es-version`` parameters (S: depths 0
+and 1, as their script; M: 1 and 2; L: 2 and 3; variance 0.03, band 0.3, division 0.5, iteration 1);
+population 150 and ``--generations`` (their 300); a run is solved when a phenotype's squared error
+over the four cases is at most 0.1 (their fitness threshold 0.975 of ``1 - error / 4``). PUREPLES
+evolves its CPPNs with neat-python on its ``config_cppn_xor`` (gauss, sin, tanh), NEATify with
+``cppn_config`` on the same three functions and its other defaults. Each seed seeds both libraries'
+random generators. Prints per library and method the runs solved and the mean evaluations of the
+solved ones; PUREPLES runs in a process of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import hyperneat_pureples  # noqa: E402,F401 (registers np_sigmoid, neat-python's sigmoid)
+
+from neatify import Population  # noqa: E402
+from neatify.hyperneat import HyperNEAT, Substrate, cppn_config  # noqa: E402
+from neatify.hyperneat.es_params import ESParams  # noqa: E402
+from neatify.hyperneat.es_xor import XOR_CASES, XOR_INPUT_POINTS, XOR_OUTPUT_POINTS, XOR_TARGETS, ESXorFitness  # noqa: E402
+
+HIDDEN_POINTS = ((-1.0, 0.0), (0.0, 0.0), (1.0, 0.0))
+POPULATION = 150
+SOLVED_ERROR = 0.1
+"""A run is solved when a phenotype's summed squared error over the four cases is at most this."""
+ES_DEPTHS = {"S": (0, 1), "M": (1, 2), "L": (2, 3)}
+"""PUREPLES's XOR versions: (initial depth, max depth)."""
+
+
+def es_settings(version: str) -> dict:
+    """PUREPLES's ES-HyperNEAT parameters for its XOR ``version``."""
+    initial, deepest = ES_DEPTHS[version]
+    return {"initial_depth": initial, "max_depth": deepest, "variance_threshold": 0.03, "band_threshold": 0.3,
+            "iteration_level": 1, "division_threshold": 0.5, "max_weight": 5.0}
+
+
+class HyperXorFitness:
+    """HyperNEAT XOR: decode every CPPN onto PUREPLES's substrate, score 4 minus the squared error."""
+
+    def __init__(self) -> None:
+        substrate = Substrate(XOR_INPUT_POINTS, XOR_OUTPUT_POINTS, (HIDDEN_POINTS,))
+        self.hyperneat = HyperNEAT(substrate, threshold=0.2, max_weight=5.0, hidden_activation="np_sigmoid",
+                                   output_activation="np_sigmoid", dtype=torch.float64)
+        self.fitness = self.hyperneat.fitness(self.score)
+
+    @staticmethod
+    def score(module) -> torch.Tensor:
+        out = module(torch.from_numpy(XOR_CASES))[..., 0]
+        return 4.0 - (out - torch.from_numpy(XOR_TARGETS)).square().sum(dim=1)
+
+    def __call__(self, genomes) -> None:
+        self.fitness(genomes)
+
+
+def neatify_run(method: str, seed: int, args: argparse.Namespace) -> tuple[bool, int]:
+    """(solved, evaluations) of one NEATify run."""
+    fitness = HyperXorFitness() if method == "hyperneat" else ESXorFitness(
+        ESParams(**es_settings(args.es_version), activation="np_sigmoid"))
+    config = cppn_config(population_size=POPULATION, activation_options=["gauss", "sin", "tanh"])
+    pop = Population(num_inputs=4, num_outputs=1, config=config, seed=seed)
+    best = pop.run(fitness, args.generations, fitness_threshold=4.0 - SOLVED_ERROR)
+    return best.fitness >= 4.0 - SOLVED_ERROR, pop.evaluations
+
+
+def pureples_runs(path: str, method: str, seeds: list[int], args: argparse.Namespace) -> list[tuple[bool, int]]:
+    """(solved, evaluations) of PUREPLES's XOR example for each seed (run in a process of its own)."""
+    sys.path.insert(0, path)
+    import neat
+    from pureples.es_hyperneat.es_hyperneat import ESNetwork
+    from pureples.hyperneat.hyperneat import create_phenotype_network
+    from pureples.shared.substrate import Substrate as PureplesSubstrate
+
+    hidden = [list(HIDDEN_POINTS)] if method == "hyperneat" else None
+    substrate = PureplesSubstrate(list(XOR_INPUT_POINTS), list(XOR_OUTPUT_POINTS), *([hidden] if hidden else []))
+    settings = {**es_settings(args.es_version), "activation": "sigmoid"}
+
+    def evaluate(genomes, config) -> None:
+        for _, genome in genomes:
+            cppn = neat.nn.FeedForwardNetwork.create(genome, config)
+            if method == "hyperneat":
+                net, steps = create_phenotype_network(cppn, substrate), len(hidden) + 2
+            else:
+                network = ESNetwork(substrate, cppn, settings)
+                net, steps = network.create_phenotype_network(), network.activations
+            error = 0.0
+            for case, target in zip(XOR_CASES.tolist(), XOR_TARGETS.tolist()):
+                net.reset()
+                for _ in range(steps):
+                    out = net.activate(case)
+                error += (out[0] - target) ** 2
+            genome.fitness = 1.0 - error / 4.0
+
+    config = neat_config(neat, Path(path, "pureples/experiments/xor/config_cppn_xor").read_text())
+    results = []
+    for seed in seeds:
+        pop = neat.Population(config, seed=seed)
+        try:
+            solved = pop.run(evaluate, args.generations).fitness >= 1.0 - SOLVED_ERROR / 4.0
+        except neat.CompleteExtinctionException:
+            solved = False
+        results.append((solved, (pop.generation + solved) * POPULATION))  # a solving generation ends uncounted
+    return results
+
+
+def neat_config(neat, text: str):
+    """neat-python's config from PUREPLES's file, plus the one key neat-python 2.0 requires that the file
+    predates (``no_fitness_termination = False``, its old default)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "config")
+        path.write_text(text.replace("[NEAT]", "[NEAT]\nno_fitness_termination = False", 1))
+        return neat.Config(neat.DefaultGenome, neat.DefaultReproduction, neat.DefaultSpeciesSet,
+                           neat.DefaultStagnation, str(path))
+
+
+def line(library: str, method: str, results: list[tuple[bool, int]]) -> str:
+    """Runs solved and mean evaluations of the solved."""
+    solved = [evaluations for ok, evaluations in results if ok]
+    mean = f"{statistics.mean(solved):,.0f}" if solved else "-"
+    return f"{library:>8} {method:>12} {len(solved):>3}/{len(results):<3} mean evaluations of the solved {mean:>8}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pureples", default=os.environ.get("PUREPLES_PATH"),
+                        help="a clone of github.com/ukuleleplayer/pureples (or PUREPLES_PATH); without: NEATify only")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--generations", type=int, default=300)
+    parser.add_argument("--methods", nargs="+", choices=["hyperneat", "es"], default=["hyperneat", "es"])
+    parser.add_argument("--es-version", choices=sorted(ES_DEPTHS), default="S")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    seeds = list(range(args.seeds))
+    print(f"XOR, population {POPULATION}, at most {args.generations} generations, {args.seeds} seeds, "
+          f"ES version {args.es_version}")
+    for method in args.methods:
+        print(line("NEATify", method, [neatify_run(method, seed, args) for seed in seeds]), flush=True)
+        if args.pureples:
+            with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+                print(line("PUREPLES", method, pool.submit(pureples_runs, args.pureples, method, seeds, args).result()),
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
