@@ -1,4 +1,4 @@
-"""ES-HyperNEAT on a maze of the novelty search paper, as Risi & Stanley (2012) ran its maze task.
+"""ES-HyperNEAT on a maze of the novelty search paper: the kind of task Risi & Stanley (2012) evaluated it on.
 
     python benchmarks/es_hyperneat_maze.py [--seeds 3] [--first-seed 0] [--maze hard] [--method novelty]
                                            [--population 250] [--cap 50000] [--minutes 20]
@@ -8,8 +8,9 @@ between the robot's sensors and its effectors) and the phenotypes drive the robo
 ``neatify.envs.maze`` together (``navigate``). The substrate: the 11 inputs (bias, six rangefinders,
 four goal radars) laid out by direction on lines at y = -1 and -0.5, the two outputs (angular and
 linear velocity changes) at y = 1 (``neatify.envs.maze_substrate``); ``ESParams``' defaults (initial
-depth 1, maximum depth 3, iteration level 1, thresholds 0.5 / 0.03 / 0.3). "novelty" selects on the novelty of the robots' final (x, y) (15 nearest, the paper's dynamic archive), "fitness" on
-the paper's 300 minus the final distance to the goal. A run is solved in the generation a robot ends
+depth 1, maximum depth 3, iteration level 1, thresholds 0.5 / 0.03 / 0.3). "novelty" selects on the
+novelty of the robots' final (x, y) (15 nearest, the paper's dynamic archive), "fitness" on the
+paper's 300 minus the final distance to the goal. A run is solved in the generation a robot ends
 within the goal radius; its evaluations are the CPPNs evaluated up to then. Prints each run, then
 the runs solved and the mean evaluations of the solved ones.
 """

@@ -16,7 +16,9 @@ over the four cases is at most 0.1 (their fitness threshold 0.975 of ``1 - error
 evolves its CPPNs with neat-python on its ``config_cppn_xor`` (gauss, sin, tanh), NEATify with
 ``cppn_config`` on the same three functions and its other defaults. Each seed seeds both libraries'
 random generators. Prints per library and method the runs solved and the mean evaluations of the
-solved ones; PUREPLES runs in a process of its own.
+solved ones; PUREPLES runs in a process of its own. A run that neat-python stops with an error (its
+2.0 cannot always share 150 genomes among species when PUREPLES's config asks for 15 elites a
+species) counts as not solved, and the line says how many and why.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import os
 import statistics
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -38,7 +41,8 @@ import hyperneat_pureples  # noqa: E402,F401 (registers np_sigmoid, neat-python'
 from neatify import Population  # noqa: E402
 from neatify.hyperneat import HyperNEAT, Substrate, cppn_config  # noqa: E402
 from neatify.hyperneat.es_params import ESParams  # noqa: E402
-from neatify.hyperneat.es_xor import XOR_CASES, XOR_INPUT_POINTS, XOR_OUTPUT_POINTS, XOR_TARGETS, ESXorFitness  # noqa: E402
+from neatify.hyperneat.es_xor import (XOR_CASES, XOR_INPUT_POINTS, XOR_OUTPUT_POINTS, XOR_TARGETS,  # noqa: E402
+                                      ESXorFitness)
 
 HIDDEN_POINTS = ((-1.0, 0.0), (0.0, 0.0), (1.0, 0.0))
 POPULATION = 150
@@ -46,6 +50,15 @@ SOLVED_ERROR = 0.1
 """A run is solved when a phenotype's summed squared error over the four cases is at most this."""
 ES_DEPTHS = {"S": (0, 1), "M": (1, 2), "L": (2, 3)}
 """PUREPLES's XOR versions: (initial depth, max depth)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One run: solved or not, the CPPNs evaluated, and the error that stopped it early, if any."""
+
+    solved: bool
+    evaluations: int
+    error: str = ""
 
 
 def es_settings(version: str) -> dict:
@@ -73,18 +86,18 @@ class HyperXorFitness:
         self.fitness(genomes)
 
 
-def neatify_run(method: str, seed: int, args: argparse.Namespace) -> tuple[bool, int]:
-    """(solved, evaluations) of one NEATify run."""
+def neatify_run(method: str, seed: int, args: argparse.Namespace) -> Outcome:
+    """One NEATify run."""
     fitness = HyperXorFitness() if method == "hyperneat" else ESXorFitness(
         ESParams(**es_settings(args.es_version), activation="np_sigmoid"))
     config = cppn_config(population_size=POPULATION, activation_options=["gauss", "sin", "tanh"])
     pop = Population(num_inputs=4, num_outputs=1, config=config, seed=seed)
     best = pop.run(fitness, args.generations, fitness_threshold=4.0 - SOLVED_ERROR)
-    return best.fitness >= 4.0 - SOLVED_ERROR, pop.evaluations
+    return Outcome(best.fitness >= 4.0 - SOLVED_ERROR, pop.evaluations)
 
 
-def pureples_runs(path: str, method: str, seeds: list[int], args: argparse.Namespace) -> list[tuple[bool, int]]:
-    """(solved, evaluations) of PUREPLES's XOR example for each seed (run in a process of its own)."""
+def pureples_runs(path: str, method: str, seeds: list[int], args: argparse.Namespace) -> list[Outcome]:
+    """PUREPLES's XOR example's run for each seed (in a process of its own)."""
     sys.path.insert(0, path)
     import neat
     from pureples.es_hyperneat.es_hyperneat import ESNetwork
@@ -117,9 +130,10 @@ def pureples_runs(path: str, method: str, seeds: list[int], args: argparse.Names
         pop = neat.Population(config, seed=seed)
         try:
             solved = pop.run(evaluate, args.generations).fitness >= 1.0 - SOLVED_ERROR / 4.0
-        except neat.CompleteExtinctionException:
-            solved = False
-        results.append((solved, (pop.generation + solved) * POPULATION))  # a solving generation ends uncounted
+        except (neat.CompleteExtinctionException, RuntimeError) as error:  # neat-python stopped the run
+            results.append(Outcome(False, pop.generation * POPULATION, f"{type(error).__name__}: {error}"))
+            continue
+        results.append(Outcome(solved, (pop.generation + solved) * POPULATION))  # a solving generation ends uncounted
     return results
 
 
@@ -135,11 +149,14 @@ def neat_config(neat, text: str):
                            neat.DefaultStagnation, str(path))
 
 
-def line(library: str, method: str, results: list[tuple[bool, int]]) -> str:
-    """Runs solved and mean evaluations of the solved."""
-    solved = [evaluations for ok, evaluations in results if ok]
+def line(library: str, method: str, results: list[Outcome]) -> str:
+    """Runs solved and mean evaluations of the solved; runs the library stopped, and why."""
+    solved = [run.evaluations for run in results if run.solved]
     mean = f"{statistics.mean(solved):,.0f}" if solved else "-"
-    return f"{library:>8} {method:>12} {len(solved):>3}/{len(results):<3} mean evaluations of the solved {mean:>8}"
+    stopped = sorted({run.error for run in results if run.error})
+    errors = f"; {sum(bool(run.error) for run in results)} stopped by: {' | '.join(stopped)}" if stopped else ""
+    return (f"{library:>8} {method:>10} solved {len(solved):>3}/{len(results):<3} mean evaluations of the solved "
+            f"{mean:>8}{errors}")
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from helpers import doc_snippet
 from neatify import Population
 from neatify.envs.maze import navigate
 from neatify.envs.maze_geometry import NUM_INPUTS, NUM_OUTPUTS, RANGEFINDER_ANGLES
@@ -30,3 +31,13 @@ def test_es_hyperneat_phenotypes_of_the_robot_substrate_drive_one_robot_each():
     outcome = navigate(module, "medium", max_steps=20)
     assert outcome.positions.shape == (6, 2) and torch.isfinite(outcome.fitness).all()
     assert len({tuple(p) for p in outcome.positions.tolist()}) > 1  # different CPPNs, different robots
+
+
+@pytest.mark.slow
+def test_the_guide_s_maze_snippet_sets_fitness_and_behaviour_on_every_cppn():
+    scope: dict = {}
+    exec(doc_snippet("docs/es_hyperneat.md", "def maze_fitness(genomes)"), scope)
+    assert scope["pop"].evaluations == 20
+    genomes = scope["pop"].ask()[:3]
+    scope["maze_fitness"](genomes)
+    assert all(0.0 < g.fitness <= 300.0 and len(g.behaviour) == 2 for g in genomes)
