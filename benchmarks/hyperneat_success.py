@@ -14,7 +14,8 @@ and 1, as their script; M: 1 and 2; L: 2 and 3; variance 0.03, band 0.3, divisio
 population 150 and ``--generations`` (their 300); a run is solved when a phenotype's squared error
 over the four cases is at most 0.1 (their fitness threshold 0.975 of ``1 - error / 4``). PUREPLES
 evolves its CPPNs with neat-python on its ``config_cppn_xor`` (gauss, sin, tanh), NEATify with
-``cppn_config`` on the same three functions and its other defaults. Each seed seeds both libraries'
+``cppn_config`` on the same three functions and its other defaults, or with ``--neatify-config pureples``
+on PUREPLES's config file itself (``EvolutionConfig.from_neat_python``). Each seed seeds both libraries'
 random generators. Prints per library and method the runs solved and the mean evaluations of the
 solved ones; PUREPLES runs in a process of its own. A run that neat-python stops with an error (its
 2.0 cannot always share 150 genomes among species when PUREPLES's config asks for 15 elites a
@@ -27,6 +28,7 @@ import argparse
 import os
 import statistics
 import sys
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -38,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import hyperneat_pureples  # noqa: E402,F401 (registers np_sigmoid, neat-python's sigmoid)
 
-from neatify import Population  # noqa: E402
+from neatify import EvolutionConfig, Population  # noqa: E402
 from neatify.hyperneat import HyperNEAT, Substrate, cppn_config  # noqa: E402
 from neatify.hyperneat.es_params import ESParams  # noqa: E402
 from neatify.hyperneat.es_xor import (XOR_CASES, XOR_INPUT_POINTS, XOR_OUTPUT_POINTS, XOR_TARGETS,  # noqa: E402
@@ -48,6 +50,8 @@ HIDDEN_POINTS = ((-1.0, 0.0), (0.0, 0.0), (1.0, 0.0))
 POPULATION = 150
 SOLVED_ERROR = 0.1
 """A run is solved when a phenotype's summed squared error over the four cases is at most this."""
+XOR_CONFIG = "pureples/experiments/xor/config_cppn_xor"
+"""PUREPLES's neat-python config of its XOR examples, in its clone."""
 ES_DEPTHS = {"S": (0, 1), "M": (1, 2), "L": (2, 3)}
 """PUREPLES's XOR versions: (initial depth, max depth)."""
 
@@ -90,10 +94,19 @@ def neatify_run(method: str, seed: int, args: argparse.Namespace) -> Outcome:
     """One NEATify run."""
     fitness = HyperXorFitness() if method == "hyperneat" else ESXorFitness(
         ESParams(**es_settings(args.es_version), activation="np_sigmoid"))
-    config = cppn_config(population_size=POPULATION, activation_options=["gauss", "sin", "tanh"])
-    pop = Population(num_inputs=4, num_outputs=1, config=config, seed=seed)
+    pop = Population(num_inputs=4, num_outputs=1, config=neatify_config(args), seed=seed)
     best = pop.run(fitness, args.generations, fitness_threshold=4.0 - SOLVED_ERROR)
     return Outcome(best.fitness >= 4.0 - SOLVED_ERROR, pop.evaluations)
+
+
+def neatify_config(args: argparse.Namespace) -> EvolutionConfig:
+    """``--neatify-config``: the library's CPPN defaults on PUREPLES's three functions, or PUREPLES's own
+    neat-python file read by ``EvolutionConfig.from_neat_python``."""
+    if args.neatify_config == "cppn":
+        return cppn_config(population_size=POPULATION, activation_options=["gauss", "sin", "tanh"])
+    with warnings.catch_warnings():  # it names the keys it leaves (threshold, input count): set here
+        warnings.simplefilter("ignore")
+        return EvolutionConfig.from_neat_python(Path(args.pureples, XOR_CONFIG))
 
 
 def pureples_runs(path: str, method: str, seeds: list[int], args: argparse.Namespace) -> list[Outcome]:
@@ -124,7 +137,7 @@ def pureples_runs(path: str, method: str, seeds: list[int], args: argparse.Names
                 error += (out[0] - target) ** 2
             genome.fitness = 1.0 - error / 4.0
 
-    config = neat_config(neat, Path(path, "pureples/experiments/xor/config_cppn_xor").read_text())
+    config = neat_config(neat, Path(path, XOR_CONFIG).read_text())
     results = []
     for seed in seeds:
         pop = neat.Population(config, seed=seed)
@@ -167,11 +180,15 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=300)
     parser.add_argument("--methods", nargs="+", choices=["hyperneat", "es"], default=["hyperneat", "es"])
     parser.add_argument("--es-version", choices=sorted(ES_DEPTHS), default="S")
+    parser.add_argument("--neatify-config", choices=["cppn", "pureples"], default="cppn",
+                        help="NEATify's NEAT settings: cppn_config, or PUREPLES's XOR config file (needs --pureples)")
     args = parser.parse_args()
+    if args.neatify_config == "pureples" and not args.pureples:
+        parser.error("--neatify-config pureples reads PUREPLES's config: give --pureples")
     torch.set_num_threads(1)
     seeds = list(range(args.seeds))
     print(f"XOR, population {POPULATION}, at most {args.generations} generations, {args.seeds} seeds, "
-          f"ES version {args.es_version}")
+          f"ES version {args.es_version}, NEATify config {args.neatify_config}")
     for method in args.methods:
         print(line("NEATify", method, [neatify_run(method, seed, args) for seed in seeds]), flush=True)
         if args.pureples:
