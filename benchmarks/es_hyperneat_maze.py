@@ -66,9 +66,9 @@ def evolve(seed: int, args: argparse.Namespace) -> Run:
     while pop.evaluations < args.cap and not fitness.solved and time.perf_counter() - start < 60 * args.minutes:
         pop.run_generation(fitness)
         if len(pop.history) % args.every == 0:
-            best = max(g.fitness for g in pop.genomes if g.fitness is not None)
             print(f"  seed {seed}  gen {len(pop.history):4d}  evaluations {pop.evaluations:7d}  "
-                  f"best fitness {best:6.1f}  {time.perf_counter() - start:6.0f} s", flush=True)
+                  f"best fitness so far {pop.best_genome.fitness:6.1f}  {time.perf_counter() - start:6.0f} s",
+                  flush=True)
     return Run(seed, fitness.solved, pop.evaluations, len(pop.history), time.perf_counter() - start)
 
 
