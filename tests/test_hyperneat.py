@@ -99,6 +99,16 @@ def test_a_cppn_with_the_wrong_inputs_or_a_bad_setting_is_refused_by_name():
             HyperNEAT(SUBSTRATE, **bad)
 
 
+def test_the_cppn_reads_the_deltas_and_the_distance_after_the_coordinates_when_asked():
+    substrate = Substrate([[0.0, 0.5], [1.0, 0.0]], [[-1.0, 0.5]])
+    assert HyperNEAT(substrate).pairs.inputs.tolist() == [[0.0, 0.5, -1.0, 0.5], [1.0, 0.0, -1.0, 0.5]]
+    both = HyperNEAT(substrate, deltas=True, distance=True)
+    assert both.cppn_input_names == ["x1", "y1", "x2", "y2", "dx", "dy", "distance"] and both.cppn_inputs == 7
+    assert both.pairs.inputs.tolist() == [[0.0, 0.5, -1.0, 0.5, -1.0, 0.0, 1.0],
+                                          [1.0, 0.0, -1.0, 0.5, -2.0, 0.5, math.sqrt(4.25)]]
+    assert HyperNEAT(SUBSTRATE, distance=True).cppn_input_names == ["x1", "y1", "z1", "x2", "y2", "z2", "distance"]
+
+
 coordinate = st.integers(-4, 4).map(lambda v: v / 4)
 
 
