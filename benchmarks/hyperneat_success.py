@@ -14,8 +14,9 @@ and 1, as their script; M: 1 and 2; L: 2 and 3; variance 0.03, band 0.3, divisio
 population 150 and ``--generations`` (their 300); a run is solved when a phenotype's squared error
 over the four cases is at most 0.1 (their fitness threshold 0.975 of ``1 - error / 4``). PUREPLES
 evolves its CPPNs with neat-python on its ``config_cppn_xor`` (gauss, sin, tanh), NEATify with
-``cppn_config`` on the same three functions and its other defaults, or with ``--neatify-config pureples``
-on PUREPLES's config file itself (``EvolutionConfig.from_neat_python``). Each seed seeds both libraries'
+``cppn_config`` on the same three functions (neat-python's versions of them unless ``--functions
+neatify``) and its other defaults, or with ``--neatify-config pureples`` on PUREPLES's config file itself
+(``EvolutionConfig.from_neat_python``). Each seed seeds both libraries'
 random generators. Prints per library and method the runs solved and the mean evaluations of the
 solved ones; PUREPLES runs in a process of its own. A run that neat-python stops with an error (its
 2.0 cannot always share 150 genomes among species when PUREPLES's config asks for 15 elites a
@@ -25,6 +26,7 @@ species) counts as not solved, and the line says how many and why.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -41,11 +43,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hyperneat_pureples  # noqa: E402,F401 (registers np_sigmoid, neat-python's sigmoid)
 
 from neatify import EvolutionConfig, Population  # noqa: E402
+from neatify.activations import register_activation  # noqa: E402
 from neatify.hyperneat import HyperNEAT, Substrate, cppn_config  # noqa: E402
 from neatify.hyperneat.es_params import ESParams  # noqa: E402
 from neatify.hyperneat.es_xor import (XOR_CASES, XOR_INPUT_POINTS, XOR_OUTPUT_POINTS, XOR_TARGETS,  # noqa: E402
                                       ESXorFitness)
 
+NEAT_PYTHON_FUNCTIONS = {
+    "np_sin": (lambda x: math.sin(max(-60.0, min(60.0, 5.0 * x))), lambda x: torch.sin((5.0 * x).clamp(-60.0, 60.0))),
+    "np_gauss": (lambda x: math.exp(-5.0 * max(-3.4, min(3.4, x)) ** 2),
+                 lambda x: torch.exp(-5.0 * x.clamp(-3.4, 3.4).square())),
+    "np_tanh": (lambda x: math.tanh(max(-60.0, min(60.0, 2.5 * x))),
+                lambda x: torch.tanh((2.5 * x).clamp(-60.0, 60.0))),
+}
+"""neat-python's gauss, sin and tanh (steeper than NEATify's: sin(5x), e^(-5x^2), tanh(2.5x)), which
+PUREPLES's CPPNs use; ``--functions neat-python`` gives NEATify's CPPNs these."""
+for _name, (_scalar, _tensor) in NEAT_PYTHON_FUNCTIONS.items():
+    register_activation(_name, _scalar, _tensor)
 HIDDEN_POINTS = ((-1.0, 0.0), (0.0, 0.0), (1.0, 0.0))
 POPULATION = 150
 SOLVED_ERROR = 0.1
@@ -101,12 +115,18 @@ def neatify_run(method: str, seed: int, args: argparse.Namespace) -> Outcome:
 
 def neatify_config(args: argparse.Namespace) -> EvolutionConfig:
     """``--neatify-config``: the library's CPPN defaults on PUREPLES's three functions, or PUREPLES's own
-    neat-python file read by ``EvolutionConfig.from_neat_python``."""
+    neat-python file read by ``EvolutionConfig.from_neat_python``; ``--functions`` says whose versions of
+    gauss, sin and tanh the CPPN nodes use."""
     if args.neatify_config == "cppn":
-        return cppn_config(population_size=POPULATION, activation_options=["gauss", "sin", "tanh"])
-    with warnings.catch_warnings():  # it names the keys it leaves (threshold, input count): set here
-        warnings.simplefilter("ignore")
-        return EvolutionConfig.from_neat_python(Path(args.pureples, XOR_CONFIG))
+        config = cppn_config(population_size=POPULATION, activation_options=["gauss", "sin", "tanh"])
+    else:
+        with warnings.catch_warnings():  # it names the keys it leaves (threshold, input count): set here
+            warnings.simplefilter("ignore")
+            config = EvolutionConfig.from_neat_python(Path(args.pureples, XOR_CONFIG))
+    if args.functions == "neatify":
+        return config
+    return config.replace(activation_default=f"np_{config.activation_default}",
+                          activation_options=[f"np_{name}" for name in config.activation_options])
 
 
 def pureples_runs(path: str, method: str, seeds: list[int], args: argparse.Namespace) -> list[Outcome]:
@@ -180,6 +200,8 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=300)
     parser.add_argument("--methods", nargs="+", choices=["hyperneat", "es"], default=["hyperneat", "es"])
     parser.add_argument("--es-version", choices=sorted(ES_DEPTHS), default="S")
+    parser.add_argument("--functions", choices=["neat-python", "neatify"], default="neat-python",
+                        help="whose gauss, sin and tanh NEATify's CPPN nodes use (PUREPLES's are neat-python's)")
     parser.add_argument("--neatify-config", choices=["cppn", "pureples"], default="cppn",
                         help="NEATify's NEAT settings: cppn_config, or PUREPLES's XOR config file (needs --pureples)")
     args = parser.parse_args()
@@ -188,7 +210,7 @@ def main() -> None:
     torch.set_num_threads(1)
     seeds = list(range(args.seeds))
     print(f"XOR, population {POPULATION}, at most {args.generations} generations, {args.seeds} seeds, "
-          f"ES version {args.es_version}, NEATify config {args.neatify_config}")
+          f"ES version {args.es_version}, NEATify config {args.neatify_config}, functions {args.functions}")
     for method in args.methods:
         print(line("NEATify", method, [neatify_run(method, seed, args) for seed in seeds]), flush=True)
         if args.pureples:
