@@ -14,10 +14,14 @@ and 1, as their script; M: 1 and 2; L: 2 and 3; variance 0.03, band 0.3, divisio
 population 150 and ``--generations`` (their 300); a run is solved when a phenotype's squared error
 over the four cases is at most 0.1 (their fitness threshold 0.975 of ``1 - error / 4``). PUREPLES
 evolves its CPPNs with neat-python on its ``config_cppn_xor`` (gauss, sin, tanh), NEATify with
-``cppn_config`` on the same three functions (neat-python's versions of them unless ``--functions
-neatify``) and its other defaults, or with ``--neatify-config pureples`` on PUREPLES's config file itself
-(``EvolutionConfig.from_neat_python``). Each seed seeds both libraries'
-random generators. Prints per library and method the runs solved and the mean evaluations of the
+``cppn_config`` on the same three functions (NEATify's versions, or neat-python's steeper ones with
+``--functions neat-python``) and its other defaults, or with ``--neatify-config pureples`` on
+PUREPLES's config file itself (``EvolutionConfig.from_neat_python``). Each seed seeds both libraries'
+random generators. A substrate node that no connection feeds reads 0 in PUREPLES (neat-python's
+networks never compute it); NEATify's networks give it the activation of its zero bias (0.5 for a
+sigmoid), so on XOR an empty phenotype scores 3 of 4 in NEATify and 2 in PUREPLES: ``--unfed zero``
+(the default) scores NEATify's phenotypes with PUREPLES's convention, ``--unfed bias`` with its own.
+Prints per library and method the runs solved and the mean evaluations of the
 solved ones; PUREPLES runs in a process of its own. A run that neat-python stops with an error (its
 2.0 cannot always share 150 genomes among species when PUREPLES's config asks for 15 elites a
 species) counts as not solved, and the line says how many and why.
@@ -44,7 +48,8 @@ import hyperneat_pureples  # noqa: E402,F401 (registers np_sigmoid, neat-python'
 
 from neatify import EvolutionConfig, Population  # noqa: E402
 from neatify.activations import register_activation  # noqa: E402
-from neatify.hyperneat import HyperNEAT, Substrate, cppn_config  # noqa: E402
+from neatify.hyperneat import ESHyperNEAT, HyperNEAT, Substrate, cppn_config  # noqa: E402
+from neatify.nn import NeatPopulationModule  # noqa: E402
 from neatify.hyperneat.es_params import ESParams  # noqa: E402
 from neatify.hyperneat.es_xor import (XOR_CASES, XOR_INPUT_POINTS, XOR_OUTPUT_POINTS, XOR_TARGETS,  # noqa: E402
                                       ESXorFitness)
@@ -86,28 +91,54 @@ def es_settings(version: str) -> dict:
             "iteration_level": 1, "division_threshold": 0.5, "max_weight": 5.0}
 
 
+def xor_score(out: torch.Tensor) -> torch.Tensor:
+    """4 minus each row's squared error over the four cases."""
+    return 4.0 - (out - torch.from_numpy(XOR_TARGETS)).square().sum(dim=1)
+
+
+@dataclass(frozen=True)
 class HyperXorFitness:
-    """HyperNEAT XOR: decode every CPPN onto PUREPLES's substrate, score 4 minus the squared error."""
+    """HyperNEAT XOR: decode every CPPN onto PUREPLES's substrate, score 4 minus the squared error. With
+    ``unfed_zero`` a substrate node no connection feeds reads 0, as in PUREPLES's neat-python networks
+    (which never compute such a node), instead of the sigmoid of its zero bias, 0.5."""
 
-    def __init__(self) -> None:
-        substrate = Substrate(XOR_INPUT_POINTS, XOR_OUTPUT_POINTS, (HIDDEN_POINTS,))
-        self.hyperneat = HyperNEAT(substrate, threshold=0.2, max_weight=5.0, hidden_activation="np_sigmoid",
-                                   output_activation="np_sigmoid", dtype=torch.float64)
-        self.fitness = self.hyperneat.fitness(self.score)
-
-    @staticmethod
-    def score(module) -> torch.Tensor:
-        out = module(torch.from_numpy(XOR_CASES))[..., 0]
-        return 4.0 - (out - torch.from_numpy(XOR_TARGETS)).square().sum(dim=1)
+    unfed_zero: bool
 
     def __call__(self, genomes) -> None:
-        self.fitness(genomes)
+        substrate = Substrate(XOR_INPUT_POINTS, XOR_OUTPUT_POINTS, (HIDDEN_POINTS,))
+        hyperneat = HyperNEAT(substrate, threshold=0.2, max_weight=5.0, hidden_activation="np_sigmoid",
+                              output_activation="np_sigmoid", dtype=torch.float64)
+        hyperneat.fitness(self.score)(genomes)
+
+    def score(self, module) -> torch.Tensor:
+        values = torch.from_numpy(XOR_CASES).T.expand(module.num_genomes, -1, -1)  # (genomes, nodes, cases)
+        for weight, function in zip(module.weights, module.functions):
+            fed = (weight != 0.0).any(dim=2, keepdim=True) | (not self.unfed_zero)
+            values = torch.where(fed, function(torch.bmm(weight, values)), 0.0)
+        return xor_score(values[:, 0])
+
+
+@dataclass(frozen=True)
+class ESXorUnfedZero:
+    """ES-HyperNEAT XOR scored as ``ESXorFitness`` does, except that a phenotype without connections (its
+    output unfed: ES-HyperNEAT keeps only nodes on an input-output path) reads 0, as in PUREPLES."""
+
+    params: ESParams
+
+    def __call__(self, genomes) -> None:
+        phenotypes = ESHyperNEAT(XOR_INPUT_POINTS, XOR_OUTPUT_POINTS, self.params).phenotypes(genomes)
+        out = NeatPopulationModule.from_batch(phenotypes.batch, dtype=torch.float64)(torch.from_numpy(XOR_CASES))
+        out = torch.where(torch.from_numpy(phenotypes.sizes()[1] > 0)[:, None], out[..., 0], 0.0)
+        for genome, value in zip(genomes, xor_score(out).tolist()):
+            genome.fitness = value
 
 
 def neatify_run(method: str, seed: int, args: argparse.Namespace) -> Outcome:
     """One NEATify run."""
-    fitness = HyperXorFitness() if method == "hyperneat" else ESXorFitness(
-        ESParams(**es_settings(args.es_version), activation="np_sigmoid"))
+    params = ESParams(**es_settings(args.es_version), activation="np_sigmoid")
+    unfed_zero = args.unfed == "zero"
+    fitness = HyperXorFitness(unfed_zero) if method == "hyperneat" else (
+        ESXorUnfedZero(params) if unfed_zero else ESXorFitness(params))
     pop = Population(num_inputs=4, num_outputs=1, config=neatify_config(args), seed=seed)
     best = pop.run(fitness, args.generations, fitness_threshold=4.0 - SOLVED_ERROR)
     return Outcome(best.fitness >= 4.0 - SOLVED_ERROR, pop.evaluations)
@@ -200,7 +231,10 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=300)
     parser.add_argument("--methods", nargs="+", choices=["hyperneat", "es"], default=["hyperneat", "es"])
     parser.add_argument("--es-version", choices=sorted(ES_DEPTHS), default="S")
-    parser.add_argument("--functions", choices=["neat-python", "neatify"], default="neat-python",
+    parser.add_argument("--unfed", choices=["zero", "bias"], default="zero",
+                        help="what a node no connection feeds reads on NEATify's side: 0 as in PUREPLES, or the "
+                             "activation of its bias (NEATify's networks)")
+    parser.add_argument("--functions", choices=["neat-python", "neatify"], default="neatify",
                         help="whose gauss, sin and tanh NEATify's CPPN nodes use (PUREPLES's are neat-python's)")
     parser.add_argument("--neatify-config", choices=["cppn", "pureples"], default="cppn",
                         help="NEATify's NEAT settings: cppn_config, or PUREPLES's XOR config file (needs --pureples)")
@@ -210,7 +244,8 @@ def main() -> None:
     torch.set_num_threads(1)
     seeds = list(range(args.seeds))
     print(f"XOR, population {POPULATION}, at most {args.generations} generations, {args.seeds} seeds, "
-          f"ES version {args.es_version}, NEATify config {args.neatify_config}, functions {args.functions}")
+          f"ES version {args.es_version}, NEATify config {args.neatify_config}, functions {args.functions}, "
+          f"unfed nodes read {args.unfed}")
     for method in args.methods:
         print(line("NEATify", method, [neatify_run(method, seed, args) for seed in seeds]), flush=True)
         if args.pureples:
