@@ -4,7 +4,8 @@ PUREPLES is not on the package index and this script fetches nothing: clone
 https://github.com/ukuleleplayer/pureples (it needs neat-python) and pass its path:
 
     python benchmarks/hyperneat_success.py --pureples /tmp/pureples [--seeds 10] [--generations 300]
-                                           [--methods hyperneat es] [--es-version S]
+                                           [--methods hyperneat es] [--es-version S] [--unfed zero|bias]
+                                           [--check 60]
 
 The task and settings are PUREPLES's own XOR examples' (``pureples/experiments/xor``): inputs x1, x2 and
 a constant 1 at (-1, -1), (0, -1), (1, -1), the output at (0, 1), HyperNEAT with a hidden row at
@@ -24,7 +25,9 @@ sigmoid), so on XOR an empty phenotype scores 3 of 4 in NEATify and 2 in PUREPLE
 Prints per library and method the runs solved and the mean evaluations of the
 solved ones; PUREPLES runs in a process of its own. A run that neat-python stops with an error (its
 2.0 cannot always share 150 genomes among species when PUREPLES's config asks for 15 elites a
-species) counts as not solved, and the line says how many and why.
+species) counts as not solved, and the line says how many and why. ``--check N`` first scores N grown
+CPPNs in both libraries (the same genomes, as neat-python networks on PUREPLES's side) and prints how
+many scores agree.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import hyperneat_pureples  # noqa: E402,F401 (registers np_sigmoid, neat-python's sigmoid)
 
-from neatify import EvolutionConfig, Population  # noqa: E402
+from neatify import EvolutionConfig, Genome, Population  # noqa: E402
 from neatify.activations import register_activation  # noqa: E402
 from neatify.hyperneat import ESHyperNEAT, HyperNEAT, Substrate, cppn_config  # noqa: E402
 from neatify.nn import NeatPopulationModule  # noqa: E402
@@ -133,14 +136,19 @@ class ESXorUnfedZero:
             genome.fitness = value
 
 
-def neatify_run(method: str, seed: int, args: argparse.Namespace) -> Outcome:
-    """One NEATify run."""
+def fitness_function(method: str, args: argparse.Namespace):
+    """NEATify's XOR fitness function for ``method`` under ``--unfed`` and ``--es-version``."""
     params = ESParams(**es_settings(args.es_version), activation="np_sigmoid")
     unfed_zero = args.unfed == "zero"
-    fitness = HyperXorFitness(unfed_zero) if method == "hyperneat" else (
-        ESXorUnfedZero(params) if unfed_zero else ESXorFitness(params))
+    if method == "hyperneat":
+        return HyperXorFitness(unfed_zero)
+    return ESXorUnfedZero(params) if unfed_zero else ESXorFitness(params)
+
+
+def neatify_run(method: str, seed: int, args: argparse.Namespace) -> Outcome:
+    """One NEATify run."""
     pop = Population(num_inputs=4, num_outputs=1, config=neatify_config(args), seed=seed)
-    best = pop.run(fitness, args.generations, fitness_threshold=4.0 - SOLVED_ERROR)
+    best = pop.run(fitness_function(method, args), args.generations, fitness_threshold=4.0 - SOLVED_ERROR)
     return Outcome(best.fitness >= 4.0 - SOLVED_ERROR, pop.evaluations)
 
 
@@ -160,33 +168,42 @@ def neatify_config(args: argparse.Namespace) -> EvolutionConfig:
                           activation_options=[f"np_{name}" for name in config.activation_options])
 
 
-def pureples_runs(path: str, method: str, seeds: list[int], args: argparse.Namespace) -> list[Outcome]:
-    """PUREPLES's XOR example's run for each seed (in a process of its own)."""
+def pureples_scorer(path: str, method: str, args: argparse.Namespace):
+    """PUREPLES's XOR evaluation of one neat-python CPPN network, as its example does: ``1 - error / 4``."""
     sys.path.insert(0, path)
-    import neat
     from pureples.es_hyperneat.es_hyperneat import ESNetwork
     from pureples.hyperneat.hyperneat import create_phenotype_network
     from pureples.shared.substrate import Substrate as PureplesSubstrate
 
-    hidden = [list(HIDDEN_POINTS)] if method == "hyperneat" else None
+    hidden = [list(HIDDEN_POINTS)] if method == "hyperneat" else []
     substrate = PureplesSubstrate(list(XOR_INPUT_POINTS), list(XOR_OUTPUT_POINTS), *([hidden] if hidden else []))
     settings = {**es_settings(args.es_version), "activation": "sigmoid"}
 
+    def score(cppn) -> float:
+        if method == "hyperneat":
+            net, steps = create_phenotype_network(cppn, substrate), len(hidden) + 2
+        else:
+            network = ESNetwork(substrate, cppn, settings)
+            net, steps = network.create_phenotype_network(), network.activations
+        error = 0.0
+        for case, target in zip(XOR_CASES.tolist(), XOR_TARGETS.tolist()):
+            net.reset()
+            for _ in range(steps):
+                out = net.activate(case)
+            error += (out[0] - target) ** 2
+        return 1.0 - error / 4.0
+
+    return score
+
+
+def pureples_runs(path: str, method: str, seeds: list[int], args: argparse.Namespace) -> list[Outcome]:
+    """PUREPLES's XOR example's run for each seed (in a process of its own)."""
+    score = pureples_scorer(path, method, args)
+    import neat
+
     def evaluate(genomes, config) -> None:
         for _, genome in genomes:
-            cppn = neat.nn.FeedForwardNetwork.create(genome, config)
-            if method == "hyperneat":
-                net, steps = create_phenotype_network(cppn, substrate), len(hidden) + 2
-            else:
-                network = ESNetwork(substrate, cppn, settings)
-                net, steps = network.create_phenotype_network(), network.activations
-            error = 0.0
-            for case, target in zip(XOR_CASES.tolist(), XOR_TARGETS.tolist()):
-                net.reset()
-                for _ in range(steps):
-                    out = net.activate(case)
-                error += (out[0] - target) ** 2
-            genome.fitness = 1.0 - error / 4.0
+            genome.fitness = score(neat.nn.FeedForwardNetwork.create(genome, config))
 
     config = neat_config(neat, Path(path, XOR_CONFIG).read_text())
     results = []
@@ -199,6 +216,28 @@ def pureples_runs(path: str, method: str, seeds: list[int], args: argparse.Names
             continue
         results.append(Outcome(solved, (pop.generation + solved) * POPULATION))  # a solving generation ends uncounted
     return results
+
+
+def pureples_scores(path: str, method: str, genomes: list[dict], args: argparse.Namespace) -> list[float]:
+    """PUREPLES's fitness, on NEATify's scale (4 minus the error), of NEATify genomes as neat-python CPPNs."""
+    from es_hyperneat_pureples import neat_python_cppn
+
+    score = pureples_scorer(path, method, args)
+    return [4.0 - 4.0 * (1.0 - score(neat_python_cppn(Genome.from_dict(g)))) for g in genomes]
+
+
+def agreement(method: str, args: argparse.Namespace) -> str:
+    """How many of ``--check`` grown CPPNs both libraries score alike (to 1e-6: ``ESXorFitness`` rounds to float32)."""
+    pop = Population(num_inputs=4, num_outputs=1, config=cppn_config(population_size=args.check, prob_add_node=0.3),
+                     seed=args.seeds)
+    for _ in range(4):  # grow some structure
+        pop.run_generation(lambda genomes: [setattr(g, "fitness", float(len(g.connections))) for g in genomes])
+    genomes = pop.ask()
+    fitness_function(method, args)(genomes)
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        theirs = pool.submit(pureples_scores, args.pureples, method, [g.to_dict() for g in genomes], args).result()
+    alike = sum(abs(g.fitness - value) < 1e-6 for g, value in zip(genomes, theirs))
+    return f"{method}: both libraries score {alike}/{len(genomes)} grown CPPNs alike"
 
 
 def neat_config(neat, text: str):
@@ -238,14 +277,18 @@ def main() -> None:
                         help="whose gauss, sin and tanh NEATify's CPPN nodes use (PUREPLES's are neat-python's)")
     parser.add_argument("--neatify-config", choices=["cppn", "pureples"], default="cppn",
                         help="NEATify's NEAT settings: cppn_config, or PUREPLES's XOR config file (needs --pureples)")
+    parser.add_argument("--check", type=int, default=0,
+                        help="first score this many grown CPPNs in both libraries and count those alike")
     args = parser.parse_args()
-    if args.neatify_config == "pureples" and not args.pureples:
-        parser.error("--neatify-config pureples reads PUREPLES's config: give --pureples")
+    if (args.neatify_config == "pureples" or args.check) and not args.pureples:
+        parser.error("--neatify-config pureples and --check need PUREPLES: give --pureples")
     torch.set_num_threads(1)
     seeds = list(range(args.seeds))
     print(f"XOR, population {POPULATION}, at most {args.generations} generations, {args.seeds} seeds, "
           f"ES version {args.es_version}, NEATify config {args.neatify_config}, functions {args.functions}, "
           f"unfed nodes read {args.unfed}")
+    for method in args.methods if args.check else []:
+        print(agreement(method, args), flush=True)
     for method in args.methods:
         print(line("NEATify", method, [neatify_run(method, seed, args) for seed in seeds]), flush=True)
         if args.pureples:
