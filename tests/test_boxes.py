@@ -46,9 +46,31 @@ def test_a_box_filter_finds_every_large_box_at_every_resolution_and_scores_100(r
                                                                  box_filter(resolution, 0)]))
     fitness = task(module)
     assert fitness[0] == pytest.approx(100.0)
-    distances = task.distances(module)
-    assert distances[0].max().item() == pytest.approx(0.0, abs=1e-6)
+    guesses = task.guesses(module)
+    distances = task.distances(guesses)
+    assert distances[0].max().item() == pytest.approx(0.0, abs=1e-6) and task.inside(guesses)[0].all()
     assert distances[1].mean().item() > 0.1 and fitness[1] < 10.0  # the identity guesses the first lit cell
+    assert 0 < task.inside(guesses)[1].sum() < 75  # the first lit cell is the large box's when it comes first
+
+
+def test_a_coarse_cell_and_the_fine_cell_at_its_centre_sit_at_one_point_so_scenes_keep_their_place():
+    coarse = Boxes(11)
+    for resolution in (33, 55):
+        fine, scale = Boxes(resolution), resolution // 11
+        rows, cols = np.divmod(np.arange(121), 11)
+        centre = (scale * rows + scale // 2) * resolution + scale * cols + scale // 2
+        assert torch.allclose(fine.cell_xy[centre], coarse.cell_xy, atol=1e-6)
+        assert torch.allclose(fine.cell_xy[fine.targets], coarse.cell_xy[coarse.targets], atol=1e-6)
+        assert fine.cell_xy.abs().max() == pytest.approx(1 - 1 / resolution)  # centres: edges at -1 and 1
+
+
+def test_inside_is_true_exactly_on_the_large_box_s_cells():
+    task = Boxes(33)
+    every_cell = torch.arange(33 ** 2)[:, None].expand(-1, 75)  # every cell as the guess of every trial
+    inside = task.inside(every_cell)
+    assert (inside.sum(dim=0) == 81).all()  # the large box: 9 x 9 fine cells; the small box (3 x 3) not
+    assert (task.fields.T.bool() | ~inside).all()  # only lit cells
+    assert inside[task.targets, torch.arange(75)].all()
 
 
 def test_a_resolution_that_is_not_an_odd_multiple_of_11_is_refused():

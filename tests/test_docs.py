@@ -24,6 +24,7 @@ DOCS = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").g
 
 RUN_ELSEWHERE = {
     ("README.md", "pop.run_generation(xor_fitness)"): "test_quickstart.py",
+    ("docs/es_hyperneat.md", "def maze_fitness(genomes)"): "test_hyperneat_maze.py",
     ("docs/usage.md", 'register_activation("softsign"'): "test_activations.py",
     ("docs/usage.md", "EvolutionConfig.from_neat_python("): "test_config.py",
     ("docs/usage.md", "EvolutionConfig(target_species=25)"): "test_population.py",

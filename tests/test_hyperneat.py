@@ -92,9 +92,21 @@ def test_a_cppn_with_the_wrong_inputs_or_a_bad_setting_is_refused_by_name():
         HyperNEAT(SUBSTRATE).phenotypes([wrong])
     with pytest.raises(ValueError, match="with LEO needs 6 inputs .* and 2 output"):
         HyperNEAT(SUBSTRATE, leo=True).phenotypes([make_genome(6, 1, [(6, 0.0, "tanh")], [])])
+    with pytest.raises(ValueError, match=r"has 4 inputs .* needs 7 inputs \(x1, y1, x2, y2, dx, dy, distance\)"):
+        HyperNEAT(Substrate([[0, 0]], [[1, 1]]), deltas=True, distance=True).phenotypes([wrong])
     for bad in ({"threshold": 1.0}, {"max_weight": 0.0}, {"max_connections": -1}, {"output_activation": "sigmod"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             HyperNEAT(SUBSTRATE, **bad)
+
+
+def test_the_cppn_reads_the_deltas_and_the_distance_after_the_coordinates_when_asked():
+    substrate = Substrate([[0.0, 0.5], [1.0, 0.0]], [[-1.0, 0.5]])
+    assert HyperNEAT(substrate).pairs.inputs.tolist() == [[0.0, 0.5, -1.0, 0.5], [1.0, 0.0, -1.0, 0.5]]
+    both = HyperNEAT(substrate, deltas=True, distance=True)
+    assert both.cppn_input_names == ["x1", "y1", "x2", "y2", "dx", "dy", "distance"] and both.cppn_inputs == 7
+    assert both.pairs.inputs.tolist() == [[0.0, 0.5, -1.0, 0.5, -1.0, 0.0, 1.0],
+                                          [1.0, 0.0, -1.0, 0.5, -2.0, 0.5, math.sqrt(4.25)]]
+    assert HyperNEAT(SUBSTRATE, distance=True).cppn_input_names == ["x1", "y1", "z1", "x2", "y2", "z2", "distance"]
 
 
 coordinate = st.integers(-4, 4).map(lambda v: v / 4)
@@ -117,9 +129,10 @@ def decodings(draw):
     """A HyperNEAT setting, in float64, and random CPPNs of the shape it needs."""
     dimensions, leo = draw(st.sampled_from([2, 3])), draw(st.booleans())
     hyperneat = HyperNEAT(draw(substrates(dimensions)), threshold=draw(st.sampled_from([0.0, 0.2, 0.5])),
-                          max_weight=draw(st.sampled_from([1.0, 5.0])), leo=leo,
-                          max_connections=draw(st.none() | st.integers(0, 6)), dtype=torch.float64)
-    genomes = draw(genome_lists(5, activations=CPPN_ACTIVATIONS, num_inputs=2 * dimensions,
+                          max_weight=draw(st.sampled_from([1.0, 5.0])), leo=leo, deltas=draw(st.booleans()),
+                          distance=draw(st.booleans()), max_connections=draw(st.none() | st.integers(0, 6)),
+                          dtype=torch.float64)
+    genomes = draw(genome_lists(5, activations=CPPN_ACTIVATIONS, num_inputs=hyperneat.cppn_inputs,
                                 num_outputs=2 if leo else 1))
     return hyperneat, genomes
 

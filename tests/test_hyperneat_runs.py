@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,13 +85,45 @@ def test_the_guide_s_worked_example_runs_and_rescales_the_champion(capsys):
 
 
 @pytest.mark.slow
-def test_the_boxes_benchmark_prints_its_curve_and_the_scaling_test():
+def test_the_boxes_benchmark_prints_its_runs_the_success_curve_and_the_scaling_test():
     root = Path(__file__).resolve().parents[1]
-    result = subprocess.run([sys.executable, "benchmarks/hyperneat_boxes.py", "--population", "12", "--generations",
-                             "2", "--every", "1"], cwd=root, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(root / "src")})
+    result = subprocess.run([sys.executable, "benchmarks/hyperneat_boxes.py", "--seeds", "2", "--population", "12",
+                             "--generations", "2", "--every", "1"], cwd=root, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "PYTHONPATH": str(root / "src")})
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert [line.split()[:2] for line in lines[1:3]] == [["gen", "0"], ["gen", "1"]]
+    assert "'dx', 'dy'" in lines[0]
+    assert [line.split()[:4] for line in lines[1:5]] == [["seed", "0", "gen", "0"], ["seed", "0", "gen", "1"],
+                                                         ["seed", "1", "gen", "0"], ["seed", "1", "gen", "1"]]
+    assert lines[5].startswith("solved 0/2 runs") and lines[6].startswith("success curve")
     assert [line.split(":")[0].strip() for line in lines[-3:]] == ["11x11", "33x33", "55x55"]
-    assert lines[3].startswith("scaling test") and all("/75" in line for line in lines[1:3] + lines[-3:])
+    assert all("on the large box" in line and "/75" in line for line in lines[1:5] + lines[-3:])
+
+
+def run_benchmark(*argv: str) -> list[str]:
+    """A benchmark script's output lines, run as a user runs it (it must exit 0)."""
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, *argv], cwd=root, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(root / "src")})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+@pytest.mark.slow
+def test_the_es_hyperneat_maze_benchmark_reports_each_run_and_the_runs_solved():
+    lines = run_benchmark("benchmarks/es_hyperneat_maze.py", "--seeds", "2", "--population", "8", "--cap", "16",
+                          "--every", "1", "--maze", "medium")
+    assert lines[0] == "ES-HyperNEAT, medium maze, novelty, population 8"
+    runs = [line for line in lines if line.startswith("seed ")]
+    assert len(runs) == 2 and all(re.fullmatch(rf"seed {k}: not solved after 16 evaluations, 2 generations, \d+ s", run)
+                                  for k, run in enumerate(runs))
+    assert sum("best fitness so far" in line for line in lines) == 4
+    assert lines[-1].startswith("solved 0/2; mean evaluations of the solved -;")
+
+
+@pytest.mark.slow
+def test_the_success_benchmark_runs_both_methods_without_pureples():
+    lines = run_benchmark("benchmarks/hyperneat_success.py", "--seeds", "2", "--generations", "1")
+    assert lines[0].startswith("XOR, population 150, at most 1 generations, 2 seeds, ES version S")
+    assert [line.split()[:4] for line in lines[1:]] == [["NEATify", "hyperneat", "solved", "0/2"],
+                                                       ["NEATify", "es", "solved", "0/2"]]

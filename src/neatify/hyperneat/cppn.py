@@ -7,6 +7,8 @@ checkpoints and the wire treat it as any genome; only its inputs mean coordinate
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 from neatify.config.evolution import EvolutionConfig
@@ -33,10 +35,26 @@ def cppn_config(**overrides: Any) -> EvolutionConfig:
     return EvolutionConfig(**{**_CPPN_DEFAULTS, **overrides})
 
 
-def cppn_inputs(dimensions: int) -> int:
-    """Inputs a CPPN needs for a substrate of ``dimensions`` (2 or 3): the source's and the target's
-    coordinates, ``(x1, y1[, z1], x2, y2[, z2])``; the bias is each node's own."""
-    return 2 * dimensions
+def cppn_input_names(dimensions: int, deltas: bool = False, distance: bool = False) -> list[str]:
+    """What a CPPN reads, in order, for a substrate of ``dimensions`` (2 or 3): the source's coordinates,
+    the target's, then with ``deltas`` the target's minus the source's and with ``distance`` the length
+    between them (the bias is each node's own)."""
+    axes = "xyz"[:dimensions]
+    names = [f"{a}1" for a in axes] + [f"{a}2" for a in axes]
+    return names + [f"d{a}" for a in axes] * deltas + ["distance"] * distance
+
+
+def cppn_inputs(dimensions: int, deltas: bool = False, distance: bool = False) -> int:
+    """How many inputs a CPPN needs (see ``cppn_input_names``)."""
+    return len(cppn_input_names(dimensions, deltas, distance))
+
+
+def cppn_query(source: Sequence[float], target: Sequence[float], deltas: bool = False,
+               distance: bool = False) -> list[float]:
+    """The CPPN's inputs for one connection, the plain way (``cppn_input_names`` says the order)."""
+    difference = [b - a for a, b in zip(source, target)]
+    length = [math.sqrt(sum(d * d for d in difference))] if distance else []
+    return [*source, *target, *(difference if deltas else []), *length]
 
 
 def cppn_outputs(leo: bool) -> int:

@@ -22,7 +22,7 @@ import torch
 from neatify.activations import ACTIVATIONS
 from neatify.genome.batch import GenomeBatch, row_offsets
 from neatify.genome.genome import Genome
-from neatify.hyperneat.cppn import cppn_inputs, cppn_outputs
+from neatify.hyperneat.cppn import cppn_input_names, cppn_outputs
 from neatify.hyperneat.dense import DenseSubstrate
 from neatify.hyperneat.substrate import Substrate
 from neatify.nn.population_module import NeatPopulationModule
@@ -45,20 +45,23 @@ class CapCount:
 @dataclass(frozen=True)
 class Pairs:
     """Every (source, target) connection a substrate allows, layer pair by layer pair, each source with
-    each target, sources outermost (the order ``reference`` loops in): node ids, and the CPPN's inputs."""
+    each target, sources outermost (the order ``reference`` loops in): node ids, and the CPPN's inputs
+    (with the deltas and the distance when asked for, as ``cppn_query`` gives them)."""
 
     src: np.ndarray
     dst: np.ndarray
     layers: list[tuple[np.ndarray, np.ndarray]]
     """(source coordinates, target coordinates) of each layer pair, in order."""
+    deltas: bool = False
+    distance: bool = False
 
     @classmethod
-    def of(cls, substrate: Substrate) -> Pairs:
+    def of(cls, substrate: Substrate, deltas: bool = False, distance: bool = False) -> Pairs:
         layers, ids = substrate.layers(), substrate.layer_ids()
         src = [np.repeat(a, len(b)) for a, b in zip(ids, ids[1:])]
         dst = [np.tile(b, len(a)) for a, b in zip(ids, ids[1:])]
         return cls(np.concatenate(src), np.concatenate(dst),
-                   [(np.asarray(a), np.asarray(b)) for a, b in zip(layers, layers[1:])])
+                   [(np.asarray(a), np.asarray(b)) for a, b in zip(layers, layers[1:])], deltas, distance)
 
     @property
     def sizes(self) -> list[tuple[int, int]]:
@@ -68,7 +71,7 @@ class Pairs:
     @property
     def inputs(self) -> np.ndarray:
         """``(pairs, 2 * dimensions)``: each pair's source coordinates, then its target's."""
-        return np.concatenate([_block(a, b) for a, b in self.layers])
+        return np.concatenate([self._block(a, b) for a, b in self.layers])
 
     @cached_property
     def distinct(self) -> tuple[np.ndarray, np.ndarray]:
@@ -80,15 +83,19 @@ class Pairs:
             key = (a.shape, a.tobytes(), b.shape, b.tobytes())
             if key not in first:
                 first[key] = start
-                blocks.append(_block(a, b))
+                blocks.append(self._block(a, b))
                 start += len(a) * len(b)
             rows.append(first[key] + np.arange(len(a) * len(b)))
         return np.concatenate(blocks), np.concatenate(rows)
 
-
-def _block(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The CPPN inputs of every source in ``a`` with every target in ``b``, sources outermost."""
-    return np.hstack([np.repeat(a, len(b), axis=0), np.tile(b, (len(a), 1))])
+    def _block(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The CPPN inputs of every source in ``a`` with every target in ``b``, sources outermost."""
+        source, target = np.repeat(a, len(b), axis=0), np.tile(b, (len(a), 1))
+        difference = target - source
+        columns = [source, target] + [difference] * self.deltas
+        if self.distance:
+            columns.append(np.sqrt((difference * difference).sum(axis=1, keepdims=True)))
+        return np.hstack(columns)
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,10 @@ class HyperNEAT:
     """Largest connection weight magnitude of a phenotype."""
     leo: bool = False
     """Whether the CPPN's second output gates expression (link-expression output)."""
+    deltas: bool = False
+    """Whether the CPPN also reads the target's coordinates minus the source's (``cppn_input_names``)."""
+    distance: bool = False
+    """Whether the CPPN also reads the distance between source and target."""
     hidden_activation: str = "sigmoid"
     output_activation: str = "sigmoid"
     max_connections: int | None = None
@@ -126,8 +137,13 @@ class HyperNEAT:
                                  f"known: {', '.join(sorted(ACTIVATIONS))}")
 
     @property
+    def cppn_input_names(self) -> list[str]:
+        """What the CPPN reads, in order."""
+        return cppn_input_names(self.substrate.dimensions, self.deltas, self.distance)
+
+    @property
     def cppn_inputs(self) -> int:
-        return cppn_inputs(self.substrate.dimensions)
+        return len(self.cppn_input_names)
 
     @property
     def cppn_outputs(self) -> int:
@@ -135,7 +151,7 @@ class HyperNEAT:
 
     @cached_property
     def pairs(self) -> Pairs:
-        return Pairs.of(self.substrate)
+        return Pairs.of(self.substrate, self.deltas, self.distance)
 
     def check_cppn(self, batch: GenomeBatch) -> None:
         """ValueError naming the first genome when the CPPNs do not have the inputs and outputs this
@@ -145,7 +161,7 @@ class HyperNEAT:
             raise ValueError(
                 f"CPPN genome {int(batch.ids[0])} has {batch.num_inputs} inputs and {batch.num_outputs} outputs; "
                 f"a {self.substrate.dimensions}D substrate{' with LEO' if self.leo else ''} needs {want[0]} inputs "
-                f"(x1, y1{', z1' if want[0] == 6 else ''}, x2, ...) and {want[1]} output(s)")
+                f"({', '.join(self.cppn_input_names)}) and {want[1]} output(s)")
 
     def query(self, genomes: Sequence[Genome] | GenomeBatch) -> torch.Tensor:
         """Every CPPN's outputs for every substrate pair, ``(genomes, pairs, outputs)``: one forward pass."""

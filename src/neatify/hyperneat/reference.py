@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from neatify.genome.genome import Genome
+from neatify.hyperneat.cppn import cppn_query
 from neatify.hyperneat.decode import HyperNEAT
 from neatify.network.network import Network
 
@@ -35,7 +36,8 @@ def reference_connections(genome: Genome, hyperneat: HyperNEAT) -> dict[tuple[in
         for source, source_xyz in zip(ids[k].tolist(), layers[k]):
             for target, target_xyz in zip(ids[k + 1].tolist(), layers[k + 1]):
                 cppn.reset()
-                weight = expressed_weight(cppn.activate([*source_xyz, *target_xyz]), hyperneat)
+                inputs = cppn_query(source_xyz, target_xyz, hyperneat.deltas, hyperneat.distance)
+                weight = expressed_weight(cppn.activate(inputs), hyperneat)
                 if weight is not None:
                     connections[(source, target)] = weight
     limit = hyperneat.max_connections

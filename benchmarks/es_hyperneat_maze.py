@@ -1,0 +1,101 @@
+"""ES-HyperNEAT on a maze of the novelty search paper: the kind of task Risi & Stanley (2012) evaluated it on.
+
+    python benchmarks/es_hyperneat_maze.py [--seeds 3] [--first-seed 0] [--maze hard] [--method novelty]
+                                           [--population 250] [--cap 50000] [--minutes 20]
+
+Every generation the CPPN population is decoded by ``ESHyperNEAT`` (quadtree search for hidden nodes
+between the robot's sensors and its effectors) and the phenotypes drive the robots of
+``neatify.envs.maze`` together (``navigate``). The substrate: the 11 inputs (bias, six rangefinders,
+four goal radars) laid out by direction on lines at y = -1 and -0.5, the two outputs (angular and
+linear velocity changes) at y = 1 (``neatify.envs.maze_substrate``); ``ESParams``' defaults (initial
+depth 1, maximum depth 3, iteration level 1, thresholds 0.5 / 0.03 / 0.3). "novelty" selects on the
+novelty of the robots' final (x, y) (15 nearest, the paper's dynamic archive), "fitness" on the
+paper's 300 minus the final distance to the goal. A run is solved in the generation a robot ends
+within the goal radius; its evaluations are the CPPNs evaluated up to then. Prints each run, then
+the runs solved and the mean evaluations of the solved ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+
+import torch
+
+from neatify import Population
+from neatify.envs.maze import navigate
+from neatify.envs.maze_geometry import get_maze
+from neatify.envs.maze_substrate import robot_points
+from neatify.hyperneat import ESHyperNEAT, cppn_config
+
+SELECTION = {"novelty": {"selection": "novelty", "novelty_k": 15, "novelty_archive": "threshold",
+                         "novelty_threshold": 6.0, "behaviour_size": 2},
+             "fitness": {"selection": "fitness", "behaviour_size": 2}}
+
+
+class ESMazeFitness:
+    """Fitness function: decode every CPPN, run all their robots through ``maze`` at once, set fitness and
+    final (x, y); ``solved`` says whether the last generation had a robot reach the goal."""
+
+    def __init__(self, maze: str, es: ESHyperNEAT) -> None:
+        self.maze, self.es, self.solved = get_maze(maze), es, False
+
+    def __call__(self, genomes: list) -> None:
+        outcome = navigate(self.es.decode(genomes), self.maze)
+        for genome, fitness, position in zip(genomes, outcome.fitness.tolist(), outcome.positions.tolist()):
+            genome.fitness, genome.behaviour = fitness, position
+        self.solved = bool(outcome.reached.any())
+
+
+@dataclass
+class Run:
+    seed: int
+    solved: bool
+    evaluations: int
+    generations: int
+    seconds: float
+
+
+def evolve(seed: int, args: argparse.Namespace) -> Run:
+    """One run until solved, ``--cap`` evaluations or ``--minutes``."""
+    fitness = ESMazeFitness(args.maze, ESHyperNEAT(*robot_points()))
+    config = cppn_config(population_size=args.population, **SELECTION[args.method])
+    pop = Population(num_inputs=4, num_outputs=1, config=config, seed=seed)
+    start = time.perf_counter()
+    while pop.evaluations < args.cap and not fitness.solved and time.perf_counter() - start < 60 * args.minutes:
+        pop.run_generation(fitness)
+        if len(pop.history) % args.every == 0:
+            print(f"  seed {seed}  gen {len(pop.history):4d}  evaluations {pop.evaluations:7d}  "
+                  f"best fitness so far {pop.best_genome.fitness:6.1f}  {time.perf_counter() - start:6.0f} s",
+                  flush=True)
+    return Run(seed, fitness.solved, pop.evaluations, len(pop.history), time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--maze", choices=["medium", "hard"], default="hard")
+    parser.add_argument("--method", choices=sorted(SELECTION), default="novelty")
+    parser.add_argument("--population", type=int, default=250)
+    parser.add_argument("--cap", type=int, default=50_000, help="stop a run after this many evaluations")
+    parser.add_argument("--minutes", type=float, default=20.0, help="stop a run after this long")
+    parser.add_argument("--every", type=int, default=10, help="print every this many generations")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(f"ES-HyperNEAT, {args.maze} maze, {args.method}, population {args.population}")
+    runs = []
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        runs.append(evolve(seed, args))
+        run = runs[-1]
+        print(f"seed {seed}: {'solved' if run.solved else 'not solved'} after {run.evaluations:,} evaluations, "
+              f"{run.generations} generations, {run.seconds:.0f} s", flush=True)
+    solved = [run.evaluations for run in runs if run.solved]
+    mean = f"{sum(solved) / len(solved):,.0f}" if solved else "-"
+    print(f"solved {len(solved)}/{len(runs)}; mean evaluations of the solved {mean}; "
+          f"{sum(run.seconds for run in runs) / len(runs):.0f} s a run")
+
+
+if __name__ == "__main__":
+    main()
