@@ -173,7 +173,8 @@ def evaluator(backend: str, fitness: MazeFitness, workers: int) -> Iterator[Any]
 
         from neatify.backends.ray import RayEvaluator
 
-        ray.init(num_cpus=workers, node_ip_address=HOST, include_dashboard=False, logging_level="WARNING",
+        ray._private.ray_constants.ENABLE_RAY_CLUSTER = False  # else Ray swaps 127.0.0.1 for the outward address
+        ray.init(num_cpus=workers, _node_ip_address=HOST, include_dashboard=False, logging_level="WARNING",
                  runtime_env={"env_vars": {"PYTHONPATH": _path()}})
         try:
             with RayEvaluator(fitness, num_actors=workers) as actors:
@@ -240,9 +241,12 @@ def compare(args: argparse.Namespace) -> None:
                                  generations=args.generations)
                     difference = first_difference(mine.state, theirs.state)
                     solved = f"solved at {mine.evaluations:,} evaluations" if mine.solved else "not solved"
+                    histories = zip(mine.state["history"], theirs.state["history"])
+                    since = next((i for i, (a, b) in enumerate(histories) if a != b), None)
+                    where = "" if since is None else f" (statistics differ from generation {since})"
                     print(f"{maze:>6} {method:>8} seed {seed:2d}, {mine.generations} generations ({solved}), local "
                           f"{mine.seconds:.0f} s, {args.backend} x{args.workers} {theirs.seconds:.0f} s: "
-                          f"{'equal' if difference is None else 'DIFFERENT at ' + difference}", flush=True)
+                          f"{'equal' if difference is None else 'DIFFERENT at ' + difference + where}", flush=True)
 
 
 def main() -> None:

@@ -83,15 +83,14 @@ def test_process_pool_with_error_fitness_runs_on_as_the_serial_run_marking_them_
 @pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_tcp_master_with_error_fitness_runs_on_as_the_serial_run_marking_them_failed(procs):
+    """Two ``neatify worker`` processes report the failures; the master gives them error_fitness and marks them."""
     settings = DistributedConfig(host=HOST, port=0, min_workers=2, heartbeat_interval=0.2, worker_wait_timeout=30.0,
                                  error_fitness=-1.0)
-    with DistributedPopulation(config=CONFIG, num_inputs=2, num_outputs=1, seed=SEED,
-                               distributed_config=settings) as pop:
-        for i in (1, 2):
-            procs.start(f"worker-{i}", "-m", "neatify", "worker", "behaviour_task:xor_behaviour_raising",
-                        "--master-port", str(pop.port), "--worker-id", f"w{i}", "--capacity", "7",
-                        "--max-connect-attempts", "50", cwd=HERE)
-        for _ in range(GENERATIONS):
-            pop.run_generation()
-        distributed = pop.state_dict()
-    assert distributed == failing_run(xor_behaviour_failing).state_dict()
+    pop = DistributedPopulation(config=CONFIG, num_inputs=2, num_outputs=1, seed=SEED, distributed_config=settings)
+    with pop:
+        worker = ["-m", "neatify", "worker", "behaviour_task:xor_behaviour_raising", "--master-port", str(pop.port),
+                  "--capacity", "7", "--max-connect-attempts", "50"]
+        for name in ("w1", "w2"):
+            procs.start(name, *worker, "--worker-id", name, cwd=HERE)
+        pop.run(lambda genomes: None, GENERATIONS)  # the workers' fitness function is the one that counts
+        assert pop.state_dict() == failing_run(xor_behaviour_failing).state_dict()
