@@ -4,12 +4,13 @@
 
 Each novelty figure is timed alternately with the breeding of one generation of ``--pop`` genomes
 (``Population.ask`` after a told generation: reproduction, mutation, speciation; the fifth generation of an XOR
-run with random fitness, bred again each time), so that a loaded machine slows both alike; printed are the medians of ``--repeats`` pairs and their
-ratio, in wall time and in CPU time (the process's, all threads; a loaded machine inflates it less). Timed: novelty of ``--pop`` behaviours against an archive of ``--archive`` by the k-d tree NEATify uses
-(``neatify.objectives.novelty``), uniform behaviours and a population clustered in a small corner of the
-archive's space; chunked numpy (every distance, ``np.partition`` for the k smallest; timed once, without
-breeding beside it: its ratio is to the median breeding time of the run); and the NSGA-II scores of ``--pop``
-genomes on two objectives.
+run with random fitness, bred again each time), so that a loaded machine slows both alike; printed are the
+medians of ``--repeats`` pairs and their ratio, in wall time and in CPU time (the process's, all threads; a
+loaded machine inflates it less). Timed: novelty of ``--pop`` behaviours against an archive of ``--archive`` by
+the k-d tree NEATify uses (``neatify.objectives.novelty``), uniform behaviours and a population clustered in a
+small corner of the archive's space; chunked numpy (every distance, ``np.partition`` for the k smallest; timed
+once, without breeding beside it: its ratio is to the median breeding time of the run); and the NSGA-II scores
+of ``--pop`` genomes on two objectives.
 """
 
 from __future__ import annotations
