@@ -297,7 +297,7 @@ class Population:
     def tell(self, fitness: Sequence[Any] | np.ndarray, behaviours: Sequence[Any] | np.ndarray | None = None) -> None:
         """Give the generation ``ask`` returned its fitness: one finite number per genome, in the order
         asked (a sequence or an array); and, when the run declares ``behaviour_size``, its ``behaviours``
-        (one vector per genome, in that order). A wrong length raises ValueError, a bad value ``FitnessError``
+        (one vector per genome, in that order; a genome marked ``failed`` has none, its row is ignored). A wrong length raises ValueError, a bad value ``FitnessError``
         naming its genome; either way nothing is lost, the generation can be told (or asked) again."""
         if not self._asked:
             raise RuntimeError("tell() needs a generation from ask() first (each told generation is asked "
