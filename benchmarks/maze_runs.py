@@ -62,19 +62,17 @@ METHODS = {
 
 
 class MazeFitness:
-    """Fitness function: every genome's robot through the maze at once (``alone``: each genome's in a module of
-    its own, so that its fitness does not depend on the genomes evaluated beside it); fitness and final (x, y)
-    set on each genome. Picklable (a maze name), so the process pool, Ray actors and TCP workers run it too."""
+    """Fitness function: every genome's robot through the maze at once, for ``steps`` steps; fitness and final
+    (x, y) set on each genome. Picklable (a maze name), so the process pool, Ray actors and TCP workers run it."""
 
-    def __init__(self, maze_name: str, alone: bool = False, steps: int = MAX_STEPS) -> None:
-        self.maze_name, self.alone, self.steps = maze_name, alone, steps
+    def __init__(self, maze_name: str, steps: int = MAX_STEPS) -> None:
+        self.maze_name, self.steps = maze_name, steps
 
     def __call__(self, genomes: list[Genome]) -> None:
         torch.set_num_threads(1)
-        for group in [[genome] for genome in genomes] if self.alone else [genomes]:
-            outcome = navigate(NeatPopulationModule(group), get_maze(self.maze_name), self.steps)
-            for genome, fitness, position in zip(group, outcome.fitness.tolist(), outcome.positions.tolist()):
-                genome.fitness, genome.behaviour = fitness, position
+        outcome = navigate(NeatPopulationModule(genomes), get_maze(self.maze_name), self.steps)
+        for genome, fitness, position in zip(genomes, outcome.fitness.tolist(), outcome.positions.tolist()):
+            genome.fitness, genome.behaviour = fitness, position
 
 
 def reached(behaviours: np.ndarray, maze: Maze) -> bool:
@@ -191,7 +189,7 @@ def _tcp(fitness: MazeFitness, workers: int) -> Iterator[Any]:
 
     config = DistributedConfig(host=HOST, port=0, min_workers=workers, worker_wait_timeout=120.0)
     with DistributedEvaluator(config) as master:
-        command = ["worker", str(master.port), fitness.maze_name, str(fitness.alone), str(fitness.steps)]
+        command = ["worker", str(master.port), fitness.maze_name, str(fitness.steps)]
         procs = [subprocess.Popen([sys.executable, __file__, *command],
                                   env=dict(os.environ, PYTHONPATH=_path())) for _ in range(workers)]
         try:
@@ -231,7 +229,7 @@ def first_difference(a: Any, b: Any, path: str = "state") -> str | None:
 def compare(args: argparse.Namespace) -> None:
     """Each seed's run for ``--generations`` generations locally and on ``--backend``: equal final states?"""
     for maze in args.mazes:
-        fitness = MazeFitness(maze, args.alone)
+        fitness = MazeFitness(maze)
         with evaluator(args.backend, fitness, args.workers) as remote:
             for method in args.methods:
                 for seed in range(args.first_seed, args.first_seed + args.seeds):
@@ -263,7 +261,6 @@ def main() -> None:
                         help="other than local: each run also on this backend, compared with the local one")
     parser.add_argument("--workers", type=int, default=2, help="the backend's processes (TCP workers, actors)")
     parser.add_argument("--generations", type=int, default=15, help="generations of a compared run")
-    parser.add_argument("--alone", action="store_true", help="each genome's robot in a module of its own")
     args = parser.parse_args()
     if args.backend != "local":
         compare(args)
@@ -286,6 +283,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["worker"]:
-        worker(int(sys.argv[2]), MazeFitness(sys.argv[3], sys.argv[4] == "True", int(sys.argv[5])))
+        worker(int(sys.argv[2]), MazeFitness(sys.argv[3], int(sys.argv[4])))
     else:
         main()

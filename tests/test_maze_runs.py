@@ -32,9 +32,9 @@ def test_runs_reproduce_from_their_seed_and_the_plot_is_drawn(tmp_path) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_maze_novelty_run_through_the_process_pool_and_tcp_workers_equals_the_local_run() -> None:
-    """Each robot in a module of its own (``alone``): a genome's fitness then does not depend on the genomes
-    batched beside it, which differ between backends (docs/mazes.md)."""
-    fitness = maze_runs.MazeFitness("hard", alone=True, steps=20)
+    """The backends batch a generation otherwise than one local call: a genome's robot must not depend on the
+    genomes simulated beside it (docs/mazes.md)."""
+    fitness = maze_runs.MazeFitness("hard", steps=50)
 
     def state(fitness_fn) -> dict:
         result = maze_runs.run("hard", "novelty", seed=3, cap=10**6, population_size=30, fitness_fn=fitness_fn,
