@@ -9,16 +9,16 @@ import torch
 from neatify.activations import ACTIVATIONS, TORCH_REGISTERED
 
 
-def _sigmoid(x: torch.Tensor) -> torch.Tensor:
-    """The logistic function from ``torch.exp``: on CPU ``torch.sigmoid`` rounds an element differently by
-    its place in the tensor (vectorised body or scalar tail), so a genome's outputs would depend on the genomes
-    batched beside it; ``exp`` does not."""
-    return 1.0 / (1.0 + torch.exp(-x))
+def _sigmoid(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """The logistic function of ``scale * x`` from ``torch.exp``: on CPU ``torch.sigmoid`` rounds an element
+    differently by its place in the tensor (vectorised body or scalar tail), so a genome's outputs would depend
+    on the genomes batched beside it; ``exp`` does not."""
+    return torch.exp(x * -scale).add_(1.0).reciprocal_()
 
 
 TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "sigmoid": _sigmoid,
-    "neat_sigmoid": lambda x: _sigmoid(4.9 * x),
+    "neat_sigmoid": lambda x: _sigmoid(x, 4.9),
     "tanh": torch.tanh,
     "relu": torch.relu,
     "identity": lambda x: x,
