@@ -33,3 +33,13 @@ def test_a_genome_answers_the_same_in_any_batch(dtype) -> None:
             apart = torch.cat([m(x[i * size:(i + 1) * size]) for i, m in enumerate(modules)])
             assert torch.equal(together, apart), size
         whole.reset()
+
+
+def test_the_sigmoids_keep_torchs_values_and_gradients() -> None:
+    x = torch.linspace(-30.0, 30.0, 601, dtype=torch.float64, requires_grad=True)
+    for name, scale in (("sigmoid", 1.0), ("neat_sigmoid", 4.9)):
+        ours = TORCH_ACTIVATIONS[name](x)
+        assert torch.allclose(ours, torch.sigmoid(scale * x), rtol=1e-15, atol=1e-300), name
+        (gradient,) = torch.autograd.grad(ours.sum(), x)
+        (expected,) = torch.autograd.grad(torch.sigmoid(scale * x).sum(), x)
+        assert torch.allclose(gradient, expected, rtol=1e-12, atol=1e-15), name  # torch's: s(1 - s), cancelling

@@ -13,7 +13,7 @@ def _sigmoid(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     """The logistic function of ``scale * x`` from ``torch.exp``: on CPU ``torch.sigmoid`` rounds an element
     differently by its place in the tensor (vectorised body or scalar tail), so a genome's outputs would depend
     on the genomes batched beside it; ``exp`` does not."""
-    return torch.exp(x * -scale).add_(1.0).reciprocal_()
+    return 1.0 / (1.0 + torch.exp(x * -scale))  # out of place: autograd needs exp's output (NeatModule trains)
 
 
 TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
