@@ -16,6 +16,10 @@ paper's 250,000 is the default). Prints each run, then per maze and method the r
 mean evaluations of the solved ones, and the seconds per run. ``--plot`` draws the final positions
 of every robot of the first seed's runs over generations, one panel per maze and method, as the
 paper's figures do.
+``--backend tcp|pool|ray --generations 15`` runs each seed twice for that many generations, locally and
+through ``--workers`` TCP workers on 127.0.0.1 (a ``DistributedEvaluator`` and ``neatify`` ``WorkerNode``
+processes), a process pool or Ray actors, and prints whether the two final states (champion, archive and
+generation solved included) are equal, or their first difference.
 Targets (the paper and the goNEAT_NS reimplementation): hard maze novelty 39/40 (mean evaluations at
 most 29,531), medium 40/40 (at most 25,132); fitness-only fails the hard maze (3/40 in the paper).
 """
@@ -23,18 +27,28 @@ most 29,531), medium 40/40 (at most 25,132); fitness-only fails the hard maze (3
 from __future__ import annotations
 
 import argparse
+import os
+import reprlib
 import statistics
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from neatify import EvolutionConfig, Genome, Population
 from neatify.envs.maze import navigate
-from neatify.envs.maze_geometry import NUM_INPUTS, NUM_OUTPUTS, Maze, get_maze
+from neatify.envs.maze_geometry import GOAL_RADIUS, MAX_STEPS, NUM_INPUTS, NUM_OUTPUTS, Maze, get_maze
 from neatify.nn import NeatPopulationModule
+
+HOST = "127.0.0.1"
 
 CONFIG = EvolutionConfig(
     # Population 250 as in the paper; its NEAT's structural rates (add-node 0.03, add-link 0.1) and
@@ -48,27 +62,28 @@ METHODS = {
 
 
 class MazeFitness:
-    """Fitness function: every genome's robot through ``maze`` at once; fitness and final (x, y) set on
-    each genome. ``solved`` tells whether the last generation had a robot reach the goal; ``positions``
-    keeps every generation's final positions when ``record`` is set (for the plot)."""
+    """Fitness function: every genome's robot through the maze at once, for ``steps`` steps; fitness and final
+    (x, y) set on each genome. Picklable (a maze name), so the process pool, Ray actors and TCP workers run it."""
 
-    def __init__(self, maze: Maze, record: bool = False) -> None:
-        self.maze, self.record = maze, record
-        self.solved = False
-        self.positions: list[np.ndarray] = []
+    def __init__(self, maze_name: str, steps: int = MAX_STEPS) -> None:
+        self.maze_name, self.steps = maze_name, steps
 
     def __call__(self, genomes: list[Genome]) -> None:
-        outcome = navigate(NeatPopulationModule(genomes), self.maze)
+        torch.set_num_threads(1)
+        outcome = navigate(NeatPopulationModule(genomes), get_maze(self.maze_name), self.steps)
         for genome, fitness, position in zip(genomes, outcome.fitness.tolist(), outcome.positions.tolist()):
             genome.fitness, genome.behaviour = fitness, position
-        self.solved = bool(outcome.reached.any())
-        if self.record:
-            self.positions.append(outcome.positions.numpy())
+
+
+def reached(behaviours: np.ndarray, maze: Maze) -> bool:
+    """Whether a robot of the generation ended within the goal radius (a robot stops where it reaches it)."""
+    return bool((np.hypot(*(behaviours - np.asarray(maze.goal)).T) < GOAL_RADIUS).any())
 
 
 @dataclass
 class RunResult:
-    """One run: solved or not, evaluations used, generations, seconds; final positions if recorded."""
+    """One run: solved or not, evaluations used, generations, seconds; final positions if recorded, and its
+    final state when kept (to compare backends)."""
 
     maze: str
     method: str
@@ -78,23 +93,32 @@ class RunResult:
     generations: int
     seconds: float
     positions: list[np.ndarray] = field(default_factory=list)
+    state: dict | None = None
 
 
 def run(maze_name: str, method: str, seed: int, cap: int, record: bool = False,
-        population_size: int = CONFIG.population_size) -> RunResult:
-    """Evolve until a robot reaches the goal or ``cap`` genomes were evaluated."""
+        population_size: int = CONFIG.population_size, fitness_fn: Any = None,
+        generations: int | None = None) -> RunResult:
+    """Evolve until a robot reaches the goal or ``cap`` genomes were evaluated; with ``generations``, exactly that
+    many generations (its state kept; solved: in the first generation a robot reached the goal). ``fitness_fn``:
+    the evaluator (``MazeFitness`` in this process by default)."""
     torch.set_num_threads(1)
     maze = get_maze(maze_name)
-    fitness = MazeFitness(maze, record)
+    fitness_fn = fitness_fn if fitness_fn is not None else MazeFitness(maze_name)
     config = CONFIG.replace(population_size=population_size, **METHODS[method])
     population = Population(None, NUM_INPUTS, NUM_OUTPUTS, config, seed=seed)
-    start = time.perf_counter()
-    while population.evaluations < cap:
-        population.run_generation(fitness)
-        if fitness.solved:
-            break
-    return RunResult(maze_name, method, seed, fitness.solved, population.evaluations, len(population.history),
-                     time.perf_counter() - start, fitness.positions)
+    start, solved_at, positions = time.perf_counter(), None, []
+    while population.evaluations < cap and len(population.history) != generations:
+        population.run_generation(fitness_fn)
+        if record:
+            positions.append(population.behaviours.copy())
+        if solved_at is None and reached(population.behaviours, maze):
+            solved_at = population.evaluations
+            if generations is None:
+                break
+    return RunResult(maze_name, method, seed, solved_at is not None, solved_at or population.evaluations,
+                     len(population.history), time.perf_counter() - start, positions,
+                     None if generations is None else population.state_dict())
 
 
 def plot_positions(results: list[RunResult], path: str) -> None:
@@ -133,6 +157,96 @@ def summary(results: list[RunResult]) -> list[str]:
     return lines
 
 
+@contextmanager
+def evaluator(backend: str, fitness: MazeFitness, workers: int) -> Iterator[Any]:
+    """``fitness`` evaluated on ``backend`` with ``workers`` processes: a process pool, Ray actors on a local Ray,
+    or a TCP master with that many ``WorkerNode`` processes of this script on 127.0.0.1."""
+    if backend == "pool":
+        from neatify.backends.processes import ParallelEvaluator
+
+        with ParallelEvaluator(fitness, workers=workers) as pool:
+            yield pool
+    elif backend == "ray":
+        import ray
+
+        from neatify.backends.ray import RayEvaluator
+
+        ray._private.ray_constants.ENABLE_RAY_CLUSTER = False  # else Ray swaps 127.0.0.1 for the outward address
+        ray.init(num_cpus=workers, _node_ip_address=HOST, include_dashboard=False, logging_level="WARNING",
+                 runtime_env={"env_vars": {"PYTHONPATH": _path()}})
+        try:
+            with RayEvaluator(fitness, num_actors=workers) as actors:
+                yield actors
+        finally:
+            ray.shutdown()
+    else:
+        yield from _tcp(fitness, workers)
+
+
+def _tcp(fitness: MazeFitness, workers: int) -> Iterator[Any]:
+    """A ``DistributedEvaluator`` and ``workers`` worker processes (this script's ``worker`` command)."""
+    from neatify.distributed import DistributedConfig, DistributedEvaluator
+
+    config = DistributedConfig(host=HOST, port=0, min_workers=workers, worker_wait_timeout=120.0)
+    with DistributedEvaluator(config) as master:
+        command = ["worker", str(master.port), fitness.maze_name, str(fitness.steps)]
+        procs = [subprocess.Popen([sys.executable, __file__, *command],
+                                  env=dict(os.environ, PYTHONPATH=_path())) for _ in range(workers)]
+        try:
+            yield master
+        finally:
+            master.close()
+            for proc in procs:
+                proc.wait(timeout=60)
+
+
+def _path() -> str:
+    """PYTHONPATH for the processes started: this script's folder and the neatify it imports."""
+    import neatify
+
+    return os.pathsep.join([str(Path(__file__).resolve().parent), str(Path(neatify.__file__).resolve().parents[1]),
+                            os.environ.get("PYTHONPATH", "")])
+
+
+def worker(port: int, fitness: MazeFitness) -> None:
+    """A TCP worker evaluating ``fitness`` for the master on 127.0.0.1:``port``."""
+    from neatify.distributed import WorkerNode
+
+    WorkerNode(HOST, port, fitness_function=fitness, max_connect_attempts=50).start()
+
+
+def first_difference(a: Any, b: Any, path: str = "state") -> str | None:
+    """Where plain data ``a`` and ``b`` first differ (a dotted path and the two values), None if equal."""
+    if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
+        found = (first_difference(a[key], b[key], f"{path}.{key}") for key in a)
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        found = (first_difference(x, y, f"{path}[{i}]") for i, (x, y) in enumerate(zip(a, b)))
+    else:
+        return None if a == b else f"{path}: {reprlib.repr(a)} != {reprlib.repr(b)}"
+    return next((where for where in found if where is not None), None)
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Each seed's run for ``--generations`` generations locally and on ``--backend``: equal final states?"""
+    for maze in args.mazes:
+        fitness = MazeFitness(maze)
+        with evaluator(args.backend, fitness, args.workers) as remote:
+            for method in args.methods:
+                for seed in range(args.first_seed, args.first_seed + args.seeds):
+                    mine = run(maze, method, seed, args.cap, population_size=args.population, fitness_fn=fitness,
+                               generations=args.generations)
+                    theirs = run(maze, method, seed, args.cap, population_size=args.population, fitness_fn=remote,
+                                 generations=args.generations)
+                    difference = first_difference(mine.state, theirs.state)
+                    solved = f"solved at {mine.evaluations:,} evaluations" if mine.solved else "not solved"
+                    histories = zip(mine.state["history"], theirs.state["history"])
+                    since = next((i for i, (a, b) in enumerate(histories) if a != b), None)
+                    where = "" if since is None else f" (statistics differ from generation {since})"
+                    print(f"{maze:>6} {method:>8} seed {seed:2d}, {mine.generations} generations ({solved}), local "
+                          f"{mine.seconds:.0f} s, {args.backend} x{args.workers} {theirs.seconds:.0f} s: "
+                          f"{'equal' if difference is None else 'DIFFERENT at ' + difference + where}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10, help="runs per maze and method")
@@ -143,7 +257,14 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=CONFIG.population_size, help="genomes a generation")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once, in processes")
     parser.add_argument("--plot", default=None, help="PNG of the first seed's final positions over generations")
+    parser.add_argument("--backend", default="local", choices=["local", "pool", "tcp", "ray"],
+                        help="other than local: each run also on this backend, compared with the local one")
+    parser.add_argument("--workers", type=int, default=2, help="the backend's processes (TCP workers, actors)")
+    parser.add_argument("--generations", type=int, default=15, help="generations of a compared run")
     args = parser.parse_args()
+    if args.backend != "local":
+        compare(args)
+        return
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     tasks = [(maze, method, seed, args.cap, args.plot is not None and seed == seeds[0], args.population)
              for maze in args.mazes for method in args.methods for seed in seeds]
@@ -161,4 +282,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["worker"]:
+        worker(int(sys.argv[2]), MazeFitness(sys.argv[3], int(sys.argv[4])))
+    else:
+        main()

@@ -27,3 +27,30 @@ def test_runs_reproduce_from_their_seed_and_the_plot_is_drawn(tmp_path) -> None:
     assert path.read_bytes().startswith(b"\x89PNG")
     lines = maze_runs.summary([first, fitness])
     assert lines[0].startswith("medium  novelty: solved 0/1") and lines[1].startswith("medium  fitness: solved 0/1")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_maze_novelty_run_through_the_process_pool_and_tcp_workers_equals_the_local_run() -> None:
+    """The backends batch a generation otherwise than one local call: a genome's robot must not depend on the
+    genomes simulated beside it (docs/mazes.md)."""
+    fitness = maze_runs.MazeFitness("hard", steps=50)
+
+    def state(fitness_fn) -> dict:
+        result = maze_runs.run("hard", "novelty", seed=3, cap=10**6, population_size=30, fitness_fn=fitness_fn,
+                               generations=3)
+        assert result.generations == 3 and result.state["selection"]["archive"]["behaviours"]
+        return result.state
+
+    local = state(fitness)
+    for backend in ("pool", "tcp"):
+        with maze_runs.evaluator(backend, fitness, workers=2) as remote:
+            assert maze_runs.first_difference(local, state(remote)) is None, backend
+
+
+def test_first_difference_names_the_first_differing_path() -> None:
+    a = {"genomes": [{"id": 1, "fitness": 2.0}, {"id": 2, "fitness": 3.0}], "generation": 4}
+    assert maze_runs.first_difference(a, a) is None
+    b = {"genomes": [{"id": 1, "fitness": 2.0}, {"id": 2, "fitness": 3.5}], "generation": 5}
+    assert maze_runs.first_difference(a, b) == "state.genomes[1].fitness: 3.0 != 3.5"
+    assert maze_runs.first_difference(a, {**a, "genomes": a["genomes"][:1]}).startswith("state.genomes: [")

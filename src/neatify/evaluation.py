@@ -157,7 +157,7 @@ def _reported(genome: Genome) -> list[Any]:
 def apply_results(genomes: Mapping[int, Genome], result: BatchResult, where: str,
                   error_fitness: float | None = None) -> None:
     """Set the fitness a batch reported on the genomes (by id); a failed genome raises ``EvaluationError``
-    or, with ``error_fitness``, gets that value (logged with the error)."""
+    or, with ``error_fitness``, gets that value (logged with the error) and is marked ``failed``."""
     fitness, errors = result
     for genome_id, value, *behaviour in fitness:
         genomes[genome_id].fitness = value
@@ -169,4 +169,12 @@ def apply_results(genomes: Mapping[int, Genome], result: BatchResult, where: str
     for genome_id, error in errors:
         logger.warning("fitness function failed on %s for genome %d; giving it error_fitness %r:\n%s",
                        where, genome_id, error_fitness, error.rstrip())
-        genomes[genome_id].fitness = error_fitness
+        give_error_fitness(genomes[genome_id], error_fitness)
+
+
+def give_error_fitness(genome: Genome, value: float) -> None:
+    """Give ``genome``, whose evaluation failed, the fitness ``value`` and mark it ``failed``: it has no behaviour
+    (novelty search leaves it out instead of stopping the run for want of one)."""
+    genome.fitness = value
+    genome.behaviour = None
+    genome.failed = True

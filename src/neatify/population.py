@@ -146,7 +146,8 @@ class Population:
 
     @property
     def behaviours(self) -> np.ndarray | None:
-        """The told generation's behaviours, one row per row of ``batch`` (None: none declared, or not told)."""
+        """The told generation's behaviours, one row per row of ``batch`` (None: none declared, or not told);
+        a genome whose evaluation failed (``Genome.failed``) has a row of NaN."""
         return self._behaviours
 
     @property
@@ -217,7 +218,9 @@ class Population:
         checkpoints stay as they were)."""
         if not self.config.behaviour_size and self.config.selection == "fitness":
             return {}
-        return {"behaviours": None if self._behaviours is None else self._behaviours.tolist(),
+        behaviours = None if self._behaviours is None else \
+            [row if math.isfinite(row[0]) else None for row in self._behaviours.tolist()]  # None: failed
+        return {"behaviours": behaviours,
                 "scores": None if self._scores is None else self._scores.tolist(),
                 "selection": self.selection.to_dict()}
 
@@ -254,11 +257,16 @@ class Population:
         """Take what ``_beyond_fitness_state`` saved (nothing, for a run of fitness alone)."""
         self.selection = Selection(self.config)
         behaviours, scores = state.get("behaviours"), state.get("scores")
-        self._behaviours = None if behaviours is None else np.array(behaviours, dtype=np.float64)
         self._scores = None if scores is None else np.array(scores, dtype=np.float64)
-        if self._behaviours is not None:
-            for row, behaviour in enumerate(self._behaviours.tolist()):
-                self._state.behaviours[row] = behaviour
+        self._behaviours = None
+        if behaviours is not None:
+            none = [math.nan] * self.config.behaviour_size
+            self._behaviours = np.array([none if row is None else row for row in behaviours], dtype=np.float64)
+            for row, behaviour in enumerate(behaviours):
+                if behaviour is None:
+                    self._state.failed.add(row)
+                else:
+                    self._state.behaviours[row] = behaviour
         if state.get("selection") is not None:
             self.selection.load(state["selection"])
 
@@ -289,7 +297,7 @@ class Population:
     def tell(self, fitness: Sequence[Any] | np.ndarray, behaviours: Sequence[Any] | np.ndarray | None = None) -> None:
         """Give the generation ``ask`` returned its fitness: one finite number per genome, in the order
         asked (a sequence or an array); and, when the run declares ``behaviour_size``, its ``behaviours``
-        (one vector per genome, in that order). A wrong length raises ValueError, a bad value ``FitnessError``
+        (one vector per genome, in that order; a genome marked ``failed`` has none, its row is ignored). A wrong length raises ValueError, a bad value ``FitnessError``
         naming its genome; either way nothing is lost, the generation can be told (or asked) again."""
         if not self._asked:
             raise RuntimeError("tell() needs a generation from ask() first (each told generation is asked "
@@ -383,19 +391,22 @@ class Population:
             check_fitness(self._views[row].id, self._views[row].fitness)
 
     def _checked_behaviours(self) -> np.ndarray | None:
-        """The generation's behaviours as one array, when the run declares them; ``FitnessError`` naming the
-        first genome without a right one (checked in bulk first)."""
-        size, given = self.config.behaviour_size, self._state.behaviours
+        """The generation's behaviours as one array, when the run declares them, a row of NaN for each genome
+        whose evaluation ``failed``; ``FitnessError`` naming the first other genome without a right one
+        (checked in bulk first)."""
+        size, given, failed = self.config.behaviour_size, self._state.behaviours, self._state.failed
         if not size:
             return None
+        none = [math.nan] * size
         try:
-            values = np.array([given.get(row) for row in range(len(self._views))])
+            values = np.array([none if row in failed else given.get(row) for row in range(len(self._views))])
         except (TypeError, ValueError, RuntimeError):  # ragged rows, tensors on a GPU: checked one by one below
             values = np.zeros(0)
-        if values.shape == (len(self._views), size) and values.dtype.kind in "iuf" and np.isfinite(values).all():
+        if values.shape == (len(self._views), size) and values.dtype.kind in "iuf" and \
+                np.isfinite(np.delete(values, list(failed), axis=0)).all():
             return values.astype(np.float64)
-        return np.array([check_behaviour(g.id, given.get(row), size) for row, g in enumerate(self._views)],
-                        dtype=np.float64).reshape(len(self._views), size)
+        return np.array([none if row in failed else check_behaviour(g.id, given.get(row), size)
+                         for row, g in enumerate(self._views)], dtype=np.float64).reshape(len(self._views), size)
 
     def _selection_scores(self) -> np.ndarray | None:
         """What breeding selects on (None: the fitness itself, for a run of fitness alone); the novelty archive

@@ -47,7 +47,7 @@ class Genome(ReferenceOperators):
     """One individual: its genes, its unique ``id`` within a run, and its ``fitness`` once evaluated."""
 
     __slots__ = ("id", "num_inputs", "num_outputs", "_nodes", "_connections", "_fitness", "_batch", "_row",
-                 "_state", "_behaviour")
+                 "_state", "_behaviour", "_failed")
 
     def __init__(self, genome_id: int, num_inputs: int, num_outputs: int) -> None:
         self.id = genome_id
@@ -57,6 +57,7 @@ class Genome(ReferenceOperators):
         self._connections: dict[int, ConnectionGene] | None = {}
         self._fitness: Any = None
         self._behaviour: Any = None
+        self._failed = False
         self._batch: GenomeBatch | None = None
         self._row = -1
         self._state: RowState | None = None
@@ -68,6 +69,7 @@ class Genome(ReferenceOperators):
         genome = cls.__new__(cls)
         genome.id, genome.num_inputs, genome.num_outputs = genome_id, batch.num_inputs, batch.num_outputs
         genome._nodes = genome._connections = genome._behaviour = None
+        genome._failed = False
         genome._batch, genome._row, genome._state = batch, row, state
         return genome
 
@@ -75,10 +77,10 @@ class Genome(ReferenceOperators):
         """Make this genome (its genes its own objects) row ``row`` of a generation, its fitness moved to
         that row's in ``state``. Its gene objects stay its genes, in their order, now telling it of a change,
         which the generation then takes in as it does a view's (``RowState.changed``)."""
-        fitness, behaviour = self.fitness, self.behaviour
+        fitness, behaviour, failed = self.fitness, self.behaviour, self.failed
         self._row, self._state = row, state
         self._watch_genes(self.nodes, self.connections)
-        self.fitness, self.behaviour = fitness, behaviour
+        self.fitness, self.behaviour, self.failed = fitness, behaviour, failed
 
     def batch_row(self) -> tuple[GenomeBatch | None, int]:
         """(batch, row) holding this genome's genes: a view's, unless they were changed by hand; (None, -1)
@@ -124,6 +126,23 @@ class Genome(ReferenceOperators):
             state.behaviours.pop(self._row, None)
         else:
             state.behaviours[self._row] = value
+
+    @property
+    def failed(self) -> bool:
+        """Whether its evaluation failed and it was given an error fitness instead (a backend's or an evaluator's
+        ``error_fitness``): it then has no behaviour, and novelty search leaves it out (``neatify.objectives``)."""
+        state = self._state
+        return self._failed if state is None else self._row in state.failed
+
+    @failed.setter
+    def failed(self, value: bool) -> None:
+        state = self._state
+        if state is None:
+            self._failed = bool(value)
+        elif value:
+            state.failed.add(self._row)
+        else:
+            state.failed.discard(self._row)
 
     def _read_genes(self) -> None:
         assert self._batch is not None

@@ -19,10 +19,11 @@ class RowState:
     aside: a NaN, a bool, a string, a tensor) is kept in ``other``, for the population to refuse by genome
     when it checks the generation. ``changed`` holds the rows whose genes a fitness function changed by
     hand: those views own their genes from then on. ``behaviours`` holds each row's behaviour as the fitness
-    function set it (``Genome.behaviour``), for the population to check and stack when the generation is told.
+    function set it (``Genome.behaviour``), for the population to check and stack when the generation is told;
+    ``failed`` the rows whose evaluation failed (``Genome.failed``: given an error fitness, they have no behaviour).
     """
 
-    __slots__ = ("values", "fitness", "other", "changed", "behaviours")
+    __slots__ = ("values", "fitness", "other", "changed", "behaviours", "failed")
 
     def __init__(self, size: int) -> None:
         self.values = array("d", bytes(8 * size))
@@ -31,6 +32,7 @@ class RowState:
         self.other: dict[int, Any] = {}
         self.changed: set[int] = set()
         self.behaviours: dict[int, Any] = {}
+        self.failed: set[int] = set()
 
     def clear(self, row: int) -> None:
         """Row ``row`` without a fitness (an odd value kept aside for it dropped too)."""
@@ -57,3 +59,4 @@ class RowState:
         self.fitness.fill(np.nan)
         self.other.clear()
         self.behaviours.clear()
+        self.failed.clear()

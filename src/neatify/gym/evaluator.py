@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from neatify.evaluation import check_error_fitness
+from neatify.evaluation import check_error_fitness, give_error_fitness
 from neatify.genome.genome import Genome
 from neatify.gym.envs import EnvFactory, GymEnvs
 from neatify.gym.normalize import ObservationNormalizer
@@ -190,4 +190,4 @@ class GymEvaluator:
             if self.error_fitness is None:
                 raise GymEvaluationError(message)
             logger.warning("%s; giving it error_fitness %r", message, self.error_fitness)
-            genomes[k].fitness = self.error_fitness
+            give_error_fitness(genomes[k], self.error_fitness)

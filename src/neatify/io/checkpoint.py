@@ -262,8 +262,9 @@ class _State(Schema):
     species: list[_Species]
     best_genome: dict[str, Any] | None
     history: list[_History]
-    behaviours: list[list[Finite]] | None = None
-    """Beyond one fitness number (absent in a run of fitness alone): the told generation's behaviours ..."""
+    behaviours: list[list[Finite] | None] | None = None
+    """Beyond one fitness number (absent in a run of fitness alone): the told generation's behaviours (a failed
+    genome's: null) ..."""
     scores: list[Finite] | None = None
     """... what breeding selects on ..."""
     selection: _Selection | None = None
@@ -357,14 +358,16 @@ def _best_genome_problem(state: dict[str, Any]) -> str | None:
 
 
 def _beyond_fitness_problem(state: dict[str, Any]) -> str | None:
-    """Behaviours and scores one per genome, behaviours and archives of the config's ``behaviour_size``."""
+    """Behaviours and scores one per genome, behaviours and archives of the config's ``behaviour_size`` (a
+    genome whose evaluation failed has none: null)."""
     size, count = state["config"].get("behaviour_size", 0), len(state["genomes"])
     selection = state.get("selection") or {}
     rows = {"population.behaviours": state.get("behaviours"),
             "population.selection.archive.behaviours": (selection.get("archive") or {}).get("behaviours"),
             "population.selection.elites.bounds": (selection.get("elites") or {}).get("bounds")}
     for label, values in rows.items():
-        if values is not None and any(len(row) != size for row in ([values] if label.endswith("bounds") else values)):
+        if values is not None and any(row is not None and len(row) != size
+                                      for row in ([values] if label.endswith("bounds") else values)):
             return f"{label}: every behaviour must have behaviour_size {size} values"
     for label in ("behaviours", "scores"):
         if state.get(label) is not None and len(state[label]) != count:

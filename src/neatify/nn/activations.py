@@ -8,9 +8,17 @@ import torch
 
 from neatify.activations import ACTIVATIONS, TORCH_REGISTERED
 
+
+def _sigmoid(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """The logistic function of ``scale * x`` from ``torch.exp``: on CPU ``torch.sigmoid`` rounds an element
+    differently by its place in the tensor (vectorised body or scalar tail), so a genome's outputs would depend
+    on the genomes batched beside it; ``exp`` does not."""
+    return 1.0 / (1.0 + torch.exp(x * -scale))  # out of place: autograd needs exp's output (NeatModule trains)
+
+
 TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "sigmoid": torch.sigmoid,
-    "neat_sigmoid": lambda x: torch.sigmoid(4.9 * x),
+    "sigmoid": _sigmoid,
+    "neat_sigmoid": lambda x: _sigmoid(x, 4.9),
     "tanh": torch.tanh,
     "relu": torch.relu,
     "identity": lambda x: x,

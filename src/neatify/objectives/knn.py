@@ -20,7 +20,7 @@ from neatify.runtime.compiled import compiled
 
 LEAF = 32
 """Most points in a leaf of the tree."""
-PER_THREAD = 2048
+PER_THREAD = 1024
 """Fewest queries worth a thread of their own (the search runs on up to one thread per CPU)."""
 
 
@@ -32,18 +32,19 @@ def mean_knn_distance(points: np.ndarray, queries: np.ndarray, k: int) -> np.nda
     out = np.zeros(len(queries))
     if len(points) < 2 or k < 1 or not len(queries) or points.shape[1] == 0:
         return out
-    tree = _build(points, LEAF)
-    rank = np.empty(len(points), dtype=np.int64)
-    rank[tree[0]] = np.arange(len(points))
-    by_leaf = np.argsort(rank[queries], kind="stable")  # neighbours searched one after another share leaves in cache
-    ordered, found = queries[by_leaf], np.empty(len(queries))
+    order, *tree = _build(points, LEAF)
+    ordered = np.ascontiguousarray(points[order])  # the points in the tree's order: a leaf's are side by side
+    position = np.empty(len(points), dtype=np.int64)
+    position[order] = np.arange(len(points))
+    by_leaf = np.argsort(position[queries], kind="stable")  # neighbours searched one after another share leaves
+    wanted, found = position[queries][by_leaf], np.empty(len(queries))
     parts = np.array_split(np.arange(len(queries)), max(1, min(os.cpu_count() or 1, len(queries) // PER_THREAD)))
     if len(parts) == 1:
-        _search(points, *tree, ordered, min(k, len(points) - 1), found)
+        _search(ordered, *tree, wanted, min(k, len(points) - 1), found)
     else:  # the compiled search releases the GIL: threads share the tree and each fill their own slice
         _search.compile_once()  # type: ignore[attr-defined]  # once, here, not in every thread at its first call
         with ThreadPoolExecutor(len(parts)) as pool:
-            list(pool.map(lambda rows: _search(points, *tree, ordered[rows], min(k, len(points) - 1),
+            list(pool.map(lambda rows: _search(ordered, *tree, wanted[rows], min(k, len(points) - 1),
                                                found[rows[0]:rows[-1] + 1]), parts))
     out[by_leaf] = found
     return out
@@ -112,50 +113,46 @@ def _select(values: np.ndarray, order: np.ndarray, first: int, last: int, nth: i
 
 
 @compiled
-def _search(points: np.ndarray, order: np.ndarray, start: np.ndarray, end: np.ndarray, axis: np.ndarray,
-            box: np.ndarray, low: np.ndarray, high: np.ndarray, queries: np.ndarray, k: int, out: np.ndarray) -> None:
-    """``out[i]``: the mean distance from ``points[queries[i]]`` to its ``k`` nearest other points, searched
-    through the tree nearer half first, a node skipped when its box lies beyond the k-th nearest found."""
+def _search(points: np.ndarray, start: np.ndarray, end: np.ndarray, axis: np.ndarray, box: np.ndarray,
+            low: np.ndarray, high: np.ndarray, queries: np.ndarray, k: int, out: np.ndarray) -> None:
+    """``out[i]``: the mean distance from ``points[queries[i]]`` to its ``k`` nearest other points (``points`` in
+    the tree's order), searched through the tree nearer half first, a node skipped when its box lies beyond the
+    k-th nearest found."""
     dims = points.shape[1]
     best = np.empty(k)
     nodes = np.empty(128, np.int64)
     for i in range(len(queries)):
         p = queries[i]
-        found, depth = 0, 1
+        best[:] = np.inf  # none found yet: no node is skipped until k are
+        depth = 1
         nodes[0] = 0
         while depth:
             depth -= 1
             node = nodes[depth]
-            if found == k:
-                gap = 0.0
-                for c in range(dims):
-                    outside = max(box[node, 0, c] - points[p, c], points[p, c] - box[node, 1, c], 0.0)
-                    gap += outside * outside
-                if gap >= best[k - 1]:
-                    continue
-            if axis[node] >= 0:
-                lower = points[p, axis[node]] < box[high[node], 0, axis[node]]
-                nodes[depth], nodes[depth + 1] = (high[node], low[node]) if lower else (low[node], high[node])
+            gap = 0.0
+            for c in range(dims):
+                outside = max(box[node, 0, c] - points[p, c], points[p, c] - box[node, 1, c], 0.0)
+                gap += outside * outside
+            if gap >= best[k - 1]:
+                continue
+            split = axis[node]
+            if split >= 0:
+                if points[p, split] < box[high[node], 0, split]:
+                    nodes[depth], nodes[depth + 1] = high[node], low[node]
+                else:
+                    nodes[depth], nodes[depth + 1] = low[node], high[node]
                 depth += 2
                 continue
-            for s in range(start[node], end[node]):
-                j = order[s]
-                if j == p:
-                    continue
+            for j in range(start[node], end[node]):
                 d = 0.0
                 for c in range(dims):
                     diff = points[j, c] - points[p, c]
                     d += diff * diff
-                if found < k:
-                    found += 1
-                elif d >= best[k - 1]:
-                    continue
-                m = found - 1  # insert d, keeping best[:found] ascending
-                while m > 0 and best[m - 1] > d:
-                    best[m] = best[m - 1]
-                    m -= 1
-                best[m] = d
+                if d < best[k - 1] and j != p:
+                    for m in range(k - 1, 0, -1):  # insert d, keeping best ascending: min and max, no branches
+                        best[m] = max(min(best[m], d), best[m - 1])
+                    best[0] = min(best[0], d)
         total = 0.0
-        for m in range(found):
+        for m in range(k):  # there are k others at least (the caller's k is at most the others' number)
             total += np.sqrt(best[m])
-        out[i] = total / found if found else 0.0
+        out[i] = total / k

@@ -63,18 +63,25 @@ class Selection:
     def scores(self, fitness: np.ndarray, behaviours: np.ndarray | None, sizes: np.ndarray, ids: np.ndarray,
                genome_at: Callable[[int], dict[str, Any]], rng: random.Random) -> np.ndarray:
         """A told generation's selection signal; its novelty goes into the archive and its genomes into the
-        archive of elites on the way."""
+        archive of elites on the way. A genome whose evaluation failed (a row of NaN in ``behaviours``) is no
+        one's neighbour and enters neither archive; its novelty, and each behaviour value it lacks as an
+        objective, is the generation's worst."""
         config = self.config
+        rows = np.arange(len(fitness)) if behaviours is None else np.flatnonzero(np.isfinite(behaviours).all(axis=1))
         if self.archive is not None:
-            self.novelty = self.archive.score(behaviours)
-            self.archive.update(behaviours, self.novelty, rng)
+            found = self.archive.score(behaviours[rows])  # type: ignore[index]
+            self.archive.update(behaviours[rows], found, rng)  # type: ignore[index]
+            self.novelty = _worst_elsewhere(found, rows, len(fitness))
         if self.elites is not None:
-            self.elites.update(fitness, behaviours, ids, genome_at)  # type: ignore[arg-type]
+            self.elites.update(fitness[rows], behaviours[rows], ids[rows],  # type: ignore[index]
+                               lambda row: genome_at(int(rows[row])))
         if config.selection == "fitness":
             return fitness
         if config.selection == "novelty":
             return self.novelty  # type: ignore[return-value]
-        objectives = objective_matrix(config.objectives, fitness, self.novelty, sizes, behaviours)
+        known = None if behaviours is None else \
+            np.column_stack([_worst_elsewhere(column[rows], rows, len(fitness)) for column in behaviours.T])
+        objectives = objective_matrix(config.objectives, fitness, self.novelty, sizes, known)
         if config.selection == "pareto":
             return pareto_scores(objectives)
         return blend_scores(objectives, config.blend_weights or [1.0] * len(config.objectives))
@@ -91,6 +98,13 @@ class Selection:
             self.archive.load(data["archive"])
         if self.elites is not None and data["elites"] is not None:
             self.elites = EliteArchive.from_dict(data["elites"])
+
+
+def _worst_elsewhere(values: np.ndarray, rows: np.ndarray, size: int) -> np.ndarray:
+    """``size`` values: ``values`` at ``rows``, the lowest of them (0 when there are none) everywhere else."""
+    full = np.full(size, values.min() if len(values) else 0.0)
+    full[rows] = values
+    return full
 
 
 def _bounds(config: EvolutionConfig) -> list[tuple[float, float]]:

@@ -511,6 +511,8 @@ class DistributedEvaluator(Reporter):
             genome.fitness = outcome.fitness[genome.id]
         for genome in genomes if outcome.behaviours else ():
             genome.behaviour = outcome.behaviours.get(genome.id)
+        for genome in genomes:  # given error_fitness (it raised, or was quarantined): no behaviour
+            genome.failed = genome.id in outcome.job.failures or genome.id in outcome.job.quarantined
         self.calls = generation + 1
 
     def close(self) -> None:
