@@ -27,8 +27,9 @@ run (benchmarks/padded_limits.py: the largest genome of the default run plus the
 generation's mutations need, checked on the fitted run). Then the "default config" row: NEATify's
 ``EvolutionConfig()`` against neat-python's documented XOR config (benchmarks/neat_python_config.ini)
 at the largest XOR size. Each run is a process of its own pinned to one core (``--cpu``), so its
-peak RSS is its own; the times are medians of the generations after ``--warmup``. Every generation
-runs (no stop when solved).
+peak RSS is its own; the times are the CPU time of that process (``time.process_time``, which
+other jobs on a shared machine do not inflate as they do wall-clock time), medians of the
+generations after ``--warmup``. Every generation runs (no stop when solved).
 
 TensorNEAT is not on the package index and needs JAX, so it runs in a subprocess with its own
 interpreter (``--tensorneat-python``); without one its rows are skipped. How to get it (as done
@@ -59,6 +60,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import population_scale
 from padded_limits import Limits, fit_limits
 from population_scale import Run, in_own_process, neat_python_run, neatify_run, peak_rss_mb
 
@@ -100,8 +102,9 @@ def neat_python_matched(inputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def pinned(cpu: int, fn: Callable[..., Run], *args: Any) -> Run:
-    """Run ``fn`` with this process held to one core (as ``taskset -c cpu`` would)."""
+    """Run ``fn`` with this process held to one core (as ``taskset -c cpu`` would), timed in CPU time."""
     os.sched_setaffinity(0, {cpu})
+    population_scale.CLOCK = time.process_time
     return fn(*args)
 
 
@@ -163,15 +166,15 @@ def tensorneat_run(task: str, pop_size: int, generations: int, seed: int, specie
                      species_elitism=1, min_species_size=2)
     pipeline = Pipeline(algorithm, tensorneat_problem(task), seed=seed, generation_limit=generations)
     state = pipeline.setup()
-    start = time.perf_counter()
+    start = time.process_time()
     step = jax.jit(pipeline.step).lower(state).compile()
-    compile_s = time.perf_counter() - start
+    compile_s = time.process_time() - start
     times, counts, best, largest = [], [], float("-inf"), largest_genome(state)
     for _ in range(generations):
-        start = time.perf_counter()
+        start = time.process_time()
         state, _, fitness = step(state)
         fitness = jax.block_until_ready(fitness)
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
         counts.append(int((jax.device_get(state.species.member_count) > 0).sum()))
         best = max(best, float(fitness.max()))
         largest = [max(a, b) for a, b in zip(largest, largest_genome(state))]
@@ -239,7 +242,7 @@ def row(label: str, seconds: list[float], species: list[int], best: float, rss_m
     """Print one library's line and return its median ms per generation."""
     ms = median_ms(seconds, warmup)
     later = species[min(warmup, len(species) - 1):]
-    print(f"  {label:<31} {ms:9,.1f} ms/gen   species {min(later)}-{max(later)} "
+    print(f"  {label:<31} {ms:9,.1f} CPU ms/gen   species {min(later)}-{max(later)} "
           f"(median {statistics.median(later):g})   best fitness {best:.3f}   peak RSS {rss_mb:,.0f} MB{extra}",
           flush=True)
     return ms
@@ -258,7 +261,8 @@ def tensorneat_row(label: str, result: dict[str, Any], limits: Limits, warmup: i
                warmup, f"   compile {result['compile_s']:.1f} s   limits {limits}, largest genome {largest}")
 
 
-def tensorneat_rows(task: str, size: int, generations: int, species: int, args: argparse.Namespace) -> tuple[float, float]:
+def tensorneat_rows(task: str, size: int, generations: int, species: int,
+                    args: argparse.Namespace) -> tuple[float, float]:
     """TensorNEAT at its default limits and at the fitted ones; the lines say how they were found."""
 
     def run(limits: Limits) -> tuple[dict[str, Any], Limits]:
@@ -279,8 +283,9 @@ def load() -> str:
     return f"load {os.getloadavg()[0]:.2f}"
 
 
-def neatify_rows(task: str, size: int, generations: int, species: int, args: argparse.Namespace) -> float:
-    """NEATify matched (and, unless ``--no-variants``, its variant rows); returns the matched row's ms."""
+def neatify_rows(task: str, size: int, generations: int, species: int,
+                 args: argparse.Namespace) -> dict[str, float]:
+    """NEATify matched (and, unless ``--no-variants``, its variant rows); returns each row's ms by label."""
     neatify_task, _, inputs = fitness_of(task, args.seed)
     variants = {} if args.no_variants else NEATIFY_VARIANTS
     rows = {"": {}, **{f", {name}": changes for name, changes in variants.items()}}
@@ -289,8 +294,8 @@ def neatify_rows(task: str, size: int, generations: int, species: int, args: arg
         config = {**NEATIFY_MATCHED, "target_species": species, **changes}
         run = in_own_process(pinned, args.cpu, neatify_run, size, generations, args.seed, config, neatify_task,
                              inputs.get("num_inputs", 2))
-        times[name] = run_row(f"NEATify{name}", run, args.warmup)
-    return times[""]
+        times[f"NEATify{name}"] = run_row(f"NEATify{name}", run, args.warmup)
+    return times
 
 
 def compare_matched(task: str, size: int, generations: int, args: argparse.Namespace) -> None:
@@ -300,10 +305,14 @@ def compare_matched(task: str, size: int, generations: int, args: argparse.Names
     species = auto_target_species(size)
     print(f"{task} pop {size:,}, matched settings, {generations} generations "
           f"(median of those after {args.warmup}); species target/cap {species}; {load()}", flush=True)
-    ours, ratios = neatify_rows(task, size, generations, species, args), []
+    times = neatify_rows(task, size, generations, species, args)
+    ours, ratios = times["NEATify"], []
     if args.tensorneat_python:
         fitted_ms, default_ms = tensorneat_rows(task, size, generations, species, args)
         ratios += [f"NEATify/TensorNEAT fitted {ours / fitted_ms:.3f}", f"default {ours / default_ms:.3f}"]
+        fixed = times.get("NEATify, fixed threshold")
+        if fixed is not None:
+            ratios.append(f"NEATify fixed threshold/TensorNEAT fitted {fixed / fitted_ms:.3f}")
     else:
         print("  TensorNEAT   skipped: no --tensorneat-python")
     if task == "xor" or size <= args.cartpole_neat_python_max:

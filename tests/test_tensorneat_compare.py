@@ -75,7 +75,7 @@ def test_matched_comparison_runs_both_libraries_and_says_tensorneat_was_skipped(
     out = capsys.readouterr().out
     assert f"{task} pop 16, matched settings" in out and "species target/cap 10" in out
     assert "  NEATify " in out and "  neat-python " in out
-    assert out.count("ms/gen") == (4 if task == "xor" else 2)
+    assert out.count("CPU ms/gen") == (4 if task == "xor" else 2)
     assert ("NEATify, fixed threshold" in out) == (task == "xor")
     assert "NEATify/neat-python" in out and "TensorNEAT   skipped: no --tensorneat-python" in out
 
