@@ -2,6 +2,7 @@
 
     python benchmarks/tensorneat_compare.py [--sizes 1000 10000] [--cartpole-sizes 1000]
         [--tensorneat-python /tmp/tneat-venv/bin/python] [--cpu 1] [--no-default-row] [--no-variants]
+        [--first-limits 50 100]
 
 Matched settings, at every size (docs/benchmarks.md, "Against TensorNEAT", lists each setting and
 what differs): feed-forward, full initial connection, plain sigmoid (neat-python's own "sigmoid" is
@@ -24,7 +25,9 @@ apart).
 TensorNEAT pads every genome to ``max_nodes`` x ``max_conns`` and pays for the padding, so it runs
 twice: with its defaults (50 x 100), and with the smallest limits that refuse no mutation in that
 run (benchmarks/padded_limits.py: the largest genome of the default run plus the room one
-generation's mutations need, checked on the fitted run). Then the "default config" row: NEATify's
+generation's mutations need, checked on the fitted run). Where a run at the defaults takes too
+long (cart-pole at 10,000), ``--first-limits`` starts the first pass smaller (doubled while it binds;
+its row is then the "first-pass" one). Then the "default config" row: NEATify's
 ``EvolutionConfig()`` against neat-python's documented XOR config (benchmarks/neat_python_config.ini)
 at the largest XOR size. Each run is a process of its own pinned to one core (``--cpu``), so its
 peak RSS is its own; the times are the CPU time of that process (``time.process_time``, which
@@ -271,10 +274,12 @@ def tensorneat_rows(task: str, size: int, generations: int, species: int,
         result = tensorneat_in_subprocess(args.tensorneat_python, args.cpu, spec)
         return result, Limits(*result["largest"])
 
-    fit = fit_limits(run, TENSORNEAT_DEFAULT_LIMITS, TENSORNEAT_HEADROOM)
+    start = Limits(*args.first_limits)
+    fit = fit_limits(run, start, TENSORNEAT_HEADROOM)
     print(f"  TensorNEAT {fit.describe(TENSORNEAT_HEADROOM)}", flush=True)
     fitted_ms = tensorneat_row("TensorNEAT, fitted limits", fit.result, fit.limits, args.warmup)
-    default_ms = tensorneat_row("TensorNEAT, default limits", fit.first, fit.first_limits, args.warmup)
+    first = "default" if fit.first_limits == TENSORNEAT_DEFAULT_LIMITS else "first-pass"
+    default_ms = tensorneat_row(f"TensorNEAT, {first} limits", fit.first, fit.first_limits, args.warmup)
     return fitted_ms, default_ms
 
 
@@ -349,6 +354,10 @@ def main() -> None:
     parser.add_argument("--tensorneat-python", help="an interpreter that can import tensorneat (see the docstring)")
     parser.add_argument("--no-default-row", action="store_true", help="skip the default-config comparison")
     parser.add_argument("--no-variants", action="store_true", help="skip NEATify's rows measuring unmatched settings")
+    parser.add_argument("--first-limits", type=int, nargs=2, metavar=("NODES", "CONNS"),
+                        default=[TENSORNEAT_DEFAULT_LIMITS.nodes, TENSORNEAT_DEFAULT_LIMITS.conns],
+                        help="TensorNEAT's limits in the first pass (default: its own, 50 x 100; smaller where "
+                             "a run at its defaults takes too long; they are doubled while they bind)")
     parser.add_argument("--tensorneat-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.tensorneat_child:

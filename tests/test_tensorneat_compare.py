@@ -64,7 +64,7 @@ import tensorneat_compare  # noqa: E402
 
 def _args(**overrides) -> argparse.Namespace:
     settings = dict(warmup=1, seed=1, cpu=max(os.sched_getaffinity(0)), tensorneat_python=None,
-                    cartpole_neat_python_max=1_000, no_variants=False)
+                    cartpole_neat_python_max=1_000, no_variants=False, first_limits=[50, 100])
     return argparse.Namespace(**{**settings, **overrides})
 
 
