@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from operator import attrgetter
 
 import torch
 from torch import nn
@@ -34,6 +35,7 @@ from neatify.network.layout import PopulationLayout
 
 Part = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 """One CSR matrix's row pointers, shared-input columns, per-genome-input columns and weights."""
+_shape = attrgetter("num_inputs", "num_outputs")
 
 
 class NeatPopulationModule(nn.Module):
@@ -55,10 +57,11 @@ class NeatPopulationModule(nn.Module):
         if not genomes:
             raise ValueError("NeatPopulationModule needs at least one genome")
         self.num_inputs, self.num_outputs = genomes[0].num_inputs, genomes[0].num_outputs
-        for g in genomes:
-            if (g.num_inputs, g.num_outputs) != (self.num_inputs, self.num_outputs):
-                raise ValueError(f"genome {g.id} has {g.num_inputs} inputs and {g.num_outputs} outputs; "
-                                 f"expected {self.num_inputs} and {self.num_outputs} like the first genome")
+        if len(set(map(_shape, genomes))) > 1:  # one pass in C; the loop only to name the odd one
+            for g in genomes:
+                if (g.num_inputs, g.num_outputs) != (self.num_inputs, self.num_outputs):
+                    raise ValueError(f"genome {g.id} has {g.num_inputs} inputs and {g.num_outputs} outputs; "
+                                     f"expected {self.num_inputs} and {self.num_outputs} like the first genome")
         self._build(len(genomes), PopulationLayout.from_genomes(genomes, synchronous), device, dtype)
 
     @classmethod
