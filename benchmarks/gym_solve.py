@@ -36,15 +36,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="local processes (ParallelEvaluator) if > 1")
     parser.add_argument("--normalize", action="store_true")
     parser.add_argument("--resample", action="store_true",
-                        help="new episodes each generation (a single process only: see docs/gym.md)")
+                        help="new episodes each generation")
     parser.add_argument("--save", metavar="JSON", help="save the champion there")
     parser.add_argument("--activation", choices=sorted(OUTPUT_RANGES), default="neat_sigmoid",
                         help="every node's activation (the outputs' range follows)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    if args.resample and args.workers > 1:
-        parser.error("--resample needs --workers 1: worker processes hold their own evaluator")
     evaluator = GymEvaluator(args.env, episodes=args.episodes, seed=args.seed, normalize=args.normalize,
                              resample=args.resample, output_range=OUTPUT_RANGES[args.activation])
     num_inputs, num_outputs = evaluator.shape()
@@ -52,7 +50,6 @@ def main() -> None:
                              activation_default=args.activation, activation_options=[args.activation])
     population = Population(num_inputs=num_inputs, num_outputs=num_outputs, config=config, seed=args.seed)
     population.add_reporter(ProgressReporter())
-    population.add_reporter(evaluator)  # advances its generation when resampling
     start = time.perf_counter()
     pool = ParallelEvaluator(evaluator, args.workers) if args.workers > 1 else nullcontext(evaluator)
     with pool as evaluate:

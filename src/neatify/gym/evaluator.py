@@ -77,9 +77,9 @@ class GymEvaluator:
     returning an environment (a module-level function, so that the evaluator pickles for process pools).
     Each genome runs ``episodes`` episodes of at most ``max_steps`` steps (default: the environment's own
     limit, else 1000) with ``episode_seeds(seed, generation, episodes)``: the same for every genome.
-    ``generation`` stays 0 (the same episodes every generation) unless ``resample`` is set and the
-    evaluator is also added as a reporter (``population.add_reporter(evaluator)``), which advances it;
-    resampling is local only (see docs/gym.md).
+    ``generation`` stays 0 (the same episodes every generation) unless ``resample`` is set: then every
+    backend tells it the generation before evaluating a batch (``set_generation``), so each generation
+    draws new episodes and the run stays the same wherever it is evaluated.
 
     Outputs become actions by ``ActionAdapter`` (``output_range``: the output activation's range).
     ``normalize`` standardises observations by running statistics updated after each call.
@@ -146,13 +146,10 @@ class GymEvaluator:
         assert self._adapter is not None
         return bank.obs_size, self._adapter.num_outputs
 
-    def start_generation(self, population: Any) -> None:
-        """As a reporter with ``resample``: the next episodes are the generation's."""
+    def set_generation(self, generation: int) -> None:
+        """With ``resample``, the next episodes are ``generation``'s (called by every backend before a batch)."""
         if self.resample:
-            self.generation = population.generation
-
-    def end_generation(self, population: Any, stats: Any) -> None:
-        """As a reporter: nothing to do at a generation's end."""
+            self.generation = generation
 
     def run(self, genomes: Sequence[Genome]) -> Episodes:
         """Every genome's episodes, stepped together (nothing set on the genomes)."""

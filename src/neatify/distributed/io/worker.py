@@ -45,10 +45,10 @@ class GenomeEvaluator:
         self.state = state
         """Passed to the fitness function as its second argument (a ``setup`` result), unless ``NO_STATE``."""
 
-    def evaluate(self, genomes: list[Genome]) -> BatchResult:
+    def evaluate(self, genomes: list[Genome], generation: int | None = None) -> BatchResult:
         """``([[id, fitness], ...], [[id, traceback], ...])`` covering every genome exactly once, failures
-        pinned to their genome (see ``neatify.evaluation.evaluate_batch``)."""
-        return evaluate_batch(self.fitness_function, genomes, self.state)
+        pinned to their genome (see ``neatify.evaluation.evaluate_batch``, told the ``generation``)."""
+        return evaluate_batch(self.fitness_function, genomes, self.state, generation)
 
 
 class WorkerNode:
@@ -307,7 +307,7 @@ class WorkerNode:
                        f"and {genome_batch.num_outputs} outputs, more than this worker's max_inputs {self.max_inputs}")
             return [], [[genome.id, problem] for genome in task.genomes]
         try:
-            return self.evaluator.evaluate(task.genomes)
+            return self.evaluator.evaluate(task.genomes, task.generation)
         except Exception:
             trace = traceback.format_exc()
             return [], [[genome.id, trace] for genome in task.genomes]
