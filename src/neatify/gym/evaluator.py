@@ -8,6 +8,7 @@ same whatever evaluates it (with ``normalize`` the statistics are each evaluator
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -106,6 +107,7 @@ class GymEvaluator:
         self.generation = 0
         self.normalizer: ObservationNormalizer | None = None
         self._normalize = normalize
+        self._learns = True  # updates the normaliser (a held-out copy only reads its original's)
         self._bank: EnvBank | None = None
         self._adapter: ActionAdapter | None = None
 
@@ -151,6 +153,16 @@ class GymEvaluator:
         if self.resample:
             self.generation = generation
 
+    def held_out(self, episodes: int, seed: int) -> GymEvaluator:
+        """A copy on ``episodes`` fixed episodes of its own ``seed`` (never resampled), to validate or test genomes
+        on episodes training did not use; it reads this evaluator's normaliser and never updates it."""
+        if episodes < 1:
+            raise ValueError(f"episodes must be at least 1, got {episodes}")
+        self.bank()  # the normaliser, if any, exists before the copy shares it
+        held = copy.copy(self)
+        held.episodes, held.seed, held.resample, held.generation, held._learns = episodes, seed, False, 0, False
+        return held
+
     def run(self, genomes: Sequence[Genome]) -> Episodes:
         """Every genome's episodes, stepped together (nothing set on the genomes)."""
         bank = self.bank()
@@ -164,7 +176,7 @@ class GymEvaluator:
         with _torch_threads(self.threads):
             episodes = run_episodes(NeatPopulationModule(list(genomes)), bank, self._adapter,
                                     episode_seeds(self.seed, self.generation, self.episodes), limit, self.normalizer)
-        if self.normalizer is not None and episodes.observed is not None:
+        if self.normalizer is not None and episodes.observed is not None and self._learns:
             self.normalizer.update(*episodes.observed)
         return episodes
 
