@@ -1,4 +1,5 @@
-"""neatify.gym.mujoco: Hopper-v5 and HalfCheetah-v5 stepped natively equal gymnasium's to the bit."""
+"""neatify.gym.mujoco: Hopper-v5, HalfCheetah-v5 and InvertedDoublePendulum-v5 stepped natively equal gymnasium's
+to the bit."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ gymnasium = pytest.importorskip("gymnasium")
 pytest.importorskip("mujoco")
 
 from neatify.gym import GymEvaluator  # noqa: E402
-from neatify.gym.mujoco import HalfCheetahBank, HopperBank  # noqa: E402
+from neatify.gym.mujoco import HalfCheetahBank, HopperBank, InvertedDoublePendulumBank  # noqa: E402
 from test_gym import population_genomes  # noqa: E402
 
 
-@pytest.mark.parametrize("bank_class", [HopperBank, HalfCheetahBank])
+@pytest.mark.parametrize("bank_class", [HopperBank, HalfCheetahBank, InvertedDoublePendulumBank])
 def test_native_bank_steps_equal_gymnasiums(bank_class) -> None:
     seeds, steps = [4, 9, 4], 60
     bank = bank_class()
@@ -37,7 +38,8 @@ def test_native_bank_steps_equal_gymnasiums(bank_class) -> None:
 
 
 @pytest.mark.parametrize("env_id, bank_class, shape", [("Hopper-v5", HopperBank, (11, 3)),
-                                                        ("HalfCheetah-v5", HalfCheetahBank, (17, 6))])
+                                                        ("HalfCheetah-v5", HalfCheetahBank, (17, 6)),
+                                                        ("InvertedDoublePendulum-v5", InvertedDoublePendulumBank, (9, 1))])
 def test_fitness_native_equals_gymnasium_envs(env_id, bank_class, shape) -> None:
     genomes = population_genomes(*shape, 8)
     native = GymEvaluator(env_id, episodes=2, max_steps=80, seed=1)
