@@ -5,8 +5,8 @@
     python benchmarks/gym_solve.py Hopper-v5 --threshold 3800 --activation tanh --resample --time-limit 1200
 
 Every generation the ``--top`` genomes by training fitness run ``--validate`` held-out episodes (``HeldOutChampion``),
-and the best of them on those is the champion; the run stops once its held-out mean reaches ``--threshold`` (or at
-``--generations`` or ``--time-limit``). The champion, and the training-fitness best for comparison, are then scored on
+and the best of them on those is the champion; the run stops once its held-out mean, less ``--confidence`` standard
+errors, reaches ``--threshold`` (or at ``--generations`` or ``--time-limit``). The champion, and the training-fitness best for comparison, are then scored on
 ``--unseen`` episodes used by neither: that mean is the figure to read.
 """
 
@@ -41,6 +41,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--resample", action="store_true", help="new training episodes each generation")
     parser.add_argument("--top", type=int, default=5, help="genomes validated each generation")
     parser.add_argument("--validate", type=int, default=50, help="held-out episodes each of them runs")
+    parser.add_argument("--confidence", type=float, default=2.0,
+                        help="standard errors the held-out mean must clear the threshold by")
     parser.add_argument("--unseen", type=int, default=100, help="episodes the champion is tested on at the end")
     parser.add_argument("--workers", type=int, default=1, help="local processes (ParallelEvaluator) if > 1")
     parser.add_argument("--normalize", action="store_true", help="observations standardised (one process only)")
@@ -67,8 +69,9 @@ def evolve(args: argparse.Namespace, task: GymEvaluator, champion: HeldOutChampi
     with pool as evaluate:
         for _ in range(args.generations):
             population.run_generation(evaluate)
-            print(f"  held-out champion {champion.score:.1f} over {args.validate} episodes", flush=True)
-            if champion.score >= args.threshold or (args.time_limit and time.perf_counter() - start > args.time_limit):
+            print(f"  held-out champion {champion.score:.1f} ± {champion.stderr:.1f} over {args.validate} episodes",
+                  flush=True)
+            if champion.score - args.confidence * champion.stderr >= args.threshold or (args.time_limit and time.perf_counter() - start > args.time_limit):
                 break
     return population
 

@@ -47,6 +47,7 @@ def test_the_champion_is_the_best_of_each_generations_top_on_the_held_out_episod
         genomes = [population.genomes[row] for row in top]
         best_each.append(max(validation.run(genomes).returns.mean(axis=1).tolist()))
     assert champion.score == max(best_each) and champion.evaluations == 3 * 4 * 3
-    assert float(validation.run([champion.genome]).returns.mean()) == champion.score
+    returns = validation.run([champion.genome]).returns[0]
+    assert float(returns.mean()) == champion.score and champion.stderr == float(returns.std(ddof=1) / np.sqrt(3))
     with pytest.raises(ValueError, match="top must be at least 1"):
         HeldOutChampion(validation, top=0)

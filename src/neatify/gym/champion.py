@@ -18,15 +18,16 @@ from neatify.gym.evaluator import GymEvaluator
 
 class HeldOutChampion:
     """A reporter (``population.add_reporter``) that, after each generation, runs the ``top`` genomes by training
-    fitness on ``validation``'s episodes (``GymEvaluator.held_out``) and keeps the best mean so far: ``genome``
-    and ``score`` (a genome whose environment failed there scores -inf). ``evaluations`` counts the episodes run."""
+    fitness on ``validation``'s episodes (``GymEvaluator.held_out``) and keeps the best mean so far: ``genome``,
+    ``score`` and ``stderr``, the standard error of that mean (a genome whose environment failed there scores -inf).
+    ``evaluations`` counts the episodes run."""
 
     def __init__(self, validation: GymEvaluator, top: int = 5) -> None:
         if top < 1:
             raise ValueError(f"top must be at least 1, got {top}")
         self.validation, self.top = validation, top
         self.genome: Genome | None = None
-        self.score = -math.inf
+        self.score, self.stderr = -math.inf, math.inf
         self.evaluations = 0
 
     def start_generation(self, population: Any) -> None:
@@ -43,3 +44,5 @@ class HeldOutChampion:
         if scores[best] > self.score:
             self.score, self.genome = scores[best], genomes[best].copy(genomes[best].id)
             self.genome.fitness = genomes[best].fitness
+            returns = episodes.returns[best]
+            self.stderr = float(returns.std(ddof=1) / math.sqrt(len(returns))) if len(returns) > 1 else math.inf
