@@ -1,11 +1,13 @@
-"""Solve a gymnasium task with neatify.gym and report the wall time; the champion is then scored on unseen episodes.
+"""Solve a gymnasium task with neatify.gym: train, pick the champion on held-out episodes, test it on unseen ones.
 
     python benchmarks/gym_solve.py CartPole-v1 --threshold 500
-    python benchmarks/gym_solve.py InvertedDoublePendulum-v5 --threshold 9000 --pop-size 150
-    python benchmarks/gym_solve.py LunarLander-v3 --threshold 200 --episodes 5 --unseen 100 --workers 2
+    python benchmarks/gym_solve.py LunarLander-v3 --threshold 200 --episodes 5 --resample --workers 2
+    python benchmarks/gym_solve.py Hopper-v5 --threshold 3800 --activation tanh --resample --time-limit 1200
 
-A run is solved when its best genome's mean return over its ``--episodes`` training episodes reaches
-``--threshold``; the champion's mean over ``--unseen`` episodes never used in training is printed next to it.
+Every generation the ``--top`` genomes by training fitness run ``--validate`` held-out episodes (``HeldOutChampion``),
+and the best of them on those is the champion; the run stops once its held-out mean, less ``--confidence`` standard
+errors, reaches ``--threshold`` (or at ``--generations`` or ``--time-limit``). The champion, and the training-fitness best for comparison, are then scored on
+``--unseen`` episodes used by neither: that mean is the figure to read.
 """
 
 from __future__ import annotations
@@ -18,55 +20,83 @@ import torch
 
 from neatify import Checkpoint, EvolutionConfig, Population
 from neatify.backends.processes import ParallelEvaluator
-from neatify.gym import GymEvaluator
+from neatify.gym import GymEvaluator, HeldOutChampion
 from neatify.reporting.reporters import ProgressReporter
 
 OUTPUT_RANGES = {"neat_sigmoid": (0.0, 1.0), "sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "clamped": (-1.0, 1.0)}
 """The activations offered, with the range their outputs span (what ``GymEvaluator`` scales Box actions from)."""
 
+VALIDATION_SEED, TEST_SEED = 20_000, 10_000
+"""Offsets of the held-out and the unseen episodes' seeds from ``--seed`` (training uses ``--seed`` itself)."""
 
-def main() -> None:
+
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("env")
     parser.add_argument("--threshold", type=float, required=True)
-    parser.add_argument("--pop-size", type=int, default=100)
-    parser.add_argument("--generations", type=int, default=200)
-    parser.add_argument("--episodes", type=int, default=1)
-    parser.add_argument("--unseen", type=int, default=100, help="episodes the champion is scored on afterwards")
+    parser.add_argument("--pop-size", type=int, default=150)
+    parser.add_argument("--generations", type=int, default=500)
+    parser.add_argument("--time-limit", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument("--episodes", type=int, default=1, help="training episodes per genome")
+    parser.add_argument("--resample", action="store_true", help="new training episodes each generation")
+    parser.add_argument("--top", type=int, default=5, help="genomes validated each generation")
+    parser.add_argument("--validate", type=int, default=50, help="held-out episodes each of them runs")
+    parser.add_argument("--confidence", type=float, default=2.0,
+                        help="standard errors the held-out mean must clear the threshold by")
+    parser.add_argument("--unseen", type=int, default=100, help="episodes the champion is tested on at the end")
     parser.add_argument("--workers", type=int, default=1, help="local processes (ParallelEvaluator) if > 1")
-    parser.add_argument("--normalize", action="store_true")
-    parser.add_argument("--resample", action="store_true",
-                        help="new episodes each generation (a single process only: see docs/gym.md)")
+    parser.add_argument("--normalize", action="store_true", help="observations standardised (one process only)")
     parser.add_argument("--save", metavar="JSON", help="save the champion there")
     parser.add_argument("--activation", choices=sorted(OUTPUT_RANGES), default="neat_sigmoid",
                         help="every node's activation (the outputs' range follows)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    if args.resample and args.workers > 1:
-        parser.error("--resample needs --workers 1: worker processes hold their own evaluator")
-    evaluator = GymEvaluator(args.env, episodes=args.episodes, seed=args.seed, normalize=args.normalize,
-                             resample=args.resample, output_range=OUTPUT_RANGES[args.activation])
-    num_inputs, num_outputs = evaluator.shape()
+    if args.normalize and args.workers > 1:  # each process would keep statistics of its own
+        parser.error("--normalize needs --workers 1")
+    return args
+
+
+def evolve(args: argparse.Namespace, task: GymEvaluator, champion: HeldOutChampion) -> Population:
+    """Train until the held-out champion reaches the threshold, or the generations or the time run out."""
+    num_inputs, num_outputs = task.shape()
     config = EvolutionConfig(population_size=args.pop_size, prob_add_node=0.1, prob_add_connection=0.2,
                              activation_default=args.activation, activation_options=[args.activation])
     population = Population(num_inputs=num_inputs, num_outputs=num_outputs, config=config, seed=args.seed)
     population.add_reporter(ProgressReporter())
-    population.add_reporter(evaluator)  # advances its generation when resampling
+    population.add_reporter(champion)
     start = time.perf_counter()
-    pool = ParallelEvaluator(evaluator, args.workers) if args.workers > 1 else nullcontext(evaluator)
+    pool = ParallelEvaluator(task, args.workers) if args.workers > 1 else nullcontext(task)
     with pool as evaluate:
-        champion = population.run(evaluate, args.generations, args.threshold)
+        for _ in range(args.generations):
+            population.run_generation(evaluate)
+            print(f"  held-out champion {champion.score:.1f} ± {champion.stderr:.1f} over {args.validate} episodes",
+                  flush=True)
+            if champion.score - args.confidence * champion.stderr >= args.threshold or (args.time_limit and time.perf_counter() - start > args.time_limit):
+                break
+    return population
+
+
+def main() -> None:
+    args = arguments()
+    torch.set_num_threads(1)
+    task = GymEvaluator(args.env, episodes=args.episodes, seed=args.seed, normalize=args.normalize,
+                        resample=args.resample, output_range=OUTPUT_RANGES[args.activation])
+    champion = HeldOutChampion(task.held_out(args.validate, args.seed + VALIDATION_SEED), args.top)
+    start = time.perf_counter()
+    population = evolve(args, task, champion)
     elapsed = time.perf_counter() - start
+    assert champion.genome is not None and population.best_genome is not None
     if args.save:
-        Checkpoint.export_genome_json(champion, args.save)
-    unseen = GymEvaluator(args.env, episodes=args.unseen, seed=args.seed + 10_000)
-    unseen.normalizer = evaluator.normalizer
-    score = float(unseen.run([champion]).returns.mean())
-    solved = "solved" if champion.fitness >= args.threshold else "NOT solved"
-    print(f"{args.env}: {solved} at generation {len(population.history) - 1} in {elapsed:.1f} s "
-          f"(population {args.pop_size}, {args.workers} process(es)); champion {champion.fitness:.1f} on its "
-          f"training episodes, {score:.1f} averaged over {args.unseen} unseen episodes")
+        Checkpoint.export_genome_json(champion.genome, args.save)
+    test = task.held_out(args.unseen, args.seed + TEST_SEED)
+    unseen, best_unseen = test.run([champion.genome, population.best_genome]).returns.mean(axis=1).tolist()
+    solved = "solved" if unseen >= args.threshold else "NOT solved"
+    episodes = population.evaluations * args.episodes + champion.evaluations
+    print(f"{args.env}: {solved}: champion {unseen:.1f} averaged over {args.unseen} unseen episodes "
+          f"({champion.score:.1f} on its {args.validate} held-out ones); generation {len(population.history) - 1}, "
+          f"{elapsed:.1f} s (population {args.pop_size}, {args.workers} process(es)), {population.evaluations} "
+          f"genome evaluations, {episodes} episodes; the training-fitness best "
+          f"({population.best_genome.fitness:.1f}) averaged {best_unseen:.1f} on the unseen episodes")
 
 
 if __name__ == "__main__":

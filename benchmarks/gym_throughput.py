@@ -14,7 +14,8 @@ figures):
 - neatify.gym, gymnasium envs: the same with ``native=False``: a Python loop of ``env.step`` calls.
 - gymnasium envs in a list / SyncVectorEnv: gymnasium's stepping alone (random actions), the two ways to
   hold many environments.
-- neat-python 2.0: its own per-genome loop (FeedForwardNetwork.activate, one env.step at a time).
+- neat-python 2.0: its own per-genome loop (FeedForwardNetwork.activate, one env.step at a time); then its very
+  steps replayed with ``mj_step`` alone, which bounds what any evaluator on one core can gain over that loop.
 - EvoTorch VecGymNE: a linear policy per solution, its vectorised gymnasium environments (if installed).
 """
 
@@ -25,6 +26,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import gymnasium
 import mujoco
@@ -121,7 +123,8 @@ def stepping_rates(genomes: int, steps: int, seed: int) -> list[tuple[str, float
             ("gymnasium SyncVectorEnv (no networks)", genomes * steps / (time.process_time() - start), genomes * steps)]
 
 
-def neat_python_rate(genomes: int, seed: int) -> tuple[float, int]:
+def neat_python_rate(genomes: int, seed: int) -> tuple[float, int, float]:
+    """neat-python's steps per second, its steps, and the physics-only rate of those very steps (replayed)."""
     import neat
 
     text = CONFIG_INI.read_text().replace("num_inputs              = 2", "num_inputs              = 11")
@@ -135,18 +138,37 @@ def neat_python_rate(genomes: int, seed: int) -> tuple[float, int]:
         os.unlink(fh.name)
     config.pop_size, config.seed = genomes, seed
     population = neat.Population(config)
-    env, steps = gymnasium.make("Hopper-v5"), 0
+    env, steps, controls = gymnasium.make("Hopper-v5"), 0, []
     start = time.process_time()
     for _, genome in population.population.items():  # neat-python's documented eval_genomes loop
         net = neat.nn.FeedForwardNetwork.create(genome, config)
         observation, _ = env.reset(seed=seed)
         total, done = 0.0, False
+        controls.append([])
         while not done:
             action = np.clip(2.0 * np.array(net.activate(observation)) - 1.0, -1.0, 1.0)
+            controls[-1].append(action)  # a list append: next to nothing beside the step
             observation, reward, terminated, truncated, _ = env.step(action)
             total, done, steps = total + reward, terminated or truncated, steps + 1
         genome.fitness = total
-    return steps / (time.process_time() - start), steps
+    elapsed = time.process_time() - start
+    env.reset(seed=seed)
+    return steps / elapsed, steps, steps / physics_seconds(env.unwrapped, controls)
+
+
+def physics_seconds(env: Any, episodes: list[list[np.ndarray]]) -> float:
+    """CPU seconds of ``mj_step`` alone replaying each episode's controls from ``env``'s current (start) state."""
+    model, start_state = env.model, (env.data.qpos.copy(), env.data.qvel.copy())
+    data = [mujoco.MjData(model) for _ in episodes]
+    for fresh in data:
+        fresh.qpos[:], fresh.qvel[:] = start_state
+        mujoco.mj_forward(model, fresh)
+    start = time.process_time()
+    for fresh, controls in zip(data, episodes):
+        for action in controls:
+            fresh.ctrl[:] = action
+            mujoco.mj_step(model, fresh, nstep=env.frame_skip)
+    return time.process_time() - start
 
 
 def evotorch_rate(genomes: int) -> tuple[float, int] | str:
@@ -181,7 +203,8 @@ def main() -> None:
     if "gymnasium-envs" not in args.skip:
         rows += stepping_rates(args.genomes, 20, args.seed)
     if "neat-python" not in args.skip:
-        rows.append(("neat-python 2.0 per-genome loop", *neat_python_rate(args.genomes, args.seed)))
+        loop, steps, physics = neat_python_rate(args.genomes, args.seed)
+        rows += [("neat-python 2.0 per-genome loop", loop, steps), ("  its own steps, mj_step alone", physics, steps)]
     if "evotorch" not in args.skip:
         result = evotorch_rate(args.genomes)
         rows.append(("EvoTorch VecGymNE", *result) if isinstance(result, tuple) else ("EvoTorch VecGymNE", 0.0, result))
@@ -190,6 +213,9 @@ def main() -> None:
     for name, rate, steps in rows:
         ratio = f"{native / rate:.2f}x" if rate else "-"
         print(f"{name:40} {rate:12,.0f} {steps!s:>8} {ratio:>20}")
+    if "neat-python" not in args.skip:
+        print(f"neat-python's loop is {loop / physics:.0%} physics: no evaluator on one core is more than "
+              f"{physics / loop:.2f}x faster than it")
 
 
 if __name__ == "__main__":

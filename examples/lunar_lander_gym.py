@@ -15,8 +15,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cartpole_gym import GymEvaluator, evolve  # noqa: E402
 
-lander_fitness = GymEvaluator("LunarLander-v3", episodes=3, max_steps=1000)
-"""``neatify worker lunar_lander_gym:lander_fitness`` evaluates LunarLander for a master."""
+lander_fitness = GymEvaluator("LunarLander-v3", episodes=5, max_steps=1000, resample=True)
+"""``neatify worker lunar_lander_gym:lander_fitness`` evaluates LunarLander for a master. New episodes every
+generation (on every backend), so the champion learns landing, not three particular landings; to pick and test it
+on held-out episodes, see benchmarks/gym_solve.py."""
 
 
 def require_box2d() -> None:

@@ -43,3 +43,14 @@ def raising_corridor() -> Corridor:
 
 def nan_corridor() -> Corridor:
     return Corridor(fail="nan")
+
+
+def resampled_cartpole() -> Any:
+    """The resampling CartPole task of tests/test_gym_resample.py (a factory: the workers import this module)."""
+    from neatify.gym import GymEvaluator
+
+    return GymEvaluator("CartPole-v1", episodes=2, max_steps=60, seed=5, resample=True)
+
+
+resampled_cartpole_task = resampled_cartpole()
+"""That task as ``neatify worker gym_envs:resampled_cartpole_task`` loads it."""

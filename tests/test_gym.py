@@ -87,21 +87,6 @@ def test_episode_seeds_are_the_generations_own_and_the_same_in_any_process() -> 
     assert len(set(episode_seeds(1, 4, 5))) == 5
 
 
-def test_resample_advances_the_episodes_with_the_generation() -> None:
-    genomes = population_genomes(4, 2, 6)
-    fixed = GymEvaluator("CartPole-v1", episodes=1, max_steps=100)
-    moving = GymEvaluator("CartPole-v1", episodes=1, max_steps=100, resample=True)
-    population = Population(num_inputs=4, num_outputs=2, config=EvolutionConfig(population_size=6), seed=1)
-    population.add_reporter(moving)
-    population.add_reporter(fixed)
-    population.run(lambda gs: [setattr(g, "fitness", 0.0) for g in gs], 3)
-    assert (moving.generation, fixed.generation) == (2, 0)
-    fixed(genomes)
-    first = [g.fitness for g in genomes]
-    moving(genomes)
-    assert [g.fitness for g in genomes] != first
-
-
 def test_action_adapters_map_outputs_into_each_space() -> None:
     box = ActionAdapter.for_space(spaces.Box(np.array([-2.0, 0.0]), np.array([3.0, np.inf]), dtype=np.float64), "env")
     actions = box.actions(np.array([[0.0, 0.5], [0.5, 7.0], [1.7, -1.0]]))

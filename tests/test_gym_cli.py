@@ -107,3 +107,11 @@ def test_master_and_a_worker_given_only_the_run_file_equal_the_library(project):
                 proc.kill()
                 proc.wait()
     assert Checkpoint.load_genome_json(project / "champion.json").to_dict() == library_champion()
+
+
+def test_task_resample_draws_new_episodes_each_generation_it_is_told() -> None:
+    from neatify.cli.task import task_fitness
+
+    evaluator = task_fitness({"gym": "CartPole-v1", "resample": True}, 7, (4, 2))
+    evaluator.set_generation(3)
+    assert (evaluator.resample, evaluator.seed, evaluator.generation) == (True, 7, 3)

@@ -22,6 +22,13 @@ def test_cartpole_snippet_solves() -> None:
     assert (namespace["num_inputs"], namespace["num_outputs"]) == (4, 2)
 
 
+@pytest.mark.slow
+def test_held_out_champion_snippet_generalises() -> None:
+    namespace: dict = {}
+    exec(doc_snippet("docs/gym.md", 'champion = HeldOutChampion('), namespace)
+    assert namespace["champion"].score == 500.0 and namespace["unseen"] == 500.0
+
+
 def test_hopper_snippet_drives_hopper() -> None:
     pytest.importorskip("mujoco")
     namespace: dict = {}

@@ -24,7 +24,9 @@ def history(fitness_fn) -> list[list[float]]:
 
 
 @pytest.mark.slow
-def test_cartpole_on_ray_actors_equals_serial(local_ray):
-    task = GymEvaluator("CartPole-v1", episodes=2, max_steps=100, seed=3)
+@pytest.mark.parametrize("resample", [False, True])
+def test_cartpole_on_ray_actors_equals_serial(local_ray, resample):
+    """Resampled too: each actor is told the generation before its batch."""
+    task = GymEvaluator("CartPole-v1", episodes=2, max_steps=100, seed=3, resample=resample)
     with RayEvaluator(task, num_actors=2, timeout=120) as evaluator:
         assert history(evaluator) == history(task)

@@ -8,6 +8,7 @@ failure, raises ``EvaluationError`` naming the genome, or gives the genome ``err
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import numbers
@@ -109,14 +110,26 @@ def check_error_fitness(value: float | None) -> float | None:
     return float(value)
 
 
-def evaluate_batch(fitness_fn: Callable[..., Any], genomes: list[Genome], state: Any = NO_STATE) -> BatchResult:
+def tell_generation(fitness_fn: Callable[..., Any], generation: int | None) -> None:
+    """Tell ``fitness_fn`` the generation it is about to evaluate, when it has a ``set_generation(generation)``
+    method (looked up through ``functools.wraps`` wrappers); every backend calls this before each batch, so a
+    fitness that changes with the generation (new episodes each one) is the same wherever it runs."""
+    hook = None if generation is None else getattr(inspect.unwrap(fitness_fn), "set_generation", None)
+    if hook is not None:
+        hook(generation)
+
+
+def evaluate_batch(fitness_fn: Callable[..., Any], genomes: list[Genome], state: Any = NO_STATE,
+                   generation: int | None = None) -> BatchResult:
     """Run ``fitness_fn(genomes)`` (or ``fitness_fn(genomes, state)``) and report each genome's checked
-    fitness (and behaviour, when it has one: its length is the population's to check) or error.
+    fitness (and behaviour, when it has one: its length is the population's to check) or error. The batch's
+    ``generation`` (None: not known) is told to the fitness function first (``tell_generation``).
 
     If the call raises, the genomes it left without a fitness are evaluated one at a time, so a
     failure is pinned to its genome and the others still get their fitness whatever the batch.
     """
     args = () if state is NO_STATE else (state,)
+    tell_generation(fitness_fn, generation)
     for genome in genomes:
         genome.fitness = None
     errors: dict[int, str] = {}

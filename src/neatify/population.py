@@ -17,7 +17,7 @@ from neatify.breeding.refine import Refiner
 from neatify.breeding.reproduction import reproduce
 from neatify.config import EvolutionConfig
 from neatify.evaluation import FitnessError as FitnessError  # re-exported: neatify.population.FitnessError
-from neatify.evaluation import check_behaviour, check_fitness
+from neatify.evaluation import check_behaviour, check_fitness, tell_generation
 from neatify.genome.batch import GenomeBatch, plain_genomes, rows_of
 from neatify.genome.genome import Genome
 from neatify.genome.innovation import InnovationTracker
@@ -347,8 +347,10 @@ class Population:
         self.reporters.append(reporter)
 
     def evaluate(self, fitness_fn: FitnessFunction) -> None:
-        """Set ``fitness`` on every genome. Subclasses evaluate elsewhere (workers, processes)."""
+        """Set ``fitness`` on every genome, the fitness function told the generation first (``tell_generation``).
+        Subclasses evaluate elsewhere (workers, processes)."""
         genomes = self.genomes
+        tell_generation(fitness_fn, self.generation)
         try:
             fitness_fn(genomes)
         except TypeError as exc:

@@ -51,10 +51,11 @@ def column_batches(genomes: list[Genome], num_batches: int) -> list[GenomeColumn
     return [encoder.columns(np.asarray(rows)) for rows in split_batches(range(len(genomes)), num_batches)]
 
 
-def evaluate_columns(fitness_fn: Callable[..., Any], columns: GenomeColumns, state: Any = NO_STATE) -> BatchResult:
+def evaluate_columns(fitness_fn: Callable[..., Any], columns: GenomeColumns, state: Any = NO_STATE,
+                     generation: int | None = None) -> BatchResult:
     """Decode a batch of genome columns (checked) and evaluate its genomes under the one contract
-    (``evaluate_batch``)."""
-    return evaluate_batch(fitness_fn, decode_columns(columns).views(), state)
+    (``evaluate_batch``, told the batch's ``generation``)."""
+    return evaluate_batch(fitness_fn, decode_columns(columns).views(), state, generation)
 
 
 # Per-process globals of a pool worker, set once by _init_worker.
@@ -69,8 +70,8 @@ def _init_worker(fitness_fn: FitnessFunction, setup: SetupFunction | None, ready
         ready.value += 1
 
 
-def _run_batch(columns: GenomeColumns) -> BatchResult:
-    return evaluate_columns(_worker["fitness_fn"], columns, _worker["state"])
+def _run_batch(columns: GenomeColumns, generation: int | None) -> BatchResult:
+    return evaluate_columns(_worker["fitness_fn"], columns, _worker["state"], generation)
 
 
 class ParallelEvaluator:
@@ -101,6 +102,8 @@ class ParallelEvaluator:
         """Seconds to wait for each batch's result (None: no bound)."""
         self.error_fitness = check_error_fitness(error_fitness)
         """Fitness given to a genome the fitness function failed on; None raises ``EvaluationError``."""
+        self.generation: int | None = None
+        """The generation sent with each batch, set by the ``Population`` (``set_generation``)."""
         self._fitness_fn = None if setup is not None else fitness_fn  # checked for neat-python's convention
         hint = None if setup is not None else neat_python_hint(fitness_fn, [], TypeError())
         if hint is not None:  # a function written for neat-python: said before any process starts
@@ -111,6 +114,10 @@ class ParallelEvaluator:
             self.workers, mp_context=context, initializer=_init_worker, initargs=(fitness_fn, setup, self._ready))
         logger.info("started %d %s worker processes", self.workers, start_method)
 
+    def set_generation(self, generation: int) -> None:
+        """The generation of the next batches, told to the fitness function in each worker before its batch."""
+        self.generation = generation
+
     def __call__(self, genomes: list[Genome]) -> None:
         """Evaluate ``genomes`` in the pool and set each one's fitness."""
         if self._pool is None:
@@ -118,7 +125,7 @@ class ParallelEvaluator:
         batches = column_batches(genomes, self.workers * self.batches_per_worker)
         # submit, not map: map cancels the queued batches when interrupted, which Python < 3.12's
         # pool then trips over (InvalidStateError in its thread) when the workers are killed
-        futures = [self._pool.submit(_run_batch, batch) for batch in batches]
+        futures = [self._pool.submit(_run_batch, batch, self.generation) for batch in batches]
         by_id = {genome.id: genome for genome in genomes}
         for number, future in enumerate(futures):  # fitness lands batch by batch, as results arrive
             try:

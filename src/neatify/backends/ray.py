@@ -38,8 +38,8 @@ class _BatchActor:
         self.fitness_fn = fitness_fn
         self.state = setup() if setup is not None else NO_STATE
 
-    def evaluate(self, columns: GenomeColumns) -> BatchResult:
-        return evaluate_columns(self.fitness_fn, columns, self.state)
+    def evaluate(self, columns: GenomeColumns, generation: int | None) -> BatchResult:
+        return evaluate_columns(self.fitness_fn, columns, self.state, generation)
 
     def node_id(self) -> str:
         """The Ray node this actor runs on, to drop it when that node leaves the cluster."""
@@ -91,6 +91,8 @@ class RayEvaluator:
         self.timeout = timeout
         self.actor_failures = 0
         """Actors lost so far (their batches retried on other actors)."""
+        self.generation: int | None = None
+        """The generation sent with each batch, set by the ``Population`` (``set_generation``)."""
         self._actor_cls = ray.remote(_BatchActor).options(**actor_options)
         self._args = (fitness_fn, setup)
         self._actors, self._nodes, self._started = {}, {}, 0
@@ -157,6 +159,10 @@ class RayEvaluator:
         self._drop(number)
         return [] if self._follows_cluster and self._actors else [self._new_actor()]
 
+    def set_generation(self, generation: int) -> None:
+        """The generation of the next batches, told to the fitness function on each actor before its batch."""
+        self.generation = generation
+
     def __call__(self, genomes: list[Genome]) -> None:
         """Evaluate ``genomes`` on the actors and set each one's fitness."""
         if self._actors is None:
@@ -172,7 +178,7 @@ class RayEvaluator:
         while pending or in_flight:
             while pending and idle:
                 actor, batch = idle.pop(), pending.popleft()
-                in_flight[actors[actor].evaluate.remote(batches[batch])] = (actor, batch)
+                in_flight[actors[actor].evaluate.remote(batches[batch], self.generation)] = (actor, batch)
             done, _ = ray.wait(list(in_flight), num_returns=1, timeout=self.timeout)
             if not done:
                 raise TimeoutError(f"no batch finished within {self.timeout} s ({self.num_actors} actors; Ray "

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 _GYM_OPTIONS: dict[str, tuple[type, ...]] = {
-    "gym": (str,), "episodes": (int,), "max_steps": (int,), "seed": (int,), "normalize": (bool,),
+    "gym": (str,), "episodes": (int,), "max_steps": (int,), "seed": (int,), "normalize": (bool,), "resample": (bool,),
     "env_kwargs": (dict,), "output_range": (list,), "error_fitness": (int, float), "native": (bool,),
 }
 """The keys of ``[task]`` and their TOML types (``seed`` defaults to ``[run] seed``)."""

@@ -4,9 +4,10 @@
 ``NeatPopulationModule`` stepping every genome's episodes together. docs/gym.md is the guide.
 """
 
+from neatify.gym.champion import HeldOutChampion
 from neatify.gym.evaluator import GenomeEpisodes, GymEvaluationError, GymEvaluator, episode_seeds
 from neatify.gym.normalize import ObservationNormalizer
 from neatify.gym.spaces import ActionAdapter, UnsupportedSpaceError
 
-__all__ = ["ActionAdapter", "GenomeEpisodes", "GymEvaluationError", "GymEvaluator", "ObservationNormalizer",
+__all__ = ["ActionAdapter", "GenomeEpisodes", "GymEvaluationError", "GymEvaluator", "HeldOutChampion", "ObservationNormalizer",
            "UnsupportedSpaceError", "episode_seeds"]

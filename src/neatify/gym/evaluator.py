@@ -8,6 +8,7 @@ same whatever evaluates it (with ``normalize`` the statistics are each evaluator
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -77,9 +78,9 @@ class GymEvaluator:
     returning an environment (a module-level function, so that the evaluator pickles for process pools).
     Each genome runs ``episodes`` episodes of at most ``max_steps`` steps (default: the environment's own
     limit, else 1000) with ``episode_seeds(seed, generation, episodes)``: the same for every genome.
-    ``generation`` stays 0 (the same episodes every generation) unless ``resample`` is set and the
-    evaluator is also added as a reporter (``population.add_reporter(evaluator)``), which advances it;
-    resampling is local only (see docs/gym.md).
+    ``generation`` stays 0 (the same episodes every generation) unless ``resample`` is set: then every
+    backend tells it the generation before evaluating a batch (``set_generation``), so each generation
+    draws new episodes and the run stays the same wherever it is evaluated.
 
     Outputs become actions by ``ActionAdapter`` (``output_range``: the output activation's range).
     ``normalize`` standardises observations by running statistics updated after each call.
@@ -106,6 +107,7 @@ class GymEvaluator:
         self.generation = 0
         self.normalizer: ObservationNormalizer | None = None
         self._normalize = normalize
+        self._learns = True  # updates the normaliser (a held-out copy only reads its original's)
         self._bank: EnvBank | None = None
         self._adapter: ActionAdapter | None = None
 
@@ -146,13 +148,20 @@ class GymEvaluator:
         assert self._adapter is not None
         return bank.obs_size, self._adapter.num_outputs
 
-    def start_generation(self, population: Any) -> None:
-        """As a reporter with ``resample``: the next episodes are the generation's."""
+    def set_generation(self, generation: int) -> None:
+        """With ``resample``, the next episodes are ``generation``'s (called by every backend before a batch)."""
         if self.resample:
-            self.generation = population.generation
+            self.generation = generation
 
-    def end_generation(self, population: Any, stats: Any) -> None:
-        """As a reporter: nothing to do at a generation's end."""
+    def held_out(self, episodes: int, seed: int) -> GymEvaluator:
+        """A copy on ``episodes`` fixed episodes of its own ``seed`` (never resampled), to validate or test genomes
+        on episodes training did not use; it reads this evaluator's normaliser and never updates it."""
+        if episodes < 1:
+            raise ValueError(f"episodes must be at least 1, got {episodes}")
+        self.bank()  # the normaliser, if any, exists before the copy shares it
+        held = copy.copy(self)
+        held.episodes, held.seed, held.resample, held.generation, held._learns = episodes, seed, False, 0, False
+        return held
 
     def run(self, genomes: Sequence[Genome]) -> Episodes:
         """Every genome's episodes, stepped together (nothing set on the genomes)."""
@@ -167,7 +176,7 @@ class GymEvaluator:
         with _torch_threads(self.threads):
             episodes = run_episodes(NeatPopulationModule(list(genomes)), bank, self._adapter,
                                     episode_seeds(self.seed, self.generation, self.episodes), limit, self.normalizer)
-        if self.normalizer is not None and episodes.observed is not None:
+        if self.normalizer is not None and episodes.observed is not None and self._learns:
             self.normalizer.update(*episodes.observed)
         return episodes
 

@@ -48,10 +48,10 @@ class GenomeEvaluator:
         self.state = state
         """Passed to the fitness function as its second argument (a ``setup`` result), unless ``NO_STATE``."""
 
-    def evaluate(self, genomes: list[Genome]) -> BatchResult:
+    def evaluate(self, genomes: list[Genome], generation: int | None = None) -> BatchResult:
         """``([[id, fitness], ...], [[id, traceback], ...])`` covering every genome exactly once, failures
-        pinned to their genome (see ``neatify.evaluation.evaluate_batch``)."""
-        return evaluate_batch(self.fitness_function, genomes, self.state)
+        pinned to their genome (see ``neatify.evaluation.evaluate_batch``, told the ``generation``)."""
+        return evaluate_batch(self.fitness_function, genomes, self.state, generation)
 
 
 class WorkerNode:
@@ -362,7 +362,7 @@ class WorkerNode:
         """The batch's results; a failure outside the per-genome checks is reported as every genome's error (the
         master names one) instead of ending this worker."""
         try:
-            return self.evaluator.evaluate(task.genomes)
+            return self.evaluator.evaluate(task.genomes, task.generation)
         except Exception:
             trace = traceback.format_exc()
             return [], [[genome.id, trace] for genome in task.genomes]

@@ -1,0 +1,53 @@
+"""The champion picked on held-out episodes: ``GymEvaluator.held_out`` and ``HeldOutChampion``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gymnasium")
+
+from neatify import EvolutionConfig, Population  # noqa: E402
+from neatify.gym import GymEvaluator, HeldOutChampion, episode_seeds  # noqa: E402
+
+CONFIG = EvolutionConfig(population_size=8, prob_add_node=0.2)
+
+
+def test_a_held_out_copy_keeps_its_own_fixed_episodes_and_only_reads_the_normaliser() -> None:
+    task = GymEvaluator("CartPole-v1", episodes=2, max_steps=20, seed=3, resample=True, normalize=True)
+    held = task.held_out(4, seed=99)
+    held.set_generation(5)
+    task.set_generation(5)
+    assert (held.episodes, held.seed, held.generation, task.generation, task.episodes) == (4, 99, 0, 5, 2)
+    genomes = Population(num_inputs=4, num_outputs=2, config=CONFIG, seed=2).genomes
+    task(genomes)
+    statistics = task.normalizer.to_dict()
+    assert held.normalizer is task.normalizer and statistics["count"] > 0
+    episodes = held.run(genomes)
+    assert held.normalizer.to_dict() == statistics and episodes.returns.shape == (8, 4)
+    alone = GymEvaluator("CartPole-v1", episodes=4, max_steps=20, seed=99, normalize=True)
+    alone.bank()
+    alone.normalizer = task.normalizer
+    assert np.array_equal(alone.run(genomes).returns, episodes.returns)
+    assert episode_seeds(99, 0, 4) != episode_seeds(3, 5, 4)
+    with pytest.raises(ValueError, match="episodes must be at least 1, got 0"):
+        task.held_out(0, seed=1)
+
+
+def test_the_champion_is_the_best_of_each_generations_top_on_the_held_out_episodes() -> None:
+    task = GymEvaluator("CartPole-v1", episodes=1, max_steps=30, seed=3, resample=True)
+    validation = task.held_out(3, seed=50)
+    champion = HeldOutChampion(validation, top=4)
+    population = Population(num_inputs=4, num_outputs=2, config=CONFIG, seed=5)
+    population.add_reporter(champion)
+    best_each = []
+    for _ in range(3):
+        population.run_generation(task)
+        top = np.argsort(-population.fitness, kind="stable")[:4].tolist()
+        genomes = [population.genomes[row] for row in top]
+        best_each.append(max(validation.run(genomes).returns.mean(axis=1).tolist()))
+    assert champion.score == max(best_each) and champion.evaluations == 3 * 4 * 3
+    returns = validation.run([champion.genome]).returns[0]
+    assert float(returns.mean()) == champion.score and champion.stderr == float(returns.std(ddof=1) / np.sqrt(3))
+    with pytest.raises(ValueError, match="top must be at least 1"):
+        HeldOutChampion(validation, top=0)
