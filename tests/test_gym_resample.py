@@ -69,12 +69,13 @@ def test_a_resampled_run_on_the_process_pool_equals_serial() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_a_resampled_run_on_tcp_workers_equals_serial(procs) -> None:
+    """One plain worker and one feeding two evaluator processes: both tell their fitness function the generation."""
     settings = DistributedConfig(host=HOST, port=0, min_workers=2, heartbeat_interval=0.2, worker_wait_timeout=60.0)
     with DistributedPopulation(config=CONFIG, num_inputs=4, num_outputs=2, seed=SEED,
                                distributed_config=settings) as population:
         worker = ["-m", "neatify", "worker", "gym_envs:resampled_cartpole_task", "--master-port", str(population.port),
                   "--capacity", "7", "--max-connect-attempts", "50"]
         procs.start("worker-1", *worker, "--worker-id", "w1", cwd=HERE)
-        procs.start("worker-2", *worker, "--worker-id", "w2", cwd=HERE)
+        procs.start("worker-2", *worker, "--worker-id", "w2", "--processes", "2", cwd=HERE)  # evaluator processes
         distributed = fitness_history(population, lambda genomes: None)
     assert distributed == serial_history()

@@ -341,7 +341,7 @@ class WorkerNode:
             except OSError as exc:
                 logger.debug("worker %s: report of batch %d not sent (%s)", self.worker_id, batch_id, exc)
 
-        self.pool.submit(task.batch_id, task.genome_batch, done)
+        self.pool.submit(task.batch_id, task.genome_batch, done, task.generation)
 
     def _report(self, conn: FramedConnection, core: WorkerProtocol, batch_id: int, result: BatchResult,
                 elapsed: float) -> None:
