@@ -1,15 +1,15 @@
-"""Weight refinement: a separable CMA-ES over the champion's weights, its samples part of every generation.
+"""Weight refinement: a CMA-ES over the champion's weights, its samples part of every generation.
 
-Topology comes from NEAT, weights from an evolution strategy. With ``refine_samples = λ > 0`` each
+Topology comes from NEAT, weights from an evolution strategy (``refine_cma``: a full covariance for at
+most ``refine_full_limit`` numbers, a diagonal one above). With ``refine_samples = λ > 0`` each
 generation holds ``population_size - λ`` NEAT offspring and λ copies of one genome's topology (the
-champion's) whose weights and biases are drawn from a diagonal Gaussian, ``mean + sigma * sqrt(C) * z``
-(sep-CMA-ES, Ros & Hansen 2008). The samples are ordinary genomes: evaluated by the same fitness
-function or backend, counted as evaluations, speciated, and parents of NEAT offspring. After each
-generation the search moves toward its best samples and adapts its step sizes. When a NEAT offspring
-beats the best fitness of the run, the search moves onto it (a new topology gets fresh step sizes; the
-same topology keeps them); when ``refine_patience`` generations pass without a better sample, it starts
-afresh from random weights. Every draw comes from a numpy generator seeded from the run's
-``random.Random``; the state is plain data for checkpoints.
+champion's) whose weights and biases the strategy draws. The samples are ordinary genomes: evaluated by
+the same fitness function or backend, counted as evaluations, speciated, and parents of NEAT offspring.
+After each generation the strategy moves toward its best samples and adapts its step sizes. When a NEAT
+offspring beats the best fitness of the run, the search moves onto it (a new topology gets fresh step
+sizes; the same topology keeps them); when ``refine_patience`` generations pass without a better
+sample, it starts afresh from random weights. Every draw comes from a numpy generator seeded from the
+run's ``random.Random``; the state is plain data for checkpoints.
 """
 
 from __future__ import annotations
