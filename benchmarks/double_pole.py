@@ -3,10 +3,12 @@
     python benchmarks/double_pole.py --task velocity --runs 20 [--jobs 2]
     python benchmarks/double_pole.py --task no-velocity --runs 20 [--jobs 2]
     python benchmarks/double_pole.py --task velocity --config refine --runs 10
+    python benchmarks/double_pole.py --task no-velocity --config refine --protocol gomez --runs 5
 
 ``--config paper`` (the default) is NEAT as in the paper; ``--config refine`` adds the weight search
-(``refine_samples``: a sep-CMA-ES around the champion's weights inside every generation, its samples
-counted as evaluations like every other genome) with the settings in ``REFINED``.
+(``refine_samples``: a CMA-ES around the champion's weights inside every generation, its samples
+counted as evaluations like every other genome) with the settings in ``REFINED``; flags such as
+``--population-size`` and ``--refine-sigma`` change one field of the chosen setting.
 
 With velocities (7 inputs: scaled x, x', theta1, theta1', theta2, theta2' and a 0.5 bias) a
 genome's fitness is the number of steps it keeps both poles up, at most 100,000; the run is solved
@@ -14,7 +16,9 @@ when a genome reaches 100,000. Without velocities (4 inputs: x, theta1, theta2, 
 genomes allowed) fitness is Gruau's anti-wiggle F = 0.1 t/1000 + 0.9 f2 over 1,000 steps, and the
 run is solved when the champion tested that generation (one species champion per generation, in
 the order the paper's source uses: ``SpeciesChampions``) balances 100,000 steps and 1,000 steps
-from at least 200 of the 625 generalisation starts. Networks without velocities run
+from at least 200 of the 625 generalisation starts (``--protocol gomez``: when a genome that kept the
+poles up all 1,000 steps of its fitness run generalises: Gomez et al. 2008's rule as docs/benchmarks.md
+states it, with no 100,000-step run). Networks without velocities run
 synchronously, as in the paper's source (every node updated from the previous step, so each
 hidden node is a one-step delay from which a network can estimate velocities). Each generation
 steps all genomes' carts together (``DoublePole``) through one ``NeatPopulationModule``. Prints
