@@ -73,7 +73,8 @@ REFINED = {
                                                   refine_sigma=0.5),
 }
 SETTINGS = {"paper": CONFIGS, "refine": REFINED}
-OVERRIDES = ("population_size", "refine_samples", "refine_sigma", "refine_patience", "refine_full_limit")
+OVERRIDES = ("population_size", "refine_samples", "refine_sigma", "refine_patience", "refine_full_limit",
+             "weight_min_value", "weight_max_value", "bias_min_value", "bias_max_value")
 """Config fields a flag of the same name (dashes for underscores) sets, to try settings without editing."""
 
 
