@@ -3,10 +3,12 @@
     python benchmarks/double_pole.py --task velocity --runs 20 [--jobs 2]
     python benchmarks/double_pole.py --task no-velocity --runs 20 [--jobs 2]
     python benchmarks/double_pole.py --task velocity --config refine --runs 10
+    python benchmarks/double_pole.py --task no-velocity --config refine --protocol gomez --runs 5
 
 ``--config paper`` (the default) is NEAT as in the paper; ``--config refine`` adds the weight search
-(``refine_samples``: a sep-CMA-ES around the champion's weights inside every generation, its samples
-counted as evaluations like every other genome) with the settings in ``REFINED``.
+(``refine_samples``: a CMA-ES around the champion's weights inside every generation, its samples
+counted as evaluations like every other genome) with the settings in ``REFINED``; flags such as
+``--population-size`` and ``--refine-sigma`` change one field of the chosen setting.
 
 With velocities (7 inputs: scaled x, x', theta1, theta1', theta2, theta2' and a 0.5 bias) a
 genome's fitness is the number of steps it keeps both poles up, at most 100,000; the run is solved
@@ -14,7 +16,9 @@ when a genome reaches 100,000. Without velocities (4 inputs: x, theta1, theta2, 
 genomes allowed) fitness is Gruau's anti-wiggle F = 0.1 t/1000 + 0.9 f2 over 1,000 steps, and the
 run is solved when the champion tested that generation (one species champion per generation, in
 the order the paper's source uses: ``SpeciesChampions``) balances 100,000 steps and 1,000 steps
-from at least 200 of the 625 generalisation starts. Networks without velocities run
+from at least 200 of the 625 generalisation starts (``--protocol gomez``: when a genome that kept the
+poles up all 1,000 steps of its fitness run generalises: Gomez et al. 2008's rule as docs/benchmarks.md
+states it, with no 100,000-step run). Networks without velocities run
 synchronously, as in the paper's source (every node updated from the previous step, so each
 hidden node is a one-step delay from which a network can estimate velocities). Each generation
 steps all genomes' carts together (``DoublePole``) through one ``NeatPopulationModule``. Prints
@@ -69,6 +73,9 @@ REFINED = {
                                                   refine_sigma=0.5),
 }
 SETTINGS = {"paper": CONFIGS, "refine": REFINED}
+OVERRIDES = ("population_size", "refine_samples", "refine_sigma", "refine_patience", "refine_full_limit",
+             "weight_min_value", "weight_max_value", "bias_min_value", "bias_max_value")
+"""Config fields a flag of the same name (dashes for underscores) sets, to try settings without editing."""
 
 
 def balance(module: NeatPopulationModule, env: DoublePole, velocities: bool, max_steps: int,
@@ -101,8 +108,9 @@ def velocity_fitness(genomes: list[Genome]) -> None:
         genome.fitness = float(value)
 
 
-def gruau_fitness(genomes: list[Genome]) -> None:
-    """Gruau's anti-wiggle fitness over 1,000 steps without velocities."""
+def gruau_fitness(genomes: list[Genome], balanced: list[Genome] | None = None) -> None:
+    """Gruau's anti-wiggle fitness over 1,000 steps without velocities; ``balanced``, if given, receives
+    the genomes that kept the poles up all 1,000 steps."""
     module = NeatPopulationModule(genomes, dtype=torch.float64, synchronous=True)
     wiggle = np.zeros((100, len(genomes)))
     steps = balance(module, DoublePole.standard(len(genomes)), False, SHORT_RUN, per_genome=True, wiggle=wiggle)
@@ -110,6 +118,8 @@ def gruau_fitness(genomes: list[Genome]) -> None:
     fitness = 0.1 * steps / SHORT_RUN + 0.9 * f2
     for genome, value in zip(genomes, fitness.tolist()):
         genome.fitness = value
+    if balanced is not None:
+        balanced[:] = [genome for genome, count in zip(genomes, steps.tolist()) if count >= SHORT_RUN]
 
 
 class SpeciesChampions:
@@ -134,41 +144,61 @@ class SpeciesChampions:
         return chosen.ranked_members()[0]
 
 
-def no_velocity_solved(champion: Genome, verdicts: dict[str, bool]) -> bool:
-    """The champion generalises (>= 200 of 625 starts for 1,000 steps) and balances 100,000 steps.
+def no_velocity_solved(champion: Genome, verdicts: dict[str, bool], long_run: bool = True) -> bool:
+    """The champion generalises (>= 200 of 625 starts for 1,000 steps) and, if ``long_run``, balances
+    100,000 steps.
 
     ``verdicts`` remembers each network tested (a champion often stays champion, copied as an elite
     under a new id, for many generations) so the same network is not run 100,000 steps again.
     """
-    data = champion.to_dict()
-    key = repr((data["nodes"], data["connections"]))
+    key = network_key(champion, long_run)
     if key not in verdicts:
-        verdicts[key] = _passes_tests(champion)
+        verdicts[key] = _passes_tests(champion, long_run)
     return verdicts[key]
 
 
-def _passes_tests(champion: Genome) -> bool:
+def network_key(genome: Genome, long_run: bool) -> str:
+    """What ``no_velocity_solved`` remembers a verdict by: the network's genes and which tests ran."""
+    data = genome.to_dict()
+    return repr((data["nodes"], data["connections"], long_run))
+
+
+def _passes_tests(champion: Genome, long_run: bool) -> bool:
     """The generalisation test first (625 carts at once, cheap), then the 100,000-step run."""
     module = NeatPopulationModule([champion], dtype=torch.float64, synchronous=True)
     starts = balance(module, DoublePole.generalisation(), False, GENERALISATION_STEPS, per_genome=False)
     if int((starts >= GENERALISATION_STEPS).sum()) < GENERALISATION_NEEDED:
         return False
+    if not long_run:
+        return True
     return int(balance(module, DoublePole.standard(1), False, LONG_RUN, per_genome=True)[0]) >= LONG_RUN
 
 
+def gomez_solver(balanced: list[Genome], verdicts: dict[str, bool]) -> Genome | None:
+    """Gomez et al. 2008's test: the fittest genome of the generation that balanced all 1,000 steps of its
+    fitness run and generalises (every such genome is tried, fittest first; no 100,000-step run)."""
+    ranked = sorted(balanced, key=lambda genome: (-genome.fitness, genome.id))
+    return next((genome for genome in ranked if no_velocity_solved(genome, verdicts, long_run=False)), None)
+
+
 def run(task: str, seed: int, max_generations: int, verbose: bool = False,
-        setting: str = "paper") -> tuple[int | None, Genome]:
-    """One seeded run: (evaluations to solve or None, champion)."""
+        config: EvolutionConfig | None = None, protocol: str = "neat") -> tuple[int | None, Genome]:
+    """One seeded run: (evaluations to solve or None, champion); ``config`` defaults to the paper's;
+    ``protocol`` (no velocities): "neat" as in the NEAT paper, "gomez" as in Gomez et al. 2008."""
     velocities = task == "velocity"
-    config = SETTINGS[setting][task]
+    config = config or CONFIGS[task]
     population = Population(num_inputs=7 if velocities else 4, num_outputs=1, config=config, seed=seed)
     champions = SpeciesChampions()
     verdicts: dict[str, bool] = {}
+    balanced: list[Genome] = []
     for _ in range(max_generations):
-        population.run_generation(velocity_fitness if velocities else gruau_fitness)
+        population.run_generation(velocity_fitness if velocities else partial(gruau_fitness, balanced=balanced))
         if velocities:
             champion = max(population.genomes, key=lambda g: g.fitness)
             solved = champion.fitness >= LONG_RUN
+        elif protocol == "gomez":
+            solver = gomez_solver(balanced, verdicts)
+            champion, solved = solver or population.best_genome, solver is not None
         else:
             champion = champions.pick(population.species)
             solved = no_velocity_solved(champion, verdicts)
@@ -182,11 +212,11 @@ def run(task: str, seed: int, max_generations: int, verbose: bool = False,
 
 
 def seeded_run(seed: int, task: str, max_generations: int, threads: int, verbose: bool,
-               setting: str) -> tuple[int, int | None, str]:
+               config: EvolutionConfig, protocol: str) -> tuple[int, int | None, str]:
     """One run, as (seed, evaluations to solve or None, a line describing it); runs in a worker process."""
     torch.set_num_threads(threads)
     start = time.perf_counter()
-    evaluations, champion = run(task, seed, max_generations, verbose, setting)
+    evaluations, champion = run(task, seed, max_generations, verbose, config, protocol)
     hidden, connections = champion.size()
     outcome = f"solved in {evaluations:,} evaluations" if evaluations is not None else "not solved"
     kind = "recurrent" if champion.is_recurrent() else "feed-forward"
@@ -199,6 +229,8 @@ def main() -> None:
     parser.add_argument("--task", choices=sorted(CONFIGS), default="velocity")
     parser.add_argument("--config", choices=sorted(SETTINGS), default="paper",
                         help="paper: NEAT as in the paper; refine: with the weight search (REFINED)")
+    parser.add_argument("--protocol", choices=("neat", "gomez"), default="neat",
+                        help="no velocities: when a run is solved, as in the NEAT paper or Gomez et al. 2008")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--max-generations", type=int, default=200)
@@ -206,13 +238,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads per run (1 suits these small per-step tensors, and shared machines)")
     parser.add_argument("--verbose", action="store_true", help="print every generation (with --jobs 1)")
+    for flag in OVERRIDES:
+        parser.add_argument(f"--{flag.replace('_', '-')}", type=type(getattr(EvolutionConfig(), flag)),
+                            help=f"{flag} instead of the --config setting's")
     args = parser.parse_args()
-    config = SETTINGS[args.config][args.task]
+    changes = {flag: getattr(args, flag) for flag in OVERRIDES if getattr(args, flag) is not None}
+    config = SETTINGS[args.config][args.task].replace(**changes)
     print(f"double pole, {args.task}, {args.config}: {args.runs} runs, population {config.population_size} "
           f"({config.refine_samples} of them weight-search samples), at most {args.max_generations} generations, "
           f"{args.jobs} at a time")
     one_run = partial(seeded_run, task=args.task, max_generations=args.max_generations, threads=args.threads,
-                      verbose=args.verbose and args.jobs == 1, setting=args.config)
+                      verbose=args.verbose and args.jobs == 1, config=config, protocol=args.protocol)
     seeds = range(args.first_seed, args.first_seed + args.runs)
     solved_evaluations = []
     with ProcessPoolExecutor(args.jobs) as pool:

@@ -7,7 +7,8 @@ from helpers import make_genome
 from neatify.speciation.species import Species
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from double_pole import SpeciesChampions  # noqa: E402
+from double_pole import (  # noqa: E402
+    SpeciesChampions, gomez_solver, gruau_fitness, network_key)
 
 
 def _species(sid: int, *fitnesses: float) -> Species:
@@ -28,3 +29,23 @@ def test_each_generation_tests_the_fittest_unchecked_species_champion():
     d = _species(4, 0.1)  # a new species is unchecked
     assert champions.pick([a, b, c, d]).id == 40
     assert champions.pick([a, b, c, d]).id == 11
+
+
+def _scored(fitness: float, weight: float, genome_id: int):
+    genome = make_genome(1, 1, [(1, 0.0, "neat_sigmoid")], [(0, 0, 1, weight, True)], genome_id=genome_id)
+    genome.fitness = fitness
+    return genome
+
+
+def test_the_gomez_protocol_takes_the_fittest_balanced_genome_that_generalises():
+    weak, strong, failing = _scored(2.0, 0.1, 1), _scored(3.0, 0.2, 2), _scored(5.0, 0.3, 3)
+    verdicts = {network_key(weak, False): True, network_key(strong, False): True, network_key(failing, False): False}
+    assert gomez_solver([weak, failing, strong], verdicts) is strong
+    assert gomez_solver([failing], verdicts) is None and gomez_solver([], verdicts) is None
+
+
+def test_a_network_that_does_nothing_does_not_balance_and_is_no_gomez_candidate():
+    still = make_genome(4, 1, [(4, 0.0, "neat_sigmoid")], [(0, 0, 4, 0.0, True)], genome_id=1)
+    balanced = [still]
+    gruau_fitness([still], balanced)
+    assert balanced == [] and 0 < still.fitness < 0.1, "the long pole falls from its 0.07 rad start"

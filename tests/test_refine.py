@@ -9,9 +9,9 @@ import pytest
 
 from neatify import EvolutionConfig, Population
 from neatify.backends.processes import ParallelEvaluator
-from neatify.breeding.refine import Search, structure, vector
+from neatify.breeding.refine import structure, vector
+from neatify.breeding.refine_cma import Strategy
 from neatify.config.errors import ConfigError
-from neatify.genome.batch import GenomeBatch
 from neatify.io.checkpoint import Checkpoint
 from xor_task import xor_fitness
 
@@ -52,7 +52,7 @@ def test_the_search_starts_on_the_first_generations_champion():
     best, weights = population.fitness[row], vector(population.batch, row)
     population.ask()
     search = population.refiner.search
-    assert search.best == best and np.array_equal(search.mean, weights)
+    assert search.best == best and np.array_equal(search.strategy.mean, weights)
 
 
 def test_the_same_seed_gives_the_same_run_and_a_checkpoint_continues_it_exactly(tmp_path):
@@ -64,7 +64,7 @@ def test_the_same_seed_gives_the_same_run_and_a_checkpoint_continues_it_exactly(
     json.dumps(Population(num_inputs=2, num_outputs=1, config=REFINED, seed=7).state_dict(), allow_nan=False)
     json.dumps(first.state_dict(), allow_nan=False)  # plain data, strict JSON
     assert _run(resumed, 3) == _run(first, 3)
-    assert resumed.refiner.search.sigma == first.refiner.search.sigma
+    assert resumed.refiner.search.strategy.sigma == first.refiner.search.strategy.sigma
 
 
 @pytest.mark.slow
@@ -83,30 +83,54 @@ def test_refinement_solves_xor():
     assert population.best_genome.fitness > 3.9
 
 
-def _template(weights: int) -> GenomeBatch:
-    """One genome: ``weights`` inputs each connected to the output."""
-    n = weights
-    return GenomeBatch(n, 1, np.array([0]), np.array([0, 1]), np.array([n]), np.zeros(1), np.zeros(1, np.int16),
-                       np.array([0, n]), np.arange(n), np.arange(n), np.full(n, n), np.zeros(n), np.ones(n, bool),
-                       ("neat_sigmoid",))
-
-
-def test_the_search_climbs_a_quadratic_and_shrinks_its_steps_near_the_top():
-    target = np.array([3.0, -2.0, 0.5, 1.5, -1.0])  # four weights and the output's bias
-    search = Search.start(_template(4), best=-np.inf, sigma=0.5)
+@pytest.mark.parametrize("full", [True, False])
+def test_the_strategy_climbs_a_quadratic_and_shrinks_its_steps_near_the_top(full):
+    target = np.array([3.0, -2.0, 0.5, 1.5, -1.0])
+    strategy = Strategy.start(np.zeros(5), sigma=0.5, full=full)
     generator = np.random.default_rng(0)
-    config = EvolutionConfig()
     for _ in range(150):
-        samples = search.draw(12, generator, config)
-        search.update(samples, -((samples - target) ** 2).sum(axis=1))
-    assert np.abs(search.mean - target).max() < 1e-3
-    assert search.sigma < 0.01
+        samples = strategy.draw(12, generator)
+        strategy.update(samples, -((samples - target) ** 2).sum(axis=1))
+    assert np.abs(strategy.mean - target).max() < 1e-3
+    assert strategy.sigma < 0.01
+
+
+def _updates_to_reach(full: bool, seed: int) -> int:
+    """Updates a strategy needs to bring a narrow diagonal valley (rotated 45 degrees) below 1e-6."""
+    rotation = np.linalg.qr(np.random.default_rng(99).standard_normal((6, 6)))[0]
+    scales = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1000.0])
+    strategy = Strategy.start(np.ones(6), sigma=0.5, full=full)
+    generator = np.random.default_rng(seed)
+    for update in range(1, 3000):
+        samples = strategy.draw(10, generator)
+        cost = (((samples @ rotation) * scales) ** 2).sum(axis=1)
+        if cost.min() < 1e-6:
+            return update
+        strategy.update(samples, -cost)
+    return 3000
+
+
+def test_a_full_covariance_learns_correlated_weights_in_fewer_updates_than_a_diagonal_one():
+    full = [_updates_to_reach(True, seed) for seed in range(3)]
+    diagonal = [_updates_to_reach(False, seed) for seed in range(3)]
+    assert max(full) < min(diagonal), (full, diagonal)
+
+
+def test_a_genome_with_more_numbers_than_the_full_limit_gets_a_diagonal_covariance():
+    small = Population(num_inputs=2, num_outputs=1, config=REFINED, seed=2)
+    large = Population(num_inputs=2, num_outputs=1, config=REFINED.replace(refine_full_limit=2), seed=2)
+    for population in (small, large):
+        _run(population, 2)
+    n = len(small.refiner.search.strategy.mean)
+    assert small.refiner.search.strategy.covariance.shape == (n, n)
+    assert large.refiner.search.strategy.covariance.shape == (len(large.refiner.search.strategy.mean),)
 
 
 @pytest.mark.parametrize("changes, key", [({"refine_samples": 1}, "refine_samples"),
                                           ({"refine_samples": 150}, "refine_samples"),
                                           ({"refine_samples": -2}, "refine_samples"),
-                                          ({"refine_sigma": 0.0}, "refine_sigma")])
+                                          ({"refine_sigma": 0.0}, "refine_sigma"),
+                                          ({"refine_full_limit": -1}, "refine_full_limit")])
 def test_bad_refinement_settings_are_refused_by_name(changes, key):
     with pytest.raises(ConfigError, match=key):
         EvolutionConfig(**changes)
@@ -120,7 +144,7 @@ def test_a_stalled_search_starts_afresh_from_random_weights_with_its_first_step_
         population.ask()
         population.tell(np.ones(30))  # nothing ever improves
         search = population.refiner.search
-        seen.append(None if search is None else (search.updates, search.sigma))
+        seen.append(None if search is None else (search.strategy.updates, search.strategy.sigma))
     assert [updates for updates, _ in seen[1:]] == [0, 1, 2, 0], "three updates without a better one: a new start"
     assert seen[3][1] != config.refine_sigma and seen[4][1] == config.refine_sigma
-    assert not np.array_equal(search.mean, vector(search.template, 0)), "random weights, not the champion's"
+    assert not np.array_equal(search.strategy.mean, vector(search.template, 0)), "random weights, not the champion's"

@@ -1,15 +1,15 @@
-"""Weight refinement: a separable CMA-ES over the champion's weights, its samples part of every generation.
+"""Weight refinement: a CMA-ES over the champion's weights, its samples part of every generation.
 
-Topology comes from NEAT, weights from an evolution strategy. With ``refine_samples = λ > 0`` each
+Topology comes from NEAT, weights from an evolution strategy (``refine_cma``: a full covariance for at
+most ``refine_full_limit`` numbers, a diagonal one above). With ``refine_samples = λ > 0`` each
 generation holds ``population_size - λ`` NEAT offspring and λ copies of one genome's topology (the
-champion's) whose weights and biases are drawn from a diagonal Gaussian, ``mean + sigma * sqrt(C) * z``
-(sep-CMA-ES, Ros & Hansen 2008). The samples are ordinary genomes: evaluated by the same fitness
-function or backend, counted as evaluations, speciated, and parents of NEAT offspring. After each
-generation the search moves toward its best samples and adapts its step sizes. When a NEAT offspring
-beats the best fitness of the run, the search moves onto it (a new topology gets fresh step sizes; the
-same topology keeps them); when ``refine_patience`` generations pass without a better sample, it starts
-afresh from random weights. Every draw comes from a numpy generator seeded from the run's
-``random.Random``; the state is plain data for checkpoints.
+champion's) whose weights and biases the strategy draws. The samples are ordinary genomes: evaluated by
+the same fitness function or backend, counted as evaluations, speciated, and parents of NEAT offspring.
+After each generation the strategy moves toward its best samples and adapts its step sizes. When a NEAT
+offspring beats the best fitness of the run, the search moves onto it (a new topology gets fresh step
+sizes; the same topology keeps them); when ``refine_patience`` generations pass without a better
+sample, it starts afresh from random weights. Every draw comes from a numpy generator seeded from the
+run's ``random.Random``; the state is plain data for checkpoints.
 """
 
 from __future__ import annotations
@@ -22,114 +22,59 @@ from typing import Any
 
 import numpy as np
 
+from neatify.breeding.refine_cma import Strategy
 from neatify.config import EvolutionConfig
 from neatify.genome.batch import GenomeBatch
 from neatify.genome.genome import Genome
 
 
-@dataclass(frozen=True)
-class Rates:
-    """sep-CMA-ES's learning rates for λ samples over ``n`` numbers (Hansen's defaults, the covariance
-    rates scaled by (n + 2) / 3 for a diagonal covariance)."""
-
-    weights: np.ndarray
-    mu_eff: float
-    c_sigma: float
-    d_sigma: float
-    c_c: float
-    c_1: float
-    c_mu: float
-    chi_n: float
-
-    @classmethod
-    def of(cls, n: int, samples: int) -> Rates:
-        mu = samples // 2
-        raw = math.log(mu + 0.5) - np.log(np.arange(1, mu + 1))
-        weights = raw / raw.sum()
-        mu_eff = 1.0 / float((weights**2).sum())
-        c_sigma = (mu_eff + 2) / (n + mu_eff + 5)
-        d_sigma = 1 + 2 * max(0.0, math.sqrt((mu_eff - 1) / (n + 1)) - 1) + c_sigma
-        c_c = (4 + mu_eff / n) / (n + 4 + 2 * mu_eff / n)
-        scale = (n + 2) / 3
-        c_1 = min(1.0, scale * 2 / ((n + 1.3) ** 2 + mu_eff))
-        c_mu = min(1 - c_1, scale * 2 * (mu_eff - 2 + 1 / mu_eff) / ((n + 2) ** 2 + mu_eff))
-        chi_n = math.sqrt(n) * (1 - 1 / (4 * n) + 1 / (21 * n * n))
-        return cls(weights, mu_eff, c_sigma, d_sigma, c_c, c_1, c_mu, chi_n)
-
-
 @dataclass
 class Search:
-    """One sep-CMA-ES over the weights of ``template``'s topology."""
+    """One CMA-ES over the weights of ``template``'s topology."""
 
     template: GenomeBatch
     """One row: the topology searched, and the genes not searched (disabled weights, activations)."""
-    mean: np.ndarray
-    sigma: float
-    variance: np.ndarray
-    path_sigma: np.ndarray
-    path_c: np.ndarray
-    updates: int
+    strategy: Strategy
     best: float
     """The best fitness the search has seen (its samples, or the genome it started on)."""
     stalled: int = 0
     """Updates since ``best`` last rose."""
 
     @classmethod
-    def start(cls, template: GenomeBatch, best: float, sigma: float, mean: np.ndarray | None = None) -> Search:
-        """A fresh search around ``mean`` (default: ``template``'s own numbers)."""
+    def start(cls, template: GenomeBatch, best: float, config: EvolutionConfig,
+              mean: np.ndarray | None = None) -> Search:
+        """A fresh search around ``mean`` (default: ``template``'s own numbers), step size ``refine_sigma``;
+        a full covariance for at most ``refine_full_limit`` numbers."""
         mean = vector(template, 0) if mean is None else mean
-        zeros = np.zeros_like(mean)
-        return cls(template, mean, sigma, np.ones_like(mean), zeros, zeros.copy(), 0, best)
+        strategy = Strategy.start(mean, config.refine_sigma, full=len(mean) <= config.refine_full_limit)
+        return cls(template, strategy, best)
 
-    def restarted(self, template: GenomeBatch, best: float, sigma: float) -> Search:
+    def restarted(self, template: GenomeBatch, best: float, config: EvolutionConfig) -> Search:
         """The search moved to ``template``: same topology, its step sizes kept; another, a fresh start."""
         if structure(template, 0) != structure(self.template, 0):
-            return Search.start(template, best, sigma)
-        return replace(self, template=template, mean=vector(template, 0), best=best)
+            return Search.start(template, best, config)
+        return replace(self, template=template, strategy=replace(self.strategy, mean=vector(template, 0)),
+                       best=best)
 
     def draw(self, count: int, generator: np.random.Generator, config: EvolutionConfig) -> np.ndarray:
         """``count`` weight vectors, one a row, inside the config's weight and bias bounds."""
-        z = generator.standard_normal((count, len(self.mean)))
-        x = self.mean + self.sigma * np.sqrt(self.variance) * z
-        low, high = bounds(self.template, config)
-        return np.clip(x, low, high)
+        return np.clip(self.strategy.draw(count, generator), *bounds(self.template, config))
 
     def update(self, samples: np.ndarray, fitness: np.ndarray) -> None:
-        """One sep-CMA-ES step from evaluated ``samples`` (rows) and their ``fitness`` (higher is better)."""
-        rates = Rates.of(len(self.mean), len(samples))
-        order = np.lexsort((np.arange(len(fitness)), -fitness))[:len(rates.weights)]
-        y = (samples[order] - self.mean) / self.sigma
-        y_w = rates.weights @ y
-        self.mean = self.mean + self.sigma * y_w
-        z_w = y_w / np.sqrt(self.variance)
-        self.path_sigma = ((1 - rates.c_sigma) * self.path_sigma
-                           + math.sqrt(rates.c_sigma * (2 - rates.c_sigma) * rates.mu_eff) * z_w)
-        self.updates += 1
-        norm = float(np.linalg.norm(self.path_sigma))
-        settled = norm / math.sqrt(1 - (1 - rates.c_sigma) ** (2 * self.updates)) < (
-            (1.4 + 2 / (len(self.mean) + 1)) * rates.chi_n)
-        self.path_c = ((1 - rates.c_c) * self.path_c
-                       + settled * math.sqrt(rates.c_c * (2 - rates.c_c) * rates.mu_eff) * y_w)
-        lost = (1 - settled) * rates.c_c * (2 - rates.c_c) * self.variance
-        self.variance = ((1 - rates.c_1 - rates.c_mu) * self.variance
-                         + rates.c_1 * (self.path_c**2 + lost) + rates.c_mu * (rates.weights @ y**2))
-        self.sigma *= math.exp(rates.c_sigma / rates.d_sigma * (norm / rates.chi_n - 1))
+        """One CMA-ES step from evaluated ``samples`` (rows) and their ``fitness`` (higher is better)."""
+        self.strategy.update(samples, fitness)
         top = float(fitness.max())
         self.stalled = 0 if top > self.best else self.stalled + 1
         self.best = max(self.best, top)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"template": self.template.views()[0].to_dict(), "mean": self.mean.tolist(), "sigma": self.sigma,
-                "variance": self.variance.tolist(), "path_sigma": self.path_sigma.tolist(),
-                "path_c": self.path_c.tolist(), "updates": self.updates, "best": _plain(self.best),
-                "stalled": self.stalled}
+        return {"template": self.template.views()[0].to_dict(), "strategy": self.strategy.to_dict(),
+                "best": _plain(self.best), "stalled": self.stalled}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Search:
-        arrays = {k: np.array(data[k], dtype=np.float64) for k in ("mean", "variance", "path_sigma", "path_c")}
         template = GenomeBatch.from_genomes([Genome.from_dict(data["template"])])
-        return cls(template, sigma=float(data["sigma"]), updates=int(data["updates"]), best=_number(data["best"]),
-                   stalled=int(data["stalled"]), **arrays)
+        return cls(template, Strategy.from_dict(data["strategy"]), _number(data["best"]), int(data["stalled"]))
 
 
 class Refiner:
@@ -183,13 +128,13 @@ class Refiner:
                 search.update(np.stack([vector(evaluated, int(r)) for r in rows]), fitness[rows])
         top = np.flatnonzero(fitness == fitness.max())
         row = int(top[np.argmin(evaluated.ids[top])])
-        best, template, sigma = float(fitness[row]), evaluated.take(np.array([row])), self.config.refine_sigma
+        best, template, config = float(fitness[row]), evaluated.take(np.array([row])), self.config
         if search is None:
-            search = Search.start(template, best, sigma)
+            search = Search.start(template, best, config)
         elif best > self.record and row < first:
-            search = search.restarted(template, best, sigma)
-        elif search.stalled >= self.config.refine_patience:
-            search = Search.start(template, -math.inf, sigma, random_vector(template, self.config, generator))
+            search = search.restarted(template, best, config)
+        elif search.stalled >= config.refine_patience:
+            search = Search.start(template, -math.inf, config, random_vector(template, config, generator))
         self.record = max(self.record, best)
         self.search = search
         return search

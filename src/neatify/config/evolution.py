@@ -179,6 +179,10 @@ class EvolutionConfig:
     refine_patience: int = 20
     """Generations without a better sample after which the weight search starts afresh: the champion's
     topology, random weights, step sizes ``refine_sigma`` (a search whose steps shrank onto a local optimum)."""
+    refine_full_limit: int = 100
+    """A weight search over at most this many numbers (enabled weights and biases) adapts a full covariance
+    matrix, learning which weights move together; a larger one only a step size per number (sep-CMA-ES),
+    whose cost grows linearly rather than with the cube."""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -261,6 +265,8 @@ class EvolutionConfig:
             raise ConfigError(f"refine_patience must be at least 1, got {self.refine_patience!r}")
         if self.refine_sigma <= 0:
             raise ConfigError(f"refine_sigma must be positive, got {self.refine_sigma!r}")
+        if self.refine_full_limit < 0:
+            raise ConfigError(f"refine_full_limit must be at least 0, got {self.refine_full_limit!r}")
 
     def species_target(self) -> int:
         """The species count the threshold is steered toward (``target_species`` with "auto"
