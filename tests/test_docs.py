@@ -39,6 +39,7 @@ RUN_ELSEWHERE = {
     ("docs/gym.md", 'GymEvaluator("Hopper-v5", seed=1)'): "test_gym_docs.py",
     ("docs/gym.md", 'gym = "CartPole-v1"'): "test_gym_docs.py",
     ("docs/gym.md", "neatify worker cartpole.toml"): "test_gym_docs.py",
+    ("docs/gym.md", "champion = HeldOutChampion("): "test_gym_docs.py",
     ("docs/hyperneat.md", "substrate = Substrate(inputs=field"): "test_hyperneat_runs.py",
     ("docs/hyperneat.md", "champion = pop.run(fitness, generations=3)"): "test_hyperneat_runs.py",
 }

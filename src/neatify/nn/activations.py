@@ -12,8 +12,10 @@ from neatify.activations import ACTIVATIONS, TORCH_REGISTERED
 def _sigmoid(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     """The logistic function of ``scale * x`` from ``torch.exp``: on CPU ``torch.sigmoid`` rounds an element
     differently by its place in the tensor (vectorised body or scalar tail), so a genome's outputs would depend
-    on the genomes batched beside it; ``exp`` does not."""
-    return 1.0 / (1.0 + torch.exp(x * -scale))  # out of place: autograd needs exp's output (NeatModule trains)
+    on the genomes batched beside it; ``exp`` does not. The exponent is held to [-60, 60] as in
+    ``neatify.activations`` (so ``exp`` never overflows to inf, whose gradient would be NaN)."""
+    # out of place: autograd needs exp's output (NeatModule trains)
+    return 1.0 / (1.0 + torch.exp((x * -scale).clamp(-60.0, 60.0)))
 
 
 TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
