@@ -85,6 +85,25 @@ def test_a_genome_killing_an_evaluator_is_isolated_on_its_worker_which_the_maste
     assert {g.id: g.fitness for g in genomes} == _xor(Population(12, 2, 1, seed=3).genomes) | {VICTIM: -1.0}
 
 
+def test_several_genomes_killing_fresh_evaluators_never_break_the_worker(tmp_path):
+    """Evaluators killed by their genomes were ready: however many such deaths, the pool keeps going (only deaths
+    before an evaluator is ready, a fitness function that does not import, say, give up on the worker)."""
+    genomes = Population(12, 2, 1, seed=3).genomes
+    victims = [genome.id for genome in genomes[:8]]
+    env = ENV | {VICTIM_ENV: ",".join(map(str, victims))}
+    with Processes(tmp_path) as procs:
+        with DistributedEvaluator(_settings(error_fitness=-1.0, batch_size_per_worker=0)) as evaluator:
+            supervisor = procs.start("supervisor", "-m", "neatify", "worker", "quarantine_fitness:killing_fitness",
+                                     "--master-port", str(evaluator.port), "--worker-id", "sup", "--processes", "2",
+                                     env=env)
+            evaluator(genomes)
+            assert evaluator.coordinator.quarantined == {}
+        log = procs.log(supervisor)
+    assert log.count("killed by SIGKILL holding") >= 2 * len(victims) and "no more are started" not in log, log
+    assert {g.id: g.fitness for g in genomes} == _xor(Population(12, 2, 1, seed=3).genomes) | dict.fromkeys(victims,
+                                                                                                          -1.0)
+
+
 def test_without_error_fitness_the_generation_raises_naming_the_genome(tmp_path):
     with Processes(tmp_path) as procs, DistributedEvaluator(_settings()) as evaluator:
         _supervised_killers(procs, evaluator.port)

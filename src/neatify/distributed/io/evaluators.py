@@ -39,7 +39,7 @@ DEATHS_ALONE = 2
 STOP_GRACE = 5.0
 """Seconds ``close`` gives the evaluators to exit before killing them."""
 MAX_STILLBORN = 5
-"""Evaluators in a row that may die before evaluating anything (a fitness function that does not import, say)
+"""Evaluators in a row that may die before they are ready (a fitness function that does not import, say)
 before the pool gives up."""
 _TICK = 1.0
 """Longest wait of the feeding thread between two looks at its evaluators."""
@@ -68,6 +68,7 @@ def _evaluator_main(conn: Connection, fitness_function: Callable[..., Any],
         state = setup() if setup is not None else NO_STATE
     except Exception:
         problem = f"the worker's setup failed in its evaluator:\n{traceback.format_exc()}"
+    conn.send(None)  # ready: its fitness function unpickled (imported) and its setup ran
     while True:
         try:
             columns = conn.recv()
@@ -122,6 +123,8 @@ class _Evaluator:
     chunk: _Chunk | None = None
     served: int = 0
     """Chunks it evaluated."""
+    ready: bool = False
+    """It said it unpickled its fitness function and ran its setup (an evaluator that dies before is stillborn)."""
 
 
 class EvaluatorPool:
@@ -140,7 +143,7 @@ class EvaluatorPool:
         self._wake_read, self._wake_write = os.pipe()
         self._closing = False
         self.broken: str | None = None
-        """Why no evaluator is started any more (each died before evaluating anything): the worker must end."""
+        """Why no evaluator is started any more (each died before it was ready): the worker must end."""
         self._stillborn = 0
         self._evaluators = [self._start(number) for number in range(1, processes + 1)]
         self._thread = threading.Thread(target=self._feed, name=f"neatify-{name}-evaluators", daemon=True)
@@ -217,7 +220,16 @@ class EvaluatorPool:
         return _Evaluator(number, process, ours)
 
     def _feed(self) -> None:
-        """The feeding thread: hand queued chunks to free evaluators, take their results, replace the dead."""
+        """The feeding thread: hand queued chunks to free evaluators, take their results, replace the dead; should it
+        fail, the pool is ``broken`` (the worker ends) rather than silently holding its tasks."""
+        try:
+            self._feed_loop()
+        except Exception as exc:
+            self.broken = f"{self.name}: the evaluators' feeding thread failed: {exc!r}"
+            self._closing = True
+            logger.exception("%s", self.broken)
+
+    def _feed_loop(self) -> None:
         while not self._closing:
             self._assign()
             ready = wait([self._wake_read, *(e.conn for e in self._evaluators)], _TICK)
@@ -240,10 +252,14 @@ class EvaluatorPool:
 
     def _receive(self, evaluator: _Evaluator) -> None:
         try:
-            fitness, errors = evaluator.conn.recv()
+            message = evaluator.conn.recv()
         except (EOFError, OSError):
             self._replace(evaluator)
             return
+        if message is None:
+            evaluator.ready, self._stillborn = True, 0
+            return
+        fitness, errors = message
         evaluator.served += 1
         if evaluator.chunk is not None:  # reported before the evaluator counts as free: see ``drain``
             self._finish(evaluator.chunk, fitness, errors)
@@ -268,10 +284,10 @@ class EvaluatorPool:
         held = "nothing" if chunk is None else f"{len(chunk.rows)} genome(s)"
         logger.warning("%s: evaluator %d (pid %d) %s holding %s; starting another", self.name, dead.number,
                        dead.process.pid, how, held)
-        self._stillborn = 0 if dead.served else self._stillborn + 1
+        self._stillborn = 0 if dead.ready else self._stillborn + 1
         if self._stillborn > MAX_STILLBORN:
             self._closing = True
-            self.broken = (f"{self.name}: {self._stillborn} evaluators in a row died before evaluating anything "
+            self.broken = (f"{self.name}: {self._stillborn} evaluators in a row died before they were ready "
                            f"(the last {how}); no more are started")
             logger.error("%s", self.broken)
             return
