@@ -194,3 +194,13 @@ def test_the_workers_table_reads_rate_batches_and_lateness():
     worker.batches[0].timed_out = True
     assert worker_rows([worker], 102.0)[0]["late"]
     assert worker_rows([Worker(connection=None, worker_id="idle", capacity=1)], 5.0)[0]["lateness"] == 0.0
+
+
+def test_the_token_is_never_asked_for_off_loopback():
+    """Plain HTTP would carry the cluster's token in clear: with a token only loopback addresses are served."""
+    from neatify.distributed.io.dashboard import _check_address
+
+    with pytest.raises(ValueError, match="in clear"):
+        _check_address(("0.0.0.0", 8787), "secret")
+    _check_address(("127.0.0.1", 8787), "secret")
+    _check_address(("::1", 8787), "secret")

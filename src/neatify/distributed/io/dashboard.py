@@ -109,7 +109,7 @@ class RunServers:
                          ((self.metrics, metrics), (self.dashboard, dashboard)) if server is not None}
         try:
             for server, address in self._servers.values():
-                _warn_if_open(address, token)
+                _check_address(address, token)
                 asyncio.run_coroutine_threadsafe(server.start(*address), self._loop).result(_START_TIMEOUT)
         except BaseException:
             self.close()
@@ -128,7 +128,12 @@ class RunServers:
         self.close()
 
 
-def _warn_if_open(address: tuple[str, int], token: str | None) -> None:
+def _check_address(address: tuple[str, int], token: str | None) -> None:
+    """Refuse to ask for the cluster's token off loopback (plain HTTP would carry it in clear); warn of an open
+    page."""
+    if token and not is_loopback(address[0]):
+        raise ValueError(f"the dashboard/metrics on {address[0]}:{address[1]} would ask for the cluster's auth token "
+                         f"over plain HTTP, in clear: serve them on 127.0.0.1 and reach them through an SSH tunnel")
     if not token and not is_loopback(address[0]):
         logger.warning("serving the dashboard/metrics on %s:%d without an auth token: anyone who can reach it sees "
                        "the run", *address)
@@ -176,7 +181,7 @@ def serve_dashboard(source: str, address: tuple[str, int], token: str | None,
     """Serve the dashboard of ``source`` (``source_routes``) on ``address`` until interrupted; ``ready`` is told
     the port once it listens."""
     routes = source_routes(source, token, tls_ca)
-    _warn_if_open(address, token)
+    _check_address(address, token)
 
     async def run() -> None:
         server = HttpServer(routes, token)
