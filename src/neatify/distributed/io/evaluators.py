@@ -121,8 +121,6 @@ class _Evaluator:
     process: Any
     conn: Connection
     chunk: _Chunk | None = None
-    served: int = 0
-    """Chunks it evaluated."""
     ready: bool = False
     """It said it unpickled its fitness function and ran its setup (an evaluator that dies before is stillborn)."""
 
@@ -260,7 +258,6 @@ class EvaluatorPool:
             evaluator.ready, self._stillborn = True, 0
             return
         fitness, errors = message
-        evaluator.served += 1
         if evaluator.chunk is not None:  # reported before the evaluator counts as free: see ``drain``
             self._finish(evaluator.chunk, fitness, errors)
         with self._lock:

@@ -50,8 +50,7 @@ class RunWatch(Reporter):
         self.champion: Champion | None = None
 
     def end_generation(self, population: Population, stats: GenerationStats) -> None:
-        species = {str(s.id): len(s.members) for s in population.species}
-        self.add(stats, species, _champion(population, self.champion))
+        self.add(stats, _species_sizes(population), _champion(population, self.champion))
 
     def add(self, stats: GenerationStats, species: dict[str, int], champion: Champion | None) -> None:
         """Record one evaluated generation (and the champion after it)."""
@@ -79,9 +78,13 @@ class RunWatch(Reporter):
         for stats in population.history[:-1]:
             watch.add(stats, {}, None)
         if population.history:
-            species = {str(s.id): len(s.members) for s in population.species}
-            watch.add(population.history[-1], species, _champion(population, None))
+            watch.add(population.history[-1], _species_sizes(population), _champion(population, None))
         return watch
+
+
+def _species_sizes(population: Population) -> dict[str, int]:
+    """Members of each species, by id (JSON keys are text)."""
+    return {str(s.id): len(s.members) for s in population.species}
 
 
 def _champion(population: Population, last: Champion | None) -> Champion | None:
