@@ -3,13 +3,12 @@ worker on 127.0.0.1, scraped over HTTP and parsed with prometheus_client's own p
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
 import socket
 import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -26,20 +25,11 @@ from neatify.distributed.io.dashboard import RunServers  # noqa: E402
 from neatify.distributed.io.http import HttpServer, Response, authorized, listen_address  # noqa: E402
 from neatify.distributed.io.metrics import METRICS  # noqa: E402
 from neatify.distributed.io.watch import worker_rows  # noqa: E402
+from test_http import get  # noqa: E402
 from test_master_protocol import Net, genomes  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "distributed.md"
 TOKEN = "s3cret-token"
-
-
-def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
-    """GET ``path`` from 127.0.0.1:``port``: (status, body, headers), an error status included."""
-    request = urllib.request.Request(f"http://{HOST}:{port}{path}", headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return answer.status, answer.read(), dict(answer.headers)
-    except urllib.error.HTTPError as error:
-        return error.code, error.read(), dict(error.headers)
 
 
 def scrape(port: int, headers: dict[str, str] | None = None) -> dict[tuple[str, tuple], float]:
@@ -171,15 +161,28 @@ def test_authorization_header_forms():
 
 
 def test_the_server_answers_bad_requests_by_status():
+    def answer(server: HttpServer, head: bytes) -> Response:
+        return asyncio.run(server.respond(head))[0]
+
     server = HttpServer({"/here": lambda query: Response(200, repr(query).encode())})
-    assert server.respond(b"GET /here?a=1&a=2 HTTP/1.1\r\nHost: x\r\n\r\n")[0].body == b"{'a': ['1', '2']}"
-    assert server.respond(b"GET /there HTTP/1.1\r\n\r\n")[0].status == 404
-    assert server.respond(b"POST /here HTTP/1.1\r\n\r\n")[0].status == 405
-    assert server.respond(b"nonsense\r\n\r\n")[0].status == 400
+    assert answer(server, b"GET /here?a=1&a=2 HTTP/1.1\r\nHost: x\r\n\r\n").body == b"{'a': ['1', '2']}"
+    assert answer(server, b"GET /there HTTP/1.1\r\n\r\n").status == 404
+    assert answer(server, b"POST /here HTTP/1.1\r\n\r\n").status == 405
+    assert answer(server, b"nonsense\r\n\r\n").status == 400
 
     def broken(query):
         raise RuntimeError("page bug")
-    assert HttpServer({"/": broken}).respond(b"GET / HTTP/1.1\r\n\r\n")[0].status == 500
+
+    async def broken_later(query):
+        await asyncio.sleep(0)
+        raise RuntimeError("page bug after a wait")
+
+    async def later(query):
+        await asyncio.sleep(0)
+        return Response(200, b"waited\n")
+    assert answer(HttpServer({"/": broken}), b"GET / HTTP/1.1\r\n\r\n").status == 500
+    assert answer(HttpServer({"/": broken_later}), b"GET / HTTP/1.1\r\n\r\n").status == 500
+    assert answer(HttpServer({"/": later}), b"GET / HTTP/1.1\r\n\r\n").body == b"waited\n"
 
 
 def test_a_request_head_too_long_is_refused(master):

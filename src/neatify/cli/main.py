@@ -364,7 +364,7 @@ def _watched(population: Any, args: argparse.Namespace) -> Any:
 
     try:
         servers = RunServers(population, population.coordinator, args.metrics, args.dashboard,
-                             population.distributed_config.auth_token)
+                             population.distributed_config.auth_token, args.http_connections)
     except ImportError as exc:  # --metrics without prometheus-client
         raise CLIError(str(exc)) from None
     for name, address, server in (("metrics", args.metrics, servers.metrics),
@@ -382,10 +382,20 @@ def _command_dashboard(args: argparse.Namespace) -> int:
     token = args.auth_token or os.environ.get(AUTH_TOKEN_ENV) or None
     try:
         serve_dashboard(args.source, args.address, token,
-                        lambda port: print(f"dashboard on http://{host}:{port}/", flush=True), args.tls_ca)
+                        lambda port: print(f"dashboard on http://{host}:{port}/", flush=True), args.tls_ca,
+                        args.http_connections)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     return 0
+
+
+def _http_connections_option(parser: argparse.ArgumentParser) -> None:
+    """--http-connections: how many connections the metrics/dashboard server takes at once."""
+    from neatify.distributed.io.http import MAX_CONNECTIONS
+
+    parser.add_argument("--http-connections", type=_at_least(1), default=MAX_CONNECTIONS, metavar="N",
+                        help=f"serve the metrics/dashboard to at most N connections at once; more are answered "
+                             f"503 at once (default {MAX_CONNECTIONS})")
 
 
 def _listen_address(text: str) -> tuple[str, int]:
@@ -697,6 +707,7 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--dashboard", type=_listen_address, metavar="[HOST:]PORT",
                         help="serve the live dashboard at http://HOST:PORT/ (HOST default 127.0.0.1; asks for the "
                              "auth token if one is set)")
+    _http_connections_option(master)
     master.set_defaults(handler=_command_master)
 
     worker = commands.add_parser("worker", help="evaluate genomes for a master",
@@ -757,6 +768,7 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--auth-token", help="asked of the page's visitors, and proven to the master (default: "
                                                 "$NEATIFY_AUTH_TOKEN)")
     dashboard.add_argument("--tls-ca", metavar="PEM", help="the master speaks TLS: trust a certificate this CA signed")
+    _http_connections_option(dashboard)
     dashboard.set_defaults(handler=_command_dashboard)
 
     show = commands.add_parser("show", help="summarise a checkpoint or a genome JSON file",

@@ -1,7 +1,8 @@
 """A tiny HTTP/1.1 server on an asyncio loop: a master's metrics and dashboard, served by its own event loop
 (no thread of their own to contend with the master's).
 
-GET only, one request per connection (``Connection: close``), the request head bounded in bytes and in time.
+GET only, one request per connection (``Connection: close``), the request head bounded in bytes and in time, and
+the connections served at once bounded in number (more are answered 503 at once and closed, costing the loop nothing).
 With a token every request must carry it: ``Authorization: Bearer TOKEN``, or Basic with the token as the
 password (any user name, so a browser's login prompt works), compared in constant time.
 """
@@ -12,8 +13,9 @@ import asyncio
 import base64
 import binascii
 import hmac
+import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,8 +25,10 @@ HEAD_BYTES = 8192
 """Longest request head (request line and headers) read; a longer one is answered 431."""
 READ_TIMEOUT = 10.0
 """Seconds a client has to send its request head."""
+MAX_CONNECTIONS = 64
+"""Connections served at once by default; one more is answered 503 and closed without being read."""
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-            431: "Request Header Fields Too Large", 500: "Internal Server Error"}
+            431: "Request Header Fields Too Large", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,10 @@ class Response:
     content_type: str = "text/plain; charset=utf-8"
 
 
-Route = Callable[[Mapping[str, list[str]]], Response]
-"""A page: called with the request's query parameters, in the event loop's thread."""
+Route = Callable[[Mapping[str, list[str]]], Response | Awaitable[Response]]
+"""A page: called with the request's query parameters, in the event loop's thread; a coroutine function when it
+has to wait (it must not block the loop)."""
+_BUSY = Response(503, b"too many connections at once; try again\n")
 
 
 def listen_address(text: str) -> tuple[str, int]:
@@ -71,11 +77,20 @@ def authorized(header: str | None, token: str | None) -> bool:
 
 
 class HttpServer:
-    """Serves ``routes`` (path -> page) over HTTP from the running event loop, asking for ``token`` if set."""
+    """Serves ``routes`` (path -> page) over HTTP from the running event loop, asking for ``token`` if set, to at
+    most ``max_connections`` connections at once."""
 
-    def __init__(self, routes: Mapping[str, Route], token: str | None = None) -> None:
+    def __init__(self, routes: Mapping[str, Route], token: str | None = None,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
+        if max_connections < 1:
+            raise ValueError(f"max_connections {max_connections}: expected at least 1")
         self.routes = dict(routes)
         self.token = token
+        self.max_connections = max_connections
+        self.open = 0
+        """Connections being served now (read in the event loop's thread)."""
+        self.refused = 0
+        """Connections answered 503 so far because ``max_connections`` were open."""
         self.server: asyncio.base_events.Server | None = None
 
     async def start(self, host: str, port: int) -> None:
@@ -94,9 +109,21 @@ class HttpServer:
             self.server.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.open >= self.max_connections:  # answered from the socket's buffer: nothing awaited, nothing read
+            self.refused += 1
+            writer.write(_encode(_BUSY, {"Retry-After": "1"}))
+            writer.close()
+            return
+        self.open += 1
+        try:
+            await self._answer(reader, writer)
+        finally:
+            self.open -= 1
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT)
-            response, extra = self.respond(head)
+            response, extra = await self.respond(head)
         except asyncio.LimitOverrunError:
             response, extra = Response(431, b"request head too long\n"), {}
         except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
@@ -109,7 +136,7 @@ class HttpServer:
             pass
         writer.close()
 
-    def respond(self, head: bytes) -> tuple[Response, dict[str, str]]:
+    async def respond(self, head: bytes) -> tuple[Response, dict[str, str]]:
         """The response to one request head, with any extra headers it needs."""
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split(" ")
@@ -127,7 +154,8 @@ class HttpServer:
         if route is None:
             return Response(404, f"no page {url.path}\n".encode()), {}
         try:
-            return route(parse_qs(url.query)), {}
+            answer = route(parse_qs(url.query))
+            return (await answer if inspect.isawaitable(answer) else answer), {}
         except Exception:  # a page's failure is logged and answered, the server goes on
             logger.exception("HTTP page %s failed", url.path)
             return Response(500, b"internal error (see the master's log)\n"), {}

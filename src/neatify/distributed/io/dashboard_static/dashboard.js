@@ -1,4 +1,5 @@
 // The NEATify dashboard: polls /api/state about once a second for what is new and redraws. Plain SVG, no library.
+// A number the server could not send (not finite) comes as null: shown as "-", left out of the charts as a gap.
 "use strict";
 const SVG = "http://www.w3.org/2000/svg";
 const W = 600, H = 260, PAD = 34, SHOWN = 500;  // chart size (viewBox units); generations plotted at most
@@ -8,7 +9,8 @@ let history = [];
 let championShown = null;
 
 function text(id, value) { document.getElementById(id).textContent = value; }
-function fmt(x, digits = 4) { return x === undefined || x === null ? "-" : Number(x).toPrecision(digits); }
+function fmt(x, digits = 4) { return Number.isFinite(x) ? x.toPrecision(digits) : "-"; }
+function seconds(x) { return Number.isFinite(x) ? x.toFixed(1) : "-"; }
 
 function node(name, attrs, parent) {
   const el = document.createElementNS(SVG, name);
@@ -33,14 +35,27 @@ function frame(svg, gens, low, high) {
   return {x, y};
 }
 
+// The runs of consecutive rows whose `key` is a finite number (a line is broken where it is not).
+function finiteRuns(rows, key) {
+  const runs = [[]];
+  for (const r of rows) {
+    if (Number.isFinite(r[key])) runs[runs.length - 1].push(r);
+    else if (runs[runs.length - 1].length) runs.push([]);
+  }
+  return runs.filter(run => run.length);
+}
+
 function drawFitness(rows) {
   const svg = document.getElementById("fitness");
-  if (!rows.length) return;
-  const values = rows.flatMap(r => [r.best, r.mean]);
+  const values = rows.flatMap(r => [r.best, r.mean]).filter(Number.isFinite);
+  if (!values.length) return;
   const {x, y} = frame(svg, rows.map(r => r.generation), Math.min(...values), Math.max(...values));
   for (const [key, colour] of [["mean", "#e08a1e"], ["best", "#2f6fb5"]]) {
-    const points = rows.map(r => `${x(r.generation).toFixed(1)},${y(r[key]).toFixed(1)}`).join(" ");
-    node("polyline", {points, fill: "none", stroke: colour, "stroke-width": 2}, svg);
+    for (const run of finiteRuns(rows, key)) {  // a lone point is a zero-length line: its round caps show it
+      const shown = run.length > 1 ? run : [run[0], run[0]];
+      const points = shown.map(r => `${x(r.generation).toFixed(1)},${y(r[key]).toFixed(1)}`).join(" ");
+      node("polyline", {points, fill: "none", stroke: colour, "stroke-width": 2, "stroke-linecap": "round"}, svg);
+    }
   }
 }
 
@@ -71,7 +86,7 @@ function drawWorkers(workers) {
     const row = document.createElement("tr");
     row.dataset.worker = w.id;
     if (w.late) row.className = "late";  // a batch of it passed task_timeout
-    for (const cell of [w.id, fmt(w.rate), w.capacity, w.batches_out, w.reported, w.resent, w.lateness.toFixed(1)]) {
+    for (const cell of [w.id, fmt(w.rate), w.capacity, w.batches_out, w.reported, w.resent, seconds(w.lateness)]) {
       const td = document.createElement("td");
       td.textContent = cell;
       row.appendChild(td);
@@ -96,7 +111,7 @@ function show(state) {
   text("state", s.evaluating === undefined ? "-" : (s.evaluating ? "evaluating" : "idle"));
   text("workers-count", s.workers === undefined ? "-" : `${s.workers} (${s.busy})`);
   text("rate", fmt(s.genomes_per_s));
-  text("uptime", s.uptime === undefined ? "-" : Math.round(s.uptime) + " s");
+  text("uptime", Number.isFinite(s.uptime) ? Math.round(s.uptime) + " s" : "-");
   history = history.concat(state.history).slice(-SHOWN);
   if (history.length) text("best", fmt(history[history.length - 1].best));
   drawFitness(history);

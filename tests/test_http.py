@@ -1,0 +1,100 @@
+"""The HTTP server behind the metrics and the dashboard: its bound on connections served at once, over real sockets
+on 127.0.0.1 (every wait bounded), and helpers the other HTTP tests share."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from distributed_helpers import HOST, wait_until
+
+from neatify.cli.main import build_parser
+from neatify.distributed.io.dashboard import RunServers
+from neatify.distributed.io.http import HttpServer, Response
+from neatify.distributed.io.status import master_status
+
+
+def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+    """GET ``path`` from 127.0.0.1:``port``: (status, body, headers), an error status included."""
+    request = urllib.request.Request(f"http://{HOST}:{port}{path}", headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.read(), dict(answer.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), dict(error.headers)
+
+
+def read_to_end(sock: socket.socket) -> bytes:
+    """Everything ``sock`` receives until the server closes it (each read bounded by the socket's timeout)."""
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@contextmanager
+def served(server: HttpServer) -> Iterator[int]:
+    """``server`` listening on a free loopback port (yielded), from an event loop in a thread of its own."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(server.start(HOST, 0), loop).result(10)
+        yield server.port
+    finally:
+        loop.call_soon_threadsafe(server.close)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def test_connections_past_the_bound_are_answered_503_and_the_master_goes_on(master):
+    """Two connections held open (sending nothing) fill a bound of 2: a third is answered 503 at once and closed,
+    the master's loop (its status port) goes on answering, and once one is let go the pages are served again."""
+    pop = master(pop_size=10)
+    with RunServers(pop, pop.coordinator, dashboard=(HOST, 0), max_connections=2) as servers:
+        server = servers.dashboard
+        held = [socket.create_connection((HOST, server.port), timeout=10) for _ in range(2)]
+        try:
+            wait_until(lambda: server.open == 2, 10, "the server to take both connections")
+            for _ in range(3):
+                with socket.create_connection((HOST, server.port), timeout=10) as extra:
+                    answer = read_to_end(extra)
+                assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n") and b"Retry-After: 1" in answer
+            assert (server.refused, server.open) == (3, 2)
+            assert master_status(HOST, pop.port, timeout=10)["generation"] == -1  # the loop is not held up
+        finally:
+            held.pop().close()
+        wait_until(lambda: server.open == 1, 10, "the server to let the closed connection go")
+        status, body, _ = get(server.port, "/api/state")
+        assert status == 200 and body.startswith(b'{"source": "master"')
+        for sock in held:
+            sock.close()
+
+
+def test_the_bound_counts_connections_being_served_not_those_served():
+    server = HttpServer({"/": lambda query: Response(200, b"here\n")}, max_connections=1)
+    with served(server) as port:
+        for _ in range(5):
+            assert get(port, "/")[:2] == (200, b"here\n")
+            wait_until(lambda: server.open == 0, 10, "the server to be done with the connection")
+    assert server.refused == 0
+    with pytest.raises(ValueError, match="max_connections 0"):
+        HttpServer({}, max_connections=0)
+
+
+def test_the_cli_takes_the_bound(capsys):
+    parser = build_parser()
+    assert parser.parse_args(["dashboard", "run.json"]).http_connections == 64
+    assert parser.parse_args(["dashboard", "run.json", "--http-connections", "3"]).http_connections == 3
+    assert parser.parse_args(["master", "run.toml", "--http-connections", "5"]).http_connections == 5
+    with pytest.raises(SystemExit):
+        parser.parse_args(["dashboard", "run.json", "--http-connections", "0"])
+    assert "must be at least 1" in capsys.readouterr().err
