@@ -4,6 +4,7 @@ on 127.0.0.1 (every wait bounded), and helpers the other HTTP tests share."""
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import threading
 import urllib.error
@@ -13,11 +14,11 @@ from contextlib import contextmanager
 
 import pytest
 
-from distributed_helpers import HOST, wait_until
+from distributed_helpers import HOST, ROOT, wait_until
 
 from neatify.cli.main import build_parser
 from neatify.distributed.io.dashboard import RunServers
-from neatify.distributed.io.http import HttpServer, Response
+from neatify.distributed.io.http import HEAD_BYTES, MAX_CONNECTIONS, READ_TIMEOUT, HttpServer, Response
 from neatify.distributed.io.status import master_status
 
 
@@ -98,3 +99,19 @@ def test_the_cli_takes_the_bound(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["dashboard", "run.json", "--http-connections", "0"])
     assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_the_docs_give_the_bounds_and_every_option(capsys):
+    """docs/distributed.md states the server's bounds as the code sets them; docs/cli.md's usage of ``neatify
+    dashboard`` names every option it takes, and that of ``neatify master`` its HTTP ones."""
+    docs = (ROOT / "docs" / "distributed.md").read_text()
+    assert f"a request head of {HEAD_BYTES // 1024} KiB sent within {READ_TIMEOUT:g} s" in docs
+    assert f"`--http-connections` (default {MAX_CONNECTIONS})" in docs
+    usage = (ROOT / "docs" / "cli.md").read_text().split("```")[1]
+    entries = {entry.split()[0]: entry for entry in re.split(r"\nneatify ", usage) if entry.strip()}
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["dashboard", "--help"])
+    options = set(re.findall(r"^ +(?:-\w, )?(--[a-z][a-z-]+)", capsys.readouterr().out, re.M)) - {"--help", "--verbose", "--quiet"}
+    assert options >= {"--address", "--http-connections"}
+    assert [option for option in sorted(options) if option not in entries["dashboard"]] == []
+    assert all(option in entries["master"] for option in ("--metrics", "--dashboard", "--http-connections"))
