@@ -109,8 +109,8 @@ async def master_state(coordinator: SystemCoordinator, watch: RunWatch, since: i
 class RunServers:
     """A master's metrics (``metrics``: ``(host, port)``) and dashboard (``dashboard``), served from its event loop
     (on one server when both name the same address, port 0 aside), asking for ``token`` if given, each serving at
-    most ``max_connections`` at once; a ``RunWatch``
-    added to ``population`` records what they show. ``close()`` (or leaving a ``with`` block) stops them."""
+    most ``max_connections`` at once; a ``RunWatch`` added to ``population`` records what they show. ``close()`` (or
+    leaving a ``with`` block) stops them."""
 
     def __init__(self, population: Population, coordinator: SystemCoordinator,
                  metrics: tuple[str, int] | None = None, dashboard: tuple[str, int] | None = None,
