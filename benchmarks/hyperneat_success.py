@@ -227,7 +227,7 @@ def pureples_scores(path: str, method: str, genomes: list[dict], args: argparse.
 
 
 def agreement(method: str, args: argparse.Namespace) -> str:
-    """How many of ``--check`` grown CPPNs both libraries score alike (to 1e-6: ``ESXorFitness`` rounds to float32)."""
+    """How many of ``--check`` grown CPPNs both libraries score alike (to 1e-6: the two compute in different orders)."""
     pop = Population(num_inputs=4, num_outputs=1, config=cppn_config(population_size=args.check, prob_add_node=0.3),
                      seed=args.seeds)
     for _ in range(4):  # grow some structure

@@ -34,11 +34,10 @@ class ESXorFitness:
         self.decoder = ESHyperNEAT(XOR_INPUT_POINTS, XOR_OUTPUT_POINTS, params)
 
     def scores(self, cppns: Sequence[Genome]) -> np.ndarray:
-        """4 minus each phenotype's squared error over the four cases, rounded to float32: torch's batched
-        kernels round the last bit of a float64 differently for different batch shapes, and a worker's
-        batch is not the whole population, yet a run over workers must equal the local one."""
+        """4 minus each phenotype's squared error over the four cases: a genome's score does not depend on the
+        genomes decoded beside it, bit for bit, so a run over workers (other batches) equals the local one."""
         out = self.decoder.decode(cppns, dtype=torch.float64)(torch.from_numpy(XOR_CASES))[..., 0].numpy()
-        return (4.0 - ((out - XOR_TARGETS) ** 2).sum(axis=1)).astype(np.float32).astype(np.float64)
+        return 4.0 - ((out - XOR_TARGETS) ** 2).sum(axis=1)
 
     def __call__(self, genomes: Sequence[Genome]) -> None:
         """Set every genome's fitness to its score."""
