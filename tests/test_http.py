@@ -71,13 +71,13 @@ def test_connections_past_the_bound_are_answered_503_and_the_master_goes_on(mast
                 assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n") and b"Retry-After: 1" in answer
             assert (server.refused, server.open) == (3, 2)
             assert master_status(HOST, pop.port, timeout=10)["generation"] == -1  # the loop is not held up
-        finally:
             held.pop().close()
-        wait_until(lambda: server.open == 1, 10, "the server to let the closed connection go")
-        status, body, _ = get(server.port, "/api/state")
-        assert status == 200 and body.startswith(b'{"source": "master"')
-        for sock in held:
-            sock.close()
+            wait_until(lambda: server.open == 1, 10, "the server to let the closed connection go")
+            status, body, _ = get(server.port, "/api/state")
+            assert status == 200 and body.startswith(b'{"source": "master"')
+        finally:
+            for sock in held:
+                sock.close()
 
 
 def test_the_bound_counts_connections_being_served_not_those_served():
