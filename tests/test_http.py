@@ -56,7 +56,7 @@ def served(server: HttpServer) -> Iterator[int]:
         loop.close()
 
 
-def test_connections_past_the_bound_are_answered_503_and_the_master_goes_on(master):
+def test_connections_past_the_bound_are_answered_503_and_the_master_goes_on(master, caplog):
     """Two connections held open (sending nothing) fill a bound of 2: a third is answered 503 at once and closed,
     the master's loop (its status port) goes on answering, and once one is let go the pages are served again."""
     pop = master(pop_size=10)
@@ -70,6 +70,9 @@ def test_connections_past_the_bound_are_answered_503_and_the_master_goes_on(mast
                     answer = read_to_end(extra)
                 assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n") and b"Retry-After: 1" in answer
             assert (server.refused, server.open) == (3, 2)
+            refusals = [record.getMessage() for record in caplog.records if "answered 503" in record.getMessage()]
+            assert refusals == ["HTTP: 1 connection(s) answered 503 so far, 2 being served at once already "
+                                "(--http-connections)"]  # once, not once a connection
             assert master_status(HOST, pop.port, timeout=10)["generation"] == -1  # the loop is not held up
             held.pop().close()
             wait_until(lambda: server.open == 1, 10, "the server to let the closed connection go")

@@ -111,6 +111,9 @@ class HttpServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.open >= self.max_connections:  # answered from the socket's buffer: nothing awaited, nothing read
             self.refused += 1
+            if self.refused == 1 or self.refused % 1000 == 0:  # logged, but not once a connection
+                logger.warning("HTTP: %d connection(s) answered 503 so far, %d being served at once already "
+                               "(--http-connections)", self.refused, self.max_connections)
             writer.write(_encode(_BUSY, {"Retry-After": "1"}))
             writer.close()
             return
