@@ -8,6 +8,7 @@ sets, and the speed share of the guided batch sizes is kept in running sums (``s
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,9 @@ from neatify.distributed.config import DistributedConfig
 from neatify.distributed.core.actions import Action, Send
 from neatify.distributed.core.events import Outcome
 from neatify.distributed.core.peers import Connection, Peers, Worker, logger
-from neatify.distributed.core.scheduler import GenerationJob, SentBatch, SpeedShare, batch_size, smoothed
+from neatify.distributed.core.scheduler import (
+    GenerationJob, SentBatch, SpeedShare, batch_size, plan_shares, smoothed,
+)
 from neatify.distributed.errors import (
     DistributedError, ProtocolError, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout,
 )
@@ -45,6 +48,9 @@ class Dispatcher:
         self._open: dict[Worker, None] = {}
         """Workers with one batch out, too small to amortise their round trip: a second may be sent ahead."""
         self._share = SpeedShare()
+        self._planned: deque[tuple[Worker, np.ndarray]] = deque()
+        """Batches of the running generation's plan (``_plan_whole``) not sent yet: (worker, rows), in sending
+        order."""
         self._running: _Running | None = None
         self._outcome: Outcome | None = None
         self._next_batch_id = 0
@@ -94,6 +100,7 @@ class Dispatcher:
         self._open.pop(worker, None)
         self._uncount(worker)
         batches, worker.batches = worker.batches, []
+        self._unplan(worker)
         if not self.peers.stopping:
             logger.warning("worker %s lost (%s); %d worker(s) connected", worker.worker_id, reason, len(self.workers))
             self.lost[worker.worker_id] = now
@@ -110,14 +117,32 @@ class Dispatcher:
         self._plan(now, actions)
 
     # --- the generation ---
-    def submit(self, job: GenerationJob, now: float, actions: list[Action]) -> None:
-        """Start evaluating ``job``'s genomes (one generation at a time)."""
+    def submit(self, job: GenerationJob, now: float, actions: list[Action], burst: int | None = None) -> None:
+        """Start evaluating ``job``'s genomes (one generation at a time); ``burst``: send at most that many batches
+        of its plan now, the rest by ``send_planned``."""
         assert self._running is None, "a generation is already being evaluated"
         self._running = _Running(job, now)
         self._generation = job.generation
         self._check_alone(now)
+        self._plan_whole(job)
+        self.send_planned(now, actions, burst)
         self._plan(now, actions)
         self._settle(now)
+
+    @property
+    def planned(self) -> bool:
+        """Whether batches of the running generation's plan wait to be sent (``send_planned``)."""
+        return bool(self._planned)
+
+    def send_planned(self, now: float, actions: list[Action], burst: int | None = None) -> None:
+        """Send up to ``burst`` (None: all) of the planned batches not sent yet, in the plan's order: a driver sends
+        them in bursts so that the first workers start evaluating while the last batches are encoded."""
+        running = self._running
+        count = len(self._planned) if burst is None else min(burst, len(self._planned))
+        for _ in range(count):
+            worker, rows = self._planned.popleft()
+            assert running is not None and self.workers.get(worker.worker_id) is worker
+            self._send(worker, running.job, rows, now, actions, whole=True)
 
     def fail(self, error: DistributedError, now: float) -> None:
         """End the running generation, if any, with ``error``."""
@@ -173,8 +198,8 @@ class Dispatcher:
         worker.pace.observe(size, elapsed, turnaround, batch.ahead and alone)
         worker.batches.remove(batch)
         worker.batches_done += 1
-        for waiting in worker.batches if alone else ():  # the one sent ahead is being evaluated from now on
-            waiting.started = max(waiting.started, now)
+        if alone and worker.batches:  # the next one sent ahead is being evaluated from now on
+            worker.batches[0].started = max(worker.batches[0].started, now)
         self._place(worker)
 
     def _place(self, worker: Worker) -> None:
@@ -293,15 +318,57 @@ class Dispatcher:
             rows = job.take(size)
             if not rows.size:
                 break
-            if not worker.batches:
-                worker.busy_since, worker.reported = now, 0
-            self._next_batch_id += 1
-            batch = SentBatch(self._next_batch_id, job, rows, job.ids(rows), now, ahead=bool(worker.batches),
-                              whole=size >= fair)
-            worker.batches.append(batch)
-            job.batches_sent += 1
-            self._place(worker)
-            actions.append(Send(job.task_frame(batch), worker.connection.id))
+            self._send(worker, job, rows, now, actions, whole=size >= fair)
+
+    def _plan_whole(self, job: GenerationJob) -> None:
+        """Once every idle worker's speed is measured, plan to give each its whole share of the generation at once
+        (``scheduler.plan_shares``), the workers finishing last first: one round trip a generation, no tail of small
+        batches. A fixed ``batch_size_per_worker`` keeps its batches, and a generation with a worker not yet
+        measured is farmed out guided (``_plan``)."""
+        workers = list(self._idle)
+        if not workers or not job.queued or self.config.batch_size_per_worker or \
+                any(worker.speed is None for worker in workers):
+            return
+        cores = np.array([worker.cores for worker in workers], dtype=np.float64)
+        seconds = cores / np.array([worker.speed for worker in workers], dtype=np.float64)
+        shares = plan_shares(job.waiting, seconds, cores)
+        finish = np.ceil(shares / cores) * seconds
+        rows = job.take(job.waiting) if job.group is None else None  # one run, cut in slices (no species to keep)
+        start = 0
+        for i in np.argsort(-finish, kind="stable").tolist():
+            worker, share, limit = workers[i], int(shares[i]), workers[i].capacity * workers[i].cores
+            worker.generation = job.generation
+            while share > 0:
+                taken = job.take(min(share, limit)) if rows is None else rows[start:start + min(share, limit)]
+                if not taken.size:
+                    break
+                self._planned.append((worker, taken))
+                share -= taken.size
+                start += taken.size
+
+    def _unplan(self, worker: Worker) -> None:
+        """A worker leaves: the batches planned for it and not sent go back in the queue."""
+        running = self._running
+        kept: deque[tuple[Worker, np.ndarray]] = deque()
+        for entry in self._planned:
+            if entry[0] is not worker:
+                kept.append(entry)
+            elif running is not None:
+                running.job.queue.appendleft(entry[1])
+        self._planned = kept
+
+    def _send(self, worker: Worker, job: GenerationJob, rows: np.ndarray, now: float, actions: list[Action],
+              whole: bool) -> None:
+        """Send ``rows`` of ``job`` to ``worker`` as one batch (``whole``: its share of the generation)."""
+        if not worker.batches:
+            worker.busy_since, worker.reported = now, 0
+        self._next_batch_id += 1
+        batch = SentBatch(self._next_batch_id, job, rows, job.ids(rows), now, ahead=bool(worker.batches),
+                          whole=whole)
+        worker.batches.append(batch)
+        job.batches_sent += 1
+        self._place(worker)
+        actions.append(Send(job.task_frame(batch), worker.connection.id))
 
     def _settle(self, now: float) -> None:
         """If the running generation is over (done or failed), hand it over as the outcome."""
@@ -312,6 +379,7 @@ class Dispatcher:
         if job.error is None and not job.done:
             return
         self._running = None
+        self._planned.clear()
         job.finished = True
         for worker in self.workers.values():  # batches still out (timed out, or the run failed) pin no genomes
             released = [batch for batch in worker.batches if batch.job is job]

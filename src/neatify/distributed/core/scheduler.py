@@ -421,3 +421,41 @@ def batch_size(waiting: int, capacity: int, share: float, fixed: int, floor: int
     if fixed > 0:
         return max(1, min(fixed, capacity, waiting))
     return max(1, min(capacity, waiting, max(floor, math.ceil(waiting * min(share, 1.0) / 2))))
+
+
+PLAN_TOLERANCE = 0.25
+"""Measured seconds a genome within this fraction of the median count as the median in a plan (``plan_shares``):
+a turnaround carries the round trip and the master's queue, which differ with a batch's place in the sending order
+more than identical workers differ."""
+
+
+def plan_shares(count: int, seconds: np.ndarray, cores: np.ndarray) -> np.ndarray:
+    """Genomes for each worker so that ``count`` are evaluated in the least time, each worker's share given at once.
+
+    ``seconds``: each worker's measured seconds a genome per core (its cores over its speed; those within
+    PLAN_TOLERANCE of the median taken as the median); ``cores``: its cores. A worker evaluates its share in rounds
+    of ``cores`` genomes, so it finishes after ``ceil(share / cores)`` rounds of ``seconds``: the makespan is the
+    least ``T`` whose whole rounds by ``T`` hold every genome, and the genomes left over are taken off the last
+    rounds of the workers finishing last (latest in order first).
+    """
+    median = float(np.median(seconds))
+    seconds = np.where(np.abs(seconds - median) <= PLAN_TOLERANCE * median, median, seconds)
+    rounds_by = lambda t: np.floor(t / seconds + 1e-9)  # noqa: E731  (whole rounds each finishes by t)
+    low, high = 0.0, float(math.ceil(count / cores.sum()) * seconds.max())
+    for _ in range(64):
+        middle = (low + high) / 2
+        if (cores * rounds_by(middle)).sum() >= count:
+            high = middle
+        else:
+            low = middle
+    rounds = rounds_by(high)
+    shares = (cores * rounds).astype(np.int64)
+    excess = int(shares.sum()) - count
+    finish = rounds * seconds
+    for worker in np.lexsort((-np.arange(len(shares)), -finish)):
+        if excess <= 0:
+            break
+        cut = min(excess, int(cores[worker]), int(shares[worker]))
+        shares[worker] -= cut
+        excess -= cut
+    return shares

@@ -49,6 +49,8 @@ logger = logging.getLogger("neatify.distributed.io.master")
 _SHUTDOWN_GRACE = 2.0
 _WAIT_NOTICE = 2.0
 """Seconds of waiting for workers after which the wait is logged at WARNING (INFO at once)."""
+_BURST = 32
+"""Batches of a generation planned whole written at a time (``MasterProtocol.send_planned``)."""
 _BACKLOG_BYTES = 1 << 16
 """A kernel send queue longer than this that shrinks shows the peer reading (heartbeats never queue so much)."""
 
@@ -369,7 +371,19 @@ class SystemCoordinator:
     # --- the event loop's side ---
     def _submit(self, job: GenerationJob, future: concurrent.futures.Future[Outcome]) -> None:
         self._waiting = future
-        self._apply(self._core.submit(job, time.monotonic()))
+        self._apply(self._core.submit(job, time.monotonic(), _BURST))
+        self._send_planned()
+
+    def _send_planned(self) -> None:
+        """Send the next burst of the generation's planned batches after the loop's next poll, until none waits:
+        the first workers evaluate while the rest are encoded, and reports meanwhile are taken in between."""
+        if self._core.planned:
+            assert self._loop is not None
+            self._loop.call_soon(self._send_burst)
+
+    def _send_burst(self) -> None:
+        self._apply(self._core.send_planned(time.monotonic(), _BURST))
+        self._send_planned()
 
     def _apply(self, actions: list[Action]) -> None:
         """Carry out the protocol's actions, then hand over a finished generation."""
