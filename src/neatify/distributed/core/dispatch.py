@@ -35,6 +35,14 @@ class _Running:
     alone_since: float | None = None
 
 
+@dataclass
+class _Sending:
+    """A generation's plan being sent: the workers it serves, and when its first burst was sent."""
+
+    workers: int
+    first: float | None = None
+
+
 class Dispatcher:
     """Farms a generation's genomes out to the registered workers, one generation at a time."""
 
@@ -49,6 +57,10 @@ class Dispatcher:
         """Workers with one batch out, too small to amortise their round trip: a second may be sent ahead."""
         self._share = SpeedShare()
         self._planned: deque[tuple[Worker, np.ndarray]] = deque()
+        self._sending: _Sending | None = None
+        """The plan being sent: when its first burst went, to measure ``_send_pace``."""
+        self._send_pace = 0.0
+        """Seconds this master took per worker to send its last plans (``plan_shares``'s ``pace``)."""
         """Batches of the running generation's plan (``_plan_whole``) not sent yet: (worker, rows), in sending
         order."""
         self._running: _Running | None = None
@@ -137,12 +149,18 @@ class Dispatcher:
     def send_planned(self, now: float, actions: list[Action], burst: int | None = None) -> None:
         """Send up to ``burst`` (None: all) of the planned batches not sent yet, in the plan's order: a driver sends
         them in bursts so that the first workers start evaluating while the last batches are encoded."""
-        running = self._running
+        running, sending = self._running, self._sending
         count = len(self._planned) if burst is None else min(burst, len(self._planned))
         for _ in range(count):
             worker, rows = self._planned.popleft()
             assert running is not None and self.workers.get(worker.worker_id) is worker
             self._send(worker, running.job, rows, now, actions, whole=True)
+        if sending is not None and count:
+            sending.first = now if sending.first is None else sending.first
+            if not self._planned:  # the whole plan sent: the pace of this master's sending, for the next plan
+                self._sending = None
+                pace = (now - sending.first) / max(sending.workers - 1, 1)
+                self._send_pace = pace if not self._send_pace else smoothed(self._send_pace, pace)
 
     def fail(self, error: DistributedError, now: float) -> None:
         """End the running generation, if any, with ``error``."""
@@ -322,8 +340,9 @@ class Dispatcher:
 
     def _plan_whole(self, job: GenerationJob) -> None:
         """Once every idle worker's speed is measured, plan to give each its whole share of the generation at once
-        (``scheduler.plan_shares``), the workers finishing last first: one round trip a generation, no tail of small
-        batches. A fixed ``batch_size_per_worker`` keeps its batches, and a generation with a worker not yet
+        (``scheduler.plan_shares``), in the order they became idle: one round trip a generation, no tail of small
+        batches. Those sent later get less, as ``plan_shares`` counts the pace of sending measured on the last plans.
+        A fixed ``batch_size_per_worker`` keeps its batches, and a generation with a worker not yet
         measured is farmed out guided (``_plan``)."""
         workers = list(self._idle)
         if not workers or not job.queued or self.config.batch_size_per_worker or \
@@ -331,20 +350,20 @@ class Dispatcher:
             return
         cores = np.array([worker.cores for worker in workers], dtype=np.float64)
         seconds = cores / np.array([worker.speed for worker in workers], dtype=np.float64)
-        shares = plan_shares(job.waiting, seconds, cores)
-        finish = np.ceil(shares / cores) * seconds
+        shares = plan_shares(job.waiting, seconds, cores, self._send_pace)
         rows = job.take(job.waiting) if job.group is None else None  # one run, cut in slices (no species to keep)
         start = 0
-        for i in np.argsort(-finish, kind="stable").tolist():
-            worker, share, limit = workers[i], int(shares[i]), workers[i].capacity * workers[i].cores
+        for worker, share in zip(workers, shares.tolist()):
             worker.generation = job.generation
             while share > 0:
+                limit = worker.capacity * worker.cores
                 taken = job.take(min(share, limit)) if rows is None else rows[start:start + min(share, limit)]
                 if not taken.size:
                     break
                 self._planned.append((worker, taken))
                 share -= taken.size
                 start += taken.size
+        self._sending = _Sending(len(workers))
 
     def _unplan(self, worker: Worker) -> None:
         """A worker leaves: the batches planned for it and not sent go back in the queue."""
@@ -380,6 +399,7 @@ class Dispatcher:
             return
         self._running = None
         self._planned.clear()
+        self._sending = None
         job.finished = True
         for worker in self.workers.values():  # batches still out (timed out, or the run failed) pin no genomes
             released = [batch for batch in worker.batches if batch.job is job]
