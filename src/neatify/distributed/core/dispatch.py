@@ -18,7 +18,7 @@ from neatify.distributed.core.actions import Action, Send
 from neatify.distributed.core.events import Outcome
 from neatify.distributed.core.peers import Connection, Peers, Worker, logger
 from neatify.distributed.core.scheduler import (
-    GenerationJob, SentBatch, SpeedShare, batch_size, plan_shares, smoothed,
+    BACKED, GenerationJob, SentBatch, SpeedShare, batch_size, plan_shares, smoothed,
 )
 from neatify.distributed.errors import (
     DistributedError, ProtocolError, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout,
@@ -93,13 +93,15 @@ class Dispatcher:
     def add(self, connection: Connection, worker_id: str, capacity: int, now: float, actions: list[Action],
             cores: int = 1) -> None:
         """A worker registered on ``connection`` (feeding ``cores`` evaluator processes): it takes work at once."""
-        worker = connection.worker = Worker(connection, worker_id, capacity, cores=cores)
+        trusted = min(cores, self.config.trusted_cores)  # more once its throughput backs them (``_back``)
+        worker = connection.worker = Worker(connection, worker_id, capacity, cores=trusted, claimed=cores)
         self.workers[worker_id] = worker
         self.lost.pop(worker_id, None)
-        self._share.add(None, cores)
+        self._share.add(None, trusted)
         self._place(worker)
-        logger.info("worker %s registered from %s (capacity %d, %d core(s)); %d worker(s) connected", worker_id,
-                    connection.address, capacity, cores, len(self.workers))
+        logger.info("worker %s registered from %s (capacity %d, %d core(s)%s); %d worker(s) connected", worker_id,
+                    connection.address, capacity, cores, f", counted as {trusted} until measured" if trusted < cores
+                    else "", len(self.workers))
         self._plan(now, actions)
 
     def drop(self, worker: Worker, reason: str, now: float, actions: list[Action], suspect: int | None = None) -> None:
@@ -213,12 +215,28 @@ class Dispatcher:
         old, worker.speed = worker.speed, smoothed(worker.speed, rate)
         if worker.counted:
             self._share.replace(old, worker.speed, worker.cores)
+        self._back(worker)
         worker.pace.observe(size, elapsed, turnaround, batch.ahead and alone)
         worker.batches.remove(batch)
         worker.batches_done += 1
         if alone and worker.batches:  # the next one sent ahead is being evaluated from now on
             worker.batches[0].started = max(worker.batches[0].started, now)
         self._place(worker)
+
+    def _back(self, worker: Worker) -> None:
+        """Count a worker with twice its cores (up to its claim) once its throughput backs those it is counted with:
+        at least BACKED of them at the mean speed per core of the measured workers."""
+        per_core = self._share.per_core()
+        if worker.cores >= worker.claimed or not worker.speed or not per_core or \
+                worker.speed < BACKED * worker.cores * per_core:
+            return
+        raised = min(worker.claimed, 2 * worker.cores)
+        if worker.counted:
+            self._share.remove(worker.speed, worker.cores)
+            self._share.add(worker.speed, raised)
+        logger.info("worker %s: its throughput backs %d core(s) (of %d claimed)", worker.worker_id, raised,
+                    worker.claimed)
+        worker.cores = raised
 
     def _place(self, worker: Worker) -> None:
         """File a registered worker where planning looks: idle (no batch), open (one batch a second may follow)

@@ -74,9 +74,11 @@ class Worker:
     reported: int = 0
     """Genomes it reported since: its throughput over that time is the speed of a worker of several cores."""
     cores: int = 1
-    """Evaluator processes behind its one connection (its registration's ``cores``): it counts as that many
-    workers in the speed share, its batches may be ``cores`` times ``capacity``, and it may hold up to ``cores`` + 1
-    batches at once."""
+    """Evaluator processes it is counted with (of its registration's ``claimed``, as many as its throughput backs):
+    it counts as that many workers in the speed share, its batches may be ``cores`` times ``capacity``, and it may
+    hold up to ``cores`` + 1 batches at once."""
+    claimed: int = 1
+    """Evaluator processes behind its one connection, as its registration claims."""
 
     @property
     def held(self) -> int:

@@ -291,6 +291,10 @@ class SpeedShare:
         self.remove(old, cores)
         self.add(new, cores)
 
+    def per_core(self) -> float | None:
+        """The mean speed per core of the measured workers (None while none is)."""
+        return self._known_sum / self._known if self._known else None
+
     def share(self, speed: float | None, cores: int = 1) -> float:
         """The fraction of the queued genomes a worker of ``speed`` (unmeasured: of ``cores``) deserves."""
         default = self._known_sum / self._known if self._known else 1.0
@@ -298,6 +302,9 @@ class SpeedShare:
         return (speed or default * cores) / total if total > 0 else 1.0
 
 
+BACKED = 0.75
+"""A worker counted with fewer cores than it claims is counted with twice as many (up to its claim) once its
+throughput reaches this fraction of its counted cores at the mean speed per core of the measured workers."""
 OVERHEAD_SHARE = 0.15
 """The most a batch's fixed cost (round trip, coding, the master's handling) may weigh against its evaluation time."""
 STARVING_SHARE = 0.5
