@@ -205,13 +205,14 @@ class Dispatcher:
         self._plan(now, actions)
 
     def _measure(self, worker: Worker, batch: SentBatch, elapsed: float, now: float) -> None:
-        """Take a reported batch off ``worker``, and its speed and pace from how long the batch took (a batch of
-        fewer genomes than the worker's cores counted as one genome per core: it took as long)."""
+        """Take a reported batch off ``worker``, its speed (its throughput since it last went from no batch to one)
+        and its pace from how long the batch took (a batch of fewer genomes than the worker's cores counted as one
+        genome per core: it took as long)."""
         turnaround = max(now - batch.started, 1e-6)
         size = max(len(batch), worker.cores)
         alone = worker.cores == 1  # a worker of several cores evaluates its batches side by side, not in turn
         worker.reported += len(batch)
-        rate = size / turnaround if alone else worker.reported / max(now - worker.busy_since, 1e-6)
+        rate = worker.reported / max(now - worker.busy_since, 1e-6)  # throughput: bunched reports inflate no batch
         old, worker.speed = worker.speed, smoothed(worker.speed, rate)
         if worker.counted:
             self._share.replace(old, worker.speed, worker.cores)
