@@ -24,7 +24,11 @@ WORKERSxCORES``, registering with ``cores`` C) evaluates each genome of a task o
 task once its last genome is done, on its own timer (the selector loop never sleeps for it). Printed then: the
 evaluation efficiency, (population x cost / cores) / (distributed generation - local generation), the share of
 the ideal evaluation time the master's generation achieves (the local run then reads its batch: ``--batch-views``). ``--profile DIR`` writes the master child's cProfile of
-its distributed generations to DIR (one file per point) and prints its costliest functions.
+its distributed generations to DIR (one file per point) and prints its costliest functions. ``--timeline`` (with
+``--cost-ms``) prints each timed generation's timeline: when the master bred, encoded, wrote the first and last
+task, when the swarm received the last one and ended the last evaluation, how late its reports went out, when the
+master took the last report and ended the generation, and the CPU each side spent (``timeline_rows``; both
+processes read the same monotonic clock).
 """
 
 from __future__ import annotations
@@ -432,10 +436,11 @@ TIMELINE_HEADER = (f"{'gen':>5} {'breed':>6} {'encode':>7} {'1st send':>9} {'las
 def timeline_rows(master: list[dict[str, Any]], swarm_log: list[tuple], swarm_cpu: dict[int, list[float]],
                   ideal: float) -> list[str]:
     """One line per timed generation, in ms: breeding (from the generation's start), encoding (to the job's
-    submission in the event loop), then from the submission: the first and last task frames written, the last task
-    received by the swarm, the last evaluation done on the swarm's clock (``ideal``: pop x cost / cores), the worst lateness of a report
-    sent after its evaluation ended, the last report taken by the master, the generation's end, and the rest of the
-    generation after it; the tasks and the most genomes in one, and CPU ms of the master's loop thread, its caller's thread and the swarm."""
+    arrival in the event loop), then from that arrival: the first and last task frames written, the last task
+    received by the swarm, the last evaluation done on the swarm's clock (``ideal``: pop x cost / cores), the worst
+    lateness of a report sent after its evaluation ended, the last report taken by the master, the generation's end,
+    and the rest of the generation after it; the tasks and the most genomes in one; CPU ms of the master's loop
+    thread, of its caller's thread and of the swarm."""
     labels = sorted({entry[0] for entry in swarm_log})[-len(master):]
     rows = []
     for label, mark in zip(labels, master):
@@ -448,8 +453,8 @@ def timeline_rows(master: list[dict[str, Any]], swarm_log: list[tuple], swarm_cp
                     f"{ms(max(t[2] for t in tasks)):>10.0f} {ms(max(t[3] for t in tasks)):>9.0f} {ideal * 1e3:>6.0f} "
                     f"{max(t[4] - t[3] for t in tasks) * 1e3:>9.1f} {ms(max(mark['reports'])):>9.0f} "
                     f"{ms(mark['ended']):>6.0f} {(mark['end'] - mark['ended']) * 1e3:>6.0f} "
-                    f"{sum(n for _, n in sends):>6} {max(t[5] for t in tasks):>5} {mark['cpu_loop'] * 1e3:>9.0f} {mark['cpu_main'] * 1e3:>9.0f} "
-                    f"{(cpu[1] - cpu[0]) * 1e3:>10.0f}")
+                    f"{sum(n for _, n in sends):>6} {max(t[5] for t in tasks):>5} {mark['cpu_loop'] * 1e3:>9.0f} "
+                    f"{mark['cpu_main'] * 1e3:>9.0f} {(cpu[1] - cpu[0]) * 1e3:>10.0f}")
     return rows
 
 
