@@ -2,7 +2,7 @@
 
     python benchmarks/swarm.py [--workers 10,100,500,1000,2000] [--pops 1000,10000] [--generations 3]
                                [--listen-backlog B] [--timeout S] [--cost-ms MS] [--shapes 1000x1,32x32]
-                               [--profile DIR]
+                               [--profile DIR] [--timeline]
 
 For each population size and number of workers a master (``DistributedPopulation``) runs in a child
 process. This process opens N non-blocking sockets at once (one thread, ``selectors``), registers
@@ -23,7 +23,10 @@ With ``--cost-ms MS`` the fitness costs MS milliseconds a genome: a simulated wo
 WORKERSxCORES``, registering with ``cores`` C) evaluates each genome of a task on its first free core, and answers a
 task once its last genome is done, on its own timer (the selector loop never sleeps for it). Printed then: the
 evaluation efficiency, (population x cost / cores) / (distributed generation - local generation), the share of
-the ideal evaluation time the master's generation achieves (the local run then reads its batch: ``--batch-views``). ``--profile DIR`` writes the master child's cProfile of
+the ideal evaluation time the master's generation achieves (the local run then reads its batch: ``--batch-views``),
+and the same over the evaluation step alone ("step eff": the distributed evaluator's call less the local fitness
+function's call, medians), which leaves out how much breeding varies between runs on a loaded machine.
+``--profile DIR`` writes the master child's cProfile of
 its distributed generations to DIR (one file per point) and prints its costliest functions. ``--timeline`` (with
 ``--cost-ms``) prints each timed generation's timeline: when the master bred, encoded, wrote the first and last
 task, when the swarm received the last one and ended the last evaluation, how late its reports went out, when the
@@ -372,14 +375,18 @@ class PointResult:
     local_s: float
     """Median seconds of a whole local generation."""
     identical: bool
+    step_s: float = 0.0
+    """Median seconds of the evaluation step alone (the distributed evaluator's call: encoding, sending,
+    evaluation, reports, fitness set) less the local fitness function's call: breeding's noise left out."""
     profile: str = ""
     """The master's costliest functions (with a profile)."""
     timeline: list[str] = dataclasses.field(default_factory=list)
     """With a timeline: one line per timed generation (``timeline_rows``)."""
 
-    def efficiency(self, cost: float) -> float:
-        """(population x cost / cores) / (distributed generation - local generation)."""
-        return self.pop_size * cost / (self.workers * self.cores) / max(self.distributed_s - self.local_s, 1e-9)
+    def efficiency(self, cost: float, step: bool = False) -> float:
+        """(population x cost / cores) / (distributed generation - local generation); ``step``: over ``step_s``."""
+        spent = self.step_s if step else self.distributed_s - self.local_s
+        return self.pop_size * cost / (self.workers * self.cores) / max(spent, 1e-9)
 
 
 def run_point(pop_size: int, workers: int, generations: int, timeout: float,
@@ -423,7 +430,9 @@ def run_point(pop_size: int, workers: int, generations: int, timeout: float,
     return PointResult(pop_size, workers, cores, swarm.registered, registration, swarm.reconnects,
                        swarm.genomes_evaluated, swarm.tasks,
                        statistics.median(result["distributed"]), statistics.median(result["local"]),
-                       result["identical"], result.get("profile", ""),
+                       result["identical"],
+                       statistics.median(result["distributed_steps"]) - statistics.median(result["local_steps"]),
+                       result.get("profile", ""),
                        timeline_rows(result["timeline"], swarm.log, swarm.cpu, pop_size * cost / (workers * cores))
                        if timeline else [])
 
@@ -597,6 +606,18 @@ def _timed_generations(pop: Population, fitness_fn: Callable[[list], None], gene
     return times
 
 
+def _timed_call(call: Callable, seconds: list[float]) -> Callable:
+    """``call``, appending the seconds each call took to ``seconds``."""
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return call(*args, **kwargs)
+        finally:
+            seconds.append(time.perf_counter() - start)
+
+    return timed
+
+
 def master_main(args: argparse.Namespace) -> int:
     """The child: a master on a free port, then the same run locally; writes the timings and the verdict."""
     raise_fd_limit()
@@ -609,11 +630,16 @@ def master_main(args: argparse.Namespace) -> int:
         pop.coordinator.wait_for_workers(args.workers)
         profiler = LoopProfiler(pop.coordinator._loop) if args.profile else None
         timeline = MasterTimeline(pop.coordinator) if args.timeline else None
+        distributed_steps: list[float] = []
+        pop.evaluator.evaluate = _timed_call(pop.evaluator.evaluate, distributed_steps)
         distributed = _timed_generations(pop, lambda genomes: None, args.generations, profiler, timeline)
     profile = "" if profiler is None else profiler.report(args.profile)
     local_pop = Population(args.pop_size, 2, 1, seed=SEED)
-    local = _timed_generations(local_pop, batch_fitness if args.batch_views else local_fitness, args.generations)
-    _write_json(out, {"distributed": distributed, "local": local,
+    local_steps: list[float] = []
+    local = _timed_generations(local_pop, _timed_call(batch_fitness if args.batch_views else local_fitness,
+                                                      local_steps), args.generations)
+    _write_json(out, {"distributed": distributed, "local": local, "distributed_steps": distributed_steps[2:],
+                      "local_steps": local_steps[2:],
                       "identical": pop.state_dict() == local_pop.state_dict(), "profile": profile,
                       "timeline": [] if timeline is None else timeline.generations})
     return 0
@@ -670,8 +696,8 @@ def main() -> int:
           f"local fitness {local}, reported elapsed {'0 s' if args.zero_elapsed else 'measured'}, "
           f"cost {args.cost_ms:g} ms a genome")
     print(f"{'population':>10} {'workers':>8} {'cores':>6} {'registration s':>15} {'distributed ms/gen':>19} "
-          f"{'local ms/gen':>13} {'ratio':>7} {'efficiency':>11} {'identical':>10} {'reconnects':>11} "
-          f"{'tasks/gen':>10}", flush=True)
+          f"{'local ms/gen':>13} {'ratio':>7} {'efficiency':>11} {'step eff':>10} {'identical':>10} "
+          f"{'reconnects':>11} {'tasks/gen':>10}", flush=True)
     failed = False
     shapes = args.shapes or [(workers, 1) for workers in args.workers]
     for pop_size in args.pops:
@@ -685,8 +711,9 @@ def main() -> int:
                 return 1
             failed |= not r.identical
             efficiency = f"{r.efficiency(cost):.2f}" if cost else "-"
+            step = f"{r.efficiency(cost, step=True):.2f}" if cost else "-"
             print(f"{pop_size:>10} {workers:>8} {cores:>6} {r.registration_s:>15.2f} {r.distributed_s * 1e3:>19.1f} "
-                  f"{r.local_s * 1e3:>13.1f} {r.distributed_s / r.local_s:>7.2f} {efficiency:>11} "
+                  f"{r.local_s * 1e3:>13.1f} {r.distributed_s / r.local_s:>7.2f} {efficiency:>11} {step:>10} "
                   f"{'yes' if r.identical else 'NO':>10} {r.reconnects:>11} {r.tasks / (args.generations + 2):>10.0f}",
                   flush=True)
             if r.profile:
