@@ -37,12 +37,15 @@ def test_speeds_within_the_tolerance_count_as_equal_and_the_lighter_shares_go_la
     assert (np.diff(shares[shares < 320]) <= 0).all() and shares[-1] < 320  # left over taken off the last ones
 
 
-def measured(net: Net, count: int, capacity: int = 50):
-    """``count`` workers of one core measured alike: a first, guided generation of a genome each, in 0.1 s."""
+def measured(net: Net, count: int, capacity: int = 50, elapsed: float = 0.0):
+    """``count`` workers of one core measured alike: a first, guided generation of a genome each, reported 0.1 s
+    after it was sent (``elapsed``: of evaluation, as the workers say)."""
     workers = [net.connect(f"w{i}", capacity=capacity) for i in range(count)]
     net.deliver(net.master.submit(GenerationJob(0, genomes(count)), 0.0))
     assert [len(w.inbox) for w in workers] == [1] * count
-    assert net.run_until_done(0.1).error is None
+    for worker in workers:
+        worker.answer_tasks(0.1, elapsed=elapsed)
+    assert net.master.take_outcome().error is None
     return workers
 
 
@@ -85,3 +88,16 @@ def test_a_worker_not_yet_measured_leaves_the_generation_guided():
     net.deliver(net.master.submit(GenerationJob(1, genomes(200)), 1.0))
     sizes = [t.size for w in workers for t in w.inbox if isinstance(t, TaskAssignment)]
     assert len(sizes) == 3 and sum(sizes) < 200  # half of each share: the rest follows as they report
+
+
+@pytest.mark.parametrize("population, planned", [(200, True), (40, False)])
+def test_a_generation_whose_evaluation_is_short_against_the_round_trip_stays_guided(population, planned):
+    net = Net()
+    workers = measured(net, 4, elapsed=0.001)  # 1 ms of evaluation a genome, 99 ms of round trip
+    net.deliver(net.master.submit(GenerationJob(1, genomes(population)), 1.0, burst=1))
+    # 200 genomes: 50 ms of evaluation on 4 workers, above a quarter of the round trip (PLAN_SENDING): planned, the
+    # batches sent a burst at a time; 40 genomes, 10 ms: guided, every idle worker given a batch at once
+    assert net.master.planned is planned
+    assert [len(w.inbox) for w in workers] == ([1, 0, 0, 0] if planned else [1, 1, 1, 1])
+    net.deliver(net.master.send_planned(1.0))
+    assert net.run_until_done(1.2).error is None

@@ -18,7 +18,7 @@ from neatify.distributed.core.actions import Action, Send
 from neatify.distributed.core.events import Outcome
 from neatify.distributed.core.peers import Connection, Peers, Worker, logger
 from neatify.distributed.core.scheduler import (
-    BACKED, GenerationJob, SentBatch, SpeedShare, batch_size, plan_shares, smoothed,
+    BACKED, PLAN_SENDING, GenerationJob, SentBatch, SpeedShare, batch_size, plan_shares, smoothed,
 )
 from neatify.distributed.errors import (
     DistributedError, ProtocolError, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout,
@@ -361,14 +361,21 @@ class Dispatcher:
         """Once every idle worker's speed is measured, plan to give each its whole share of the generation at once
         (``scheduler.plan_shares``), in the order they became idle: one round trip a generation, no tail of small
         batches. Those sent later get less, as ``plan_shares`` counts the pace of sending measured on the last plans.
-        A fixed ``batch_size_per_worker`` keeps its batches, and a generation with a worker not yet
-        measured is farmed out guided (``_plan``)."""
+        A fixed ``batch_size_per_worker`` keeps its batches, and a generation with a worker not yet measured, or
+        whose evaluation (at the seconds a genome the workers report, ``Pace.reported``) would be shorter than this
+        master's sending of its last plan (before any, a worker's round trip) by more than PLAN_SENDING times (a
+        fitness too fast for so many workers: fewer, larger batches do better), is farmed out guided (``_plan``)."""
         workers = list(self._idle)
         if not workers or not job.queued or self.config.batch_size_per_worker or \
                 any(worker.speed is None for worker in workers):
             return
         cores = np.array([worker.cores for worker in workers], dtype=np.float64)
         seconds = cores / np.array([worker.speed for worker in workers], dtype=np.float64)
+        evaluation = job.waiting / sum(1 / w.pace.reported if w.pace.reported else w.speed for w in workers)
+        sending = len(workers) * self._send_pace if self._send_pace else \
+            float(np.median([worker.pace.overhead or 0.0 for worker in workers]))  # no plan sent yet: a round trip
+        if sending > PLAN_SENDING * evaluation:  # a fitness too fast for so many workers
+            return
         shares = plan_shares(job.waiting, seconds, cores, self._send_pace)
         rows = job.take(job.waiting) if job.group is None else None  # one run, cut in slices (no species to keep)
         start = 0

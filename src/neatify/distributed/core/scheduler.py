@@ -375,10 +375,15 @@ class Pace:
     fit: TurnaroundFit = field(default_factory=TurnaroundFit)
     cost: float | None = None
     """Seconds a genome took in batches sent ahead (None: none yet)."""
+    reported: float | None = None
+    """Seconds a genome took by the worker's own ``elapsed``, where it fits the turnaround (above 0, within it):
+    only to tell a fitness too fast to plan a generation whole (``PLAN_SENDING``), never to size a batch."""
 
     def observe(self, genomes: int, elapsed: float, turnaround: float, ahead: bool = False) -> None:
         """One batch reported, ``turnaround`` seconds after its send on the master's clock (``ahead``: after the
         report of the batch it waited behind); ``elapsed``: the worker's own figure."""
+        if 0 < elapsed <= turnaround:
+            self.reported = smoothed(self.reported, max(elapsed / genomes, LEAST_COST))
         if ahead:
             self.cost = smoothed(self.cost, max(turnaround / genomes, LEAST_COST))
             self.rate = 1 / self.cost
@@ -434,6 +439,12 @@ PLAN_TOLERANCE = 0.25
 """Measured seconds a genome within this fraction of the median count as the median in a plan (``plan_shares``):
 a turnaround carries the round trip and the master's queue, which differ with a batch's place in the sending order
 more than identical workers differ."""
+
+
+PLAN_SENDING = 4.0
+"""A generation is planned whole unless the master's sending of a plan (its measured pace times the workers) would
+outlast the generation's evaluation (at the seconds a genome the workers report) this many times: a fitness so fast
+that the master's messages are the generation, which the guided batches' floor cuts to fewer."""
 
 
 def plan_shares(count: int, seconds: np.ndarray, cores: np.ndarray, pace: float = 0.0) -> np.ndarray:
