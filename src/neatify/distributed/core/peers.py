@@ -58,7 +58,8 @@ class Worker:
     worker_id: str
     capacity: int
     batches: list[SentBatch] = field(default_factory=list)
-    """Its batches out, oldest first: at most ``cores`` + 1, those after the first sent ahead while it is evaluated."""
+    """Its batches out, oldest first: those after the first sent ahead while it is evaluated (at most ``cores`` + 1
+    when guided; a planned share above ``capacity`` times ``cores`` goes in as many as it takes)."""
     speed: float | None = None
     pace: Pace = field(default_factory=Pace)
     counted: bool = True
