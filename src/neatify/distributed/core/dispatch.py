@@ -60,7 +60,7 @@ class Dispatcher:
         self._sending: _Sending | None = None
         """The plan being sent: when its first burst went, to measure ``_send_pace``."""
         self._send_pace = 0.0
-        """Seconds this master took per worker to send its last plans (``plan_shares``'s ``pace``)."""
+        """Seconds this master took per worker to send its last plans (see ``_plan_whole``)."""
         """Batches of the running generation's plan (``_plan_whole``) not sent yet: (worker, rows), in sending
         order."""
         self._running: _Running | None = None
@@ -360,7 +360,7 @@ class Dispatcher:
     def _plan_whole(self, job: GenerationJob) -> None:
         """Once every idle worker's speed is measured, plan to give each its whole share of the generation at once
         (``scheduler.plan_shares``), in the order they became idle: one round trip a generation, no tail of small
-        batches. Those sent later get less, as ``plan_shares`` counts the pace of sending measured on the last plans.
+        batches.
         A fixed ``batch_size_per_worker`` keeps its batches, and a generation with a worker not yet measured, or
         whose evaluation (at the seconds a genome the workers report, ``Pace.reported``) would be shorter than this
         master's sending of its last plan (before any, a worker's round trip) by more than PLAN_SENDING times (a
@@ -376,7 +376,7 @@ class Dispatcher:
             float(np.median([worker.pace.overhead or 0.0 for worker in workers]))  # no plan sent yet: a round trip
         if sending > PLAN_SENDING * evaluation:  # a fitness too fast for so many workers
             return
-        shares = plan_shares(job.waiting, seconds, cores, self._send_pace)
+        shares = plan_shares(job.waiting, seconds, cores)
         rows = job.take(job.waiting) if job.group is None else None  # one run, cut in slices (no species to keep)
         start = 0
         for worker, share in zip(workers, shares.tolist()):

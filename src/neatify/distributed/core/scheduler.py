@@ -447,21 +447,21 @@ outlast the generation's evaluation (at the seconds a genome the workers report)
 that the master's messages are the generation, which the guided batches' floor cuts to fewer."""
 
 
-def plan_shares(count: int, seconds: np.ndarray, cores: np.ndarray, pace: float = 0.0) -> np.ndarray:
+def plan_shares(count: int, seconds: np.ndarray, cores: np.ndarray) -> np.ndarray:
     """Genomes for each worker so that ``count`` are evaluated in the least time, each worker's share given at once.
 
     ``seconds``: each worker's measured seconds a genome per core (its cores over its speed; those within
-    PLAN_TOLERANCE of the median taken as the median); ``cores``: its cores; ``pace``: the master's seconds to send a
-    worker its share, so that the worker in place ``i`` of the sending order starts ``i * pace`` after the first. A
-    worker evaluates its share in rounds of ``cores`` genomes, so it finishes ``ceil(share / cores)`` rounds of
-    ``seconds`` after it starts: the makespan is the least ``T`` whose whole rounds by ``T`` hold every genome, and
-    the genomes left over are taken off the last rounds of the workers finishing last (latest in order first).
+    PLAN_TOLERANCE of the median taken as the median); ``cores``: its cores. A worker evaluates its share in rounds
+    of ``cores`` genomes, so it finishes after ``ceil(share / cores)`` rounds of ``seconds``: the makespan is the
+    least ``T`` whose whole rounds by ``T`` hold every genome, and the genomes left over are taken off the last
+    rounds of the workers finishing last (latest in order first). Every worker counts from the same start: the
+    master sends the shares at about the pace it takes their reports, so the reports come back as staggered as the
+    tasks went out.
     """
     median = float(np.median(seconds))
     seconds = np.where(np.abs(seconds - median) <= PLAN_TOLERANCE * median, median, seconds)
-    starts = np.arange(len(seconds)) * pace
-    rounds_by = lambda t: np.floor(np.maximum(t - starts, 0.0) / seconds + 1e-9)  # noqa: E731  (whole rounds by t)
-    low, high = 0.0, float(math.ceil(count / cores.sum()) * seconds.max() + starts[-1])
+    rounds_by = lambda t: np.floor(t / seconds + 1e-9)  # noqa: E731  (whole rounds each finishes by t)
+    low, high = 0.0, float(math.ceil(count / cores.sum()) * seconds.max())
     for _ in range(64):
         middle = (low + high) / 2
         if (cores * rounds_by(middle)).sum() >= count:
@@ -471,7 +471,7 @@ def plan_shares(count: int, seconds: np.ndarray, cores: np.ndarray, pace: float 
     rounds = rounds_by(high)
     shares = (cores * rounds).astype(np.int64)
     excess = int(shares.sum()) - count
-    for worker in np.lexsort((-np.arange(len(shares)), -(starts + rounds * seconds))):
+    for worker in np.lexsort((-np.arange(len(shares)), -(rounds * seconds))):
         if excess <= 0:
             break
         cut = min(excess, int(cores[worker]), int(shares[worker]))
