@@ -57,12 +57,12 @@ class Dispatcher:
         """Workers with one batch out, too small to amortise their round trip: a second may be sent ahead."""
         self._share = SpeedShare()
         self._planned: deque[tuple[Worker, np.ndarray]] = deque()
+        """Batches of the running generation's plan (``_plan_whole``) not sent yet: (worker, rows), in sending
+        order."""
         self._sending: _Sending | None = None
         """The plan being sent: when its first burst went, to measure ``_send_pace``."""
         self._send_pace = 0.0
         """Seconds this master took per worker to send its last plans (see ``_plan_whole``)."""
-        """Batches of the running generation's plan (``_plan_whole``) not sent yet: (worker, rows), in sending
-        order."""
         self._running: _Running | None = None
         self._outcome: Outcome | None = None
         self._next_batch_id = 0
@@ -360,8 +360,7 @@ class Dispatcher:
     def _plan_whole(self, job: GenerationJob) -> None:
         """Once every idle worker's speed is measured, plan to give each its whole share of the generation at once
         (``scheduler.plan_shares``), in the order they became idle: one round trip a generation, no tail of small
-        batches.
-        A fixed ``batch_size_per_worker`` keeps its batches, and a generation with a worker not yet measured, or
+        batches. A fixed ``batch_size_per_worker`` keeps its batches, and a generation with a worker not yet measured, or
         whose evaluation (at the seconds a genome the workers report, ``Pace.reported``) would be shorter than this
         master's sending of its last plan (before any, a worker's round trip) by more than PLAN_SENDING times (a
         fitness too fast for so many workers: fewer, larger batches do better), is farmed out guided (``_plan``)."""
