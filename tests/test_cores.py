@@ -16,7 +16,10 @@ from neatify.distributed.core.scheduler import GenerationJob
 from neatify.distributed.core.standby import StandbyProtocol, encode_state
 from neatify.distributed.core.worker import WorkerProtocol
 from neatify.distributed.wire.framing import PROTOCOL_VERSION, encode_frame, encode_raw
-from neatify.distributed.wire.messages import MAX_CORES, MessageType, StateSnapshot
+from neatify.distributed.wire.messages import (
+    MAX_CORES, MessageType, RegistrationAck, StateSnapshot, TaskAssignment, WorkerRegistration,
+)
+from test_master_protocol import Net, genomes
 
 TOKEN = "s3cret"
 
@@ -143,9 +146,6 @@ def decode_payload(frame: bytes) -> dict:
 
 
 def test_claimed_cores_count_up_to_trusted_cores_until_the_throughput_backs_more():
-    from neatify.distributed.wire.messages import RegistrationAck, TaskAssignment, WorkerRegistration
-    from test_master_protocol import Net, genomes
-
     net = Net(trusted_cores=4)
     honest, liar, small = (net.connect(name, capacity=1000, register=False) for name in ("honest", "liar", "small"))
     for worker, cores in ((honest, 16), (liar, 16), (small, None)):
