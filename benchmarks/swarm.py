@@ -2,7 +2,7 @@
 
     python benchmarks/swarm.py [--workers 10,100,500,1000,2000] [--pops 1000,10000] [--generations 3]
                                [--listen-backlog B] [--timeout S] [--cost-ms MS] [--shapes 1000x1,32x32]
-                               [--profile DIR]
+                               [--profile DIR] [--timeline]
 
 For each population size and number of workers a master (``DistributedPopulation``) runs in a child
 process. This process opens N non-blocking sockets at once (one thread, ``selectors``), registers
@@ -23,8 +23,15 @@ With ``--cost-ms MS`` the fitness costs MS milliseconds a genome: a simulated wo
 WORKERSxCORES``, registering with ``cores`` C) evaluates each genome of a task on its first free core, and answers a
 task once its last genome is done, on its own timer (the selector loop never sleeps for it). Printed then: the
 evaluation efficiency, (population x cost / cores) / (distributed generation - local generation), the share of
-the ideal evaluation time the master's generation achieves (the local run then reads its batch: ``--batch-views``). ``--profile DIR`` writes the master child's cProfile of
-its distributed generations to DIR (one file per point) and prints its costliest functions.
+the ideal evaluation time the master's generation achieves (the local run then reads its batch: ``--batch-views``),
+and the same over the evaluation step alone ("step eff": the distributed evaluator's call less the local fitness
+function's call, medians), which leaves out how much breeding varies between runs on a loaded machine.
+``--profile DIR`` writes the master child's cProfile of
+its distributed generations to DIR (one file per point) and prints its costliest functions. ``--timeline`` (with
+``--cost-ms``) prints each timed generation's timeline: when the master bred, encoded, wrote the first and last
+task, when the swarm received the last one and ended the last evaluation, how late its reports went out, when the
+master took the last report and ended the generation, and the CPU each side spent (``timeline_rows``; both
+processes read the same monotonic clock).
 """
 
 from __future__ import annotations
@@ -181,6 +188,11 @@ class Swarm:
         self.last_ack = 0.0
         self.genomes_evaluated = 0
         self.tasks = 0
+        self.log: list[tuple[int, int, float, float, float, int]] = []
+        """With a timeline: (generation, task, received, evaluation done, report sent, genomes) of each task."""
+        self.cpu: dict[int, list[float]] = {}
+        """With a timeline: generation -> this process's CPU seconds at its first task and at its last report."""
+        self.timeline = False
 
     def register_all(self, deadline: float) -> float:
         """Connect every worker at once and register them; seconds from the first connect to the last ack."""
@@ -242,9 +254,13 @@ class Swarm:
         """Send the reports whose evaluation has ended."""
         now = time.perf_counter()
         while self.due and self.due[0][0] <= now:
-            _, _, worker, frame = heapq.heappop(self.due)
+            _, task, worker, frame = heapq.heappop(self.due)
             if not worker.shut_down:
                 self._send(worker, frame)
+            if self.timeline:
+                entry = self.log[task]
+                self.log[task] = (*entry[:4], time.perf_counter(), entry[5])
+                self.cpu[entry[0]][1] = time.process_time()
 
     def _on_event(self, worker: SimulatedWorker, mask: int) -> None:
         if mask & selectors.EVENT_WRITE:
@@ -318,6 +334,9 @@ class Swarm:
         done = evaluation_done(worker.cores, task.size, self.cost, started)
         frame = fitness_report(task, None if self.zero_elapsed else started, done)
         heapq.heappush(self.due, (done, self.tasks, worker, frame))
+        if self.timeline:
+            self.log.append((task.generation, self.tasks, started, done, done, task.size))
+            self.cpu.setdefault(task.generation, [time.process_time(), 0.0])
 
     def _send(self, worker: SimulatedWorker, frame: bytes) -> None:
         worker.outbox += frame
@@ -356,17 +375,23 @@ class PointResult:
     local_s: float
     """Median seconds of a whole local generation."""
     identical: bool
+    step_s: float = 0.0
+    """Median seconds of the evaluation step alone (the distributed evaluator's call: encoding, sending,
+    evaluation, reports, fitness set) less the local fitness function's call: breeding's noise left out."""
     profile: str = ""
     """The master's costliest functions (with a profile)."""
+    timeline: list[str] = dataclasses.field(default_factory=list)
+    """With a timeline: one line per timed generation (``timeline_rows``)."""
 
-    def efficiency(self, cost: float) -> float:
-        """(population x cost / cores) / (distributed generation - local generation)."""
-        return self.pop_size * cost / (self.workers * self.cores) / max(self.distributed_s - self.local_s, 1e-9)
+    def efficiency(self, cost: float, step: bool = False) -> float:
+        """(population x cost / cores) / (distributed generation - local generation); ``step``: over ``step_s``."""
+        spent = self.step_s if step else self.distributed_s - self.local_s
+        return self.pop_size * cost / (self.workers * self.cores) / max(spent, 1e-9)
 
 
 def run_point(pop_size: int, workers: int, generations: int, timeout: float,
               listen_backlog: int | None = None, batch_views: bool = False, zero_elapsed: bool = False,
-              cores: int = 1, cost: float = 0.0, profile: Path | None = None) -> PointResult:
+              cores: int = 1, cost: float = 0.0, profile: Path | None = None, timeline: bool = False) -> PointResult:
     """Start a master child, swarm it with ``workers`` simulated workers of ``cores`` each (a genome costing ``cost``
     seconds) and collect its timings; with ``profile`` the master child's cProfile is written there."""
     deadline = time.monotonic() + timeout
@@ -380,12 +405,15 @@ def run_point(pop_size: int, workers: int, generations: int, timeout: float,
             command.append("--batch-views")
         if profile is not None:
             command += ["--profile", str(profile)]
+        if timeline:
+            command.append("--timeline")
         env = {k: v for k, v in os.environ.items() if k != AUTH_TOKEN_ENV}
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             port = _read_json(out, proc, deadline, "the master to bind its port")["port"]
             swarm = Swarm(port, workers, zero_elapsed, cores, cost)
+            swarm.timeline = timeline
             try:
                 registration = swarm.register_all(deadline)
                 swarm.serve(deadline)
@@ -402,7 +430,41 @@ def run_point(pop_size: int, workers: int, generations: int, timeout: float,
     return PointResult(pop_size, workers, cores, swarm.registered, registration, swarm.reconnects,
                        swarm.genomes_evaluated, swarm.tasks,
                        statistics.median(result["distributed"]), statistics.median(result["local"]),
-                       result["identical"], result.get("profile", ""))
+                       result["identical"],
+                       statistics.median(result["distributed_steps"]) - statistics.median(result["local_steps"]),
+                       result.get("profile", ""),
+                       timeline_rows(result["timeline"], swarm.log, swarm.cpu, pop_size * cost / (workers * cores))
+                       if timeline else [])
+
+
+TIMELINE_HEADER = (f"{'gen':>5} {'breed':>6} {'encode':>7} {'1st send':>9} {'last send':>10} {'last recv':>10} "
+                   f"{'eval end':>9} {'ideal':>6} {'late max':>9} {'last rep':>9} {'ended':>6} {'after':>6} "
+                   f"{'tasks':>6} {'most':>5} {'cpu loop':>9} {'cpu main':>9} {'cpu swarm':>10}")
+
+
+def timeline_rows(master: list[dict[str, Any]], swarm_log: list[tuple], swarm_cpu: dict[int, list[float]],
+                  ideal: float) -> list[str]:
+    """One line per timed generation, in ms: breeding (from the generation's start), encoding (to the job's
+    arrival in the event loop), then from that arrival: the first and last task frames written, the last task
+    received by the swarm, the last evaluation done on the swarm's clock (``ideal``: pop x cost / cores), the worst
+    lateness of a report sent after its evaluation ended, the last report taken by the master, the generation's end,
+    and the rest of the generation after it; the tasks and the most genomes in one; CPU ms of the master's loop
+    thread, of its caller's thread and of the swarm."""
+    labels = sorted({entry[0] for entry in swarm_log})[-len(master):]
+    rows = []
+    for label, mark in zip(labels, master):
+        tasks = [entry for entry in swarm_log if entry[0] == label]
+        zero, sends = mark["submitted"], mark.get("sends", [])
+        ms = lambda t: (t - zero) * 1e3  # noqa: E731
+        cpu = swarm_cpu.get(label, [0.0, 0.0])
+        rows.append(f"{label:>5} {(mark['evaluate'] - mark['start']) * 1e3:>6.0f} "
+                    f"{(zero - mark['evaluate']) * 1e3:>7.0f} {ms(sends[0][0]):>9.0f} {ms(sends[-1][0]):>10.0f} "
+                    f"{ms(max(t[2] for t in tasks)):>10.0f} {ms(max(t[3] for t in tasks)):>9.0f} {ideal * 1e3:>6.0f} "
+                    f"{max(t[4] - t[3] for t in tasks) * 1e3:>9.1f} {ms(max(mark['reports'])):>9.0f} "
+                    f"{ms(mark['ended']):>6.0f} {(mark['end'] - mark['ended']) * 1e3:>6.0f} "
+                    f"{sum(n for _, n in sends):>6} {max(t[5] for t in tasks):>5} {mark['cpu_loop'] * 1e3:>9.0f} "
+                    f"{mark['cpu_main'] * 1e3:>9.0f} {(cpu[1] - cpu[0]) * 1e3:>10.0f}")
+    return rows
 
 
 def _read_json(path: Path, proc: subprocess.Popen, deadline: float, what: str, key: str = "port") -> dict[str, Any]:
@@ -460,8 +522,69 @@ class LoopProfiler:
         return text.getvalue()
 
 
+class MasterTimeline:
+    """The master child's marks of each timed generation on the shared monotonic clock (the swarm's
+    ``perf_counter`` is the same clock on Linux): hooks on its coordinator and dispatcher record when breeding
+    ended, the job was submitted, each task frame was written, each report taken, the generation ended; and the
+    CPU seconds of its event loop's thread and of the caller's."""
+
+    def __init__(self, coordinator: Any) -> None:
+        self.generations: list[dict[str, Any]] = []
+        self._now: dict[str, Any] | None = None
+        loop_thread = coordinator._thread
+        self._loop_clock = time.pthread_getcpuclockid(loop_thread.ident)
+        dispatcher = coordinator._core._dispatcher
+        self._wrap(coordinator, "evaluate_outcome", lambda g: g.setdefault("evaluate", time.perf_counter()),
+                   lambda g: g.setdefault("returned", time.perf_counter()))
+        self._wrap(coordinator, "_submit", lambda g: g.setdefault("submitted", time.perf_counter()), None)
+        self._wrap(coordinator, "_apply", None, None, self._sent)
+        self._wrap(dispatcher, "on_report", None, lambda g: self._reported(g, dispatcher))
+
+    def _wrap(self, owner: Any, name: str, before: Callable | None, after: Callable | None,
+              with_args: Callable | None = None) -> None:
+        original = getattr(owner, name)
+
+        def hooked(*args: Any, **kwargs: Any) -> Any:
+            generation = self._now
+            if generation is not None and before is not None:
+                before(generation)
+            result = original(*args, **kwargs)
+            if generation is not None:
+                if after is not None:
+                    after(generation)
+                if with_args is not None:
+                    with_args(generation, *args)
+            return result
+
+        setattr(owner, name, hooked)
+
+    @staticmethod
+    def _sent(generation: dict[str, Any], actions: list[Any]) -> None:
+        tasks = sum(1 for a in actions if getattr(a, "data", b"\0" * 5)[4] == TaskAssignment.TYPE)
+        if tasks:
+            generation.setdefault("sends", []).append((time.perf_counter(), tasks))
+
+    @staticmethod
+    def _reported(generation: dict[str, Any], dispatcher: Any) -> None:
+        generation.setdefault("reports", []).append(time.perf_counter())
+        if dispatcher._running is None:
+            generation.setdefault("ended", time.perf_counter())
+
+    def begin(self) -> None:
+        self._now = {"start": time.perf_counter(), "cpu_loop": time.clock_gettime(self._loop_clock),
+                     "cpu_main": time.thread_time()}
+
+    def end(self) -> None:
+        generation, self._now = self._now, None
+        assert generation is not None
+        generation["end"] = time.perf_counter()
+        generation["cpu_loop"] = time.clock_gettime(self._loop_clock) - generation["cpu_loop"]
+        generation["cpu_main"] = time.thread_time() - generation["cpu_main"]
+        self.generations.append(generation)
+
+
 def _timed_generations(pop: Population, fitness_fn: Callable[[list], None], generations: int,
-                       profiler: LoopProfiler | None = None) -> list[float]:
+                       profiler: LoopProfiler | None = None, timeline: MasterTimeline | None = None) -> list[float]:
     """Seconds of each of ``generations`` whole generations, after two untimed ones: the initial one and
     the first bred one, which carry the process's one-time costs (loading the compiled loops of breeding).
     ``profiler`` profiles the master's event loop during the timed ones."""
@@ -471,12 +594,28 @@ def _timed_generations(pop: Population, fitness_fn: Callable[[list], None], gene
     if profiler is not None:
         profiler.enable()
     for _ in range(generations):
+        if timeline is not None:
+            timeline.begin()
         start = time.perf_counter()
         pop.run_generation(fitness_fn)
         times.append(time.perf_counter() - start)
+        if timeline is not None:
+            timeline.end()
     if profiler is not None:
         profiler.disable()
     return times
+
+
+def _timed_call(call: Callable, seconds: list[float]) -> Callable:
+    """``call``, appending the seconds each call took to ``seconds``."""
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return call(*args, **kwargs)
+        finally:
+            seconds.append(time.perf_counter() - start)
+
+    return timed
 
 
 def master_main(args: argparse.Namespace) -> int:
@@ -490,12 +629,19 @@ def master_main(args: argparse.Namespace) -> int:
         _write_json(out, {"port": pop.port})
         pop.coordinator.wait_for_workers(args.workers)
         profiler = LoopProfiler(pop.coordinator._loop) if args.profile else None
-        distributed = _timed_generations(pop, lambda genomes: None, args.generations, profiler)
+        timeline = MasterTimeline(pop.coordinator) if args.timeline else None
+        distributed_steps: list[float] = []
+        pop.evaluator.evaluate = _timed_call(pop.evaluator.evaluate, distributed_steps)
+        distributed = _timed_generations(pop, lambda genomes: None, args.generations, profiler, timeline)
     profile = "" if profiler is None else profiler.report(args.profile)
     local_pop = Population(args.pop_size, 2, 1, seed=SEED)
-    local = _timed_generations(local_pop, batch_fitness if args.batch_views else local_fitness, args.generations)
-    _write_json(out, {"distributed": distributed, "local": local,
-                      "identical": pop.state_dict() == local_pop.state_dict(), "profile": profile})
+    local_steps: list[float] = []
+    local = _timed_generations(local_pop, _timed_call(batch_fitness if args.batch_views else local_fitness,
+                                                      local_steps), args.generations)
+    _write_json(out, {"distributed": distributed, "local": local, "distributed_steps": distributed_steps[2:],
+                      "local_steps": local_steps[2:],
+                      "identical": pop.state_dict() == local_pop.state_dict(), "profile": profile,
+                      "timeline": [] if timeline is None else timeline.generations})
     return 0
 
 
@@ -538,6 +684,8 @@ def main() -> int:
                         help="the simulated workers report an elapsed time of 0 s (see above)")
     parser.add_argument("--cost-ms", type=float, default=0.0, help="milliseconds of evaluation a genome (see above)")
     parser.add_argument("--profile", metavar="DIR", help="write the master's profile of each point to DIR")
+    parser.add_argument("--timeline", action="store_true",
+                        help="with --cost-ms: print each timed generation's timeline (see timeline_rows)")
     args = parser.parse_args()
     raise_fd_limit()
     backlog = _check_backlog_flag(args.listen_backlog)
@@ -548,8 +696,8 @@ def main() -> int:
           f"local fitness {local}, reported elapsed {'0 s' if args.zero_elapsed else 'measured'}, "
           f"cost {args.cost_ms:g} ms a genome")
     print(f"{'population':>10} {'workers':>8} {'cores':>6} {'registration s':>15} {'distributed ms/gen':>19} "
-          f"{'local ms/gen':>13} {'ratio':>7} {'efficiency':>11} {'identical':>10} {'reconnects':>11} "
-          f"{'tasks/gen':>10}", flush=True)
+          f"{'local ms/gen':>13} {'ratio':>7} {'efficiency':>11} {'step eff':>10} {'identical':>10} "
+          f"{'reconnects':>11} {'tasks/gen':>10}", flush=True)
     failed = False
     shapes = args.shapes or [(workers, 1) for workers in args.workers]
     for pop_size in args.pops:
@@ -557,18 +705,22 @@ def main() -> int:
             profile = None if args.profile is None else Path(args.profile) / f"master-{pop_size}-{workers}x{cores}.prof"
             try:
                 r = run_point(pop_size, workers, args.generations, args.timeout, args.listen_backlog, args.batch_views,
-                              args.zero_elapsed, cores, cost, profile)
+                              args.zero_elapsed, cores, cost, profile, args.timeline and cost > 0)
             except SwarmError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
             failed |= not r.identical
             efficiency = f"{r.efficiency(cost):.2f}" if cost else "-"
+            step = f"{r.efficiency(cost, step=True):.2f}" if cost else "-"
             print(f"{pop_size:>10} {workers:>8} {cores:>6} {r.registration_s:>15.2f} {r.distributed_s * 1e3:>19.1f} "
-                  f"{r.local_s * 1e3:>13.1f} {r.distributed_s / r.local_s:>7.2f} {efficiency:>11} "
+                  f"{r.local_s * 1e3:>13.1f} {r.distributed_s / r.local_s:>7.2f} {efficiency:>11} {step:>10} "
                   f"{'yes' if r.identical else 'NO':>10} {r.reconnects:>11} {r.tasks / (args.generations + 2):>10.0f}",
                   flush=True)
             if r.profile:
                 print(r.profile, flush=True)
+            if r.timeline:
+                print("\n".join(["  timeline (ms):", "  " + TIMELINE_HEADER, *("  " + row for row in r.timeline)]),
+                      flush=True)
     return 1 if failed else 0
 
 
@@ -582,6 +734,7 @@ def _master_args() -> argparse.Namespace:
     parser.add_argument("--out", required=True)
     parser.add_argument("--batch-views", action="store_true")
     parser.add_argument("--profile", default=None)
+    parser.add_argument("--timeline", action="store_true")
     return parser.parse_args()
 
 

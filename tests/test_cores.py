@@ -16,7 +16,10 @@ from neatify.distributed.core.scheduler import GenerationJob
 from neatify.distributed.core.standby import StandbyProtocol, encode_state
 from neatify.distributed.core.worker import WorkerProtocol
 from neatify.distributed.wire.framing import PROTOCOL_VERSION, encode_frame, encode_raw
-from neatify.distributed.wire.messages import MAX_CORES, MessageType, StateSnapshot
+from neatify.distributed.wire.messages import (
+    MAX_CORES, MessageType, RegistrationAck, StateSnapshot, TaskAssignment, WorkerRegistration,
+)
+from test_master_protocol import Net, genomes
 
 TOKEN = "s3cret"
 
@@ -140,3 +143,18 @@ def test_cores_on_the_wire_is_checked_like_every_field():
 def decode_payload(frame: bytes) -> dict:
     """The msgpack map of one encoded frame (after its length and type code)."""
     return msgspec.msgpack.decode(frame[5:])
+
+
+def test_claimed_cores_count_up_to_trusted_cores_until_the_throughput_backs_more():
+    net = Net(trusted_cores=4)
+    honest, liar, small = (net.connect(name, capacity=1000, register=False) for name in ("honest", "liar", "small"))
+    for worker, cores in ((honest, 16), (liar, 16), (small, None)):
+        worker.say(WorkerRegistration(PROTOCOL_VERSION, worker.worker_id, 1000, cores=cores), 0.0)
+        assert worker.take(RegistrationAck)[0].status == "accepted"
+    net.deliver(net.master.submit(GenerationJob(0, genomes(300)), 0.0))
+    # counted as 4 cores each, not 16 (73 first): half of 4/9 of 300, of 4/9 of the 233 left, of 1/9 of the 181
+    assert [t.size for w in (honest, liar, small) for t in w.inbox if isinstance(t, TaskAssignment)] == [67, 52, 11]
+    for worker, seconds in ((small, 0.1), (honest, 0.1), (liar, 2.0)):  # the liar evaluates like one core
+        worker.answer_tasks(seconds, first=1)
+    counted = {name: w.cores for name, w in net.master.workers.items()}
+    assert counted == {"honest": 8, "liar": 4, "small": 1}  # backed: doubled, up to its claim of 16

@@ -161,19 +161,22 @@ def test_measured_pace_sets_a_floor_over_the_guided_size():
 def test_scarce_genomes_and_slow_fitness_still_spread_over_every_worker():
     net = Net(task_timeout=100.0, heartbeat_interval=100.0)
     workers = [net.connect(f"w{i}") for i in range(100)]
-    for generation, start in enumerate((0.0, 10.0)):
-        population = genomes(150)
-        net.deliver(net.master.submit(GenerationJob(generation, population), start))
-        now = start
-        while (outcome := net.master.take_outcome()) is None:  # 1 s a genome, 1 ms of round trip
-            sizes = [t.size for w in workers for t in w.inbox if isinstance(t, TaskAssignment)]
-            assert sizes and max(sizes) == 1, sizes  # one genome each, no second batch sent ahead
-            if now == start:
-                assert len(sizes) == 100  # every worker works from the start
-            now += 1.001
-            for worker in workers:
-                worker.answer_tasks(now, elapsed=1.0)
-        assert outcome.fitness == expected(population) and now == pytest.approx(start + 2 * 1.001)  # two rounds
+    population = genomes(150)
+    net.deliver(net.master.submit(GenerationJob(0, population), 0.0))
+    now = 0.0
+    while (outcome := net.master.take_outcome()) is None:  # 1 s a genome, 1 ms of round trip
+        sizes = [t.size for w in workers for t in w.inbox if isinstance(t, TaskAssignment)]
+        assert sizes and max(sizes) == 1, sizes  # one genome each, no second batch sent ahead
+        if now == 0.0:
+            assert len(sizes) == 100  # every worker works from the start
+        now += 1.001
+        for worker in workers:
+            worker.answer_tasks(now, elapsed=1.0)
+    assert outcome.fitness == expected(population) and now == pytest.approx(2 * 1.001)  # two rounds
+    # every worker measured: the next generation is planned whole, one batch each, two rounds at most
+    net.deliver(net.master.submit(GenerationJob(1, genomes(150)), 10.0))
+    sizes = sorted(t.size for w in workers for t in w.inbox if isinstance(t, TaskAssignment))
+    assert sizes == [1] * 50 + [2] * 50
 
 
 def prefetching_worker(net: Net) -> tuple[FakeWorker, list]:

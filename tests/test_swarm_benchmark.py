@@ -49,3 +49,17 @@ def test_simulated_workers_of_several_cores_with_a_cost_reproduce_the_local_run(
     assert result.registered == 2 and result.cores == 4
     assert result.genomes_evaluated == 24 * 3, "two untimed generations and one timed, each genome once"
     assert result.identical and result.efficiency(0.002) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(30)
+def test_a_timeline_row_per_timed_generation_on_one_clock_for_both_processes():
+    result = run_point(pop_size=24, workers=2, generations=2, timeout=20.0, batch_views=True, cores=2, cost=0.004,
+                       timeline=True)
+    rows = [row.split() for row in result.timeline]
+    assert [row[0] for row in rows] == ["2", "3"]  # the timed generations, after the two untimed ones
+    for row in rows:
+        eval_end, ideal, ended, tasks, most = float(row[6]), float(row[7]), float(row[10]), int(row[12]), int(row[13])
+        assert ideal == 24 * 4 / 4 and 1 <= most <= 24 and tasks >= 2  # both workers got work
+        assert eval_end >= 6 * 4 - 1  # 24 genomes on 4 cores: some core evaluates 6 of 4 ms after the submission
+        assert ended >= eval_end - 1  # the master ends the generation after the swarm's last evaluation

@@ -68,6 +68,9 @@ class DistributedConfig:
     """Seconds a batch may take before it is given to another worker as well."""
     batch_size_per_worker: int = 0
     """Genomes per batch; 0 sizes batches from each worker's capacity and measured speed."""
+    trusted_cores: int = 8
+    """Most of a worker's claimed ``cores`` it is counted with until its measured throughput backs more (see
+    docs/distributed.md, "A worker of several cores")."""
     batching: str = "genomes"
     """How genomes are grouped into batches: "genomes" (in population order) or "species" (a batch holds
     genomes of one species, for fitness functions that cache per topology; see docs/distributed.md)."""
@@ -120,6 +123,8 @@ class DistributedConfig:
             raise ValueError(f"max_genome_attempts must be an integer >= 1, got {self.max_genome_attempts!r}")
         if self.batch_size_per_worker < 0:
             raise ValueError(f"batch_size_per_worker must be >= 0 (0 = auto), got {self.batch_size_per_worker}")
+        if self.trusted_cores < 1:
+            raise ValueError(f"trusted_cores must be at least 1, got {self.trusted_cores}")
         if self.batching not in BATCHING_MODES:
             raise ValueError(f"batching must be one of {', '.join(map(repr, BATCHING_MODES))}, got {self.batching!r}")
         low, high = HEARTBEAT_RANGE

@@ -8,6 +8,7 @@ sets, and the speed share of the guided batch sizes is kept in running sums (``s
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,9 @@ from neatify.distributed.config import DistributedConfig
 from neatify.distributed.core.actions import Action, Send
 from neatify.distributed.core.events import Outcome
 from neatify.distributed.core.peers import Connection, Peers, Worker, logger
-from neatify.distributed.core.scheduler import GenerationJob, SentBatch, SpeedShare, batch_size, smoothed
+from neatify.distributed.core.scheduler import (
+    BACKED, PLAN_SENDING, GenerationJob, SentBatch, SpeedShare, batch_size, plan_shares, smoothed,
+)
 from neatify.distributed.errors import (
     DistributedError, ProtocolError, RemoteFitnessError, WorkerLostError, WorkerWaitTimeout,
 )
@@ -32,6 +35,14 @@ class _Running:
     alone_since: float | None = None
 
 
+@dataclass
+class _Sending:
+    """A generation's plan being sent: the workers it serves, and when its first burst was sent."""
+
+    workers: int
+    first: float | None = None
+
+
 class Dispatcher:
     """Farms a generation's genomes out to the registered workers, one generation at a time."""
 
@@ -45,6 +56,13 @@ class Dispatcher:
         self._open: dict[Worker, None] = {}
         """Workers with one batch out, too small to amortise their round trip: a second may be sent ahead."""
         self._share = SpeedShare()
+        self._planned: deque[tuple[Worker, np.ndarray]] = deque()
+        """Batches of the running generation's plan (``_plan_whole``) not sent yet: (worker, rows), in sending
+        order."""
+        self._sending: _Sending | None = None
+        """The plan being sent: when its first burst went, to measure ``_send_pace``."""
+        self._send_pace = 0.0
+        """Seconds this master took per worker to send its last plans (see ``_plan_whole``)."""
         self._running: _Running | None = None
         self._outcome: Outcome | None = None
         self._next_batch_id = 0
@@ -75,13 +93,15 @@ class Dispatcher:
     def add(self, connection: Connection, worker_id: str, capacity: int, now: float, actions: list[Action],
             cores: int = 1) -> None:
         """A worker registered on ``connection`` (feeding ``cores`` evaluator processes): it takes work at once."""
-        worker = connection.worker = Worker(connection, worker_id, capacity, cores=cores)
+        trusted = min(cores, self.config.trusted_cores)  # more once its throughput backs them (``_back``)
+        worker = connection.worker = Worker(connection, worker_id, capacity, cores=trusted, claimed=cores)
         self.workers[worker_id] = worker
         self.lost.pop(worker_id, None)
-        self._share.add(None, cores)
+        self._share.add(None, trusted)
         self._place(worker)
-        logger.info("worker %s registered from %s (capacity %d, %d core(s)); %d worker(s) connected", worker_id,
-                    connection.address, capacity, cores, len(self.workers))
+        logger.info("worker %s registered from %s (capacity %d, %d core(s)%s); %d worker(s) connected", worker_id,
+                    connection.address, capacity, cores, f", counted as {trusted} until measured" if trusted < cores
+                    else "", len(self.workers))
         self._plan(now, actions)
 
     def drop(self, worker: Worker, reason: str, now: float, actions: list[Action], suspect: int | None = None) -> None:
@@ -94,6 +114,7 @@ class Dispatcher:
         self._open.pop(worker, None)
         self._uncount(worker)
         batches, worker.batches = worker.batches, []
+        self._unplan(worker)
         if not self.peers.stopping:
             logger.warning("worker %s lost (%s); %d worker(s) connected", worker.worker_id, reason, len(self.workers))
             self.lost[worker.worker_id] = now
@@ -110,14 +131,38 @@ class Dispatcher:
         self._plan(now, actions)
 
     # --- the generation ---
-    def submit(self, job: GenerationJob, now: float, actions: list[Action]) -> None:
-        """Start evaluating ``job``'s genomes (one generation at a time)."""
+    def submit(self, job: GenerationJob, now: float, actions: list[Action], burst: int | None = None) -> None:
+        """Start evaluating ``job``'s genomes (one generation at a time); ``burst``: send at most that many batches
+        of its plan now, the rest by ``send_planned``."""
         assert self._running is None, "a generation is already being evaluated"
         self._running = _Running(job, now)
         self._generation = job.generation
         self._check_alone(now)
+        self._plan_whole(job)
+        self.send_planned(now, actions, burst)
         self._plan(now, actions)
         self._settle(now)
+
+    @property
+    def planned(self) -> bool:
+        """Whether batches of the running generation's plan wait to be sent (``send_planned``)."""
+        return bool(self._planned)
+
+    def send_planned(self, now: float, actions: list[Action], burst: int | None = None) -> None:
+        """Send up to ``burst`` (None: all) of the planned batches not sent yet, in the plan's order: a driver sends
+        them in bursts so that the first workers start evaluating while the last batches are encoded."""
+        running, sending = self._running, self._sending
+        count = len(self._planned) if burst is None else min(burst, len(self._planned))
+        for _ in range(count):
+            worker, rows = self._planned.popleft()
+            assert running is not None and self.workers.get(worker.worker_id) is worker
+            self._send(worker, running.job, rows, now, actions, whole=True)
+        if sending is not None and count:
+            sending.first = now if sending.first is None else sending.first
+            if not self._planned:  # the whole plan sent: the pace of this master's sending, for the next plan
+                self._sending = None
+                pace = (now - sending.first) / max(sending.workers - 1, 1)
+                self._send_pace = pace if not self._send_pace else smoothed(self._send_pace, pace)
 
     def fail(self, error: DistributedError, now: float) -> None:
         """End the running generation, if any, with ``error``."""
@@ -160,22 +205,39 @@ class Dispatcher:
         self._plan(now, actions)
 
     def _measure(self, worker: Worker, batch: SentBatch, elapsed: float, now: float) -> None:
-        """Take a reported batch off ``worker``, and its speed and pace from how long the batch took (a batch of
-        fewer genomes than the worker's cores counted as one genome per core: it took as long)."""
+        """Take a reported batch off ``worker``, its speed (its throughput since it last went from no batch to one)
+        and its pace from how long the batch took (a batch of fewer genomes than the worker's cores counted as one
+        genome per core: it took as long)."""
         turnaround = max(now - batch.started, 1e-6)
         size = max(len(batch), worker.cores)
         alone = worker.cores == 1  # a worker of several cores evaluates its batches side by side, not in turn
         worker.reported += len(batch)
-        rate = size / turnaround if alone else worker.reported / max(now - worker.busy_since, 1e-6)
+        rate = worker.reported / max(now - worker.busy_since, 1e-6)  # throughput: bunched reports inflate no batch
         old, worker.speed = worker.speed, smoothed(worker.speed, rate)
         if worker.counted:
             self._share.replace(old, worker.speed, worker.cores)
+        self._back(worker)
         worker.pace.observe(size, elapsed, turnaround, batch.ahead and alone)
         worker.batches.remove(batch)
         worker.batches_done += 1
-        for waiting in worker.batches if alone else ():  # the one sent ahead is being evaluated from now on
-            waiting.started = max(waiting.started, now)
+        if alone and worker.batches:  # the next one sent ahead is being evaluated from now on
+            worker.batches[0].started = max(worker.batches[0].started, now)
         self._place(worker)
+
+    def _back(self, worker: Worker) -> None:
+        """Count a worker with twice its cores (up to its claim) once its throughput backs those it is counted with:
+        at least BACKED of them at the mean speed per core of the measured workers."""
+        per_core = self._share.per_core()
+        if worker.cores >= worker.claimed or not worker.speed or not per_core or \
+                worker.speed < BACKED * worker.cores * per_core:
+            return
+        raised = min(worker.claimed, 2 * worker.cores)
+        if worker.counted:
+            self._share.remove(worker.speed, worker.cores)
+            self._share.add(worker.speed, raised)
+        logger.info("worker %s: its throughput backs %d core(s) (of %d claimed)", worker.worker_id, raised,
+                    worker.claimed)
+        worker.cores = raised
 
     def _place(self, worker: Worker) -> None:
         """File a registered worker where planning looks: idle (no batch), open (one batch a second may follow)
@@ -293,15 +355,64 @@ class Dispatcher:
             rows = job.take(size)
             if not rows.size:
                 break
-            if not worker.batches:
-                worker.busy_since, worker.reported = now, 0
-            self._next_batch_id += 1
-            batch = SentBatch(self._next_batch_id, job, rows, job.ids(rows), now, ahead=bool(worker.batches),
-                              whole=size >= fair)
-            worker.batches.append(batch)
-            job.batches_sent += 1
-            self._place(worker)
-            actions.append(Send(job.task_frame(batch), worker.connection.id))
+            self._send(worker, job, rows, now, actions, whole=size >= fair)
+
+    def _plan_whole(self, job: GenerationJob) -> None:
+        """Once every idle worker's speed is measured, plan to give each its whole share of the generation at once
+        (``scheduler.plan_shares``), in the order they became idle: one round trip a generation, no tail of small
+        batches. A fixed ``batch_size_per_worker`` keeps its batches, and a generation with a worker not yet measured, or
+        whose evaluation (at the seconds a genome the workers report, ``Pace.reported``) would be shorter than this
+        master's sending of its last plan (before any, a worker's round trip) by more than PLAN_SENDING times (a
+        fitness too fast for so many workers: fewer, larger batches do better), is farmed out guided (``_plan``)."""
+        workers = list(self._idle)
+        if not workers or not job.queued or self.config.batch_size_per_worker or \
+                any(worker.speed is None for worker in workers):
+            return
+        cores = np.array([worker.cores for worker in workers], dtype=np.float64)
+        seconds = cores / np.array([worker.speed for worker in workers], dtype=np.float64)
+        evaluation = job.waiting / sum(1 / w.pace.reported if w.pace.reported else w.speed for w in workers)
+        sending = len(workers) * self._send_pace if self._send_pace else \
+            float(np.median([worker.pace.overhead or 0.0 for worker in workers]))  # no plan sent yet: a round trip
+        if sending > PLAN_SENDING * evaluation:  # a fitness too fast for so many workers
+            return
+        shares = plan_shares(job.waiting, seconds, cores)
+        rows = job.take(job.waiting) if job.group is None else None  # one run, cut in slices (no species to keep)
+        start = 0
+        for worker, share in zip(workers, shares.tolist()):
+            worker.generation = job.generation
+            while share > 0:
+                limit = worker.capacity * worker.cores
+                taken = job.take(min(share, limit)) if rows is None else rows[start:start + min(share, limit)]
+                if not taken.size:
+                    break
+                self._planned.append((worker, taken))
+                share -= taken.size
+                start += taken.size
+        self._sending = _Sending(len(workers))
+
+    def _unplan(self, worker: Worker) -> None:
+        """A worker leaves: the batches planned for it and not sent go back in the queue."""
+        running = self._running
+        kept: deque[tuple[Worker, np.ndarray]] = deque()
+        for entry in self._planned:
+            if entry[0] is not worker:
+                kept.append(entry)
+            elif running is not None:
+                running.job.queue.appendleft(entry[1])
+        self._planned = kept
+
+    def _send(self, worker: Worker, job: GenerationJob, rows: np.ndarray, now: float, actions: list[Action],
+              whole: bool) -> None:
+        """Send ``rows`` of ``job`` to ``worker`` as one batch (``whole``: its share of the generation)."""
+        if not worker.batches:
+            worker.busy_since, worker.reported = now, 0
+        self._next_batch_id += 1
+        batch = SentBatch(self._next_batch_id, job, rows, job.ids(rows), now, ahead=bool(worker.batches),
+                          whole=whole)
+        worker.batches.append(batch)
+        job.batches_sent += 1
+        self._place(worker)
+        actions.append(Send(job.task_frame(batch), worker.connection.id))
 
     def _settle(self, now: float) -> None:
         """If the running generation is over (done or failed), hand it over as the outcome."""
@@ -312,6 +423,8 @@ class Dispatcher:
         if job.error is None and not job.done:
             return
         self._running = None
+        self._planned.clear()
+        self._sending = None
         job.finished = True
         for worker in self.workers.values():  # batches still out (timed out, or the run failed) pin no genomes
             released = [batch for batch in worker.batches if batch.job is job]

@@ -160,10 +160,22 @@ class MasterProtocol:
         self._dispatcher.tick(now, actions)
         return actions
 
-    def submit(self, job: GenerationJob, now: float) -> list[Action]:
-        """Start evaluating ``job``'s genomes (one generation at a time)."""
+    def submit(self, job: GenerationJob, now: float, burst: int | None = None) -> list[Action]:
+        """Start evaluating ``job``'s genomes (one generation at a time); ``burst``: at most that many batches of a
+        generation planned whole are sent now, the rest by ``send_planned`` (``planned`` says whether any wait)."""
         actions: list[Action] = []
-        self._dispatcher.submit(job, now, actions)
+        self._dispatcher.submit(job, now, actions, burst)
+        return actions
+
+    @property
+    def planned(self) -> bool:
+        """Whether batches planned for the running generation wait to be sent (``send_planned``)."""
+        return self._dispatcher.planned
+
+    def send_planned(self, now: float, burst: int | None = None) -> list[Action]:
+        """Send up to ``burst`` (None: all) of the running generation's planned batches not sent yet."""
+        actions: list[Action] = []
+        self._dispatcher.send_planned(now, actions, burst)
         return actions
 
     def shutdown(self, now: float) -> list[Action]:

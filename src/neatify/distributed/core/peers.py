@@ -58,7 +58,8 @@ class Worker:
     worker_id: str
     capacity: int
     batches: list[SentBatch] = field(default_factory=list)
-    """Its batches out, oldest first: at most ``cores`` + 1, those after the first sent ahead while it is evaluated."""
+    """Its batches out, oldest first: those after the first sent ahead while it is evaluated (at most ``cores`` + 1
+    when guided; a planned share above ``capacity`` times ``cores`` goes in as many as it takes)."""
     speed: float | None = None
     pace: Pace = field(default_factory=Pace)
     counted: bool = True
@@ -74,9 +75,11 @@ class Worker:
     reported: int = 0
     """Genomes it reported since: its throughput over that time is the speed of a worker of several cores."""
     cores: int = 1
-    """Evaluator processes behind its one connection (its registration's ``cores``): it counts as that many
-    workers in the speed share, its batches may be ``cores`` times ``capacity``, and it may hold up to ``cores`` + 1
-    batches at once."""
+    """Evaluator processes it is counted with (of its registration's ``claimed``, as many as its throughput backs):
+    it counts as that many workers in the speed share, its batches may be ``cores`` times ``capacity``, and it may
+    hold up to ``cores`` + 1 batches at once."""
+    claimed: int = 1
+    """Evaluator processes behind its one connection, as its registration claims."""
 
     @property
     def held(self) -> int:

@@ -291,6 +291,10 @@ class SpeedShare:
         self.remove(old, cores)
         self.add(new, cores)
 
+    def per_core(self) -> float | None:
+        """The mean speed per core of the measured workers (None while none is)."""
+        return self._known_sum / self._known if self._known else None
+
     def share(self, speed: float | None, cores: int = 1) -> float:
         """The fraction of the queued genomes a worker of ``speed`` (unmeasured: of ``cores``) deserves."""
         default = self._known_sum / self._known if self._known else 1.0
@@ -298,6 +302,9 @@ class SpeedShare:
         return (speed or default * cores) / total if total > 0 else 1.0
 
 
+BACKED = 0.75
+"""A worker counted with fewer cores than it claims is counted with twice as many (up to its claim) once its
+throughput reaches this fraction of its counted cores at the mean speed per core of the measured workers."""
 OVERHEAD_SHARE = 0.15
 """The most a batch's fixed cost (round trip, coding, the master's handling) may weigh against its evaluation time."""
 STARVING_SHARE = 0.5
@@ -368,10 +375,15 @@ class Pace:
     fit: TurnaroundFit = field(default_factory=TurnaroundFit)
     cost: float | None = None
     """Seconds a genome took in batches sent ahead (None: none yet)."""
+    reported: float | None = None
+    """Seconds a genome took by the worker's own ``elapsed``, where it fits the turnaround (above 0, within it):
+    only to tell a fitness too fast to plan a generation whole (``PLAN_SENDING``), never to size a batch."""
 
     def observe(self, genomes: int, elapsed: float, turnaround: float, ahead: bool = False) -> None:
         """One batch reported, ``turnaround`` seconds after its send on the master's clock (``ahead``: after the
         report of the batch it waited behind); ``elapsed``: the worker's own figure."""
+        if 0 < elapsed <= turnaround:
+            self.reported = smoothed(self.reported, max(elapsed / genomes, LEAST_COST))
         if ahead:
             self.cost = smoothed(self.cost, max(turnaround / genomes, LEAST_COST))
             self.rate = 1 / self.cost
@@ -421,3 +433,48 @@ def batch_size(waiting: int, capacity: int, share: float, fixed: int, floor: int
     if fixed > 0:
         return max(1, min(fixed, capacity, waiting))
     return max(1, min(capacity, waiting, max(floor, math.ceil(waiting * min(share, 1.0) / 2))))
+
+
+PLAN_TOLERANCE = 0.25
+"""Measured seconds a genome within this fraction of the median count as the median in a plan (``plan_shares``):
+a turnaround carries the round trip and the master's queue, which differ with a batch's place in the sending order
+more than identical workers differ."""
+
+
+PLAN_SENDING = 4.0
+"""A generation is planned whole unless the master's sending of a plan (its measured pace times the workers) would
+outlast the generation's evaluation (at the seconds a genome the workers report) this many times: a fitness so fast
+that the master's messages are the generation, which the guided batches' floor cuts to fewer."""
+
+
+def plan_shares(count: int, seconds: np.ndarray, cores: np.ndarray) -> np.ndarray:
+    """Genomes for each worker so that ``count`` are evaluated in the least time, each worker's share given at once.
+
+    ``seconds``: each worker's measured seconds a genome per core (its cores over its speed; those within
+    PLAN_TOLERANCE of the median taken as the median); ``cores``: its cores. A worker evaluates its share in rounds
+    of ``cores`` genomes, so it finishes after ``ceil(share / cores)`` rounds of ``seconds``: the makespan is the
+    least ``T`` whose whole rounds by ``T`` hold every genome, and the genomes left over are taken off the last
+    rounds of the workers finishing last (latest in order first). Every worker counts from the same start: the
+    master sends the shares at about the pace it takes their reports, so the reports come back as staggered as the
+    tasks went out.
+    """
+    median = float(np.median(seconds))
+    seconds = np.where(np.abs(seconds - median) <= PLAN_TOLERANCE * median, median, seconds)
+    rounds_by = lambda t: np.floor(t / seconds + 1e-9)  # noqa: E731  (whole rounds each finishes by t)
+    low, high = 0.0, float(math.ceil(count / cores.sum()) * seconds.max())
+    for _ in range(64):
+        middle = (low + high) / 2
+        if (cores * rounds_by(middle)).sum() >= count:
+            high = middle
+        else:
+            low = middle
+    rounds = rounds_by(high)
+    shares = (cores * rounds).astype(np.int64)
+    excess = int(shares.sum()) - count
+    for worker in np.lexsort((-np.arange(len(shares)), -(rounds * seconds))):
+        if excess <= 0:
+            break
+        cut = min(excess, int(cores[worker]), int(shares[worker]))
+        shares[worker] -= cut
+        excess -= cut
+    return shares

@@ -49,6 +49,10 @@ logger = logging.getLogger("neatify.distributed.io.master")
 _SHUTDOWN_GRACE = 2.0
 _WAIT_NOTICE = 2.0
 """Seconds of waiting for workers after which the wait is logged at WARNING (INFO at once)."""
+_BURST = 32
+"""Most batches of a generation planned whole written at a time (``MasterProtocol.send_planned``)."""
+_BURST_BYTES = 1 << 18
+"""Bytes of planned batches after which a burst ends (a few big batches of a worker of many cores)."""
 _BACKLOG_BYTES = 1 << 16
 """A kernel send queue longer than this that shrinks shows the peer reading (heartbeats never queue so much)."""
 
@@ -369,7 +373,22 @@ class SystemCoordinator:
     # --- the event loop's side ---
     def _submit(self, job: GenerationJob, future: concurrent.futures.Future[Outcome]) -> None:
         self._waiting = future
-        self._apply(self._core.submit(job, time.monotonic()))
+        self._apply(self._core.submit(job, time.monotonic(), 1))
+        self._send_burst()
+
+    def _send_burst(self) -> None:
+        """Send the generation's planned batches one at a time up to ``_BURST`` of them or ``_BURST_BYTES``, then
+        the next burst after the loop's next poll, until none waits: the first workers evaluate while the rest are
+        encoded and written, and reports meanwhile are taken in between."""
+        batches = written = 0
+        while self._core.planned and batches < _BURST and written < _BURST_BYTES:
+            actions = self._core.send_planned(time.monotonic(), 1)
+            self._apply(actions)
+            batches += 1
+            written += sum(len(action.data) for action in actions if isinstance(action, Send))
+        if self._core.planned:
+            assert self._loop is not None
+            self._loop.call_soon(self._send_burst)
 
     def _apply(self, actions: list[Action]) -> None:
         """Carry out the protocol's actions, then hand over a finished generation."""
