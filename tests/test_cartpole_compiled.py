@@ -70,7 +70,7 @@ def test_compiled_step_is_cartpole_advance(dtype: torch.dtype) -> None:
     push = torch.rand(2000, generator=torch.Generator().manual_seed(3)) < 0.5
     start = env.state.clone().numpy()
     env.advance(push)
-    constants = np.array(_CONSTANTS, dtype=start.dtype)
+    constants = tuple(np.array(_CONSTANTS, dtype=start.dtype))
     ours = np.array([_advance(*row, right, constants) for row, right in zip(start, push.tolist())], start.dtype)
     tolerance = {"rtol": 1e-6, "atol": 1e-6} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-14}
     torch.testing.assert_close(torch.from_numpy(ours), env.state, **tolerance)

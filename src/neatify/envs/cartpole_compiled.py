@@ -36,14 +36,14 @@ def rollout_compiled(networks: FlatNetworks, env: CartPole) -> None:
 
 
 @compiled
-def _activate(code: int, x: float, c: np.ndarray) -> float:
+def _activate(code: int, x: float, c: tuple) -> float:
     """Activation ``ACTIVATION_CODES[code]`` of ``x``, as ``neatify.nn.activations`` computes it."""
-    if code == 0:
-        return x
     if code == 1 or code == 2:  # the logistic function of scale * x, its exponent held to [-60, 60]
         z = x * -(c[1] if code == 1 else c[14])
         z = min(max(z, -c[13]), c[13])
         return c[1] / (c[1] + math.exp(z))
+    if code == 0:
+        return x
     if code == 3:
         return math.tanh(x)
     if code == 4:
@@ -71,6 +71,8 @@ def _rollout(genome_start: np.ndarray, rows: np.ndarray, crow: np.ndarray, colum
     """Every cart to its end (see ``rollout_compiled``); ``c`` holds ``_CONSTANTS``. A genome's carts take
     their steps side by side, so the processor overlaps their chains of dependent operations."""
     values = np.zeros((episodes, num_nodes + 4), dtype=state.dtype)
+    c = (c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15],
+         c[16])  # held in registers: stores into `values` could alias the array
     for g in range(len(genome_start) - 1):
         carts = state[g * episodes:(g + 1) * episodes]
         count, finished = steps[g * episodes:(g + 1) * episodes], done[g * episodes:(g + 1) * episodes]
@@ -79,17 +81,16 @@ def _rollout(genome_start: np.ndarray, rows: np.ndarray, crow: np.ndarray, colum
             for e in range(episodes):
                 if finished[e]:
                     continue
-                own = values[e]
-                own[num_nodes], own[num_nodes + 1] = carts[e, 0], carts[e, 1]
-                own[num_nodes + 2], own[num_nodes + 3] = carts[e, 2], carts[e, 3]
+                for j in range(4):
+                    values[e, num_nodes + j] = carts[e, j]
                 for i in range(genome_start[g], genome_start[g + 1]):
                     r = rows[i]
                     total = c[0]
                     for k in range(crow[r], crow[r + 1]):
-                        total += weight[k] * own[column[k]]
-                    own[r] = _activate(activation[r], bias[r] + total, c)
+                        total += weight[k] * values[e, column[k]]
+                    values[e, r] = _activate(activation[r], bias[r] + total, c)
                 x, x_dot, theta, theta_dot = _advance(carts[e, 0], carts[e, 1], carts[e, 2], carts[e, 3],
-                                                      own[output[g]] > c[2], c)
+                                                      values[e, output[g]] > c[2], c)
                 carts[e, 0], carts[e, 1], carts[e, 2], carts[e, 3] = x, x_dot, theta, theta_dot
                 count[e] += 1
                 if abs(x) > c[11] or abs(theta) > c[9] or count[e] >= max_steps:
@@ -99,7 +100,7 @@ def _rollout(genome_start: np.ndarray, rows: np.ndarray, crow: np.ndarray, colum
 
 @compiled
 def _advance(x: float, x_dot: float, theta: float, theta_dot: float, right: bool,
-             c: np.ndarray) -> tuple[float, float, float, float]:
+             c: tuple) -> tuple[float, float, float, float]:
     """One Euler step of one cart (``CartPole.advance``'s operations, in its order): its new state."""
     force = c[3] if right else -c[3]
     cos, sin = math.cos(theta), math.sin(theta)
