@@ -85,3 +85,22 @@ def test_recurrent_networks_and_other_policies_keep_the_torch_loop() -> None:
         env = CartPole(len(genomes) * 2, max_steps=60, seed=4)
         results.append((rollout(module, env, compiled=compiled), env.state))
     assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+
+
+
+def _ratio(x: float, y: float) -> float:
+    return x / y
+
+
+def _checked_ratio(x: float, y: float) -> float:  # a function of its own: numba's disk cache ignores the options
+    return x / y
+
+
+def test_unchecked_division_gives_infinity_where_the_checked_loop_raises() -> None:
+    from neatify.runtime.compiled import compiled, compiled_unchecked_division
+
+    unchecked, checked = compiled_unchecked_division(_ratio), compiled(_checked_ratio)
+    assert unchecked(1.0, 0.0) == float("inf")
+    assert unchecked(1.0, 4.0) == checked(1.0, 4.0) == 0.25
+    with pytest.raises(ZeroDivisionError):
+        checked(1.0, 0.0)

@@ -17,7 +17,7 @@ import numpy as np
 from neatify.envs.cartpole import (FORCE, GRAVITY, POLE_HALF_LENGTH, POLE_MASS, POLE_MOMENT, TAU, THETA_LIMIT,
                                    TOTAL_MASS, X_LIMIT, CartPole)
 from neatify.nn.flat import FlatNetworks
-from neatify.runtime.compiled import compiled
+from neatify.runtime.compiled import compiled_unchecked_division
 
 _CONSTANTS = (0.0, 1.0, 0.5, FORCE, GRAVITY, POLE_HALF_LENGTH, POLE_MASS, POLE_MOMENT, TAU, THETA_LIMIT,
               TOTAL_MASS, X_LIMIT, 4.0 / 3.0, 60.0, 4.9, 3.4, 5.0)
@@ -35,7 +35,7 @@ def rollout_compiled(networks: FlatNetworks, env: CartPole) -> None:
              np.array(_CONSTANTS, dtype=state.dtype))
 
 
-@compiled
+@compiled_unchecked_division
 def _activate(code: int, x: float, c: tuple) -> float:
     """Activation ``ACTIVATION_CODES[code]`` of ``x``, as ``neatify.nn.activations`` computes it."""
     if code == 1 or code == 2:  # the logistic function of scale * x, its exponent held to [-60, 60]
@@ -64,7 +64,7 @@ def _activate(code: int, x: float, c: tuple) -> float:
     return math.cos(x)
 
 
-@compiled
+@compiled_unchecked_division
 def _rollout(genome_start: np.ndarray, rows: np.ndarray, crow: np.ndarray, column: np.ndarray, weight: np.ndarray,
              bias: np.ndarray, activation: np.ndarray, output: np.ndarray, num_nodes: int, episodes: int,
              state: np.ndarray, steps: np.ndarray, done: np.ndarray, max_steps: int, c: np.ndarray) -> None:
@@ -98,7 +98,7 @@ def _rollout(genome_start: np.ndarray, rows: np.ndarray, crow: np.ndarray, colum
                     running -= 1
 
 
-@compiled
+@compiled_unchecked_division
 def _advance(x: float, x_dot: float, theta: float, theta_dot: float, right: bool,
              c: tuple) -> tuple[float, float, float, float]:
     """One Euler step of one cart (``CartPole.advance``'s operations, in its order): its new state."""
