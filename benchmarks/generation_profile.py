@@ -4,7 +4,7 @@
         [--generations 12] [--warmup 4] [--profile]
 
 Same settings as the comparison's "NEATify" row (its ``NEATIFY_MATCHED``, species target
-``auto_target_species(size)``), one thread, CPU time (``time.process_time``). Phases, medians over the
+``auto_target_species(size)``; ``--fixed-threshold``: its "fixed threshold" row), one thread, CPU time (``time.process_time``). Phases, medians over the
 generations after ``--warmup``: breeding (the rest of ``ask``: ``reproduce``'s selection, crossover
 and mutation), the views
 (one ``Genome`` per row for the fitness function), speciation, the module build
@@ -105,7 +105,9 @@ def profile_run(task: str, size: int, args: argparse.Namespace) -> None:
     """Print the phases of ``task`` at ``size`` (and, with ``--profile``, cProfile's top functions)."""
     seconds: defaultdict[str, float] = defaultdict(float)
     fitness = xor_fitness(seconds) if task == "xor" else cartpole_fitness(seconds, args.seed)
-    config = EvolutionConfig(**{**tensorneat_compare.NEATIFY_MATCHED, "target_species": auto_target_species(size)})
+    variant = tensorneat_compare.NEATIFY_VARIANTS["fixed threshold"] if args.fixed_threshold else {}
+    config = EvolutionConfig(**{**tensorneat_compare.NEATIFY_MATCHED, "target_species": auto_target_species(size),
+                                **variant})
     pop = TimedPopulation(size, 2 if task == "xor" else 4, 1, config=config, seed=args.seed)
     pop.seconds = seconds
     rows: dict[str, list[float]] = defaultdict(list)
@@ -138,6 +140,8 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=4, help="first generations left out of the medians")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--fixed-threshold", action="store_true",
+                        help="the comparison's 'fixed threshold' row: threshold 3.0 kept, no species target")
     parser.add_argument("--profile", action="store_true", help="also print cProfile's top functions")
     parser.add_argument("--profile-lines", type=int, default=25)
     args = parser.parse_args()
