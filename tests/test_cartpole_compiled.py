@@ -15,6 +15,16 @@ from neatify.nn import NeatPopulationModule
 from neatify.nn.flat import ACTIVATION_CODES, FlatNetworks
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """The torch loop's small sparse products on one thread: on a busy 2-core machine two threads wait on each
+    other (seconds instead of tens of milliseconds)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def grown(recurrent: bool) -> list[Genome]:
     """200 genomes of 4 inputs and 1 output grown with random fitness: hidden nodes, every compiled activation."""
     config = EvolutionConfig(prob_add_node=0.4, prob_add_connection=0.6, allow_recurrent=recurrent,
@@ -46,7 +56,7 @@ def test_flat_networks_give_each_genome_its_own_rows_in_layer_order(controllers:
 
 def test_compiled_rollout_equals_the_torch_loop_in_float64(controllers: list[Genome]) -> None:
     """Same steps and final states: the loop differs only in rounding, which float64 makes negligible."""
-    genomes = controllers[:80]  # the torch loop is slow in float64
+    genomes = controllers
     module = NeatPopulationModule(genomes, dtype=torch.float64)
     runs = []
     for compiled in (False, True):
@@ -74,6 +84,13 @@ def test_compiled_step_is_cartpole_advance(dtype: torch.dtype) -> None:
     ours = np.array([_advance(*row, right, constants) for row, right in zip(start, push.tolist())], start.dtype)
     tolerance = {"rtol": 1e-6, "atol": 1e-6} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-14}
     torch.testing.assert_close(torch.from_numpy(ours), env.state, **tolerance)
+
+
+def test_a_module_in_another_dtype_than_the_carts_keeps_the_torch_loop(controllers: list[Genome]) -> None:
+    """A float64 module drives float32 carts as the torch loop does: networks in float64, physics in float32."""
+    module = NeatPopulationModule(controllers[:40], dtype=torch.float64)
+    runs = [rollout(module, CartPole(80, max_steps=60, seed=2), compiled=compiled) for compiled in (False, True)]
+    assert torch.equal(runs[0], runs[1])
 
 
 def test_recurrent_networks_and_other_policies_keep_the_torch_loop() -> None:
