@@ -93,6 +93,23 @@ def test_a_module_in_another_dtype_than_the_carts_keeps_the_torch_loop(controlle
     assert torch.equal(runs[0], runs[1])
 
 
+class HeavyCartPole(CartPole):
+    """Carts stepped by physics of their own (each step's change half as large again): the compiled loop does not
+    know them."""
+
+    def advance(self, action: torch.Tensor) -> None:
+        before = self.state.clone()
+        super().advance(action)
+        self.state += (self.state - before) * 0.5 * (~self.done).unsqueeze(1)
+
+
+def test_other_environments_keep_the_torch_loop(controllers: list[Genome]) -> None:
+    module = NeatPopulationModule(controllers[:40])
+    runs = [rollout(module, HeavyCartPole(80, max_steps=60, seed=2), compiled=compiled) for compiled in (False, True)]
+    plain = rollout(module, CartPole(80, max_steps=60, seed=2))
+    assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], plain)
+
+
 def test_recurrent_networks_and_other_policies_keep_the_torch_loop() -> None:
     genomes = grown(recurrent=True)[:80]
     module = NeatPopulationModule(genomes)

@@ -68,9 +68,10 @@ def rollout(module: NeatPopulationModule, env: CartPole,
 
 def _flat(module: NeatPopulationModule, env: CartPole) -> FlatNetworks | None:
     """The module's networks for the compiled loop, or None where it cannot run them (see ``FlatNetworks.of``;
-    carts off the CPU, in a dtype other than float32 and float64 or other than the module's)."""
+    an environment other than ``CartPole`` itself, whose physics the loop has; carts off the CPU, in a dtype
+    other than float32 and float64 or other than the module's)."""
     state = env.state
-    if (state.device.type != "cpu" or state.dtype not in (torch.float32, torch.float64) or not state.is_contiguous()
+    if (type(env) is not CartPole or state.device.type != "cpu" or state.dtype not in (torch.float32, torch.float64) or not state.is_contiguous()
             or state.dtype != module._bias.dtype):
         return None
     return FlatNetworks.of(module)
