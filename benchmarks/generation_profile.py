@@ -4,14 +4,14 @@
         [--generations 12] [--warmup 4] [--profile]
 
 Same settings as the comparison's "NEATify" row (its ``NEATIFY_MATCHED``, species target
-``auto_target_species(size)``; ``--fixed-threshold``: its "fixed threshold" row), one thread, CPU time (``time.process_time``). Phases, medians over the
-generations after ``--warmup``: breeding (the rest of ``ask``: ``reproduce``'s selection, crossover
-and mutation), the views
-(one ``Genome`` per row for the fitness function), speciation, the module build
-(``NeatPopulationModule(genomes)``: batch, layout, tensors), evaluation (XOR: the forward pass and the
-error; cart-pole: ``rollout``), setting each genome's fitness (a Python loop, as a user's fitness
-function writes it), and bookkeeping (``_conclude``: checks, statistics, reporters). ``--profile`` adds
-cProfile's top functions over the timed generations.
+``auto_target_species(size)``; ``--fixed-threshold``: its "fixed threshold" row), one thread, CPU time
+(``time.process_time``). Phases, medians over the generations after ``--warmup``: breeding (the rest
+of ``ask``: ``reproduce``'s selection, crossover and mutation), the views (one ``Genome`` per row for
+the fitness function), speciation, the module build (``NeatPopulationModule(genomes)``: batch,
+layout, tensors), evaluation (XOR: the forward pass and the error; cart-pole: ``rollout``), setting
+each genome's fitness (a Python loop, as a user's fitness function writes it), and bookkeeping
+(``_conclude``: checks, statistics, reporters). ``--profile`` adds cProfile's top functions over the
+timed generations.
 """
 
 from __future__ import annotations

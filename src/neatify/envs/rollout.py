@@ -71,8 +71,8 @@ def _flat(module: NeatPopulationModule, env: CartPole) -> FlatNetworks | None:
     an environment other than ``CartPole`` itself, whose physics the loop has; carts off the CPU, in a dtype
     other than float32 and float64 or other than the module's)."""
     state = env.state
-    if (type(env) is not CartPole or state.device.type != "cpu" or state.dtype not in (torch.float32, torch.float64) or not state.is_contiguous()
-            or state.dtype != module._bias.dtype):
+    if (type(env) is not CartPole or state.device.type != "cpu" or not state.is_contiguous()
+            or state.dtype not in (torch.float32, torch.float64) or state.dtype != module._bias.dtype):
         return None
     return FlatNetworks.of(module)
 
