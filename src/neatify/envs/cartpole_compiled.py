@@ -3,10 +3,11 @@ instead of one batched torch call per time step (whose launch costs dominate at 
 
 The physics are ``CartPole.advance``'s operations in the same order and dtype, the network is
 ``NeatPopulationModule``'s (``neatify.nn.flat``), the action is "first output above 0.5". Only the
-rounding of ``sin``, ``cos``, ``exp`` and of the summation order may differ from torch's: in float64 the
-episodes end as the torch loop's but for about 1 in 25,000 (tests/test_cartpole_compiled.py); in float32 a 1-ulp difference can grow
-over hundreds of steps until a decision near 0.5 goes the other way (about 10 % of an evolving population's
-episodes end at another step). Each cart's result depends only on its genome and its start.
+rounding of ``sin``, ``cos``, ``exp`` and of the summation order may differ from torch's: in float64
+the episodes end as the torch loop's but for about 1 in 25,000 (tests/test_cartpole_compiled.py); in
+float32 a 1-ulp difference can grow over hundreds of steps until a decision near 0.5 goes the other
+way (about 10 % of an evolving population's episodes end at another step). Each cart's result
+depends only on its genome and its start.
 """
 
 from __future__ import annotations
