@@ -71,6 +71,20 @@ def test_compiled_rollout_equals_the_torch_loop_in_float64(controllers: list[Gen
     assert our_env.done.all() and torch.equal(our_env.steps, ours.reshape(-1))
 
 
+def test_a_selected_module_runs_as_one_built_from_its_genomes(controllers: list[Genome]) -> None:
+    """``select`` renumbers rows and skips emptied layers: the flattened networks, and so the episodes (float32,
+    bit for bit), are those of a module built from the selected genomes."""
+    index = list(range(3, len(controllers), 4))
+    selected = NeatPopulationModule(controllers).select(index)
+    built = NeatPopulationModule([controllers[i] for i in index])
+    runs = []
+    for module in (selected, built):
+        env = CartPole(len(index) * 3, max_steps=150, seed=9)
+        runs.append((rollout(module, env).clone(), env.state.clone()))
+    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
+    assert len(runs[0][0].unique()) > 10
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_compiled_step_is_cartpole_advance(dtype: torch.dtype) -> None:
     """One step from random states and pushes: ``CartPole.advance``'s numbers, to the rounding of sin and cos."""
