@@ -23,12 +23,24 @@ def compiled(fn: F) -> F:
     It may call other ``compiled`` functions of its own module: they are compiled first and called as
     compiled code (numba's disk cache checks only the caller's source file, so a callee elsewhere could
     change under a stale cached caller)."""
+    return _compiled(fn, {})
+
+
+def compiled_unchecked_division(fn: F) -> F:
+    """``compiled``, a float division by zero giving inf or nan as in numpy instead of raising: no test
+    before each division, for loops that divide by what cannot be zero many times a step (numba's
+    ``error_model="numpy"``). numba's disk cache does not key on options: compile a function one way only."""
+    return _compiled(fn, {"error_model": "numpy"})
+
+
+def _compiled(fn: F, options: dict[str, Any]) -> F:
+    """``fn`` compiled with ``options`` when first called (see ``compiled``)."""
     kernel: Callable[..., Any] | None = None
 
     def compile_once() -> Callable[..., Any]:
         nonlocal kernel
         if kernel is None:
-            kernel = _jit(fn)
+            kernel = _jit(fn, options)
         return kernel
 
     @functools.wraps(fn)
@@ -39,7 +51,7 @@ def compiled(fn: F) -> F:
     return call  # type: ignore[return-value]
 
 
-def _jit(fn: Callable[..., Any]) -> Callable[..., Any]:
+def _jit(fn: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
     """numba's compiled ``fn``, seeing the compiled form of every ``compiled`` function it names."""
     import numba
 
@@ -53,4 +65,4 @@ def _jit(fn: Callable[..., Any]) -> Callable[..., Any]:
             names[name] = callee.compile_once()
     seeing = types.FunctionType(fn.__code__, names, fn.__name__, fn.__defaults__, fn.__closure__)
     seeing.__qualname__, seeing.__module__ = fn.__qualname__, fn.__module__
-    return numba.njit(cache=True, nogil=True)(seeing)
+    return numba.njit(cache=True, nogil=True, **options)(seeing)
