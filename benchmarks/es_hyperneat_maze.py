@@ -25,9 +25,9 @@ import torch
 
 from neatify import Population
 from neatify.envs.maze import navigate
-from neatify.envs.maze_geometry import get_maze
+from neatify.envs.maze_geometry import get_maze, waypoint_maze
 from neatify.envs.maze_substrate import robot_points
-from neatify.hyperneat import ESHyperNEAT, cppn_config
+from neatify.hyperneat import ESHyperNEAT, ESParams, cppn_config
 
 SELECTION = {"novelty": {"selection": "novelty", "novelty_k": 15, "novelty_archive": "threshold",
                          "novelty_threshold": 6.0, "behaviour_size": 2},
@@ -38,14 +38,20 @@ class ESMazeFitness:
     """Fitness function: decode every CPPN, run all their robots through ``maze`` at once, set fitness and
     final (x, y); ``solved`` says whether the last generation had a robot reach the goal."""
 
-    def __init__(self, maze: str, es: ESHyperNEAT) -> None:
-        self.maze, self.es, self.solved = get_maze(maze), es, False
+    def __init__(self, maze: str, es: ESHyperNEAT, waypoints: bool) -> None:
+        self.maze = waypoint_maze(maze) if waypoints else get_maze(maze)
+        self.es, self.waypoints, self.solved = es, waypoints, False
+        self.best: tuple[float, list[float]] = (float("-inf"), [])
+        """The best fitness so far and where that robot ended."""
 
     def __call__(self, genomes: list) -> None:
         outcome = navigate(self.es.decode(genomes), self.maze)
-        for genome, fitness, position in zip(genomes, outcome.fitness.tolist(), outcome.positions.tolist()):
-            genome.fitness, genome.behaviour = fitness, position
+        fitness = outcome.progress if self.waypoints else outcome.fitness
+        for genome, value, position in zip(genomes, fitness.tolist(), outcome.positions.tolist()):
+            genome.fitness, genome.behaviour = value, position
         self.solved = bool(outcome.reached.any())
+        top = int(fitness.argmax())
+        self.best = max(self.best, (float(fitness[top]), outcome.positions[top].tolist()))
 
 
 @dataclass
@@ -59,7 +65,8 @@ class Run:
 
 def evolve(seed: int, args: argparse.Namespace) -> Run:
     """One run until solved, ``--cap`` evaluations or ``--minutes``."""
-    fitness = ESMazeFitness(args.maze, ESHyperNEAT(*robot_points()))
+    params = ESParams(initial_depth=args.initial_depth, max_depth=args.max_depth)
+    fitness = ESMazeFitness(args.maze, ESHyperNEAT(*robot_points(), params), args.fitness == "waypoints")
     config = cppn_config(population_size=args.population, **SELECTION[args.method])
     pop = Population(num_inputs=4, num_outputs=1, config=config, seed=seed)
     start = time.perf_counter()
@@ -67,7 +74,9 @@ def evolve(seed: int, args: argparse.Namespace) -> Run:
         pop.run_generation(fitness)
         if len(pop.history) % args.every == 0:
             print(f"  seed {seed}  gen {len(pop.history):4d}  evaluations {pop.evaluations:7d}  "
-                  f"best fitness so far {pop.best_genome.fitness:6.1f}  {time.perf_counter() - start:6.0f} s",
+                  f"best fitness so far {fitness.best[0]:6.2f} (its robot ended at "
+                  f"({fitness.best[1][0]:.0f}, {fitness.best[1][1]:.0f}))  "
+                  f"{time.perf_counter() - start:6.0f} s",
                   flush=True)
     return Run(seed, fitness.solved, pop.evaluations, len(pop.history), time.perf_counter() - start)
 
@@ -78,6 +87,11 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--maze", choices=["medium", "hard"], default="hard")
     parser.add_argument("--method", choices=sorted(SELECTION), default="novelty")
+    parser.add_argument("--fitness", choices=["distance", "waypoints"], default="distance",
+                        help="what fitness (and the 'fitness' method) rewards: 300 minus the final distance to "
+                             "the goal, or progress along the maze's waypoints")
+    parser.add_argument("--initial-depth", type=int, default=ESParams.initial_depth)
+    parser.add_argument("--max-depth", type=int, default=ESParams.max_depth)
     parser.add_argument("--population", type=int, default=250)
     parser.add_argument("--cap", type=int, default=50_000, help="stop a run after this many evaluations")
     parser.add_argument("--minutes", type=float, default=20.0, help="stop a run after this long")
