@@ -29,7 +29,7 @@ class MazeEnv:
     networks' inputs, so ``rollout`` can drive it); ``pose`` their x, y, heading (degrees), speed and
     angular velocity. A robot is done once it reached the goal (``reached``; it stops there) or ran
     ``max_steps`` steps; done robots stay frozen. ``steps`` counts each robot's steps; ``passed`` how
-    many of the maze's waypoints, then the goal, each robot has come near in order (``maze_waypoints``).
+    many of the maze's waypoints, then the goal, each robot has come near in order (``waypoint_maze``).
     """
 
     def __init__(self, maze: Maze | str, num_envs: int, max_steps: int = MAX_STEPS,

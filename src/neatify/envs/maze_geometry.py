@@ -30,7 +30,7 @@ FITNESS_BIAS = 300.0
 """The paper's fitness is this bias minus the final distance to the goal."""
 MAX_STEPS = 400
 WAYPOINT_RADIUS = 20.0
-"""A robot closer than this to its next waypoint has passed it (``maze_waypoints``)."""
+"""A robot closer than this to its next waypoint has passed it (``waypoint_maze``)."""
 NUM_INPUTS = 1 + len(RANGEFINDER_ANGLES) + len(RADAR_SLICES)
 """Bias, rangefinders (reading / range) and radars: the controller's 11 inputs."""
 NUM_OUTPUTS = 2
@@ -40,7 +40,7 @@ NUM_OUTPUTS = 2
 @dataclass(frozen=True)
 class Maze:
     """One maze: wall segments, the robot's start point and heading (degrees), the goal point, and
-    optional waypoints marking the way to the goal, in order (for a progress fitness, ``maze_waypoints``)."""
+    optional waypoints marking the way to the goal, in order (for a progress fitness, ``MazeEnv.progress``)."""
 
     name: str
     walls: tuple[Wall, ...]
