@@ -1,15 +1,15 @@
 """ES-HyperNEAT on the novelty search paper's mazes, with Risi & Stanley's (2012) kind of fitness: waypoints.
 
     python benchmarks/es_hyperneat_maze.py [--seeds 3] [--first-seed 0] [--maze hard] [--method fitness]
-                                           [--fitness waypoints] [--max-depth 2] [--population 300]
-                                           [--cap 60000] [--minutes 9]
+                                           [--fitness waypoints] [--max-depth 2] [--steps 800]
+                                           [--population 300] [--cap 60000] [--minutes 6]
 
 Every generation the CPPN population is decoded by ``ESHyperNEAT`` (quadtree search for hidden nodes
 between the robot's sensors and its effectors) and the phenotypes drive the robots of
 ``neatify.envs.maze`` together (``navigate``). The substrate: the 11 inputs (bias, six rangefinders,
 four goal radars) laid out by direction on lines at y = -1 and -0.5, the two outputs (angular and
 linear velocity changes) at y = 1 (``neatify.envs.maze_substrate``); ``ESParams``' defaults but for
-``--initial-depth`` and ``--max-depth``. ``--fitness waypoints`` (hard maze only) scores progress
+``--initial-depth`` and ``--max-depth``. The defaults are the set-up that solves (docs/benchmarks.md). ``--fitness waypoints`` (hard maze only) scores progress
 along the maze's waypoints (``MazeEnv.progress``), ``distance`` the novelty paper's 300 minus the
 final distance to the goal. ``--method`` "fitness" selects on that fitness, "novelty" on the novelty
 of the robots' final (x, y) (15 nearest, the paper's dynamic archive), "pareto" on both (NSGA-II).
@@ -90,20 +90,21 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--maze", choices=["medium", "hard"], default="hard")
-    parser.add_argument("--method", choices=sorted(SELECTION), default="novelty")
-    parser.add_argument("--fitness", choices=["distance", "waypoints"], default="distance",
+    parser.add_argument("--method", choices=sorted(SELECTION), default="fitness")
+    parser.add_argument("--fitness", choices=["distance", "waypoints"], default="waypoints",
                         help="what fitness (and the 'fitness' method) rewards: 300 minus the final distance to "
                              "the goal, or progress along the maze's waypoints")
     parser.add_argument("--initial-depth", type=int, default=ESParams.initial_depth)
-    parser.add_argument("--max-depth", type=int, default=ESParams.max_depth)
-    parser.add_argument("--steps", type=int, default=MAX_STEPS, help="robot time steps (the novelty paper's 400)")
-    parser.add_argument("--population", type=int, default=250)
-    parser.add_argument("--cap", type=int, default=50_000, help="stop a run after this many evaluations")
-    parser.add_argument("--minutes", type=float, default=20.0, help="stop a run after this long")
+    parser.add_argument("--max-depth", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=2 * MAX_STEPS, help="robot time steps (the novelty paper: 400)")
+    parser.add_argument("--population", type=int, default=300)
+    parser.add_argument("--cap", type=int, default=60_000, help="stop a run after this many evaluations")
+    parser.add_argument("--minutes", type=float, default=6.0, help="stop a run after this long")
     parser.add_argument("--every", type=int, default=10, help="print every this many generations")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(f"ES-HyperNEAT, {args.maze} maze, {args.method}, population {args.population}")
+    print(f"ES-HyperNEAT, {args.maze} maze, {args.method} ({args.fitness} fitness), {args.steps} steps, "
+          f"depth {args.max_depth}, population {args.population}")
     runs = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         runs.append(evolve(seed, args))
