@@ -38,6 +38,8 @@ def test_the_guide_s_maze_snippet_sets_fitness_and_behaviour_on_every_cppn():
     scope: dict = {}
     exec(doc_snippet("docs/es_hyperneat.md", "def maze_fitness(genomes)"), scope)
     assert scope["pop"].evaluations == 20
-    genomes = scope["pop"].ask()[:3]
+    genomes = scope["pop"].ask()
     scope["maze_fitness"](genomes)
-    assert all(0.0 < g.fitness <= 300.0 and len(g.behaviour) == 2 for g in genomes)
+    targets = len(scope["maze"].waypoints) + 1
+    assert all(0.0 <= g.fitness <= targets and len(g.behaviour) == 2 for g in genomes)
+    assert len({g.fitness for g in genomes}) > 1  # different CPPNs, different progress

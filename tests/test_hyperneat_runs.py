@@ -112,12 +112,14 @@ def run_benchmark(*argv: str) -> list[str]:
 @pytest.mark.slow
 def test_the_es_hyperneat_maze_benchmark_reports_each_run_and_the_runs_solved():
     lines = run_benchmark("benchmarks/es_hyperneat_maze.py", "--seeds", "2", "--population", "8", "--cap", "16",
-                          "--every", "1", "--maze", "medium")
-    assert lines[0] == "ES-HyperNEAT, medium maze, novelty, population 8"
+                          "--every", "1", "--steps", "100")
+    assert lines[0] == "ES-HyperNEAT, hard maze, fitness (waypoints fitness), 100 steps, depth 2, population 8"
     runs = [line for line in lines if line.startswith("seed ")]
     assert len(runs) == 2 and all(re.fullmatch(rf"seed {k}: not solved after 16 evaluations, 2 generations, \d+ s", run)
                                   for k, run in enumerate(runs))
-    assert sum("best fitness so far" in line for line in lines) == 4
+    progress = [float(m[1]) for m in (re.search(r"best fitness so far +(\d+\.\d\d) \(its robot ended at", line)
+                                        for line in lines) if m]
+    assert len(progress) == 4 and all(0.0 <= p < 13.0 for p in progress)  # 12 waypoints and the goal: 13 solves
     assert lines[-1].startswith("solved 0/2; mean evaluations of the solved -;")
 
 

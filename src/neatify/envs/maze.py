@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 
 from neatify.envs.maze_geometry import (FITNESS_BIAS, GOAL_RADIUS, MAX_SPEED, MAX_STEPS, NUM_INPUTS, NUM_OUTPUTS,
-                                        RADAR_SLICES, RANGEFINDER_ANGLES, RANGEFINDER_RANGE, ROBOT_RADIUS, Maze,
-                                        get_maze)
+                                        RADAR_SLICES, RANGEFINDER_ANGLES, RANGEFINDER_RANGE, ROBOT_RADIUS,
+                                        WAYPOINT_RADIUS, Maze, get_maze)
 from neatify.envs.rollout import rollout
 from neatify.nn.population_module import NeatPopulationModule
 
@@ -28,7 +28,8 @@ class MazeEnv:
     ``state`` is what the robots sense, ``(num_envs, 11)``: bias, six rangefinders, four radars (the
     networks' inputs, so ``rollout`` can drive it); ``pose`` their x, y, heading (degrees), speed and
     angular velocity. A robot is done once it reached the goal (``reached``; it stops there) or ran
-    ``max_steps`` steps; done robots stay frozen. ``steps`` counts each robot's steps.
+    ``max_steps`` steps; done robots stay frozen. ``steps`` counts each robot's steps; ``passed`` how
+    many of the maze's waypoints, then the goal, each robot has come near in order (``waypoint_maze``).
     """
 
     def __init__(self, maze: Maze | str, num_envs: int, max_steps: int = MAX_STEPS,
@@ -43,6 +44,7 @@ class MazeEnv:
         self.steps = torch.zeros(num_envs, dtype=torch.long, device=device)
         self.done = torch.zeros(num_envs, dtype=torch.bool, device=device)
         self.reached = torch.zeros(num_envs, dtype=torch.bool, device=device)
+        self.passed = torch.zeros(num_envs, dtype=torch.long, device=device)
 
     def reset(self) -> torch.Tensor:
         """Put every robot at the maze's start, at rest; returns a copy of what they sense."""
@@ -52,6 +54,7 @@ class MazeEnv:
         self.steps.zero_()
         self.done.zero_()
         self.reached.zero_()
+        self.passed.zero_()
         self._sense()
         return self.state.clone()
 
@@ -74,6 +77,7 @@ class MazeEnv:
         self.steps += running
         self.reached |= running & (self.distance_to_goal() < GOAL_RADIUS)
         self.done |= self.reached | (self.steps >= self.max_steps)
+        self._pass_waypoints(running)
         self._sense()
 
     def step(self, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,9 +93,29 @@ class MazeEnv:
         """The paper's fitness of where each robot is: ``FITNESS_BIAS`` minus its distance to the goal."""
         return FITNESS_BIAS - self.distance_to_goal()
 
+    def progress(self) -> torch.Tensor:
+        """How far along the maze's waypoints each robot got: the targets (waypoints, then the goal)
+        passed, plus the fraction of the way to the next one it has closed (0 when farther than the
+        leg is long); the number of targets for a robot at the goal."""
+        g = self.geometry
+        following = self.passed.clamp(max=len(g.targets) - 1)
+        left = torch.linalg.vector_norm(self.pose[:, [X, Y]] - g.targets[following], dim=1) / g.legs[following]
+        closed = torch.where(self.passed < len(g.targets), (1.0 - left).clamp(min=0.0), 0.0)
+        return self.passed.to(self.pose.dtype) + closed
+
     def positions(self) -> torch.Tensor:
         """Each robot's (x, y), ``(num_envs, 2)``: the behaviour novelty search compares."""
         return self.pose[:, [X, Y]].clone()
+
+    def _pass_waypoints(self, running: torch.Tensor) -> None:
+        """Count the next waypoint as passed for the ``running`` robots within ``WAYPOINT_RADIUS`` of it;
+        reaching the goal passes them all (and the goal)."""
+        g = self.geometry
+        if len(g.targets) > 1:
+            target = g.targets[self.passed.clamp(max=len(g.targets) - 1)]
+            near = torch.linalg.vector_norm(self.pose[:, [X, Y]] - target, dim=1) < WAYPOINT_RADIUS
+            self.passed += running & near & (self.passed < len(g.targets) - 1)
+        self.passed = torch.where(self.reached, torch.full_like(self.passed, len(g.targets)), self.passed)
 
     def _sense(self) -> None:
         """Fill ``state`` from the poses: bias, rangefinder fractions of the range, radar slices."""
@@ -113,7 +137,7 @@ class MazeEnv:
             getattr(self, name)[index] = getattr(part, name)
 
 
-_STATE = ("state", "pose", "steps", "done", "reached")
+_STATE = ("state", "pose", "steps", "done", "reached", "passed")
 
 
 class _Geometry:
@@ -124,6 +148,9 @@ class _Geometry:
         self.a, self.b = walls[:, :2], walls[:, 2:]  # (walls, 2)
         self.along = self.b - self.a
         self.goal = torch.tensor(maze.goal, device=device, dtype=dtype)
+        self.targets = torch.tensor((*maze.waypoints, maze.goal), device=device, dtype=dtype).reshape(-1, 2)
+        starts = torch.cat((torch.tensor([maze.start], device=device, dtype=dtype), self.targets[:-1]))
+        self.legs = torch.linalg.vector_norm(self.targets - starts, dim=1)
         self.beam_angles = torch.tensor(RANGEFINDER_ANGLES, device=device, dtype=dtype)
         self.slices = torch.tensor(RADAR_SLICES, device=device, dtype=dtype)
 
@@ -164,12 +191,14 @@ def robot_outputs(outputs: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class MazeOutcome:
-    """Where each genome's robot ended: final (x, y), the paper's fitness, and whether it reached the goal."""
+    """Where each genome's robot ended: final (x, y), the paper's fitness, whether it reached the goal,
+    its steps, and its ``MazeEnv.progress`` along the maze's waypoints."""
 
     positions: torch.Tensor
     fitness: torch.Tensor
     reached: torch.Tensor
     steps: torch.Tensor
+    progress: torch.Tensor
 
 
 def navigate(module: NeatPopulationModule, maze: Maze | str, max_steps: int = MAX_STEPS) -> MazeOutcome:
@@ -182,4 +211,4 @@ def navigate(module: NeatPopulationModule, maze: Maze | str, max_steps: int = MA
     like = next(b for b in module.buffers() if b.is_floating_point())
     env = MazeEnv(maze, module.num_genomes, max_steps, device=like.device, dtype=like.dtype)
     rollout(module, env, robot_outputs)
-    return MazeOutcome(env.positions(), env.fitness(), env.reached.clone(), env.steps.clone())
+    return MazeOutcome(env.positions(), env.fitness(), env.reached.clone(), env.steps.clone(), env.progress())

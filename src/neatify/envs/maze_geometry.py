@@ -8,7 +8,7 @@ point. ``parse_maze`` reads that file format, so other mazes can be loaded the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 Point = tuple[float, float]
 Wall = tuple[float, float, float, float]
@@ -29,6 +29,8 @@ GOAL_RADIUS = 5.0
 FITNESS_BIAS = 300.0
 """The paper's fitness is this bias minus the final distance to the goal."""
 MAX_STEPS = 400
+WAYPOINT_RADIUS = 20.0
+"""A robot closer than this to its next waypoint has passed it (``waypoint_maze``)."""
 NUM_INPUTS = 1 + len(RANGEFINDER_ANGLES) + len(RADAR_SLICES)
 """Bias, rangefinders (reading / range) and radars: the controller's 11 inputs."""
 NUM_OUTPUTS = 2
@@ -37,13 +39,15 @@ NUM_OUTPUTS = 2
 
 @dataclass(frozen=True)
 class Maze:
-    """One maze: wall segments, the robot's start point and heading (degrees), and the goal point."""
+    """One maze: wall segments, the robot's start point and heading (degrees), the goal point, and
+    optional waypoints marking the way to the goal, in order (for a progress fitness, ``MazeEnv.progress``)."""
 
     name: str
     walls: tuple[Wall, ...]
     start: Point
     heading: float
     goal: Point
+    waypoints: tuple[Point, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.walls:
@@ -51,6 +55,9 @@ class Maze:
         for wall in self.walls:
             if len(wall) != 4:
                 raise ValueError(f"maze {self.name!r}: a wall needs x1 y1 x2 y2, got {wall!r}")
+        for point in self.waypoints:
+            if len(point) != 2:
+                raise ValueError(f"maze {self.name!r}: a waypoint needs x y, got {point!r}")
 
 
 _PUBLISHED = {  # the paper's maze files: wall count, start x y, start heading, goal x y, walls (boundary first)
@@ -118,3 +125,17 @@ def get_maze(name: str | Maze) -> Maze:
 
 MAZES = {name: parse_maze(text, name) for name, text in _PUBLISHED.items()}
 """The paper's mazes by name: "medium" and "hard"."""
+
+WAYPOINTS = {"hard": ((85.0, 145.0), (115.0, 150.0), (140.0, 172.0), (178.0, 182.0), (182.0, 150.0),
+                      (120.0, 125.0), (72.0, 100.0), (80.0, 72.0), (115.0, 62.0), (168.0, 62.0), (168.0, 16.0),
+                      (100.0, 16.0))}
+"""Waypoints along the one way through a maze, start to goal: over the top, back down the middle
+corridor, round the right end of the lowest wall and along the bottom to the goal (the hard maze's
+deceptive dead end, straight down from the start, passes none of them)."""
+
+
+def waypoint_maze(name: str) -> Maze:
+    """The maze called ``name`` with its ``WAYPOINTS``, for a fitness of progress along them."""
+    if name not in WAYPOINTS:
+        raise KeyError(f"no waypoints for maze {name!r}; mazes with waypoints: {', '.join(sorted(WAYPOINTS))}")
+    return replace(get_maze(name), waypoints=WAYPOINTS[name])
