@@ -74,7 +74,8 @@ REFINED = {
 }
 SETTINGS = {"paper": CONFIGS, "refine": REFINED}
 OVERRIDES = ("population_size", "refine_samples", "refine_sigma", "refine_patience", "refine_full_limit",
-             "weight_min_value", "weight_max_value", "bias_min_value", "bias_max_value")
+             "refine_tolerance", "refine_growth", "refine_max_samples", "weight_min_value", "weight_max_value",
+             "bias_min_value", "bias_max_value")
 """Config fields a flag of the same name (dashes for underscores) sets, to try settings without editing."""
 
 
