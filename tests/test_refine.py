@@ -57,16 +57,18 @@ def test_the_search_starts_on_the_first_generations_champion():
     assert search.best == best and np.array_equal(search.strategy.mean, weights)
 
 
-def test_the_same_seed_gives_the_same_run_and_a_checkpoint_continues_it_exactly(tmp_path):
-    first = Population(num_inputs=2, num_outputs=1, config=REFINED, seed=7)
-    again = Population(num_inputs=2, num_outputs=1, config=REFINED, seed=7)
+@pytest.mark.parametrize("config", [REFINED, RESTARTING], ids=["plain", "restarting"])
+def test_the_same_seed_gives_the_same_run_and_a_checkpoint_continues_it_exactly(tmp_path, config):
+    first = Population(num_inputs=2, num_outputs=1, config=config, seed=7)
+    again = Population(num_inputs=2, num_outputs=1, config=config, seed=7)
     assert _run(first, 4) == _run(again, 4)
     Checkpoint.save(first, tmp_path / "run.ckpt")
     resumed = Checkpoint.load(tmp_path / "run.ckpt")
-    json.dumps(Population(num_inputs=2, num_outputs=1, config=REFINED, seed=7).state_dict(), allow_nan=False)
+    json.dumps(Population(num_inputs=2, num_outputs=1, config=config, seed=7).state_dict(), allow_nan=False)
     json.dumps(first.state_dict(), allow_nan=False)  # plain data, strict JSON
     assert _run(resumed, 3) == _run(first, 3)
     assert resumed.refiner.search.strategy.sigma == first.refiner.search.strategy.sigma
+    assert resumed.refiner.search.samples == first.refiner.search.samples
 
 
 @pytest.mark.slow

@@ -7,9 +7,10 @@ champion's) whose weights and biases the strategy draws. The samples are ordinar
 the same fitness function or backend, counted as evaluations, speciated, and parents of NEAT offspring.
 After each generation the strategy moves toward its best samples and adapts its step sizes. When a NEAT
 offspring beats the best fitness of the run, the search moves onto it (a new topology gets fresh step
-sizes; the same topology keeps them); when ``refine_patience`` generations pass without a better
-sample, it starts afresh from random weights. Every draw comes from a numpy generator seeded from the
-run's ``random.Random``; the state is plain data for checkpoints.
+sizes; the same topology keeps them); when ``refine_patience`` generations pass without a sample better
+by more than ``refine_tolerance``, it starts afresh from random weights, with ``refine_growth`` times the
+samples (IPOP-CMA-ES; the generation grows with them). Every draw comes from a numpy generator seeded
+from the run's ``random.Random``; the state is plain data for checkpoints.
 """
 
 from __future__ import annotations

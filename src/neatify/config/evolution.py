@@ -171,9 +171,9 @@ class EvolutionConfig:
     """low, high of each behaviour dimension for the archive of elites, flat (empty: 0, 1 each)."""
     # --- weight refinement (neatify.breeding.refine) ---
     refine_samples: int = 0
-    """Genomes of each generation drawn by a separable CMA-ES around the champion's weights (same topology,
-    new weights), the other ``population_size - refine_samples`` bred by NEAT; 0 (the default) turns the
-    search off. At least 2, below ``population_size``."""
+    """Genomes of each generation drawn by a CMA-ES around the champion's weights (same topology, new
+    weights), the other ``population_size - refine_samples`` bred by NEAT; 0 (the default) turns the
+    search off. At least 2, below ``population_size`` (restarts may grow it: ``refine_growth``)."""
     refine_sigma: float = 0.5
     """The weight search's step size when it starts on a new topology."""
     refine_patience: int = 20
