@@ -60,9 +60,14 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--population", type=int, default=150)
     parser.add_argument("--refine-samples", type=int, default=0, help="weight-search samples a generation (0: off)")
+    parser.add_argument("--refine-patience", type=int, default=20, help="generations without progress: restart")
+    parser.add_argument("--refine-tolerance", type=float, default=0.0, help="rises of the best that are no progress")
+    parser.add_argument("--refine-growth", type=float, default=1.0, help="samples grow by this at each restart")
     args = parser.parse_args()
     start = time.perf_counter()
-    config = EvolutionConfig(population_size=args.population, refine_samples=args.refine_samples)
+    config = EvolutionConfig(population_size=args.population, refine_samples=args.refine_samples,
+                             refine_patience=args.refine_patience, refine_tolerance=args.refine_tolerance,
+                             refine_growth=args.refine_growth)
     seeds = range(args.first_seed, args.first_seed + args.runs)
     jobs = [(seed, args.network, args.max_generations, config) for seed in seeds]
     with ProcessPoolExecutor(args.processes) as pool:
@@ -71,7 +76,8 @@ def main() -> None:
     gens = [r[1] for r in solved]
     evals = [r[2] for r in solved]
     print(f"XOR, {args.runs} runs (seeds {args.first_seed}..{args.first_seed + args.runs - 1}), "
-          f"network={args.network}, population {args.population}, refine_samples {args.refine_samples}, "
+          f"network={args.network}, population {args.population}, refine_samples {args.refine_samples} "
+          f"(patience {args.refine_patience}, tolerance {args.refine_tolerance}, growth {args.refine_growth}), "
           f"{time.perf_counter() - start:.1f} s")
     print(f"solved: {len(solved)}/{args.runs} ({100.0 * len(solved) / args.runs:.0f} %)")
     if solved:

@@ -16,6 +16,8 @@ from neatify.io.checkpoint import Checkpoint
 from xor_task import xor_fitness
 
 REFINED = EvolutionConfig(population_size=30, refine_samples=10, refine_sigma=0.5)
+RESTARTING = REFINED.replace(refine_patience=2, refine_tolerance=0.5, refine_growth=2.0, refine_max_samples=30)
+"""Restarts every few generations on XOR, each doubling the samples up to 30."""
 
 
 def _run(population: Population, generations: int) -> list[list[float]]:
@@ -55,26 +57,29 @@ def test_the_search_starts_on_the_first_generations_champion():
     assert search.best == best and np.array_equal(search.strategy.mean, weights)
 
 
-def test_the_same_seed_gives_the_same_run_and_a_checkpoint_continues_it_exactly(tmp_path):
-    first = Population(num_inputs=2, num_outputs=1, config=REFINED, seed=7)
-    again = Population(num_inputs=2, num_outputs=1, config=REFINED, seed=7)
+@pytest.mark.parametrize("config", [REFINED, RESTARTING], ids=["plain", "restarting"])
+def test_the_same_seed_gives_the_same_run_and_a_checkpoint_continues_it_exactly(tmp_path, config):
+    first = Population(num_inputs=2, num_outputs=1, config=config, seed=7)
+    again = Population(num_inputs=2, num_outputs=1, config=config, seed=7)
     assert _run(first, 4) == _run(again, 4)
     Checkpoint.save(first, tmp_path / "run.ckpt")
     resumed = Checkpoint.load(tmp_path / "run.ckpt")
-    json.dumps(Population(num_inputs=2, num_outputs=1, config=REFINED, seed=7).state_dict(), allow_nan=False)
+    json.dumps(Population(num_inputs=2, num_outputs=1, config=config, seed=7).state_dict(), allow_nan=False)
     json.dumps(first.state_dict(), allow_nan=False)  # plain data, strict JSON
     assert _run(resumed, 3) == _run(first, 3)
     assert resumed.refiner.search.strategy.sigma == first.refiner.search.strategy.sigma
+    assert resumed.refiner.search.samples == first.refiner.search.samples
 
 
 @pytest.mark.slow
-def test_the_samples_evaluated_in_worker_processes_give_the_same_run():
-    serial = Population(num_inputs=2, num_outputs=1, config=REFINED, seed=9)
-    parallel = Population(num_inputs=2, num_outputs=1, config=REFINED, seed=9)
+@pytest.mark.parametrize("config", [REFINED, RESTARTING], ids=["plain", "restarting"])
+def test_the_samples_evaluated_in_worker_processes_give_the_same_run(config):
+    serial = Population(num_inputs=2, num_outputs=1, config=config, seed=9)
+    parallel = Population(num_inputs=2, num_outputs=1, config=config, seed=9)
     with ParallelEvaluator(xor_fitness, workers=2) as evaluator:
-        for _ in range(4):
+        for _ in range(6):
             parallel.run_generation(evaluator)
-    assert _run(serial, 4)[-1] == parallel.fitness.tolist() and serial.history == parallel.history
+    assert _run(serial, 6)[-1] == parallel.fitness.tolist() and serial.history == parallel.history
 
 
 def test_refinement_solves_xor():
@@ -130,7 +135,10 @@ def test_a_genome_with_more_numbers_than_the_full_limit_gets_a_diagonal_covarian
                                           ({"refine_samples": 150}, "refine_samples"),
                                           ({"refine_samples": -2}, "refine_samples"),
                                           ({"refine_sigma": 0.0}, "refine_sigma"),
-                                          ({"refine_full_limit": -1}, "refine_full_limit")])
+                                          ({"refine_full_limit": -1}, "refine_full_limit"),
+                                          ({"refine_tolerance": -0.1}, "refine_tolerance"),
+                                          ({"refine_growth": 0.5}, "refine_growth"),
+                                          ({"refine_max_samples": 1}, "refine_max_samples")])
 def test_bad_refinement_settings_are_refused_by_name(changes, key):
     with pytest.raises(ConfigError, match=key):
         EvolutionConfig(**changes)
@@ -148,3 +156,35 @@ def test_a_stalled_search_starts_afresh_from_random_weights_with_its_first_step_
     assert [updates for updates, _ in seen[1:]] == [0, 1, 2, 0], "three updates without a better one: a new start"
     assert seen[3][1] != config.refine_sigma and seen[4][1] == config.refine_sigma
     assert not np.array_equal(search.strategy.mean, vector(search.template, 0)), "random weights, not the champion's"
+
+
+def _stalling(config: EvolutionConfig, fitness_of) -> list[tuple[int, int, int]]:
+    """(generation size, the search's samples, its updates) in generations 2-9, the search's samples (all of
+    the first generation) scoring ``fitness_of(generation)``, NEAT's offspring 0."""
+    population = Population(num_inputs=2, num_outputs=1, config=config, seed=5)
+    seen = []
+    for generation in range(9):
+        population.ask()
+        fitness = np.zeros(len(population.batch))
+        fitness[len(fitness) - population.refiner.pending:] = fitness_of(generation)
+        population.tell(fitness)
+        search = population.refiner.search  # None in the first generation: nothing evaluated yet
+        seen.append((len(population.batch), search.samples, search.strategy.updates) if search else None)
+    return seen[1:]
+
+
+def test_each_restart_multiplies_the_samples_by_the_growth_up_to_the_most_allowed():
+    config = REFINED.replace(refine_patience=2, refine_growth=2.0, refine_max_samples=30)
+    seen = _stalling(config, lambda generation: 1.0)
+    assert [samples for _, samples, _ in seen] == [10, 10, 10, 20, 20, 20, 30, 30]
+    assert [size for size, _, _ in seen] == [30, 30, 30, 40, 40, 40, 50, 50], "20 bred, then the samples"
+    assert [updates for _, _, updates in seen] == [0, 1, 2, 0, 1, 2, 0, 1]
+
+
+def test_a_best_creeping_up_by_less_than_the_tolerance_counts_as_stalled():
+    def creeping(generation: int) -> float:
+        return 100.0 + generation
+    strict = _stalling(REFINED.replace(refine_patience=3), creeping)
+    tolerant = _stalling(REFINED.replace(refine_patience=3, refine_tolerance=0.05), creeping)
+    assert [updates for _, _, updates in strict] == list(range(8)), "every rise is progress: never restarts"
+    assert [updates for _, _, updates in tolerant] == [0, 1, 2, 3, 0, 1, 2, 3], "1 % rises are not: restarts"

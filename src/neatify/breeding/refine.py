@@ -7,9 +7,10 @@ champion's) whose weights and biases the strategy draws. The samples are ordinar
 the same fitness function or backend, counted as evaluations, speciated, and parents of NEAT offspring.
 After each generation the strategy moves toward its best samples and adapts its step sizes. When a NEAT
 offspring beats the best fitness of the run, the search moves onto it (a new topology gets fresh step
-sizes; the same topology keeps them); when ``refine_patience`` generations pass without a better
-sample, it starts afresh from random weights. Every draw comes from a numpy generator seeded from the
-run's ``random.Random``; the state is plain data for checkpoints.
+sizes; the same topology keeps them); when ``refine_patience`` generations pass without a sample better
+by more than ``refine_tolerance``, it starts afresh from random weights, with ``refine_growth`` times the
+samples (IPOP-CMA-ES; the generation grows with them). Every draw comes from a numpy generator seeded
+from the run's ``random.Random``; the state is plain data for checkpoints.
 """
 
 from __future__ import annotations
@@ -37,22 +38,25 @@ class Search:
     strategy: Strategy
     best: float
     """The best fitness the search has seen (its samples, or the genome it started on)."""
+    samples: int
+    """How many samples a generation draws (``refine_samples``, times ``refine_growth`` at each restart)."""
     stalled: int = 0
-    """Updates since ``best`` last rose."""
+    """Updates since ``best`` last rose by more than ``refine_tolerance``."""
 
     @classmethod
     def start(cls, template: GenomeBatch, best: float, config: EvolutionConfig,
-              mean: np.ndarray | None = None) -> Search:
-        """A fresh search around ``mean`` (default: ``template``'s own numbers), step size ``refine_sigma``;
-        a full covariance for at most ``refine_full_limit`` numbers."""
+              mean: np.ndarray | None = None, samples: int | None = None) -> Search:
+        """A fresh search around ``mean`` (default: ``template``'s own numbers), step size ``refine_sigma``,
+        ``samples`` a generation (default ``refine_samples``); a full covariance for at most
+        ``refine_full_limit`` numbers."""
         mean = vector(template, 0) if mean is None else mean
         strategy = Strategy.start(mean, config.refine_sigma, full=len(mean) <= config.refine_full_limit)
-        return cls(template, strategy, best)
+        return cls(template, strategy, best, samples or config.refine_samples)
 
     def restarted(self, template: GenomeBatch, best: float, config: EvolutionConfig) -> Search:
         """The search moved to ``template``: same topology, its step sizes kept; another, a fresh start."""
         if structure(template, 0) != structure(self.template, 0):
-            return Search.start(template, best, config)
+            return Search.start(template, best, config, samples=self.samples)
         return replace(self, template=template, strategy=replace(self.strategy, mean=vector(template, 0)),
                        best=best)
 
@@ -60,21 +64,31 @@ class Search:
         """``count`` weight vectors, one a row, inside the config's weight and bias bounds."""
         return np.clip(self.strategy.draw(count, generator), *bounds(self.template, config))
 
-    def update(self, samples: np.ndarray, fitness: np.ndarray) -> None:
-        """One CMA-ES step from evaluated ``samples`` (rows) and their ``fitness`` (higher is better)."""
+    def update(self, samples: np.ndarray, fitness: np.ndarray, tolerance: float = 0.0) -> None:
+        """One CMA-ES step from evaluated ``samples`` (rows) and their ``fitness`` (higher is better); a rise
+        of the best by at most ``tolerance`` times its size counts as no progress."""
         self.strategy.update(samples, fitness)
         top = float(fitness.max())
-        self.stalled = 0 if top > self.best else self.stalled + 1
+        margin = tolerance * abs(self.best) if math.isfinite(self.best) else 0.0
+        self.stalled = 0 if top > self.best + margin else self.stalled + 1
         self.best = max(self.best, top)
+
+    def restart(self, template: GenomeBatch, config: EvolutionConfig, generator: np.random.Generator) -> Search:
+        """A stalled search begun afresh: ``template``'s topology, random weights, step size ``refine_sigma``,
+        ``refine_growth`` times the samples (IPOP-CMA-ES doubles them), at most ``refine_max_samples``."""
+        samples = min(max(round(self.samples * config.refine_growth), self.samples), config.refine_max_samples)
+        return Search.start(template, -math.inf, config, random_vector(template, config, generator), samples)
 
     def to_dict(self) -> dict[str, Any]:
         return {"template": self.template.views()[0].to_dict(), "strategy": self.strategy.to_dict(),
-                "best": _plain(self.best), "stalled": self.stalled}
+                "best": _plain(self.best), "samples": self.samples, "stalled": self.stalled}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Search:
+    def from_dict(cls, data: dict[str, Any], config: EvolutionConfig) -> Search:
+        """The search ``to_dict`` saved (a checkpoint from before ``samples`` was saved: ``refine_samples``)."""
         template = GenomeBatch.from_genomes([Genome.from_dict(data["template"])])
-        return cls(template, Strategy.from_dict(data["strategy"]), _number(data["best"]), int(data["stalled"]))
+        return cls(template, Strategy.from_dict(data["strategy"]), _number(data["best"]),
+                   int(data.get("samples", config.refine_samples)), int(data["stalled"]))
 
 
 class Refiner:
@@ -96,7 +110,7 @@ class Refiner:
             return None
         if state is None:
             return cls(config)
-        search = None if state["search"] is None else Search.from_dict(state["search"])
+        search = None if state["search"] is None else Search.from_dict(state["search"], config)
         return cls(config, search, int(state["pending"]), _number(state["record"]))
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,11 +119,12 @@ class Refiner:
 
     def extend(self, offspring: GenomeBatch, evaluated: GenomeBatch, fitness: np.ndarray, rng: random.Random,
                new_id: Callable[[], int]) -> GenomeBatch:
-        """``offspring`` followed by ``refine_samples`` new samples, the search first told the evaluated
-        generation (``evaluated`` and its ``fitness``, by row)."""
+        """``offspring`` followed by the search's samples (``refine_samples``, more after restarts when
+        ``refine_growth`` > 1), the search first told the evaluated generation (``evaluated`` and its
+        ``fitness``, by row)."""
         generator = np.random.default_rng(rng.getrandbits(64))
         search = self._learn(evaluated, fitness, generator)
-        count = self.config.refine_samples
+        count = search.samples
         ids = np.array([new_id() for _ in range(count)], dtype=np.int64)
         samples = with_vectors(search.template.take(np.zeros(count, np.int64), ids),
                                search.draw(count, generator, self.config))
@@ -125,7 +140,8 @@ class Refiner:
             shape = structure(search.template, 0)
             rows = rows[[structure(evaluated, int(r)) == shape for r in rows]]  # genes changed by hand drop out
             if len(rows) >= 2:
-                search.update(np.stack([vector(evaluated, int(r)) for r in rows]), fitness[rows])
+                search.update(np.stack([vector(evaluated, int(r)) for r in rows]), fitness[rows],
+                              self.config.refine_tolerance)
         top = np.flatnonzero(fitness == fitness.max())
         row = int(top[np.argmin(evaluated.ids[top])])
         best, template, config = float(fitness[row]), evaluated.take(np.array([row])), self.config
@@ -134,7 +150,7 @@ class Refiner:
         elif best > self.record and row < first:
             search = search.restarted(template, best, config)
         elif search.stalled >= config.refine_patience:
-            search = Search.start(template, -math.inf, config, random_vector(template, config, generator))
+            search = search.restart(template, config, generator)
         self.record = max(self.record, best)
         self.search = search
         return search

@@ -171,9 +171,9 @@ class EvolutionConfig:
     """low, high of each behaviour dimension for the archive of elites, flat (empty: 0, 1 each)."""
     # --- weight refinement (neatify.breeding.refine) ---
     refine_samples: int = 0
-    """Genomes of each generation drawn by a separable CMA-ES around the champion's weights (same topology,
-    new weights), the other ``population_size - refine_samples`` bred by NEAT; 0 (the default) turns the
-    search off. At least 2, below ``population_size``."""
+    """Genomes of each generation drawn by a CMA-ES around the champion's weights (same topology, new
+    weights), the other ``population_size - refine_samples`` bred by NEAT; 0 (the default) turns the
+    search off. At least 2, below ``population_size`` (restarts may grow it: ``refine_growth``)."""
     refine_sigma: float = 0.5
     """The weight search's step size when it starts on a new topology."""
     refine_patience: int = 20
@@ -183,6 +183,14 @@ class EvolutionConfig:
     """A weight search over at most this many numbers (enabled weights and biases) adapts a full covariance
     matrix, learning which weights move together; a larger one only a step size per number (sep-CMA-ES),
     whose cost grows linearly rather than with the cube."""
+    refine_tolerance: float = 0.0
+    """A sample beating the search's best by at most this fraction of it counts as no progress toward
+    ``refine_patience`` (0: any rise is progress); a search creeping up by a step or two restarts too."""
+    refine_growth: float = 1.0
+    """Each restart of a stalled search multiplies its samples a generation by this (2: IPOP-CMA-ES, whose
+    larger samples search more globally); 1 keeps ``refine_samples``. The generation grows with them."""
+    refine_max_samples: int = 1000
+    """The most samples a generation the restarts may grow to."""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -267,6 +275,12 @@ class EvolutionConfig:
             raise ConfigError(f"refine_sigma must be positive, got {self.refine_sigma!r}")
         if self.refine_full_limit < 0:
             raise ConfigError(f"refine_full_limit must be at least 0, got {self.refine_full_limit!r}")
+        if self.refine_tolerance < 0:
+            raise ConfigError(f"refine_tolerance must be at least 0, got {self.refine_tolerance!r}")
+        if self.refine_growth < 1:
+            raise ConfigError(f"refine_growth must be at least 1, got {self.refine_growth!r}")
+        if self.refine_max_samples < 2:
+            raise ConfigError(f"refine_max_samples must be at least 2, got {self.refine_max_samples!r}")
 
     def species_target(self) -> int:
         """The species count the threshold is steered toward (``target_species`` with "auto"
