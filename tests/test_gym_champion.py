@@ -16,11 +16,13 @@ CONFIG = EvolutionConfig(population_size=8, prob_add_node=0.2)
 def test_a_held_out_copy_keeps_its_own_fixed_episodes_and_only_reads_the_normaliser() -> None:
     task = GymEvaluator("CartPole-v1", episodes=2, max_steps=20, seed=3, resample=True, normalize=True)
     held = task.held_out(4, seed=99)
+    population = Population(num_inputs=4, num_outputs=2, config=CONFIG, seed=2)
+    population.add_reporter(task)  # learns the statistics
+    population.run_generation(task)
+    genomes = population.genomes
     held.set_generation(5)
     task.set_generation(5)
     assert (held.episodes, held.seed, held.generation, task.generation, task.episodes) == (4, 99, 0, 5, 2)
-    genomes = Population(num_inputs=4, num_outputs=2, config=CONFIG, seed=2).genomes
-    task(genomes)
     statistics = task.normalizer.to_dict()
     assert held.normalizer is task.normalizer and statistics["count"] > 0
     episodes = held.run(genomes)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from neatify.genome.genome import Genome
-from neatify.gym.evaluator import GymEvaluator
+from neatify.gym.evaluator import GymEvaluator, fittest
 
 
 class HeldOutChampion:
@@ -35,11 +35,10 @@ class HeldOutChampion:
 
     def end_generation(self, population: Any, stats: Any) -> None:
         """Validate the generation's ``top`` genomes (the fittest first, the lowest row on a tie)."""
-        rows = np.argsort(-population.fitness, kind="stable")[:self.top].tolist()
-        genomes = [population.genomes[row] for row in rows]
+        genomes = fittest(population, self.top)
         episodes = self.validation.run(genomes)
         self.evaluations += len(genomes) * self.validation.episodes
-        scores = [-math.inf if k in episodes.errors else float(episodes.returns[k].mean()) for k in range(len(rows))]
+        scores = [-math.inf if k in episodes.errors else float(episodes.returns[k].mean()) for k in range(len(genomes))]
         best = int(np.argmax(scores))
         if scores[best] > self.score:
             self.score, self.genome = scores[best], genomes[best].copy(genomes[best].id)
