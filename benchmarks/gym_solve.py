@@ -13,8 +13,10 @@ errors, reaches ``--threshold`` (or at ``--generations`` or ``--time-limit``). T
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from contextlib import nullcontext
+from pathlib import Path
 
 import torch
 
@@ -73,8 +75,8 @@ def evolve(args: argparse.Namespace, task: GymEvaluator, champion: HeldOutChampi
                              refine_patience=args.refine_patience, refine_full_limit=args.refine_full_limit)
     population = Population(num_inputs=num_inputs, num_outputs=num_outputs, config=config, seed=args.seed)
     population.add_reporter(ProgressReporter())
-    population.add_reporter(task)  # learns the observation statistics (with --normalize)
-    population.add_reporter(champion)
+    population.add_reporter(champion)  # validates with the statistics the generation was trained with...
+    population.add_reporter(task)  # ...before the task learns the next ones (with --normalize)
     start = time.perf_counter()
     pool = ParallelEvaluator(task, args.workers) if args.workers > 1 else nullcontext(task)
     with pool as evaluate:
@@ -99,7 +101,9 @@ def main() -> None:
     assert champion.genome is not None and population.best_genome is not None
     if args.save:
         Checkpoint.export_genome_json(champion.genome, args.save)
-    test = task.held_out(args.unseen, args.seed + TEST_SEED)
+        if champion.statistics is not None:  # the observation statistics it needs, beside it
+            Path(args.save).with_suffix(".normalizer.json").write_text(json.dumps(champion.statistics))
+    test = task.held_out(args.unseen, args.seed + TEST_SEED, champion.statistics)  # the champion's statistics
     unseen, best_unseen = test.run([champion.genome, population.best_genome]).returns.mean(axis=1).tolist()
     solved = "solved" if unseen >= args.threshold else "NOT solved"
     episodes = population.evaluations * args.episodes + champion.evaluations

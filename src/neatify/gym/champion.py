@@ -20,7 +20,10 @@ class HeldOutChampion:
     """A reporter (``population.add_reporter``) that, after each generation, runs the ``top`` genomes by training
     fitness on ``validation``'s episodes (``GymEvaluator.held_out``) and keeps the best mean so far: ``genome``,
     ``score`` and ``stderr``, the standard error of that mean (a genome whose environment failed there scores -inf).
-    ``evaluations`` counts the episodes run."""
+    ``evaluations`` counts the episodes run. With normalisation, ``statistics`` holds the observation statistics
+    the champion was validated with (``ObservationNormalizer.to_dict``): it is only as good as it was with them,
+    so test and deploy it with them (``GymEvaluator.held_out(..., statistics=champion.statistics)``). Add it
+    before the training evaluator, so that a generation is validated with the statistics it was trained with."""
 
     def __init__(self, validation: GymEvaluator, top: int = 5) -> None:
         if top < 1:
@@ -29,6 +32,7 @@ class HeldOutChampion:
         self.genome: Genome | None = None
         self.score, self.stderr = -math.inf, math.inf
         self.evaluations = 0
+        self.statistics: dict[str, Any] | None = None
 
     def start_generation(self, population: Any) -> None:
         """As a reporter: nothing to do before a generation."""
@@ -43,5 +47,7 @@ class HeldOutChampion:
         if scores[best] > self.score:
             self.score, self.genome = scores[best], genomes[best].copy(genomes[best].id)
             self.genome.fitness = genomes[best].fitness
+            normalizer = self.validation.normalizer
+            self.statistics = None if normalizer is None else normalizer.to_dict()
             returns = episodes.returns[best]
             self.stderr = float(returns.std(ddof=1) / math.sqrt(len(returns))) if len(returns) > 1 else math.inf

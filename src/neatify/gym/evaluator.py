@@ -197,15 +197,18 @@ class GymEvaluator:
         self.normalizer.update(*episodes.observed)
         self._has_statistics = True
 
-    def held_out(self, episodes: int, seed: int) -> GymEvaluator:
+    def held_out(self, episodes: int, seed: int, statistics: dict[str, Any] | None = None) -> GymEvaluator:
         """A copy on ``episodes`` fixed episodes of its own ``seed`` (never resampled), to validate or test genomes
-        on episodes training did not use; it reads this evaluator's normaliser (updated in place)."""
+        on episodes training did not use; it reads this evaluator's normaliser (updated in place), or with
+        ``statistics`` (``ObservationNormalizer.to_dict``) a fixed one of its own."""
         if episodes < 1:
             raise ValueError(f"episodes must be at least 1, got {episodes}")
         self.bank()  # the normaliser, if any, exists before the copy shares it
         held = copy.copy(self)
         held.episodes, held.seed, held.resample, held.generation = episodes, seed, False, 0
-        held._has_statistics = True  # its original's, shared
+        held._has_statistics = True  # its original's, shared, or its own
+        if statistics is not None:
+            held.normalizer = ObservationNormalizer.from_dict(statistics)
         return held
 
     def run(self, genomes: Sequence[Genome]) -> Episodes:
