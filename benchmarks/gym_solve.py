@@ -2,12 +2,17 @@
 
     python benchmarks/gym_solve.py CartPole-v1 --threshold 500
     python benchmarks/gym_solve.py LunarLander-v3 --threshold 200 --episodes 5 --resample --workers 2
-    python benchmarks/gym_solve.py Hopper-v5 --threshold 3800 --activation tanh --resample --time-limit 1200
+    python benchmarks/gym_solve.py InvertedDoublePendulum-v5 --threshold 9000 --activation tanh --resample \
+        --pop-size 50 --add-node 0 --add-connection 0 --normalize --episodes 5 --validate 100 --top 3 --workers 2 \
+        --refine-samples 20 --refine-patience 1000
 
 Every generation the ``--top`` genomes by training fitness run ``--validate`` held-out episodes (``HeldOutChampion``),
 and the best of them on those is the champion; the run stops once its held-out mean, less ``--confidence`` standard
 errors, reaches ``--threshold`` (or at ``--generations`` or ``--time-limit``). The champion, and the training-fitness best for comparison, are then scored on
-``--unseen`` episodes used by neither: that mean is the figure to read.
+``--unseen`` episodes used by neither: that mean is the figure to read. With ``--normalize`` the task learns the
+observation statistics as a reporter (they reach the ``--workers`` processes with each generation), and the champion
+is tested, and saved beside ``--save``, with the statistics it was validated with. ``--refine-*`` turn on the CMA-ES
+weight search around the champion (``EvolutionConfig.refine_*``).
 """
 
 from __future__ import annotations
