@@ -1,7 +1,8 @@
 """Solve a gymnasium task with neatify.gym: train, pick the champion on held-out episodes, test it on unseen ones.
 
     python benchmarks/gym_solve.py CartPole-v1 --threshold 500
-    python benchmarks/gym_solve.py LunarLander-v3 --threshold 200 --episodes 5 --resample --workers 2
+    python benchmarks/gym_solve.py LunarLander-v3 --threshold 200 --resample --pop-size 100 --normalize --episodes 5 \
+        --validate 100 --top 3 --workers 2 --refine-samples 20 --refine-patience 1000 --confidence 4
     python benchmarks/gym_solve.py InvertedDoublePendulum-v5 --threshold 9000 --activation tanh --resample \
         --pop-size 50 --add-node 0 --add-connection 0 --normalize --episodes 5 --validate 100 --top 3 --workers 2 \
         --refine-samples 20 --refine-patience 1000
