@@ -52,5 +52,12 @@ def resampled_cartpole() -> Any:
     return GymEvaluator("CartPole-v1", episodes=2, max_steps=60, seed=5, resample=True)
 
 
+def normalized_cartpole() -> Any:
+    """That task with observation normalisation, learnt from each generation's 3 fittest."""
+    from neatify.gym import GymEvaluator
+
+    return GymEvaluator("CartPole-v1", episodes=2, max_steps=60, seed=5, resample=True, normalize=True, normalize_top=3)
+
+
 resampled_cartpole_task = resampled_cartpole()
 """That task as ``neatify worker gym_envs:resampled_cartpole_task`` loads it."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -150,12 +152,23 @@ def test_normalizer_merges_batches_into_the_mean_and_variance_of_all() -> None:
     assert np.abs(normalizer.normalize(everything).mean(axis=0)).max() < 1e-6
 
 
-def test_normalize_counts_every_observation_the_networks_saw() -> None:
-    genomes = [pushing(1, False), pushing(2, True)]
-    evaluator = GymEvaluator(Corridor, episodes=2, normalize=True)
+def test_normalize_learns_as_a_reporter_from_the_fittest_and_hands_the_statistics_on() -> None:
+    genomes = [pushing(1, False), pushing(2, True), pushing(3, False)]
+    evaluator = GymEvaluator(Corridor, episodes=2, normalize=True, normalize_top=2)
     evaluator(genomes)
-    assert evaluator.normalizer is not None and evaluator.normalizer.count == 2 * 2 * 20  # 20 steps an episode
-    assert evaluator.normalizer.mean[1] == pytest.approx(1.0)
+    assert evaluator.normalizer is not None and evaluator.normalizer.count == 0  # evaluating alone learns nothing
+    generation = SimpleNamespace(genomes=genomes, fitness=np.array([1.0, 3.0, 2.0]), generation=0)
+    evaluator.end_generation(generation, None)  # genomes 2 and 3, 2 episodes of 20 steps each
+    assert evaluator.normalizer.count == 2 * 2 * 20 and evaluator.normalizer.mean[1] == pytest.approx(1.0)
+    copy = GymEvaluator(Corridor, episodes=2, normalize=True)
+    copy.set_generation(0)
+    with pytest.raises(ValueError, match="Corridor: normalize=True, yet generation 1 came without observation"):
+        copy.set_generation(1)
+    copy.set_generation(1, evaluator.generation_context())
+    assert copy.normalizer.to_dict() == evaluator.normalizer.to_dict()
+    assert GymEvaluator(Corridor).generation_context() is None
+    with pytest.raises(ValueError, match="normalize_top must be at least 1, got 0"):
+        GymEvaluator(Corridor, normalize_top=0)
 
 
 def test_behaviour_is_set_from_the_episodes() -> None:

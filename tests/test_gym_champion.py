@@ -16,11 +16,13 @@ CONFIG = EvolutionConfig(population_size=8, prob_add_node=0.2)
 def test_a_held_out_copy_keeps_its_own_fixed_episodes_and_only_reads_the_normaliser() -> None:
     task = GymEvaluator("CartPole-v1", episodes=2, max_steps=20, seed=3, resample=True, normalize=True)
     held = task.held_out(4, seed=99)
+    population = Population(num_inputs=4, num_outputs=2, config=CONFIG, seed=2)
+    population.add_reporter(task)  # learns the statistics
+    population.run_generation(task)
+    genomes = population.genomes
     held.set_generation(5)
     task.set_generation(5)
     assert (held.episodes, held.seed, held.generation, task.generation, task.episodes) == (4, 99, 0, 5, 2)
-    genomes = Population(num_inputs=4, num_outputs=2, config=CONFIG, seed=2).genomes
-    task(genomes)
     statistics = task.normalizer.to_dict()
     assert held.normalizer is task.normalizer and statistics["count"] > 0
     episodes = held.run(genomes)
@@ -51,3 +53,21 @@ def test_the_champion_is_the_best_of_each_generations_top_on_the_held_out_episod
     assert float(returns.mean()) == champion.score and champion.stderr == float(returns.std(ddof=1) / np.sqrt(3))
     with pytest.raises(ValueError, match="top must be at least 1"):
         HeldOutChampion(validation, top=0)
+
+
+def test_the_champion_keeps_the_statistics_it_was_validated_with() -> None:
+    task = GymEvaluator("CartPole-v1", episodes=2, max_steps=40, seed=3, resample=True, normalize=True)
+    validation = task.held_out(3, seed=50)
+    champion = HeldOutChampion(validation, top=3)
+    population = Population(num_inputs=4, num_outputs=2, config=CONFIG, seed=5)
+    population.add_reporter(champion)
+    population.add_reporter(task)
+    for _ in range(3):
+        before, score = task.normalizer.to_dict(), champion.score
+        population.run_generation(task)
+        if champion.score != score:  # a new champion, validated with the statistics its generation trained with
+            picked_with = before
+    assert champion.statistics == picked_with != task.normalizer.to_dict()
+    test = task.held_out(3, seed=50, statistics=champion.statistics)
+    assert test.normalizer is not task.normalizer and test.normalizer.to_dict() == picked_with
+    assert float(test.run([champion.genome]).returns.mean()) == champion.score

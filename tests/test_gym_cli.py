@@ -41,11 +41,13 @@ def project(tmp_path, monkeypatch):
     return tmp_path
 
 
-def library_champion() -> dict:
-    """RUN_FILE's run done with the library, serially."""
+def library_champion(**options) -> dict:
+    """RUN_FILE's run (its task with ``options``) done with the library, serially, the task a reporter."""
     config = EvolutionConfig(population_size=30, prob_add_node=0.2)
     population = Population(num_inputs=4, num_outputs=2, seed=7, config=config)
-    return population.run(GymEvaluator("CartPole-v1", episodes=2, max_steps=50, seed=7), 2).to_dict()
+    task = GymEvaluator("CartPole-v1", episodes=2, max_steps=50, seed=7, **options)
+    population.add_reporter(task)
+    return population.run(task, 2).to_dict()
 
 
 @pytest.mark.slow
@@ -53,6 +55,14 @@ def test_run_file_task_runs_without_a_python_file_and_equals_the_library(project
     assert main(["run", "cartpole.toml", "--quiet"]) == 0
     assert capsys.readouterr().out.startswith("champion: genome")
     assert Checkpoint.load_genome_json("champion.json").to_dict() == library_champion()
+
+
+@pytest.mark.slow
+def test_a_normalized_task_learns_its_statistics_and_reaches_the_pool_as_in_the_library(project):
+    """``neatify run`` adds the task as a reporter; the pool's processes get the statistics each generation."""
+    (project / "cartpole.toml").write_text(RUN_FILE.format(workers=2) + "normalize = true\nresample = true\n")
+    assert main(["run", "cartpole.toml", "--quiet"]) == 0
+    assert Checkpoint.load_genome_json("champion.json").to_dict() == library_champion(normalize=True, resample=True)
 
 
 @pytest.mark.parametrize("edit, message", [

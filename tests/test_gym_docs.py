@@ -29,6 +29,19 @@ def test_held_out_champion_snippet_generalises() -> None:
     assert namespace["champion"].score == 500.0 and namespace["unseen"] == 500.0
 
 
+@pytest.mark.slow
+def test_continuous_control_snippet_runs_as_written(capsys) -> None:
+    """The InvertedDoublePendulum block, its threshold lowered so that one generation stops it."""
+    pytest.importorskip("mujoco")
+    snippet = doc_snippet("docs/gym.md", '"InvertedDoublePendulum-v5", episodes=5')
+    assert "< 9000:" in snippet
+    namespace: dict = {"__name__": "__main__"}
+    exec(snippet.replace("< 9000:", "< -1e9:"), namespace)
+    best = namespace["best"]
+    assert len(namespace["population"].history) == 1 and best.statistics is not None
+    assert float(capsys.readouterr().out) > 0 and best.statistics["count"] == 0  # generation 0: none learnt yet
+
+
 def test_hopper_snippet_drives_hopper() -> None:
     pytest.importorskip("mujoco")
     namespace: dict = {}

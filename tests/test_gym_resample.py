@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("gymnasium")
 
 from distributed_helpers import HERE, HOST  # noqa: E402
-from gym_envs import resampled_cartpole  # noqa: E402
+from gym_envs import normalized_cartpole, resampled_cartpole  # noqa: E402
 from neatify import EvolutionConfig, Population  # noqa: E402
 from neatify.backends.processes import ParallelEvaluator  # noqa: E402
 from neatify.distributed import DistributedConfig, DistributedPopulation  # noqa: E402
@@ -32,6 +32,30 @@ def fitness_history(population: Population, fitness_fn) -> list[list[float]]:
 
 def serial_history() -> list[list[float]]:
     return fitness_history(Population(num_inputs=4, num_outputs=2, config=CONFIG, seed=SEED), resampled_cartpole())
+
+
+def normalized_population(task: GymEvaluator) -> Population:
+    """A population whose ``task`` learns the observation statistics (a reporter)."""
+    population = Population(num_inputs=4, num_outputs=2, config=CONFIG, seed=SEED)
+    population.add_reporter(task)
+    return population
+
+
+def test_normalisation_changes_the_run_after_its_first_generation() -> None:
+    task = normalized_cartpole()
+    normalized = fitness_history(normalized_population(task), task)
+    plain = serial_history()
+    assert normalized[0] == plain[0] and normalized[1:] != plain[1:] and task.normalizer.count > 0
+
+
+@pytest.mark.slow
+def test_a_normalized_run_on_the_process_pool_equals_serial() -> None:
+    """The workers get the local evaluator's statistics with each generation (``generation_context``)."""
+    task = normalized_cartpole()
+    serial = fitness_history(normalized_population(task), task)
+    task = normalized_cartpole()
+    with ParallelEvaluator(task, workers=2) as evaluator:
+        assert fitness_history(normalized_population(task), evaluator) == serial
 
 
 def test_the_population_tells_the_generation_through_wrappers_and_only_resample_moves() -> None:

@@ -110,26 +110,34 @@ def check_error_fitness(value: float | None) -> float | None:
     return float(value)
 
 
-def tell_generation(fitness_fn: Callable[..., Any], generation: int | None) -> None:
+def tell_generation(fitness_fn: Callable[..., Any], generation: int | None, context: Any = None) -> None:
     """Tell ``fitness_fn`` the generation it is about to evaluate, when it has a ``set_generation(generation)``
     method (looked up through ``functools.wraps`` wrappers); every backend calls this before each batch, so a
-    fitness that changes with the generation (new episodes each one) is the same wherever it runs."""
+    fitness that changes with the generation (new episodes each one) is the same wherever it runs. A ``context``
+    (the master's ``generation_context``, not None) is passed too: ``set_generation(generation, context)``."""
     hook = None if generation is None else getattr(inspect.unwrap(fitness_fn), "set_generation", None)
     if hook is not None:
-        hook(generation)
+        hook(generation) if context is None else hook(generation, context)
+
+
+def generation_context(fitness_fn: Callable[..., Any]) -> Any:
+    """What the master's ``fitness_fn`` hands every evaluator of the next generation (its ``generation_context()``,
+    plain data such as observation statistics; None without one): a process pool or Ray sends it with each batch."""
+    method = getattr(inspect.unwrap(fitness_fn), "generation_context", None)
+    return None if method is None else method()
 
 
 def evaluate_batch(fitness_fn: Callable[..., Any], genomes: list[Genome], state: Any = NO_STATE,
-                   generation: int | None = None) -> BatchResult:
+                   generation: int | None = None, context: Any = None) -> BatchResult:
     """Run ``fitness_fn(genomes)`` (or ``fitness_fn(genomes, state)``) and report each genome's checked
     fitness (and behaviour, when it has one: its length is the population's to check) or error. The batch's
-    ``generation`` (None: not known) is told to the fitness function first (``tell_generation``).
+    ``generation`` (None: not known) and ``context`` are told to the fitness function first (``tell_generation``).
 
     If the call raises, the genomes it left without a fitness are evaluated one at a time, so a
     failure is pinned to its genome and the others still get their fitness whatever the batch.
     """
     args = () if state is NO_STATE else (state,)
-    tell_generation(fitness_fn, generation)
+    tell_generation(fitness_fn, generation, context)
     for genome in genomes:
         genome.fitness = None
     errors: dict[int, str] = {}

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from neatify.evaluation import (
-    NO_STATE, BatchResult, EvaluationError, apply_results, check_error_fitness, evaluate_batch,
+    NO_STATE, BatchResult, EvaluationError, apply_results, check_error_fitness, evaluate_batch, generation_context,
 )
 from neatify.genome.genome import Genome
 from neatify.io.columns import ColumnEncoder, GenomeColumns, decode_columns
@@ -52,10 +52,10 @@ def column_batches(genomes: list[Genome], num_batches: int) -> list[GenomeColumn
 
 
 def evaluate_columns(fitness_fn: Callable[..., Any], columns: GenomeColumns, state: Any = NO_STATE,
-                     generation: int | None = None) -> BatchResult:
+                     generation: int | None = None, context: Any = None) -> BatchResult:
     """Decode a batch of genome columns (checked) and evaluate its genomes under the one contract
-    (``evaluate_batch``, told the batch's ``generation``)."""
-    return evaluate_batch(fitness_fn, decode_columns(columns).views(), state, generation)
+    (``evaluate_batch``, told the batch's ``generation`` and ``context``)."""
+    return evaluate_batch(fitness_fn, decode_columns(columns).views(), state, generation, context)
 
 
 # Per-process globals of a pool worker, set once by _init_worker.
@@ -70,8 +70,8 @@ def _init_worker(fitness_fn: FitnessFunction, setup: SetupFunction | None, ready
         ready.value += 1
 
 
-def _run_batch(columns: GenomeColumns, generation: int | None) -> BatchResult:
-    return evaluate_columns(_worker["fitness_fn"], columns, _worker["state"], generation)
+def _run_batch(columns: GenomeColumns, generation: int | None, context: Any) -> BatchResult:
+    return evaluate_columns(_worker["fitness_fn"], columns, _worker["state"], generation, context)
 
 
 class ParallelEvaluator:
@@ -104,6 +104,9 @@ class ParallelEvaluator:
         """Fitness given to a genome the fitness function failed on; None raises ``EvaluationError``."""
         self.generation: int | None = None
         """The generation sent with each batch, set by the ``Population`` (``set_generation``)."""
+        self.context: Any = None
+        """Sent with each batch: the local ``fitness_fn``'s ``generation_context()`` when the generation was set."""
+        self._local = fitness_fn
         self._fitness_fn = None if setup is not None else fitness_fn  # checked for neat-python's convention
         hint = None if setup is not None else neat_python_hint(fitness_fn, [], TypeError())
         if hint is not None:  # a function written for neat-python: said before any process starts
@@ -115,8 +118,9 @@ class ParallelEvaluator:
         logger.info("started %d %s worker processes", self.workers, start_method)
 
     def set_generation(self, generation: int) -> None:
-        """The generation of the next batches, told to the fitness function in each worker before its batch."""
-        self.generation = generation
+        """The generation of the next batches, told to the fitness function in each worker before its batch
+        with the local fitness function's ``generation_context()`` (``neatify.evaluation.generation_context``)."""
+        self.generation, self.context = generation, generation_context(self._local)
 
     def __call__(self, genomes: list[Genome]) -> None:
         """Evaluate ``genomes`` in the pool and set each one's fitness."""
@@ -125,7 +129,7 @@ class ParallelEvaluator:
         batches = column_batches(genomes, self.workers * self.batches_per_worker)
         # submit, not map: map cancels the queued batches when interrupted, which Python < 3.12's
         # pool then trips over (InvalidStateError in its thread) when the workers are killed
-        futures = [self._pool.submit(_run_batch, batch, self.generation) for batch in batches]
+        futures = [self._pool.submit(_run_batch, batch, self.generation, self.context) for batch in batches]
         by_id = {genome.id: genome for genome in genomes}
         for number, future in enumerate(futures):  # fitness lands batch by batch, as results arrive
             try:

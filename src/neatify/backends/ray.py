@@ -17,7 +17,7 @@ import logging
 from collections import deque
 from typing import Any
 
-from neatify.evaluation import NO_STATE, BatchResult, apply_results, check_error_fitness
+from neatify.evaluation import NO_STATE, BatchResult, apply_results, check_error_fitness, generation_context
 from neatify.backends.processes import SetupFunction, column_batches, evaluate_columns
 from neatify.genome.genome import Genome
 from neatify.io.columns import GenomeColumns
@@ -38,8 +38,8 @@ class _BatchActor:
         self.fitness_fn = fitness_fn
         self.state = setup() if setup is not None else NO_STATE
 
-    def evaluate(self, columns: GenomeColumns, generation: int | None) -> BatchResult:
-        return evaluate_columns(self.fitness_fn, columns, self.state, generation)
+    def evaluate(self, columns: GenomeColumns, generation: int | None, context: Any) -> BatchResult:
+        return evaluate_columns(self.fitness_fn, columns, self.state, generation, context)
 
     def node_id(self) -> str:
         """The Ray node this actor runs on, to drop it when that node leaves the cluster."""
@@ -93,6 +93,9 @@ class RayEvaluator:
         """Actors lost so far (their batches retried on other actors)."""
         self.generation: int | None = None
         """The generation sent with each batch, set by the ``Population`` (``set_generation``)."""
+        self.context: Any = None
+        """Sent with each batch: the local ``fitness_fn``'s ``generation_context()`` when the generation was set."""
+        self._local = fitness_fn
         self._actor_cls = ray.remote(_BatchActor).options(**actor_options)
         self._args = (fitness_fn, setup)
         self._actors, self._nodes, self._started = {}, {}, 0
@@ -160,8 +163,9 @@ class RayEvaluator:
         return [] if self._follows_cluster and self._actors else [self._new_actor()]
 
     def set_generation(self, generation: int) -> None:
-        """The generation of the next batches, told to the fitness function on each actor before its batch."""
-        self.generation = generation
+        """The generation of the next batches, told to the fitness function on each actor before its batch
+        with the local fitness function's ``generation_context()`` (``neatify.evaluation.generation_context``)."""
+        self.generation, self.context = generation, generation_context(self._local)
 
     def __call__(self, genomes: list[Genome]) -> None:
         """Evaluate ``genomes`` on the actors and set each one's fitness."""
@@ -178,7 +182,7 @@ class RayEvaluator:
         while pending or in_flight:
             while pending and idle:
                 actor, batch = idle.pop(), pending.popleft()
-                in_flight[actors[actor].evaluate.remote(batches[batch], self.generation)] = (actor, batch)
+                in_flight[actors[actor].evaluate.remote(batches[batch], self.generation, self.context)] = (actor, batch)
             done, _ = ray.wait(list(in_flight), num_returns=1, timeout=self.timeout)
             if not done:
                 raise TimeoutError(f"no batch finished within {self.timeout} s ({self.num_actors} actors; Ray "

@@ -231,6 +231,8 @@ def _command_run(args: argparse.Namespace) -> int:
     else:
         population = Population(num_inputs=run.num_inputs, num_outputs=run.num_outputs, config=config,
                                 seed=run.seed)
+    if callable(getattr(fitness_fn, "end_generation", None)):  # a [task] that learns (normalize): a reporter
+        population.add_reporter(fitness_fn)
     from neatify.backends.processes import ParallelEvaluator
 
     stop = SignalStop()

@@ -3,7 +3,8 @@
 Pass it wherever a fitness function goes (``Population.run``, ``ParallelEvaluator``, ``RayEvaluator``,
 ``neatify worker``): each evaluates the batch it is given with one ``NeatPopulationModule``, so every
 backend vectorises its own batch. A genome's fitness does not depend on its batch, so a run is the
-same whatever evaluates it (with ``normalize`` the statistics are each evaluator's own; see docs/gym.md).
+same whatever evaluates it; with ``normalize`` the observation statistics are learnt by the local evaluator
+(added as a reporter) and sent to every evaluator with the generation (``generation_context``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ BehaviourFunction = Callable[[GenomeEpisodes], Sequence[float]]
 """A genome's behaviour vector (for novelty search) from its episodes."""
 
 
+def fittest(population: Any, top: int) -> list[Genome]:
+    """The ``top`` genomes of ``population``'s generation by fitness (the lowest row first on a tie)."""
+    rows = np.argsort(-population.fitness, kind="stable")[:top].tolist()
+    return [population.genomes[row] for row in rows]
+
+
 def episode_seeds(seed: int, generation: int, episodes: int) -> list[int]:
     """The seeds of a generation's episodes: the same for every genome, derived from the run's seed and the
     generation only (numpy's SeedSequence), so any process computes the same ones."""
@@ -83,7 +90,11 @@ class GymEvaluator:
     draws new episodes and the run stays the same wherever it is evaluated.
 
     Outputs become actions by ``ActionAdapter`` (``output_range``: the output activation's range).
-    ``normalize`` standardises observations by running statistics updated after each call.
+    ``normalize`` standardises observations by a running mean and variance, learnt only where the evaluator is
+    added as a reporter (``population.add_reporter``): after each generation it reruns that generation's
+    ``normalize_top`` fittest genomes on their episodes and adds what they observed. A process pool or Ray sends
+    those statistics to their copies with each generation (``generation_context``/``set_generation``), so the
+    run is the one serial evaluation gives; an evaluator that gets none (a TCP worker) refuses to go on.
     ``threads``: torch's threads while stepping (None leaves torch's setting).
     ``behaviour`` maps a genome's ``GenomeEpisodes`` to ``genome.behaviour``. A genome whose environment
     raises or returns NaN gets ``error_fitness`` when given; otherwise ``GymEvaluationError`` names it
@@ -94,9 +105,11 @@ class GymEvaluator:
                  env_kwargs: dict[str, Any] | None = None, normalize: bool = False,
                  behaviour: BehaviourFunction | None = None, output_range: tuple[float, float] = (0.0, 1.0),
                  error_fitness: float | None = None, resample: bool = False, native: bool | None = None,
-                 threads: int | None = 1) -> None:
+                 threads: int | None = 1, normalize_top: int = 5) -> None:
         if episodes < 1:
             raise ValueError(f"episodes must be at least 1, got {episodes}")
+        if normalize_top < 1:
+            raise ValueError(f"normalize_top must be at least 1, got {normalize_top}")
         if max_steps is not None and max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {max_steps}")
         self.env, self.env_kwargs = env, dict(env_kwargs or {})
@@ -106,8 +119,8 @@ class GymEvaluator:
         self.native, self.threads = native, threads
         self.generation = 0
         self.normalizer: ObservationNormalizer | None = None
-        self._normalize = normalize
-        self._learns = True  # updates the normaliser (a held-out copy only reads its original's)
+        self._normalize, self.normalize_top = normalize, normalize_top
+        self._has_statistics = False  # learnt as a reporter, or received from the local evaluator
         self._bank: EnvBank | None = None
         self._adapter: ActionAdapter | None = None
 
@@ -148,19 +161,54 @@ class GymEvaluator:
         assert self._adapter is not None
         return bank.obs_size, self._adapter.num_outputs
 
-    def set_generation(self, generation: int) -> None:
-        """With ``resample``, the next episodes are ``generation``'s (called by every backend before a batch)."""
+    def set_generation(self, generation: int, context: dict[str, Any] | None = None) -> None:
+        """With ``resample``, the next episodes are ``generation``'s (called by every backend before a batch);
+        ``context`` (from the local evaluator's ``generation_context``) brings the observation statistics."""
         if self.resample:
             self.generation = generation
+        if context is not None and context.get("normalizer") is not None:
+            self.bank()
+            self.normalizer, self._has_statistics = ObservationNormalizer.from_dict(context["normalizer"]), True
+        elif self._normalize and generation > 0 and not self._has_statistics:
+            raise ValueError(f"{self.name}: normalize=True, yet generation {generation} came without observation "
+                             f"statistics: add the local evaluator as a reporter (population.add_reporter), and "
+                             f"evaluate locally, on a process pool or on Ray (TCP workers do not carry them)")
 
-    def held_out(self, episodes: int, seed: int) -> GymEvaluator:
+    def generation_context(self) -> dict[str, Any] | None:
+        """What every evaluator of the next generation needs besides its number: the observation statistics."""
+        if not self._normalize:
+            return None
+        self.bank()
+        assert self.normalizer is not None
+        return {"normalizer": self.normalizer.to_dict()}
+
+    def start_generation(self, population: Any) -> None:
+        """As a reporter: nothing to do before a generation."""
+
+    def end_generation(self, population: Any, stats: Any) -> None:
+        """As a reporter, with ``normalize``: add the observations of the generation's ``normalize_top`` fittest
+        genomes, rerun on the generation's episodes, to the statistics."""
+        if not self._normalize:
+            return
+        if self.resample:  # under a pool or Ray only their copies were told the generation
+            self.generation = population.generation
+        episodes = self.run(fittest(population, self.normalize_top))
+        assert self.normalizer is not None and episodes.observed is not None
+        self.normalizer.update(*episodes.observed)
+        self._has_statistics = True
+
+    def held_out(self, episodes: int, seed: int, statistics: dict[str, Any] | None = None) -> GymEvaluator:
         """A copy on ``episodes`` fixed episodes of its own ``seed`` (never resampled), to validate or test genomes
-        on episodes training did not use; it reads this evaluator's normaliser and never updates it."""
+        on episodes training did not use; it reads this evaluator's normaliser (updated in place), or with
+        ``statistics`` (``ObservationNormalizer.to_dict``) a fixed one of its own."""
         if episodes < 1:
             raise ValueError(f"episodes must be at least 1, got {episodes}")
         self.bank()  # the normaliser, if any, exists before the copy shares it
         held = copy.copy(self)
-        held.episodes, held.seed, held.resample, held.generation, held._learns = episodes, seed, False, 0, False
+        held.episodes, held.seed, held.resample, held.generation = episodes, seed, False, 0
+        held._has_statistics = True  # its original's, shared, or its own
+        if statistics is not None:
+            held.normalizer = ObservationNormalizer.from_dict(statistics)
         return held
 
     def run(self, genomes: Sequence[Genome]) -> Episodes:
@@ -176,8 +224,6 @@ class GymEvaluator:
         with _torch_threads(self.threads):
             episodes = run_episodes(NeatPopulationModule(list(genomes)), bank, self._adapter,
                                     episode_seeds(self.seed, self.generation, self.episodes), limit, self.normalizer)
-        if self.normalizer is not None and episodes.observed is not None and self._learns:
-            self.normalizer.update(*episodes.observed)
         return episodes
 
     def __call__(self, genomes: list[Genome]) -> None:
