@@ -61,3 +61,5 @@ def normalized_cartpole() -> Any:
 
 resampled_cartpole_task = resampled_cartpole()
 """That task as ``neatify worker gym_envs:resampled_cartpole_task`` loads it."""
+normalized_cartpole_task = normalized_cartpole()
+"""The normalised one as ``neatify worker gym_envs:normalized_cartpole_task`` loads it."""

@@ -29,6 +29,7 @@ from neatify.distributed.wire.messages import (
     ErrorReport, FitnessReport, HeartbeatRequest, RegistrationAck, TaskAssignment, WorkerRegistration,
 )
 from neatify.distributed.io.connection import FramedConnection
+from neatify.distributed.io.master import wire_context
 from neatify.distributed.wire.framing import PROTOCOL_VERSION, decode_message, encode_frame, encode_raw
 from neatify.distributed.core.scheduler import Pace, SpeedShare, batch_size
 from strategies import genome_lists
@@ -50,7 +51,7 @@ def test_frame_layout_and_round_trip():
     (1, pickle.dumps({"protocol_version": 1}), "not valid msgpack"),
     (4, msgpack.packb([1, 2]), "FITNESS_REPORT payload: Expected `object`, got `array`"),
     (1, msgpack.packb([1, 2]), "exceeds max_array_len"),
-    (5, msgpack.packb({"sent": 1.0, "a": {str(i): i for i in range(11)}}), "exceeds max_map_len"),
+    (5, msgpack.packb({"sent": 1.0, "a": {str(i): i for i in range(12)}}), "exceeds max_map_len"),
     (4, msgpack.packb({"batch_id": 1, "ids": b"", "fitness": b"", "errors": [[i, "x"] for i in range(9)],
                        "elapsed": 0.0}), "exceeds max_array_len"),
     (1, msgpack.packb({"protocol_version": 1, "worker_id": 1}), "missing required field `capacity`"),
@@ -130,6 +131,49 @@ def test_wire_genomes_round_trip_bit_for_bit_into_unread_views_of_one_batch(geno
     assert all(genome_dict_problem(g.to_dict()) is None for g in decoded)
     # views re-encode from their batch, the same bytes
     assert encode_frame(WireGenomes.of(decoded).task(7, 3)) == encode_frame(WireGenomes.of(genomes).task(7, 3))
+
+
+_CONTEXT = {"normalizer": {"size": 2, "clip": 5.0, "count": 3.0, "mean": [0.25, -1.5], "m2": [2.0, 0.5]},
+            "wide": {f"key{i}": i for i in range(40)}, "label": "gen-3", "flags": [True, None]}
+"""A generation context: observation statistics, a map wider than any message's, strings, bools and nil."""
+
+
+def test_a_task_carries_the_generation_context_only_when_there_is_one():
+    wire = WireGenomes.of(_grown(2, count=3))
+    plain, told = wire.task(7, 3), wire.task(7, 3, context=_CONTEXT)
+    assert set(msgpack.unpackb(encode_frame(plain)[5:])) == set(TaskAssignment.FIELDS) - {"context"}
+    assert _task(plain).context is None and _task(told).context == _CONTEXT
+    assert decode_genomes(_task(told))[0].to_dict() == decode_genomes(_task(plain))[0].to_dict()
+
+
+@pytest.mark.parametrize("context, reason", [
+    ([1.0, 2.0], "got `array` - at `\\$.context`"),
+    ("statistics", "got `str` - at `\\$.context`"),
+    (None, "got `null` - at `\\$.context`"),
+])
+def test_a_task_with_a_context_of_another_type_is_refused_naming_the_field(context, reason):
+    payload = {**msgpack.unpackb(encode_frame(WireGenomes.of(_grown(2, count=3)).task(7, 3))[5:]), "context": context}
+    with pytest.raises(ProtocolError, match=reason):
+        decode_message(MessageType.TASK_ASSIGNMENT, msgpack.packb(payload), max_items=None)
+
+
+class _Told:
+    """A fitness function with a generation context (``neatify.evaluation.generation_context``)."""
+
+    def __init__(self, context) -> None:
+        self.context = context
+
+    def generation_context(self):
+        return self.context
+
+
+@pytest.mark.parametrize("context, reason", [
+    ([0.5], "got a list"), ({"mean": np.zeros(2)}, "numpy.ndarray"), ({"m": {1: 2.0}}, "map key"),
+])
+def test_the_master_refuses_a_generation_context_that_is_not_plain_data(context, reason):
+    with pytest.raises(TypeError, match=f"generation_context\\(\\) of .*_Told.*{reason}"):
+        wire_context(_Told(context))
+    assert wire_context(_Told(_CONTEXT)) == _CONTEXT and wire_context(lambda genomes: None) is None
 
 
 def test_a_task_of_any_rows_holds_those_genomes_in_their_order():

@@ -103,3 +103,23 @@ def test_a_resampled_run_on_tcp_workers_equals_serial(procs) -> None:
         procs.start("worker-2", *worker, "--worker-id", "w2", "--processes", "2", cwd=HERE)  # evaluator processes
         distributed = fitness_history(population, lambda genomes: None)
     assert distributed == serial_history()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_normalized_run_on_tcp_workers_equals_serial(procs) -> None:
+    """The master's copy of the task learns the statistics and sends them with every task (TASK_ASSIGNMENT's
+    ``context``) to a plain worker and to one feeding two evaluator processes."""
+    task = normalized_cartpole()
+    serial = fitness_history(normalized_population(task), task)
+    settings = DistributedConfig(host=HOST, port=0, min_workers=2, heartbeat_interval=0.2, worker_wait_timeout=60.0)
+    task = normalized_cartpole()
+    with DistributedPopulation(config=CONFIG, num_inputs=4, num_outputs=2, seed=SEED,
+                               distributed_config=settings) as population:
+        population.add_reporter(task)
+        worker = ["-m", "neatify", "worker", "gym_envs:normalized_cartpole_task", "--master-port",
+                  str(population.port), "--capacity", "7", "--max-connect-attempts", "50"]
+        procs.start("worker-1", *worker, "--worker-id", "w1", cwd=HERE)
+        procs.start("worker-2", *worker, "--worker-id", "w2", "--processes", "2", cwd=HERE)
+        distributed = fitness_history(population, task)
+    assert distributed == serial and task.normalizer.count > 0

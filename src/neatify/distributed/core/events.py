@@ -53,6 +53,8 @@ class Task:
     generation: int
     genome_batch: GenomeBatch
     genomes: list[Genome]
+    context: dict[str, Any] | None = None
+    """The master's ``generation_context`` sent with it (None: none)."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -106,8 +107,11 @@ class GenerationJob:
     and come back.
     """
 
-    def __init__(self, generation: int, genomes: list[Genome], groups: Mapping[int, int] | None = None) -> None:
+    def __init__(self, generation: int, genomes: list[Genome], groups: Mapping[int, int] | None = None,
+                 context: dict[str, Any] | None = None) -> None:
         self.generation = generation
+        self.context = context
+        """The master's ``generation_context``, sent with every task of the generation (None: none)."""
         self.genomes = genomes
         order = None if groups is None else group_order(genomes, groups)
         self.wire = WireGenomes.of([genomes[i] for i in order] if order is not None else genomes) \
@@ -158,7 +162,7 @@ class GenerationJob:
     def task_frame(self, batch: SentBatch) -> bytes:
         """The TASK_ASSIGNMENT frame of a batch, cut from the generation's wire columns."""
         assert self.wire is not None
-        return encode_frame(self.wire.task(batch.id, self.generation, batch.rows))
+        return encode_frame(self.wire.task(batch.id, self.generation, batch.rows, self.context))
 
     def take(self, size: int) -> np.ndarray:
         """Up to ``size`` queued rows that have no result yet (of one group when there are groups); a run being

@@ -183,7 +183,8 @@ class WorkerProtocol:
                 except ProtocolError as exc:  # an unknown activation, say: the master counts it against the task
                     self._refuse(exc, events, message.batch_id)
                     return
-                events.append(Task(message.batch_id, message.generation, genome_batch, genome_batch.views()))
+                events.append(Task(message.batch_id, message.generation, genome_batch, genome_batch.views(),
+                                   message.context))
             case ShutdownSignal(reason=reason):
                 self.state.advance(Phase.CLOSED)
                 events.append(Shutdown(reason))

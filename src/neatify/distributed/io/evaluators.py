@@ -59,8 +59,8 @@ def _die_with_parent() -> None:
 
 def _evaluator_main(conn: Connection, fitness_function: Callable[..., Any],
                     setup: Callable[[], Any] | None) -> None:
-    """An evaluator process: run ``setup`` once, then evaluate each (chunk of columns, generation) received until None
-    or EOF."""
+    """An evaluator process: run ``setup`` once, then evaluate each (chunk of columns, generation, context) received
+    until None or EOF."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the worker decides
     problem, state = None, NO_STATE
@@ -76,11 +76,11 @@ def _evaluator_main(conn: Connection, fitness_function: Callable[..., Any],
             return
         if columns is None:
             return
-        columns, generation = columns
+        columns, generation, context = columns
         ids = np.frombuffer(columns.ids, np.int64).tolist()
         try:
             result = ([], [[i, problem] for i in ids]) if problem else evaluate_columns(fitness_function, columns,
-                                                                                        state, generation)
+                                                                                        state, generation, context)
         except Exception:
             trace = traceback.format_exc()
             result = ([], [[i, trace] for i in ids])
@@ -97,6 +97,8 @@ class _Task:
     started: float
     generation: int | None = None
     """The generation its genomes belong to, told to the fitness function (``neatify.evaluation.tell_generation``)."""
+    context: Any = None
+    """The master's generation context that came with it, told likewise."""
     left: int = 0
     dropped: bool = False
     """Its master is gone (``forget``): its results go nowhere."""
@@ -147,10 +149,11 @@ class EvaluatorPool:
         self._thread = threading.Thread(target=self._feed, name=f"neatify-{name}-evaluators", daemon=True)
         self._thread.start()
 
-    def submit(self, key: int, genome_batch: GenomeBatch, done: Done, generation: int | None = None) -> None:
-        """Evaluate ``genome_batch`` (at least one genome, of ``generation``) in chunks, one per evaluator at most;
-        ``done`` is called from the feeding thread."""
-        task = _Task(key, ColumnEncoder(genome_batch), done, time.monotonic(), generation)
+    def submit(self, key: int, genome_batch: GenomeBatch, done: Done, generation: int | None = None,
+               context: Any = None) -> None:
+        """Evaluate ``genome_batch`` (at least one genome, of ``generation``, with its ``context``) in chunks, one per
+        evaluator at most; ``done`` is called from the feeding thread."""
+        task = _Task(key, ColumnEncoder(genome_batch), done, time.monotonic(), generation, context)
         chunks = [_Chunk(task, np.asarray(rows, dtype=np.int64))
                   for rows in split_batches(range(len(genome_batch)), len(self._evaluators))]
         task.left = len(chunks)
@@ -244,7 +247,8 @@ class EvaluatorPool:
                     chunk = self._queue.popleft()
                     evaluator.chunk = chunk
                     try:
-                        evaluator.conn.send((chunk.task.encoder.columns(chunk.rows), chunk.task.generation))
+                        evaluator.conn.send((chunk.task.encoder.columns(chunk.rows), chunk.task.generation,
+                                             chunk.task.context))
                     except OSError:  # it died meanwhile: its EOF comes next
                         pass
 

@@ -21,6 +21,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import msgpack
+import msgspec
+
 from neatify.io.checkpoint import Checkpoint
 from neatify.io.lock import CheckpointLock
 from neatify.config import EvolutionConfig
@@ -40,6 +43,7 @@ from neatify.distributed.io.scheduler_file import (
 from neatify.distributed.io.standby import OldPrimaryFence, StandbyLink
 from neatify.distributed.core.events import Outcome, Shutdown, Snapshot
 from neatify.distributed.core.standby import encode_state
+from neatify.evaluation import generation_context
 from neatify.genome.genome import Genome
 from neatify.population import FitnessFunction, Population
 from neatify.reporting.reporters import CheckpointReporter, Reporter, StatisticsReporter
@@ -346,16 +350,17 @@ class SystemCoordinator:
         """
         return self.evaluate_outcome(genomes, generation, species).fitness
 
-    def evaluate_outcome(self, genomes: list[Genome], generation: int,
-                         species: Mapping[int, int] | None = None) -> Outcome:
-        """``evaluate``, with the behaviours the workers reported beside the fitness."""
+    def evaluate_outcome(self, genomes: list[Genome], generation: int, species: Mapping[int, int] | None = None,
+                         context: dict[str, Any] | None = None) -> Outcome:
+        """``evaluate``, with the behaviours the workers reported beside the fitness; ``context`` (the master's
+        ``generation_context``, plain data) goes with every task of the generation."""
         if self._core.stood_down is not None:
             raise self._core.stood_down
         if self._stopping:
             raise DistributedError("the master was shut down; it evaluates nothing more")
         self.wait_for_workers(1 if self._started else self.config.min_workers)
         self._started = True
-        job = GenerationJob(generation, genomes, self._groups(species))  # encoded here, off the event loop
+        job = GenerationJob(generation, genomes, self._groups(species), context)  # encoded here, off the event loop
         future: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._submit, job, future)
@@ -486,6 +491,21 @@ class SystemCoordinator:
         logger.debug("event loop: %s", context.get("message"), exc_info=exc)
 
 
+def wire_context(fitness_fn: Callable[..., Any]) -> dict[str, Any] | None:
+    """``fitness_fn``'s ``generation_context()`` as sent in a TASK_ASSIGNMENT: None or a map of plain msgpack data;
+    TypeError naming the fitness function otherwise."""
+    context = generation_context(fitness_fn)
+    try:
+        if context is not None and not isinstance(context, dict):
+            raise TypeError(f"got a {type(context).__name__}")
+        if context is not None:  # what the worker's decoder takes: str keys, no extension types
+            msgpack.unpackb(msgspec.msgpack.encode(context), strict_map_key=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"the generation_context() of {fitness_fn!r} must be None or a dict of plain data (str keys; "
+                        f"lists, floats, ints, strings, bools): {exc}") from None
+    return context
+
+
 class DistributedEvaluator(Reporter):
     """TCP workers as a fitness function: ``pop.run_generation(DistributedEvaluator(config))``.
 
@@ -494,7 +514,8 @@ class DistributedEvaluator(Reporter):
     (``pop.add_reporter(evaluator)``), it labels each generation on the wire and in logs with the
     population's number and, with ``batching="species"``, batches by its species (``DistributedPopulation``
     is exactly that). The master starts listening at construction (``port``); ``close()``, or leaving a
-    ``with`` block, tells the workers to exit and frees the port.
+    ``with`` block, tells the workers to exit and frees the port. ``local``, the master's own copy of the workers'
+    fitness function (never run here), sends its ``generation_context()`` with every task, as a process pool does.
     """
 
     def __init__(self, config: DistributedConfig | None = None, epoch: int = 1, generation: int | None = None) -> None:
@@ -505,6 +526,8 @@ class DistributedEvaluator(Reporter):
         """The generation the next call is labelled with (a reporter's population's, else the calls so far)."""
         self._species: dict[int, int] | None = None
         """Genome id -> species id of the generation about to be evaluated (as a reporter, batching by species)."""
+        self.local: Callable[..., Any] | None = None
+        """Whose ``generation_context()`` goes with each generation's tasks (``neatify.evaluation``; None: none)."""
 
     @property
     def port(self) -> int:
@@ -525,7 +548,8 @@ class DistributedEvaluator(Reporter):
     def evaluate(self, genomes: list[Genome], generation: int, species: Mapping[int, int] | None = None) -> None:
         """Set each genome's fitness from the workers, labelled ``generation`` on the wire and in logs
         (``species``: genome id -> species id, for ``batching="species"``)."""
-        outcome = self.coordinator.evaluate_outcome(genomes, generation, species)
+        context = None if self.local is None else wire_context(self.local)
+        outcome = self.coordinator.evaluate_outcome(genomes, generation, species, context)
         for genome in genomes:
             genome.fitness = outcome.fitness[genome.id]
         for genome in genomes if outcome.behaviours else ():
@@ -549,8 +573,9 @@ class DistributedPopulation(Population):
     """A ``Population`` whose genomes are evaluated by ``WorkerNode``s over TCP: a ``Population`` run through its
     ``DistributedEvaluator`` (``evaluator``, also one of its reporters), checkpointed through a ``CheckpointReporter``.
 
-    The fitness function given to ``run_generation`` on the master is ignored: the workers' own
-    fitness functions compute fitness (pass a dummy such as ``lambda genomes: None``). With
+    The fitness function given to ``run_generation`` on the master is not run: the workers' own
+    fitness functions compute fitness (pass a dummy such as ``lambda genomes: None``, or the master's copy of the
+    task, whose ``generation_context()`` then goes with every task: a normalised ``GymEvaluator``'s statistics). With
     ``checkpoint_path`` the population is restored from that file when it exists, and saved to
     it after every evaluated generation, so a restarted master continues the run exactly. A damaged
     checkpoint, or a path where none can be written, raises ``CheckpointError`` before any worker is served.
@@ -633,6 +658,7 @@ class DistributedPopulation(Population):
         way)."""
         if self.coordinator.standby:
             raise DistributedError("a standby evolves only once promoted: call follow() first")
+        self.evaluator.local = fitness_fn
         super().run_generation(self.evaluator)
         self.coordinator.reached(self.generation)  # before any standby holds it
         linked = self.coordinator.standby_linked

@@ -48,10 +48,10 @@ class GenomeEvaluator:
         self.state = state
         """Passed to the fitness function as its second argument (a ``setup`` result), unless ``NO_STATE``."""
 
-    def evaluate(self, genomes: list[Genome], generation: int | None = None) -> BatchResult:
+    def evaluate(self, genomes: list[Genome], generation: int | None = None, context: Any = None) -> BatchResult:
         """``([[id, fitness], ...], [[id, traceback], ...])`` covering every genome exactly once, failures
-        pinned to their genome (see ``neatify.evaluation.evaluate_batch``, told the ``generation``)."""
-        return evaluate_batch(self.fitness_function, genomes, self.state, generation)
+        pinned to their genome (see ``neatify.evaluation.evaluate_batch``, told the ``generation`` and ``context``)."""
+        return evaluate_batch(self.fitness_function, genomes, self.state, generation, context)
 
 
 class WorkerNode:
@@ -341,7 +341,7 @@ class WorkerNode:
             except OSError as exc:
                 logger.debug("worker %s: report of batch %d not sent (%s)", self.worker_id, batch_id, exc)
 
-        self.pool.submit(task.batch_id, task.genome_batch, done, task.generation)
+        self.pool.submit(task.batch_id, task.genome_batch, done, task.generation, task.context)
 
     def _report(self, conn: FramedConnection, core: WorkerProtocol, batch_id: int, result: BatchResult,
                 elapsed: float) -> None:
@@ -362,7 +362,7 @@ class WorkerNode:
         """The batch's results; a failure outside the per-genome checks is reported as every genome's error (the
         master names one) instead of ending this worker."""
         try:
-            return self.evaluator.evaluate(task.genomes, task.generation)
+            return self.evaluator.evaluate(task.genomes, task.generation, task.context)
         except Exception:
             trace = traceback.format_exc()
             return [], [[genome.id, trace] for genome in task.genomes]

@@ -3,6 +3,8 @@ generation, and a worker decodes it with the same check as a pool process or a R
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from neatify.distributed.errors import ProtocolError
@@ -19,11 +21,13 @@ __all__ = ["CONNECTION_RECORD", "GENE_COUNT", "NODE_RECORD", "WireGenomes", "dec
 class WireGenomes(ColumnEncoder):
     """A generation's genomes in their wire form, built once: every task's columns are cut from it."""
 
-    def task(self, batch_id: int, generation: int, rows: np.ndarray | None = None) -> TaskAssignment:
-        """The TASK_ASSIGNMENT of ``rows`` (default: every row), in their order (``ColumnEncoder.columns``)."""
+    def task(self, batch_id: int, generation: int, rows: np.ndarray | None = None,
+             context: dict[str, Any] | None = None) -> TaskAssignment:
+        """The TASK_ASSIGNMENT of ``rows`` (default: every row), in their order (``ColumnEncoder.columns``), with the
+        generation's ``context`` (None: none)."""
         c = self.columns(rows)
         return TaskAssignment(batch_id, generation, c.num_inputs, c.num_outputs, c.activation_names, c.ids,
-                              c.node_counts, c.conn_counts, c.nodes, c.connections)
+                              c.node_counts, c.conn_counts, c.nodes, c.connections, context)
 
 
 def decode_genomes(task: TaskAssignment) -> list[Genome]:

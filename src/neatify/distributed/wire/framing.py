@@ -43,8 +43,9 @@ def encode_raw(mtype: MessageType, payload: Any) -> bytes:
 
 _BULK = {MessageType.TASK_ASSIGNMENT, MessageType.FITNESS_REPORT}
 """The only messages holding lists (activation names, error pairs); every other payload is a small flat map."""
-_MAX_MAP_LEN = 10
-"""No map of the protocol has more keys."""
+_MAX_MAP_LEN = 11
+"""No map of the protocol has more keys (but a TASK_ASSIGNMENT's ``context``, plain data of the fitness function's:
+its maps are bounded like its lists)."""
 _MAX_BIN_LEN = 64
 """Bytes fields are nonces and proofs (32 bytes), except the columns of a task or a report and a state snapshot."""
 _LONG_BYTES = {MessageType.TASK_ASSIGNMENT, MessageType.FITNESS_REPORT, MessageType.STATE_SNAPSHOT}
@@ -62,7 +63,8 @@ def _unpack_limits(mtype: MessageType, size: int, max_items: int | None) -> dict
     items = 0 if mtype not in _BULK else size if max_items is None else min(size, max(2, max_items))
     long_bytes = mtype in _LONG_BYTES
     return {"max_str_len": size, "max_bin_len": size if long_bytes else _MAX_BIN_LEN, "max_array_len": items,
-            "max_map_len": _MAX_MAP_LEN, "max_ext_len": 0}
+            "max_map_len": max(_MAX_MAP_LEN, items) if mtype is MessageType.TASK_ASSIGNMENT else _MAX_MAP_LEN,
+            "max_ext_len": 0}
 
 
 def decode_message(mtype_code: int, body: bytes, max_items: int | None = None) -> Message:

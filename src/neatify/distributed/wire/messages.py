@@ -143,6 +143,9 @@ class TaskAssignment(Message):
     """Every genome's node records (``neatify.io.columns.NODE_RECORD``), genome after genome."""
     connections: bytes
     """Every genome's connection records (``neatify.io.columns.CONNECTION_RECORD``), genome after genome."""
+    context: dict[str, Any] | None = None
+    """The master's ``generation_context`` for this generation (``neatify.evaluation``: plain data such as
+    observation statistics), told to the worker's fitness function with the generation; absent when it has none."""
 
     @property
     def size(self) -> int:
