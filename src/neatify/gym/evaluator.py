@@ -94,7 +94,8 @@ class GymEvaluator:
     added as a reporter (``population.add_reporter``): after each generation it reruns that generation's
     ``normalize_top`` fittest genomes on their episodes and adds what they observed. A process pool or Ray sends
     those statistics to their copies with each generation (``generation_context``/``set_generation``), so the
-    run is the one serial evaluation gives; an evaluator that gets none (a TCP worker) refuses to go on.
+    run is the one serial evaluation gives (TCP workers: from the master's copy given to
+    ``DistributedPopulation.run_generation``); an evaluator that gets none refuses to go on.
     ``threads``: torch's threads while stepping (None leaves torch's setting).
     ``behaviour`` maps a genome's ``GenomeEpisodes`` to ``genome.behaviour``. A genome whose environment
     raises or returns NaN gets ``error_fitness`` when given; otherwise ``GymEvaluationError`` names it
@@ -172,7 +173,8 @@ class GymEvaluator:
         elif self._normalize and generation > 0 and not self._has_statistics:
             raise ValueError(f"{self.name}: normalize=True, yet generation {generation} came without observation "
                              f"statistics: add the local evaluator as a reporter (population.add_reporter), and "
-                             f"evaluate locally, on a process pool or on Ray (TCP workers do not carry them)")
+                             f"evaluate locally, on a process pool or on Ray, or on TCP workers with it given to "
+                             f"DistributedPopulation.run_generation")
 
     def generation_context(self) -> dict[str, Any] | None:
         """What every evaluator of the next generation needs besides its number: the observation statistics."""
