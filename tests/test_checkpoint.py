@@ -238,6 +238,9 @@ DAMAGE = {
                                            "population: Object missing required field `evaluations` - at `$.history[0]`")[1]),
     "history value": (".json", _edit([P, "history", 1, "mean_fitness"], [1],
                                      "population: Expected `float`, got `array` - at `$.history[1].mean_fitness`")),
+    "generation context a list": (".json", _edit([P, "generation_context"], [1.0],
+                                                 "population: Expected `object | null`, got `array` - at "
+                                                 "`$.generation_context`")),
 }
 
 

@@ -13,6 +13,7 @@ pytest.importorskip("gymnasium")
 from distributed_helpers import HERE, HOST  # noqa: E402
 from gym_envs import normalized_cartpole, resampled_cartpole  # noqa: E402
 from neatify import EvolutionConfig, Population  # noqa: E402
+from neatify.io.checkpoint import Checkpoint  # noqa: E402
 from neatify.backends.processes import ParallelEvaluator  # noqa: E402
 from neatify.distributed import DistributedConfig, DistributedPopulation  # noqa: E402
 from neatify.gym import GymEvaluator  # noqa: E402
@@ -46,6 +47,24 @@ def test_normalisation_changes_the_run_after_its_first_generation() -> None:
     normalized = fitness_history(normalized_population(task), task)
     plain = serial_history()
     assert normalized[0] == plain[0] and normalized[1:] != plain[1:] and task.normalizer.count > 0
+
+
+def test_a_normalized_run_resumed_from_its_checkpoint_continues_as_the_unbroken_run(tmp_path) -> None:
+    """The checkpoint holds the statistics the task learnt (its ``generation_context``); a fresh task added to the
+    resumed population gets them back, so the next generation is the one the unbroken run evaluates."""
+    task = normalized_cartpole()
+    population = normalized_population(task)
+    unbroken = fitness_history(population, task)
+    task = normalized_cartpole()
+    population = normalized_population(task)
+    for _ in range(GENERATIONS - 1):
+        population.run_generation(task)
+    Checkpoint.save(population, tmp_path / "run.json")
+    assert "generation_context" not in Population(num_inputs=4, num_outputs=2, config=CONFIG, seed=SEED).state_dict()
+    resumed, task = Checkpoint.load(tmp_path / "run.json"), normalized_cartpole()
+    resumed.add_reporter(task)
+    resumed.run_generation(task)
+    assert [g.fitness for g in resumed.genomes] == unbroken[-1]
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ from neatify.breeding.refine import Refiner
 from neatify.breeding.reproduction import reproduce
 from neatify.config import EvolutionConfig
 from neatify.evaluation import FitnessError as FitnessError  # re-exported: neatify.population.FitnessError
-from neatify.evaluation import check_behaviour, check_fitness, tell_generation
+from neatify.evaluation import check_behaviour, check_fitness, generation_context, tell_generation
 from neatify.genome.batch import GenomeBatch, plain_genomes, rows_of
 from neatify.genome.genome import Genome
 from neatify.genome.innovation import InnovationTracker
@@ -108,6 +108,8 @@ class Population:
         self.history: list[GenerationStats] = []
         self.evaluations = 0
         self.reporters: list[Reporter] = []
+        self._saved_context: dict[str, Any] | None = None
+        """A resumed run's saved ``generation_context``, told to reporters added before its next ``ask``."""
         self.evaluated = False
         """Whether the generation carries its fitness (told; the next ``ask`` then breeds first)."""
         self._asked = False
@@ -211,7 +213,19 @@ class Population:
             "history": [dataclasses.asdict(h) for h in self.history],
             **self._beyond_fitness_state(),
             **({} if self.refiner is None else {"refine": self.refiner.to_dict()}),
+            **self._context_state(),
         }
+
+    def _context_state(self) -> dict[str, Any]:
+        """The first reporter's ``generation_context()`` (a normalised gym task's observation statistics, learnt as
+        a reporter), so that a resumed run has it back; absent without one (checkpoints stay as they were)."""
+        context = next((c for r in self.reporters if (c := generation_context(r)) is not None), None)
+        return {} if context is None else {"generation_context": context}
+
+    def _restore_context(self, reporter: Reporter) -> None:
+        """Tell a reporter that makes a generation context the one this resumed run saved (``set_generation``)."""
+        if self._saved_context is not None and hasattr(inspect.unwrap(reporter), "generation_context"):
+            tell_generation(reporter, self.generation, self._saved_context)
 
     def _beyond_fitness_state(self) -> dict[str, Any]:
         """The state of behaviours, selection scores and archives: none for a run of fitness alone (its
@@ -252,6 +266,9 @@ class Population:
         self.refiner = Refiner.of(self.config, state.get("refine"))
         if not hasattr(self, "reporters"):
             self.reporters = []
+        self._saved_context = state.get("generation_context")
+        for reporter in self.reporters:
+            self._restore_context(reporter)
 
     def _load_beyond_fitness(self, state: dict[str, Any]) -> None:
         """Take what ``_beyond_fitness_state`` saved (nothing, for a run of fitness alone)."""
@@ -286,6 +303,7 @@ class Population:
         (``neatify.runtime.collector.freeze_once``; ``NEATIFY_GC_FREEZE=0`` opts out).
         """
         freeze_once()
+        self._saved_context = None  # told to the reporters added since it was loaded; theirs is newer from now on
         if self.evaluated:
             self._breed()
         self._state.clear_fitness()
@@ -344,7 +362,9 @@ class Population:
         self._conclude()
 
     def add_reporter(self, reporter: Reporter) -> None:
+        """Add ``reporter``; one making a generation context gets a resumed run's saved one (``_restore_context``)."""
         self.reporters.append(reporter)
+        self._restore_context(reporter)
 
     def evaluate(self, fitness_fn: FitnessFunction) -> None:
         """Set ``fitness`` on every genome, the fitness function told the generation first (``tell_generation``).

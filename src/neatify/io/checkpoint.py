@@ -271,6 +271,9 @@ class _State(Schema):
     """... and the novelty archive and the archive of elites (``neatify.objectives.selection.Selection``)."""
     refine: dict[str, Any] | None = None
     """The weight search's state (``neatify.breeding.refine``), only when ``refine_samples`` is set."""
+    generation_context: dict[str, Any] | None = None
+    """A reporter's ``generation_context()`` (``neatify.evaluation``; a normalised gym task's observation
+    statistics), handed back to it on resuming; absent without one."""
 
 
 _STATS = [(f.name, Id if f.type == "int" else Finite) for f in dataclasses.fields(GenerationStats)]
