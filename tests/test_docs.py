@@ -40,6 +40,7 @@ RUN_ELSEWHERE = {
     ("docs/gym.md", 'gym = "CartPole-v1"'): "test_gym_docs.py",
     ("docs/gym.md", "neatify worker cartpole.toml"): "test_gym_docs.py",
     ("docs/gym.md", "champion = HeldOutChampion("): "test_gym_docs.py",
+    ("docs/gym.md", '"InvertedDoublePendulum-v5", episodes=5'): "test_gym_docs.py",
     ("docs/hyperneat.md", "substrate = Substrate(inputs=field"): "test_hyperneat_runs.py",
     ("docs/hyperneat.md", "champion = pop.run(fitness, generations=3)"): "test_hyperneat_runs.py",
 }
