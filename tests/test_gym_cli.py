@@ -95,7 +95,11 @@ def test_run_through_the_process_pool_equals_serial(project):
 
 
 @pytest.mark.slow
-def test_master_and_a_worker_given_only_the_run_file_equal_the_library(project):
+@pytest.mark.parametrize("options", [{}, {"normalize": True, "resample": True}], ids=["plain", "normalized"])
+def test_master_and_a_worker_given_only_the_run_file_equal_the_library(project, options):
+    """A normalised task too: the master learns its statistics and sends them to the worker with each task."""
+    lines = "".join(f"{key} = {str(value).lower()}\n" for key, value in options.items())
+    (project / "cartpole.toml").write_text(RUN_FILE.format(workers=1) + lines)
     master = subprocess.Popen([sys.executable, "-m", "neatify", "master", "cartpole.toml", "--port", "0",
                                "--worker-wait-timeout", "60", "--quiet"],
                               cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -116,7 +120,7 @@ def test_master_and_a_worker_given_only_the_run_file_equal_the_library(project):
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    assert Checkpoint.load_genome_json(project / "champion.json").to_dict() == library_champion()
+    assert Checkpoint.load_genome_json(project / "champion.json").to_dict() == library_champion(**options)
 
 
 def test_task_resample_draws_new_episodes_each_generation_it_is_told() -> None:

@@ -252,6 +252,15 @@ def _task_fitness(path: str | Path, run: RunConfig) -> Callable[..., Any] | None
         raise CLIError(str(exc)) from None
 
 
+def _learning_task(path: str | Path, run: RunConfig) -> Callable[..., Any] | None:
+    """The run file's ``[task]`` for the master when it learns from the generations (``normalize = true``): the
+    master keeps its statistics and sends them to the workers; None otherwise (the master builds no task)."""
+    from neatify.cli.task import read_task
+
+    task = read_task(path)
+    return _task_fitness(path, run) if task is not None and task.get("normalize") is True else None
+
+
 def _worker_fitness(spec: str) -> Callable[..., Any]:
     """``neatify worker``'s fitness: ``module:function``, or a run file's ``[task]``."""
     if not spec.endswith(".toml"):
@@ -351,9 +360,12 @@ def _command_master(args: argparse.Namespace) -> int:
             if args.standby_of is not None and not population.follow():
                 print("standby: the primary ended the run; not taking over", flush=True)
                 return 0
+            learning = _learning_task(args.config, run)
+            if learning is not None:  # its statistics go to the workers with every task
+                population.add_reporter(learning)
             with _watched(population, args):
-                return _evolve(population, run, lambda genomes: None, args.quiet,  # workers compute fitness
-                               statistics=StatisticsReporter(population.replicated_statistics))
+                return _evolve(population, run, learning or (lambda genomes: None), args.quiet,  # workers compute
+                               statistics=StatisticsReporter(population.replicated_statistics))  # fitness
     except (DistributedError, ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
 
