@@ -282,6 +282,9 @@ def main() -> None:
     args = parser.parse_args()
     if (args.neatify_config == "pureples" or args.check) and not args.pureples:
         parser.error("--neatify-config pureples and --check need PUREPLES: give --pureples")
+    if args.functions == "neat-python" and "es" in args.methods:
+        parser.error("--functions neat-python runs HyperNEAT only: ES-HyperNEAT's compiled CPPN evaluator knows "
+                     "NEATify's own functions, not activations registered at run time (give --methods hyperneat)")
     torch.set_num_threads(1)
     seeds = list(range(args.seeds))
     print(f"XOR, population {POPULATION}, at most {args.generations} generations, {args.seeds} seeds, "
