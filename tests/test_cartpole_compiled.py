@@ -124,6 +124,14 @@ def test_other_environments_keep_the_torch_loop(controllers: list[Genome]) -> No
     assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], plain)
 
 
+@pytest.mark.parametrize("inputs", [2, 6])
+def test_a_module_of_other_than_four_inputs_is_refused_as_the_torch_loop_refuses_it(inputs: int) -> None:
+    population = Population(10, inputs, 1, config=EvolutionConfig(prob_add_connection=0.6), seed=1)
+    for compiled in (False, True):
+        with pytest.raises(ValueError, match=f"{inputs}"):
+            rollout(NeatPopulationModule(population.genomes), CartPole(20, max_steps=30, seed=0), compiled=compiled)
+
+
 def test_recurrent_networks_and_other_policies_keep_the_torch_loop() -> None:
     genomes = grown(recurrent=True)[:80]
     module = NeatPopulationModule(genomes)

@@ -38,3 +38,11 @@ def test_a_long_standard_run_stays_equal():
         compiled.step(output), reference.step_numpy(output)
     assert compiled.state.tobytes() == reference.state.tobytes()
     assert np.array_equal(compiled.steps, reference.steps) and compiled.steps.min() > 0
+
+
+@pytest.mark.parametrize("outputs", [1, 11])
+def test_a_step_given_other_than_one_output_a_cart_names_both_counts(outputs):
+    carts = DoublePole.standard(10)
+    with pytest.raises(ValueError, match=f"10 carts, {outputs} outputs"):
+        carts.step(np.full(outputs, 0.9))
+    assert (carts.steps == 0).all()

@@ -36,6 +36,17 @@ def test_a_held_out_copy_keeps_its_own_fixed_episodes_and_only_reads_the_normali
         task.held_out(0, seed=1)
 
 
+def test_statistics_handed_to_the_task_reach_its_held_out_copy() -> None:
+    """As on a resume (the checkpoint's statistics handed to the task): the copy validating beside it sees them."""
+    task = GymEvaluator("CartPole-v1", episodes=1, max_steps=20, seed=3, normalize=True)
+    held = task.held_out(2, seed=99)
+    saved = dict(task.generation_context()["normalizer"], count=7.0, mean=[0.5, 0.0, 0.0, 0.0])
+    task.set_generation(3, {"normalizer": saved})
+    assert held.normalizer is task.normalizer and held.normalizer.to_dict() == saved
+    with pytest.raises(ValueError, match="statistics of size 2 for observations of size 4"):
+        task.set_generation(4, {"normalizer": dict(saved, size=2, mean=[0.0, 0.0], m2=[0.0, 0.0])})
+
+
 def test_the_champion_is_the_best_of_each_generations_top_on_the_held_out_episodes() -> None:
     task = GymEvaluator("CartPole-v1", episodes=1, max_steps=30, seed=3, resample=True)
     validation = task.held_out(3, seed=50)

@@ -94,6 +94,9 @@ class DoublePole:
         (``double_pole_compiled.advance``) does ``step_numpy``'s operations, bit for bit, cart by cart.
         """
         output = output.detach().cpu().numpy() if isinstance(output, torch.Tensor) else np.asarray(output)
+        if output.size != len(self.state):
+            raise ValueError(f"DoublePole.step needs one output per cart: {len(self.state)} carts, "
+                             f"{output.size} outputs")
         advance(self.state, self.alive, self.steps, np.ascontiguousarray(output.reshape(-1), dtype=np.float64))
         return self.alive
 

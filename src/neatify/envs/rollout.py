@@ -69,10 +69,12 @@ def rollout(module: NeatPopulationModule, env: CartPole,
 def _flat(module: NeatPopulationModule, env: CartPole) -> FlatNetworks | None:
     """The module's networks for the compiled loop, or None where it cannot run them (see ``FlatNetworks.of``;
     an environment other than ``CartPole`` itself, whose physics the loop has; carts off the CPU, in a dtype
-    other than float32 and float64 or other than the module's)."""
+    other than float32 and float64 or other than the module's; a module that does not take the cart's four
+    numbers, which the torch loop refuses by name)."""
     state = env.state
     if (type(env) is not CartPole or state.device.type != "cpu" or not state.is_contiguous()
-            or state.dtype not in (torch.float32, torch.float64) or state.dtype != module._bias.dtype):
+            or state.dtype not in (torch.float32, torch.float64) or state.dtype != module._bias.dtype
+            or module.num_inputs != state.shape[1]):
         return None
     return FlatNetworks.of(module)
 

@@ -169,7 +169,11 @@ class GymEvaluator:
             self.generation = generation
         if context is not None and context.get("normalizer") is not None:
             self.bank()
-            self.normalizer, self._has_statistics = ObservationNormalizer.from_dict(context["normalizer"]), True
+            if self.normalizer is None:
+                self.normalizer = ObservationNormalizer.from_dict(context["normalizer"])
+            else:  # in place: a held_out copy validating beside it shares the statistics
+                self.normalizer.load(context["normalizer"])
+            self._has_statistics = True
         elif self._normalize and generation > 0 and not self._has_statistics:
             raise ValueError(f"{self.name}: normalize=True, yet generation {generation} came without observation "
                              f"statistics: add the local evaluator as a reporter (population.add_reporter), and "

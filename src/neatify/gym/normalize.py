@@ -56,3 +56,11 @@ class ObservationNormalizer:
         """The normaliser ``to_dict`` wrote."""
         return cls(int(data["size"]), float(data["clip"]), float(data["count"]), np.asarray(data["mean"]),
                    np.asarray(data["m2"]))
+
+    def load(self, data: dict[str, Any]) -> None:
+        """Take the statistics ``to_dict`` wrote, in place: evaluators sharing this normaliser (``held_out``
+        copies) see them too."""
+        loaded = ObservationNormalizer.from_dict(data)
+        if loaded.size != self.size:
+            raise ValueError(f"observation statistics of size {loaded.size} for observations of size {self.size}")
+        self.clip, self.count, self.mean, self.m2 = loaded.clip, loaded.count, loaded.mean, loaded.m2
