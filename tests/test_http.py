@@ -17,8 +17,10 @@ import pytest
 from distributed_helpers import HOST, ROOT, wait_until
 
 from neatify.cli.main import build_parser
+from neatify.distributed.io import http
 from neatify.distributed.io.dashboard import RunServers
-from neatify.distributed.io.http import HEAD_BYTES, MAX_CONNECTIONS, READ_TIMEOUT, HttpServer, Response
+from neatify.distributed.io.http import (DRAIN_TIMEOUT, HEAD_BYTES, MAX_CONNECTIONS, READ_TIMEOUT, HttpServer,
+                                         Response)
 from neatify.distributed.io.status import master_status
 
 
@@ -57,8 +59,9 @@ def served(server: HttpServer) -> Iterator[int]:
 
 
 def test_connections_past_the_bound_are_answered_503_and_the_master_goes_on(master, caplog):
-    """Two connections held open (sending nothing) fill a bound of 2: a third is answered 503 at once and closed,
-    the master's loop (its status port) goes on answering, and once one is let go the pages are served again."""
+    """Two connections held open (sending nothing) fill a bound of 2: a third, sending its request at once as a
+    browser does, reads a 503 (its request is read and dropped, not left to reset the connection), the master's
+    loop (its status port) goes on answering, and once one is let go the pages are served again."""
     pop = master(pop_size=10)
     with RunServers(pop, pop.coordinator, dashboard=(HOST, 0), max_connections=2) as servers:
         server = servers.dashboard
@@ -67,6 +70,7 @@ def test_connections_past_the_bound_are_answered_503_and_the_master_goes_on(mast
             wait_until(lambda: server.open == 2, 10, "the server to take both connections")
             for _ in range(3):
                 with socket.create_connection((HOST, server.port), timeout=10) as extra:
+                    extra.sendall(b"GET /api/state HTTP/1.1\r\nHost: x\r\n\r\n")
                     answer = read_to_end(extra)
                 assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n") and b"Retry-After: 1" in answer
             assert (server.refused, server.open) == (3, 2)
@@ -81,6 +85,35 @@ def test_connections_past_the_bound_are_answered_503_and_the_master_goes_on(mast
         finally:
             for sock in held:
                 sock.close()
+
+
+def test_a_refused_request_is_read_and_dropped_within_bounds(monkeypatch):
+    """A request already sent when its connection is refused is read, so the client gets the 503 rather than a
+    reset; that drain stops at HEAD_BYTES or DRAIN_TIMEOUT, and past ``max_connections`` drains a refusal is closed
+    at once."""
+    monkeypatch.setattr(http, "DRAIN_TIMEOUT", 30.0)
+    server = HttpServer({"/": lambda query: Response(200, b"here\n")}, max_connections=1)
+    with served(server) as port:
+        held = socket.create_connection((HOST, port), timeout=10)
+        wait_until(lambda: server.open == 1, 10, "the server to take the held connection")
+        entered, gate = threading.Event(), threading.Event()
+        server.server.get_loop().call_soon_threadsafe(lambda: (entered.set(), gate.wait(10)))
+        assert entered.wait(10)  # the loop is held: the request is in before the server sees the connection
+        with socket.create_connection((HOST, port), timeout=10) as browser:
+            browser.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            gate.set()
+            assert read_to_end(browser).startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+            assert server.draining == 1  # still open on the client's side: the server waits for its end
+            with socket.create_connection((HOST, port), timeout=10) as extra:
+                assert read_to_end(extra).startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+            assert (server.refused, server.draining) == (2, 1)  # closed at once: one drain at most
+            browser.sendall(b"x" * 2 * HEAD_BYTES)
+            wait_until(lambda: server.draining == 0, 10, "the drain to stop at HEAD_BYTES")
+        monkeypatch.setattr(http, "DRAIN_TIMEOUT", 0.1)
+        with socket.create_connection((HOST, port), timeout=10):
+            wait_until(lambda: server.refused == 3 and server.draining == 0, 10, "the drain to time out")
+        held.close()
+        wait_until(lambda: server.open == 0, 10, "the server to let the held connection go")
 
 
 def test_the_bound_counts_connections_being_served_not_those_served():
@@ -110,6 +143,7 @@ def test_the_docs_give_the_bounds_and_every_option(capsys):
     docs = (ROOT / "docs" / "distributed.md").read_text()
     assert f"a request head of {HEAD_BYTES // 1024} KiB sent within {READ_TIMEOUT:g} s" in docs
     assert f"`--http-connections` (default {MAX_CONNECTIONS})" in docs
+    assert f"at most {HEAD_BYTES // 1024} KiB for at most\n{DRAIN_TIMEOUT:g} s" in docs
     usage = (ROOT / "docs" / "cli.md").read_text().split("```")[1]
     entries = {entry.split()[0]: entry for entry in re.split(r"\nneatify ", usage) if entry.strip()}
     with pytest.raises(SystemExit):

@@ -2,7 +2,8 @@
 (no thread of their own to contend with the master's).
 
 GET only, one request per connection (``Connection: close``), the request head bounded in bytes and in time, and
-the connections served at once bounded in number (more are answered 503 at once and closed, costing the loop nothing).
+the connections served at once bounded in number (more are answered 503 at once; what such a client sent is read and
+dropped, bounded in bytes and time, before closing, since closing with it unread would reset the connection).
 With a token every request must carry it: ``Authorization: Bearer TOKEN``, or Basic with the token as the
 password (any user name, so a browser's login prompt works), compared in constant time.
 """
@@ -26,7 +27,10 @@ HEAD_BYTES = 8192
 READ_TIMEOUT = 10.0
 """Seconds a client has to send its request head."""
 MAX_CONNECTIONS = 64
-"""Connections served at once by default; one more is answered 503 and closed without being read."""
+"""Connections served at once by default; one more is answered 503 (its request read and dropped, not served)."""
+DRAIN_TIMEOUT = 1.0
+"""Seconds a connection answered 503 is given to finish sending (at most ``HEAD_BYTES``) and close before it is
+closed anyway."""
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
             431: "Request Header Fields Too Large", 500: "Internal Server Error", 503: "Service Unavailable"}
 
@@ -91,6 +95,8 @@ class HttpServer:
         """Connections being served now (read in the event loop's thread)."""
         self.refused = 0
         """Connections answered 503 so far because ``max_connections`` were open."""
+        self.draining = 0
+        """Connections answered 503 whose request is being read and dropped now (at most ``max_connections``)."""
         self.server: asyncio.base_events.Server | None = None
 
     async def start(self, host: str, port: int) -> None:
@@ -109,19 +115,36 @@ class HttpServer:
             self.server.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.open >= self.max_connections:  # answered from the socket's buffer: nothing awaited, nothing read
-            self.refused += 1
-            if self.refused == 1 or self.refused % 1000 == 0:  # logged, but not once a connection
-                logger.warning("HTTP: %d connection(s) answered 503 so far, %d being served at once already "
-                               "(--http-connections)", self.refused, self.max_connections)
-            writer.write(_encode(_BUSY, {"Retry-After": "1"}))
-            writer.close()
+        if self.open >= self.max_connections:
+            await self._refuse(reader, writer)
             return
         self.open += 1
         try:
             await self._answer(reader, writer)
         finally:
             self.open -= 1
+
+    async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Answer 503 and half-close, then drop what the client sends (bounded) before closing: a request left
+        unread would turn the close into a reset that loses the answer. Past ``max_connections`` such drains at
+        once, the connection is closed at once instead."""
+        self.refused += 1
+        if self.refused == 1 or self.refused % 1000 == 0:  # logged, but not once a connection
+            logger.warning("HTTP: %d connection(s) answered 503 so far, %d being served at once already "
+                           "(--http-connections)", self.refused, self.max_connections)
+        writer.write(_encode(_BUSY, {"Retry-After": "1"}))
+        if self.draining >= self.max_connections:
+            writer.close()
+            return
+        self.draining += 1
+        try:
+            writer.write_eof()
+            await asyncio.wait_for(_discard(reader, HEAD_BYTES), DRAIN_TIMEOUT)
+        except (asyncio.TimeoutError, ConnectionError):
+            pass
+        finally:
+            self.draining -= 1
+            writer.close()
 
     async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -162,6 +185,12 @@ class HttpServer:
         except Exception:  # a page's failure is logged and answered, the server goes on
             logger.exception("HTTP page %s failed", url.path)
             return Response(500, b"internal error (see the master's log)\n"), {}
+
+
+async def _discard(reader: asyncio.StreamReader, limit: int) -> None:
+    """Read and drop what ``reader`` receives until its end or ``limit`` bytes."""
+    while limit > 0 and (chunk := await reader.read(limit)):
+        limit -= len(chunk)
 
 
 def _encode(response: Response, extra: Mapping[str, str]) -> bytes:
