@@ -227,13 +227,14 @@ class Dispatcher:
         self._place(worker)
 
     def _back(self, worker: Worker) -> None:
-        """Count a worker with twice its cores (up to its claim) once its throughput backs those it is counted with:
-        at least BACKED of them at the mean speed per core of the measured workers."""
-        per_core = self._share.per_core()
-        if worker.cores >= worker.claimed or not worker.speed or not per_core or \
-                worker.speed < BACKED * worker.cores * per_core:
+        """Count a worker with twice its cores (up to its claim) once its throughput backs that many: at least BACKED
+        of them at the mean speed per core of the other measured workers (none other: it is its own reference)."""
+        if worker.cores >= worker.claimed or not worker.speed:
             return
         raised = min(worker.claimed, 2 * worker.cores)
+        others = self._share.per_core(worker.speed, worker.cores) if worker.counted else self._share.per_core()
+        if others is not None and worker.speed < BACKED * raised * others:
+            return
         if worker.counted:
             self._share.remove(worker.speed, worker.cores)
             self._share.add(worker.speed, raised)
