@@ -158,3 +158,36 @@ def test_claimed_cores_count_up_to_trusted_cores_until_the_throughput_backs_more
         worker.answer_tasks(seconds, first=1)
     counted = {name: w.cores for name, w in net.master.workers.items()}
     assert counted == {"honest": 8, "liar": 4, "small": 1}  # backed: doubled, up to its claim of 16
+
+
+def run_at(net: Net, speeds: dict, now: float) -> float:
+    """Run the generation submitted to its end, each worker evaluating its batches in turn at ``speeds[worker]``
+    genomes a second, on a clock of quarter seconds; returns the time it ended."""
+    due: dict = {}
+    while (outcome := net.master.take_outcome()) is None:
+        now += 0.25
+        for worker, speed in speeds.items():
+            tasks = [task for task in worker.inbox if isinstance(task, TaskAssignment)]
+            if tasks and now >= due.setdefault(worker, now + tasks[0].size / speed):
+                worker.answer_tasks(now, elapsed=tasks[0].size / speed, first=1)
+                del due[worker]
+        net.deliver(net.master.tick(now))
+    assert outcome.error is None
+    return now
+
+
+def test_a_worker_is_counted_with_the_cores_its_throughput_backs_beside_the_others_not_with_its_claim():
+    net = Net(task_timeout=100.0, heartbeat_interval=100.0)
+    workers = {}
+    for name, claimed, speed in (("honest", 8, 8.0), ("liar", 64, 8.0), ("big", 64, 16.0)):
+        worker = net.connect(name, capacity=1000, register=False)
+        worker.say(WorkerRegistration(PROTOCOL_VERSION, name, 1000, cores=claimed), 0.0)
+        assert worker.take(RegistrationAck)[0].status == "accepted"
+        workers[worker] = speed
+    now = 0.0
+    for generation in range(4):
+        net.deliver(net.master.submit(GenerationJob(generation, genomes(240)), now))
+        now = run_at(net, workers, now)
+    # trusted_cores 8 each at first; 8 genomes/s is what the honest 8 cores do: the liar stays at 8, and the 16
+    # cores' throughput of big backs 16 of its 64, not 32 (3/4 of 32 cores at a genome a second a core is 24/s)
+    assert {name: w.cores for name, w in net.master.workers.items()} == {"honest": 8, "liar": 8, "big": 16}

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from neatify.distributed.core.scheduler import GenerationJob, plan_shares
-from neatify.distributed.wire.messages import TaskAssignment
-from test_master_protocol import Net, expected, genomes
+from neatify.distributed.wire.framing import PROTOCOL_VERSION
+from neatify.distributed.wire.messages import RegistrationAck, TaskAssignment, WorkerRegistration
+from test_master_protocol import FakeWorker, Net, expected, genomes
 
 
 def finish(shares: np.ndarray, seconds: np.ndarray, cores: np.ndarray) -> float:
@@ -101,3 +102,48 @@ def test_a_generation_whose_evaluation_is_short_against_the_round_trip_stays_gui
     assert [len(w.inbox) for w in workers] == ([1, 0, 0, 0] if planned else [1, 1, 1, 1])
     net.deliver(net.master.send_planned(1.0))
     assert net.run_until_done(1.2).error is None
+
+
+def planned_in_many(net: Net, population: list) -> FakeWorker:
+    """One worker of 2 cores, 10 genomes a core a batch, measured on a first generation, then given
+    ``population`` planned whole: its share in batches of 20, all sent at once."""
+    worker = net.connect("w0", capacity=10, register=False)
+    worker.say(WorkerRegistration(PROTOCOL_VERSION, "w0", 10, cores=2), 0.0)
+    assert worker.take(RegistrationAck)[0].status == "accepted"
+    net.deliver(net.master.submit(GenerationJob(0, genomes(2)), 0.0))
+    worker.answer_tasks(0.2, elapsed=0.2)
+    assert net.master.take_outcome().error is None
+    net.deliver(net.master.submit(GenerationJob(1, population), 1.0))
+    return worker
+
+
+def test_a_worker_of_several_cores_given_its_share_in_many_batches_is_late_only_by_the_one_it_evaluates():
+    net = Net(task_timeout=5.0)
+    population = genomes(200)
+    worker = planned_in_many(net, population)
+    assert [t.size for t in worker.inbox if isinstance(t, TaskAssignment)] == [20] * 10
+    now = 1.0
+    for _ in range(10):  # evaluated in turn, 2 s each: the last reported 20 s after its send, each well in time
+        for _ in range(20):
+            now += 0.1
+            net.deliver(net.master.tick(now))
+        assert worker.answer_tasks(now, elapsed=2.0, first=1) == 1
+    outcome = net.master.take_outcome()
+    assert outcome.error is None and outcome.fitness == expected(population)
+    assert outcome.job.batches_resent == 0 and not outcome.job.quarantined and net.master.num_workers == 1
+
+
+def test_batches_reported_behind_a_hung_one_do_not_keep_it_in_time():
+    net = Net(task_timeout=5.0)
+    worker = planned_in_many(net, genomes(200))
+    tasks = worker.take(TaskAssignment)
+    worker.inbox[:0] = tasks[1:]  # the first hangs; the others are reported, one a second
+    now = 1.0
+    for _ in range(5):
+        now += 1.0
+        worker.answer_tasks(now, elapsed=1.0, first=1)
+        net.deliver(net.master.tick(now))
+    hung = net.master.workers["w0"].batches[0]
+    assert hung.id == tasks[0].batch_id and not hung.timed_out
+    net.deliver(net.master.tick(now + 0.5))  # 5.5 s after its send
+    assert hung.timed_out

@@ -207,10 +207,12 @@ class Dispatcher:
     def _measure(self, worker: Worker, batch: SentBatch, elapsed: float, now: float) -> None:
         """Take a reported batch off ``worker``, its speed (its throughput since it last went from no batch to one)
         and its pace from how long the batch took (a batch of fewer genomes than the worker's cores counted as one
-        genome per core: it took as long)."""
-        turnaround = max(now - batch.started, 1e-6)
+        genome per core: it took as long). The batch behind the one reported at the front is evaluated from now on
+        at the latest, whatever the cores: a worker's evaluators take its batches' chunks in the order sent."""
+        alone = worker.cores == 1  # a worker of several cores overlaps its batches: its turnarounds count from send
+        turnaround = max(now - (batch.started if alone else batch.sent_at), 1e-6)
         size = max(len(batch), worker.cores)
-        alone = worker.cores == 1  # a worker of several cores evaluates its batches side by side, not in turn
+        front = worker.batches[0] is batch
         worker.reported += len(batch)
         rate = worker.reported / max(now - worker.busy_since, 1e-6)  # throughput: bunched reports inflate no batch
         old, worker.speed = worker.speed, smoothed(worker.speed, rate)
@@ -220,18 +222,19 @@ class Dispatcher:
         worker.pace.observe(size, elapsed, turnaround, batch.ahead and alone)
         worker.batches.remove(batch)
         worker.batches_done += 1
-        if alone and worker.batches:  # the next one sent ahead is being evaluated from now on
+        if front and worker.batches:  # its lateness (``_expire``) counts from now, not from its send
             worker.batches[0].started = max(worker.batches[0].started, now)
         self._place(worker)
 
     def _back(self, worker: Worker) -> None:
-        """Count a worker with twice its cores (up to its claim) once its throughput backs those it is counted with:
-        at least BACKED of them at the mean speed per core of the measured workers."""
-        per_core = self._share.per_core()
-        if worker.cores >= worker.claimed or not worker.speed or not per_core or \
-                worker.speed < BACKED * worker.cores * per_core:
+        """Count a worker with twice its cores (up to its claim) once its throughput backs that many: at least BACKED
+        of them at the mean speed per core of the other measured workers (none other: it is its own reference)."""
+        if worker.cores >= worker.claimed or not worker.speed:
             return
         raised = min(worker.claimed, 2 * worker.cores)
+        others = self._share.per_core(worker.speed, worker.cores) if worker.counted else self._share.per_core()
+        if others is not None and worker.speed < BACKED * raised * others:
+            return
         if worker.counted:
             self._share.remove(worker.speed, worker.cores)
             self._share.add(worker.speed, raised)

@@ -295,9 +295,11 @@ class SpeedShare:
         self.remove(old, cores)
         self.add(new, cores)
 
-    def per_core(self) -> float | None:
-        """The mean speed per core of the measured workers (None while none is)."""
-        return self._known_sum / self._known if self._known else None
+    def per_core(self, speed: float | None = None, cores: int = 0) -> float | None:
+        """The mean speed per core of the measured workers, less one of ``speed`` and ``cores`` counted among them
+        (None while none is)."""
+        known = self._known - cores if speed else self._known
+        return (self._known_sum - (speed or 0.0)) / known if known > 0 else None
 
     def share(self, speed: float | None, cores: int = 1) -> float:
         """The fraction of the queued genomes a worker of ``speed`` (unmeasured: of ``cores``) deserves."""
@@ -308,7 +310,7 @@ class SpeedShare:
 
 BACKED = 0.75
 """A worker counted with fewer cores than it claims is counted with twice as many (up to its claim) once its
-throughput reaches this fraction of its counted cores at the mean speed per core of the measured workers."""
+throughput reaches this fraction of that many cores at the mean speed per core of the other measured workers."""
 OVERHEAD_SHARE = 0.15
 """The most a batch's fixed cost (round trip, coding, the master's handling) may weigh against its evaluation time."""
 STARVING_SHARE = 0.5
