@@ -264,23 +264,17 @@ class EvolutionConfig:
                               f"got {self.initial_connection!r}")
 
     def _validate_refine(self) -> None:
-        """ConfigError naming ``refine_samples`` or ``refine_sigma`` when out of range."""
+        """ConfigError naming the ``refine_*`` field that is out of range."""
         samples = self.refine_samples
         if samples != 0 and not 2 <= samples < self.population_size:
             raise ConfigError(f"refine_samples must be 0 (off) or from 2 to population_size - 1 "
                               f"({self.population_size - 1}), got {samples!r}")
-        if self.refine_patience < 1:
-            raise ConfigError(f"refine_patience must be at least 1, got {self.refine_patience!r}")
         if self.refine_sigma <= 0:
             raise ConfigError(f"refine_sigma must be positive, got {self.refine_sigma!r}")
-        if self.refine_full_limit < 0:
-            raise ConfigError(f"refine_full_limit must be at least 0, got {self.refine_full_limit!r}")
-        if self.refine_tolerance < 0:
-            raise ConfigError(f"refine_tolerance must be at least 0, got {self.refine_tolerance!r}")
-        if self.refine_growth < 1:
-            raise ConfigError(f"refine_growth must be at least 1, got {self.refine_growth!r}")
-        if self.refine_max_samples < 2:
-            raise ConfigError(f"refine_max_samples must be at least 2, got {self.refine_max_samples!r}")
+        for name, least in (("refine_patience", 1), ("refine_full_limit", 0), ("refine_tolerance", 0),
+                            ("refine_growth", 1), ("refine_max_samples", 2)):
+            if getattr(self, name) < least:
+                raise ConfigError(f"{name} must be at least {least}, got {getattr(self, name)!r}")
 
     def species_target(self) -> int:
         """The species count the threshold is steered toward (``target_species`` with "auto"
